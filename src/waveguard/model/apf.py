@@ -1,0 +1,185 @@
+"""API Priority and Fairness: priority levels, FlowSchemas, nominal and per-request max seats.
+
+The defaults mirror kubernetes ``staging/src/k8s.io/apiserver/pkg/apis/flowcontrol/bootstrap/
+default.go`` (flowcontrol.apiserver.k8s.io/v1, Kubernetes ≥ 1.29) as summarised in
+``domain.md §2``. Custom objects (break-glass isolation) use the same classes.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from waveguard.model import constants as C
+
+
+class PriorityLevel(BaseModel):
+    """A PriorityLevelConfiguration (limited or exempt).
+
+    ``shares`` is nominalConcurrencyShares; ``lendable_percent`` the share of nominal seats other
+    levels may borrow; ``queues``/``hand_size``/``queue_length_limit`` the queuing config
+    (``queues == 0`` means limitResponse Reject).
+    """
+
+    name: str
+    exempt: bool = False
+    shares: int = 30
+    lendable_percent: int = 0
+    borrowing_limit_percent: int | None = None
+    queues: int = 64
+    hand_size: int = 8
+    queue_length_limit: int = 50
+
+    @property
+    def rejects_when_full(self) -> bool:
+        return self.queues == 0
+
+    @property
+    def max_queued_per_flow(self) -> int:
+        """Requests one flow can have queued before 429: handSize × queueLengthLimit."""
+        return 0 if self.rejects_when_full else self.hand_size * self.queue_length_limit
+
+
+class Subject(BaseModel):
+    """Who sends a request, as FlowSchemas see it."""
+
+    user: str
+    groups: list[str] = Field(default_factory=list)
+
+    @classmethod
+    def service_account(cls, namespace: str, name: str) -> "Subject":
+        return cls(
+            user=f"system:serviceaccount:{namespace}:{name}",
+            groups=["system:serviceaccounts", f"system:serviceaccounts:{namespace}", "system:authenticated"],
+        )
+
+
+class FlowSchema(BaseModel):
+    """A simplified FlowSchema: subjects (users, groups, ServiceAccounts by namespace/name) and
+    optionally the resources/verbs it matches. Lower ``precedence`` wins."""
+
+    name: str
+    precedence: int
+    priority_level: str
+    users: list[str] = Field(default_factory=list)
+    groups: list[str] = Field(default_factory=list)
+    service_accounts: list[tuple[str, str]] = Field(default_factory=list)  # (namespace, name|"*")
+    resources: list[str] = Field(default_factory=lambda: ["*"])
+    verbs: list[str] = Field(default_factory=lambda: ["*"])
+    distinguisher: Literal["ByUser", "ByNamespace", "None"] = "ByUser"
+
+    def matches(self, subject: Subject, verb: str = "*", resource: str = "*") -> bool:
+        if not self._matches_subject(subject):
+            return False
+        verb_ok = "*" in self.verbs or verb in self.verbs or verb == "*"
+        res_ok = "*" in self.resources or resource in self.resources or resource == "*"
+        return verb_ok and res_ok
+
+    def _matches_subject(self, subject: Subject) -> bool:
+        if "*" in self.users or subject.user in self.users:
+            return True
+        if any(g in subject.groups for g in self.groups):
+            return True
+        for ns, name in self.service_accounts:
+            prefix = f"system:serviceaccount:{ns}:"
+            if subject.user.startswith(prefix) and (name == "*" or subject.user == prefix + name):
+                return True
+        return False
+
+
+#: Default priority levels. k8s: bootstrap/default.go; domain.md §2 (shares; queues/handSize/
+#: queueLengthLimit); lendablePercent from default.go (system 33, node-high 25, workload-high 50,
+#: workload-low 90, global-default 50, leader-election 0, catch-all 0).
+DEFAULT_PRIORITY_LEVELS: tuple[PriorityLevel, ...] = (
+    PriorityLevel(name="exempt", exempt=True, shares=0),
+    PriorityLevel(name="system", shares=30, lendable_percent=33, queues=64, hand_size=6, queue_length_limit=50),
+    PriorityLevel(name="node-high", shares=40, lendable_percent=25, queues=64, hand_size=6, queue_length_limit=50),
+    PriorityLevel(name="leader-election", shares=10, lendable_percent=0, queues=16, hand_size=4, queue_length_limit=50),
+    PriorityLevel(name="workload-high", shares=40, lendable_percent=50, queues=128, hand_size=6, queue_length_limit=50),
+    PriorityLevel(name="workload-low", shares=100, lendable_percent=90, queues=128, hand_size=6, queue_length_limit=50),
+    PriorityLevel(name="global-default", shares=20, lendable_percent=50, queues=128, hand_size=6, queue_length_limit=50),
+    PriorityLevel(name="catch-all", shares=5, lendable_percent=0, queues=0, hand_size=0, queue_length_limit=0),
+)
+
+#: Default FlowSchemas, by precedence. k8s: bootstrap/default.go; domain.md §2.
+DEFAULT_FLOW_SCHEMAS: tuple[FlowSchema, ...] = (
+    FlowSchema(name="exempt", precedence=1, priority_level="exempt", groups=["system:masters"]),
+    FlowSchema(
+        name="system-leader-election", precedence=100, priority_level="leader-election",
+        users=["system:kube-controller-manager", "system:kube-scheduler"],
+        service_accounts=[("kube-system", "*")],
+        resources=["leases", "endpoints", "configmaps"], verbs=["get", "create", "update"],
+    ),
+    FlowSchema(
+        name="system-node-high", precedence=400, priority_level="node-high", groups=["system:nodes"],
+        resources=["nodes", "nodes/status", "leases"],
+    ),
+    FlowSchema(name="system-nodes", precedence=500, priority_level="system", groups=["system:nodes"]),
+    FlowSchema(name="kube-controller-manager", precedence=800, priority_level="workload-high",
+               users=["system:kube-controller-manager"]),
+    FlowSchema(name="kube-scheduler", precedence=800, priority_level="workload-high", users=["system:kube-scheduler"]),
+    FlowSchema(name="kube-system-service-accounts", precedence=900, priority_level="workload-high",
+               service_accounts=[("kube-system", "*")]),
+    FlowSchema(name="service-accounts", precedence=9000, priority_level="workload-low",
+               groups=["system:serviceaccounts"]),
+    FlowSchema(name="global-default", precedence=9900, priority_level="global-default",
+               groups=["system:authenticated", "system:unauthenticated"]),
+    FlowSchema(name="catch-all", precedence=10000, priority_level="catch-all", users=["*"]),
+)
+
+
+class APFConfig(BaseModel):
+    """The priority levels and FlowSchemas of one apiserver (defaults unless given)."""
+
+    levels: list[PriorityLevel] = Field(default_factory=lambda: list(DEFAULT_PRIORITY_LEVELS))
+    flow_schemas: list[FlowSchema] = Field(default_factory=lambda: list(DEFAULT_FLOW_SCHEMAS))
+
+    def level(self, name: str) -> PriorityLevel:
+        for lvl in self.levels:
+            if lvl.name == name:
+                return lvl
+        raise KeyError(f"no PriorityLevelConfiguration named {name!r}")
+
+    def classify(self, subject: Subject, verb: str = "*", resource: str = "*") -> FlowSchema:
+        """The FlowSchema a request lands in: the matching one with the lowest precedence
+        (ties broken by name, as kube-apiserver does)."""
+        for fs in sorted(self.flow_schemas, key=lambda f: (f.precedence, f.name)):
+            if fs.matches(subject, verb, resource):
+                return fs
+        raise LookupError(f"no FlowSchema matches {subject.user}")
+
+    def nominal_seats(self, server_seats: int = C.SEATS_PER_REPLICA) -> dict[str, int]:
+        """Nominal seats per limited level: ceil(server_seats × shares / Σ shares).
+
+        k8s: apf_controller.go; domain.md §2. Exempt levels get 0 here (unlimited)."""
+        total = sum(l.shares for l in self.levels if not l.exempt)
+        return {
+            l.name: 0 if l.exempt else math.ceil(server_seats * l.shares / total) for l in self.levels
+        }
+
+    def max_seats_per_request(self, level: str, server_seats: int = C.SEATS_PER_REPLICA) -> int:
+        """min(APF_MAX_SEATS_LIMIT, ceil(0.15 × nominal seats)); domain.md §2."""
+        nominal = self.nominal_seats(server_seats)[level]
+        if nominal == 0:
+            return C.APF_MAX_SEATS_LIMIT
+        return max(1, min(C.APF_MAX_SEATS_LIMIT, math.ceil(C.APF_MAX_SEATS_FRACTION * nominal)))
+
+    def borrowable_seats(self, level: str, server_seats: int = C.SEATS_PER_REPLICA) -> int:
+        """Seats ``level`` could borrow if every other level lent all it may (an upper bound)."""
+        nominal = self.nominal_seats(server_seats)
+        own = self.level(level)
+        if own.borrowing_limit_percent is not None:
+            cap = round(nominal[level] * own.borrowing_limit_percent / 100)
+        else:
+            cap = server_seats
+        lendable = sum(
+            round(nominal[l.name] * l.lendable_percent / 100)
+            for l in self.levels
+            if l.name != level and not l.exempt
+        )
+        return min(cap, lendable)
+
+
+DEFAULT_APF = APFConfig()

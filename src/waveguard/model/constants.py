@@ -1,0 +1,141 @@
+"""The one documented set of physical constants behind waveguard's cost model.
+
+analyse, the simulator and the projection gate all read these values; nothing else in the
+code base holds a number that describes kube-apiserver, etcd or a client. Each constant says
+where it comes from:
+
+* ``k8s:`` a Kubernetes source file or documentation page (exact value);
+* ``domain.md §N``: the team's fact sheet, ``../shared/domain.md``;
+* ``estimate:`` an engineering estimate with its reasoning, to be checked against published
+  measurements by ``waveguard fidelity``. Estimates are deliberately round numbers.
+
+Units are in the names: ``_S`` seconds, ``_BYTES`` bytes, ``_PER_S`` per second.
+"""
+
+from __future__ import annotations
+
+# --- APF server concurrency -------------------------------------------------------------
+#: --max-requests-inflight default. k8s: kube-apiserver flags; domain.md §2.
+MAX_REQUESTS_INFLIGHT = 400
+#: --max-mutating-requests-inflight default. k8s: kube-apiserver flags; domain.md §2.
+MAX_MUTATING_REQUESTS_INFLIGHT = 200
+#: Seats per apiserver replica (400 + 200). k8s: "API Priority and Fairness"; domain.md §2.
+SEATS_PER_REPLICA = MAX_REQUESTS_INFLIGHT + MAX_MUTATING_REQUESTS_INFLIGHT
+#: Seconds between APF borrowing readjustments. k8s: apf_controller.go; domain.md §2.
+APF_READJUST_PERIOD_S = 10.0
+
+# --- APF work estimation (domain.md §3) --------------------------------------------------
+#: k8s: staging/src/k8s.io/apiserver/pkg/util/flowcontrol/request/config.go (objectsPerSeat).
+APF_OBJECTS_PER_SEAT = 100
+#: k8s: request/config.go (maximumSeatsLimit).
+APF_MAX_SEATS_LIMIT = 10
+#: Max seats of one request as a share of its level's nominal seats.
+#: k8s: apf_controller.go, priorityLevelMaxSeatsPercent = 15.
+APF_MAX_SEATS_FRACTION = 0.15
+#: Watchers per extra writer seat. k8s: request/config.go (watchesPerSeat = 10).
+APF_WATCHES_PER_SEAT = 10
+#: Seconds the extra writer seats are held after the response.
+#: k8s: request/config.go (eventAdditionalDuration = 5ms).
+APF_EVENT_ADDITIONAL_DURATION_S = 0.005
+
+# --- Object sizes (JSON, as served) ------------------------------------------------------
+#: Bytes per object by resource. Pods: domain.md §3 gives 1–8 KiB, 4 KiB is its middle.
+#: Others — estimate from typical `kubectl get -o json` sizes: Nodes carry images and
+#: conditions (~12 KiB); ReplicaSets/Deployments carry a pod template (~3 KiB); small
+#: objects (Namespaces, Leases) ~0.5 KiB.
+OBJECT_BYTES: dict[str, int] = {
+    "pods": 4096,
+    "nodes": 12288,
+    "replicasets": 3072,
+    "deployments": 3072,
+    "daemonsets": 3072,
+    "statefulsets": 3072,
+    "jobs": 2048,
+    "cronjobs": 2048,
+    "services": 1024,
+    "endpoints": 2048,
+    "endpointslices": 2048,
+    "configmaps": 2048,
+    "secrets": 2048,
+    "events": 1024,
+    "namespaces": 512,
+    "leases": 512,
+    "persistentvolumeclaims": 1024,
+    "persistentvolumes": 1024,
+    "ingresses": 1024,
+    "horizontalpodautoscalers": 1024,
+    "resourcequotas": 512,
+    "replicationcontrollers": 2048,
+}
+#: Fallback object size for resources not listed above. estimate.
+DEFAULT_OBJECT_BYTES = 2048
+
+# --- Service time of a request (seconds) -------------------------------------------------
+#: Fixed cost of any request (auth, admission, routing). estimate: ~5 ms is the usual
+#: p50 of a GET in a healthy cluster (sig-scalability dashboards show single-digit ms).
+REQUEST_BASE_S = 0.005
+#: Seconds per byte to encode a response (JSON). estimate: Go's encoding of Kubernetes
+#: objects runs at roughly 100 MB/s per core.
+ENCODE_S_PER_BYTE = 1.0e-8
+#: Seconds per object scanned in the watch cache when filtering (label/field selectors that
+#: are not indexed). estimate: ~1 µs per object compared in memory.
+CACHE_SCAN_S_PER_OBJECT = 1.0e-6
+#: Seconds per byte to read from etcd and decode (protobuf → Go object) for LISTs served from
+#: etcd. estimate: ~50 MB/s per request from etcd range reads plus decoding, i.e. a LIST from
+#: etcd costs about 3× one from the cache.
+ETCD_READ_S_PER_BYTE = 2.0e-8
+
+# --- Memory of a LIST response -------------------------------------------------------------
+#: Bytes held per byte of the response while a LIST from the watch cache is encoded (before
+#: streaming encoding in v1.33 the whole response is buffered: the object slice plus the
+#: encoded buffer). estimate, informed by the kubernetes.io blog 2024-12-17 (API streaming)
+#: and 2025-05-09 (streaming list encoding: 70–80 GB → 3 GB in one benchmark).
+LIST_FROM_CACHE_MEMORY_MULTIPLIER = 2.0
+#: Same for a LIST served from etcd: etcd's response, the decoded objects and the encoded
+#: buffer are alive together. estimate (same sources); checked by the fidelity issue against
+#: antrea-io/antrea#1044 (>1 GB rise for 50 etcd LISTs of 10,000 pods).
+LIST_FROM_ETCD_MEMORY_MULTIPLIER = 5.0
+#: Bytes of watch cache per byte of stored object (the object and its cached serialisation).
+#: estimate.
+WATCH_CACHE_MEMORY_MULTIPLIER = 2.0
+#: Resident memory of an idle kube-apiserver, bytes. estimate (~1 GiB for the process,
+#: informers of its own controllers, caches of small resources).
+APISERVER_BASE_MEMORY_BYTES = 1 << 30
+
+# --- Clients ------------------------------------------------------------------------------
+#: client-go's default request timeout used by most agents for LIST (seconds). estimate:
+#: many agents set 60 s; the Calico report (domain.md §7, projectcalico/node#1200) used 60 s.
+CLIENT_TIMEOUT_S = 60.0
+#: kube-apiserver's own --request-timeout default (seconds). k8s: kube-apiserver flags.
+APISERVER_REQUEST_TIMEOUT_S = 60.0
+#: Lease renewal period of client-go leader election, seconds (RetryPeriod default 2 s).
+#: k8s: client-go tools/leaderelection; OTel's k8s_leader_elector uses the same defaults.
+LEADER_ELECTION_RETRY_PERIOD_S = 2.0
+#: Kubelet node-lease renewal period, seconds (0.25 × 40 s lease). k8s: kubelet
+#: nodeLeaseDurationSeconds = 40, renewInterval = 25 %.
+KUBELET_LEASE_RENEW_PERIOD_S = 10.0
+#: Kubelet node status report period when nothing changes, seconds. k8s: kubelet
+#: nodeStatusReportFrequency = 5 min.
+KUBELET_STATUS_REPORT_PERIOD_S = 300.0
+
+# --- Cluster shape defaults (derived from node count) --------------------------------------
+#: Pods per node of the default fleet. domain.md / issue 2 (30 pods per node).
+DEFAULT_PODS_PER_NODE = 30
+#: Pod writes per pod per second (creation, binding, status changes, deletion spread over
+#: a pod's life). estimate: ~6 writes over a mean lifetime of ~17 h → 1e-4 /s per pod.
+POD_WRITES_PER_POD_PER_S = 1.0e-4
+#: Ratios of other objects to pods in a busy cluster. estimate, matched to the sig-scalability
+#: tested envelope (150,000 pods, 10,000 services: domain.md §4).
+SERVICES_PER_POD = 10_000 / 150_000
+DEPLOYMENTS_PER_POD = 0.1
+REPLICASETS_PER_DEPLOYMENT = 3.0
+EVENTS_PER_POD = 2.0
+CONFIGMAPS_PER_POD = 0.1
+SECRETS_PER_POD = 0.1
+PODS_PER_NAMESPACE = 100
+#: Baseline watchers of pods besides any agent: kube-scheduler, controllers, CoreDNS (via
+#: EndpointSlices, not pods), kube-proxy (not pods). estimate: about 10 cluster-wide pod
+#: watchers per apiserver in a typical control plane.
+BASELINE_POD_WATCHERS = 10
+#: Node-filtered pod watchers: every kubelet watches its own pods.
+KUBELET_POD_WATCHERS_PER_NODE = 1

@@ -1,0 +1,335 @@
+"""The cost model: what a request profile costs kube-apiserver on one cluster.
+
+One model for analyse, the simulator and the projection gate. It implements the APF work
+estimators (domain.md §2–3):
+
+* LIST seats = clamp(ceil(objects / 100), 1, maxSeats), objects = stored count from the watch
+  cache; stored + limit from etcd with a selector; 2 × limit from etcd without one
+  (``list_work_estimator.go``);
+* a write with W ≥ 10 interested watchers holds ceil(W / 10) extra seats for 5 ms after the
+  response, charged to the writer (``mutating_work_estimator.go``); watches filtered by
+  ``spec.nodeName`` are indexed for pods and count as one (``watch_tracker.go``
+  builtin index);
+
+and adds service time and memory from :mod:`waveguard.model.constants`.
+
+Verdicts (see :func:`project`): a cluster is ``overload`` when the change's demand on its
+priority level over one client timeout reaches the level's capacity (so queued LISTs time
+out and are retried: the storm does not drain), or when the relist storm's peak memory reaches
+an apiserver's memory limit; ``warning`` from half of either.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+from pydantic import BaseModel
+
+from waveguard.model import constants as C
+from waveguard.model.apf import DEFAULT_APF, APFConfig, Subject
+from waveguard.model.fleet import Cluster
+from waveguard.model.requests import RequestClass, RequestProfile
+
+Verdict = Literal["ok", "warning", "overload"]
+Scaling = Literal["constant", "O(nodes)", "O(nodes²)"]
+
+#: Demand/capacity at which a cluster is overloaded / worth a warning. Policy, not physics:
+#: 1.0 is the point where queued requests outlive their client timeout.
+OVERLOAD_UTILISATION = 1.0
+WARNING_UTILISATION = 0.5
+#: Share of the memory limit at which the relist storm is worth a warning.
+WARNING_MEMORY_SHARE = 0.5
+
+#: Resources whose object count grows with the number of nodes (pods ∝ nodes).
+GROWS_WITH_NODES = frozenset({
+    "pods", "nodes", "leases", "services", "endpoints", "endpointslices", "deployments", "replicasets",
+    "events", "configmaps", "secrets", "statefulsets", "jobs", "cronjobs", "replicationcontrollers",
+    "persistentvolumeclaims", "persistentvolumes", "pods/log",
+})
+
+
+def object_bytes(resource: str) -> int:
+    """JSON bytes of one object of ``resource`` (constants.OBJECT_BYTES)."""
+    return C.OBJECT_BYTES.get(resource.split("/")[0], C.DEFAULT_OBJECT_BYTES)
+
+
+class RequestCost(BaseModel):
+    """Cost of one request on one cluster.
+
+    seats: APF seats held while it executes; service_s: seconds it executes (all pages);
+    pages: requests it takes (paginated LISTs); response_bytes: bytes sent; memory_bytes: peak
+    bytes the apiserver holds for it; served_from: "cache" | "etcd" | "n/a".
+    """
+
+    seats: int
+    service_s: float
+    pages: int
+    objects_estimated: int
+    response_bytes: int
+    memory_bytes: int
+    served_from: Literal["cache", "etcd", "n/a"]
+
+    @property
+    def seat_seconds(self) -> float:
+        return self.seats * self.service_s
+
+
+def served_from(rc: RequestClass, cluster: Cluster) -> Literal["cache", "etcd"]:
+    """Where a LIST is served. resourceVersion="0" → watch cache. A consistent read
+    (resourceVersion="") → watch cache from v1.31 when unpaginated (consistent reads from
+    cache, KEP-2340), etcd before that or when paginated. domain.md §3."""
+    if rc.resource_version == "0":
+        return "cache"
+    if cluster.version_tuple >= (1, 31) and rc.limit is None:
+        return "cache"
+    return "etcd"
+
+
+def objects_returned(rc: RequestClass, cluster: Cluster) -> float:
+    """Objects one request returns, before pagination."""
+    stored = cluster.object_count(rc.resource)
+    if rc.scope == "cluster":
+        return stored
+    if rc.scope == "namespace":
+        return stored / max(1, cluster.namespaces)
+    if rc.scope == "node":
+        return cluster.objects_per_node(rc.resource) if rc.resource == "pods" else stored
+    return 1
+
+
+def request_cost(rc: RequestClass, cluster: Cluster, max_seats: int = C.APF_MAX_SEATS_LIMIT) -> RequestCost:
+    """Seats, service time and memory of one request of class ``rc`` on ``cluster``."""
+    size = object_bytes(rc.resource)
+    if rc.verb == "list":
+        return _list_cost(rc, cluster, max_seats, size)
+    if rc.verb == "watch":
+        # The initial events come from the preceding LIST (informers); the WATCH itself holds
+        # one seat only while it registers. Steady cost is fan-out (see project()).
+        return RequestCost(seats=1, service_s=C.REQUEST_BASE_S, pages=1, objects_estimated=0,
+                           response_bytes=0, memory_bytes=0, served_from="n/a")
+    # GET and writes: one object, one seat.
+    return RequestCost(seats=1, service_s=C.REQUEST_BASE_S + size * C.ENCODE_S_PER_BYTE, pages=1,
+                       objects_estimated=1, response_bytes=size, memory_bytes=size, served_from="n/a")
+
+
+def _list_cost(rc: RequestClass, cluster: Cluster, max_seats: int, size: int) -> RequestCost:
+    stored = cluster.object_count(rc.resource)
+    returned = objects_returned(rc, cluster)
+    source = served_from(rc, cluster)
+    page = rc.limit if rc.limit and rc.limit < returned else None
+    pages = math.ceil(returned / page) if page else 1
+    per_page_returned = page or returned
+    limit = page or stored
+    if source == "cache":
+        estimated = stored
+    elif rc.selector:
+        estimated = stored + limit
+    else:
+        estimated = 2 * limit
+    seats = min(max(1, math.ceil(estimated / C.APF_OBJECTS_PER_SEAT)), max_seats)
+    # Work: encode what is returned; scan the cache (pods by spec.nodeName are indexed), or
+    # read and decode from etcd everything the selector has to look at.
+    indexed = rc.scope == "node" and rc.resource == "pods"
+    encode_s = returned * size * C.ENCODE_S_PER_BYTE
+    if source == "cache":
+        scanned = returned if (indexed or not rc.selector) else stored
+        work_s = encode_s + scanned * C.CACHE_SCAN_S_PER_OBJECT
+        memory = per_page_returned * size * C.LIST_FROM_CACHE_MEMORY_MULTIPLIER
+    else:
+        scanned = stored if rc.selector else returned
+        work_s = encode_s + scanned * size * C.ETCD_READ_S_PER_BYTE
+        per_page_scanned = scanned / pages
+        memory = per_page_scanned * size * C.LIST_FROM_ETCD_MEMORY_MULTIPLIER
+    return RequestCost(
+        seats=seats, service_s=pages * C.REQUEST_BASE_S + work_s, pages=pages,
+        objects_estimated=int(estimated), response_bytes=int(returned * size), memory_bytes=int(memory),
+        served_from=source,
+    )
+
+
+def writer_extra_seat_seconds(watchers: float) -> float:
+    """Extra seat-seconds one write costs its writer when ``watchers`` watches are interested:
+    ceil(W / 10) seats × 5 ms when W ≥ 10, else 0 (mutating_work_estimator.go; the seats are
+    capped at maxSeats with the duration stretched, so seat-seconds are preserved)."""
+    if watchers < C.APF_WATCHES_PER_SEAT:
+        return 0.0
+    return math.ceil(watchers / C.APF_WATCHES_PER_SEAT) * C.APF_EVENT_ADDITIONAL_DURATION_S
+
+
+def baseline_watchers(resource: str, cluster: Cluster) -> float:
+    """Watches interested in a write of ``resource`` before the change: control-plane
+    watchers, plus the (indexed) kubelet of the pod's node."""
+    return C.BASELINE_POD_WATCHERS + (C.KUBELET_POD_WATCHERS_PER_NODE if resource == "pods" else 0)
+
+
+def watch_cache_bytes(cluster: Cluster) -> int:
+    """Bytes the apiserver's watch cache holds for the main resources of ``cluster``."""
+    total = sum(cluster.object_count(r) * size for r, size in C.OBJECT_BYTES.items())
+    return int(total * C.WATCH_CACHE_MEMORY_MULTIPLIER)
+
+
+def baseline_memory_bytes(cluster: Cluster) -> int:
+    """Resident memory of one apiserver replica before any LIST: process + watch cache."""
+    return C.APISERVER_BASE_MEMORY_BYTES + watch_cache_bytes(cluster)
+
+
+def priority_level_of(profile: RequestProfile, apf: APFConfig = DEFAULT_APF) -> str:
+    """The priority level the profile's LIST/WATCH requests land in (default FlowSchemas)."""
+    subject = Subject.service_account(profile.namespace, profile.service_account)
+    return apf.classify(subject, "list", "pods").priority_level
+
+
+class ClusterLoad(BaseModel):
+    """What one profile adds to one cluster, and the verdict.
+
+    Rates per second, seats in seats, memory in bytes, times in seconds. ``level_utilisation``
+    is the change's demand on its priority level over one client timeout (steady seat-seconds
+    per second plus the start/relist storm spread over ``CLIENT_TIMEOUT_S``) divided by the
+    seats the level can use across all apiserver replicas (nominal + borrowable).
+    """
+
+    cluster: str
+    nodes: int
+    replicas: int  # of the client
+    apiserver_replicas: int
+    priority_level: str
+    level_seats: int  # nominal, all apiserver replicas
+    level_capacity_seats: int  # nominal + borrowable, all replicas
+    steady_seat_seconds_per_s: float
+    storm_seat_seconds: float
+    storm_drain_s: float
+    storm_bytes: int
+    storm_peak_memory_bytes: int  # one apiserver replica, baseline included
+    memory_limit_bytes: int
+    fanout_events_per_s: float
+    writer_extra_seat_seconds_per_s: float
+    list_seats: int  # seats of the costliest LIST the client sends
+    rejected_share: float  # share of a simultaneous start rejected with 429 by queue limits
+    level_utilisation: float
+    server_utilisation: float
+    memory_share: float
+    verdict: Verdict
+    reasons: list[str]
+
+
+def project(profile: RequestProfile, cluster: Cluster, apf: APFConfig = DEFAULT_APF) -> ClusterLoad:
+    """Cost ``profile`` on ``cluster``: the figures of :class:`ClusterLoad` and a verdict."""
+    level = priority_level_of(profile, apf)
+    R = cluster.replicas
+    nominal = apf.nominal_seats()
+    max_seats = apf.max_seats_per_request(level)
+    level_seats = nominal[level] * R
+    capacity = (nominal[level] + apf.borrowable_seats(level)) * R
+    n_all = profile.replica_count(cluster.nodes)
+
+    steady = storm = storm_bytes = fanout = writer_extra = 0.0
+    start_seats = start_memory = 0.0
+    list_seats = 0
+    watchers_added: dict[str, float] = {}
+    for rc in profile.classes:
+        n = 1 if rc.leader_only else n_all
+        if n == 0:
+            continue
+        cost = request_cost(rc, cluster, max_seats)
+        if rc.verb == "list":
+            list_seats = max(list_seats, cost.seats)
+        if rc.trigger == "start":
+            storm += n * cost.seat_seconds
+            storm_bytes += n * cost.response_bytes
+            start_seats += cost.seats
+            start_memory += cost.memory_bytes
+        elif rc.trigger == "periodic":
+            steady += n * rc.rate_per_s * cost.seat_seconds
+        elif rc.trigger == "per_event":
+            events = cluster.write_rate(rc.resource) / (cluster.nodes or 1) if profile.per_node else \
+                cluster.write_rate(rc.resource)
+            steady += n * events * rc.rate_per_s * cost.seat_seconds
+        elif rc.verb == "watch":
+            fanout += n * _events_per_watcher(rc, cluster)
+            if rc.scope in ("cluster", "namespace"):
+                share = 1.0 if rc.scope == "cluster" else 1.0 / max(1, cluster.namespaces)
+                watchers_added[rc.resource] = watchers_added.get(rc.resource, 0.0) + n * share
+            # node-filtered pod watches are indexed: ~one watcher per write, already counted
+            # for the kubelet; other node-scoped watches are not modelled as interested.
+
+    for resource, added in watchers_added.items():
+        base = baseline_watchers(resource, cluster)
+        per_write = writer_extra_seat_seconds(base + added) - writer_extra_seat_seconds(base)
+        writer_extra += cluster.write_rate(resource) * per_write
+
+    drain_s = storm / capacity if capacity else math.inf
+    level_util = (steady / capacity if capacity else math.inf) + storm / (capacity * C.CLIENT_TIMEOUT_S)
+    server_seats = C.SEATS_PER_REPLICA * R
+    server_util = (steady + writer_extra + storm / C.CLIENT_TIMEOUT_S) / server_seats
+
+    # Peak memory of one apiserver replica while the storm runs: as many starting clients as
+    # the level's seats admit at once, each holding all its start LISTs' responses.
+    per_replica_clients = math.ceil(n_all / R) if start_seats else 0
+    concurrent = min(per_replica_clients, math.floor(capacity / R / start_seats)) if start_seats else 0
+    peak_memory = baseline_memory_bytes(cluster) + int(concurrent * start_memory)
+    memory_share = peak_memory / cluster.memory_limit_bytes
+
+    # One flow (one ServiceAccount): at most handSize × queueLengthLimit queued per replica,
+    # plus what executes; the rest of a simultaneous start is rejected with 429.
+    lvl = apf.level(level)
+    admitted = R * (lvl.max_queued_per_flow + (capacity / R / start_seats if start_seats else 0))
+    rejected_share = max(0.0, 1.0 - admitted / n_all) if start_seats and n_all else 0.0
+
+    verdict, reasons = _verdict(level, level_util, server_util, memory_share, drain_s, rejected_share)
+    return ClusterLoad(
+        cluster=cluster.name, nodes=cluster.nodes, replicas=n_all, apiserver_replicas=R, priority_level=level,
+        level_seats=level_seats, level_capacity_seats=capacity, steady_seat_seconds_per_s=steady,
+        storm_seat_seconds=storm, storm_drain_s=drain_s, storm_bytes=int(storm_bytes),
+        storm_peak_memory_bytes=peak_memory, memory_limit_bytes=cluster.memory_limit_bytes,
+        fanout_events_per_s=fanout, writer_extra_seat_seconds_per_s=writer_extra, list_seats=list_seats,
+        rejected_share=rejected_share, level_utilisation=level_util, server_utilisation=server_util,
+        memory_share=memory_share, verdict=verdict, reasons=reasons,
+    )
+
+
+def _events_per_watcher(rc: RequestClass, cluster: Cluster) -> float:
+    writes = cluster.write_rate(rc.resource)
+    if rc.scope == "cluster":
+        return writes
+    if rc.scope == "namespace":
+        return writes / max(1, cluster.namespaces)
+    if rc.scope == "node":
+        return writes / (cluster.nodes or 1)
+    return writes / max(1, cluster.object_count(rc.resource))
+
+
+def _verdict(level: str, level_util: float, server_util: float, memory_share: float, drain_s: float,
+             rejected_share: float) -> tuple[Verdict, list[str]]:
+    reasons: list[str] = []
+    verdict: Verdict = "ok"
+    if level_util >= OVERLOAD_UTILISATION:
+        verdict = "overload"
+        reasons.append(f"needs {level_util:.0%} of {level}'s seats: its start/relist LISTs take {drain_s:.0f} s "
+                       f"to serve, past the {C.CLIENT_TIMEOUT_S:.0f} s client timeout, so they time out and retry")
+    if memory_share >= 1.0:
+        verdict = "overload"
+        reasons.append(f"relist storm needs {memory_share:.0%} of an apiserver's memory limit: OOM-kill")
+    if verdict == "ok":
+        if level_util >= WARNING_UTILISATION or server_util >= WARNING_UTILISATION:
+            verdict = "warning"
+            reasons.append(f"needs {max(level_util, server_util):.0%} of {level}'s seats over a client timeout")
+        if memory_share >= WARNING_MEMORY_SHARE:
+            verdict = "warning"
+            reasons.append(f"relist storm peaks at {memory_share:.0%} of an apiserver's memory limit")
+    if rejected_share > 0 and verdict != "ok":
+        reasons.append(f"{rejected_share:.0%} of a simultaneous start is rejected with 429 (one flow)")
+    return verdict, reasons
+
+
+def scaling_class(profile: RequestProfile) -> Scaling:
+    """How the profile's load grows with nodes: replicas (per node or fixed) × objects each
+    request touches (cluster/namespace scope of a resource that grows with nodes, or not)."""
+    worst = 0
+    for rc in profile.classes:
+        replicas_grow = profile.per_node and not rc.leader_only
+        objects_grow = rc.scope in ("cluster", "namespace") and rc.resource in GROWS_WITH_NODES
+        if rc.trigger == "per_event" and not profile.per_node:
+            objects_grow = True  # events of the whole cluster
+        worst = max(worst, int(replicas_grow) + int(objects_grow))
+    return ("constant", "O(nodes)", "O(nodes²)")[worst]

@@ -1,0 +1,227 @@
+"""The fleet: clusters with their size, object counts and control-plane capacity.
+
+A fleet YAML looks like::
+
+    clusters:
+      - name: prod-use1-7500
+        labels: {env: prod, region: us-east-1}
+        nodes: 7500
+        pods: 225000            # optional: nodes × 30
+        apiserver_replicas: 5   # optional: derived from nodes
+        objects: {services: 20000}   # optional per-resource counts
+        pod_churn_per_s: 30     # optional pod writes per second
+
+Unset fields are derived from ``nodes`` (see :meth:`Cluster.object_count`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from waveguard.model import constants as C
+from waveguard.model.errors import InputError
+
+
+def default_apiserver_replicas(nodes: int) -> int:
+    """3 replicas, 5 from 1,000 nodes. estimate: managed control planes scale out their
+    apiservers with cluster size; OpenAI's 7,500-node post ran 5 (domain.md §1 reference)."""
+    return 3 if nodes < 1000 else 5
+
+
+def default_apiserver_memory_bytes(nodes: int) -> int:
+    """Memory limit of one apiserver replica, bytes: 8 GiB + 8 MiB per node, so 16 GiB at
+    1,000 nodes and ~67 GiB at 7,500. estimate from the control-plane VM sizes managed
+    services publish for those cluster sizes."""
+    return (8 << 30) + nodes * (8 << 20)
+
+
+class Cluster(BaseModel):
+    """One cluster. Counts are objects, rates per second, memory in bytes."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1)
+    labels: dict[str, str] = Field(default_factory=dict)
+    nodes: int = Field(ge=0)
+    pods: int | None = Field(default=None, ge=0)
+    apiserver_replicas: int | None = Field(default=None, ge=1)
+    apiserver_memory_bytes: int | None = Field(default=None, gt=0)
+    kubernetes_version: str = "1.30"
+    objects: dict[str, int] = Field(default_factory=dict)
+    pod_churn_per_s: float | None = Field(default=None, ge=0)
+
+    @field_validator("objects")
+    @classmethod
+    def _non_negative(cls, v: dict[str, int]) -> dict[str, int]:
+        for k, n in v.items():
+            if n < 0:
+                raise ValueError(f"objects.{k} must be ≥ 0, got {n}")
+        return v
+
+    @property
+    def pod_count(self) -> int:
+        return self.pods if self.pods is not None else self.nodes * C.DEFAULT_PODS_PER_NODE
+
+    @property
+    def replicas(self) -> int:
+        return self.apiserver_replicas or default_apiserver_replicas(self.nodes)
+
+    @property
+    def memory_limit_bytes(self) -> int:
+        return self.apiserver_memory_bytes or default_apiserver_memory_bytes(self.nodes)
+
+    @property
+    def version_tuple(self) -> tuple[int, int]:
+        major, minor = self.kubernetes_version.lstrip("v").split(".")[:2]
+        return int(major), int(minor)
+
+    @property
+    def pod_writes_per_s(self) -> float:
+        """Pod writes per second (creates, status updates, deletes)."""
+        if self.pod_churn_per_s is not None:
+            return self.pod_churn_per_s
+        return self.pod_count * C.POD_WRITES_PER_POD_PER_S
+
+    @property
+    def namespaces(self) -> int:
+        return self.object_count("namespaces")
+
+    def object_count(self, resource: str) -> int:
+        """Stored objects of ``resource``: the fleet file's count, else derived from pods
+        with the ratios in :mod:`waveguard.model.constants`."""
+        if resource in self.objects:
+            return self.objects[resource]
+        pods = self.pod_count
+        deployments = pods * C.DEPLOYMENTS_PER_POD
+        derived = {
+            "pods": pods,
+            "nodes": self.nodes,
+            "leases": self.nodes + 50,
+            "services": pods * C.SERVICES_PER_POD,
+            "endpoints": pods * C.SERVICES_PER_POD,
+            "endpointslices": pods * C.SERVICES_PER_POD,
+            "deployments": deployments,
+            "replicasets": deployments * C.REPLICASETS_PER_DEPLOYMENT,
+            "events": pods * C.EVENTS_PER_POD,
+            "configmaps": pods * C.CONFIGMAPS_PER_POD,
+            "secrets": pods * C.SECRETS_PER_POD,
+            "namespaces": max(10, pods / C.PODS_PER_NAMESPACE),
+            "daemonsets": 20,
+            "statefulsets": pods * 0.01,
+            "jobs": pods * 0.01,
+            "cronjobs": pods * 0.005,
+        }
+        return int(derived.get(resource, max(10, pods * 0.01)))
+
+    def objects_per_node(self, resource: str) -> float:
+        """Objects of ``resource`` bound to one node (pods: pods/nodes; others: 0)."""
+        if resource == "pods" and self.nodes:
+            return self.pod_count / self.nodes
+        return 0.0
+
+    def write_rate(self, resource: str) -> float:
+        """Writes per second to objects of ``resource`` (only pods and nodes/leases carry
+        meaningful churn in this model; others change at 1/hour per object). estimate."""
+        if resource == "pods":
+            return self.pod_writes_per_s
+        if resource == "nodes":
+            return self.nodes / C.KUBELET_STATUS_REPORT_PERIOD_S
+        if resource == "leases":
+            return self.nodes / C.KUBELET_LEASE_RENEW_PERIOD_S
+        if resource == "events":
+            return self.pod_writes_per_s
+        return self.object_count(resource) / 3600.0
+
+
+class Fleet(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    clusters: list[Cluster]
+
+    @field_validator("clusters")
+    @classmethod
+    def _unique_names(cls, v: list[Cluster]) -> list[Cluster]:
+        seen: set[str] = set()
+        for c in v:
+            if c.name in seen:
+                raise ValueError(f"cluster name {c.name!r} appears twice")
+            seen.add(c.name)
+        return v
+
+    def cluster(self, name: str) -> Cluster:
+        for c in self.clusters:
+            if c.name == name:
+                return c
+        raise KeyError(name)
+
+
+#: Production cluster sizes of the built-in fleet: 24 clusters from 200 to 7,500 nodes.
+#: Modelled on public numbers: "Scaling Kubernetes to 7,500 nodes" (OpenAI, 2021) for the
+#: largest; the rest a spread typical of a fleet of "hundreds of clusters" (domain.md §1).
+_PRODUCTION_SIZES = (
+    200, 250, 300, 400, 500, 600, 750, 800, 1000, 1200, 1500, 1500,
+    2000, 2000, 2500, 3000, 3500, 4000, 4500, 5000, 5500, 6000, 7000, 7500,
+)
+_REGIONS = ("us-east-1", "us-west-2", "eu-west-1", "ap-southeast-1")
+
+
+def default_fleet() -> Fleet:
+    """The built-in fleet: one 50-node staging cluster and 24 production clusters."""
+    clusters = [Cluster(name="staging", labels={"env": "staging", "region": "us-east-1"}, nodes=50)]
+    for i, nodes in enumerate(_PRODUCTION_SIZES):
+        region = _REGIONS[i % len(_REGIONS)]
+        clusters.append(
+            Cluster(name=f"prod-{i + 1:02d}-{nodes}", labels={"env": "prod", "region": region}, nodes=nodes)
+        )
+    return Fleet(clusters=clusters)
+
+
+def load_fleet(path: str | Path) -> Fleet:
+    """Read a fleet YAML. Raises :class:`InputError` naming the file, line and key."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise InputError(str(path), f"cannot read fleet file: {exc.strerror}", hint="check the --fleet path") from exc
+    try:
+        node = yaml.compose(text)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        line = exc.problem_mark.line + 1 if getattr(exc, "problem_mark", None) else None
+        raise InputError(str(path), f"malformed YAML: {getattr(exc, 'problem', exc)}", line=line,
+                         hint="fix the YAML syntax") from exc
+    if not isinstance(data, dict) or "clusters" not in data:
+        raise InputError(str(path), "a fleet file is a mapping with a 'clusters' list", line=1,
+                         hint="see the fleet format in README.md")
+    try:
+        return Fleet.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = [str(p) for p in err["loc"]]
+        key = ".".join(loc)
+        line = _line_of(node, err["loc"])
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key"
+        raise InputError(str(path), f"{key}: {msg}", line=line, hint="fix or remove this key") from exc
+
+
+def _line_of(node: yaml.Node | None, loc: tuple) -> int | None:
+    """Line (1-based) of the YAML node at pydantic error location ``loc``."""
+    line = node.start_mark.line + 1 if node is not None else None
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            match = [(k, v) for k, v in node.value if k.value == part]
+            if not match:
+                return line
+            key, node = match[0]
+            line = key.start_mark.line + 1
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            node = node.value[part]
+            line = node.start_mark.line + 1
+        else:
+            return line
+    return line

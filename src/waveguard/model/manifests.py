@@ -1,0 +1,198 @@
+"""A *change*: the parsed manifests of one rollout, with the file and line of every document."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+#: Workload kinds whose pods waveguard models, with how their replica count is found.
+WORKLOAD_KINDS = ("DaemonSet", "Deployment", "StatefulSet", "ReplicaSet", "Job", "CronJob", "Pod")
+
+
+class Location(BaseModel):
+    """Where a document starts: ``file`` path and 1-based ``line``."""
+
+    file: str
+    line: int
+
+
+class Document(BaseModel):
+    """One YAML document of the change (after ``kind: List`` expansion)."""
+
+    api_version: str
+    kind: str
+    name: str
+    namespace: str | None = None
+    body: dict[str, Any]
+    location: Location
+
+    @property
+    def ref(self) -> str:
+        """``Kind/namespace/name`` (namespace ``-`` for cluster-scoped objects)."""
+        return f"{self.kind}/{self.namespace or '-'}/{self.name}"
+
+
+class Container(BaseModel):
+    name: str
+    image: str = ""
+    command: list[str] = Field(default_factory=list)
+    args: list[str] = Field(default_factory=list)
+    env: dict[str, str] = Field(default_factory=dict)
+    #: env vars whose value comes from ``fieldRef`` → the field path (e.g. ``spec.nodeName``).
+    env_field_refs: dict[str, str] = Field(default_factory=dict)
+
+
+class Workload(BaseModel):
+    """A pod-running object: kind, replicas (None for DaemonSet: one per node), pod spec parts."""
+
+    doc: Document
+    kind: Literal["DaemonSet", "Deployment", "StatefulSet", "ReplicaSet", "Job", "CronJob", "Pod"]
+    replicas: int | None
+    service_account: str
+    automount_token: bool = True
+    containers: list[Container]
+    configmap_volumes: list[str] = Field(default_factory=list)
+    node_selector: dict[str, str] = Field(default_factory=dict)
+    #: RollingUpdate maxUnavailable / maxSurge as written ("10%", 1) or None if unset.
+    max_unavailable: str | int | None = None
+    max_surge: str | int | None = None
+    update_strategy: str = "RollingUpdate"
+
+    @property
+    def namespace(self) -> str:
+        return self.doc.namespace or "default"
+
+    @property
+    def ref(self) -> str:
+        return self.doc.ref
+
+    @property
+    def per_node(self) -> bool:
+        """True when the workload runs one pod per node (DaemonSet)."""
+        return self.kind == "DaemonSet"
+
+    def all_args(self) -> list[str]:
+        return [a for c in self.containers for a in (*c.command, *c.args)]
+
+    def images(self) -> list[str]:
+        return [c.image for c in self.containers]
+
+    def env(self) -> dict[str, str]:
+        merged: dict[str, str] = {}
+        for c in self.containers:
+            merged.update(c.env)
+        return merged
+
+    def env_field_refs(self) -> dict[str, str]:
+        merged: dict[str, str] = {}
+        for c in self.containers:
+            merged.update(c.env_field_refs)
+        return merged
+
+
+class PolicyRule(BaseModel):
+    api_groups: list[str] = Field(default_factory=list)
+    resources: list[str] = Field(default_factory=list)
+    verbs: list[str] = Field(default_factory=list)
+    resource_names: list[str] = Field(default_factory=list)
+
+    def allows(self, verb: str, resource: str) -> bool:
+        verb_ok = "*" in self.verbs or verb in self.verbs
+        res_ok = "*" in self.resources or resource in self.resources
+        return verb_ok and res_ok and not self.resource_names
+
+
+class Role(BaseModel):
+    """A Role (namespaced) or ClusterRole."""
+
+    doc: Document
+    cluster_scoped: bool
+    rules: list[PolicyRule]
+
+
+class Binding(BaseModel):
+    """A RoleBinding or ClusterRoleBinding: which ServiceAccounts get which role."""
+
+    doc: Document
+    cluster_scoped: bool
+    role_kind: str
+    role_name: str
+    service_accounts: list[tuple[str, str]]  # (namespace, name)
+
+
+class ConfigMap(BaseModel):
+    doc: Document
+    data: dict[str, str]
+
+
+class Grant(BaseModel):
+    """One RBAC rule as it applies to a ServiceAccount: cluster-wide or in one namespace."""
+
+    rule: PolicyRule
+    cluster_wide: bool
+    source: str  # the binding's Kind/namespace/name
+
+
+class Change(BaseModel):
+    """Everything parsed from the paths given to ``waveguard analyse``."""
+
+    documents: list[Document] = Field(default_factory=list)
+    workloads: list[Workload] = Field(default_factory=list)
+    service_accounts: list[Document] = Field(default_factory=list)
+    roles: list[Role] = Field(default_factory=list)
+    bindings: list[Binding] = Field(default_factory=list)
+    configmaps: list[ConfigMap] = Field(default_factory=list)
+    #: Notes produced while parsing (old API versions, schema problems, unmodelled kinds),
+    #: turned into findings by the analysis: (rule id, severity, document, message, fix).
+    parse_notes: list[tuple[str, str, Document, str, str]] = Field(default_factory=list)
+
+    def configmap(self, namespace: str, name: str) -> ConfigMap | None:
+        for cm in self.configmaps:
+            if cm.doc.name == name and (cm.doc.namespace or "default") == namespace:
+                return cm
+        # Charts rendered without a namespace leave it empty on some objects: match by name.
+        for cm in self.configmaps:
+            if cm.doc.name == name and cm.doc.namespace is None:
+                return cm
+        return None
+
+    def workload_config(self, workload: Workload) -> dict[str, str]:
+        """All ConfigMap files mounted by ``workload``: file name → text."""
+        files: dict[str, str] = {}
+        for name in workload.configmap_volumes:
+            cm = self.configmap(workload.namespace, name)
+            if cm is not None:
+                files.update(cm.data)
+        return files
+
+    def grants(self, namespace: str, service_account: str) -> list[Grant]:
+        """The RBAC rules that bindings in this change give to ``namespace/service_account``.
+
+        A ClusterRole bound by a RoleBinding applies only in the binding's namespace."""
+        result: list[Grant] = []
+        for b in self.bindings:
+            if not any(_sa_matches(ns, n, namespace, service_account, b) for ns, n in b.service_accounts):
+                continue
+            role = self._role(b)
+            if role is None:
+                continue
+            for rule in role.rules:
+                result.append(Grant(rule=rule, cluster_wide=b.cluster_scoped, source=b.doc.ref))
+        return result
+
+    def _role(self, binding: Binding) -> Role | None:
+        for r in self.roles:
+            if r.doc.name != binding.role_name:
+                continue
+            if binding.role_kind == "ClusterRole" and r.cluster_scoped:
+                return r
+            if binding.role_kind == "Role" and not r.cluster_scoped and r.doc.namespace == binding.doc.namespace:
+                return r
+        return None
+
+
+def _sa_matches(ns: str, name: str, want_ns: str, want_name: str, binding: Binding) -> bool:
+    # Subjects rendered without a namespace default to the binding's own (or "default").
+    ns = ns or binding.doc.namespace or "default"
+    return name == want_name and ns == want_ns

@@ -1,0 +1,98 @@
+"""Request profiles: what a client sends to kube-apiserver, independent of cluster size.
+
+A :class:`RequestClass` is one kind of request one replica of a client sends (a LIST of all
+pods at start, a WATCH of pods on its node, a GET per new pod...). A :class:`RequestProfile`
+is a client's request classes plus how many replicas send them. analyse builds profiles from
+manifests, ``waveguard measure`` from audit logs; the simulator and the projection gate cost
+them with :mod:`waveguard.model.cost`.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Verb = Literal["get", "list", "watch", "create", "update", "patch", "delete"]
+#: cluster: all objects; namespace: one namespace; node: ``spec.nodeName=<own node>`` field
+#: selector (indexed for pods in the watch cache); object: one named object.
+Scope = Literal["cluster", "namespace", "node", "object"]
+#: start: once per replica start and after every relist (informer LIST); periodic: ``rate_per_s``
+#: per replica; per_event: ``rate_per_s`` requests per write event of the resource in scope;
+#: held: a long-lived request (WATCH, log follow) opened at start.
+Trigger = Literal["start", "periodic", "per_event", "held"]
+
+MUTATING_VERBS = frozenset({"create", "update", "patch", "delete"})
+
+
+class RequestClass(BaseModel):
+    """One kind of request sent by one replica of a client."""
+
+    model_config = ConfigDict(frozen=True)
+
+    verb: Verb
+    resource: str
+    api_group: str = ""
+    scope: Scope
+    trigger: Trigger
+    #: periodic: requests/s per replica; per_event: requests per event in scope.
+    rate_per_s: float = 0.0
+    #: LIST/WATCH resourceVersion semantics: "0" (any, served from the watch cache) or ""
+    #: (most recent: a consistent read).
+    resource_version: Literal["0", ""] = "0"
+    #: Page size of a paginated LIST (``limit``), None when unpaginated.
+    limit: int | None = None
+    #: A label or field selector is set (changes the etcd work estimate).
+    selector: bool = False
+    #: Sent by the elected leader only (one replica per cluster).
+    leader_only: bool = False
+    #: What in the agent sends it (component / config key), for messages.
+    component: str = ""
+    #: The config key that controls this request, e.g. ``processors.k8sattributes.filter``.
+    config_key: str = ""
+    #: True when inferred from RBAC rather than from the agent's documented behaviour.
+    upper_bound: bool = False
+
+    @property
+    def mutating(self) -> bool:
+        return self.verb in MUTATING_VERBS
+
+    def describe(self) -> str:
+        scope = {"cluster": "cluster-wide", "namespace": "in one namespace", "node": "on its node",
+                 "object": "one object"}[self.scope]
+        return f"{self.verb.upper()} {self.resource} {scope}"
+
+
+class RequestProfile(BaseModel):
+    """A client's request classes and how many replicas send them.
+
+    ``per_node`` True: one replica per node (DaemonSet); else ``replicas`` fixed replicas.
+    ``namespace``/``service_account`` decide the APF priority level (default FlowSchemas).
+    """
+
+    client: str  # Kind/namespace/name of the workload, or the user of an audit log
+    agent: str  # recogniser family, e.g. "opentelemetry-collector"
+    per_node: bool
+    replicas: int = 1
+    namespace: str = "default"
+    service_account: str = "default"
+    classes: list[RequestClass] = Field(default_factory=list)
+    #: Fraction of replicas restarted at once by a rolling update (maxUnavailable), 0..1.
+    update_share: float = 0.0
+    upper_bound: bool = False
+
+    def replica_count(self, nodes: int) -> int:
+        return nodes if self.per_node else self.replicas
+
+
+def informer(resource: str, scope: Scope, *, component: str, config_key: str = "", api_group: str = "",
+             leader_only: bool = False, upper_bound: bool = False) -> list[RequestClass]:
+    """A client-go informer: a LIST with resourceVersion="0" at start (and on every relist),
+    then a WATCH held open. k8s: client-go tools/cache/reflector.go."""
+    common = dict(resource=resource, api_group=api_group, scope=scope, component=component,
+                  config_key=config_key, leader_only=leader_only, upper_bound=upper_bound,
+                  selector=scope == "node")
+    return [
+        RequestClass(verb="list", trigger="start", resource_version="0", **common),
+        RequestClass(verb="watch", trigger="held", **common),
+    ]

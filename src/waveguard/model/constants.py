@@ -121,8 +121,10 @@ KUBELET_STATUS_REPORT_PERIOD_S = 300.0
 # --- Cluster shape defaults (derived from node count) --------------------------------------
 #: Pods per node of the default fleet. domain.md / issue 2 (30 pods per node).
 DEFAULT_PODS_PER_NODE = 30
+#: Writes over one pod's life: create, bind, ~3 status updates, delete. estimate.
+POD_WRITES_PER_POD_LIFETIME = 6
 #: Pod writes per pod per second (creation, binding, status changes, deletion spread over
-#: a pod's life). estimate: ~6 writes over a mean lifetime of ~17 h → 1e-4 /s per pod.
+#: a pod's life). estimate: 6 writes over a mean lifetime of ~17 h → 1e-4 /s per pod.
 POD_WRITES_PER_POD_PER_S = 1.0e-4
 #: Ratios of other objects to pods in a busy cluster. estimate, matched to the sig-scalability
 #: tested envelope (150,000 pods, 10,000 services: domain.md §4).

@@ -22,6 +22,7 @@ an apiserver's memory limit; ``warning`` from half of either.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Literal
 
 from pydantic import BaseModel
@@ -54,8 +55,9 @@ def object_bytes(resource: str) -> int:
     return C.OBJECT_BYTES.get(resource.split("/")[0], C.DEFAULT_OBJECT_BYTES)
 
 
-class RequestCost(BaseModel):
-    """Cost of one request on one cluster.
+@dataclass(frozen=True, slots=True)
+class RequestCost:
+    """Cost of one request on one cluster (a plain dataclass: it is built in hot loops).
 
     seats: APF seats held while it executes; service_s: seconds it executes (all pages);
     pages: requests it takes (paginated LISTs); response_bytes: bytes sent; memory_bytes: peak

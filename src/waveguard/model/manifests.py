@@ -8,6 +8,12 @@ from pydantic import BaseModel, Field
 
 #: Workload kinds whose pods waveguard models, with how their replica count is found.
 WORKLOAD_KINDS = ("DaemonSet", "Deployment", "StatefulSet", "ReplicaSet", "Job", "CronJob", "Pod")
+#: Cluster-scoped kinds among those waveguard reads (others default to namespace "default").
+CLUSTER_SCOPED_KINDS = frozenset({
+    "ClusterRole", "ClusterRoleBinding", "Namespace", "Node", "CustomResourceDefinition", "PriorityClass",
+    "FlowSchema", "PriorityLevelConfiguration", "StorageClass", "PersistentVolume",
+    "MutatingWebhookConfiguration", "ValidatingWebhookConfiguration",
+})
 
 
 class Location(BaseModel):
@@ -29,8 +35,11 @@ class Document(BaseModel):
 
     @property
     def ref(self) -> str:
-        """``Kind/namespace/name`` (namespace ``-`` for cluster-scoped objects)."""
-        return f"{self.kind}/{self.namespace or '-'}/{self.name}"
+        """``Kind/namespace/name``: namespace ``-`` for cluster-scoped kinds, ``default`` when a
+        namespaced object names none (kubectl apply puts it there)."""
+        if self.kind in CLUSTER_SCOPED_KINDS:
+            return f"{self.kind}/-/{self.name}"
+        return f"{self.kind}/{self.namespace or 'default'}/{self.name}"
 
 
 class Container(BaseModel):

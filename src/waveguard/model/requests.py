@@ -52,6 +52,8 @@ class RequestClass(BaseModel):
     config_key: str = ""
     #: True when inferred from RBAC rather than from the agent's documented behaviour.
     upper_bound: bool = False
+    #: How to make this request cheaper, naming the exact config key or flag (for findings).
+    fix: str = ""
 
     @property
     def mutating(self) -> bool:
@@ -86,12 +88,12 @@ class RequestProfile(BaseModel):
 
 
 def informer(resource: str, scope: Scope, *, component: str, config_key: str = "", api_group: str = "",
-             leader_only: bool = False, upper_bound: bool = False) -> list[RequestClass]:
+             leader_only: bool = False, upper_bound: bool = False, fix: str = "") -> list[RequestClass]:
     """A client-go informer: a LIST with resourceVersion="0" at start (and on every relist),
     then a WATCH held open. k8s: client-go tools/cache/reflector.go."""
     common = dict(resource=resource, api_group=api_group, scope=scope, component=component,
                   config_key=config_key, leader_only=leader_only, upper_bound=upper_bound,
-                  selector=scope == "node")
+                  selector=scope == "node", fix=fix)
     return [
         RequestClass(verb="list", trigger="start", resource_version="0", **common),
         RequestClass(verb="watch", trigger="held", **common),

@@ -1,0 +1,57 @@
+"""Analyse a change before it ships: parse manifests, recognise agents, project their load.
+
+Public entry points:
+
+* :func:`load_change` (paths → Change), :func:`build_profiles` (Change → RequestProfiles);
+* :func:`analyse` (paths + fleet → :class:`AnalysisResult` with findings and projections).
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel
+
+from waveguard.analysis.loader import load_change
+from waveguard.analysis.profiles import Agent, build_profiles, recognise_agents
+from waveguard.analysis.projection import ClusterProjection, project_fleet
+from waveguard.analysis.rules import agent_findings, parse_findings
+from waveguard.model.apf import DEFAULT_APF, APFConfig
+from waveguard.model.cost import scaling_class
+from waveguard.model.findings import SEVERITY_RANK, Finding
+from waveguard.model.fleet import Fleet, default_fleet
+from waveguard.model.requests import RequestProfile
+
+
+class AnalysisResult(BaseModel):
+    """Findings (most severe first), per-cluster projections, and each agent's profile."""
+
+    findings: list[Finding]
+    projections: list[ClusterProjection]
+    profiles: list[RequestProfile]
+    documents: int
+
+    def worst_severity(self) -> str | None:
+        return max((f.severity for f in self.findings), key=SEVERITY_RANK.__getitem__, default=None)
+
+
+def analyse(paths: list[str], fleet: Fleet | None = None, apf: APFConfig = DEFAULT_APF,
+            validate: bool = True) -> AnalysisResult:
+    """Analyse the manifests under ``paths`` against ``fleet`` (default: the built-in fleet).
+
+    Raises :class:`waveguard.model.errors.InputError` on bad input (nothing is returned then).
+    """
+    fleet = fleet or default_fleet()
+    change = load_change(paths, validate=validate)
+    agents = recognise_agents(change)
+    profiles = [a.profile for a in agents]
+    projections = project_fleet(profiles, fleet, apf)
+    findings = parse_findings(change)
+    for agent in agents:
+        loads = [p.loads[agent.profile.client] for p in projections]
+        findings += agent_findings(agent, loads, fleet)
+    findings.sort(key=lambda f: (-SEVERITY_RANK[f.severity], f.file, f.line, f.rule))
+    return AnalysisResult(findings=findings, projections=projections, profiles=profiles,
+                          documents=len(change.documents))
+
+
+__all__ = ["AnalysisResult", "Agent", "analyse", "build_profiles", "load_change", "project_fleet",
+           "recognise_agents", "scaling_class"]

@@ -1,0 +1,56 @@
+"""From a Change to request profiles: one per workload that talks to kube-apiserver."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from waveguard.analysis.recognisers import AgentContext, Recognised, recognise
+from waveguard.model.manifests import Change, Workload
+from waveguard.model.requests import RequestProfile
+
+
+@dataclass
+class Agent:
+    """A workload, what recognised it, and its request profile."""
+
+    workload: Workload
+    recognised: Recognised
+    profile: RequestProfile
+
+
+def update_share(workload: Workload) -> float:
+    """Share of replicas a rolling update restarts at once (maxUnavailable as a percentage;
+    an absolute number is left to the projection, which knows the node count: 0 here)."""
+    if workload.update_strategy == "OnDelete":
+        return 0.0
+    value = workload.max_unavailable
+    if isinstance(value, str) and value.strip().endswith("%"):
+        try:
+            return float(value.strip()[:-1]) / 100
+        except ValueError:
+            return 0.0
+    return 0.0
+
+
+def recognise_agents(change: Change) -> list[Agent]:
+    """Every workload of ``change`` that sends requests, with its profile."""
+    agents: list[Agent] = []
+    for w in change.workloads:
+        ctx = AgentContext(change=change, workload=w, config=change.workload_config(w),
+                           grants=change.grants(w.namespace, w.service_account))
+        recognised = recognise(ctx)
+        if recognised is None or not recognised.classes and not recognised.remarks:
+            continue
+        profile = RequestProfile(
+            client=w.ref, agent=recognised.agent, per_node=w.per_node, replicas=w.replicas or 1,
+            namespace=w.namespace, service_account=w.service_account, classes=recognised.classes,
+            update_share=update_share(w), upper_bound=recognised.upper_bound,
+        )
+        agents.append(Agent(workload=w, recognised=recognised, profile=profile))
+    return agents
+
+
+def build_profiles(change: Change) -> list[RequestProfile]:
+    """The request profiles of every API-talking workload of ``change`` (for the simulator
+    and the projection gate)."""
+    return [a.profile for a in recognise_agents(change)]

@@ -1,0 +1,77 @@
+"""What a recogniser sees and returns.
+
+A recogniser knows one agent family's documented behaviour: given a workload, the RBAC of its
+ServiceAccount and its configuration (mounted ConfigMaps, args, env), it returns the request
+classes one replica sends. The registry (``recognisers/__init__.py``) asks each in turn.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import yaml
+
+from waveguard.model.manifests import Change, Grant, Workload
+from waveguard.model.requests import RequestClass
+
+
+@dataclass
+class AgentContext:
+    """A workload with everything that decides its API requests."""
+
+    change: Change
+    workload: Workload
+    config: dict[str, str]  # mounted ConfigMap files: name → text
+    grants: list[Grant]
+
+    @property
+    def images(self) -> list[str]:
+        return self.workload.images()
+
+    def image_matches(self, *needles: str) -> bool:
+        return any(n in img.lower() for img in self.images for n in needles)
+
+    def env(self, name: str) -> str | None:
+        return self.workload.env().get(name)
+
+    def arg_value(self, flag: str) -> str | None:
+        """Value of ``--flag=value`` or ``--flag value`` in the containers' command/args."""
+        args = self.workload.all_args()
+        for i, a in enumerate(args):
+            if a.startswith(flag + "="):
+                return a.split("=", 1)[1]
+            if a == flag and i + 1 < len(args):
+                return args[i + 1]
+        return None
+
+    def yaml_configs(self) -> list[tuple[str, dict]]:
+        """Mounted ConfigMap files that parse as YAML mappings: (file name, data)."""
+        out = []
+        for name, text in self.config.items():
+            try:
+                data = yaml.safe_load(text)
+            except yaml.YAMLError:
+                continue
+            if isinstance(data, dict):
+                out.append((name, data))
+        return out
+
+
+@dataclass
+class Recognised:
+    """A recogniser's answer: the agent family, the request classes of one replica, and
+    remarks for findings (rule id, severity, message, fix) that only the recogniser can see."""
+
+    agent: str
+    classes: list[RequestClass] = field(default_factory=list)
+    remarks: list[tuple[str, str, str, str]] = field(default_factory=list)
+    upper_bound: bool = False
+
+
+class Recogniser(Protocol):
+    """One agent family. ``recognise`` returns None when the workload is not this agent."""
+
+    name: str
+
+    def recognise(self, ctx: AgentContext) -> Recognised | None: ...

@@ -1,0 +1,1 @@
+"""The waveguard command line (typer + rich)."""

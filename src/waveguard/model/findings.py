@@ -1,0 +1,49 @@
+"""Findings: what analyse (and later plan checks) report, with stable rule ids.
+
+Rule ids are stable API: CI pipelines filter and suppress by them. See README.md for the list.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel
+
+Severity = Literal["info", "warning", "error"]
+SEVERITY_RANK: dict[str, int] = {"info": 0, "warning": 1, "error": 2}
+
+#: Rule id → short name (SARIF ``rules[].name``) and one-line description.
+RULES: dict[str, tuple[str, str]] = {
+    "WG101": ("per-node-cluster-wide-watch", "A per-node workload LISTs/WATCHes a resource that grows with the "
+              "cluster, cluster-wide: API load grows as nodes²"),
+    "WG102": ("list-bypasses-watch-cache", "A LIST that is served from etcd instead of the watch cache"),
+    "WG103": ("per-event-get", "GETs to kube-apiserver for every new pod or event"),
+    "WG104": ("daemonset-leader-election", "Every replica of a DaemonSet takes part in leader election"),
+    "WG105": ("shared-priority-level", "The ServiceAccount lands in a priority level shared with controllers"),
+    "WG106": ("mass-update-strategy", "The update strategy restarts a large share of API-talking agents at once"),
+    "WG107": ("unknown-agent-rbac-bound", "Unknown agent: API load is an upper bound derived from RBAC"),
+    "WG108": ("old-api-version", "Old API version, analysed as its apps/v1 equivalent"),
+    "WG109": ("schema-violation", "The manifest fails the Kubernetes schema"),
+    "WG110": ("unmodelled-custom-resource", "A custom resource that may run pods is not modelled"),
+    "WG111": ("single-replica-cluster-wide-watch", "A fixed-replica workload watches a growing resource "
+              "cluster-wide: API load grows with nodes"),
+    "WG112": ("logs-through-apiserver", "Pod logs are streamed through kube-apiserver"),
+    "WG113": ("cluster-wide-request-from-node-agent", "A node-filtered agent still sends some requests "
+              "cluster-wide"),
+}
+
+
+class Finding(BaseModel):
+    """One finding: ``workload`` is ``Kind/namespace/name``; ``line`` 1-based."""
+
+    rule: str
+    severity: Severity
+    workload: str
+    file: str
+    line: int
+    message: str
+    fix: str
+
+    @property
+    def rule_name(self) -> str:
+        return RULES[self.rule][0]

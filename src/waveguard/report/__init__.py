@@ -1,0 +1,1 @@
+"""Render results for people (tables, HTML) and machines (JSON, SARIF)."""

@@ -1,0 +1,133 @@
+"""Render an :class:`~waveguard.analysis.AnalysisResult`: rich table, JSON, SARIF 2.1.0.
+
+The JSON schema is documented in README.md ("analyse --format json").
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+from sarif_pydantic import (
+    ArtifactLocation, Location, Message, PhysicalLocation, Region, ReportingConfiguration, ReportingDescriptor,
+    Result, Run, Sarif, Tool, ToolDriver,
+)
+
+from waveguard import __version__
+from waveguard.analysis import AnalysisResult
+from waveguard.model.cost import scaling_class
+from waveguard.model.findings import RULES
+
+_SARIF_LEVEL = {"info": "note", "warning": "warning", "error": "error"}
+_STYLE = {"info": "cyan", "warning": "yellow", "error": "bold red", "ok": "green", "overload": "bold red"}
+
+
+def to_json(result: AnalysisResult) -> dict[str, Any]:
+    """The ``--format json`` document: findings[], projections[], agents[]."""
+    return {
+        "version": __version__,
+        "documents": result.documents,
+        "findings": [f.model_dump() for f in result.findings],
+        "projections": [
+            {
+                "cluster": p.cluster, "nodes": p.nodes, "verdict": p.verdict, "utilisation": round(p.utilisation, 4),
+                "scaling": p.scaling,
+                "workloads": [
+                    {
+                        "workload": ref, "verdict": l.verdict, "priority_level": l.priority_level,
+                        "replicas": l.replicas, "level_utilisation": round(l.level_utilisation, 4),
+                        "server_utilisation": round(l.server_utilisation, 4),
+                        "steady_seat_seconds_per_s": round(l.steady_seat_seconds_per_s, 3),
+                        "storm_seat_seconds": round(l.storm_seat_seconds, 1), "storm_drain_s": round(l.storm_drain_s, 2),
+                        "storm_bytes": l.storm_bytes, "storm_peak_memory_bytes": l.storm_peak_memory_bytes,
+                        "memory_limit_bytes": l.memory_limit_bytes,
+                        "fanout_events_per_s": round(l.fanout_events_per_s, 1),
+                        "writer_extra_seat_seconds_per_s": round(l.writer_extra_seat_seconds_per_s, 3),
+                        "list_seats": l.list_seats, "rejected_share": round(l.rejected_share, 4),
+                        "reasons": l.reasons,
+                    }
+                    for ref, l in p.loads.items()
+                ],
+            }
+            for p in result.projections
+        ],
+        "agents": [
+            {
+                "workload": prof.client, "agent": prof.agent, "per_node": prof.per_node,
+                "replicas": None if prof.per_node else prof.replicas, "scaling": scaling_class(prof),
+                "upper_bound": prof.upper_bound,
+                "requests": [
+                    {"verb": rc.verb, "resource": rc.resource, "api_group": rc.api_group, "scope": rc.scope,
+                     "trigger": rc.trigger, "rate_per_s": rc.rate_per_s, "resource_version": rc.resource_version,
+                     "limit": rc.limit, "leader_only": rc.leader_only, "component": rc.component,
+                     "config_key": rc.config_key}
+                    for rc in prof.classes
+                ],
+            }
+            for prof in result.profiles
+        ],
+    }
+
+
+def to_sarif(result: AnalysisResult, base: Path | None = None) -> dict[str, Any]:
+    """SARIF 2.1.0 log: one result per finding, located on the manifest line."""
+    used = sorted({f.rule for f in result.findings} | set(RULES))
+    rules = [
+        ReportingDescriptor(id=rid, name=RULES[rid][0], shortDescription=Message(text=RULES[rid][1]),
+                            defaultConfiguration=ReportingConfiguration(level="warning"))
+        for rid in used
+    ]
+    index = {rid: i for i, rid in enumerate(used)}
+    results = [
+        Result(
+            ruleId=f.rule, ruleIndex=index[f.rule], level=_SARIF_LEVEL[f.severity],
+            message=Message(text=f"{f.workload}: {f.message}. Fix: {f.fix}"),
+            locations=[Location(physicalLocation=PhysicalLocation(
+                artifactLocation=ArtifactLocation(uri=_uri(f.file, base)), region=Region(startLine=f.line)))],
+            properties={"workload": f.workload, "fix": f.fix},
+        )
+        for f in result.findings
+    ]
+    log = Sarif(version="2.1.0", runs=[Run(
+        tool=Tool(driver=ToolDriver(name="waveguard", version=__version__, rules=rules)), results=results)])
+    doc = log.model_dump(mode="json", by_alias=True, exclude_none=True)
+    return {"$schema": "https://json.schemastore.org/sarif-2.1.0.json", **doc}
+
+
+def _uri(file: str, base: Path | None) -> str:
+    path = Path(file)
+    try:
+        return path.resolve().relative_to((base or Path.cwd()).resolve()).as_posix()
+    except ValueError:
+        return path.resolve().as_uri()
+
+
+def render_table(result: AnalysisResult, console: Console) -> None:
+    """Findings, then per-cluster projections, for a terminal."""
+    if result.findings:
+        table = Table(title="Findings", show_lines=True)
+        for col in ("rule", "severity", "workload", "where", "what grows with what / fix"):
+            table.add_column(col, overflow="fold")
+        for f in result.findings:
+            table.add_row(f.rule, f"[{_STYLE[f.severity]}]{f.severity}[/]", f.workload, f"{f.file}:{f.line}",
+                          f"{f.message}\n[dim]fix:[/] {f.fix}")
+        console.print(table)
+    else:
+        console.print("[green]No findings.[/]")
+    if not result.profiles:
+        console.print("No workload in this change sends requests to kube-apiserver.")
+        return
+    table = Table(title="Projected load per cluster (worst workload)")
+    for col in ("cluster", "nodes", "verdict", "level util.", "storm drain s", "peak mem", "fan-out ev/s", "scaling"):
+        table.add_column(col, justify="right" if col not in ("cluster", "verdict", "scaling") else "left")
+    for p in result.projections:
+        w = p.worst
+        if w is None:
+            continue
+        table.add_row(p.cluster, f"{p.nodes:,}", f"[{_STYLE.get(p.verdict, 'yellow')}]{p.verdict}[/]",
+                      f"{p.utilisation:.0%}", f"{w.storm_drain_s:.1f}",
+                      f"{w.storm_peak_memory_bytes / 2**30:.1f}/{w.memory_limit_bytes / 2**30:.0f} GiB",
+                      f"{sum(l.fanout_events_per_s for l in p.loads.values()):,.0f}", p.scaling)
+    console.print(table)

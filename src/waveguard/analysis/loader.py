@@ -17,7 +17,7 @@ import yaml
 from kubernetes_validate import utils as kv
 from referencing import Registry, Resource
 
-from waveguard.model.errors import InputError
+from waveguard.model.errors import InputError, yaml_input_error
 from waveguard.model.manifests import (
     WORKLOAD_KINDS, Binding, Change, ConfigMap, Container, Document, Location, PolicyRule, Role, Workload,
 )
@@ -85,9 +85,7 @@ def read_documents(path: Path) -> list[Document]:
             else:
                 docs.append(_document(data, path, line))
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise InputError(str(path), f"malformed YAML: {getattr(exc, 'problem', None) or exc}",
-                         line=mark.line + 1 if mark else None, hint="fix the YAML syntax") from exc
+        raise yaml_input_error(str(path), exc, text) from exc
     finally:
         loader.dispose()
     return docs

@@ -122,13 +122,13 @@ def agent_findings(agent: Agent, loads: list[ClusterLoad], fleet: Fleet) -> list
             "run the agent in its own namespace (its ServiceAccount then lands in workload-low), or give it a capped "
             "FlowSchema (waveguard breakglass generate)"))
 
-    if p.per_node and p.update_share >= MASS_UPDATE_SHARE and any(rc.trigger == "start" for rc in p.classes):
+    if p.per_node and p.update_share >= MASS_UPDATE_SHARE and p.classes:
         largest = max(fleet.clusters, key=lambda c: c.nodes, default=None)
         at_once = int(p.update_share * largest.nodes) if largest else 0
         findings.append(_finding(
             "WG106", "warning", doc,
             f"updateStrategy maxUnavailable {w.max_unavailable} restarts {p.update_share:.0%} of the agents at once "
-            f"({at_once:,} on {largest.name if largest else '-'}), and each one relists on start",
+            f"({at_once:,} on {largest.name if largest else '-'}), and each one sends its start-up requests at once",
             "set spec.updateStrategy.rollingUpdate.maxUnavailable: 1 (or ≤ 1%) and roll out with waveguard waves"))
 
     for rule, sev, message, fix in agent.recognised.remarks:

@@ -22,3 +22,18 @@ class InputError(Exception):
         if self.hint:
             text += f" ({self.hint})"
         return " ".join(text.split())
+
+
+def yaml_input_error(source: str, exc: Exception, text: str) -> InputError:
+    """An InputError for a PyYAML error: the problem's line, or the line of the construct it
+    belongs to when the problem is the end of the file (an unclosed bracket, say)."""
+    problem = getattr(exc, "problem_mark", None)
+    context = getattr(exc, "context_mark", None)
+    last_line = max(1, len(text.splitlines()))
+    line = problem.line + 1 if problem else None
+    if line is not None and line > last_line and context is not None:
+        line = context.line + 1
+    if line is not None:
+        line = min(line, last_line)
+    detail = getattr(exc, "problem", None) or str(exc)
+    return InputError(source, f"malformed YAML: {detail}", line=line, hint="fix the YAML syntax")

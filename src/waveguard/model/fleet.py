@@ -22,7 +22,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from waveguard.model import constants as C
-from waveguard.model.errors import InputError
+from waveguard.model.errors import InputError, yaml_input_error
 
 
 def default_apiserver_replicas(nodes: int) -> int:
@@ -190,9 +190,7 @@ def load_fleet(path: str | Path) -> Fleet:
         node = yaml.compose(text)
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        line = exc.problem_mark.line + 1 if getattr(exc, "problem_mark", None) else None
-        raise InputError(str(path), f"malformed YAML: {getattr(exc, 'problem', exc)}", line=line,
-                         hint="fix the YAML syntax") from exc
+        raise yaml_input_error(str(path), exc, text) from exc
     if not isinstance(data, dict) or "clusters" not in data:
         raise InputError(str(path), "a fleet file is a mapping with a 'clusters' list", line=1,
                          hint="see the fleet format in README.md")

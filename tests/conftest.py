@@ -1,0 +1,26 @@
+"""Shared fixtures: where the team's real inputs live, and a CLI runner."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+INPUTS = SHARED / "inputs"
+MANIFESTS = INPUTS / "manifests"
+EXAMPLES = ROOT / "examples"
+
+
+@pytest.fixture
+def runner() -> CliRunner:
+    return CliRunner()
+
+
+@pytest.fixture(scope="session")
+def manifests() -> Path:
+    if not MANIFESTS.is_dir():
+        pytest.skip(f"shared inputs not found at {MANIFESTS}")
+    return MANIFESTS

@@ -18,11 +18,11 @@ from kubernetes_validate import utils as kv
 from referencing import Registry, Resource
 
 from waveguard.model.errors import InputError, yaml_input_error
+from waveguard.model.yamlio import FastSafeLoader
 from waveguard.model.manifests import (
     WORKLOAD_KINDS, Binding, Change, ConfigMap, Container, Document, Location, PolicyRule, Role, Workload,
 )
 
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 #: Kubernetes version whose schemas validate manifests (kubernetes-validate ships them).
 SCHEMA_VERSION = "1.30"
@@ -64,7 +64,7 @@ def read_documents(path: Path) -> list[Document]:
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(str(path), f"cannot read: {exc}", hint="check the file") from exc
     docs: list[Document] = []
-    loader = _Loader(text)
+    loader = FastSafeLoader(text)
     try:
         while loader.check_node():
             node = loader.get_node()

@@ -5,7 +5,9 @@ from __future__ import annotations
 from pydantic import BaseModel
 
 from waveguard.model.apf import DEFAULT_APF, APFConfig
-from waveguard.model.cost import ClusterLoad, Scaling, Verdict, project, scaling_class
+from waveguard.model.cost import (
+    ClusterLoad, Scaling, Verdict, baseline_memory_bytes, priority_level_of, project, scaling_class,
+)
 from waveguard.model.fleet import Fleet
 from waveguard.model.requests import RequestProfile
 
@@ -36,9 +38,12 @@ def worst_scaling(profiles: list[RequestProfile]) -> Scaling:
 def project_fleet(profiles: list[RequestProfile], fleet: Fleet, apf: APFConfig = DEFAULT_APF) -> list[ClusterProjection]:
     """One :class:`ClusterProjection` per cluster, in fleet order."""
     scaling = worst_scaling(profiles)
+    levels = {p.client: priority_level_of(p, apf) for p in profiles}
     out = []
     for cluster in fleet.clusters:
-        loads = {p.client: project(p, cluster, apf) for p in profiles}
+        baseline = baseline_memory_bytes(cluster)
+        loads = {p.client: project(p, cluster, apf, level=levels[p.client], baseline_memory=baseline)
+                 for p in profiles}
         verdict = max((l.verdict for l in loads.values()), key=_VERDICT_RANK.__getitem__, default="ok")
         util = max((l.level_utilisation for l in loads.values()), default=0.0)
         out.append(ClusterProjection(cluster=cluster.name, nodes=cluster.nodes, verdict=verdict, utilisation=util,

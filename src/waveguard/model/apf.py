@@ -10,6 +10,8 @@ from __future__ import annotations
 import math
 from typing import Literal
 
+from functools import cached_property
+
 from pydantic import BaseModel, Field
 
 from waveguard.model import constants as C
@@ -135,6 +137,17 @@ class APFConfig(BaseModel):
 
     levels: list[PriorityLevel] = Field(default_factory=lambda: list(DEFAULT_PRIORITY_LEVELS))
     flow_schemas: list[FlowSchema] = Field(default_factory=lambda: list(DEFAULT_FLOW_SCHEMAS))
+    @cached_property
+    def _memo(self) -> dict:
+        # Derived figures, asked for once per cluster × workload by projections (a cached
+        # property lives in __dict__: cheap to reach). Treat an APFConfig as immutable.
+        return {}
+
+    def _memoised(self, key: tuple, compute):
+        memo = self._memo
+        if key not in memo:
+            memo[key] = compute()
+        return memo[key]
 
     def level(self, name: str) -> PriorityLevel:
         for lvl in self.levels:
@@ -144,7 +157,11 @@ class APFConfig(BaseModel):
 
     def classify(self, subject: Subject, verb: str = "*", resource: str = "*") -> FlowSchema:
         """The FlowSchema a request lands in: the matching one with the lowest precedence
-        (ties broken by name, as kube-apiserver does)."""
+        (ties broken by name, as kube-apiserver does). Raises LookupError when none matches."""
+        return self._memoised(("classify", subject.user, tuple(subject.groups), verb, resource),
+                              lambda: self._classify(subject, verb, resource))
+
+    def _classify(self, subject: Subject, verb: str, resource: str) -> FlowSchema:
         for fs in sorted(self.flow_schemas, key=lambda f: (f.precedence, f.name)):
             if fs.matches(subject, verb, resource):
                 return fs
@@ -154,6 +171,9 @@ class APFConfig(BaseModel):
         """Nominal seats per limited level: ceil(server_seats × shares / Σ shares).
 
         k8s: apf_controller.go; domain.md §2. Exempt levels get 0 here (unlimited)."""
+        return dict(self._memoised(("nominal", server_seats), lambda: self._nominal_seats(server_seats)))
+
+    def _nominal_seats(self, server_seats: int) -> dict[str, int]:
         total = sum(l.shares for l in self.levels if not l.exempt)
         return {
             l.name: 0 if l.exempt else math.ceil(server_seats * l.shares / total) for l in self.levels
@@ -168,6 +188,9 @@ class APFConfig(BaseModel):
 
     def borrowable_seats(self, level: str, server_seats: int = C.SEATS_PER_REPLICA) -> int:
         """Seats ``level`` could borrow if every other level lent all it may (an upper bound)."""
+        return self._memoised(("borrowable", level, server_seats), lambda: self._borrowable(level, server_seats))
+
+    def _borrowable(self, level: str, server_seats: int) -> int:
         nominal = self.nominal_seats(server_seats)
         own = self.level(level)
         if own.borrowing_limit_percent is not None:

@@ -215,14 +215,19 @@ class ClusterLoad(BaseModel):
     reasons: list[str]
 
 
-def project(profile: RequestProfile, cluster: Cluster, apf: APFConfig = DEFAULT_APF) -> ClusterLoad:
-    """Cost ``profile`` on ``cluster``: the figures of :class:`ClusterLoad` and a verdict."""
-    level = priority_level_of(profile, apf)
+def project(profile: RequestProfile, cluster: Cluster, apf: APFConfig = DEFAULT_APF, *,
+            level: str | None = None, baseline_memory: int | None = None) -> ClusterLoad:
+    """Cost ``profile`` on ``cluster``: the figures of :class:`ClusterLoad` and a verdict.
+
+    ``level`` (the profile's priority level) and ``baseline_memory`` (the cluster's
+    :func:`baseline_memory_bytes`) may be passed in when projecting many pairs, to compute
+    them once."""
+    level = level or priority_level_of(profile, apf)
     R = cluster.replicas
-    nominal = apf.nominal_seats()
+    nominal = apf.nominal_seats()[level]
     max_seats = apf.max_seats_per_request(level)
-    level_seats = nominal[level] * R
-    capacity = (nominal[level] + apf.borrowable_seats(level)) * R
+    level_seats = nominal * R
+    capacity = (nominal + apf.borrowable_seats(level)) * R
     n_all = profile.replica_count(cluster.nodes)
 
     steady = storm = storm_bytes = fanout = writer_extra = 0.0
@@ -269,7 +274,9 @@ def project(profile: RequestProfile, cluster: Cluster, apf: APFConfig = DEFAULT_
     # the level's seats admit at once, each holding all its start LISTs' responses.
     per_replica_clients = math.ceil(n_all / R) if start_seats else 0
     concurrent = min(per_replica_clients, math.floor(capacity / R / start_seats)) if start_seats else 0
-    peak_memory = baseline_memory_bytes(cluster) + int(concurrent * start_memory)
+    if baseline_memory is None:
+        baseline_memory = baseline_memory_bytes(cluster)
+    peak_memory = baseline_memory + int(concurrent * start_memory)
     memory_share = peak_memory / cluster.memory_limit_bytes
 
     # One flow (one ServiceAccount): at most handSize × queueLengthLimit queued per replica,

@@ -16,6 +16,7 @@ Unset fields are derived from ``nodes`` (see :meth:`Cluster.object_count`).
 
 from __future__ import annotations
 
+from functools import cached_property
 from pathlib import Path
 
 import yaml
@@ -23,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from waveguard.model import constants as C
 from waveguard.model.errors import InputError, yaml_input_error
+from waveguard.model.yamlio import FastSafeLoader, safe_load
 
 
 def default_apiserver_replicas(nodes: int) -> int:
@@ -92,8 +94,14 @@ class Cluster(BaseModel):
     def object_count(self, resource: str) -> int:
         """Stored objects of ``resource``: the fleet file's count, else derived from pods
         with the ratios in :mod:`waveguard.model.constants`."""
-        if resource in self.objects:
-            return self.objects[resource]
+        counts = self._counts
+        if resource in counts:
+            return counts[resource]
+        return max(10, int(self.pod_count * 0.01))
+
+    @cached_property
+    def _counts(self) -> dict[str, int]:
+        # Derived once per cluster: projections ask for counts in hot loops.
         pods = self.pod_count
         deployments = pods * C.DEPLOYMENTS_PER_POD
         derived = {
@@ -114,7 +122,7 @@ class Cluster(BaseModel):
             "jobs": pods * 0.01,
             "cronjobs": pods * 0.005,
         }
-        return int(derived.get(resource, max(10, pods * 0.01)))
+        return {**{k: int(v) for k, v in derived.items()}, **self.objects}
 
     def objects_per_node(self, resource: str) -> float:
         """Objects of ``resource`` bound to one node (pods: pods/nodes; others: 0)."""
@@ -187,8 +195,8 @@ def load_fleet(path: str | Path) -> Fleet:
     except OSError as exc:
         raise InputError(str(path), f"cannot read fleet file: {exc.strerror}", hint="check the --fleet path") from exc
     try:
-        node = yaml.compose(text)
-        data = yaml.safe_load(text)
+        node = yaml.compose(text, Loader=FastSafeLoader)
+        data = safe_load(text)
     except yaml.YAMLError as exc:
         raise yaml_input_error(str(path), exc, text) from exc
     if not isinstance(data, dict) or "clusters" not in data:

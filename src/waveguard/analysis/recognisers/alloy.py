@@ -21,6 +21,8 @@ import re
 
 import yaml
 
+from waveguard.model.yamlio import safe_load
+
 from waveguard.analysis.recognisers.base import AgentContext, Recognised
 from waveguard.analysis.recognisers.prometheus_sd import prometheus_sd_classes, sd_classes
 from waveguard.model.requests import RequestClass, informer
@@ -68,7 +70,7 @@ class AlloyOrPrometheus:
                 self._alloy(ctx, file_name, text, result)
             elif is_prometheus or "scrape_configs" in text:
                 try:
-                    data = yaml.safe_load(text)
+                    data = safe_load(text)
                 except yaml.YAMLError:
                     continue
                 if isinstance(data, dict):

@@ -12,6 +12,8 @@ from typing import Protocol
 
 import yaml
 
+from waveguard.model.yamlio import safe_load
+
 from waveguard.model.manifests import Change, Grant, Workload
 from waveguard.model.requests import RequestClass
 
@@ -50,7 +52,7 @@ class AgentContext:
         out = []
         for name, text in self.config.items():
             try:
-                data = yaml.safe_load(text)
+                data = safe_load(text)
             except yaml.YAMLError:
                 continue
             if isinstance(data, dict):

@@ -14,6 +14,8 @@ import re
 
 import yaml
 
+from waveguard.model.yamlio import safe_load
+
 from waveguard.analysis.recognisers.base import AgentContext, Recognised
 from waveguard.model import constants as C
 from waveguard.model.requests import RequestClass, informer
@@ -37,7 +39,7 @@ def classic_sections(text: str) -> list[tuple[str, dict[str, str]]]:
 
 def _yaml_plugins(text: str) -> list[tuple[str, dict[str, str]]]:
     try:
-        data = yaml.safe_load(text)
+        data = safe_load(text)
     except yaml.YAMLError:
         return []
     pipeline = data.get("pipeline") if isinstance(data, dict) else None

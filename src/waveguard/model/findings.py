@@ -30,6 +30,10 @@ RULES: dict[str, tuple[str, str]] = {
     "WG112": ("logs-through-apiserver", "Pod logs are streamed through kube-apiserver"),
     "WG113": ("cluster-wide-request-from-node-agent", "A node-filtered agent still sends some requests "
               "cluster-wide"),
+    "WG201": ("bake-shorter-than-dns-ttl", "A wave bakes less than the longest DNS cache TTL plus two gate "
+              "evaluations"),
+    "WG202": ("first-wave-small-clusters-only", "The first production wave leaves out the largest clusters"),
+    "WG203": ("no-control-plane-gate", "No gate reads the control plane"),
 }
 
 

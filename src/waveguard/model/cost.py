@@ -216,9 +216,10 @@ class ClusterLoad(BaseModel):
 
 
 def project(profile: RequestProfile, cluster: Cluster, apf: APFConfig = DEFAULT_APF, *,
-            level: str | None = None, baseline_memory: int | None = None) -> ClusterLoad:
+            node_share: float = 1.0, level: str | None = None, baseline_memory: int | None = None) -> ClusterLoad:
     """Cost ``profile`` on ``cluster``: the figures of :class:`ClusterLoad` and a verdict.
 
+    ``node_share`` (0..1): the share of nodes running a per-node profile (a DaemonSet wave).
     ``level`` (the profile's priority level) and ``baseline_memory`` (the cluster's
     :func:`baseline_memory_bytes`) may be passed in when projecting many pairs, to compute
     them once."""
@@ -229,13 +230,15 @@ def project(profile: RequestProfile, cluster: Cluster, apf: APFConfig = DEFAULT_
     level_seats = nominal * R
     capacity = (nominal + apf.borrowable_seats(level)) * R
     n_all = profile.replica_count(cluster.nodes)
+    if profile.per_node:
+        n_all = round(n_all * node_share)
 
     steady = storm = storm_bytes = fanout = writer_extra = 0.0
     start_seats = start_memory = 0.0
     list_seats = 0
     watchers_added: dict[str, float] = {}
     for rc in profile.classes:
-        n = 1 if rc.leader_only else n_all
+        n = min(1, n_all) if rc.leader_only else n_all
         if n == 0:
             continue
         cost = request_cost(rc, cluster, max_seats)

@@ -30,6 +30,8 @@ RULES: dict[str, tuple[str, str]] = {
     "WG112": ("logs-through-apiserver", "Pod logs are streamed through kube-apiserver"),
     "WG113": ("cluster-wide-request-from-node-agent", "A node-filtered agent still sends some requests "
               "cluster-wide"),
+    "WG114": ("exempt-access", "The change gives its own ServiceAccount exempt API access (a FlowSchema to the "
+              "exempt level, or impersonation of system:masters): its requests bypass API Priority and Fairness"),
     "WG201": ("bake-shorter-than-dns-ttl", "A wave bakes less than the longest DNS cache TTL plus two gate "
               "evaluations"),
     "WG202": ("first-wave-small-clusters-only", "The first production wave leaves out the largest clusters"),

@@ -10,12 +10,14 @@ A fleet YAML looks like::
         apiserver_replicas: 5   # optional: derived from nodes
         objects: {services: 20000}   # optional per-resource counts
         pod_churn_per_s: 30     # optional pod writes per second
+        apiserver_endpoints: [10.0.0.10, 10.0.0.11]   # optional: apiserver IPs (breakglass kubeconfig)
 
 Unset fields are derived from ``nodes`` (see :meth:`Cluster.object_count`).
 """
 
 from __future__ import annotations
 
+import ipaddress
 from functools import cached_property
 from pathlib import Path
 
@@ -54,6 +56,13 @@ class Cluster(BaseModel):
     kubernetes_version: str = "1.30"
     objects: dict[str, int] = Field(default_factory=dict)
     pod_churn_per_s: float | None = Field(default=None, ge=0)
+    #: IP addresses of the apiserver replicas (no DNS names: the break-glass path must not need DNS).
+    apiserver_endpoints: list[str] | None = None
+
+    @field_validator("apiserver_endpoints")
+    @classmethod
+    def _ip_addresses(cls, v: list[str] | None) -> list[str] | None:
+        return None if v is None else [str(ipaddress.ip_address(str(a).strip())) for a in v]
 
     @field_validator("objects")
     @classmethod

@@ -141,3 +141,99 @@ PODS_PER_NAMESPACE = 100
 BASELINE_POD_WATCHERS = 10
 #: Node-filtered pod watchers: every kubelet watches its own pods.
 KUBELET_POD_WATCHERS_PER_NODE = 1
+
+# =========================================================================================
+# --- Simulator (`waveguard simulate`, issue 3) ----------------------------------------------
+# Appended for waveguard.sim. Sources as above; "calibrated:" marks a value chosen so the
+# built-in incident scenario reproduces the public timeline (docs/simulator.md says how).
+
+# APF queuing --------------------------------------------------------------------------------
+#: Longest a request waits in an APF queue before a 429 (reason "time-out"): kube-apiserver
+#: hands APF RequestTimeout/4. k8s: staging/src/k8s.io/apiserver/pkg/server/config.go
+#: (WithPriorityAndFairness(..., c.RequestTimeout/4)).
+APF_QUEUE_WAIT_LIMIT_S = APISERVER_REQUEST_TIMEOUT_S / 4
+#: Per 10 s readjustment, the smoothed seat demand of a level decays by at most this factor
+#: toward its latest high watermark. estimate, modelled on apf_controller.go
+#: (seatDemandSmoothed = max(envelope, decayed previous)).
+APF_DEMAND_DECAY_PER_PERIOD = 0.977
+
+# kube-apiserver process ------------------------------------------------------------------------
+#: Bytes of memory limit per CPU core of an apiserver replica: general-purpose cloud VMs carry
+#: 4 GiB per vCPU (AWS m-family, GCP n2-standard). estimate; cores = memory limit / this.
+APISERVER_MEMORY_BYTES_PER_CORE = 4 << 30
+#: CPU seconds every request costs before APF dispatches or rejects it (HTTP/2 framing,
+#: authentication from the token cache, authorization, audit, classification): what a 429
+#: costs. estimate: ~0.5 ms, the CPU share of a small GET in apiserver profiles.
+REQUEST_ADMISSION_CPU_S = 5.0e-4
+#: CPU seconds to deliver one watch event to one watcher (the event is serialised once; each
+#: watcher filters and writes it). estimate: ~10 µs.
+WATCH_EVENT_CPU_S = 1.0e-5
+#: Peak resident bytes per live byte of transient heap (LIST responses being built): with Go's
+#: default GOGC=100 the heap grows to twice the live heap before the next collection, and
+#: kube-apiserver sets no GOMEMLIMIT. Go GC guide (go.dev/doc/gc-guide, "GOGC").
+GO_HEAP_GROWTH_FACTOR = 2.0
+#: Seconds from process start to serving, before the watch cache is filled from etcd (flags,
+#: etcd connection, post-start hooks). estimate.
+APISERVER_STARTUP_S = 20.0
+#: Container restart back-off after a crash: 10 s, doubling to 5 min; reset after 10 min of
+#: running. k8s: pkg/kubelet/kubelet.go (backOffPeriod, MaxContainerBackOff), kubelet docs
+#: "CrashLoopBackOff".
+CRASHLOOP_BACKOFF_INITIAL_S = 10.0
+CRASHLOOP_BACKOFF_MAX_S = 300.0
+CRASHLOOP_BACKOFF_RESET_S = 600.0
+
+# Clients --------------------------------------------------------------------------------------------
+#: client-go reflector back-off after a failed LIST/WATCH: 800 ms doubling to 30 s, jitter 1.0
+#: (a wait of d lasts uniformly d..2d). k8s: staging/src/k8s.io/client-go/tools/cache/reflector.go
+#: (NewExponentialBackoffManager(800ms, 30s, 2min, 2.0, 1.0)).
+CLIENT_BACKOFF_INITIAL_S = 0.8
+CLIENT_BACKOFF_MAX_S = 30.0
+CLIENT_BACKOFF_FACTOR = 2.0
+CLIENT_BACKOFF_JITTER = 1.0
+#: Delay before a client without back-off re-sends a failed request. estimate: one round trip
+#: plus the retry loop, ~1 s (the retry-without-backoff pattern of domain.md §7).
+CLIENT_NO_BACKOFF_RETRY_S = 1.0
+#: Pods per second the DaemonSet controller creates for a new DaemonSet: kube-controller-manager's
+#: client rate limit. k8s: kube-controller-manager --kube-api-qps (default 20).
+DAEMONSET_PODS_CREATED_PER_S = 20.0
+#: Who sends the POD_WRITES_PER_POD_LIFETIME writes: controllers create and delete (2), the
+#: scheduler binds (1), the kubelet reports status (3). estimate, consistent with that constant.
+POD_WRITES_BY_KUBELET_SHARE = 3 / 6
+POD_WRITES_BY_CONTROLLERS_SHARE = 2 / 6
+POD_WRITES_BY_SCHEDULER_SHARE = 1 / 6
+#: Kubernetes API requests per second per pod from workloads that use the API (operators, job
+#: launchers, CI runners; mostly GETs). estimate: one pod in 100 sends one request a second.
+WORKLOAD_API_REQUESTS_PER_POD_PER_S = 0.01
+#: Share of user-facing requests whose handling needs a Kubernetes API call to succeed.
+#: estimate.
+WORKLOAD_API_DEPENDENT_SHARE = 0.05
+#: Coefficient of variation of baseline request demand from one second to the next. estimate.
+BASELINE_DEMAND_CV = 0.05
+
+# DNS ----------------------------------------------------------------------------------------------
+#: CoreDNS replicas: one per 16 nodes, at least 2. k8s: cluster/addons/dns-horizontal-autoscaler
+#: (cluster-proportional-autoscaler "linear": nodesPerReplica 16, preventSinglePointFailure).
+COREDNS_NODES_PER_REPLICA = 16
+COREDNS_MIN_REPLICAS = 2
+#: Rate at which a CoreDNS pod restarts for reasons unrelated to the control plane (node
+#: replacement, eviction), per pod per second. estimate: about once a week.
+COREDNS_POD_RESTART_PER_S = 1.0 / (7 * 86400)
+#: Lookups per node per second that pass the node-local cache and reach CoreDNS. estimate:
+#: ~300 distinct names per node, refreshed once per node-cache TTL (10 min).
+DNS_LOOKUPS_TO_COREDNS_PER_NODE_PER_S = 0.5
+#: TTLs of the two caches in front of CoreDNS: the client's (resolver, runtime) and the node-local
+#: cache's. An answer keeps working after CoreDNS fails until both copies expired; remaining
+#: lifetimes are uniform over each TTL, so failures spread over their sum. calibrated:
+#: 10 + 10 min = the ~20 minutes over which cached records expired (domain.md §1, §6).
+DNS_CLIENT_CACHE_TTL_S = 600.0
+DNS_NODE_CACHE_TTL_S = 600.0
+#: Seconds until an expired answer is fetched again once CoreDNS answers: the kubernetes
+#: plugin's record TTL. domain.md §6 (5 s by default).
+DNS_REFETCH_S = 5.0
+
+# Scalability SLOs ---------------------------------------------------------------------------------
+#: API call latency SLOs, p99: single-object calls 1 s; namespace LIST 5 s; cluster LIST 30 s.
+#: kubernetes/community sig-scalability SLOs; domain.md §4.
+SLO_SINGLE_OBJECT_S = 1.0
+SLO_NAMESPACE_LIST_S = 5.0
+SLO_CLUSTER_LIST_S = 30.0

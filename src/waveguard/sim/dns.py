@@ -1,0 +1,98 @@
+"""DNS caches in front of CoreDNS, vectorised over clusters.
+
+A workload's lookup is answered by its client cache (resolver, runtime) if its entry is valid,
+else by the node-local cache, else by CoreDNS; it fails only when all three fail. Each cache
+holds an answer for its TTL (``DNS_CLIENT_CACHE_TTL_S``, ``DNS_NODE_CACHE_TTL_S``); at any
+moment its entries' remaining lifetimes are spread uniformly over the TTL. An expired entry is
+fetched again within ``DNS_REFETCH_S`` when the layer below answers.
+
+So when CoreDNS stops answering nothing fails at first: a name's node-cache entry expires
+(uniformly over its TTL) while its client entries keep working; only once both have expired do
+its lookups fail. Failures rise over the two TTLs — the ~20 minutes of the postmortem
+(domain.md §1, §6). When CoreDNS answers again, expired names are fetched again within seconds.
+
+State per cluster, as shares of the names in use:
+
+* ``node``: names whose node-cache entry is valid, by expiry bin (a ring of ``BINS`` bins over
+  the node TTL; the current bin drains at a constant rate);
+* ``client``: names whose node entry expired but whose client entries are still valid, by
+  client expiry bin (a name enters with a uniform remaining client lifetime);
+* ``dead``: names with both expired — their lookups go to CoreDNS.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from waveguard.model import constants as C
+
+#: Expiry-time bins per cache layer (resolution of the ring, not a physical figure).
+BINS = 40
+
+
+class _Ring:
+    """Shares by expiry bin, drained one bin at a time."""
+
+    def __init__(self, n: int, ttl_s: float, dt: float, full: bool) -> None:
+        self.width = ttl_s / BINS
+        self.dt = dt
+        self.bins = np.full((n, BINS), 1.0 / BINS if full else 0.0)
+        self.ptr = 0
+        self.elapsed = 0.0
+        self._rate = self.bins[:, 0] * (dt / self.width)
+
+    def drain(self) -> np.ndarray:
+        """Shares whose entry expires during this step."""
+        col = self.bins[:, self.ptr]
+        out = np.minimum(self._rate, col)
+        col -= out
+        self.elapsed += self.dt
+        if self.elapsed >= self.width - 1e-9:
+            self.elapsed -= self.width
+            self.ptr = (self.ptr + 1) % BINS
+            self._rate = self.bins[:, self.ptr] * (self.dt / self.width)
+        return out
+
+    def add_fresh(self, share: np.ndarray) -> None:
+        """Entries fetched now: they expire one TTL from now (the bin just behind the current)."""
+        self.bins[:, self.ptr - 1] += share
+
+    def add_uniform(self, share: np.ndarray) -> None:
+        """Entries with remaining lifetimes spread uniformly over the TTL."""
+        self.bins += (share / BINS)[:, None]
+
+    def scale(self, keep: np.ndarray) -> None:
+        self.bins *= keep[:, None]
+        self._rate = self._rate * keep
+
+
+class DNSCaches:
+    """Client and node-local caches of every cluster (see the module docstring)."""
+
+    def __init__(self, n: int, dt: float) -> None:
+        self.node = _Ring(n, C.DNS_NODE_CACHE_TTL_S, dt, full=True)
+        self.client = _Ring(n, C.DNS_CLIENT_CACHE_TTL_S, dt, full=False)
+        self.dead = np.zeros(n)
+        self._refetch = min(1.0, dt / C.DNS_REFETCH_S)
+
+    @property
+    def node_expired(self) -> np.ndarray:
+        return self.client.bins.sum(axis=1) + self.dead
+
+    def step(self, coredns_fail: np.ndarray) -> np.ndarray:
+        """Advance one step with CoreDNS failing ``coredns_fail`` (n,) of its answers; returns
+        the share of the workloads' lookups that fail (n,)."""
+        expired = self.node.drain()
+        # Refetch of an expiring node entry: answered → fresh again; else the name's client
+        # entries are now all it has.
+        answered = 1.0 - coredns_fail
+        self.node.add_fresh(expired * answered)
+        self.client.add_uniform(expired * coredns_fail)
+        self.dead += self.client.drain()
+        # Names waiting for CoreDNS are fetched again as it answers (both layers refresh).
+        back = answered * self._refetch
+        again = (self.client.bins.sum(axis=1) + self.dead) * back
+        self.client.scale(1.0 - back)
+        self.dead *= 1.0 - back
+        self.node.add_fresh(again)
+        return self.dead * coredns_fail

@@ -1,0 +1,289 @@
+"""Compile clients × clusters into the flow tables the engine steps.
+
+A *flow* is one stream of requests into one APF priority level: a client's steady requests
+(periodic, per event) in one level, or a client's informer (re)list bundle (all its start LISTs
+and WATCH registrations, sent when an instance starts or its watch broke). Seats, service time,
+CPU and memory of each request come from :func:`waveguard.model.cost.request_cost`; the level
+from :meth:`APFConfig.classify`; the writer's extra seats from
+:func:`waveguard.model.cost.writer_extra_seat_seconds` (vectorised here, checked in the tests).
+
+Arrays are ``(C, F)`` (clusters × flows) unless noted; flows are sorted by level so per-level
+sums are one ``np.add.reduceat``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from waveguard.model import constants as C
+from waveguard.model.apf import APFConfig
+from waveguard.model.cost import baseline_watchers, request_cost
+from waveguard.model.fleet import Cluster
+from waveguard.model.requests import RequestClass
+from waveguard.sim.clients import SimClient
+
+#: Request scopes as the ``scope`` label of apiserver_request_duration_seconds.
+SCOPES = ("resource", "namespace", "cluster")
+_SCOPE_OF = {"object": 0, "node": 0, "namespace": 1, "cluster": 2}
+#: Stand-in capacity of the exempt level (unlimited in kube-apiserver).
+EXEMPT_SEATS = 1.0e12
+
+
+@dataclass
+class FlowSpec:
+    """One flow before it is turned into arrays (per-cluster figures are lists over clusters)."""
+
+    name: str
+    client: int
+    level: str
+    relist: bool
+    scope: int
+    seats: list[float] = field(default_factory=list)
+    tau: list[float] = field(default_factory=list)
+    cpu: list[float] = field(default_factory=list)
+    mem: list[float] = field(default_factory=list)
+    rate: list[float] = field(default_factory=list)
+    pod_write_frac: list[float] = field(default_factory=list)
+
+
+@dataclass
+class FlowTable:
+    """The compiled flows of a fleet. Units: seats, seconds, CPU seconds, bytes, requests/s."""
+
+    names: list[str]
+    client: np.ndarray  # (F,) index into clients
+    level: np.ndarray  # (F,) index into APF levels
+    scope: np.ndarray  # (F,) index into SCOPES
+    relist: np.ndarray  # (F,) bool
+    seats: np.ndarray  # (C, F) seats per request
+    tau: np.ndarray  # (C, F) service seconds per request, uncontended
+    cpu: np.ndarray  # (C, F) CPU seconds of work per request (stretches when CPU is short)
+    mem: np.ndarray  # (C, F) bytes held while the request executes (live heap)
+    rate: np.ndarray  # (C, F) requests/s at full rollout (relist flows: 0)
+    pod_write_frac: np.ndarray  # (C, F) share of the flow's requests that write a pod
+    qcap: np.ndarray  # (F,) requests one replica queues for the flow before 429
+    is_change: np.ndarray  # (F,) bool: rate scales with the change's rollout share
+    level_starts: np.ndarray  # (Lu,) first flow of each used level (for reduceat)
+    used_levels: np.ndarray  # (Lu,) level index of each used level
+    level_pos: np.ndarray  # (F,) position of the flow's level among used levels
+
+
+@dataclass
+class GroupTable:
+    """Informer groups: one per client with start LISTs; its relist flow and populations."""
+
+    client: np.ndarray  # (G,) client index
+    flow: np.ndarray  # (G,) index of the group's relist flow
+    instances: np.ndarray  # (C, G) running instances at full rollout
+    is_change: np.ndarray  # (G,) bool
+    backoff: np.ndarray  # (G,) bool
+    pod_watchers: np.ndarray  # (C, G) cluster-wide pod watches per synced instance
+    deliveries: np.ndarray  # (C, G) watch events/s delivered per synced instance
+
+
+def compile_flows(clients: list[SimClient], clusters: list[Cluster], apf: APFConfig) -> tuple[FlowTable, GroupTable]:
+    """Cost every client's requests on every cluster and group them into flows and groups.
+
+    Steady requests of the control plane's own components share one flow per level (they are
+    small and never the cause of saturation); CoreDNS, workloads and the change keep theirs."""
+    level_index = {l.name: i for i, l in enumerate(apf.levels)}
+    specs: dict[tuple[str, str, bool], FlowSpec] = {}
+    members: dict[tuple[str, str, bool], list[int]] = {}
+    groups: list[dict] = []
+    for ci, client in enumerate(clients):
+        steady, starts, watches = _split_classes(client)
+        for rc in steady:
+            level = apf.classify(client.subject, rc.verb, rc.resource).priority_level
+            key = (_steady_owner(client), level, False)
+            specs.setdefault(key, FlowSpec(f"{key[0]}/{level}", ci, level, False, _SCOPE_OF[rc.scope]))
+            if ci not in members.setdefault(key, []):
+                members[key].append(ci)
+        if starts:
+            largest = max(clusters, key=lambda c: c.nodes) if clusters else None
+            level = _relist_level(client, starts, largest, apf)
+            scope = max(_SCOPE_OF[rc.scope] for rc in starts)
+            key = (client.name, level, True)
+            specs[key] = FlowSpec(f"{client.name}/{level}/relist", ci, level, True, scope)
+            members[key] = [ci]
+            groups.append({"client": ci, "key": key, "watches": watches})
+    for key, spec in specs.items():
+        for cluster in clusters:
+            _cost_into(spec, [clients[i] for i in members[key]], cluster, apf)
+    ordered = sorted(specs.items(), key=lambda kv: (level_index[kv[1].level], kv[1].client, kv[0][2]))
+    flow_index = {key: i for i, (key, _) in enumerate(ordered)}
+    table = _table(ordered, clients, apf, level_index)
+    gtable = _groups(groups, flow_index, clients, clusters)
+    return table, gtable
+
+
+def _steady_owner(client: SimClient) -> str:
+    if client.role in ("kubelet", "controllers", "scheduler"):
+        return "control-plane" if client.role != "kubelet" else "kubelet"
+    return client.name
+
+
+def _split_classes(client: SimClient) -> tuple[list[RequestClass], list[RequestClass], list[RequestClass]]:
+    steady = [rc for rc in client.profile.classes if rc.trigger in ("periodic", "per_event")]
+    starts = [rc for rc in client.profile.classes if rc.trigger == "start"]
+    watches = [rc for rc in client.profile.classes if rc.trigger == "held"]
+    return steady, starts, watches
+
+
+def _relist_level(client: SimClient, starts: list[RequestClass], cluster: Cluster | None, apf: APFConfig) -> str:
+    """The level of a client's relist bundle: that of its costliest start LIST (seat-seconds on
+    the largest cluster)."""
+    def weight(rc: RequestClass) -> float:
+        return request_cost(rc, cluster).seat_seconds if cluster is not None else 0.0
+    top = max(starts, key=weight)
+    return apf.classify(client.subject, top.verb, top.resource).priority_level
+
+
+def _cost_into(spec: FlowSpec, clients: list[SimClient], cluster: Cluster, apf: APFConfig) -> None:
+    max_seats = apf.max_seats_per_request(spec.level) if not apf.level(spec.level).exempt else C.APF_MAX_SEATS_LIMIT
+    if spec.relist:
+        seats, tau, cpu, mem = _relist_bundle(clients[0], cluster, max_seats)
+        spec.seats.append(seats)
+        spec.tau.append(tau)
+        spec.cpu.append(cpu)
+        spec.mem.append(mem)
+        spec.rate.append(0.0)
+        spec.pod_write_frac.append(0.0)
+        return
+    rates, costs, pod_writes = [], [], []
+    for client in clients:
+        for rc in client.profile.classes:
+            if rc.trigger not in ("periodic", "per_event"):
+                continue
+            if apf.classify(client.subject, rc.verb, rc.resource).priority_level != spec.level:
+                continue
+            rates.append(_rate(rc, client, cluster))
+            costs.append(request_cost(rc, cluster, max_seats))
+            pod_writes.append(rc.mutating and rc.resource == "pods")
+    total = sum(rates)
+    w = [r / total if total else 1.0 / len(rates) for r in rates]
+    spec.rate.append(total)
+    spec.seats.append(sum(wi * c.seats for wi, c in zip(w, costs)))
+    spec.tau.append(sum(wi * c.service_s for wi, c in zip(w, costs)))
+    spec.cpu.append(sum(wi * _work_s(c) for wi, c in zip(w, costs)))
+    spec.mem.append(sum(wi * c.memory_bytes for wi, c in zip(w, costs)))
+    spec.pod_write_frac.append(sum(wi for wi, pw in zip(w, pod_writes) if pw))
+
+
+def _relist_bundle(client: SimClient, cluster: Cluster, max_seats: int) -> tuple[float, float, float, float]:
+    """One instance's start LISTs and WATCH registrations as one request: its widest seats,
+    held for seat-seconds / seats; memory-seconds preserved."""
+    seat_s = cpu = mem_s = 0.0
+    seats = 1.0
+    for rc in client.profile.classes:
+        if rc.trigger not in ("start", "held"):
+            continue
+        cost = request_cost(rc, cluster, max_seats)
+        seat_s += cost.seat_seconds
+        cpu += _work_s(cost)
+        mem_s += cost.memory_bytes * cost.service_s
+        seats = max(seats, float(cost.seats))
+    tau = seat_s / seats
+    return seats, tau, cpu, mem_s / tau if tau else 0.0
+
+
+def _work_s(cost) -> float:
+    """CPU seconds of a request's work: its service time beyond the fixed per-page latency."""
+    return max(0.0, cost.service_s - cost.pages * C.REQUEST_BASE_S)
+
+
+def _rate(rc: RequestClass, client: SimClient, cluster: Cluster) -> float:
+    """Requests/s of class ``rc`` from all instances of ``client`` on ``cluster`` (as
+    :func:`waveguard.model.cost.project` counts them)."""
+    n = 1.0 if rc.leader_only else client.instances(cluster)
+    if rc.trigger == "periodic":
+        return n * rc.rate_per_s * client.rate_scale(cluster)
+    events = cluster.write_rate(rc.resource)
+    if client.profile.per_node and rc.scope == "node":
+        events /= cluster.nodes or 1
+    elif client.profile.per_node and rc.scope in ("object",):
+        events /= max(1, cluster.object_count(rc.resource))
+    return n * events * rc.rate_per_s
+
+
+def _table(ordered, clients: list[SimClient], apf: APFConfig, level_index: dict[str, int]) -> FlowTable:
+    specs = [s for _, s in ordered]
+    level = np.array([level_index[s.level] for s in specs], dtype=np.int64)
+    used, starts = np.unique(level, return_index=True)
+    pos = np.searchsorted(used, level)
+    qcap = np.array([_queue_capacity(apf, s.level, clients[s.client].distinct_users) for s in specs])
+    arr = lambda attr: np.array([getattr(s, attr) for s in specs], dtype=np.float64).T.copy()  # noqa: E731
+    return FlowTable(
+        names=[s.name for s in specs], client=np.array([s.client for s in specs], dtype=np.int64), level=level,
+        scope=np.array([s.scope for s in specs], dtype=np.int64), relist=np.array([s.relist for s in specs]),
+        seats=arr("seats"), tau=np.maximum(arr("tau"), 1e-6), cpu=arr("cpu"), mem=arr("mem"), rate=arr("rate"),
+        pod_write_frac=arr("pod_write_frac"), qcap=qcap,
+        is_change=np.array([clients[s.client].role == "change" for s in specs]),
+        level_starts=starts.astype(np.int64), used_levels=used, level_pos=pos,
+    )
+
+
+def _queue_capacity(apf: APFConfig, level: str, distinct_users: bool) -> float:
+    """Requests one replica queues for a flow: handSize × queueLengthLimit for one user
+    (domain.md §2); all queues × queueLengthLimit when every instance is its own flow."""
+    lvl = apf.level(level)
+    if lvl.exempt:
+        return np.inf
+    if lvl.rejects_when_full:
+        return 0.0
+    queues = lvl.queues if distinct_users else min(lvl.hand_size, lvl.queues)
+    return float(queues * lvl.queue_length_limit)
+
+
+def _groups(groups: list[dict], flow_index: dict, clients: list[SimClient], clusters: list[Cluster]) -> GroupTable:
+    inst = np.array([[clients[g["client"]].instances(c) for g in groups] for c in clusters], dtype=np.float64)
+    pod_w = np.array([[_pod_watch_share(g["watches"], c) for g in groups] for c in clusters], dtype=np.float64)
+    deliv = np.array([[sum(_events_per_watch(rc, c) for rc in g["watches"]) for g in groups] for c in clusters],
+                     dtype=np.float64)
+    G = len(groups)
+    shape = (len(clusters), G)
+    return GroupTable(
+        client=np.array([g["client"] for g in groups], dtype=np.int64),
+        flow=np.array([flow_index[g["key"]] for g in groups], dtype=np.int64),
+        instances=inst.reshape(shape), is_change=np.array([clients[g["client"]].role == "change" for g in groups]),
+        backoff=np.array([clients[g["client"]].backoff for g in groups]),
+        pod_watchers=pod_w.reshape(shape), deliveries=deliv.reshape(shape),
+    )
+
+
+def _pod_watch_share(watches: list[RequestClass], cluster: Cluster) -> float:
+    """Pod watches of one instance that every pod write is sent to (cluster-wide; a namespace
+    watch for its share of namespaces). Node-filtered watches are indexed (domain.md §3)."""
+    share = 0.0
+    for rc in watches:
+        if rc.resource != "pods":
+            continue
+        if rc.scope == "cluster":
+            share += 1.0
+        elif rc.scope == "namespace":
+            share += 1.0 / max(1, cluster.namespaces)
+    return share
+
+
+def _events_per_watch(rc: RequestClass, cluster: Cluster) -> float:
+    writes = cluster.write_rate(rc.resource)
+    if rc.scope == "cluster":
+        return writes
+    if rc.scope == "namespace":
+        return writes / max(1, cluster.namespaces)
+    if rc.scope == "node":
+        return writes / (cluster.nodes or 1)
+    return writes / max(1, cluster.object_count(rc.resource))
+
+
+def baseline_pod_watchers(cluster: Cluster) -> float:
+    """Pod watches before any change (control plane and the pod's own kubelet)."""
+    return float(baseline_watchers("pods", cluster))
+
+
+def writer_extra_seat_seconds_vec(watchers: np.ndarray) -> np.ndarray:
+    """Vectorised :func:`waveguard.model.cost.writer_extra_seat_seconds`: ceil(W/10) seats ×
+    5 ms per write when W ≥ 10 watchers are interested (mutating_work_estimator.go)."""
+    extra = np.ceil(watchers / C.APF_WATCHES_PER_SEAT) * C.APF_EVENT_ADDITIONAL_DURATION_S
+    return np.where(watchers >= C.APF_WATCHES_PER_SEAT, extra, 0.0)

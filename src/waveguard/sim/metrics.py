@@ -1,0 +1,244 @@
+"""Per-step outputs under the names real components expose (domain.md §5), so a gate reads the
+simulator and a real Prometheus the same way.
+
+Conventions (as Prometheus):
+
+* gauges are instantaneous values; counters (``*_total``) are cumulative — :meth:`series`
+  returns the running total, :meth:`rate` the per-second increase;
+* quantiles are exposed summary-style, with a ``quantile="0.99"`` label;
+* apiserver figures are summed over a cluster's replicas (``instance``), except
+  ``process_resident_memory_bytes`` and wait/latency quantiles, which take the worst replica
+  unless an ``instance`` label picks one.
+
+``waveguard_sim_*`` series have no real counterpart (ground truth a real cluster does not expose:
+the workloads' error ratio, the rollout's progress).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+Kind = Literal["gauge", "counter"]
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """A metric: its name, kind, the label it is broken down by (if any), and help text."""
+
+    name: str
+    kind: Kind
+    label: str | None
+    help: str
+    fixed_labels: tuple[tuple[str, str], ...] = ()
+
+
+#: Every series the simulator records. ``label`` names the dimension of the stored array.
+METRICS: dict[str, MetricSpec] = {m.name: m for m in (
+    MetricSpec("apiserver_flowcontrol_current_executing_seats", "gauge", "priority_level",
+               "Seats in use by executing requests (all replicas)."),
+    MetricSpec("apiserver_flowcontrol_current_inqueue_requests", "gauge", "priority_level",
+               "Requests waiting in APF queues (all replicas)."),
+    MetricSpec("apiserver_flowcontrol_current_limit_seats", "gauge", "priority_level",
+               "Current concurrency limit after borrowing (all replicas up)."),
+    MetricSpec("apiserver_flowcontrol_nominal_limit_seats", "gauge", "priority_level",
+               "Nominal concurrency limit (all replicas up)."),
+    MetricSpec("apiserver_flowcontrol_rejected_requests_total", "counter", "priority_level",
+               "Requests rejected with 429 (queue full, queue time-out, concurrency limit)."),
+    MetricSpec("apiserver_flowcontrol_dispatched_requests_total", "counter", "priority_level",
+               "Requests dispatched to execute."),
+    MetricSpec("apiserver_flowcontrol_request_wait_duration_seconds", "gauge", "priority_level",
+               "p99 time requests wait in APF queues (worst replica).", (("quantile", "0.99"),)),
+    MetricSpec("apiserver_request_duration_seconds", "gauge", "scope",
+               "p99 request latency by scope (resource = single object; worst replica).",
+               (("quantile", "0.99"),)),
+    MetricSpec("apiserver_request_total", "counter", None, "Requests answered 429.", (("code", "429"),)),
+    MetricSpec("apiserver_current_inflight_requests", "gauge", None, "Requests executing (all replicas)."),
+    MetricSpec("process_resident_memory_bytes", "gauge", "instance", "Resident memory per apiserver replica."),
+    MetricSpec("up", "gauge", "instance", "1 when the apiserver replica is up.", (("job", "apiserver"),)),
+    MetricSpec("coredns_dns_requests_total", "counter", None, "Lookups reaching CoreDNS."),
+    MetricSpec("coredns_dns_responses_total", "counter", None, "CoreDNS SERVFAIL answers.",
+               (("rcode", "SERVFAIL"),)),
+    MetricSpec("waveguard_sim_dns_client_failure_ratio", "gauge", None,
+               "Share of the workloads' lookups that fail (after client and node-local caches)."),
+    MetricSpec("waveguard_sim_workload_error_ratio", "gauge", None,
+               "Share of user requests failing (DNS failures and API dependence)."),
+    MetricSpec("waveguard_sim_rollout_share", "gauge", None, "Share of the cluster's nodes running the change."),
+    MetricSpec("waveguard_sim_apiserver_cpu_demand_ratio", "gauge", None,
+               "CPU demand / cores of the busiest apiserver replica."),
+    MetricSpec("waveguard_sim_apiserver_memory_limit_bytes", "gauge", None, "Memory limit of one replica."),
+)}
+
+_SUM_OVER_INSTANCES = {"process_resident_memory_bytes": "max", "up": "sum"}
+
+
+class MetricStore:
+    """Preallocated per-step storage: one float32 array ``(T, C[, X])`` per metric."""
+
+    def __init__(self, n_clusters: int, dims: dict[str, int], capacity: int) -> None:
+        self.n = 0
+        self._dims = dims
+        self._cap = max(1, capacity)
+        self.arrays = {name: np.zeros(self._shape(spec, n_clusters), dtype=np.float32)
+                       for name, spec in METRICS.items() if name not in _STATIC}
+        self.times = np.zeros(self._cap, dtype=np.float64)
+        #: Running totals of counters (float64), so the latest value costs O(1).
+        self.totals = {name: np.zeros(arr.shape[1:], dtype=np.float64) for name, arr in self.arrays.items()
+                       if METRICS[name].kind == "counter"}
+
+    def _shape(self, spec: MetricSpec, C: int) -> tuple[int, ...]:
+        return (self._cap, C) if spec.label is None else (self._cap, C, self._dims[spec.label])
+
+    @property
+    def capacity(self) -> int:
+        return self._cap
+
+    def commit(self) -> None:
+        """Close the step being written at index ``n`` (the writer fills ``arrays[name][n]``)."""
+        i = self.n
+        for name, total in self.totals.items():
+            total += self.arrays[name][i]
+        self.n += 1
+
+    def grow(self) -> None:
+        self._cap *= 2
+        self.times = np.resize(self.times, self._cap)
+        for name, arr in self.arrays.items():
+            new = np.zeros((self._cap, *arr.shape[1:]), dtype=arr.dtype)
+            new[: self.n] = arr[: self.n]
+            self.arrays[name] = new
+
+
+#: Metrics computed from the configuration rather than stored per step.
+_STATIC = {"apiserver_flowcontrol_nominal_limit_seats", "waveguard_sim_apiserver_memory_limit_bytes"}
+
+
+@dataclass
+class LabelSpace:
+    """Label values of each broken-down dimension."""
+
+    priority_level: list[str]
+    scope: list[str]
+    instance: list[str]
+
+
+class SeriesReader:
+    """Read metrics by name, cluster and labels from stored arrays (shared by the live
+    simulator's :meth:`FleetSimulator.metrics` and :class:`SimulationResult`)."""
+
+    def __init__(self, store: MetricStore, clusters: list[str], labels: LabelSpace, static: dict[str, np.ndarray],
+                 step_s: float) -> None:
+        self._store = store
+        self.clusters = list(clusters)
+        self._index = {c: i for i, c in enumerate(clusters)}
+        self.labels = labels
+        self._static = static
+        self.step_s = step_s
+
+    @property
+    def times(self) -> np.ndarray:
+        """Simulated seconds at the end of each recorded step, shape (T,)."""
+        return self._store.times[: self._store.n]
+
+    def cluster_index(self, cluster: str) -> int:
+        try:
+            return self._index[cluster]
+        except KeyError:
+            raise KeyError(f"no cluster named {cluster!r}") from None
+
+    def series(self, metric: str, cluster: str, **labels: str) -> np.ndarray:
+        """Values of ``metric`` on ``cluster`` at every recorded step, shape (T,), float64.
+
+        Counters come back cumulative (as Prometheus stores them). Without its breakdown label
+        a metric is aggregated: summed over priority levels/scopes... except per-instance metrics
+        (memory: max; up: sum). Raises KeyError for an unknown metric, cluster or label value."""
+        spec = _spec(metric)
+        _check_fixed(spec, labels)
+        c = self.cluster_index(cluster)
+        raw = self._raw(spec, c, labels)
+        return np.cumsum(raw, dtype=np.float64) if spec.kind == "counter" else raw.astype(np.float64)
+
+    def rate(self, metric: str, cluster: str, **labels: str) -> np.ndarray:
+        """Per-second increase of a counter at every step, shape (T,)."""
+        spec = _spec(metric)
+        if spec.kind != "counter":
+            raise KeyError(f"{metric} is a gauge; rate() needs a counter")
+        _check_fixed(spec, labels)
+        return self._raw(spec, self.cluster_index(cluster), labels).astype(np.float64) / self.step_s
+
+    def last(self, metric: str, cluster: str, **labels: str) -> float:
+        """The latest value (counters: the cumulative total) in O(1)."""
+        spec = _spec(metric)
+        _check_fixed(spec, labels)
+        c = self.cluster_index(cluster)
+        if self._store.n == 0:
+            return 0.0
+        if spec.kind == "counter":
+            total = self._store.totals[spec.name][c]
+            return float(total if spec.label is None else
+                         total[self._label_index(spec, labels[spec.label])] if spec.label in labels else total.sum())
+        return float(self._raw(spec, c, labels, last_only=True)[-1])
+
+    def _raw(self, spec: MetricSpec, c: int, labels: dict[str, str], last_only: bool = False) -> np.ndarray:
+        n = self._store.n
+        start = n - 1 if last_only else 0
+        if spec.name in self._static:
+            values = self._static[spec.name][c]
+            if spec.label is None:
+                return np.full(n - start, values, dtype=np.float64)
+            return np.full(n - start, values[self._label_index(spec, labels[spec.label])] if spec.label in labels
+                           else values.sum(), dtype=np.float64)
+        arr = self._store.arrays[spec.name][start:n, c]
+        if spec.label is None:
+            return arr
+        if spec.label in labels:
+            return arr[:, self._label_index(spec, labels[spec.label])]
+        how = _SUM_OVER_INSTANCES.get(spec.name, "max" if "quantile" in dict(spec.fixed_labels) else "sum")
+        return arr.max(axis=1) if how == "max" else arr.sum(axis=1)
+
+    def _label_index(self, spec: MetricSpec, value: str) -> int:
+        values = getattr(self.labels, spec.label)
+        try:
+            return values.index(str(value))
+        except ValueError:
+            raise KeyError(f"{spec.name}: no {spec.label}={value!r} (have {values})") from None
+
+
+def _spec(metric: str) -> MetricSpec:
+    try:
+        return METRICS[metric]
+    except KeyError:
+        raise KeyError(f"unknown metric {metric!r}; known: {sorted(METRICS)}") from None
+
+
+def _check_fixed(spec: MetricSpec, labels: dict[str, str]) -> None:
+    allowed = {k for k, _ in spec.fixed_labels} | ({spec.label} if spec.label else set())
+    for key, value in labels.items():
+        if key not in allowed:
+            raise KeyError(f"{spec.name} has no label {key!r} (labels: {sorted(allowed)})")
+        fixed = dict(spec.fixed_labels).get(key)
+        if fixed is not None and str(value) != fixed:
+            raise KeyError(f"{spec.name}: the simulator records {key}={fixed!r} only")
+
+
+@dataclass
+class Snapshot:
+    """The latest values of every metric, per cluster (see :meth:`FleetSimulator.metrics`)."""
+
+    time_s: float
+    reader: SeriesReader
+
+    def value(self, metric: str, cluster: str, **labels: str) -> float:
+        """The last recorded value (counters: cumulative total). KeyError for unknown names."""
+        return self.reader.last(metric, cluster, **labels)
+
+    def rate(self, metric: str, cluster: str, **labels: str) -> float:
+        """The last step's per-second increase of a counter."""
+        spec = _spec(metric)
+        if spec.kind != "counter":
+            raise KeyError(f"{metric} is a gauge; rate() needs a counter")
+        _check_fixed(spec, labels)
+        raw = self.reader._raw(spec, self.reader.cluster_index(cluster), labels, last_only=True)
+        return float(raw[-1]) / self.reader.step_s if len(raw) else 0.0

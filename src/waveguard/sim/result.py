@@ -1,0 +1,157 @@
+"""What a simulation produced: the recorded series and the per-cluster summary.
+
+Policy thresholds of the summary (not physics; a gate may choose others):
+
+* a control plane is *saturated* from the first step of a run of ``SATURATION_SUSTAIN_S`` in
+  which it keeps answering 429s (≥ 1 per second), or its p99 latency is over the SLO of
+  domain.md §4 for some scope, or no apiserver replica is up;
+* *DNS is failing* from the first step at which at least ``DNS_FAILING_RATIO`` of the
+  workloads' lookups fail (after their caches);
+* *customer impact* is the time the workloads' error ratio is at least ``IMPACT_ERROR_RATIO``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+import numpy as np
+from pydantic import BaseModel
+
+from waveguard.model import constants as C
+from waveguard.sim.metrics import SeriesReader
+
+if TYPE_CHECKING:
+    from waveguard.sim.engine import FleetSimulator
+
+#: Seconds a symptom must last to count as saturation (a typical alert's ``for: 1m``).
+SATURATION_SUSTAIN_S = 60.0
+#: 429s per second that count as "answering 429s".
+SATURATION_MIN_REJECT_PER_S = 1.0
+#: Share of failing lookups from which a cluster's DNS counts as failing: most lookups fail.
+DNS_FAILING_RATIO = 0.5
+#: Workload error ratio that counts as customer impact (a 99 % availability objective).
+IMPACT_ERROR_RATIO = 0.01
+
+
+class ClusterSummary(BaseModel):
+    """One row of the summary table. Times in simulated seconds from the start."""
+
+    name: str
+    nodes: int
+    change_at_s: float | None
+    saturated_at_s: float | None
+    dns_failing_at_s: float | None
+    peak_error_rate: float
+    impact_minutes: float
+    oom_kills: int
+
+
+class SimulationResult:
+    """Series under real metric names (:meth:`series`, :meth:`rate`) and the summary.
+
+    ``series(metric, cluster, **labels) -> np.ndarray`` of shape (T,) aligned with
+    :attr:`times` (seconds); see :mod:`waveguard.sim.metrics` for names and labels.
+    """
+
+    def __init__(self, scenario: str, simulator: "FleetSimulator") -> None:
+        self.scenario = scenario
+        self.reader: SeriesReader = simulator.reader
+        self.clusters = list(simulator.cluster_names)
+        self.nodes = {c.name: c.nodes for c in simulator.clusters}
+        self.level_names = list(simulator.level_names)
+        self.step_s = simulator.dt
+        self._oom = {n: int(k) for n, k in zip(simulator.cluster_names, simulator.oom_kills)}
+        self._summary: list[ClusterSummary] | None = None
+
+    @property
+    def times(self) -> np.ndarray:
+        return self.reader.times
+
+    def series(self, metric: str, cluster: str, **labels: str) -> np.ndarray:
+        """See :meth:`SeriesReader.series`. Raises KeyError for unknown names."""
+        return self.reader.series(metric, cluster, **labels)
+
+    def rate(self, metric: str, cluster: str, **labels: str) -> np.ndarray:
+        return self.reader.rate(metric, cluster, **labels)
+
+    def at(self, time_s: float) -> int:
+        """Index of the step at (or just after) ``time_s``."""
+        return int(min(len(self.times) - 1, np.searchsorted(self.times, time_s - 1e-9)))
+
+    # --- summary -----------------------------------------------------------------------------
+
+    def saturated_mask(self, cluster: str) -> np.ndarray:
+        """Per step: 429s, p99 over an SLO, or no replica up (before the sustain rule)."""
+        r = self.reader
+        rejecting = r.rate("apiserver_request_total", cluster, code="429") >= SATURATION_MIN_REJECT_PER_S
+        slow = np.zeros(len(self.times), dtype=bool)
+        for scope, slo in (("resource", C.SLO_SINGLE_OBJECT_S), ("namespace", C.SLO_NAMESPACE_LIST_S),
+                           ("cluster", C.SLO_CLUSTER_LIST_S)):
+            slow |= r.series("apiserver_request_duration_seconds", cluster, scope=scope, quantile="0.99") > slo
+        down = r.series("up", cluster, job="apiserver") < 0.5
+        return rejecting | slow | down
+
+    def saturated_at(self, cluster: str) -> float | None:
+        return _first_sustained(self.saturated_mask(cluster), self.times, SATURATION_SUSTAIN_S, self.step_s)
+
+    def summary(self) -> list[ClusterSummary]:
+        """Per cluster: nodes, change start, saturation, DNS failure, peak error, impact."""
+        if self._summary is None:
+            self._summary = [self._summarise(c) for c in self.clusters]
+        return self._summary
+
+    def _summarise(self, cluster: str) -> ClusterSummary:
+        t = self.times
+        share = self.series("waveguard_sim_rollout_share", cluster)
+        dns = self.series("waveguard_sim_dns_client_failure_ratio", cluster)
+        err = self.series("waveguard_sim_workload_error_ratio", cluster)
+        return ClusterSummary(
+            name=cluster, nodes=self.nodes[cluster], change_at_s=_first(share > 0, t),
+            saturated_at_s=self.saturated_at(cluster), dns_failing_at_s=_first(dns >= DNS_FAILING_RATIO, t),
+            peak_error_rate=float(np.clip(err.max(initial=0.0), 0.0, 1.0)),
+            impact_minutes=float((err >= IMPACT_ERROR_RATIO).sum() * self.step_s / 60.0),
+            oom_kills=self._oom[cluster],
+        )
+
+    def to_json(self) -> dict:
+        """``{"scenario", "duration_s", "step_s", "clusters": [...], "fleet": {...}}``."""
+        rows = self.summary()
+        return {
+            "scenario": self.scenario,
+            "duration_s": float(self.times[-1]) if len(self.times) else 0.0,
+            "step_s": self.step_s,
+            "clusters": [{
+                "name": s.name, "nodes": s.nodes, "change_at_s": s.change_at_s, "saturated_at_s": s.saturated_at_s,
+                "dns_failing_at_s": s.dns_failing_at_s, "peak_error_rate": round(s.peak_error_rate, 4),
+                "impact_minutes": round(s.impact_minutes, 1), "oom_kills": s.oom_kills,
+            } for s in rows],
+            "fleet": {
+                "clusters": len(rows), "nodes": sum(s.nodes for s in rows),
+                "saturated": sum(s.saturated_at_s is not None for s in rows),
+                "dns_failing": sum(s.dns_failing_at_s is not None for s in rows),
+                "impact_minutes": round(sum(s.impact_minutes for s in rows), 1),
+            },
+        }
+
+    def worst_clusters(self, n: int = 4) -> list[str]:
+        """The ``n`` clusters with the most impact (then the earliest saturation)."""
+        rows = sorted(self.summary(), key=lambda s: (-s.impact_minutes, -s.peak_error_rate,
+                                                     s.saturated_at_s if s.saturated_at_s is not None else math.inf,
+                                                     -s.nodes))
+        return [s.name for s in rows[:n]]
+
+
+def _first(mask: np.ndarray, times: np.ndarray) -> float | None:
+    idx = np.flatnonzero(mask)
+    return float(times[idx[0]]) if len(idx) else None
+
+
+def _first_sustained(mask: np.ndarray, times: np.ndarray, sustain_s: float, step_s: float) -> float | None:
+    """Start of the first run of True lasting ``sustain_s``."""
+    w = max(1, int(round(sustain_s / step_s)))
+    if len(mask) < w:
+        return None
+    run = np.convolve(mask.astype(np.int32), np.ones(w, dtype=np.int32), mode="valid")
+    idx = np.flatnonzero(run >= w)
+    return float(times[idx[0]]) if len(idx) else None

@@ -1,0 +1,410 @@
+"""Scenario files: the fleet, the change, its rollout schedule and the switches of a simulation.
+
+A scenario YAML looks like::
+
+    name: my-rollout
+    duration_s: 3600          # simulated seconds
+    step_s: 1                 # time step, 0 < step_s <= 1
+    seed: 7                   # default seed (--seed overrides)
+    fleet: default            # "default", a fleet YAML path, or {clusters: [...]} inline
+    change:
+      manifests: [examples/incident-telemetry]   # rendered manifests (analysed), or
+      # profile: {client: ..., agent: ..., per_node: true, classes: [...]}   # inline profiles
+      backoff: true           # the change's clients back off on failure (client-go default)
+      initial_share: 0        # share of every cluster already running the change at t=0
+    schedule:                 # when the change reaches which cluster
+      - cluster: staging
+        at_s: 0
+      - selector: {env: prod}     # or clusters: [a, b]
+        at_s: 600
+        stagger_s: 75             # each next cluster this much later
+    dns: {mode: informer}     # or api_per_answer: every answer needs the control plane
+    baseline: {backoff: true} # kubelets, controllers, CoreDNS back off on failure
+    events:
+      - at_s: 900
+        restart_apiserver: {cluster: prod-24-7500, replica: 0}
+    apf: {levels: [...], flow_schemas: [...]}   # optional custom APF configuration
+
+Every key is checked (unknown keys, negative sizes, schedules naming missing clusters, a zero
+time step): bad input raises :class:`~waveguard.model.errors.InputError` naming the file,
+line and key.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from waveguard.model.apf import APFConfig, FlowSchema, PriorityLevel
+from waveguard.model.errors import InputError, yaml_input_error
+from waveguard.model.fleet import Cluster, Fleet, default_fleet, load_fleet
+from waveguard.model.requests import RequestClass, RequestProfile
+from waveguard.model.yamlio import FastSafeLoader, safe_load
+
+_STRICT = ConfigDict(extra="forbid")
+
+
+class _StrictRequestClass(RequestClass):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class _StrictProfile(RequestProfile):
+    model_config = _STRICT
+    classes: list[_StrictRequestClass] = Field(default_factory=list)  # type: ignore[assignment]
+
+
+class _StrictLevel(PriorityLevel):
+    model_config = _STRICT
+
+
+class _StrictFlowSchema(FlowSchema):
+    model_config = _STRICT
+
+
+class APFSpec(BaseModel):
+    """Custom PriorityLevelConfigurations / FlowSchemas (replace the defaults when given)."""
+
+    model_config = _STRICT
+    levels: list[_StrictLevel] | None = None
+    flow_schemas: list[_StrictFlowSchema] | None = None
+
+    def config(self) -> APFConfig:
+        cfg = APFConfig()
+        if self.levels is not None:
+            cfg = APFConfig(levels=[PriorityLevel(**l.model_dump()) for l in self.levels],
+                            flow_schemas=cfg.flow_schemas)
+        if self.flow_schemas is not None:
+            cfg = APFConfig(levels=cfg.levels,
+                            flow_schemas=[FlowSchema(**f.model_dump()) for f in self.flow_schemas])
+        return cfg
+
+
+class ChangeSpec(BaseModel):
+    """The change rolled out: rendered manifests (analysed into profiles) or inline profiles."""
+
+    model_config = _STRICT
+    manifests: list[str] | None = None
+    profile: _StrictProfile | list[_StrictProfile] | None = None
+    backoff: bool = True
+    initial_share: float = Field(default=0.0, ge=0.0, le=1.0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_path_to_list(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("manifests"), str):
+            data = {**data, "manifests": [data["manifests"]]}
+        return data
+
+    @model_validator(mode="after")
+    def _exactly_one_source(self) -> "ChangeSpec":
+        if (self.manifests is None) == (self.profile is None):
+            raise ValueError("give either manifests or profile")
+        return self
+
+    def inline_profiles(self) -> list[RequestProfile]:
+        given = self.profile if isinstance(self.profile, list) else [self.profile] if self.profile else []
+        return [RequestProfile.model_validate(p.model_dump()) for p in given]
+
+
+class ScheduleStep(BaseModel):
+    """When the change starts on which clusters. One of cluster / clusters / selector."""
+
+    model_config = _STRICT
+    cluster: str | None = None
+    clusters: list[str] | None = None
+    selector: dict[str, str] | None = None
+    at_s: float = Field(ge=0)
+    stagger_s: float = Field(default=0.0, ge=0)
+    share: float = Field(default=1.0, ge=0.0, le=1.0)
+    #: Pods the DaemonSet controller creates per second (default: kube-controller-manager QPS).
+    pods_per_s: float | None = Field(default=None, gt=0)
+
+    @model_validator(mode="after")
+    def _one_target(self) -> "ScheduleStep":
+        given = [k for k in ("cluster", "clusters", "selector") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of cluster, clusters, selector")
+        return self
+
+
+class DNSSpec(BaseModel):
+    """``informer``: CoreDNS answers from its watched copy (stale while the API is away).
+    ``api_per_answer``: every answer CoreDNS gives needs a request to the control plane."""
+
+    model_config = _STRICT
+    mode: Literal["informer", "api_per_answer"] = "informer"
+
+
+class BaselineSpec(BaseModel):
+    model_config = _STRICT
+    backoff: bool = True
+
+
+class RestartApiserver(BaseModel):
+    model_config = _STRICT
+    cluster: str
+    replica: int = Field(default=0, ge=0)
+
+
+class EventSpec(BaseModel):
+    model_config = _STRICT
+    at_s: float = Field(ge=0)
+    restart_apiserver: RestartApiserver
+
+
+class InlineFleet(BaseModel):
+    model_config = _STRICT
+    clusters: list[Cluster]
+
+
+class Scenario(BaseModel):
+    """A validated scenario. ``fleet_model`` and ``profiles`` are resolved by
+    :func:`load_scenario` (the fleet and the change's request profiles)."""
+
+    model_config = _STRICT
+    name: str = Field(min_length=1)
+    description: str = ""
+    duration_s: float = Field(gt=0)
+    step_s: float = Field(default=1.0, gt=0, le=1.0)
+    seed: int = 0
+    fleet: Literal["default"] | str | InlineFleet = "default"
+    change: ChangeSpec | None = None
+    schedule: list[ScheduleStep] = Field(default_factory=list)
+    dns: DNSSpec = Field(default_factory=DNSSpec)
+    baseline: BaselineSpec = Field(default_factory=BaselineSpec)
+    events: list[EventSpec] = Field(default_factory=list)
+    apf: APFSpec | None = None
+
+    # Resolved by load_scenario / resolve(): not part of the file format.
+    _fleet: Fleet | None = None
+    _profiles: list[RequestProfile] | None = None
+    _source: str = "<scenario>"
+
+    @property
+    def fleet_model(self) -> Fleet:
+        if self._fleet is None:
+            raise RuntimeError("scenario not resolved: use load_scenario()")
+        return self._fleet
+
+    @property
+    def profiles(self) -> list[RequestProfile]:
+        return list(self._profiles or [])
+
+    @property
+    def apf_config(self) -> APFConfig:
+        return self.apf.config() if self.apf else APFConfig()
+
+    @property
+    def source(self) -> str:
+        return self._source
+
+    def start_times(self) -> dict[str, tuple[float, float, float]]:
+        """Cluster → (start second, target share, pods per second) from the schedule; later
+        steps override earlier ones for the same cluster."""
+        from waveguard.model import constants as C
+
+        fleet = self.fleet_model
+        out: dict[str, tuple[float, float, float]] = {}
+        for step in self.schedule:
+            names = _step_clusters(step, fleet)
+            for i, name in enumerate(names):
+                out[name] = (step.at_s + i * step.stagger_s, step.share,
+                             step.pods_per_s or C.DAEMONSET_PODS_CREATED_PER_S)
+        return out
+
+
+def _step_clusters(step: ScheduleStep, fleet: Fleet) -> list[str]:
+    if step.cluster is not None:
+        return [step.cluster]
+    if step.clusters is not None:
+        return list(step.clusters)
+    sel = step.selector or {}
+    return [c.name for c in fleet.clusters if all(c.labels.get(k) == v for k, v in sel.items())]
+
+
+# --- Loading -------------------------------------------------------------------------------
+
+BUILTIN_PACKAGE = "waveguard"
+BUILTIN_DIR = "data/scenarios"
+
+
+def builtin_names() -> list[str]:
+    """Names of the shipped scenarios (``waveguard simulate --list``)."""
+    folder = resources.files(BUILTIN_PACKAGE).joinpath(*BUILTIN_DIR.split("/"))
+    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".yaml"))
+
+
+def builtin_path(name: str) -> Path:
+    """Path of a shipped scenario. Raises InputError for an unknown name."""
+    if name not in builtin_names():
+        raise InputError(f"--builtin {name}", "no built-in scenario of that name",
+                         hint="waveguard simulate --list shows them")
+    return Path(str(resources.files(BUILTIN_PACKAGE).joinpath(*BUILTIN_DIR.split("/"), f"{name}.yaml")))
+
+
+def load_builtin(name: str) -> Scenario:
+    return load_scenario(builtin_path(name))
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Read, validate and resolve a scenario YAML (fleet, change profiles).
+
+    Raises :class:`InputError` (file, line, key) on any problem; nothing is half-loaded."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise InputError(str(path), f"cannot read scenario: {exc.strerror}", hint="check the path") from exc
+    try:
+        node = yaml.compose(text, Loader=FastSafeLoader)
+        data = safe_load(text)
+    except yaml.YAMLError as exc:
+        raise yaml_input_error(str(path), exc, text) from exc
+    if not isinstance(data, dict):
+        raise InputError(str(path), "a scenario is a mapping (name, duration_s, fleet, change, schedule ...)",
+                         line=1, hint="see docs/simulator.md")
+    return scenario_from_data(data, source=str(path), node=node, base_dir=path.parent)
+
+
+def scenario_from_data(data: dict, *, source: str = "<scenario>", node: yaml.Node | None = None,
+                       base_dir: Path | None = None) -> Scenario:
+    """Validate and resolve a scenario given as a mapping (as read from YAML)."""
+    try:
+        scenario = Scenario.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = tuple(p for p in err["loc"] if not _is_union_tag(p))
+        key = ".".join(str(p) for p in loc) or "(top level)"
+        msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
+        raise InputError(source, f"{key}: {msg}", line=_line_of(node, loc), hint="fix or remove this key") from exc
+    scenario._source = source
+    base_dir = base_dir or Path.cwd()
+    scenario._fleet = _resolve_fleet(scenario, source, node, base_dir)
+    _check_cluster_names(scenario, source, node)
+    scenario._profiles = _resolve_profiles(scenario, source, node, base_dir)
+    _check_apf(scenario, source, node)
+    return scenario
+
+
+def _is_union_tag(part: Any) -> bool:
+    # pydantic adds the union member's name to error locations (e.g. "InlineFleet", "str").
+    return isinstance(part, str) and (part[:1].isupper() or part in {"str", "list[_StrictProfile]",
+                                                                      "literal['default']"})
+
+
+def _resolve_fleet(scenario: Scenario, source: str, node: yaml.Node | None, base_dir: Path) -> Fleet:
+    if isinstance(scenario.fleet, InlineFleet):
+        try:
+            return Fleet(clusters=scenario.fleet.clusters)
+        except ValidationError as exc:
+            raise InputError(source, f"fleet.clusters: {exc.errors()[0]['msg']}",
+                             line=_line_of(node, ("fleet", "clusters")), hint="cluster names must be unique") from exc
+    if scenario.fleet == "default":
+        return default_fleet()
+    path = _find_path(scenario.fleet, base_dir)
+    if path is None:
+        raise InputError(source, f"fleet: no fleet file {scenario.fleet!r}", line=_line_of(node, ("fleet",)),
+                         hint="give 'default', a fleet YAML path, or {clusters: [...]}")
+    return load_fleet(path)
+
+
+def _check_cluster_names(scenario: Scenario, source: str, node: yaml.Node | None) -> None:
+    names = {c.name for c in scenario.fleet_model.clusters}
+    for i, step in enumerate(scenario.schedule):
+        wanted = [step.cluster] if step.cluster else step.clusters or []
+        key = "cluster" if step.cluster else "clusters"
+        for j, name in enumerate(wanted):
+            if name not in names:
+                loc = ("schedule", i, key) if step.cluster else ("schedule", i, key, j)
+                raise InputError(source, f"schedule.{i}.{key}: no cluster named {name!r} in the fleet",
+                                 line=_line_of(node, loc), hint="name a cluster of the scenario's fleet")
+        if step.selector is not None and not _step_clusters(step, scenario.fleet_model):
+            raise InputError(source, f"schedule.{i}.selector: matches no cluster of the fleet",
+                             line=_line_of(node, ("schedule", i, "selector")), hint="check the labels")
+    for i, ev in enumerate(scenario.events):
+        target = ev.restart_apiserver
+        if target.cluster not in names:
+            raise InputError(source, f"events.{i}.restart_apiserver.cluster: no cluster named {target.cluster!r}",
+                             line=_line_of(node, ("events", i, "restart_apiserver", "cluster")),
+                             hint="name a cluster of the scenario's fleet")
+        replicas = scenario.fleet_model.cluster(target.cluster).replicas
+        if target.replica >= replicas:
+            raise InputError(source, f"events.{i}.restart_apiserver.replica: {target.cluster} has {replicas} "
+                             f"apiserver replicas (0..{replicas - 1})",
+                             line=_line_of(node, ("events", i, "restart_apiserver", "replica")),
+                             hint="pick an existing replica")
+    if scenario.schedule and scenario.change is None:
+        raise InputError(source, "schedule: a schedule needs a change to roll out",
+                         line=_line_of(node, ("schedule",)), hint="add change: {manifests: ...} or remove schedule")
+
+
+def _resolve_profiles(scenario: Scenario, source: str, node: yaml.Node | None,
+                      base_dir: Path) -> list[RequestProfile]:
+    change = scenario.change
+    if change is None:
+        return []
+    if change.profile is not None:
+        return change.inline_profiles()
+    paths = []
+    for i, raw in enumerate(change.manifests or []):
+        found = _find_path(raw, base_dir)
+        if found is None:
+            raise InputError(source, f"change.manifests.{i}: no file or folder {raw!r}",
+                             line=_line_of(node, ("change", "manifests", i)),
+                             hint="paths are relative to the scenario file, the working folder or the project")
+        paths.append(str(found))
+    from waveguard.analysis import build_profiles, load_change
+
+    profiles = build_profiles(load_change(paths))
+    if not profiles:
+        raise InputError(source, "change.manifests: no workload in them sends requests to kube-apiserver",
+                         line=_line_of(node, ("change", "manifests")), hint="nothing to simulate")
+    return profiles
+
+
+def _check_apf(scenario: Scenario, source: str, node: yaml.Node | None) -> None:
+    if scenario.apf is None:
+        return
+    cfg = scenario.apf_config
+    names = {l.name for l in cfg.levels}
+    for i, fs in enumerate(cfg.flow_schemas):
+        if fs.priority_level not in names:
+            raise InputError(source, f"apf.flow_schemas.{i}.priority_level: no level named {fs.priority_level!r}",
+                             line=_line_of(node, ("apf", "flow_schemas", i, "priority_level")),
+                             hint="declare the level under apf.levels")
+    if not any(not l.exempt and l.shares > 0 for l in cfg.levels):
+        raise InputError(source, "apf.levels: at least one limited level with shares > 0 is needed",
+                         line=_line_of(node, ("apf", "levels")), hint="add a level")
+
+
+def _find_path(raw: str, base_dir: Path) -> Path | None:
+    """A path as written, relative to the scenario's folder, the working folder, or the project
+    root (the folder holding ``examples/``, for the built-in scenarios)."""
+    candidates = [Path(raw)] if Path(raw).is_absolute() else [base_dir / raw, Path.cwd() / raw]
+    for parent in Path(__file__).resolve().parents:
+        if (parent / "examples").is_dir():
+            candidates.append(parent / raw)
+            break
+    return next((c for c in candidates if c.exists()), None)
+
+
+def _line_of(node: yaml.Node | None, loc: tuple) -> int | None:
+    """Line (1-based) of the YAML node at location ``loc`` (keys and list indices)."""
+    line = node.start_mark.line + 1 if node is not None else None
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            match = [(k, v) for k, v in node.value if k.value == str(part)]
+            if not match:
+                return line
+            key, node = match[0]
+            line = key.start_mark.line + 1
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            node = node.value[part]
+            line = node.start_mark.line + 1
+        else:
+            return line
+    return line

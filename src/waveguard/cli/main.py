@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from waveguard.cli import analyse as analyse_cmd
+from waveguard.cli import breakglass as breakglass_cmd
 
 app = typer.Typer(
     name="waveguard", no_args_is_help=True, add_completion=False,
@@ -18,6 +19,7 @@ def main() -> None:
 
 
 analyse_cmd.register(app)
+breakglass_cmd.register(app)
 
 try:  # the simulator registers itself once it exists
     from waveguard.cli import simulate as simulate_cmd

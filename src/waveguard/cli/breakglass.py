@@ -1,0 +1,173 @@
+"""``waveguard breakglass``: keep the way back open (generate, check, kubeconfig)."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from enum import Enum
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from waveguard.cli.common import EXIT_FINDINGS, EXIT_OK, input_errors
+from waveguard.model.errors import InputError
+
+from waveguard.breakglass import policy as P
+
+DEFAULT_GROUP = P.DEFAULT_GROUP
+DEFAULT_CONTROLLER = "/".join(P.DEFAULT_CONTROLLER)
+
+breakglass_app = typer.Typer(
+    name="breakglass", no_args_is_help=True, add_completion=False,
+    help="Keep the way back open: APF isolation for a break-glass group, its check, an emergency kubeconfig.",
+)
+
+
+class Format(str, Enum):
+    text = "text"
+    json = "json"
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(breakglass_app, name="breakglass")
+
+
+def write_output(text: str, output: Path | None) -> None:
+    """``text`` to stdout, or to ``output`` atomically (a temporary file in the same folder,
+    then rename: never a partial file). Raises InputError when the folder is not writable."""
+    if output is None:
+        typer.echo(text, nl=False)
+        return
+    folder = output.parent if str(output.parent) else Path(".")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".tmp", dir=folder)
+    except OSError as exc:
+        raise InputError(str(output), f"cannot write: {exc.strerror}", hint="check the -o path") from exc
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, output)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _controller(text: str) -> tuple[str, str]:
+    return P.parse_service_account(text, "--controller")
+
+
+@breakglass_app.command("generate")
+def generate_command(
+    paths: list[str] = typer.Argument(..., help="The change: rendered manifests, files or folders."),
+    group: str = typer.Option(DEFAULT_GROUP, "--group", help="Break-glass group (the O= of emergency certificates)."),
+    controller: str = typer.Option(DEFAULT_CONTROLLER, "--controller",
+                                   help="The waveguard controller's ServiceAccount, namespace/name."),
+    existing: Optional[list[str]] = typer.Option(None, "--existing",
+                                                 help="The cluster's FlowSchemas/levels (kubectl get -o yaml)."),
+    output: Optional[Path] = typer.Option(None, "-o", "--output", help="Write here (atomically) instead of stdout."),
+) -> None:
+    """FlowSchemas + PriorityLevelConfigurations (flowcontrol v1) that give the break-glass group and
+    the controller guaranteed seats, and cap every API-talking ServiceAccount of the change.
+
+    Exit 0; 2 on bad input (nothing is written then).
+    """
+    from waveguard.analysis.loader import load_change
+    from waveguard.breakglass.apf_objects import read_flowcontrol_documents
+    from waveguard.breakglass.generate import generate_isolation
+
+    with input_errors():
+        ctl = _controller(controller)
+        change = load_change(paths, validate=False)
+        current = read_flowcontrol_documents(existing) if existing else []
+        isolation = generate_isolation(change, group=group, controller=ctl, existing=current, source=", ".join(paths))
+        write_output(isolation.to_yaml(), output)
+
+
+@breakglass_app.command("check")
+def check_command(
+    manifests: Optional[list[str]] = typer.Option(None, "--manifests",
+                                                  help="FlowSchemas/levels to check (files or folders), merged "
+                                                       "with the Kubernetes defaults."),
+    live: bool = typer.Option(False, "--live", help="Read them from the cluster of the kubeconfig context."),
+    kubeconfig: Optional[str] = typer.Option(None, "--kubeconfig", help="With --live: kubeconfig file."),
+    context: Optional[str] = typer.Option(None, "--context", help="With --live: kubeconfig context."),
+    change: Optional[list[str]] = typer.Option(None, "--change",
+                                               help="Also check that this change's ServiceAccounts are capped."),
+    group: str = typer.Option(DEFAULT_GROUP, "--group", help="Break-glass group."),
+    controller: str = typer.Option(DEFAULT_CONTROLLER, "--controller", help="Controller ServiceAccount, ns/name."),
+    fmt: Format = typer.Option(Format.text, "--format", help="text or json."),
+) -> None:
+    """Is the break-glass path protected (and, with --change, is the change capped)?
+
+    Exit 0: yes; 1: no; 2: bad input or the cluster cannot be read.
+    """
+    from waveguard.breakglass.apf_objects import read_flowcontrol_documents
+    from waveguard.breakglass.check import check_manifests
+    with input_errors():
+        if bool(manifests) == live:
+            raise InputError("breakglass check", "give exactly one of --manifests PATH or --live",
+                             hint="--manifests for files, --live for the cluster of the kubeconfig context")
+        if (kubeconfig or context) and not live:
+            raise InputError("breakglass check", "--kubeconfig/--context only apply with --live", hint="add --live")
+        P.validate_group(group)
+        ctl = _controller(controller)
+        sas: list[tuple[str, str]] = []
+        if change:
+            from waveguard.analysis.loader import load_change
+            from waveguard.breakglass.generate import api_service_accounts
+
+            sas = api_service_accounts(load_change(change, validate=False))
+        if live:
+            from waveguard.breakglass.live import read_live_objects
+
+            docs: list = read_live_objects(kubeconfig=kubeconfig, context=context)
+            source = f"live cluster ({context or 'current context'})"
+        else:
+            docs = read_flowcontrol_documents(manifests or [])
+            source = ", ".join(manifests or [])
+        report = check_manifests(docs, group=group, controller=ctl, service_accounts=sas, merge_defaults=not live,
+                                 source=source)
+    if fmt is Format.json:
+        typer.echo(json.dumps(report.model_dump(mode="json") | {"ok": report.ok}, indent=2))
+    else:
+        verdict = "protected" if report.protected else "NOT protected"
+        typer.echo(f"break-glass path: {verdict} ({report.source})")
+        if report.capped is not None:
+            typer.echo(f"change ServiceAccounts: {'capped' if report.capped else 'NOT capped'}")
+        for item in report.items:
+            typer.echo(f"  {'ok  ' if item.ok else 'FAIL'}  {item.identity}: {item.detail}")
+        for note in report.notes:
+            typer.echo(f"  note: {note}")
+        if not report.ok:
+            typer.echo("fix: waveguard breakglass generate CHANGE_PATH | kubectl apply -f -")
+    raise typer.Exit(EXIT_OK if report.ok else EXIT_FINDINGS)
+
+
+@breakglass_app.command("kubeconfig")
+def kubeconfig_command(
+    fleet: Path = typer.Option(..., "--fleet", help="Fleet YAML whose clusters list apiserver_endpoints (IPs)."),
+    clusters: Optional[list[str]] = typer.Option(None, "--cluster", help="Only these clusters (repeatable)."),
+    port: int = typer.Option(6443, "--port", help="apiserver port (6443 self-managed, often 443 managed)."),
+    tls_server_name: str = typer.Option("kubernetes", "--tls-server-name",
+                                        help="Name the apiserver certificate carries (verified without DNS)."),
+    credentials_dir: str = typer.Option("break-glass", "--credentials-dir",
+                                        help="Folder of the CA bundles and client certificate, relative to the "
+                                             "kubeconfig."),
+    group: str = typer.Option(DEFAULT_GROUP, "--group", help="Break-glass group (for the instructions)."),
+    output: Optional[Path] = typer.Option(None, "-o", "--output", help="Write here (atomically) instead of stdout."),
+) -> None:
+    """An emergency kubeconfig that reaches every apiserver replica by IP: no DNS on the way back.
+
+    Exit 0; 2 on bad input (a cluster without apiserver_endpoints, say; nothing is written then).
+    """
+    from waveguard.breakglass.kubeconfig import emergency_kubeconfig, render_kubeconfig
+    from waveguard.model.fleet import load_fleet
+
+    with input_errors():
+        P.validate_group(group)
+        config = emergency_kubeconfig(load_fleet(fleet), clusters=clusters or [], port=port,
+                                      tls_server_name=tls_server_name, credentials_dir=credentials_dir,
+                                      source=str(fleet))
+        write_output(render_kubeconfig(config, group=group, credentials_dir=credentials_dir), output)

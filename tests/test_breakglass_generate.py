@@ -231,3 +231,15 @@ def test_bad_controller_and_unwritable_output(tmp_path, runner):
 def test_default_apf_is_unchanged_by_generation(filebeat):
     assert DEFAULT_APF.nominal_seats()["workload-low"] == 245
     assert P.BREAKGLASS_NAME not in DEFAULT_APF.nominal_seats()
+
+
+def test_the_controller_identity_cannot_be_one_of_the_change_s(runner):
+    r = runner.invoke(app, ["breakglass", "generate", INCIDENT, "--controller", "telemetry/telemetry-agent"])
+    assert r.exit_code == 2 and "is the waveguard controller's identity" in r.stderr
+
+
+def test_capped_names_are_unique_valid_dns_subdomains():
+    assert P.capped_name("a-b", "c") != P.capped_name("a", "b-c")
+    long = P.capped_name("telemetry", "x" * 250)
+    assert len(long) <= 253 and P.is_dns_subdomain(long)
+    assert long != P.capped_name("telemetry", "x" * 249 + "y")

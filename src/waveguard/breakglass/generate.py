@@ -109,8 +109,10 @@ def generate_isolation(change: Change, *, group: str = P.DEFAULT_GROUP,
                              server_seats=server_seats, source=source)
     if not report.ok:
         bad = report.failures()[0]
-        raise InputError(source, f"with the existing FlowSchemas the isolation would not hold: {bad.identity}: "
-                         f"{bad.detail}", hint="remove or re-rank the FlowSchema that shadows it")
+        where = " with the existing FlowSchemas" if kept else ""
+        raise InputError(source, f"the isolation would not hold{where}: {bad.identity}: {bad.detail}",
+                         hint="remove or re-rank the FlowSchema that shadows it" if kept else
+                              "split the change: too many ServiceAccounts leave the break-glass level too few seats")
     header = _header(source, group, controller, sas, t.apf, server_seats)
     return Isolation(group=group, controller=controller, service_accounts=sas, manifests=manifests,
                      comments=comments, header=header, apf=t.apf, report=report, notes=t.notes)

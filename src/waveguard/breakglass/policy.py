@@ -8,6 +8,7 @@ is waveguard policy and says so.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import unicodedata
 
@@ -156,7 +157,5 @@ def capped_name(namespace: str, name: str) -> str:
     full = f"{CAPPED_PREFIX}.{namespace}.{name}"
     if len(full) <= 253:
         return full
-    import hashlib
-
     digest = hashlib.sha256(full.encode()).hexdigest()[:10]
     return f"{full[:253 - 11].rstrip('.-')}-{digest}"

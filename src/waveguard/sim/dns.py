@@ -31,38 +31,41 @@ BINS = 40
 
 
 class _Ring:
-    """Shares by expiry bin, drained one bin at a time."""
+    """Shares by expiry bin ``(BINS, n)``, drained one bin at a time."""
 
     def __init__(self, n: int, ttl_s: float, dt: float, full: bool) -> None:
         self.width = ttl_s / BINS
         self.dt = dt
-        self.bins = np.full((n, BINS), 1.0 / BINS if full else 0.0)
+        self.bins = np.full((BINS, n), 1.0 / BINS if full else 0.0)
         self.ptr = 0
         self.elapsed = 0.0
-        self._rate = self.bins[:, 0] * (dt / self.width)
+        self.empty = not full
+        self._rate = self.bins[0] * (dt / self.width)
 
     def drain(self) -> np.ndarray:
         """Shares whose entry expires during this step."""
-        col = self.bins[:, self.ptr]
+        col = self.bins[self.ptr]
         out = np.minimum(self._rate, col)
         col -= out
         self.elapsed += self.dt
         if self.elapsed >= self.width - 1e-9:
             self.elapsed -= self.width
             self.ptr = (self.ptr + 1) % BINS
-            self._rate = self.bins[:, self.ptr] * (self.dt / self.width)
+            self._rate = self.bins[self.ptr] * (self.dt / self.width)
         return out
 
     def add_fresh(self, share: np.ndarray) -> None:
         """Entries fetched now: they expire one TTL from now (the bin just behind the current)."""
-        self.bins[:, self.ptr - 1] += share
+        self.bins[self.ptr - 1] += share
 
     def add_uniform(self, share: np.ndarray) -> None:
         """Entries with remaining lifetimes spread uniformly over the TTL."""
-        self.bins += (share / BINS)[:, None]
+        self.bins += share / BINS
+        self._rate = self._rate + share * (self.dt / self.width / BINS)
+        self.empty = False
 
     def scale(self, keep: np.ndarray) -> None:
-        self.bins *= keep[:, None]
+        self.bins *= keep
         self._rate = self._rate * keep
 
 
@@ -74,15 +77,19 @@ class DNSCaches:
         self.client = _Ring(n, C.DNS_CLIENT_CACHE_TTL_S, dt, full=False)
         self.dead = np.zeros(n)
         self._refetch = min(1.0, dt / C.DNS_REFETCH_S)
+        self._zero = np.zeros(n)
 
     @property
     def node_expired(self) -> np.ndarray:
-        return self.client.bins.sum(axis=1) + self.dead
+        return self.client.bins.sum(axis=0) + self.dead
 
     def step(self, coredns_fail: np.ndarray) -> np.ndarray:
         """Advance one step with CoreDNS failing ``coredns_fail`` (n,) of its answers; returns
         the share of the workloads' lookups that fail (n,)."""
         expired = self.node.drain()
+        if self.client.empty and coredns_fail.max() <= 1e-12:  # all answered: refill at once
+            self.node.add_fresh(expired)
+            return self._zero
         # Refetch of an expiring node entry: answered → fresh again; else the name's client
         # entries are now all it has.
         answered = 1.0 - coredns_fail
@@ -91,8 +98,14 @@ class DNSCaches:
         self.dead += self.client.drain()
         # Names waiting for CoreDNS are fetched again as it answers (both layers refresh).
         back = answered * self._refetch
-        again = (self.client.bins.sum(axis=1) + self.dead) * back
+        again = (self.client.bins.sum(axis=0) + self.dead) * back
         self.client.scale(1.0 - back)
         self.dead *= 1.0 - back
         self.node.add_fresh(again)
+        waiting = self.client.bins.sum(axis=0) + self.dead
+        if waiting.max() < 1e-9:  # everything refetched: back to the fast path
+            self.client.bins.fill(0.0)
+            self.client._rate = self.client._rate * 0.0
+            self.dead.fill(0.0)
+            self.client.empty = True
         return self.dead * coredns_fail

@@ -1,10 +1,11 @@
 """The fleet simulator: a time-stepped fluid model of every apiserver replica of every cluster.
 
-State is held in numpy arrays over clusters (C), apiserver replicas (R, padded to the largest
-cluster), flows (F, see :mod:`waveguard.sim.flows`), priority levels (L) and informer groups
-(G); one :meth:`FleetSimulator.step` advances every cluster at once. Nothing is scripted:
-saturation, 429s, OOM kills, relist storms and DNS failures follow from the equations below
-(docs/simulator.md states them in words).
+State is held in numpy arrays laid out flow-major: ``(F, R, C)`` = flows (see
+:mod:`waveguard.sim.flows`) × apiserver replicas (padded to the largest cluster) × clusters,
+levels ``(L, R, C)``, informer groups ``(G, R, C)``; one :meth:`FleetSimulator.step` advances
+every cluster at once (clusters last, so per-level and per-replica sums are contiguous).
+Nothing is scripted: saturation, 429s, OOM kills, relist storms and DNS failures follow from the
+equations below (docs/simulator.md states them in words).
 
 Per step of ``dt`` seconds, per replica:
 
@@ -12,7 +13,7 @@ Per step of ``dt`` seconds, per replica:
 2. arrivals (steady rates × demand noise, plus relists) are spread over the replicas that are up;
 3. executing requests complete at rate 1/τ, τ stretched when the replica's CPU is short;
 4. each priority level dispatches queued requests into its free seats, max-min fair between
-   flows; what cannot wait (queue beyond handSize × queueLengthLimit, or longer than the APF
+   flows; what cannot wait (beyond handSize × queueLengthLimit queued, or longer than the APF
    wait limit) is rejected with 429;
 5. memory = baseline + live LIST responses × GC growth; above the limit the replica is
    OOM-killed, drops its requests and watches (their clients relist elsewhere) and comes back
@@ -25,7 +26,7 @@ Per step of ``dt`` seconds, per replica:
 from __future__ import annotations
 
 import math
-from typing import Callable, Literal
+from typing import TYPE_CHECKING, Callable, Literal, Sequence
 
 import numpy as np
 
@@ -35,11 +36,14 @@ from waveguard.model.cost import baseline_memory_bytes, watch_cache_bytes
 from waveguard.model.fleet import Cluster, Fleet
 from waveguard.model.requests import RequestProfile
 from waveguard.sim.clients import SimClient, baseline_clients, change_client
+from waveguard.sim.dns import DNSCaches
 from waveguard.sim.flows import (
     EXEMPT_SEATS, SCOPES, baseline_pod_watchers, compile_flows, writer_extra_seat_seconds_vec,
 )
-from waveguard.sim.dns import DNSCaches
 from waveguard.sim.metrics import LabelSpace, MetricStore, SeriesReader, Snapshot
+
+if TYPE_CHECKING:
+    from waveguard.sim.result import SimulationResult
 
 DNSMode = Literal["informer", "api_per_answer"]
 
@@ -48,11 +52,13 @@ _BACKOFF_DELAYS_S = tuple(
     min(C.CLIENT_BACKOFF_MAX_S, C.CLIENT_BACKOFF_INITIAL_S * C.CLIENT_BACKOFF_FACTOR ** k) for k in range(7)
 )
 _K = len(_BACKOFF_DELAYS_S) + 1
-#: Share of a level's traffic of one scope a flow needs to count in that scope's p99.
+#: Share of a scope's traffic a flow needs to count in that scope's p99.
 _P99_SHARE = 0.01
 #: ln(100): the p99 of an exponential wait is ln(100) × its mean.
 _LN100 = math.log(100.0)
-_NOISE_BLOCK = 512
+_NOISE_BLOCK = 600
+#: Steps between updates of slowly moving figures (fan-out watchers, CoreDNS pod restarts).
+_SLOW_EVERY = 10
 _TINY = 1e-12
 
 
@@ -67,26 +73,48 @@ def watch_cache_fill_s(cluster: Cluster) -> float:
     return stored * C.ETCD_READ_S_PER_BYTE
 
 
-class FleetSimulator:
-    """Step a fleet minute by minute (or finer); drive it from a scenario or a rollout engine.
+def _fair_fraction(target: np.ndarray, lo: np.ndarray, hi: np.ndarray, total: float) -> np.ndarray:
+    """The fraction f with Σ_l clip(f × target_l, lo_l, hi_l) = total, per (replica, cluster).
 
-    ``FleetSimulator(fleet, profiles)`` builds the model; :meth:`set_rollout` sets the share of
-    a cluster's nodes that should run the change (pods are created at ``pods_per_s``);
-    :meth:`step` advances time; :meth:`metrics` returns the latest values under real metric
-    names; :meth:`result` the recorded series. Deterministic for a given ``seed``.
+    The sum is piecewise linear and non-decreasing in f, with breakpoints at lo/target and
+    hi/target: evaluate it at every breakpoint and interpolate on the segment that crosses
+    ``total`` (apf_controller.go's computeConcurrencyAllocation solves the same problem)."""
+    t = np.maximum(target, _TINY)
+    points = np.sort(np.concatenate([lo / t, hi / t]), axis=0)  # (2L, R, C)
+    sums = np.clip(points[:, None] * t[None], lo[None], hi[None]).sum(axis=1)  # (2L, R, C)
+    above = sums >= total
+    k = np.clip(np.argmax(above, axis=0), 1, len(points) - 1)  # first breakpoint at/above
+    k = np.where(above.any(axis=0), k, len(points) - 1)
+    f1, f0 = np.take_along_axis(points, k[None], 0)[0], np.take_along_axis(points, k[None] - 1, 0)[0]
+    s1, s0 = np.take_along_axis(sums, k[None], 0)[0], np.take_along_axis(sums, k[None] - 1, 0)[0]
+    frac = np.clip((total - s0) / np.maximum(s1 - s0, _TINY), 0.0, 1.0)
+    return f0 + frac * (f1 - f0)
+
+
+class FleetSimulator:
+    """Step a fleet second by second (or finer); drive it from a scenario or a rollout engine.
+
+    ``FleetSimulator(fleet, profiles)`` builds the model (profiles: the change's
+    :class:`RequestProfile` list, e.g. from ``analysis.build_profiles``); :meth:`set_rollout`
+    sets the share of a cluster's nodes that should run the change (pods are created at
+    ``pods_per_s``); :meth:`step` advances time; :meth:`metrics` returns the latest values under
+    real metric names; :meth:`result` the recorded series. Deterministic for a given ``seed``
+    (each cluster draws its noise from its own stream, keyed by ``noise_keys``; default: its
+    index in the fleet).
 
     Raises ValueError for a non-positive ``step_s``.
     """
 
-    def __init__(self, fleet: Fleet, profiles: list[RequestProfile] | tuple = (), *, apf: APFConfig | None = None,
+    def __init__(self, fleet: Fleet, profiles: Sequence[RequestProfile] = (), *, apf: APFConfig | None = None,
                  seed: int = 0, step_s: float = 1.0, dns_mode: DNSMode = "informer", baseline_backoff: bool = True,
-                 change_backoff: bool = True, initial_share: float = 0.0, expected_steps: int = 3600) -> None:
+                 change_backoff: bool = True, initial_share: float = 0.0, expected_steps: int = 3600,
+                 noise_keys: Sequence[int] | None = None) -> None:
         if not step_s > 0:
             raise ValueError("step_s must be > 0")
         self.fleet = fleet
         self.apf = apf or APFConfig()
         self.dt = float(step_s)
-        self.dns_mode = dns_mode
+        self.dns_mode: DNSMode = dns_mode
         self.clusters: list[Cluster] = list(fleet.clusters)
         self.cluster_names = [c.name for c in self.clusters]
         self._cidx = {n: i for i, n in enumerate(self.cluster_names)}
@@ -94,7 +122,8 @@ class FleetSimulator:
                                                          api_per_answer_dns=dns_mode == "api_per_answer")
         self.clients += [change_client(p, change_backoff) for p in profiles]
         self.flows, self.groups = compile_flows(self.clients, self.clusters, self.apf)
-        self._rng = np.random.default_rng(seed)
+        keys = list(noise_keys) if noise_keys is not None else list(range(len(self.clusters)))
+        self._rngs = [np.random.default_rng([seed, k]) for k in keys]
         self.t = 0.0
         self._setup_static()
         self._setup_state(initial_share)
@@ -106,44 +135,51 @@ class FleetSimulator:
         cl, fl, gr = self.clusters, self.flows, self.groups
         self.C = len(cl)
         self.R = max(c.replicas for c in cl)
-        self.exists = np.array([[r < c.replicas for r in range(self.R)] for c in cl])
+        self.F = len(fl.names)
+        self.exists = np.array([[r < c.replicas for c in cl] for r in range(self.R)])  # (R, C)
         self.mem_limit = np.array([c.memory_limit_bytes for c in cl], dtype=np.float64)
-        self.mem_limit2 = self.mem_limit[:, None].copy()
-        self.base_mem2 = np.array([baseline_memory_bytes(c) for c in cl], dtype=np.float64)[:, None].copy()
-        self.cores2 = np.array([apiserver_cores(c) for c in cl], dtype=np.float64)[:, None].copy()
+        self.base_mem = np.array([baseline_memory_bytes(c) for c in cl], dtype=np.float64)
+        self.cores = np.array([apiserver_cores(c) for c in cl], dtype=np.float64)
         self.fill_s = np.array([watch_cache_fill_s(c) for c in cl], dtype=np.float64)
         self.base_watchers = np.array([baseline_pod_watchers(c) for c in cl], dtype=np.float64)
         self.nodes = np.array([c.nodes for c in cl], dtype=np.float64)
         self.dns_lookups = self.nodes * (C.DNS_LOOKUPS_TO_COREDNS_PER_NODE_PER_S * self.dt)
         self._setup_levels()
-        # Flows: per-(cluster, replica, flow) constants, broadcast once.
-        self.starts, self.pos, self.used = fl.level_starts, fl.level_pos, fl.used_levels
+        # Flows: per-(flow, replica, cluster) constants, broadcast once.
+        self.pos, self.used = fl.level_pos, fl.used_levels
+        self.Lu = len(self.used)
         used = self.used
         self._lvl = slice(int(used[0]), int(used[-1]) + 1) if np.all(np.diff(used) == 1) else used
-        self.rate_fixed = np.where(fl.is_change, 0.0, fl.rate)
-        self.rate_change = np.where(fl.is_change, fl.rate, 0.0)
-        full = (self.C, self.R, len(fl.names))
-        per_replica = lambda x: np.ascontiguousarray(np.broadcast_to(x[:, None, :], full))  # noqa: E731
+        bounds = list(fl.level_starts) + [self.F]
+        self._level_slices = [slice(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])]
+        self.mlev = np.zeros((self.Lu, self.F))
+        self.mlev[self.pos, np.arange(self.F)] = 1.0
+        self.rate_fixed = np.where(fl.is_change, 0.0, fl.rate).T.copy()  # (F, C)
+        self.rate_change = np.where(fl.is_change, fl.rate, 0.0).T.copy()
+        full = (self.F, self.R, self.C)
+        per_replica = lambda x: np.ascontiguousarray(np.broadcast_to(x.T[:, None, :], full))  # noqa: E731
         self.tau3 = per_replica(fl.tau)
-        self.r3 = self.dt / self.tau3
         self.cpu3 = per_replica(fl.cpu)
         self.seats3 = per_replica(fl.seats)
         self.memf3 = per_replica(fl.mem * C.GO_HEAP_GROWTH_FACTOR)
         self.cpurate3 = per_replica(fl.cpu / fl.tau)
-        self.qcap3 = np.ascontiguousarray(np.broadcast_to(fl.qcap, full))
-        self.extra3 = np.zeros((self.C, 1, len(fl.names)))
+        self.podw = fl.pod_write_frac.T.copy()  # (F, C)
+        self.qcap3 = np.ascontiguousarray(np.broadcast_to(fl.qcap[:, None, None], full))
         self.scope_onehot = np.eye(len(SCOPES))[fl.scope]  # (F, scopes)
         self._wait_steps = C.APF_QUEUE_WAIT_LIMIT_S / self.dt
         self._wait_frac = min(1.0, self.dt / C.APF_QUEUE_WAIT_LIMIT_S)
         # Informer groups.
-        self.rel_frac = np.array([self._release_fractions(bool(b)) for b in gr.backoff])  # (G, K)
-        self.deliv3 = gr.deliveries[:, None, :].copy()
+        self.gf = gr.flow
+        self.rel_frac = np.array([self._release_fractions(bool(b)) for b in gr.backoff]).T[:, :, None].copy()
+        self.deliv = gr.deliveries.T[:, None, :].copy()  # (G, 1, C)
         roles = [self.clients[i].role for i in gr.client]
         self.g_dns = roles.index("coredns")
         self.dns_instances = gr.instances[:, self.g_dns].copy()
         self.f_dns_query = self._steady_flow("coredns") if self.dns_mode == "api_per_answer" else None
         self.f_workloads = self._steady_flow("workloads")
         self.change_groups = np.flatnonzero(gr.is_change)
+        self.change_instances = gr.instances[:, self.change_groups].T.copy()  # (Gc, C)
+        self.change_pod_watchers = gr.pod_watchers[:, self.change_groups].T[:, None, :].copy()  # (Gc, 1, C)
         self.change_per_node = any(self.clients[i].profile.per_node for i in gr.client[self.change_groups])
 
     def _setup_levels(self) -> None:
@@ -161,6 +197,8 @@ class FleetSimulator:
             else nominal[l.name] * (1 + l.borrowing_limit_percent / 100) for l in levels], dtype=np.float64)
 
     def _release_fractions(self, backoff: bool) -> np.ndarray:
+        """Share of each back-off level's waiting clients that re-send in one step (a wait of d
+        with jitter 1.0 lasts 1.5 d on average; without back-off every retry waits ~1 s)."""
         jitter_mean = 1.0 + C.CLIENT_BACKOFF_JITTER / 2
         delays = [0.0] + [d * jitter_mean if backoff else C.CLIENT_NO_BACKOFF_RETRY_S for d in _BACKOFF_DELAYS_S]
         return np.array([1.0 if d == 0 else 1.0 - math.exp(-self.dt / d) for d in delays])
@@ -172,45 +210,52 @@ class FleetSimulator:
         return None
 
     def _setup_state(self, initial_share: float) -> None:
-        Cn, R, F, G, L = self.C, self.R, len(self.flows.names), len(self.groups.flow), len(self.level_names)
+        Cn, R, F, G, L = self.C, self.R, self.F, len(self.gf), len(self.level_names)
         self.up = self.exists.copy()
         self.upf = self.up.astype(np.float64)
-        self.down_until = np.zeros((Cn, R))
-        self.crashes = np.zeros((Cn, R), dtype=np.int64)
-        self.up_since = np.zeros((Cn, R))
+        self.down_until = np.zeros((R, Cn))
+        self.crashes = np.zeros((R, Cn), dtype=np.int64)
+        self.up_since = np.zeros((R, Cn))
         self.oom_kills = np.zeros(Cn, dtype=np.int64)
-        self.S = np.broadcast_to(self.nominal, (Cn, R, L)).copy()
-        self.Su = self.S[:, :, self.used].copy()
-        self.hw = np.zeros((Cn, R, L))
-        self.hw_u = np.zeros((Cn, R, len(self.used)))
-        self.smooth = np.zeros((Cn, R, L))
-        self.buf = np.zeros((3, Cn, R, F))  # queued, rejected (this step), dispatched (this step)
-        self.E = np.zeros((Cn, R, F))
-        self.P = np.zeros((Cn, G, _K))
-        self.last_dist = np.zeros((Cn, G, _K))
-        self.last_dist[:, :, 1] = 1.0
-        self.slow = np.ones((Cn, R))
+        self.S = np.broadcast_to(self.nominal[:, None, None], (L, R, Cn)).copy()
+        self.Su = self.S[self.used].copy()
+        self.hw = np.zeros((L, R, Cn))
+        self.hw_u = np.zeros((self.Lu, R, Cn))
+        self.smooth = np.zeros((L, R, Cn))
+        self.buf = np.zeros((3, F, R, Cn))  # queued, rejected (this step), dispatched (this step)
+        self.E = np.zeros((F, R, Cn))
+        self.E_dead = np.zeros((G, R, Cn))  # executing (re)lists whose client gave up
+        self.P = np.zeros((_K, G, Cn))
+        self.last_dist = np.zeros((_K, G, Cn))
+        self.last_dist[1] = 1.0
+        self.slow = np.ones((R, Cn))
         self.share = np.full(Cn, float(initial_share))
         self.target = self.share.copy()
         self.ramp = np.full(Cn, math.inf)
-        synced = self.groups.instances * np.where(self.groups.is_change, self.share[:, None], 1.0)
-        self.W = synced[:, None, :] * (self.exists / self.exists.sum(1, keepdims=True))[:, :, None]
+        share = np.where(self.groups.is_change[:, None], self.share[None, :], 1.0)  # (G, C)
+        synced = self.groups.instances.T * share
+        self.W = synced[:, None, :] * (self.exists / self.exists.sum(0, keepdims=True))[None]
         self.no_copy = np.zeros(Cn)
         self.dns_caches = DNSCaches(Cn, self.dt)
-        self._ramping = self._any_down = self._slowed = False
+        self._ramping = self._any_down = self._slowed = self._queued = self._has_dead = False
+        self.extra = np.zeros((self.F, 1, Cn))
         self._update_rates()
         self._update_fanout()
+        self._update_service()
         self._update_limit_record()
         self._next_readjust = C.APF_READJUST_PERIOD_S
+        self._hold: np.ndarray | None = None
+        self._tau_c = self.tau3.max(axis=1)
         self._noise_i = _NOISE_BLOCK
-        self._events: list[tuple[float, Callable[[], None]]] = []
+        self._steps = 0
+        self._events: list[tuple[float, int, Callable[[], None]]] = []
 
     def _setup_recording(self, expected_steps: int) -> None:
         dims = {"priority_level": len(self.level_names), "scope": len(SCOPES), "instance": self.R}
         self.store = MetricStore(self.C, dims, expected_steps)
         labels = LabelSpace(priority_level=self.level_names, scope=list(SCOPES),
                             instance=[str(r) for r in range(self.R)])
-        nominal = np.where(self.limited, self.nominal, 0.0)[None, :] * self.exists.sum(1)[:, None]
+        nominal = np.where(self.limited, self.nominal, 0.0)[:, None] * self.exists.sum(0)[None, :]  # (L, C)
         static = {"apiserver_flowcontrol_nominal_limit_seats": nominal,
                   "waveguard_sim_apiserver_memory_limit_bytes": self.mem_limit}
         self.reader = SeriesReader(self.store, self.cluster_names, labels, static, self.dt)
@@ -231,8 +276,7 @@ class FleetSimulator:
             raise ValueError("pods_per_s must be > 0")
         c = self._cluster(cluster)
         self.target[c] = share
-        nodes = max(1.0, self.nodes[c])
-        self.ramp[c] = pods_per_s / nodes if self.change_per_node else math.inf
+        self.ramp[c] = pods_per_s / max(1.0, self.nodes[c]) if self.change_per_node else math.inf
         self._ramping = bool(np.any(self.share != self.target))
 
     def restart_apiserver(self, cluster: str, replica: int = 0) -> None:
@@ -241,25 +285,32 @@ class FleetSimulator:
         c = self._cluster(cluster)
         if not 0 <= replica < self.clusters[c].replicas:
             raise IndexError(f"{cluster} has {self.clusters[c].replicas} apiserver replicas")
-        if self.up[c, replica]:
+        if self.up[replica, c]:
             self._crash(c, replica, oom=False)
 
     def at(self, time_s: float, action: Callable[[], None]) -> None:
         """Run ``action`` (e.g. a set_rollout) when simulated time reaches ``time_s``."""
-        self._events.append((time_s, action))
-        self._events.sort(key=lambda e: e[0])
+        self._events.append((time_s, len(self._events), action))
+        self._events.sort(key=lambda e: (e[0], e[1]))
 
     def step(self, n_seconds: float | None = None) -> None:
         """Advance by ``n_seconds`` (default: one step of ``step_s``), recording every step."""
         n = 1 if n_seconds is None else max(1, int(round(n_seconds / self.dt)))
         for _ in range(n):
-            self._run_due_events()
+            if self._events and self._events[0][0] <= self.t + 1e-9:
+                self._run_due_events()
             self._advance()
 
     def metrics(self) -> Snapshot:
         """The latest recorded values, read like Prometheus: ``snap.value(metric, cluster,
         **labels)`` (counters cumulative), ``snap.rate(counter, cluster)``."""
         return Snapshot(self.t, self.reader)
+
+    def result(self, scenario_name: str = "") -> "SimulationResult":
+        """Everything recorded so far (:class:`SimulationResult`)."""
+        from waveguard.sim.result import SimulationResult
+
+        return SimulationResult(scenario=scenario_name, simulator=self)
 
     def _cluster(self, name: str) -> int:
         try:
@@ -269,172 +320,212 @@ class FleetSimulator:
 
     def _run_due_events(self) -> None:
         while self._events and self._events[0][0] <= self.t + 1e-9:
-            _, action = self._events.pop(0)
-            action()
+            self._events.pop(0)[2]()
 
     # --- the step -----------------------------------------------------------------------
-    # Written for speed: every line is a handful of numpy calls over all clusters at once.
+    # Written for speed: each line is one or two numpy calls over all clusters at once.
 
     def _advance(self) -> None:
-        dt, gf, starts = self.dt, self.groups.flow, self.starts
+        dt, gf = self.dt, self.gf
         self.t += dt
+        self._steps += 1
         demand_noise, lb_noise = self._noise()
         if self._ramping:
             self._ramp(dt)
-        self._restart_coredns_pods(dt)
+        if self._steps % _SLOW_EVERY == 0:
+            self._restart_coredns_pods(dt * _SLOW_EVERY)
+            self._update_fanout()
         if self._any_down:
             self._recover_replicas()
 
         # 1. Clients re-send after their back-off.
         rel = self.P * self.rel_frac
         self.P -= rel
-        arr_g = rel.sum(axis=2)
+        arr_g = rel.sum(axis=0)
 
         # 2. Arrivals (steady rates × demand noise, plus relists) over the replicas that are up.
-        A_c = self.lam_dt * demand_noise[:, None]
-        A_c[:, gf] += arr_g
+        A_c = self.lam_dt * demand_noise
+        A_c[gf] += arr_g
         w = self.upf * lb_noise
-        total = w.sum(axis=1, keepdims=True)
-        A = A_c[:, None, :] * (w / np.maximum(total, _TINY))[:, :, None]
+        total = w.sum(axis=0)
+        A = A_c[:, None, :] * (w / np.maximum(total, _TINY))
         lost = A_c * (total <= 0) if self._any_down else None
 
         # 3. Executing requests complete at rate 1/τ; τ stretches when the replica's CPU is short.
         if self._slowed:
-            tau = self.tau3 + (self.slow[:, :, None] - 1.0) * self.cpu3
-            r = dt / tau
-        else:
-            tau, r = self.tau3, self.r3
-        fin = np.minimum(1.0, r)
-        done = self.E * fin
+            self._update_service()
+        done = self.E * self.fin
         self.E -= done
 
         # 4. Dispatch into free seats, max-min fair between a level's flows.
-        occ = np.add.reduceat(self.E * self.seats3, starts, axis=2)
+        occ = self._per_level(self.E * self.seats3)
         avail = np.maximum(self.Su - occ, 0.0)
-        short = fin / r  # share of the step a request dispatched now executes
-        o = self.seats3 * short + self.extra3
         Q, REJ, D = self.buf
         want = Q + A
-        give, given = self._dispatch(want * o, avail)
-        np.divide(give, o, out=D)
-        carry = D * (1.0 - fin)
+        dem = want * self.o
+        dem_l = self._per_level(dem)
+        if (dem_l <= avail).all():  # everything fits: no queue, no rejection
+            np.copyto(D, want)
+            given = dem_l
+            if self._queued:
+                Q.fill(0.0)
+                REJ.fill(0.0)
+                self._queued = False
+        else:
+            give, given = self._dispatch(dem, dem_l, avail)
+            np.divide(give, self.o, out=D)
+            # 5. What cannot wait is rejected (429): queue full, or waiting past the APF limit.
+            np.subtract(want, D, out=Q)
+            np.subtract(Q, self.qcap3, out=REJ)
+            np.maximum(REJ, 0.0, out=REJ)
+            Q -= REJ
+            late = np.maximum(Q - D * self._wait_steps, 0.0)
+            late *= self._wait_frac
+            Q -= late
+            REJ += late
+            self._queued = True
+        carry = D * self.keep
         self.E += carry
 
-        # 5. What cannot wait is rejected (429): queue full, or waiting past the APF limit.
-        np.subtract(want, D, out=Q)
-        np.subtract(Q, self.qcap3, out=REJ)
-        np.maximum(REJ, 0.0, out=REJ)
-        Q -= REJ
-        late = np.maximum(Q - D * self._wait_steps, 0.0)
-        late *= self._wait_frac
-        Q -= late
-        REJ += late
-
-        # 6. Informers: synced, or back to back-off.
+        # 6. Informers: synced, or back to back-off. A client whose answer would come after its
+        # timeout (queue wait + service) gives up and retries; the server finishes the
+        # abandoned LIST all the same (wasted seats, CPU, memory).
         done += D
         done -= carry
-        comp_g = done[:, :, gf]
-        if self._slowed:  # answers slower than the client timeout are thrown away and retried
-            ok = tau[:, :, gf] <= C.CLIENT_TIMEOUT_S
-            failed = (REJ[:, :, gf] + comp_g * ~ok).sum(axis=1)
-            comp_g = comp_g * ok
-        else:
-            failed = REJ[:, :, gf].sum(axis=1)
-        synced_dns_before = self.W[:, :, self.g_dns].sum(axis=1)
+        comp_g = done[gf]
+        failed = REJ[gf].sum(axis=1)
+        if self._slowed or self._has_dead:
+            fin_g = self.fin[gf]
+            dead_done = self.E_dead * fin_g
+            self.E_dead -= dead_done
+            comp_g -= dead_done
+            if self._slowed:
+                waited = np.minimum(Q[gf] / np.maximum(D[gf], _TINY) * dt, C.APF_QUEUE_WAIT_LIMIT_S)
+                abandoned = D[gf] * (waited + self.tau[gf] > C.CLIENT_TIMEOUT_S)
+                failed += abandoned.sum(axis=1)
+                comp_g -= abandoned * fin_g
+                self.E_dead += abandoned * self.keep[gf]
+            np.maximum(comp_g, 0.0, out=comp_g)
+            self._has_dead = bool(self.E_dead.max() > _TINY)
+        dns_synced_before = self.W[self.g_dns].sum(axis=0)
         self.W += comp_g
         if lost is not None:
-            failed += lost[:, gf]
+            failed += lost[gf]
         self._back_off(failed, rel)
 
         # 7. Memory (live LIST responses × GC growth) and CPU of each replica.
-        busy = D * short
+        busy = D * self.short
         busy += self.E
-        mem = (busy * self.memf3).sum(axis=2)
-        mem += self.base_mem2
+        mem = (busy[self.gf] * self.memf3[self.gf]).sum(axis=0)  # LIST responses (steady flows: KiB)
+        mem += self.base_mem
         mem *= self.upf
-        cpu = (busy * self.cpurate3).sum(axis=2)
-        cpu += A.sum(axis=2) * (C.REQUEST_ADMISSION_CPU_S / dt)
-        cpu += (self.W * self.deliv3).sum(axis=2) * C.WATCH_EVENT_CPU_S
-        cpu /= self.cores2
-        self.slow = np.maximum(1.0, cpu)
-        self._slowed = bool(self.slow.max() > 1.0)
+        cpu = (busy * self.cpurate3).sum(axis=0)
+        cpu += A.sum(axis=0) * (C.REQUEST_ADMISSION_CPU_S / dt)
+        cpu += (self.W * self.deliv).sum(axis=0) * C.WATCH_EVENT_CPU_S
+        cpu /= self.cores
+        was_slowed = self._slowed
+        self.slow = np.maximum(cpu, 1.0)
+        self._slowed = bool(cpu.max() > 1.0)
+        if was_slowed and not self._slowed:
+            self._update_service()
 
         # 8. Borrowing: seat demand high watermark, readjusted every 10 s.
         used = occ + given
-        queued_seats = np.add.reduceat(Q * self.seats3, starts, axis=2)
-        np.maximum(self.hw_u, used + queued_seats, out=self.hw_u)
+        demand = used + self._per_level(Q * self.seats3) if self._queued else used
+        np.maximum(self.hw_u, demand, out=self.hw_u)
         if self.t + 1e-9 >= self._next_readjust:
             self._readjust()
 
-        # 9. Fan-out: synced pod watchers charge every pod write (from the next step).
-        self._update_fanout()
-
-        # 10. DNS and workloads.
-        dns_fail = self._coredns_failure(comp_g[:, :, self.g_dns].sum(axis=1), synced_dns_before, A_c, lost)
+        # 9. DNS and workloads.
+        dns_fail = self._coredns_failure(comp_g[self.g_dns].sum(axis=0), dns_synced_before, A_c, lost)
         client_fail = self.dns_caches.step(dns_fail)
         api_fail = self._failure_ratio(self.f_workloads, A_c, lost)
         error = 1.0 - (1.0 - client_fail) * (1.0 - C.WORKLOAD_API_DEPENDENT_SHARE * api_fail)
 
-        self._record(used, tau, D, Q, mem, cpu, dns_fail, client_fail, error)
-        oom = mem > self.mem_limit2
+        self._record(used, D, Q, REJ, mem, cpu, dns_fail, client_fail, error)
+        oom = mem > self.mem_limit
         if oom.any():
-            for c, rr in zip(*np.nonzero(oom)):
-                self._crash(int(c), int(rr), oom=True)
+            for r, c in zip(*np.nonzero(oom)):
+                self._crash(int(c), int(r), oom=True)
 
-    def _dispatch(self, dem: np.ndarray, avail: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _per_level(self, x: np.ndarray) -> np.ndarray:
+        """Sum ``(F, ...)`` over each level's flows → ``(Lu, ...)`` (one matmul)."""
+        return (self.mlev @ x.reshape(self.F, -1)).reshape((self.Lu,) + x.shape[1:])
+
+    def _dispatch(self, dem: np.ndarray, dem_l: np.ndarray, avail: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Max-min fair split of each level's free seats between its flows' demands (seats of
         this step): an equal share each, then what is left in proportion to unmet demand.
         Returns (seats given per flow, seats given per level)."""
-        starts, pos = self.starts, self.pos
-        n_active = np.add.reduceat(dem > _TINY, starts, axis=2)
-        equal = avail / np.maximum(n_active, 1)
-        give = np.minimum(dem, equal[:, :, pos])
-        given = np.add.reduceat(give, starts, axis=2)
+        pos = self.pos
+        n_active = self._per_level((dem > _TINY).astype(np.float64))
+        equal = avail / np.maximum(n_active, 1.0)
+        give = np.minimum(dem, equal[pos])
+        given = self._per_level(give)
         unmet = dem - give
-        unmet_l = np.add.reduceat(unmet, starts, axis=2)
-        frac = np.minimum(1.0, (avail - given) / np.maximum(unmet_l, _TINY))
-        unmet *= frac[:, :, pos]
+        unmet_l = self._per_level(unmet)
+        frac = avail - given
+        frac /= np.maximum(unmet_l, _TINY)
+        np.minimum(frac, 1.0, out=frac)
+        unmet *= frac[pos]
         give += unmet
-        given += unmet_l * frac
+        unmet_l *= frac
+        given += unmet_l
         return give, given
 
     def _back_off(self, failed: np.ndarray, rel: np.ndarray) -> None:
         """Failed (re)lists wait one back-off level longer than the attempt that failed (the
         level mix of this step's attempts; of the last step that had any, otherwise)."""
-        sent = rel.sum(axis=2, keepdims=True)
+        sent = rel.sum(axis=0)
         if sent.min() > _TINY:
             self.last_dist = rel / sent
-        else:
+        elif sent.max() > _TINY:
             self.last_dist = np.where(sent > _TINY, rel / np.maximum(sent, _TINY), self.last_dist)
-        moved = failed[:, :, None] * self.last_dist
-        self.P[:, :, 1:] += moved[:, :, :-1]
-        self.P[:, :, -1] += moved[:, :, -1]
+        moved = self.last_dist * failed
+        self.P[1:] += moved[:-1]
+        self.P[-1] += moved[-1]
 
     def _noise(self) -> tuple[np.ndarray, np.ndarray]:
-        """Demand noise per cluster and load-balancer noise per replica, drawn in blocks from
-        the seeded generator (lognormal, mean 1)."""
+        """Demand noise per cluster (C,) and load-balancer noise per replica (R, C), lognormal
+        with mean 1, drawn in blocks from each cluster's own seeded stream."""
         if self._noise_i >= _NOISE_BLOCK:
             cv = C.BASELINE_DEMAND_CV
             sigma = math.sqrt(math.log(1 + cv * cv))
-            self._demand_block = self._rng.lognormal(-sigma * sigma / 2, sigma, (_NOISE_BLOCK, self.C))
-            self._lb_block = self._rng.lognormal(-sigma * sigma / 2, sigma, (_NOISE_BLOCK, self.C, self.R))
+            mu = -sigma * sigma / 2
+            draws = [rng.lognormal(mu, sigma, (_NOISE_BLOCK, 1 + self.R)) for rng in self._rngs]
+            block = np.stack(draws, axis=-1)  # (steps, 1 + R, C)
+            self._demand_block = np.ascontiguousarray(block[:, 0, :])
+            self._lb_block = np.ascontiguousarray(block[:, 1:, :])
             self._noise_i = 0
         i = self._noise_i
         self._noise_i += 1
         return self._demand_block[i], self._lb_block[i]
 
-    def _pod_watchers(self) -> np.ndarray:
-        """Watches every pod write is sent to: the control plane's, plus synced cluster-wide pod
-        watches of the change."""
-        synced = self.W[:, :, self.change_groups].sum(axis=1)
-        return self.base_watchers + (synced * self.groups.pod_watchers[:, self.change_groups]).sum(axis=1)
+    # --- slowly changing figures ---------------------------------------------------------
+
+    def _update_service(self) -> None:
+        """τ, completion and occupancy factors of every flow on every replica (τ stretched by
+        the replica's CPU shortage)."""
+        self.tau = self.tau3 + (self.slow - 1.0) * self.cpu3 if self._slowed else self.tau3
+        r = self.dt / self.tau
+        self.fin = np.minimum(1.0, r)  # share of executing requests that finish in a step
+        self.keep = 1.0 - self.fin  # share of a dispatched request left for later steps
+        self.short = self.fin / r  # share of the step a request dispatched now executes
+        self.o = self.seats3 * self.short + self.extra  # seat occupancy per request this step
 
     def _update_fanout(self) -> None:
-        """Extra seats every pod write costs its writer: ceil(W/10) × 5 ms (cost model)."""
+        """Extra seats every pod write costs its writer: ceil(W/10) × 5 ms (cost model), W the
+        control plane's pod watches plus the change's synced cluster-wide pod watches."""
         if len(self.change_groups) == 0:
             return
-        extra = writer_extra_seat_seconds_vec(self._pod_watchers())
-        self.extra3 = (self.flows.pod_write_frac * (extra / self.dt)[:, None])[:, None, :]
+        watchers = self.base_watchers + (self.W[self.change_groups] * self.change_pod_watchers).sum(axis=(0, 1))
+        extra = writer_extra_seat_seconds_vec(watchers) / self.dt
+        new = (self.podw * extra)[:, None, :]
+        if not np.array_equal(new, self.extra):
+            self.extra = new
+            self._update_service()
+
+    def _update_rates(self) -> None:
+        self.lam_dt = (self.rate_fixed + self.rate_change * self.share) * self.dt
 
     # --- rollout --------------------------------------------------------------------------
 
@@ -446,47 +537,40 @@ class FleetSimulator:
         self._ramping = bool(np.any(self.share != self.target))
         self._update_rates()
         delta = self.share - old
-        inst = self.groups.instances[:, self.change_groups]
-        self.P[:, self.change_groups, 0] += np.maximum(delta, 0.0)[:, None] * inst
+        self.P[0, self.change_groups] += np.maximum(delta, 0.0) * self.change_instances
         shrink = np.maximum(-delta, 0.0)
         if shrink.any():
             # Deleted pods stop sending: drop them from the waiting and the synced alike.
             keep = np.where(old > 0, 1.0 - shrink / np.maximum(old, _TINY), 1.0)
             for g in self.change_groups:
-                self.P[:, g, :] *= keep[:, None]
-                self.W[:, :, g] *= keep[:, None]
-
-    def _update_rates(self) -> None:
-        self.lam_dt = (self.rate_fixed + self.rate_change * self.share[:, None]) * self.dt
+                self.P[:, g] *= keep
+                self.W[g] *= keep
 
     # --- replicas ------------------------------------------------------------------------------
 
     def _crash(self, c: int, r: int, oom: bool) -> None:
         """Replica (c, r) goes down: requests fail, watches break (clients relist), memory and
         APF state are lost. OOM kills wait for the kubelet's crash-loop back-off."""
-        gf = self.groups.flow
-        Q, REJ, D = self.buf
-        self.P[c, :, 1] += Q[c, r, gf] + self.E[c, r, gf] + self.W[c, r, :]
-        self.W[c, r, :] = 0.0
-        self.buf[:, c, r, :] = 0.0
-        self.E[c, r, :] = 0.0
-        self.S[c, r, :] = self.nominal
-        self.Su[c, r, :] = self.nominal[self.used]
-        self.hw[c, r, :] = 0.0
-        self.hw_u[c, r, :] = 0.0
-        self.smooth[c, r, :] = 0.0
-        self.slow[c, r] = 1.0
-        self.up[c, r] = False
-        self.upf[c, r] = 0.0
+        gf = self.gf
+        self.P[1, :, c] += self.buf[0, gf, r, c] + self.E[gf, r, c] + self.W[:, r, c]
+        self.W[:, r, c] = 0.0
+        self.buf[:, :, r, c] = 0.0  # (its queue is gone: _queued may stay True, harmless)
+        self.E[:, r, c] = 0.0
+        self.E_dead[:, r, c] = 0.0
+        self.S[:, r, c] = self.nominal
+        self.Su[:, r, c] = self.nominal[self.used]
+        self.hw[:, r, c] = self.hw_u[:, r, c] = self.smooth[:, r, c] = 0.0
+        self.up[r, c] = False
+        self.upf[r, c] = 0.0
         self._any_down = True
         delay = C.APISERVER_STARTUP_S + self.fill_s[c]
         if oom:
             self.oom_kills[c] += 1
-            if self.t - self.up_since[c, r] >= C.CRASHLOOP_BACKOFF_RESET_S:
-                self.crashes[c, r] = 0
-            delay += min(C.CRASHLOOP_BACKOFF_MAX_S, C.CRASHLOOP_BACKOFF_INITIAL_S * 2.0 ** self.crashes[c, r])
-            self.crashes[c, r] += 1
-        self.down_until[c, r] = self.t + delay
+            if self.t - self.up_since[r, c] >= C.CRASHLOOP_BACKOFF_RESET_S:
+                self.crashes[r, c] = 0
+            delay += min(C.CRASHLOOP_BACKOFF_MAX_S, C.CRASHLOOP_BACKOFF_INITIAL_S * 2.0 ** self.crashes[r, c])
+            self.crashes[r, c] += 1
+        self.down_until[r, c] = self.t + delay
         self._update_limit_record()
 
     def _recover_replicas(self) -> None:
@@ -505,31 +589,16 @@ class FleetSimulator:
         fraction scales the targets so the limits sum to the server's nominal seats. Replicas
         that are down keep their state (they restart with nominal limits)."""
         self._next_readjust += C.APF_READJUST_PERIOD_S
-        self.hw[:, :, self.used] = self.hw_u
+        self.hw[self.used] = self.hw_u
         self.hw_u[:] = 0.0
         lim = self.limited
         self.smooth = np.maximum(self.hw, self.smooth * C.APF_DEMAND_DECAY_PER_PERIOD)
-        hw = self.hw[:, :, lim]
-        lo = np.maximum(self.min_cl[lim], np.minimum(self.nominal[lim], hw))
-        hi = self.max_cl[lim]
-        target = np.maximum(lo, self.smooth[:, :, lim])
-        low = np.zeros(target.shape[:2])
-        high = np.ones(target.shape[:2])
-        while True:  # bracket the fair fraction
-            total = np.clip(high[:, :, None] * target, lo, hi).sum(axis=2)
-            short = total < self.nominal_sum
-            if not short.any() or high.max() > 1e6:
-                break
-            high = np.where(short, high * 2, high)
-        for _ in range(24):
-            mid = (low + high) / 2
-            total = np.clip(mid[:, :, None] * target, lo, hi).sum(axis=2)
-            below = total < self.nominal_sum
-            low = np.where(below, mid, low)
-            high = np.where(below, high, mid)
-        new = np.clip(high[:, :, None] * target, lo, hi)
-        self.S[:, :, lim] = np.where(self.up[:, :, None], new, self.S[:, :, lim])
-        self.Su = self.S[:, :, self.used].copy()
+        lo = np.maximum(self.min_cl[lim, None, None], np.minimum(self.nominal[lim, None, None], self.hw[lim]))
+        hi = np.broadcast_to(self.max_cl[lim, None, None], lo.shape)
+        target = np.maximum(lo, self.smooth[lim])
+        fair = _fair_fraction(target, lo, hi, self.nominal_sum)
+        self.S[lim] = np.where(self.up, np.clip(fair * target, lo, hi), self.S[lim])
+        self.Su = self.S[self.used].copy()
         self._update_limit_record()
 
     # --- DNS ---------------------------------------------------------------------------------
@@ -540,16 +609,17 @@ class FleetSimulator:
         g = self.g_dns
         restarts = (self.dns_instances - self.no_copy) * (C.COREDNS_POD_RESTART_PER_S * dt)
         self.no_copy += restarts
-        synced = self.W[:, :, g].sum(axis=1)
-        self.W[:, :, g] *= (1.0 - np.minimum(1.0, restarts / np.maximum(synced, _TINY)))[:, None]
-        self.P[:, g, 0] += restarts
+        synced = self.W[g].sum(axis=0)
+        self.W[g] *= 1.0 - np.minimum(1.0, restarts / np.maximum(synced, _TINY))
+        self.P[0, g] += restarts
 
     def _coredns_failure(self, fresh: np.ndarray, synced_before: np.ndarray, A_c: np.ndarray,
                          lost: np.ndarray | None) -> np.ndarray:
         """Share of CoreDNS's answers that fail (SERVFAIL): pods without a copy (informer
         design), or answers whose API request failed (api_per_answer)."""
-        waiting = np.maximum(self.dns_instances - synced_before, _TINY)
-        self.no_copy = np.maximum(0.0, self.no_copy - fresh * np.minimum(1.0, self.no_copy / waiting))
+        if self.no_copy.max() > 0:
+            waiting = np.maximum(self.dns_instances - synced_before, _TINY)
+            self.no_copy = np.maximum(0.0, self.no_copy - fresh * np.minimum(1.0, self.no_copy / waiting))
         if self.dns_mode == "api_per_answer":
             return self._failure_ratio(self.f_dns_query, A_c, lost)
         return self.no_copy / np.maximum(self.dns_instances, 1.0)
@@ -558,38 +628,37 @@ class FleetSimulator:
         """Share of flow ``f``'s requests this step that failed (429 or no replica up)."""
         if f is None:
             return np.zeros(self.C)
-        failed = self.buf[1, :, :, f].sum(axis=1)
+        failed = self.buf[1, f].sum(axis=0)
         if lost is not None:
-            failed = failed + lost[:, f]
-        return np.minimum(1.0, failed / np.maximum(A_c[:, f], _TINY))
+            failed += lost[f]
+        failed /= np.maximum(A_c[f], _TINY)
+        return np.minimum(failed, 1.0)
 
     # --- outputs -----------------------------------------------------------------------------
 
     def _update_limit_record(self) -> None:
-        limit = (self.S * self.up[:, :, None]).sum(axis=1)
-        limit[:, ~self.limited] = 0.0
+        limit = (self.S * self.up).sum(axis=1)
+        limit[~self.limited] = 0.0
         self._limit_rec = limit
-        S = np.maximum(self.Su, 1.0)
-        self._mmc_power = np.sqrt(2.0 * (S + 1.0)) - 1.0
-        self._mmc_scale = _LN100 / S
 
-    def _record(self, used, tau, D, Q, mem, cpu, dns_fail, client_fail, error) -> None:
-        st, n = self.store, self.store.n
-        if n == st.capacity:
+    def _record(self, used, D, Q, REJ, mem, cpu, dns_fail, client_fail, error) -> None:
+        st = self.store
+        if st.n == st.capacity:
             st.grow()
-        a, L = st.arrays, self._lvl
-        per_level = np.add.reduceat(self.buf, self.starts, axis=3).sum(axis=2)  # (3, C, Lu): Q, 429, D
-        wait_l, p99 = self._latency(used, tau, D, Q)
+        n, a, lv = st.n, st.arrays, self._lvl
+        Qc, Dc, Rc = Q.sum(axis=1), D.sum(axis=1), REJ.sum(axis=1)  # (F, C): all replicas
+        inqueue, dispatched, rejected = self.mlev @ Qc, self.mlev @ Dc, self.mlev @ Rc
+        wait_l, p99 = self._latency(used, Qc, Dc, inqueue, dispatched)
         st.times[n] = self.t
-        a["apiserver_flowcontrol_current_executing_seats"][n][:, L] = used.sum(axis=1)
-        a["apiserver_flowcontrol_current_inqueue_requests"][n][:, L] = per_level[0]
-        a["apiserver_flowcontrol_rejected_requests_total"][n][:, L] = per_level[1]
-        a["apiserver_flowcontrol_dispatched_requests_total"][n][:, L] = per_level[2]
+        a["apiserver_flowcontrol_current_executing_seats"][n, lv] = used.sum(axis=1)
+        a["apiserver_flowcontrol_current_inqueue_requests"][n, lv] = inqueue
+        a["apiserver_flowcontrol_rejected_requests_total"][n, lv] = rejected
+        a["apiserver_flowcontrol_dispatched_requests_total"][n, lv] = dispatched
         a["apiserver_flowcontrol_current_limit_seats"][n] = self._limit_rec
-        a["apiserver_flowcontrol_request_wait_duration_seconds"][n][:, L] = wait_l
+        a["apiserver_flowcontrol_request_wait_duration_seconds"][n, lv] = wait_l
         a["apiserver_request_duration_seconds"][n] = p99
-        a["apiserver_request_total"][n] = per_level[1].sum(axis=1)
-        a["apiserver_current_inflight_requests"][n] = self.E.sum(axis=(1, 2))
+        a["apiserver_request_total"][n] = rejected.sum(axis=0)
+        a["apiserver_current_inflight_requests"][n] = self.E.sum(axis=(0, 1))
         a["process_resident_memory_bytes"][n] = mem
         a["up"][n] = self.upf
         a["coredns_dns_requests_total"][n] = self.dns_lookups
@@ -597,34 +666,30 @@ class FleetSimulator:
         a["waveguard_sim_dns_client_failure_ratio"][n] = client_fail
         a["waveguard_sim_workload_error_ratio"][n] = error
         a["waveguard_sim_rollout_share"][n] = self.share
-        a["waveguard_sim_apiserver_cpu_demand_ratio"][n] = cpu.max(axis=1)
+        a["waveguard_sim_apiserver_cpu_demand_ratio"][n] = cpu.max(axis=0)
         st.commit()
 
-    def _latency(self, used, tau, D, Q) -> tuple[np.ndarray, np.ndarray]:
-        """p99 queue wait per level (worst replica) and p99 latency per scope.
+    def _latency(self, used, Qc, Dc, inqueue, dispatched) -> tuple[np.ndarray, np.ndarray]:
+        """p99 queue wait per level and p99 latency per scope, per cluster (all replicas).
 
-        Wait = the fluid backlog of the flow's own queue (queued / dispatch rate) + the random wait of an M/M/c queue (c = the level's seats) at the
-        level's utilisation ρ: Sakasegawa's mean ρ^(√(2(c+1))−1)/(c(1−ρ)) × holding time,
-        p99 = ln(100) × mean. It grows without bound as ρ approaches 1; APF caps what a request
-        may wait (past the limit it is rejected), so the wait is capped there."""
-        starts = self.starts
-        rho = np.minimum(used / np.maximum(self.Su, _TINY), 0.999)
-        x = D * self.seats3
-        hold = np.add.reduceat(x * tau, starts, axis=2) / np.maximum(np.add.reduceat(x, starts, axis=2), _TINY)
-        random_wait = hold * self._mmc_scale * rho ** self._mmc_power / (1.0 - rho)
-        backlog = Q / np.maximum(D, _TINY) * self.dt
-        # APF rejects what would wait longer than its limit: no request waits longer.
-        wait = np.minimum(C.APF_QUEUE_WAIT_LIMIT_S, backlog + random_wait[:, :, self.pos])
-        wait_l = np.maximum.reduceat(wait, starts, axis=2).max(axis=1)
-        wait += tau
-        latency = wait.max(axis=1)  # worst replica
-        served = D.sum(axis=1)
-        per_scope = served @ self.scope_onehot  # (C, scopes)
-        significant = served >= _P99_SHARE * (per_scope @ self.scope_onehot.T)
-        p99 = (np.where(significant, latency, 0.0)[:, :, None] * self.scope_onehot).max(axis=1)
+        Wait = the fluid backlog of the queue (queued / dispatch rate) + the random wait of an
+        M/M/c queue (c = the level's seats) at the level's utilisation ρ: Sakasegawa's mean
+        ρ^(√(2(c+1))−1)/(c(1−ρ)) × holding time, p99 = ln(100) × mean. It grows without bound
+        as ρ approaches 1; APF rejects what would wait past its limit, so no wait exceeds that
+        limit. Latency = wait + service time (the slowest replica's)."""
+        if self._steps % _SLOW_EVERY == 1 or self._hold is None:
+            x = (self.buf[2] * self.seats3).sum(axis=1)  # (F, C) seats dispatched
+            self._hold = (self.mlev @ (x * self.tau.max(axis=1))) / np.maximum(self.mlev @ x, _TINY)
+            self._tau_c = self.tau.max(axis=1)
+        S = (self.Su * self.upf).sum(axis=1)  # (Lu, C)
+        rho = np.minimum(used.sum(axis=1) / np.maximum(S, _TINY), 0.999)
+        servers = np.maximum(S, 1.0)
+        random_wait = self._hold * _LN100 / servers * rho ** (np.sqrt(2.0 * (servers + 1.0)) - 1.0) / (1.0 - rho)
+        level_wait = inqueue / np.maximum(dispatched, _TINY) * self.dt + random_wait
+        wait_l = np.minimum(level_wait, C.APF_QUEUE_WAIT_LIMIT_S)
+        wait = Qc / np.maximum(Dc, _TINY) * self.dt + random_wait[self.pos]
+        latency = np.minimum(wait, C.APF_QUEUE_WAIT_LIMIT_S) + self._tau_c  # (F, C)
+        per_scope = self.scope_onehot.T @ Dc  # (scopes, C)
+        significant = (Dc > _TINY) & (Dc >= _P99_SHARE * (self.scope_onehot @ per_scope))
+        p99 = (np.where(significant, latency, 0.0)[:, None, :] * self.scope_onehot[:, :, None]).max(axis=0)
         return wait_l, p99
-
-    def result(self, scenario_name: str = "") -> "SimulationResult":
-        from waveguard.sim.result import SimulationResult
-
-        return SimulationResult(scenario=scenario_name, simulator=self)

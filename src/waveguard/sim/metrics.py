@@ -75,7 +75,8 @@ _SUM_OVER_INSTANCES = {"process_resident_memory_bytes": "max", "up": "sum"}
 
 
 class MetricStore:
-    """Preallocated per-step storage: one float32 array ``(T, C[, X])`` per metric."""
+    """Preallocated per-step storage: one float32 array per metric, ``(T, C)`` or ``(T, X, C)``
+    with X the metric's label values."""
 
     def __init__(self, n_clusters: int, dims: dict[str, int], capacity: int) -> None:
         self.n = 0
@@ -86,10 +87,10 @@ class MetricStore:
         self.times = np.zeros(self._cap, dtype=np.float64)
         #: Running totals of counters (float64), so the latest value costs O(1).
         self.totals = {name: np.zeros(arr.shape[1:], dtype=np.float64) for name, arr in self.arrays.items()
-                       if METRICS[name].kind == "counter"}
+                       if METRICS[name].kind == "counter"}  # (C,) or (X, C)
 
     def _shape(self, spec: MetricSpec, C: int) -> tuple[int, ...]:
-        return (self._cap, C) if spec.label is None else (self._cap, C, self._dims[spec.label])
+        return (self._cap, C) if spec.label is None else (self._cap, self._dims[spec.label], C)
 
     @property
     def capacity(self) -> int:
@@ -176,7 +177,7 @@ class SeriesReader:
         if self._store.n == 0:
             return 0.0
         if spec.kind == "counter":
-            total = self._store.totals[spec.name][c]
+            total = self._store.totals[spec.name][..., c]
             return float(total if spec.label is None else
                          total[self._label_index(spec, labels[spec.label])] if spec.label in labels else total.sum())
         return float(self._raw(spec, c, labels, last_only=True)[-1])
@@ -185,12 +186,12 @@ class SeriesReader:
         n = self._store.n
         start = n - 1 if last_only else 0
         if spec.name in self._static:
-            values = self._static[spec.name][c]
+            values = self._static[spec.name][..., c]
             if spec.label is None:
                 return np.full(n - start, values, dtype=np.float64)
             return np.full(n - start, values[self._label_index(spec, labels[spec.label])] if spec.label in labels
                            else values.sum(), dtype=np.float64)
-        arr = self._store.arrays[spec.name][start:n, c]
+        arr = self._store.arrays[spec.name][start:n, ..., c]
         if spec.label is None:
             return arr
         if spec.label in labels:

@@ -54,14 +54,22 @@ class SimulationResult:
     :attr:`times` (seconds); see :mod:`waveguard.sim.metrics` for names and labels.
     """
 
-    def __init__(self, scenario: str, simulator: "FleetSimulator") -> None:
+    def __init__(self, scenario: str, simulator: "FleetSimulator | None" = None, *,
+                 reader: SeriesReader | None = None, nodes: dict[str, int] | None = None,
+                 oom_kills: dict[str, int] | None = None) -> None:
+        if simulator is not None:
+            reader = simulator.reader
+            nodes = {c.name: c.nodes for c in simulator.clusters}
+            oom_kills = {n: int(k) for n, k in zip(simulator.cluster_names, simulator.oom_kills)}
+        if reader is None or nodes is None or oom_kills is None:
+            raise ValueError("give a simulator, or reader, nodes and oom_kills")
         self.scenario = scenario
-        self.reader: SeriesReader = simulator.reader
-        self.clusters = list(simulator.cluster_names)
-        self.nodes = {c.name: c.nodes for c in simulator.clusters}
-        self.level_names = list(simulator.level_names)
-        self.step_s = simulator.dt
-        self._oom = {n: int(k) for n, k in zip(simulator.cluster_names, simulator.oom_kills)}
+        self.reader: SeriesReader = reader
+        self.clusters = list(reader.clusters)
+        self.nodes = nodes
+        self.level_names = list(reader.labels.priority_level)
+        self.step_s = reader.step_s
+        self._oom = oom_kills
         self._summary: list[ClusterSummary] | None = None
 
     @property

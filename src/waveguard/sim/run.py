@@ -1,47 +1,193 @@
-"""Run a scenario: build the simulator, schedule the rollout and events, step to the end."""
+"""Run a scenario: build the simulator, schedule the rollout and events, step to the end.
+
+Clusters do not interact, so :func:`simulate` may split the fleet into shards and run them in
+parallel worker processes (one per core); each cluster draws its noise from its own stream keyed
+by its index in the whole fleet, so the result is the same as a single-process run.
+"""
 
 from __future__ import annotations
 
 import math
+import multiprocessing as mp
+import os
 from typing import Callable
 
+import numpy as np
+
+from waveguard.model.fleet import Fleet
 from waveguard.sim.engine import FleetSimulator
+from waveguard.sim.metrics import LabelSpace, MetricStore, SeriesReader
 from waveguard.sim.result import SimulationResult
 from waveguard.sim.scenario import Scenario
 
 #: progress(done_steps, total_steps)
 Progress = Callable[[int, int], None]
+#: Below this many clusters per worker a second process costs more than it saves.
+MIN_CLUSTERS_PER_WORKER = 8
 
 
-def build_simulator(scenario: Scenario, seed: int | None = None) -> FleetSimulator:
-    """A :class:`FleetSimulator` for ``scenario`` with its schedule and events queued."""
+def build_simulator(scenario: Scenario, seed: int | None = None, clusters: list[int] | None = None) -> FleetSimulator:
+    """A :class:`FleetSimulator` for ``scenario`` (or the clusters at indices ``clusters`` of its
+    fleet) with its schedule and events queued."""
     change = scenario.change
-    steps = int(math.ceil(scenario.duration_s / scenario.step_s))
+    steps = n_steps(scenario)
+    full = scenario.fleet_model.clusters
+    index = list(range(len(full))) if clusters is None else list(clusters)
+    fleet = Fleet.model_construct(clusters=[full[i] for i in index])
     sim = FleetSimulator(
-        scenario.fleet_model, scenario.profiles, apf=scenario.apf_config,
+        fleet, scenario.profiles, apf=scenario.apf_config,
         seed=scenario.seed if seed is None else seed, step_s=scenario.step_s, dns_mode=scenario.dns.mode,
         baseline_backoff=scenario.baseline.backoff, change_backoff=change.backoff if change else True,
-        initial_share=change.initial_share if change else 0.0, expected_steps=steps,
+        initial_share=change.initial_share if change else 0.0, expected_steps=steps, noise_keys=index,
     )
+    names = {full[i].name for i in index}
     for cluster, (start, share, pods_per_s) in scenario.start_times().items():
-        sim.at(start, lambda c=cluster, s=share, p=pods_per_s: sim.set_rollout(c, s, p))
+        if cluster in names:
+            sim.at(start, lambda c=cluster, s=share, p=pods_per_s: sim.set_rollout(c, s, p))
     for ev in scenario.events:
         target = ev.restart_apiserver
-        sim.at(ev.at_s, lambda c=target.cluster, r=target.replica: sim.restart_apiserver(c, r))
+        if target.cluster in names:
+            sim.at(ev.at_s, lambda c=target.cluster, r=target.replica: sim.restart_apiserver(c, r))
     return sim
 
 
-def simulate(scenario: Scenario, seed: int | None = None, progress: Progress | None = None) -> SimulationResult:
+def n_steps(scenario: Scenario) -> int:
+    return int(math.ceil(scenario.duration_s / scenario.step_s - 1e-9))
+
+
+def simulate(scenario: Scenario, seed: int | None = None, progress: Progress | None = None,
+             workers: int | None = None) -> SimulationResult:
     """Simulate ``scenario`` for its duration; ``seed`` overrides the scenario's seed.
 
-    ``progress(done, total)`` is called every ~1 % of the steps. Same seed, same result."""
-    sim = build_simulator(scenario, seed)
-    total = int(math.ceil(scenario.duration_s / scenario.step_s))
+    ``progress(done, total)`` is called about every 1 % of the steps. ``workers``: processes to
+    use (default: one per CPU, fewer for small fleets). Same seed, same result, whatever the
+    number of workers."""
+    n_clusters = len(scenario.fleet_model.clusters)
+    workers = _workers(workers, n_clusters)
+    if workers <= 1:
+        sim = build_simulator(scenario, seed)
+        _run(sim, n_steps(scenario), progress)
+        return sim.result(scenario.name)
+    return _simulate_sharded(scenario, seed, progress, workers)
+
+
+def _workers(requested: int | None, n_clusters: int) -> int:
+    if requested is not None:
+        return max(1, min(requested, n_clusters))
+    if "fork" not in mp.get_all_start_methods():
+        return 1
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(cpus, n_clusters // MIN_CLUSTERS_PER_WORKER))
+
+
+def _run(sim: FleetSimulator, total: int, progress: Progress | None, tick: Callable[[int], None] | None = None) -> None:
     every = max(1, total // 100)
     for i in range(total):
         sim.step()
-        if progress is not None and (i + 1) % every == 0:
-            progress(i + 1, total)
+        if (i + 1) % every == 0:
+            if progress is not None:
+                progress(i + 1, total)
+            if tick is not None:
+                tick(every)
     if progress is not None:
         progress(total, total)
-    return sim.result(scenario.name)
+
+
+def shard_clusters(nodes: list[int], workers: int) -> list[list[int]]:
+    """Split cluster indices into ``workers`` shards of similar total size (largest first onto
+    the lightest shard); each shard keeps fleet order."""
+    shards: list[list[int]] = [[] for _ in range(workers)]
+    load = [0] * workers
+    for i in sorted(range(len(nodes)), key=lambda k: -nodes[k]):
+        w = load.index(min(load))
+        shards[w].append(i)
+        load[w] += nodes[i] + 1
+    return [sorted(s) for s in shards if s]
+
+
+def _simulate_sharded(scenario: Scenario, seed: int | None, progress: Progress | None,
+                      workers: int) -> SimulationResult:
+    ctx = mp.get_context("fork")
+    total = n_steps(scenario)
+    shards = shard_clusters([c.nodes for c in scenario.fleet_model.clusters], workers)
+    done = ctx.Value("l", 0)
+
+    def tick(k: int) -> None:
+        with done.get_lock():
+            done.value += k
+
+    def child(conn, index: list[int]) -> None:
+        try:
+            sim = build_simulator(scenario, seed, index)
+            _run(sim, total, None, tick)
+            conn.send(_export(sim))
+        except BaseException as exc:  # report, never hang the parent
+            conn.send(exc)
+        finally:
+            conn.close()
+
+    procs, pipes = [], []
+    for index in shards:
+        parent, kid = ctx.Pipe(duplex=False)
+        p = ctx.Process(target=child, args=(kid, index), daemon=True)
+        p.start()
+        kid.close()
+        procs.append(p)
+        pipes.append(parent)
+    parts = []
+    for conn in pipes:
+        while not conn.poll(0.2):
+            if progress is not None:
+                progress(min(total, done.value // len(shards)), total)
+        parts.append(conn.recv())
+    for p in procs:
+        p.join()
+    for part in parts:
+        if isinstance(part, BaseException):
+            raise part
+    if progress is not None:
+        progress(total, total)
+    return _merge(scenario, shards, parts)
+
+
+def _export(sim: FleetSimulator) -> dict:
+    st = sim.store
+    n = st.n
+    return {
+        "n": n, "times": st.times[:n].copy(), "arrays": {k: v[:n].copy() for k, v in st.arrays.items()},
+        "totals": st.totals, "static": sim.reader._static, "labels": sim.reader.labels, "R": sim.R,
+        "oom": {name: int(k) for name, k in zip(sim.cluster_names, sim.oom_kills)}, "step_s": sim.dt,
+    }
+
+
+def _merge(scenario: Scenario, shards: list[list[int]], parts: list[dict]) -> SimulationResult:
+    clusters = scenario.fleet_model.clusters
+    C, R = len(clusters), max(p["R"] for p in parts)
+    n = parts[0]["n"]
+    labels0: LabelSpace = parts[0]["labels"]
+    dims = {"priority_level": len(labels0.priority_level), "scope": len(labels0.scope), "instance": R}
+    store = MetricStore(C, dims, n)
+    store.times[:n] = parts[0]["times"]
+    for index, part in zip(shards, parts):
+        for name, arr in part["arrays"].items():
+            target = store.arrays[name]
+            if target.ndim == 3 and target.shape[1] != arr.shape[1]:  # fewer replicas in this shard
+                target[:n, : arr.shape[1], index] = arr
+            else:
+                target[:n, ..., index] = arr
+        for name, tot in part["totals"].items():
+            store.totals[name][..., index] = tot
+    store.n = n
+    static = {}
+    for name, val in parts[0]["static"].items():
+        merged = np.zeros(val.shape[:-1] + (C,), dtype=np.float64)
+        for index, part in zip(shards, parts):
+            merged[..., index] = part["static"][name]
+        static[name] = merged
+    labels = LabelSpace(priority_level=labels0.priority_level, scope=labels0.scope,
+                        instance=[str(r) for r in range(R)])
+    reader = SeriesReader(store, [c.name for c in clusters], labels, static, parts[0]["step_s"])
+    oom = {}
+    for part in parts:
+        oom.update(part["oom"])
+    return SimulationResult(scenario.name, reader=reader, nodes={c.name: c.nodes for c in clusters}, oom_kills=oom)

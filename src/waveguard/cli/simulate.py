@@ -1,0 +1,104 @@
+"""``waveguard simulate``: run a scenario through the fleet simulator and summarise it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from waveguard.cli.common import err_console, input_errors, stdout_console
+from waveguard.model.errors import InputError
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``simulate`` command to ``app``."""
+
+    @app.command("simulate")
+    def simulate_cmd(
+        scenario: Optional[Path] = typer.Argument(None, help="Scenario YAML (see docs/simulator.md).", show_default=False),
+        builtin: Optional[str] = typer.Option(None, "--builtin", help="Run a shipped scenario by name."),
+        list_: bool = typer.Option(False, "--list", help="List the shipped scenarios and exit."),
+        seed: Optional[int] = typer.Option(None, "--seed", help="Random seed (default: the scenario's)."),
+        as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+        report: Optional[Path] = typer.Option(None, "--report", help="Write a self-contained HTML report."),
+        metrics_out: Optional[Path] = typer.Option(None, "--metrics-out", help="Write every series as CSV."),
+        workers: Optional[int] = typer.Option(None, "--workers", min=1,
+                                              help="Processes to use (default: one per CPU for large fleets)."),
+    ) -> None:
+        """Watch what a change does to a fleet, second by second, with no cluster at all."""
+        from waveguard.sim import builtin_names, load_builtin, load_scenario, simulate
+        from waveguard.sim.scenario import builtin_path
+
+        with input_errors():
+            if list_:
+                _print_builtins(builtin_names(), builtin_path)
+                return
+            if (scenario is None) == (builtin is None):
+                raise InputError("waveguard simulate", "give either a SCENARIO.yaml or --builtin NAME",
+                                 hint="waveguard simulate --list shows the built-in scenarios")
+            sc = load_builtin(builtin) if builtin is not None else load_scenario(scenario)
+            result = _run(simulate, sc, seed, workers, quiet=as_json)
+            if report is not None:
+                from waveguard.sim.report import write_report
+
+                write_report(result, report, seed=sc.seed if seed is None else seed)
+            if metrics_out is not None:
+                from waveguard.sim.export import write_csv
+
+                write_csv(result, metrics_out)
+        if as_json:
+            out = result.to_json()
+            out["seed"] = sc.seed if seed is None else seed
+            typer.echo(json.dumps(out, indent=2))
+        else:
+            _print_summary(result, report, metrics_out)
+
+
+def _run(simulate, scenario, seed, workers, quiet: bool):
+    columns = [TextColumn("[bold]simulating[/] {task.description}"), BarColumn(),
+               TextColumn("{task.percentage:>3.0f}%"), TimeElapsedColumn()]
+    with Progress(*columns, console=err_console, transient=True, disable=quiet and not err_console.is_terminal) as bar:
+        task = bar.add_task(scenario.name, total=1)
+        return simulate(scenario, seed=seed, workers=workers,
+                        progress=lambda done, total: bar.update(task, completed=done, total=total))
+
+
+def _print_builtins(names, path_of) -> None:
+    import yaml
+
+    console = stdout_console()
+    table = Table(show_header=True, header_style="bold", box=None)
+    table.add_column("name")
+    table.add_column("description")
+    for name in names:
+        data = yaml.safe_load(path_of(name).read_text()) or {}
+        table.add_row(name, " ".join(str(data.get("description", "")).split()))
+    console.print(table)
+
+
+def _print_summary(result, report, metrics_out) -> None:
+    from waveguard.sim.report import clock
+
+    console = stdout_console()
+    rows = result.summary()
+    table = Table(title=f"waveguard simulate — {result.scenario}", header_style="bold", box=None)
+    for col, just in (("cluster", "left"), ("nodes", "right"), ("change at", "right"), ("saturated at", "right"),
+                      ("DNS failing at", "right"), ("peak error", "right"), ("impact min", "right")):
+        table.add_column(col, justify=just)
+    for r in rows:
+        style = "red" if r.dns_failing_at_s is not None else "yellow" if r.saturated_at_s is not None else ""
+        table.add_row(r.name, f"{r.nodes:,}", clock(r.change_at_s), clock(r.saturated_at_s), clock(r.dns_failing_at_s),
+                      f"{r.peak_error_rate:.1%}", f"{r.impact_minutes:.0f}", style=style)
+    console.print(table)
+    saturated = sum(r.saturated_at_s is not None for r in rows)
+    dns = sum(r.dns_failing_at_s is not None for r in rows)
+    console.print(f"{saturated}/{len(rows)} control planes saturated, DNS failing in {dns}; "
+                  f"{sum(r.impact_minutes for r in rows):,.0f} customer-impact minutes. Times are H:MM:SS from the start.")
+    if report is not None:
+        console.print(f"report: {report}")
+    if metrics_out is not None:
+        console.print(f"series: {metrics_out}")

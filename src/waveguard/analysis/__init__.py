@@ -8,6 +8,8 @@ Public entry points:
 
 from __future__ import annotations
 
+from typing import Callable, Iterable
+
 from pydantic import BaseModel
 
 from waveguard.analysis.loader import load_change
@@ -18,6 +20,7 @@ from waveguard.model.apf import DEFAULT_APF, APFConfig
 from waveguard.model.cost import scaling_class
 from waveguard.model.findings import SEVERITY_RANK, Finding
 from waveguard.model.fleet import Fleet, default_fleet
+from waveguard.model.manifests import Change
 from waveguard.model.requests import RequestProfile
 
 
@@ -34,9 +37,11 @@ class AnalysisResult(BaseModel):
 
 
 def analyse(paths: list[str], fleet: Fleet | None = None, apf: APFConfig = DEFAULT_APF,
-            validate: bool = True) -> AnalysisResult:
+            validate: bool = True, lints: Iterable[Callable[[Change], list[Finding]]] = ()) -> AnalysisResult:
     """Analyse the manifests under ``paths`` against ``fleet`` (default: the built-in fleet).
 
+    ``lints``: further rules over the whole change from packages that build on this one (the
+    CLI passes break-glass's WG114), so that dependencies keep pointing towards ``model``.
     Raises :class:`waveguard.model.errors.InputError` on bad input (nothing is returned then).
     """
     fleet = fleet or default_fleet()
@@ -45,6 +50,8 @@ def analyse(paths: list[str], fleet: Fleet | None = None, apf: APFConfig = DEFAU
     profiles = [a.profile for a in agents]
     projections = project_fleet(profiles, fleet, apf)
     findings = parse_findings(change)
+    for lint in lints:
+        findings += lint(change)
     for agent in agents:
         loads = [p.loads[agent.profile.client] for p in projections]
         findings += agent_findings(agent, loads, fleet)

@@ -38,20 +38,26 @@ _KNOWN_KINDS = set(WORKLOAD_KINDS) | {
 #: API groups of built-in Kubernetes kinds (a custom resource's group is anything else).
 _BUILTIN_GROUP = re.compile(r"^(v1|[a-z0-9]+/v\w+|[a-z0-9.]*\.k8s\.io/v\w+)$")
 #: Keys that make a custom resource look like something an operator turns into pods.
-_WORKLOAD_HINTS = {"image", "containers", "template", "replicas", "controller", "podTemplate", "alloy", "daemonset"}
+_WORKLOAD_HINTS = {"image", "containers", "template", "replicas", "controller", "podTemplate", "alloy", "daemonset",
+                   "mode", "config"}
 
 
 def manifest_files(paths: list[str]) -> list[Path]:
     """Expand ``paths`` (files or folders, recursively) to manifest files, sorted."""
     files: list[Path] = []
+    seen: set[Path] = set()
     for raw in paths:
         p = Path(raw)
         if p.is_dir():
-            files.extend(sorted(f for f in p.rglob("*") if f.is_file() and f.suffix in MANIFEST_SUFFIXES))
+            found = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in MANIFEST_SUFFIXES)
         elif p.is_file():
-            files.append(p)
+            found = [p]
         else:
             raise InputError(raw, "no such file or folder", hint="pass rendered manifests, e.g. the output of helm template")
+        for f in found:  # a folder and a file inside it name the file once
+            if f.resolve() not in seen:
+                seen.add(f.resolve())
+                files.append(f)
     if not files:
         raise InputError(", ".join(paths), "no .yaml/.yml/.json manifests found", hint="point at rendered manifests")
     return files
@@ -59,10 +65,7 @@ def manifest_files(paths: list[str]) -> list[Path]:
 
 def read_documents(path: Path) -> list[Document]:
     """Parse one file into documents with their start lines; ``kind: List`` is expanded."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(str(path), f"cannot read: {exc}", hint="check the file") from exc
+    text = read_text(path)
     docs: list[Document] = []
     loader = FastSafeLoader(text)
     try:
@@ -70,14 +73,20 @@ def read_documents(path: Path) -> list[Document]:
             node = loader.get_node()
             if node is None:
                 continue
+            line = node.start_mark.line + 1
+            if expanded_size(node) > MAX_EXPANDED_NODES:
+                raise InputError(str(path), f"document expands to more than {MAX_EXPANDED_NODES:,} YAML nodes "
+                                 "through aliases (an alias bomb?)", line=line, hint="render it without anchors/aliases")
             data = loader.construct_document(node)
             if data is None:
                 continue  # empty document (a lone '---' or only comments)
-            line = node.start_mark.line + 1
             if not isinstance(data, dict):
                 raise InputError(str(path), f"document is a {type(data).__name__}, not a mapping", line=line,
                                  hint="each YAML document must be one Kubernetes object")
-            if data.get("kind") == "List" and isinstance(data.get("items"), list):
+            if data.get("kind") == "List":
+                if not isinstance(data.get("items"), list):
+                    raise InputError(str(path), "kind: List without an items list", line=line,
+                                     hint="give items: [...] with one object per item")
                 item_nodes = _items_nodes(node)
                 for i, item in enumerate(data["items"]):
                     item_line = item_nodes[i].start_mark.line + 1 if i < len(item_nodes) else line
@@ -89,6 +98,51 @@ def read_documents(path: Path) -> list[Document]:
     finally:
         loader.dispose()
     return docs
+
+
+#: Most YAML nodes one document may expand to (aliases included): far above any real manifest
+#: (the 10 MB benchmark bundle's largest document has a few thousand), far below a memory blow-up.
+MAX_EXPANDED_NODES = 1_000_000
+
+
+def expanded_size(node: yaml.Node) -> int:
+    """Number of nodes ``node`` becomes once aliases are expanded, computed on the node graph
+    (aliases share nodes) without expanding anything."""
+    memo: dict[int, int] = {}
+
+    def size(n: yaml.Node) -> int:
+        key = id(n)
+        if key in memo:
+            return memo[key]
+        memo[key] = 1  # cycles (recursive anchors) count once
+        if isinstance(n, yaml.MappingNode):
+            total = 1 + sum(size(k) + size(v) for k, v in n.value)
+        elif isinstance(n, yaml.SequenceNode):
+            total = 1 + sum(size(v) for v in n.value)
+        else:
+            total = 1
+        memo[key] = min(total, MAX_EXPANDED_NODES + 1)
+        return memo[key]
+
+    return size(node)
+
+
+def read_text(path: Path) -> str:
+    """A manifest's text. Raises InputError naming the line of a byte that is not UTF-8."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise InputError(str(path), f"cannot read: {exc.strerror}", hint="check the path and permissions") from exc
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise InputError(str(path), f"not UTF-8 text (byte 0x{raw[exc.start]:02x})", line=line,
+                         hint="re-encode the file as UTF-8, or check that it is a manifest") from exc
+    if "\x00" in text:
+        line = text[: text.index("\x00")].count("\n") + 1
+        raise InputError(str(path), "contains NUL bytes: not a text manifest", line=line, hint="check the file")
+    return text
 
 
 def _items_nodes(node: yaml.Node) -> list[yaml.Node]:
@@ -104,12 +158,18 @@ def _document(data: Any, path: Path, line: int) -> Document:
     kind = data.get("kind")
     api_version = data.get("apiVersion")
     if not isinstance(kind, str) or not isinstance(api_version, str):
-        raise InputError(str(path), "document has no apiVersion/kind", line=line,
-                         hint="each document must be a Kubernetes object with apiVersion and kind")
+        hint = ("this is a chart's source: render it first (helm template RELEASE CHART > rendered.yaml)"
+                if path.name in ("Chart.yaml", "values.yaml") else
+                "each document must be a Kubernetes object with apiVersion and kind")
+        raise InputError(str(path), "document has no apiVersion/kind", line=line, hint=hint)
     meta = data.get("metadata") if isinstance(data.get("metadata"), dict) else {}
+    namespace = meta.get("namespace")
+    if namespace is not None and not isinstance(namespace, str):
+        raise InputError(str(path), f"metadata.namespace of {kind} is a {type(namespace).__name__}, not a name",
+                         line=line, hint="set metadata.namespace to a string")
     return Document(
         api_version=api_version, kind=kind, name=str(meta.get("name", "")),
-        namespace=meta.get("namespace"), body=data, location=Location(file=str(path), line=line),
+        namespace=namespace, body=data, location=Location(file=str(path), line=line),
     )
 
 
@@ -118,13 +178,29 @@ def load_change(paths: list[str], validate: bool = True) -> Change:
     change = Change()
     for f in manifest_files(paths):
         for doc in read_documents(f):
-            _add(change, doc, validate)
+            try:
+                _add(change, doc, validate)
+            except (TypeError, ValueError, AttributeError, KeyError) as exc:  # includes pydantic's ValidationError
+                problem = schema_problem(doc.body) if validate else None
+                raise InputError(doc.location.file, f"cannot analyse {doc.ref}: "
+                                 f"{problem or _first_line(exc)}", line=doc.location.line,
+                                 hint="fix the field so that the API server would accept the object") from exc
+    if not change.documents:
+        raise InputError(", ".join(paths), "no Kubernetes objects found (only empty documents or comments)",
+                         hint="point at rendered manifests")
     return change
+
+
+def _first_line(exc: Exception) -> str:
+    return " ".join(str(exc).split())[:200]
 
 
 def _add(change: Change, doc: Document, validate: bool) -> None:
     change.documents.append(doc)
     kind = doc.kind
+    if kind == "OpenTelemetryCollector" and doc.api_version.startswith("opentelemetry.io/"):
+        _add_otel_operator_collector(change, doc)
+        return
     if kind not in _KNOWN_KINDS:
         if not _BUILTIN_GROUP.match(doc.api_version) and _looks_like_workload(doc.body):
             change.parse_notes.append((
@@ -153,6 +229,11 @@ def _add(change: Change, doc: Document, validate: bool) -> None:
             ))
     spec = body.get("spec") if isinstance(body.get("spec"), dict) else {}
     if kind in WORKLOAD_KINDS:
+        if not _pod_spec(kind, spec).get("containers"):
+            change.parse_notes.append((
+                "WG109", "warning", doc, f"{kind} has no pod template with containers: nothing to analyse",
+                "give spec.template.spec.containers (spec.containers for a Pod)"))
+            return
         change.workloads.append(_workload(doc, kind, spec))
     elif kind == "ServiceAccount":
         change.service_accounts.append(doc)
@@ -163,6 +244,40 @@ def _add(change: Change, doc: Document, validate: bool) -> None:
     elif kind == "ConfigMap":
         data = body.get("data") if isinstance(body.get("data"), dict) else {}
         change.configmaps.append(ConfigMap(doc=doc, data={str(k): str(v) for k, v in data.items()}))
+
+
+#: OpenTelemetry Operator modes → the workload kind the operator renders.
+_OTEL_OPERATOR_MODES = {"daemonset": "DaemonSet", "deployment": "Deployment", "statefulset": "StatefulSet"}
+
+
+def _add_otel_operator_collector(change: Change, doc: Document) -> None:
+    """An OpenTelemetry Operator ``OpenTelemetryCollector``: analysed as the workload and
+    ConfigMap the operator renders from it (``spec.mode``, ``spec.config``; operator docs)."""
+    spec = doc.body.get("spec") if isinstance(doc.body.get("spec"), dict) else {}
+    mode = str(spec.get("mode", "deployment")).lower()
+    if mode not in _OTEL_OPERATOR_MODES:
+        change.parse_notes.append((
+            "WG110", "info", doc, f"OpenTelemetryCollector in mode {mode!r} runs inside other pods; not modelled",
+            "analyse the pods it is injected into"))
+        return
+    config = spec.get("config")
+    text = config if isinstance(config, str) else yaml.safe_dump(config or {})
+    cm_name = f"{doc.name}-collector-config"
+    change.configmaps.append(ConfigMap(doc=doc.model_copy(update={"name": cm_name}), data={"collector.yaml": text}))
+    env = [e for e in spec.get("env") or [] if isinstance(e, dict)]
+    kind = _OTEL_OPERATOR_MODES[mode]
+    pod_spec = {
+        "serviceAccountName": spec.get("serviceAccount") or f"{doc.name}-collector",
+        "containers": [{"name": "otc-container", "image": spec.get("image") or "otel/opentelemetry-collector",
+                        "args": spec.get("args") and [f"--{k}={v}" for k, v in spec["args"].items()] or [],
+                        "env": env}],
+        "volumes": [{"name": "config", "configMap": {"name": cm_name}}],
+        "nodeSelector": spec.get("nodeSelector") or {},
+    }
+    workload_spec = {"template": {"spec": pod_spec}, "replicas": spec.get("replicas", 1),
+                     "updateStrategy": spec.get("daemonSetUpdateStrategy") or {},
+                     "strategy": spec.get("deploymentUpdateStrategy") or {}}
+    change.workloads.append(_workload(doc, kind, workload_spec))
 
 
 def _looks_like_workload(body: dict) -> bool:

@@ -6,7 +6,7 @@ from pydantic import BaseModel
 
 from waveguard.model.apf import DEFAULT_APF, APFConfig
 from waveguard.model.cost import (
-    ClusterLoad, Scaling, Verdict, baseline_memory_bytes, priority_level_of, project, scaling_class,
+    ClusterLoad, Scaling, Verdict, baseline_memory_bytes, priority_level_of, project, scaling_class, verdict_for,
 )
 from waveguard.model.fleet import Fleet
 from waveguard.model.requests import RequestProfile
@@ -16,14 +16,18 @@ _SCALING_RANK = {"constant": 0, "O(nodes)": 1, "O(nodes²)": 2}
 
 
 class ClusterProjection(BaseModel):
-    """The change on one cluster: the worst of its workloads. ``utilisation`` is the highest
-    level utilisation (see :class:`ClusterLoad`), ``loads`` one entry per workload."""
+    """The change on one cluster. Workloads landing in the same priority level share its seats,
+    and every storm shares the apiservers' memory, so ``utilisation`` is the highest *sum* of
+    level utilisations over a level, and ``verdict`` the worse of that combination and the worst
+    workload. ``loads``: one :class:`ClusterLoad` per workload."""
 
     cluster: str
     nodes: int
     verdict: Verdict
     utilisation: float
+    memory_share: float
     scaling: Scaling
+    reasons: list[str]
     loads: dict[str, ClusterLoad]  # workload ref → load
 
     @property
@@ -44,8 +48,28 @@ def project_fleet(profiles: list[RequestProfile], fleet: Fleet, apf: APFConfig =
         baseline = baseline_memory_bytes(cluster)
         loads = {p.client: project(p, cluster, apf, level=levels[p.client], baseline_memory=baseline)
                  for p in profiles}
-        verdict = max((l.verdict for l in loads.values()), key=_VERDICT_RANK.__getitem__, default="ok")
-        util = max((l.level_utilisation for l in loads.values()), default=0.0)
-        out.append(ClusterProjection(cluster=cluster.name, nodes=cluster.nodes, verdict=verdict, utilisation=util,
-                                     scaling=scaling, loads=loads))
+        out.append(_combine(cluster.name, cluster.nodes, scaling, loads, baseline))
     return out
+
+
+def _combine(name: str, nodes: int, scaling: Scaling, loads: dict[str, ClusterLoad], baseline: int) -> ClusterProjection:
+    by_level: dict[str, list[ClusterLoad]] = {}
+    for load in loads.values():
+        by_level.setdefault(load.priority_level, []).append(load)
+    verdict, reasons, util = "ok", [], 0.0
+    memory = baseline + sum(l.storm_peak_memory_bytes - baseline for l in loads.values())
+    limit = next(iter(loads.values())).memory_limit_bytes if loads else 1
+    for level, group in by_level.items():
+        level_util = sum(l.level_utilisation for l in group)
+        util = max(util, level_util)
+        v, why = verdict_for(level, level_util, sum(l.server_utilisation for l in loads.values()), memory / limit,
+                             sum(l.storm_seat_seconds for l in group) / max(1, group[0].level_capacity_seats),
+                             max(l.rejected_share for l in group))
+        if _VERDICT_RANK[v] > _VERDICT_RANK[verdict] or (v == verdict and not reasons):
+            verdict, reasons = v, why
+    worst = max(loads.values(), key=lambda l: _VERDICT_RANK[l.verdict], default=None)
+    if worst is not None and _VERDICT_RANK[worst.verdict] > _VERDICT_RANK[verdict]:
+        verdict, reasons = worst.verdict, worst.reasons
+    return ClusterProjection(cluster=name, nodes=nodes, verdict=verdict, utilisation=util,
+                             memory_share=memory / limit if loads else 0.0, scaling=scaling, reasons=reasons,
+                             loads=loads)

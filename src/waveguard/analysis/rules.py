@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from waveguard.analysis.profiles import Agent
-from waveguard.model.cost import GROWS_WITH_NODES, ClusterLoad, served_from
+from waveguard.model.cost import GROWS_WITH_NODES, ClusterLoad, scaling_class, served_from
 from waveguard.model.findings import Finding, Severity
 from waveguard.model.fleet import Fleet
 from waveguard.model.manifests import Change, Document
@@ -19,21 +19,24 @@ def _finding(rule: str, severity: Severity, doc: Document, message: str, fix: st
                    line=doc.location.line, message=message, fix=fix)
 
 
+def _clusters(n: int) -> str:
+    return f"{n} cluster" if n == 1 else f"{n} clusters"
+
+
 def _overload_summary(loads: list[ClusterLoad]) -> tuple[Severity, str]:
-    """error + a sentence when the projection overloads a cluster, else warning + a sentence."""
+    """error + a sentence when the projection overloads a cluster, else warning + a sentence.
+    The sentence quotes the worst cluster's own reason (seats or memory, whichever it is)."""
     over = [l for l in loads if l.verdict == "overload"]
     if over:
-        worst = max(over, key=lambda l: l.level_utilisation)
+        worst = max(over, key=lambda l: max(l.level_utilisation, l.memory_share))
         smallest = min(l.nodes for l in over)
-        return "error", (
-            f"projected overload on {len(over)} of {len(loads)} clusters (from {smallest:,} nodes); on "
-            f"{worst.cluster} ({worst.nodes:,} nodes) it needs {worst.level_utilisation:.0%} of {worst.priority_level}'s "
-            f"seats and a restart's LIST storm takes {worst.storm_drain_s:.0f} s to serve")
+        return "error", (f"projected overload on {_clusters(len(over))} of {len(loads)} (from {smallest:,} nodes); "
+                         f"on {worst.cluster} ({worst.nodes:,} nodes) it {worst.reasons[0]}")
     warned = [l for l in loads if l.verdict == "warning"]
     if warned:
-        worst = max(warned, key=lambda l: l.level_utilisation)
-        return "warning", (f"no overload projected, but {len(warned)} clusters reach a warning (worst {worst.cluster}: "
-                           f"{worst.level_utilisation:.0%} of {worst.priority_level}'s seats)")
+        worst = max(warned, key=lambda l: max(l.level_utilisation, l.memory_share))
+        return "warning", (f"no overload projected, but {_clusters(len(warned))} reach a warning (worst "
+                           f"{worst.cluster}: {worst.reasons[0]})")
     return "warning", "no cluster of the fleet is projected to overload yet"
 
 
@@ -41,14 +44,19 @@ def _grows(rc: RequestClass) -> bool:
     return rc.verb in ("list", "watch") and rc.scope in ("cluster", "namespace") and rc.resource in GROWS_WITH_NODES
 
 
-def _first_fix(classes: list[RequestClass], default: str) -> str:
-    return next((rc.fix for rc in classes if rc.fix), default)
+def _fixes(classes: list[RequestClass], default: str) -> str:
+    """Every distinct fix of ``classes`` (each cause gets its own), else ``default``."""
+    fixes = list(dict.fromkeys(rc.fix for rc in classes if rc.fix))
+    return "; ".join(fixes) if fixes else default
+
+
+_SCOPE_WORDS = {"cluster": "cluster-wide", "namespace": "in one namespace", "node": "on its node", "object": "by name"}
 
 
 def _describe(classes: list[RequestClass]) -> str:
     seen: dict[str, None] = {}
     for rc in classes:
-        seen.setdefault(f"{rc.resource} ({rc.component})", None)
+        seen.setdefault(f"{rc.resource} {_SCOPE_WORDS[rc.scope]} ({rc.component})", None)
     return ", ".join(seen)
 
 
@@ -60,11 +68,14 @@ def agent_findings(agent: Agent, loads: list[ClusterLoad], fleet: Fleet) -> list
     per_replica = [rc for rc in p.classes if not rc.leader_only]
 
     if p.upper_bound:
+        scaling = scaling_class(p)
+        growth = {"O(nodes²)": "growing as nodes²", "O(nodes)": "growing with nodes",
+                  "constant": "not growing with the cluster"}[scaling]
         findings.append(_finding(
-            "WG107", severity if severity == "error" else ("warning" if p.per_node else "info"), doc,
+            "WG107", severity if severity == "error" else ("warning" if scaling == "O(nodes²)" else "info"), doc,
             f"unknown agent ({', '.join(w.images()) or 'no image'}): no recogniser knows it, so its load is an UPPER "
             f"BOUND from RBAC (an informer on every resource it may list/watch: {_describe(p.classes)}); "
-            f"{'one per node, growing as nodes²' if p.per_node else 'fixed replicas, growing with nodes'}; {projected}",
+            f"{scaling}, {growth}; {projected}",
             "grant only what the agent needs, or tell waveguard its real requests (waveguard measure on a canary's "
             "audit log)"))
     else:
@@ -76,26 +87,27 @@ def agent_findings(agent: Agent, loads: list[ClusterLoad], fleet: Fleet) -> list
                     if node_filtered_pods else "every replica (one per node) LISTs/WATCHes ")
             findings.append(_finding(
                 rule, severity, doc,
-                f"{lead}{_describe(growing)} cluster-wide: replicas × objects grow as nodes²; {projected}",
-                _first_fix(growing, "restrict the watch to the agent's own node (field selector spec.nodeName) or move "
+                f"{lead}{_describe(growing)}: replicas × objects grow as nodes²; {projected}",
+                _fixes(growing, "restrict the watch to the agent's own node (field selector spec.nodeName) or move "
                                     "it to a single-replica Deployment")))
         elif not p.per_node:
             growing = [rc for rc in p.classes if _grows(rc)]
             if growing:
                 findings.append(_finding(
                     "WG111", "info" if severity != "error" else "error", doc,
-                    f"{p.replicas} replica(s) LIST/WATCH {_describe(growing)} cluster-wide: load grows with nodes "
+                    f"{p.replicas} replica(s) LIST/WATCH {_describe(growing)}: load grows with nodes "
                     f"(O(nodes), not nodes²); {projected}",
-                    _first_fix(growing, "fine at this size; shard it if the largest cluster grows")))
+                    _fixes(growing, "fine at this size; shard it if the largest cluster grows")))
 
     etcd_lists = [rc for rc in p.classes if rc.verb == "list"
                   and any(served_from(rc, c) == "etcd" for c in fleet.clusters)]
     if etcd_lists:
-        old = [c for c in fleet.clusters if any(served_from(rc, c) == "etcd" for rc in etcd_lists)]
+        old = [c.name for c in fleet.clusters if any(served_from(rc, c) == "etcd" for rc in etcd_lists)]
+        named = ", ".join(old[:3]) + (f" and {len(old) - 3} more" if len(old) > 3 else "")
         findings.append(_finding(
             "WG102", "warning", doc,
             f"LIST {_describe(etcd_lists)} without resourceVersion=\"0\" is a consistent read served from etcd on "
-            f"{len(old)} clusters (before v1.31, or paginated): etcd decodes every object each time",
+            f"{_clusters(len(old))} ({named}; before v1.31, or paginated): etcd reads and decodes every object each time",
             "LIST with resourceVersion=\"0\" (or use an informer) so the watch cache answers"))
 
     per_event = [rc for rc in p.classes if rc.trigger == "per_event"]
@@ -104,7 +116,7 @@ def agent_findings(agent: Agent, loads: list[ClusterLoad], fleet: Fleet) -> list
             "WG103", "error" if severity == "error" else "warning", doc,
             f"GETs to kube-apiserver per event: {_describe(per_event)}; grows with pod churn on every node"
             f"{', ' + projected if severity == 'error' else ''}",
-            _first_fix(per_event, "cache metadata locally or ask the node's kubelet")))
+            _fixes(per_event, "cache metadata locally or ask the node's kubelet")))
 
     lease_polls = [rc for rc in p.classes if rc.resource == "leases" and not rc.leader_only and rc.verb == "get"]
     if p.per_node and lease_polls:
@@ -112,7 +124,7 @@ def agent_findings(agent: Agent, loads: list[ClusterLoad], fleet: Fleet) -> list
             "WG104", "warning", doc,
             f"every replica of the DaemonSet takes part in leader election ({_describe(lease_polls)}): lease GETs "
             "grow with nodes while only one replica does the elected work",
-            _first_fix(lease_polls, "run the leader-elected part in a single-replica Deployment")))
+            _fixes(lease_polls, "run the leader-elected part in a single-replica Deployment")))
 
     if w.namespace == "kube-system":
         findings.append(_finding(
@@ -122,18 +134,35 @@ def agent_findings(agent: Agent, loads: list[ClusterLoad], fleet: Fleet) -> list
             "run the agent in its own namespace (its ServiceAccount then lands in workload-low), or give it a capped "
             "FlowSchema (waveguard breakglass generate)"))
 
-    if p.per_node and p.update_share >= MASS_UPDATE_SHARE and p.classes:
-        largest = max(fleet.clusters, key=lambda c: c.nodes, default=None)
-        at_once = int(p.update_share * largest.nodes) if largest else 0
+    restart_share, at_once, where = _update_burst(w, p.update_share, fleet)
+    if p.per_node and p.classes and restart_share >= MASS_UPDATE_SHARE:
         findings.append(_finding(
             "WG106", "warning", doc,
-            f"updateStrategy maxUnavailable {w.max_unavailable} restarts {p.update_share:.0%} of the agents at once "
-            f"({at_once:,} on {largest.name if largest else '-'}), and each one sends its start-up requests at once",
-            "set spec.updateStrategy.rollingUpdate.maxUnavailable: 1 (or ≤ 1%) and roll out with waveguard waves"))
+            f"updateStrategy maxUnavailable {w.max_unavailable} restarts {restart_share:.0%} of the agents at once "
+            f"({at_once:,} on {where}), and each one sends its start-up requests at once",
+            "set spec.updateStrategy.rollingUpdate.maxUnavailable: 1 (or ≤ 1%), and roll the change out in waves "
+            "(waveguard plan / waveguard rollout)"))
 
     for rule, sev, message, fix in agent.recognised.remarks:
         findings.append(_finding(rule, sev, doc, message, fix))
     return findings
+
+
+def _update_burst(w, share: float, fleet: Fleet) -> tuple[float, int, str]:
+    """(share of agents restarted at once, how many, on which cluster) for the cluster where
+    the rolling update's burst is the largest share. A percentage applies everywhere; an
+    absolute maxUnavailable weighs most on the smallest cluster."""
+    if not fleet.clusters:
+        return 0.0, 0, "-"
+    value = w.max_unavailable
+    if isinstance(value, int) and not isinstance(value, bool) and value > 1 and w.update_strategy != "OnDelete":
+        smallest = min((c for c in fleet.clusters if c.nodes), key=lambda c: c.nodes, default=None)
+        if smallest is None:
+            return 0.0, 0, "-"
+        at_once = min(value, smallest.nodes)
+        return at_once / smallest.nodes, at_once, smallest.name
+    largest = max(fleet.clusters, key=lambda c: c.nodes)
+    return share, int(share * largest.nodes), largest.name
 
 
 def parse_findings(change: Change) -> list[Finding]:

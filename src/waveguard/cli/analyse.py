@@ -10,6 +10,7 @@ from typing import Optional
 import typer
 
 from waveguard.analysis import analyse
+from waveguard.breakglass.lint import lint_change
 from waveguard.cli.common import EXIT_FINDINGS, EXIT_OK, input_errors, stdout_console
 from waveguard.model.findings import SEVERITY_RANK
 from waveguard.model.fleet import load_fleet
@@ -43,7 +44,7 @@ def analyse_command(
     """
     with input_errors():
         fleet_model = load_fleet(fleet) if fleet else None
-        result = analyse(paths, fleet_model)
+        result = analyse(paths, fleet_model, lints=[lint_change])
     if fmt is Format.json:
         typer.echo(json.dumps(to_json(result), indent=2))
     elif fmt is Format.sarif:

@@ -105,14 +105,24 @@ DEFAULT_PRIORITY_LEVELS: tuple[PriorityLevel, ...] = (
     PriorityLevel(name="catch-all", shares=5, lendable_percent=0, queues=0, hand_size=0, queue_length_limit=0),
 )
 
-#: Default FlowSchemas, by precedence. k8s: bootstrap/default.go; domain.md §2.
+#: Default FlowSchemas, by precedence. k8s: bootstrap/default.go; domain.md §2. ``probes``
+#: (precedence 2: /healthz, /readyz, /livez → exempt) is left out: it matches only
+#: non-resource URLs, which this model does not cost.
 DEFAULT_FLOW_SCHEMAS: tuple[FlowSchema, ...] = (
     FlowSchema(name="exempt", precedence=1, priority_level="exempt", groups=["system:masters"]),
     FlowSchema(
         name="system-leader-election", precedence=100, priority_level="leader-election",
         users=["system:kube-controller-manager", "system:kube-scheduler"],
-        service_accounts=[("kube-system", "*")],
-        resources=["leases", "endpoints", "configmaps"], verbs=["get", "create", "update"],
+        service_accounts=[("kube-system", "*")], resources=["leases"], verbs=["get", "create", "update"],
+    ),
+    FlowSchema(
+        name="endpoint-controller", precedence=150, priority_level="workload-high",
+        users=["system:kube-controller-manager"], service_accounts=[("kube-system", "endpoint-controller")],
+        resources=["endpoints"], verbs=["get", "create", "update"],
+    ),
+    FlowSchema(
+        name="workload-leader-election", precedence=200, priority_level="leader-election",
+        service_accounts=[("kube-system", "*")], resources=["leases"], verbs=["get", "create", "update"],
     ),
     FlowSchema(
         name="system-node-high", precedence=400, priority_level="node-high", groups=["system:nodes"],

@@ -288,7 +288,7 @@ def project(profile: RequestProfile, cluster: Cluster, apf: APFConfig = DEFAULT_
     admitted = R * (lvl.max_queued_per_flow + (capacity / R / start_seats if start_seats else 0))
     rejected_share = max(0.0, 1.0 - admitted / n_all) if start_seats and n_all else 0.0
 
-    verdict, reasons = _verdict(level, level_util, server_util, memory_share, drain_s, rejected_share)
+    verdict, reasons = verdict_for(level, level_util, server_util, memory_share, drain_s, rejected_share)
     return ClusterLoad(
         cluster=cluster.name, nodes=cluster.nodes, replicas=n_all, apiserver_replicas=R, priority_level=level,
         level_seats=level_seats, level_capacity_seats=capacity, steady_seat_seconds_per_s=steady,
@@ -311,8 +311,9 @@ def _events_per_watcher(rc: RequestClass, cluster: Cluster) -> float:
     return writes / max(1, cluster.object_count(rc.resource))
 
 
-def _verdict(level: str, level_util: float, server_util: float, memory_share: float, drain_s: float,
-             rejected_share: float) -> tuple[Verdict, list[str]]:
+def verdict_for(level: str, level_util: float, server_util: float, memory_share: float, drain_s: float,
+                rejected_share: float) -> tuple[Verdict, list[str]]:
+    """The verdict and its reasons for the given demand figures (see :class:`ClusterLoad`)."""
     reasons: list[str] = []
     verdict: Verdict = "ok"
     if level_util >= OVERLOAD_UTILISATION:
@@ -321,16 +322,18 @@ def _verdict(level: str, level_util: float, server_util: float, memory_share: fl
                        f"to serve, past the {C.CLIENT_TIMEOUT_S:.0f} s client timeout, so they time out and retry")
     if memory_share >= 1.0:
         verdict = "overload"
-        reasons.append(f"relist storm needs {memory_share:.0%} of an apiserver's memory limit: OOM-kill")
+        reasons.insert(0 if level_util < memory_share else len(reasons),
+                       f"needs {memory_share:.0%} of an apiserver's memory limit during a relist storm: OOM-kill")
     if verdict == "ok":
         if level_util >= WARNING_UTILISATION or server_util >= WARNING_UTILISATION:
             verdict = "warning"
             reasons.append(f"needs {max(level_util, server_util):.0%} of {level}'s seats over a client timeout")
         if memory_share >= WARNING_MEMORY_SHARE:
             verdict = "warning"
-            reasons.append(f"relist storm peaks at {memory_share:.0%} of an apiserver's memory limit")
-    if rejected_share > 0 and verdict != "ok":
-        reasons.append(f"{rejected_share:.0%} of a simultaneous start is rejected with 429 (one flow)")
+            reasons.append(f"needs {memory_share:.0%} of an apiserver's memory limit during a relist storm")
+    if rejected_share > 0:
+        reasons.append(f"{rejected_share:.0%} of a simultaneous start is rejected with 429 at first (one flow: "
+                       "handSize × queueLengthLimit queued per apiserver), and retried")
     return verdict, reasons
 
 

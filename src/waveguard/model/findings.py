@@ -32,6 +32,7 @@ RULES: dict[str, tuple[str, str]] = {
               "cluster-wide"),
     "WG114": ("exempt-access", "The change gives its own ServiceAccount exempt API access (a FlowSchema to the "
               "exempt level, or impersonation of system:masters): its requests bypass API Priority and Fairness"),
+    "WG115": ("configuration-missing", "The workload mounts a ConfigMap that is not in the change"),
     "WG201": ("bake-shorter-than-dns-ttl", "A wave bakes less than the longest DNS cache TTL plus two gate "
               "evaluations"),
     "WG202": ("first-wave-small-clusters-only", "The first production wave leaves out the largest clusters"),

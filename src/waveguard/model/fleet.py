@@ -45,7 +45,7 @@ def default_apiserver_memory_bytes(nodes: int) -> int:
 class Cluster(BaseModel):
     """One cluster. Counts are objects, rates per second, memory in bytes."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     name: str = Field(min_length=1)
     labels: dict[str, str] = Field(default_factory=dict)
@@ -53,7 +53,8 @@ class Cluster(BaseModel):
     pods: int | None = Field(default=None, ge=0)
     apiserver_replicas: int | None = Field(default=None, ge=1)
     apiserver_memory_bytes: int | None = Field(default=None, gt=0)
-    kubernetes_version: str = "1.30"
+    #: "MAJOR.MINOR" (a "v" prefix and a patch are accepted), quoted in YAML: 1.30, not 1.3.
+    kubernetes_version: str = Field(default="1.30", pattern=r"^v?\d+\.\d+(\.\d+)?$")
     objects: dict[str, int] = Field(default_factory=dict)
     pod_churn_per_s: float | None = Field(default=None, ge=0)
     #: IP addresses of the apiserver replicas (no DNS names: the break-glass path must not need DNS).
@@ -156,7 +157,7 @@ class Cluster(BaseModel):
 class Fleet(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    clusters: list[Cluster]
+    clusters: list[Cluster] = Field(min_length=1)
 
     @field_validator("clusters")
     @classmethod
@@ -200,9 +201,11 @@ def load_fleet(path: str | Path) -> Fleet:
     """Read a fleet YAML. Raises :class:`InputError` naming the file, line and key."""
     path = Path(path)
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise InputError(str(path), f"cannot read fleet file: {exc.strerror}", hint="check the --fleet path") from exc
+    except UnicodeDecodeError as exc:
+        raise InputError(str(path), "fleet file is not UTF-8 text", hint="re-encode it as UTF-8") from exc
     try:
         node = yaml.compose(text, Loader=FastSafeLoader)
         data = safe_load(text)

@@ -18,7 +18,7 @@ from sarif_pydantic import (
 from waveguard import __version__
 from waveguard.analysis import AnalysisResult
 from waveguard.model.cost import scaling_class
-from waveguard.model.findings import RULES
+from waveguard.model.findings import RULES, SEVERITY_RANK
 
 _SARIF_LEVEL = {"info": "note", "warning": "warning", "error": "error"}
 _STYLE = {"info": "cyan", "warning": "yellow", "error": "bold red", "ok": "green", "overload": "bold red"}
@@ -33,7 +33,7 @@ def to_json(result: AnalysisResult) -> dict[str, Any]:
         "projections": [
             {
                 "cluster": p.cluster, "nodes": p.nodes, "verdict": p.verdict, "utilisation": round(p.utilisation, 4),
-                "scaling": p.scaling,
+                "memory_share": round(p.memory_share, 4), "scaling": p.scaling, "reasons": p.reasons,
                 "workloads": [
                     {
                         "workload": ref, "verdict": l.verdict, "priority_level": l.priority_level,
@@ -74,9 +74,14 @@ def to_json(result: AnalysisResult) -> dict[str, Any]:
 def to_sarif(result: AnalysisResult, base: Path | None = None) -> dict[str, Any]:
     """SARIF 2.1.0 log: one result per finding, located on the manifest line."""
     used = sorted({f.rule for f in result.findings} | set(RULES))
+    # A rule's default level: the most severe level it reports in this run (warning if unused).
+    levels: dict[str, str] = {}
+    for f in result.findings:
+        if SEVERITY_RANK[f.severity] >= SEVERITY_RANK.get(levels.get(f.rule, "info"), 0):
+            levels[f.rule] = f.severity
     rules = [
         ReportingDescriptor(id=rid, name=RULES[rid][0], shortDescription=Message(text=RULES[rid][1]),
-                            defaultConfiguration=ReportingConfiguration(level="warning"))
+                            defaultConfiguration=ReportingConfiguration(level=_SARIF_LEVEL[levels.get(rid, "warning")]))
         for rid in used
     ]
     index = {rid: i for i, rid in enumerate(used)}
@@ -119,15 +124,19 @@ def render_table(result: AnalysisResult, console: Console) -> None:
     if not result.profiles:
         console.print("No workload in this change sends requests to kube-apiserver.")
         return
-    table = Table(title="Projected load per cluster (worst workload)")
-    for col in ("cluster", "nodes", "verdict", "level util.", "storm drain s", "peak mem", "fan-out ev/s", "scaling"):
-        table.add_column(col, justify="right" if col not in ("cluster", "verdict", "scaling") else "left")
+    table = Table(title="Projected load per cluster (all workloads of the change together)")
+    for col in ("cluster", "nodes", "verdict", "seats", "memory", "storm s", "fan-out ev/s", "scaling", "why"):
+        table.add_column(col, justify="left" if col in ("cluster", "verdict", "scaling", "why") else "right",
+                         overflow="fold")
     for p in result.projections:
         w = p.worst
         if w is None:
             continue
         table.add_row(p.cluster, f"{p.nodes:,}", f"[{_STYLE.get(p.verdict, 'yellow')}]{p.verdict}[/]",
-                      f"{p.utilisation:.0%}", f"{w.storm_drain_s:.1f}",
-                      f"{w.storm_peak_memory_bytes / 2**30:.1f}/{w.memory_limit_bytes / 2**30:.0f} GiB",
-                      f"{sum(l.fanout_events_per_s for l in p.loads.values()):,.0f}", p.scaling)
+                      f"{p.utilisation:.0%}", f"{p.memory_share:.0%}", f"{w.storm_drain_s:.1f}",
+                      f"{sum(l.fanout_events_per_s for l in p.loads.values()):,.0f}", p.scaling,
+                      p.reasons[0] if p.reasons and p.verdict != "ok" else "")
     console.print(table)
+    console.print("[dim]seats: share of the priority level's seats (nominal + borrowable, all apiservers) the change "
+                  "needs over one 60 s client timeout; memory: an apiserver's peak during a relist storm / its limit; "
+                  "storm s: seconds to serve every agent's start-up LISTs.[/]")

@@ -25,11 +25,29 @@ REGISTRY: tuple[Recogniser, ...] = (
 
 
 def recognise(ctx: AgentContext) -> Recognised | None:
-    """The first recogniser's answer for ``ctx``, or None when the workload sends nothing."""
+    """The first recogniser's answer for ``ctx``, or None when the workload sends nothing.
+
+    When the agent's configuration is missing from the change (a mounted ConfigMap that is not
+    there) and the recogniser finds nothing to say, the RBAC upper bound stands in, and a WG115
+    remark says why: silence must not read as "no API load"."""
+    missing = ctx.missing_configmaps()
     for recogniser in REGISTRY:
         result = recogniser.recognise(ctx)
-        if result is not None:
-            return result
+        if result is None:
+            continue
+        if missing and recogniser is not REGISTRY[-1]:
+            if not result.classes:
+                bound = REGISTRY[-1].recognise(ctx)
+                if bound is not None:
+                    result = Recognised(agent=f"{result.agent} (configuration missing: RBAC upper bound)",
+                                        classes=bound.classes, remarks=result.remarks, upper_bound=True)
+            result.remarks.append((
+                "WG115", "warning",
+                f"mounts ConfigMap {', '.join(missing)}, which is not in the change: its configuration decides "
+                "its API requests, so they were " + ("bounded from RBAC" if result.upper_bound else
+                                                     "read from what is present only"),
+                "pass the ConfigMap with the change (helm template renders it with the workload)"))
+        return result
     return None
 
 

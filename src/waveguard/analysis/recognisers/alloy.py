@@ -79,10 +79,14 @@ class AlloyOrPrometheus:
         return result
 
     def _alloy(self, ctx: AgentContext, file_name: str, text: str, result: Recognised) -> None:
-        for component, label, body in alloy_blocks(text):
+        blocks = alloy_blocks(text)
+        clustered_log_tailing = any(
+            c == "loki.source.kubernetes" and any("true" in b for b in _sub_blocks(body, "clustering"))
+            for c, _, body in blocks)
+        for component, label, body in blocks:
             key = f'{file_name}: {component} "{label}"'
             if component == "discovery.kubernetes":
-                result.classes += self._discovery(body, key)
+                result.classes += self._discovery(ctx, body, key, clustered_log_tailing)
             elif component == "loki.source.kubernetes":
                 clustered = any("enabled" in b and "true" in b for b in _sub_blocks(body, "clustering"))
                 result.classes.append(RequestClass(
@@ -112,7 +116,7 @@ class AlloyOrPrometheus:
                 ))
 
     @staticmethod
-    def _discovery(body: str, key: str) -> list[RequestClass]:
+    def _discovery(ctx: AgentContext, body: str, key: str, clustered_log_tailing: bool) -> list[RequestClass]:
         attrs = dict(_ATTR.findall(_strip_sub_blocks(body)))
         role = attrs.get("role", "pod")
         node_roles = set()
@@ -120,13 +124,18 @@ class AlloyOrPrometheus:
             sel_attrs = dict(_ATTR.findall(sel))
             field_expr = re.search(r'field\s*=\s*(.+)', sel)
             if field_expr and "spec.nodeName" in field_expr.group(1):
-                node_roles.add(sel_attrs.get("role", role))
+                env = re.search(r'sys\.env\("(\w+)"\)', field_expr.group(1))
+                # A node name read from an env var must come from spec.nodeName, else it is empty.
+                if env is None or ctx.env_from_node_name(env.group(1)):
+                    node_roles.add(sel_attrs.get("role", role))
         namespaced = any("names" in b or "own_namespace" in b for b in _sub_blocks(body, "namespaces"))
-        return sd_classes(
-            role, namespaced=namespaced, node_field_roles=node_roles, component=key, config_key=key,
-            fix=f'add to {key}: selectors {{ role = "pod" field = "spec.nodeName=" + sys.env("HOSTNAME") }} '
-                "(HOSTNAME set from spec.nodeName)",
-        )
+        fix = (f'add to {key}: selectors {{ role = "pod" field = "spec.nodeName=" + sys.env("HOSTNAME") }} '
+               "(HOSTNAME set from fieldRef spec.nodeName)")
+        if clustered_log_tailing:
+            fix += ("; and replace loki.source.kubernetes (with clustering) by loki.source.file on the node's "
+                    "/var/log/pods: node-local targets with clustering would drop most logs")
+        return sd_classes(role, namespaced=namespaced, node_field_roles=node_roles, component=key, config_key=key,
+                          fix=fix)
 
 
 def _strip_sub_blocks(body: str) -> str:

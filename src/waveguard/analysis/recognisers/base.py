@@ -31,8 +31,36 @@ class AgentContext:
     def images(self) -> list[str]:
         return self.workload.images()
 
+    def image_repositories(self) -> list[str]:
+        """The containers' image repositories, lower case, without registry port, tag or digest."""
+        repos = []
+        for image in self.images:
+            ref = image.lower().split("@")[0]
+            head, _, last = ref.rpartition("/")
+            repos.append(f"{head}/{last.split(':')[0]}" if head else last.split(":")[0])
+        return repos
+
     def image_matches(self, *needles: str) -> bool:
-        return any(n in img.lower() for img in self.images for n in needles)
+        """True when an image repository is one of ``needles``: ``owner/name`` matches that path
+        suffix exactly (``grafana/alloy`` is not ``grafana/alloy-operator``); a bare ``name``
+        matches the last path segment or its ``name-*`` variants (``filebeat-wolfi``)."""
+        for repo in self.image_repositories():
+            last = repo.rsplit("/", 1)[-1]
+            for n in needles:
+                if "/" in n and (repo == n or repo.endswith("/" + n)):
+                    return True
+                if "/" not in n and (last == n or last.startswith(n + "-")):
+                    return True
+        return False
+
+    def env_from_node_name(self, name: str) -> bool:
+        """True when env var ``name`` is set from the downward API's ``spec.nodeName``."""
+        return self.workload.env_field_refs().get(name) == "spec.nodeName"
+
+    def missing_configmaps(self) -> list[str]:
+        """ConfigMaps the workload mounts that are not part of the change."""
+        return [n for n in self.workload.configmap_volumes
+                if self.change.configmap(self.workload.namespace, n) is None]
 
     def env(self, name: str) -> str | None:
         return self.workload.env().get(name)

@@ -27,7 +27,7 @@ class DatadogAgent:
     name = "datadog-agent"
 
     def recognise(self, ctx: AgentContext) -> Recognised | None:
-        if not ctx.image_matches("datadog/agent", "datadoghq/agent", "datadog-agent"):
+        if not ctx.image_matches("datadog/agent", "datadoghq/agent"):
             return None
         result = Recognised(agent=self.name)
         if _true(ctx.env("DD_CLUSTER_AGENT_ENABLED")):

@@ -60,8 +60,7 @@ class Filebeat:
     name = "filebeat"
 
     def recognise(self, ctx: AgentContext) -> Recognised | None:
-        if not ctx.image_matches("beats/filebeat", "beats/metricbeat", "beats/auditbeat", "beats/heartbeat",
-                                 "beats/packetbeat", "/filebeat"):
+        if not ctx.image_matches("filebeat", "metricbeat", "auditbeat", "heartbeat", "packetbeat"):
             return None
         result = Recognised(agent=self.name)
         for file_name, cfg in ctx.yaml_configs():

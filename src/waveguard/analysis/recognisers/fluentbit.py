@@ -61,7 +61,7 @@ class FluentBit:
     name = "fluent-bit"
 
     def recognise(self, ctx: AgentContext) -> Recognised | None:
-        if not ctx.image_matches("fluent-bit", "fluentbit", "fluent/fluent-bit"):
+        if not ctx.image_matches("fluent-bit", "fluentbit"):
             return None
         result = Recognised(agent=self.name)
         for file_name, text in ctx.config.items():
@@ -73,8 +73,9 @@ class FluentBit:
                         rate_per_s=1 / C.POD_WRITES_PER_POD_LIFETIME, resource_version="",
                         component=f"{file_name}: [FILTER] kubernetes (pod metadata per new pod)",
                         config_key=f"{file_name}: [FILTER] Name kubernetes / Use_Kubelet",
-                        fix=f"set 'Use_Kubelet On' (and Kubelet_Port 10250, RBAC nodes/proxy) in the kubernetes "
-                            f"[FILTER] of {file_name} so metadata comes from the node's kubelet",
+                        fix=f"set 'Use_Kubelet On' and 'Kubelet_Port 10250' in the kubernetes [FILTER] of {file_name} "
+                            "so metadata comes from the node's kubelet (Fluent Bit ≥ 1.7.2; the DaemonSet needs "
+                            "hostNetwork: true, dnsPolicy: ClusterFirstWithHostNet and RBAC get on nodes/proxy)",
                     ))
                 elif section == "INPUT" and name == "kubernetes_events":
                     result.classes += informer("events", "cluster", component=f"{file_name}: [INPUT] kubernetes_events",

@@ -20,6 +20,8 @@ Documented behaviour (opentelemetry-collector-contrib READMEs), per collector re
 
 from __future__ import annotations
 
+import re
+
 from waveguard.analysis.recognisers.base import AgentContext, Recognised
 from waveguard.analysis.recognisers.prometheus_sd import prometheus_sd_classes
 from waveguard.model import constants as C
@@ -49,7 +51,7 @@ class OpenTelemetryCollector:
     name = "opentelemetry-collector"
 
     def recognise(self, ctx: AgentContext) -> Recognised | None:
-        if not ctx.image_matches("opentelemetry-collector", "otelcol", "otel/"):
+        if not ctx.image_matches("opentelemetry-collector", "otelcol"):
             return None
         result = Recognised(agent=self.name)
         for file_name, cfg in ctx.yaml_configs():
@@ -70,7 +72,7 @@ class OpenTelemetryCollector:
         for name in sorted(used["processors"]):
             if _base(name) == "k8s_attributes":
                 conf = (cfg.get("processors") or {}).get(name) or {}
-                result.classes += self._k8sattributes(name, conf, per_node)
+                result.classes += self._k8sattributes(ctx, name, conf, per_node)
         for name in sorted(used["receivers"]):
             conf = (cfg.get("receivers") or {}).get(name) or {}
             kind = _base(name)
@@ -85,36 +87,49 @@ class OpenTelemetryCollector:
             elif kind == "prometheus":
                 scrape = ((conf.get("config") or {}).get("scrape_configs")) or []
                 result.classes += prometheus_sd_classes(scrape, component=f"receiver {name}",
-                                                        key_prefix=f"receivers.{name}.config.scrape_configs")
+                                                        key_prefix=f"receivers.{name}.config.scrape_configs",
+                                                        node_value="${env:K8S_NODE_NAME}")
         for name in sorted(extensions):
             conf = (cfg.get("extensions") or {}).get(name) or {}
             kind = name.split("/")[0]
             if kind == "k8s_observer":
-                result.classes += self._k8s_observer(name, conf)
+                result.classes += self._k8s_observer(ctx, name, conf)
             elif kind == "k8s_leader_elector":
                 result.classes += self._leader_elector(name, per_node)
 
     @staticmethod
-    def _k8sattributes(name: str, conf: dict, per_node: bool) -> list[RequestClass]:
+    def _k8sattributes(ctx: AgentContext, name: str, conf: dict, per_node: bool) -> list[RequestClass]:
         key = f"processors.{name}"
         filt = conf.get("filter") or {}
-        if filt.get("node_from_env_var") or filt.get("node"):
+        node_env = filt.get("node_from_env_var")
+        broken_filter = ""
+        if node_env and not ctx.env_from_node_name(str(node_env)):
+            # The collector reads an empty node name and the filter matches every pod.
+            broken_filter = f"; filter.node_from_env_var names {node_env}, which the container does not set from " \
+                            "spec.nodeName, so the filter is empty"
+            scope = "cluster"
+        elif node_env or filt.get("node"):
             scope = "node"
         elif filt.get("namespace"):
             scope = "namespace"
         else:
             scope = "cluster"
-        fix = (f"set {key}.filter.node_from_env_var to an env var holding spec.nodeName (K8S_NODE_NAME) so each "
-               "collector watches only its node's pods") if scope == "cluster" and per_node else ""
-        classes = informer("pods", scope, component=f"processor {name} (pods)", config_key=f"{key}.filter", fix=fix)
+        env_name = node_env or "K8S_NODE_NAME"
+        fix = (f"set {key}.filter.node_from_env_var: {env_name} and give the container env {env_name} from fieldRef "
+               "spec.nodeName, so each collector watches only its node's pods") if scope == "cluster" and per_node else ""
+        classes = informer("pods", scope, component=f"processor {name} (pods{broken_filter})",
+                           config_key=f"{key}.filter", fix=fix)
         extract = conf.get("extract") or {}
+        explicit = "metadata" in extract
         metadata = set(extract.get("metadata") or DEFAULT_K8SATTRIBUTES_METADATA)
         if metadata & _NEEDS_REPLICASETS:
+            drop = (f"drop k8s.deployment.* / k8s.replicaset.* from {key}.extract.metadata" if explicit else
+                    f"set {key}.extract.metadata explicitly, without k8s.deployment.name (a default)")
             classes += informer(
                 "replicasets", "cluster", api_group="apps", component=f"processor {name} (ReplicaSets for "
                 "k8s.deployment.name)", config_key=f"{key}.extract.metadata",
-                fix=f"drop k8s.deployment.* / k8s.replicaset.* from {key}.extract.metadata, or add them in a gateway "
-                    "Deployment: the ReplicaSet informer stays cluster-wide even with the node filter")
+                fix=f"{drop}, or add deployment names in a gateway Deployment: the ReplicaSet informer stays "
+                    "cluster-wide even with the node filter")
         if extract.get("labels") or extract.get("annotations"):
             froms = {e.get("from", "pod") for e in (extract.get("labels") or []) + (extract.get("annotations") or [])
                      if isinstance(e, dict)}
@@ -162,13 +177,16 @@ class OpenTelemetryCollector:
         return classes
 
     @staticmethod
-    def _k8s_observer(name: str, conf: dict) -> list[RequestClass]:
+    def _k8s_observer(ctx: AgentContext, name: str, conf: dict) -> list[RequestClass]:
         key = f"extensions.{name}"
         classes: list[RequestClass] = []
+        node = str(conf.get("node") or "")
+        env = re.fullmatch(r"\$\{(?:env:)?(\w+)\}", node)
+        node_filtered = bool(node) and (env is None or ctx.env_from_node_name(env.group(1)))
         if conf.get("observe_pods", True):
-            classes += informer("pods", "node" if conf.get("node") else "cluster", component=f"extension {name}",
-                                config_key=f"{key}.node", fix="" if conf.get("node") else
-                                f"set {key}.node to ${{env:K8S_NODE_NAME}}")
+            classes += informer("pods", "node" if node_filtered else "cluster", component=f"extension {name}",
+                                config_key=f"{key}.node", fix="" if node_filtered else
+                                f"set {key}.node to ${{env:K8S_NODE_NAME}} (env K8S_NODE_NAME from fieldRef spec.nodeName)")
         if conf.get("observe_nodes"):
             classes += informer("nodes", "cluster", component=f"extension {name} (nodes)",
                                 config_key=f"{key}.observe_nodes")

@@ -38,7 +38,8 @@ def sd_classes(role: str, *, namespaced: bool, node_field_roles: set[str], compo
     return classes
 
 
-def prometheus_sd_classes(scrape_configs: list, *, component: str, key_prefix: str) -> list[RequestClass]:
+def prometheus_sd_classes(scrape_configs: list, *, component: str, key_prefix: str,
+                          node_value: str = "$NODE_NAME") -> list[RequestClass]:
     """Request classes of Prometheus-format ``scrape_configs`` (Prometheus, OTel's prometheus
     receiver)."""
     classes: list[RequestClass] = []
@@ -58,6 +59,7 @@ def prometheus_sd_classes(scrape_configs: list, *, component: str, key_prefix: s
             classes += sd_classes(
                 role, namespaced=bool(names), node_field_roles=node_roles,
                 component=f"{component} job {job.get('job_name', i)}", config_key=key,
-                fix=f"add to {key}.selectors: {{role: pod, field: spec.nodeName=$NODE_NAME}} (env from spec.nodeName)",
+                fix=f"add to {key}.selectors: {{role: pod, field: spec.nodeName={node_value}}} with the node name "
+                    "from fieldRef spec.nodeName (expanded before the config is loaded)",
             )
     return classes

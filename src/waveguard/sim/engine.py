@@ -414,7 +414,7 @@ class FleetSimulator:
         self._back_off(failed, rel)
 
         # 7. Memory (live LIST responses × GC growth) and CPU of each replica.
-        busy = D * self.short
+        busy = D * self.busy_share  # dispatched this step and done within it, time-averaged
         busy += self.E
         mem = (busy[self.gf] * self.memf3[self.gf]).sum(axis=0)  # LIST responses (steady flows: KiB)
         mem += self.base_mem
@@ -510,6 +510,7 @@ class FleetSimulator:
         self.fin = np.minimum(1.0, r)  # share of executing requests that finish in a step
         self.keep = 1.0 - self.fin  # share of a dispatched request left for later steps
         self.short = self.fin / r  # share of the step a request dispatched now executes
+        self.busy_share = self.fin * self.short  # ... counting only those that finish in it
         self.o = self.seats3 * self.short + self.extra  # seat occupancy per request this step
 
     def _update_fanout(self) -> None:

@@ -6,6 +6,7 @@ import typer
 
 from waveguard.cli import analyse as analyse_cmd
 from waveguard.cli import breakglass as breakglass_cmd
+from waveguard.cli import measure as measure_cmd
 
 app = typer.Typer(
     name="waveguard", no_args_is_help=True, add_completion=False,
@@ -20,6 +21,7 @@ def main() -> None:
 
 analyse_cmd.register(app)
 breakglass_cmd.register(app)
+measure_cmd.register(app)
 
 try:  # the simulator registers itself once it exists
     from waveguard.cli import simulate as simulate_cmd

@@ -1,0 +1,78 @@
+"""``waveguard measure`` on the command line: output, -o, notes, exit codes, bad input."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+from tests.test_measure_audit import V1, _agent_log, write
+from waveguard.cli.main import app
+from waveguard.model.requests import RequestProfile
+
+
+@pytest.fixture
+def agent_log(tmp_path):
+    return write(tmp_path / "agent.log", _agent_log())
+
+
+def test_table_output(runner, agent_log):
+    res = runner.invoke(app, ["measure", "--audit-log", str(agent_log)])
+    assert res.exit_code == 0, res.output
+    assert "ServiceAccount/telemetry/agent" in res.stdout and "LIST pods cluster" in res.stdout
+    assert "requests from 1 clients" in res.stdout
+
+
+def test_json_and_profile_file(runner, agent_log, tmp_path):
+    out = tmp_path / "profile.yaml"
+    res = runner.invoke(app, ["measure", "--audit-log", str(agent_log), "--json", "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.stdout)
+    assert doc["requests"] == 3 * (2 + 1 + 10) and doc["span_s"] == 100.0
+    (client,) = doc["clients"]
+    assert client["per_node"] is True and client["throttled"] == 3
+    text = out.read_text()
+    assert text.startswith("# waveguard measure")
+    (profile,) = [RequestProfile.model_validate(p) for p in yaml.safe_load(text)]
+    assert profile.per_node and profile.namespace == "telemetry" and profile.service_account == "agent"
+
+
+def test_notes_go_to_stderr(runner, tmp_path):
+    path = write(tmp_path / "g.log", _agent_log(), tail="garbage line\n")
+    res = runner.invoke(app, ["measure", "--audit-log", str(path), "--json"])
+    assert res.exit_code == 0
+    assert "note:" in res.stderr and "1 line(s) are not audit events" in res.stderr
+    assert json.loads(res.stdout)["files"][0]["garbage_lines"] == 1
+
+
+@pytest.mark.parametrize("content,match", [(None, "no such file"), ("", "empty"), ("{oops\n", "is an audit event")])
+def test_bad_input_one_line_exit_2_no_output_file(runner, tmp_path, content, match):
+    path = tmp_path / "audit.log"
+    if content is not None:
+        path.write_text(content)
+    out = tmp_path / "profile.yaml"
+    res = runner.invoke(app, ["measure", "--audit-log", str(path), "-o", str(out)])
+    assert res.exit_code == 2
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and match in lines[0]
+    assert "Traceback" not in res.output
+    assert not out.exists() and not list(tmp_path.glob(".profile.yaml.*"))
+
+
+def test_bad_memory_limit_is_exit_2(runner, agent_log):
+    res = runner.invoke(app, ["measure", "--audit-log", str(agent_log), "--memory-limit", "lots"])
+    assert res.exit_code == 2 and res.stderr.startswith("error: ")
+
+
+def test_output_into_a_missing_folder_is_exit_2(runner, agent_log, tmp_path):
+    res = runner.invoke(app, ["measure", "--audit-log", str(agent_log), "-o", str(tmp_path / "no" / "p.yaml")])
+    assert res.exit_code == 2 and "cannot write" in res.stderr
+
+
+def test_real_log_json(runner):
+    if not V1.exists():
+        pytest.skip("shared inputs missing")
+    res = runner.invoke(app, ["measure", "--audit-log", str(V1), "--json"])
+    assert res.exit_code == 0
+    assert json.loads(res.stdout)["requests"] == 37

@@ -73,6 +73,15 @@ def watch_cache_fill_s(cluster: Cluster) -> float:
     return stored * C.ETCD_READ_S_PER_BYTE
 
 
+def mmc_p99_wait(hold_s: np.ndarray, seats: np.ndarray, rho: np.ndarray) -> np.ndarray:
+    """p99 queueing delay (s) of an M/M/c queue with c = ``seats`` servers, mean holding time
+    ``hold_s`` and utilisation ``rho`` (< 1): Sakasegawa's mean wait
+    ρ^(√(2(c+1))−1) / (c (1−ρ)) × holding time, times ln(100) for the p99 of an exponential
+    tail. Grows without bound as ρ → 1. Shapes broadcast."""
+    c = np.maximum(seats, 1.0)
+    return hold_s * _LN100 / c * rho ** (np.sqrt(2.0 * (c + 1.0)) - 1.0) / (1.0 - rho)
+
+
 def _fair_fraction(target: np.ndarray, lo: np.ndarray, hi: np.ndarray, total: float) -> np.ndarray:
     """The fraction f with Σ_l clip(f × target_l, lo_l, hi_l) = total, per (replica, cluster).
 
@@ -684,8 +693,7 @@ class FleetSimulator:
             self._tau_c = self.tau.max(axis=1)
         S = (self.Su * self.upf).sum(axis=1)  # (Lu, C)
         rho = np.minimum(used.sum(axis=1) / np.maximum(S, _TINY), 0.999)
-        servers = np.maximum(S, 1.0)
-        random_wait = self._hold * _LN100 / servers * rho ** (np.sqrt(2.0 * (servers + 1.0)) - 1.0) / (1.0 - rho)
+        random_wait = mmc_p99_wait(self._hold, S, rho)
         level_wait = inqueue / np.maximum(dispatched, _TINY) * self.dt + random_wait
         wait_l = np.minimum(level_wait, C.APF_QUEUE_WAIT_LIMIT_S)
         wait = Qc / np.maximum(Dc, _TINY) * self.dt + random_wait[self.pos]

@@ -276,7 +276,8 @@ def scenario_from_data(data: dict, *, source: str = "<scenario>", node: yaml.Nod
     try:
         scenario = Scenario.model_validate(data)
     except ValidationError as exc:
-        err = exc.errors()[0]
+        # Of a union's alternatives, report the one that got furthest into the input.
+        err = max(exc.errors(), key=lambda e: len([p for p in e["loc"] if not _is_union_tag(p)]))
         loc = tuple(p for p in err["loc"] if not _is_union_tag(p))
         key = ".".join(str(p) for p in loc) or "(top level)"
         msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
@@ -291,9 +292,10 @@ def scenario_from_data(data: dict, *, source: str = "<scenario>", node: yaml.Nod
 
 
 def _is_union_tag(part: Any) -> bool:
-    # pydantic adds the union member's name to error locations (e.g. "InlineFleet", "str").
-    return isinstance(part, str) and (part[:1].isupper() or part in {"str", "list[_StrictProfile]",
-                                                                      "literal['default']"})
+    # pydantic adds the union member's name to error locations (e.g. "InlineFleet", "str",
+    # "list[_StrictProfile]", "literal['default']").
+    return isinstance(part, str) and (part[:1].isupper() or part[:1] == "_" or part == "str"
+                                      or part.startswith(("list[", "literal[")))
 
 
 def _resolve_fleet(scenario: Scenario, source: str, node: yaml.Node | None, base_dir: Path) -> Fleet:

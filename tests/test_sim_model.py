@@ -1,0 +1,218 @@
+"""Properties of the simulator's model, each asserted on simulator output."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from waveguard.model import constants as C
+from waveguard.model.cost import writer_extra_seat_seconds
+from waveguard.model.fleet import Cluster, Fleet
+from waveguard.model.requests import RequestProfile, informer
+from waveguard.sim import METRICS, FleetSimulator, load_builtin, scenario_from_data, simulate
+from waveguard.sim.engine import mmc_p99_wait
+from waveguard.sim.flows import writer_extra_seat_seconds_vec
+from waveguard.sim.run import shard_clusters
+
+
+def agent_scenario(namespace: str, name: str = "apf") -> dict:
+    """One 5,000-node cluster with memory to spare (no OOM: APF alone decides) and a pod-watching
+    DaemonSet created fast (100 pods/s): its LISTs saturate their priority level."""
+    return {
+        "name": name, "duration_s": 600, "seed": 3,
+        "fleet": {"clusters": [{"name": "big", "nodes": 5000, "apiserver_memory_bytes": 128 << 30}]},
+        "change": {"profile": {
+            "client": "DaemonSet/x/agent", "agent": "telemetry", "per_node": True, "namespace": namespace,
+            "service_account": "agent",
+            "classes": [{"verb": "list", "resource": "pods", "scope": "cluster", "trigger": "start",
+                         "resource_version": "0"},
+                        {"verb": "watch", "resource": "pods", "scope": "cluster", "trigger": "held"}]}},
+        "schedule": [{"cluster": "big", "at_s": 60, "pods_per_s": 100}],
+    }
+
+
+def level_view(result, level: str):
+    rejected = result.rate("apiserver_flowcontrol_rejected_requests_total", "big", priority_level=level)
+    wait = result.series("apiserver_flowcontrol_request_wait_duration_seconds", "big", priority_level=level,
+                         quantile="0.99")
+    dispatched = result.rate("apiserver_flowcontrol_dispatched_requests_total", "big", priority_level=level)
+    return rejected, wait, dispatched
+
+
+@pytest.fixture(scope="module")
+def default_sa():
+    return simulate(scenario_from_data(agent_scenario("telemetry")), workers=1)
+
+
+@pytest.fixture(scope="module")
+def kube_system_sa():
+    return simulate(scenario_from_data(agent_scenario("kube-system")), workers=1)
+
+
+def test_kubelet_levels_served_while_workload_low_saturates(default_sa):
+    rej_low, _, _ = level_view(default_sa, "workload-low")
+    saturated = rej_low >= 1.0
+    assert saturated.sum() >= 60, "workload-low should answer 429s for minutes"
+    assert default_sa.summary()[0].oom_kills == 0
+    for level in ("system", "node-high"):
+        rejected, wait, dispatched = level_view(default_sa, level)
+        assert rejected[saturated].max() < 0.01, level
+        assert wait[saturated].max() < C.SLO_SINGLE_OBJECT_S, level
+        assert dispatched[saturated].min() > 0, level  # leases and status keep flowing
+    # The control plane's own level is untouched too.
+    rejected, wait, _ = level_view(default_sa, "workload-high")
+    assert rejected[saturated].max() < 0.01 and wait[saturated].max() < C.SLO_SINGLE_OBJECT_S
+
+
+def test_kube_system_service_account_moves_the_storm_onto_the_control_plane_level(kube_system_sa):
+    """A kube-system ServiceAccount lands in workload-high (default FlowSchemas), the level of
+    kube-controller-manager, kube-scheduler and CoreDNS: they queue and are rejected with the
+    agent, while workload-low stays idle. The kubelets' own levels still hold."""
+    rej_high, wait_high, _ = level_view(kube_system_sa, "workload-high")
+    rej_low, _, _ = level_view(kube_system_sa, "workload-low")
+    saturated = rej_high >= 1.0
+    assert saturated.sum() >= 60
+    assert rej_low.max() < 0.01
+    assert np.median(wait_high[saturated]) > C.SLO_SINGLE_OBJECT_S
+    for level in ("system", "node-high"):
+        rejected, wait, _ = level_view(kube_system_sa, level)
+        assert rejected[saturated].max() < 0.01
+
+
+def storm_seconds(result, cluster: str, after_s: float) -> float:
+    """Seconds from ``after_s`` to the last step the control plane is saturated."""
+    mask = result.saturated_mask(cluster)
+    idx = np.flatnonzero(mask & (result.times > after_s))
+    return float(result.times[idx[-1]] - after_s) if len(idx) else 0.0
+
+
+def test_relist_storm_without_backoff_lasts_longer():
+    with_backoff = simulate(load_builtin("relist-storm"), workers=1)
+    without = simulate(load_builtin("relist-storm-no-backoff"), workers=1)
+    restart = 300.0
+    d_with = storm_seconds(with_backoff, "prod-2500", restart)
+    d_without = storm_seconds(without, "prod-2500", restart)
+    assert 30 <= d_with < d_without
+    # A storm indeed: the replica restarted and the others answered 429s.
+    assert with_backoff.series("up", "prod-2500", job="apiserver").min() == 4
+    assert without.rate("apiserver_request_total", "prod-2500", code="429").sum() > \
+        with_backoff.rate("apiserver_request_total", "prod-2500", code="429").sum()
+
+
+def small_run(seed: int):
+    scenario = load_builtin("relist-storm")
+    scenario = scenario.model_copy(update={"duration_s": 420.0})
+    scenario._fleet, scenario._profiles = load_builtin("relist-storm").fleet_model, scenario.profiles
+    return simulate(scenario, seed=seed, workers=1)
+
+
+def test_same_seed_same_output_other_seed_other_noise():
+    a, b, c = small_run(11), small_run(11), small_run(12)
+    for metric, labels in (("process_resident_memory_bytes", {}), ("apiserver_request_total", {"code": "429"}),
+                           ("apiserver_flowcontrol_current_executing_seats", {"priority_level": "workload-low"})):
+        assert np.array_equal(a.series(metric, "prod-2500", **labels), b.series(metric, "prod-2500", **labels))
+    assert a.to_json() == b.to_json()
+    assert not np.array_equal(a.series("apiserver_flowcontrol_current_executing_seats", "prod-2500",
+                                       priority_level="node-high"),
+                              c.series("apiserver_flowcontrol_current_executing_seats", "prod-2500",
+                                       priority_level="node-high"))
+
+
+def test_parallel_shards_give_the_single_process_result():
+    scenario = load_builtin("incident-2024-12-11-node-filtered").model_copy(update={"duration_s": 900.0})
+    full = load_builtin("incident-2024-12-11-node-filtered")
+    scenario._fleet, scenario._profiles = full.fleet_model, full.profiles
+    one = simulate(scenario, workers=1)
+    two = simulate(scenario, workers=2)
+    assert one.to_json() == two.to_json()
+    for cluster in ("staging", "prod-24-7500"):
+        assert np.array_equal(one.series("apiserver_flowcontrol_dispatched_requests_total", cluster),
+                              two.series("apiserver_flowcontrol_dispatched_requests_total", cluster))
+    shards = shard_clusters([c.nodes for c in full.fleet_model.clusters], 2)
+    assert sorted(i for s in shards for i in s) == list(range(25))
+
+
+def test_latency_grows_without_bound_as_utilisation_approaches_one():
+    rho = np.array([0.5, 0.9, 0.99, 0.999, 0.9999])
+    wait = mmc_p99_wait(np.full(5, 1.0), np.full(5, 100.0), rho)
+    assert np.all(np.diff(wait) > 0)
+    assert wait[0] < 1e-3 and wait[-1] > 100 * wait[2]
+    assert mmc_p99_wait(np.array(1.0), np.array(100.0), np.array(1 - 1e-9)) > 1e4
+
+
+def test_writer_extra_seats_vectorised_like_the_cost_model():
+    watchers = np.array([0, 5, 9, 10, 11, 99, 100, 7510, 12345.0])
+    expected = [writer_extra_seat_seconds(w) for w in watchers]
+    assert np.allclose(writer_extra_seat_seconds_vec(watchers), expected)
+
+
+def test_cost_model_figures_reach_the_simulator():
+    """Seats and service time of the change's LIST come from waveguard.model.cost."""
+    from waveguard.model.cost import request_cost
+
+    cluster = Cluster(name="c", nodes=2000)
+    profile = RequestProfile(client="DaemonSet/x/a", agent="t", per_node=True, namespace="x", service_account="a",
+                             classes=informer("pods", "cluster", component="t"))
+    sim = FleetSimulator(Fleet(clusters=[cluster]), [profile], expected_steps=10)
+    f = sim.flows.names.index("DaemonSet/x/a/workload-low/relist")
+    lst = request_cost(profile.classes[0], cluster, sim.apf.max_seats_per_request("workload-low"))
+    watch = request_cost(profile.classes[1], cluster)
+    assert sim.flows.seats[0, f] == lst.seats == 10
+    assert sim.flows.tau[0, f] == pytest.approx((lst.seat_seconds + watch.seat_seconds) / lst.seats)
+
+
+def test_step_by_step_control_for_a_rollout_engine():
+    """set_rollout / step / metrics: what the rollout engine drives."""
+    fleet = Fleet(clusters=[Cluster(name="small", nodes=300), Cluster(name="large", nodes=6000)])
+    profile = RequestProfile(client="DaemonSet/x/a", agent="t", per_node=True, namespace="x", service_account="a",
+                             classes=informer("pods", "cluster", component="t"))
+    sim = FleetSimulator(fleet, [profile], seed=5, expected_steps=900)
+    sim.step(60)
+    snap = sim.metrics()
+    assert snap.time_s == pytest.approx(60)
+    assert snap.value("waveguard_sim_rollout_share", "large") == 0.0
+    assert snap.value("up", "large", job="apiserver") == 5
+    sim.set_rollout("large", 0.5)
+    sim.step(240)
+    snap = sim.metrics()
+    assert snap.value("waveguard_sim_rollout_share", "large") == pytest.approx(0.5)
+    assert snap.value("waveguard_sim_rollout_share", "small") == 0.0
+    assert snap.value("apiserver_flowcontrol_rejected_requests_total", "large") > 0  # counter: cumulative
+    assert snap.value("process_resident_memory_bytes", "large") >= 0
+    sim.set_rollout("large", 0.0)  # roll back
+    sim.step(300)
+    assert sim.metrics().value("waveguard_sim_rollout_share", "large") == 0.0
+    result = sim.result("manual")
+    assert len(result.times) == 600
+    with pytest.raises(KeyError):
+        sim.set_rollout("missing", 1.0)
+    with pytest.raises(ValueError):
+        sim.set_rollout("large", 1.5)
+
+
+def test_metric_names_are_those_real_components_expose():
+    real = {"apiserver_flowcontrol_current_executing_seats", "apiserver_flowcontrol_rejected_requests_total",
+            "apiserver_request_duration_seconds", "process_resident_memory_bytes", "coredns_dns_responses_total",
+            "apiserver_flowcontrol_current_inqueue_requests", "apiserver_request_total", "up"}
+    assert real <= set(METRICS)
+    assert all(name.startswith(("apiserver_", "process_", "coredns_", "up", "waveguard_sim_")) for name in METRICS)
+
+
+def test_counters_are_cumulative_and_rates_per_second():
+    result = small_run(11)
+    total = result.series("apiserver_request_total", "prod-2500", code="429")
+    rate = result.rate("apiserver_request_total", "prod-2500", code="429")
+    assert np.all(np.diff(total) >= 0)
+    assert total[-1] == pytest.approx(rate.sum() * result.step_s, rel=1e-4)
+    with pytest.raises(KeyError):
+        result.series("no_such_metric", "prod-2500")
+    with pytest.raises(KeyError):
+        result.series("apiserver_request_total", "prod-2500", code="500")
+
+
+def test_backoff_levels_follow_client_go():
+    delays = [min(C.CLIENT_BACKOFF_MAX_S, C.CLIENT_BACKOFF_INITIAL_S * 2 ** k) for k in range(7)]
+    assert delays[0] == 0.8 and delays[-1] == 30.0
+    assert math.isclose(C.APF_QUEUE_WAIT_LIMIT_S, 15.0)

@@ -86,18 +86,23 @@ def _fair_fraction(target: np.ndarray, lo: np.ndarray, hi: np.ndarray, total: fl
     """The fraction f with Σ_l clip(f × target_l, lo_l, hi_l) = total, per (replica, cluster).
 
     The sum is piecewise linear and non-decreasing in f, with breakpoints at lo/target and
-    hi/target: evaluate it at every breakpoint and interpolate on the segment that crosses
-    ``total`` (apf_controller.go's computeConcurrencyAllocation solves the same problem)."""
+    hi/target: evaluate it at every breakpoint, take the closest breakpoints below and above
+    ``total`` and interpolate (apf_controller.go's computeConcurrencyAllocation solves the same
+    problem)."""
     t = np.maximum(target, _TINY)
-    points = np.sort(np.concatenate([lo / t, hi / t]), axis=0)  # (2L, R, C)
+    points = np.concatenate([lo / t, hi / t])  # (2L, R, C)
     sums = np.clip(points[:, None] * t[None], lo[None], hi[None]).sum(axis=1)  # (2L, R, C)
     above = sums >= total
-    k = np.clip(np.argmax(above, axis=0), 1, len(points) - 1)  # first breakpoint at/above
-    k = np.where(above.any(axis=0), k, len(points) - 1)
-    f1, f0 = np.take_along_axis(points, k[None], 0)[0], np.take_along_axis(points, k[None] - 1, 0)[0]
-    s1, s0 = np.take_along_axis(sums, k[None], 0)[0], np.take_along_axis(sums, k[None] - 1, 0)[0]
-    frac = np.clip((total - s0) / np.maximum(s1 - s0, _TINY), 0.0, 1.0)
-    return f0 + frac * (f1 - f0)
+    f_hi = np.where(above, points, np.inf).min(axis=0)
+    s_hi = np.where(above & (points == f_hi), sums, np.inf).min(axis=0)
+    f_lo = np.where(above, -np.inf, points).max(axis=0)
+    s_lo = np.where(~above & (points == f_lo), sums, -np.inf).max(axis=0)
+    f_hi = np.where(np.isfinite(f_hi), f_hi, f_lo)  # never reaches total: as far as it goes
+    f_lo = np.where(np.isfinite(f_lo), f_lo, f_hi)  # already above at the lowest breakpoint
+    s_hi = np.where(np.isfinite(s_hi), s_hi, s_lo)
+    s_lo = np.where(np.isfinite(s_lo), s_lo, s_hi)
+    frac = np.clip((total - s_lo) / np.maximum(s_hi - s_lo, _TINY), 0.0, 1.0)
+    return f_lo + frac * (f_hi - f_lo)
 
 
 class FleetSimulator:
@@ -268,6 +273,17 @@ class FleetSimulator:
         static = {"apiserver_flowcontrol_nominal_limit_seats": nominal,
                   "waveguard_sim_apiserver_memory_limit_bytes": self.mem_limit}
         self.reader = SeriesReader(self.store, self.cluster_names, labels, static, self.dt)
+        rows = dict(self.store.rows)
+        for name in ("apiserver_flowcontrol_current_executing_seats", "apiserver_flowcontrol_current_inqueue_requests",
+                     "apiserver_flowcontrol_rejected_requests_total", "apiserver_flowcontrol_dispatched_requests_total",
+                     "apiserver_flowcontrol_request_wait_duration_seconds"):
+            start = rows[name].start
+            rows[name] = slice(start + self._lvl.start, start + self._lvl.stop) if isinstance(self._lvl, slice) \
+                else start + self._lvl
+        self._rows = rows
+        self._zeros_fc = np.zeros((self.F, self.C))
+        self._zeros_lc = np.zeros((self.Lu, self.C))
+        self._write_slow_rows()
 
     # --- public control -----------------------------------------------------------------
 
@@ -370,7 +386,7 @@ class FleetSimulator:
         occ = self._per_level(self.E * self.seats3)
         avail = np.maximum(self.Su - occ, 0.0)
         Q, REJ, D = self.buf
-        want = Q + A
+        want = Q + A if self._queued else A
         dem = want * self.o
         dem_l = self._per_level(dem)
         if (dem_l <= avail).all():  # everything fits: no queue, no rejection
@@ -402,7 +418,7 @@ class FleetSimulator:
         done += D
         done -= carry
         comp_g = done[gf]
-        failed = REJ[gf].sum(axis=1)
+        failed = REJ[gf].sum(axis=1) if self._queued else np.zeros_like(arr_g)
         if self._slowed or self._has_dead:
             fin_g = self.fin[gf]
             dead_done = self.E_dead * fin_g
@@ -420,7 +436,8 @@ class FleetSimulator:
         self.W += comp_g
         if lost is not None:
             failed += lost[gf]
-        self._back_off(failed, rel)
+        if failed.max() > 0.0:
+            self._back_off(failed, rel)
 
         # 7. Memory (live LIST responses × GC growth) and CPU of each replica.
         busy = D * self.busy_share  # dispatched this step and done within it, time-averaged
@@ -650,49 +667,61 @@ class FleetSimulator:
         limit = (self.S * self.up).sum(axis=1)
         limit[~self.limited] = 0.0
         self._limit_rec = limit
+        self._S_c = (self.Su * self.upf).sum(axis=1)  # (Lu, C): seats of the replicas up
+        if hasattr(self, "store"):
+            self._write_slow_rows()
 
     def _record(self, used, D, Q, REJ, mem, cpu, dns_fail, client_fail, error) -> None:
         st = self.store
         if st.n == st.capacity:
             st.grow()
-        n, a, lv = st.n, st.arrays, self._lvl
-        Qc, Dc, Rc = Q.sum(axis=1), D.sum(axis=1), REJ.sum(axis=1)  # (F, C): all replicas
-        inqueue, dispatched, rejected = self.mlev @ Qc, self.mlev @ Dc, self.mlev @ Rc
-        wait_l, p99 = self._latency(used, Qc, Dc, inqueue, dispatched)
-        st.times[n] = self.t
-        a["apiserver_flowcontrol_current_executing_seats"][n, lv] = used.sum(axis=1)
-        a["apiserver_flowcontrol_current_inqueue_requests"][n, lv] = inqueue
-        a["apiserver_flowcontrol_rejected_requests_total"][n, lv] = rejected
-        a["apiserver_flowcontrol_dispatched_requests_total"][n, lv] = dispatched
-        a["apiserver_flowcontrol_current_limit_seats"][n] = self._limit_rec
-        a["apiserver_flowcontrol_request_wait_duration_seconds"][n, lv] = wait_l
-        a["apiserver_request_duration_seconds"][n] = p99
-        a["apiserver_request_total"][n] = rejected.sum(axis=0)
-        a["apiserver_current_inflight_requests"][n] = self.E.sum(axis=(0, 1))
-        a["process_resident_memory_bytes"][n] = mem
-        a["up"][n] = self.upf
-        a["coredns_dns_requests_total"][n] = self.dns_lookups
-        a["coredns_dns_responses_total"][n] = self.dns_lookups * dns_fail
-        a["waveguard_sim_dns_client_failure_ratio"][n] = client_fail
-        a["waveguard_sim_workload_error_ratio"][n] = error
-        a["waveguard_sim_rollout_share"][n] = self.share
-        a["waveguard_sim_apiserver_cpu_demand_ratio"][n] = cpu.max(axis=0)
+        f, row = st.frame, self._rows
+        used_c = used.sum(axis=1)  # (Lu, C): all replicas
+        if self._queued:
+            Qc, Rc = Q.sum(axis=1), REJ.sum(axis=1)  # (F, C)
+            inqueue, rejected = self.mlev @ Qc, self.mlev @ Rc
+        else:
+            Qc, inqueue, rejected = self._zeros_fc, self._zeros_lc, self._zeros_lc
+        Dc = D.sum(axis=1)
+        dispatched = self.mlev @ Dc
+        wait_l, p99 = self._latency(used_c, Qc, Dc, inqueue, dispatched)
+        st.times[st.n] = self.t
+        f[row["apiserver_flowcontrol_current_executing_seats"]] = used_c
+        f[row["apiserver_flowcontrol_current_inqueue_requests"]] = inqueue
+        f[row["apiserver_flowcontrol_rejected_requests_total"]] = rejected
+        f[row["apiserver_flowcontrol_dispatched_requests_total"]] = dispatched
+        f[row["apiserver_flowcontrol_request_wait_duration_seconds"]] = wait_l
+        f[row["apiserver_request_duration_seconds"]] = p99
+        f[row["apiserver_request_total"]] = rejected.sum(axis=0)
+        f[row["apiserver_current_inflight_requests"]] = self.E.sum(axis=(0, 1))
+        f[row["process_resident_memory_bytes"]] = mem
+        f[row["coredns_dns_responses_total"]] = self.dns_lookups * dns_fail
+        f[row["waveguard_sim_dns_client_failure_ratio"]] = client_fail
+        f[row["waveguard_sim_workload_error_ratio"]] = error
+        f[row["waveguard_sim_rollout_share"]] = self.share
+        f[row["waveguard_sim_apiserver_cpu_demand_ratio"]] = cpu.max(axis=0)
         st.commit()
 
-    def _latency(self, used, Qc, Dc, inqueue, dispatched) -> tuple[np.ndarray, np.ndarray]:
+    def _write_slow_rows(self) -> None:
+        """Rows that change only on events (limits, replicas up, constant lookups)."""
+        f, row = self.store.frame, self._rows
+        f[row["apiserver_flowcontrol_current_limit_seats"]] = self._limit_rec
+        f[row["up"]] = self.upf
+        f[row["coredns_dns_requests_total"]] = self.dns_lookups
+
+    def _latency(self, used_c, Qc, Dc, inqueue, dispatched) -> tuple[np.ndarray, np.ndarray]:
         """p99 queue wait per level and p99 latency per scope, per cluster (all replicas).
 
         Wait = the fluid backlog of the queue (queued / dispatch rate) + the random wait of an
-        M/M/c queue (c = the level's seats) at the level's utilisation ρ: Sakasegawa's mean
-        ρ^(√(2(c+1))−1)/(c(1−ρ)) × holding time, p99 = ln(100) × mean. It grows without bound
-        as ρ approaches 1; APF rejects what would wait past its limit, so no wait exceeds that
-        limit. Latency = wait + service time (the slowest replica's)."""
+        M/M/c queue (c = the level's seats) at the level's utilisation ρ (:func:`mmc_p99_wait`),
+        capped at the APF wait limit (past it a request is rejected). Latency = wait + service
+        time (the slowest replica's)."""
         if self._steps % _SLOW_EVERY == 1 or self._hold is None:
-            x = (self.buf[2] * self.seats3).sum(axis=1)  # (F, C) seats dispatched
-            self._hold = (self.mlev @ (x * self.tau.max(axis=1))) / np.maximum(self.mlev @ x, _TINY)
+            x = Dc * self.seats3[:, 0, :]  # (F, C) seats dispatched
             self._tau_c = self.tau.max(axis=1)
-        S = (self.Su * self.upf).sum(axis=1)  # (Lu, C)
-        rho = np.minimum(used.sum(axis=1) / np.maximum(S, _TINY), 0.999)
+            self._hold = (self.mlev @ (x * self._tau_c)) / np.maximum(self.mlev @ x, _TINY)
+        S = self._S_c
+        rho = np.minimum(used_c / np.maximum(S, _TINY), 0.999)
         random_wait = mmc_p99_wait(self._hold, S, rho)
         level_wait = inqueue / np.maximum(dispatched, _TINY) * self.dt + random_wait
         wait_l = np.minimum(level_wait, C.APF_QUEUE_WAIT_LIMIT_S)

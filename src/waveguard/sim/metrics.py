@@ -75,41 +75,54 @@ _SUM_OVER_INSTANCES = {"process_resident_memory_bytes": "max", "up": "sum"}
 
 
 class MetricStore:
-    """Preallocated per-step storage: one float32 array per metric, ``(T, C)`` or ``(T, X, C)``
-    with X the metric's label values."""
+    """Preallocated per-step storage. All series of a step form one frame ``(K, C)``: K rows
+    (one per metric, or one per label value) × clusters; frames are kept as float32
+    ``(T, K, C)``. ``arrays[name]`` is a view ``(T, C)`` or ``(T, X, C)`` of one metric.
+
+    A writer fills :attr:`frame` (float64, rows from :attr:`rows`), sets ``times[n]`` and calls
+    :meth:`commit`."""
 
     def __init__(self, n_clusters: int, dims: dict[str, int], capacity: int) -> None:
         self.n = 0
-        self._dims = dims
         self._cap = max(1, capacity)
-        self.arrays = {name: np.zeros(self._shape(spec, n_clusters), dtype=np.float32)
-                       for name, spec in METRICS.items() if name not in _STATIC}
+        self.rows: dict[str, slice] = {}
+        k = 0
+        for name, spec in METRICS.items():
+            if name in _STATIC:
+                continue
+            width = 1 if spec.label is None else dims[spec.label]
+            self.rows[name] = slice(k, k + width)
+            k += width
+        self.frame = np.zeros((k, n_clusters))
+        self.frames = np.zeros((self._cap, k, n_clusters), dtype=np.float32)
         self.times = np.zeros(self._cap, dtype=np.float64)
-        #: Running totals of counters (float64), so the latest value costs O(1).
-        self.totals = {name: np.zeros(arr.shape[1:], dtype=np.float64) for name, arr in self.arrays.items()
-                       if METRICS[name].kind == "counter"}  # (C,) or (X, C)
+        #: Running totals (float64) of every row, so a counter's latest value costs O(1).
+        self._total = np.zeros((k, n_clusters))
+        self.totals = {name: self._total[sl] if METRICS[name].label else self._total[sl.start]
+                       for name, sl in self.rows.items() if METRICS[name].kind == "counter"}  # (C,) or (X, C)
+        self._views()
 
-    def _shape(self, spec: MetricSpec, C: int) -> tuple[int, ...]:
-        return (self._cap, C) if spec.label is None else (self._cap, self._dims[spec.label], C)
+    def _views(self) -> None:
+        self.arrays = {name: self.frames[:, sl, :] if METRICS[name].label else self.frames[:, sl.start, :]
+                       for name, sl in self.rows.items()}
 
     @property
     def capacity(self) -> int:
         return self._cap
 
     def commit(self) -> None:
-        """Close the step being written at index ``n`` (the writer fills ``arrays[name][n]``)."""
-        i = self.n
-        for name, total in self.totals.items():
-            total += self.arrays[name][i]
+        """Store the frame being written as step ``n``."""
+        self.frames[self.n] = self.frame
+        self._total += self.frame
         self.n += 1
 
     def grow(self) -> None:
         self._cap *= 2
         self.times = np.resize(self.times, self._cap)
-        for name, arr in self.arrays.items():
-            new = np.zeros((self._cap, *arr.shape[1:]), dtype=arr.dtype)
-            new[: self.n] = arr[: self.n]
-            self.arrays[name] = new
+        frames = np.zeros((self._cap,) + self.frames.shape[1:], dtype=self.frames.dtype)
+        frames[: self.n] = self.frames[: self.n]
+        self.frames = frames
+        self._views()
 
 
 #: Metrics computed from the configuration rather than stored per step.
@@ -181,6 +194,46 @@ class SeriesReader:
             return float(total if spec.label is None else
                          total[self._label_index(spec, labels[spec.label])] if spec.label in labels else total.sum())
         return float(self._raw(spec, c, labels, last_only=True)[-1])
+
+    def latest(self, metric: str, **labels: str) -> np.ndarray:
+        """The latest value of ``metric`` on every cluster at once, shape (C,), float64 — gates
+        over a large fleet read one vector instead of a value per cluster. Counters give the
+        cumulative total; aggregation as :meth:`series`. KeyError for unknown names/labels."""
+        spec = _spec(metric)
+        _check_fixed(spec, labels)
+        n = self._store.n
+        if spec.kind == "counter" or spec.name in self._static:
+            source = self._store.totals[spec.name] if spec.kind == "counter" else self._static[spec.name]
+            values = np.asarray(source, dtype=np.float64)
+        elif n == 0:
+            return np.zeros(len(self.clusters))
+        else:
+            values = np.asarray(self._store.arrays[spec.name][n - 1], dtype=np.float64)
+        if spec.label is None or values.ndim == 1:
+            return values
+        # labelled metrics are stored (X, C): label first, clusters last
+        if spec.label in labels:
+            return values[self._label_index(spec, labels[spec.label])]
+        how = _SUM_OVER_INSTANCES.get(spec.name, "max" if "quantile" in dict(spec.fixed_labels) else "sum")
+        return values.max(axis=0) if how == "max" else values.sum(axis=0)
+
+    def window_rate(self, metric: str, window_s: float, **labels: str) -> np.ndarray:
+        """Per-second increase of a counter over the last ``window_s`` seconds on every cluster,
+        shape (C,) — Prometheus's ``rate(metric[window])``. Depends only on the recorded history
+        (not on earlier calls), so a replayed simulation reads the same."""
+        spec = _spec(metric)
+        if spec.kind != "counter":
+            raise KeyError(f"{metric} is a gauge; window_rate() needs a counter")
+        _check_fixed(spec, labels)
+        n = self._store.n
+        if spec.name in self._static or n == 0:
+            return np.zeros(len(self.clusters))
+        k = max(1, min(n, int(round(window_s / self.step_s))))
+        increments = np.asarray(self._store.arrays[spec.name][n - k:n], dtype=np.float64).sum(axis=0)
+        if spec.label is not None:
+            increments = (increments[self._label_index(spec, labels[spec.label])] if spec.label in labels
+                          else increments.sum(axis=0))
+        return increments / (k * self.step_s)
 
     def _raw(self, spec: MetricSpec, c: int, labels: dict[str, str], last_only: bool = False) -> np.ndarray:
         n = self._store.n

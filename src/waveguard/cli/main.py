@@ -6,7 +6,11 @@ import typer
 
 from waveguard.cli import analyse as analyse_cmd
 from waveguard.cli import breakglass as breakglass_cmd
+from waveguard.cli import demo as demo_cmd
 from waveguard.cli import measure as measure_cmd
+from waveguard.cli import plan as plan_cmd
+from waveguard.cli import rollout as rollout_cmd
+from waveguard.cli import simulate as simulate_cmd
 
 app = typer.Typer(
     name="waveguard", no_args_is_help=True, add_completion=False,
@@ -19,16 +23,8 @@ def main() -> None:
     """Keep infrastructure rollouts from taking down Kubernetes control planes."""
 
 
-analyse_cmd.register(app)
-breakglass_cmd.register(app)
-measure_cmd.register(app)
-
-try:  # the simulator registers itself once it exists
-    from waveguard.cli import simulate as simulate_cmd
-except ImportError:  # pragma: no cover - during bootstrap only
-    simulate_cmd = None
-if simulate_cmd is not None:
-    simulate_cmd.register(app)
+for command in (demo_cmd, analyse_cmd, plan_cmd, rollout_cmd, simulate_cmd, measure_cmd, breakglass_cmd):
+    command.register(app)
 
 
 if __name__ == "__main__":  # pragma: no cover

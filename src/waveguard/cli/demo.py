@@ -1,0 +1,39 @@
+"""``waveguard demo``: the incident replayed with no gates, workload-error gates, and waveguard."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from waveguard.cli.common import err_console, input_errors, stdout_console
+from waveguard.report.demo import render_table, write_report
+from waveguard.rollout.demo import DEFAULT_SCENARIO, STRATEGIES, run_demo
+
+
+def register(app: typer.Typer) -> None:
+    app.command("demo")(demo_command)
+
+
+def demo_command(
+    as_json: bool = typer.Option(False, "--json", help='Print {"strategies": [...]} as JSON.'),
+    report: Optional[Path] = typer.Option(None, "--report", help="Write a self-contained HTML page here."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Simulator seed (default: the scenario's)."),
+) -> None:
+    """Replay the 11 Dec 2024 incident three ways on the simulated fleet, side by side."""
+    with input_errors():
+        with err_console.status("simulating three rollouts of the incident's change…"):
+            results = run_demo(DEFAULT_SCENARIO, seed=seed)
+        if report is not None:
+            write_report(results, report, DEFAULT_SCENARIO)
+    if as_json:
+        typer.echo(json.dumps({"scenario": DEFAULT_SCENARIO, "strategies": [r.as_json() for r in results]}, indent=2))
+    else:
+        render_table(results, stdout_console())
+        if report is not None:
+            stdout_console().print(f"report: {report}")
+
+
+__all__ = ["register", "STRATEGIES"]

@@ -1,0 +1,78 @@
+"""``waveguard plan``: propose a rollout plan for a change, or check one."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Optional
+
+import typer
+import yaml
+
+from waveguard.analysis import build_profiles, load_change
+from waveguard.cli.common import EXIT_FINDINGS, EXIT_OK, input_errors, stdout_console
+from waveguard.model.findings import Finding
+from waveguard.model.fleet import Fleet, default_fleet, load_fleet
+from waveguard.rollout.plan import Plan, load_plan, plan_findings, propose_plan
+
+
+def register(app: typer.Typer) -> None:
+    app.command("plan")(plan_command)
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` via a temporary file and rename: never a partial file."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent if str(path.parent) else ".", prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def plan_yaml(plan: Plan) -> str:
+    header = ("# waveguard rollout plan. Bake times cover the longest DNS cache TTL plus two gate evaluations;\n"
+              "# the first production wave includes a slice of the largest clusters.\n")
+    return header + yaml.safe_dump(plan.model_dump(mode="json", exclude_none=True), sort_keys=False)
+
+
+def _print_findings(findings: list[Finding]) -> None:
+    console = stdout_console()
+    for f in findings:
+        console.print(f"[bold]{f.rule}[/] {f.severity}: {f.message}\n  fix: {f.fix}", highlight=False)
+
+
+def plan_command(
+    change: Optional[str] = typer.Argument(None, help="Rendered manifests of the change (files or folder)."),
+    fleet: Optional[Path] = typer.Option(None, "--fleet", help="Fleet YAML (default: the built-in fleet)."),
+    output: Optional[Path] = typer.Option(None, "-o", "--output", help="Write the plan here (default: stdout)."),
+    check: Optional[Path] = typer.Option(None, "--check", help="Check an existing plan file instead."),
+    gate_interval_s: float = typer.Option(30.0, "--gate-interval", min=1.0, help="Seconds between gate evaluations."),
+) -> None:
+    """Propose waves, bake times and gates for CHANGE, or --check a plan. Exit 1 on plan errors."""
+    with input_errors():
+        fleet_model: Fleet = load_fleet(fleet) if fleet else default_fleet()
+        if check is not None:
+            plan = load_plan(check, fleet_model)
+            findings = plan_findings(plan, fleet_model, source=str(check))
+            _print_findings(findings)
+            if not findings:
+                stdout_console().print(f"{check}: no plan findings ({len(plan.waves)} waves)")
+            raise typer.Exit(EXIT_FINDINGS if any(f.severity == "error" for f in findings) else EXIT_OK)
+        if change is None:
+            raise typer.BadParameter("give CHANGE (manifests) or --check PLAN.yaml")
+        profiles = build_profiles(load_change([change]))
+        plan = propose_plan(change, fleet_model, per_node=any(p.per_node for p in profiles),
+                            gate_interval_s=gate_interval_s)
+    text = plan_yaml(plan)
+    if output is None:
+        typer.echo(text, nl=False)
+    else:
+        write_atomically(output, text)
+        stdout_console().print(f"wrote {output}: {len(plan.waves)} waves, bake {plan.waves[0].bake_s:.0f} s each")
+    findings = plan_findings(plan, fleet_model, source=str(output or "<stdout>"))
+    _print_findings(findings)
+    raise typer.Exit(EXIT_FINDINGS if any(f.severity == "error" for f in findings) else EXIT_OK)

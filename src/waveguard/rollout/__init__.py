@@ -1,0 +1,1 @@
+"""Guarded progressive rollouts: plans, gates, the wave engine and its durable event log."""

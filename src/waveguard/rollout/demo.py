@@ -1,0 +1,161 @@
+"""The demo: replay the 11 December 2024 incident three ways on the simulator, side by side.
+
+* ``none`` — as it happened: staging, then every production cluster, smallest first, one every
+  75 s, no gates (the built-in scenario's schedule);
+* ``workload-errors`` — what progressive-delivery tools are typically given: 10 % / 50 % /
+  100 % of the clusters, a 10-minute analysis per step, gated on the workloads' error rate
+  (Flagger's canonical ``request-success-rate`` ≥ 99 %, i.e. errors ≤ 1 %);
+* ``waveguard`` — the plan ``waveguard plan`` proposes, with all its gates.
+
+Every strategy runs through the same :class:`~waveguard.rollout.engine.Engine` on a fresh
+simulator of the same scenario (same seed), then the simulation goes on to the scenario's end
+so that damage done after a halt is counted too.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from waveguard.model.fleet import Fleet
+from waveguard.rollout.engine import Engine
+from waveguard.rollout.eventlog import Event, EventLog
+from waveguard.rollout.plan import ClusterSelector, GateSpec, Plan, Wave, is_staging, propose_plan
+from waveguard.rollout.simtarget import SimTarget
+from waveguard.sim import load_builtin
+from waveguard.sim.scenario import Scenario
+
+STRATEGIES = ("none", "workload-errors", "waveguard")
+DEFAULT_SCENARIO = "incident-2024-12-11"
+#: The incident's rollout: staging first, production ~10 minutes later, one cluster every 75 s
+#: (the built-in scenario's schedule, domain.md §1: the whole fleet within ~30 minutes).
+NONE_STAGING_BAKE_S = 600.0
+NONE_STAGGER_S = 75.0
+#: Typical progressive-delivery settings: cluster shares per step and the analysis length.
+WORKLOAD_ERRORS_CLUSTER_SHARES = (0.10, 0.50, 1.0)
+WORKLOAD_ERRORS_ANALYSIS_S = 600.0
+#: Flagger's canonical analysis (docs.flagger.app, "Metrics Analysis" and the Canary examples):
+#: every 1 m, request success rate ≥ 99 % (errors ≤ 1 %), roll back after 5 failed checks.
+WORKLOAD_ERRORS_THRESHOLD = 0.01
+WORKLOAD_ERRORS_INTERVAL_S = 60.0
+WORKLOAD_ERRORS_FAILED_CHECKS = 5
+
+
+@dataclass
+class StrategyResult:
+    """One strategy's outcome. Times in simulated seconds; ``blast_radius_pct``: highest share
+    of production nodes that ran the change at once; ``impact_minutes``: customer-impact
+    minutes summed over production clusters."""
+
+    name: str
+    blast_radius_pct: float
+    halted_at_s: float | None
+    saturated_clusters: int
+    impact_minutes: float
+    rolled_back: bool
+    halt_reason: str | None = None
+    fired: dict | None = None  # the failed gate result that halted the rollout
+    projections: list[dict] = field(default_factory=list)  # projection gate results, latest wave
+    reached_clusters: int = 0
+    timeline: dict[str, list[float]] = field(default_factory=dict)  # for the report's plots
+
+    def as_json(self) -> dict:
+        return {"name": self.name, "blast_radius_pct": round(self.blast_radius_pct, 3),
+                "halted_at_s": self.halted_at_s, "saturated_clusters": self.saturated_clusters,
+                "impact_minutes": round(self.impact_minutes, 1), "rolled_back": self.rolled_back,
+                "halt_reason": self.halt_reason, "reached_clusters": self.reached_clusters}
+
+
+def strategy_plan(name: str, change: str, fleet: Fleet) -> Plan:
+    """The rollout plan of strategy ``name`` for ``change`` over ``fleet``."""
+    if name == "waveguard":
+        return propose_plan(change, fleet, per_node=True)
+    if name == "none":
+        staging = [c.name for c in fleet.clusters if is_staging(c)]
+        prod = sorted((c for c in fleet.clusters if not is_staging(c)), key=lambda c: c.nodes)
+        waves = [Wave(name="staging", clusters=ClusterSelector(names=staging), bake_s=NONE_STAGING_BAKE_S)]
+        waves += [Wave(name=c.name, clusters=ClusterSelector(names=[c.name]), bake_s=NONE_STAGGER_S) for c in prod]
+        return Plan(change=change, waves=waves, gates=[], max_parallel_clusters=len(fleet.clusters))
+    if name == "workload-errors":
+        names = [c.name for c in fleet.clusters]
+        waves = [Wave(name=f"{share:.0%} of clusters",
+                      clusters=ClusterSelector(names=names[: max(1, math.ceil(share * len(names)))]),
+                      bake_s=WORKLOAD_ERRORS_ANALYSIS_S)
+                 for share in WORKLOAD_ERRORS_CLUSTER_SHARES]
+        return Plan(change=change, waves=waves,
+                    gates=[GateSpec(kind="workload_error_rate", threshold=WORKLOAD_ERRORS_THRESHOLD,
+                                    failures_to_halt=WORKLOAD_ERRORS_FAILED_CHECKS)],
+                    gate_interval_s=WORKLOAD_ERRORS_INTERVAL_S, max_parallel_clusters=len(names))
+    raise ValueError(f"unknown strategy {name!r}; known: {', '.join(STRATEGIES)}")
+
+
+def run_strategy(name: str, scenario: Scenario, seed: int | None = None) -> StrategyResult:
+    """Run one strategy on a fresh simulator of ``scenario`` until the scenario's end."""
+    fleet = scenario.fleet_model
+    change = scenario.change.manifests[0] if scenario.change and scenario.change.manifests else "change"
+    plan = strategy_plan(name, change, fleet)
+    target = SimTarget.for_scenario(scenario, seed=seed)
+    with tempfile.TemporaryDirectory() as tmp:
+        log = EventLog(os.path.join(tmp, "state.db"), create=True)
+        engine = Engine(plan=plan, fleet=fleet, target=target, log=log, analysed_profiles=scenario.profiles)
+        state = engine.run()
+        events = log.events()
+        log.close()
+    target.advance(scenario.duration_s - target.now())
+    return _outcome(name, target, state, events)
+
+
+def _outcome(name: str, target: SimTarget, state, events: list[Event]) -> StrategyResult:
+    result = target.sim.result(name)
+    production = [c for c in target.fleet.clusters if not is_staging(c)]
+    total = sum(c.nodes for c in production) or 1
+    running = sum(result.series("waveguard_sim_rollout_share", c.name) * c.nodes for c in production)
+    rows = {s.name: s for s in result.summary()}
+    halted = next((e for e in events if e.kind == "halted"), None)
+    projections = [e.data for e in events if e.kind == "gate" and e.data.get("gate") == "projection"]
+    last_projection_t = max((e.t for e in events if e.kind == "gate" and e.data.get("gate") == "projection"),
+                            default=None)
+    fired = None
+    if halted is not None:
+        fired = {"gate": halted.data.get("gate"), "cluster": halted.data.get("cluster_failed"),
+                 "value": halted.data.get("value"), "threshold": halted.data.get("threshold"),
+                 "reason": halted.data.get("reason"), "before_apply": halted.data.get("before_apply")}
+    t = result.times
+    saturated = np.zeros(len(t))
+    errors = np.zeros(len(t))
+    for c in production:
+        saturated += result.saturated_mask(c.name)
+        errors += result.series("waveguard_sim_workload_error_ratio", c.name) * c.nodes
+    return StrategyResult(
+        name=name, blast_radius_pct=float(np.max(running, initial=0.0) / total * 100),
+        halted_at_s=halted.t if halted else None,
+        saturated_clusters=sum(rows[c.name].saturated_at_s is not None for c in production),
+        impact_minutes=sum(rows[c.name].impact_minutes for c in production),
+        rolled_back=state.status == "rolled_back", halt_reason=halted.data.get("reason") if halted else None,
+        fired=fired,
+        projections=[p for p in projections if last_projection_t is not None] if projections else [],
+        reached_clusters=sum(rows[c.name].change_at_s is not None for c in production),
+        timeline={"t": t.tolist(), "production_share_pct": (running / total * 100).tolist(),
+                  "saturated_clusters": saturated.tolist(), "error_ratio": (errors / total).tolist()},
+    )
+
+
+def run_demo(scenario_name: str = DEFAULT_SCENARIO, seed: int | None = None, parallel: bool = True,
+             strategies: tuple[str, ...] = STRATEGIES) -> list[StrategyResult]:
+    """All strategies on the built-in ``scenario_name``; in parallel processes when ``parallel``
+    (each strategy is its own simulation: the results are the same either way)."""
+    if not parallel or len(strategies) == 1:
+        scenario = load_builtin(scenario_name)
+        return [run_strategy(s, scenario, seed) for s in strategies]
+    with ProcessPoolExecutor(max_workers=min(len(strategies), os.cpu_count() or 1)) as pool:
+        futures = [pool.submit(_run_builtin, s, scenario_name, seed) for s in strategies]
+        return [f.result() for f in futures]
+
+
+def _run_builtin(strategy: str, scenario_name: str, seed: int | None) -> StrategyResult:
+    return run_strategy(strategy, load_builtin(scenario_name), seed)

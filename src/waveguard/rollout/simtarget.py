@@ -1,0 +1,136 @@
+"""The simulator behind the rollout engine's :class:`~waveguard.rollout.engine.Target` and the
+gates' :class:`~waveguard.rollout.gates.Signals` interfaces.
+
+The simulated fleet lives only in memory, so after a crash :meth:`SimTarget.restore` rebuilds
+it from the event log: the simulator is deterministic per seed, and replaying the logged
+applies and rollbacks at their logged times reproduces the state the engine last saw.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from waveguard.model.fleet import Fleet
+from waveguard.model.requests import RequestProfile
+from waveguard.rollout.eventlog import Event
+from waveguard.sim import FleetSimulator
+from waveguard.sim.scenario import Scenario
+
+#: Metrics that come from kube-apiserver: with every replica down there is nothing to scrape,
+#: so a gate reading them has no data (as with a real Prometheus).
+_APISERVER_PREFIXES = ("apiserver_", "process_resident_memory_bytes", "etcd_")
+
+
+class SimSignals:
+    """Gate readings from a live :class:`FleetSimulator`, as one reading of the whole fleet:
+    each metric is read once for every cluster (a vector) and cached for this evaluation.
+    Counter rates are ``rate(metric[window_s])`` over the recorded history."""
+
+    def __init__(self, target: "SimTarget", window_s: float) -> None:
+        self._reader = target.sim.reader
+        self._index = {name: i for i, name in enumerate(self._reader.clusters)}
+        self._window_s = window_s
+        self._cache: dict[tuple, np.ndarray] = {}
+
+    def _vector(self, how: str, metric: str, labels: dict[str, str]) -> np.ndarray | None:
+        key = (how, metric, tuple(sorted(labels.items())))
+        if key not in self._cache:
+            try:
+                self._cache[key] = (self._reader.latest(metric, **labels) if how == "value" else
+                                    self._reader.window_rate(metric, self._window_s, **labels))
+            except KeyError:
+                self._cache[key] = None  # a metric the simulator does not model: no data, never a pass
+        return self._cache[key]
+
+    def _read(self, how: str, metric: str, cluster: str, labels: dict[str, str]) -> float | None:
+        i = self._index[cluster]
+        if metric.startswith(_APISERVER_PREFIXES):
+            # With every apiserver replica down there is nothing to scrape.
+            up = self._vector("value", "up", {})
+            if up is None or up[i] <= 0:
+                return None
+        vector = self._vector(how, metric, labels)
+        return None if vector is None else float(vector[i])
+
+    def value(self, metric: str, cluster: str, **labels: str) -> float | None:
+        return self._read("value", metric, cluster, labels)
+
+    def rate(self, metric: str, cluster: str, **labels: str) -> float | None:
+        return self._read("rate", metric, cluster, labels)
+
+    def dns_probe_failure_ratio(self, cluster: str) -> float | None:
+        # A cache-bypassing probe asks CoreDNS directly: it fails exactly when CoreDNS answers
+        # SERVFAIL to an uncached name.
+        asked = self.rate("coredns_dns_requests_total", cluster)
+        failed = self.rate("coredns_dns_responses_total", cluster, rcode="SERVFAIL")
+        if asked is None or failed is None:
+            return None
+        return 0.0 if asked <= 0 else min(1.0, failed / asked)
+
+    def memory_limit_bytes(self, cluster: str) -> float | None:
+        return self.value("waveguard_sim_apiserver_memory_limit_bytes", cluster)
+
+    def workload_error_ratio(self, cluster: str) -> float | None:
+        return self.value("waveguard_sim_workload_error_ratio", cluster)
+
+
+class SimTarget:
+    """A simulated fleet as a rollout target. ``profiles``: the change, as the simulator's
+    agents send it. Time is simulated seconds since the rollout started."""
+
+    def __init__(self, fleet: Fleet, profiles: list[RequestProfile], *, seed: int = 0,
+                 expected_s: float = 6 * 3600, **sim_options) -> None:
+        self.fleet = fleet
+        self.profiles = profiles
+        step_s = sim_options.get("step_s", 1.0)
+        self._options = dict(seed=seed, expected_steps=int(expected_s / step_s), **sim_options)
+        self.sim = FleetSimulator(fleet, profiles, **self._options)
+        self.shares: dict[str, float] = {}
+
+    @classmethod
+    def for_scenario(cls, scenario: "Scenario", seed: int | None = None) -> "SimTarget":
+        """A target with ``scenario``'s fleet, change, APF objects and simulator switches (DNS
+        design, client back-off) — but not its schedule: the rollout engine decides that."""
+        change = scenario.change
+        return cls(scenario.fleet_model, scenario.profiles, seed=scenario.seed if seed is None else seed,
+                   expected_s=scenario.duration_s, apf=scenario.apf_config, step_s=scenario.step_s,
+                   dns_mode=scenario.dns.mode, baseline_backoff=scenario.baseline.backoff,
+                   change_backoff=change.backoff if change else True)
+
+    def now(self) -> float:
+        return self.sim.time_s
+
+    def advance(self, seconds: float) -> None:
+        if seconds > 0:
+            self.sim.step(seconds)
+
+    def apply(self, cluster: str, share: float) -> None:
+        self.sim.set_rollout(cluster, share)
+        self.shares[cluster] = share
+
+    def rollback(self, cluster: str) -> None:
+        self.sim.set_rollout(cluster, 0.0)
+        self.shares[cluster] = 0.0
+
+    def signals(self, window_s: float = 30.0) -> SimSignals:
+        return SimSignals(self, window_s)
+
+    def measured_profiles(self) -> list[RequestProfile]:
+        """What the change's agents send where it runs. The simulator's agents send exactly
+        their profiles, so the measurement is exact once any cluster runs the change."""
+        return list(self.profiles) if any(s > 0 for s in self.shares.values()) else []
+
+    def restore(self, events: list[Event]) -> None:
+        """Replay logged applies/rollbacks at their times on a fresh simulator."""
+        if not events:
+            return
+        self.sim = FleetSimulator(self.fleet, self.profiles, **self._options)
+        self.shares.clear()
+        for e in events:
+            if e.kind == "gate":
+                continue
+            self.advance(e.t - self.now())
+            if e.kind == "applied":
+                self.apply(e.cluster, e.data["share"])
+            elif e.kind == "rolled_back" and e.cluster is not None:
+                self.rollback(e.cluster)

@@ -77,9 +77,11 @@ def mmc_p99_wait(hold_s: np.ndarray, seats: np.ndarray, rho: np.ndarray) -> np.n
     """p99 queueing delay (s) of an M/M/c queue with c = ``seats`` servers, mean holding time
     ``hold_s`` and utilisation ``rho`` (< 1): Sakasegawa's mean wait
     ρ^(√(2(c+1))−1) / (c (1−ρ)) × holding time, times ln(100) for the p99 of an exponential
-    tail. Grows without bound as ρ → 1. Shapes broadcast."""
+    tail. Grows without bound as ρ → 1. Shapes broadcast. (ρ = 1 gives the factor
+    holding time × ln(100) / c that the engine caches.)"""
     c = np.maximum(seats, 1.0)
-    return hold_s * _LN100 / c * rho ** (np.sqrt(2.0 * (c + 1.0)) - 1.0) / (1.0 - rho)
+    scale = hold_s * _LN100 / c
+    return scale if np.all(rho == 1.0) else scale * rho ** (np.sqrt(2.0 * (c + 1.0)) - 1.0) / (1.0 - rho)
 
 
 def _fair_fraction(target: np.ndarray, lo: np.ndarray, hi: np.ndarray, total: float) -> np.ndarray:
@@ -668,6 +670,7 @@ class FleetSimulator:
         limit[~self.limited] = 0.0
         self._limit_rec = limit
         self._S_c = (self.Su * self.upf).sum(axis=1)  # (Lu, C): seats of the replicas up
+        self._hold = None  # refresh the cached M/M/c factors
         if hasattr(self, "store"):
             self._write_slow_rows()
 
@@ -720,11 +723,16 @@ class FleetSimulator:
             x = Dc * self.seats3[:, 0, :]  # (F, C) seats dispatched
             self._tau_c = self.tau.max(axis=1)
             self._hold = (self.mlev @ (x * self._tau_c)) / np.maximum(self.mlev @ x, _TINY)
-        S = self._S_c
-        rho = np.minimum(used_c / np.maximum(S, _TINY), 0.999)
-        random_wait = mmc_p99_wait(self._hold, S, rho)
-        level_wait = inqueue / np.maximum(dispatched, _TINY) * self.dt + random_wait
-        wait_l = np.minimum(level_wait, C.APF_QUEUE_WAIT_LIMIT_S)
+            S = np.maximum(self._S_c, 1.0)
+            self._mmc_scale = mmc_p99_wait(self._hold, S, np.ones_like(S))  # hold × ln100 / c
+            self._mmc_power = np.sqrt(2.0 * (S + 1.0)) - 1.0
+        rho = np.minimum(used_c / np.maximum(self._S_c, _TINY), 0.999)
+        random_wait = self._mmc_scale * rho ** self._mmc_power / (1.0 - rho)  # = mmc_p99_wait(...)
+        if self._queued:
+            level_wait = inqueue / np.maximum(dispatched, _TINY) * self.dt + random_wait
+            wait_l = np.minimum(level_wait, C.APF_QUEUE_WAIT_LIMIT_S)
+        else:
+            wait_l = np.minimum(random_wait, C.APF_QUEUE_WAIT_LIMIT_S)
         wait = Qc / np.maximum(Dc, _TINY) * self.dt + random_wait[self.pos]
         latency = np.minimum(wait, C.APF_QUEUE_WAIT_LIMIT_S) + self._tau_c  # (F, C)
         per_scope = self.scope_onehot.T @ Dc  # (scopes, C)

@@ -23,7 +23,7 @@ from waveguard.sim.scenario import Scenario
 #: progress(done_steps, total_steps)
 Progress = Callable[[int, int], None]
 #: Below this many clusters per worker a second process costs more than it saves.
-MIN_CLUSTERS_PER_WORKER = 8
+MIN_CLUSTERS_PER_WORKER = 40
 
 
 def build_simulator(scenario: Scenario, seed: int | None = None, clusters: list[int] | None = None) -> FleetSimulator:
@@ -154,7 +154,7 @@ def _export(sim: FleetSimulator) -> dict:
     st = sim.store
     n = st.n
     return {
-        "n": n, "times": st.times[:n].copy(), "arrays": {k: v[:n].copy() for k, v in st.arrays.items()},
+        "n": n, "times": st.times[:n].copy(), "frames": st.frames[:n], "rows": st.rows,
         "totals": st.totals, "static": sim.reader._static, "labels": sim.reader.labels, "R": sim.R,
         "oom": {name: int(k) for name, k in zip(sim.cluster_names, sim.oom_kills)}, "step_s": sim.dt,
     }
@@ -169,12 +169,11 @@ def _merge(scenario: Scenario, shards: list[list[int]], parts: list[dict]) -> Si
     store = MetricStore(C, dims, n)
     store.times[:n] = parts[0]["times"]
     for index, part in zip(shards, parts):
-        for name, arr in part["arrays"].items():
-            target = store.arrays[name]
-            if target.ndim == 3 and target.shape[1] != arr.shape[1]:  # fewer replicas in this shard
-                target[:n, : arr.shape[1], index] = arr
-            else:
-                target[:n, ..., index] = arr
+        frames = part["frames"]
+        for name, rows in part["rows"].items():
+            target = store.frames[:n, store.rows[name], :]
+            # A shard may have fewer replicas (instance rows): fill the ones it has.
+            target[:, : rows.stop - rows.start][:, :, index] = frames[:, rows, :]
         for name, tot in part["totals"].items():
             store.totals[name][..., index] = tot
     store.n = n

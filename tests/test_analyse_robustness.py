@@ -62,7 +62,8 @@ def test_opentelemetry_operator_collector_is_analysed(tmp_path):
 def test_loads_of_workloads_sharing_a_level_add_up(tmp_path):
     text = INCIDENT.read_text()
     twin = text.replace("name: telemetry-agent\n", "name: telemetry-agent-b\n")
-    fleet = _write(tmp_path, "fleet.yaml", "clusters:\n  - {name: mid, nodes: 2500}\n")
+    # memory large enough that only the shared seats decide
+    fleet = _write(tmp_path, "fleet.yaml", "clusters:\n  - {name: mid, nodes: 2500, apiserver_memory_bytes: 1099511627776}\n")
     from waveguard.model.fleet import load_fleet
 
     one = analyse([str(_write(tmp_path, "one.yaml", text))], load_fleet(fleet))

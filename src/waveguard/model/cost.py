@@ -274,12 +274,14 @@ def project(profile: RequestProfile, cluster: Cluster, apf: APFConfig = DEFAULT_
     server_util = (steady + writer_extra + storm / C.CLIENT_TIMEOUT_S) / server_seats
 
     # Peak memory of one apiserver replica while the storm runs: as many starting clients as
-    # the level's seats admit at once, each holding all its start LISTs' responses.
+    # the level's seats admit at once, each holding all its start LISTs' responses; the Go heap
+    # grows to GO_HEAP_GROWTH_FACTOR × that live garbage before it is collected (as in the
+    # simulator: one memory model).
     per_replica_clients = math.ceil(n_all / R) if start_seats else 0
     concurrent = min(per_replica_clients, math.floor(capacity / R / start_seats)) if start_seats else 0
     if baseline_memory is None:
         baseline_memory = baseline_memory_bytes(cluster)
-    peak_memory = baseline_memory + int(concurrent * start_memory)
+    peak_memory = baseline_memory + int(concurrent * start_memory * C.GO_HEAP_GROWTH_FACTOR)
     memory_share = peak_memory / cluster.memory_limit_bytes
 
     # One flow (one ServiceAccount): at most handSize × queueLengthLimit queued per replica,

@@ -78,12 +78,9 @@ class Engine:
     def _write(self, rows: list[tuple]) -> list[Event]:
         if self.fault is not None:
             self.fault()
-        events = self.log.append_many(rows)
-        for e in events:
-            self.state.apply(e)
-            if self.on_event is not None:
-                self.on_event(e)
-        return events
+        written = self.log.append_many(rows)
+        self._sync()  # ours and anything another process (pause, abort) wrote in between, in order
+        return written
 
     def _emit(self, kind: str, *, wave: int | None = None, cluster: str | None = None, **data) -> Event:
         return self._write([(kind, self.target.now(), wave, cluster, data)])[0]

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Literal, Protocol
 
 from waveguard.model.apf import DEFAULT_PRIORITY_LEVELS
-from waveguard.model.cost import project
+from waveguard.model.cost import baseline_memory_bytes, project
 from waveguard.model.fleet import Cluster
 from waveguard.model.requests import RequestProfile
 from waveguard.rollout.plan import GATE_KINDS, GateSpec
@@ -83,9 +83,17 @@ def _worst_over_levels(signals: Signals, metric: str, cluster: str, *, rate: boo
     return worst, where
 
 
+#: Gates that read kube-apiserver itself: with no replica up there is nothing to read, and that
+#: is a failure (Prometheus records ``up == 0`` for the failed scrapes), not missing data.
+APISERVER_GATES = frozenset({"apiserver_p99_latency", "apiserver_rejections", "apf_seat_utilisation",
+                             "apf_queue_wait", "apiserver_memory"})
+
+
 def evaluate(spec: GateSpec, signals: Signals, cluster: str) -> GateResult:
     """Evaluate a (non-projection) gate on one cluster."""
     k, limit = spec.kind, spec.limit
+    if k in APISERVER_GATES and signals.value("up", cluster, job="apiserver") == 0:
+        return GateResult(k, cluster, "fail", 0.0, limit, "no kube-apiserver replica is up (up == 0)")
     if k == "apiserver_p99_latency":
         v = signals.value("apiserver_request_duration_seconds", cluster, scope="resource", quantile="0.99")
         return _threshold_check(k, cluster, v, limit, "p99 latency of single-object requests (s)")
@@ -121,26 +129,31 @@ def evaluate(spec: GateSpec, signals: Signals, cluster: str) -> GateResult:
 
 def evaluate_projection(spec: GateSpec, profiles: list[RequestProfile], clusters: list[Cluster],
                         shares: dict[str, float]) -> list[GateResult]:
-    """Project the measured ``profiles`` onto the next wave: each cluster at its target node
-    ``share``. Fails a cluster whose projected level utilisation exceeds the threshold — before
-    the change reaches it. No measured profile is no-data."""
+    """Project the measured ``profiles`` onto the next wave, each cluster at its target node
+    ``share``, with the cost model. Fails a cluster — before the change reaches it — whose
+    projected priority-level utilisation exceeds the gate's threshold, or whose projected
+    apiserver memory during the start-up storm exceeds the ``apiserver_memory`` gate's default
+    (the storm is what a wave sets off). No measured profile is no-data."""
     limit = spec.limit
+    memory_limit = GATE_KINDS["apiserver_memory"][1]
     if not profiles:
         return [GateResult("projection", c.name, "no-data", None, limit, "no measured request profile yet")
                 for c in clusters]
     out = []
     for c in clusters:
         share = shares.get(c.name, 0.0)
-        worst = None
-        for p in profiles:
-            load = project(p, c, node_share=share)
-            if worst is None or load.level_utilisation > worst.level_utilisation:
-                worst = load
-        v = worst.level_utilisation
-        status: Status = "fail" if v > limit else "pass"
-        out.append(GateResult("projection", c.name, status, v, limit,
-                              f"projected {worst.priority_level} utilisation {v:.2f} at {share:.0%} of "
-                              f"{c.nodes:,} nodes (storm {worst.storm_drain_s:.0f} s; threshold {limit:.2f})"))
+        loads = [project(p, c, node_share=share) for p in profiles]
+        util = sum(l.level_utilisation for l in loads)  # workloads of one change share the level
+        baseline = baseline_memory_bytes(c)  # every storm adds to the same apiserver's memory
+        memory = (baseline + sum(l.storm_peak_memory_bytes - baseline for l in loads)) / c.memory_limit_bytes
+        where = f"at {share:.0%} of {c.nodes:,} nodes"
+        if memory / memory_limit > util / limit:
+            value, threshold, detail = memory, memory_limit, f"projected apiserver memory {memory:.0%} of its limit {where}"
+        else:
+            value, threshold = util, limit
+            detail = f"projected {loads[0].priority_level} utilisation {util:.2f} {where} (memory {memory:.0%})"
+        status: Status = "fail" if value > threshold else "pass"
+        out.append(GateResult("projection", c.name, status, value, threshold, f"{detail}; threshold {threshold:.2f}"))
     return out
 
 

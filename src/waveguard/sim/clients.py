@@ -57,6 +57,8 @@ class SimClient:
             return float(coredns_replicas(cluster))
         if self.role == "workloads":
             return 1.0
+        if not self.profile.applies_to(cluster.labels):
+            return 0.0
         return float(self.profile.replica_count(cluster.nodes))
 
     def rate_scale(self, cluster: Cluster) -> float:

@@ -28,6 +28,8 @@ from waveguard.model import constants as C
 
 #: Expiry-time bins per cache layer (resolution of the ring, not a physical figure).
 BINS = 40
+#: CoreDNS failure share below which nothing is tracked (a millionth of answers).
+_NEGLIGIBLE = 1e-6
 
 
 class _Ring:
@@ -87,7 +89,7 @@ class DNSCaches:
         """Advance one step with CoreDNS failing ``coredns_fail`` (n,) of its answers; returns
         the share of the workloads' lookups that fail (n,)."""
         expired = self.node.drain()
-        if self.client.empty and coredns_fail.max() <= 1e-12:  # all answered: refill at once
+        if self.client.empty and coredns_fail.max() < _NEGLIGIBLE:  # all answered: refill at once
             self.node.add_fresh(expired)
             return self._zero
         # Refetch of an expiring node entry: answered → fresh again; else the name's client

@@ -107,6 +107,26 @@ def _fair_fraction(target: np.ndarray, lo: np.ndarray, hi: np.ndarray, total: fl
     return f_lo + frac * (f_hi - f_lo)
 
 
+def _solve_fair_fraction(target: np.ndarray, lo: np.ndarray, hi: np.ndarray, total: float,
+                         start: np.ndarray | None) -> np.ndarray:
+    """:func:`_fair_fraction`, by Newton steps from the last period's fraction (demand moves
+    slowly, so one or two steps usually land on the exact segment); columns that do not
+    converge are solved exactly."""
+    if start is None:
+        return _fair_fraction(target, lo, hi, total)
+    f = start.copy()
+    for _ in range(3):
+        ft = f * target
+        inside = (ft > lo) & (ft < hi)
+        g = np.clip(ft, lo, hi).sum(axis=0)
+        slope = (target * inside).sum(axis=0)
+        f = np.where(slope > 0, f + (total - g) / np.maximum(slope, _TINY), f)
+    bad = np.abs(np.clip(f * target, lo, hi).sum(axis=0) - total) > 1e-6 * total
+    if bad.any():
+        f[bad] = _fair_fraction(target[:, bad], lo[:, bad], hi[:, bad], total)
+    return f
+
+
 class FleetSimulator:
     """Step a fleet second by second (or finer); drive it from a scenario or a rollout engine.
 
@@ -255,11 +275,13 @@ class FleetSimulator:
         self.dns_caches = DNSCaches(Cn, self.dt)
         self._ramping = self._any_down = self._slowed = self._queued = self._has_dead = False
         self.extra = np.zeros((self.F, 1, Cn))
+        self._fanout_cpu = (self.W * self.deliv).sum(axis=0) * C.WATCH_EVENT_CPU_S
         self._update_rates()
         self._update_fanout()
         self._update_service()
         self._update_limit_record()
         self._next_readjust = C.APF_READJUST_PERIOD_S
+        self._fair: np.ndarray | None = None
         self._hold: np.ndarray | None = None
         self._tau_c = self.tau3.max(axis=1)
         self._noise_i = _NOISE_BLOCK
@@ -362,6 +384,7 @@ class FleetSimulator:
         if self._steps % _SLOW_EVERY == 0:
             self._restart_coredns_pods(dt * _SLOW_EVERY)
             self._update_fanout()
+            self._fanout_cpu = (self.W * self.deliv).sum(axis=0) * C.WATCH_EVENT_CPU_S
         if self._any_down:
             self._recover_replicas()
 
@@ -375,7 +398,8 @@ class FleetSimulator:
         A_c[gf] += arr_g
         w = self.upf * lb_noise
         total = w.sum(axis=0)
-        A = A_c[:, None, :] * (w / np.maximum(total, _TINY))
+        share_r = w / np.maximum(total, _TINY)  # (R, C): each replica's share of new requests
+        A = A_c[:, None, :] * share_r
         lost = A_c * (total <= 0) if self._any_down else None
 
         # 3. Executing requests complete at rate 1/τ; τ stretches when the replica's CPU is short.
@@ -448,8 +472,8 @@ class FleetSimulator:
         mem += self.base_mem
         mem *= self.upf
         cpu = (busy * self.cpurate3).sum(axis=0)
-        cpu += A.sum(axis=0) * (C.REQUEST_ADMISSION_CPU_S / dt)
-        cpu += (self.W * self.deliv).sum(axis=0) * C.WATCH_EVENT_CPU_S
+        cpu += (A_c.sum(axis=0) * (C.REQUEST_ADMISSION_CPU_S / dt)) * share_r  # every request, even a 429
+        cpu += self._fanout_cpu
         cpu /= self.cores
         was_slowed = self._slowed
         self.slow = np.maximum(cpu, 1.0)
@@ -625,7 +649,7 @@ class FleetSimulator:
         lo = np.maximum(self.min_cl[lim, None, None], np.minimum(self.nominal[lim, None, None], self.hw[lim]))
         hi = np.broadcast_to(self.max_cl[lim, None, None], lo.shape)
         target = np.maximum(lo, self.smooth[lim])
-        fair = _fair_fraction(target, lo, hi, self.nominal_sum)
+        fair = self._fair = _solve_fair_fraction(target, lo, hi, self.nominal_sum, self._fair)
         self.S[lim] = np.where(self.up, np.clip(fair * target, lo, hi), self.S[lim])
         self.Su = self.S[self.used].copy()
         self._update_limit_record()
@@ -649,6 +673,7 @@ class FleetSimulator:
         if self.no_copy.max() > 0:
             waiting = np.maximum(self.dns_instances - synced_before, _TINY)
             self.no_copy = np.maximum(0.0, self.no_copy - fresh * np.minimum(1.0, self.no_copy / waiting))
+            self.no_copy[self.no_copy < 1e-9] = 0.0
         if self.dns_mode == "api_per_answer":
             return self._failure_ratio(self.f_dns_query, A_c, lost)
         return self.no_copy / np.maximum(self.dns_instances, 1.0)
@@ -733,7 +758,9 @@ class FleetSimulator:
             wait_l = np.minimum(level_wait, C.APF_QUEUE_WAIT_LIMIT_S)
         else:
             wait_l = np.minimum(random_wait, C.APF_QUEUE_WAIT_LIMIT_S)
-        wait = Qc / np.maximum(Dc, _TINY) * self.dt + random_wait[self.pos]
+        wait = random_wait[self.pos]
+        if self._queued:
+            wait = wait + Qc / np.maximum(Dc, _TINY) * self.dt
         latency = np.minimum(wait, C.APF_QUEUE_WAIT_LIMIT_S) + self._tau_c  # (F, C)
         per_scope = self.scope_onehot.T @ Dc  # (scopes, C)
         significant = (Dc > _TINY) & (Dc >= _P99_SHARE * (self.scope_onehot @ per_scope))

@@ -87,7 +87,9 @@ class MetricStore:
         self._cap = max(1, capacity)
         self.rows: dict[str, slice] = {}
         k = 0
-        for name, spec in METRICS.items():
+        # Counters first: only their rows need running totals.
+        ordered = sorted(METRICS.items(), key=lambda kv: kv[1].kind != "counter")
+        for name, spec in ordered:
             if name in _STATIC:
                 continue
             width = 1 if spec.label is None else dims[spec.label]
@@ -97,6 +99,7 @@ class MetricStore:
         self.frames = np.zeros((self._cap, k, n_clusters), dtype=np.float32)
         self.times = np.zeros(self._cap, dtype=np.float64)
         #: Running totals (float64) of every row, so a counter's latest value costs O(1).
+        self._n_counter_rows = max((sl.stop for n, sl in self.rows.items() if METRICS[n].kind == "counter"), default=0)
         self._total = np.zeros((k, n_clusters))
         self.totals = {name: self._total[sl] if METRICS[name].label else self._total[sl.start]
                        for name, sl in self.rows.items() if METRICS[name].kind == "counter"}  # (C,) or (X, C)
@@ -113,7 +116,8 @@ class MetricStore:
     def commit(self) -> None:
         """Store the frame being written as step ``n``."""
         self.frames[self.n] = self.frame
-        self._total += self.frame
+        k = self._n_counter_rows
+        self._total[:k] += self.frame[:k]
         self.n += 1
 
     def grow(self) -> None:

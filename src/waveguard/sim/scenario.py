@@ -383,6 +383,11 @@ def _check_apf(scenario: Scenario, source: str, node: yaml.Node | None) -> None:
                          line=_line_of(node, ("apf", "levels")), hint="add a level")
 
 
+def find_project_path(raw: str) -> Path | None:
+    """A path relative to the working folder or the project root (see :func:`_find_path`)."""
+    return _find_path(raw, Path.cwd())
+
+
 def _find_path(raw: str, base_dir: Path) -> Path | None:
     """A path as written, relative to the scenario's folder, the working folder, or the project
     root (the folder holding ``examples/``, for the built-in scenarios)."""

@@ -13,8 +13,13 @@ from waveguard.rollout.demo import run_demo
 
 
 @pytest.fixture(scope="module")
-def outcomes():
-    return {r.name: r for r in run_demo()}
+def demo():
+    return run_demo()
+
+
+@pytest.fixture(scope="module")
+def outcomes(demo):
+    return {r.name: r for r in demo.strategies}
 
 
 def test_none_reaches_the_whole_fleet_and_saturates_most_large_clusters(outcomes):
@@ -44,12 +49,20 @@ def test_waveguard_halts_before_any_production_cluster_saturates(outcomes):
     assert guard.impact_minutes < outcomes["workload-errors"].impact_minutes < none.impact_minutes
 
 
+def test_sli_gates_catch_what_the_projection_cannot_know_in_the_first_production_wave(demo):
+    case = demo.production_traffic
+    assert case.rolled_back and case.fired["gate"] != "projection" and not case.fired["before_apply"]
+    assert case.blast_radius_pct <= 1.0 + 1e-9  # the first production wave: a 1 % slice
+    assert case.saturated_clusters == 0 and case.impact_minutes < 10
+
+
 def test_demo_json_and_report(runner, tmp_path):
     report = tmp_path / "demo.html"
     result = runner.invoke(app, ["demo", "--json", "--report", str(report)])
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
     assert [s["name"] for s in doc["strategies"]] == ["none", "workload-errors", "waveguard"]
+    assert doc["production_traffic_case"]["rolled_back"] is True
     for s in doc["strategies"]:
         assert {"name", "blast_radius_pct", "halted_at_s", "saturated_clusters", "impact_minutes",
                 "rolled_back"} <= set(s)

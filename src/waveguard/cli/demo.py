@@ -24,14 +24,14 @@ def demo_command(
 ) -> None:
     """Replay the 11 Dec 2024 incident three ways on the simulated fleet, side by side."""
     with input_errors():
-        with err_console.status("simulating three rollouts of the incident's change…"):
-            results = run_demo(DEFAULT_SCENARIO, seed=seed)
+        with err_console.status("simulating three rollouts of the incident's change, and one more…"):
+            demo = run_demo(DEFAULT_SCENARIO, seed=seed)
         if report is not None:
-            write_report(results, report, DEFAULT_SCENARIO)
+            write_report(demo, report)
     if as_json:
-        typer.echo(json.dumps({"scenario": DEFAULT_SCENARIO, "strategies": [r.as_json() for r in results]}, indent=2))
+        typer.echo(json.dumps(demo.as_json(), indent=2))
     else:
-        render_table(results, stdout_console())
+        render_table(demo, stdout_console())
         if report is not None:
             stdout_console().print(f"report: {report}")
 

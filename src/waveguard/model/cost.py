@@ -229,7 +229,7 @@ def project(profile: RequestProfile, cluster: Cluster, apf: APFConfig = DEFAULT_
     max_seats = apf.max_seats_per_request(level)
     level_seats = nominal * R
     capacity = (nominal + apf.borrowable_seats(level)) * R
-    n_all = profile.replica_count(cluster.nodes)
+    n_all = profile.replica_count(cluster.nodes) if profile.applies_to(cluster.labels) else 0
     if profile.per_node:
         n_all = round(n_all * node_share)
 

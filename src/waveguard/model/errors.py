@@ -16,12 +16,20 @@ class InputError(Exception):
         self.hint = hint
         super().__init__(str(self))
 
+    def __reduce__(self):
+        # Keyword-only arguments: rebuild explicitly so the error crosses process pools.
+        return (_rebuild_input_error, (self.source, self.message, self.line, self.hint))
+
     def __str__(self) -> str:
         where = f"{self.source}:{self.line}" if self.line else self.source
         text = f"{where}: {self.message}"
         if self.hint:
             text += f" ({self.hint})"
         return " ".join(text.split())
+
+
+def _rebuild_input_error(source: str, message: str, line: int | None, hint: str) -> InputError:
+    return InputError(source, message, line=line, hint=hint)
 
 
 def yaml_input_error(source: str, exc: Exception, text: str) -> InputError:

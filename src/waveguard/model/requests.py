@@ -82,9 +82,15 @@ class RequestProfile(BaseModel):
     #: Fraction of replicas restarted at once by a rolling update (maxUnavailable), 0..1.
     update_share: float = 0.0
     upper_bound: bool = False
+    #: Label selector of the clusters where these requests are sent (empty: every cluster). A
+    #: measured profile can hold behaviour seen only under some clusters' traffic.
+    clusters: dict[str, str] = Field(default_factory=dict)
 
     def replica_count(self, nodes: int) -> int:
         return nodes if self.per_node else self.replicas
+
+    def applies_to(self, labels: dict[str, str]) -> bool:
+        return all(labels.get(k) == v for k, v in self.clusters.items())
 
 
 def informer(resource: str, scope: Scope, *, component: str, config_key: str = "", api_group: str = "",

@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from waveguard.model.errors import InputError
-from waveguard.rollout.demo import StrategyResult
+from waveguard.rollout.demo import DemoResult, StrategyResult
 from waveguard.sim.report import _png as figure_png
 from waveguard.sim.report import clock
 
@@ -49,30 +49,40 @@ p99 latency over the SLO or no apiserver up, for 60 s. Impact: a cluster's workl
 """
 
 
-def render_table(results: list[StrategyResult], console: Console) -> None:
-    table = Table(title="waveguard demo: the 11 Dec 2024 incident replayed three ways")
-    for col in ("strategy", "blast radius", "halted at", "saturated", "impact min", "rolled back", "why it stopped"):
+def _row(r: StrategyResult) -> list[str]:
+    return [r.name, f"{r.blast_radius_pct:.1f} %", clock(r.halted_at_s), str(r.saturated_clusters),
+            f"{r.impact_minutes:,.0f}", "yes" if r.rolled_back else "no",
+            r.halt_reason or "did not stop: reached the whole fleet"]
+
+
+def render_table(demo: DemoResult, console: Console) -> None:
+    columns = ("strategy", "blast radius", "halted at", "saturated", "impact min", "rolled back", "why it stopped")
+    table = Table(title=f"waveguard demo: {demo.scenario} replayed three ways")
+    for col in columns:
         table.add_column(col, overflow="fold")
-    for r in results:
-        table.add_row(r.name, f"{r.blast_radius_pct:.1f} %", clock(r.halted_at_s), str(r.saturated_clusters),
-                      f"{r.impact_minutes:,.0f}", "yes" if r.rolled_back else "no",
-                      r.halt_reason or "did not stop: reached the whole fleet")
+    for r in demo.strategies:
+        table.add_row(*_row(r))
     console.print(table)
+    if demo.production_traffic is not None:
+        extra = Table(title="…and a change whose cost only production traffic reveals (the projection cannot know)")
+        for col in columns:
+            extra.add_column(col, overflow="fold")
+        extra.add_row(*_row(demo.production_traffic))
+        console.print(extra)
 
 
-def write_report(results: list[StrategyResult], path: str | Path, scenario: str) -> None:
+def write_report(demo: DemoResult, path: str | Path) -> None:
     """Write the HTML page. Raises InputError when it cannot be written."""
     import matplotlib
 
     matplotlib.use("Agg")
+    results = demo.strategies
     guard = next((r for r in results if r.name == "waveguard"), None)
     env = Environment(autoescape=select_autoescape(default=True))
+    rows = [dict(zip(("name", "blast", "halted", "saturated", "impact", "rolled_back", "reason"), _row(r)))
+            for r in results + ([demo.production_traffic] if demo.production_traffic else [])]
     html = env.from_string(_TEMPLATE).render(
-        scenario=scenario,
-        rows=[{"name": r.name, "blast": f"{r.blast_radius_pct:.1f} %", "halted": clock(r.halted_at_s),
-               "saturated": r.saturated_clusters, "impact": f"{r.impact_minutes:,.0f}",
-               "rolled_back": "yes" if r.rolled_back else "no", "reason": r.halt_reason or "did not stop"}
-              for r in results],
+        scenario=demo.scenario, rows=rows,
         figures=_figures(results), fired=guard.fired if guard else None,
         projections=sorted(guard.projections, key=lambda p: -(p.get("value") or 0))[:12] if guard else [],
     )
@@ -87,7 +97,8 @@ def _figures(results: list[StrategyResult]) -> list[dict]:
 
     panels = (
         ("production_share_pct", "Production nodes running the change (%)", "the blast radius over time"),
-        ("saturated_clusters", "Production control planes saturated", "count of clusters"),
+        ("saturated_clusters", "Production control planes showing saturation",
+         "count of clusters with 429s, p99 over the SLO or no apiserver up at that moment"),
         ("error_ratio", "Workload error ratio (production, node-weighted)", "share of requests failing"),
     )
     figs = []

@@ -22,13 +22,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from waveguard.analysis import build_profiles, load_change
 from waveguard.model.fleet import Fleet
+from waveguard.model.requests import RequestClass, RequestProfile
 from waveguard.rollout.engine import Engine
 from waveguard.rollout.eventlog import Event, EventLog
 from waveguard.rollout.plan import ClusterSelector, GateSpec, Plan, Wave, is_staging, propose_plan
 from waveguard.rollout.simtarget import SimTarget
 from waveguard.sim import load_builtin
-from waveguard.sim.scenario import Scenario
+from waveguard.sim.scenario import Scenario, find_project_path
 
 STRATEGIES = ("none", "workload-errors", "waveguard")
 DEFAULT_SCENARIO = "incident-2024-12-11"
@@ -145,17 +147,78 @@ def _outcome(name: str, target: SimTarget, state, events: list[Event]) -> Strate
     )
 
 
+#: The change of the "projection cannot know" case: the node-filtered agent (safe by analysis
+#: and in staging) that, under production traffic only, re-lists pods when a traced peer is not
+#: in its cache — at most every RELIST_ON_MISS_S per agent, paginated, from etcd (a plain LIST:
+#: resourceVersion=""). Staging has no such traffic, so neither analysis nor the canary
+#: measurement sees it; only the first production wave does.
+HIDDEN_COST_CHANGE = "examples/incident-telemetry-node-filtered"
+RELIST_ON_MISS_S = 10.0
+
+
+def hidden_cost_profiles(analysed: list[RequestProfile]) -> list[RequestProfile]:
+    """The analysed profiles plus what production traffic makes the agents do."""
+    base = analysed[0]
+    relist = RequestClass(verb="list", resource="pods", scope="cluster", trigger="periodic",
+                          rate_per_s=1 / RELIST_ON_MISS_S, resource_version="", limit=500,
+                          component="peer lookup on a cache miss (production traffic only)")
+    traffic = base.model_copy(update={"client": f"{base.client} (production traffic)", "classes": [relist],
+                                      "clusters": {"env": "prod"}})
+    return [*analysed, traffic]
+
+
+def run_hidden_cost_case(scenario_name: str = DEFAULT_SCENARIO, seed: int | None = None) -> StrategyResult:
+    """waveguard's plan for a change whose cost only appears under production traffic: the
+    projection passes (it can only know what analysis and staging showed), and the SLI gates
+    must catch it in the first production wave."""
+    scenario = load_builtin(scenario_name)
+    change = find_project_path(HIDDEN_COST_CHANGE)
+    analysed = build_profiles(load_change([str(change or HIDDEN_COST_CHANGE)]))
+    fleet = scenario.fleet_model
+    plan = propose_plan(HIDDEN_COST_CHANGE, fleet, per_node=True)
+    target = SimTarget(fleet, hidden_cost_profiles(analysed), seed=scenario.seed if seed is None else seed,
+                       expected_s=scenario.duration_s, apf=scenario.apf_config, step_s=scenario.step_s,
+                       dns_mode=scenario.dns.mode, baseline_backoff=scenario.baseline.backoff)
+    with tempfile.TemporaryDirectory() as tmp:
+        log = EventLog(os.path.join(tmp, "state.db"), create=True)
+        state = Engine(plan=plan, fleet=fleet, target=target, log=log, analysed_profiles=analysed).run()
+        events = log.events()
+        log.close()
+    target.advance(scenario.duration_s - target.now())
+    return _outcome("waveguard (cost only under production traffic)", target, state, events)
+
+
+@dataclass
+class DemoResult:
+    """The three strategies on the incident, and waveguard on a change whose cost only
+    production traffic reveals."""
+
+    scenario: str
+    strategies: list[StrategyResult]
+    production_traffic: StrategyResult | None
+
+    def as_json(self) -> dict:
+        return {"scenario": self.scenario, "strategies": [r.as_json() for r in self.strategies],
+                "production_traffic_case": self.production_traffic.as_json() if self.production_traffic else None}
+
+
 def run_demo(scenario_name: str = DEFAULT_SCENARIO, seed: int | None = None, parallel: bool = True,
-             strategies: tuple[str, ...] = STRATEGIES) -> list[StrategyResult]:
-    """All strategies on the built-in ``scenario_name``; in parallel processes when ``parallel``
-    (each strategy is its own simulation: the results are the same either way)."""
-    if not parallel or len(strategies) == 1:
-        scenario = load_builtin(scenario_name)
-        return [run_strategy(s, scenario, seed) for s in strategies]
-    with ProcessPoolExecutor(max_workers=min(len(strategies), os.cpu_count() or 1)) as pool:
-        futures = [pool.submit(_run_builtin, s, scenario_name, seed) for s in strategies]
-        return [f.result() for f in futures]
+             strategies: tuple[str, ...] = STRATEGIES, production_traffic: bool = True) -> DemoResult:
+    """All strategies on the built-in ``scenario_name`` (and the production-traffic case); in
+    parallel processes when ``parallel`` (each run is its own simulation: same results)."""
+    jobs = [(s, scenario_name, seed) for s in strategies]
+    if production_traffic:
+        jobs.append(("production-traffic", scenario_name, seed))
+    if parallel and len(jobs) > 1:
+        with ProcessPoolExecutor(max_workers=min(len(jobs), os.cpu_count() or 1)) as pool:
+            results = list(pool.map(_run_job, *zip(*jobs)))
+    else:
+        results = [_run_job(*job) for job in jobs]
+    hidden = results.pop() if production_traffic else None
+    return DemoResult(scenario=scenario_name, strategies=results, production_traffic=hidden)
 
 
-def _run_builtin(strategy: str, scenario_name: str, seed: int | None) -> StrategyResult:
+def _run_job(strategy: str, scenario_name: str, seed: int | None) -> StrategyResult:
+    if strategy == "production-traffic":
+        return run_hidden_cost_case(scenario_name, seed)
     return run_strategy(strategy, load_builtin(scenario_name), seed)

@@ -116,9 +116,11 @@ class SimTarget:
         return SimSignals(self, window_s)
 
     def measured_profiles(self) -> list[RequestProfile]:
-        """What the change's agents send where it runs. The simulator's agents send exactly
-        their profiles, so the measurement is exact once any cluster runs the change."""
-        return list(self.profiles) if any(s > 0 for s in self.shares.values()) else []
+        """What the change's agents send in the clusters it has reached: the simulator's agents
+        send exactly their profiles, so the measurement is exact — for what those clusters'
+        traffic makes them do (a profile limited to other clusters is not seen)."""
+        reached = [c for c in self.fleet.clusters if self.shares.get(c.name, 0.0) > 0]
+        return [p for p in self.profiles if any(p.applies_to(c.labels) for c in reached)]
 
     def restore(self, events: list[Event]) -> None:
         """Replay logged applies/rollbacks at their times on a fresh simulator."""

@@ -82,7 +82,8 @@ def run_case(name: str, setup: str, workers: int | None) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--workers", type=int, default=None, help="processes per case (default: auto)")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="processes per case (default 1; 0: one per CPU)")
     args = parser.parse_args(argv)
     print(f"load average before: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
     rows = [

@@ -26,8 +26,8 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
         report: Optional[Path] = typer.Option(None, "--report", help="Write a self-contained HTML report."),
         metrics_out: Optional[Path] = typer.Option(None, "--metrics-out", help="Write every series as CSV."),
-        workers: Optional[int] = typer.Option(None, "--workers", min=1,
-                                              help="Processes to use (default: one per CPU for large fleets)."),
+        workers: Optional[int] = typer.Option(None, "--workers", min=0,
+                                              help="Processes to use (default 1; 0: one per CPU for large fleets)."),
     ) -> None:
         """Watch what a change does to a fleet, second by second, with no cluster at all."""
         from waveguard.sim import builtin_names, load_builtin, load_scenario, simulate

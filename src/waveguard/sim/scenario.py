@@ -7,7 +7,7 @@ A scenario YAML looks like::
     step_s: 1                 # time step, 0 < step_s <= 1
     seed: 7                   # default seed (--seed overrides)
     fleet: default            # "default", a fleet YAML path, or {clusters: [...]} inline
-    change:
+    change:                   # or just ``change: PATH`` (rendered manifests)
       manifests: [examples/incident-telemetry]   # rendered manifests (analysed), or
       # profile: {client: ..., agent: ..., per_node: true, classes: [...]}   # inline profiles
       backoff: true           # the change's clients back off on failure (client-go default)
@@ -178,6 +178,14 @@ class Scenario(BaseModel):
     baseline: BaselineSpec = Field(default_factory=BaselineSpec)
     events: list[EventSpec] = Field(default_factory=list)
     apf: APFSpec | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _change_as_path(cls, data: Any) -> Any:
+        # ``change: PATH`` is short for ``change: {manifests: [PATH]}``.
+        if isinstance(data, dict) and isinstance(data.get("change"), (str, list)):
+            data = {**data, "change": {"manifests": data["change"]}}
+        return data
 
     # Resolved by load_scenario / resolve(): not part of the file format.
     _fleet: Fleet | None = None

@@ -216,3 +216,36 @@ def test_backoff_levels_follow_client_go():
     delays = [min(C.CLIENT_BACKOFF_MAX_S, C.CLIENT_BACKOFF_INITIAL_S * 2 ** k) for k in range(7)]
     assert delays[0] == 0.8 and delays[-1] == 30.0
     assert math.isclose(C.APF_QUEUE_WAIT_LIMIT_S, 15.0)
+
+
+def test_custom_flow_schema_confines_the_agent_to_its_own_level():
+    """Custom PriorityLevelConfigurations / FlowSchemas (what break-glass isolation uses): the
+    agent's ServiceAccount gets a small level of its own; workload-low stays clean."""
+    from waveguard.model.apf import DEFAULT_FLOW_SCHEMAS, DEFAULT_PRIORITY_LEVELS
+
+    data = agent_scenario("telemetry", name="custom-apf")
+    levels = [l.model_dump() for l in DEFAULT_PRIORITY_LEVELS]
+    levels.append({"name": "telemetry", "shares": 10, "lendable_percent": 0, "borrowing_limit_percent": 0,
+                   "queues": 16, "hand_size": 4, "queue_length_limit": 50})
+    schemas = [f.model_dump() for f in DEFAULT_FLOW_SCHEMAS]
+    schemas.append({"name": "telemetry", "precedence": 500, "priority_level": "telemetry",
+                    "service_accounts": [("telemetry", "*")]})
+    data["apf"] = {"levels": levels, "flow_schemas": schemas}
+    result = simulate(scenario_from_data(data), workers=1)
+    own = result.rate("apiserver_flowcontrol_rejected_requests_total", "big", priority_level="telemetry")
+    low = result.rate("apiserver_flowcontrol_rejected_requests_total", "big", priority_level="workload-low")
+    assert own.max() >= 1.0  # the agent is throttled in its own level...
+    assert low.max() < 0.01  # ...and nobody else's
+    limit = result.series("apiserver_flowcontrol_current_limit_seats", "big", priority_level="telemetry")
+    nominal = result.series("apiserver_flowcontrol_nominal_limit_seats", "big", priority_level="telemetry")
+    assert limit.max() <= nominal[0] + 1e-6  # no borrowing
+
+
+def test_custom_flow_schemas_without_a_match_are_bad_input():
+    from waveguard.model.errors import InputError
+
+    data = agent_scenario("telemetry", name="no-catch-all")
+    data["apf"] = {"flow_schemas": [{"name": "nodes", "precedence": 1, "priority_level": "system",
+                                     "groups": ["system:nodes"]}]}
+    with pytest.raises(InputError, match="apf.flow_schemas: no FlowSchema matches"):
+        scenario_from_data(data)

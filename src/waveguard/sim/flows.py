@@ -232,8 +232,9 @@ def _queue_capacity(apf: APFConfig, level: str, distinct_users: bool) -> float:
         return np.inf
     if lvl.rejects_when_full:
         return 0.0
-    queues = lvl.queues if distinct_users else min(lvl.hand_size, lvl.queues)
-    return float(queues * lvl.queue_length_limit)
+    if not distinct_users:
+        return float(lvl.max_queued_per_flow)  # one flow: handSize × queueLengthLimit
+    return float(lvl.queues * lvl.queue_length_limit)
 
 
 def _groups(groups: list[dict], flow_index: dict, clients: list[SimClient], clusters: list[Cluster]) -> GroupTable:

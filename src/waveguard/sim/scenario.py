@@ -389,6 +389,18 @@ def _check_apf(scenario: Scenario, source: str, node: yaml.Node | None) -> None:
     if not any(not l.exempt and l.shares > 0 for l in cfg.levels):
         raise InputError(source, "apf.levels: at least one limited level with shares > 0 is needed",
                          line=_line_of(node, ("apf", "levels")), hint="add a level")
+    from waveguard.sim.clients import baseline_clients, change_client
+
+    clients = baseline_clients(api_per_answer_dns=scenario.dns.mode == "api_per_answer")
+    clients += [change_client(p, True) for p in scenario.profiles]
+    for client in clients:
+        for rc in client.profile.classes:
+            try:
+                cfg.classify(client.subject, rc.verb, rc.resource)
+            except LookupError:
+                raise InputError(source, f"apf.flow_schemas: no FlowSchema matches {client.subject.user} "
+                                 f"({rc.verb} {rc.resource})", line=_line_of(node, ("apf", "flow_schemas")),
+                                 hint="add a catch-all FlowSchema (users: ['*'])") from None
 
 
 def find_project_path(raw: str) -> Path | None:

@@ -18,8 +18,18 @@ from waveguard.model import constants as C
 from waveguard.model.errors import InputError
 from waveguard.sim.result import SimulationResult
 
-#: Points per plotted line at most (long runs are thinned by taking every k-th step).
+#: Points per plotted line at most (long runs are thinned to the maximum of each block of steps,
+#: so one-second spikes stay visible).
 MAX_POINTS = 1500
+
+
+def _thin(x: np.ndarray, k: int, how=np.max) -> np.ndarray:
+    """Reduce ``x`` by ``how`` over blocks of ``k`` steps."""
+    if k <= 1:
+        return x
+    n = len(x) // k * k
+    head = how(x[:n].reshape(-1, k), axis=1)
+    return np.concatenate([head, [how(x[n:])]]) if n < len(x) else head
 
 _TEMPLATE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
@@ -97,8 +107,8 @@ def render_report(result: SimulationResult, seed: int | None = None, n_worst: in
 
 def _figures(result: SimulationResult, worst: list[str]) -> list[dict]:
     minutes = result.times / 60.0
-    k = max(1, len(minutes) // MAX_POINTS)
-    t = minutes[::k]
+    k = max(1, -(-len(minutes) // MAX_POINTS))
+    t = _thin(minutes, k, np.min)
     figs = [
         _fleet_plot(result, t, k, worst, "Rollout progress", "share of nodes running the change",
                     lambda c: result.series("waveguard_sim_rollout_share", c), "share of nodes"),
@@ -134,9 +144,9 @@ def _fleet_plot(result, t, k, worst, title, note, get, ylabel, hline=None) -> di
     fig, ax = plt.subplots(figsize=(11, 3.2))
     for c in result.clusters:
         if c not in worst:
-            ax.plot(t, get(c)[::k], color="#bbbbbb", linewidth=0.6)
+            ax.plot(t, _thin(get(c), k), color="#bbbbbb", linewidth=0.6)
     for c in worst:
-        ax.plot(t, get(c)[::k], linewidth=1.4, label=f"{c} ({result.nodes[c]:,} nodes)")
+        ax.plot(t, _thin(get(c), k), linewidth=1.4, label=f"{c} ({result.nodes[c]:,} nodes)")
     if hline is not None:
         ax.axhline(hline, color="#c0392b", linestyle="--", linewidth=0.8)
     ax.set_xlabel("minutes")
@@ -149,7 +159,7 @@ def _fleet_plot(result, t, k, worst, title, note, get, ylabel, hline=None) -> di
 def _levels_plot(result, t, k, worst) -> dict:
     import matplotlib.pyplot as plt
 
-    seats = {l: {c: result.series("apiserver_flowcontrol_current_executing_seats", c, priority_level=l)[::k]
+    seats = {l: {c: _thin(result.series("apiserver_flowcontrol_current_executing_seats", c, priority_level=l), k)
                  for c in result.clusters} for l in result.level_names}
     levels = [l for l in result.level_names if any(v.max() > 0 for v in seats[l].values())]
     panels = ["fleet"] + worst
@@ -173,7 +183,7 @@ def _memory_plot(result, t, k, worst) -> dict:
 
     fig, ax = plt.subplots(figsize=(11, 3.2))
     for c in worst:
-        line = ax.plot(t, result.series("process_resident_memory_bytes", c)[::k] / 2**30, linewidth=1.2,
+        line = ax.plot(t, _thin(result.series("process_resident_memory_bytes", c), k) / 2**30, linewidth=1.2,
                        label=f"{c} ({result.nodes[c]:,} nodes)")
         limit = result.series("waveguard_sim_apiserver_memory_limit_bytes", c)[0] / 2**30
         ax.axhline(limit, color=line[0].get_color(), linestyle="--", linewidth=0.8)

@@ -143,8 +143,10 @@ class SimulationResult:
         }
 
     def worst_clusters(self, n: int = 4) -> list[str]:
-        """The ``n`` clusters with the most impact (then the earliest saturation)."""
-        rows = sorted(self.summary(), key=lambda s: (-s.impact_minutes, -s.peak_error_rate,
+        """The ``n`` worst clusters: DNS failing first, then by peak error rate, impact minutes,
+        earliest saturation, size."""
+        rows = sorted(self.summary(), key=lambda s: (s.dns_failing_at_s is None, -round(s.peak_error_rate, 2),
+                                                     -s.impact_minutes,
                                                      s.saturated_at_s if s.saturated_at_s is not None else math.inf,
                                                      -s.nodes))
         return [s.name for s in rows[:n]]

@@ -249,3 +249,19 @@ def test_custom_flow_schemas_without_a_match_are_bad_input():
                                      "groups": ["system:nodes"]}]}
     with pytest.raises(InputError, match="apf.flow_schemas: no FlowSchema matches"):
         scenario_from_data(data)
+
+
+def test_shards_with_different_replica_counts_give_the_same_result():
+    """Shards of small (3 replicas) and large (5 replicas) clusters pad differently; a cluster's
+    noise and result must not depend on that."""
+    data = {"name": "mixed", "duration_s": 300, "seed": 9,
+            "fleet": {"clusters": [{"name": f"s{i}", "nodes": 300} for i in range(3)]
+                      + [{"name": "l0", "nodes": 3000}]}}
+    scenario = scenario_from_data(data)
+    one = simulate(scenario, workers=1)
+    two = simulate(scenario, workers=2)
+    for c in ("s0", "s2", "l0"):
+        assert np.array_equal(one.series("apiserver_flowcontrol_dispatched_requests_total", c),
+                              two.series("apiserver_flowcontrol_dispatched_requests_total", c))
+        assert np.array_equal(one.series("process_resident_memory_bytes", c),
+                              two.series("process_resident_memory_bytes", c))

@@ -543,10 +543,14 @@ class FleetSimulator:
             cv = C.BASELINE_DEMAND_CV
             sigma = math.sqrt(math.log(1 + cv * cv))
             mu = -sigma * sigma / 2
-            draws = [rng.lognormal(mu, sigma, (_NOISE_BLOCK, 1 + self.R)) for rng in self._rngs]
-            block = np.stack(draws, axis=-1)  # (steps, 1 + R, C)
-            self._demand_block = np.ascontiguousarray(block[:, 0, :])
-            self._lb_block = np.ascontiguousarray(block[:, 1:, :])
+            # Each cluster draws 1 + its own replica count per step, whatever the padding R, so
+            # a cluster's noise does not depend on which other clusters it is simulated with.
+            self._demand_block = np.empty((_NOISE_BLOCK, self.C))
+            self._lb_block = np.ones((_NOISE_BLOCK, self.R, self.C))
+            for c, (rng, cluster) in enumerate(zip(self._rngs, self.clusters)):
+                draw = rng.lognormal(mu, sigma, (_NOISE_BLOCK, 1 + cluster.replicas))
+                self._demand_block[:, c] = draw[:, 0]
+                self._lb_block[:, : cluster.replicas, c] = draw[:, 1:]
             self._noise_i = 0
         i = self._noise_i
         self._noise_i += 1
@@ -605,7 +609,9 @@ class FleetSimulator:
         """Replica (c, r) goes down: requests fail, watches break (clients relist), memory and
         APF state are lost. OOM kills wait for the kubelet's crash-loop back-off."""
         gf = self.gf
-        self.P[1, :, c] += self.buf[0, gf, r, c] + self.E[gf, r, c] + self.W[:, r, c]
+        # Clients waiting on it (queued, executing — not those that already gave up) and those
+        # whose watch ran through it relist after their first back-off.
+        self.P[1, :, c] += self.buf[0, gf, r, c] + self.E[gf, r, c] - self.E_dead[:, r, c] + self.W[:, r, c]
         self.W[:, r, c] = 0.0
         self.buf[:, :, r, c] = 0.0  # (its queue is gone: _queued may stay True, harmless)
         self.E[:, r, c] = 0.0

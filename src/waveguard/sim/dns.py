@@ -39,6 +39,7 @@ class _Ring:
         self.width = ttl_s / BINS
         self.dt = dt
         self.bins = np.full((BINS, n), 1.0 / BINS if full else 0.0)
+        self.total = self.bins.sum(axis=0)  # kept up to date without summing the bins
         self.ptr = 0
         self.elapsed = 0.0
         self.empty = not full
@@ -49,6 +50,7 @@ class _Ring:
         col = self.bins[self.ptr]
         out = np.minimum(self._rate, col)
         col -= out
+        self.total -= out
         self.elapsed += self.dt
         if self.elapsed >= self.width - 1e-9:
             self.elapsed -= self.width
@@ -59,15 +61,18 @@ class _Ring:
     def add_fresh(self, share: np.ndarray) -> None:
         """Entries fetched now: they expire one TTL from now (the bin just behind the current)."""
         self.bins[self.ptr - 1] += share
+        self.total += share
 
     def add_uniform(self, share: np.ndarray) -> None:
         """Entries with remaining lifetimes spread uniformly over the TTL."""
         self.bins += share / BINS
+        self.total += share
         self._rate = self._rate + share * (self.dt / self.width / BINS)
         self.empty = False
 
     def scale(self, keep: np.ndarray) -> None:
         self.bins *= keep
+        self.total *= keep
         self._rate = self._rate * keep
 
 
@@ -83,7 +88,7 @@ class DNSCaches:
 
     @property
     def node_expired(self) -> np.ndarray:
-        return self.client.bins.sum(axis=0) + self.dead
+        return self.client.total + self.dead
 
     def step(self, coredns_fail: np.ndarray) -> np.ndarray:
         """Advance one step with CoreDNS failing ``coredns_fail`` (n,) of its answers; returns
@@ -100,13 +105,14 @@ class DNSCaches:
         self.dead += self.client.drain()
         # Names waiting for CoreDNS are fetched again as it answers (both layers refresh).
         back = answered * self._refetch
-        again = (self.client.bins.sum(axis=0) + self.dead) * back
-        self.client.scale(1.0 - back)
-        self.dead *= 1.0 - back
+        again = (self.client.total + self.dead) * back
+        keep = 1.0 - back
+        self.client.scale(keep)
+        self.dead *= keep
         self.node.add_fresh(again)
-        waiting = self.client.bins.sum(axis=0) + self.dead
-        if waiting.max() < 1e-9:  # everything refetched: back to the fast path
+        if self.client.total.max() + self.dead.max() < 1e-9:  # all refetched: back to the fast path
             self.client.bins.fill(0.0)
+            self.client.total.fill(0.0)
             self.client._rate = self.client._rate * 0.0
             self.dead.fill(0.0)
             self.client.empty = True

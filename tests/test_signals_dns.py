@@ -224,8 +224,9 @@ def test_clients_behind_unbound_keep_answers_until_the_ttl_expires_while_the_pro
             break
         served_until = time.monotonic()
         assert served_until - cached_at < TTL_S + 2.5, "unbound served the record long past its TTL"
-        time.sleep(0.2)
-    assert served_until - cached_at >= TTL_S - 1.2, "the cached answer stopped before its TTL"
+        time.sleep(0.1)
+    # (unbound's clock has whole seconds: the copy may expire up to 1 s before TTL after we saw it)
+    assert served_until - cached_at >= TTL_S - 1.5, "the cached answer stopped before its TTL"
     assert ans.rcode in (None, "SERVFAIL"), ans
 
 

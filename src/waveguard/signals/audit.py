@@ -8,14 +8,16 @@ per client its request classes with counts, rates per pod and status codes, and 
 :class:`~waveguard.model.requests.RequestProfile` that ``analyse``'s projection, the simulator and
 the projection gate cost.
 
-How events become requests (each rule is also in ``Measurement.notes`` when it applied):
+How events become requests (``Measurement.notes`` says what was skipped or assumed):
 
 * **one request, one count.** A request appears once per stage (RequestReceived, ResponseStarted
   for long-running requests such as WATCH, ResponseComplete, Panic). Per client, request class and
   pod the events of the most advanced stage present are counted: ResponseStarted where the log
   has it (a WATCH is counted when it starts; its ResponseComplete, when it ends, is not counted
-  again), else ResponseComplete/Panic, else — a log whose policy keeps only RequestReceived —
-  RequestReceived. k8s: staging/src/k8s.io/apiserver/pkg/apis/audit/types.go (Stage).
+  again), else ResponseComplete/Panic. RequestReceived events are counted as lines only (a request
+  still in flight when the log ends is not counted), except in a log whose policy keeps nothing
+  but that stage, where they are the requests. k8s: staging/src/k8s.io/apiserver/pkg/apis/audit/
+  types.go (Stage).
 * **who.** The client is the *effective* user: ``impersonatedUser`` when set (that is the identity
   API Priority and Fairness and authorization see), else ``user``; split further by the
   user agent's first token (``otelcol-contrib/0.98.0``). All kubelets (``system:node:<node>``)
@@ -46,10 +48,15 @@ How events become requests (each rule is also in ``Measurement.notes`` when it a
   Otherwise the client has ``replicas`` = the pods seen. A class sent by exactly one pod of a
   client of ≥ :data:`LEADER_MIN_PODS` pods is ``leader_only``.
 
-Bad input raises :class:`~waveguard.model.errors.InputError` (a missing/unreadable file, a corrupt
-gzip stream, no usable event in any file). Lines that are not audit events (garbage, a truncated
-last line, ``kind: EventList``) and events of an unknown ``apiVersion`` are skipped and counted
-per file, with a note; only when nothing usable remains is that an error.
+Files are not deduplicated against each other by auditID: give each log once (the same file
+twice is an error; overlapping copies of one log would count their requests twice). Each
+apiserver replica writes its own log with its own requests, so the logs of all replicas add up.
+
+Bad input raises :class:`~waveguard.model.errors.InputError` (a missing/unreadable file, the same
+file twice, a corrupt or truncated gzip/zstd stream, no usable event in any file). Lines that are
+not audit events (garbage, a truncated last line, ``kind: EventList``) and events of an unknown
+``apiVersion`` are skipped and counted per file, with a note; only when nothing usable remains is
+that an error.
 """
 
 from __future__ import annotations
@@ -59,7 +66,7 @@ import json
 import os
 import tempfile
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -91,12 +98,10 @@ _POD_NAME_KEY = "authentication.kubernetes.io/pod-name"
 _NODE_NAME_KEY = "authentication.kubernetes.io/node-name"
 _MODEL_VERBS = {"get", "list", "watch", "create", "update", "patch", "delete"}
 _VERB_ALIASES = {"deletecollection": "delete"}
-_STAGE_RANK = {"ResponseStarted": 3, "ResponseComplete": 2, "Panic": 2, "RequestReceived": 1}
 
 _COLUMNS = {
     "kind": "VARCHAR",
     "apiVersion": "VARCHAR",
-    "auditID": "VARCHAR",
     "stage": "VARCHAR",
     "requestURI": "VARCHAR",
     "verb": "VARCHAR",
@@ -119,7 +124,7 @@ _COLUMNS = {
 @dataclass
 class FileReport:
     """What was read from one file. ``lines``: non-empty lines; ``events``: usable audit events;
-    ``garbage_lines``: lines that are not an audit event (not JSON, truncated, no kind/auditID);
+    ``garbage_lines``: lines that are not an audit event (not JSON, truncated, no kind/apiVersion/verb);
     ``unknown_api_versions``: apiVersion → events skipped; ``truncated_last_line``: the file ends
     in a partial line (a log being written, or cut)."""
 
@@ -253,6 +258,7 @@ def _sql_str(s: str) -> str:
 
 def _check_paths(paths: Iterable[str | os.PathLike[str]]) -> list[tuple[Path, str]]:
     out = []
+    seen: dict[tuple[int, int], str] = {}
     for raw in paths:
         p = Path(raw)
         if not p.exists():
@@ -264,8 +270,12 @@ def _check_paths(paths: Iterable[str | os.PathLike[str]]) -> list[tuple[Path, st
                              hint="rename or symlink the file")
         try:
             comp = _sniff_compression(p)
+            st = p.stat()
         except OSError as exc:
             raise InputError(str(p), f"cannot read: {exc.strerror or exc}") from None
+        if (st.st_dev, st.st_ino) in seen:  # the same file twice would count every request twice
+            raise InputError(str(p), f"is the same file as {seen[(st.st_dev, st.st_ino)]}", hint="give each log once")
+        seen[(st.st_dev, st.st_ino)] = str(p)
         out.append((p, comp))
     if not out:
         raise InputError("--audit-log", "no audit log given", hint="give one or more files")
@@ -290,17 +300,18 @@ def _source_sql(files: list[tuple[Path, str]]) -> str:
 
 #: One row per (file, apiVersion, kind, client, class, pod, stage, code): everything later steps need.
 _AGG_SQL = """
-CREATE TEMP TABLE agg AS
+CREATE TEMP TABLE agg_raw AS
 WITH src AS ({source}),
 ev AS (
   SELECT
     filename AS file,
     apiVersion AS api_version,
     kind,
-    (kind IS NULL AND auditID IS NULL AND verb IS NULL) AS garbage,
-    coalesce(impersonatedUser.username, "user".username) AS eff_user,
+    (kind IS NULL AND apiVersion IS NULL AND verb IS NULL) AS garbage,
+    CASE WHEN starts_with(coalesce(impersonatedUser.username, "user".username), 'system:node:') THEN 'system:node:*'
+         ELSE coalesce(impersonatedUser.username, "user".username) END AS user_key,
     coalesce(impersonatedUser.groups, "user".groups) AS eff_groups,
-    coalesce(split_part(userAgent, ' ', 1), '') AS ua,
+    coalesce(userAgent, '') AS ua,  -- cut to its first token after the aggregation (cheaper)
     verb,
     coalesce(objectRef.resource, '') AS resource,
     coalesce(objectRef.subresource, '') AS subresource,
@@ -309,43 +320,65 @@ ev AS (
     (CASE WHEN objectRef.resource IS NULL THEN 1 ELSE 0 END
      + CASE WHEN coalesce(objectRef.namespace, '') <> '' THEN 2 ELSE 0 END
      + CASE WHEN coalesce(objectRef.name, '') <> '' THEN 4 ELSE 0 END) AS ref_bits,
-    '&' || split_part(requestURI, '?', 2) AS q,
+    -- the query string with its per-request values (resource versions, continue tokens, watch
+    -- time-outs) replaced by N, so that it can be a GROUP BY key; parsed after the aggregation
+    CASE WHEN contains(requestURI, '?')
+         THEN regexp_replace(split_part(requestURI, '?', 2),
+                             '(resourceVersion=)[1-9][0-9]*|(continue=)[^&]+|(timeoutSeconds=)[0-9]+',
+                             '\\1\\2\\3N', 'g')
+         ELSE '' END AS q,
     stage,
     responseStatus.code AS code,
     CASE WHEN starts_with("user".username, 'system:node:') THEN substr("user".username, 13)
          ELSE coalesce("user".extra."{pod_key}"[1], sourceIPs[1], '') END AS pod,
     coalesce("user".extra."{node_key}"[1], '') AS node_name,
     coalesce(sourceIPs[1], '') AS source_ip,
-    coalesce(stageTimestamp, "timestamp") AS ts
+    coalesce(stageTimestamp, "timestamp") AS ts,
+    {collapse_rr} AS rr
   FROM src
-),
-ev2 AS (
-  SELECT *,
-    CASE WHEN starts_with(eff_user, 'system:node:') THEN 'system:node:*' ELSE eff_user END AS user_key,
-    -- query parameters by plain string functions (cheaper than regular expressions);
-    -- q is '&' + the query string, so every parameter is preceded by '&'
-    CASE WHEN q = '&' THEN '' ELSE split_part(split_part(q, '&fieldSelector=', 2), '&', 1) END AS fs,
-    CASE WHEN q = '&' THEN '' ELSE split_part(split_part(q, '&resourceVersion=', 2), '&', 1) END AS rv,
-    CASE WHEN q = '&' THEN '' ELSE split_part(split_part(q, '&resourceVersionMatch=', 2), '&', 1) END AS rv_match,
-    CASE WHEN q = '&' THEN NULL ELSE TRY_CAST(NULLIF(split_part(split_part(q, '&limit=', 2), '&', 1), '') AS BIGINT) END AS lim,
-    CASE WHEN q = '&' THEN 0 ELSE
-      (CASE WHEN split_part(split_part(q, '&labelSelector=', 2), '&', 1) <> '' THEN 8 ELSE 0 END
-       + CASE WHEN split_part(split_part(q, '&continue=', 2), '&', 1) <> '' THEN 16 ELSE 0 END) END AS q_bits
-  FROM ev
 )
-SELECT file, api_version, kind, garbage, user_key, ua, verb, resource, subresource, api_group,
-       ref_bits + q_bits
-         + CASE WHEN fs <> '' THEN 32 ELSE 0 END
-         + CASE WHEN contains(fs, 'metadata.name') THEN 64 ELSE 0 END
-         + CASE WHEN contains(fs, 'spec.nodeName') THEN 128 ELSE 0 END AS bits,
-       CASE WHEN rv = '' THEN 'most-recent' WHEN rv = '0' THEN 'any' ELSE 'exact' END AS rv_sem,
-       rv_match, CASE WHEN lim > 0 THEN lim END AS lim, pod, stage, code,
+-- RequestReceived rows (the first stage of requests counted at a later one) are collapsed to one
+-- group per file and verb when rr: they are only counted as lines (a third of the hashing work).
+SELECT file, api_version, kind, garbage,
+       CASE WHEN rr THEN NULL ELSE user_key END AS user_key,
+       CASE WHEN rr THEN NULL ELSE ua END AS ua,
+       verb,
+       CASE WHEN rr THEN NULL ELSE resource END AS resource,
+       CASE WHEN rr THEN NULL ELSE subresource END AS subresource,
+       CASE WHEN rr THEN NULL ELSE api_group END AS api_group,
+       CASE WHEN rr THEN 0 ELSE ref_bits END AS ref_bits,
+       CASE WHEN rr THEN '' ELSE q END AS q,
+       CASE WHEN rr THEN NULL ELSE pod END AS pod,
+       stage, code,
        count(*) AS n, min(ts) AS first_ts, max(ts) AS last_ts, any_value(eff_groups) AS groups,
-       max(node_name) AS node_name, min(source_ip) AS ip_lo, max(source_ip) AS ip_hi,
-       max(CASE WHEN contains(fs, 'spec.nodeName')
-                THEN regexp_extract(fs, 'spec\\.nodeName(?:%3D|=)([^&%,]*)', 1) END) AS node_filter
-FROM ev2
+       max(node_name) AS node_name, min(source_ip) AS ip_lo, max(source_ip) AS ip_hi
+FROM ev
 GROUP BY ALL
+"""
+
+#: The query parameters of the (small) aggregate: selectors, resourceVersion semantics, limit.
+_DERIVE_SQL = r"""
+CREATE TEMP TABLE agg AS
+WITH a AS (
+  SELECT * EXCLUDE (q),
+    '&' || q AS q,
+    split_part(split_part('&' || q, '&fieldSelector=', 2), '&', 1) AS fs,
+    split_part(split_part('&' || q, '&resourceVersion=', 2), '&', 1) AS rv
+  FROM agg_raw
+)
+SELECT * EXCLUDE (q, fs, rv, ref_bits),
+  ref_bits
+    + CASE WHEN split_part(split_part(q, '&labelSelector=', 2), '&', 1) <> '' THEN 8 ELSE 0 END
+    + CASE WHEN split_part(split_part(q, '&continue=', 2), '&', 1) <> '' THEN 16 ELSE 0 END
+    + CASE WHEN fs <> '' THEN 32 ELSE 0 END
+    + CASE WHEN contains(fs, 'metadata.name') THEN 64 ELSE 0 END
+    + CASE WHEN contains(fs, 'spec.nodeName') THEN 128 ELSE 0 END AS bits,
+  CASE WHEN rv = '' THEN 'most-recent' WHEN rv = '0' THEN 'any' ELSE 'exact' END AS rv_sem,
+  split_part(split_part(q, '&resourceVersionMatch=', 2), '&', 1) AS rv_match,
+  CASE WHEN TRY_CAST(NULLIF(split_part(split_part(q, '&limit=', 2), '&', 1), '') AS BIGINT) > 0
+       THEN TRY_CAST(NULLIF(split_part(split_part(q, '&limit=', 2), '&', 1), '') AS BIGINT) END AS lim,
+  CASE WHEN contains(fs, 'spec.nodeName') THEN regexp_extract(fs, 'spec\.nodeName(?:%3D|=)([^&%,]*)', 1) END AS node_filter
+FROM a
 """
 
 
@@ -374,15 +407,35 @@ def measure_audit_logs(paths: Iterable[str | os.PathLike[str]], *, memory_limit:
     files = _check_paths(paths)
     with tempfile.TemporaryDirectory(prefix="waveguard-measure-") as tmp:
         con = _connect(memory_limit, threads, tmp)
-        sql = _AGG_SQL.format(source=_source_sql(files), pod_key=_POD_NAME_KEY, node_key=_NODE_NAME_KEY)
         try:
-            con.execute(sql)
-        except duckdb.Error as exc:
-            raise _duckdb_input_error(files, exc) from None
-        try:
+            _aggregate(con, files, collapse_rr=True)
+            if _only_request_received(con):  # a policy that keeps only that stage: count it
+                con.execute("DROP TABLE agg")
+                _aggregate(con, files, collapse_rr=False)
             return _build(con, files, apf)
         finally:
             con.close()
+
+
+def _aggregate(con, files: list[tuple[Path, str]], *, collapse_rr: bool) -> None:
+    import duckdb
+
+    sql = _AGG_SQL.format(source=_source_sql(files), pod_key=_POD_NAME_KEY, node_key=_NODE_NAME_KEY,
+                          collapse_rr="stage = 'RequestReceived'" if collapse_rr else "false")
+    try:
+        con.execute(sql)
+    except duckdb.Error as exc:
+        raise _duckdb_input_error(files, exc) from None
+    con.execute(_DERIVE_SQL)
+    con.execute("DROP TABLE agg_raw")
+
+
+def _only_request_received(con) -> bool:
+    known = ", ".join(_sql_str(v) for v in KNOWN_API_VERSIONS)
+    rr, later = con.execute(f"""
+        SELECT count_if(stage = 'RequestReceived'), count_if(stage <> 'RequestReceived') FROM agg
+        WHERE NOT garbage AND api_version IN ({known}) AND kind = 'Event' AND verb IS NOT NULL""").fetchone()
+    return bool(rr) and not later
 
 
 def _duckdb_input_error(files: list[tuple[Path, str]], exc: Exception) -> InputError:
@@ -414,7 +467,8 @@ def _build(con, files: list[tuple[Path, str]], apf: APFConfig) -> Measurement:
     if usable == 0:
         raise InputError(", ".join(r.path for r in reports), _nothing_usable(reports),
                          hint="give kube-apiserver audit logs (log backend, --audit-log-format=json)")
-    con.execute(f"CREATE TEMP TABLE ok AS SELECT * FROM agg WHERE {valid}")
+    con.execute(f"CREATE TEMP TABLE ok AS SELECT * REPLACE (split_part(ua, ' ', 1) AS ua) FROM agg "
+                f"WHERE {valid} AND user_key IS NOT NULL")
 
     # Skipped verbs: those the cost model cannot cost.
     model_verbs = ", ".join(_sql_str(v) for v in sorted(_MODEL_VERBS | set(_VERB_ALIASES)))
@@ -434,9 +488,8 @@ def _build(con, files: list[tuple[Path, str]], apf: APFConfig) -> Measurement:
     """)
     stages = dict(con.execute("SELECT stage, sum(n)::BIGINT FROM counted GROUP BY stage").fetchall())
     if stages.get("RequestReceived"):
-        notes.append(f"{stages['RequestReceived']} requests were seen only at stage RequestReceived "
-                     "(the policy omits later stages, or they were in flight when the log ends): counted, "
-                     "without a status code")
+        notes.append(f"the log has only stage RequestReceived (its policy omits the later stages): "
+                     f"{stages['RequestReceived']} requests counted there, without status codes")
 
     # Timestamps were kept as text per group (RFC 3339, one format per apiVersion): cast here.
     first, last = con.execute("SELECT min(TRY_CAST(first_ts AS TIMESTAMPTZ)), "
@@ -488,7 +541,7 @@ def _nothing_usable(reports: list[FileReport]) -> str:
         return f"no audit Event line: found kind {seen}; one Event per line expected (the log backend)"
     if lines == 0:
         return "no audit event: the file is empty"
-    return f"none of the {lines} line(s) is an audit event (JSON with kind Event, auditID, verb)"
+    return f"none of the {lines} line(s) is an audit event (JSON with kind Event, apiVersion, verb)"
 
 
 def _file_reports(con, files: list[tuple[Path, str]]) -> list[FileReport]:
@@ -773,10 +826,6 @@ def load_profiles(path: str | os.PathLike[str]) -> list[RequestProfile]:
             loc = ".".join(str(x) for x in err["loc"])
             raise InputError(str(p), f"profile {i}: {loc}: {err['msg']}", hint="a list of request profiles") from None
     return out
-
-
-def _utc(dt: datetime | None) -> datetime | None:
-    return dt.astimezone(timezone.utc) if dt else None
 
 
 def summary_line(m: Measurement) -> str:

@@ -206,6 +206,7 @@ class FleetSimulator:
         self._wait_frac = min(1.0, self.dt / C.APF_QUEUE_WAIT_LIMIT_S)
         # Informer groups.
         self.gf = gr.flow
+        self.memf_g = self.memf3[self.gf].copy()
         self.rel_frac = np.array([self._release_fractions(bool(b)) for b in gr.backoff]).T[:, :, None].copy()
         self.deliv = gr.deliveries.T[:, None, :].copy()  # (G, 1, C)
         roles = [self.clients[i].role for i in gr.client]
@@ -272,6 +273,7 @@ class FleetSimulator:
         synced = self.groups.instances.T * share
         self.W = synced[:, None, :] * (self.exists / self.exists.sum(0, keepdims=True))[None]
         self.no_copy = np.zeros(Cn)
+        self._no_copy_any = False
         self.dns_caches = DNSCaches(Cn, self.dt)
         self._ramping = self._any_down = self._slowed = self._queued = self._has_dead = False
         self.extra = np.zeros((self.F, 1, Cn))
@@ -307,6 +309,7 @@ class FleetSimulator:
         self._rows = rows
         self._zeros_fc = np.zeros((self.F, self.C))
         self._zeros_lc = np.zeros((self.Lu, self.C))
+        self._zeros_c = np.zeros(self.C)
         self._write_slow_rows()
 
     # --- public control -----------------------------------------------------------------
@@ -444,7 +447,7 @@ class FleetSimulator:
         done += D
         done -= carry
         comp_g = done[gf]
-        failed = REJ[gf].sum(axis=1) if self._queued else np.zeros_like(arr_g)
+        failed = REJ[gf].sum(axis=1) if self._queued else None
         if self._slowed or self._has_dead:
             fin_g = self.fin[gf]
             dead_done = self.E_dead * fin_g
@@ -453,22 +456,22 @@ class FleetSimulator:
             if self._slowed:
                 waited = np.minimum(Q[gf] / np.maximum(D[gf], _TINY) * dt, C.APF_QUEUE_WAIT_LIMIT_S)
                 abandoned = D[gf] * (waited + self.tau[gf] > C.CLIENT_TIMEOUT_S)
-                failed += abandoned.sum(axis=1)
+                failed = abandoned.sum(axis=1) if failed is None else failed + abandoned.sum(axis=1)
                 comp_g -= abandoned * fin_g
                 self.E_dead += abandoned * self.keep[gf]
             np.maximum(comp_g, 0.0, out=comp_g)
             self._has_dead = bool(self.E_dead.max() > _TINY)
-        dns_synced_before = self.W[self.g_dns].sum(axis=0)
+        dns_synced_before = self.W[self.g_dns].sum(axis=0) if self.no_copy_any else None
         self.W += comp_g
         if lost is not None:
-            failed += lost[gf]
-        if failed.max() > 0.0:
+            failed = lost[gf] if failed is None else failed + lost[gf]
+        if failed is not None and failed.max() > 0.0:
             self._back_off(failed, rel)
 
         # 7. Memory (live LIST responses × GC growth) and CPU of each replica.
         busy = D * self.busy_share  # dispatched this step and done within it, time-averaged
         busy += self.E
-        mem = (busy[self.gf] * self.memf3[self.gf]).sum(axis=0)  # LIST responses (steady flows: KiB)
+        mem = (busy[self.gf] * self.memf_g).sum(axis=0)  # LIST responses (steady flows: KiB)
         mem += self.base_mem
         mem *= self.upf
         cpu = (busy * self.cpurate3).sum(axis=0)
@@ -476,9 +479,11 @@ class FleetSimulator:
         cpu += self._fanout_cpu
         cpu /= self.cores
         was_slowed = self._slowed
-        self.slow = np.maximum(cpu, 1.0)
         self._slowed = bool(cpu.max() > 1.0)
-        if was_slowed and not self._slowed:
+        if self._slowed:
+            self.slow = np.maximum(cpu, 1.0)
+        elif was_slowed:
+            self.slow = np.ones_like(cpu)
             self._update_service()
 
         # 8. Borrowing: seat demand high watermark, readjusted every 10 s.
@@ -491,7 +496,8 @@ class FleetSimulator:
         # 9. DNS and workloads.
         dns_fail = self._coredns_failure(comp_g[self.g_dns].sum(axis=0), dns_synced_before, A_c, lost)
         client_fail = self.dns_caches.step(dns_fail)
-        api_fail = self._failure_ratio(self.f_workloads, A_c, lost)
+        api_fail = self._failure_ratio(self.f_workloads, A_c, lost) if self._queued or lost is not None \
+            else self._zeros_c
         error = 1.0 - (1.0 - client_fail) * (1.0 - C.WORKLOAD_API_DEPENDENT_SHARE * api_fail)
 
         self._record(used, D, Q, REJ, mem, cpu, dns_fail, client_fail, error)
@@ -668,19 +674,28 @@ class FleetSimulator:
         g = self.g_dns
         restarts = (self.dns_instances - self.no_copy) * (C.COREDNS_POD_RESTART_PER_S * dt)
         self.no_copy += restarts
+        self._no_copy_any = bool(self.no_copy.max() > 0)
         synced = self.W[g].sum(axis=0)
         self.W[g] *= 1.0 - np.minimum(1.0, restarts / np.maximum(synced, _TINY))
         self.P[0, g] += restarts
 
-    def _coredns_failure(self, fresh: np.ndarray, synced_before: np.ndarray, A_c: np.ndarray,
+    @property
+    def no_copy_any(self) -> bool:
+        """Some CoreDNS pod somewhere has no copy of Services/EndpointSlices."""
+        return self._no_copy_any
+
+    def _coredns_failure(self, fresh: np.ndarray, synced_before: np.ndarray | None, A_c: np.ndarray,
                          lost: np.ndarray | None) -> np.ndarray:
         """Share of CoreDNS's answers that fail (SERVFAIL): pods without a copy (informer
         design), or answers whose API request failed (api_per_answer)."""
-        if self.no_copy.max() > 0:
+        if synced_before is not None:
             waiting = np.maximum(self.dns_instances - synced_before, _TINY)
             self.no_copy = np.maximum(0.0, self.no_copy - fresh * np.minimum(1.0, self.no_copy / waiting))
             self.no_copy[self.no_copy < 1e-9] = 0.0
+            self._no_copy_any = bool(self.no_copy.max() > 0)
         if self.dns_mode == "api_per_answer":
+            if not self._queued and lost is None:
+                return self._zeros_c
             return self._failure_ratio(self.f_dns_query, A_c, lost)
         return self.no_copy / np.maximum(self.dns_instances, 1.0)
 

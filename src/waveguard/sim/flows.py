@@ -19,7 +19,8 @@ import numpy as np
 
 from waveguard.model import constants as C
 from waveguard.model.apf import APFConfig
-from waveguard.model.cost import baseline_watchers, request_cost
+# _events_per_watcher: the cost model's watch events per watcher (one model, not restated).
+from waveguard.model.cost import _events_per_watcher, baseline_watchers, request_cost
 from waveguard.model.fleet import Cluster
 from waveguard.model.requests import RequestClass
 from waveguard.sim.clients import SimClient
@@ -240,7 +241,7 @@ def _queue_capacity(apf: APFConfig, level: str, distinct_users: bool) -> float:
 def _groups(groups: list[dict], flow_index: dict, clients: list[SimClient], clusters: list[Cluster]) -> GroupTable:
     inst = np.array([[clients[g["client"]].instances(c) for g in groups] for c in clusters], dtype=np.float64)
     pod_w = np.array([[_pod_watch_share(g["watches"], c) for g in groups] for c in clusters], dtype=np.float64)
-    deliv = np.array([[sum(_events_per_watch(rc, c) for rc in g["watches"]) for g in groups] for c in clusters],
+    deliv = np.array([[sum(_events_per_watcher(rc, c) for rc in g["watches"]) for g in groups] for c in clusters],
                      dtype=np.float64)
     G = len(groups)
     shape = (len(clusters), G)
@@ -265,17 +266,6 @@ def _pod_watch_share(watches: list[RequestClass], cluster: Cluster) -> float:
         elif rc.scope == "namespace":
             share += 1.0 / max(1, cluster.namespaces)
     return share
-
-
-def _events_per_watch(rc: RequestClass, cluster: Cluster) -> float:
-    writes = cluster.write_rate(rc.resource)
-    if rc.scope == "cluster":
-        return writes
-    if rc.scope == "namespace":
-        return writes / max(1, cluster.namespaces)
-    if rc.scope == "node":
-        return writes / (cluster.nodes or 1)
-    return writes / max(1, cluster.object_count(rc.resource))
 
 
 def baseline_pod_watchers(cluster: Cluster) -> float:

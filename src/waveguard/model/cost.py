@@ -256,7 +256,7 @@ def project(profile: RequestProfile, cluster: Cluster, apf: APFConfig = DEFAULT_
                 cluster.write_rate(rc.resource)
             steady += n * events * rc.rate_per_s * cost.seat_seconds
         elif rc.verb == "watch":
-            fanout += n * _events_per_watcher(rc, cluster)
+            fanout += n * events_per_watcher(rc, cluster)
             if rc.scope in ("cluster", "namespace"):
                 share = 1.0 if rc.scope == "cluster" else 1.0 / max(1, cluster.namespaces)
                 watchers_added[rc.resource] = watchers_added.get(rc.resource, 0.0) + n * share
@@ -302,7 +302,8 @@ def project(profile: RequestProfile, cluster: Cluster, apf: APFConfig = DEFAULT_
     )
 
 
-def _events_per_watcher(rc: RequestClass, cluster: Cluster) -> float:
+def events_per_watcher(rc: RequestClass, cluster: Cluster) -> float:
+    """Write events per second one watch of class ``rc`` receives on ``cluster``."""
     writes = cluster.write_rate(rc.resource)
     if rc.scope == "cluster":
         return writes

@@ -19,8 +19,7 @@ import numpy as np
 
 from waveguard.model import constants as C
 from waveguard.model.apf import APFConfig
-# _events_per_watcher: the cost model's watch events per watcher (one model, not restated).
-from waveguard.model.cost import _events_per_watcher, baseline_watchers, request_cost
+from waveguard.model.cost import events_per_watcher, baseline_watchers, request_cost
 from waveguard.model.fleet import Cluster
 from waveguard.model.requests import RequestClass
 from waveguard.sim.clients import SimClient
@@ -241,7 +240,7 @@ def _queue_capacity(apf: APFConfig, level: str, distinct_users: bool) -> float:
 def _groups(groups: list[dict], flow_index: dict, clients: list[SimClient], clusters: list[Cluster]) -> GroupTable:
     inst = np.array([[clients[g["client"]].instances(c) for g in groups] for c in clusters], dtype=np.float64)
     pod_w = np.array([[_pod_watch_share(g["watches"], c) for g in groups] for c in clusters], dtype=np.float64)
-    deliv = np.array([[sum(_events_per_watcher(rc, c) for rc in g["watches"]) for g in groups] for c in clusters],
+    deliv = np.array([[sum(events_per_watcher(rc, c) for rc in g["watches"]) for g in groups] for c in clusters],
                      dtype=np.float64)
     G = len(groups)
     shape = (len(clusters), G)

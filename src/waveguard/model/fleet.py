@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from waveguard.model import constants as C
 from waveguard.model.errors import InputError, yaml_input_error
-from waveguard.model.yamlio import FastSafeLoader, safe_load
+from waveguard.model.yamlio import FastSafeLoader, line_of, safe_load
 
 
 def default_apiserver_replicas(nodes: int) -> int:
@@ -220,26 +220,8 @@ def load_fleet(path: str | Path) -> Fleet:
         err = exc.errors()[0]
         loc = [str(p) for p in err["loc"]]
         key = ".".join(loc)
-        line = _line_of(node, err["loc"])
+        line = line_of(node, err["loc"])
         msg = err["msg"]
         if err["type"] == "extra_forbidden":
             msg = "unknown key"
         raise InputError(str(path), f"{key}: {msg}", line=line, hint="fix or remove this key") from exc
-
-
-def _line_of(node: yaml.Node | None, loc: tuple) -> int | None:
-    """Line (1-based) of the YAML node at pydantic error location ``loc``."""
-    line = node.start_mark.line + 1 if node is not None else None
-    for part in loc:
-        if isinstance(node, yaml.MappingNode):
-            match = [(k, v) for k, v in node.value if k.value == part]
-            if not match:
-                return line
-            key, node = match[0]
-            line = key.start_mark.line + 1
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
-            node = node.value[part]
-            line = node.start_mark.line + 1
-        else:
-            return line
-    return line

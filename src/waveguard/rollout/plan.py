@@ -25,12 +25,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
+import yaml
+
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from waveguard.model import constants as C
 from waveguard.model.errors import InputError, yaml_input_error
 from waveguard.model.fleet import Cluster, Fleet
-from waveguard.model.yamlio import safe_load
+from waveguard.model.yamlio import FastSafeLoader, line_of, safe_load
 
 #: Gate kinds, the signal each reads, and its default threshold with the unit and source.
 GATE_KINDS: dict[str, tuple[str, float, str]] = {
@@ -167,8 +169,9 @@ def load_plan(path: str | Path, fleet: Fleet) -> Plan:
     except OSError as exc:
         raise InputError(str(path), f"cannot read plan: {exc.strerror}", hint="check the path") from exc
     try:
+        node = yaml.compose(text, Loader=FastSafeLoader)
         data = safe_load(text)
-    except Exception as exc:  # yaml.YAMLError
+    except yaml.YAMLError as exc:
         raise yaml_input_error(str(path), exc, text) from exc
     try:
         plan = Plan.model_validate(data)
@@ -178,16 +181,18 @@ def load_plan(path: str | Path, fleet: Fleet) -> Plan:
         msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
         if err["type"] == "literal_error" and err["loc"] and err["loc"][-1] == "kind":
             msg = f"unknown gate {err['input']!r}; known: {', '.join(GATE_KINDS)}"
-        raise InputError(str(path), f"{key}: {msg}", hint="see the plan format in README.md") from exc
+        raise InputError(str(path), f"{key}: {msg}", line=line_of(node, err["loc"]),
+                         hint="see the plan format in README.md") from exc
     known = {c.name for c in fleet.clusters}
     for i, wave in enumerate(plan.waves):
         missing = [n for n in wave.clusters.names if n not in known]
         if missing:
             raise InputError(str(path), f"waves.{i}.clusters.names: no cluster named {missing[0]!r} in the fleet",
+                             line=line_of(node, ("waves", i, "clusters", "names")),
                              hint="fix the name or pass the right --fleet")
         if not plan.clusters_of(wave, fleet):
             raise InputError(str(path), f"waves.{i} ({wave.name}): selects no cluster of the fleet",
-                             hint="check its labels/names/node range")
+                             line=line_of(node, ("waves", i)), hint="check its labels/names/node range")
     return plan
 
 

@@ -43,7 +43,7 @@ from waveguard.model.apf import APFConfig, FlowSchema, PriorityLevel
 from waveguard.model.errors import InputError, yaml_input_error
 from waveguard.model.fleet import Cluster, Fleet, default_fleet, load_fleet
 from waveguard.model.requests import RequestClass, RequestProfile
-from waveguard.model.yamlio import FastSafeLoader, safe_load
+from waveguard.model.yamlio import FastSafeLoader, safe_load, line_of as _line_of
 
 _STRICT = ConfigDict(extra="forbid")
 
@@ -417,21 +417,3 @@ def _find_path(raw: str, base_dir: Path) -> Path | None:
             candidates.append(parent / raw)
             break
     return next((c for c in candidates if c.exists()), None)
-
-
-def _line_of(node: yaml.Node | None, loc: tuple) -> int | None:
-    """Line (1-based) of the YAML node at location ``loc`` (keys and list indices)."""
-    line = node.start_mark.line + 1 if node is not None else None
-    for part in loc:
-        if isinstance(node, yaml.MappingNode):
-            match = [(k, v) for k, v in node.value if k.value == str(part)]
-            if not match:
-                return line
-            key, node = match[0]
-            line = key.start_mark.line + 1
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
-            node = node.value[part]
-            line = node.start_mark.line + 1
-        else:
-            return line
-    return line

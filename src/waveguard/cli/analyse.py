@@ -9,12 +9,7 @@ from typing import Optional
 
 import typer
 
-from waveguard.analysis import analyse
-from waveguard.breakglass.lint import lint_change
 from waveguard.cli.common import EXIT_FINDINGS, EXIT_OK, input_errors, stdout_console
-from waveguard.model.findings import SEVERITY_RANK
-from waveguard.model.fleet import load_fleet
-from waveguard.report.analysis import render_table, to_json, to_sarif
 
 
 class Format(str, Enum):
@@ -42,6 +37,13 @@ def analyse_command(
 
     Exit 0: nothing reaches --fail-on; 1: something does; 2: bad input.
     """
+    # Imported here: every command's start-up stays light (`waveguard --help` included).
+    from waveguard.analysis import analyse
+    from waveguard.breakglass.lint import lint_change
+    from waveguard.model.findings import SEVERITY_RANK
+    from waveguard.model.fleet import load_fleet
+    from waveguard.report.analysis import render_table, to_json, to_sarif
+
     with input_errors():
         fleet_model = load_fleet(fleet) if fleet else None
         result = analyse(paths, fleet_model, lints=[lint_change])

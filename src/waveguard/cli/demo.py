@@ -9,8 +9,6 @@ from typing import Optional
 import typer
 
 from waveguard.cli.common import err_console, input_errors, stdout_console
-from waveguard.report.demo import render_table, write_report
-from waveguard.rollout.demo import DEFAULT_SCENARIO, STRATEGIES, run_demo
 
 
 def register(app: typer.Typer) -> None:
@@ -23,6 +21,9 @@ def demo_command(
     seed: Optional[int] = typer.Option(None, "--seed", help="Simulator seed (default: the scenario's)."),
 ) -> None:
     """Replay the 11 Dec 2024 incident three ways on the simulated fleet, side by side."""
+    from waveguard.report.demo import render_table, write_report
+    from waveguard.rollout.demo import DEFAULT_SCENARIO, run_demo
+
     with input_errors():
         with err_console.status("simulating three rollouts of the incident's change, and one more…"):
             demo = run_demo(DEFAULT_SCENARIO, seed=seed)
@@ -36,4 +37,4 @@ def demo_command(
             stdout_console().print(f"report: {report}")
 
 
-__all__ = ["register", "STRATEGIES"]
+__all__ = ["register"]

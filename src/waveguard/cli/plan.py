@@ -10,7 +10,6 @@ from typing import Optional
 import typer
 import yaml
 
-from waveguard.analysis import build_profiles, load_change
 from waveguard.cli.common import EXIT_FINDINGS, EXIT_OK, input_errors, stdout_console
 from waveguard.model.findings import Finding
 from waveguard.model.fleet import Fleet, default_fleet, load_fleet
@@ -64,6 +63,8 @@ def plan_command(
             raise typer.Exit(EXIT_FINDINGS if any(f.severity == "error" for f in findings) else EXIT_OK)
         if change is None:
             raise typer.BadParameter("give CHANGE (manifests) or --check PLAN.yaml")
+        from waveguard.analysis import build_profiles, load_change
+
         profiles = build_profiles(load_change([change]))
         plan = propose_plan(change, fleet_model, per_node=any(p.per_node for p in profiles),
                             gate_interval_s=gate_interval_s)

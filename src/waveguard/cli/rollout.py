@@ -14,14 +14,11 @@ from typing import Optional
 import typer
 from rich.progress import BarColumn, Progress, TextColumn
 
-from waveguard.analysis import build_profiles, load_change
 from waveguard.cli.common import EXIT_BAD_INPUT, EXIT_FINDINGS, EXIT_OK, err_console, input_errors, stdout_console
 from waveguard.model.errors import InputError
 from waveguard.model.fleet import Fleet, default_fleet, load_fleet
-from waveguard.rollout.engine import Engine
 from waveguard.rollout.eventlog import Event, EventLog, RolloutState, fold
 from waveguard.rollout.plan import Plan, load_plan, plan_findings
-from waveguard.rollout.simtarget import SimTarget
 
 rollout_app = typer.Typer(no_args_is_help=True, help="Roll a change out in guarded waves.")
 DEFAULT_STATE = Path("waveguard-rollout.db")
@@ -31,8 +28,12 @@ def register(app: typer.Typer) -> None:
     app.add_typer(rollout_app, name="rollout")
 
 
-def _engine(log: EventLog, on_event=None) -> Engine:
+def _engine(log: EventLog, on_event=None):
     """Rebuild plan, fleet, change profiles and target from the ``started`` event."""
+    from waveguard.analysis import build_profiles, load_change
+    from waveguard.rollout.engine import Engine
+    from waveguard.rollout.simtarget import SimTarget
+
     events = log.events()
     if not events or events[0].kind != "started":
         raise InputError(str(log.path), "the state database holds no started rollout", hint="start one first")
@@ -127,6 +128,8 @@ def start(
     with input_errors():
         fleet_model = load_fleet(fleet) if fleet else default_fleet()
         plan = load_plan(plan_path, fleet_model)
+        from waveguard.analysis import load_change
+
         load_change([plan.change])  # fail now, not mid-rollout, on a bad change
         errors = [f for f in plan_findings(plan, fleet_model, str(plan_path)) if f.severity == "error"]
         if errors and not force:

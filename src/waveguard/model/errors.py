@@ -44,4 +44,8 @@ def yaml_input_error(source: str, exc: Exception, text: str) -> InputError:
     if line is not None:
         line = min(line, last_line)
     detail = getattr(exc, "problem", None) or str(exc)
-    return InputError(source, f"malformed YAML: {detail}", line=line, hint="fix the YAML syntax")
+    lines = text.splitlines()
+    hint = "fix the YAML syntax"
+    if line is not None and 0 < line <= len(lines) and "\t" in lines[line - 1]:
+        hint = "YAML indents with spaces, not tabs: replace the tabs on that line"
+    return InputError(source, f"malformed YAML: {detail}", line=line, hint=hint)

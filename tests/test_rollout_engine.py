@@ -166,3 +166,18 @@ def test_plan_of_one_wave_completes_when_gates_pass(tmp_path):
     state = Engine(plan=plan, fleet=FLEET, target=SimTarget(FLEET, fixed, seed=1), log=log,
                    analysed_profiles=fixed).run()
     assert state.status == "completed" and state.shares == {c.name: 1.0 for c in FLEET.clusters}
+
+
+def test_the_fixed_change_completes_the_planned_rollout_on_the_default_fleet(tmp_path):
+    """The node-filtered agent passes every gate of waveguard's plan, wave after wave."""
+    from waveguard.model.fleet import default_fleet
+
+    fleet = default_fleet()
+    change = str(EXAMPLES / "incident-telemetry-node-filtered")
+    fixed = build_profiles(load_change([change]))
+    plan = propose_plan(change, fleet, per_node=True)
+    log = EventLog(tmp_path / "s.db", create=True)
+    state = Engine(plan=plan, fleet=fleet, target=SimTarget(fleet, fixed, seed=5), log=log,
+                   analysed_profiles=fixed).run()
+    assert state.status == "completed" and state.passed_waves == {0, 1, 2, 3}
+    assert all(share == 1.0 for share in state.shares.values())

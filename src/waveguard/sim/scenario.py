@@ -23,6 +23,8 @@ A scenario YAML looks like::
     events:
       - at_s: 900
         restart_apiserver: {cluster: prod-24-7500, replica: 0}
+      - at_s: 0               # a replica's node or zone out for 30 minutes
+        apiserver_down: {cluster: prod-24-7500, replica: 1, duration_s: 1800}
     apf: {levels: [...], flow_schemas: [...]}   # optional custom APF configuration
 
 Every key is checked (unknown keys, negative sizes, schedules naming missing clusters, a zero
@@ -150,10 +152,36 @@ class RestartApiserver(BaseModel):
     replica: int = Field(default=0, ge=0)
 
 
+class ApiserverDown(BaseModel):
+    """One apiserver replica down for ``duration_s`` (a node or zone outage: no crash loop)."""
+
+    model_config = _STRICT
+    cluster: str
+    replica: int = Field(default=0, ge=0)
+    duration_s: float = Field(gt=0)
+
+
 class EventSpec(BaseModel):
+    """At ``at_s``: restart one apiserver replica, or hold one down for a while."""
+
     model_config = _STRICT
     at_s: float = Field(ge=0)
-    restart_apiserver: RestartApiserver
+    restart_apiserver: RestartApiserver | None = None
+    apiserver_down: ApiserverDown | None = None
+
+    @model_validator(mode="after")
+    def _one_action(self) -> "EventSpec":
+        if (self.restart_apiserver is None) == (self.apiserver_down is None):
+            raise ValueError("give exactly one of restart_apiserver, apiserver_down")
+        return self
+
+    @property
+    def action(self) -> tuple[str, RestartApiserver | ApiserverDown]:
+        """(key, target) of the event's one action."""
+        if self.restart_apiserver is not None:
+            return "restart_apiserver", self.restart_apiserver
+        assert self.apiserver_down is not None
+        return "apiserver_down", self.apiserver_down
 
 
 class InlineFleet(BaseModel):
@@ -336,16 +364,16 @@ def _check_cluster_names(scenario: Scenario, source: str, node: yaml.Node | None
             raise InputError(source, f"schedule.{i}.selector: matches no cluster of the fleet",
                              line=_line_of(node, ("schedule", i, "selector")), hint="check the labels")
     for i, ev in enumerate(scenario.events):
-        target = ev.restart_apiserver
+        key, target = ev.action
         if target.cluster not in names:
-            raise InputError(source, f"events.{i}.restart_apiserver.cluster: no cluster named {target.cluster!r}",
-                             line=_line_of(node, ("events", i, "restart_apiserver", "cluster")),
+            raise InputError(source, f"events.{i}.{key}.cluster: no cluster named {target.cluster!r}",
+                             line=_line_of(node, ("events", i, key, "cluster")),
                              hint="name a cluster of the scenario's fleet")
         replicas = scenario.fleet_model.cluster(target.cluster).replicas
         if target.replica >= replicas:
-            raise InputError(source, f"events.{i}.restart_apiserver.replica: {target.cluster} has {replicas} "
+            raise InputError(source, f"events.{i}.{key}.replica: {target.cluster} has {replicas} "
                              f"apiserver replicas (0..{replicas - 1})",
-                             line=_line_of(node, ("events", i, "restart_apiserver", "replica")),
+                             line=_line_of(node, ("events", i, key, "replica")),
                              hint="pick an existing replica")
     if scenario.schedule and scenario.change is None:
         raise InputError(source, "schedule: a schedule needs a change to roll out",
@@ -409,11 +437,10 @@ def find_project_path(raw: str) -> Path | None:
 
 
 def _find_path(raw: str, base_dir: Path) -> Path | None:
-    """A path as written, relative to the scenario's folder, the working folder, or the project
-    root (the folder holding ``examples/``, for the built-in scenarios)."""
+    """A path as written, relative to the scenario's folder, the working folder, or the
+    package's data folder (``examples/...`` of the built-in scenarios)."""
     candidates = [Path(raw)] if Path(raw).is_absolute() else [base_dir / raw, Path.cwd() / raw]
-    for parent in Path(__file__).resolve().parents:
-        if (parent / "examples").is_dir():
-            candidates.append(parent / raw)
-            break
+    # The shipped examples are package data (src/waveguard/data/examples; the repository's
+    # examples/ links there), so the built-in scenarios work from any install.
+    candidates.append(Path(__file__).resolve().parents[1] / "data" / raw)
     return next((c for c in candidates if c.exists()), None)

@@ -122,3 +122,10 @@ def test_seats_stay_within_apf_bounds_and_load_grows_with_nodes(nodes, scope):
     a, b = project(_agent(scope), cluster), project(_agent(scope), bigger)
     assert b.storm_seat_seconds >= a.storm_seat_seconds
     assert b.fanout_events_per_s >= a.fanout_events_per_s
+
+
+def test_a_measured_non_service_account_client_keeps_its_own_identity():
+    kubelets = _agent("node").model_copy(update={"user": "system:node:n1", "groups": ["system:nodes"]})
+    assert priority_level_of(kubelets) == "system"
+    admin = _agent("node").model_copy(update={"user": "alice", "groups": ["system:masters"]})
+    assert priority_level_of(admin) == "exempt"

@@ -176,10 +176,17 @@ def baseline_memory_bytes(cluster: Cluster) -> int:
     return C.APISERVER_BASE_MEMORY_BYTES + watch_cache_bytes(cluster)
 
 
+def subject_of(profile: RequestProfile) -> Subject:
+    """The identity APF classifies the profile's requests by: its user and groups when given,
+    else its ServiceAccount."""
+    if profile.user:
+        return Subject(user=profile.user, groups=profile.groups)
+    return Subject.service_account(profile.namespace, profile.service_account)
+
+
 def priority_level_of(profile: RequestProfile, apf: APFConfig = DEFAULT_APF) -> str:
     """The priority level the profile's LIST/WATCH requests land in (default FlowSchemas)."""
-    subject = Subject.service_account(profile.namespace, profile.service_account)
-    return apf.classify(subject, "list", "pods").priority_level
+    return apf.classify(subject_of(profile), "list", "pods").priority_level
 
 
 class ClusterLoad(BaseModel):

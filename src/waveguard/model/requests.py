@@ -85,6 +85,10 @@ class RequestProfile(BaseModel):
     #: Label selector of the clusters where these requests are sent (empty: every cluster). A
     #: measured profile can hold behaviour seen only under some clusters' traffic.
     clusters: dict[str, str] = Field(default_factory=dict)
+    #: The identity APF classifies when the client is not a ServiceAccount (a kubelet, a user:
+    #: measured from audit logs); None: ``system:serviceaccount:<namespace>:<service_account>``.
+    user: str | None = None
+    groups: list[str] = Field(default_factory=list)
 
     def replica_count(self, nodes: int) -> int:
         return nodes if self.per_node else self.replicas

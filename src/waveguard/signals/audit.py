@@ -682,6 +682,7 @@ def _clients(con, span: float, apf: APFConfig) -> list[MeasuredClient]:
         profile = RequestProfile(
             client=name, agent=(ua.split("/", 1)[0] or "unknown"), per_node=per_node, replicas=max(1, pods),
             namespace=ns or "default", service_account=sa or "default",
+            user=None if sa else user, groups=[] if sa else groups,
             classes=[rc for mc in measured for rc in _request_classes(mc, span)],
         )
         out.append(MeasuredClient(

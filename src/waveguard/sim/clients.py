@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from waveguard.model import constants as C
+from waveguard.model.cost import subject_of
 from waveguard.model.apf import Subject
 from waveguard.model.fleet import Cluster
 from waveguard.model.requests import RequestClass, RequestProfile, informer
@@ -151,8 +152,7 @@ def workloads_client() -> SimClient:
 
 
 def change_client(profile: RequestProfile, backoff: bool) -> SimClient:
-    subject = Subject.service_account(profile.namespace, profile.service_account)
-    return SimClient(profile.client, "change", profile, subject, distinct_users=False, backoff=backoff)
+    return SimClient(profile.client, "change", profile, subject_of(profile), distinct_users=False, backoff=backoff)
 
 
 def baseline_clients(*, backoff: bool = True, api_per_answer_dns: bool = False) -> list[SimClient]:

@@ -139,7 +139,7 @@ def _db_error(path: Path, exc: sqlite3.DatabaseError) -> InputError:
 
 # --- Folding the log into the current state ------------------------------------------------
 
-#: Per-cluster states of the state machine.
+#: Per-cluster states of the state machine (RolloutState.cluster_state; absent = pending).
 CLUSTER_STATES = ("pending", "applying", "baking", "passed", "halted", "rolling_back", "rolled_back")
 
 
@@ -163,8 +163,6 @@ class RolloutState:
     pause_reason: str | None = None
     last_t: float = 0.0
     last_seq: int = 0
-    gate_events: int = 0
-    last_gate: Event | None = None
     approvals: int = 0
     abort_requested: bool = False
     gate_failures: dict[tuple, int] = field(default_factory=dict)  # (wave, gate, cluster) → failed evaluations
@@ -189,8 +187,6 @@ class RolloutState:
             s.shares[e.cluster] = e.data["share"]
             s.cluster_state[e.cluster] = "baking"
         elif k == "gate":
-            s.gate_events += 1
-            s.last_gate = e
             if e.data.get("status") == "fail":
                 key = (e.wave, e.data.get("gate"), e.cluster)
                 s.gate_failures[key] = s.gate_failures.get(key, 0) + 1

@@ -263,6 +263,7 @@ class FleetSimulator:
         self.E = np.zeros((F, R, Cn))
         self.E_dead = np.zeros((G, R, Cn))  # executing (re)lists whose client gave up
         self.P = np.zeros((_K, G, Cn))
+        self.sent = np.zeros((G, Cn))  # (re)list bundles that reached a replica that was up
         self.last_dist = np.zeros((_K, G, Cn))
         self.last_dist[1] = 1.0
         self.slow = np.ones((R, Cn))
@@ -340,6 +341,32 @@ class FleetSimulator:
         if self.up[replica, c]:
             self._crash(c, replica, oom=False)
 
+    def hold_apiserver_down(self, cluster: str, replica: int, until_s: float) -> None:
+        """Take one apiserver replica down now and keep it down until simulated second
+        ``until_s`` (an outage of its node or zone, not a crash: no crash-loop back-off). Its
+        queued and executing requests fail and the watches through it break (their clients
+        relist on the replicas that are up); from ``until_s`` it serves again with nominal APF
+        limits. A replica already down stays down at least until then. Raises KeyError /
+        IndexError on bad input."""
+        c = self._cluster(cluster)
+        if not 0 <= replica < self.clusters[c].replicas:
+            raise IndexError(f"{cluster} has {self.clusters[c].replicas} apiserver replicas")
+        if self.up[replica, c]:
+            self._crash(c, replica, oom=False)
+        self.down_until[replica, c] = max(self.down_until[replica, c], until_s)
+
+    def relists_sent(self, cluster: str, client: str) -> float:
+        """(Re)list bundles the instances of ``client`` (a profile's ``client``, or a baseline
+        client: "kubelet", "coredns" ...) have sent to ``cluster``'s apiservers so far: each
+        bundle is the client's start LISTs, sent once. Counts those that reached a replica that
+        was up, whether answered, rejected with 429 or abandoned after the client timeout — what
+        the apiserver's audit log records. Raises KeyError for an unknown cluster or client."""
+        c = self._cluster(cluster)
+        for g, ci in enumerate(self.groups.client):
+            if self.clients[ci].name == client:
+                return float(self.sent[g, c])
+        raise KeyError(f"no client named {client!r} sends start LISTs")
+
     def at(self, time_s: float, action: Callable[[], None]) -> None:
         """Run ``action`` (e.g. a set_rollout) when simulated time reaches ``time_s``."""
         self._events.append((time_s, len(self._events), action))
@@ -404,6 +431,7 @@ class FleetSimulator:
         share_r = w / np.maximum(total, _TINY)  # (R, C): each replica's share of new requests
         A = A_c[:, None, :] * share_r
         lost = A_c * (total <= 0) if self._any_down else None
+        self.sent += arr_g * (total > 0) if self._any_down else arr_g
 
         # 3. Executing requests complete at rate 1/τ; τ stretches when the replica's CPU is short.
         if self._slowed:

@@ -45,9 +45,14 @@ def build_simulator(scenario: Scenario, seed: int | None = None, clusters: list[
         if cluster in names:
             sim.at(start, lambda c=cluster, s=share, p=pods_per_s: sim.set_rollout(c, s, p))
     for ev in scenario.events:
-        target = ev.restart_apiserver
-        if target.cluster in names:
+        key, target = ev.action
+        if target.cluster not in names:
+            continue
+        if key == "restart_apiserver":
             sim.at(ev.at_s, lambda c=target.cluster, r=target.replica: sim.restart_apiserver(c, r))
+        else:
+            until = ev.at_s + target.duration_s
+            sim.at(ev.at_s, lambda c=target.cluster, r=target.replica, u=until: sim.hold_apiserver_down(c, r, u))
     return sim
 
 

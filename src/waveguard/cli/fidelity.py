@@ -1,0 +1,65 @@
+"""``waveguard fidelity``: the simulator against public measurements of real clusters."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.table import Table
+
+from waveguard.cli.common import EXIT_FINDINGS, EXIT_OK, input_errors, stdout_console
+from waveguard.model.errors import InputError
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``fidelity`` command to ``app``."""
+    app.command("fidelity")(fidelity_command)
+
+
+def fidelity_command(
+    as_json: bool = typer.Option(False, "--json", help="Print the comparison as JSON."),
+    report: Optional[Path] = typer.Option(None, "--report", help="Write a self-contained HTML report."),
+) -> None:
+    """Run one scenario per published case and compare the simulated figures with the published ones.
+
+    Exit 0 when every figure is within its bounds, 1 when one is not, 2 on bad input (an
+    unwritable --report).
+    """
+    from waveguard.fidelity import run_fidelity
+
+    with input_errors():
+        if report is not None and report.is_dir():
+            raise InputError(str(report), "is a folder", hint="give a file name for --report")
+        result = run_fidelity()
+        if report is not None:
+            from waveguard.fidelity.report import write_report
+
+            write_report(result, report)
+    if as_json:
+        typer.echo(json.dumps(result.to_json(), indent=2))
+    else:
+        _print_table(result, report)
+    raise typer.Exit(EXIT_OK if result.all_within_bounds else EXIT_FINDINGS)
+
+
+def _print_table(result, report: Path | None) -> None:
+    from waveguard.fidelity.report import format_row
+
+    console = stdout_console()
+    table = Table(title="waveguard fidelity — simulated vs published", header_style="bold", box=None)
+    for col, just in (("case", "left"), ("source", "left"), ("what was measured", "left"), ("published", "left"),
+                      ("simulated", "right"), ("ratio", "right"), ("bounds", "right"), ("within", "left")):
+        table.add_column(col, justify=just, overflow="fold")
+    for row in result.rows:
+        cells = format_row(row)
+        table.add_row(cells["name"], cells["source"], cells["measured"], cells["published"], cells["simulated"],
+                      cells["ratio"], cells["bounds"], "yes" if cells["ok"] else "NO",
+                      style="" if cells["ok"] else "red")
+    console.print(table)
+    within = sum(r.within_bounds for r in result.rows)
+    console.print(f"{within}/{len(result.rows)} figures within bounds; {len(result.runs)} scenarios in "
+                  f"{result.wall_s:.1f} s on one set of constants (docs/fidelity.md).")
+    if report is not None:
+        console.print(f"report: {report}")

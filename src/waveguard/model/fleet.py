@@ -11,6 +11,7 @@ A fleet YAML looks like::
         objects: {services: 20000}   # optional per-resource counts
         pod_churn_per_s: 30     # optional pod writes per second
         apiserver_endpoints: [10.0.0.10, 10.0.0.11]   # optional: apiserver IPs (breakglass kubeconfig)
+        breakglass: true        # optional: break-glass isolation installed (plan check WG204)
 
 Unset fields are derived from ``nodes`` (see :meth:`Cluster.object_count`).
 """
@@ -21,12 +22,11 @@ import ipaddress
 from functools import cached_property
 from pathlib import Path
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from waveguard.model import constants as C
-from waveguard.model.errors import InputError, yaml_input_error
-from waveguard.model.yamlio import FastSafeLoader, line_of, safe_load
+from waveguard.model.errors import InputError
+from waveguard.model.yamlio import line_of, read_yaml_file
 
 
 def default_apiserver_replicas(nodes: int) -> int:
@@ -59,6 +59,10 @@ class Cluster(BaseModel):
     pod_churn_per_s: float | None = Field(default=None, ge=0)
     #: IP addresses of the apiserver replicas (no DNS names: the break-glass path must not need DNS).
     apiserver_endpoints: list[str] | None = None
+    #: Break-glass isolation on this cluster: true when the APF objects ``waveguard breakglass
+    #: generate`` writes are installed (``waveguard breakglass check --live`` exits 0), false when
+    #: they are not, None (unset) when unknown. Plan check WG204 reads it.
+    breakglass: bool | None = None
 
     @field_validator("apiserver_endpoints")
     @classmethod
@@ -200,17 +204,7 @@ def default_fleet() -> Fleet:
 def load_fleet(path: str | Path) -> Fleet:
     """Read a fleet YAML. Raises :class:`InputError` naming the file, line and key."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InputError(str(path), f"cannot read fleet file: {exc.strerror}", hint="check the --fleet path") from exc
-    except UnicodeDecodeError as exc:
-        raise InputError(str(path), "fleet file is not UTF-8 text", hint="re-encode it as UTF-8") from exc
-    try:
-        node = yaml.compose(text, Loader=FastSafeLoader)
-        data = safe_load(text)
-    except yaml.YAMLError as exc:
-        raise yaml_input_error(str(path), exc, text) from exc
+    data, node, _ = read_yaml_file(path, "fleet file")
     if not isinstance(data, dict) or "clusters" not in data:
         raise InputError(str(path), "a fleet file is a mapping with a 'clusters' list", line=1,
                          hint="see the fleet format in README.md")

@@ -2,12 +2,32 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import yaml
 
 #: libyaml-backed SafeLoader, falling back to the pure-Python one.
 FastSafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def read_yaml_file(path: "str | Path", what: str) -> tuple[Any, yaml.Node | None, str]:
+    """(data, composed node for line numbers, text) of a YAML file. Raises InputError naming
+    the file (and line) when it cannot be read, is not UTF-8, or is not YAML; ``what`` names the
+    file's role in messages ("fleet file", "plan"...)."""
+    from waveguard.model.errors import InputError, yaml_input_error
+
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InputError(str(path), f"cannot read {what}: {exc.strerror}", hint="check the path") from exc
+    except UnicodeDecodeError as exc:
+        raise InputError(str(path), f"{what} is not UTF-8 text", hint="re-encode it as UTF-8") from exc
+    try:
+        return safe_load(text), yaml.compose(text, Loader=FastSafeLoader), text
+    except yaml.YAMLError as exc:
+        raise yaml_input_error(str(path), exc, text) from exc
 
 
 def line_of(node: yaml.Node | None, loc: tuple) -> int | None:

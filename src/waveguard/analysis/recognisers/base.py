@@ -18,6 +18,11 @@ from waveguard.model.manifests import Change, Grant, Workload
 from waveguard.model.requests import RequestClass
 
 
+def truthy(value: object) -> bool:
+    """An agent's boolean setting as configs write it: on/true/yes/1, any case."""
+    return str(value).strip().lower() in ("on", "true", "yes", "1")
+
+
 @dataclass
 class AgentContext:
     """A workload with everything that decides its API requests."""

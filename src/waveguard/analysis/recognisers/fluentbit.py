@@ -16,7 +16,7 @@ import yaml
 
 from waveguard.model.yamlio import safe_load
 
-from waveguard.analysis.recognisers.base import AgentContext, Recognised
+from waveguard.analysis.recognisers.base import AgentContext, Recognised, truthy
 from waveguard.model import constants as C
 from waveguard.model.requests import RequestClass, informer
 
@@ -53,9 +53,6 @@ def _yaml_plugins(text: str) -> list[tuple[str, dict[str, str]]]:
     return out
 
 
-def _on(value: str | None) -> bool:
-    return str(value).strip().lower() in ("on", "true", "yes", "1")
-
 
 class FluentBit:
     name = "fluent-bit"
@@ -67,7 +64,7 @@ class FluentBit:
         for file_name, text in ctx.config.items():
             for section, keys in classic_sections(text) + _yaml_plugins(text):
                 name = keys.get("name", "").lower()
-                if section == "FILTER" and name == "kubernetes" and not _on(keys.get("use_kubelet")):
+                if section == "FILTER" and name == "kubernetes" and not truthy(keys.get("use_kubelet")):
                     result.classes.append(RequestClass(
                         verb="get", resource="pods", scope="object", trigger="per_event",
                         rate_per_s=1 / C.POD_WRITES_PER_POD_LIFETIME, resource_version="",

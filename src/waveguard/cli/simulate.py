@@ -98,6 +98,13 @@ def _print_summary(result, report, metrics_out) -> None:
     dns = sum(r.dns_failing_at_s is not None for r in rows)
     console.print(f"{saturated}/{len(rows)} control planes saturated, DNS failing in {dns}; "
                   f"{sum(r.impact_minutes for r in rows):,.0f} customer-impact minutes. Times are H:MM:SS from the start.")
+    for rb in result.rollbacks:
+        from waveguard.sim.rollback import seconds
+
+        done = f"completed in {seconds(rb.duration_s)}" if rb.duration_s is not None else "not completed"
+        console.print(f"rollback on {rb.cluster} as {rb.identity} → {', '.join(rb.priority_levels)}, from "
+                      f"{clock(rb.started_at_s)}: {done}; {rb.rejected} × 429, {rb.failed} failed attempts, "
+                      f"{seconds(rb.queue_wait_s)} queued", highlight=False)
     if report is not None:
         console.print(f"report: {report}")
     if metrics_out is not None:

@@ -29,7 +29,7 @@ from waveguard.model.apf import Subject
 from waveguard.model.fleet import Cluster
 from waveguard.model.requests import RequestClass, RequestProfile, informer
 
-Role = Literal["kubelet", "controllers", "scheduler", "coredns", "workloads", "change"]
+Role = Literal["kubelet", "controllers", "scheduler", "coredns", "workloads", "change", "rollback"]
 
 #: Stand-in replica count of profiles whose replica count depends on the cluster (CoreDNS,
 #: workloads): the real count is :meth:`SimClient.instances`.

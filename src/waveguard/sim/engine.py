@@ -41,6 +41,10 @@ from waveguard.sim.flows import (
     EXEMPT_SEATS, SCOPES, baseline_pod_watchers, compile_flows, writer_extra_seat_seconds_vec,
 )
 from waveguard.sim.metrics import LabelSpace, MetricStore, SeriesReader, Snapshot
+from waveguard.sim.rollback import (
+    DEFAULT_ROLLBACK_REQUESTS, RollbackDriver, RollbackIdentity, RollbackRecord, RollbackRequest, rollback_client,
+    rollback_identity,
+)
 
 if TYPE_CHECKING:
     from waveguard.sim.result import SimulationResult
@@ -144,7 +148,8 @@ class FleetSimulator:
     def __init__(self, fleet: Fleet, profiles: Sequence[RequestProfile] = (), *, apf: APFConfig | None = None,
                  seed: int = 0, step_s: float = 1.0, dns_mode: DNSMode = "informer", baseline_backoff: bool = True,
                  change_backoff: bool = True, initial_share: float = 0.0, expected_steps: int = 3600,
-                 noise_keys: Sequence[int] | None = None) -> None:
+                 noise_keys: Sequence[int] | None = None,
+                 rollback_as: Sequence[str | RollbackIdentity] = ()) -> None:
         if not step_s > 0:
             raise ValueError("step_s must be > 0")
         self.fleet = fleet
@@ -157,12 +162,15 @@ class FleetSimulator:
         self.clients: list[SimClient] = baseline_clients(backoff=baseline_backoff,
                                                          api_per_answer_dns=dns_mode == "api_per_answer")
         self.clients += [change_client(p, change_backoff) for p in profiles]
+        identities = {i.name: i for i in (rollback_identity(x) if isinstance(x, str) else x for x in rollback_as)}
+        self.clients += [rollback_client(i) for i in identities.values()]
         self.flows, self.groups = compile_flows(self.clients, self.clusters, self.apf)
         keys = list(noise_keys) if noise_keys is not None else list(range(len(self.clusters)))
         self._rngs = [np.random.default_rng([seed, k]) for k in keys]
         self.t = 0.0
         self._setup_static()
         self._setup_state(initial_share)
+        self._rb = self._rollback_driver(identities, seed, keys) if identities else None
         self._setup_recording(expected_steps)
 
     # --- construction -----------------------------------------------------------------
@@ -367,6 +375,36 @@ class FleetSimulator:
                 return float(self.sent[g, c])
         raise KeyError(f"no client named {client!r} sends start LISTs")
 
+    def rollback(self, cluster: str, as_: str = "breakglass",
+                 requests: Sequence[RollbackRequest] | None = None) -> RollbackRecord:
+        """Start the rollback of the change on ``cluster`` now, sent as identity ``as_``
+        (``breakglass`` | ``controller`` | ``user``, or a name given in ``rollback_as``): the
+        ``requests`` one after the other (default :data:`~waveguard.sim.rollback.
+        DEFAULT_ROLLBACK_REQUESTS`: ``kubectl delete -f`` of a DaemonSet change, workload
+        first). Serving the workload's removal sets the change's share to 0 (its pods are
+        deleted at 20/s). Returns the live :class:`RollbackRecord` (also in :attr:`rollbacks`
+        and the result). Raises KeyError for an unknown cluster and ValueError for an identity
+        the simulator was not built with (``rollback_as``), no requests, a request whose level
+        has no rollback flow, or a rollback already running there. See :mod:`waveguard.sim.rollback`."""
+        c = self._cluster(cluster)
+        if self._rb is None:
+            raise ValueError(f"the simulator was built without rollback identities; pass rollback_as=[{as_!r}]")
+        return self._rb.start(cluster, c, as_, tuple(DEFAULT_ROLLBACK_REQUESTS if requests is None else requests))
+
+    @property
+    def rollbacks(self) -> list[RollbackRecord]:
+        """Every rollback started so far, in order (records update as the simulation runs)."""
+        return list(self._rb.records) if self._rb is not None else []
+
+    def _rollback_driver(self, identities: dict[str, RollbackIdentity], seed: int, keys: list[int]) -> RollbackDriver:
+        flow_of = {}
+        for f, (ci, relist) in enumerate(zip(self.flows.client, self.flows.relist)):
+            client = self.clients[ci]
+            if client.role == "rollback" and not relist:
+                name = client.name.split(":", 1)[1]
+                flow_of[(name, self.level_names[self.flows.level[f]])] = f
+        return RollbackDriver(self, identities, flow_of, seed, keys)
+
     def at(self, time_s: float, action: Callable[[], None]) -> None:
         """Run ``action`` (e.g. a set_rollout) when simulated time reaches ``time_s``."""
         self._events.append((time_s, len(self._events), action))
@@ -431,6 +469,9 @@ class FleetSimulator:
         share_r = w / np.maximum(total, _TINY)  # (R, C): each replica's share of new requests
         A = A_c[:, None, :] * share_r
         lost = A_c * (total <= 0) if self._any_down else None
+        rb = self._rb if self._rb is not None and self._rb.active else None
+        if rb is not None:  # the rollback's requests: one individual each (sim/rollback.py)
+            rb.inject(A_c, A, share_r, total)
         self.sent += arr_g * (total > 0) if self._any_down else arr_g
 
         # 3. Executing requests complete at rate 1/τ; τ stretches when the replica's CPU is short.
@@ -466,8 +507,12 @@ class FleetSimulator:
             Q -= late
             REJ += late
             self._queued = True
+        if rb is not None and rb.resolve(D, Q, REJ, self.qcap3):
+            self._queued = True
         carry = D * self.keep
         self.E += carry
+        if rb is not None:
+            rb.execute(self.E, self.tau)
 
         # 6. Informers: synced, or back to back-off. A client whose answer would come after its
         # timeout (queue wait + service) gives up and retries; the server finishes the
@@ -777,6 +822,13 @@ class FleetSimulator:
         f[row["waveguard_sim_workload_error_ratio"]] = error
         f[row["waveguard_sim_rollout_share"]] = self.share
         f[row["waveguard_sim_apiserver_cpu_demand_ratio"]] = cpu.max(axis=0)
+        if self._rb is not None:
+            rb = self._rb
+            f[row["waveguard_sim_rollback_pending_requests"]] = rb.pending
+            f[row["waveguard_sim_rollback_rejected_requests_total"]] = rb.rejected_step
+            f[row["waveguard_sim_rollback_failed_requests_total"]] = rb.failed_step
+            rb.rejected_step[:] = 0.0
+            rb.failed_step[:] = 0.0
         st.commit()
 
     def _write_slow_rows(self) -> None:

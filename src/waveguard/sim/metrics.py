@@ -69,6 +69,12 @@ METRICS: dict[str, MetricSpec] = {m.name: m for m in (
     MetricSpec("waveguard_sim_apiserver_cpu_demand_ratio", "gauge", None,
                "CPU demand / cores of the busiest apiserver replica."),
     MetricSpec("waveguard_sim_apiserver_memory_limit_bytes", "gauge", None, "Memory limit of one replica."),
+    MetricSpec("waveguard_sim_rollback_pending_requests", "gauge", None,
+               "Requests of the cluster's rollback not yet served (0: none running, or completed)."),
+    MetricSpec("waveguard_sim_rollback_rejected_requests_total", "counter", None,
+               "The rollback's attempts answered 429."),
+    MetricSpec("waveguard_sim_rollback_failed_requests_total", "counter", None,
+               "The rollback's attempts that failed otherwise: no apiserver up, replica died, timed out."),
 )}
 
 _SUM_OVER_INSTANCES = {"process_resident_memory_bytes": "max", "up": "sum"}

@@ -23,6 +23,7 @@ from waveguard.sim.metrics import SeriesReader
 
 if TYPE_CHECKING:
     from waveguard.sim.engine import FleetSimulator
+    from waveguard.sim.rollback import RollbackRecord
 
 #: Seconds a symptom must last to count as saturation (a typical alert's ``for: 1m``).
 SATURATION_SUSTAIN_S = 60.0
@@ -56,11 +57,12 @@ class SimulationResult:
 
     def __init__(self, scenario: str, simulator: "FleetSimulator | None" = None, *,
                  reader: SeriesReader | None = None, nodes: dict[str, int] | None = None,
-                 oom_kills: dict[str, int] | None = None) -> None:
+                 oom_kills: dict[str, int] | None = None, rollbacks: "list[RollbackRecord] | None" = None) -> None:
         if simulator is not None:
             reader = simulator.reader
             nodes = {c.name: c.nodes for c in simulator.clusters}
             oom_kills = {n: int(k) for n, k in zip(simulator.cluster_names, simulator.oom_kills)}
+            rollbacks = simulator.rollbacks
         if reader is None or nodes is None or oom_kills is None:
             raise ValueError("give a simulator, or reader, nodes and oom_kills")
         self.scenario = scenario
@@ -70,6 +72,8 @@ class SimulationResult:
         self.level_names = list(reader.labels.priority_level)
         self.step_s = reader.step_s
         self._oom = oom_kills
+        #: Rollbacks sent through the simulated apiservers (:mod:`waveguard.sim.rollback`).
+        self.rollbacks: list[RollbackRecord] = list(rollbacks or [])
         self._summary: list[ClusterSummary] | None = None
 
     @property
@@ -103,6 +107,14 @@ class SimulationResult:
     def saturated_at(self, cluster: str) -> float | None:
         return _first_sustained(self.saturated_mask(cluster), self.times, SATURATION_SUSTAIN_S, self.step_s)
 
+    def recovered_at(self, cluster: str, after_s: float) -> float | None:
+        """Start of the first run of ``SATURATION_SUSTAIN_S`` at or after ``after_s`` seconds
+        without any saturation symptom (:meth:`saturated_mask`): when the control plane is back.
+        None when it never is before the end of the run."""
+        t = self.times
+        start = int(np.searchsorted(t, after_s - 1e-9))
+        return _first_sustained(~self.saturated_mask(cluster)[start:], t[start:], SATURATION_SUSTAIN_S, self.step_s)
+
     def summary(self) -> list[ClusterSummary]:
         """Per cluster: nodes, change start, saturation, DNS failure, peak error, impact."""
         if self._summary is None:
@@ -123,9 +135,10 @@ class SimulationResult:
         )
 
     def to_json(self) -> dict:
-        """``{"scenario", "duration_s", "step_s", "clusters": [...], "fleet": {...}}``."""
+        """``{"scenario", "duration_s", "step_s", "clusters": [...], "fleet": {...}}``, plus
+        ``"rollbacks": [...]`` (:meth:`RollbackRecord.as_json`) when the run had any."""
         rows = self.summary()
-        return {
+        out = {
             "scenario": self.scenario,
             "duration_s": float(self.times[-1]) if len(self.times) else 0.0,
             "step_s": self.step_s,
@@ -141,6 +154,9 @@ class SimulationResult:
                 "impact_minutes": round(sum(s.impact_minutes for s in rows), 1),
             },
         }
+        if self.rollbacks:
+            out["rollbacks"] = [r.as_json() for r in self.rollbacks]
+        return out
 
     def worst_clusters(self, n: int = 4) -> list[str]:
         """The ``n`` worst clusters: DNS failing first, then by peak error rate, impact minutes,

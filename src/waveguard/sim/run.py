@@ -10,10 +10,11 @@ from __future__ import annotations
 import math
 import multiprocessing as mp
 import os
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 
+from waveguard.model.apf import APFConfig
 from waveguard.model.fleet import Fleet
 from waveguard.sim.engine import FleetSimulator
 from waveguard.sim.metrics import LabelSpace, MetricStore, SeriesReader
@@ -26,19 +27,23 @@ Progress = Callable[[int, int], None]
 MIN_CLUSTERS_PER_WORKER = 40
 
 
-def build_simulator(scenario: Scenario, seed: int | None = None, clusters: list[int] | None = None) -> FleetSimulator:
+def build_simulator(scenario: Scenario, seed: int | None = None, clusters: list[int] | None = None, *,
+                    apf: APFConfig | None = None, rollback_as: Sequence[str] = ()) -> FleetSimulator:
     """A :class:`FleetSimulator` for ``scenario`` (or the clusters at indices ``clusters`` of its
-    fleet) with its schedule and events queued."""
+    fleet) with its schedule and events queued. ``apf`` replaces the scenario's APF objects;
+    ``rollback_as`` adds rollback identities to those of its rollback events (so that code can
+    start rollbacks with :meth:`FleetSimulator.rollback`)."""
     change = scenario.change
     steps = n_steps(scenario)
     full = scenario.fleet_model.clusters
     index = list(range(len(full))) if clusters is None else list(clusters)
     fleet = Fleet.model_construct(clusters=[full[i] for i in index])
     sim = FleetSimulator(
-        fleet, scenario.profiles, apf=scenario.apf_config,
+        fleet, scenario.profiles, apf=scenario.apf_config if apf is None else apf,
         seed=scenario.seed if seed is None else seed, step_s=scenario.step_s, dns_mode=scenario.dns.mode,
         baseline_backoff=scenario.baseline.backoff, change_backoff=change.backoff if change else True,
         initial_share=change.initial_share if change else 0.0, expected_steps=steps, noise_keys=index,
+        rollback_as=sorted({*scenario.rollback_identities(), *rollback_as}),
     )
     names = {full[i].name for i in index}
     for cluster, (start, share, pods_per_s) in scenario.start_times().items():
@@ -50,6 +55,8 @@ def build_simulator(scenario: Scenario, seed: int | None = None, clusters: list[
             continue
         if key == "restart_apiserver":
             sim.at(ev.at_s, lambda c=target.cluster, r=target.replica: sim.restart_apiserver(c, r))
+        elif key == "rollback":
+            sim.at(ev.at_s, lambda rb=target: sim.rollback(rb.cluster, rb.identity, rb.parsed_requests()))
         else:
             until = ev.at_s + target.duration_s
             sim.at(ev.at_s, lambda c=target.cluster, r=target.replica, u=until: sim.hold_apiserver_down(c, r, u))
@@ -165,6 +172,7 @@ def _export(sim: FleetSimulator) -> dict:
         "n": n, "times": st.times[:n].copy(), "frames": st.frames[:n], "rows": st.rows,
         "totals": st.totals, "static": sim.reader._static, "labels": sim.reader.labels, "R": sim.R,
         "oom": {name: int(k) for name, k in zip(sim.cluster_names, sim.oom_kills)}, "step_s": sim.dt,
+        "rollbacks": sim.rollbacks,
     }
 
 
@@ -197,4 +205,6 @@ def _merge(scenario: Scenario, shards: list[list[int]], parts: list[dict]) -> Si
     oom = {}
     for part in parts:
         oom.update(part["oom"])
-    return SimulationResult(scenario.name, reader=reader, nodes={c.name: c.nodes for c in clusters}, oom_kills=oom)
+    rollbacks = sorted((r for part in parts for r in part["rollbacks"]), key=lambda r: r.started_at_s)
+    return SimulationResult(scenario.name, reader=reader, nodes={c.name: c.nodes for c in clusters}, oom_kills=oom,
+                            rollbacks=rollbacks)

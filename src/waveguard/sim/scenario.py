@@ -25,6 +25,8 @@ A scenario YAML looks like::
         restart_apiserver: {cluster: prod-24-7500, replica: 0}
       - at_s: 0               # a replica's node or zone out for 30 minutes
         apiserver_down: {cluster: prod-24-7500, replica: 1, duration_s: 1800}
+      - at_s: 2400            # the change's rollback, sent as breakglass | controller | user
+        rollback: {cluster: prod-24-7500, as: breakglass}   # optional requests: [delete daemonsets, ...]
     apf: {levels: [...], flow_schemas: [...]}   # optional custom APF configuration
 
 Every key is checked (unknown keys, negative sizes, schedules naming missing clusters, a zero
@@ -39,7 +41,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from waveguard.model.apf import APFConfig, FlowSchema, PriorityLevel
 from waveguard.model.errors import InputError, yaml_input_error
@@ -161,25 +163,55 @@ class ApiserverDown(BaseModel):
     duration_s: float = Field(gt=0)
 
 
+class RollbackEvent(BaseModel):
+    """The rollback of the change on one cluster, sent as ``as`` (``breakglass`` | ``controller``
+    | ``user``, see :mod:`waveguard.sim.rollback`); ``requests``: ``"VERB RESOURCE"`` strings sent
+    one after the other (default: ``kubectl delete -f`` of a DaemonSet change, workload first)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    cluster: str
+    identity: Literal["breakglass", "controller", "user"] = Field(default="breakglass", alias="as")
+    requests: list[str] | None = Field(default=None, min_length=1)
+
+    @field_validator("requests")
+    @classmethod
+    def _parse(cls, v: list[str] | None) -> list[str] | None:
+        from waveguard.sim.rollback import parse_request
+
+        for text in v or []:
+            parse_request(text)  # ValueError → a validation error naming the key
+        return v
+
+    def parsed_requests(self) -> list | None:
+        """The requests as :class:`~waveguard.sim.rollback.RollbackRequest` (None: the default)."""
+        from waveguard.sim.rollback import parse_request
+
+        return None if self.requests is None else [parse_request(t) for t in self.requests]
+
+
 class EventSpec(BaseModel):
-    """At ``at_s``: restart one apiserver replica, or hold one down for a while."""
+    """At ``at_s``: restart one apiserver replica, hold one down for a while, or start a rollback."""
 
     model_config = _STRICT
     at_s: float = Field(ge=0)
     restart_apiserver: RestartApiserver | None = None
     apiserver_down: ApiserverDown | None = None
+    rollback: RollbackEvent | None = None
 
     @model_validator(mode="after")
     def _one_action(self) -> "EventSpec":
-        if (self.restart_apiserver is None) == (self.apiserver_down is None):
-            raise ValueError("give exactly one of restart_apiserver, apiserver_down")
+        given = [k for k in ("restart_apiserver", "apiserver_down", "rollback") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of restart_apiserver, apiserver_down, rollback")
         return self
 
     @property
-    def action(self) -> tuple[str, RestartApiserver | ApiserverDown]:
+    def action(self) -> tuple[str, RestartApiserver | ApiserverDown | RollbackEvent]:
         """(key, target) of the event's one action."""
         if self.restart_apiserver is not None:
             return "restart_apiserver", self.restart_apiserver
+        if self.rollback is not None:
+            return "rollback", self.rollback
         assert self.apiserver_down is not None
         return "apiserver_down", self.apiserver_down
 
@@ -237,6 +269,10 @@ class Scenario(BaseModel):
     @property
     def source(self) -> str:
         return self._source
+
+    def rollback_identities(self) -> list[str]:
+        """Identities the scenario's rollback events send as (the simulator compiles their flows)."""
+        return sorted({ev.rollback.identity for ev in self.events if ev.rollback is not None})
 
     def start_times(self) -> dict[str, tuple[float, float, float]]:
         """Cluster → (start second, target share, pods per second) from the schedule; later
@@ -369,6 +405,8 @@ def _check_cluster_names(scenario: Scenario, source: str, node: yaml.Node | None
             raise InputError(source, f"events.{i}.{key}.cluster: no cluster named {target.cluster!r}",
                              line=_line_of(node, ("events", i, key, "cluster")),
                              hint="name a cluster of the scenario's fleet")
+        if key == "rollback":
+            continue
         replicas = scenario.fleet_model.cluster(target.cluster).replicas
         if target.replica >= replicas:
             raise InputError(source, f"events.{i}.{key}.replica: {target.cluster} has {replicas} "
@@ -419,8 +457,11 @@ def _check_apf(scenario: Scenario, source: str, node: yaml.Node | None) -> None:
                          line=_line_of(node, ("apf", "levels")), hint="add a level")
     from waveguard.sim.clients import baseline_clients, change_client
 
+    from waveguard.sim.rollback import rollback_client, rollback_identity
+
     clients = baseline_clients(api_per_answer_dns=scenario.dns.mode == "api_per_answer")
     clients += [change_client(p, True) for p in scenario.profiles]
+    clients += [rollback_client(rollback_identity(name)) for name in scenario.rollback_identities()]
     for client in clients:
         for rc in client.profile.classes:
             try:

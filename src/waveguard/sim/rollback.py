@@ -1,0 +1,398 @@
+"""The way back (issue 6): a rollback sent through the simulated apiservers by one identity.
+
+An operator with an emergency credential (``breakglass``: a member of the break-glass group,
+:func:`waveguard.breakglass.policy.group_member`), the waveguard controller (``controller``: its
+ServiceAccount, :data:`waveguard.breakglass.policy.DEFAULT_CONTROLLER`) or a person with ordinary
+credentials (``user``) sends the rollback of the change on one cluster: single-object requests,
+one after the other, each of which must be admitted by APF (not 429), executed and answered
+before the next is sent (``kubectl delete -f``). The first request that removes the workload
+(DELETE / PATCH / UPDATE of a DaemonSet, Deployment or StatefulSet) starts the change's
+ramp-down (:meth:`FleetSimulator.set_rollout` to 0: the garbage collector deletes the pods).
+
+Nothing is scripted. The identity is classified by the APF configuration in force
+(:meth:`APFConfig.classify`: with the Kubernetes defaults a group member lands in
+``global-default`` and a ServiceAccount in ``workload-low``; with the generated isolation in the
+break-glass level) and each level gets one *flow* of the simulator (:mod:`waveguard.sim.flows`,
+costed by :func:`waveguard.model.cost.request_cost`). The request is one individual inside that
+fluid: it arrives on one replica (drawn with the load balancer's split), and its fate each step
+is drawn from what the engine's dispatch gives its flow — dispatched with probability (seats
+given ÷ seats wanted), else queued; a level that rejects when full (``Reject``) answers 429 at
+once, a queued request gets 429 when it has waited the APF wait limit (15 s). The flow's arrays
+are then set to the individual's state, so the level's metrics
+(``apiserver_flowcontrol_rejected_requests_total`` …) count it. A dispatched request executes for
+the flow's service time τ, stretched as the engine stretches it when the replica's CPU is short;
+it fails when its replica dies (OOM) or after the apiserver's request timeout (60 s, HTTP 504).
+With no replica up, an attempt fails at once (connection refused). After a 429 or a failure the
+client waits client-go's back-off (0.8 s doubling to 30 s, jitter 1.0; APF's ``Retry-After``
+grows the same way, 1 s doubling to 32 s, ``dropped_requests_tracker.go``) and sends the same
+request again.
+
+Draws come from a per-cluster stream seeded with (seed, cluster key, 1): deterministic, and
+independent of the demand noise, so adding a rollback does not change the rest of a run.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal
+
+import numpy as np
+from pydantic import BaseModel, Field
+
+from waveguard.model import constants as C
+from waveguard.model.apf import APFConfig, Subject
+from waveguard.model.requests import RequestClass, RequestProfile
+from waveguard.sim.clients import SimClient
+
+if TYPE_CHECKING:
+    from waveguard.sim.engine import FleetSimulator
+
+#: Identities a rollback can be sent as (see the module docstring).
+IDENTITIES = ("breakglass", "controller", "user")
+#: The APF subject of a person with ordinary credentials (no break-glass group).
+PLAIN_USER = Subject(user="operator", groups=["system:authenticated"])
+#: Verbs of a rollback's requests: single objects only (a LIST is not a rollback step).
+ROLLBACK_VERBS = frozenset({"get", "create", "update", "patch", "delete"})
+#: Workload resources whose DELETE / PATCH / UPDATE removes the change's pods.
+WORKLOAD_RESOURCES = frozenset({"daemonsets", "deployments", "statefulsets", "replicasets"})
+#: Stream tag of the rollback draws (the demand noise uses (seed, key)).
+_STREAM = 1
+_TINY = 1e-12
+
+
+@dataclass(frozen=True)
+class RollbackIdentity:
+    """Who sends a rollback: a name for reports and the APF subject it authenticates as."""
+
+    name: str
+    subject: Subject
+
+
+def rollback_identity(name: str) -> RollbackIdentity:
+    """``breakglass`` | ``controller`` | ``user`` → the identity (break-glass group and controller
+    ServiceAccount: :mod:`waveguard.breakglass.policy` defaults). Raises ValueError otherwise."""
+    from waveguard.breakglass.policy import DEFAULT_CONTROLLER, DEFAULT_GROUP, group_member
+
+    if name == "breakglass":
+        return RollbackIdentity(name, group_member(DEFAULT_GROUP))
+    if name == "controller":
+        return RollbackIdentity(name, Subject.service_account(*DEFAULT_CONTROLLER))
+    if name == "user":
+        return RollbackIdentity(name, PLAIN_USER)
+    raise ValueError(f"unknown rollback identity {name!r}; known: {', '.join(IDENTITIES)}")
+
+
+@dataclass(frozen=True)
+class RollbackRequest:
+    """One request of a rollback: a verb on one object of ``resource`` (plural, lower case)."""
+
+    verb: str
+    resource: str
+
+    @property
+    def removes_change(self) -> bool:
+        """Serving it starts the deletion of the change's pods."""
+        return self.verb in ("delete", "patch", "update") and self.resource in WORKLOAD_RESOURCES
+
+    def __str__(self) -> str:
+        return f"{self.verb} {self.resource}"
+
+
+def parse_request(text: str) -> RollbackRequest:
+    """``"delete daemonsets"`` → :class:`RollbackRequest`. Raises ValueError for another shape
+    or a verb outside :data:`ROLLBACK_VERBS`."""
+    parts = text.split()
+    if len(parts) != 2 or parts[0].lower() not in ROLLBACK_VERBS:
+        raise ValueError(f"{text!r} is not 'VERB RESOURCE' with VERB one of {', '.join(sorted(ROLLBACK_VERBS))}")
+    return RollbackRequest(parts[0].lower(), parts[1].lower())
+
+
+#: The default rollback of a DaemonSet change: ``kubectl delete -f`` of its objects, the
+#: workload first (the order an operator types it): DaemonSet, ConfigMap, ClusterRoleBinding,
+#: ClusterRole, ServiceAccount (the namespace is left). Five sequential single-object writes.
+DEFAULT_ROLLBACK_REQUESTS: tuple[RollbackRequest, ...] = tuple(parse_request(t) for t in (
+    "delete daemonsets", "delete configmaps", "delete clusterrolebindings", "delete clusterroles",
+    "delete serviceaccounts",
+))
+#: Requests a rollback client's flows are compiled for (its levels): the defaults and the
+#: break-glass check's rollback requests that are single-object (waveguard.breakglass.policy).
+_COMPILED_REQUESTS: tuple[RollbackRequest, ...] = DEFAULT_ROLLBACK_REQUESTS + tuple(parse_request(t) for t in (
+    "patch daemonsets", "update daemonsets", "get daemonsets", "delete deployments", "patch deployments",
+    "create flowschemas",
+))
+
+
+def rollback_client(identity: RollbackIdentity) -> SimClient:
+    """The simulator client of ``identity``: one request class per compiled request, rate 0
+    (its requests are injected one at a time by :class:`RollbackDriver`)."""
+    classes = [RequestClass(verb=r.verb, resource=r.resource, scope="object", trigger="periodic", rate_per_s=0.0,
+                            component=f"rollback: {r}") for r in _COMPILED_REQUESTS]
+    profile = RequestProfile(client=f"rollback:{identity.name}", agent="rollback", per_node=False, replicas=1,
+                             namespace="", service_account="", classes=classes)
+    return SimClient(profile.client, "rollback", profile, identity.subject, distinct_users=False, backoff=True)
+
+
+class RequestRecord(BaseModel):
+    """What happened to one request of a rollback. Times in simulated seconds."""
+
+    verb: str
+    resource: str
+    flow_schema: str
+    priority_level: str
+    sent_at_s: float | None = None  # first attempt
+    served_at_s: float | None = None
+    attempts: int = 0
+    rejected: int = 0  # answered 429 (queue full, concurrency limit, queue time-out)
+    failed: int = 0  # no apiserver up, its replica died, or the request timed out (504)
+    queue_wait_s: float = 0.0  # seconds spent in APF queues, all attempts
+    backoff_s: float = 0.0  # seconds spent waiting to retry (back-offs that ended)
+
+
+class RollbackRecord(BaseModel):
+    """One rollback on one cluster: when it started and completed (all requests served), and
+    its requests. ``completed_at_s`` None: not completed when the simulation stopped."""
+
+    cluster: str
+    identity: str
+    user: str
+    started_at_s: float
+    completed_at_s: float | None = None
+    change_removed_at_s: float | None = None  # the workload's removal was served
+    requests: list[RequestRecord] = Field(default_factory=list)
+
+    @property
+    def duration_s(self) -> float | None:
+        return None if self.completed_at_s is None else self.completed_at_s - self.started_at_s
+
+    @property
+    def rejected(self) -> int:
+        return sum(r.rejected for r in self.requests)
+
+    @property
+    def failed(self) -> int:
+        return sum(r.failed for r in self.requests)
+
+    @property
+    def queue_wait_s(self) -> float:
+        return sum(r.queue_wait_s for r in self.requests)
+
+    @property
+    def backoff_s(self) -> float:
+        return sum(r.backoff_s for r in self.requests)
+
+    @property
+    def priority_levels(self) -> list[str]:
+        return sorted({r.priority_level for r in self.requests})
+
+    def as_json(self) -> dict:
+        """``{"cluster", "identity", "user", "priority_levels", "started_at_s", "completed_at_s",
+        "duration_s", "change_removed_at_s", "rejected", "failed", "queue_wait_s", "backoff_s",
+        "requests": [...]}`` (seconds)."""
+        return {"cluster": self.cluster, "identity": self.identity, "user": self.user,
+                "priority_levels": self.priority_levels, "started_at_s": self.started_at_s,
+                "completed_at_s": self.completed_at_s, "duration_s": self.duration_s,
+                "change_removed_at_s": self.change_removed_at_s, "rejected": self.rejected, "failed": self.failed,
+                "queue_wait_s": round(self.queue_wait_s, 3), "backoff_s": round(self.backoff_s, 3),
+                "requests": [r.model_dump() for r in self.requests]}
+
+
+State = Literal["ready", "queued", "executing", "backoff", "done"]
+
+
+@dataclass
+class _Active:
+    """A rollback in progress: its record, current request and the individual's state."""
+
+    record: RollbackRecord
+    c: int
+    flows: list[int]  # flow of each request
+    k: int = 0  # current request
+    state: State = "ready"
+    next_send_s: float = 0.0
+    replica: int = -1
+    waited_s: float = 0.0  # this attempt: in the queue
+    elapsed_s: float = 0.0  # this attempt: since it was sent
+    progress: float = 0.0  # share of its service done
+    failures: int = 0  # consecutive failed attempts of the current request
+    failed_at_s: float = 0.0  # when the last attempt failed
+
+
+@dataclass
+class RollbackDriver:
+    """Sends the rollbacks of one :class:`FleetSimulator` (called from its step; see the
+    module docstring). ``flow_of[(identity, level)]`` is the flow of each compiled client."""
+
+    sim: "FleetSimulator"
+    identities: dict[str, RollbackIdentity]
+    flow_of: dict[tuple[str, str], int]
+    seed: int
+    keys: list[int]
+    records: list[RollbackRecord] = field(default_factory=list)
+    active: list[_Active] = field(default_factory=list)
+    _rngs: dict[int, np.random.Generator] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        n = self.sim.C
+        self.pending = np.zeros(n)  # requests not yet served, per cluster (gauge)
+        self.rejected_step = np.zeros(n)  # this step's 429s, per cluster
+        self.failed_step = np.zeros(n)
+
+    # --- control -------------------------------------------------------------------------
+
+    def start(self, cluster: str, c: int, identity: str, requests: tuple[RollbackRequest, ...]) -> RollbackRecord:
+        """Start a rollback now. Raises ValueError for an identity the simulator was not built
+        with, an empty request list, a request its FlowSchemas send to a level the client has no
+        flow in, or a rollback already running on ``cluster``."""
+        if identity not in self.identities:
+            raise ValueError(f"the simulator was built without rollback identity {identity!r} "
+                             f"(has: {', '.join(self.identities) or 'none'}); pass rollback_as=[{identity!r}]")
+        if not requests:
+            raise ValueError("a rollback needs at least one request")
+        if any(a.c == c for a in self.active):
+            raise ValueError(f"a rollback is already running on {cluster}")
+        ident = self.identities[identity]
+        apf: APFConfig = self.sim.apf
+        rows, flows = [], []
+        for req in requests:
+            fs = apf.classify(ident.subject, req.verb, req.resource)
+            f = self.flow_of.get((identity, fs.priority_level))
+            if f is None:
+                raise ValueError(f"{req} as {identity} lands in priority level {fs.priority_level}, for which the "
+                                 "simulator compiled no rollback flow; use one of the default requests' verbs/resources")
+            rows.append(RequestRecord(verb=req.verb, resource=req.resource, flow_schema=fs.name,
+                                      priority_level=fs.priority_level))
+            flows.append(f)
+        record = RollbackRecord(cluster=cluster, identity=identity, user=ident.subject.user,
+                                started_at_s=self.sim.t, requests=rows)
+        self.records.append(record)
+        self.active.append(_Active(record=record, c=c, flows=flows, next_send_s=self.sim.t))
+        self.pending[c] += len(rows)
+        return record
+
+    def _rng(self, c: int) -> np.random.Generator:
+        if c not in self._rngs:
+            self._rngs[c] = np.random.default_rng([self.seed, self.keys[c], _STREAM])
+        return self._rngs[c]
+
+    # --- the step (called by FleetSimulator._advance) ------------------------------------
+
+    def inject(self, A_c: np.ndarray, A: np.ndarray, share_r: np.ndarray, total: np.ndarray) -> None:
+        """Step 2: requests due now arrive on one replica (drawn with the load balancer's
+        split); with no replica up the attempt fails. Queued or executing requests whose
+        replica died fail."""
+        sim, t = self.sim, self.sim.t
+        for a in self.active:
+            if a.state in ("queued", "executing") and not sim.up[a.replica, a.c]:
+                self._fail(a, rejected=False)
+            if a.state == "backoff" and t + 1e-9 >= a.next_send_s:
+                a.record.requests[a.k].backoff_s += t - a.failed_at_s
+                a.state = "ready"
+            if a.state != "ready":
+                continue
+            req = a.record.requests[a.k]
+            if req.sent_at_s is None:
+                req.sent_at_s = t
+            req.attempts += 1
+            a.waited_s = a.elapsed_s = a.progress = 0.0
+            if total[a.c] <= 0:  # connection refused: no apiserver replica up
+                self._fail(a, rejected=False)
+                continue
+            weights = share_r[:, a.c]
+            a.replica = int(self._rng(a.c).choice(len(weights), p=weights / weights.sum()))
+            f = a.flows[a.k]
+            A_c[f, a.c] += 1.0
+            A[f, :, a.c] = 0.0
+            A[f, a.replica, a.c] = 1.0
+            a.state = "queued"
+
+    def resolve(self, D: np.ndarray, Q: np.ndarray, REJ: np.ndarray, qcap: np.ndarray) -> bool:
+        """Step 4–5, after the engine's dispatch: the fate of each queued request is drawn from
+        what its flow was given; the flow's arrays are set to it. Returns True when a request
+        stays queued or was rejected (the engine must keep its queue bookkeeping on)."""
+        dt, queued_or_rejected = self.sim.dt, False
+        for a in self.active:
+            if a.state != "queued":
+                continue
+            f, r, c = a.flows[a.k], a.replica, a.c
+            want = D[f, r, c] + Q[f, r, c] + REJ[f, r, c]
+            p_dispatch = D[f, r, c] / want if want > _TINY else 0.0
+            D[f, :, c] = Q[f, :, c] = REJ[f, :, c] = 0.0
+            if self._rng(c).random() < p_dispatch:
+                D[f, r, c] = 1.0
+                a.state = "executing"
+                continue
+            queued_or_rejected = True
+            if qcap[f, r, c] >= 1.0:  # a queuing level: it waits (until the APF wait limit)
+                a.waited_s += dt
+            if qcap[f, r, c] < 1.0 or a.waited_s >= C.APF_QUEUE_WAIT_LIMIT_S:
+                REJ[f, r, c] = 1.0  # 429: the level rejects when full, or the queue wait limit
+                self._fail(a, rejected=True)
+            else:
+                Q[f, r, c] = 1.0
+        return queued_or_rejected
+
+    def execute(self, E: np.ndarray, tau: np.ndarray) -> None:
+        """After dispatch: executing requests progress by dt / τ (τ as the engine stretches it
+        on a CPU-starved replica); served ones let the next request go; past the request
+        timeout they fail (504). Their seats stay in ``E`` while they execute."""
+        dt, t = self.sim.dt, self.sim.t
+        for a in list(self.active):
+            a.elapsed_s += dt
+            if a.state != "executing":
+                continue
+            f, r, c = a.flows[a.k], a.replica, a.c
+            a.progress += dt / max(float(tau[f, r, c]), _TINY)
+            E[f, :, c] = 0.0
+            if a.progress >= 1.0 - 1e-9:
+                self._served(a, t)
+            elif a.elapsed_s >= C.APISERVER_REQUEST_TIMEOUT_S:
+                self._fail(a, rejected=False)
+            else:
+                E[f, r, c] = 1.0
+
+    # --- bookkeeping ---------------------------------------------------------------------
+
+    def _served(self, a: _Active, t: float) -> None:
+        req = a.record.requests[a.k]
+        req.served_at_s = t
+        req.queue_wait_s += a.waited_s
+        self.pending[a.c] -= 1
+        if RollbackRequest(req.verb, req.resource).removes_change and a.record.change_removed_at_s is None:
+            a.record.change_removed_at_s = t
+            self.sim.set_rollout(a.record.cluster, 0.0)
+        a.k += 1
+        a.failures = 0
+        if a.k == len(a.record.requests):
+            a.state = "done"
+            a.record.completed_at_s = t
+            self.active.remove(a)
+        else:
+            a.state = "ready"  # the next request goes out in the next step
+
+    def _fail(self, a: _Active, rejected: bool) -> None:
+        """A 429 or a failed attempt: count it, wait the client's back-off, send again."""
+        req = a.record.requests[a.k]
+        req.queue_wait_s += a.waited_s
+        if rejected:
+            req.rejected += 1
+            self.rejected_step[a.c] += 1
+        else:
+            req.failed += 1
+            self.failed_step[a.c] += 1
+        delay = min(C.CLIENT_BACKOFF_MAX_S, C.CLIENT_BACKOFF_INITIAL_S * C.CLIENT_BACKOFF_FACTOR ** a.failures)
+        delay *= 1.0 + C.CLIENT_BACKOFF_JITTER * self._rng(a.c).random()
+        a.failures += 1
+        a.failed_at_s = self.sim.t
+        a.next_send_s = self.sim.t + delay
+        a.state = "backoff"
+        a.waited_s = 0.0
+
+
+def seconds(value: float | None) -> str:
+    """A duration for tables: ``12 s``, ``4 min 05 s``, or ``—``."""
+    if value is None or not math.isfinite(value):
+        return "—"
+    if value < 60:
+        return f"{value:.0f} s"
+    return f"{int(value // 60)} min {int(value % 60):02d} s"

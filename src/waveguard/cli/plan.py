@@ -10,7 +10,7 @@ from typing import Optional
 import typer
 import yaml
 
-from waveguard.cli.common import EXIT_FINDINGS, EXIT_OK, input_errors, stdout_console
+from waveguard.cli.common import EXIT_FINDINGS, EXIT_OK, err_console, input_errors, stdout_console
 from waveguard.model.findings import Finding
 from waveguard.model.fleet import Fleet, default_fleet, load_fleet
 from waveguard.rollout.plan import Plan, load_plan, plan_findings, propose_plan
@@ -38,8 +38,8 @@ def plan_yaml(plan: Plan) -> str:
     return header + yaml.safe_dump(plan.model_dump(mode="json", exclude_none=True), sort_keys=False)
 
 
-def _print_findings(findings: list[Finding]) -> None:
-    console = stdout_console()
+def _print_findings(findings: list[Finding], console=None) -> None:
+    console = console or stdout_console()
     for f in findings:
         console.print(f"[bold]{f.rule}[/] {f.severity}: {f.message}\n  fix: {f.fix}", highlight=False)
 
@@ -75,5 +75,6 @@ def plan_command(
         write_atomically(output, text)
         stdout_console().print(f"wrote {output}: {len(plan.waves)} waves, bake {plan.waves[0].bake_s:.0f} s each")
     findings = plan_findings(plan, fleet_model, source=str(output or "<stdout>"))
-    _print_findings(findings)
+    # With the plan on stdout, findings go to stderr: stdout stays valid YAML.
+    _print_findings(findings, err_console if output is None else None)
     raise typer.Exit(EXIT_FINDINGS if any(f.severity == "error" for f in findings) else EXIT_OK)

@@ -37,6 +37,8 @@ RULES: dict[str, tuple[str, str]] = {
               "evaluations"),
     "WG202": ("first-wave-small-clusters-only", "The first production wave leaves out the largest clusters"),
     "WG203": ("no-control-plane-gate", "No gate reads the control plane"),
+    "WG204": ("no-break-glass-isolation", "Clusters the plan reaches have no break-glass API Priority and Fairness "
+              "isolation: if the change saturates their apiservers, its rollback may not get through"),
 }
 
 

@@ -25,14 +25,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-import yaml
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from waveguard.model import constants as C
-from waveguard.model.errors import InputError, yaml_input_error
+from waveguard.model.errors import InputError
 from waveguard.model.fleet import Cluster, Fleet
-from waveguard.model.yamlio import FastSafeLoader, line_of, safe_load
+from waveguard.model.yamlio import line_of, read_yaml_file
 
 #: Gate kinds, the signal each reads, and its default threshold with the unit and source.
 GATE_KINDS: dict[str, tuple[str, float, str]] = {
@@ -164,15 +163,7 @@ def minimum_bake_s(gate_interval_s: float) -> float:
 def load_plan(path: str | Path, fleet: Fleet) -> Plan:
     """Read and check a plan file against ``fleet``. Raises InputError (file, key, line)."""
     path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise InputError(str(path), f"cannot read plan: {exc.strerror}", hint="check the path") from exc
-    try:
-        node = yaml.compose(text, Loader=FastSafeLoader)
-        data = safe_load(text)
-    except yaml.YAMLError as exc:
-        raise yaml_input_error(str(path), exc, text) from exc
+    data, node, _ = read_yaml_file(path, "plan")
     try:
         plan = Plan.model_validate(data)
     except ValidationError as exc:
@@ -236,7 +227,8 @@ def propose_plan(change: str, fleet: Fleet, per_node: bool, gate_interval_s: flo
 
 def plan_findings(plan: Plan, fleet: Fleet, source: str = "plan") -> list["Finding"]:
     """WG201 bake time shorter than the DNS cache TTL + two gate evaluations; WG202 first
-    production wave without the largest production cluster; WG203 no gate on the control plane."""
+    production wave without the largest production cluster; WG203 no gate on the control plane;
+    WG204 clusters without break-glass isolation (:func:`breakglass_findings`)."""
     from waveguard.model.findings import Finding
 
     def finding(rule: str, severity: str, message: str, fix: str) -> Finding:
@@ -268,4 +260,55 @@ def plan_findings(plan: Plan, fleet: Fleet, source: str = "plan") -> list["Findi
             "WG203", "error", "no gate reads the control plane (apiserver latency, 429s, APF seats, memory, projection): "
             "workload errors arrive only after DNS caches expire, when the damage is done",
             "add gates: apiserver_p99_latency, apiserver_rejections, apf_seat_utilisation, projection"))
+    out += [finding("WG204", severity, message, fix) for severity, message, fix in breakglass_findings(plan, fleet)]
     return out
+
+
+def is_per_node_plan(plan: Plan) -> bool:
+    """The plan rolls a DaemonSet: some wave takes a share of each cluster's nodes."""
+    return any(w.node_share < 1.0 for w in plan.waves)
+
+
+def breakglass_findings(plan: Plan, fleet: Fleet) -> list[tuple[str, str, str]]:
+    """WG204 (severity, message, fix) from the fleet's per-cluster ``breakglass`` field, for the
+    clusters the plan reaches.
+
+    * ``breakglass: false`` — **warning**: the change's own rollback may be locked out (its
+      DELETE lands in the default levels the change saturates, on apiservers that crash); an
+      **error** when the plan's rollback is ``automatic`` and the plan is per-node (a DaemonSet:
+      load grows with nodes, and its ServiceAccount lands in workload-low beside the
+      controller's own): then waveguard's automatic rollback is the request that gets locked out
+      (``waveguard demo --breakglass``), so ``rollout start`` refuses it without ``--force``;
+    * unset (unknown) — **info**: record the result of ``waveguard breakglass check``.
+
+    The field is what ``waveguard breakglass check`` established; this function does not read
+    APF objects itself (rollout depends on model only for plans)."""
+    reached = {c.name: c for wave in plan.waves for c in plan.clusters_of(wave, fleet)}
+    lacking = [c.name for c in reached.values() if c.breakglass is False]
+    unknown = [c.name for c in reached.values() if c.breakglass is None]
+    fix = ("install it on each: waveguard breakglass generate CHANGE | kubectl apply -f -, verify with "
+           "waveguard breakglass check --live, then set breakglass: true for the cluster in the fleet file")
+    out = []
+    if lacking:
+        automatic = plan.rollback == "automatic" and is_per_node_plan(plan)
+        why = (" The plan rolls back automatically and rolls a DaemonSet: waveguard's own rollback requests are the ones "
+               "that would be locked out." if automatic else "")
+        out.append(("error" if automatic else "warning",
+                    f"{_count(lacking, reached)} no break-glass isolation (breakglass: false): {_names(lacking)}. "
+                    "If the change saturates their apiservers, its rollback shares the default priority levels with "
+                    f"it and needs an apiserver that stays up (waveguard demo --breakglass shows the difference).{why}",
+                    fix))
+    if unknown:
+        out.append(("info", f"{_count(unknown, reached)} no recorded break-glass isolation (breakglass unset): "
+                    f"{_names(unknown)}", "run waveguard breakglass check --live on each and record the result as "
+                    "breakglass: true|false in the fleet file"))
+    return out
+
+
+def _count(names: list[str], reached: dict) -> str:
+    return f"{len(names)} of the {len(reached)} clusters the plan reaches {'has' if len(names) == 1 else 'have'}"
+
+
+def _names(names: list[str], shown: int = 5) -> str:
+    more = f" and {len(names) - shown} more" if len(names) > shown else ""
+    return ", ".join(names[:shown]) + more

@@ -19,20 +19,26 @@ def demo_command(
     as_json: bool = typer.Option(False, "--json", help='Print {"strategies": [...]} as JSON.'),
     report: Optional[Path] = typer.Option(None, "--report", help="Write a self-contained HTML page here."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Simulator seed (default: the scenario's)."),
+    breakglass: bool = typer.Option(False, "--breakglass",
+                                    help="Also send the incident's rollback on the largest clusters without and with "
+                                         "the break-glass isolation, and report how long it takes."),
 ) -> None:
     """Replay the 11 Dec 2024 incident three ways on the simulated fleet, side by side."""
-    from waveguard.report.demo import render_table, write_report
+    from waveguard.report.demo import render_breakglass_table, render_table, write_report
     from waveguard.rollout.demo import DEFAULT_SCENARIO, run_demo
 
     with input_errors():
-        with err_console.status("simulating three rollouts of the incident's change, and one more…"):
-            demo = run_demo(DEFAULT_SCENARIO, seed=seed)
+        more = "; the rollback without and with break-glass isolation" if breakglass else ""
+        with err_console.status(f"simulating three rollouts of the incident's change, and one more{more}…"):
+            demo = run_demo(DEFAULT_SCENARIO, seed=seed, breakglass=breakglass)
         if report is not None:
             write_report(demo, report)
     if as_json:
         typer.echo(json.dumps(demo.as_json(), indent=2))
     else:
         render_table(demo, stdout_console())
+        if demo.breakglass is not None:
+            render_breakglass_table(demo.breakglass, stdout_console())
         if report is not None:
             stdout_console().print(f"report: {report}")
 

@@ -12,7 +12,8 @@ from rich.console import Console
 from rich.table import Table
 
 from waveguard.model.errors import InputError
-from waveguard.rollout.demo import DemoResult, StrategyResult
+from waveguard.rollout.demo import BreakglassResult, DemoResult, StrategyResult
+from waveguard.sim.rollback import seconds
 from waveguard.sim.report import _png as figure_png
 from waveguard.sim.report import clock
 
@@ -43,6 +44,11 @@ the scenario's end after the rollout stops, so damage done after a halt counts.<
 {% for p in projections %}<tr class="{{ 'fail' if p.status == 'fail' else '' }}"><td>{{ p.cluster }}</td>
 <td class="num">{{ '%.2f' % p.value if p.value is not none else '—' }}</td><td class="num">{{ '%.2f' % p.threshold }}</td>
 <td>{{ p.status }}</td><td>{{ p.detail }}</td></tr>{% endfor %}</table>{% endif %}
+{% if bg %}<h2>The way back: the incident's rollback without and with break-glass isolation</h2>
+<p class="note">{{ bg.note }}</p>
+<table><tr>{% for h in bg.header %}<th>{{ h }}</th>{% endfor %}</tr>
+{% for row in bg.rows %}<tr class="{{ 'fail' if row[-1] == 'not within the run' else '' }}">{% for v in row %}<td>{{ v }}</td>{% endfor %}</tr>{% endfor %}
+</table><img alt="rollback timeline" src="data:image/png;base64,{{ bg.png }}">{% endif %}
 <p class="note">Blast radius: the highest share of production nodes that ran the change. Saturated: sustained 429s,
 p99 latency over the SLO or no apiserver up, for 60 s. Impact: a cluster's workload error ratio ≥ 1 %, in minutes.</p>
 </body></html>
@@ -71,6 +77,47 @@ def render_table(demo: DemoResult, console: Console) -> None:
         console.print(extra)
 
 
+BREAKGLASS_HEADER = ("case", "cluster", "sent as → priority level", "saturated at", "rollback at", "completed in",
+                     "429s", "failed attempts", "queued", "control plane back at")
+
+
+def _breakglass_rows(bg: BreakglassResult) -> list[list[str]]:
+    rows = []
+    for case in bg.cases:
+        for r in case.rollbacks:
+            done = seconds(r.duration_s) if r.duration_s is not None else \
+                f"not within the run (> {seconds(case.timeline['t'][-1] - r.started_at_s)})"
+            rows.append([case.name, r.cluster, f"{bg.identity} → {r.priority_level}", clock(r.saturated_at_s),
+                         clock(r.started_at_s), done, str(r.rejected), str(r.failed), seconds(r.queue_wait_s),
+                         clock(r.recovered_at_s) if r.recovered_at_s is not None else "not within the run"])
+    return rows
+
+
+def _breakglass_note(bg: BreakglassResult) -> str:
+    speedup = bg.speedup()
+    ratio = f" The slowest rollback took {speedup:,.0f}× longer without isolation." if speedup else ""
+    return (f"{bg.scenario}, the 'none' rollout of {bg.change}. On each of the largest clusters an operator with the "
+            f"emergency credential ({bg.identity}) runs `kubectl delete -f` of the change (5 sequential requests) "
+            "when the saturation alert fires (symptoms for 60 s since 'saturated at'). Without isolation its requests share the default "
+            "levels and need an apiserver that is up; with the isolation `waveguard breakglass generate` writes, "
+            "they have their own level and the agent is capped. Failed attempts: no apiserver replica up (connection "
+            f"refused), replica died, or timed out; each retried after client-go's back-off.{ratio}")
+
+
+def render_breakglass_table(bg: BreakglassResult, console: Console) -> None:
+    """The break-glass comparison as a terminal table."""
+    table = Table(title="…and the way back: the rollback without and with break-glass isolation")
+    for col in BREAKGLASS_HEADER:
+        table.add_column(col, overflow="fold")
+    for row in _breakglass_rows(bg):
+        table.add_row(*row)
+    console.print(table)
+    speedup = bg.speedup()
+    if speedup:
+        console.print(f"slowest rollback: {speedup:,.0f}× longer without isolation (an unfinished one counts until "
+                      "the end of the run). Times are H:MM:SS from the start.")
+
+
 def write_report(demo: DemoResult, path: str | Path) -> None:
     """Write the HTML page. Raises InputError when it cannot be written."""
     import matplotlib
@@ -85,6 +132,7 @@ def write_report(demo: DemoResult, path: str | Path) -> None:
         scenario=demo.scenario, rows=rows,
         figures=_figures(results), fired=guard.fired if guard else None,
         projections=sorted(guard.projections, key=lambda p: -(p.get("value") or 0))[:12] if guard else [],
+        bg=_breakglass_section(demo.breakglass) if demo.breakglass is not None else None,
     )
     try:
         Path(path).write_text(html)
@@ -114,3 +162,24 @@ def _figures(results: list[StrategyResult]) -> list[dict]:
         ax.grid(alpha=.3)
         figs.append({"title": title, "note": note + "; dotted: where a strategy halted", "png": figure_png(fig)})
     return figs
+
+
+def _breakglass_section(bg: BreakglassResult) -> dict:
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.0), sharey=True)
+    for ax, case in zip(axes, bg.cases):
+        t = np.asarray(case.timeline["t"]) / 60.0
+        ax.step(t, case.timeline["up"], where="post", label="apiserver replicas up", linewidth=1.4)
+        ax.step(t, case.timeline["pending"], where="post", label="rollback requests not yet served", linewidth=1.4)
+        ax.plot(t, np.asarray(case.timeline["rollout_share"]) * 5, label="nodes running the change (× 5)",
+                linewidth=1.0, linestyle=":")
+        starts = [r.started_at_s for r in case.rollbacks if r.cluster == case.timeline["cluster"][0]]
+        if starts:
+            ax.set_xlim(starts[0] / 60.0 - 5, min(t[-1], starts[0] / 60.0 + 40))
+        ax.set_title(f"{case.timeline['cluster'][0]}, {case.name}", fontsize=10)
+        ax.set_xlabel("minutes from the start")
+        ax.grid(alpha=.3)
+    axes[0].legend(loc="upper right", fontsize=8)
+    return {"header": BREAKGLASS_HEADER, "rows": _breakglass_rows(bg), "note": _breakglass_note(bg),
+            "png": figure_png(fig)}

@@ -29,7 +29,11 @@ from waveguard.rollout.engine import Engine
 from waveguard.rollout.eventlog import Event, EventLog
 from waveguard.rollout.plan import ClusterSelector, GateSpec, Plan, Wave, is_staging, propose_plan
 from waveguard.rollout.simtarget import SimTarget
+from waveguard.model.apf import APFConfig
+from waveguard.model.errors import InputError
 from waveguard.sim import load_builtin
+from waveguard.sim.result import SATURATION_SUSTAIN_S, SimulationResult
+from waveguard.sim.rollback import RollbackRecord
 from waveguard.sim.scenario import Scenario, find_project_path
 
 STRATEGIES = ("none", "workload-errors", "waveguard")
@@ -188,37 +192,225 @@ def run_hidden_cost_case(scenario_name: str = DEFAULT_SCENARIO, seed: int | None
     return _outcome("waveguard (cost only under production traffic)", target, state, events)
 
 
+# --- The way back (issue 6): the incident's rollback with and without break-glass isolation ----
+
+#: The rollback is sent on this many of the largest production clusters (policy: those the
+#: incident takes down first and hardest).
+BREAKGLASS_CLUSTERS = 3
+#: Who sends it: an operator with the emergency credential (a member of the break-glass group).
+BREAKGLASS_IDENTITY = "breakglass"
+#: The two runs: the scenario's own APF objects (the Kubernetes defaults), and those plus the
+#: isolation ``waveguard breakglass generate`` writes for the change.
+BREAKGLASS_CASES = ("default", "isolated")
+
+
+@dataclass
+class RollbackOutcome:
+    """One cluster's rollback. Times in simulated seconds from the start; ``duration_s`` None:
+    not completed by the end of the run; ``recovered_at_s``: start of the first minute after the
+    rollback started with no saturation symptom (no 429s, p99 within the SLOs, a replica up)."""
+
+    cluster: str
+    nodes: int
+    priority_level: str
+    saturated_at_s: float | None
+    started_at_s: float
+    completed_at_s: float | None
+    duration_s: float | None
+    rejected: int
+    failed: int
+    queue_wait_s: float
+    backoff_s: float
+    recovered_at_s: float | None
+    oom_kills: int
+
+    def as_json(self) -> dict:
+        return {k: (round(v, 3) if isinstance(v, float) else v) for k, v in self.__dict__.items()}
+
+
+@dataclass
+class BreakglassCase:
+    """One run of the incident with the rollback: ``isolated`` says whether the generated
+    isolation was installed; ``timeline``: the largest cluster's series for the report."""
+
+    name: str
+    isolated: bool
+    rollbacks: list[RollbackOutcome]
+    timeline: dict[str, list[float]] = field(default_factory=dict)
+
+    def as_json(self) -> dict:
+        return {"name": self.name, "isolated": self.isolated, "rollbacks": [r.as_json() for r in self.rollbacks]}
+
+
+@dataclass
+class BreakglassResult:
+    """The incident's rollback without and with isolation, sent as ``identity`` on the largest
+    clusters when their saturation alert fires."""
+
+    scenario: str
+    change: str
+    identity: str
+    cases: list[BreakglassCase]
+
+    def case(self, isolated: bool) -> BreakglassCase:
+        return next(c for c in self.cases if c.isolated == isolated)
+
+    def speedup(self) -> float | None:
+        """Slowest rollback without isolation ÷ slowest with it (an incomplete rollback counts
+        as the time it had until the end of the run); None when either case has none."""
+        without, with_ = (_slowest(self.case(False)), _slowest(self.case(True)))
+        return None if not without or not with_ else without / with_
+
+    def as_json(self) -> dict:
+        speedup = self.speedup()
+        return {"scenario": self.scenario, "change": self.change, "identity": self.identity,
+                "speedup": None if speedup is None else round(speedup, 1),
+                "cases": [c.as_json() for c in self.cases]}
+
+
+def _slowest(case: BreakglassCase) -> float | None:
+    end = case.timeline["t"][-1] if case.timeline.get("t") else None
+    times = [r.duration_s if r.duration_s is not None else (end - r.started_at_s if end else None)
+             for r in case.rollbacks]
+    times = [t for t in times if t is not None]
+    return max(times) if times else None
+
+
+def breakglass_targets(fleet: Fleet, n: int = BREAKGLASS_CLUSTERS) -> list[str]:
+    """The ``n`` largest production clusters, largest first."""
+    production = sorted((c for c in fleet.clusters if not is_staging(c)), key=lambda c: -c.nodes)
+    return [c.name for c in production[:n]]
+
+
+def simulate_breakglass(isolated: bool, scenario_name: str = DEFAULT_SCENARIO, seed: int | None = None,
+                        identity: str = BREAKGLASS_IDENTITY) -> SimulationResult:
+    """The built-in ``scenario_name`` (its schedule: the ``none`` strategy's rollout) with the
+    scenario's APF objects, or — ``isolated`` — with the isolation ``generate_isolation`` makes
+    for its change installed; on each of the :func:`breakglass_targets` the rollback starts,
+    sent as ``identity``, when the saturation alert fires (the summary's rule: symptoms for
+    60 s, as an operator would see it). Raises InputError when the change cannot be read."""
+    from waveguard.sim.run import build_simulator
+
+    scenario = load_builtin(scenario_name)
+    apf = isolation_apf(scenario) if isolated else None
+    sim = build_simulator(scenario, seed, apf=apf, rollback_as=[identity])
+    targets = breakglass_targets(scenario.fleet_model)
+    first = min(scenario.start_times().get(c, (scenario.duration_s,))[0] for c in targets)
+    sim.step(first)
+    waiting = list(targets)
+    while waiting and sim.time_s < scenario.duration_s:
+        sim.step()
+        result = sim.result()
+        for cluster in list(waiting):
+            saturated = result.saturated_at(cluster)
+            if saturated is not None and sim.time_s >= saturated + SATURATION_SUSTAIN_S:
+                sim.rollback(cluster, identity)
+                waiting.remove(cluster)
+    sim.step(max(0.0, scenario.duration_s - sim.time_s))
+    return sim.result("isolated" if isolated else "default")
+
+
+def run_breakglass_case(isolated: bool, scenario_name: str = DEFAULT_SCENARIO, seed: int | None = None,
+                        identity: str = BREAKGLASS_IDENTITY) -> BreakglassCase:
+    """:func:`simulate_breakglass`, summarised: each rollback's outcome and the largest target
+    cluster's timeline."""
+    result = simulate_breakglass(isolated, scenario_name, seed, identity)
+    outcomes = [_rollback_outcome(result, r) for r in result.rollbacks]
+    largest = breakglass_targets(load_builtin(scenario_name).fleet_model)[0]
+    timeline = {"t": result.times.tolist(),
+                "up": result.series("up", largest, job="apiserver").tolist(),
+                "pending": result.series("waveguard_sim_rollback_pending_requests", largest).tolist(),
+                "rollout_share": result.series("waveguard_sim_rollout_share", largest).tolist(),
+                "cluster": [largest]}
+    return BreakglassCase(name="with isolation" if isolated else "without isolation", isolated=isolated,
+                          rollbacks=outcomes, timeline=timeline)
+
+
+def isolation_apf(scenario: Scenario) -> APFConfig:
+    """The scenario's change's APF configuration with ``waveguard breakglass generate``'s
+    isolation installed (:attr:`Isolation.apf`). Raises InputError for an unreadable change."""
+    from waveguard.breakglass import generate_isolation
+
+    raw = scenario.change.manifests[0] if scenario.change and scenario.change.manifests else None
+    if raw is None:
+        raise InputError(scenario.source, "the scenario's change has no manifests to generate the isolation from",
+                         hint="give change: {manifests: PATH}")
+    path = find_project_path(raw)
+    return generate_isolation(load_change([str(path or raw)]), source=raw).apf
+
+
+def _rollback_outcome(result: SimulationResult, record: RollbackRecord) -> RollbackOutcome:
+    rows = {s.name: s for s in result.summary()}
+    row = rows[record.cluster]
+    return RollbackOutcome(
+        cluster=record.cluster, nodes=row.nodes, priority_level=", ".join(record.priority_levels),
+        saturated_at_s=row.saturated_at_s, started_at_s=record.started_at_s, completed_at_s=record.completed_at_s,
+        duration_s=record.duration_s, rejected=record.rejected, failed=record.failed,
+        queue_wait_s=record.queue_wait_s, backoff_s=record.backoff_s,
+        recovered_at_s=result.recovered_at(record.cluster, record.started_at_s), oom_kills=row.oom_kills)
+
+
+def run_breakglass_demo(scenario_name: str = DEFAULT_SCENARIO, seed: int | None = None,
+                        parallel: bool = True) -> BreakglassResult:
+    """:func:`run_breakglass_case` without and with isolation (two processes when ``parallel``)."""
+    jobs = [(f"breakglass-{case}", scenario_name, seed) for case in BREAKGLASS_CASES]
+    if parallel:
+        with ProcessPoolExecutor(max_workers=2) as pool:
+            cases = list(pool.map(_run_job, *zip(*jobs)))
+    else:
+        cases = [_run_job(*job) for job in jobs]
+    return _breakglass_result(scenario_name, cases)
+
+
+def _breakglass_result(scenario_name: str, cases: list[BreakglassCase]) -> BreakglassResult:
+    scenario = load_builtin(scenario_name)
+    change = scenario.change.manifests[0] if scenario.change and scenario.change.manifests else "change"
+    return BreakglassResult(scenario=scenario_name, change=change, identity=BREAKGLASS_IDENTITY, cases=cases)
+
+
 @dataclass
 class DemoResult:
-    """The three strategies on the incident, and waveguard on a change whose cost only
-    production traffic reveals."""
+    """The three strategies on the incident, waveguard on a change whose cost only production
+    traffic reveals, and (``--breakglass``) the incident's rollback without and with isolation."""
 
     scenario: str
     strategies: list[StrategyResult]
     production_traffic: StrategyResult | None
+    breakglass: BreakglassResult | None = None
 
     def as_json(self) -> dict:
-        return {"scenario": self.scenario, "strategies": [r.as_json() for r in self.strategies],
-                "production_traffic_case": self.production_traffic.as_json() if self.production_traffic else None}
+        out = {"scenario": self.scenario, "strategies": [r.as_json() for r in self.strategies],
+               "production_traffic_case": self.production_traffic.as_json() if self.production_traffic else None}
+        if self.breakglass is not None:
+            out["breakglass"] = self.breakglass.as_json()
+        return out
 
 
 def run_demo(scenario_name: str = DEFAULT_SCENARIO, seed: int | None = None, parallel: bool = True,
-             strategies: tuple[str, ...] = STRATEGIES, production_traffic: bool = True) -> DemoResult:
-    """All strategies on the built-in ``scenario_name`` (and the production-traffic case); in
-    parallel processes when ``parallel`` (each run is its own simulation: same results)."""
+             strategies: tuple[str, ...] = STRATEGIES, production_traffic: bool = True,
+             breakglass: bool = False) -> DemoResult:
+    """All strategies on the built-in ``scenario_name`` (and the production-traffic case, and
+    with ``breakglass`` the two runs of :func:`run_breakglass_case`); in parallel processes when
+    ``parallel`` (each run is its own simulation: same results)."""
     jobs = [(s, scenario_name, seed) for s in strategies]
     if production_traffic:
         jobs.append(("production-traffic", scenario_name, seed))
+    if breakglass:
+        jobs += [(f"breakglass-{case}", scenario_name, seed) for case in BREAKGLASS_CASES]
     if parallel and len(jobs) > 1:
         with ProcessPoolExecutor(max_workers=min(len(jobs), os.cpu_count() or 1)) as pool:
             results = list(pool.map(_run_job, *zip(*jobs)))
     else:
         results = [_run_job(*job) for job in jobs]
+    cases = [results.pop() for _ in BREAKGLASS_CASES][::-1] if breakglass else []
     hidden = results.pop() if production_traffic else None
-    return DemoResult(scenario=scenario_name, strategies=results, production_traffic=hidden)
+    return DemoResult(scenario=scenario_name, strategies=results, production_traffic=hidden,
+                      breakglass=_breakglass_result(scenario_name, cases) if breakglass else None)
 
 
-def _run_job(strategy: str, scenario_name: str, seed: int | None) -> StrategyResult:
+def _run_job(strategy: str, scenario_name: str, seed: int | None):
     if strategy == "production-traffic":
         return run_hidden_cost_case(scenario_name, seed)
+    if strategy.startswith("breakglass-"):
+        return run_breakglass_case(strategy == "breakglass-isolated", scenario_name, seed)
     return run_strategy(strategy, load_builtin(scenario_name), seed)

@@ -30,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from waveguard.model import constants as C
 from waveguard.model.errors import InputError
+from waveguard.model.findings import Finding
 from waveguard.model.fleet import Cluster, Fleet
 from waveguard.model.yamlio import line_of, read_yaml_file
 
@@ -225,12 +226,10 @@ def propose_plan(change: str, fleet: Fleet, per_node: bool, gate_interval_s: flo
                 gate_interval_s=gate_interval_s, max_parallel_clusters=max(1, len(fleet.clusters)))
 
 
-def plan_findings(plan: Plan, fleet: Fleet, source: str = "plan") -> list["Finding"]:
+def plan_findings(plan: Plan, fleet: Fleet, source: str = "plan") -> list[Finding]:
     """WG201 bake time shorter than the DNS cache TTL + two gate evaluations; WG202 first
     production wave without the largest production cluster; WG203 no gate on the control plane;
     WG204 clusters without break-glass isolation (:func:`breakglass_findings`)."""
-    from waveguard.model.findings import Finding
-
     def finding(rule: str, severity: str, message: str, fix: str) -> Finding:
         return Finding(rule=rule, severity=severity, workload=f"Plan/-/{Path(plan.change).name}", file=source,
                        line=1, message=message, fix=fix)

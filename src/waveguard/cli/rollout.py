@@ -32,7 +32,6 @@ def _engine(log: EventLog, on_event=None):
     """Rebuild plan, fleet, change profiles and target from the ``started`` event."""
     from waveguard.analysis import build_profiles, load_change
     from waveguard.rollout.engine import Engine
-    from waveguard.rollout.simtarget import SimTarget
 
     events = log.events()
     if not events or events[0].kind != "started":
@@ -42,8 +41,56 @@ def _engine(log: EventLog, on_event=None):
     fleet = Fleet.model_validate(data["fleet_model"])
     profiles = build_profiles(load_change([plan.change]))
     backend = data.get("backend", {})
-    target = SimTarget(fleet, profiles, seed=int(backend.get("seed", 0)))
+    target = build_target(backend, plan, fleet, profiles)
     return Engine(plan=plan, fleet=fleet, target=target, log=log, analysed_profiles=profiles, on_event=on_event)
+
+
+def _scenario(ref: str):
+    """A built-in scenario by name, else a scenario file (InputError when neither)."""
+    from waveguard.sim import builtin_names, load_builtin, load_scenario
+
+    return load_builtin(ref) if ref in builtin_names() else load_scenario(ref)
+
+
+def build_target(backend: dict, plan: Plan, fleet: Fleet, profiles):
+    """The rollout's target from the ``backend`` settings of its ``started`` event: the simulated
+    fleet (``kind: sim``; with ``signals: prometheus`` served by an exporter and gated through
+    Prometheus) or real clusters (``kind: kubernetes``). Raises InputError."""
+    from waveguard.rollout.simtarget import SimTarget
+    from waveguard.signals.prometheus import load_config
+
+    prom, dns = load_config(backend, "backend")
+    memory_limits = {c.name: float(c.apiserver_memory_bytes) for c in fleet.clusters if c.apiserver_memory_bytes}
+    if backend.get("kind", "sim") == "kubernetes":
+        from waveguard.analysis import load_change
+        from waveguard.rollout.k8s_target import KubernetesConfig, KubernetesTarget, prometheus_signals_factory
+
+        if prom is None:
+            raise InputError("--target kubernetes", "real clusters need --signals prometheus --prometheus-url URL",
+                             hint="gates read Prometheus and DNS probes; there is no simulator to read")
+        k8s = KubernetesConfig.from_backend(backend.get("kubernetes") or {})
+        return KubernetesTarget(fleet, load_change([plan.change]), k8s, started_at=float(backend.get("started_at", 0.0)),
+                                signals_factory=prometheus_signals_factory(prom, dns, memory_limits))
+    seed = int(backend.get("seed", 0))
+    if backend.get("scenario"):
+        sc = _scenario(backend["scenario"])
+        change = sc.change
+        inner = SimTarget(fleet, profiles, seed=seed, expected_s=sc.duration_s, apf=sc.apf_config, step_s=sc.step_s,
+                          dns_mode=sc.dns.mode, baseline_backoff=sc.baseline.backoff,
+                          change_backoff=change.backoff if change else True)
+    else:
+        inner = SimTarget(fleet, profiles, seed=seed)
+    if backend.get("signals", "sim") != "prometheus":
+        return inner
+    from waveguard.rollout.paced import PacedSimTarget
+
+    if not backend.get("serve_metrics"):
+        raise InputError("--signals prometheus", "the simulated fleet needs --serve-metrics 127.0.0.1:PORT "
+                         "for Prometheus to scrape", hint="and a Prometheus scraping it: waveguard exporter --help")
+    return PacedSimTarget(inner, prom, listen=backend["serve_metrics"],
+                          dns_probe=backend.get("dns_mode", "probe") == "probe", dns=dns,
+                          gate_interval_s=plan.gate_interval_s, memory_limits=memory_limits,
+                          log=lambda msg: err_console.print(msg, markup=False))
 
 
 class _Reporter:
@@ -92,9 +139,14 @@ class _Reporter:
 def _drive(log: EventLog, as_json: bool) -> RolloutState:
     with input_errors():
         probe = _engine(log)
-    with _Reporter(probe.plan, probe.fleet, as_json) as reporter:
-        probe.on_event = reporter
-        state = probe.run()
+    try:
+        with _Reporter(probe.plan, probe.fleet, as_json) as reporter:
+            probe.on_event = reporter
+            state = probe.run()
+    finally:
+        close = getattr(probe.target, "close", None)
+        if close is not None:
+            close()  # stop the exporter's servers, close clients
     return state
 
 
@@ -118,15 +170,37 @@ def _print_status(state: RolloutState) -> None:
 @rollout_app.command("start")
 def start(
     plan_path: Path = typer.Argument(..., help="Plan YAML (waveguard plan -o plan.yaml)."),
-    fleet: Optional[Path] = typer.Option(None, "--fleet", help="Fleet YAML (default: the built-in fleet)."),
+    fleet: Optional[Path] = typer.Option(None, "--fleet", help="Fleet YAML (default: the scenario's, else built-in)."),
     state: Path = typer.Option(DEFAULT_STATE, "--state", help="SQLite state database to create."),
-    seed: int = typer.Option(0, "--seed", help="Simulator seed (backend sim)."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Simulator seed (default: the scenario's, else 0)."),
     as_json: bool = typer.Option(False, "--json", help="Stream one JSON object per event."),
     force: bool = typer.Option(False, "--force", help="Start even when the plan has error findings."),
+    scenario: Optional[str] = typer.Option(None, "--scenario", help="Simulated fleet: fleet, DNS design, APF objects "
+                                           "and seed of a scenario (built-in name or YAML); the plan decides when "
+                                           "the change goes where."),
+    target: str = typer.Option("sim", "--target", help="sim (the simulated fleet) or kubernetes (real clusters)."),
+    signals: str = typer.Option("sim", "--signals", help="Where gates read: sim (the simulator) or prometheus."),
+    prometheus_url: Optional[str] = typer.Option(None, "--prometheus-url", help="Prometheus base URL."),
+    scrape_interval: Optional[float] = typer.Option(None, "--scrape-interval", help="Prometheus' scrape interval "
+                                                    "for these targets, wall seconds (default 30)."),
+    time_scale: Optional[float] = typer.Option(None, "--time-scale", help="Simulated seconds per wall second "
+                                               "(simulated fleet behind Prometheus; default 1)."),
+    serve_metrics: Optional[str] = typer.Option(None, "--serve-metrics", help="127.0.0.1:PORT: serve the simulated "
+                                                "fleet's /metrics and DNS there for Prometheus."),
+    dns_mode: str = typer.Option("probe", "--dns", help="probe (cache-bypassing DNS probes where a server is known) "
+                                 "or metrics (CoreDNS SERVFAIL ratio from Prometheus)."),
+    backend_config: Optional[Path] = typer.Option(None, "--backend-config", help="YAML with prometheus / dns / "
+                                                  "kubernetes sections (README: Real clusters)."),
+    kubeconfig: Optional[Path] = typer.Option(None, "--kubeconfig", help="kubeconfig for --target kubernetes."),
 ) -> None:
-    """Start a rollout on the simulated fleet (the embedded default backend)."""
+    """Start a rollout on the simulated fleet (the default) or on real clusters."""
     with input_errors():
-        fleet_model = load_fleet(fleet) if fleet else default_fleet()
+        backend = _backend(target=target, signals=signals, prometheus_url=prometheus_url,
+                           scrape_interval=scrape_interval, time_scale=time_scale, serve_metrics=serve_metrics,
+                           dns_mode=dns_mode, backend_config=backend_config, kubeconfig=kubeconfig, scenario=scenario)
+        sc = _scenario(scenario) if scenario else None
+        fleet_model = load_fleet(fleet) if fleet else sc.fleet_model if sc else default_fleet()
+        backend["seed"] = seed if seed is not None else sc.seed if sc else 0
         plan = load_plan(plan_path, fleet_model)
         from waveguard.analysis import load_change
 
@@ -137,8 +211,83 @@ def start(
                              hint=f"{errors[0].fix}; or pass --force")
         log = EventLog(state, create=True)
         log.append("started", 0.0, plan=plan.model_dump(mode="json"), fleet_model=fleet_model.model_dump(mode="json"),
-                   backend={"kind": "sim", "seed": seed})
+                   backend=backend)
     _finish(_drive(log, as_json), as_json)
+
+
+def _backend(*, target: str, signals: str, prometheus_url: str | None, scrape_interval: float | None,
+             time_scale: float | None, serve_metrics: str | None, dns_mode: str, backend_config: Path | None,
+             kubeconfig: Path | None, scenario: str | None) -> dict:
+    """The backend settings stored in the ``started`` event (``resume`` rebuilds the same
+    target from them). Raises InputError."""
+    import time
+
+    from waveguard.model.yamlio import safe_load
+    from waveguard.signals.prometheus import load_config
+    from waveguard.sim.exporter import parse_listen
+
+    if target not in ("sim", "kubernetes"):
+        raise InputError("--target", f"unknown target {target!r}", hint="sim or kubernetes")
+    if signals not in ("sim", "prometheus"):
+        raise InputError("--signals", f"unknown signals {signals!r}", hint="sim or prometheus")
+    if dns_mode not in ("probe", "metrics"):
+        raise InputError("--dns", f"unknown DNS mode {dns_mode!r}", hint="probe or metrics")
+    conf: dict = {}
+    source = str(backend_config) if backend_config is not None else "command line"
+    if backend_config is not None:
+        try:
+            text = backend_config.read_text()
+        except OSError as exc:
+            raise InputError(source, f"cannot read: {exc.strerror}", hint="check the path") from exc
+        try:
+            conf = safe_load(text) or {}
+        except Exception as exc:
+            raise InputError(source, f"not YAML: {' '.join(str(exc).split())}", hint="fix the file") from None
+        if not isinstance(conf, dict) or set(conf) - {"prometheus", "dns", "kubernetes"}:
+            raise InputError(source, "expected a mapping with prometheus, dns and kubernetes sections",
+                             hint="see 'Real clusters' in README.md")
+    prom = dict(conf.get("prometheus") or {})
+    for key, value in (("url", prometheus_url), ("scrape_interval_s", scrape_interval), ("time_scale", time_scale)):
+        if value is not None:
+            prom[key] = value
+    if signals == "prometheus" and not prom.get("url"):
+        raise InputError("--signals prometheus", "no Prometheus URL", hint="pass --prometheus-url http://HOST:9090")
+    if signals == "sim" and (prometheus_url or serve_metrics):
+        raise InputError("--prometheus-url/--serve-metrics", "only used with --signals prometheus",
+                         hint="add --signals prometheus")
+    if target == "kubernetes" and (serve_metrics or scenario):
+        raise InputError("--serve-metrics/--scenario", "describe a simulated fleet; real clusters expose their own "
+                         "metrics", hint="drop them with --target kubernetes")
+    backend: dict = {"kind": target, "signals": signals, "dns_mode": dns_mode}
+    if signals == "prometheus":
+        backend["prometheus"] = prom
+    if conf.get("dns"):
+        backend["dns"] = conf["dns"]
+    load_config(backend, source)  # validate now, not mid-rollout
+    if target == "kubernetes" and signals != "prometheus":
+        raise InputError("--target kubernetes", "real clusters need --signals prometheus --prometheus-url URL",
+                         hint="gates read Prometheus and DNS probes; there is no simulator to read")
+    if target == "sim" and signals == "prometheus" and not serve_metrics:
+        raise InputError("--signals prometheus", "the simulated fleet needs --serve-metrics 127.0.0.1:PORT "
+                         "for Prometheus to scrape", hint="and a Prometheus scraping it: waveguard exporter --help")
+    if serve_metrics:
+        host, port = parse_listen(serve_metrics)
+        if port == 0:
+            raise InputError("--serve-metrics", "give a fixed port: Prometheus must know where to scrape",
+                             hint="e.g. 127.0.0.1:9464")
+        backend["serve_metrics"] = f"{host}:{port}"
+    if scenario:
+        backend["scenario"] = scenario
+    if target == "kubernetes":
+        from waveguard.rollout.k8s_target import KubernetesConfig
+
+        k8s = dict(conf.get("kubernetes") or {})
+        if kubeconfig is not None:
+            k8s["kubeconfig"] = str(kubeconfig)
+        KubernetesConfig.from_backend(k8s, source)  # validate now
+        backend["kubernetes"] = k8s
+        backend["started_at"] = time.time()
+    return backend
 
 
 @rollout_app.command("status")

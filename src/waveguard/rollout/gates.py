@@ -90,7 +90,19 @@ APISERVER_GATES = frozenset({"apiserver_p99_latency", "apiserver_rejections", "a
 
 
 def evaluate(spec: GateSpec, signals: Signals, cluster: str) -> GateResult:
-    """Evaluate a (non-projection) gate on one cluster."""
+    """Evaluate a (non-projection) gate on one cluster. A no-data result says why when the
+    source can (an optional ``signals.explain(cluster)``: Prometheus unreachable, stale...)."""
+    result = _evaluate(spec, signals, cluster)
+    explain = getattr(signals, "explain", None)
+    if result.status == "no-data" and explain is not None:
+        why = explain(cluster)
+        if why:
+            result = GateResult(result.gate, result.cluster, result.status, None, result.threshold,
+                                f"{result.detail}: {why}")
+    return result
+
+
+def _evaluate(spec: GateSpec, signals: Signals, cluster: str) -> GateResult:
     k, limit = spec.kind, spec.limit
     if k in APISERVER_GATES and signals.value("up", cluster, job="apiserver") == 0:
         return GateResult(k, cluster, "fail", 0.0, limit, "no kube-apiserver replica is up (up == 0)")

@@ -1,0 +1,87 @@
+"""``waveguard exporter``: serve a simulated fleet to Prometheus as real components would.
+
+Runs a scenario (its own schedule) paced against the wall clock and serves every cluster's
+kube-apiserver, CoreDNS and kube-state-metrics at ``/metrics/<cluster>/<component>`` (and the
+simulated CoreDNS on UDP at the same port). ``--scrape-config`` writes the Prometheus
+configuration that scrapes it (one target per cluster, with its ``cluster`` label).
+A rollout drives its own exporter instead: ``waveguard rollout start --signals prometheus
+--serve-metrics 127.0.0.1:PORT``.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Optional
+
+import typer
+import yaml
+
+from waveguard.cli.common import err_console, input_errors
+from waveguard.model.errors import InputError
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``exporter`` command to ``app``."""
+
+    @app.command("exporter")
+    def exporter_cmd(
+        scenario: Optional[Path] = typer.Argument(None, help="Scenario YAML (see docs/simulator.md).", show_default=False),
+        builtin: Optional[str] = typer.Option(None, "--builtin", help="Serve a shipped scenario by name."),
+        listen: str = typer.Option("127.0.0.1:9464", "--listen", help="HOST:PORT, a loopback address (HTTP; DNS on UDP)."),
+        time_scale: float = typer.Option(1.0, "--time-scale", min=0.001,
+                                         help="Simulated seconds per wall-clock second."),
+        seed: Optional[int] = typer.Option(None, "--seed", help="Random seed (default: the scenario's)."),
+        scrape_config: Optional[Path] = typer.Option(None, "--scrape-config",
+                                                     help="Write a Prometheus config scraping this exporter, then serve."),
+        scrape_interval: float = typer.Option(1.0, "--scrape-interval", min=0.05,
+                                              help="scrape_interval of --scrape-config, seconds."),
+        duration: Optional[float] = typer.Option(None, "--duration", min=1,
+                                                 help="Simulated seconds to run, then stop (default: the scenario's)."),
+        no_dns: bool = typer.Option(False, "--no-dns", help="Do not answer DNS."),
+    ) -> None:
+        """Serve a simulated fleet's /metrics (one target per cluster and component) and its CoreDNS."""
+        from waveguard.sim import load_builtin, load_scenario
+        from waveguard.sim.exporter import COMPONENTS, FleetExporter, parse_listen, scrape_config as make_config
+        from waveguard.sim.run import build_simulator
+
+        with input_errors():
+            if (scenario is None) == (builtin is None):
+                raise InputError("waveguard exporter", "give either a SCENARIO.yaml or --builtin NAME",
+                                 hint="waveguard simulate --list shows the built-in scenarios")
+            host, port = parse_listen(listen, what="--listen")
+            if port == 0:
+                raise InputError("--listen", "give a fixed port: Prometheus must know where to scrape",
+                                 hint="e.g. 127.0.0.1:9464")
+            sc = load_builtin(builtin) if builtin is not None else load_scenario(scenario)
+            sim = build_simulator(sc, seed)
+            exporter = FleetExporter(sim, host=host, port=port, dns=not no_dns).start()
+            if scrape_config is not None:
+                cfg = make_config(exporter.clusters, f"{host}:{exporter.port}", scrape_interval_s=scrape_interval,
+                                  components=COMPONENTS)
+                tmp = scrape_config.with_name(f".{scrape_config.name}.tmp")
+                try:
+                    tmp.write_text(yaml.safe_dump(cfg, sort_keys=False))
+                    tmp.replace(scrape_config)  # atomically: a reader never sees half a config
+                except OSError as exc:
+                    exporter.close()
+                    raise InputError(str(scrape_config), f"cannot write: {exc.strerror}", hint="check the path") from exc
+        end = sc.duration_s if duration is None else duration
+        err_console.print(f"serving {len(exporter.clusters)} clusters at {exporter.url}/metrics/<cluster>/<component> "
+                          f"({', '.join(COMPONENTS)}){'' if no_dns else f'; DNS on udp/{exporter.port}'}; "
+                          f"{time_scale:g} simulated s per wall s, until t={end:g} s")
+        try:
+            wall0 = time.monotonic()
+            slice_s = max(sim.dt, time_scale * 0.1)
+            while sim.time_s < end - 1e-9:
+                sim.step(min(slice_s, end - sim.time_s))
+                exporter.update()
+                due = wall0 + sim.time_s / time_scale
+                pause = due - time.monotonic()
+                if pause > 0:
+                    time.sleep(pause)
+            err_console.print(f"simulation ended at t={sim.time_s:g} s")
+        except KeyboardInterrupt:
+            pass
+        finally:
+            exporter.close()

@@ -1,0 +1,215 @@
+"""Gates through a **real Prometheus** (Debian ``prometheus``, started per test on 127.0.0.1 with
+a temporary config and TSDB, stopped afterwards) scraping the simulated fleet's exporter.
+
+The rollout drives the simulator; the exporter serves it at ``/metrics/<cluster>/<component>``
+with the real components' names; Prometheus scrapes every target each second; the gates read
+Prometheus with PromQL and probe the exporter's simulated CoreDNS with real DNS packets. The
+simulated fleet runs ``TIME_SCALE`` simulated seconds per wall second, so a 21-minute wave bakes
+in about 6 s.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from tests.conftest import EXAMPLES
+from tests.prometheus_server import PrometheusServer, free_port
+from waveguard.analysis import build_profiles, load_change
+from waveguard.rollout import demo
+from waveguard.rollout.engine import Engine
+from waveguard.rollout.eventlog import EventLog
+from waveguard.rollout.gates import evaluate
+from waveguard.rollout.paced import PacedSimTarget
+from waveguard.rollout.plan import GateSpec, propose_plan
+from waveguard.rollout.simtarget import SimTarget
+from waveguard.signals.prometheus import PrometheusConfig, PrometheusSignals
+from waveguard.sim import load_builtin
+from waveguard.sim.exporter import scrape_config
+
+TIME_SCALE = 200.0       # simulated seconds per wall second
+SCRAPE_INTERVAL_S = 1.0  # wall seconds
+COMPONENTS = ("apiserver", "coredns", "kube-state-metrics", "waveguard-sim")
+
+
+@pytest.fixture(scope="module")
+def scenario():
+    return load_builtin(demo.DEFAULT_SCENARIO)
+
+
+@pytest.fixture(scope="module")
+def fleet_prometheus(tmp_path_factory, scenario):
+    """A Prometheus scraping an exporter port; each test's rollout starts its own exporter there
+    (and runs a rate window of history first, so an earlier test's series never reach a gate).
+    One per module: Prometheus takes ~5 s to start scraping new targets (its discovery manager
+    batches updates every 5 s)."""
+    port = free_port()
+    cfg = scrape_config([c.name for c in scenario.fleet_model.clusters], f"127.0.0.1:{port}",
+                        scrape_interval_s=SCRAPE_INTERVAL_S, components=COMPONENTS)
+    server = PrometheusServer(tmp_path_factory.mktemp("prometheus"), cfg).start()
+    yield server, port
+    server.stop()
+
+
+def _config(url: str, **kw) -> PrometheusConfig:
+    return PrometheusConfig(url=url, scrape_interval_s=SCRAPE_INTERVAL_S, time_scale=TIME_SCALE, timeout_s=5, **kw)
+
+
+def _run(plan, fleet, inner: SimTarget, analysed, prom: PrometheusServer, port: int, tmp_path):
+    target = PacedSimTarget(inner, _config(prom.url), listen=f"127.0.0.1:{port}", gate_interval_s=plan.gate_interval_s)
+    try:
+        log = EventLog(str(tmp_path / "state.db"), create=True)
+        state = Engine(plan=plan, fleet=fleet, target=target, log=log, analysed_profiles=analysed).run()
+        events = log.events()
+        log.close()
+    finally:
+        target.close()
+    return state, events, target
+
+
+def _halt(events):
+    halted = [e for e in events if e.kind == "halted"]
+    assert len(halted) == 1, [(e.kind, e.data.get("reason")) for e in events if e.kind in ("paused", "halted")]
+    return halted[0]
+
+
+def test_cost_only_production_reveals_halts_in_the_first_production_wave_through_prometheus(
+        fleet_prometheus, scenario, tmp_path):
+    """The case the projection cannot know: the gates, read through Prometheus, halt it in the
+    first production wave (1 % of nodes) as in the simulator-only run, on a control-plane gate
+    of a large cluster. (Which gate fires first may differ: Prometheus' p99 is over the rate
+    window and sees the start-up storm's latency peak that the simulator's latest value has
+    already left.)"""
+    prom, port = fleet_prometheus
+    reference = demo.run_hidden_cost_case()
+    fleet = scenario.fleet_model
+    analysed = build_profiles(load_change([str(EXAMPLES / "incident-telemetry-node-filtered")]))
+    plan = propose_plan(demo.HIDDEN_COST_CHANGE, fleet, per_node=True)
+    inner = SimTarget(fleet, demo.hidden_cost_profiles(analysed), seed=scenario.seed, expected_s=scenario.duration_s,
+                      apf=scenario.apf_config, step_s=scenario.step_s, dns_mode=scenario.dns.mode,
+                      baseline_backoff=scenario.baseline.backoff)
+    state, events, _ = _run(plan, fleet, inner, analysed, prom, port, tmp_path)
+
+    halt = _halt(events)
+    ref_wave = 1  # production-1 %
+    assert reference.fired["before_apply"] is False and reference.halted_at_s > 1260
+    assert halt.wave == ref_wave and halt.data["before_apply"] is False
+    assert halt.data["gate"] in ("apiserver_p99_latency", "apf_queue_wait", "apf_seat_utilisation",
+                                 "apiserver_rejections", "apiserver_memory")
+    assert halt.data["cluster_failed"] != "staging"  # a production cluster, at 1 % of its nodes
+    assert halt.t <= reference.halted_at_s + 4 * TIME_SCALE * SCRAPE_INTERVAL_S  # lag: a few scrapes
+    assert state.status == "rolled_back"
+
+
+def test_rollout_cli_with_prometheus_and_dns_halts_the_incident_daemonset_as_the_demo_does(
+        fleet_prometheus, scenario, tmp_path, runner):
+    """The main job, and the demo's waveguard strategy through Prometheus: ``waveguard rollout
+    start`` with the Prometheus and DNS backends against the exporter-backed fleet of the 11 Dec
+    2024 incident. Every gate of the staging wave is read through Prometheus (and DNS probes of
+    the simulated CoreDNS) for 21 simulated minutes — a single no-data would pause it — then the
+    projection halts the telemetry DaemonSet before the first production wave: same wave, gate,
+    cluster and time as the simulator-only run (``waveguard demo``). Afterwards Prometheus still
+    holds fresh figures for the moment of the halt and none for a moment 4 scrape intervals after
+    the exporter stopped: stale is no-data, for every gate."""
+    from waveguard.cli.main import app
+
+    prom, port = fleet_prometheus
+    reference = demo.run_strategy("waveguard", scenario)
+    plan = tmp_path / "plan.yaml"
+    r = runner.invoke(app, ["plan", str(EXAMPLES / "incident-telemetry"), "-o", str(plan)])
+    assert r.exit_code == 0, r.output
+    db = tmp_path / "rollout.db"
+    args = ["rollout", "start", str(plan), "--scenario", demo.DEFAULT_SCENARIO, "--signals", "prometheus",
+            "--prometheus-url", prom.url, "--serve-metrics", f"127.0.0.1:{port}", "--time-scale", str(TIME_SCALE),
+            "--scrape-interval", str(SCRAPE_INTERVAL_S), "--state", str(db), "--json"]
+    r = runner.invoke(app, args)
+    t_end = time.time()
+    assert r.exit_code == 1, r.output  # halted and rolled back
+    events = [json.loads(line) for line in r.stdout.splitlines() if line.startswith("{")]
+    started = EventLog(str(db)).events()[0]
+    assert started.kind == "started"  # what resume rebuilds the same backend from
+    assert started.data["backend"]["signals"] == "prometheus"
+    assert started.data["backend"]["serve_metrics"] == f"127.0.0.1:{port}"
+    assert started.data["backend"]["prometheus"]["time_scale"] == TIME_SCALE
+
+    halted = [e for e in events if e["kind"] == "halted"]
+    assert len(halted) == 1, [e.get("reason") for e in events if e["kind"] in ("paused", "halted")]
+    assert (halted[0]["wave"], halted[0]["gate"], halted[0]["cluster_failed"], halted[0]["t"]) == (
+        1, reference.fired["gate"], reference.fired["cluster"], reference.halted_at_s)
+    assert not [e for e in events if e["kind"] == "paused"]
+    staging = [e for e in events if e["kind"] == "gate" and e["wave"] == 0 and e["gate"] != "projection"]
+    assert {g["gate"] for g in staging} == {"apiserver_p99_latency", "apiserver_rejections", "apf_seat_utilisation",
+                                            "apf_queue_wait", "apiserver_memory", "dns_probe"}
+    assert len(staging) == 6 * (1260 // 30)  # every gate, every 30 simulated s, all read
+    assert {g["status"] for g in staging} == {"pass"} and all(g["value"] is not None for g in staging)
+    memory = [g["value"] for g in staging if g["gate"] == "apiserver_memory"]
+    assert 0 < min(memory) <= max(memory) < 0.8
+    status = runner.invoke(app, ["rollout", "status", "--state", str(db), "--json"])
+    assert json.loads(status.stdout)["status"] == "rolled_back"
+
+    staging_cluster = scenario.fleet_model.clusters[0]
+    fresh = PrometheusSignals(_config(prom.url, measure_time_scale=True), 30.0, eval_time=t_end - 1.0)
+    assert fresh.value("up", "staging", job="apiserver") == 1.0
+    assert fresh.memory_limit_bytes("staging") == staging_cluster.memory_limit_bytes
+    assert fresh.value("process_resident_memory_bytes", "staging") > 0
+    assert fresh.rate("coredns_dns_requests_total", "staging") == pytest.approx(
+        staging_cluster.nodes * 0.5, rel=0.05)  # per simulated second: 0.5 lookups/s per node reach CoreDNS
+    assert fresh.dns_probe_failure_ratio("staging") == 0.0  # the SERVFAIL ratio from CoreDNS's metrics
+    stale = PrometheusSignals(_config(prom.url), 30.0, eval_time=t_end + 4 * SCRAPE_INTERVAL_S)
+    for kind in ("apiserver_p99_latency", "apiserver_rejections", "apf_seat_utilisation", "apf_queue_wait",
+                 "apiserver_memory", "dns_probe", "coredns_api_errors", "etcd_p99_latency", "workload_error_rate"):
+        assert evaluate(GateSpec(kind=kind), stale, "staging").status == "no-data", kind
+    assert stale.value("up", "staging", job="apiserver") is None
+    assert "newer than 3s" in stale.explain("staging")
+
+
+def test_main_cli_registers_the_exporter(runner):
+    from waveguard.cli.main import app
+
+    r = runner.invoke(app, ["exporter", "--help"])
+    assert r.exit_code == 0 and "--time-scale" in r.stdout
+
+
+def test_exporter_cli_serves_a_scenario_that_prometheus_scrapes(tmp_path):
+    """``waveguard exporter --scrape-config``: the configuration it writes makes a real
+    Prometheus scrape one target per cluster and component, each with its ``cluster`` label;
+    Ctrl-C stops it cleanly."""
+    import signal
+    import subprocess
+    import sys
+
+    import yaml
+
+    port = free_port()
+    cfg = tmp_path / "scrape.yml"
+    proc = subprocess.Popen([sys.executable, "-m", "waveguard.cli.main", "exporter", "--builtin",
+                             demo.DEFAULT_SCENARIO, "--listen", f"127.0.0.1:{port}", "--time-scale", "10",
+                             "--scrape-config", str(cfg), "--scrape-interval", "0.5"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 20
+        while not cfg.exists() and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.05)
+        assert cfg.exists(), proc.communicate(timeout=5)
+        server = PrometheusServer(tmp_path, yaml.safe_load(cfg.read_text())).start()
+        try:
+            deadline = time.monotonic() + 20
+            up: list = []
+            while time.monotonic() < deadline:
+                up = server.query("count by (job) (up == 1)")
+                if len(up) == 4 and all(int(u["value"][1]) == 25 for u in up):
+                    break
+                time.sleep(0.2)
+            assert {u["metric"]["job"]: int(u["value"][1]) for u in up} == {
+                "apiserver": 25, "coredns": 25, "kube-state-metrics": 25, "waveguard-sim": 25}
+            clusters = server.query("count by (cluster) (apiserver_flowcontrol_nominal_limit_seats)")
+            assert len(clusters) == 25
+        finally:
+            server.stop()
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 0, err
+    assert "serving 25 clusters" in err

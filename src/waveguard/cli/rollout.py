@@ -137,12 +137,19 @@ class _Reporter:
 
 
 def _drive(log: EventLog, as_json: bool) -> RolloutState:
+    from waveguard.rollout.k8s_target import KubernetesError
+
     with input_errors():
         probe = _engine(log)
     try:
         with _Reporter(probe.plan, probe.fleet, as_json) as reporter:
             probe.on_event = reporter
             state = probe.run()
+    except KubernetesError as exc:
+        # The apiserver refused or did not answer: the log says where the rollout stands;
+        # `resume` retries (applies are idempotent).
+        err_console.print(f"error: {exc} (the rollout stopped here; waveguard rollout resume retries)", markup=False)
+        raise typer.Exit(EXIT_FINDINGS) from None
     finally:
         close = getattr(probe.target, "close", None)
         if close is not None:

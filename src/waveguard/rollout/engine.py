@@ -36,6 +36,10 @@ class Target(Protocol):
     def rollback(self, cluster: str) -> None:
         """Remove the change from the cluster (restore the previous objects). Idempotent."""
 
+    # Optional: ``prepare(cluster, share) -> dict`` — called once before the first apply of a
+    # (wave, cluster); what it returns is written into that ``apply_started`` event (e.g. the
+    # objects the apply will replace, which ``restore`` reads back after a restart).
+
     def signals(self, window_s: float) -> Signals:
         """The gates' source of metrics and probes; counter rates over ``window_s`` seconds."""
 
@@ -131,7 +135,11 @@ class Engine:
             if s.status != "running":
                 return
             if (index, c.name) not in s.applying:
-                self._emit("apply_started", wave=index, cluster=c.name, share=wave.node_share)
+                # A target that must remember what it replaces (real clusters) reads it now, so
+                # that it is logged before anything changes.
+                prepare = getattr(self.target, "prepare", None)
+                extra = prepare(c.name, wave.node_share) if prepare is not None else {}
+                self._emit("apply_started", wave=index, cluster=c.name, share=wave.node_share, **extra)
             self.target.apply(c.name, wave.node_share)
             self._emit("applied", wave=index, cluster=c.name, share=wave.node_share)
         self._bake(index, wave)

@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from tests.conftest import EXAMPLES
+from tests.conftest import EXAMPLES, INPUTS
 from tests.prometheus_server import PrometheusServer, free_port
 from waveguard.analysis import build_profiles, load_change
 from waveguard.rollout import demo
@@ -39,18 +39,80 @@ def scenario():
     return load_builtin(demo.DEFAULT_SCENARIO)
 
 
+class RealApiserverTarget:
+    """Serves a real kube-apiserver's /metrics (``../shared/inputs/metrics``) as a live target:
+    counters and histograms multiplied by the number of scrapes so far (gauges as they are), so
+    ``rate()`` is proportional to the file's totals and ``histogram_quantile`` over a rate gives
+    the file's own quantile."""
+
+    def __init__(self, path) -> None:
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+        import threading
+
+        text = path.read_text()
+        types: dict[str, str] = {}
+        lines: list[tuple[str, float | None, str]] = []
+        for line in text.splitlines():
+            if line.startswith("# TYPE "):
+                _, _, name, kind = line.split(maxsplit=3)
+                types[name] = kind
+            if line.startswith("#") or not line.strip():
+                lines.append((line, None, ""))
+                continue
+            head, _, value = line.rpartition(" ")
+            name = head.split("{", 1)[0]
+            family = next((name[: -len(sfx)] for sfx in ("_bucket", "_sum", "_count", "_total", "")
+                           if name.endswith(sfx) and name[: len(name) - len(sfx)] in types), name)
+            scaled = types.get(family) in ("counter", "histogram", "summary") and "quantile=" not in head
+            lines.append((head, float(value), "x" if scaled else ""))
+        self.n = 0
+        target = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802
+                target.n += 1
+                out = [h if v is None else f"{h} {v * target.n if s else v!r}" for h, v, s in lines]
+                body = ("\n".join(out) + "\n").encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "text/plain; version=0.0.4")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *a) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.address = f"127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+REAL_APISERVER = INPUTS / "metrics" / "kube-apiserver-v1.35-nri-kubernetes.prom"
+
+
 @pytest.fixture(scope="module")
 def fleet_prometheus(tmp_path_factory, scenario):
     """A Prometheus scraping an exporter port; each test's rollout starts its own exporter there
     (and runs a rate window of history first, so an earlier test's series never reach a gate).
+    It also scrapes a real kube-apiserver's /metrics as cluster ``real-v1.35`` (job apiserver).
     One per module: Prometheus takes ~5 s to start scraping new targets (its discovery manager
     batches updates every 5 s)."""
     port = free_port()
     cfg = scrape_config([c.name for c in scenario.fleet_model.clusters], f"127.0.0.1:{port}",
                         scrape_interval_s=SCRAPE_INTERVAL_S, components=COMPONENTS)
+    real = RealApiserverTarget(REAL_APISERVER) if REAL_APISERVER.exists() else None
+    if real is not None:
+        next(j for j in cfg["scrape_configs"] if j["job_name"] == "apiserver")["static_configs"].append(
+            {"targets": [real.address], "labels": {"cluster": "real-v1.35"}})
     server = PrometheusServer(tmp_path_factory.mktemp("prometheus"), cfg).start()
     yield server, port
     server.stop()
+    if real is not None:
+        real.close()
 
 
 def _config(url: str, **kw) -> PrometheusConfig:
@@ -213,3 +275,40 @@ def test_exporter_cli_serves_a_scenario_that_prometheus_scrapes(tmp_path):
         out, err = proc.communicate(timeout=20)
     assert proc.returncode == 0, err
     assert "serving 25 clusters" in err
+
+
+def test_the_same_promql_reads_a_real_kube_apiserver(fleet_prometheus):
+    """The gates' queries, unchanged, on a real kube-apiserver v1.35's /metrics scraped by the
+    same Prometheus: the p99 of single-object requests and of APF queue waits per level equal
+    ``histogram_quantile`` computed on the file itself (waveguard.signals.exposition), the
+    seats, nominal limits and memory are the file's."""
+    from waveguard.signals.exposition import read_exposition
+
+    if not REAL_APISERVER.exists():
+        pytest.skip("shared inputs not found")
+    prom, _ = fleet_prometheus
+    cfg = PrometheusConfig(url=prom.url, scrape_interval_s=SCRAPE_INTERVAL_S)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:  # the rate window needs two scrapes of the target
+        s = PrometheusSignals(cfg, 30.0)
+        if s.value("apiserver_request_duration_seconds", "real-v1.35", scope="resource", quantile="0.99") is not None:
+            break
+        time.sleep(0.5)
+    real = read_exposition(REAL_APISERVER)
+    verbs = {x.labels["verb"] for x in real.series("apiserver_request_duration_seconds_bucket")} - {"WATCH", "CONNECT"}
+    want = real.quantile(0.99, "apiserver_request_duration_seconds", {"scope": "resource", "verb": verbs})
+    got = s.value("apiserver_request_duration_seconds", "real-v1.35", scope="resource", quantile="0.99")
+    assert got == pytest.approx(want, rel=1e-6)
+    r = evaluate(GateSpec(kind="apiserver_p99_latency"), s, "real-v1.35")
+    assert r.status == "pass" and r.value == pytest.approx(want, rel=1e-6)
+    for level in ("workload-low", "system", "node-high"):
+        want = real.quantile(0.99, "apiserver_flowcontrol_request_wait_duration_seconds",
+                             {"priority_level": level, "execute": "true"})
+        got = s.value("apiserver_flowcontrol_request_wait_duration_seconds", "real-v1.35", priority_level=level,
+                      quantile="0.99")
+        assert (got is None and want is None) or got == pytest.approx(want, rel=1e-6), level
+        assert s.value("apiserver_flowcontrol_nominal_limit_seats", "real-v1.35", priority_level=level) == \
+            real.value("apiserver_flowcontrol_nominal_limit_seats", {"priority_level": level})
+    assert s.value("process_resident_memory_bytes", "real-v1.35") == real.value("process_resident_memory_bytes")
+    assert s.value("up", "real-v1.35", job="apiserver") == 1.0
+    assert evaluate(GateSpec(kind="apf_seat_utilisation"), s, "real-v1.35").status == "pass"

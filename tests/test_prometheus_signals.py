@@ -212,9 +212,39 @@ def test_rollout_pauses_when_prometheus_fails(stub, tmp_path, mode):
     assert "has no data on staging" in state.pause_reason
     assert {"unreachable": "is unreachable", "500": "HTTP 500", "slow": "did not answer within 0.5 s"}[mode] \
         in state.pause_reason
-    assert "Prometheus has not scraped" in notes[0]  # nobody scraped the exporter either
+    assert notes[0].startswith("serving the simulated fleet at http://127.0.0.1:")
+    assert "Prometheus has not scraped" in notes[1]  # nobody scraped the exporter either
     assert elapsed < 6
     assert not [e for e in log.events() if e.kind == "wave_passed"]
+
+
+def test_a_restarted_paced_target_replays_the_log_after_its_warm_up(tmp_path):
+    """After a crash the fleet is rebuilt: the baseline before t = 0, the logged applies at their
+    times (shifted by the same offset), then time passes while Prometheus catches up."""
+    from waveguard.rollout.eventlog import Event
+
+    fleet, _ = _tiny()
+    cfg = PrometheusConfig(url=f"http://127.0.0.1:{free_port()}", scrape_interval_s=0.05, time_scale=2000)
+    target = PacedSimTarget(SimTarget(fleet, [], seed=1), cfg, listen="127.0.0.1:0", log=lambda m: None)
+    try:
+        events = [Event(1, 0.0, "started", None, None, {}), Event(2, 0.0, "applied", 0, "staging", {"share": 1.0}),
+                  Event(3, 600.0, "applied", 1, "prod", {"share": 0.5}),
+                  Event(4, 900.0, "rolled_back", 1, "prod", {})]
+        target.restore(events)
+        assert target.inner.shares == {"staging": 1.0, "prod": 0.0}
+        assert target.offset == target.warmup_s  # applies happened: the rollout clock keeps its origin
+        assert target.now() >= 900.0
+        share = target.sim.reader.series("waveguard_sim_rollout_share", "prod")
+        t = target.sim.reader.times - target.offset
+        assert share[(t > 650) & (t < 880)].max() > 0 and share[t < 590].max() == 0  # applied at 600, not before
+        fresh = PacedSimTarget(SimTarget(fleet, [], seed=1), cfg, listen="127.0.0.1:0", log=lambda m: None)
+        try:
+            fresh.restore([Event(1, 0.0, "started", None, None, {})])
+            assert fresh.now() == pytest.approx(0.0)  # nothing applied yet: the rollout starts now
+        finally:
+            fresh.close()
+    finally:
+        target.close()
 
 
 # --- the exporter --------------------------------------------------------------------------------

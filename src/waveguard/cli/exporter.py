@@ -39,6 +39,8 @@ def register(app: typer.Typer) -> None:
         duration: Optional[float] = typer.Option(None, "--duration", min=1,
                                                  help="Simulated seconds to run, then stop (default: the scenario's)."),
         no_dns: bool = typer.Option(False, "--no-dns", help="Do not answer DNS."),
+        config_only: bool = typer.Option(False, "--config-only",
+                                         help="Only write --scrape-config (e.g. for a rollout's --serve-metrics) and exit."),
     ) -> None:
         """Serve a simulated fleet's /metrics (one target per cluster and component) and its CoreDNS."""
         from waveguard.sim import load_builtin, load_scenario
@@ -54,18 +56,21 @@ def register(app: typer.Typer) -> None:
                 raise InputError("--listen", "give a fixed port: Prometheus must know where to scrape",
                                  hint="e.g. 127.0.0.1:9464")
             sc = load_builtin(builtin) if builtin is not None else load_scenario(scenario)
-            sim = build_simulator(sc, seed)
-            exporter = FleetExporter(sim, host=host, port=port, dns=not no_dns).start()
+            if config_only and scrape_config is None:
+                raise InputError("--config-only", "nothing to write", hint="add --scrape-config FILE")
             if scrape_config is not None:
-                cfg = make_config(exporter.clusters, f"{host}:{exporter.port}", scrape_interval_s=scrape_interval,
-                                  components=COMPONENTS)
+                cfg = make_config([c.name for c in sc.fleet_model.clusters], f"{host}:{port}",
+                                  scrape_interval_s=scrape_interval, components=COMPONENTS)
                 tmp = scrape_config.with_name(f".{scrape_config.name}.tmp")
                 try:
                     tmp.write_text(yaml.safe_dump(cfg, sort_keys=False))
                     tmp.replace(scrape_config)  # atomically: a reader never sees half a config
                 except OSError as exc:
-                    exporter.close()
                     raise InputError(str(scrape_config), f"cannot write: {exc.strerror}", hint="check the path") from exc
+            if config_only:
+                return
+            sim = build_simulator(sc, seed)
+            exporter = FleetExporter(sim, host=host, port=port, dns=not no_dns).start()
         end = sc.duration_s if duration is None else duration
         err_console.print(f"serving {len(exporter.clusters)} clusters at {exporter.url}/metrics/<cluster>/<component> "
                           f"({', '.join(COMPONENTS)}){'' if no_dns else f'; DNS on udp/{exporter.port}'}; "

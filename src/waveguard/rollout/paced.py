@@ -143,6 +143,9 @@ class PacedSimTarget:
         inner.advance(fast_until - inner.now())
         self.exporter = FleetExporter(inner.sim, host=self.host, port=self.port, dns=self.dns_probe).start()
         self.port = self.exporter.port  # keep it across restores
+        self._log(f"serving the simulated fleet at {self.exporter.url}/metrics/<cluster>/<component>"
+                  + (f" and its CoreDNS on udp/{self.port}" if self.dns_probe else "")
+                  + f"; {self.scale:g} simulated s per wall s; gates read {self.config.url}")
         self._anchor = None
         for e in pending:
             self._step_paced(e.t + self.offset)

@@ -165,6 +165,31 @@ def test_unreachable_prometheus_is_no_data():
     assert r.status == "no-data" and "is unreachable" in r.detail
 
 
+def test_dns_probe_timeouts_fail_the_gate_and_a_bad_probe_configuration_is_no_data():
+    """A CoreDNS that does not answer within the timeout fails the probe (not answering *is* the
+    signal, signals/dns.py), in parallel and bounded in time; a probe that cannot be made is
+    no-data with the reason."""
+    import socket
+
+    from waveguard.signals.prometheus import DNSConfig, DNSTarget
+
+    silent = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    silent.bind(("127.0.0.1", 0))  # receives, never answers
+    try:
+        dns = DNSConfig(probes=3, timeout_s=0.3, clusters={
+            "a": DNSTarget(server="127.0.0.1", port=silent.getsockname()[1], zone="cluster.local"),
+            "b": DNSTarget(server="not-an-address", zone="cluster.local")})
+        s = PrometheusSignals(PrometheusConfig(url=f"http://127.0.0.1:{free_port()}"), 30.0, dns=dns)
+        t0 = time.monotonic()
+        r = evaluate(GateSpec(kind="dns_probe"), s, "a")
+        assert r.status == "fail" and r.value == 1.0
+        assert time.monotonic() - t0 < 1.5  # 6 probes of 0.3 s, in parallel
+        r = evaluate(GateSpec(kind="dns_probe"), s, "b")
+        assert r.status == "no-data" and "invalid probe" in r.detail
+    finally:
+        silent.close()
+
+
 def test_memory_limit_falls_back_to_the_fleet_file_and_no_limit_is_no_data(stub):
     p = stub(vector=[])
     s = PrometheusSignals(PrometheusConfig(url=p.url), 30.0, memory_limits={"a": 8 << 30})

@@ -15,7 +15,8 @@ lost to the simulation, as a paused process's would be). So every scrape sees ab
 scrape-interval simulated seconds more, and ``rate()`` over a wall window is about S × the
 simulated rate: :class:`PrometheusSignals` divides it by the simulated clock's own rate over the
 same window (``rate(waveguard_sim_time_seconds[W])``, from the ``waveguard-sim`` target), which
-is exact even when gate evaluations made the simulator fall behind. Gauges lag the simulator by
+corrects for gate evaluations making the simulator fall behind (to ~10 %: the clock and a
+counter are different targets, scraped at different moments). Gauges lag the simulator by
 at most one scrape interval (S × ``scrape_interval_s`` simulated seconds, as a real Prometheus
 lags a real cluster).
 The PromQL rate window is the gate interval ÷ S, at least 4 scrape intervals.

@@ -98,7 +98,7 @@ class PrometheusConfig(BaseModel):
     #: Simulated seconds per wall second (1 for real clusters).
     time_scale: float = Field(default=1.0, gt=0)
     #: A simulated fleet: divide counter rates by the simulated clock's own rate over the same
-    #: window (``rate(waveguard_sim_time_seconds[W])``, exact even when the simulator falls
+    #: window (``rate(waveguard_sim_time_seconds[W])``: corrects for a simulator that falls
     #: behind the wall clock), ``time_scale`` when that series is missing.
     measure_time_scale: bool = False
     #: The label that names the cluster (Prometheus target label, or external label when federated).

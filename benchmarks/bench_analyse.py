@@ -9,11 +9,9 @@ Each case runs in its own subprocess so that its peak RSS (ru_maxrss) is its own
 from __future__ import annotations
 
 import json
-import resource
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]

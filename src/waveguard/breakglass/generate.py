@@ -251,7 +251,7 @@ def _header(source: str, group: str, controller: tuple[str, str], sas: list[tupl
             apf: APFConfig, server_seats: int) -> str:
     lines = [
         f"waveguard breakglass generate: API Priority and Fairness isolation for {source}",
-        f"flowcontrol.apiserver.k8s.io/v1 (Kubernetes >= 1.29). Apply BEFORE the rollout: kubectl apply -f FILE",
+        "flowcontrol.apiserver.k8s.io/v1 (Kubernetes >= 1.29). Apply BEFORE the rollout: kubectl apply -f FILE",
         "Check it: waveguard breakglass check --manifests FILE (or --live on the cluster).",
         "",
         "Matching precedence, lower wins (defaults: k8s bootstrap/default.go; exempt and catch-all are mandatory",

@@ -92,13 +92,13 @@ def test_relist_storm_without_backoff_lasts_longer():
     with_backoff = simulate(load_builtin("relist-storm"), workers=1)
     without = simulate(load_builtin("relist-storm-no-backoff"), workers=1)
     restart = 300.0
-    d_with = storm_seconds(with_backoff, "prod-2500", restart)
-    d_without = storm_seconds(without, "prod-2500", restart)
+    d_with = storm_seconds(with_backoff, "prod-1300", restart)
+    d_without = storm_seconds(without, "prod-1300", restart)
     assert 30 <= d_with < d_without
     # A storm indeed: the replica restarted and the others answered 429s.
-    assert with_backoff.series("up", "prod-2500", job="apiserver").min() == 4
-    assert without.rate("apiserver_request_total", "prod-2500", code="429").sum() > \
-        with_backoff.rate("apiserver_request_total", "prod-2500", code="429").sum()
+    assert with_backoff.series("up", "prod-1300", job="apiserver").min() == 4
+    assert without.rate("apiserver_request_total", "prod-1300", code="429").sum() > \
+        with_backoff.rate("apiserver_request_total", "prod-1300", code="429").sum()
 
 
 def small_run(seed: int):
@@ -112,11 +112,11 @@ def test_same_seed_same_output_other_seed_other_noise():
     a, b, c = small_run(11), small_run(11), small_run(12)
     for metric, labels in (("process_resident_memory_bytes", {}), ("apiserver_request_total", {"code": "429"}),
                            ("apiserver_flowcontrol_current_executing_seats", {"priority_level": "workload-low"})):
-        assert np.array_equal(a.series(metric, "prod-2500", **labels), b.series(metric, "prod-2500", **labels))
+        assert np.array_equal(a.series(metric, "prod-1300", **labels), b.series(metric, "prod-1300", **labels))
     assert a.to_json() == b.to_json()
-    assert not np.array_equal(a.series("apiserver_flowcontrol_current_executing_seats", "prod-2500",
+    assert not np.array_equal(a.series("apiserver_flowcontrol_current_executing_seats", "prod-1300",
                                        priority_level="node-high"),
-                              c.series("apiserver_flowcontrol_current_executing_seats", "prod-2500",
+                              c.series("apiserver_flowcontrol_current_executing_seats", "prod-1300",
                                        priority_level="node-high"))
 
 
@@ -202,14 +202,14 @@ def test_metric_names_are_those_real_components_expose():
 
 def test_counters_are_cumulative_and_rates_per_second():
     result = small_run(11)
-    total = result.series("apiserver_request_total", "prod-2500", code="429")
-    rate = result.rate("apiserver_request_total", "prod-2500", code="429")
+    total = result.series("apiserver_request_total", "prod-1300", code="429")
+    rate = result.rate("apiserver_request_total", "prod-1300", code="429")
     assert np.all(np.diff(total) >= 0)
     assert total[-1] == pytest.approx(rate.sum() * result.step_s, rel=1e-4)
     with pytest.raises(KeyError):
-        result.series("no_such_metric", "prod-2500")
+        result.series("no_such_metric", "prod-1300")
     with pytest.raises(KeyError):
-        result.series("apiserver_request_total", "prod-2500", code="500")
+        result.series("apiserver_request_total", "prod-1300", code="500")
 
 
 def test_backoff_levels_follow_client_go():

@@ -64,7 +64,9 @@ def _combine(name: str, nodes: int, scaling: Scaling, loads: dict[str, ClusterLo
         util = max(util, level_util)
         v, why = verdict_for(level, level_util, sum(l.server_utilisation for l in loads.values()), memory / limit,
                              sum(l.storm_seat_seconds for l in group) / max(1, group[0].level_capacity_seats),
-                             max(l.rejected_share for l in group))
+                             max(l.rejected_share for l in group),
+                             etcd_util=sum(l.etcd_utilisation for l in loads.values()),  # one etcd for all
+                             etcd_s=sum(l.storm_etcd_s for l in loads.values()))
         if _VERDICT_RANK[v] > _VERDICT_RANK[verdict] or (v == verdict and not reasons):
             verdict, reasons = v, why
     worst = max(loads.values(), key=lambda l: _VERDICT_RANK[l.verdict], default=None)

@@ -19,6 +19,14 @@ from __future__ import annotations
 MAX_REQUESTS_INFLIGHT = 400
 #: --max-mutating-requests-inflight default. k8s: kube-apiserver flags; domain.md §2.
 MAX_MUTATING_REQUESTS_INFLIGHT = 200
+#: First Kubernetes version whose apiserver runs API Priority and Fairness by default (feature
+#: gate APIPriorityAndFairness: alpha 1.18, beta and on by default from 1.20; k8s: "Feature
+#: Gates" reference). Before it the max-in-flight filter (k8s: staging/src/k8s.io/apiserver/
+#: pkg/server/filters/maxinflight.go, WithMaxInFlightLimit) admits up to MAX_REQUESTS_INFLIGHT
+#: read-only and MAX_MUTATING_REQUESTS_INFLIGHT mutating requests per apiserver — each request
+#: one, whatever its size; long-running requests (WATCH) and system:masters not counted — and
+#: answers 429 beyond that: no seats, no queues, no fairness.
+APF_DEFAULT_SINCE = (1, 20)
 #: Seats per apiserver replica (400 + 200). k8s: "API Priority and Fairness"; domain.md §2.
 SEATS_PER_REPLICA = MAX_REQUESTS_INFLIGHT + MAX_MUTATING_REQUESTS_INFLIGHT
 #: Seconds between APF borrowing readjustments. k8s: apf_controller.go; domain.md §2.
@@ -80,10 +88,40 @@ ENCODE_S_PER_BYTE = 1.0e-8
 #: Seconds per object scanned in the watch cache when filtering (label/field selectors that
 #: are not indexed). estimate: ~1 µs per object compared in memory.
 CACHE_SCAN_S_PER_OBJECT = 1.0e-6
-#: Seconds per byte to read from etcd and decode (protobuf → Go object) for LISTs served from
-#: etcd. estimate: ~50 MB/s per request from etcd range reads plus decoding, i.e. a LIST from
-#: etcd costs about 3× one from the cache.
-ETCD_READ_S_PER_BYTE = 2.0e-8
+
+# --- etcd: a shared resource (fidelity issue 7) -----------------------------------------------
+# A LIST served from etcd first waits for etcd's range response (the apiserver holds its seat —
+# or, before 1.20, its in-flight slot — but little memory: etcd builds a range response before
+# sending it), then decodes and encodes it. The range reads of every apiserver replica of a
+# cluster share the cluster's etcd (waveguard.sim.etcd). Bytes read from etcd are counted at the
+# objects' JSON size (OBJECT_BYTES); etcd stores built-in objects as protobuf, about half that
+# (the protobuf design proposal below) — an approximation docs/fidelity.md discusses.
+#: Members of a cluster's etcd. k8s: "Operating etcd clusters for Kubernetes" (odd-sized
+#: clusters, three for HA); EKS runs three etcd instances across three Availability Zones
+#: (docs.aws.amazon.com/eks, "Amazon EKS architecture").
+ETCD_MEMBERS = 3
+#: Bytes per second one range request receives: one member answers it, over its network link.
+#: etcd.io/docs/v3.5/op-guide/hardware/#network: "1GbE is sufficient for common etcd
+#: deployments" — 1 Gbit/s = 125 MB/s. estimate from that recommendation.
+ETCD_RANGE_BYTES_PER_S = 125.0e6
+#: Bytes per second the whole etcd cluster returns to range reads (every replica's LISTs from
+#: etcd share it, an equal share each, none faster than ETCD_RANGE_BYTES_PER_S): the members'
+#: links together, 3 × 125 MB/s. Linearizable reads are answered by any member (ReadIndex), and
+#: kube-apiserver's etcd client (clientv3 ≥ 3.4) spreads its requests over all endpoints
+#: (round-robin balancer).
+ETCD_READ_BYTES_PER_S = ETCD_MEMBERS * ETCD_RANGE_BYTES_PER_S
+#: Seconds per byte the apiserver spends decoding what etcd returned (protobuf → Go object,
+#: defaulting, conversion to the internal version) before filtering and encoding it. k8s:
+#: kubernetes/community design-proposals/api-machinery/protobuf.md (2016) measured, per object
+#: of a typical GET, etcd → proto decode 5 µs + defaulting 5 µs + convert to internal 15 µs = 25
+#: µs against convert to external 15 µs + JSON encode 40 µs = 55 µs: decoding costs 25/55 of
+#: encoding (ENCODE_S_PER_BYTE).
+ETCD_DECODE_S_PER_BYTE = ENCODE_S_PER_BYTE * 25.0 / 55.0
+#: Seconds per byte to read from etcd and decode, for a LIST served from etcd with etcd and the
+#: apiserver to itself: receive the range response (ETCD_RANGE_BYTES_PER_S), then decode it
+#: (ETCD_DECODE_S_PER_BYTE) — 12.5 ns/B, ~80 MB/s; a LIST from etcd costs about 2.2× one from
+#: the cache. Contended, the first part is longer (waveguard.sim.etcd).
+ETCD_READ_S_PER_BYTE = 1.0 / ETCD_RANGE_BYTES_PER_S + ETCD_DECODE_S_PER_BYTE
 
 # --- Memory of a LIST response -------------------------------------------------------------
 #: Bytes held per byte of the response while a LIST from the watch cache is encoded (before

@@ -59,9 +59,16 @@ def object_bytes(resource: str) -> int:
 class RequestCost:
     """Cost of one request on one cluster (a plain dataclass: it is built in hot loops).
 
-    seats: APF seats held while it executes; service_s: seconds it executes (all pages);
-    pages: requests it takes (paginated LISTs); response_bytes: bytes sent; memory_bytes: peak
-    bytes the apiserver holds for it; served_from: "cache" | "etcd" | "n/a".
+    seats: APF seats held while it executes; service_s: seconds it executes (all pages) when
+    it has the apiserver and etcd to itself; pages: requests it takes (paginated LISTs);
+    response_bytes: bytes sent; memory_bytes: peak bytes the apiserver holds for it;
+    served_from: "cache" | "etcd" | "n/a"; etcd_bytes: bytes it reads from etcd (all pages; 0
+    unless served from etcd).
+
+    A request served from etcd has two phases: it waits for etcd's range responses
+    (:attr:`etcd_s` alone; longer when other LISTs share the cluster's etcd,
+    ``ETCD_READ_BYTES_PER_S``), holding its seats but not ``memory_bytes``; then the apiserver
+    decodes and encodes (:attr:`apiserver_s`), holding ``memory_bytes``.
     """
 
     seats: int
@@ -71,10 +78,23 @@ class RequestCost:
     response_bytes: int
     memory_bytes: int
     served_from: Literal["cache", "etcd", "n/a"]
+    etcd_bytes: int = 0
 
     @property
     def seat_seconds(self) -> float:
         return self.seats * self.service_s
+
+    @property
+    def etcd_s(self) -> float:
+        """Seconds spent receiving etcd's range responses when nothing else reads from etcd
+        (one range stream: ``ETCD_RANGE_BYTES_PER_S``)."""
+        return self.etcd_bytes / C.ETCD_RANGE_BYTES_PER_S
+
+    @property
+    def apiserver_s(self) -> float:
+        """Seconds of apiserver work (decode, encode, per-page latency): ``service_s`` without
+        the etcd wait."""
+        return self.service_s - self.etcd_s
 
 
 def served_from(rc: RequestClass, cluster: Cluster) -> Literal["cache", "etcd"]:
@@ -140,9 +160,15 @@ def _list_cost(rc: RequestClass, cluster: Cluster, max_seats: int, size: int) ->
         memory = per_page_returned * size * C.LIST_FROM_CACHE_MEMORY_MULTIPLIER
     else:
         scanned = stored if rc.selector else returned
-        work_s = encode_s + scanned * size * C.ETCD_READ_S_PER_BYTE
+        etcd_bytes = scanned * size
+        work_s = encode_s + etcd_bytes * C.ETCD_READ_S_PER_BYTE
         per_page_scanned = scanned / pages
         memory = per_page_scanned * size * C.LIST_FROM_ETCD_MEMORY_MULTIPLIER
+        return RequestCost(
+            seats=seats, service_s=pages * C.REQUEST_BASE_S + work_s, pages=pages,
+            objects_estimated=int(estimated), response_bytes=int(returned * size), memory_bytes=int(memory),
+            served_from=source, etcd_bytes=int(etcd_bytes),
+        )
     return RequestCost(
         seats=seats, service_s=pages * C.REQUEST_BASE_S + work_s, pages=pages,
         objects_estimated=int(estimated), response_bytes=int(returned * size), memory_bytes=int(memory),
@@ -196,6 +222,10 @@ class ClusterLoad(BaseModel):
     is the change's demand on its priority level over one client timeout (steady seat-seconds
     per second plus the start/relist storm spread over ``CLIENT_TIMEOUT_S``) divided by the
     seats the level can use across all apiserver replicas (nominal + borrowable).
+    ``etcd_utilisation`` is the same for the cluster's etcd: bytes its LISTs read from etcd
+    (steady per second, plus the storm's ``storm_etcd_bytes`` over one client timeout) over
+    ``ETCD_READ_BYTES_PER_S``; at 1 the storm's LISTs wait for etcd past their timeout
+    (``storm_etcd_s``: seconds of the whole etcd the storm needs).
     """
 
     cluster: str
@@ -220,6 +250,9 @@ class ClusterLoad(BaseModel):
     memory_share: float
     verdict: Verdict
     reasons: list[str]
+    storm_etcd_bytes: int = 0
+    storm_etcd_s: float = 0.0
+    etcd_utilisation: float = 0.0
 
 
 def project(profile: RequestProfile, cluster: Cluster, apf: APFConfig = DEFAULT_APF, *,
@@ -240,8 +273,8 @@ def project(profile: RequestProfile, cluster: Cluster, apf: APFConfig = DEFAULT_
     if profile.per_node:
         n_all = round(n_all * node_share)
 
-    steady = storm = storm_bytes = fanout = writer_extra = 0.0
-    start_seats = start_memory = 0.0
+    steady = storm = storm_bytes = fanout = writer_extra = storm_etcd = steady_etcd = 0.0
+    start_seats = start_memory = start_etcd = start_apiserver_s = 0.0
     list_seats = 0
     watchers_added: dict[str, float] = {}
     for rc in profile.classes:
@@ -254,14 +287,19 @@ def project(profile: RequestProfile, cluster: Cluster, apf: APFConfig = DEFAULT_
         if rc.trigger == "start":
             storm += n * cost.seat_seconds
             storm_bytes += n * cost.response_bytes
+            storm_etcd += n * cost.etcd_bytes
             start_seats += cost.seats
             start_memory += cost.memory_bytes
+            start_etcd += cost.etcd_bytes
+            start_apiserver_s += cost.apiserver_s
         elif rc.trigger == "periodic":
             steady += n * rc.rate_per_s * cost.seat_seconds
+            steady_etcd += n * rc.rate_per_s * cost.etcd_bytes
         elif rc.trigger == "per_event":
             events = cluster.write_rate(rc.resource) / (cluster.nodes or 1) if profile.per_node else \
                 cluster.write_rate(rc.resource)
             steady += n * events * rc.rate_per_s * cost.seat_seconds
+            steady_etcd += n * events * rc.rate_per_s * cost.etcd_bytes
         elif rc.verb == "watch":
             fanout += n * events_per_watcher(rc, cluster)
             if rc.scope in ("cluster", "namespace"):
@@ -279,6 +317,9 @@ def project(profile: RequestProfile, cluster: Cluster, apf: APFConfig = DEFAULT_
     level_util = (steady / capacity if capacity else math.inf) + storm / (capacity * C.CLIENT_TIMEOUT_S)
     server_seats = C.SEATS_PER_REPLICA * R
     server_util = (steady + writer_extra + storm / C.CLIENT_TIMEOUT_S) / server_seats
+    # The cluster's etcd, shared by every replica's LISTs from etcd (as in the simulator).
+    storm_etcd_s = storm_etcd / C.ETCD_READ_BYTES_PER_S
+    etcd_util = steady_etcd / C.ETCD_READ_BYTES_PER_S + storm_etcd_s / C.CLIENT_TIMEOUT_S
 
     # Peak memory of one apiserver replica while the storm runs: as many starting clients as
     # the level's seats admit at once, each holding all its start LISTs' responses; the Go heap
@@ -286,6 +327,11 @@ def project(profile: RequestProfile, cluster: Cluster, apf: APFConfig = DEFAULT_
     # simulator: one memory model).
     per_replica_clients = math.ceil(n_all / R) if start_seats else 0
     concurrent = min(per_replica_clients, math.floor(capacity / R / start_seats)) if start_seats else 0
+    if start_etcd:
+        # LISTs from etcd hold their memory only once etcd has answered: etcd answers at most
+        # ETCD_READ_BYTES_PER_S / start_etcd clients a second (over all replicas), each then held
+        # for its apiserver time (Little's law).
+        concurrent = min(concurrent, math.ceil(C.ETCD_READ_BYTES_PER_S / start_etcd / R * start_apiserver_s))
     if baseline_memory is None:
         baseline_memory = baseline_memory_bytes(cluster)
     peak_memory = baseline_memory + int(concurrent * start_memory * C.GO_HEAP_GROWTH_FACTOR)
@@ -297,7 +343,8 @@ def project(profile: RequestProfile, cluster: Cluster, apf: APFConfig = DEFAULT_
     admitted = R * (lvl.max_queued_per_flow + (capacity / R / start_seats if start_seats else 0))
     rejected_share = max(0.0, 1.0 - admitted / n_all) if start_seats and n_all else 0.0
 
-    verdict, reasons = verdict_for(level, level_util, server_util, memory_share, drain_s, rejected_share)
+    verdict, reasons = verdict_for(level, level_util, server_util, memory_share, drain_s, rejected_share,
+                                   etcd_util=etcd_util, etcd_s=storm_etcd_s)
     return ClusterLoad(
         cluster=cluster.name, nodes=cluster.nodes, replicas=n_all, apiserver_replicas=R, priority_level=level,
         level_seats=level_seats, level_capacity_seats=capacity, steady_seat_seconds_per_s=steady,
@@ -305,7 +352,8 @@ def project(profile: RequestProfile, cluster: Cluster, apf: APFConfig = DEFAULT_
         storm_peak_memory_bytes=peak_memory, memory_limit_bytes=cluster.memory_limit_bytes,
         fanout_events_per_s=fanout, writer_extra_seat_seconds_per_s=writer_extra, list_seats=list_seats,
         rejected_share=rejected_share, level_utilisation=level_util, server_utilisation=server_util,
-        memory_share=memory_share, verdict=verdict, reasons=reasons,
+        memory_share=memory_share, verdict=verdict, reasons=reasons, storm_etcd_bytes=int(storm_etcd),
+        storm_etcd_s=storm_etcd_s, etcd_utilisation=etcd_util,
     )
 
 
@@ -322,10 +370,15 @@ def events_per_watcher(rc: RequestClass, cluster: Cluster) -> float:
 
 
 def verdict_for(level: str, level_util: float, server_util: float, memory_share: float, drain_s: float,
-                rejected_share: float) -> tuple[Verdict, list[str]]:
+                rejected_share: float, *, etcd_util: float = 0.0, etcd_s: float = 0.0) -> tuple[Verdict, list[str]]:
     """The verdict and its reasons for the given demand figures (see :class:`ClusterLoad`)."""
     reasons: list[str] = []
     verdict: Verdict = "ok"
+    if etcd_util >= OVERLOAD_UTILISATION:
+        verdict = "overload"
+        reasons.append(f"needs {etcd_util:.0%} of the cluster's etcd: its LISTs from etcd need {etcd_s:.0f} s of "
+                       f"etcd's {C.ETCD_READ_BYTES_PER_S / 1e6:.0f} MB/s, past the {C.CLIENT_TIMEOUT_S:.0f} s client "
+                       "timeout, so they time out and retry")
     if level_util >= OVERLOAD_UTILISATION:
         verdict = "overload"
         reasons.append(f"needs {level_util:.0%} of {level}'s seats: its start/relist LISTs take {drain_s:.0f} s "
@@ -335,6 +388,9 @@ def verdict_for(level: str, level_util: float, server_util: float, memory_share:
         reasons.insert(0 if level_util < memory_share else len(reasons),
                        f"needs {memory_share:.0%} of an apiserver's memory limit during a relist storm: OOM-kill")
     if verdict == "ok":
+        if etcd_util >= WARNING_UTILISATION:
+            verdict = "warning"
+            reasons.append(f"needs {etcd_util:.0%} of the cluster's etcd over a client timeout")
         if level_util >= WARNING_UTILISATION or server_util >= WARNING_UTILISATION:
             verdict = "warning"
             reasons.append(f"needs {max(level_util, server_util):.0%} of {level}'s seats over a client timeout")

@@ -14,7 +14,9 @@ Per step of ``dt`` seconds, per replica:
 3. executing requests complete at rate 1/τ, τ stretched when the replica's CPU is short;
 4. each priority level dispatches queued requests into its free seats, max-min fair between
    flows; what cannot wait (beyond handSize × queueLengthLimit queued, or longer than the APF
-   wait limit) is rejected with 429;
+   wait limit) is rejected with 429 (before 1.20: the max-in-flight filter instead,
+   :mod:`waveguard.sim.maxinflight`); requests served from etcd first wait for the cluster's
+   shared etcd (:mod:`waveguard.sim.etcd`), holding their seats, then execute;
 5. memory = baseline + live LIST responses × GC growth; above the limit the replica is
    OOM-killed, drops its requests and watches (their clients relist elsewhere) and comes back
    after the kubelet's crash-loop back-off, startup and watch-cache fill;
@@ -37,9 +39,11 @@ from waveguard.model.fleet import Cluster, Fleet
 from waveguard.model.requests import RequestProfile
 from waveguard.sim.clients import SimClient, baseline_clients, change_client
 from waveguard.sim.dns import DNSCaches
+from waveguard.sim.etcd import EtcdPhase
 from waveguard.sim.flows import (
     EXEMPT_SEATS, SCOPES, baseline_pod_watchers, compile_flows, writer_extra_seat_seconds_vec,
 )
+from waveguard.sim.maxinflight import MaxInFlight
 from waveguard.sim.metrics import LabelSpace, MetricStore, SeriesReader, Snapshot
 from waveguard.sim.rollback import (
     DEFAULT_ROLLBACK_REQUESTS, RollbackDriver, RollbackIdentity, RollbackRecord, RollbackRequest, rollback_client,
@@ -205,6 +209,15 @@ class FleetSimulator:
         self.tau3 = per_replica(fl.tau)
         self.cpu3 = per_replica(fl.cpu)
         self.seats3 = per_replica(fl.seats)
+        # Before APF (< 1.20) every request holds max-in-flight slots instead of seats.
+        self.legacy = MaxInFlight(cl, fl.mutating, exempt=~self.limited[fl.level])
+        if self.legacy.enabled:
+            self.seats3[:, :, self.legacy.cols] = fl.legacy_seats.T[:, None, self.legacy.cols]
+        # Requests served from etcd wait for it first (sim/etcd.py).
+        self.etcd = EtcdPhase(fl.etcd_bytes, fl.etcd_pages, self.R, self.dt)
+        self._ef = self.etcd.flows
+        self._etcd_groups = [(e, g) for e, f in enumerate(self._ef) for g in np.flatnonzero(gr.flow == f)]
+        self._not_etcd_g = (~np.isin(gr.flow, self._ef)).astype(np.float64)[:, None, None]  # (G, 1, 1)
         self.memf3 = per_replica(fl.mem * C.GO_HEAP_GROWTH_FACTOR)
         self.cpurate3 = per_replica(fl.cpu / fl.tau)
         self.podw = fl.pod_write_frac.T.copy()  # (F, C)
@@ -263,7 +276,10 @@ class FleetSimulator:
         self.up_since = np.zeros((R, Cn))
         self.oom_kills = np.zeros(Cn, dtype=np.int64)
         self.S = np.broadcast_to(self.nominal[:, None, None], (L, R, Cn)).copy()
+        self._legacy_limits()
         self.Su = self.S[self.used].copy()
+        self.EA = np.zeros((F, R, Cn))  # requests waiting for etcd (sim/etcd.py)
+        self._etcd_busy = False
         self.hw = np.zeros((L, R, Cn))
         self.hw_u = np.zeros((self.Lu, R, Cn))
         self.smooth = np.zeros((L, R, Cn))
@@ -305,6 +321,8 @@ class FleetSimulator:
         labels = LabelSpace(priority_level=self.level_names, scope=list(SCOPES),
                             instance=[str(r) for r in range(self.R)])
         nominal = np.where(self.limited, self.nominal, 0.0)[:, None] * self.exists.sum(0)[None, :]  # (L, C)
+        if self.legacy.enabled:
+            nominal[:, self.legacy.cols] = 0.0  # no APF before 1.20
         static = {"apiserver_flowcontrol_nominal_limit_seats": nominal,
                   "waveguard_sim_apiserver_memory_limit_bytes": self.mem_limit}
         self.reader = SeriesReader(self.store, self.cluster_names, labels, static, self.dt)
@@ -481,7 +499,8 @@ class FleetSimulator:
         self.E -= done
 
         # 4. Dispatch into free seats, max-min fair between a level's flows.
-        occ = self._per_level(self.E * self.seats3)
+        inflight = self.E + self.EA if self._etcd_busy else self.E
+        occ = self._per_level(inflight * self.seats3)
         avail = np.maximum(self.Su - occ, 0.0)
         Q, REJ, D = self.buf
         want = Q + A if self._queued else A
@@ -507,9 +526,12 @@ class FleetSimulator:
             Q -= late
             REJ += late
             self._queued = True
+        if self.legacy.enabled and self.legacy.admit(want, D, Q, REJ, inflight, self.seats3, self.o):
+            self._queued = True  # max-in-flight (< 1.20): what does not fit is rejected at once
         if rb is not None and rb.resolve(D, Q, REJ, self.qcap3):
             self._queued = True
-        carry = D * self.keep
+        Dx, etcd_out = self._through_etcd(D, Q) if self.etcd.enabled else (D, None)
+        carry = Dx * self.keep
         self.E += carry
         if rb is not None:
             rb.execute(self.E, self.tau)
@@ -517,7 +539,7 @@ class FleetSimulator:
         # 6. Informers: synced, or back to back-off. A client whose answer would come after its
         # timeout (queue wait + service) gives up and retries; the server finishes the
         # abandoned LIST all the same (wasted seats, CPU, memory).
-        done += D
+        done += Dx
         done -= carry
         comp_g = done[gf]
         failed = REJ[gf].sum(axis=1) if self._queued else None
@@ -528,12 +550,16 @@ class FleetSimulator:
             comp_g -= dead_done
             if self._slowed:
                 waited = np.minimum(Q[gf] / np.maximum(D[gf], _TINY) * dt, C.APF_QUEUE_WAIT_LIMIT_S)
-                abandoned = D[gf] * (waited + self.tau[gf] > C.CLIENT_TIMEOUT_S)
+                abandoned = Dx[gf] * (waited + self.tau[gf] > C.CLIENT_TIMEOUT_S)
+                if self.etcd.enabled:
+                    abandoned *= self._not_etcd_g  # decided when etcd answers (sim/etcd.py)
                 failed = abandoned.sum(axis=1) if failed is None else failed + abandoned.sum(axis=1)
                 comp_g -= abandoned * fin_g
                 self.E_dead += abandoned * self.keep[gf]
             np.maximum(comp_g, 0.0, out=comp_g)
             self._has_dead = bool(self.E_dead.max() > _TINY)
+        if etcd_out is not None:
+            failed = self._etcd_failures(etcd_out, comp_g, failed)
         dns_synced_before = self.W[self.g_dns].sum(axis=0) if self.no_copy_any else None
         self.W += comp_g
         if lost is not None:
@@ -542,7 +568,7 @@ class FleetSimulator:
             self._back_off(failed, rel)
 
         # 7. Memory (live LIST responses × GC growth) and CPU of each replica.
-        busy = D * self.busy_share  # dispatched this step and done within it, time-averaged
+        busy = Dx * self.busy_share  # dispatched this step and done within it, time-averaged
         busy += self.E
         mem = (busy[self.gf] * self.memf_g).sum(axis=0)  # LIST responses (steady flows: KiB)
         mem += self.base_mem
@@ -635,6 +661,46 @@ class FleetSimulator:
         self._noise_i += 1
         return self._demand_block[i], self._lb_block[i]
 
+    def _legacy_limits(self) -> None:
+        """Clusters before APF (< 1.20): their levels do not limit (max-in-flight admits)."""
+        if self.legacy.enabled:
+            self.S[:, :, self.legacy.cols] = EXEMPT_SEATS
+
+    def _through_etcd(self, D: np.ndarray, Q: np.ndarray) -> tuple[np.ndarray, tuple | None]:
+        """The admitted requests of flows served from etcd wait for it (sim/etcd.py); the
+        responses that arrived this step enter the apiserver phase. Returns (requests entering
+        the apiserver phase this step, (late, cancelled) per etcd flow or None)."""
+        ef = self._ef
+        De = D[ef]
+        waited = np.minimum(Q[ef] / np.maximum(De, _TINY) * self.dt, C.APF_QUEUE_WAIT_LIMIT_S) if self._queued \
+            else 0.0
+        self.etcd.admit(self.t, De, waited)
+        out = self.etcd.advance(self.t, self.tau[ef], self.slow)
+        Dx = D.copy()
+        Dx[ef] = 0.0 if out is None else out[0]
+        self.EA[ef] = self.etcd.waiting
+        self._etcd_busy = self.etcd.busy
+        return Dx, None if out is None else out[1:]
+
+    def _etcd_failures(self, out: tuple, comp_g: np.ndarray, failed: np.ndarray | None) -> np.ndarray | None:
+        """Informers whose LIST from etcd failed: cancelled while waiting for etcd (client
+        timeout), or answered by etcd too late to be written before it (abandoned: the server
+        finishes the work, the client has gone)."""
+        late, cancelled = out
+        for e, g in self._etcd_groups:
+            lost = late[e].sum(axis=0) + cancelled[e].sum(axis=0)
+            if lost.max() <= _TINY:
+                continue
+            f = self.gf[g]
+            comp_g[g] -= late[e] * self.fin[f]
+            np.maximum(comp_g[g], 0.0, out=comp_g[g])
+            self.E_dead[g] += late[e] * self.keep[f]
+            self._has_dead = self._has_dead or bool(late[e].max() > _TINY)
+            if failed is None:
+                failed = np.zeros((len(self.gf), self.C))
+            failed[g] += lost
+        return failed
+
     # --- slowly changing figures ---------------------------------------------------------
 
     def _update_service(self) -> None:
@@ -647,6 +713,8 @@ class FleetSimulator:
         self.short = self.fin / r  # share of the step a request dispatched now executes
         self.busy_share = self.fin * self.short  # ... counting only those that finish in it
         self.o = self.seats3 * self.short + self.extra  # seat occupancy per request this step
+        if len(self._ef):  # admitted requests that wait for etcd hold their seats the whole step
+            self.o[self._ef] = self.seats3[self._ef] + self.extra[self._ef]
 
     def _update_fanout(self) -> None:
         """Extra seats every pod write costs its writer: ceil(W/10) × 5 ms (cost model), W the
@@ -656,6 +724,8 @@ class FleetSimulator:
         watchers = self.base_watchers + (self.W[self.change_groups] * self.change_pod_watchers).sum(axis=(0, 1))
         extra = writer_extra_seat_seconds_vec(watchers) / self.dt
         new = (self.podw * extra)[:, None, :]
+        if self.legacy.enabled:
+            new[:, :, self.legacy.cols] = 0.0  # no APF work estimate before 1.20
         if not np.array_equal(new, self.extra):
             self.extra = new
             self._update_service()
@@ -681,6 +751,9 @@ class FleetSimulator:
             for g in self.change_groups:
                 self.P[:, g] *= keep
                 self.W[g] *= keep
+            if self.etcd.busy:  # their connections close: what they wait for from etcd is cancelled
+                self.etcd.scale(self.flows.is_change[self._ef], keep)
+                self.EA[self._ef] = self.etcd.waiting
 
     # --- replicas ------------------------------------------------------------------------------
 
@@ -691,11 +764,17 @@ class FleetSimulator:
         # Clients waiting on it (queued, executing — not those that already gave up) and those
         # whose watch ran through it relist after their first back-off.
         self.P[1, :, c] += self.buf[0, gf, r, c] + self.E[gf, r, c] - self.E_dead[:, r, c] + self.W[:, r, c]
+        if self.etcd.enabled:  # those waiting for etcd through it fail too
+            lost = self.etcd.drop(r, c)
+            for e, g in self._etcd_groups:
+                self.P[1, g, c] += lost[e]
+            self.EA[:, r, c] = 0.0
         self.W[:, r, c] = 0.0
         self.buf[:, :, r, c] = 0.0  # (its queue is gone: _queued may stay True, harmless)
         self.E[:, r, c] = 0.0
         self.E_dead[:, r, c] = 0.0
         self.S[:, r, c] = self.nominal
+        self._legacy_limits()
         self.Su[:, r, c] = self.nominal[self.used]
         self.hw[:, r, c] = self.hw_u[:, r, c] = self.smooth[:, r, c] = 0.0
         self.up[r, c] = False
@@ -736,6 +815,7 @@ class FleetSimulator:
         target = np.maximum(lo, self.smooth[lim])
         fair = self._fair = _solve_fair_fraction(target, lo, hi, self.nominal_sum, self._fair)
         self.S[lim] = np.where(self.up, np.clip(fair * target, lo, hi), self.S[lim])
+        self._legacy_limits()
         self.Su = self.S[self.used].copy()
         self._update_limit_record()
 
@@ -787,6 +867,8 @@ class FleetSimulator:
     def _update_limit_record(self) -> None:
         limit = (self.S * self.up).sum(axis=1)
         limit[~self.limited] = 0.0
+        if self.legacy.enabled:
+            limit[:, self.legacy.cols] = 0.0
         self._limit_rec = limit
         self._S_c = (self.Su * self.upf).sum(axis=1)  # (Lu, C): seats of the replicas up
         self._hold = None  # refresh the cached M/M/c factors
@@ -815,7 +897,7 @@ class FleetSimulator:
         f[row["apiserver_flowcontrol_request_wait_duration_seconds"]] = wait_l
         f[row["apiserver_request_duration_seconds"]] = p99
         f[row["apiserver_request_total"]] = rejected.sum(axis=0)
-        f[row["apiserver_current_inflight_requests"]] = self.E.sum(axis=(0, 1))
+        f[row["apiserver_current_inflight_requests"]] = (self.E + self.EA if self._etcd_busy else self.E).sum(axis=(0, 1))
         f[row["process_resident_memory_bytes"]] = mem
         f[row["coredns_dns_responses_total"]] = self.dns_lookups * dns_fail
         f[row["waveguard_sim_dns_client_failure_ratio"]] = client_fail
@@ -848,6 +930,8 @@ class FleetSimulator:
         if self._steps % _SLOW_EVERY == 1 or self._hold is None:
             x = Dc * self.seats3[:, 0, :]  # (F, C) seats dispatched
             self._tau_c = self.tau.max(axis=1)
+            if self.etcd.enabled:  # a LIST from etcd first waits for it
+                self._tau_c[self._ef] += self.etcd.time_s()
             self._hold = (self.mlev @ (x * self._tau_c)) / np.maximum(self.mlev @ x, _TINY)
             S = np.maximum(self._S_c, 1.0)
             self._mmc_scale = mmc_p99_wait(self._hold, S, np.ones_like(S))  # hold × ln100 / c

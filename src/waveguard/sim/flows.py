@@ -3,8 +3,10 @@
 A *flow* is one stream of requests into one APF priority level: a client's steady requests
 (periodic, per event) in one level, or a client's informer (re)list bundle (all its start LISTs
 and WATCH registrations, sent when an instance starts or its watch broke). Seats, service time,
-CPU and memory of each request come from :func:`waveguard.model.cost.request_cost`; the level
-from :meth:`APFConfig.classify`; the writer's extra seats from
+CPU, memory and bytes read from etcd of each request come from
+:func:`waveguard.model.cost.request_cost` (``tau`` is the apiserver's part: a request that reads
+from etcd first waits for etcd, ``etcd_bytes`` at the cluster's shared etcd throughput — the
+engine models that wait); the level from :meth:`APFConfig.classify`; the writer's extra seats from
 :func:`waveguard.model.cost.writer_extra_seat_seconds` (vectorised here, checked in the tests).
 
 Arrays are ``(C, F)`` (clusters × flows) unless noted; flows are sorted by level so per-level
@@ -46,6 +48,10 @@ class FlowSpec:
     mem: list[float] = field(default_factory=list)
     rate: list[float] = field(default_factory=list)
     pod_write_frac: list[float] = field(default_factory=list)
+    etcd_bytes: list[float] = field(default_factory=list)
+    etcd_pages: list[float] = field(default_factory=list)
+    legacy_seats: list[float] = field(default_factory=list)
+    mutating: list[float] = field(default_factory=list)
 
 
 @dataclass
@@ -58,9 +64,9 @@ class FlowTable:
     scope: np.ndarray  # (F,) index into SCOPES
     relist: np.ndarray  # (F,) bool
     seats: np.ndarray  # (C, F) seats per request
-    tau: np.ndarray  # (C, F) service seconds per request, uncontended
+    tau: np.ndarray  # (C, F) apiserver service seconds per request, uncontended (after any etcd wait)
     cpu: np.ndarray  # (C, F) CPU seconds of work per request (stretches when CPU is short)
-    mem: np.ndarray  # (C, F) bytes held while the request executes (live heap)
+    mem: np.ndarray  # (C, F) bytes held while the request executes in the apiserver (live heap)
     rate: np.ndarray  # (C, F) requests/s at full rollout (relist flows: 0)
     pod_write_frac: np.ndarray  # (C, F) share of the flow's requests that write a pod
     qcap: np.ndarray  # (F,) requests one replica queues for the flow before 429
@@ -68,6 +74,10 @@ class FlowTable:
     level_starts: np.ndarray  # (Lu,) first flow of each used level (for reduceat)
     used_levels: np.ndarray  # (Lu,) level index of each used level
     level_pos: np.ndarray  # (F,) position of the flow's level among used levels
+    etcd_bytes: np.ndarray  # (C, F) bytes a request reads from etcd before the apiserver works on it
+    etcd_pages: np.ndarray  # (C, F) range requests those bytes take (pages of a paginated LIST)
+    legacy_seats: np.ndarray  # (C, F) max-in-flight slots a request holds (before 1.20: each LIST one)
+    mutating: np.ndarray  # (C, F) share of the flow's requests that are mutating (max-in-flight pool)
 
 
 @dataclass
@@ -143,15 +153,19 @@ def _relist_level(client: SimClient, starts: list[RequestClass], cluster: Cluste
 def _cost_into(spec: FlowSpec, clients: list[SimClient], cluster: Cluster, apf: APFConfig) -> None:
     max_seats = apf.max_seats_per_request(spec.level) if not apf.level(spec.level).exempt else C.APF_MAX_SEATS_LIMIT
     if spec.relist:
-        seats, tau, cpu, mem = _relist_bundle(clients[0], cluster, max_seats)
+        seats, tau, cpu, mem, etcd_bytes, etcd_pages, legacy = _relist_bundle(clients[0], cluster, max_seats)
         spec.seats.append(seats)
         spec.tau.append(tau)
         spec.cpu.append(cpu)
         spec.mem.append(mem)
         spec.rate.append(0.0)
         spec.pod_write_frac.append(0.0)
+        spec.etcd_bytes.append(etcd_bytes)
+        spec.etcd_pages.append(etcd_pages)
+        spec.legacy_seats.append(legacy)
+        spec.mutating.append(0.0)
         return
-    rates, costs, pod_writes = [], [], []
+    rates, costs, pod_writes, mutating = [], [], [], []
     for client in clients:
         for rc in client.profile.classes:
             if rc.trigger not in ("periodic", "per_event"):
@@ -161,36 +175,54 @@ def _cost_into(spec: FlowSpec, clients: list[SimClient], cluster: Cluster, apf: 
             rates.append(_rate(rc, client, cluster))
             costs.append(request_cost(rc, cluster, max_seats))
             pod_writes.append(rc.mutating and rc.resource == "pods")
+            mutating.append(rc.mutating)
     total = sum(rates)
     w = [r / total if total else 1.0 / len(rates) for r in rates]
     spec.rate.append(total)
     spec.seats.append(sum(wi * c.seats for wi, c in zip(w, costs)))
-    spec.tau.append(sum(wi * c.service_s for wi, c in zip(w, costs)))
+    spec.tau.append(sum(wi * c.apiserver_s for wi, c in zip(w, costs)))
     spec.cpu.append(sum(wi * _work_s(c) for wi, c in zip(w, costs)))
     spec.mem.append(sum(wi * c.memory_bytes for wi, c in zip(w, costs)))
     spec.pod_write_frac.append(sum(wi for wi, pw in zip(w, pod_writes) if pw))
+    spec.etcd_bytes.append(sum(wi * c.etcd_bytes for wi, c in zip(w, costs)))
+    spec.etcd_pages.append(sum(wi * c.pages for wi, c in zip(w, costs) if c.etcd_bytes) or 1.0)
+    spec.legacy_seats.append(1.0)  # max-in-flight: every (non-WATCH) request holds one slot
+    spec.mutating.append(sum(wi for wi, m in zip(w, mutating) if m))
 
 
-def _relist_bundle(client: SimClient, cluster: Cluster, max_seats: int) -> tuple[float, float, float, float]:
+def _relist_bundle(client: SimClient, cluster: Cluster,
+                   max_seats: int) -> tuple[float, float, float, float, float, float, float]:
     """One instance's start LISTs and WATCH registrations as one request: its widest seats,
-    held for seat-seconds / seats; memory-seconds preserved."""
-    seat_s = cpu = mem_s = 0.0
-    seats = 1.0
+    held for the apiserver's seat-seconds / seats (after the wait for etcd, if any of its LISTs
+    reads from etcd: the bytes of all of them, in as many range requests as its most paginated
+    one); memory-seconds preserved. Returns (seats, tau, cpu, mem, etcd_bytes, etcd_pages,
+    legacy_seats) — legacy_seats: the max-in-flight slots it holds (each LIST one, WATCHes none,
+    as slot-seconds / tau)."""
+    seat_s = cpu = mem_s = etcd_bytes = list_s = 0.0
+    seats = etcd_pages = 1.0
     for rc in client.profile.classes:
         if rc.trigger not in ("start", "held"):
             continue
         cost = request_cost(rc, cluster, max_seats)
-        seat_s += cost.seat_seconds
+        busy = cost.apiserver_s
+        seat_s += cost.seats * busy
         cpu += _work_s(cost)
-        mem_s += cost.memory_bytes * cost.service_s
+        mem_s += cost.memory_bytes * busy
         seats = max(seats, float(cost.seats))
+        etcd_bytes += cost.etcd_bytes
+        if cost.etcd_bytes:
+            etcd_pages = max(etcd_pages, float(cost.pages))
+        if rc.verb != "watch":
+            list_s += busy
     tau = seat_s / seats
-    return seats, tau, cpu, mem_s / tau if tau else 0.0
+    legacy = max(1.0, list_s / tau) if tau else 1.0
+    return seats, tau, cpu, mem_s / tau if tau else 0.0, etcd_bytes, etcd_pages, legacy
 
 
 def _work_s(cost) -> float:
-    """CPU seconds of a request's work: its service time beyond the fixed per-page latency."""
-    return max(0.0, cost.service_s - cost.pages * C.REQUEST_BASE_S)
+    """CPU seconds of a request's work: its apiserver time beyond the fixed per-page latency
+    (the wait for etcd is not apiserver CPU)."""
+    return max(0.0, cost.apiserver_s - cost.pages * C.REQUEST_BASE_S)
 
 
 def _rate(rc: RequestClass, client: SimClient, cluster: Cluster) -> float:
@@ -221,6 +253,8 @@ def _table(ordered, clients: list[SimClient], apf: APFConfig, level_index: dict[
         pod_write_frac=arr("pod_write_frac"), qcap=qcap,
         is_change=np.array([clients[s.client].role == "change" for s in specs]),
         level_starts=starts.astype(np.int64), used_levels=used, level_pos=pos,
+        etcd_bytes=arr("etcd_bytes"), etcd_pages=arr("etcd_pages"), legacy_seats=arr("legacy_seats"),
+        mutating=arr("mutating"),
     )
 
 

@@ -1,0 +1,170 @@
+"""LISTs served from etcd wait for the cluster's etcd before the apiserver works on them.
+
+A LIST with ``resourceVersion=""`` before 1.31 (or paginated; see
+:func:`waveguard.model.cost.served_from`) is a range read of etcd. kube-apiserver sends the range
+request and waits for etcd's response, holding the request's APF seats (before 1.20: its
+max-in-flight slot) but almost no memory; only once the response has arrived does it decode the
+objects, filter and encode them (the apiserver phase the engine already models: ``tau``, memory,
+CPU). The range reads of every replica of a cluster share that cluster's etcd:
+``ETCD_READ_BYTES_PER_S`` in all, an equal share per request being read (processor sharing, as
+etcd serves concurrent ranges), none faster than one member's link
+(``ETCD_RANGE_BYTES_PER_S``).
+
+A replica receives etcd's responses through its etcd client's goroutines (TLS, HTTP/2 and gRPC
+framing, unmarshalling the range response), which share the replica's cores with everything else
+it runs: when its CPU is oversubscribed s-fold (the engine's processor-sharing stretch), they
+progress s times slower, and HTTP/2 flow control holds etcd back — a replica busy decoding and
+encoding takes new responses in more slowly.
+
+Under processor sharing every waiting request on a replica receives the same bytes per second, so
+a request admitted at time t0 has received S(t) − S(t0), S the replica's cumulative per-request
+service: requests finish their etcd phase in the order they were admitted, and a cohort admitted
+in one step finishes in one step. :class:`EtcdPhase` therefore keeps the waiting requests as
+cohorts (one per admission step, ``(flows, replicas, clusters)`` each) in a sliding window, which
+makes the wait deterministic: 350 full pod LISTs sharing etcd all take 350 × their bytes ÷ the
+throughput, not an exponential spread of it.
+
+A client gives up after ``CLIENT_TIMEOUT_S`` (each page of a paginated LIST has its own): its
+request context is cancelled, the apiserver's etcd call returns at once and the request leaves —
+seats and etcd share freed, the client retries after its back-off. A response that arrives in
+time but whose apiserver work would end after the timeout is abandoned as before (the engine:
+the server finishes it, wasting CPU and memory).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from waveguard.model import constants as C
+
+_TINY = 1e-12
+
+
+class EtcdPhase:
+    """Requests of the flows that read from etcd, waiting for their range responses.
+
+    ``etcd_bytes``/``etcd_pages``: ``(C, F)`` from the flow table; ``R`` replicas (padded),
+    ``dt`` the step. :attr:`flows` are the flows concerned (``Fe`` of them); :attr:`waiting`
+    ``(Fe, R, C)`` how many of their requests wait for etcd now.
+    """
+
+    def __init__(self, etcd_bytes: np.ndarray, etcd_pages: np.ndarray, R: int, dt: float) -> None:
+        self.flows = np.flatnonzero(etcd_bytes.max(axis=0) > 0) if etcd_bytes.size else np.zeros(0, dtype=np.int64)
+        self.enabled = len(self.flows) > 0
+        Cn = etcd_bytes.shape[0]
+        Fe = len(self.flows)
+        self.dt = dt
+        self.bytes = etcd_bytes[:, self.flows].T.copy()  # (Fe, C) per request
+        self.pages = np.maximum(etcd_pages[:, self.flows].T, 1.0)  # (Fe, C)
+        self.page_bytes = self.bytes / self.pages
+        self.waiting = np.zeros((Fe, R, Cn))
+        self.S = np.zeros((R, Cn))  # cumulative bytes per waiting request since the start (per replica)
+        self.rate = np.full((R, Cn), C.ETCD_RANGE_BYTES_PER_S)  # bytes/s each waiting request receives now
+        # The S of the last CLIENT_TIMEOUT_S seconds (a page stalled longer than that timed out).
+        self._hist_n = int(math.ceil(C.CLIENT_TIMEOUT_S / dt)) + 1
+        self._hist = np.zeros((self._hist_n, R, Cn))
+        self._steps = 0
+        # Cohorts: a window [h, n) of a growing buffer, one per admission step.
+        cap = self._hist_n + 4
+        self._A = np.zeros((cap, Fe, R, Cn))  # requests still waiting
+        self._W = np.zeros((cap, Fe, R, Cn))  # their APF queue wait before admission (s)
+        self._S0 = np.zeros((cap, R, Cn))
+        self._t0 = np.zeros(cap)
+        self._h = self._n = 0
+
+    @property
+    def busy(self) -> bool:
+        """Some request waits for etcd."""
+        return self._n > self._h
+
+    def time_s(self) -> np.ndarray:
+        """``(Fe, C)``: seconds a request admitted now would wait for etcd at today's share (on
+        the slowest replica)."""
+        return self.bytes / np.maximum(self.rate.min(axis=0), _TINY)[None, :]
+
+    def admit(self, t: float, admitted: np.ndarray, waited: np.ndarray | float) -> None:
+        """Requests ``admitted`` ``(Fe, R, C)`` at time ``t`` (after ``waited`` s in APF queues)
+        start waiting for etcd."""
+        if admitted.max() <= _TINY:
+            return
+        if self._n == len(self._t0):
+            self._make_room()
+        i = self._n
+        self._A[i] = admitted
+        self._W[i] = waited
+        self._S0[i] = self.S
+        self._t0[i] = t
+        self._n += 1
+
+    def advance(self, t: float, tau: np.ndarray, slow: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """One step of etcd service ending at ``t``. ``tau`` ``(Fe, R, C)``: the apiserver time
+        each response will then need; ``slow`` ``(R, C)``: each replica's CPU oversubscription
+        (≥ 1). Returns ``(arrived, late, cancelled)``, each ``(Fe, R,
+        C)``: responses that arrived this step (they enter the apiserver phase), those of them
+        whose client will have given up before the apiserver is done (abandoned, included in
+        ``arrived``), and requests whose client gave up while they waited (cancelled: they leave
+        now). None when nothing waits."""
+        self._steps += 1
+        if not self.busy:
+            self._hist[self._steps % self._hist_n] = self.S
+            self.rate[:] = C.ETCD_RANGE_BYTES_PER_S / slow
+            return None
+        h, n = self._h, self._n
+        A = self._A[h:n]
+        N = A.sum(axis=(0, 1, 2))  # (C,) requests reading from each cluster's etcd
+        share = np.minimum(C.ETCD_RANGE_BYTES_PER_S, C.ETCD_READ_BYTES_PER_S / np.maximum(N, _TINY))
+        self.rate = share[None, :] / slow  # (R, C)
+        self.S = self.S + self.rate * self.dt
+        old = self._hist[(self._steps + 1) % self._hist_n]  # S one client timeout ago
+        self._hist[self._steps % self._hist_n] = self.S
+        progress = (self.S[None] - self._S0[h:n])[:, None]  # (k, 1, R, C) bytes each cohort received
+        age = (t - self._t0[h:n])[:, None, None, None]  # (k, 1, 1, 1)
+        W = self._W[h:n]
+        need = self.bytes[None, :, None, :]  # (1, Fe, 1, C)
+        page = self.page_bytes[None, :, None, :]
+        arrived_k = A * (progress >= need * (1.0 - 1e-9))
+        late_k = arrived_k * ((W + age + tau[None]) > C.CLIENT_TIMEOUT_S * self.pages[None, :, None, :])
+        A -= arrived_k
+        # Cancelled: the first page not back within the timeout (after the queue wait), or a later
+        # page stalled for a whole timeout.
+        first = (age >= C.CLIENT_TIMEOUT_S - W) & (progress < page)
+        stalled = (self.S - old)[None, None] < page  # (1, Fe, R, C)
+        later = (age >= C.CLIENT_TIMEOUT_S) & stalled
+        cancel_k = A * (first | later)
+        A -= cancel_k
+        while self._h < self._n and self._A[self._h].max() <= _TINY:
+            self._A[self._h] = 0.0
+            self._h += 1
+        self.waiting = self._A[self._h:self._n].sum(axis=0) if self.busy else np.zeros_like(self.waiting)
+        return arrived_k.sum(axis=0), late_k.sum(axis=0), cancel_k.sum(axis=0)
+
+    def drop(self, r: int, c: int) -> np.ndarray:
+        """Replica ``r`` of cluster ``c`` went down: its waiting requests fail. Returns them per
+        flow ``(Fe,)``."""
+        if not self.busy:
+            return np.zeros(len(self.flows))
+        lost = self._A[self._h:self._n, :, r, c].sum(axis=0)
+        self._A[self._h:self._n, :, r, c] = 0.0
+        self.waiting[:, r, c] = 0.0
+        return lost
+
+    def scale(self, rows: np.ndarray, factor: np.ndarray) -> None:
+        """Keep ``factor`` ``(C,)`` of the waiting requests of the flows ``rows`` ``(Fe,)`` bool
+        (the rest were cancelled: their clients went away)."""
+        if not self.busy or not rows.any():
+            return
+        self._A[self._h:self._n, rows] *= factor[None, None, None, :]
+        self.waiting = self._A[self._h:self._n].sum(axis=0)
+
+    def _make_room(self) -> None:
+        h, n, cap = self._h, self._n, len(self._t0)
+        live = n - h
+        new_cap = cap if live <= cap // 2 else 2 * cap
+        for name in ("_A", "_W", "_S0", "_t0"):
+            old = getattr(self, name)
+            new = np.zeros((new_cap,) + old.shape[1:])
+            new[:live] = old[h:n]
+            setattr(self, name, new)
+        self._h, self._n = 0, live

@@ -1,0 +1,68 @@
+"""Admission before API Priority and Fairness: the max-in-flight filter (Kubernetes < 1.20).
+
+Until APF was enabled by default (1.20, ``APF_DEFAULT_SINCE``) kube-apiserver admitted requests
+with ``WithMaxInFlightLimit`` (staging/src/k8s.io/apiserver/pkg/server/filters/maxinflight.go):
+per replica at most ``--max-requests-inflight`` (400) read-only and
+``--max-mutating-requests-inflight`` (200) mutating requests execute at once; a request beyond
+that is answered 429 at once. There are no priority levels, no queues and no fairness; a LIST
+counts as one request whatever its size; long-running requests (WATCH) and the
+``system:masters`` group are not counted.
+
+The engine keeps its APF machinery for every cluster; for the clusters of such a version it
+lifts the levels' limits (:data:`~waveguard.sim.flows.EXEMPT_SEATS`), costs every request at its
+max-in-flight slots (``FlowTable.legacy_seats``: 1 per request, a relist bundle as many as its
+LISTs) and lets :class:`MaxInFlight` decide admission.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from waveguard.model import constants as C
+from waveguard.model.fleet import Cluster
+
+_TINY = 1e-12
+
+
+def before_apf(cluster: Cluster) -> bool:
+    """The cluster's apiservers admit with max-in-flight, not APF (version < 1.20)."""
+    return cluster.version_tuple < C.APF_DEFAULT_SINCE
+
+
+class MaxInFlight:
+    """Max-in-flight admission for the clusters (columns) that predate APF.
+
+    ``mutating``: ``(C, F)`` share of each flow's requests that are mutating; ``exempt``:
+    ``(F,)`` flows never limited (the exempt level: ``system:masters``)."""
+
+    def __init__(self, clusters: list[Cluster], mutating: np.ndarray, exempt: np.ndarray) -> None:
+        self.cols = np.array([i for i, c in enumerate(clusters) if before_apf(c)], dtype=np.int64)
+        self.enabled = len(self.cols) > 0
+        self.mut = mutating[self.cols].T[:, None, :].copy() if self.enabled else None  # (F, 1, Cl)
+        self.limited = (~exempt).astype(np.float64)[:, None, None]  # (F, 1, 1)
+        self._ro = self.limited * (1.0 - self.mut) if self.enabled else None
+        self._mu = self.limited * self.mut if self.enabled else None
+
+    def admit(self, want: np.ndarray, D: np.ndarray, Q: np.ndarray, REJ: np.ndarray, in_flight: np.ndarray,
+              slots: np.ndarray, occupancy: np.ndarray) -> bool:
+        """Decide the max-in-flight clusters' admissions this step, in place: ``want`` ``(F, R,
+        C)`` requests arriving, ``in_flight`` already executing (or waiting for etcd), ``slots``
+        each one's slots, ``occupancy`` the slots a new one holds this step. What fits in the
+        free read-only / mutating slots is admitted (``D``), the rest rejected with 429 at once
+        (``REJ``); nothing queues. Returns whether anything was rejected."""
+        cols = self.cols
+        busy = in_flight[:, :, cols] * slots[:, :, cols]
+        used_ro = (busy * self._ro).sum(axis=0)  # (R, Cl)
+        used_mu = (busy * self._mu).sum(axis=0)
+        new = want[:, :, cols]
+        dem = new * occupancy[:, :, cols]
+        f_ro = np.clip((C.MAX_REQUESTS_INFLIGHT - used_ro) / np.maximum((dem * self._ro).sum(axis=0), _TINY), 0.0, 1.0)
+        f_mu = np.clip((C.MAX_MUTATING_REQUESTS_INFLIGHT - used_mu) / np.maximum((dem * self._mu).sum(axis=0), _TINY),
+                       0.0, 1.0)
+        frac = 1.0 - self._ro * (1.0 - f_ro) - self._mu * (1.0 - f_mu)
+        admitted = new * frac
+        D[:, :, cols] = admitted
+        rejected = new - admitted
+        REJ[:, :, cols] = rejected
+        Q[:, :, cols] = 0.0
+        return bool(rejected.max() > _TINY)

@@ -124,8 +124,10 @@ def incident_large_down_pct(runs: Runs) -> float:
 
 # --- the table -------------------------------------------------------------------------------------
 
-_ETCD_LIST = ("OBJECT_BYTES", "LIST_FROM_ETCD_MEMORY_MULTIPLIER", "GO_HEAP_GROWTH_FACTOR", "ETCD_READ_S_PER_BYTE",
-              "ENCODE_S_PER_BYTE", "APF_OBJECTS_PER_SEAT", "APF_MAX_SEATS_LIMIT")
+_ETCD_LIST = ("OBJECT_BYTES", "LIST_FROM_ETCD_MEMORY_MULTIPLIER", "GO_HEAP_GROWTH_FACTOR", "ETCD_READ_BYTES_PER_S",
+              "ETCD_RANGE_BYTES_PER_S", "ETCD_DECODE_S_PER_BYTE", "ENCODE_S_PER_BYTE")
+#: Before 1.20 (cases 1 and 2 ran 1.18): the max-in-flight filter, not APF seats.
+_MAX_INFLIGHT = ("APF_DEFAULT_SINCE", "MAX_REQUESTS_INFLIGHT", "MAX_MUTATING_REQUESTS_INFLIGHT")
 _BASELINE_MEMORY = ("APISERVER_BASE_MEMORY_BYTES", "WATCH_CACHE_MEMORY_MULTIPLIER")
 _CRASH = ("APISERVER_MEMORY_BYTES_PER_CORE", "CRASHLOOP_BACKOFF_INITIAL_S", "CRASHLOOP_BACKOFF_MAX_S",
           "APISERVER_STARTUP_S")
@@ -136,7 +138,8 @@ CHECKS: tuple[Check, ...] = (
     Check("antrea-1044", 1, ANTREA,
           "kube-apiserver memory rise: 50 agents LIST their node's pods with no resourceVersion (etcd)",
           "GB", 1.0, "> 1 GB", (0.5, 3.0), antrea_rise_gb, ("antrea-1044",),
-          _ETCD_LIST + _BASELINE_MEMORY + ("DAEMONSET_PODS_CREATED_PER_S",)),
+          _ETCD_LIST + _MAX_INFLIGHT + _BASELINE_MEMORY + ("DAEMONSET_PODS_CREATED_PER_S",
+                                                           "APISERVER_MEMORY_BYTES_PER_CORE")),
     Check("antrea-1044-kubelet", 1, ANTREA,
           "the same restart by kubelets (resourceVersion=\"0\", watch cache): rise as % of the agents'",
           "%", None, "barely moved", (None, 10.0), kubelet_share_pct, ("antrea-1044", "antrea-1044-kubelet"),
@@ -144,15 +147,15 @@ CHECKS: tuple[Check, ...] = (
     Check("calico-1200", 2, CALICO,
           "pod LISTs in 30 min: one of two apiservers down, full LISTs retried at once after the 60 s timeout",
           "LISTs", 6700.0, "~6,700 (from ~225 nodes)", (3350.0, 13400.0), calico_lists, ("calico-1200",),
-          _ETCD_LIST + _RETRY + _CRASH + ("LIST_FROM_CACHE_MEMORY_MULTIPLIER",)),
+          _ETCD_LIST + _MAX_INFLIGHT + _RETRY + ("APISERVER_MEMORY_BYTES_PER_CORE",)),
     Check("calico-1200-backoff", 2, CALICO,
           "with exponential back-off and jitter: pod LISTs as % of the count without",
           "%", None, "— (the fix asked for)", (None, 50.0), calico_backoff_share_pct,
-          ("calico-1200", "calico-1200-backoff"), _BACKOFF),
+          ("calico-1200", "calico-1200-backoff"), _BACKOFF + ("ETCD_READ_BYTES_PER_S",)),
     Check("calico-1200-backoff-recovery", 2, CALICO,
           "with back-off: minutes the control plane is still saturated in the last 10 of the 30",
           "min", None, "— (recovers)", (0.0, 0.0), calico_backoff_saturated_min, ("calico-1200-backoff",),
-          _BACKOFF + _CRASH),
+          _BACKOFF + _ETCD_LIST + ("APISERVER_MEMORY_BYTES_PER_CORE",) + _CRASH),
     Check("kindling-459", 3, KINDLING,
           "OOM kills of the single 16 GB apiserver: all 30 agents replaced at once",
           "kills", None, "repeatedly", (2.0, None), kindling_oom, ("kindling-459",),

@@ -212,6 +212,7 @@ class FleetSimulator:
         # Before APF (< 1.20) every request holds max-in-flight slots instead of seats.
         self.legacy = MaxInFlight(cl, fl.mutating, exempt=~self.limited[fl.level])
         if self.legacy.enabled:
+            self.seats3 = self.seats3.copy()  # (a broadcast view when there is one replica)
             self.seats3[:, :, self.legacy.cols] = fl.legacy_seats.T[:, None, self.legacy.cols]
         # Requests served from etcd wait for it first (sim/etcd.py).
         self.etcd = EtcdPhase(fl.etcd_bytes, fl.etcd_pages, self.R, self.dt)

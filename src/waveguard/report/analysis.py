@@ -46,6 +46,8 @@ def to_json(result: AnalysisResult) -> dict[str, Any]:
                         "fanout_events_per_s": round(l.fanout_events_per_s, 1),
                         "writer_extra_seat_seconds_per_s": round(l.writer_extra_seat_seconds_per_s, 3),
                         "list_seats": l.list_seats, "rejected_share": round(l.rejected_share, 4),
+                        "storm_etcd_bytes": l.storm_etcd_bytes, "storm_etcd_s": round(l.storm_etcd_s, 2),
+                        "etcd_utilisation": round(l.etcd_utilisation, 4),
                         "reasons": l.reasons,
                     }
                     for ref, l in p.loads.items()

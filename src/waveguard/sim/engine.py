@@ -776,7 +776,7 @@ class FleetSimulator:
         self.E_dead[:, r, c] = 0.0
         self.S[:, r, c] = self.nominal
         self._legacy_limits()
-        self.Su[:, r, c] = self.nominal[self.used]
+        self.Su[:, r, c] = self.S[self.used, r, c]
         self.hw[:, r, c] = self.hw_u[:, r, c] = self.smooth[:, r, c] = 0.0
         self.up[r, c] = False
         self.upf[r, c] = 0.0

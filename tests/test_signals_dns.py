@@ -7,6 +7,8 @@ getting answers until their TTL expires, while the probe reports the failure at 
 
 from __future__ import annotations
 
+from tests.prometheus_server import free_port
+
 import os
 import shutil
 import socket
@@ -57,21 +59,6 @@ class ZoneResolver(BaseResolver):
         return reply
 
 
-def _free_port() -> int:
-    """A port free for both UDP and TCP on 127.0.0.1."""
-    for _ in range(50):
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
-            u.bind(("127.0.0.1", 0))
-            port = u.getsockname()[1]
-            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as t:
-                try:
-                    t.bind(("127.0.0.1", port))
-                except OSError:
-                    continue
-            return port
-    raise RuntimeError("no free port")
-
-
 @pytest.fixture
 def authoritative():
     """A dnslib authoritative server on 127.0.0.1 (UDP), stopped at the end."""
@@ -107,7 +94,7 @@ def unbound(tmp_path: Path, authoritative):
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail("unbound is not installed: .ci/run must install it (APT_PACKAGES)")
         pytest.skip("unbound is not installed (Debian: apt-get install unbound)")
-    port = _free_port()
+    port = free_port()
     conf = tmp_path / "unbound.conf"
     conf.write_text(f"""
 server:

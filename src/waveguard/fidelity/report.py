@@ -13,7 +13,7 @@ from jinja2 import Environment, select_autoescape
 from waveguard.fidelity import FidelityResult
 from waveguard.fidelity.runs import Run
 from waveguard.model.errors import InputError
-from waveguard.sim.report import _png, clock
+from waveguard.sim.report import clock, figure_png
 
 _TEMPLATE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
@@ -119,7 +119,7 @@ def _memory_plot(pair: list[Run]) -> dict:
     names = " vs ".join(r.scenario.name for r in pair)
     return {"title": f"apiserver memory: {names}",
             "note": "process_resident_memory_bytes of the fullest replica; dashed: its memory limit (OOM kill above).",
-            "png": _png(fig)}
+            "png": figure_png(fig)}
 
 
 def _calico_plot(runs: list[Run]) -> dict:
@@ -139,7 +139,7 @@ def _calico_plot(runs: list[Run]) -> dict:
         ax.legend(loc="upper right", fontsize=7)
     return {"title": "calico-1200: apiservers up and 429s, without and with back-off",
             "note": f"one of two replicas is held down from {clock(0)}; the other takes every client's relist.",
-            "png": _png(fig)}
+            "png": figure_png(fig)}
 
 
 def _dns_plot(r: Run) -> dict:
@@ -157,4 +157,4 @@ def _dns_plot(r: Run) -> dict:
     ax.grid(alpha=0.3)
     return {"title": "incident-2024-12-11: DNS failures on the largest cluster and on staging",
             "note": "waveguard_sim_dns_client_failure_ratio: lookups failing after client and node-local caches.",
-            "png": _png(fig)}
+            "png": figure_png(fig)}

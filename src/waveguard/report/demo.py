@@ -14,7 +14,7 @@ from rich.table import Table
 from waveguard.model.errors import InputError
 from waveguard.rollout.demo import BreakglassResult, DemoResult, StrategyResult
 from waveguard.sim.rollback import seconds
-from waveguard.sim.report import _png as figure_png
+from waveguard.sim.report import figure_png
 from waveguard.sim.report import clock
 
 _TEMPLATE = """<!doctype html>

@@ -129,7 +129,8 @@ def _figures(result: SimulationResult, worst: list[str]) -> list[dict]:
     return figs
 
 
-def _png(fig) -> str:
+def figure_png(fig) -> str:
+    """A matplotlib figure as base64 PNG for a data: URI (closes the figure)."""
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=80, bbox_inches="tight")
     import matplotlib.pyplot as plt
@@ -153,7 +154,7 @@ def _fleet_plot(result, t, k, worst, title, note, get, ylabel, hline=None) -> di
     ax.set_ylabel(ylabel)
     ax.legend(loc="upper left", fontsize=7)
     ax.grid(alpha=0.3)
-    return {"title": title, "note": note + " — worst clusters in colour, the rest grey.", "png": _png(fig)}
+    return {"title": title, "note": note + " — worst clusters in colour, the rest grey.", "png": figure_png(fig)}
 
 
 def _levels_plot(result, t, k, worst) -> dict:
@@ -175,7 +176,7 @@ def _levels_plot(result, t, k, worst) -> dict:
     np.atleast_1d(axes)[-1].set_xlabel("minutes")
     return {"title": "Seats in use per priority level",
             "note": "apiserver_flowcontrol_current_executing_seats, all replicas; the fleet, then the worst clusters.",
-            "png": _png(fig)}
+            "png": figure_png(fig)}
 
 
 def _memory_plot(result, t, k, worst) -> dict:
@@ -192,4 +193,4 @@ def _memory_plot(result, t, k, worst) -> dict:
     ax.legend(loc="upper left", fontsize=7)
     ax.grid(alpha=0.3)
     return {"title": "apiserver memory", "note": "process_resident_memory_bytes of the fullest replica; dashed: "
-            "the replica's memory limit (above it: OOM kill).", "png": _png(fig)}
+            "the replica's memory limit (above it: OOM kill).", "png": figure_png(fig)}

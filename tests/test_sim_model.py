@@ -265,3 +265,42 @@ def test_shards_with_different_replica_counts_give_the_same_result():
                               two.series("apiserver_flowcontrol_dispatched_requests_total", c))
         assert np.array_equal(one.series("process_resident_memory_bytes", c),
                               two.series("process_resident_memory_bytes", c))
+
+
+def test_a_burst_of_lists_shares_the_cores_and_holds_its_memory_together():
+    """40 agents' LISTs of 12,500 pods (0.5 CPU-s each) reach a 4-core apiserver in the same
+    second; 1.18's max-in-flight admits them all. 20 CPU-s cannot finish within that second: the
+    LISTs execute together (goroutines share the cores) and hold their memory together."""
+    from waveguard.model.cost import request_cost
+
+    data = {
+        "name": "burst", "duration_s": 30, "seed": 1,
+        "fleet": {"clusters": [{"name": "c", "nodes": 40, "pods": 12500, "apiserver_replicas": 1,
+                                "apiserver_memory_bytes": 16 << 30, "kubernetes_version": "1.18"}]},
+        "change": {"profile": {
+            "client": "DaemonSet/x/agent", "agent": "t", "per_node": True, "namespace": "x",
+            "service_account": "agent",
+            "classes": [{"verb": "list", "resource": "pods", "scope": "cluster", "trigger": "start",
+                         "resource_version": "0"}]}},
+        "schedule": [{"cluster": "c", "at_s": 5, "pods_per_s": 1000}],
+    }
+    scenario = scenario_from_data(data)
+    cluster = scenario.fleet.clusters[0]
+    lst = request_cost(RequestProfile.model_validate(data["change"]["profile"]).classes[0], cluster)
+    assert 0.3 < lst.service_s < 0.7  # lighter than one step alone
+    memory = simulate(scenario, workers=1).series("process_resident_memory_bytes", "c")
+    transient = memory.max() - memory[:5].max()
+    assert transient >= 0.8 * 40 * lst.memory_bytes * C.GO_HEAP_GROWTH_FACTOR
+
+
+@pytest.mark.parametrize("version, borrows", [("1.25", False), ("1.26", True)])
+def test_priority_levels_borrow_seats_from_1_26(version, borrows):
+    """Idle levels lend their seats from 1.26 (KEP-1040, flowcontrol v1beta3); before it every
+    level keeps its nominal limit, so a burst in an idle workload-low meets all its seats."""
+    data = agent_scenario("telemetry", name=f"borrow-{version}")
+    data["duration_s"] = 60
+    data["fleet"]["clusters"][0]["kubernetes_version"] = version
+    result = simulate(scenario_from_data(data), workers=1)
+    current = result.series("apiserver_flowcontrol_current_limit_seats", "big", priority_level="workload-low")
+    nominal = result.series("apiserver_flowcontrol_nominal_limit_seats", "big", priority_level="workload-low")
+    assert np.all(current[-30:] == nominal[-30:]) != borrows

@@ -27,6 +27,11 @@ MAX_MUTATING_REQUESTS_INFLIGHT = 200
 #: one, whatever its size; long-running requests (WATCH) and system:masters not counted — and
 #: answers 429 beyond that: no seats, no queues, no fairness.
 APF_DEFAULT_SINCE = (1, 20)
+#: First version whose priority levels lend and borrow seats (KEP-1040 borrowing:
+#: flowcontrol.apiserver.k8s.io/v1beta3, Kubernetes 1.26, added lendablePercent and
+#: borrowingLimitPercent). Before it, each level's limit is fixed at its share of the server's
+#: seats (v1beta2 assuredConcurrencyShares: ACV = ceil(SCL × ACS / ΣACS)).
+APF_BORROWING_SINCE = (1, 26)
 #: Seats per apiserver replica (400 + 200). k8s: "API Priority and Fairness"; domain.md §2.
 SEATS_PER_REPLICA = MAX_REQUESTS_INFLIGHT + MAX_MUTATING_REQUESTS_INFLIGHT
 #: Seconds between APF borrowing readjustments. k8s: apf_controller.go; domain.md §2.

@@ -268,7 +268,8 @@ def project(profile: RequestProfile, cluster: Cluster, apf: APFConfig = DEFAULT_
     nominal = apf.nominal_seats()[level]
     max_seats = apf.max_seats_per_request(level)
     level_seats = nominal * R
-    capacity = (nominal + apf.borrowable_seats(level)) * R
+    borrowable = apf.borrowable_seats(level) if cluster.version_tuple >= C.APF_BORROWING_SINCE else 0
+    capacity = (nominal + borrowable) * R
     n_all = profile.replica_count(cluster.nodes) if profile.applies_to(cluster.labels) else 0
     if profile.per_node:
         n_all = round(n_all * node_share)

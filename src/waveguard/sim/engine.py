@@ -68,6 +68,11 @@ _NOISE_BLOCK = 600
 #: Steps between updates of slowly moving figures (fan-out watchers, CoreDNS pod restarts).
 _SLOW_EVERY = 10
 _TINY = 1e-12
+#: Utilisation above which a burst of heavy requests stretches τ within its step.
+_BURST_MARGIN = 1.05
+#: A request is heavy when it needs at least this share of a core-step (bursts of lighter ones
+#: are taken up at the step's end, one step late, at no visible error).
+_HEAVY_CPU_SHARE = 0.1
 
 
 def apiserver_cores(cluster: Cluster) -> float:
@@ -188,6 +193,7 @@ class FleetSimulator:
         self.mem_limit = np.array([c.memory_limit_bytes for c in cl], dtype=np.float64)
         self.base_mem = np.array([baseline_memory_bytes(c) for c in cl], dtype=np.float64)
         self.cores = np.array([apiserver_cores(c) for c in cl], dtype=np.float64)
+        self._borrows = np.array([c.version_tuple >= C.APF_BORROWING_SINCE for c in cl])
         self.fill_s = np.array([watch_cache_fill_s(c) for c in cl], dtype=np.float64)
         self.base_watchers = np.array([baseline_pod_watchers(c) for c in cl], dtype=np.float64)
         self.nodes = np.array([c.nodes for c in cl], dtype=np.float64)
@@ -219,6 +225,7 @@ class FleetSimulator:
         self._ef = self.etcd.flows
         self._etcd_groups = [(e, g) for e, f in enumerate(self._ef) for g in np.flatnonzero(gr.flow == f)]
         self._not_etcd_g = (~np.isin(gr.flow, self._ef)).astype(np.float64)[:, None, None]  # (G, 1, 1)
+        self._heavy = np.flatnonzero(fl.cpu.max(axis=0) >= _HEAVY_CPU_SHARE * self.dt)
         self.memf3 = per_replica(fl.mem * C.GO_HEAP_GROWTH_FACTOR)
         self.cpurate3 = per_replica(fl.cpu / fl.tau)
         self.podw = fl.pod_write_frac.T.copy()  # (F, C)
@@ -292,6 +299,7 @@ class FleetSimulator:
         self.last_dist = np.zeros((_K, G, Cn))
         self.last_dist[1] = 1.0
         self.slow = np.ones((R, Cn))
+        self._cpu = np.zeros((R, Cn))  # last step's CPU utilisation (see _absorb_burst)
         self.share = np.full(Cn, float(initial_share))
         self.target = self.share.copy()
         self.ramp = np.full(Cn, math.inf)
@@ -532,6 +540,11 @@ class FleetSimulator:
         if rb is not None and rb.resolve(D, Q, REJ, self.qcap3):
             self._queued = True
         Dx, etcd_out = self._through_etcd(D, Q) if self.etcd.enabled else (D, None)
+        # Admitted requests share the replica's cores (goroutines): a burst whose CPU the step
+        # cannot hold stretches τ now, not a step late, so its requests execute — and hold
+        # their memory — together instead of all finishing within the step.
+        if not self._slowed and len(self._heavy):
+            self._absorb_burst(Dx)
         carry = Dx * self.keep
         self.E += carry
         if rb is not None:
@@ -574,10 +587,7 @@ class FleetSimulator:
         mem = (busy[self.gf] * self.memf_g).sum(axis=0)  # LIST responses (steady flows: KiB)
         mem += self.base_mem
         mem *= self.upf
-        cpu = (busy * self.cpurate3).sum(axis=0)
-        cpu += (A_c.sum(axis=0) * (C.REQUEST_ADMISSION_CPU_S / dt)) * share_r  # every request, even a 429
-        cpu += self._fanout_cpu
-        cpu /= self.cores
+        cpu = self._cpu = self._cpu_utilisation(busy, A_c, share_r)
         was_slowed = self._slowed
         self._slowed = bool(cpu.max() > 1.0)
         if self._slowed:
@@ -605,6 +615,25 @@ class FleetSimulator:
         if oom.any():
             for r, c in zip(*np.nonzero(oom)):
                 self._crash(int(c), int(r), oom=True)
+
+    def _absorb_burst(self, Dx: np.ndarray) -> None:
+        """Stretch τ within this step when the heavy requests just dispatched need more CPU than
+        the replica has left (last step's utilisation); later changes wait for the step's end."""
+        h = self._heavy
+        burst = self._cpu + (Dx[h] * self.cpu3[h]).sum(axis=0) / (self.cores * self.dt)
+        if burst.max() > _BURST_MARGIN:
+            self.slow = np.maximum(burst, 1.0)
+            self._slowed = True
+            self._update_service()
+
+    def _cpu_utilisation(self, busy: np.ndarray, A_c: np.ndarray, share_r: np.ndarray) -> np.ndarray:
+        """CPU demand / cores of each replica (R, C): the executing requests ``busy`` (F, R, C),
+        admission of every arriving request (even a 429) and watch-event fan-out."""
+        cpu = (busy * self.cpurate3).sum(axis=0)
+        cpu += (A_c.sum(axis=0) * (C.REQUEST_ADMISSION_CPU_S / self.dt)) * share_r
+        cpu += self._fanout_cpu
+        cpu /= self.cores
+        return cpu
 
     def _per_level(self, x: np.ndarray) -> np.ndarray:
         """Sum ``(F, ...)`` over each level's flows → ``(Lu, ...)`` (one matmul)."""
@@ -805,7 +834,8 @@ class FleetSimulator:
         max(nominal − lendable, min(nominal, demand high watermark)), its target the larger of
         that and its smoothed demand, its upper bound nominal + borrowing limit; one common fair
         fraction scales the targets so the limits sum to the server's nominal seats. Replicas
-        that are down keep their state (they restart with nominal limits)."""
+        that are down keep their state (they restart with nominal limits); clusters before
+        borrowing (``APF_BORROWING_SINCE``) keep nominal limits throughout."""
         self._next_readjust += C.APF_READJUST_PERIOD_S
         self.hw[self.used] = self.hw_u
         self.hw_u[:] = 0.0
@@ -815,7 +845,7 @@ class FleetSimulator:
         hi = np.broadcast_to(self.max_cl[lim, None, None], lo.shape)
         target = np.maximum(lo, self.smooth[lim])
         fair = self._fair = _solve_fair_fraction(target, lo, hi, self.nominal_sum, self._fair)
-        self.S[lim] = np.where(self.up, np.clip(fair * target, lo, hi), self.S[lim])
+        self.S[lim] = np.where(self.up & self._borrows, np.clip(fair * target, lo, hi), self.S[lim])
         self._legacy_limits()
         self.Su = self.S[self.used].copy()
         self._update_limit_record()

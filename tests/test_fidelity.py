@@ -81,6 +81,21 @@ def test_one_pod_at_a_time_is_never_oom_killed(fidelity):
     assert mem.max() < run.result.series("waveguard_sim_apiserver_memory_limit_bytes", run.cluster)[0]
 
 
+def test_borrowing_throttles_the_kindling_burst(fidelity):
+    """kindling#459 on a server before APF borrowing (1.25): workload-low keeps its nominal seats,
+    admits several times the LISTs the 1.30 default admits, and the memory rise is larger."""
+    from waveguard.sim import build_simulator
+    from waveguard.sim.run import n_steps
+
+    scenario = R.load("kindling-459")
+    scenario.fleet.clusters[0].kubernetes_version = "1.25"
+    sim = build_simulator(scenario)
+    sim.step(n_steps(scenario) * scenario.step_s)
+    before_borrowing = R.Run(scenario, sim, sim.result(scenario.name))
+    default = fidelity.runs["kindling-459"]
+    assert R.memory_rise_bytes(before_borrowing, 60) > 1.4 * R.memory_rise_bytes(default, 60)
+
+
 def test_the_same_constants_for_every_case():
     """No per-case knob: the scenarios carry setup only (fleet, change, schedule, events)."""
     for name in R.scenario_names():

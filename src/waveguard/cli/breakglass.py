@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from enum import Enum
 from pathlib import Path
 from typing import Optional
@@ -13,6 +11,7 @@ import typer
 
 from waveguard.cli.common import EXIT_FINDINGS, EXIT_OK, input_errors
 from waveguard.model.errors import InputError
+from waveguard.model.yamlio import write_text_atomically
 
 from waveguard.breakglass import policy as P
 
@@ -35,23 +34,12 @@ def register(app: typer.Typer) -> None:
 
 
 def write_output(text: str, output: Path | None) -> None:
-    """``text`` to stdout, or to ``output`` atomically (a temporary file in the same folder,
-    then rename: never a partial file). Raises InputError when the folder is not writable."""
+    """``text`` to stdout, or to ``output`` whole or not at all. Raises InputError when it cannot
+    be written."""
     if output is None:
         typer.echo(text, nl=False)
-        return
-    folder = output.parent if str(output.parent) else Path(".")
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".tmp", dir=folder)
-    except OSError as exc:
-        raise InputError(str(output), f"cannot write: {exc.strerror}", hint="check the -o path") from exc
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, output)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    else:
+        write_text_atomically(output, text)
 
 
 def _controller(text: str) -> tuple[str, str]:

@@ -18,41 +18,93 @@ def register(app: typer.Typer) -> None:
 
 
 def measure_command(
-    audit_log: list[Path] = typer.Option(..., "--audit-log", help="Audit log file (JSON lines; .gz/.zst too). Repeat, or list more files after it."),
+    audit_log: Optional[list[Path]] = typer.Option(None, "--audit-log", help="Audit log file (JSON lines; .gz/.zst too). Repeat, or list more files after it."),
     more: Optional[list[Path]] = typer.Argument(None, help="More audit log files.", show_default=False),
-    as_json: bool = typer.Option(False, "--json", help="Print the measurement as JSON (files, notes, clients, profiles)."),
+    metrics: Optional[str] = typer.Option(None, "--metrics", help="kube-apiserver /metrics, a saved file or an http(s) URL: object counts and bytes per object."),
+    as_json: bool = typer.Option(False, "--json", help="Print the measurement as JSON (audit logs: files, notes, clients, profiles; --metrics: resources; both: {\"audit\", \"objects\"})."),
     output: Optional[Path] = typer.Option(None, "-o", "--output", help="Write the request profiles as YAML (for simulate / the projection gate)."),
+    fleet_output: Optional[Path] = typer.Option(None, "--fleet-output", help="Write a fleet YAML holding the --metrics cluster (nodes, pods, objects, object_bytes)."),
+    cluster: str = typer.Option("measured", "--cluster", help="Name of the cluster --fleet-output writes."),
     memory_limit: str = typer.Option("512MB", "--memory-limit", help="DuckDB memory limit; it spills to a temporary folder beyond it."),
     threads: Optional[int] = typer.Option(None, "--threads", min=1, help="DuckDB threads (default: all cores)."),
 ) -> None:
-    """Measure each client's requests (per user / ServiceAccount / user agent) from audit logs.
+    """Measure a cluster: each client's requests from audit logs (per user / ServiceAccount /
+    user agent), and its object counts and sizes from kube-apiserver's /metrics.
 
     Reads audit.k8s.io/v1 and v1beta1 Event lines; skips and reports garbage lines, a truncated
     last line and unknown apiVersions. Exit 0 on success, 2 on bad input (nothing written).
     """
+    paths = [*(audit_log or []), *(more or [])]
+    with input_errors():
+        _check_arguments(paths, metrics, output, fleet_output)
+        m = _measure_audit(paths, output, memory_limit, threads) if paths else None
+        inventory = _measure_objects(metrics, fleet_output, cluster) if metrics else None
+    if as_json:
+        parts = {"audit": m.to_json() if m else None, "objects": inventory.to_json() if inventory else None}
+        doc = parts if m and inventory else parts["audit"] or parts["objects"]
+        typer.echo(json.dumps(doc, indent=2, default=str))
+    else:
+        if m:
+            _render(m)
+        if inventory:
+            _render_objects(inventory)
+    raise typer.Exit(EXIT_OK)
+
+
+def _check_arguments(paths: list[Path], metrics: str | None, output: Path | None, fleet_output: Path | None) -> None:
+    if not paths and not metrics:
+        raise InputError("waveguard measure", "nothing to measure", hint="give --audit-log FILE and/or --metrics FILE|URL")
+    if output is not None and not paths:
+        raise InputError("-o", "request profiles come from audit logs", hint="add --audit-log FILE")
+    if fleet_output is not None and not metrics:
+        raise InputError("--fleet-output", "the cluster comes from /metrics", hint="add --metrics FILE|URL")
+    for target, flag in ((output, "-o"), (fleet_output, "--fleet-output")):
+        if target is not None and target.is_dir():
+            raise InputError(str(target), "is a folder", hint=f"give a file name for {flag}")
+
+
+def _measure_audit(paths: list[Path], output: Path | None, memory_limit: str, threads: int | None):
     from waveguard.signals.audit import measure_audit_logs, summary_line, write_profiles
 
-    paths = [*audit_log, *(more or [])]
-    with input_errors():
-        if output is not None and output.is_dir():
-            raise InputError(str(output), "is a folder", hint="give a file name for -o")
-        try:
-            m = measure_audit_logs(paths, memory_limit=memory_limit, threads=threads)
-        except Exception as exc:  # duckdb settings errors (e.g. a bad --memory-limit)
-            if isinstance(exc, InputError) or type(exc).__module__.split(".")[0] not in ("duckdb", "_duckdb"):
-                raise
-            raise InputError("--memory-limit/--threads", " ".join(str(exc).split())[:200]) from None
-        for note in m.notes:
-            err_console.print(f"note: {note}", markup=False)
-        if output is not None:
-            header = (f"waveguard measure: request profiles from {', '.join(str(p) for p in paths)}\n"
-                      f"{summary_line(m)}; load with RequestProfile.model_validate per item")
-            write_profiles(m.profiles(), output, header=header)
-    if as_json:
-        typer.echo(json.dumps(m.to_json(), indent=2, default=str))
-    else:
-        _render(m)
-    raise typer.Exit(EXIT_OK)
+    try:
+        m = measure_audit_logs(paths, memory_limit=memory_limit, threads=threads)
+    except Exception as exc:  # duckdb settings errors (e.g. a bad --memory-limit)
+        if isinstance(exc, InputError) or type(exc).__module__.split(".")[0] not in ("duckdb", "_duckdb"):
+            raise
+        raise InputError("--memory-limit/--threads", " ".join(str(exc).split())[:200]) from None
+    for note in m.notes:
+        err_console.print(f"note: {note}", markup=False)
+    if output is not None:
+        header = (f"waveguard measure: request profiles from {', '.join(str(p) for p in paths)}\n"
+                  f"{summary_line(m)}; load with RequestProfile.model_validate per item")
+        write_profiles(m.profiles(), output, header=header)
+    return m
+
+
+def _measure_objects(source: str, fleet_output: Path | None, cluster: str):
+    """Object counts and sizes from one kube-apiserver /metrics (file or URL); writes the fleet
+    YAML when asked, after everything was read."""
+    from waveguard.model.fleet import Fleet
+    from waveguard.model.yamlio import write_text_atomically, yaml_text
+    from waveguard.signals.exposition import SourceUnavailable, fetch_exposition, read_exposition
+    from waveguard.signals.objects import object_inventory
+
+    try:
+        expo = fetch_exposition(source) if source.startswith(("http://", "https://")) else read_exposition(source)
+    except SourceUnavailable as exc:
+        raise InputError(source, str(exc).removeprefix(f"{source}: "), hint="check the URL, or save /metrics to a file") from None
+    try:
+        inventory = object_inventory(expo)
+        entry = inventory.fleet_cluster(cluster) if fleet_output is not None else None
+    except ValueError as exc:
+        raise InputError(source, str(exc), hint="give kube-apiserver's /metrics (kubectl get --raw /metrics)") from None
+    for note in [*expo.notes, *inventory.notes]:
+        err_console.print(f"note: {note}", markup=False)
+    if entry is not None:
+        Fleet.model_validate({"clusters": [entry]})  # what it writes loads as a fleet
+        header = f"waveguard measure: cluster {cluster} from {source} (object counts and bytes per object)"
+        write_text_atomically(fleet_output, yaml_text({"clusters": [entry]}, header))
+    return inventory
 
 
 def _render(m) -> None:
@@ -85,4 +137,20 @@ def _render(m) -> None:
                 row += ["", "", "", ""]
             table.add_row(*row)
             first = False
+    console.print(table)
+
+
+def _render_objects(inventory) -> None:
+    from waveguard.model import constants as C
+
+    console = stdout_console()
+    console.print(f"object counts and sizes from {inventory.source}")
+    table = Table(show_lines=False)
+    for col in ("resource", "group", "objects", "bytes/object", "model constant", "measured by"):
+        table.add_column(col, overflow="fold")
+    for r in inventory.resources:
+        size = "—" if r.bytes_per_object is None else f"{r.bytes_per_object:,.0f}"
+        model = C.OBJECT_BYTES.get(r.resource)
+        table.add_row(r.resource, r.group, "—" if r.objects is None else f"{r.objects:,}", size,
+                      "—" if model is None else f"{model:,}", r.measured_by)
     console.print(table)

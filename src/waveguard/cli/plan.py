@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Optional
 
@@ -13,23 +11,12 @@ import yaml
 from waveguard.cli.common import EXIT_FINDINGS, EXIT_OK, err_console, input_errors, stdout_console
 from waveguard.model.findings import Finding
 from waveguard.model.fleet import Fleet, default_fleet, load_fleet
+from waveguard.model.yamlio import write_text_atomically
 from waveguard.rollout.plan import Plan, load_plan, plan_findings, propose_plan
 
 
 def register(app: typer.Typer) -> None:
     app.command("plan")(plan_command)
-
-
-def write_atomically(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` via a temporary file and rename: never a partial file."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent if str(path.parent) else ".", prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def plan_yaml(plan: Plan) -> str:
@@ -72,7 +59,7 @@ def plan_command(
     if output is None:
         typer.echo(text, nl=False)
     else:
-        write_atomically(output, text)
+        write_text_atomically(output, text)
         stdout_console().print(f"wrote {output}: {len(plan.waves)} waves, bake {plan.waves[0].bake_s:.0f} s each")
     findings = plan_findings(plan, fleet_model, source=str(output or "<stdout>"))
     # With the plan on stdout, findings go to stderr: stdout stays valid YAML.

@@ -50,11 +50,6 @@ GROWS_WITH_NODES = frozenset({
 })
 
 
-def object_bytes(resource: str) -> int:
-    """JSON bytes of one object of ``resource`` (constants.OBJECT_BYTES)."""
-    return C.OBJECT_BYTES.get(resource.split("/")[0], C.DEFAULT_OBJECT_BYTES)
-
-
 @dataclass(frozen=True, slots=True)
 class RequestCost:
     """Cost of one request on one cluster (a plain dataclass: it is built in hot loops).
@@ -122,7 +117,7 @@ def objects_returned(rc: RequestClass, cluster: Cluster) -> float:
 
 def request_cost(rc: RequestClass, cluster: Cluster, max_seats: int = C.APF_MAX_SEATS_LIMIT) -> RequestCost:
     """Seats, service time and memory of one request of class ``rc`` on ``cluster``."""
-    size = object_bytes(rc.resource)
+    size = cluster.object_size(rc.resource)
     if rc.verb == "list":
         return _list_cost(rc, cluster, max_seats, size)
     if rc.verb == "watch":
@@ -193,7 +188,8 @@ def baseline_watchers(resource: str, cluster: Cluster) -> float:
 
 def watch_cache_bytes(cluster: Cluster) -> int:
     """Bytes the apiserver's watch cache holds for the main resources of ``cluster``."""
-    total = sum(cluster.object_count(r) * size for r, size in C.OBJECT_BYTES.items())
+    resources = C.OBJECT_BYTES.keys() | cluster.object_bytes.keys()
+    total = sum(cluster.object_count(r) * cluster.object_size(r) for r in resources)
     return int(total * C.WATCH_CACHE_MEMORY_MULTIPLIER)
 
 

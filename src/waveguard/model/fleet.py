@@ -9,6 +9,7 @@ A fleet YAML looks like::
         pods: 225000            # optional: nodes × 30
         apiserver_replicas: 5   # optional: derived from nodes
         objects: {services: 20000}   # optional per-resource counts
+        object_bytes: {replicasets: 7400}   # optional measured bytes per object (waveguard measure --metrics)
         pod_churn_per_s: 30     # optional pod writes per second
         apiserver_endpoints: [10.0.0.10, 10.0.0.11]   # optional: apiserver IPs (breakglass kubeconfig)
         breakglass: true        # optional: break-glass isolation installed (plan check WG204)
@@ -56,6 +57,9 @@ class Cluster(BaseModel):
     #: "MAJOR.MINOR" (a "v" prefix and a patch are accepted), quoted in YAML: 1.30, not 1.3.
     kubernetes_version: str = Field(default="1.30", pattern=r"^v?\d+\.\d+(\.\d+)?$")
     objects: dict[str, int] = Field(default_factory=dict)
+    #: Bytes per object by resource, measured on this cluster (``waveguard measure --metrics``);
+    #: resources not given use ``constants.OBJECT_BYTES``.
+    object_bytes: dict[str, int] = Field(default_factory=dict)
     pod_churn_per_s: float | None = Field(default=None, ge=0)
     #: IP addresses of the apiserver replicas (no DNS names: the break-glass path must not need DNS).
     apiserver_endpoints: list[str] | None = None
@@ -75,6 +79,14 @@ class Cluster(BaseModel):
         for k, n in v.items():
             if n < 0:
                 raise ValueError(f"objects.{k} must be ≥ 0, got {n}")
+        return v
+
+    @field_validator("object_bytes")
+    @classmethod
+    def _positive(cls, v: dict[str, int]) -> dict[str, int]:
+        for k, n in v.items():
+            if n <= 0:
+                raise ValueError(f"object_bytes.{k} must be > 0, got {n}")
         return v
 
     @property
@@ -137,6 +149,13 @@ class Cluster(BaseModel):
             "cronjobs": pods * 0.005,
         }
         return {**{k: int(v) for k, v in derived.items()}, **self.objects}
+
+    def object_size(self, resource: str) -> int:
+        """Bytes of one object of ``resource`` as served (JSON): this cluster's measured size,
+        else ``constants.OBJECT_BYTES`` (``DEFAULT_OBJECT_BYTES`` for kinds it does not list).
+        Subresources count as their resource (``pods/log`` → pods)."""
+        base = resource.split("/")[0]
+        return self.object_bytes.get(base) or C.OBJECT_BYTES.get(base, C.DEFAULT_OBJECT_BYTES)
 
     def objects_per_node(self, resource: str) -> float:
         """Objects of ``resource`` bound to one node (pods: pods/nodes; others: 0)."""

@@ -1,7 +1,10 @@
-"""YAML parsing with libyaml when available (PyYAML's pure-Python parser is ~20× slower)."""
+"""YAML parsing with libyaml when available (PyYAML's pure-Python parser is ~20× slower), and
+writing files whole or not at all."""
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -52,3 +55,30 @@ def line_of(node: yaml.Node | None, loc: tuple) -> int | None:
 def safe_load(text: str) -> Any:
     """``yaml.safe_load`` through libyaml. Raises ``yaml.YAMLError``."""
     return yaml.load(text, Loader=FastSafeLoader)  # noqa: S506 - a SafeLoader
+
+
+def write_text_atomically(path: "str | Path", text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file in the same folder and a rename: a
+    failure leaves no partial file. Raises InputError naming ``path`` when it cannot be written."""
+    from waveguard.model.errors import InputError
+
+    target = Path(path)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    except OSError as exc:
+        raise InputError(str(target), f"cannot write: {exc.strerror or exc}", hint="check the folder exists") from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, target)
+    except BaseException as exc:
+        Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise InputError(str(target), f"cannot write: {exc.strerror or exc}") from None
+        raise
+
+
+def yaml_text(data: Any, header: str = "") -> str:
+    """``data`` as block YAML (keys in their order), after ``header`` as ``#`` comment lines."""
+    comments = "".join(f"# {line}\n" for line in header.splitlines())
+    return comments + yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=120)

@@ -75,6 +75,7 @@ import yaml
 from waveguard.model.apf import DEFAULT_APF, APFConfig, Subject
 from waveguard.model.errors import InputError
 from waveguard.model.requests import RequestClass, RequestProfile
+from waveguard.model.yamlio import write_text_atomically, yaml_text
 
 #: The audit Event versions this reader maps. k8s: staging/src/k8s.io/apiserver/pkg/apis/audit/
 #: v1 and v1beta1 (v1beta1 removed from kube-apiserver in 1.24, still found in old logs).
@@ -402,8 +403,6 @@ def measure_audit_logs(paths: Iterable[str | os.PathLike[str]], *, memory_limit:
     Raises :class:`InputError` for a missing file, a corrupt compressed stream, or when no file
     holds a usable audit.k8s.io/v1 or v1beta1 event.
     """
-    import duckdb
-
     files = _check_paths(paths)
     with tempfile.TemporaryDirectory(prefix="waveguard-measure-") as tmp:
         con = _connect(memory_limit, threads, tmp)
@@ -779,28 +778,13 @@ def _request_classes(mc: MeasuredClass, span: float) -> list[RequestClass]:
 def dump_profiles_yaml(profiles: list[RequestProfile], header: str = "") -> str:
     """YAML text of ``profiles``: a list, each item a ``RequestProfile`` as
     ``RequestProfile.model_validate`` reads it (no extra keys), after ``#`` comment lines."""
-    data = [p.model_dump(mode="json") for p in profiles]
-    comments = "".join(f"# {line}\n" for line in header.splitlines())
-    return comments + yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=120)
+    return yaml_text([p.model_dump(mode="json") for p in profiles], header)
 
 
 def write_profiles(profiles: list[RequestProfile], path: str | os.PathLike[str], header: str = "") -> None:
-    """Write :func:`dump_profiles_yaml` to ``path`` atomically (a temporary file in the same
-    folder, then a rename): a failure leaves no partial file. Raises InputError when the folder
-    cannot be written."""
-    target = Path(path)
-    text = dump_profiles_yaml(profiles, header)
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent or Path("."))
-    except OSError as exc:
-        raise InputError(str(target), f"cannot write: {exc.strerror or exc}", hint="check the folder exists") from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, target)
-    except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
-        raise InputError(str(target), f"cannot write: {exc.strerror or exc}") from None
+    """Write :func:`dump_profiles_yaml` to ``path`` whole or not at all. Raises InputError when
+    it cannot be written."""
+    write_text_atomically(path, dump_profiles_yaml(profiles, header))
 
 
 def load_profiles(path: str | os.PathLike[str]) -> list[RequestProfile]:

@@ -19,8 +19,13 @@ def runner() -> CliRunner:
     return CliRunner()
 
 
+def require_shared(path: Path) -> Path:
+    """``path`` among the shared inputs, or skip the test when they are not on this machine."""
+    if not path.exists():
+        pytest.skip(f"shared inputs not found at {path}")
+    return path
+
+
 @pytest.fixture(scope="session")
 def manifests() -> Path:
-    if not MANIFESTS.is_dir():
-        pytest.skip(f"shared inputs not found at {MANIFESTS}")
-    return MANIFESTS
+    return require_shared(MANIFESTS)

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import INPUTS
+from tests.conftest import INPUTS, require_shared
 from waveguard.cli.main import app
 from waveguard.model.cost import project
 from waveguard.model.errors import InputError
@@ -31,9 +31,7 @@ V1BETA1 = AUDIT / "audit2rbac-demo-v1beta1-large.jsonl"
 
 @pytest.fixture(scope="module")
 def audit_dir() -> Path:
-    if not AUDIT.is_dir():
-        pytest.skip(f"shared inputs not found at {AUDIT}")
-    return AUDIT
+    return require_shared(AUDIT)
 
 
 def _events(path: Path) -> list[dict]:

@@ -10,7 +10,7 @@ import threading
 
 import pytest
 
-from tests.conftest import INPUTS
+from tests.conftest import INPUTS, require_shared
 from waveguard.cli.main import app
 from waveguard.model.cost import request_cost
 from waveguard.model.fleet import load_fleet
@@ -24,9 +24,7 @@ APISERVER = METRICS / "kube-apiserver-v1.35-nri-kubernetes.prom"
 
 @pytest.fixture(scope="module")
 def inventory():
-    if not APISERVER.is_file():
-        pytest.skip(f"shared inputs not found at {METRICS}")
-    inv = object_inventory(read_exposition(APISERVER))
+    inv = object_inventory(read_exposition(require_shared(APISERVER)))
     return {r.resource: r for r in inv.resources}
 
 
@@ -71,8 +69,7 @@ def test_not_an_apiserver_metrics_file():
 
 def test_measured_sizes_reach_the_cost_model(tmp_path, runner):
     """The fleet file it writes loads, and a LIST on that cluster returns count × measured size."""
-    if not APISERVER.is_file():
-        pytest.skip("shared inputs not found")
+    require_shared(APISERVER)
     out = tmp_path / "fleet.yaml"
     res = runner.invoke(app, ["measure", "--metrics", str(APISERVER), "--fleet-output", str(out), "--cluster", "kind"])
     assert res.exit_code == 0, res.output
@@ -84,8 +81,7 @@ def test_measured_sizes_reach_the_cost_model(tmp_path, runner):
 
 def test_metrics_from_a_url(runner):
     """A real HTTP server on 127.0.0.1 serves the saved /metrics."""
-    if not APISERVER.is_file():
-        pytest.skip("shared inputs not found")
+    require_shared(APISERVER)
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(METRICS))
     handler.log_message = lambda *a: None
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)

@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from tests.conftest import EXAMPLES, INPUTS
+from tests.conftest import EXAMPLES, INPUTS, require_shared
 from tests.prometheus_server import PrometheusServer, free_port
 from waveguard.analysis import build_profiles, load_change
 from waveguard.rollout import demo
@@ -285,8 +285,7 @@ def test_the_same_promql_reads_a_real_kube_apiserver(fleet_prometheus):
     seats, nominal limits and memory are the file's."""
     from waveguard.signals.exposition import read_exposition
 
-    if not REAL_APISERVER.exists():
-        pytest.skip("shared inputs not found")
+    require_shared(REAL_APISERVER)
     prom, _ = fleet_prometheus
     cfg = PrometheusConfig(url=prom.url, scrape_interval_s=SCRAPE_INTERVAL_S)
     deadline = time.monotonic() + 20

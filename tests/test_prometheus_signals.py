@@ -19,7 +19,7 @@ from urllib.parse import parse_qs
 import numpy as np
 import pytest
 
-from tests.conftest import INPUTS
+from tests.conftest import INPUTS, require_shared
 from tests.prometheus_server import free_port
 from waveguard.model.fleet import Cluster, Fleet
 from waveguard.rollout.engine import Engine
@@ -289,8 +289,7 @@ def running():
 @pytest.mark.parametrize("component,real", [("apiserver", "kube-apiserver-v1.35-nri-kubernetes.prom"),
                                             ("coredns", "coredns-datadog-fixture-metrics_18.txt")])
 def test_exporter_speaks_the_real_components_names_and_labels(running, component, real):
-    if not (METRICS / real).exists():
-        pytest.skip("shared inputs not found")
+    require_shared(METRICS / real)
     _, exporter = running
     ours = parse_exposition(exporter.exposition("prod-24-7500", component).decode())
     theirs = read_exposition(METRICS / real)

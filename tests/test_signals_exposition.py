@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import INPUTS
+from tests.conftest import INPUTS, require_shared
 from waveguard.model.errors import InputError
 from waveguard.signals.exposition import (
     SourceUnavailable, canonical_name, fetch_exposition, histogram_quantile, parse_exposition, read_exposition,
@@ -30,9 +30,7 @@ SLIS = METRICS / "kube-apiserver-slis-datadog-fixture-1.27.3.txt"
 
 @pytest.fixture(scope="module")
 def metrics_dir() -> Path:
-    if not METRICS.is_dir():
-        pytest.skip(f"shared inputs not found at {METRICS}")
-    return METRICS
+    return require_shared(METRICS)
 
 
 @pytest.fixture(scope="module")

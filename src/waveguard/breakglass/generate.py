@@ -122,21 +122,42 @@ def _labels(component: str) -> dict[str, str]:
     return {P.MANAGED_BY[0]: P.MANAGED_BY[1], "app.kubernetes.io/component": component}
 
 
+def _priority_level(name: str, component: str, limited: dict, queuing: dict) -> dict:
+    """A Limited PriorityLevelConfiguration whose overflow queues (``limited``: its shares and
+    lending fields)."""
+    return {
+        "apiVersion": P.API_VERSION, "kind": "PriorityLevelConfiguration",
+        "metadata": {"name": name, "labels": _labels(component)},
+        "spec": {"type": "Limited", "limited": {
+            **limited, "limitResponse": {"type": "Queue", "queuing": dict(queuing)}}},
+    }
+
+
+def _flow_schema(name: str, component: str, precedence: int, subjects: list[dict]) -> dict:
+    """A FlowSchema sending every request of ``subjects`` (all verbs, resources and non-resource
+    URLs) to the level of the same name, one flow per user."""
+    return {
+        "apiVersion": P.API_VERSION, "kind": "FlowSchema",
+        "metadata": {"name": name, "labels": _labels(component)},
+        "spec": {
+            "priorityLevelConfiguration": {"name": name},
+            "matchingPrecedence": precedence,
+            "distinguisherMethod": {"type": "ByUser"},
+            "rules": [{"subjects": subjects, "resourceRules": [dict(_ALL_RESOURCES)],
+                       "nonResourceRules": [dict(_ALL_NON_RESOURCES)]}],
+        },
+    }
+
+
 def _objects(group: str, controller: tuple[str, str], sas: list[tuple[str, str]], change: Change
              ) -> tuple[list[dict], list[str]]:
     levels: list[dict] = []
     level_comments: list[str] = []
     schemas: list[dict] = []
     schema_comments: list[str] = []
-    levels.append({
-        "apiVersion": P.API_VERSION, "kind": "PriorityLevelConfiguration",
-        "metadata": {"name": P.BREAKGLASS_NAME, "labels": _labels("break-glass")},
-        "spec": {"type": "Limited", "limited": {
-            "nominalConcurrencyShares": P.BREAKGLASS_SHARES,
-            "lendablePercent": P.BREAKGLASS_LENDABLE_PERCENT,
-            "limitResponse": {"type": "Queue", "queuing": dict(P.BREAKGLASS_QUEUING)},
-        }},
-    })
+    levels.append(_priority_level(P.BREAKGLASS_NAME, "break-glass", {
+        "nominalConcurrencyShares": P.BREAKGLASS_SHARES, "lendablePercent": P.BREAKGLASS_LENDABLE_PERCENT,
+    }, P.BREAKGLASS_QUEUING))
     q = P.BREAKGLASS_QUEUING
     level_comments.append(
         f"Break-glass level: guaranteed seats for the way back.\n"
@@ -147,23 +168,10 @@ def _objects(group: str, controller: tuple[str, str], sas: list[tuple[str, str]]
         f"- borrowingLimitPercent unset: it may still borrow idle seats of other levels.\n"
         f"- Queue {q['queues']} queues, handSize {q['handSize']}, queueLengthLimit {q['queueLengthLimit']} "
         f"(leader-election's shape): a burst of rollback requests waits, it is never rejected with 429.")
-    schemas.append({
-        "apiVersion": P.API_VERSION, "kind": "FlowSchema",
-        "metadata": {"name": P.BREAKGLASS_NAME, "labels": _labels("break-glass")},
-        "spec": {
-            "priorityLevelConfiguration": {"name": P.BREAKGLASS_NAME},
-            "matchingPrecedence": P.BREAKGLASS_PRECEDENCE,
-            "distinguisherMethod": {"type": "ByUser"},
-            "rules": [{
-                "subjects": [
-                    {"kind": "Group", "group": {"name": group}},
-                    {"kind": "ServiceAccount", "serviceAccount": {"namespace": controller[0], "name": controller[1]}},
-                ],
-                "resourceRules": [dict(_ALL_RESOURCES)],
-                "nonResourceRules": [dict(_ALL_NON_RESOURCES)],
-            }],
-        },
-    })
+    schemas.append(_flow_schema(P.BREAKGLASS_NAME, "break-glass", P.BREAKGLASS_PRECEDENCE, [
+        {"kind": "Group", "group": {"name": group}},
+        {"kind": "ServiceAccount", "serviceAccount": {"namespace": controller[0], "name": controller[1]}},
+    ]))
     schema_comments.append(
         f"Break-glass FlowSchema: group {group} (put it in the O= of the emergency client certificates, see "
         f"`waveguard breakglass kubeconfig`) and the waveguard controller, ServiceAccount {controller[0]}/{controller[1]}.\n"
@@ -176,16 +184,10 @@ def _objects(group: str, controller: tuple[str, str], sas: list[tuple[str, str]]
         f"block another's rollback.")
     for ns, name in sas:
         cname = P.capped_name(ns, name)
-        levels.append({
-            "apiVersion": P.API_VERSION, "kind": "PriorityLevelConfiguration",
-            "metadata": {"name": cname, "labels": _labels("capped")},
-            "spec": {"type": "Limited", "limited": {
-                "nominalConcurrencyShares": P.CAPPED_SHARES,
-                "lendablePercent": P.CAPPED_LENDABLE_PERCENT,
-                "borrowingLimitPercent": P.CAPPED_BORROWING_LIMIT_PERCENT,
-                "limitResponse": {"type": "Queue", "queuing": dict(P.CAPPED_QUEUING)},
-            }},
-        })
+        levels.append(_priority_level(cname, "capped", {
+            "nominalConcurrencyShares": P.CAPPED_SHARES, "lendablePercent": P.CAPPED_LENDABLE_PERCENT,
+            "borrowingLimitPercent": P.CAPPED_BORROWING_LIMIT_PERCENT,
+        }, P.CAPPED_QUEUING))
         cq = P.CAPPED_QUEUING
         level_comments.append(
             f"Capped level of ServiceAccount {ns}/{name}: the most its overload can take.\n"
@@ -199,20 +201,8 @@ def _objects(group: str, controller: tuple[str, str], sas: list[tuple[str, str]]
             f"a DaemonSet share one ServiceAccount, one flow, so more queues would not help; 10 slots absorb a healthy "
             f"start-up burst, anything beyond gets 429 at once (cheap; client-go backs off) instead of waiting "
             f"{C.APISERVER_REQUEST_TIMEOUT_S / 4:.0f} s in a queue holding memory.")
-        schemas.append({
-            "apiVersion": P.API_VERSION, "kind": "FlowSchema",
-            "metadata": {"name": cname, "labels": _labels("capped")},
-            "spec": {
-                "priorityLevelConfiguration": {"name": cname},
-                "matchingPrecedence": P.CAPPED_PRECEDENCE,
-                "distinguisherMethod": {"type": "ByUser"},
-                "rules": [{
-                    "subjects": [{"kind": "ServiceAccount", "serviceAccount": {"namespace": ns, "name": name}}],
-                    "resourceRules": [dict(_ALL_RESOURCES)],
-                    "nonResourceRules": [dict(_ALL_NON_RESOURCES)],
-                }],
-            },
-        })
+        schemas.append(_flow_schema(cname, "capped", P.CAPPED_PRECEDENCE, [
+            {"kind": "ServiceAccount", "serviceAccount": {"namespace": ns, "name": name}}]))
         default_schema = ("kube-system-service-accounts (900) → workload-high, beside kube-controller-manager and "
                           "kube-scheduler (WG105)" if ns == "kube-system" else "service-accounts (9000) → workload-low")
         extra = ""

@@ -100,20 +100,21 @@ def incident_staging_saturated_min(runs: Runs) -> float:
     return float(r.result.saturated_mask("staging").sum() * r.result.step_s / 60.0)
 
 
-def incident_largest_saturation_min(runs: Runs) -> float:
+def _largest_cluster_minutes(runs: Runs, since: str, until: str) -> float:
+    """Minutes between two moments (summary-row fields, seconds) on the incident's largest
+    cluster; NaN when either never came."""
     r = runs[R.INCIDENT]
     row = R.row_of(r, R.largest_cluster(r))
-    if row.saturated_at_s is None or row.change_at_s is None:
-        return float("nan")
-    return (row.saturated_at_s - row.change_at_s) / 60.0
+    start, end = getattr(row, since), getattr(row, until)
+    return float("nan") if start is None or end is None else (end - start) / 60.0
+
+
+def incident_largest_saturation_min(runs: Runs) -> float:
+    return _largest_cluster_minutes(runs, "change_at_s", "saturated_at_s")
 
 
 def incident_dns_lag_min(runs: Runs) -> float:
-    r = runs[R.INCIDENT]
-    row = R.row_of(r, R.largest_cluster(r))
-    if row.dns_failing_at_s is None or row.saturated_at_s is None:
-        return float("nan")
-    return (row.dns_failing_at_s - row.saturated_at_s) / 60.0
+    return _largest_cluster_minutes(runs, "saturated_at_s", "dns_failing_at_s")
 
 
 def incident_large_down_pct(runs: Runs) -> float:

@@ -280,18 +280,12 @@ class FleetExporter:
                                   labels=["code"])
         fam.add_metric(["429"], float(s.counters["apiserver_request_total"][c]))
         yield fam
-        h = HistogramMetricFamily("apiserver_request_duration_seconds", "[STABLE] Response latency distribution in seconds for each verb, dry run value, group, version, resource, subresource, scope and component.",
-                                  labels=["component", "scope"])
-        for i, scope in enumerate(self.scopes):
-            h.add_metric(["apiserver", scope], _buckets(REQUEST_DURATION_BUCKETS, s.latency_buckets[i, c], s.latency_count[i, c]),
-                         float(s.latency_sum[i, c]))
-        yield h
-        h = HistogramMetricFamily("apiserver_flowcontrol_request_wait_duration_seconds", "[BETA] Length of time a request spent waiting in its queue",
-                                  labels=["execute", "priority_level"])
-        for i, level in enumerate(self.levels):
-            h.add_metric(["true", level], _buckets(WAIT_DURATION_BUCKETS, s.wait_buckets[i, c], s.wait_count[i, c]),
-                         float(s.wait_sum[i, c]))
-        yield h
+        yield _histogram("apiserver_request_duration_seconds", "[STABLE] Response latency distribution in seconds for each verb, dry run value, group, version, resource, subresource, scope and component.",
+                         ["component", "scope"], [["apiserver", scope] for scope in self.scopes], REQUEST_DURATION_BUCKETS,
+                         s.latency_buckets[:, c], s.latency_count[:, c], s.latency_sum[:, c])
+        yield _histogram("apiserver_flowcontrol_request_wait_duration_seconds", "[BETA] Length of time a request spent waiting in its queue",
+                         ["execute", "priority_level"], [["true", level] for level in self.levels], WAIT_DURATION_BUCKETS,
+                         s.wait_buckets[:, c], s.wait_count[:, c], s.wait_sum[:, c])
         g = GaugeMetricFamily("process_resident_memory_bytes", "Resident memory size in bytes.")
         g.add_metric([], float(s.gauges["process_resident_memory_bytes"][c]))
         yield g
@@ -508,6 +502,15 @@ class _Families:
 
     def collect(self):
         yield from self._build()
+
+
+def _histogram(name: str, doc: str, labels: list[str], rows: list[list[str]], bounds: tuple[float, ...],
+               buckets: np.ndarray, counts: np.ndarray, sums: np.ndarray) -> HistogramMetricFamily:
+    """One histogram family, a series per row of label values (``buckets`` cumulative, one row each)."""
+    h = HistogramMetricFamily(name, doc, labels=labels)
+    for i, values in enumerate(rows):
+        h.add_metric(values, _buckets(bounds, buckets[i], counts[i]), float(sums[i]))
+    return h
 
 
 def _buckets(bounds: tuple[float, ...], counts: np.ndarray, total: float) -> list[tuple[str, float]]:

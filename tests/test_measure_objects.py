@@ -100,12 +100,18 @@ def test_metrics_from_a_url(runner):
 
 @pytest.mark.parametrize("args, message", [
     ([], "nothing to measure"),
-    (["--metrics", str(METRICS / "coredns-datadog-fixture-metrics_18.txt"), "--fleet-output", "{out}"],
+    (["--metrics", str(METRICS / "coredns-datadog-fixture-metrics_18.txt"), "--fleet-output", "{out}", "--cluster", "c"],
      "not a kube-apiserver"),
-    (["--metrics", "http://127.0.0.1:9/metrics", "--fleet-output", "{out}"], "http://127.0.0.1:9/metrics"),
+    (["--metrics", "http://127.0.0.1:9/metrics", "--fleet-output", "{out}", "--cluster", "c"],
+     "http://127.0.0.1:9/metrics"),
+    (["--metrics", "http://[::1/metrics", "--fleet-output", "{out}", "--cluster", "c"], "not a usable URL"),
+    (["--metrics", "ftp://host/metrics", "--fleet-output", "{out}", "--cluster", "c"], "not an http(s) URL"),
     (["--metrics", str(APISERVER), "-o", "{out}"], "request profiles come from audit logs"),
-    (["--audit-log", str(INPUTS / "audit" / "audit2rbac-demo-v1.jsonl"), "--fleet-output", "{out}"],
+    (["--audit-log", str(INPUTS / "audit" / "audit2rbac-demo-v1.jsonl"), "--fleet-output", "{out}", "--cluster", "c"],
      "the cluster comes from /metrics"),
+    (["--metrics", str(APISERVER), "--fleet-output", "{out}"], "give both or neither"),
+    (["--metrics", str(APISERVER), "--cluster", "c"], "give both or neither"),
+    (["--metrics", str(APISERVER), "--fleet-output", "{out}", "--cluster", " "], "needs a name"),
 ])
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(runner, tmp_path, args, message):
     out = tmp_path / "out.yaml"
@@ -114,3 +120,44 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(runner, tmp_path, args,
     lines = [line for line in res.stderr.splitlines() if line.startswith("error:")]
     assert len(lines) == 1 and message in lines[0], res.stderr
     assert not out.exists()
+
+
+def test_counts_that_are_not_counts_are_noted_and_left_unknown(tmp_path, runner):
+    """NaN, a fraction or -1 (the apiserver could not fetch it): noted, never a traceback; without
+    a node count there is no fleet entry to write (exit 2, nothing written)."""
+    text = ('apiserver_resource_objects{group="",resource="nodes"} -1\n'
+            'apiserver_resource_objects{group="",resource="pods"} NaN\n'
+            'apiserver_resource_objects{group="",resource="services"} 2.5\n')
+    inv = object_inventory(parse_exposition(text))
+    assert [r.objects for r in inv.resources] == [None, None, None] and len(inv.notes) == 4  # + no sizes
+    path, out = tmp_path / "m.prom", tmp_path / "f.yaml"
+    path.write_text(text)
+    res = runner.invoke(app, ["measure", "--metrics", str(path), "--fleet-output", str(out), "--cluster", "c"])
+    assert res.exit_code == 2 and "could not fetch its count (-1)" in res.stderr and not out.exists()
+
+
+def test_gzip_and_byte_order_mark(tmp_path):
+    import gzip
+
+    text = '\ufeffapiserver_resource_objects{group="",resource="pods"} 7\n'
+    (tmp_path / "m.prom.gz").write_bytes(gzip.compress(text.encode()))
+    inv = object_inventory(read_exposition(tmp_path / "m.prom.gz"))
+    assert inv.resources[0].objects == 7
+
+
+@pytest.mark.parametrize("object_bytes, message", [
+    ("{pods: true}", "valid integer"),
+    ("{Pods: 4000}", "should match pattern"),
+    ("{replicasets.apps: 4000}", "should match pattern"),
+    ("{pods: 0}", "greater than 0"),
+    ("{pods: 99999999999}", "less than or equal to 3145728"),
+    ("7", "valid dictionary"),
+])
+def test_bad_object_bytes_in_a_fleet_file(tmp_path, object_bytes, message):
+    from waveguard.model.errors import InputError
+
+    path = tmp_path / "fleet.yaml"
+    path.write_text(f"clusters:\n  - name: c\n    nodes: 3\n    object_bytes: {object_bytes}\n")
+    with pytest.raises(InputError, match=message) as exc:
+        load_fleet(path)
+    assert exc.value.line == 4

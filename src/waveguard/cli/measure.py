@@ -24,7 +24,7 @@ def measure_command(
     as_json: bool = typer.Option(False, "--json", help="Print the measurement as JSON (audit logs: files, notes, clients, profiles; --metrics: resources; both: {\"audit\", \"objects\"})."),
     output: Optional[Path] = typer.Option(None, "-o", "--output", help="Write the request profiles as YAML (for simulate / the projection gate)."),
     fleet_output: Optional[Path] = typer.Option(None, "--fleet-output", help="Write a fleet YAML holding the --metrics cluster (nodes, pods, objects, object_bytes)."),
-    cluster: str = typer.Option("measured", "--cluster", help="Name of the cluster --fleet-output writes."),
+    cluster: Optional[str] = typer.Option(None, "--cluster", help="Name of the cluster --fleet-output writes (required with it)."),
     memory_limit: str = typer.Option("512MB", "--memory-limit", help="DuckDB memory limit; it spills to a temporary folder beyond it."),
     threads: Optional[int] = typer.Option(None, "--threads", min=1, help="DuckDB threads (default: all cores)."),
 ) -> None:
@@ -36,7 +36,7 @@ def measure_command(
     """
     paths = [*(audit_log or []), *(more or [])]
     with input_errors():
-        _check_arguments(paths, metrics, output, fleet_output)
+        _check_arguments(paths, metrics, output, fleet_output, cluster)
         m = _measure_audit(paths, output, memory_limit, threads) if paths else None
         inventory = _measure_objects(metrics, fleet_output, cluster) if metrics else None
     if as_json:
@@ -51,13 +51,20 @@ def measure_command(
     raise typer.Exit(EXIT_OK)
 
 
-def _check_arguments(paths: list[Path], metrics: str | None, output: Path | None, fleet_output: Path | None) -> None:
+def _check_arguments(paths: list[Path], metrics: str | None, output: Path | None, fleet_output: Path | None,
+                     cluster: str | None) -> None:
     if not paths and not metrics:
         raise InputError("waveguard measure", "nothing to measure", hint="give --audit-log FILE and/or --metrics FILE|URL")
+    if metrics and "://" in metrics and not metrics.startswith(("http://", "https://")):
+        raise InputError(metrics, "not an http(s) URL", hint="give an http(s) URL or a saved /metrics file")
     if output is not None and not paths:
         raise InputError("-o", "request profiles come from audit logs", hint="add --audit-log FILE")
     if fleet_output is not None and not metrics:
         raise InputError("--fleet-output", "the cluster comes from /metrics", hint="add --metrics FILE|URL")
+    if (fleet_output is None) != (cluster is None):
+        raise InputError("--cluster", "--cluster names the cluster --fleet-output writes: give both or neither")
+    if cluster is not None and not cluster.strip():
+        raise InputError("--cluster", "the cluster needs a name")
     for target, flag in ((output, "-o"), (fleet_output, "--fleet-output")):
         if target is not None and target.is_dir():
             raise InputError(str(target), "is a folder", hint=f"give a file name for {flag}")
@@ -81,9 +88,11 @@ def _measure_audit(paths: list[Path], output: Path | None, memory_limit: str, th
     return m
 
 
-def _measure_objects(source: str, fleet_output: Path | None, cluster: str):
+def _measure_objects(source: str, fleet_output: Path | None, cluster: str | None):
     """Object counts and sizes from one kube-apiserver /metrics (file or URL); writes the fleet
     YAML when asked, after everything was read."""
+    from pydantic import ValidationError
+
     from waveguard.model.fleet import Fleet
     from waveguard.model.yamlio import write_text_atomically, yaml_text
     from waveguard.signals.exposition import SourceUnavailable, fetch_exposition, read_exposition
@@ -101,7 +110,13 @@ def _measure_objects(source: str, fleet_output: Path | None, cluster: str):
     for note in [*expo.notes, *inventory.notes]:
         err_console.print(f"note: {note}", markup=False)
     if entry is not None:
-        Fleet.model_validate({"clusters": [entry]})  # what it writes loads as a fleet
+        try:  # what it writes must load as a fleet
+            Fleet.model_validate({"clusters": [entry]})
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            where = ".".join(str(p) for p in err["loc"][2:])
+            raise InputError(source, f"the measured cluster is not a valid fleet entry: {where}: {err['msg']}",
+                             hint="check the metrics' object counts") from None
         header = f"waveguard measure: cluster {cluster} from {source} (object counts and bytes per object)"
         write_text_atomically(fleet_output, yaml_text({"clusters": [entry]}, header))
     return inventory

@@ -82,6 +82,10 @@ OBJECT_BYTES: dict[str, int] = {
 }
 #: Fallback object size for resources not listed above. estimate.
 DEFAULT_OBJECT_BYTES = 2048
+#: Largest size one object can have as served, the bound a fleet file's ``object_bytes`` must
+#: respect: etcd refuses a write over --max-request-bytes, 1.5 MiB by default (etcd.io
+#: op-guide/configuration), and an object's JSON is at most about twice its stored protobuf.
+MAX_OBJECT_BYTES = 3 << 20
 
 # --- Service time of a request (seconds) -------------------------------------------------
 #: Fixed cost of any request (auth, admission, routing). estimate: ~5 ms is the usual

@@ -70,6 +70,7 @@ def write_text_atomically(path: "str | Path", text: str) -> None:
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it 0600; a written file is as open() makes it
         os.replace(tmp, target)
     except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
@@ -82,3 +83,9 @@ def yaml_text(data: Any, header: str = "") -> str:
     """``data`` as block YAML (keys in their order), after ``header`` as ``#`` comment lines."""
     comments = "".join(f"# {line}\n" for line in header.splitlines())
     return comments + yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=120)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

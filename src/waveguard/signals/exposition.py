@@ -266,7 +266,7 @@ def parse_exposition(text: str, source: str = "<text>") -> Exposition:
     Raises :class:`InputError` when the text holds no sample at all (empty, HTML, JSON...)."""
     from prometheus_client.parser import text_string_to_metric_families
 
-    lines = text.splitlines()
+    lines = text.removeprefix("\ufeff").splitlines()  # a byte-order mark would hide the first sample
     exp = Exposition(source=source, scrapes=[])
     skipped = 0
     for scrape_start, scrape_lines in _split_scrapes(lines):
@@ -323,13 +323,20 @@ def _parse_lines(block: list[str], first_line: int, parser) -> tuple[list, list[
 
 
 def read_exposition(path: str | Path) -> Exposition:
-    """Parse a saved /metrics file. Raises InputError when it cannot be read or holds no sample."""
+    """Parse a saved /metrics file, plain or gzip. Raises InputError when it cannot be read or
+    holds no sample."""
+    import gzip
+
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8", errors="replace")
-    except OSError as exc:
+        data = p.read_bytes()
+        if data[:2] == b"\x1f\x8b":
+            data = gzip.decompress(data)
+    except OSError as exc:  # gzip.BadGzipFile is an OSError too
         raise InputError(str(p), f"cannot read: {exc.strerror or exc}") from None
-    return parse_exposition(text, source=str(p))
+    except EOFError:
+        raise InputError(str(p), "cannot read: truncated gzip stream") from None
+    return parse_exposition(data.decode("utf-8", errors="replace"), source=str(p))
 
 
 # --- Live endpoints -------------------------------------------------------------------------------------
@@ -355,8 +362,8 @@ def fetch_exposition(url: str, *, timeout_s: float = DEFAULT_FETCH_TIMEOUT_S,
     import time
 
     deadline = time.monotonic() + 4 * timeout_s
-    req = urllib.request.Request(url, headers={"Accept": "text/plain;version=0.0.4"})
     try:
+        req = urllib.request.Request(url, headers={"Accept": "text/plain;version=0.0.4"})
         with urllib.request.urlopen(req, timeout=timeout_s) as resp:  # noqa: S310 - http(s) URLs of our sources
             chunks: list[bytes] = []
             size = 0
@@ -376,6 +383,8 @@ def fetch_exposition(url: str, *, timeout_s: float = DEFAULT_FETCH_TIMEOUT_S,
         raise SourceUnavailable(url, "unreachable", f"cannot connect: {reason}") from None
     except TimeoutError:
         raise SourceUnavailable(url, "timeout", f"no answer within {timeout_s:g} s") from None
+    except ValueError as exc:  # a malformed URL (bad port, unclosed IPv6 bracket, unknown scheme)
+        raise SourceUnavailable(url, "unreachable", f"not a usable URL: {exc}") from None
     except (ConnectionError, OSError) as exc:
         raise SourceUnavailable(url, "unreachable", f"connection failed: {exc}") from None
     try:

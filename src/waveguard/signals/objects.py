@@ -21,6 +21,7 @@ the apiserver started: the longer it has run, the more requests they average.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from waveguard.signals.exposition import Exposition
@@ -58,7 +59,9 @@ class ObjectInventory:
         when the node count is not exposed (a cluster needs one)."""
         counts = {r.resource: r.objects for r in self.resources if r.objects is not None}
         if "nodes" not in counts:
-            raise ValueError("no node count in the metrics (apiserver_resource_objects{resource=\"nodes\"})")
+            why = [n for n in self.notes if n.startswith("nodes:")]
+            raise ValueError("no usable node count in the metrics (apiserver_resource_objects{resource=\"nodes\"})"
+                             + (f" — {why[0]}" if why else ""))
         entry: dict = {"name": name, "nodes": counts.pop("nodes")}
         if "pods" in counts:
             entry["pods"] = counts.pop("pods")
@@ -84,11 +87,10 @@ def object_inventory(expo: Exposition, *, scrape: int = -1) -> ObjectInventory:
     if not counts and not gets and not lists:
         raise ValueError("no apiserver_resource_objects/apiserver_storage_objects or apiserver_response_sizes "
                          "series: not a kube-apiserver /metrics")
-    notes = [f"{r}: the apiserver could not fetch its count (-1)" for r, n in counts.items() if n is not None and n < 0]
+    notes: list[str] = []
     rows = []
     for resource in sorted(counts.keys() | gets.keys() | events.keys()):
-        n = counts.get(resource)
-        n = None if n is None or n < 0 else int(n)
+        n = _count(resource, counts.get(resource), notes)
         candidates = [(mean, f"GET ×{k:.0f}") for mean, k in [gets.get(resource, (0, 0))] if k]
         candidates += [(mean, f"WATCH event ×{k:.0f}") for mean, k in [events.get(resource, (0, 0))] if k]
         candidates += [(mean / n, f"LIST ×{k:.0f}") for mean, k in [lists.get(resource, (0, 0))] if k and n]
@@ -98,6 +100,20 @@ def object_inventory(expo: Exposition, *, scrape: int = -1) -> ObjectInventory:
     if not any(r.bytes_per_object for r in rows):
         notes.append("no GET or LIST response sizes yet: object sizes stay at the model's constants")
     return ObjectInventory(expo.source, rows, notes)
+
+
+def _count(resource: str, value: float | None, notes: list[str]) -> int | None:
+    """A stored-object count, or None (noted) when the apiserver could not fetch it (-1) or the
+    sample is not a count (NaN, ±Inf, a fraction, another negative number)."""
+    if value is None:
+        return None
+    if value == -1:
+        notes.append(f"{resource}: the apiserver could not fetch its count (-1)")
+    elif not math.isfinite(value) or value < 0 or value != int(value):
+        notes.append(f"{resource}: {value!r} is not a count of objects; left unknown")
+    else:
+        return int(value)
+    return None
 
 
 def _object_counts(expo: Exposition, scrape: int) -> tuple[dict[str, float], dict[str, str]]:

@@ -89,7 +89,6 @@ class Cluster(BaseModel):
                 raise ValueError(f"objects.{k} must be ≥ 0, got {n}")
         return v
 
-
     @property
     def pod_count(self) -> int:
         return self.pods if self.pods is not None else self.nodes * C.DEFAULT_PODS_PER_NODE

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 from waveguard.signals.exposition import Exposition
 
-#: Count metrics, newest first, and how each names its resource.
+#: Count metrics, newest first: 1.34+, 1.21–1.33, before 1.21.
 _COUNT_METRICS = ("apiserver_resource_objects", "apiserver_storage_objects", "etcd_object_counts")
 _RESPONSE_SIZES = "apiserver_response_sizes"
 _WATCH_EVENT_SIZES = "apiserver_watch_events_sizes"

@@ -540,9 +540,9 @@ class FleetSimulator:
         if rb is not None and rb.resolve(D, Q, REJ, self.qcap3):
             self._queued = True
         Dx, etcd_out = self._through_etcd(D, Q) if self.etcd.enabled else (D, None)
-        # Admitted requests share the replica's cores (goroutines): a burst whose CPU the step
-        # cannot hold stretches τ now, not a step late, so its requests execute — and hold
-        # their memory — together instead of all finishing within the step.
+        # Admitted requests share the replica's cores (goroutines): on a replica not yet slowed,
+        # a burst whose CPU the step cannot hold stretches τ now, not a step late, so its
+        # requests execute — and hold their memory — together instead of all finishing in it.
         if not self._slowed and len(self._heavy):
             self._absorb_burst(Dx)
         carry = Dx * self.keep

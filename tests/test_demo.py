@@ -56,7 +56,8 @@ def test_sli_gates_catch_what_the_projection_cannot_know_in_the_first_production
     assert case.saturated_clusters == 0 and case.impact_minutes < 10
 
 
-def test_demo_json_and_report(runner, tmp_path):
+def test_demo_json_and_report(runner, tmp_path, monkeypatch, demo):
+    monkeypatch.setattr("waveguard.rollout.demo.run_demo", lambda *a, **k: demo)  # the module's run
     report = tmp_path / "demo.html"
     result = runner.invoke(app, ["demo", "--json", "--report", str(report)])
     assert result.exit_code == 0, result.output

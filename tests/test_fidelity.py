@@ -114,7 +114,8 @@ def test_deterministic():
 
 # --- command line --------------------------------------------------------------------------------
 
-def test_cli_json_schema(runner):
+def test_cli_json_schema(runner, monkeypatch, fidelity):
+    monkeypatch.setattr("waveguard.fidelity.run_fidelity", lambda: fidelity)  # the module's run
     result = runner.invoke(app, ["fidelity", "--json"])
     out = json.loads(result.stdout)
     assert result.exit_code == (0 if out["all_within_bounds"] else 1)

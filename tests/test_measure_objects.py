@@ -10,7 +10,8 @@ import threading
 
 import pytest
 
-from tests.conftest import INPUTS, require_shared
+from tests.conftest import APISERVER_METRICS as APISERVER
+from tests.conftest import INPUTS, METRICS, require_shared
 from waveguard.cli.main import app
 from waveguard.model.cost import request_cost
 from waveguard.model.fleet import load_fleet
@@ -18,13 +19,11 @@ from waveguard.model.requests import RequestClass
 from waveguard.signals.exposition import parse_exposition, read_exposition
 from waveguard.signals.objects import object_inventory
 
-METRICS = INPUTS / "metrics"
-APISERVER = METRICS / "kube-apiserver-v1.35-nri-kubernetes.prom"
 
 
 @pytest.fixture(scope="module")
-def inventory():
-    inv = object_inventory(read_exposition(require_shared(APISERVER)))
+def inventory(real_apiserver_metrics):
+    inv = object_inventory(real_apiserver_metrics)
     return {r.resource: r for r in inv.resources}
 
 

@@ -1,5 +1,5 @@
-"""Gates through a **real Prometheus** (Debian ``prometheus``, started per test on 127.0.0.1 with
-a temporary config and TSDB, stopped afterwards) scraping the simulated fleet's exporter.
+"""Gates through a **real Prometheus** (Debian ``prometheus``, started once per module on 127.0.0.1
+with a temporary config and TSDB, stopped afterwards) scraping the simulated fleet's exporter.
 
 The rollout drives the simulator; the exporter serves it at ``/metrics/<cluster>/<component>``
 with the real components' names; Prometheus scrapes every target each second; the gates read
@@ -15,7 +15,8 @@ import time
 
 import pytest
 
-from tests.conftest import EXAMPLES, INPUTS, require_shared
+from tests.conftest import APISERVER_METRICS as REAL_APISERVER
+from tests.conftest import EXAMPLES
 from tests.prometheus_server import PrometheusServer, free_port
 from waveguard.analysis import build_profiles, load_change
 from waveguard.rollout import demo
@@ -91,7 +92,6 @@ class RealApiserverTarget:
         self.server.server_close()
 
 
-REAL_APISERVER = INPUTS / "metrics" / "kube-apiserver-v1.35-nri-kubernetes.prom"
 
 
 @pytest.fixture(scope="module")
@@ -278,14 +278,11 @@ def test_exporter_cli_serves_a_scenario_that_prometheus_scrapes(tmp_path):
     assert "serving 25 clusters" in err
 
 
-def test_the_same_promql_reads_a_real_kube_apiserver(fleet_prometheus):
+def test_the_same_promql_reads_a_real_kube_apiserver(fleet_prometheus, real_apiserver_metrics):
     """The gates' queries, unchanged, on a real kube-apiserver v1.35's /metrics scraped by the
     same Prometheus: the p99 of single-object requests and of APF queue waits per level equal
     ``histogram_quantile`` computed on the file itself (waveguard.signals.exposition), the
     seats, nominal limits and memory are the file's."""
-    from waveguard.signals.exposition import read_exposition
-
-    require_shared(REAL_APISERVER)
     prom, _ = fleet_prometheus
     cfg = PrometheusConfig(url=prom.url, scrape_interval_s=SCRAPE_INTERVAL_S)
     deadline = time.monotonic() + 20
@@ -294,7 +291,7 @@ def test_the_same_promql_reads_a_real_kube_apiserver(fleet_prometheus):
         if s.value("apiserver_request_duration_seconds", "real-v1.35", scope="resource", quantile="0.99") is not None:
             break
         time.sleep(0.5)
-    real = read_exposition(REAL_APISERVER)
+    real = real_apiserver_metrics
     verbs = {x.labels["verb"] for x in real.series("apiserver_request_duration_seconds_bucket")} - {"WATCH", "CONNECT"}
     want = real.quantile(0.99, "apiserver_request_duration_seconds", {"scope": "resource", "verb": verbs})
     got = s.value("apiserver_request_duration_seconds", "real-v1.35", scope="resource", quantile="0.99")

@@ -15,15 +15,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import INPUTS, require_shared
+from tests.conftest import APISERVER_METRICS as APISERVER
+from tests.conftest import METRICS, require_shared
 from waveguard.model.errors import InputError
 from waveguard.signals.exposition import (
     SourceUnavailable, canonical_name, fetch_exposition, histogram_quantile, parse_exposition, read_exposition,
 )
 
-METRICS = INPUTS / "metrics"
 COREDNS = METRICS / "coredns-datadog-fixture-metrics_18.txt"
-APISERVER = METRICS / "kube-apiserver-v1.35-nri-kubernetes.prom"
 ETCD = METRICS / "etcd-v1.35-nri-kubernetes.prom"
 SLIS = METRICS / "kube-apiserver-slis-datadog-fixture-1.27.3.txt"
 
@@ -34,8 +33,8 @@ def metrics_dir() -> Path:
 
 
 @pytest.fixture(scope="module")
-def apiserver(metrics_dir):
-    return read_exposition(APISERVER)  # 3.1 MB: parse once
+def apiserver(real_apiserver_metrics):
+    return real_apiserver_metrics
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,8 @@ class Agent:
 
 def update_share(workload: Workload) -> float:
     """Share of replicas a rolling update restarts at once (maxUnavailable as a percentage;
-    an absolute number is left to the projection, which knows the node count: 0 here)."""
+    an absolute number is left to the rules, which know the node count — ``rules._update_burst``:
+    0 here)."""
     if workload.update_strategy == "OnDelete":
         return 0.0
     value = workload.max_unavailable

@@ -6,7 +6,8 @@ from pydantic import BaseModel
 
 from waveguard.model.apf import DEFAULT_APF, APFConfig
 from waveguard.model.cost import (
-    ClusterLoad, Scaling, Verdict, baseline_memory_bytes, priority_level_of, project, scaling_class, verdict_for,
+    ClusterLoad, Scaling, Verdict, baseline_memory_bytes, combined_storm_memory_bytes, priority_level_of, project,
+    scaling_class, verdict_for,
 )
 from waveguard.model.fleet import Fleet
 from waveguard.model.requests import RequestProfile
@@ -57,7 +58,7 @@ def _combine(name: str, nodes: int, scaling: Scaling, loads: dict[str, ClusterLo
     for load in loads.values():
         by_level.setdefault(load.priority_level, []).append(load)
     verdict, reasons, util = "ok", [], 0.0
-    memory = baseline + sum(l.storm_peak_memory_bytes - baseline for l in loads.values())
+    memory = combined_storm_memory_bytes(loads.values(), baseline)
     limit = next(iter(loads.values())).memory_limit_bytes if loads else 1
     for level, group in by_level.items():
         level_util = sum(l.level_utilisation for l in group)

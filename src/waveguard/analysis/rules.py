@@ -6,17 +6,12 @@ from waveguard.analysis.profiles import Agent
 from waveguard.model.cost import GROWS_WITH_NODES, ClusterLoad, scaling_class, served_from
 from waveguard.model.findings import Finding, Severity
 from waveguard.model.fleet import Fleet
-from waveguard.model.manifests import Change, Document
+from waveguard.model.manifests import Change
 from waveguard.model.requests import RequestClass
 
 #: A rolling update restarting this share of a DaemonSet's agents at once gets WG106. Policy:
 #: 10 % of a 5,000-node cluster is 500 simultaneous relists.
 MASS_UPDATE_SHARE = 0.10
-
-
-def _finding(rule: str, severity: Severity, doc: Document, message: str, fix: str) -> Finding:
-    return Finding(rule=rule, severity=severity, workload=doc.ref, file=doc.location.file,
-                   line=doc.location.line, message=message, fix=fix)
 
 
 def _clusters(n: int) -> str:
@@ -71,7 +66,7 @@ def agent_findings(agent: Agent, loads: list[ClusterLoad], fleet: Fleet) -> list
         scaling = scaling_class(p)
         growth = {"O(nodes²)": "growing as nodes²", "O(nodes)": "growing with nodes",
                   "constant": "not growing with the cluster"}[scaling]
-        findings.append(_finding(
+        findings.append(Finding.at(
             "WG107", severity if severity == "error" else ("warning" if scaling == "O(nodes²)" else "info"), doc,
             f"unknown agent ({', '.join(w.images()) or 'no image'}): no recogniser knows it, so its load is an UPPER "
             f"BOUND from RBAC (an informer on every resource it may list/watch: {_describe(p.classes)}); "
@@ -85,7 +80,7 @@ def agent_findings(agent: Agent, loads: list[ClusterLoad], fleet: Fleet) -> list
             rule = "WG113" if node_filtered_pods else "WG101"
             lead = ("its pod watch is node-filtered, but every replica (one per node) still LISTs/WATCHes "
                     if node_filtered_pods else "every replica (one per node) LISTs/WATCHes ")
-            findings.append(_finding(
+            findings.append(Finding.at(
                 rule, severity, doc,
                 f"{lead}{_describe(growing)}: replicas × objects grow as nodes²; {projected}",
                 _fixes(growing, "restrict the watch to the agent's own node (field selector spec.nodeName) or move "
@@ -93,7 +88,7 @@ def agent_findings(agent: Agent, loads: list[ClusterLoad], fleet: Fleet) -> list
         elif not p.per_node:
             growing = [rc for rc in p.classes if _grows(rc)]
             if growing:
-                findings.append(_finding(
+                findings.append(Finding.at(
                     "WG111", "info" if severity != "error" else "error", doc,
                     f"{p.replicas} replica(s) LIST/WATCH {_describe(growing)}: load grows with nodes "
                     f"(O(nodes), not nodes²); {projected}",
@@ -104,7 +99,7 @@ def agent_findings(agent: Agent, loads: list[ClusterLoad], fleet: Fleet) -> list
     if etcd_lists:
         old = [c.name for c in fleet.clusters if any(served_from(rc, c) == "etcd" for rc in etcd_lists)]
         named = ", ".join(old[:3]) + (f" and {len(old) - 3} more" if len(old) > 3 else "")
-        findings.append(_finding(
+        findings.append(Finding.at(
             "WG102", "warning", doc,
             f"LIST {_describe(etcd_lists)} without resourceVersion=\"0\" is a consistent read served from etcd on "
             f"{_clusters(len(old))} ({named}; before v1.31, or paginated): etcd reads and decodes every object each time",
@@ -112,7 +107,7 @@ def agent_findings(agent: Agent, loads: list[ClusterLoad], fleet: Fleet) -> list
 
     per_event = [rc for rc in p.classes if rc.trigger == "per_event"]
     if per_event:
-        findings.append(_finding(
+        findings.append(Finding.at(
             "WG103", "error" if severity == "error" else "warning", doc,
             f"GETs to kube-apiserver per event: {_describe(per_event)}; grows with pod churn on every node"
             f"{', ' + projected if severity == 'error' else ''}",
@@ -120,14 +115,14 @@ def agent_findings(agent: Agent, loads: list[ClusterLoad], fleet: Fleet) -> list
 
     lease_polls = [rc for rc in p.classes if rc.resource == "leases" and not rc.leader_only and rc.verb == "get"]
     if p.per_node and lease_polls:
-        findings.append(_finding(
+        findings.append(Finding.at(
             "WG104", "warning", doc,
             f"every replica of the DaemonSet takes part in leader election ({_describe(lease_polls)}): lease GETs "
             "grow with nodes while only one replica does the elected work",
             _fixes(lease_polls, "run the leader-elected part in a single-replica Deployment")))
 
     if w.namespace == "kube-system":
-        findings.append(_finding(
+        findings.append(Finding.at(
             "WG105", "error" if p.per_node else "warning", doc,
             f"ServiceAccount kube-system/{w.service_account} lands in workload-high (FlowSchema "
             "kube-system-service-accounts) beside kube-controller-manager and the scheduler: its overload starves them",
@@ -136,7 +131,7 @@ def agent_findings(agent: Agent, loads: list[ClusterLoad], fleet: Fleet) -> list
 
     restart_share, at_once, where = _update_burst(w, p.update_share, fleet)
     if p.per_node and p.classes and restart_share >= MASS_UPDATE_SHARE:
-        findings.append(_finding(
+        findings.append(Finding.at(
             "WG106", "warning", doc,
             f"updateStrategy maxUnavailable {w.max_unavailable} restarts {restart_share:.0%} of the agents at once "
             f"({at_once:,} on {where}), and each one sends its start-up requests at once",
@@ -144,7 +139,7 @@ def agent_findings(agent: Agent, loads: list[ClusterLoad], fleet: Fleet) -> list
             "(waveguard plan / waveguard rollout)"))
 
     for rule, sev, message, fix in agent.recognised.remarks:
-        findings.append(_finding(rule, sev, doc, message, fix))
+        findings.append(Finding.at(rule, sev, doc, message, fix))
     return findings
 
 
@@ -167,4 +162,4 @@ def _update_burst(w, share: float, fleet: Fleet) -> tuple[float, int, str]:
 
 def parse_findings(change: Change) -> list[Finding]:
     """Findings noted while parsing (old API versions, schema problems, custom resources)."""
-    return [_finding(rule, sev, doc, msg, fix) for rule, sev, doc, msg, fix in change.parse_notes]
+    return [Finding.at(rule, sev, doc, msg, fix) for rule, sev, doc, msg, fix in change.parse_notes]

@@ -14,8 +14,9 @@ from typing import Any
 from waveguard.breakglass.policy import API_VERSION
 
 _AUTOUPDATE = {"apf.kubernetes.io/autoupdate-spec": "true"}
-_ALL_RESOURCES = {"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"], "namespaces": ["*"], "clusterScope": True}
-_ALL_NON_RESOURCES = {"verbs": ["*"], "nonResourceURLs": ["*"]}
+#: FlowSchema rules matching every request (what the defaults and waveguard's own objects use).
+ALL_RESOURCES = {"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"], "namespaces": ["*"], "clusterScope": True}
+ALL_NON_RESOURCES = {"verbs": ["*"], "nonResourceURLs": ["*"]}
 
 
 def _group(name: str) -> dict:
@@ -39,7 +40,7 @@ _GCU = ["get", "create", "update"]
 
 #: (name, precedence, level, distinguisher or None, subjects, resourceRules, nonResourceRules).
 _FLOW_SCHEMAS: tuple[tuple[str, int, str, str | None, list, list, list], ...] = (
-    ("exempt", 1, "exempt", None, [_group("system:masters")], [_ALL_RESOURCES], [_ALL_NON_RESOURCES]),
+    ("exempt", 1, "exempt", None, [_group("system:masters")], [ALL_RESOURCES], [ALL_NON_RESOURCES]),
     ("probes", 2, "exempt", None, _ALL_AUTH, [],
      [{"verbs": ["get"], "nonResourceURLs": ["/healthz", "/readyz", "/livez"]}]),
     ("system-leader-election", 100, "leader-election", "ByUser",
@@ -54,17 +55,17 @@ _FLOW_SCHEMAS: tuple[tuple[str, int, str, str | None, list, list, list], ...] = 
     ("system-node-high", 400, "node-high", "ByUser", [_group("system:nodes")],
      [dict(_rule(["*"], "", ["nodes", "nodes/status"]), clusterScope=True),
       _rule(["*"], "coordination.k8s.io", ["leases"])], []),
-    ("system-nodes", 500, "system", "ByUser", [_group("system:nodes")], [_ALL_RESOURCES], [_ALL_NON_RESOURCES]),
+    ("system-nodes", 500, "system", "ByUser", [_group("system:nodes")], [ALL_RESOURCES], [ALL_NON_RESOURCES]),
     ("kube-controller-manager", 800, "workload-high", "ByNamespace", [_user("system:kube-controller-manager")],
-     [_ALL_RESOURCES], [_ALL_NON_RESOURCES]),
+     [ALL_RESOURCES], [ALL_NON_RESOURCES]),
     ("kube-scheduler", 800, "workload-high", "ByNamespace", [_user("system:kube-scheduler")],
-     [_ALL_RESOURCES], [_ALL_NON_RESOURCES]),
+     [ALL_RESOURCES], [ALL_NON_RESOURCES]),
     ("kube-system-service-accounts", 900, "workload-high", "ByNamespace", [_kube_system_sa("*")],
-     [_ALL_RESOURCES], [_ALL_NON_RESOURCES]),
+     [ALL_RESOURCES], [ALL_NON_RESOURCES]),
     ("service-accounts", 9000, "workload-low", "ByUser", [_group("system:serviceaccounts")],
-     [_ALL_RESOURCES], [_ALL_NON_RESOURCES]),
-    ("global-default", 9900, "global-default", "ByUser", _ALL_AUTH, [_ALL_RESOURCES], [_ALL_NON_RESOURCES]),
-    ("catch-all", 10000, "catch-all", "ByUser", _ALL_AUTH, [_ALL_RESOURCES], [_ALL_NON_RESOURCES]),
+     [ALL_RESOURCES], [ALL_NON_RESOURCES]),
+    ("global-default", 9900, "global-default", "ByUser", _ALL_AUTH, [ALL_RESOURCES], [ALL_NON_RESOURCES]),
+    ("catch-all", 10000, "catch-all", "ByUser", _ALL_AUTH, [ALL_RESOURCES], [ALL_NON_RESOURCES]),
 )
 
 #: (name, shares, lendablePercent, (queues, handSize, queueLengthLimit) or None for Reject).

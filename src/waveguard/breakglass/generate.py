@@ -21,14 +21,13 @@ import yaml
 from waveguard.analysis.profiles import recognise_agents
 from waveguard.breakglass import policy as P
 from waveguard.breakglass.apf_objects import manifest_problems, translate
-from waveguard.breakglass.check import BreakglassReport, check_manifests
+from waveguard.breakglass.check import BreakglassReport, check_apf
+from waveguard.breakglass.defaults import ALL_NON_RESOURCES, ALL_RESOURCES
 from waveguard.model import constants as C
 from waveguard.model.apf import DEFAULT_APF, APFConfig
 from waveguard.model.errors import InputError
 from waveguard.model.manifests import Change, Document
 
-_ALL_RESOURCES = {"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"], "namespaces": ["*"], "clusterScope": True}
-_ALL_NON_RESOURCES = {"verbs": ["*"], "nonResourceURLs": ["*"]}
 
 
 @dataclass
@@ -105,8 +104,8 @@ def generate_isolation(change: Change, *, group: str = P.DEFAULT_GROUP,
     kept = [d for d in existing if (d.kind, d.name) not in generated_names]
     merged_docs: list[Any] = [*kept, *manifests]
     t = translate(merged_docs)
-    report = check_manifests(merged_docs, group=group, controller=controller, service_accounts=sas,
-                             server_seats=server_seats, source=source)
+    report = check_apf(t.apf, group=group, controller=controller, service_accounts=sas, server_seats=server_seats,
+                       notes=t.notes, source=source)
     if not report.ok:
         bad = report.failures()[0]
         where = " with the existing FlowSchemas" if kept else ""
@@ -143,8 +142,8 @@ def _flow_schema(name: str, component: str, precedence: int, subjects: list[dict
             "priorityLevelConfiguration": {"name": name},
             "matchingPrecedence": precedence,
             "distinguisherMethod": {"type": "ByUser"},
-            "rules": [{"subjects": subjects, "resourceRules": [dict(_ALL_RESOURCES)],
-                       "nonResourceRules": [dict(_ALL_NON_RESOURCES)]}],
+            "rules": [{"subjects": subjects, "resourceRules": [dict(ALL_RESOURCES)],
+                       "nonResourceRules": [dict(ALL_NON_RESOURCES)]}],
         },
     }
 

@@ -26,8 +26,8 @@ from __future__ import annotations
 from waveguard.breakglass.apf_objects import flow_schemas_from_manifest
 from waveguard.model.apf import Subject
 from waveguard.model.errors import InputError
-from waveguard.model.findings import Finding, Severity
-from waveguard.model.manifests import Change, Document, PolicyRule
+from waveguard.model.findings import Finding
+from waveguard.model.manifests import Change, PolicyRule
 
 RULE = "WG114"
 _FIX_FLOWSCHEMA = ("delete this FlowSchema (or route it to a limited level) and keep exempt for system:masters; "
@@ -57,13 +57,13 @@ def lint_change(change: Change) -> list[Finding]:
             if binding is None:
                 continue
             if _impersonates_masters(grant.rule):
-                findings.append(_finding("error", binding, (
+                findings.append(Finding.at(RULE, "error", binding, (
                     f"{grant.source} lets ServiceAccount {ns}/{name} impersonate the group system:masters: its "
                     "requests then land in the exempt priority level (APF classifies the impersonated identity), "
                     "bypassing every seat limit and queue: its overload can take the whole apiserver and lock the "
                     "rollback out"), _FIX_IMPERSONATE))
             elif _writes_apf_objects(grant.rule):
-                findings.append(_finding("warning", binding, (
+                findings.append(Finding.at(RULE, "warning", binding, (
                     f"{grant.source} lets ServiceAccount {ns}/{name} write FlowSchemas/PriorityLevelConfigurations: "
                     "it can route itself to the exempt level at run time"), _FIX_WRITE_APF))
     seen: set[tuple[str, str]] = set()
@@ -95,7 +95,7 @@ def _exempt_flow_schemas(change: Change, sas: list[tuple[str, str]]) -> list[Fin
         for ns, name in sas:
             subject = Subject.service_account(ns, name)
             if any(fs.matches(subject) for fs in parts):
-                findings.append(_finding("error", doc, (
+                findings.append(Finding.at(RULE, "error", doc, (
                     f"FlowSchema {doc.name} routes ServiceAccount {ns}/{name} to the exempt priority level "
                     f"{level!r}: its requests bypass API Priority and Fairness (no seat limit, no queue, no 429), so "
                     "its overload can take the whole apiserver and lock the rollback out"), _FIX_FLOWSCHEMA))
@@ -116,7 +116,3 @@ def _writes_apf_objects(rule: PolicyRule) -> bool:
     group_ok = {"flowcontrol.apiserver.k8s.io", "*"} & set(rule.api_groups)
     return bool(writes and named and group_ok)
 
-
-def _finding(severity: Severity, doc: Document, message: str, fix: str) -> Finding:
-    return Finding(rule=RULE, severity=severity, workload=doc.ref, file=doc.location.file, line=doc.location.line,
-                   message=message, fix=fix)

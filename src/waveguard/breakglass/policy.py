@@ -11,9 +11,12 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
+from typing import TYPE_CHECKING
 
-from waveguard.model.apf import Subject
 from waveguard.model.errors import InputError
+
+if TYPE_CHECKING:
+    from waveguard.model.apf import Subject
 
 API_VERSION = "flowcontrol.apiserver.k8s.io/v1"
 #: flowcontrol API versions whose objects waveguard reads (v1beta1/2 name the shares
@@ -148,6 +151,8 @@ def parse_service_account(text: str, source: str = "--controller") -> tuple[str,
 
 def group_member(group: str, user: str = "break-glass-operator") -> Subject:
     """The APF subject of a person authenticated with an emergency credential of ``group``."""
+    from waveguard.model.apf import Subject  # pydantic: kept out of the CLI's start-up
+
     return Subject(user=user, groups=[group, "system:authenticated"])
 
 

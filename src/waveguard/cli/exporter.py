@@ -19,6 +19,7 @@ import yaml
 
 from waveguard.cli.common import err_console, input_errors
 from waveguard.model.errors import InputError
+from waveguard.model.yamlio import write_text_atomically
 
 
 def register(app: typer.Typer) -> None:
@@ -61,12 +62,8 @@ def register(app: typer.Typer) -> None:
             if scrape_config is not None:
                 cfg = make_config([c.name for c in sc.fleet_model.clusters], f"{host}:{port}",
                                   scrape_interval_s=scrape_interval, components=COMPONENTS)
-                tmp = scrape_config.with_name(f".{scrape_config.name}.tmp")
-                try:
-                    tmp.write_text(yaml.safe_dump(cfg, sort_keys=False))
-                    tmp.replace(scrape_config)  # atomically: a reader never sees half a config
-                except OSError as exc:
-                    raise InputError(str(scrape_config), f"cannot write: {exc.strerror}", hint="check the path") from exc
+                # Whole or not at all: a Prometheus reloading it never sees half a config.
+                write_text_atomically(scrape_config, yaml.safe_dump(cfg, sort_keys=False))
             if config_only:
                 return
             sim = build_simulator(sc, seed)

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import typer
-import yaml
 
 from waveguard.cli.common import EXIT_FINDINGS, EXIT_OK, err_console, input_errors, stdout_console
-from waveguard.model.findings import Finding
-from waveguard.model.fleet import Fleet, default_fleet, load_fleet
-from waveguard.model.yamlio import write_text_atomically
-from waveguard.rollout.plan import Plan, load_plan, plan_findings, propose_plan
+
+if TYPE_CHECKING:
+    from waveguard.model.findings import Finding
+    from waveguard.rollout.plan import Plan
 
 
 def register(app: typer.Typer) -> None:
@@ -20,6 +19,8 @@ def register(app: typer.Typer) -> None:
 
 
 def plan_yaml(plan: Plan) -> str:
+    import yaml
+
     header = ("# waveguard rollout plan. Bake times cover the longest DNS cache TTL plus two gate evaluations;\n"
               "# the first production wave includes a slice of the largest clusters.\n")
     return header + yaml.safe_dump(plan.model_dump(mode="json", exclude_none=True), sort_keys=False)
@@ -39,8 +40,13 @@ def plan_command(
     gate_interval_s: float = typer.Option(30.0, "--gate-interval", min=1.0, help="Seconds between gate evaluations."),
 ) -> None:
     """Propose waves, bake times and gates for CHANGE, or --check a plan. Exit 1 on plan errors."""
+    # Imported here, not at start-up: pydantic models (`waveguard --help` stays fast).
+    from waveguard.model.fleet import default_fleet, load_fleet
+    from waveguard.model.yamlio import write_text_atomically
+    from waveguard.rollout.plan import load_plan, plan_findings, propose_plan
+
     with input_errors():
-        fleet_model: Fleet = load_fleet(fleet) if fleet else default_fleet()
+        fleet_model = load_fleet(fleet) if fleet else default_fleet()
         if check is not None:
             plan = load_plan(check, fleet_model)
             findings = plan_findings(plan, fleet_model, source=str(check))

@@ -9,16 +9,18 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import typer
 from rich.progress import BarColumn, Progress, TextColumn
 
-from waveguard.cli.common import EXIT_BAD_INPUT, EXIT_FINDINGS, EXIT_OK, err_console, input_errors, stdout_console
+from waveguard.cli.common import EXIT_FINDINGS, EXIT_OK, err_console, input_errors, stdout_console
 from waveguard.model.errors import InputError
-from waveguard.model.fleet import Fleet, default_fleet, load_fleet
 from waveguard.rollout.eventlog import Event, EventLog, RolloutState, fold
-from waveguard.rollout.plan import Plan, load_plan, plan_findings
+
+if TYPE_CHECKING:  # pydantic models: imported where used, so `waveguard --help` stays fast
+    from waveguard.model.fleet import Fleet
+    from waveguard.rollout.plan import Plan
 
 rollout_app = typer.Typer(no_args_is_help=True, help="Roll a change out in guarded waves.")
 DEFAULT_STATE = Path("waveguard-rollout.db")
@@ -31,7 +33,9 @@ def register(app: typer.Typer) -> None:
 def _engine(log: EventLog, on_event=None):
     """Rebuild plan, fleet, change profiles and target from the ``started`` event."""
     from waveguard.analysis import build_profiles, load_change
+    from waveguard.model.fleet import Fleet
     from waveguard.rollout.engine import Engine
+    from waveguard.rollout.plan import Plan
 
     events = log.events()
     if not events or events[0].kind != "started":
@@ -73,11 +77,7 @@ def build_target(backend: dict, plan: Plan, fleet: Fleet, profiles):
                                 signals_factory=prometheus_signals_factory(prom, dns, memory_limits))
     seed = int(backend.get("seed", 0))
     if backend.get("scenario"):
-        sc = _scenario(backend["scenario"])
-        change = sc.change
-        inner = SimTarget(fleet, profiles, seed=seed, expected_s=sc.duration_s, apf=sc.apf_config, step_s=sc.step_s,
-                          dns_mode=sc.dns.mode, baseline_backoff=sc.baseline.backoff,
-                          change_backoff=change.backoff if change else True)
+        inner = SimTarget.for_scenario(_scenario(backend["scenario"]), seed, fleet=fleet, profiles=profiles)
     else:
         inner = SimTarget(fleet, profiles, seed=seed)
     if backend.get("signals", "sim") != "prometheus":
@@ -201,6 +201,9 @@ def start(
     kubeconfig: Optional[Path] = typer.Option(None, "--kubeconfig", help="kubeconfig for --target kubernetes."),
 ) -> None:
     """Start a rollout on the simulated fleet (the default) or on real clusters."""
+    from waveguard.model.fleet import default_fleet, load_fleet
+    from waveguard.rollout.plan import load_plan, plan_findings
+
     with input_errors():
         backend = _backend(target=target, signals=signals, prometheus_url=prometheus_url,
                            scrape_interval=scrape_interval, time_scale=time_scale, serve_metrics=serve_metrics,
@@ -355,5 +358,3 @@ def abort(state: Path = typer.Option(DEFAULT_STATE, "--state"),
     """Halt now and roll back every cluster the change reached."""
     _append_and_drive(state, "aborted", as_json)
 
-
-__all__ = ["register", "EXIT_BAD_INPUT"]

@@ -12,8 +12,6 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-import numpy as np
-
 from waveguard.model.errors import InputError
 from waveguard.sim import FleetSimulator, SimulationResult, build_simulator, load_builtin, load_scenario
 from waveguard.sim.run import n_steps
@@ -98,13 +96,6 @@ def lists_sent(r: Run) -> float:
     return r.sim.relists_sent(r.cluster, profile.client) * per_bundle
 
 
-def relisting_clients(r: Run) -> float:
-    """Change instances that had to relist when the run's first apiserver outage broke their
-    watches: those whose watch ran through the lost replica (instances / replicas)."""
-    cluster = r.scenario.fleet_model.cluster(r.cluster)
-    return r.scenario.profiles[0].replica_count(cluster.nodes) / cluster.replicas
-
-
 def minutes_unavailable(r: Run) -> float:
     """Minutes with no apiserver replica up (`up{job="apiserver"}` sums to 0): kubectl fails."""
     up = r.result.series("up", r.cluster, job="apiserver")
@@ -131,6 +122,3 @@ def row_of(r: Run, cluster: str):
 def largest_cluster(r: Run) -> str:
     return max(r.result.summary(), key=lambda s: s.nodes).name
 
-
-def max_of(values: list[float]) -> float:
-    return float(np.max(values)) if values else float("nan")

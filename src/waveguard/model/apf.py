@@ -147,6 +147,11 @@ class APFConfig(BaseModel):
 
     levels: list[PriorityLevel] = Field(default_factory=lambda: list(DEFAULT_PRIORITY_LEVELS))
     flow_schemas: list[FlowSchema] = Field(default_factory=lambda: list(DEFAULT_FLOW_SCHEMAS))
+    def model_copy(self, *, update: dict | None = None, deep: bool = False) -> "APFConfig":
+        copy = super().model_copy(update=update, deep=deep)
+        copy.__dict__.pop("_memo", None)  # figures of the original's levels and FlowSchemas
+        return copy
+
     @cached_property
     def _memo(self) -> dict:
         # Derived figures, asked for once per cluster × workload by projections (a cached

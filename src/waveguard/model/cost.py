@@ -15,14 +15,16 @@ and adds service time and memory from :mod:`waveguard.model.constants`.
 
 Verdicts (see :func:`project`): a cluster is ``overload`` when the change's demand on its
 priority level over one client timeout reaches the level's capacity (so queued LISTs time
-out and are retried: the storm does not drain), or when the relist storm's peak memory reaches
-an apiserver's memory limit; ``warning`` from half of either.
+out and are retried: the storm does not drain), when the relist storm's peak memory reaches an
+apiserver's memory limit, or when its LISTs from etcd need the cluster's etcd for longer than
+the client timeout; ``warning`` from half of any.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from collections.abc import Iterable
 from typing import Literal
 
 from pydantic import BaseModel
@@ -151,23 +153,18 @@ def _list_cost(rc: RequestClass, cluster: Cluster, max_seats: int, size: int) ->
     encode_s = returned * size * C.ENCODE_S_PER_BYTE
     if source == "cache":
         scanned = returned if (indexed or not rc.selector) else stored
+        etcd_bytes = 0.0
         work_s = encode_s + scanned * C.CACHE_SCAN_S_PER_OBJECT
         memory = per_page_returned * size * C.LIST_FROM_CACHE_MEMORY_MULTIPLIER
     else:
         scanned = stored if rc.selector else returned
         etcd_bytes = scanned * size
         work_s = encode_s + etcd_bytes * C.ETCD_READ_S_PER_BYTE
-        per_page_scanned = scanned / pages
-        memory = per_page_scanned * size * C.LIST_FROM_ETCD_MEMORY_MULTIPLIER
-        return RequestCost(
-            seats=seats, service_s=pages * C.REQUEST_BASE_S + work_s, pages=pages,
-            objects_estimated=int(estimated), response_bytes=int(returned * size), memory_bytes=int(memory),
-            served_from=source, etcd_bytes=int(etcd_bytes),
-        )
+        memory = scanned / pages * size * C.LIST_FROM_ETCD_MEMORY_MULTIPLIER
     return RequestCost(
         seats=seats, service_s=pages * C.REQUEST_BASE_S + work_s, pages=pages,
         objects_estimated=int(estimated), response_bytes=int(returned * size), memory_bytes=int(memory),
-        served_from=source,
+        served_from=source, etcd_bytes=int(etcd_bytes),
     )
 
 
@@ -196,6 +193,13 @@ def watch_cache_bytes(cluster: Cluster) -> int:
 def baseline_memory_bytes(cluster: Cluster) -> int:
     """Resident memory of one apiserver replica before any LIST: process + watch cache."""
     return C.APISERVER_BASE_MEMORY_BYTES + watch_cache_bytes(cluster)
+
+
+def combined_storm_memory_bytes(loads: Iterable[ClusterLoad], baseline: int) -> int:
+    """Peak memory of one apiserver replica when the start-up storms of several workloads of a
+    change (their :class:`ClusterLoad`, each projected from ``baseline``) hit it together: every
+    storm adds its rise to the same baseline."""
+    return baseline + sum(load.storm_peak_memory_bytes - baseline for load in loads)
 
 
 def subject_of(profile: RequestProfile) -> Subject:

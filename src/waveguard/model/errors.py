@@ -49,3 +49,14 @@ def yaml_input_error(source: str, exc: Exception, text: str) -> InputError:
     if line is not None and 0 < line <= len(lines) and "\t" in lines[line - 1]:
         hint = "YAML indents with spaces, not tabs: replace the tabs on that line"
     return InputError(source, f"malformed YAML: {detail}", line=line, hint=hint)
+
+
+def key_error(source: str, err: dict, *, prefix: tuple = (), line: int | None = None,
+              hint: str = "fix or remove this key", message: str | None = None) -> InputError:
+    """An InputError for one pydantic validation error ``err`` (an item of
+    ``ValidationError.errors()``): ``<key>: <message>``, the key its dotted location after
+    ``prefix``, "unknown key" for a key the model forbids; ``message`` replaces pydantic's."""
+    key = ".".join(str(p) for p in (*prefix, *err["loc"])) or "(top level)"
+    if message is None:
+        message = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
+    return InputError(source, f"{key}: {message}", line=line, hint=hint)

@@ -5,9 +5,12 @@ Rule ids are stable API: CI pipelines filter and suppress by them. See README.md
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel
+
+if TYPE_CHECKING:
+    from waveguard.model.manifests import Document
 
 Severity = Literal["info", "warning", "error"]
 SEVERITY_RANK: dict[str, int] = {"info": 0, "warning": 1, "error": 2}
@@ -53,6 +56,8 @@ class Finding(BaseModel):
     message: str
     fix: str
 
-    @property
-    def rule_name(self) -> str:
-        return RULES[self.rule][0]
+    @classmethod
+    def at(cls, rule: str, severity: Severity, doc: "Document", message: str, fix: str) -> "Finding":
+        """A finding on the workload (or object) ``doc``, at its file and line."""
+        return cls(rule=rule, severity=severity, workload=doc.ref, file=doc.location.file, line=doc.location.line,
+                   message=message, fix=fix)

@@ -27,7 +27,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints, ValidationError, field_validator
 
 from waveguard.model import constants as C
-from waveguard.model.errors import InputError
+from waveguard.model.errors import InputError, key_error
 from waveguard.model.yamlio import line_of, read_yaml_file
 
 
@@ -124,6 +124,11 @@ class Cluster(BaseModel):
         if resource in counts:
             return counts[resource]
         return max(10, int(self.pod_count * 0.01))
+
+    def model_copy(self, *, update: dict | None = None, deep: bool = False) -> "Cluster":
+        copy = super().model_copy(update=update, deep=deep)
+        copy.__dict__.pop("_counts", None)  # derived from the fields: the copy derives its own
+        return copy
 
     @cached_property
     def _counts(self) -> dict[str, int]:
@@ -231,10 +236,4 @@ def load_fleet(path: str | Path) -> Fleet:
         return Fleet.model_validate(data)
     except ValidationError as exc:
         err = exc.errors()[0]
-        loc = [str(p) for p in err["loc"]]
-        key = ".".join(loc)
-        line = line_of(node, err["loc"])
-        msg = err["msg"]
-        if err["type"] == "extra_forbidden":
-            msg = "unknown key"
-        raise InputError(str(path), f"{key}: {msg}", line=line, hint="fix or remove this key") from exc
+        raise key_error(str(path), err, line=line_of(node, err["loc"])) from exc

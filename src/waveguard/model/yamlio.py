@@ -4,7 +4,6 @@ writing files whole or not at all."""
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -27,10 +26,14 @@ def read_yaml_file(path: "str | Path", what: str) -> tuple[Any, yaml.Node | None
         raise InputError(str(path), f"cannot read {what}: {exc.strerror}", hint="check the path") from exc
     except UnicodeDecodeError as exc:
         raise InputError(str(path), f"{what} is not UTF-8 text", hint="re-encode it as UTF-8") from exc
+    loader = FastSafeLoader(text)  # one pass: the node (for lines) and the data built from it
     try:
-        return safe_load(text), yaml.compose(text, Loader=FastSafeLoader), text
+        node = loader.get_single_node()
+        return (loader.construct_document(node) if node is not None else None), node, text
     except yaml.YAMLError as exc:
         raise yaml_input_error(str(path), exc, text) from exc
+    finally:
+        loader.dispose()
 
 
 def line_of(node: yaml.Node | None, loc: tuple) -> int | None:
@@ -60,22 +63,20 @@ def safe_load(text: str) -> Any:
 def write_text_atomically(path: "str | Path", text: str) -> None:
     """Write ``text`` to ``path`` through a temporary file in the same folder and a rename: a
     failure leaves no partial file. Raises InputError naming ``path`` when it cannot be written."""
+    import uuid
+
     from waveguard.model.errors import InputError
 
     target = Path(path)
+    tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:12]}.tmp")
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    except OSError as exc:
-        raise InputError(str(target), f"cannot write: {exc.strerror or exc}", hint="check the folder exists") from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        with open(tmp, "x", encoding="utf-8") as fh:  # created as open() creates files (umask)
             fh.write(text)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it 0600; a written file is as open() makes it
         os.replace(tmp, target)
     except BaseException as exc:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         if isinstance(exc, OSError):
-            raise InputError(str(target), f"cannot write: {exc.strerror or exc}") from None
+            raise InputError(str(target), f"cannot write: {exc.strerror or exc}", hint="check the folder exists") from None
         raise
 
 
@@ -84,8 +85,3 @@ def yaml_text(data: Any, header: str = "") -> str:
     comments = "".join(f"# {line}\n" for line in header.splitlines())
     return comments + yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=120)
 
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask

@@ -180,9 +180,7 @@ def run_hidden_cost_case(scenario_name: str = DEFAULT_SCENARIO, seed: int | None
     analysed = build_profiles(load_change([str(change or HIDDEN_COST_CHANGE)]))
     fleet = scenario.fleet_model
     plan = propose_plan(HIDDEN_COST_CHANGE, fleet, per_node=True)
-    target = SimTarget(fleet, hidden_cost_profiles(analysed), seed=scenario.seed if seed is None else seed,
-                       expected_s=scenario.duration_s, apf=scenario.apf_config, step_s=scenario.step_s,
-                       dns_mode=scenario.dns.mode, baseline_backoff=scenario.baseline.backoff)
+    target = SimTarget.for_scenario(scenario, seed, profiles=hidden_cost_profiles(analysed))
     with tempfile.TemporaryDirectory() as tmp:
         log = EventLog(os.path.join(tmp, "state.db"), create=True)
         state = Engine(plan=plan, fleet=fleet, target=target, log=log, analysed_profiles=analysed).run()
@@ -348,18 +346,6 @@ def _rollback_outcome(result: SimulationResult, record: RollbackRecord) -> Rollb
         duration_s=record.duration_s, rejected=record.rejected, failed=record.failed,
         queue_wait_s=record.queue_wait_s, backoff_s=record.backoff_s,
         recovered_at_s=result.recovered_at(record.cluster, record.started_at_s), oom_kills=row.oom_kills)
-
-
-def run_breakglass_demo(scenario_name: str = DEFAULT_SCENARIO, seed: int | None = None,
-                        parallel: bool = True) -> BreakglassResult:
-    """:func:`run_breakglass_case` without and with isolation (two processes when ``parallel``)."""
-    jobs = [(f"breakglass-{case}", scenario_name, seed) for case in BREAKGLASS_CASES]
-    if parallel:
-        with ProcessPoolExecutor(max_workers=2) as pool:
-            cases = list(pool.map(_run_job, *zip(*jobs)))
-    else:
-        cases = [_run_job(*job) for job in jobs]
-    return _breakglass_result(scenario_name, cases)
 
 
 def _breakglass_result(scenario_name: str, cases: list[BreakglassCase]) -> BreakglassResult:

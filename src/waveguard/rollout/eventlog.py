@@ -139,17 +139,13 @@ def _db_error(path: Path, exc: sqlite3.DatabaseError) -> InputError:
 
 # --- Folding the log into the current state ------------------------------------------------
 
-#: Per-cluster states of the state machine (RolloutState.cluster_state; absent = pending).
-CLUSTER_STATES = ("pending", "applying", "baking", "passed", "halted", "rolling_back", "rolled_back")
-
-
 @dataclass
 class RolloutState:
-    """What the log says now. ``status``: running, paused, awaiting_approval, halted,
-    rolling_back, rolled_back, completed, aborted."""
+    """What the log says now. ``status``: new, running, paused, awaiting_approval, halted,
+    rolling_back, rolled_back, completed (an abort is ``abort_requested``, then halted and rolled
+    back)."""
 
     status: str = "new"
-    started: dict[str, Any] = field(default_factory=dict)
     wave: int = 0  # the wave in progress (or next)
     wave_started_at: dict[int, float] = field(default_factory=dict)
     passed_waves: set[int] = field(default_factory=set)
@@ -174,7 +170,7 @@ class RolloutState:
         s.last_t = max(s.last_t, e.t)
         k = e.kind
         if k == "started":
-            s.status, s.started = "running", e.data
+            s.status = "running"
         elif k == "wave_started":
             s.wave = e.wave or 0
             s.wave_started_at[s.wave] = e.t

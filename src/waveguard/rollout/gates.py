@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Literal, Protocol
 
 from waveguard.model.apf import DEFAULT_PRIORITY_LEVELS
-from waveguard.model.cost import baseline_memory_bytes, project
+from waveguard.model.cost import baseline_memory_bytes, combined_storm_memory_bytes, priority_level_of, project
 from waveguard.model.fleet import Cluster
 from waveguard.model.requests import RequestProfile
 from waveguard.rollout.plan import GATE_KINDS, GateSpec
@@ -151,13 +151,14 @@ def evaluate_projection(spec: GateSpec, profiles: list[RequestProfile], clusters
     if not profiles:
         return [GateResult("projection", c.name, "no-data", None, limit, "no measured request profile yet")
                 for c in clusters]
+    levels = [priority_level_of(p) for p in profiles]
     out = []
     for c in clusters:
         share = shares.get(c.name, 0.0)
-        loads = [project(p, c, node_share=share) for p in profiles]
+        baseline = baseline_memory_bytes(c)
+        loads = [project(p, c, node_share=share, level=lv, baseline_memory=baseline) for p, lv in zip(profiles, levels)]
         util = sum(l.level_utilisation for l in loads)  # workloads of one change share the level
-        baseline = baseline_memory_bytes(c)  # every storm adds to the same apiserver's memory
-        memory = (baseline + sum(l.storm_peak_memory_bytes - baseline for l in loads)) / c.memory_limit_bytes
+        memory = combined_storm_memory_bytes(loads, baseline) / c.memory_limit_bytes
         where = f"at {share:.0%} of {c.nodes:,} nodes"
         if memory / memory_limit > util / limit:
             value, threshold, detail = memory, memory_limit, f"projected apiserver memory {memory:.0%} of its limit {where}"
@@ -168,6 +169,3 @@ def evaluate_projection(spec: GateSpec, profiles: list[RequestProfile], clusters
         out.append(GateResult("projection", c.name, status, value, threshold, f"{detail}; threshold {threshold:.2f}"))
     return out
 
-
-def describe(kind: str) -> str:
-    return GATE_KINDS[kind][0]

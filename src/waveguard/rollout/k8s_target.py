@@ -47,7 +47,7 @@ from urllib.parse import quote, urlencode
 import urllib3
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from waveguard.model.errors import InputError
+from waveguard.model.errors import InputError, key_error
 from waveguard.model.fleet import Fleet
 from waveguard.model.manifests import CLUSTER_SCOPED_KINDS, Change, Document
 from waveguard.model.requests import RequestProfile
@@ -123,10 +123,8 @@ class KubernetesConfig(BaseModel):
         try:
             return cls.model_validate(data or {})
         except ValidationError as exc:
-            err = exc.errors()[0]
-            where = ".".join(["kubernetes", *(str(p) for p in err["loc"])])
-            msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
-            raise InputError(source, f"{where}: {msg}", hint="see 'Real clusters' in README.md") from None
+            raise key_error(source, exc.errors()[0], prefix=("kubernetes",),
+                            hint="see 'Real clusters' in README.md") from None
 
     def context_of(self, cluster: str) -> str:
         return self.contexts.get(cluster, cluster)

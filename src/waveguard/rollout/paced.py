@@ -85,7 +85,6 @@ class PacedSimTarget:
         self.exporter: FleetExporter | None = None
         self._client = httpx.Client()
         self._anchor: tuple[float, float] | None = None  # (wall, sim) pacing reference
-        self.signals_made: list[PrometheusSignals] = []
 
     # --- Target protocol -------------------------------------------------------------------
     @property
@@ -116,7 +115,6 @@ class PacedSimTarget:
                         for c, share in self.inner.shares.items() if share > 0}
             dns = self._dns_base.model_copy(update={"clusters": clusters})
         s = PrometheusSignals(self.config, window_s, dns=dns, memory_limits=self.memory_limits, client=self._client)
-        self.signals_made = self.signals_made[-1:] + [s]
         return s
 
     def measured_profiles(self) -> list[RequestProfile]:
@@ -129,18 +127,18 @@ class PacedSimTarget:
             self.exporter.close()
             self.exporter = None
         inner = self.inner
-        inner.sim = FleetSimulator(inner.fleet, inner.profiles, **inner._options)
-        inner.shares.clear()
+        inner.reset()
         replay = [e for e in events if e.kind != "gate"]
         resume_at = max((e.t for e in replay), default=0.0)
-        # Fast: everything but the last warm-up stretch before the resume point.
+        # Fast: everything but the last warm-up stretch before the resume point (events are
+        # shifted by the warm-up, so that is everything up to resume_at).
         self.offset = self.warmup_s
-        fast_until = max(0.0, resume_at + self.offset - self.warmup_s)
+        fast_until = max(0.0, resume_at)
         pending = list(replay)
         while pending and pending[0].t + self.offset <= fast_until + 1e-9:
             e = pending.pop(0)
             inner.advance(e.t + self.offset - inner.now())
-            self._replay(e)
+            inner.replay(e)
         inner.advance(fast_until - inner.now())
         self.exporter = FleetExporter(inner.sim, host=self.host, port=self.port, dns=self.dns_probe).start()
         self.port = self.exporter.port  # keep it across restores
@@ -150,17 +148,11 @@ class PacedSimTarget:
         self._anchor = None
         for e in pending:
             self._step_paced(e.t + self.offset)
-            self._replay(e)
+            inner.replay(e)
         self._step_paced(max(inner.now(), resume_at + self.offset))
         self._await_history()
         if not any(e.kind == "applied" for e in replay):
             self.offset = inner.now() - resume_at  # nothing applied yet: the rollout starts now
-
-    def _replay(self, e: Event) -> None:
-        if e.kind == "applied":
-            self.inner.apply(e.cluster, e.data["share"])
-        elif e.kind == "rolled_back" and e.cluster is not None:
-            self.inner.rollback(e.cluster)
 
     # --- pacing ------------------------------------------------------------------------------
     def _step_paced(self, until_sim: float) -> None:

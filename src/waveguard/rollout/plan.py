@@ -29,7 +29,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from waveguard.model import constants as C
-from waveguard.model.errors import InputError
+from waveguard.model.errors import InputError, key_error
 from waveguard.model.findings import Finding
 from waveguard.model.fleet import Cluster, Fleet
 from waveguard.model.yamlio import line_of, read_yaml_file
@@ -50,7 +50,7 @@ GATE_KINDS: dict[str, tuple[str, float, str]] = {
                          "policy: etcd's own guidance keeps p99 range latency well under 1 s"),
     "dns_probe": ("share of cache-bypassing probes that fail (authoritative CoreDNS answer)", 0.01,
                   "policy: 1 % of uncached lookups failing is a failure clients will see once caches expire"),
-    "coredns_api_errors": ("coredns_kubernetes_rest_client_requests_total non-2xx rate, requests/s", 0.0,
+    "coredns_api_errors": ("coredns_kubernetes_rest_client_requests_total 5xx rate, requests/s", 0.0,
                            "policy: CoreDNS that cannot reach the API serves stale data (domain.md §6)"),
     "workload_error_rate": ("workload request error rate, 0..1", 0.05,
                             "what Argo Rollouts / Flagger analyses typically use (5 % errors)"),
@@ -129,7 +129,7 @@ class Plan(BaseModel):
     rollback: Literal["automatic", "manual"] = "automatic"
 
     @model_validator(mode="after")
-    def _shares_grow(self) -> "Plan":
+    def _unique_wave_names(self) -> "Plan":
         names = [w.name for w in self.waves]
         if len(set(names)) != len(names):
             raise ValueError("wave names must be unique")
@@ -138,16 +138,6 @@ class Plan(BaseModel):
     def clusters_of(self, wave: Wave, fleet: Fleet) -> list[Cluster]:
         return [c for c in fleet.clusters if wave.clusters.matches(c)]
 
-    def targets(self, fleet: Fleet) -> list[dict[str, float]]:
-        """Per wave, cluster name → node share the change should have reached after that wave
-        (a cluster keeps the highest share any earlier wave gave it)."""
-        reached: dict[str, float] = {}
-        out = []
-        for wave in self.waves:
-            for c in self.clusters_of(wave, fleet):
-                reached[c.name] = max(reached.get(c.name, 0.0), wave.node_share)
-            out.append(dict(reached))
-        return out
 
 
 def longest_dns_cache_ttl_s() -> float:
@@ -169,12 +159,10 @@ def load_plan(path: str | Path, fleet: Fleet) -> Plan:
         plan = Plan.model_validate(data)
     except ValidationError as exc:
         err = exc.errors()[0]
-        key = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
-        if err["type"] == "literal_error" and err["loc"] and err["loc"][-1] == "kind":
-            msg = f"unknown gate {err['input']!r}; known: {', '.join(GATE_KINDS)}"
-        raise InputError(str(path), f"{key}: {msg}", line=line_of(node, err["loc"]),
-                         hint="see the plan format in README.md") from exc
+        gate = err["type"] == "literal_error" and err["loc"] and err["loc"][-1] == "kind"
+        raise key_error(str(path), err, line=line_of(node, err["loc"]), hint="see the plan format in README.md",
+                        message=f"unknown gate {err['input']!r}; known: {', '.join(GATE_KINDS)}" if gate else None
+                        ) from exc
     known = {c.name for c in fleet.clusters}
     for i, wave in enumerate(plan.waves):
         missing = [n for n in wave.clusters.names if n not in known]

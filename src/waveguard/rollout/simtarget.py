@@ -88,11 +88,14 @@ class SimTarget:
         self.shares: dict[str, float] = {}
 
     @classmethod
-    def for_scenario(cls, scenario: "Scenario", seed: int | None = None) -> "SimTarget":
+    def for_scenario(cls, scenario: "Scenario", seed: int | None = None, *, fleet: Fleet | None = None,
+                     profiles: list[RequestProfile] | None = None) -> "SimTarget":
         """A target with ``scenario``'s fleet, change, APF objects and simulator switches (DNS
-        design, client back-off) — but not its schedule: the rollout engine decides that."""
+        design, client back-off) — but not its schedule: the rollout engine decides that.
+        ``fleet``/``profiles`` replace the scenario's (a plan's fleet, another change)."""
         change = scenario.change
-        return cls(scenario.fleet_model, scenario.profiles, seed=scenario.seed if seed is None else seed,
+        return cls(scenario.fleet_model if fleet is None else fleet, scenario.profiles if profiles is None else profiles,
+                   seed=scenario.seed if seed is None else seed,
                    expected_s=scenario.duration_s, apf=scenario.apf_config, step_s=scenario.step_s,
                    dns_mode=scenario.dns.mode, baseline_backoff=scenario.baseline.backoff,
                    change_backoff=change.backoff if change else True)
@@ -126,13 +129,21 @@ class SimTarget:
         """Replay logged applies/rollbacks at their times on a fresh simulator."""
         if not events:
             return
-        self.sim = FleetSimulator(self.fleet, self.profiles, **self._options)
-        self.shares.clear()
+        self.reset()
         for e in events:
             if e.kind == "gate":
                 continue
             self.advance(e.t - self.now())
-            if e.kind == "applied":
-                self.apply(e.cluster, e.data["share"])
-            elif e.kind == "rolled_back" and e.cluster is not None:
-                self.rollback(e.cluster)
+            self.replay(e)
+
+    def reset(self) -> None:
+        """A fresh simulator (time 0, the change nowhere), same options."""
+        self.sim = FleetSimulator(self.fleet, self.profiles, **self._options)
+        self.shares.clear()
+
+    def replay(self, e: Event) -> None:
+        """Redo a logged ``applied`` or ``rolled_back`` event now (others are ignored)."""
+        if e.kind == "applied":
+            self.apply(e.cluster, e.data["share"])
+        elif e.kind == "rolled_back" and e.cluster is not None:
+            self.rollback(e.cluster)

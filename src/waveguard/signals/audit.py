@@ -572,8 +572,9 @@ def _file_reports(con, files: list[tuple[Path, str]]) -> list[FileReport]:
 def _last_line_truncated(path: Path, compression: str) -> bool:
     """True when the file does not end with a newline and its last line is not valid JSON.
 
-    Reads backwards from the end of a plain file; a compressed file is decompressed as a stream
-    keeping only the current partial line (memory bounded by the longest line)."""
+    Reads backwards from the end of a plain file; a gzip file is decompressed as a stream keeping
+    only the current partial line (memory bounded by the longest line); a zstd file is not
+    checked (False)."""
     tail = b""
     if compression == "none":
         with path.open("rb") as fh:

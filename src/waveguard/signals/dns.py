@@ -134,9 +134,10 @@ def _failed(base: dict, exc: BaseException, t0: float) -> DNSAnswer:
 
 def query_resolver(resolver: str, name: str, *, port: int = 53, qtype: str = "A",
                    timeout_s: float = DEFAULT_TIMEOUT_S) -> DNSAnswer:
-    """Ask the caching resolver at ``resolver``:``port`` for ``name`` as a client does (one UDP
-    query, recursion desired). Returns a :class:`DNSAnswer`; a timeout or refusal is an answer
-    with ``rcode`` None. Raises ValueError for an invalid address, port or name."""
+    """Ask the caching resolver at ``resolver``:``port`` for ``name`` as a client does (UDP, over
+    TCP when the answer is truncated; recursion desired). Returns a :class:`DNSAnswer`; a timeout
+    or refusal is an answer with ``rcode`` None. Raises ValueError for an invalid address or port
+    and ``dns.exception.DNSException`` for an invalid name."""
     return _ask(resolver, port, name, qtype, recursion=True, timeout_s=timeout_s)
 
 

@@ -33,10 +33,12 @@ workload error ratio                      configurable (no standard metric); def
 (``workload_error_rate``)                 ``max by (cluster) (waveguard_sim_workload_error_ratio)``
 ========================================  ==========================================================================
 
-**Freshness.** Every query is guarded: ``(Q) and on (cluster[, priority_level]) (time() - max by
-(cluster[, priority_level]) (timestamp(M)) < {F})`` with M the series Q reads, so a cluster whose
-newest sample is older than ``F`` = ``staleness_intervals`` (3) × ``scrape_interval_s`` is
-absent from the answer. Absent, NaN (a histogram with no observations in the window, 0/0) or
+**Freshness.** ``F`` = ``staleness_intervals`` (3) × ``scrape_interval_s``. Gauges are read as
+their newest sample within ``F`` (``last_over_time(M[{F}])``; ``max_over_time`` for ``up``), so
+the table's gauge queries are wrapped that way; rates and histograms are guarded: ``(Q) and on
+(cluster[, priority_level]) (count by (cluster[, priority_level]) (count_over_time(M[{F}])))``
+with M the series Q reads. Either way a cluster with no sample within ``F`` is absent from the
+answer (the workload query, user-given, is not guarded). Absent, NaN (a histogram with no observations in the window, 0/0) or
 ±Inf → ``None``: no data, which a gate reports as ``no-data`` and the engine pauses on.
 
 **Rate window.** ``W`` = the gate interval in wall seconds (simulated seconds ÷ ``time_scale``)
@@ -59,7 +61,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from waveguard.model.errors import InputError
+from waveguard.model.errors import key_error
 from waveguard.signals import dns as dnsprobe
 
 #: Labels a gate reads per value (one query grouped by them serves every value).
@@ -109,8 +111,9 @@ class PrometheusConfig(BaseModel):
     kube_state_metrics_selector: str = ""
     #: Selects CoreDNS's series (empty: the metric names are enough).
     coredns_selector: str = ""
-    #: PromQL giving the workloads' error ratio per cluster (0..1), ``{W}`` = rate window. No
-    #: standard metric exists; the default reads the simulator's ground truth.
+    #: PromQL giving the workloads' error ratio per cluster (0..1); ``{W}`` = rate window and
+    #: ``{F}`` = freshness bound are filled in. No standard metric exists; the default reads the
+    #: simulator's ground truth.
     workload_error_query: str = "max by (cluster) (last_over_time(waveguard_sim_workload_error_ratio[{F}]))"
     max_response_bytes: int = Field(default=MAX_RESPONSE_BYTES, gt=0)
 
@@ -170,10 +173,7 @@ def load_config(data: dict, source: str = "backend config") -> tuple[PrometheusC
         try:
             out.append(model.model_validate(section))
         except ValidationError as exc:
-            err = exc.errors()[0]
-            where = ".".join([key, *(str(p) for p in err["loc"])])
-            msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
-            raise InputError(source, f"{where}: {msg}", hint="see 'Real clusters' in README.md") from None
+            raise key_error(source, exc.errors()[0], prefix=(key,), hint="see 'Real clusters' in README.md") from None
     return out[0], out[1]
 
 
@@ -210,7 +210,6 @@ class PrometheusSignals:
         self._dns_notes: dict[str, str] = {}
         self.problem: str | None = None  # why the source failed this evaluation
         self._missing: dict[str, str] = {}  # cluster → what had no fresh sample last
-        self.queries_sent = 0
         c = config
         self.W = promql_duration(c.rate_window_s(window_s))
         self.F = promql_duration(c.staleness_s)
@@ -375,7 +374,6 @@ class PrometheusSignals:
         url = f"{c.url}/api/v1/query"
         timeout = httpx.Timeout(c.timeout_s, connect=min(c.timeout_s, 2.0))
         client = self._client or httpx.Client()
-        self.queries_sent += 1
         try:
             with client.stream("POST", url, data=params, timeout=timeout,
                                headers={"Accept": "application/json"}) as resp:
@@ -443,10 +441,6 @@ class PrometheusSignals:
             else:
                 self._dns_notes[name] = r.detail
         self._dns_ratio = {name: (f / (p + f) if p + f else None) for name, (p, f) in counts.items()}
-
-    def close(self) -> None:
-        if self._client is not None and self._own_client:
-            self._client.close()
 
 
 def _escape(v: str) -> str:

@@ -86,10 +86,6 @@ class DNSCaches:
         self._refetch = min(1.0, dt / C.DNS_REFETCH_S)
         self._zero = np.zeros(n)
 
-    @property
-    def node_expired(self) -> np.ndarray:
-        return self.client.total + self.dead
-
     def step(self, coredns_fail: np.ndarray) -> np.ndarray:
         """Advance one step with CoreDNS failing ``coredns_fail`` (n,) of its answers; returns
         the share of the workloads' lookups that fail (n,)."""

@@ -7,21 +7,24 @@ every cluster at once (clusters last, so per-level and per-replica sums are cont
 Nothing is scripted: saturation, 429s, OOM kills, relist storms and DNS failures follow from the
 equations below (docs/simulator.md states them in words).
 
-Per step of ``dt`` seconds, per replica:
+Per step of ``dt`` seconds, per replica (the numbers of the comments in ``_advance``):
 
 1. clients whose watch broke or whose LIST failed re-send after their back-off;
 2. arrivals (steady rates × demand noise, plus relists) are spread over the replicas that are up;
 3. executing requests complete at rate 1/τ, τ stretched when the replica's CPU is short;
 4. each priority level dispatches queued requests into its free seats, max-min fair between
-   flows; what cannot wait (beyond handSize × queueLengthLimit queued, or longer than the APF
-   wait limit) is rejected with 429 (before 1.20: the max-in-flight filter instead,
-   :mod:`waveguard.sim.maxinflight`); requests served from etcd first wait for the cluster's
-   shared etcd (:mod:`waveguard.sim.etcd`), holding their seats, then execute;
-5. memory = baseline + live LIST responses × GC growth; above the limit the replica is
+   flows (before 1.20: the max-in-flight filter instead, :mod:`waveguard.sim.maxinflight`);
+   requests served from etcd first wait for the cluster's shared etcd
+   (:mod:`waveguard.sim.etcd`), holding their seats, then execute;
+5. what cannot wait (beyond handSize × queueLengthLimit queued, or longer than the APF wait
+   limit) is rejected with 429;
+6. informers whose LIST was answered are synced; those rejected, or whose answer would come
+   after their client's timeout, go back to back-off;
+7. memory = baseline + live LIST responses × GC growth; above the limit the replica is
    OOM-killed, drops its requests and watches (their clients relist elsewhere) and comes back
    after the kubelet's crash-loop back-off, startup and watch-cache fill;
-6. every 10 s each level's limit is readjusted from its seat demand (borrowing);
-7. DNS: CoreDNS failure (a restarted pod without its copy, or — ``api_per_answer`` — its API
+8. every 10 s each level's limit is readjusted from its seat demand (borrowing, from 1.26);
+9. DNS: CoreDNS failure (a restarted pod without its copy, or — ``api_per_answer`` — its API
    requests failing) reaches workloads only as client and node-local cache entries expire.
 """
 
@@ -204,8 +207,6 @@ class FleetSimulator:
         self.Lu = len(self.used)
         used = self.used
         self._lvl = slice(int(used[0]), int(used[-1]) + 1) if np.all(np.diff(used) == 1) else used
-        bounds = list(fl.level_starts) + [self.F]
-        self._level_slices = [slice(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])]
         self.mlev = np.zeros((self.Lu, self.F))
         self.mlev[self.pos, np.arange(self.F)] = 1.0
         self.rate_fixed = np.where(fl.is_change, 0.0, fl.rate).T.copy()  # (F, C)

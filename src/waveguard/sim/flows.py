@@ -9,8 +9,8 @@ from etcd first waits for etcd, ``etcd_bytes`` at the cluster's shared etcd thro
 engine models that wait); the level from :meth:`APFConfig.classify`; the writer's extra seats from
 :func:`waveguard.model.cost.writer_extra_seat_seconds` (vectorised here, checked in the tests).
 
-Arrays are ``(C, F)`` (clusters × flows) unless noted; flows are sorted by level so per-level
-sums are one ``np.add.reduceat``.
+Arrays are ``(C, F)`` (clusters × flows) unless noted; flows are sorted by level (the engine sums
+per level with one matrix product).
 """
 
 from __future__ import annotations
@@ -71,7 +71,6 @@ class FlowTable:
     pod_write_frac: np.ndarray  # (C, F) share of the flow's requests that write a pod
     qcap: np.ndarray  # (F,) requests one replica queues for the flow before 429
     is_change: np.ndarray  # (F,) bool: rate scales with the change's rollout share
-    level_starts: np.ndarray  # (Lu,) first flow of each used level (for reduceat)
     used_levels: np.ndarray  # (Lu,) level index of each used level
     level_pos: np.ndarray  # (F,) position of the flow's level among used levels
     etcd_bytes: np.ndarray  # (C, F) bytes a request reads from etcd before the apiserver works on it
@@ -242,7 +241,7 @@ def _rate(rc: RequestClass, client: SimClient, cluster: Cluster) -> float:
 def _table(ordered, clients: list[SimClient], apf: APFConfig, level_index: dict[str, int]) -> FlowTable:
     specs = [s for _, s in ordered]
     level = np.array([level_index[s.level] for s in specs], dtype=np.int64)
-    used, starts = np.unique(level, return_index=True)
+    used = np.unique(level)
     pos = np.searchsorted(used, level)
     qcap = np.array([_queue_capacity(apf, s.level, clients[s.client].distinct_users) for s in specs])
     arr = lambda attr: np.array([getattr(s, attr) for s in specs], dtype=np.float64).T.copy()  # noqa: E731
@@ -252,7 +251,7 @@ def _table(ordered, clients: list[SimClient], apf: APFConfig, level_index: dict[
         seats=arr("seats"), tau=np.maximum(arr("tau"), 1e-6), cpu=arr("cpu"), mem=arr("mem"), rate=arr("rate"),
         pod_write_frac=arr("pod_write_frac"), qcap=qcap,
         is_change=np.array([clients[s.client].role == "change" for s in specs]),
-        level_starts=starts.astype(np.int64), used_levels=used, level_pos=pos,
+        used_levels=used, level_pos=pos,
         etcd_bytes=arr("etcd_bytes"), etcd_pages=arr("etcd_pages"), legacy_seats=arr("legacy_seats"),
         mutating=arr("mutating"),
     )

@@ -6,9 +6,10 @@ Conventions (as Prometheus):
 * gauges are instantaneous values; counters (``*_total``) are cumulative — :meth:`series`
   returns the running total, :meth:`rate` the per-second increase;
 * quantiles are exposed summary-style, with a ``quantile="0.99"`` label;
-* apiserver figures are summed over a cluster's replicas (``instance``), except
-  ``process_resident_memory_bytes`` and wait/latency quantiles, which take the worst replica
-  unless an ``instance`` label picks one.
+* apiserver figures are per cluster: counters and seats summed over its replicas,
+  ``process_resident_memory_bytes`` the fullest replica; the wait/latency quantiles combine the
+  cluster-wide queue wait with the slowest replica's service time. There is no ``instance``
+  label.
 
 ``waveguard_sim_*`` series have no real counterpart (ground truth a real cluster does not expose:
 the workloads' error ratio, the rollout's progress).
@@ -50,9 +51,9 @@ METRICS: dict[str, MetricSpec] = {m.name: m for m in (
     MetricSpec("apiserver_flowcontrol_dispatched_requests_total", "counter", "priority_level",
                "Requests dispatched to execute."),
     MetricSpec("apiserver_flowcontrol_request_wait_duration_seconds", "gauge", "priority_level",
-               "p99 time requests wait in APF queues (worst replica).", (("quantile", "0.99"),)),
+               "p99 time requests wait in APF queues (cluster-wide).", (("quantile", "0.99"),)),
     MetricSpec("apiserver_request_duration_seconds", "gauge", "scope",
-               "p99 request latency by scope (resource = single object; worst replica).",
+               "p99 request latency by scope (resource = single object; slowest replica's service time).",
                (("quantile", "0.99"),)),
     MetricSpec("apiserver_request_total", "counter", None, "Requests answered 429.", (("code", "429"),)),
     MetricSpec("apiserver_current_inflight_requests", "gauge", None, "Requests executing (all replicas)."),
@@ -78,6 +79,12 @@ METRICS: dict[str, MetricSpec] = {m.name: m for m in (
 )}
 
 _SUM_OVER_INSTANCES = {"process_resident_memory_bytes": "max", "up": "sum"}
+
+
+def _takes_max(spec: MetricSpec) -> bool:
+    """Aggregated over its label by the max (quantiles, memory) rather than the sum."""
+    how = _SUM_OVER_INSTANCES.get(spec.name, "max" if "quantile" in dict(spec.fixed_labels) else "sum")
+    return how == "max"
 
 
 class MetricStore:
@@ -176,8 +183,8 @@ class SeriesReader:
         """Values of ``metric`` on ``cluster`` at every recorded step, shape (T,), float64.
 
         Counters come back cumulative (as Prometheus stores them). Without its breakdown label
-        a metric is aggregated: summed over priority levels/scopes... except per-instance metrics
-        (memory: max; up: sum). Raises KeyError for an unknown metric, cluster or label value."""
+        a metric is aggregated over priority levels/scopes: summed, except quantiles (the max).
+        Raises KeyError for an unknown metric, cluster or label value."""
         spec = _spec(metric)
         _check_fixed(spec, labels)
         c = self.cluster_index(cluster)
@@ -224,8 +231,7 @@ class SeriesReader:
         # labelled metrics are stored (X, C): label first, clusters last
         if spec.label in labels:
             return values[self._label_index(spec, labels[spec.label])]
-        how = _SUM_OVER_INSTANCES.get(spec.name, "max" if "quantile" in dict(spec.fixed_labels) else "sum")
-        return values.max(axis=0) if how == "max" else values.sum(axis=0)
+        return values.max(axis=0) if _takes_max(spec) else values.sum(axis=0)
 
     def window_rate(self, metric: str, window_s: float, **labels: str) -> np.ndarray:
         """Per-second increase of a counter over the last ``window_s`` seconds on every cluster,
@@ -259,8 +265,7 @@ class SeriesReader:
             return arr
         if spec.label in labels:
             return arr[:, self._label_index(spec, labels[spec.label])]
-        how = _SUM_OVER_INSTANCES.get(spec.name, "max" if "quantile" in dict(spec.fixed_labels) else "sum")
-        return arr.max(axis=1) if how == "max" else arr.sum(axis=1)
+        return arr.max(axis=1) if _takes_max(spec) else arr.sum(axis=1)
 
     def _label_index(self, spec: MetricSpec, value: str) -> int:
         values = getattr(self.labels, spec.label)

@@ -44,10 +44,11 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from waveguard.model.apf import APFConfig, FlowSchema, PriorityLevel
-from waveguard.model.errors import InputError, yaml_input_error
+from waveguard.model.errors import InputError, key_error
 from waveguard.model.fleet import Cluster, Fleet, default_fleet, load_fleet
 from waveguard.model.requests import RequestClass, RequestProfile
-from waveguard.model.yamlio import FastSafeLoader, safe_load, line_of as _line_of
+from waveguard.model.yamlio import line_of as _line_of
+from waveguard.model.yamlio import read_yaml_file
 
 _STRICT = ConfigDict(extra="forbid")
 
@@ -327,15 +328,7 @@ def load_scenario(path: str | Path) -> Scenario:
 
     Raises :class:`InputError` (file, line, key) on any problem; nothing is half-loaded."""
     path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise InputError(str(path), f"cannot read scenario: {exc.strerror}", hint="check the path") from exc
-    try:
-        node = yaml.compose(text, Loader=FastSafeLoader)
-        data = safe_load(text)
-    except yaml.YAMLError as exc:
-        raise yaml_input_error(str(path), exc, text) from exc
+    data, node, _ = read_yaml_file(path, "scenario")
     if not isinstance(data, dict):
         raise InputError(str(path), "a scenario is a mapping (name, duration_s, fleet, change, schedule ...)",
                          line=1, hint="see docs/simulator.md")
@@ -351,9 +344,7 @@ def scenario_from_data(data: dict, *, source: str = "<scenario>", node: yaml.Nod
         # Of a union's alternatives, report the one that got furthest into the input.
         err = max(exc.errors(), key=lambda e: len([p for p in e["loc"] if not _is_union_tag(p)]))
         loc = tuple(p for p in err["loc"] if not _is_union_tag(p))
-        key = ".".join(str(p) for p in loc) or "(top level)"
-        msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
-        raise InputError(source, f"{key}: {msg}", line=_line_of(node, loc), hint="fix or remove this key") from exc
+        raise key_error(source, {**err, "loc": loc}, line=_line_of(node, loc)) from exc
     scenario._source = source
     base_dir = base_dir or Path.cwd()
     scenario._fleet = _resolve_fleet(scenario, source, node, base_dir)

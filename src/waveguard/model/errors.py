@@ -1,12 +1,29 @@
-"""The one error type for bad input: a message that names its source and what to do."""
+"""waveguard's exceptions: one root, :class:`WaveguardError`, over three kinds.
+
+* :class:`InputError` — bad user input (a file, a key, a line): the CLI prints it on one line
+  and exits 2;
+* :class:`SourceUnavailableError` — a source of readings (a /metrics endpoint, Prometheus) could
+  not be read: a gate turns it into ``no-data``, a command into a one-line error;
+* :class:`TargetError` — a rollout target (a cluster's apiserver) refused or did not answer a
+  request that changes it.
+
+``except WaveguardError`` catches every error waveguard raises on purpose; anything else is a bug.
+"""
 
 from __future__ import annotations
 
 
-class InputError(Exception):
+class WaveguardError(Exception):
+    """Root of the errors waveguard raises on purpose. Not raised itself: raised as one of its
+    subclasses, whose ``str()`` is one line for a person."""
+
+
+class InputError(WaveguardError):
     """Bad user input (file, line, key). The CLI prints ``str(err)`` on one line and exits 2.
 
-    ``source`` is a path or an address, ``line`` 1-based or None, ``hint`` what to do.
+    Raised by every reader of user files and options (fleet, plan, scenario, manifests, backend
+    configuration, audit logs). ``source`` is a path or an address, ``line`` 1-based or None,
+    ``hint`` what to do.
     """
 
     def __init__(self, source: str, message: str, *, line: int | None = None, hint: str = "") -> None:
@@ -26,6 +43,44 @@ class InputError(Exception):
         if self.hint:
             text += f" ({self.hint})"
         return " ".join(text.split())
+
+
+class SourceUnavailableError(WaveguardError):
+    """A source of readings could not be read: raised by the readers of live endpoints
+    (``waveguard.signals.exposition.fetch_exposition``, the Prometheus signal source).
+
+    ``source``: the address read ("" when the message names it); ``reason``: why, a short word
+    (``unreachable``, ``timeout``, ``http-error``, ``too-large``, ``not-exposition``);
+    ``str()``: ``"<source>: <message>"``, one line for a person (just the message when there is
+    no source). Gates read it as ``no-data`` (never a pass); commands print it and exit 2.
+    """
+
+    def __init__(self, source: str, reason: str, message: str) -> None:
+        self.source = source
+        self.reason = reason
+        self.message = message
+        super().__init__(f"{source}: {message}" if source else message)
+
+    def __reduce__(self):
+        # Rebuilt through the base initialiser: subclasses may take other arguments.
+        return (_rebuild_source_error, (type(self), self.source, self.reason, self.message))
+
+
+#: The name signals used before the ``Error`` suffix (ruff N818).
+SourceUnavailable = SourceUnavailableError
+
+
+class TargetError(WaveguardError):
+    """A rollout target refused or did not answer a request that changes it (apply, rollback,
+    restore): raised by targets (``waveguard.rollout.k8s_target.KubernetesError`` for the
+    Kubernetes API). ``str()`` names the cluster and the request, on one line."""
+
+
+def _rebuild_source_error(cls: type[SourceUnavailableError], source: str, reason: str,
+                          message: str) -> SourceUnavailableError:
+    err = cls.__new__(cls)
+    SourceUnavailableError.__init__(err, source, reason, message)
+    return err
 
 
 def _rebuild_input_error(source: str, message: str, line: int | None, hint: str) -> InputError:

@@ -1,0 +1,103 @@
+"""What every gate shares: the :class:`Signals` source it reads, the :class:`GateResult` it
+returns, and the two readings most gates are made of (a threshold check, the worst priority
+level).
+
+A gate reads a :class:`Signals` source, which speaks the metric names real components expose
+(domain.md §5): the simulator (``waveguard.rollout.simtarget``) and Prometheus
+(``waveguard.signals.prometheus``) implement it alike. No data, stale data or an unreachable
+source is ``no-data``, which never passes: the engine pauses.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from waveguard.model.apf import DEFAULT_PRIORITY_LEVELS
+from waveguard.model.result import CheckResult, Status
+
+#: The priority levels APF limits (Kubernetes' defaults without ``exempt``): the per-level gates
+#: read each and report the worst.
+LIMITED_LEVELS = tuple(level.name for level in DEFAULT_PRIORITY_LEVELS if not level.exempt)
+
+
+class GateResult(CheckResult):
+    """One gate on one cluster: the one result shape (:class:`~waveguard.model.result.CheckResult`)
+    with ``signal`` the gate's name and ``subject`` the cluster, read as ``gate`` and ``cluster``.
+    ``value`` is the figure read (None when there was none), ``threshold`` the gate's limit
+    (always set), ``detail`` the reason."""
+
+    __slots__ = ()
+
+    @classmethod
+    def of(cls, gate: str, cluster: str, status: Status, value: float | None, threshold: float,
+           detail: str) -> GateResult:
+        """The result of ``gate`` on ``cluster`` (the field order of the event log's JSON)."""
+        return cls(status, value, threshold, detail, signal=gate, subject=cluster)
+
+    @property
+    def gate(self) -> str:
+        return self.signal
+
+    @property
+    def cluster(self) -> str:
+        return self.subject
+
+    def as_json(self) -> dict[str, Any]:
+        """What the event log records for a gate evaluation (its keys and their order are part
+        of the state files and the golden outputs)."""
+        return {"gate": self.signal, "cluster": self.subject, "status": self.status, "value": self.value,
+                "threshold": self.threshold, "detail": self.detail}
+
+
+class Signals(Protocol):
+    """Where gates read from. Every method returns None when it has no fresh data.
+
+    A new gate needs at most one new reading here (and in its implementations: the simulator's
+    ``SimSignals``, ``PrometheusSignals``); most read ``value`` or ``rate`` of a metric."""
+
+    def value(self, metric: str, cluster: str, **labels: str) -> float | None:
+        """Latest value of a gauge (quantiles via ``quantile="0.99"``)."""
+
+    def rate(self, metric: str, cluster: str, **labels: str) -> float | None:
+        """Per-second increase of a counter over the last gate interval."""
+
+    def dns_probe_failure_ratio(self, cluster: str) -> float | None:
+        """Share of cache-bypassing lookups (asked of CoreDNS/the authoritative server directly,
+        names no cache holds) that fail."""
+
+    def memory_limit_bytes(self, cluster: str) -> float | None:
+        """Memory limit of one apiserver replica, bytes."""
+
+    def workload_error_ratio(self, cluster: str) -> float | None:
+        """Share of the workloads' requests that fail (what today's tools gate on)."""
+
+
+def threshold_check(gate: str, cluster: str, value: float | None, limit: float, what: str) -> GateResult:
+    """``fail`` when ``value`` exceeds ``limit``, ``pass`` at or under it, ``no-data`` when None.
+    ``what`` names the figure (and its unit) for a person."""
+    if value is None:
+        return GateResult.of(gate, cluster, "no-data", None, limit, f"no fresh {what}")
+    status: Status = "fail" if value > limit else "pass"
+    return GateResult.of(gate, cluster, status, value, limit, f"{what} {value:.3g} (threshold {limit:.3g})")
+
+
+def worst_over_levels(signals: Signals, metric: str, cluster: str, *, rate: bool = False,
+                      denominator: str | None = None, **labels: str) -> tuple[float | None, str]:
+    """Highest value of ``metric`` over the :data:`LIMITED_LEVELS` and the level it was read at
+    ((None, "") when no level reads). ``rate``: read the counter's rate; ``denominator``: divide
+    by this gauge of the same level (levels where it reads 0 or None are skipped)."""
+    worst: float | None = None
+    where = ""
+    read = signals.rate if rate else signals.value
+    for level in LIMITED_LEVELS:
+        reading = read(metric, cluster, priority_level=level, **labels)
+        if reading is None:
+            continue
+        if denominator is not None:
+            divisor = signals.value(denominator, cluster, priority_level=level)
+            if not divisor:
+                continue
+            reading = reading / divisor
+        if worst is None or reading > worst:
+            worst, where = reading, level
+    return worst, where

@@ -1,0 +1,55 @@
+"""Gate ``projection``: the change's measured (or analysed) request profiles costed on the next
+wave's clusters with the one cost model (``waveguard.model.cost.project``), before the wave is
+applied: a cluster that would saturate fails, and the change never reaches it."""
+
+from __future__ import annotations
+
+from waveguard.model.cost import (
+    WARNING_UTILISATION, baseline_memory_bytes, combined_storm_memory_bytes, priority_level_of, project,
+)
+from waveguard.model.fleet import Cluster
+from waveguard.model.requests import RequestProfile
+from waveguard.model.result import Status
+from waveguard.rollout.gates.base import GateResult
+from waveguard.rollout.gates.registry import GATES, projection_gate
+
+NAME = "projection"
+
+
+@projection_gate(NAME, reads="projected level utilisation of the next wave (cost model)", unit="ratio (0..)",
+                 default_threshold=WARNING_UTILISATION,
+                 source="the cost model's warning level (waveguard.model.cost.WARNING_UTILISATION)",
+                 control_plane=True, default_on=True)
+def project_wave(profiles: list[RequestProfile], clusters: list[Cluster], shares: dict[str, float],
+                        limit: float) -> list[GateResult]:
+    """Project the measured ``profiles`` onto the next wave, each cluster at its target node
+    ``share``, with the cost model. Fails a cluster — before the change reaches it — whose
+    projected priority-level utilisation exceeds ``limit``, or whose projected apiserver memory
+    during the start-up storm exceeds the ``apiserver_memory`` gate's default (the storm is what a
+    wave sets off). No measured profile is no-data. One result per cluster, in order."""
+    if not profiles:
+        return [GateResult.of(NAME, c.name, "no-data", None, limit, "no measured request profile yet")
+                for c in clusters]
+    memory_limit = GATES["apiserver_memory"].default_threshold
+    levels = [priority_level_of(p) for p in profiles]
+    return [_project_cluster(profiles, levels, cluster, shares.get(cluster.name, 0.0), limit, memory_limit)
+            for cluster in clusters]
+
+
+def _project_cluster(profiles: list[RequestProfile], levels: list[str], cluster: Cluster, share: float,
+                     limit: float, memory_limit: float) -> GateResult:
+    """The projection on one cluster: the figure nearer its threshold (utilisation or memory)."""
+    baseline = baseline_memory_bytes(cluster)
+    loads = [project(p, cluster, node_share=share, level=level, baseline_memory=baseline)
+             for p, level in zip(profiles, levels, strict=True)]
+    utilisation = sum(load.level_utilisation for load in loads)  # workloads of one change share the level
+    memory = combined_storm_memory_bytes(loads, baseline) / cluster.memory_limit_bytes
+    where = f"at {share:.0%} of {cluster.nodes:,} nodes"
+    if memory / memory_limit > utilisation / limit:
+        value, threshold = memory, memory_limit
+        detail = f"projected apiserver memory {memory:.0%} of its limit {where}"
+    else:
+        value, threshold = utilisation, limit
+        detail = f"projected {loads[0].priority_level} utilisation {utilisation:.2f} {where} (memory {memory:.0%})"
+    status: Status = "fail" if value > threshold else "pass"
+    return GateResult.of(NAME, cluster.name, status, value, threshold, f"{detail}; threshold {threshold:.2f}")

@@ -1,0 +1,153 @@
+"""The plan file: waves over a fleet, bake times, gates, parallelism, rollback policy.
+
+A plan is YAML (``waveguard plan`` writes one; users write or edit them)::
+
+    change: examples/incident-telemetry
+    waves:
+      - name: staging
+        clusters: {labels: {env: staging}}
+        node_share: 1.0
+        bake_s: 1260
+      - name: canary
+        clusters: {labels: {env: prod}}
+        node_share: 0.01
+        bake_s: 1260
+    gates:
+      - {kind: apiserver_p99_latency, threshold: 1.0}
+      - {kind: projection, threshold: 0.5}
+    gate_interval_s: 30
+    max_parallel_clusters: 25
+    rollback: automatic
+
+Gate kinds are the gates of the registry (``waveguard.rollout.gates``): a gate registered there
+is a kind a plan may name, with its default threshold.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import PydanticCustomError
+
+from waveguard.model.errors import InputError, key_error
+from waveguard.model.fleet import Cluster, Fleet
+from waveguard.model.yamlio import line_of, read_yaml_file
+from waveguard.rollout.gates.registry import GATES
+
+#: Gate kinds by name → :class:`~waveguard.rollout.gates.registry.Gate` (what it reads, unit,
+#: default threshold and its source): the registry itself, so a gate registered later is a kind too.
+GATE_KINDS = GATES
+
+
+class GateSpec(BaseModel):
+    """One gate of a plan: a registered gate ``kind``, its ``threshold`` (in the gate's unit;
+    None: the gate's default) and ``failures_to_halt``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: str
+    threshold: float | None = None  # None: the gate's default threshold
+    #: Failed evaluations of this gate on one cluster within a wave before the rollout halts
+    #: (Flagger's ``analysis.threshold``). 1: the first failure halts.
+    failures_to_halt: int = Field(default=1, ge=1)
+
+    @field_validator("kind", mode="before")
+    @classmethod
+    def _registered(cls, kind: Any) -> Any:
+        if not (isinstance(kind, str) and kind in GATE_KINDS):
+            raise PydanticCustomError("unknown_gate", "unknown gate {kind}; known: {known}",
+                                      {"kind": repr(kind), "known": ", ".join(GATE_KINDS)})
+        return kind
+
+    @property
+    def limit(self) -> float:
+        """The threshold evaluated against: the plan's, else the gate's default."""
+        return GATE_KINDS[self.kind].default_threshold if self.threshold is None else self.threshold
+
+
+class ClusterSelector(BaseModel):
+    """Which clusters a wave touches: by ``names``, ``labels`` (all must match), and node range."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    names: list[str] = Field(default_factory=list)
+    labels: dict[str, str] = Field(default_factory=dict)
+    min_nodes: int = Field(default=0, ge=0)
+    max_nodes: int | None = Field(default=None, ge=0)
+
+    def matches(self, cluster: Cluster) -> bool:
+        if self.names and cluster.name not in self.names:
+            return False
+        if any(cluster.labels.get(k) != v for k, v in self.labels.items()):
+            return False
+        if cluster.nodes < self.min_nodes:
+            return False
+        return self.max_nodes is None or cluster.nodes <= self.max_nodes
+
+
+class Wave(BaseModel):
+    """One wave: clusters, the share of each cluster's nodes that runs the change afterwards
+    (DaemonSets; 1.0 for other workloads), and the bake time in seconds."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1)
+    clusters: ClusterSelector
+    node_share: float = Field(default=1.0, gt=0, le=1)
+    bake_s: float
+
+    @field_validator("bake_s")
+    @classmethod
+    def _positive(cls, v: float) -> float:
+        if v <= 0:
+            raise ValueError("bake time must be > 0 seconds")
+        return v
+
+
+class Plan(BaseModel):
+    """A rollout plan. Times in seconds."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    change: str
+    waves: list[Wave] = Field(min_length=1)
+    gates: list[GateSpec] = Field(default_factory=list)
+    gate_interval_s: float = Field(default=30.0, gt=0)
+    max_parallel_clusters: int = Field(default=25, ge=1)
+    rollback: Literal["automatic", "manual"] = "automatic"
+
+    @model_validator(mode="after")
+    def _unique_wave_names(self) -> "Plan":
+        names = [w.name for w in self.waves]
+        if len(set(names)) != len(names):
+            raise ValueError("wave names must be unique")
+        return self
+
+    def clusters_of(self, wave: Wave, fleet: Fleet) -> list[Cluster]:
+        return [c for c in fleet.clusters if wave.clusters.matches(c)]
+
+
+def load_plan(path: str | Path, fleet: Fleet) -> Plan:
+    """Read and check a plan file against ``fleet``. Raises InputError (file, key, line): an
+    unknown gate kind names the registered ones."""
+    path = Path(path)
+    data, node, _ = read_yaml_file(path, "plan")
+    try:
+        plan = Plan.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise key_error(str(path), err, line=line_of(node, err["loc"]), hint="see the plan format in README.md"
+                        ) from exc
+    known = {c.name for c in fleet.clusters}
+    for i, wave in enumerate(plan.waves):
+        missing = [n for n in wave.clusters.names if n not in known]
+        if missing:
+            raise InputError(str(path), f"waves.{i}.clusters.names: no cluster named {missing[0]!r} in the fleet",
+                             line=line_of(node, ("waves", i, "clusters", "names")),
+                             hint="fix the name or pass the right --fleet")
+        if not plan.clusters_of(wave, fleet):
+            raise InputError(str(path), f"waves.{i} ({wave.name}): selects no cluster of the fleet",
+                             line=line_of(node, ("waves", i)), hint="check its labels/names/node range")
+    return plan

@@ -12,6 +12,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 
 class WaveguardError(Exception):
     """Root of the errors waveguard raises on purpose. Not raised itself: raised as one of its
@@ -106,7 +109,7 @@ def yaml_input_error(source: str, exc: Exception, text: str) -> InputError:
     return InputError(source, f"malformed YAML: {detail}", line=line, hint=hint)
 
 
-def key_error(source: str, err: dict, *, prefix: tuple = (), line: int | None = None,
+def key_error(source: str, err: Mapping[str, Any], *, prefix: tuple = (), line: int | None = None,
               hint: str = "fix or remove this key", message: str | None = None) -> InputError:
     """An InputError for one pydantic validation error ``err`` (an item of
     ``ValidationError.errors()``): ``<key>: <message>``, the key its dotted location after

@@ -181,3 +181,12 @@ def test_one_exception_root():
     assert (str(again), again.source, again.reason) == (str(err), err.source, err.reason)
     assert str(SourceUnavailableError("", "unreachable", "Prometheus is unreachable")) == "Prometheus is unreachable"
     assert str(pickle.loads(pickle.dumps(InputError("f.yaml", "bad", line=3, hint="fix")))) == "f.yaml:3: bad (fix)"
+
+
+def test_plan_gates_lists_the_registry(runner):
+    from waveguard.cli.main import app
+
+    result = runner.invoke(app, ["plan", "--gates"])
+    assert result.exit_code == 0
+    for name, gate in GATES.items():
+        assert name in result.stdout and f"{gate.default_threshold:g} {gate.unit}" in result.stdout

@@ -32,14 +32,33 @@ def _print_findings(findings: list[Finding], console=None) -> None:
         console.print(f"[bold]{f.rule}[/] {f.severity}: {f.message}\n  fix: {f.fix}", highlight=False)
 
 
+def print_gates(console=None) -> None:
+    """The gate registry as a table: what a plan's ``gates`` may name, with defaults and sources."""
+    from rich.table import Table
+
+    from waveguard.rollout.gates import GATES
+
+    table = Table(header_style="bold", box=None)
+    for column in ("gate", "reads", "default threshold", "control plane", "on by default", "threshold's source"):
+        table.add_column(column)
+    for gate in GATES.values():
+        table.add_row(gate.name, gate.reads, f"{gate.default_threshold:g} {gate.unit}",
+                      "yes" if gate.control_plane else "no", "yes" if gate.default_on else "no", gate.source)
+    (console or stdout_console()).print(table, highlight=False)
+
+
 def plan_command(
     change: Optional[str] = typer.Argument(None, help="Rendered manifests of the change (files or folder)."),
     fleet: Optional[Path] = typer.Option(None, "--fleet", help="Fleet YAML (default: the built-in fleet)."),
     output: Optional[Path] = typer.Option(None, "-o", "--output", help="Write the plan here (default: stdout)."),
     check: Optional[Path] = typer.Option(None, "--check", help="Check an existing plan file instead."),
     gate_interval_s: float = typer.Option(30.0, "--gate-interval", min=1.0, help="Seconds between gate evaluations."),
+    gates: bool = typer.Option(False, "--gates", help="List the gates a plan may name (defaults, sources) and exit."),
 ) -> None:
     """Propose waves, bake times and gates for CHANGE, or --check a plan. Exit 1 on plan errors."""
+    if gates:
+        print_gates()
+        raise typer.Exit(EXIT_OK)
     # Imported here, not at start-up: pydantic models (`waveguard --help` stays fast).
     from waveguard.model.fleet import default_fleet, load_fleet
     from waveguard.model.yamlio import write_text_atomically

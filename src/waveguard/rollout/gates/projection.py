@@ -16,7 +16,7 @@ from waveguard.rollout.gates.registry import GATES, projection_gate
 NAME = "projection"
 
 
-@projection_gate(NAME, reads="projected level utilisation of the next wave (cost model)", unit="ratio (0..)",
+@projection_gate(NAME, reads="projected level utilisation of the next wave (cost model)", unit="ratio",
                  default_threshold=WARNING_UTILISATION,
                  source="the cost model's warning level (waveguard.model.cost.WARNING_UTILISATION)",
                  control_plane=True, default_on=True)

@@ -60,7 +60,7 @@ def safe_load(text: str) -> Any:
     return yaml.load(text, Loader=FastSafeLoader)  # noqa: S506 - a SafeLoader
 
 
-def write_text_atomically(path: "str | Path", text: str) -> None:
+def write_text_atomically(path: "str | os.PathLike[str]", text: str) -> None:
     """Write ``text`` to ``path`` through a temporary file in the same folder and a rename: a
     failure leaves no partial file, and a crash or power loss leaves the old file or the new
     one. The temporary file is fsynced before the rename (else the rename may reach the disk

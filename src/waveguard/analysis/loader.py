@@ -1,5 +1,9 @@
 """Read rendered manifests (files, folders, multi-document YAML, ``kind: List``) into a Change.
 
+Custom resources that an operator renders into workloads (the OpenTelemetry Operator's
+``OpenTelemetryCollector``) are expanded by the registry in :mod:`waveguard.analysis.expanders`;
+object bodies become model objects in :mod:`waveguard.analysis.objects`.
+
 Bad input raises :class:`~waveguard.model.errors.InputError` naming the file and line; nothing
 is half-loaded. Unusual but valid input becomes parse notes (old API versions, schema
 violations, custom resources that may run code), which the analysis turns into findings.

@@ -1,5 +1,20 @@
 """Findings from request profiles and their projection: one function per rule id, registered
-in :data:`AGENT_RULES` (rule ids and their descriptions: model/findings.py)."""
+in :data:`AGENT_RULES` (rule ids and their descriptions: model/findings.py).
+
+Add a rule: describe its id in ``model.findings.RULES`` (the SARIF rule name and sentence),
+then define here::
+
+    @AGENT_RULES.rule("WG116")
+    def short_name(view: AgentView) -> Finding | None:
+        ...  # read view.profile, view.workload, view.loads, view.fleet, view.severity, view.projected
+        return Finding.at("WG116", "warning", view.doc, message, fix)
+
+Rules run in the order they are defined; :func:`waveguard.analysis.analyse` then sorts all
+findings by severity, file, line and rule id. Rules over the whole change (not one agent) are
+passed to ``analyse(lints=...)`` instead (break-glass's WG114: ``breakglass.lint``); findings
+only a recogniser can see are its ``Recognised.remarks``; parse-time findings (WG108-WG110) are
+the loader's ``Change.parse_notes``.
+"""
 
 from __future__ import annotations
 

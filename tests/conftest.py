@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared"
+#: The team's shared inputs: ``../shared`` beside the checkout, or $WAVEGUARD_SHARED (a worktree elsewhere).
+SHARED = Path(os.environ.get("WAVEGUARD_SHARED") or ROOT.parent / "shared")
 INPUTS = SHARED / "inputs"
 MANIFESTS = INPUTS / "manifests"
 METRICS = INPUTS / "metrics"
@@ -23,8 +25,12 @@ def runner() -> CliRunner:
 
 
 def require_shared(path: Path) -> Path:
-    """``path`` among the shared inputs, or skip the test when they are not on this machine."""
+    """``path`` among the shared inputs. When it is missing the test is skipped on a developer's
+    machine, but FAILS in CI (environment variable ``CI=true``): there a missing input means the
+    test did not run, which must not pass silently."""
     if not path.exists():
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"shared input missing in CI (CI=true): {path} does not exist", pytrace=False)
         pytest.skip(f"shared inputs not found at {path}")
     return path
 

@@ -243,3 +243,19 @@ def test_capped_names_are_unique_valid_dns_subdomains():
     long = P.capped_name("telemetry", "x" * 250)
     assert len(long) <= 253 and P.is_dns_subdomain(long)
     assert long != P.capped_name("telemetry", "x" * 249 + "y")
+
+
+def test_default_manifests_dump_without_yaml_anchors():
+    """Each FlowSchema has its own resourceRules: no ``&id001`` anchor or ``*id001`` alias."""
+    manifests = kubernetes_default_manifests()
+    dumped = yaml.safe_dump(manifests) + yaml.safe_dump_all(manifests)
+    assert "&id" not in dumped and "*id" not in dumped
+    schemas = [m for m in manifests if m["kind"] == "FlowSchema"]
+    rules = [r for s in schemas for rule in s["spec"]["rules"] for r in rule.get("resourceRules", [])]
+    assert len({id(r) for r in rules}) == len(rules)
+    assert len({id(r["verbs"]) for r in rules}) == len(rules)
+
+
+def test_generated_isolation_dumps_without_yaml_anchors():
+    isolation = generate_isolation(load_change([INCIDENT]), source="incident")
+    assert "&id" not in yaml.safe_dump(isolation.manifests)

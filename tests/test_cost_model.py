@@ -129,3 +129,19 @@ def test_a_measured_non_service_account_client_keeps_its_own_identity():
     assert priority_level_of(kubelets) == "system"
     admin = _agent("node").model_copy(update={"user": "alice", "groups": ["system:masters"]})
     assert priority_level_of(admin) == "exempt"
+
+
+def test_one_scope_divisor_for_objects_events_and_watchers():
+    from waveguard.model.cost import events_per_watcher, objects_returned, scope_divisor
+
+    cluster = Cluster(name="c", nodes=400, objects={"namespaces": 40, "configmaps": 800})
+    assert [scope_divisor(s, cluster, "configmaps") for s in ("cluster", "namespace", "node", "object")] == \
+        [1, 40, 400, 800]
+    empty = Cluster(name="e", nodes=0, objects={"namespaces": 0, "configmaps": 0})
+    assert [scope_divisor(s, empty, "configmaps") for s in ("cluster", "namespace", "node", "object")] == [1, 1, 1, 1]
+    for scope in ("cluster", "namespace", "node", "object"):
+        rc = RequestClass(verb="watch", resource="configmaps", scope=scope, trigger="start", component="t")
+        assert events_per_watcher(rc, cluster) == cluster.write_rate("configmaps") / scope_divisor(
+            scope, cluster, "configmaps")
+    listing = RequestClass(verb="list", resource="configmaps", scope="namespace", trigger="start", component="t")
+    assert objects_returned(listing, cluster) == 800 / 40

@@ -7,6 +7,7 @@ import json
 import pytest
 import yaml
 
+from tests.conftest import require_shared
 from tests.test_measure_audit import V1, _agent_log, write
 from waveguard.cli.main import app
 from waveguard.model.requests import RequestProfile
@@ -71,8 +72,6 @@ def test_output_into_a_missing_folder_is_exit_2(runner, agent_log, tmp_path):
 
 
 def test_real_log_json(runner):
-    if not V1.exists():
-        pytest.skip("shared inputs missing")
-    res = runner.invoke(app, ["measure", "--audit-log", str(V1), "--json"])
+    res = runner.invoke(app, ["measure", "--audit-log", str(require_shared(V1)), "--json"])
     assert res.exit_code == 0
     assert json.loads(res.stdout)["requests"] == 37

@@ -19,7 +19,7 @@ from tests.conftest import APISERVER_METRICS as APISERVER
 from tests.conftest import METRICS, require_shared
 from waveguard.model.errors import InputError
 from waveguard.signals.exposition import (
-    SourceUnavailable, canonical_name, fetch_exposition, histogram_quantile, parse_exposition, read_exposition,
+    SourceUnavailableError, canonical_name, fetch_exposition, histogram_quantile, parse_exposition, read_exposition,
 )
 
 COREDNS = METRICS / "coredns-datadog-fixture-metrics_18.txt"
@@ -197,7 +197,7 @@ def test_fetch_ok(http_server):
 
 @pytest.mark.parametrize("path,reason", [("/error", "http-error"), ("/slow", "timeout"), ("/html", "not-exposition")])
 def test_fetch_failures_are_source_unavailable(http_server, path, reason):
-    with pytest.raises(SourceUnavailable) as err:
+    with pytest.raises(SourceUnavailableError) as err:
         fetch_exposition(http_server + path, timeout_s=0.3)
     assert err.value.reason == reason
 
@@ -206,12 +206,12 @@ def test_fetch_unreachable():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]  # bound, not listening: connection refused
-        with pytest.raises(SourceUnavailable) as err:
+        with pytest.raises(SourceUnavailableError) as err:
             fetch_exposition(f"http://127.0.0.1:{port}/metrics", timeout_s=0.5)
     assert err.value.reason == "unreachable"
 
 
 def test_fetch_too_large(http_server):
-    with pytest.raises(SourceUnavailable) as err:
+    with pytest.raises(SourceUnavailableError) as err:
         fetch_exposition(http_server + "/metrics", timeout_s=1, max_bytes=5)
     assert err.value.reason == "too-large"

@@ -1,5 +1,9 @@
 """Read rendered manifests (files, folders, multi-document YAML, ``kind: List``) into a Change.
 
+Custom resources that an operator renders into workloads (the OpenTelemetry Operator's
+``OpenTelemetryCollector``) are expanded by the registry in :mod:`waveguard.analysis.expanders`;
+object bodies become model objects in :mod:`waveguard.analysis.objects`.
+
 Bad input raises :class:`~waveguard.model.errors.InputError` naming the file and line; nothing
 is half-loaded. Unusual but valid input becomes parse notes (old API versions, schema
 violations, custom resources that may run code), which the analysis turns into findings.
@@ -12,16 +16,16 @@ import re
 from pathlib import Path
 from typing import Any
 
-import jsonschema
+import jsonschema  # type: ignore[import-untyped]  # no stubs installed (types-jsonschema)
 import yaml
 from kubernetes_validate import utils as kv
 from referencing import Registry, Resource
 
+from waveguard.analysis.expanders import expander_for
+from waveguard.analysis.objects import binding, mapping, pod_spec, policy_rules, workload
 from waveguard.model.errors import InputError, yaml_input_error
+from waveguard.model.manifests import WORKLOAD_KINDS, Change, ConfigMap, Document, Location, Role
 from waveguard.model.yamlio import FastSafeLoader
-from waveguard.model.manifests import (
-    WORKLOAD_KINDS, Binding, Change, ConfigMap, Container, Document, Location, PolicyRule, Role, Workload,
-)
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 #: Kubernetes version whose schemas validate manifests (kubernetes-validate ships them).
@@ -163,7 +167,7 @@ def _document(data: Any, path: Path, line: int) -> Document:
                 if path.name in ("Chart.yaml", "values.yaml") else
                 "each document must be a Kubernetes object with apiVersion and kind")
         raise InputError(str(path), "document has no apiVersion/kind", line=line, hint=hint)
-    meta = data.get("metadata") if isinstance(data.get("metadata"), dict) else {}
+    meta = mapping(data.get("metadata"))
     namespace = meta.get("namespace")
     if namespace is not None and not isinstance(namespace, str):
         raise InputError(str(path), f"metadata.namespace of {kind} is a {type(namespace).__name__}, not a name",
@@ -199,8 +203,9 @@ def _first_line(exc: Exception) -> str:
 def _add(change: Change, doc: Document, validate: bool) -> None:
     change.documents.append(doc)
     kind = doc.kind
-    if kind == "OpenTelemetryCollector" and doc.api_version.startswith("opentelemetry.io/"):
-        _add_otel_operator_collector(change, doc)
+    expand = expander_for(doc)
+    if expand is not None:  # a custom resource analysed as what its operator renders
+        expand(change, doc)
         return
     if kind not in _KNOWN_KINDS:
         if not _BUILTIN_GROUP.match(doc.api_version) and _looks_like_workload(doc.body):
@@ -211,16 +216,7 @@ def _add(change: Change, doc: Document, validate: bool) -> None:
                 f"analyse what the operator renders (e.g. the {kind} operator's DaemonSet/Deployment) instead",
             ))
         return
-    if doc.api_version in OLD_WORKLOAD_API_VERSIONS and kind in _OLD_WORKLOAD_KINDS:
-        change.parse_notes.append((
-            "WG108", "warning", doc,
-            f"{doc.api_version} {kind} was removed in Kubernetes 1.16; analysed as its apps/v1 equivalent, "
-            "but a current cluster rejects it",
-            "set apiVersion: apps/v1 (and spec.selector, which apps/v1 requires)",
-        ))
-        body = dict(doc.body, apiVersion="apps/v1")
-    else:
-        body = doc.body
+    body = _current_api_body(change, doc)
     if validate:
         problem = schema_problem(body)
         if problem:
@@ -228,150 +224,48 @@ def _add(change: Change, doc: Document, validate: bool) -> None:
                 "WG109", "warning", doc, f"fails the Kubernetes {SCHEMA_VERSION} schema at {problem}; analysed anyway",
                 "fix the field so that the API server accepts the object",
             ))
-    spec = body.get("spec") if isinstance(body.get("spec"), dict) else {}
+    _add_object(change, doc, body)
+
+
+def _current_api_body(change: Change, doc: Document) -> dict[str, Any]:
+    """``doc``'s body, with an old workload API version (WG108 note) read as apps/v1."""
+    if doc.api_version in OLD_WORKLOAD_API_VERSIONS and doc.kind in _OLD_WORKLOAD_KINDS:
+        change.parse_notes.append((
+            "WG108", "warning", doc,
+            f"{doc.api_version} {doc.kind} was removed in Kubernetes 1.16; analysed as its apps/v1 equivalent, "
+            "but a current cluster rejects it",
+            "set apiVersion: apps/v1 (and spec.selector, which apps/v1 requires)",
+        ))
+        return dict(doc.body, apiVersion="apps/v1")
+    return doc.body
+
+
+def _add_object(change: Change, doc: Document, body: dict[str, Any]) -> None:
+    """Add one object of a kind waveguard reads to ``change`` (a workload without containers
+    gets a WG109 note instead)."""
+    kind = doc.kind
+    spec = mapping(body.get("spec"))
     if kind in WORKLOAD_KINDS:
-        if not _pod_spec(kind, spec).get("containers"):
+        if not pod_spec(kind, spec).get("containers"):
             change.parse_notes.append((
                 "WG109", "warning", doc, f"{kind} has no pod template with containers: nothing to analyse",
                 "give spec.template.spec.containers (spec.containers for a Pod)"))
             return
-        change.workloads.append(_workload(doc, kind, spec))
+        change.workloads.append(workload(doc, kind, spec))
     elif kind == "ServiceAccount":
         change.service_accounts.append(doc)
     elif kind in ("Role", "ClusterRole"):
-        change.roles.append(Role(doc=doc, cluster_scoped=kind == "ClusterRole", rules=_rules(body.get("rules"))))
+        change.roles.append(Role(doc=doc, cluster_scoped=kind == "ClusterRole", rules=policy_rules(body.get("rules"))))
     elif kind in ("RoleBinding", "ClusterRoleBinding"):
-        change.bindings.append(_binding(doc, kind, body))
+        change.bindings.append(binding(doc, kind, body))
     elif kind == "ConfigMap":
-        data = body.get("data") if isinstance(body.get("data"), dict) else {}
+        data = mapping(body.get("data"))
         change.configmaps.append(ConfigMap(doc=doc, data={str(k): str(v) for k, v in data.items()}))
-
-
-#: OpenTelemetry Operator modes → the workload kind the operator renders.
-_OTEL_OPERATOR_MODES = {"daemonset": "DaemonSet", "deployment": "Deployment", "statefulset": "StatefulSet"}
-
-
-def _add_otel_operator_collector(change: Change, doc: Document) -> None:
-    """An OpenTelemetry Operator ``OpenTelemetryCollector``: analysed as the workload and
-    ConfigMap the operator renders from it (``spec.mode``, ``spec.config``; operator docs)."""
-    spec = doc.body.get("spec") if isinstance(doc.body.get("spec"), dict) else {}
-    mode = str(spec.get("mode", "deployment")).lower()
-    if mode not in _OTEL_OPERATOR_MODES:
-        change.parse_notes.append((
-            "WG110", "info", doc, f"OpenTelemetryCollector in mode {mode!r} runs inside other pods; not modelled",
-            "analyse the pods it is injected into"))
-        return
-    config = spec.get("config")
-    text = config if isinstance(config, str) else yaml.safe_dump(config or {})
-    cm_name = f"{doc.name}-collector-config"
-    change.configmaps.append(ConfigMap(doc=doc.model_copy(update={"name": cm_name}), data={"collector.yaml": text}))
-    env = [e for e in spec.get("env") or [] if isinstance(e, dict)]
-    kind = _OTEL_OPERATOR_MODES[mode]
-    pod_spec = {
-        "serviceAccountName": spec.get("serviceAccount") or f"{doc.name}-collector",
-        "containers": [{"name": "otc-container", "image": spec.get("image") or "otel/opentelemetry-collector",
-                        "args": spec.get("args") and [f"--{k}={v}" for k, v in spec["args"].items()] or [],
-                        "env": env}],
-        "volumes": [{"name": "config", "configMap": {"name": cm_name}}],
-        "nodeSelector": spec.get("nodeSelector") or {},
-    }
-    workload_spec = {"template": {"spec": pod_spec}, "replicas": spec.get("replicas", 1),
-                     "updateStrategy": spec.get("daemonSetUpdateStrategy") or {},
-                     "strategy": spec.get("deploymentUpdateStrategy") or {}}
-    change.workloads.append(_workload(doc, kind, workload_spec))
 
 
 def _looks_like_workload(body: dict) -> bool:
     spec = body.get("spec")
     return isinstance(spec, dict) and bool(_WORKLOAD_HINTS & set(spec))
-
-
-def _pod_spec(kind: str, spec: dict) -> dict:
-    if kind == "Pod":
-        return spec
-    if kind == "CronJob":
-        spec = _dig(spec, "jobTemplate", "spec")
-    return _dig(spec, "template", "spec")
-
-
-def _dig(d: Any, *keys: str) -> dict:
-    for k in keys:
-        d = d.get(k) if isinstance(d, dict) else None
-    return d if isinstance(d, dict) else {}
-
-
-def _workload(doc: Document, kind: str, spec: dict) -> Workload:
-    pod = _pod_spec(kind, spec)
-    containers = [_container(c) for c in (pod.get("containers") or []) if isinstance(c, dict)]
-    volumes = [v for v in (pod.get("volumes") or []) if isinstance(v, dict)]
-    cm_volumes = [v["configMap"].get("name", "") for v in volumes if isinstance(v.get("configMap"), dict)]
-    for v in volumes:  # projected volumes can carry ConfigMaps too
-        for src in _dig(v, "projected").get("sources", []) or []:
-            if isinstance(src, dict) and isinstance(src.get("configMap"), dict):
-                cm_volumes.append(src["configMap"].get("name", ""))
-    if kind == "DaemonSet":
-        replicas = None
-    elif kind == "Job":
-        replicas = int(spec.get("parallelism") or 1)
-    elif kind in ("Pod", "CronJob"):
-        replicas = 1
-    else:
-        replicas = int(spec.get("replicas", 1) if spec.get("replicas") is not None else 1)
-    strategy = spec.get("updateStrategy") or spec.get("strategy") or {}
-    rolling = strategy.get("rollingUpdate") or {} if isinstance(strategy, dict) else {}
-    return Workload(
-        doc=doc, kind=kind, replicas=replicas,
-        service_account=str(pod.get("serviceAccountName") or pod.get("serviceAccount") or "default"),
-        automount_token=pod.get("automountServiceAccountToken", True) is not False,
-        containers=containers, configmap_volumes=[n for n in cm_volumes if n],
-        node_selector={str(k): str(v) for k, v in (pod.get("nodeSelector") or {}).items()},
-        max_unavailable=rolling.get("maxUnavailable") if isinstance(rolling, dict) else None,
-        max_surge=rolling.get("maxSurge") if isinstance(rolling, dict) else None,
-        update_strategy=str(strategy.get("type", "RollingUpdate")) if isinstance(strategy, dict) else "RollingUpdate",
-    )
-
-
-def _container(c: dict) -> Container:
-    env: dict[str, str] = {}
-    refs: dict[str, str] = {}
-    for e in c.get("env") or []:
-        if not isinstance(e, dict) or "name" not in e:
-            continue
-        if "value" in e:
-            env[str(e["name"])] = str(e["value"])
-        path = _dig(e, "valueFrom", "fieldRef").get("fieldPath")
-        if path:
-            refs[str(e["name"])] = str(path)
-    return Container(
-        name=str(c.get("name", "")), image=str(c.get("image", "")),
-        command=[str(a) for a in c.get("command") or []], args=[str(a) for a in c.get("args") or []],
-        env=env, env_field_refs=refs,
-    )
-
-
-def _rules(raw: Any) -> list[PolicyRule]:
-    rules = []
-    for r in raw or []:
-        if not isinstance(r, dict):
-            continue
-        rules.append(PolicyRule(
-            api_groups=[str(g) for g in r.get("apiGroups") or []],
-            resources=[str(x) for x in r.get("resources") or []],
-            verbs=[str(v) for v in r.get("verbs") or []],
-            resource_names=[str(n) for n in r.get("resourceNames") or []],
-        ))
-    return rules
-
-
-def _binding(doc: Document, kind: str, body: dict) -> Binding:
-    ref = body.get("roleRef") if isinstance(body.get("roleRef"), dict) else {}
-    sas = [
-        (str(s.get("namespace") or ""), str(s.get("name", "")))
-        for s in body.get("subjects") or []
-        if isinstance(s, dict) and s.get("kind") == "ServiceAccount"
-    ]
-    return Binding(doc=doc, cluster_scoped=kind == "ClusterRoleBinding", role_kind=str(ref.get("kind", "")),
-                   role_name=str(ref.get("name", "")), service_accounts=sas)
 
 
 def schema_problem(body: dict) -> str | None:

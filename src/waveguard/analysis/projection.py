@@ -57,7 +57,9 @@ def _combine(name: str, nodes: int, scaling: Scaling, loads: dict[str, ClusterLo
     by_level: dict[str, list[ClusterLoad]] = {}
     for load in loads.values():
         by_level.setdefault(load.priority_level, []).append(load)
-    verdict, reasons, util = "ok", [], 0.0
+    verdict: Verdict = "ok"
+    reasons: list[str] = []
+    util = 0.0
     memory = combined_storm_memory_bytes(loads.values(), baseline)
     limit = next(iter(loads.values())).memory_limit_bytes if loads else 1
     for level, group in by_level.items():

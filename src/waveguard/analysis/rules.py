@@ -1,13 +1,32 @@
-"""Findings from request profiles and their projection. Rule ids: model/findings.py."""
+"""Findings from request profiles and their projection: one function per rule id, registered
+in :data:`AGENT_RULES` (rule ids and their descriptions: model/findings.py).
+
+Add a rule: describe its id in ``model.findings.RULES`` (the SARIF rule name and sentence),
+then define here::
+
+    @AGENT_RULES.rule("WG116")
+    def short_name(view: AgentView) -> Finding | None:
+        ...  # read view.profile, view.workload, view.loads, view.fleet, view.severity, view.projected
+        return Finding.at("WG116", "warning", view.doc, message, fix)
+
+Rules run in the order they are defined; :func:`waveguard.analysis.analyse` then sorts all
+findings by severity, file, line and rule id. Rules over the whole change (not one agent) are
+passed to ``analyse(lints=...)`` instead (break-glass's WG114: ``breakglass.lint``); findings
+only a recogniser can see are its ``Recognised.remarks``; parse-time findings (WG108-WG110) are
+the loader's ``Change.parse_notes``.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Callable
+
 from waveguard.analysis.profiles import Agent
 from waveguard.model.cost import GROWS_WITH_NODES, ClusterLoad, scaling_class, served_from
-from waveguard.model.findings import Finding, Severity
+from waveguard.model.findings import Finding, RuleRegistry, Severity
 from waveguard.model.fleet import Fleet
-from waveguard.model.manifests import Change
-from waveguard.model.requests import RequestClass
+from waveguard.model.manifests import Change, Document, Workload
+from waveguard.model.requests import RequestClass, RequestProfile
 
 #: A rolling update restarting this share of a DaemonSet's agents at once gets WG106. Policy:
 #: 10 % of a 5,000-node cluster is 500 simultaneous relists.
@@ -55,95 +74,202 @@ def _describe(classes: list[RequestClass]) -> str:
     return ", ".join(seen)
 
 
+@dataclass(frozen=True)
+class AgentView:
+    """What an agent rule reads: the agent, its projection on every cluster of the fleet (one
+    :class:`ClusterLoad` per cluster, fleet order) and the overload summary of that projection
+    (``severity``: error when a cluster is projected to overload, else warning; ``projected``: the
+    sentence that says so)."""
+
+    agent: Agent
+    loads: list[ClusterLoad]
+    fleet: Fleet
+    severity: Severity
+    projected: str
+
+    @property
+    def workload(self) -> Workload:
+        return self.agent.workload
+
+    @property
+    def profile(self) -> RequestProfile:
+        return self.agent.profile
+
+    @property
+    def doc(self) -> Document:
+        return self.agent.workload.doc
+
+
+#: An agent rule: one function per rule id, returning its finding for one agent or None.
+AgentRule = Callable[[AgentView], "Finding | None"]
+
+#: The agent rules, asked in registration order (the order of the definitions below).
+#: Add a rule: describe its id in ``model.findings.RULES``, then define
+#: ``@AGENT_RULES.rule("WG1xx") def name(view: AgentView) -> Finding | None`` in this module.
+AGENT_RULES: RuleRegistry[AgentRule] = RuleRegistry("analysis")
+
+
 def agent_findings(agent: Agent, loads: list[ClusterLoad], fleet: Fleet) -> list[Finding]:
-    """All findings for one API-talking workload, given its projection on every cluster."""
-    w, p, doc = agent.workload, agent.profile, agent.workload.doc
-    findings: list[Finding] = []
+    """All findings for one API-talking workload, given its projection on every cluster: the
+    registered rules in order, then the remarks of the recogniser (rules only it can see)."""
     severity, projected = _overload_summary(loads)
-    per_replica = [rc for rc in p.classes if not rc.leader_only]
-
-    if p.upper_bound:
-        scaling = scaling_class(p)
-        growth = {"O(nodes²)": "growing as nodes²", "O(nodes)": "growing with nodes",
-                  "constant": "not growing with the cluster"}[scaling]
-        findings.append(Finding.at(
-            "WG107", severity if severity == "error" else ("warning" if scaling == "O(nodes²)" else "info"), doc,
-            f"unknown agent ({', '.join(w.images()) or 'no image'}): no recogniser knows it, so its load is an UPPER "
-            f"BOUND from RBAC (an informer on every resource it may list/watch: {_describe(p.classes)}); "
-            f"{scaling}, {growth}; {projected}",
-            "grant only what the agent needs, or tell waveguard its real requests (waveguard measure on a canary's "
-            "audit log)"))
-    else:
-        growing = [rc for rc in per_replica if _grows(rc)]
-        node_filtered_pods = any(rc.scope == "node" and rc.resource == "pods" for rc in p.classes)
-        if p.per_node and growing:
-            rule = "WG113" if node_filtered_pods else "WG101"
-            lead = ("its pod watch is node-filtered, but every replica (one per node) still LISTs/WATCHes "
-                    if node_filtered_pods else "every replica (one per node) LISTs/WATCHes ")
-            findings.append(Finding.at(
-                rule, severity, doc,
-                f"{lead}{_describe(growing)}: replicas × objects grow as nodes²; {projected}",
-                _fixes(growing, "restrict the watch to the agent's own node (field selector spec.nodeName) or move "
-                                    "it to a single-replica Deployment")))
-        elif not p.per_node:
-            growing = [rc for rc in p.classes if _grows(rc)]
-            if growing:
-                findings.append(Finding.at(
-                    "WG111", "info" if severity != "error" else "error", doc,
-                    f"{p.replicas} replica(s) LIST/WATCH {_describe(growing)}: load grows with nodes "
-                    f"(O(nodes), not nodes²); {projected}",
-                    _fixes(growing, "fine at this size; shard it if the largest cluster grows")))
-
-    etcd_lists = [rc for rc in p.classes if rc.verb == "list"
-                  and any(served_from(rc, c) == "etcd" for c in fleet.clusters)]
-    if etcd_lists:
-        old = [c.name for c in fleet.clusters if any(served_from(rc, c) == "etcd" for rc in etcd_lists)]
-        named = ", ".join(old[:3]) + (f" and {len(old) - 3} more" if len(old) > 3 else "")
-        findings.append(Finding.at(
-            "WG102", "warning", doc,
-            f"LIST {_describe(etcd_lists)} without resourceVersion=\"0\" is a consistent read served from etcd on "
-            f"{_clusters(len(old))} ({named}; before v1.31, or paginated): etcd reads and decodes every object each time",
-            "LIST with resourceVersion=\"0\" (or use an informer) so the watch cache answers"))
-
-    per_event = [rc for rc in p.classes if rc.trigger == "per_event"]
-    if per_event:
-        findings.append(Finding.at(
-            "WG103", "error" if severity == "error" else "warning", doc,
-            f"GETs to kube-apiserver per event: {_describe(per_event)}; grows with pod churn on every node"
-            f"{', ' + projected if severity == 'error' else ''}",
-            _fixes(per_event, "cache metadata locally or ask the node's kubelet")))
-
-    lease_polls = [rc for rc in p.classes if rc.resource == "leases" and not rc.leader_only and rc.verb == "get"]
-    if p.per_node and lease_polls:
-        findings.append(Finding.at(
-            "WG104", "warning", doc,
-            f"every replica of the DaemonSet takes part in leader election ({_describe(lease_polls)}): lease GETs "
-            "grow with nodes while only one replica does the elected work",
-            _fixes(lease_polls, "run the leader-elected part in a single-replica Deployment")))
-
-    if w.namespace == "kube-system":
-        findings.append(Finding.at(
-            "WG105", "error" if p.per_node else "warning", doc,
-            f"ServiceAccount kube-system/{w.service_account} lands in workload-high (FlowSchema "
-            "kube-system-service-accounts) beside kube-controller-manager and the scheduler: its overload starves them",
-            "run the agent in its own namespace (its ServiceAccount then lands in workload-low), or give it a capped "
-            "FlowSchema (waveguard breakglass generate)"))
-
-    restart_share, at_once, where = _update_burst(w, p.update_share, fleet)
-    if p.per_node and p.classes and restart_share >= MASS_UPDATE_SHARE:
-        findings.append(Finding.at(
-            "WG106", "warning", doc,
-            f"updateStrategy maxUnavailable {w.max_unavailable} restarts {restart_share:.0%} of the agents at once "
-            f"({at_once:,} on {where}), and each one sends its start-up requests at once",
-            "set spec.updateStrategy.rollingUpdate.maxUnavailable: 1 (or ≤ 1%), and roll the change out in waves "
-            "(waveguard plan / waveguard rollout)"))
-
-    for rule, sev, message, fix in agent.recognised.remarks:
-        findings.append(Finding.at(rule, sev, doc, message, fix))
+    view = AgentView(agent=agent, loads=loads, fleet=fleet, severity=severity, projected=projected)
+    findings = [f for _, rule in AGENT_RULES.functions() if (f := rule(view)) is not None]
+    for rule_id, sev, message, fix in agent.recognised.remarks:
+        findings.append(Finding.at(rule_id, sev, view.doc, message, fix))
     return findings
 
 
-def _update_burst(w, share: float, fleet: Fleet) -> tuple[float, int, str]:
+@AGENT_RULES.rule("WG107")
+def unknown_agent_rbac_bound(view: AgentView) -> Finding | None:
+    """An agent no recogniser knows: its load is an upper bound from RBAC."""
+    p = view.profile
+    if not p.upper_bound:
+        return None
+    scaling = scaling_class(p)
+    growth = {"O(nodes²)": "growing as nodes²", "O(nodes)": "growing with nodes",
+              "constant": "not growing with the cluster"}[scaling]
+    severity: Severity = view.severity if view.severity == "error" else (
+        "warning" if scaling == "O(nodes²)" else "info")
+    return Finding.at(
+        "WG107", severity, view.doc,
+        f"unknown agent ({', '.join(view.workload.images()) or 'no image'}): no recogniser knows it, so its load is an "
+        f"UPPER BOUND from RBAC (an informer on every resource it may list/watch: {_describe(p.classes)}); "
+        f"{scaling}, {growth}; {view.projected}",
+        "grant only what the agent needs, or tell waveguard its real requests (waveguard measure on a canary's "
+        "audit log)")
+
+
+def _per_node_growing(view: AgentView) -> list[RequestClass]:
+    """A recognised per-node agent's per-replica LISTs/WATCHes of growing resources, cluster-wide."""
+    p = view.profile
+    if p.upper_bound or not p.per_node:
+        return []
+    return [rc for rc in p.classes if not rc.leader_only and _grows(rc)]
+
+
+def _node_filtered_pods(view: AgentView) -> bool:
+    return any(rc.scope == "node" and rc.resource == "pods" for rc in view.profile.classes)
+
+
+def _per_node_finding(view: AgentView, rule_id: str, lead: str, growing: list[RequestClass]) -> Finding:
+    return Finding.at(
+        rule_id, view.severity, view.doc,
+        f"{lead}{_describe(growing)}: replicas × objects grow as nodes²; {view.projected}",
+        _fixes(growing, "restrict the watch to the agent's own node (field selector spec.nodeName) or move "
+                        "it to a single-replica Deployment"))
+
+
+@AGENT_RULES.rule("WG101")
+def per_node_cluster_wide_watch(view: AgentView) -> Finding | None:
+    """Every replica of a per-node agent LISTs/WATCHes a growing resource cluster-wide: O(nodes²)."""
+    growing = _per_node_growing(view)
+    if not growing or _node_filtered_pods(view):
+        return None
+    return _per_node_finding(view, "WG101", "every replica (one per node) LISTs/WATCHes ", growing)
+
+
+@AGENT_RULES.rule("WG113")
+def cluster_wide_request_from_node_agent(view: AgentView) -> Finding | None:
+    """As WG101, for an agent whose pod watch is already node-filtered."""
+    growing = _per_node_growing(view)
+    if not growing or not _node_filtered_pods(view):
+        return None
+    return _per_node_finding(view, "WG113", "its pod watch is node-filtered, but every replica (one per node) still "
+                                            "LISTs/WATCHes ", growing)
+
+
+@AGENT_RULES.rule("WG111")
+def single_replica_cluster_wide_watch(view: AgentView) -> Finding | None:
+    """A recognised fixed-replica workload LISTs/WATCHes a growing resource cluster-wide: O(nodes)."""
+    p = view.profile
+    if p.upper_bound or p.per_node:
+        return None
+    growing = [rc for rc in p.classes if _grows(rc)]
+    if not growing:
+        return None
+    return Finding.at(
+        "WG111", "info" if view.severity != "error" else "error", view.doc,
+        f"{p.replicas} replica(s) LIST/WATCH {_describe(growing)}: load grows with nodes "
+        f"(O(nodes), not nodes²); {view.projected}",
+        _fixes(growing, "fine at this size; shard it if the largest cluster grows"))
+
+
+@AGENT_RULES.rule("WG102")
+def list_bypasses_watch_cache(view: AgentView) -> Finding | None:
+    """LISTs served from etcd (no resourceVersion="0", before v1.31 or paginated) on some cluster."""
+    clusters = view.fleet.clusters
+    etcd_lists = [rc for rc in view.profile.classes if rc.verb == "list"
+                  and any(served_from(rc, c) == "etcd" for c in clusters)]
+    if not etcd_lists:
+        return None
+    old = [c.name for c in clusters if any(served_from(rc, c) == "etcd" for rc in etcd_lists)]
+    named = ", ".join(old[:3]) + (f" and {len(old) - 3} more" if len(old) > 3 else "")
+    return Finding.at(
+        "WG102", "warning", view.doc,
+        f"LIST {_describe(etcd_lists)} without resourceVersion=\"0\" is a consistent read served from etcd on "
+        f"{_clusters(len(old))} ({named}; before v1.31, or paginated): etcd reads and decodes every object each time",
+        "LIST with resourceVersion=\"0\" (or use an informer) so the watch cache answers")
+
+
+@AGENT_RULES.rule("WG103")
+def per_event_get(view: AgentView) -> Finding | None:
+    """GETs to kube-apiserver for every new pod or event."""
+    per_event = [rc for rc in view.profile.classes if rc.trigger == "per_event"]
+    if not per_event:
+        return None
+    overloads = view.severity == "error"
+    return Finding.at(
+        "WG103", "error" if overloads else "warning", view.doc,
+        f"GETs to kube-apiserver per event: {_describe(per_event)}; grows with pod churn on every node"
+        f"{', ' + view.projected if overloads else ''}",
+        _fixes(per_event, "cache metadata locally or ask the node's kubelet"))
+
+
+@AGENT_RULES.rule("WG104")
+def daemonset_leader_election(view: AgentView) -> Finding | None:
+    """Every replica of a DaemonSet polls the leader-election lease."""
+    p = view.profile
+    lease_polls = [rc for rc in p.classes if rc.resource == "leases" and not rc.leader_only and rc.verb == "get"]
+    if not (p.per_node and lease_polls):
+        return None
+    return Finding.at(
+        "WG104", "warning", view.doc,
+        f"every replica of the DaemonSet takes part in leader election ({_describe(lease_polls)}): lease GETs "
+        "grow with nodes while only one replica does the elected work",
+        _fixes(lease_polls, "run the leader-elected part in a single-replica Deployment"))
+
+
+@AGENT_RULES.rule("WG105")
+def shared_priority_level(view: AgentView) -> Finding | None:
+    """A ServiceAccount in kube-system lands in workload-high beside the controllers."""
+    w = view.workload
+    if w.namespace != "kube-system":
+        return None
+    return Finding.at(
+        "WG105", "error" if view.profile.per_node else "warning", view.doc,
+        f"ServiceAccount kube-system/{w.service_account} lands in workload-high (FlowSchema "
+        "kube-system-service-accounts) beside kube-controller-manager and the scheduler: its overload starves them",
+        "run the agent in its own namespace (its ServiceAccount then lands in workload-low), or give it a capped "
+        "FlowSchema (waveguard breakglass generate)")
+
+
+@AGENT_RULES.rule("WG106")
+def mass_update_strategy(view: AgentView) -> Finding | None:
+    """The rolling update restarts at least :data:`MASS_UPDATE_SHARE` of the agents at once."""
+    w, p = view.workload, view.profile
+    restart_share, at_once, where = _update_burst(w, p.update_share, view.fleet)
+    if not (p.per_node and p.classes and restart_share >= MASS_UPDATE_SHARE):
+        return None
+    return Finding.at(
+        "WG106", "warning", view.doc,
+        f"updateStrategy maxUnavailable {w.max_unavailable} restarts {restart_share:.0%} of the agents at once "
+        f"({at_once:,} on {where}), and each one sends its start-up requests at once",
+        "set spec.updateStrategy.rollingUpdate.maxUnavailable: 1 (or ≤ 1%), and roll the change out in waves "
+        "(waveguard plan / waveguard rollout)")
+
+
+def _update_burst(w: Workload, share: float, fleet: Fleet) -> tuple[float, int, str]:
     """(share of agents restarted at once, how many, on which cluster) for the cluster where
     the rolling update's burst is the largest share. A percentage applies everywhere; an
     absolute maxUnavailable weighs most on the smallest cluster."""

@@ -28,6 +28,7 @@ import kubernetes_validate
 from kubernetes_validate import utils as kv
 
 from waveguard.analysis.loader import SCHEMA_VERSION, manifest_files, read_documents, schema_problem
+from waveguard.analysis.objects import mapping as or_empty
 from waveguard.breakglass import policy as P
 from waveguard.model.apf import DEFAULT_APF, APFConfig, FlowSchema, PriorityLevel
 from waveguard.model.errors import InputError
@@ -130,7 +131,7 @@ def priority_level_from_manifest(body: Manifest, *, source: str = "<manifest>", 
     spec = _mapping(body.get("spec"), f"PriorityLevelConfiguration {name}: spec", source, line)
     kind = spec.get("type")
     if kind == "Exempt":
-        exempt = spec.get("exempt") if isinstance(spec.get("exempt"), dict) else {}
+        exempt = or_empty(spec.get("exempt"))
         return PriorityLevel(name=name, exempt=True, shares=_int(exempt.get("nominalConcurrencyShares", 0), name, source, line),
                              lendable_percent=_int(exempt.get("lendablePercent", 0), name, source, line))
     if kind != "Limited":
@@ -139,11 +140,11 @@ def priority_level_from_manifest(body: Manifest, *, source: str = "<manifest>", 
     limited = _mapping(spec.get("limited"), f"PriorityLevelConfiguration {name}: spec.limited", source, line)
     shares = limited.get("nominalConcurrencyShares", limited.get("assuredConcurrencyShares", DEFAULT_SHARES))
     borrowing = limited.get("borrowingLimitPercent")
-    response = limited.get("limitResponse") if isinstance(limited.get("limitResponse"), dict) else {}
+    response = or_empty(limited.get("limitResponse"))
     if response.get("type", "Queue") == "Reject":
         queues = hand = length = 0
     else:
-        queuing = {**DEFAULT_QUEUING, **(response.get("queuing") if isinstance(response.get("queuing"), dict) else {})}
+        queuing = {**DEFAULT_QUEUING, **or_empty(response.get("queuing"))}
         queues, hand, length = (_int(queuing[k], name, source, line) for k in ("queues", "handSize", "queueLengthLimit"))
     return PriorityLevel(
         name=name, exempt=False, shares=_int(shares, name, source, line),
@@ -234,7 +235,7 @@ def manifest_problems(body: Manifest) -> list[str]:
     name = (body.get("metadata") or {}).get("name", "")
     if not isinstance(name, str) or not P.is_dns_subdomain(name):
         problems.append(f"metadata.name: {name!r} is not a DNS subdomain")
-    spec = body.get("spec") if isinstance(body.get("spec"), dict) else {}
+    spec = or_empty(body.get("spec"))
     if body.get("kind") == "FlowSchema":
         problems += _flow_schema_problems(spec)
     elif body.get("kind") == "PriorityLevelConfiguration":
@@ -320,7 +321,7 @@ def _unpack(item: Manifest | Document) -> tuple[dict, str, int | None]:
 
 
 def _name(body: dict, source: str, line: int | None) -> str:
-    meta = body.get("metadata") if isinstance(body.get("metadata"), dict) else {}
+    meta = or_empty(body.get("metadata"))
     name = meta.get("name")
     if not isinstance(name, str) or not name:
         raise InputError(source, f"{body.get('kind')} has no metadata.name", line=line, hint="name the object")

@@ -137,8 +137,8 @@ def _breakglass_item(apf: APFConfig, nominal: dict[str, int], identity: str, sub
                      intruders: dict[str, Subject]) -> CheckItem:
     landing = _landing(apf, subject, P.ROLLBACK_REQUESTS)
     problems: list[str] = []
-    for verb, resource, fs, level in landing:
-        if not level:
+    for verb, resource, _schema, landed_level in landing:
+        if not landed_level:
             problems.append(f"no FlowSchema matches {verb} {resource}")
     levels = sorted({lvl for *_, lvl in landing if lvl})
     for name in levels:

@@ -8,7 +8,6 @@ queues as in ``domain.md §2``.
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 from waveguard.breakglass.policy import API_VERSION
@@ -82,7 +81,9 @@ _LEVELS: tuple[tuple[str, int, int, tuple[int, int, int] | None], ...] = (
 
 def kubernetes_default_manifests() -> list[dict[str, Any]]:
     """The 8 default PriorityLevelConfigurations and 13 default FlowSchemas as v1 dicts
-    (levels first). A fresh deep copy on every call."""
+    (levels first). Fresh trees on every call in which no dict or list appears twice: the
+    tables above share rules, subjects and verb lists, and ``copy.deepcopy`` would keep that
+    sharing, which a YAML dump shows as ``&id001`` anchors and ``*id001`` aliases."""
     out: list[dict[str, Any]] = [{
         "apiVersion": API_VERSION, "kind": "PriorityLevelConfiguration",
         "metadata": {"name": "exempt", "annotations": dict(_AUTOUPDATE)},
@@ -90,7 +91,7 @@ def kubernetes_default_manifests() -> list[dict[str, Any]]:
     }]
     for name, shares, lendable, queuing in _LEVELS:
         response: dict[str, Any] = {"type": "Reject"} if queuing is None else {
-            "type": "Queue", "queuing": dict(zip(("queues", "handSize", "queueLengthLimit"), queuing))}
+            "type": "Queue", "queuing": dict(zip(("queues", "handSize", "queueLengthLimit"), queuing, strict=True))}
         out.append({
             "apiVersion": API_VERSION, "kind": "PriorityLevelConfiguration",
             "metadata": {"name": name, "annotations": dict(_AUTOUPDATE)},
@@ -109,4 +110,13 @@ def kubernetes_default_manifests() -> list[dict[str, Any]]:
             spec["distinguisherMethod"] = {"type": dm}
         out.append({"apiVersion": API_VERSION, "kind": "FlowSchema",
                     "metadata": {"name": name, "annotations": dict(_AUTOUPDATE)}, "spec": spec})
-    return copy.deepcopy(out)
+    return [_unshared(obj) for obj in out]
+
+
+def _unshared(value: Any) -> Any:
+    """A copy of ``value`` with a new dict / list at every place one appears (no memo)."""
+    if isinstance(value, dict):
+        return {k: _unshared(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_unshared(v) for v in value]
+    return value

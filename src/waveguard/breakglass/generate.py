@@ -11,6 +11,7 @@ constant of :mod:`waveguard.breakglass.policy`, where its reason is written.
 
 from __future__ import annotations
 
+import copy
 import textwrap
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -48,7 +49,7 @@ class Isolation:
     def to_yaml(self) -> str:
         """Multi-document YAML (PyYAML ``safe_dump``), each document after its ``#`` comments."""
         parts = []
-        for i, (doc, comment) in enumerate(zip(self.manifests, self.comments)):
+        for i, (doc, comment) in enumerate(zip(self.manifests, self.comments, strict=True)):
             text = _comment(comment) + yaml.safe_dump(doc, sort_keys=False, default_flow_style=False, width=120)
             parts.append((_comment(self.header) + "\n" if i == 0 else "") + text)
         return "---\n".join(parts)
@@ -142,23 +143,31 @@ def _flow_schema(name: str, component: str, precedence: int, subjects: list[dict
             "priorityLevelConfiguration": {"name": name},
             "matchingPrecedence": precedence,
             "distinguisherMethod": {"type": "ByUser"},
-            "rules": [{"subjects": subjects, "resourceRules": [dict(ALL_RESOURCES)],
-                       "nonResourceRules": [dict(ALL_NON_RESOURCES)]}],
+            "rules": [{"subjects": subjects, "resourceRules": [copy.deepcopy(ALL_RESOURCES)],
+                       "nonResourceRules": [copy.deepcopy(ALL_NON_RESOURCES)]}],
         },
     }
 
 
 def _objects(group: str, controller: tuple[str, str], sas: list[tuple[str, str]], change: Change
              ) -> tuple[list[dict], list[str]]:
-    levels: list[dict] = []
-    level_comments: list[str] = []
-    schemas: list[dict] = []
-    schema_comments: list[str] = []
-    levels.append(_priority_level(P.BREAKGLASS_NAME, "break-glass", {
+    """The break-glass level and FlowSchema, then one capped level and FlowSchema per
+    ServiceAccount of ``sas``: (objects, levels first; their comments, same order)."""
+    parts = [_breakglass_objects(group, controller)] + [_capped_objects(ns, name, change) for ns, name in sas]
+    levels = [level for level, _, _, _ in parts]
+    level_comments = [comment for _, comment, _, _ in parts]
+    schemas = [schema for _, _, schema, _ in parts]
+    schema_comments = [comment for _, _, _, comment in parts]
+    return [*levels, *schemas], [*level_comments, *schema_comments]
+
+
+def _breakglass_objects(group: str, controller: tuple[str, str]) -> tuple[dict, str, dict, str]:
+    """(level, its comment, FlowSchema, its comment) of the break-glass group and the controller."""
+    level = _priority_level(P.BREAKGLASS_NAME, "break-glass", {
         "nominalConcurrencyShares": P.BREAKGLASS_SHARES, "lendablePercent": P.BREAKGLASS_LENDABLE_PERCENT,
-    }, P.BREAKGLASS_QUEUING))
+    }, P.BREAKGLASS_QUEUING)
     q = P.BREAKGLASS_QUEUING
-    level_comments.append(
+    level_comment = (
         f"Break-glass level: guaranteed seats for the way back.\n"
         f"- nominalConcurrencyShares {P.BREAKGLASS_SHARES}: as k8s gives leader-election, the other level that keeps "
         f"the control plane alive; the seats it buys are listed in the header.\n"
@@ -167,11 +176,11 @@ def _objects(group: str, controller: tuple[str, str], sas: list[tuple[str, str]]
         f"- borrowingLimitPercent unset: it may still borrow idle seats of other levels.\n"
         f"- Queue {q['queues']} queues, handSize {q['handSize']}, queueLengthLimit {q['queueLengthLimit']} "
         f"(leader-election's shape): a burst of rollback requests waits, it is never rejected with 429.")
-    schemas.append(_flow_schema(P.BREAKGLASS_NAME, "break-glass", P.BREAKGLASS_PRECEDENCE, [
+    schema = _flow_schema(P.BREAKGLASS_NAME, "break-glass", P.BREAKGLASS_PRECEDENCE, [
         {"kind": "Group", "group": {"name": group}},
         {"kind": "ServiceAccount", "serviceAccount": {"namespace": controller[0], "name": controller[1]}},
-    ]))
-    schema_comments.append(
+    ])
+    schema_comment = (
         f"Break-glass FlowSchema: group {group} (put it in the O= of the emergency client certificates, see "
         f"`waveguard breakglass kubeconfig`) and the waveguard controller, ServiceAccount {controller[0]}/{controller[1]}.\n"
         f"- matchingPrecedence {P.BREAKGLASS_PRECEDENCE}: lower wins. It beats every default that routes to a limited "
@@ -181,39 +190,43 @@ def _objects(group: str, controller: tuple[str, str], sas: list[tuple[str, str]]
         f"- All verbs, resources and non-resource URLs: a rollback must never fall through to a shared level.\n"
         f"- distinguisherMethod ByUser: each person and the controller is its own flow, so one runaway script cannot "
         f"block another's rollback.")
-    for ns, name in sas:
-        cname = P.capped_name(ns, name)
-        levels.append(_priority_level(cname, "capped", {
-            "nominalConcurrencyShares": P.CAPPED_SHARES, "lendablePercent": P.CAPPED_LENDABLE_PERCENT,
-            "borrowingLimitPercent": P.CAPPED_BORROWING_LIMIT_PERCENT,
-        }, P.CAPPED_QUEUING))
-        cq = P.CAPPED_QUEUING
-        level_comments.append(
-            f"Capped level of ServiceAccount {ns}/{name}: the most its overload can take.\n"
-            f"- nominalConcurrencyShares {P.CAPPED_SHARES}: the smallest level k8s ships (catch-all's): enough for a "
-            f"healthy agent's watches and GETs.\n"
-            f"- borrowingLimitPercent {P.CAPPED_BORROWING_LIMIT_PERCENT}: it never borrows beyond its nominal seats: "
-            f"that is the cap.\n"
-            f"- lendablePercent {P.CAPPED_LENDABLE_PERCENT} (workload-low's): its idle seats go back to the others; 10 % "
-            f"stays for the agent's own lease renewals.\n"
-            f"- Queue {cq['queues']} queue × {cq['queueLengthLimit']} (handSize {cq['handSize']}), not Reject: all pods of "
-            f"a DaemonSet share one ServiceAccount, one flow, so more queues would not help; 10 slots absorb a healthy "
-            f"start-up burst, anything beyond gets 429 at once (cheap; client-go backs off) instead of waiting "
-            f"{C.APISERVER_REQUEST_TIMEOUT_S / 4:.0f} s in a queue holding memory.")
-        schemas.append(_flow_schema(cname, "capped", P.CAPPED_PRECEDENCE, [
-            {"kind": "ServiceAccount", "serviceAccount": {"namespace": ns, "name": name}}]))
-        default_schema = ("kube-system-service-accounts (900) → workload-high, beside kube-controller-manager and "
-                          "kube-scheduler (WG105)" if ns == "kube-system" else "service-accounts (9000) → workload-low")
-        extra = ""
-        if name == "default":
-            extra = f"\n- Note: this caps every pod of namespace {ns} that runs as its default ServiceAccount."
-        schema_comments.append(
-            f"Capped FlowSchema of ServiceAccount {ns}/{name} (used by {_users_of(change, ns, name)}).\n"
-            f"- Without it: {default_schema}.\n"
-            f"- matchingPrecedence {P.CAPPED_PRECEDENCE}: beats kube-system-service-accounts 900 and service-accounts "
-            f"9000, and the leader-election schemas 100/200 (a kube-system agent's lease traffic cannot flood the "
-            f"controllers' leader-election level); loses to the break-glass schema {P.BREAKGLASS_PRECEDENCE}.{extra}")
-    return [*levels, *schemas], [*level_comments, *schema_comments]
+    return level, level_comment, schema, schema_comment
+
+
+def _capped_objects(ns: str, name: str, change: Change) -> tuple[dict, str, dict, str]:
+    """(level, its comment, FlowSchema, its comment) capping ServiceAccount ``ns/name``."""
+    cname = P.capped_name(ns, name)
+    level = _priority_level(cname, "capped", {
+        "nominalConcurrencyShares": P.CAPPED_SHARES, "lendablePercent": P.CAPPED_LENDABLE_PERCENT,
+        "borrowingLimitPercent": P.CAPPED_BORROWING_LIMIT_PERCENT,
+    }, P.CAPPED_QUEUING)
+    cq = P.CAPPED_QUEUING
+    level_comment = (
+        f"Capped level of ServiceAccount {ns}/{name}: the most its overload can take.\n"
+        f"- nominalConcurrencyShares {P.CAPPED_SHARES}: the smallest level k8s ships (catch-all's): enough for a "
+        f"healthy agent's watches and GETs.\n"
+        f"- borrowingLimitPercent {P.CAPPED_BORROWING_LIMIT_PERCENT}: it never borrows beyond its nominal seats: "
+        f"that is the cap.\n"
+        f"- lendablePercent {P.CAPPED_LENDABLE_PERCENT} (workload-low's): its idle seats go back to the others; 10 % "
+        f"stays for the agent's own lease renewals.\n"
+        f"- Queue {cq['queues']} queue × {cq['queueLengthLimit']} (handSize {cq['handSize']}), not Reject: all pods of "
+        f"a DaemonSet share one ServiceAccount, one flow, so more queues would not help; 10 slots absorb a healthy "
+        f"start-up burst, anything beyond gets 429 at once (cheap; client-go backs off) instead of waiting "
+        f"{C.APISERVER_REQUEST_TIMEOUT_S / 4:.0f} s in a queue holding memory.")
+    schema = _flow_schema(cname, "capped", P.CAPPED_PRECEDENCE, [
+        {"kind": "ServiceAccount", "serviceAccount": {"namespace": ns, "name": name}}])
+    default_schema = ("kube-system-service-accounts (900) → workload-high, beside kube-controller-manager and "
+                      "kube-scheduler (WG105)" if ns == "kube-system" else "service-accounts (9000) → workload-low")
+    extra = ""
+    if name == "default":
+        extra = f"\n- Note: this caps every pod of namespace {ns} that runs as its default ServiceAccount."
+    schema_comment = (
+        f"Capped FlowSchema of ServiceAccount {ns}/{name} (used by {_users_of(change, ns, name)}).\n"
+        f"- Without it: {default_schema}.\n"
+        f"- matchingPrecedence {P.CAPPED_PRECEDENCE}: beats kube-system-service-accounts 900 and service-accounts "
+        f"9000, and the leader-election schemas 100/200 (a kube-system agent's lease traffic cannot flood the "
+        f"controllers' leader-election level); loses to the break-glass schema {P.BREAKGLASS_PRECEDENCE}.{extra}")
+    return level, level_comment, schema, schema_comment
 
 
 def _users_of(change: Change, ns: str, name: str) -> str:

@@ -23,10 +23,12 @@ ServiceAccounts in kube-system are WG105 (emitted by the analysis).
 
 from __future__ import annotations
 
+from typing import Callable
+
 from waveguard.breakglass.apf_objects import flow_schemas_from_manifest
 from waveguard.model.apf import Subject
 from waveguard.model.errors import InputError
-from waveguard.model.findings import Finding
+from waveguard.model.findings import Finding, RuleRegistry
 from waveguard.model.manifests import Change, PolicyRule
 
 RULE = "WG114"
@@ -46,11 +48,37 @@ def change_service_accounts(change: Change) -> list[tuple[str, str]]:
     return sorted(found)
 
 
+#: A change lint: one function per rule id, returning that rule's findings over the whole change.
+ChangeLint = Callable[[Change], list[Finding]]
+
+#: The break-glass lints, run in registration order. Add one: describe its id in
+#: ``model.findings.RULES``, then define ``@CHANGE_LINTS.rule("WG1xx") def name(change) -> list[Finding]``.
+CHANGE_LINTS: RuleRegistry[ChangeLint] = RuleRegistry("breakglass lint")
+
+
 def lint_change(change: Change) -> list[Finding]:
-    """WG114 findings for ``change`` (see the module docstring), in document order."""
+    """The findings of every registered lint for ``change`` (see the module docstring): one per
+    (workload, message), in document order (file, line)."""
+    findings = [f for _, lint in CHANGE_LINTS.functions() for f in lint(change)]
+    seen: set[tuple[str, str]] = set()
+    unique = []
+    for f in findings:
+        if (f.workload, f.message) not in seen:
+            seen.add((f.workload, f.message))
+            unique.append(f)
+    return sorted(unique, key=lambda f: (f.file, f.line))
+
+
+@CHANGE_LINTS.rule(RULE)
+def exempt_access(change: Change) -> list[Finding]:
+    """WG114: FlowSchemas of the change that route its ServiceAccounts to an exempt level, then
+    RBAC grants that let them impersonate system:masters (error) or write APF objects (warning)."""
     sas = change_service_accounts(change)
+    return _exempt_flow_schemas(change, sas) + _exempt_grants(change, sas)
+
+
+def _exempt_grants(change: Change, sas: list[tuple[str, str]]) -> list[Finding]:
     findings: list[Finding] = []
-    findings += _exempt_flow_schemas(change, sas)
     for ns, name in sas:
         for grant in change.grants(ns, name):
             binding = next((b.doc for b in change.bindings if b.doc.ref == grant.source), None)
@@ -66,13 +94,7 @@ def lint_change(change: Change) -> list[Finding]:
                 findings.append(Finding.at(RULE, "warning", binding, (
                     f"{grant.source} lets ServiceAccount {ns}/{name} write FlowSchemas/PriorityLevelConfigurations: "
                     "it can route itself to the exempt level at run time"), _FIX_WRITE_APF))
-    seen: set[tuple[str, str]] = set()
-    unique = []
-    for f in findings:
-        if (f.workload, f.message) not in seen:
-            seen.add((f.workload, f.message))
-            unique.append(f)
-    return sorted(unique, key=lambda f: (f.file, f.line))
+    return findings
 
 
 def _exempt_flow_schemas(change: Change, sas: list[tuple[str, str]]) -> list[Finding]:
@@ -81,7 +103,7 @@ def _exempt_flow_schemas(change: Change, sas: list[tuple[str, str]]) -> list[Fin
         if d.kind == "PriorityLevelConfiguration" and isinstance(d.body.get("spec"), dict)
         and d.body["spec"].get("type") == "Exempt"
     }
-    findings = []
+    findings: list[Finding] = []
     for doc in change.documents:
         if doc.kind != "FlowSchema":
             continue

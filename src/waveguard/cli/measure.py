@@ -95,21 +95,22 @@ def _measure_objects(source: str, fleet_output: Path | None, cluster: str | None
 
     from waveguard.model.fleet import Fleet
     from waveguard.model.yamlio import write_text_atomically, yaml_text
-    from waveguard.signals.exposition import SourceUnavailable, fetch_exposition, read_exposition
+    from waveguard.signals.exposition import SourceUnavailableError, fetch_exposition, read_exposition
     from waveguard.signals.objects import object_inventory
 
     try:
         expo = fetch_exposition(source) if source.startswith(("http://", "https://")) else read_exposition(source)
-    except SourceUnavailable as exc:
+    except SourceUnavailableError as exc:
         raise InputError(source, str(exc).removeprefix(f"{source}: "), hint="check the URL, or save /metrics to a file") from None
     try:
         inventory = object_inventory(expo)
-        entry = inventory.fleet_cluster(cluster) if fleet_output is not None else None
+        # --cluster comes with --fleet-output (checked before anything is read)
+        entry = inventory.fleet_cluster(cluster) if fleet_output is not None and cluster is not None else None
     except ValueError as exc:
         raise InputError(source, str(exc), hint="give kube-apiserver's /metrics (kubectl get --raw /metrics)") from None
     for note in [*expo.notes, *inventory.notes]:
         err_console.print(f"note: {note}", markup=False)
-    if entry is not None:
+    if entry is not None and fleet_output is not None:
         try:  # what it writes must load as a fleet
             Fleet.model_validate({"clusters": [entry]})
         except ValidationError as exc:

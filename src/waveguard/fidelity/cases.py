@@ -49,7 +49,10 @@ class Check:
         low, high = self.bounds
         if low is not None and high is not None:
             return f"{_num(low)}–{_num(high)}" if low != high else f"= {_num(low)}"
-        return f"≥ {_num(low)}" if low is not None else f"≤ {_num(high)}"
+        if low is not None:
+            return f"≥ {_num(low)}"
+        assert high is not None, "a check has at least one bound"
+        return f"≤ {_num(high)}"
 
 
 def _num(x: float) -> str:

@@ -8,7 +8,8 @@ default.go`` (flowcontrol.apiserver.k8s.io/v1, Kubernetes ≥ 1.29) as summarise
 from __future__ import annotations
 
 import math
-from typing import Literal
+from collections.abc import Mapping
+from typing import Any, Literal
 
 from functools import cached_property
 
@@ -147,7 +148,7 @@ class APFConfig(BaseModel):
 
     levels: list[PriorityLevel] = Field(default_factory=lambda: list(DEFAULT_PRIORITY_LEVELS))
     flow_schemas: list[FlowSchema] = Field(default_factory=lambda: list(DEFAULT_FLOW_SCHEMAS))
-    def model_copy(self, *, update: dict | None = None, deep: bool = False) -> "APFConfig":
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> "APFConfig":
         copy = super().model_copy(update=update, deep=deep)
         copy.__dict__.pop("_memo", None)  # figures of the original's levels and FlowSchemas
         return copy

@@ -5,7 +5,7 @@ Rule ids are stable API: CI pipelines filter and suppress by them. See README.md
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Callable, Generic, Literal, TypeVar
 
 from pydantic import BaseModel
 
@@ -61,3 +61,46 @@ class Finding(BaseModel):
         """A finding on the workload (or object) ``doc``, at its file and line."""
         return cls(rule=rule, severity=severity, workload=doc.ref, file=doc.location.file, line=doc.location.line,
                    message=message, fix=fix)
+
+
+RuleFunction = TypeVar("RuleFunction", bound=Callable[..., object])
+
+
+class RuleRegistry(Generic[RuleFunction]):
+    """Rule id → the one function that emits that rule's findings, kept in registration order
+    (a decorator registry in the style of kopf's ``on.*``)::
+
+        AGENT_RULES: RuleRegistry[AgentRule] = RuleRegistry("analysis")
+
+        @AGENT_RULES.rule("WG104")
+        def daemonset_leader_election(view: AgentView) -> Finding | None: ...
+
+    Callers run :meth:`functions` in order, so the order of the decorated definitions is the
+    order of the findings. Raises ValueError when a rule id is not in :data:`RULES` (every id is
+    documented there) or is registered twice.
+    """
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._functions: dict[str, RuleFunction] = {}
+
+    def rule(self, rule_id: str) -> Callable[[RuleFunction], RuleFunction]:
+        """Decorator: register the decorated function as the one emitter of ``rule_id``."""
+        if rule_id not in RULES:
+            raise ValueError(f"{self.name}: unknown rule id {rule_id}; describe it in model.findings.RULES first")
+        if rule_id in self._functions:
+            raise ValueError(f"{self.name}: rule {rule_id} is registered twice")
+
+        def register(function: RuleFunction) -> RuleFunction:
+            self._functions[rule_id] = function
+            return function
+
+        return register
+
+    def rule_ids(self) -> list[str]:
+        """The registered rule ids, in registration order."""
+        return list(self._functions)
+
+    def functions(self) -> list[tuple[str, RuleFunction]]:
+        """(rule id, function) pairs in registration order."""
+        return list(self._functions.items())

@@ -20,9 +20,10 @@ Unset fields are derived from ``nodes`` (see :meth:`Cluster.object_count`).
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Mapping
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints, ValidationError, field_validator
 
@@ -125,7 +126,7 @@ class Cluster(BaseModel):
             return counts[resource]
         return max(10, int(self.pod_count * 0.01))
 
-    def model_copy(self, *, update: dict | None = None, deep: bool = False) -> "Cluster":
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> "Cluster":
         copy = super().model_copy(update=update, deep=deep)
         copy.__dict__.pop("_counts", None)  # derived from the fields: the copy derives its own
         return copy
@@ -236,4 +237,4 @@ def load_fleet(path: str | Path) -> Fleet:
         return Fleet.model_validate(data)
     except ValidationError as exc:
         err = exc.errors()[0]
-        raise key_error(str(path), err, line=line_of(node, err["loc"])) from exc
+        raise key_error(str(path), dict(err), line=line_of(node, err["loc"])) from exc

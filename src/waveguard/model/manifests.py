@@ -6,6 +6,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from waveguard.model.findings import Severity
+
 #: Workload kinds whose pods waveguard models, with how their replica count is found.
 WORKLOAD_KINDS = ("DaemonSet", "Deployment", "StatefulSet", "ReplicaSet", "Job", "CronJob", "Pod")
 #: Cluster-scoped kinds among those waveguard reads (others default to namespace "default").
@@ -154,7 +156,7 @@ class Change(BaseModel):
     configmaps: list[ConfigMap] = Field(default_factory=list)
     #: Notes produced while parsing (old API versions, schema problems, unmodelled kinds),
     #: turned into findings by the analysis: (rule id, severity, document, message, fix).
-    parse_notes: list[tuple[str, str, Document, str, str]] = Field(default_factory=list)
+    parse_notes: list[tuple[str, Severity, Document, str, str]] = Field(default_factory=list)
 
     def configmap(self, namespace: str, name: str) -> ConfigMap | None:
         for cm in self.configmaps:

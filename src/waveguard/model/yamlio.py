@@ -60,9 +60,12 @@ def safe_load(text: str) -> Any:
     return yaml.load(text, Loader=FastSafeLoader)  # noqa: S506 - a SafeLoader
 
 
-def write_text_atomically(path: "str | Path", text: str) -> None:
+def write_text_atomically(path: "str | os.PathLike[str]", text: str) -> None:
     """Write ``text`` to ``path`` through a temporary file in the same folder and a rename: a
-    failure leaves no partial file. Raises InputError naming ``path`` when it cannot be written."""
+    failure leaves no partial file, and a crash or power loss leaves the old file or the new
+    one. The temporary file is fsynced before the rename (else the rename may reach the disk
+    before the data: an empty file after a crash), and the folder after it (the rename is an
+    entry of the folder). Raises InputError naming ``path`` when it cannot be written."""
     import uuid
 
     from waveguard.model.errors import InputError
@@ -72,12 +75,24 @@ def write_text_atomically(path: "str | Path", text: str) -> None:
     try:
         with open(tmp, "x", encoding="utf-8") as fh:  # created as open() creates files (umask)
             fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
         os.replace(tmp, target)
+        _fsync_folder(target.parent)
     except BaseException as exc:
         tmp.unlink(missing_ok=True)
         if isinstance(exc, OSError):
             raise InputError(str(target), f"cannot write: {exc.strerror or exc}", hint="check the folder exists") from None
         raise
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Flush ``folder``'s entries (a rename in it) to disk. Raises OSError."""
+    fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def yaml_text(data: Any, header: str = "") -> str:

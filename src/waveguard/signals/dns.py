@@ -35,6 +35,7 @@ import secrets
 import socket
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import dns.exception
 import dns.flags
@@ -97,7 +98,7 @@ def _ask(server: str, port: int, name: str, qtype: str, *, recursion: bool, time
     if not recursion:
         query.flags &= ~dns.flags.RD
     t0 = time.perf_counter()
-    base = dict(server=server, port=port, name=qname.to_text(), qtype=qtype)
+    base: dict[str, Any] = dict(server=server, port=port, name=qname.to_text(), qtype=qtype)
     try:
         resp = dns.query.udp(query, server, port=port, timeout=timeout_s, raise_on_truncation=True)
     except dns.message.Truncated:
@@ -121,7 +122,7 @@ def _ask(server: str, port: int, name: str, qtype: str, *, recursion: bool, time
                      latency_s=latency)
 
 
-def _failed(base: dict, exc: BaseException, t0: float) -> DNSAnswer:
+def _failed(base: dict[str, Any], exc: BaseException, t0: float) -> DNSAnswer:
     latency = time.perf_counter() - t0
     if isinstance(exc, dns.exception.Timeout) or isinstance(exc, socket.timeout):
         return DNSAnswer(**base, rcode=None, latency_s=latency, error="timeout")

@@ -11,7 +11,7 @@ the last), the value of a metric for some labels (:meth:`Exposition.value`), its
 ``histogram_quantile`` over the matching series summed by ``le``).
 
 ``fetch_exposition(url)`` reads a live ``/metrics`` endpoint with a timeout and a size cap and
-raises :class:`SourceUnavailable` (unreachable, slow, HTTP error, not exposition) — a gate turns
+raises :class:`SourceUnavailableError` (unreachable, slow, HTTP error, not exposition) — a gate turns
 that into ``no-data``, never into ``pass``.
 
 Names are sample names as exposed: counters with ``_total``, histograms by their family name for
@@ -196,9 +196,9 @@ def histogram_quantile(q: float, buckets: list[tuple[float, float]]) -> float | 
     if total == 0 or math.isnan(total):
         return None
     rank = q * total
-    for i, (le, count) in enumerate(fixed):
-        if count >= rank:
-            break
+    # the first bucket that holds the rank (the +Inf bucket's count is the total: it always does)
+    i = next((index for index, (_, count) in enumerate(fixed) if count >= rank), len(fixed) - 1)
+    le, count = fixed[i]
     if math.isinf(le):
         return fixed[-2][0]
     if i == 0:
@@ -342,7 +342,7 @@ def read_exposition(path: str | Path) -> Exposition:
 # --- Live endpoints -------------------------------------------------------------------------------------
 
 
-class SourceUnavailable(Exception):
+class SourceUnavailableError(Exception):
     """A metrics source could not be read: ``reason`` is ``unreachable``, ``timeout``,
     ``http-error``, ``too-large`` or ``not-exposition``; ``str()`` one line for a person."""
 
@@ -352,13 +352,17 @@ class SourceUnavailable(Exception):
         super().__init__(f"{source}: {message}")
 
 
+#: The earlier name of :class:`SourceUnavailableError`, kept for importers.
+SourceUnavailable = SourceUnavailableError
+
+
 def fetch_exposition(url: str, *, timeout_s: float = DEFAULT_FETCH_TIMEOUT_S,
                      max_bytes: int = MAX_EXPOSITION_BYTES) -> Exposition:
     """GET ``url`` (a /metrics endpoint) and parse it.
 
     ``timeout_s``: seconds to connect and for each read (so a server that trickles bytes is cut
     off by ``max_bytes`` or the overall deadline of 4 × ``timeout_s``). Raises
-    :class:`SourceUnavailable` on any failure; never returns a partial or empty exposition."""
+    :class:`SourceUnavailableError` on any failure; never returns a partial or empty exposition."""
     import time
 
     deadline = time.monotonic() + 4 * timeout_s
@@ -370,24 +374,24 @@ def fetch_exposition(url: str, *, timeout_s: float = DEFAULT_FETCH_TIMEOUT_S,
             while chunk := resp.read(1 << 16):
                 size += len(chunk)
                 if size > max_bytes:
-                    raise SourceUnavailable(url, "too-large", f"body exceeds {max_bytes} bytes")
+                    raise SourceUnavailableError(url, "too-large", f"body exceeds {max_bytes} bytes")
                 if time.monotonic() > deadline:
-                    raise SourceUnavailable(url, "timeout", f"body not read within {4 * timeout_s:g} s")
+                    raise SourceUnavailableError(url, "timeout", f"body not read within {4 * timeout_s:g} s")
                 chunks.append(chunk)
     except urllib.error.HTTPError as exc:
-        raise SourceUnavailable(url, "http-error", f"HTTP {exc.code} {exc.reason}") from None
+        raise SourceUnavailableError(url, "http-error", f"HTTP {exc.code} {exc.reason}") from None
     except urllib.error.URLError as exc:
         reason = exc.reason
         if isinstance(reason, TimeoutError) or "timed out" in str(reason):
-            raise SourceUnavailable(url, "timeout", f"no answer within {timeout_s:g} s") from None
-        raise SourceUnavailable(url, "unreachable", f"cannot connect: {reason}") from None
+            raise SourceUnavailableError(url, "timeout", f"no answer within {timeout_s:g} s") from None
+        raise SourceUnavailableError(url, "unreachable", f"cannot connect: {reason}") from None
     except TimeoutError:
-        raise SourceUnavailable(url, "timeout", f"no answer within {timeout_s:g} s") from None
+        raise SourceUnavailableError(url, "timeout", f"no answer within {timeout_s:g} s") from None
     except ValueError as exc:  # a malformed URL (bad port, unclosed IPv6 bracket, unknown scheme)
-        raise SourceUnavailable(url, "unreachable", f"not a usable URL: {exc}") from None
+        raise SourceUnavailableError(url, "unreachable", f"not a usable URL: {exc}") from None
     except (ConnectionError, OSError) as exc:
-        raise SourceUnavailable(url, "unreachable", f"connection failed: {exc}") from None
+        raise SourceUnavailableError(url, "unreachable", f"connection failed: {exc}") from None
     try:
         return parse_exposition(b"".join(chunks).decode("utf-8", errors="replace"), source=url)
     except InputError as exc:
-        raise SourceUnavailable(url, "not-exposition", exc.message) from None
+        raise SourceUnavailableError(url, "not-exposition", exc.message) from None

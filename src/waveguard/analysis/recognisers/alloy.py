@@ -117,11 +117,11 @@ class AlloyOrPrometheus:
 
     @staticmethod
     def _discovery(ctx: AgentContext, body: str, key: str, clustered_log_tailing: bool) -> list[RequestClass]:
-        attrs = dict(_ATTR.findall(_strip_sub_blocks(body)))
+        attrs: dict[str, str] = dict(_ATTR.findall(_strip_sub_blocks(body)))
         role = attrs.get("role", "pod")
-        node_roles = set()
+        node_roles: set[str] = set()
         for sel in _sub_blocks(body, "selectors"):
-            sel_attrs = dict(_ATTR.findall(sel))
+            sel_attrs: dict[str, str] = dict(_ATTR.findall(sel))
             field_expr = re.search(r'field\s*=\s*(.+)', sel)
             if field_expr and "spec.nodeName" in field_expr.group(1):
                 env = re.search(r'sys\.env\("(\w+)"\)', field_expr.group(1))

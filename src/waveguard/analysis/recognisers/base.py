@@ -14,6 +14,7 @@ import yaml
 
 from waveguard.model.yamlio import safe_load
 
+from waveguard.model.findings import Severity
 from waveguard.model.manifests import Change, Grant, Workload
 from waveguard.model.requests import RequestClass
 
@@ -100,7 +101,7 @@ class Recognised:
 
     agent: str
     classes: list[RequestClass] = field(default_factory=list)
-    remarks: list[tuple[str, str, str, str]] = field(default_factory=list)
+    remarks: list[tuple[str, Severity, str, str]] = field(default_factory=list)
     upper_bound: bool = False
 
 

@@ -17,7 +17,7 @@ from typing import Any, Iterator
 
 from waveguard.analysis.recognisers.base import AgentContext, Recognised
 from waveguard.model import constants as C
-from waveguard.model.requests import RequestClass, informer
+from waveguard.model.requests import RequestClass, Scope, informer
 
 
 def _find(node: Any, key: str, path: str = "") -> Iterator[tuple[str, Any]]:
@@ -34,7 +34,7 @@ def _find(node: Any, key: str, path: str = "") -> Iterator[tuple[str, Any]]:
 
 
 def _metadata_classes(conf: dict, key: str, component: str, leader_only: bool = False) -> list[RequestClass]:
-    scope = "cluster" if str(conf.get("scope", "node")) == "cluster" else "node"
+    scope: Scope = "cluster" if str(conf.get("scope", "node")) == "cluster" else "node"
     classes = informer("pods", scope, component=f"{component} (pods)", config_key=f"{key}.scope",
                        leader_only=leader_only,
                        fix=f"set {key}.scope: node (and node: ${{NODE_NAME}})" if scope == "cluster" else "")

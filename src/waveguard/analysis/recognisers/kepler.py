@@ -8,7 +8,7 @@ kubelet, not the API server.
 from __future__ import annotations
 
 from waveguard.analysis.recognisers.base import AgentContext, Recognised
-from waveguard.model.requests import informer
+from waveguard.model.requests import Scope, informer
 
 
 class Kepler:
@@ -17,5 +17,5 @@ class Kepler:
     def recognise(self, ctx: AgentContext) -> Recognised | None:
         if not ctx.image_matches("kepler"):
             return None
-        scope = "node" if ctx.workload.per_node else "cluster"
+        scope: Scope = "node" if ctx.workload.per_node else "cluster"
         return Recognised(agent=self.name, classes=informer("pods", scope, component="kepler pod watcher"))

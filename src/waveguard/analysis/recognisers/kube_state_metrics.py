@@ -5,7 +5,7 @@ pods to one node; ``--namespaces`` limits the scope."""
 from __future__ import annotations
 
 from waveguard.analysis.recognisers.base import AgentContext, Recognised
-from waveguard.model.requests import informer
+from waveguard.model.requests import Scope, informer
 
 #: kube-state-metrics' default resources (v2, docs/cli-arguments.md), with API groups.
 DEFAULT_RESOURCES = {
@@ -33,7 +33,7 @@ class KubeStateMetrics:
         node_filtered = bool(ctx.arg_value("--node"))
         classes = []
         for r in resources:
-            scope = "node" if (r == "pods" and node_filtered) else ("namespace" if namespaced else "cluster")
+            scope: Scope = "node" if (r == "pods" and node_filtered) else ("namespace" if namespaced else "cluster")
             classes += informer(r, scope, api_group=DEFAULT_RESOURCES.get(r, ""), component=f"kube-state-metrics ({r})",
                                 config_key="--resources")
         return Recognised(agent=self.name, classes=classes)

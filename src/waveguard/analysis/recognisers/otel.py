@@ -25,7 +25,7 @@ import re
 from waveguard.analysis.recognisers.base import AgentContext, Recognised
 from waveguard.analysis.recognisers.prometheus_sd import prometheus_sd_classes
 from waveguard.model import constants as C
-from waveguard.model.requests import RequestClass, informer
+from waveguard.model.requests import RequestClass, Scope, informer
 
 #: k8s_cluster receiver's informers (receiver/k8sclusterreceiver/watcher.go).
 K8S_CLUSTER_RESOURCES = (
@@ -62,7 +62,7 @@ class OpenTelemetryCollector:
     def _collector_config(self, ctx: AgentContext, file_name: str, cfg: dict, result: Recognised) -> None:
         service = cfg.get("service") or {}
         pipelines = service.get("pipelines") or {}
-        used = {"processors": set(), "receivers": set()}
+        used: dict[str, set[str]] = {"processors": set(), "receivers": set()}
         for pipe in pipelines.values():
             for kind in used:
                 used[kind].update((pipe or {}).get(kind) or [])
@@ -103,6 +103,7 @@ class OpenTelemetryCollector:
         filt = conf.get("filter") or {}
         node_env = filt.get("node_from_env_var")
         broken_filter = ""
+        scope: Scope
         if node_env and not ctx.env_from_node_name(str(node_env)):
             # The collector reads an empty node name and the filter matches every pod.
             broken_filter = f"; filter.node_from_env_var names {node_env}, which the container does not set from " \
@@ -161,7 +162,7 @@ class OpenTelemetryCollector:
             if not isinstance(obj, dict) or not obj.get("name"):
                 continue
             resource = str(obj["name"])
-            scope = "namespace" if obj.get("namespaces") else "cluster"
+            scope: Scope = "namespace" if obj.get("namespaces") else "cluster"
             key = f"receivers.{name}.objects[{i}]"
             if obj.get("mode", "pull") == "watch":
                 classes += informer(resource, scope, component=f"receiver {name}", config_key=key,

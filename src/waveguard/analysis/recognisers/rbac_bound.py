@@ -9,7 +9,7 @@ result is labelled as an upper bound.
 from __future__ import annotations
 
 from waveguard.analysis.recognisers.base import AgentContext, Recognised
-from waveguard.model.requests import RequestClass, informer
+from waveguard.model.requests import RequestClass, Scope, informer
 
 #: What ``resources: ["*"]`` is taken to mean: the resources that dominate API load.
 WILDCARD_RESOURCES = ("pods", "nodes", "services", "endpoints", "replicasets", "deployments", "events",
@@ -22,7 +22,7 @@ class RBACUpperBound:
     def recognise(self, ctx: AgentContext) -> Recognised | None:
         if not ctx.workload.automount_token:
             return None
-        scopes: dict[str, str] = {}
+        scopes: dict[str, Scope] = {}
         for grant in ctx.grants:
             rule = grant.rule
             if rule.resource_names or not ({"list", "watch", "*"} & set(rule.verbs)):

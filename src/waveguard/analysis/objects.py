@@ -1,0 +1,118 @@
+"""Kubernetes object bodies (parsed YAML mappings) → the model's objects: workloads with their
+pod spec parts, RBAC rules and bindings. Lenient by design: a field of the wrong type reads as
+absent (the schema check, WG109, reports it), so one odd field does not stop the analysis.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from waveguard.model.manifests import Binding, Container, Document, PolicyRule, Workload
+
+
+def mapping(value: object) -> dict[str, Any]:
+    """``value`` when it is a mapping, else an empty one (a missing or mistyped field)."""
+    return value if isinstance(value, dict) else {}
+
+
+def dig(data: object, *keys: str) -> dict[str, Any]:
+    """The mapping at ``data[k1][k2]...``, or an empty one when a step is missing or not a mapping."""
+    for k in keys:
+        data = data.get(k) if isinstance(data, dict) else None
+    return mapping(data)
+
+
+def pod_spec(kind: str, spec: dict[str, Any]) -> dict[str, Any]:
+    """The pod spec of a workload ``kind`` with top-level ``spec`` (a Pod is its own pod spec;
+    a CronJob's is under jobTemplate)."""
+    if kind == "Pod":
+        return spec
+    if kind == "CronJob":
+        spec = dig(spec, "jobTemplate", "spec")
+    return dig(spec, "template", "spec")
+
+
+def _replicas(kind: str, spec: dict[str, Any]) -> int | None:
+    """Replicas as the controller runs them: None for a DaemonSet (one per node)."""
+    if kind == "DaemonSet":
+        return None
+    if kind == "Job":
+        return int(spec.get("parallelism") or 1)
+    if kind in ("Pod", "CronJob"):
+        return 1
+    return int(spec.get("replicas", 1) if spec.get("replicas") is not None else 1)
+
+
+def _configmap_volumes(pod: dict[str, Any]) -> list[str]:
+    """Names of the ConfigMaps the pod mounts, directly or through projected volumes."""
+    volumes = [v for v in (pod.get("volumes") or []) if isinstance(v, dict)]
+    names = [v["configMap"].get("name", "") for v in volumes if isinstance(v.get("configMap"), dict)]
+    for v in volumes:  # projected volumes can carry ConfigMaps too
+        for src in dig(v, "projected").get("sources", []) or []:
+            if isinstance(src, dict) and isinstance(src.get("configMap"), dict):
+                names.append(src["configMap"].get("name", ""))
+    return [n for n in names if n]
+
+
+def workload(doc: Document, kind: str, spec: dict[str, Any]) -> Workload:
+    """The :class:`Workload` of ``doc`` (a workload ``kind`` whose top-level ``spec`` is given)."""
+    pod = pod_spec(kind, spec)
+    containers = [container(c) for c in (pod.get("containers") or []) if isinstance(c, dict)]
+    strategy = spec.get("updateStrategy") or spec.get("strategy") or {}
+    rolling = strategy.get("rollingUpdate") or {} if isinstance(strategy, dict) else {}
+    return Workload(
+        doc=doc, kind=kind, replicas=_replicas(kind, spec),
+        service_account=str(pod.get("serviceAccountName") or pod.get("serviceAccount") or "default"),
+        automount_token=pod.get("automountServiceAccountToken", True) is not False,
+        containers=containers, configmap_volumes=_configmap_volumes(pod),
+        node_selector={str(k): str(v) for k, v in (pod.get("nodeSelector") or {}).items()},
+        max_unavailable=rolling.get("maxUnavailable") if isinstance(rolling, dict) else None,
+        max_surge=rolling.get("maxSurge") if isinstance(rolling, dict) else None,
+        update_strategy=str(strategy.get("type", "RollingUpdate")) if isinstance(strategy, dict) else "RollingUpdate",
+    )
+
+
+def container(c: dict[str, Any]) -> Container:
+    """One container: name, image, command/args, literal env values and downward-API field refs."""
+    env: dict[str, str] = {}
+    refs: dict[str, str] = {}
+    for e in c.get("env") or []:
+        if not isinstance(e, dict) or "name" not in e:
+            continue
+        if "value" in e:
+            env[str(e["name"])] = str(e["value"])
+        path = dig(e, "valueFrom", "fieldRef").get("fieldPath")
+        if path:
+            refs[str(e["name"])] = str(path)
+    return Container(
+        name=str(c.get("name", "")), image=str(c.get("image", "")),
+        command=[str(a) for a in c.get("command") or []], args=[str(a) for a in c.get("args") or []],
+        env=env, env_field_refs=refs,
+    )
+
+
+def policy_rules(raw: Any) -> list[PolicyRule]:
+    """A Role's ``rules``; items that are not mappings are skipped."""
+    rules = []
+    for r in raw or []:
+        if not isinstance(r, dict):
+            continue
+        rules.append(PolicyRule(
+            api_groups=[str(g) for g in r.get("apiGroups") or []],
+            resources=[str(x) for x in r.get("resources") or []],
+            verbs=[str(v) for v in r.get("verbs") or []],
+            resource_names=[str(n) for n in r.get("resourceNames") or []],
+        ))
+    return rules
+
+
+def binding(doc: Document, kind: str, body: dict[str, Any]) -> Binding:
+    """A RoleBinding or ClusterRoleBinding: its role and the ServiceAccounts it binds."""
+    ref = mapping(body.get("roleRef"))
+    sas = [
+        (str(s.get("namespace") or ""), str(s.get("name", "")))
+        for s in body.get("subjects") or []
+        if isinstance(s, dict) and s.get("kind") == "ServiceAccount"
+    ]
+    return Binding(doc=doc, cluster_scoped=kind == "ClusterRoleBinding", role_kind=str(ref.get("kind", "")),
+                   role_name=str(ref.get("name", "")), service_accounts=sas)

@@ -1,0 +1,51 @@
+"""Request profiles on disk: a YAML list of :class:`RequestProfile` (what ``waveguard measure
+-o`` writes, and the simulator and the projection gate read)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import yaml
+
+from waveguard.model.errors import InputError
+from waveguard.model.requests import RequestProfile
+from waveguard.model.yamlio import write_text_atomically, yaml_text
+
+
+def dump_profiles_yaml(profiles: list[RequestProfile], header: str = "") -> str:
+    """YAML text of ``profiles``: a list, each item a ``RequestProfile`` as
+    ``RequestProfile.model_validate`` reads it (no extra keys), after ``#`` comment lines."""
+    return yaml_text([p.model_dump(mode="json") for p in profiles], header)
+
+
+def write_profiles(profiles: list[RequestProfile], path: str | os.PathLike[str], header: str = "") -> None:
+    """Write :func:`dump_profiles_yaml` to ``path`` whole or not at all. Raises InputError when
+    it cannot be written."""
+    write_text_atomically(path, dump_profiles_yaml(profiles, header))
+
+
+def load_profiles(path: str | os.PathLike[str]) -> list[RequestProfile]:
+    """Read a profile file written by :func:`write_profiles` (a YAML list of profiles, or one
+    profile). Raises InputError on a missing file, bad YAML or an invalid profile."""
+    from pydantic import ValidationError
+
+    p = Path(path)
+    try:
+        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise InputError(str(p), f"cannot read: {exc.strerror or exc}") from None
+    except yaml.YAMLError as exc:
+        from waveguard.model.errors import yaml_input_error
+
+        raise yaml_input_error(str(p), exc, p.read_text(encoding="utf-8", errors="replace")) from None
+    items = data if isinstance(data, list) else [data]
+    out = []
+    for i, item in enumerate(items):
+        try:
+            out.append(RequestProfile.model_validate(item))
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            loc = ".".join(str(x) for x in err["loc"])
+            raise InputError(str(p), f"profile {i}: {loc}: {err['msg']}", hint="a list of request profiles") from None
+    return out

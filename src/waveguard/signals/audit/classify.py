@@ -1,0 +1,179 @@
+"""Classification: from the aggregated rows of one client to its measured classes, its scope
+and per-node verdict, its name and priority level, and its request profile (the rules are in
+the package docstring)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from waveguard.model.apf import APFConfig, Subject
+from waveguard.model.requests import RequestClass, RequestProfile
+from waveguard.signals.audit.models import MeasuredClass, MeasuredClient
+
+#: Minimum pods for the per-node (DaemonSet) heuristics that have node evidence. Policy: two
+#: pods on two nodes could be any Deployment; three filtering by their own node rarely are.
+PER_NODE_MIN_PODS = 3
+#: Minimum pods, each with its own source IP, to call a client per-node without node evidence.
+#: Policy: API-talking Deployments rarely run ten replicas; DaemonSets run one per node.
+PER_NODE_MIN_PODS_BY_IP = 10
+#: Minimum pods of a client for a class sent by one pod only to count as leader-only. Policy.
+LEADER_MIN_PODS = 3
+
+#: Verbs the cost model costs, and the verbs costed as one of them.
+MODEL_VERBS = {"get", "list", "watch", "create", "update", "patch", "delete"}
+VERB_ALIASES = {"deletecollection": "delete"}
+
+#: The flag bits of the aggregate's ``bits`` column (sql.py sets them).
+BIT_NONRESOURCE, BIT_NAMESPACED, BIT_NAMED, BIT_LABEL_SEL, BIT_CONTINUE = 1, 2, 4, 8, 16
+BIT_FIELD_SEL, BIT_NAME_FILTER, BIT_NODE_FILTER = 32, 64, 128
+#: Leading columns of a class row and a status-code row that identify the class: user_key, ua
+#: and the 8 class keys.
+CLASS_KEY_COLUMNS = 10
+
+
+@dataclass(frozen=True)
+class ClientSummary:
+    """One client's row of the aggregate: distinct pods, node names (token), node filters
+    (``spec.nodeName`` values) and source IPs; requests (continue pages excluded); its groups;
+    whether each pod has one source IP of its own."""
+
+    user: str
+    user_agent: str
+    pods: int
+    nodes: int
+    node_filters: int
+    source_ips: int
+    requests: int
+    groups: list[str]
+    one_ip_per_pod: bool
+
+
+def measured_client(summary: ClientSummary, class_rows: list[tuple], code_map: dict[tuple, dict[int, int]],
+                    name: str, span: float, apf: APFConfig) -> MeasuredClient:
+    """One client from its summary, its class rows (user_key, ua, the 8 class keys, requests,
+    continue pages, pods) and the status codes per class; ``span`` seconds of log."""
+    per_node, reason = per_node_verdict(summary)
+    measured = [measured_class(row, summary.pods, code_map, span) for row in class_rows]
+    status: dict[int, int] = {}
+    for mc in measured:
+        for k, v in mc.status_codes.items():
+            status[k] = status.get(k, 0) + v
+    user, pods = summary.user, summary.pods
+    ns, sa = service_account(user)
+    profile = RequestProfile(
+        client=name, agent=(summary.user_agent.split("/", 1)[0] or "unknown"), per_node=per_node,
+        replicas=max(1, pods), namespace=ns or "default", service_account=sa or "default",
+        user=None if sa else user, groups=[] if sa else summary.groups,
+        classes=[rc for mc in measured for rc in request_classes(mc, span)],
+    )
+    return MeasuredClient(
+        client=name, user=user, user_agent=summary.user_agent, groups=summary.groups, pods=pods,
+        nodes=summary.nodes, source_ips=summary.source_ips, per_node=per_node, per_node_reason=reason,
+        priority_level=priority_level(user, summary.groups, apf), requests=summary.requests,
+        status_codes=status, throttled=status.get(429, 0), classes=measured, profile=profile,
+    )
+
+
+def measured_class(row: tuple[Any, ...], client_pods: int, code_map: dict[tuple, dict[int, int]],
+                   span: float) -> MeasuredClass:
+    """One class row of a client of ``client_pods`` pods as a :class:`MeasuredClass`."""
+    verb, resource, subresource, api_group, bits, rv_sem, rv_match, lim, n_req, n_pages, n_pods = row[2:]
+    n_req, n_pages, n_pods = int(n_req or 0), int(n_pages or 0), int(n_pods or 0)
+    cc = code_map.get(tuple(row[:CLASS_KEY_COLUMNS]), {})
+    label_sel, field_sel = bool(bits & BIT_LABEL_SEL), bool(bits & BIT_FIELD_SEL)
+    return MeasuredClass(
+        verb=verb, resource="nonresource" if bits & BIT_NONRESOURCE else resource, subresource=subresource,
+        api_group=api_group, scope=scope_of(verb, bits), selector=label_sel or field_sel,
+        label_selector=label_sel, field_selector=field_sel, resource_version=rv_sem,
+        resource_version_match=rv_match or "", limit=int(lim) if lim is not None else None,
+        requests=n_req, continue_pages=n_pages, pods=n_pods,
+        rate_per_pod_per_s=n_req / span / n_pods if n_pods else 0.0,
+        status_codes=cc, throttled=cc.get(429, 0),
+        leader_only=client_pods >= LEADER_MIN_PODS and n_pods == 1,
+    )
+
+
+def client_names(keys: list[tuple[str, str]]) -> dict[tuple[str, str], str]:
+    """Unique, readable client names: ``ServiceAccount/ns/name``, ``Nodes/system:node:*`` or
+    ``User/<name>``, with `` [user agent]`` when one user has several."""
+    users: dict[str, int] = {}
+    for u, _ in keys:
+        users[u] = users.get(u, 0) + 1
+    out = {}
+    for u, a in keys:
+        ns, sa = service_account(u)
+        if ns is not None:
+            base = f"ServiceAccount/{ns}/{sa}"
+        elif u == "system:node:*":
+            base = "Nodes/system:node:*"
+        else:
+            base = f"User/{u}"
+        out[(u, a)] = f"{base} [{a or 'no user agent'}]" if users[u] > 1 else base
+    return out
+
+
+def service_account(user: str) -> tuple[str | None, str | None]:
+    """(namespace, name) of a ServiceAccount user ``system:serviceaccount:NS:NAME``, else (None, None)."""
+    parts = (user or "").split(":")
+    if len(parts) == 4 and parts[0] == "system" and parts[1] == "serviceaccount":
+        return parts[2], parts[3]
+    return None, None
+
+
+def priority_level(user: str, groups: list[str], apf: APFConfig) -> str:
+    """The priority level ``apf`` puts the user's LISTs of pods in ("unknown" when none matches)."""
+    name = "system:node:x" if user == "system:node:*" else user
+    try:
+        return apf.classify(Subject(user=name, groups=groups), "list", "pods").priority_level
+    except LookupError:
+        return "unknown"
+
+
+def per_node_verdict(client: ClientSummary) -> tuple[bool, str]:
+    """(per node, why): the DaemonSet heuristic of the package docstring, first rule that applies."""
+    user, pods, nodes, node_filters = client.user, client.pods, client.nodes, client.node_filters
+    if user == "system:node:*":
+        return True, "kubelets: one client per node"
+    if nodes >= PER_NODE_MIN_PODS and nodes == pods:
+        return True, f"{pods} pods on {nodes} distinct nodes (token node-name)"
+    if node_filters >= PER_NODE_MIN_PODS and node_filters == pods:
+        return True, f"{pods} pods each filtering by its own node (spec.nodeName, {node_filters} values)"
+    if nodes == 0 and node_filters == 0 and pods >= PER_NODE_MIN_PODS_BY_IP and client.source_ips == pods \
+            and client.one_ip_per_pod:
+        return True, f"{pods} pods, each with its own source IP (no node evidence: heuristic)"
+    return False, f"{pods} pod(s): fixed replicas"
+
+
+def scope_of(verb: str, bits: int) -> str:
+    """The request scope from the flag bits: object, node, namespace or cluster."""
+    if bits & (BIT_NONRESOURCE | BIT_NAMED | BIT_NAME_FILTER):
+        return "object"
+    if verb in ("list", "watch", "deletecollection") and bits & BIT_NODE_FILTER:
+        return "node"
+    return "namespace" if bits & BIT_NAMESPACED else "cluster"
+
+
+def request_classes(mc: MeasuredClass, span: float) -> list[RequestClass]:
+    """The profile's request classes for one measured class (see the module doc, "rates")."""
+    verb = VERB_ALIASES.get(mc.verb, mc.verb)
+    if verb not in MODEL_VERBS or mc.requests == 0:
+        return []
+    rv = "" if (mc.resource_version == "most-recent" or mc.resource_version_match == "Exact") else "0"
+    codes = ", ".join(f"{k}×{v}" for k, v in sorted(mc.status_codes.items()))
+    common = dict(
+        verb=verb, resource=mc.resource_path, api_group=mc.api_group, scope=mc.scope, resource_version=rv,
+        limit=mc.limit, selector=mc.selector or mc.scope == "node", leader_only=mc.leader_only,
+        component=(f"audit log: {mc.requests} {mc.verb} from {mc.pods} pod(s) in {span:.0f} s"
+                   + (f", {mc.continue_pages} continue pages" if mc.continue_pages else "")
+                   + (f"; codes {codes}" if codes else "")),
+    )
+    if verb == "watch":
+        return [RequestClass(trigger="held", **common)]
+    if verb == "list":
+        out = [RequestClass(trigger="start", **common)]
+        extra = mc.requests - mc.pods
+        if extra > 0:
+            out.append(RequestClass(trigger="periodic", rate_per_s=extra / span / mc.pods, **common))
+        return out
+    return [RequestClass(trigger="periodic", rate_per_s=mc.rate_per_pod_per_s, **common)]

@@ -1,0 +1,103 @@
+"""The measurement: audit log files → :class:`Measurement` (read through DuckDB by
+:mod:`.sql`, classified by :mod:`.classify`), with notes on what was skipped or assumed."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from datetime import datetime
+from typing import Any, Iterable
+
+from waveguard.model.apf import DEFAULT_APF, APFConfig
+from waveguard.model.errors import InputError
+from waveguard.signals.audit import sql
+from waveguard.signals.audit.classify import client_names, measured_client
+from waveguard.signals.audit.files import KNOWN_API_VERSIONS, AuditFile, check_paths, file_reports, nothing_usable
+from waveguard.signals.audit.models import FileReport, MeasuredClient, Measurement
+
+
+def measure_audit_logs(paths: Iterable[str | os.PathLike[str]], *, memory_limit: str = sql.DEFAULT_MEMORY_LIMIT,
+                       threads: int | None = None, apf: APFConfig = DEFAULT_APF) -> Measurement:
+    """Measure the request profile of every client in the audit logs ``paths``.
+
+    ``memory_limit``: DuckDB's memory limit (e.g. ``"512MB"``; it spills to a temporary folder
+    beyond it); ``threads``: DuckDB threads (default: all cores). Returns a :class:`Measurement`.
+    Raises :class:`InputError` for a missing file, a corrupt compressed stream, or when no file
+    holds a usable audit.k8s.io/v1 or v1beta1 event.
+    """
+    files = check_paths(paths)
+    with tempfile.TemporaryDirectory(prefix="waveguard-measure-") as tmp:
+        con = sql.connect(memory_limit, threads, tmp)
+        try:
+            sql.aggregate(con, files, collapse_rr=True)
+            if sql.only_request_received(con):  # a policy that keeps only that stage: count it
+                con.execute("DROP TABLE agg")
+                sql.aggregate(con, files, collapse_rr=False)
+            return _build(con, files, apf)
+        finally:
+            con.close()
+
+
+def _build(con: Any, files: list[AuditFile], apf: APFConfig) -> Measurement:
+    """The measurement from the aggregate ``agg``. Raises InputError when no event is usable."""
+    reports = file_reports(files, sql.file_rows(con))
+    if sum(r.events for r in reports) == 0:
+        raise InputError(", ".join(r.path for r in reports), nothing_usable(reports),
+                         hint="give kube-apiserver audit logs (log backend, --audit-log-format=json)")
+    sql.select_usable(con)
+    skipped = sql.skipped_verbs(con)
+    stages = sql.count_requests(con)
+    notes: list[str] = []
+    if stages.get("RequestReceived"):
+        notes.append(f"the log has only stage RequestReceived (its policy omits the later stages): "
+                     f"{stages['RequestReceived']} requests counted there, without status codes")
+    first, last, span = _span(con, notes)
+    clients = _clients(con, span, apf)
+    notes += _file_notes(reports)
+    if skipped:
+        notes.append("skipped verbs the cost model does not cost: "
+                     + ", ".join(f"{k} ×{v}" for k, v in skipped.items()))
+    return Measurement(files=reports, start=first, end=last, span_s=span, requests=sum(c.requests for c in clients),
+                       skipped_verbs=skipped, clients=clients, notes=notes)
+
+
+def _span(con: Any, notes: list[str]) -> tuple[datetime | None, datetime | None, float]:
+    """(first, last, span in seconds ≥ 1) of the usable events; a note when the span is assumed."""
+    first, last = sql.time_bounds(con)
+    if first is None:
+        notes.append("no event has a readable timestamp: rates assume a 1 s span")
+        return first, last, 1.0
+    if (last - first).total_seconds() < 1.0:
+        notes.append("the log spans less than 1 s: rates assume a 1 s span")
+    return first, last, max(1.0, (last - first).total_seconds())
+
+
+def _clients(con: Any, span: float, apf: APFConfig) -> list[MeasuredClient]:
+    """Every client of ``counted``, most requests first."""
+    summaries = sql.client_summaries(con)
+    rows = sql.class_rows(con)
+    codes = sql.status_codes(con)
+    names = client_names([(s.user, s.user_agent) for s in summaries])
+    out = [measured_client(s, rows.get((s.user, s.user_agent), []), codes, names[(s.user, s.user_agent)], span, apf)
+           for s in summaries]
+    out.sort(key=lambda c: (-c.requests, c.client))
+    return out
+
+
+def _file_notes(reports: list[FileReport]) -> list[str]:
+    """Per file: lines that are not audit events, unknown apiVersions, other kinds."""
+    notes = []
+    for r in reports:
+        if r.garbage_lines:
+            what = f"{r.garbage_lines} line(s) are not audit events and were skipped"
+            if r.truncated_last_line:
+                what += " (the last line is truncated)"
+            notes.append(f"{r.path}: {what}")
+        if r.unknown_api_versions:
+            seen = ", ".join(f"{k} ×{v}" for k, v in sorted(r.unknown_api_versions.items()))
+            notes.append(f"{r.path}: skipped events of unknown apiVersion ({seen}); "
+                         f"known: {', '.join(KNOWN_API_VERSIONS)}")
+        if r.other_kinds:
+            seen = ", ".join(f"{k} ×{v}" for k, v in sorted(r.other_kinds.items()))
+            notes.append(f"{r.path}: skipped lines of kind {seen} (one Event per line expected: the log backend)")
+    return notes

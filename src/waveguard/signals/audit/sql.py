@@ -1,0 +1,307 @@
+"""The SQL side of the audit-log measurement (DuckDB): the files read as one JSON source, one
+aggregate row per (file, apiVersion, kind, client, class, pod, stage, code), the derived query
+parameters, the requests counted at their most advanced stage, and the per-client queries.
+
+The log is never loaded into Python: DuckDB works within its memory limit and spills to a
+temporary folder beyond it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from waveguard.model.errors import InputError
+from waveguard.signals.audit.classify import BIT_CONTINUE, CLASS_KEY_COLUMNS, MODEL_VERBS, VERB_ALIASES, ClientSummary
+from waveguard.signals.audit.files import KNOWN_API_VERSIONS, MAX_LINE_BYTES, AuditFile
+
+#: DuckDB's memory limit by default (it spills to disk beyond). Policy: well under the 1 GiB RSS
+#: budget of issue 5.
+DEFAULT_MEMORY_LIMIT = "512MB"
+
+POD_NAME_KEY = "authentication.kubernetes.io/pod-name"
+NODE_NAME_KEY = "authentication.kubernetes.io/node-name"
+
+#: The columns read from each JSON line, with their DuckDB types.
+COLUMNS = {
+    "kind": "VARCHAR",
+    "apiVersion": "VARCHAR",
+    "stage": "VARCHAR",
+    "requestURI": "VARCHAR",
+    "verb": "VARCHAR",
+    "timestamp": "VARCHAR",
+    "stageTimestamp": "VARCHAR",
+    "userAgent": "VARCHAR",
+    "sourceIPs": "VARCHAR[]",
+    # extra as a STRUCT of the two keys read (a MAP of all keys costs twice the scan time)
+    "user": (f'STRUCT(username VARCHAR, groups VARCHAR[], extra STRUCT("{POD_NAME_KEY}" VARCHAR[], '
+             f'"{NODE_NAME_KEY}" VARCHAR[]))'),
+    "impersonatedUser": "STRUCT(username VARCHAR, groups VARCHAR[])",
+    "objectRef": "STRUCT(resource VARCHAR, namespace VARCHAR, name VARCHAR, apiGroup VARCHAR, subresource VARCHAR)",
+    "responseStatus": "STRUCT(code INTEGER)",
+}
+
+
+def sql_str(s: str) -> str:
+    """``s`` as an SQL string literal."""
+    return "'" + s.replace("'", "''") + "'"
+
+
+def source_sql(files: list[AuditFile]) -> str:
+    """One SELECT over all ``files``: a read_json per compression, UNION ALL."""
+    cols = "{" + ", ".join(f"{sql_str(k)}: {sql_str(v)}" for k, v in COLUMNS.items()) + "}"
+    by_comp: dict[str, list[str]] = {}
+    for p, comp in files:
+        by_comp.setdefault(comp, []).append(str(p.resolve()))
+    parts = []
+    for comp, names in by_comp.items():
+        listing = "[" + ", ".join(sql_str(n) for n in names) + "]"
+        parts.append(
+            f"SELECT * FROM read_json({listing}, format='newline_delimited', records=true, "
+            f"ignore_errors=true, compression={sql_str(comp)}, columns={cols}, filename=true, "
+            f"maximum_object_size={MAX_LINE_BYTES}, convert_strings_to_integers=false)"
+        )
+    return " UNION ALL ".join(parts)
+
+
+#: One row per (file, apiVersion, kind, client, class, pod, stage, code): everything later steps need.
+_AGG_SQL = """
+CREATE TEMP TABLE agg_raw AS
+WITH src AS ({source}),
+ev AS (
+  SELECT
+    filename AS file,
+    apiVersion AS api_version,
+    kind,
+    (kind IS NULL AND apiVersion IS NULL AND verb IS NULL) AS garbage,
+    CASE WHEN starts_with(coalesce(impersonatedUser.username, "user".username), 'system:node:') THEN 'system:node:*'
+         ELSE coalesce(impersonatedUser.username, "user".username) END AS user_key,
+    coalesce(impersonatedUser.groups, "user".groups) AS eff_groups,
+    coalesce(userAgent, '') AS ua,  -- cut to its first token after the aggregation (cheaper)
+    verb,
+    coalesce(objectRef.resource, '') AS resource,
+    coalesce(objectRef.subresource, '') AS subresource,
+    coalesce(objectRef.apiGroup, '') AS api_group,
+    -- flags, one bit each (fewer GROUP BY keys): 1 non-resource URL, 2 namespaced, 4 named
+    (CASE WHEN objectRef.resource IS NULL THEN 1 ELSE 0 END
+     + CASE WHEN coalesce(objectRef.namespace, '') <> '' THEN 2 ELSE 0 END
+     + CASE WHEN coalesce(objectRef.name, '') <> '' THEN 4 ELSE 0 END) AS ref_bits,
+    -- the query string with its per-request values (resource versions, continue tokens, watch
+    -- time-outs) replaced by N, so that it can be a GROUP BY key; parsed after the aggregation
+    CASE WHEN contains(requestURI, '?')
+         THEN regexp_replace(split_part(requestURI, '?', 2),
+                             '(resourceVersion=)[1-9][0-9]*|(continue=)[^&]+|(timeoutSeconds=)[0-9]+',
+                             '\\1\\2\\3N', 'g')
+         ELSE '' END AS q,
+    stage,
+    responseStatus.code AS code,
+    CASE WHEN starts_with("user".username, 'system:node:') THEN substr("user".username, 13)
+         ELSE coalesce("user".extra."{pod_key}"[1], sourceIPs[1], '') END AS pod,
+    coalesce("user".extra."{node_key}"[1], '') AS node_name,
+    coalesce(sourceIPs[1], '') AS source_ip,
+    coalesce(stageTimestamp, "timestamp") AS ts,
+    {collapse_rr} AS rr
+  FROM src
+)
+-- RequestReceived rows (the first stage of requests counted at a later one) are collapsed to one
+-- group per file and verb when rr: they are only counted as lines (a third of the hashing work).
+SELECT file, api_version, kind, garbage,
+       CASE WHEN rr THEN NULL ELSE user_key END AS user_key,
+       CASE WHEN rr THEN NULL ELSE ua END AS ua,
+       verb,
+       CASE WHEN rr THEN NULL ELSE resource END AS resource,
+       CASE WHEN rr THEN NULL ELSE subresource END AS subresource,
+       CASE WHEN rr THEN NULL ELSE api_group END AS api_group,
+       CASE WHEN rr THEN 0 ELSE ref_bits END AS ref_bits,
+       CASE WHEN rr THEN '' ELSE q END AS q,
+       CASE WHEN rr THEN NULL ELSE pod END AS pod,
+       stage, code,
+       count(*) AS n, min(ts) AS first_ts, max(ts) AS last_ts, any_value(eff_groups) AS groups,
+       max(node_name) AS node_name, min(source_ip) AS ip_lo, max(source_ip) AS ip_hi
+FROM ev
+GROUP BY ALL
+"""
+
+#: The query parameters of the (small) aggregate: selectors, resourceVersion semantics, limit.
+_DERIVE_SQL = r"""
+CREATE TEMP TABLE agg AS
+WITH a AS (
+  SELECT * EXCLUDE (q),
+    '&' || q AS q,
+    split_part(split_part('&' || q, '&fieldSelector=', 2), '&', 1) AS fs,
+    split_part(split_part('&' || q, '&resourceVersion=', 2), '&', 1) AS rv
+  FROM agg_raw
+)
+SELECT * EXCLUDE (q, fs, rv, ref_bits),
+  ref_bits
+    + CASE WHEN split_part(split_part(q, '&labelSelector=', 2), '&', 1) <> '' THEN 8 ELSE 0 END
+    + CASE WHEN split_part(split_part(q, '&continue=', 2), '&', 1) <> '' THEN 16 ELSE 0 END
+    + CASE WHEN fs <> '' THEN 32 ELSE 0 END
+    + CASE WHEN contains(fs, 'metadata.name') THEN 64 ELSE 0 END
+    + CASE WHEN contains(fs, 'spec.nodeName') THEN 128 ELSE 0 END AS bits,
+  CASE WHEN rv = '' THEN 'most-recent' WHEN rv = '0' THEN 'any' ELSE 'exact' END AS rv_sem,
+  split_part(split_part(q, '&resourceVersionMatch=', 2), '&', 1) AS rv_match,
+  CASE WHEN TRY_CAST(NULLIF(split_part(split_part(q, '&limit=', 2), '&', 1), '') AS BIGINT) > 0
+       THEN TRY_CAST(NULLIF(split_part(split_part(q, '&limit=', 2), '&', 1), '') AS BIGINT) END AS lim,
+  CASE WHEN contains(fs, 'spec.nodeName') THEN regexp_extract(fs, 'spec\.nodeName(?:%3D|=)([^&%,]*)', 1) END AS node_filter
+FROM a
+"""
+
+
+def connect(memory_limit: str, threads: int | None, temp_dir: str) -> Any:
+    """An in-memory DuckDB connection (UTC) spilling to ``temp_dir`` beyond ``memory_limit``."""
+    import duckdb
+
+    config: dict[str, str | bool | int | float | list[str]] = {"memory_limit": memory_limit, "temp_directory": temp_dir, "preserve_insertion_order": False}
+    if threads:
+        config["threads"] = threads
+    con = duckdb.connect(database=":memory:", config=config)
+    con.execute("SET TimeZone = 'UTC'")
+    return con
+
+
+def aggregate(con: Any, files: list[AuditFile], *, collapse_rr: bool) -> None:
+    """Create table ``agg`` from ``files``; ``collapse_rr``: RequestReceived rows counted as lines
+    only. Raises InputError when DuckDB cannot read a file."""
+    import duckdb
+
+    sql = _AGG_SQL.format(source=source_sql(files), pod_key=POD_NAME_KEY, node_key=NODE_NAME_KEY,
+                          collapse_rr="stage = 'RequestReceived'" if collapse_rr else "false")
+    try:
+        con.execute(sql)
+    except duckdb.Error as exc:
+        raise duckdb_input_error(files, exc) from None
+    con.execute(_DERIVE_SQL)
+    con.execute("DROP TABLE agg_raw")
+
+
+def only_request_received(con: Any) -> bool:
+    """True when the usable events are all of stage RequestReceived (a policy that keeps only it)."""
+    rr, later = con.execute(f"""
+        SELECT count_if(stage = 'RequestReceived'), count_if(stage <> 'RequestReceived') FROM agg
+        WHERE {_valid_events()}""").fetchone()
+    return bool(rr) and not later
+
+
+def duckdb_input_error(files: list[AuditFile], exc: Exception) -> InputError:
+    """The InputError for a DuckDB error while reading ``files``, naming the file when DuckDB did."""
+    text = " ".join(str(exc).split())
+    source = next((str(p) for p, _ in files if str(p.resolve()) in text), ", ".join(str(p) for p, _ in files))
+    low = text.lower()
+    if any(w in low for w in ("gzip", "zstd", "decompress", "inflate", "compression")):
+        return InputError(source, f"the compressed stream is corrupt or truncated ({text[:160]})",
+                          hint="check the file (gzip -t / zstd -t); recompress or give the uncompressed log")
+    if "out of memory" in low:
+        return InputError(source, "DuckDB ran out of memory within its --memory-limit",
+                          hint="raise --memory-limit or lower --threads")
+    if "maximum_object_size" in low or "object size" in low:
+        return InputError(source, f"a line is longer than {MAX_LINE_BYTES >> 20} MiB",
+                          hint="lower the audit policy level (Metadata) or split the line out")
+    return InputError(source, f"cannot read the audit log: {text[:200]}",
+                      hint="give audit.k8s.io/v1 JSON lines as the log backend writes them")
+
+
+def _valid_events() -> str:
+    """The SQL condition of a usable event: a JSON line of kind Event, a known apiVersion, a verb."""
+    known = ", ".join(sql_str(v) for v in KNOWN_API_VERSIONS)
+    return f"NOT garbage AND api_version IN ({known}) AND kind = 'Event' AND verb IS NOT NULL"
+
+
+def _model_verbs() -> str:
+    return ", ".join(sql_str(v) for v in sorted(MODEL_VERBS | set(VERB_ALIASES)))
+
+
+def file_rows(con: Any) -> list[tuple[str, bool, str | None, str | None, bool, int]]:
+    """(resolved file name, garbage, apiVersion, kind, no verb, lines) of the aggregate."""
+    return con.execute("""
+        SELECT file, garbage, api_version, kind, verb IS NULL, sum(n)::BIGINT FROM agg GROUP BY ALL
+    """).fetchall()
+
+
+def select_usable(con: Any) -> None:
+    """Create table ``ok``: the usable events with a user, the user agent cut to its first token."""
+    con.execute(f"CREATE TEMP TABLE ok AS SELECT * REPLACE (split_part(ua, ' ', 1) AS ua) FROM agg "
+                f"WHERE {_valid_events()} AND user_key IS NOT NULL")
+
+
+def skipped_verbs(con: Any) -> dict[str, int]:
+    """Verb → requests of the verbs the cost model cannot cost, sorted by verb."""
+    return dict(con.execute(
+        f"SELECT verb, sum(n)::BIGINT FROM ok WHERE verb NOT IN ({_model_verbs()}) GROUP BY verb ORDER BY verb"
+    ).fetchall())
+
+
+def count_requests(con: Any) -> dict[str, int]:
+    """Create table ``counted``: per client × class × pod, the events of the most advanced stage
+    present. Returns stage → requests counted there."""
+    con.execute(f"""
+        CREATE TEMP TABLE counted AS
+        SELECT * EXCLUDE (rank, top) FROM (
+          SELECT *, max(rank) OVER (PARTITION BY user_key, ua, verb, resource, subresource, api_group, bits, rv_sem,
+                                     rv_match, lim, pod) AS top
+          FROM (SELECT *, CASE stage WHEN 'ResponseStarted' THEN 3 WHEN 'ResponseComplete' THEN 2
+                                     WHEN 'Panic' THEN 2 WHEN 'RequestReceived' THEN 1 ELSE 0 END AS rank FROM ok
+                WHERE verb IN ({_model_verbs()}))
+        ) WHERE rank = top AND rank > 0
+    """)
+    return dict(con.execute("SELECT stage, sum(n)::BIGINT FROM counted GROUP BY stage").fetchall())
+
+
+def time_bounds(con: Any) -> tuple[Any, Any]:
+    """(first, last) event timestamps (datetimes, UTC), or (None, None) when none is readable.
+    Timestamps were kept as text per group (RFC 3339, one format per apiVersion): cast here."""
+    return con.execute("SELECT min(TRY_CAST(first_ts AS TIMESTAMPTZ)), "
+                       "max(TRY_CAST(last_ts AS TIMESTAMPTZ)) FROM ok").fetchone()
+
+
+#: A class is the group keys less pod, stage, code and the continue bit.
+_CLASS_KEYS = f"verb, resource, subresource, api_group, (bits & ~{BIT_CONTINUE}) AS cbits, rv_sem, rv_match, lim"
+_CONTINUE = f"(bits & {BIT_CONTINUE}) <> 0"
+
+
+def client_summaries(con: Any) -> list[ClientSummary]:
+    """One :class:`ClientSummary` per (user, user agent) of ``counted``, ordered by both."""
+    per_client = con.execute(f"""
+        SELECT user_key, ua, count(DISTINCT pod), count(DISTINCT NULLIF(node_name, '')),
+               count(DISTINCT NULLIF(node_filter, '')), count(DISTINCT NULLIF(ip_lo, '')),
+               (sum(n) FILTER (WHERE NOT {_CONTINUE}))::BIGINT, any_value(groups)
+        FROM counted GROUP BY user_key, ua ORDER BY user_key, ua
+    """).fetchall()
+    # "each pod has one source IP of its own": per pod a single address, no address shared.
+    per_pod_ip = {(u, a): bool(x) for u, a, x in con.execute("""
+        SELECT user_key, ua, bool_and(one) FROM (
+          SELECT user_key, ua, pod, count(DISTINCT ip_lo) = 1 AND bool_and(ip_lo = ip_hi) AS one
+          FROM counted GROUP BY ALL)
+        GROUP BY ALL""").fetchall()}
+    return [ClientSummary(user=user, user_agent=ua, pods=pods, nodes=nodes, node_filters=node_filters,
+                          source_ips=ips, requests=int(requests or 0), groups=list(groups or []),
+                          one_ip_per_pod=per_pod_ip.get((user, ua), False))
+            for user, ua, pods, nodes, node_filters, ips, requests, groups in per_client]
+
+
+def class_rows(con: Any) -> dict[tuple[str, str], list[tuple]]:
+    """(user, user agent) → its class rows: user_key, ua, the 8 class keys, requests, continue
+    pages, pods; most requests first."""
+    rows = con.execute(f"""
+        SELECT user_key, ua, {_CLASS_KEYS},
+               (sum(n) FILTER (WHERE NOT {_CONTINUE}))::BIGINT AS requests,
+               (sum(n) FILTER (WHERE {_CONTINUE}))::BIGINT AS pages,
+               count(DISTINCT pod) FILTER (WHERE NOT {_CONTINUE}) AS pods
+        FROM counted GROUP BY ALL ORDER BY user_key, ua, requests DESC NULLS LAST, verb, resource
+    """).fetchall()
+    by_client: dict[tuple[str, str], list[tuple]] = {}
+    for row in rows:
+        by_client.setdefault((row[0], row[1]), []).append(row)
+    return by_client
+
+
+def status_codes(con: Any) -> dict[tuple, dict[int, int]]:
+    """Class key (user_key, ua, the 8 class keys) → HTTP status code (0: none) → requests."""
+    codes = con.execute(f"""
+        SELECT user_key, ua, {_CLASS_KEYS}, coalesce(code, 0), sum(n)::BIGINT
+        FROM counted WHERE NOT {_CONTINUE} GROUP BY ALL
+    """).fetchall()
+    code_map: dict[tuple, dict[int, int]] = {}
+    for row in codes:
+        code_map.setdefault(tuple(row[:CLASS_KEY_COLUMNS]), {})[int(row[CLASS_KEY_COLUMNS])] = \
+            int(row[CLASS_KEY_COLUMNS + 1])
+    return code_map

@@ -95,7 +95,8 @@ def _measure_objects(source: str, fleet_output: Path | None, cluster: str | None
 
     from waveguard.model.fleet import Fleet
     from waveguard.model.yamlio import write_text_atomically, yaml_text
-    from waveguard.signals.exposition import SourceUnavailableError, fetch_exposition, read_exposition
+    from waveguard.model.errors import SourceUnavailableError
+    from waveguard.signals.exposition import fetch_exposition, read_exposition
     from waveguard.signals.objects import object_inventory
 
     try:

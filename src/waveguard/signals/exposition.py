@@ -28,7 +28,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from waveguard.model.errors import InputError
+from waveguard.model.errors import InputError, SourceUnavailableError
 
 #: Old metric name → current name. CoreDNS 1.7.0 renamed its metrics (CoreDNS 1.7.0 release
 #: notes, "metrics" section); the pairs follow Datadog's CoreDNS check, which maps both names to
@@ -341,19 +341,6 @@ def read_exposition(path: str | Path) -> Exposition:
 
 # --- Live endpoints -------------------------------------------------------------------------------------
 
-
-class SourceUnavailableError(Exception):
-    """A metrics source could not be read: ``reason`` is ``unreachable``, ``timeout``,
-    ``http-error``, ``too-large`` or ``not-exposition``; ``str()`` one line for a person."""
-
-    def __init__(self, source: str, reason: str, message: str) -> None:
-        self.source = source
-        self.reason = reason
-        super().__init__(f"{source}: {message}")
-
-
-#: The earlier name of :class:`SourceUnavailableError`, kept for importers.
-SourceUnavailable = SourceUnavailableError
 
 
 def fetch_exposition(url: str, *, timeout_s: float = DEFAULT_FETCH_TIMEOUT_S,

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from tests.conftest import EXAMPLES
 from waveguard.analysis import build_profiles, load_change
 from waveguard.model.fleet import Cluster, Fleet
-from waveguard.rollout.engine import Engine, Killed
+from waveguard.rollout.engine import Engine, KilledError
 from waveguard.rollout.eventlog import EventLog, fold
 from waveguard.rollout.plan import ClusterSelector, GateSpec, Plan, Wave, propose_plan
 from waveguard.rollout.simtarget import SimTarget
@@ -39,7 +39,7 @@ def run(tmp_path, plan: Plan, name: str = "state.db", fault=None, seed: int = 3)
                     log=log, analysed_profiles=PROFILES, fault=fault)
     try:
         return engine.run(), log
-    except Killed:
+    except KilledError:
         log.close()
         return None, None
 
@@ -119,7 +119,7 @@ def test_killed_at_random_points_resume_reaches_the_same_end(tmp_path_factory, u
         def fault(point=point):
             writes["n"] += 1
             if writes["n"] == point:
-                raise Killed()
+                raise KilledError()
 
         run(tmp, small_plan(gates=SLI_GATES), fault=fault)
     state, log = run(tmp, small_plan(gates=SLI_GATES))

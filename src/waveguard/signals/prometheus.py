@@ -43,8 +43,9 @@ answer (the workload query, user-given, is not guarded). Absent, NaN (a histogra
 
 **Rate window.** ``W`` = the gate interval in wall seconds (simulated seconds ÷ ``time_scale``)
 but at least 4 scrape intervals (``rate`` needs two samples; four tolerate a missed scrape).
-With ``time_scale`` S ≠ 1 (a simulated fleet paced at S simulated seconds per wall second,
-:mod:`waveguard.rollout.paced`), counter rates come back per wall second and are divided by S.
+Rates are per wall second: a simulated fleet paced at ``time_scale`` S ≠ 1 simulated seconds per
+wall second reads them through :class:`waveguard.rollout.paced_signals.PacedSignals`, which
+turns them into per simulated second.
 
 **Failures.** Connection refused, a timeout (``timeout_s``, default 5 s, also sent to Prometheus
 as the query's ``timeout``), an HTTP error, a body over ``max_response_bytes`` (16 MiB, read in a
@@ -97,12 +98,9 @@ class PrometheusConfig(BaseModel):
     staleness_intervals: float = Field(default=3.0, gt=0)
     #: Per-request timeout (connect, read), also Prometheus' query timeout.
     timeout_s: float = Field(default=5.0, gt=0, le=120)
-    #: Simulated seconds per wall second (1 for real clusters).
+    #: Simulated seconds per wall second of the scraped fleet (1 for real clusters): sizes the
+    #: rate window; the paced path's wrapper corrects the rates.
     time_scale: float = Field(default=1.0, gt=0)
-    #: A simulated fleet: divide counter rates by the simulated clock's own rate over the same
-    #: window (``rate(waveguard_sim_time_seconds[W])``: corrects for a simulator that falls
-    #: behind the wall clock), ``time_scale`` when that series is missing.
-    measure_time_scale: bool = False
     #: The label that names the cluster (Prometheus target label, or external label when federated).
     cluster_label: str = Field(default="cluster", pattern=r"^[a-zA-Z_][a-zA-Z0-9_]*$")
     #: Selects kube-apiserver's series (its scrape job).
@@ -227,20 +225,9 @@ class PrometheusSignals:
         return self._lookup(expr, by, cluster, labels, what=metric)
 
     def rate(self, metric: str, cluster: str, **labels: str) -> float | None:
-        """Per-second increase of a counter over the rate window (per simulated second)."""
+        """Per-wall-second increase of a counter over the rate window."""
         expr, by = self.rate_query(metric, labels)
-        v = self._lookup(expr, by, cluster, labels, what=f"rate of {metric}")
-        return None if v is None else v / self._time_scale(cluster)
-
-    def _time_scale(self, cluster: str) -> float:
-        """Simulated seconds per wall second over the rate window: measured from the simulated
-        clock when configured (and read), else the configured ``time_scale``."""
-        if not self.config.measure_time_scale:
-            return self.config.time_scale
-        expr, by = self.rate_query("waveguard_sim_time_seconds", {})
-        result = self._query(expr, by)
-        measured = result.get((cluster,)) if result else None
-        return measured if measured and measured > 0 else self.config.time_scale
+        return self._lookup(expr, by, cluster, labels, what=f"rate of {metric}")
 
     def dns_probe_failure_ratio(self, cluster: str) -> float | None:
         """Probes when ``dns`` names a server for ``cluster``; CoreDNS's SERVFAIL ratio otherwise."""
@@ -338,7 +325,7 @@ class PrometheusSignals:
 
     def _lookup(self, expr: str, by: tuple[str, ...], cluster: str, labels: dict[str, str], *, what: str,
                 clamp: float | None = None, guard: bool = True) -> float | None:
-        result = self._query(expr, by)
+        result = self.query(expr, by)
         if result is None:
             return None
         key = (cluster, *(str(labels[k]) for k in by[1:] if k in labels))
@@ -352,7 +339,9 @@ class PrometheusSignals:
             return None
         return min(v, clamp) if clamp is not None else v
 
-    def _query(self, expr: str, by: tuple[str, ...]) -> dict[tuple, float] | None:
+    def query(self, expr: str, by: tuple[str, ...]) -> dict[tuple, float] | None:
+        """{values of the ``by`` labels: value} of one instant query, cached for this evaluation;
+        None when the source failed (:meth:`explain` says why)."""
         if expr in self._results:
             return self._results[expr]
         if self.problem:  # the source already failed during this evaluation: do not ask again
@@ -431,7 +420,7 @@ class PrometheusSignals:
                 job[1].server, job[1].zone, port=job[1].port, timeout_s=d.timeout_s,
                 latency_threshold_s=d.latency_threshold_s), jobs))
         counts: dict[str, list[int]] = {}
-        for (name, _), r in zip(jobs, results):
+        for (name, _), r in zip(jobs, results, strict=True):
             n = counts.setdefault(name, [0, 0])
             if r.status == "pass":
                 n[0] += 1

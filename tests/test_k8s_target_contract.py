@@ -30,11 +30,12 @@ from waveguard.analysis import load_change
 from waveguard.model.errors import InputError
 from waveguard.model.fleet import Cluster, Fleet
 from waveguard.rollout.engine import Engine
-from waveguard.rollout.eventlog import EventLog
+from waveguard.rollout.eventlog import EventLog, fold
 from waveguard.rollout.k8s_target import (
-    KubernetesConfig, KubernetesError, KubernetesTarget, NODE_LABEL, TokenBucket, with_wave_affinity,
+    KubernetesActuator, KubernetesConfig, KubernetesError, NODE_LABEL, TokenBucket, with_wave_affinity,
 )
 from waveguard.rollout.plan import ClusterSelector, GateSpec, Plan, Wave
+from waveguard.rollout.ports import Backend, Readings, SignalSource, WallClock
 
 K8S_VERSION = "1.30"
 TOKEN = "contract-test-token"
@@ -181,21 +182,30 @@ def kubeconfig(tmp_path, servers: dict[str, StubApiserver]):
     return path, {n: f"ctx-{n}" for n in servers}
 
 
-def target_for(tmp_path, servers: dict[str, StubApiserver], **config) -> KubernetesTarget:
+def target_for(tmp_path, servers: dict[str, StubApiserver], **config) -> KubernetesActuator:
     path, contexts = kubeconfig(tmp_path, servers)
     fleet = Fleet(clusters=[Cluster(name=n, labels={"env": "prod"}, nodes=s.nodes) for n, s in servers.items()])
     config = {"qps": 1000.0, "burst": 1000, **config}  # the default 5/s is tested on its own below
     cfg = KubernetesConfig(kubeconfig=str(path), contexts=contexts, **config)
-    now = [0.0]  # a fake wall clock: advance() sleeps by moving it
+    return KubernetesActuator(fleet, load_change([str(CHANGE)]), cfg)
+
+
+def backend_for(actuator: KubernetesActuator) -> Backend:
+    """The actuator with a fake wall clock (``advance`` sleeps by moving it) and passing gates."""
+    now = [0.0]
 
     def sleep(s: float) -> None:
         now[0] += s
 
-    return KubernetesTarget(fleet, load_change([str(CHANGE)]), cfg, started_at=0.0,
-                            signals_factory=lambda w, clusters: PassingSignals(), clock=lambda: now[0], sleep=sleep)
+    return Backend(actuator, WallClock(0.0, clock=lambda: now[0], sleep=sleep), PassingSource())
 
 
-class PassingSignals:
+class PassingSource(SignalSource):
+    def signals(self, window_s: float) -> "PassingSignals":
+        return PassingSignals()
+
+
+class PassingSignals(Readings):
     def value(self, metric, cluster, **labels):
         return 1.0 if metric == "up" else 0.0
 
@@ -362,7 +372,7 @@ def test_engine_logs_previous_objects_before_applying_and_a_restarted_guard_roll
                                             Wave(name="ten", clusters=ClusterSelector(names=["prod-a"]), node_share=0.2, bake_s=60)],
                 gates=[GateSpec(kind="apiserver_p99_latency")], gate_interval_s=30)
     log = EventLog(str(tmp_path / "s.db"), create=True)
-    state = Engine(plan=plan, fleet=t.fleet, target=t, log=log, analysed_profiles=[]).run()
+    state = Engine(plan=plan, fleet=t.fleet, target=backend_for(t), log=log, analysed_profiles=[]).run()
     assert state.status == "completed"
     started = [e for e in log.events() if e.kind == "apply_started"]
     assert "previous" in started[0].data and "previous" not in started[1].data  # recorded once, before the first apply
@@ -370,7 +380,7 @@ def test_engine_logs_previous_objects_before_applying_and_a_restarted_guard_roll
     assert all(r.method == "GET" for r in stub.requests[:first_apply])
     assert labelled(stub) == ["node-000", "node-001"]
     fresh = target_for(tmp_path, {"prod-a": stub})
-    fresh.restore(log.events())
+    fresh.restore(fold(log.events()))
     assert fresh.shares == {"prod-a": 0.2}
     fresh.rollback("prod-a")
     assert stub.objects == {} and labelled(stub) == []
@@ -411,9 +421,8 @@ def test_custom_kinds_are_found_by_discovery(tmp_path, apiservers):
     (change_dir / "sm.yaml").write_text(yaml.safe_dump({
         "apiVersion": "monitoring.coreos.com/v1", "kind": "ServiceMonitor",
         "metadata": {"name": "agent", "namespace": "telemetry"}, "spec": {"endpoints": [{"port": "metrics"}]}}))
-    t = KubernetesTarget(Fleet(clusters=[Cluster(name="prod-a", nodes=1)]), load_change([str(change_dir)]),
-                         KubernetesConfig(kubeconfig=str(path), contexts=contexts), started_at=0.0,
-                         signals_factory=lambda w, c: PassingSignals())
+    t = KubernetesActuator(Fleet(clusters=[Cluster(name="prod-a", nodes=1)]), load_change([str(change_dir)]),
+                           KubernetesConfig(kubeconfig=str(path), contexts=contexts))
     t.prepare("prod-a", 1.0)
     t.apply("prod-a", 1.0)
     assert [(r.method, r.path) for r in stub.requests] == [

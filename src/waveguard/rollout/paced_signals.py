@@ -21,11 +21,13 @@ SIM_CLOCK_METRIC = "waveguard_sim_time_seconds"
 
 class PacedSignals(Readings):
     """``inner``'s readings with counter rates per simulated second. ``time_scale``: simulated
-    seconds per wall second, the fallback when the simulated clock's rate is not read."""
+    seconds per wall second, used when ``measure_clock`` is off or the simulated clock's rate
+    is not read."""
 
-    def __init__(self, inner: PrometheusSignals, time_scale: float) -> None:
+    def __init__(self, inner: PrometheusSignals, time_scale: float, *, measure_clock: bool = True) -> None:
         self.inner = inner
         self.time_scale = time_scale
+        self.measure_clock = measure_clock
 
     def value(self, metric: str, cluster: str, **labels: str) -> float | None:
         return self.inner.value(metric, cluster, **labels)
@@ -37,7 +39,9 @@ class PacedSignals(Readings):
 
     def measured_time_scale(self, cluster: str) -> float:
         """Simulated seconds per wall second over the rate window, from the simulated clock
-        (``time_scale`` when it has no positive sample)."""
+        (``time_scale`` when not measured, or without a positive sample)."""
+        if not self.measure_clock:
+            return self.time_scale
         result = self.inner.query(*self.inner.rate_query(SIM_CLOCK_METRIC, {}))
         measured = result.get((cluster,)) if result else None
         return measured if measured and measured > 0 else self.time_scale

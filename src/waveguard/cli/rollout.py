@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
 import typer
-from rich.progress import BarColumn, Progress, TextColumn
+from rich.progress import BarColumn, Progress, TaskID, TextColumn
 
 from waveguard.cli.common import EXIT_FINDINGS, EXIT_OK, err_console, input_errors, stdout_console
 from waveguard.model.errors import InputError
@@ -71,7 +71,7 @@ class _Reporter:
         self.progress = None if as_json else Progress(
             TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[status]}"),
             console=err_console, transient=False)
-        self.tasks: dict[int, int] = {}
+        self.tasks: dict[int, TaskID] = {}
 
     def __enter__(self):
         if self.progress:
@@ -86,23 +86,24 @@ class _Reporter:
         if self.as_json:
             typer.echo(json.dumps(e.as_json(), default=float))
             return
-        if e.wave is None or e.wave >= len(self.plan.waves):
+        progress = self.progress
+        if progress is None or e.wave is None or e.wave >= len(self.plan.waves):
             return
         wave = self.plan.waves[e.wave]
         if e.wave not in self.tasks:
             total = len(self.plan.clusters_of(wave, self.fleet))
-            self.tasks[e.wave] = self.progress.add_task(f"wave {e.wave} {wave.name}", total=total + 1, status="")
+            self.tasks[e.wave] = progress.add_task(f"wave {e.wave} {wave.name}", total=total + 1, status="")
         task = self.tasks[e.wave]
         if e.kind == "applied":
-            self.progress.update(task, advance=1, status=f"applied {e.cluster}")
+            progress.update(task, advance=1, status=f"applied {e.cluster}")
         elif e.kind == "wave_passed":
-            self.progress.update(task, advance=1, status="passed")
+            progress.update(task, advance=1, status="passed")
         elif e.kind == "halted":
-            self.progress.update(task, status=f"[red]halted[/]: {e.data.get('reason', '')}")
+            progress.update(task, status=f"[red]halted[/]: {e.data.get('reason', '')}")
         elif e.kind == "paused":
-            self.progress.update(task, status=f"[yellow]paused[/]: {e.data.get('reason', '')}")
+            progress.update(task, status=f"[yellow]paused[/]: {e.data.get('reason', '')}")
         elif e.kind == "rolled_back" and e.cluster is None:
-            self.progress.update(task, status="[red]rolled back[/]")
+            progress.update(task, status="[red]rolled back[/]")
 
 
 def _drive(log: EventLog, as_json: bool) -> RolloutState:

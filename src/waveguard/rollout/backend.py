@@ -67,7 +67,7 @@ class BackendConfig(BaseModel):
         try:
             return cls.model_validate(data or {})
         except ValidationError as exc:
-            raise key_error(source, exc.errors()[0], hint=HINT) from None
+            raise key_error(source, dict(exc.errors()[0]), hint=HINT) from None
 
     def stored(self) -> dict[str, Any]:
         """What was set (not the defaults), as JSON: the ``started`` event's ``backend``."""

@@ -94,7 +94,9 @@ class EventLog:
                 cur = self._db.execute(
                     "INSERT INTO events (t, wall, kind, wave, cluster, data) VALUES (?, ?, ?, ?, ?, ?)",
                     (float(t), time.time(), kind, wave, cluster, json.dumps(data, sort_keys=True, default=float)))
-                out.append(Event(seq=int(cur.lastrowid), t=float(t), kind=kind, wave=wave, cluster=cluster,
+                seq = cur.lastrowid
+                assert seq is not None  # set by every INSERT
+                out.append(Event(seq=seq, t=float(t), kind=kind, wave=wave, cluster=cluster,
                                  data=data))
             self._db.execute("COMMIT")
         except sqlite3.DatabaseError as exc:

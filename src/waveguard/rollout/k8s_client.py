@@ -83,7 +83,7 @@ class KubernetesConfig(BaseModel):
         try:
             return cls.model_validate(data or {})
         except ValidationError as exc:
-            raise key_error(source, exc.errors()[0], prefix=("kubernetes",),
+            raise key_error(source, dict(exc.errors()[0]), prefix=("kubernetes",),
                             hint="see 'Real clusters' in README.md") from None
 
     def context_of(self, cluster: str) -> str:

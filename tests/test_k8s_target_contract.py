@@ -96,7 +96,7 @@ class StubApiserver:
                 self.end_headers()
                 self.wfile.write(data)
 
-            do_GET = do_PATCH = do_DELETE = do_POST = do_PUT = _handle
+            do_GET = do_PATCH = do_DELETE = do_POST = do_PUT = _handle  # noqa: N815  (http.server's names)
 
             def log_message(self, *a) -> None:
                 pass

@@ -312,7 +312,7 @@ def test_exporter_histograms_give_back_the_simulators_p99(running):
     # An exponential with p99 = 1 s puts exactly 99 % at the 1 s bound; any p99 within a bucket.
     for p99 in (0.0, 0.003, 0.3, 1.0, 2.5, 12.0):
         cdf = exponential_cdf(REQUEST_DURATION_BUCKETS, np.array(p99))
-        q = histogram_quantile(0.99, list(zip(REQUEST_DURATION_BUCKETS + (math.inf,), [*cdf, 1.0])))
+        q = histogram_quantile(0.99, list(zip(REQUEST_DURATION_BUCKETS + (math.inf,), [*cdf, 1.0], strict=True)))
         lo = max([b for b in (0.0,) + REQUEST_DURATION_BUCKETS if b < p99], default=0.0)
         hi = min(b for b in REQUEST_DURATION_BUCKETS if b >= p99)
         assert lo <= q <= hi

@@ -1,7 +1,8 @@
-"""The wave engine on the simulator: state machine, event log, crash safety, pauses.
+"""The wave engine on the simulator, end to end: what the gates and the projection do to the
+incident's change and its fix, crash safety and pauses with a real simulated fleet.
 
-The target is the real simulator (waveguard.sim), on a small fleet so each run takes about a
-second of wall time."""
+The backend is the real simulator (waveguard.sim), on a small fleet so each run takes about a
+second of wall time. The engine's state machine alone, on fakes: tests/test_rollout_engine.py."""
 
 from __future__ import annotations
 
@@ -116,7 +117,7 @@ def test_killed_at_random_points_resume_reaches_the_same_end(tmp_path_factory, u
         point = 1 + int(fraction * (total_writes - 1))
         writes = {"n": 0}
 
-        def fault(point=point):
+        def fault(point=point, writes=writes):
             writes["n"] += 1
             if writes["n"] == point:
                 raise KilledError()

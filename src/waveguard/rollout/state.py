@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
-from waveguard.rollout.events import ClusterStatus, Event, EventKind, RolloutStatus
+from waveguard.rollout.events import Applied, ApplyStarted, ClusterStatus, Event, EventKind, Gate, Paused, RolloutStatus
 
 
 @dataclass(frozen=True)
@@ -72,25 +72,27 @@ class RolloutState:
         cluster = _cluster(e)
         self.applying.add((e.wave or 0, cluster))
         self.cluster_state[cluster] = ClusterStatus.APPLYING
-        previous = e.data.get("previous")
+        previous = ApplyStarted.model_validate(e.data).previous
         if previous is not None and cluster not in self.previous_objects:
             self.previous_objects[cluster] = previous
 
     def _applied(self, e: Event) -> None:
-        cluster, share = _cluster(e), e.data["share"]
+        cluster, share = _cluster(e), Applied.model_validate(e.data).share
         self.applying.discard((e.wave or 0, cluster))
         self.applied[(e.wave or 0, cluster)] = e.t
         self._set_share(e.t, cluster, share)
         self.cluster_state[cluster] = ClusterStatus.BAKING
 
     def _gate(self, e: Event) -> None:
-        if e.data.get("status") == "fail":
-            key = (e.wave, e.data.get("gate"), e.cluster)
+        result = Gate.model_validate(e.data)
+        if result.status == "fail":
+            key = (e.wave, result.gate, e.cluster)
             self.gate_failures[key] = self.gate_failures.get(key, 0) + 1
 
     def _paused(self, e: Event) -> None:
-        self.status = RolloutStatus.AWAITING_APPROVAL if e.data.get("needs_approval") else RolloutStatus.PAUSED
-        self.pause_reason = e.data.get("reason")
+        paused = Paused.model_validate(e.data)
+        self.status = RolloutStatus.AWAITING_APPROVAL if paused.needs_approval else RolloutStatus.PAUSED
+        self.pause_reason = paused.reason
 
     def _resumed(self, e: Event) -> None:
         if self.status in (RolloutStatus.PAUSED, RolloutStatus.AWAITING_APPROVAL):

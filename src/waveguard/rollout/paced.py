@@ -25,9 +25,9 @@ exporter starts with the rollout. So the fleet runs its baseline for ``warmup_s`
 seconds (default: one PromQL rate window plus one scrape interval, × S) —
 and until Prometheus has scraped every cluster's apiserver, CoreDNS and waveguard-sim targets twice — *before*
 the rollout's t = 0: ``now()`` is simulated time minus that offset. After a restart
-(:meth:`restore`) the logged transitions (applies, rollbacks) of the folded state are replayed, fast, on a fresh simulator with
-the same offset, then the exporter attaches and the same wait runs: time passes during a
-restart, as for a real fleet.
+(:meth:`restore`) the logged transitions (applies, rollbacks) of the folded state are replayed,
+fast, on a fresh simulator with the same offset, then the exporter attaches and the same wait
+runs: time passes during a restart, as for a real fleet.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ import httpx
 from waveguard.model.fleet import Fleet
 from waveguard.model.requests import RequestProfile
 from waveguard.rollout.paced_signals import PacedSignals
-from waveguard.rollout.ports import Actuator, Backend, Clock, SignalSource
+from waveguard.rollout.ports import CombinedBackend
 from waveguard.rollout.simtarget import SimTarget
 from waveguard.rollout.state import RolloutState
 from waveguard.signals.prometheus import DNSConfig, DNSTarget, PrometheusConfig, PrometheusSignals
@@ -52,7 +52,7 @@ from waveguard.sim.exporter import FleetExporter, dns_zone, parse_listen
 SLICE_WALL_S = 0.1
 
 
-class PacedSimTarget(Actuator, Clock, SignalSource, Backend):
+class PacedSimTarget(CombinedBackend):
     """``inner``'s simulated fleet, served at ``listen`` (127.0.0.1:PORT; port 0 picks one) and
     gated through the Prometheus of ``prometheus`` (whose ``time_scale`` paces the simulator).
 
@@ -66,7 +66,7 @@ class PacedSimTarget(Actuator, Clock, SignalSource, Backend):
                  warmup_s: float | None = None, memory_limits: dict[str, float] | None = None,
                  sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic,
                  log: Callable[[str], None] | None = None) -> None:
-        Backend.__init__(self, self, self, self)
+        super().__init__()
         self.inner = inner
         self.config = prometheus
         self.scale = prometheus.time_scale

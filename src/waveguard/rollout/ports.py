@@ -136,7 +136,7 @@ class SignalSource(ABC):
 
 class Backend:
     """Where a rollout acts: an :class:`Actuator`, a :class:`Clock` and a :class:`SignalSource`.
-    One object may play several parts (the simulator is all three: :class:`SimTarget`)."""
+    One object may play all three parts (:class:`CombinedBackend`)."""
 
     def __init__(self, actuator: Actuator, clock: Clock, source: SignalSource) -> None:
         self.actuator, self.clock, self.source = actuator, clock, source
@@ -146,3 +146,15 @@ class Backend:
         self.actuator.close()
         if self.source is not self.actuator:
             self.source.close()
+
+
+class CombinedBackend(Actuator, Clock, SignalSource, Backend):
+    """A backend that is its own actuator, clock and signal source (a simulated fleet: applying
+    the change, the passing of time and the readings are one simulator's)."""
+
+    def __init__(self) -> None:
+        Backend.__init__(self, self, self, self)
+
+    def close(self) -> None:
+        """Release what the backend holds (idempotent). Default: nothing."""
+        return None

@@ -14,7 +14,7 @@ from typing import Any
 
 from waveguard.model.fleet import Fleet
 from waveguard.model.requests import RequestProfile
-from waveguard.rollout.ports import Actuator, Backend, Clock, Readings, SignalSource
+from waveguard.rollout.ports import CombinedBackend, Readings
 from waveguard.rollout.state import RolloutState, Transition
 from waveguard.sim import FleetSimulator
 from waveguard.sim.scenario import Scenario
@@ -77,14 +77,14 @@ class SimSignals(Readings):
         return self.value("waveguard_sim_workload_error_ratio", cluster)
 
 
-class SimTarget(Actuator, Clock, SignalSource, Backend):
+class SimTarget(CombinedBackend):
     """A simulated fleet as a rollout backend: its own actuator, clock and signal source.
     ``profiles``: the change, as the simulator's agents send it. Time is simulated seconds
     since the rollout started. ``sim_options``: :class:`FleetSimulator`'s keyword options."""
 
     def __init__(self, fleet: Fleet, profiles: list[RequestProfile], *, seed: int = 0,
                  expected_s: float = 6 * 3600, **sim_options: Any) -> None:
-        Backend.__init__(self, self, self, self)
+        super().__init__()
         self.fleet = fleet
         self.profiles = profiles
         step_s = sim_options.get("step_s", 1.0)

@@ -1,6 +1,6 @@
 """One contract, every actuator: apply, rollback, restore and idempotence, the same checks on
 the simulated fleet, the paced simulated fleet (exporter, no Prometheus needed) and real
-clusters (the recording stub apiserver of tests/test_k8s_target_contract.py).
+clusters (the recording stub apiserver of tests/k8s_stub.py, as in tests/test_k8s_target_contract.py).
 
 A harness per actuator makes a fresh actuator over the *same* clusters — what a restarted guard
 gets — restored from the rollout's log as the engine restores it, and observes the node share
@@ -16,14 +16,14 @@ from typing import Callable
 import pytest
 
 from tests.prometheus_server import free_port
-from tests.test_k8s_target_contract import (  # noqa: F401  (apiservers: the stub's fixture)
-    CHANGE, DS_PATH, NODE_LABEL, StubApiserver, apiservers, kubeconfig,
+from tests.k8s_stub import (  # noqa: F401  (apiservers_fixture: the stub's fixture)
+    CHANGE, DS_PATH, StubApiserver, apiservers_fixture, kubeconfig,
 )
 from waveguard.analysis import build_profiles, load_change
 from waveguard.model.fleet import Cluster, Fleet
 from waveguard.rollout.events import ApplyStarted
 from waveguard.rollout.eventlog import EventLog, fold
-from waveguard.rollout.k8s_target import KubernetesActuator, KubernetesConfig
+from waveguard.rollout.k8s_target import NODE_LABEL, KubernetesActuator, KubernetesConfig
 from waveguard.rollout.paced import PacedSimTarget
 from waveguard.rollout.ports import Actuator
 from waveguard.rollout.simtarget import SimTarget

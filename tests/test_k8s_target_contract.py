@@ -17,185 +17,49 @@ from __future__ import annotations
 import copy
 import json
 import threading
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, urlsplit
 
 import kubernetes_validate
 import pytest
 import yaml
 
-from tests.conftest import EXAMPLES
+from tests.k8s_stub import (  # noqa: F401  (apiservers_fixture: the stub's fixture)
+    CHANGE, DS_PATH, K8S_VERSION, PATHS, TOKEN, StubApiserver, apiservers_fixture, kubeconfig, labelled,
+)
 from waveguard.analysis import load_change
 from waveguard.model.errors import InputError
 from waveguard.model.fleet import Cluster, Fleet
 from waveguard.rollout.engine import Engine
-from waveguard.rollout.eventlog import EventLog
+from waveguard.rollout.eventlog import EventLog, fold
 from waveguard.rollout.k8s_target import (
-    KubernetesConfig, KubernetesError, KubernetesTarget, NODE_LABEL, TokenBucket, with_wave_affinity,
+    KubernetesActuator, KubernetesConfig, KubernetesError, NODE_LABEL, TokenBucket, with_wave_affinity,
 )
 from waveguard.rollout.plan import ClusterSelector, GateSpec, Plan, Wave
+from waveguard.rollout.ports import Backend, Readings, SignalSource, WallClock
 
-K8S_VERSION = "1.30"
-TOKEN = "contract-test-token"
-CHANGE = EXAMPLES / "incident-telemetry"
-DS_PATH = "/apis/apps/v1/namespaces/telemetry/daemonsets/telemetry-agent"
-#: The change's objects in apply order, and their paths.
-PATHS = [
-    "/api/v1/namespaces/telemetry",
-    "/api/v1/namespaces/telemetry/serviceaccounts/telemetry-agent",
-    "/api/v1/namespaces/telemetry/configmaps/telemetry-agent",
-    "/apis/rbac.authorization.k8s.io/v1/clusterroles/telemetry-agent",
-    "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings/telemetry-agent",
-    DS_PATH,
-]
-
-
-@dataclass
-class Recorded:
-    method: str
-    path: str
-    query: dict[str, str]
-    content_type: str | None
-    authorization: str | None
-    body: dict | None
-
-
-@dataclass
-class StubApiserver:
-    """Records every request; serves GET/PATCH (apply, merge)/DELETE of objects and nodes."""
-
-    nodes: int = 10
-    objects: dict[str, dict] = field(default_factory=dict)
-    requests: list[Recorded] = field(default_factory=list)
-    fail: dict[tuple[str, str], int] = field(default_factory=dict)  # (method, path) → status
-    page: int = 500
-
-    def __post_init__(self) -> None:
-        self.node_objs = {f"node-{i:03d}": {"apiVersion": "v1", "kind": "Node",
-                                            "metadata": {"name": f"node-{i:03d}", "labels": {"kubernetes.io/os": "linux"}}}
-                          for i in range(self.nodes)}
-        stub = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def _handle(self) -> None:
-                url = urlsplit(self.path)
-                query = {k: v[0] for k, v in parse_qs(url.query).items()}
-                length = int(self.headers.get("Content-Length") or 0)
-                raw = self.rfile.read(length) if length else b""
-                body = json.loads(raw) if raw else None
-                rec = Recorded(self.command, url.path, query, self.headers.get("Content-Type"),
-                               self.headers.get("Authorization"), body)
-                stub.requests.append(rec)
-                status, out = stub.answer(rec)
-                data = json.dumps(out).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            do_GET = do_PATCH = do_DELETE = do_POST = do_PUT = _handle
-
-            def log_message(self, *a) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-    @staticmethod
-    def _status(code: int, reason: str, message: str) -> dict:
-        return {"apiVersion": "v1", "kind": "Status", "status": "Failure", "message": message, "reason": reason,
-                "code": code}
-
-    def answer(self, r: Recorded) -> tuple[int, dict]:
-        if (r.method, r.path) in self.fail:
-            code = self.fail[(r.method, r.path)]
-            return code, self._status(code, "Forbidden", 'daemonsets.apps "telemetry-agent" is forbidden')
-        if r.path == "/api/v1/nodes" and r.method == "GET":
-            names = sorted(n for n, o in self.node_objs.items()
-                           if "labelSelector" not in r.query or r.query["labelSelector"] in o["metadata"]["labels"])
-            start = int(r.query.get("continue") or 0)
-            limit = int(r.query.get("limit") or len(names))
-            chunk = names[start:start + min(limit, self.page)]
-            more = start + len(chunk) < len(names)
-            return 200, {"apiVersion": "v1", "kind": "NodeList",
-                         "metadata": {"resourceVersion": "1", **({"continue": str(start + len(chunk))} if more else {})},
-                         "items": [copy.deepcopy(self.node_objs[n]) for n in chunk]}
-        if r.path.startswith("/api/v1/nodes/") and r.method == "PATCH":
-            node = self.node_objs[r.path.rsplit("/", 1)[1]]
-            for k, v in r.body["metadata"]["labels"].items():
-                if v is None:
-                    node["metadata"]["labels"].pop(k, None)
-                else:
-                    node["metadata"]["labels"][k] = v
-            return 200, node
-        if r.path == "/apis/monitoring.coreos.com/v1" and r.method == "GET":
-            return 200, {"kind": "APIResourceList", "groupVersion": "monitoring.coreos.com/v1", "resources": [
-                {"name": "servicemonitors", "kind": "ServiceMonitor", "namespaced": True, "verbs": ["get", "patch"]},
-                {"name": "servicemonitors/status", "kind": "ServiceMonitor", "namespaced": True}]}
-        if r.method == "GET":
-            if r.path in self.objects:
-                return 200, self.objects[r.path]
-            return 404, self._status(404, "NotFound", f"{r.path} not found")
-        if r.method == "PATCH":
-            created = r.path not in self.objects
-            obj = copy.deepcopy(r.body)
-            obj["metadata"].update({"uid": "u-1", "resourceVersion": "2", "managedFields": [{"manager": "waveguard"}]})
-            self.objects[r.path] = obj
-            return (201 if created else 200), obj
-        if r.method == "DELETE":
-            if self.objects.pop(r.path, None) is None:
-                return 404, self._status(404, "NotFound", "gone")
-            return 200, {"apiVersion": "v1", "kind": "Status", "status": "Success"}
-        return 405, self._status(405, "MethodNotAllowed", r.method)
-
-
-@pytest.fixture
-def apiservers():
-    made: list[StubApiserver] = []
-
-    def make(**kw) -> StubApiserver:
-        made.append(StubApiserver(**kw))
-        return made[-1]
-
-    yield make
-    for s in made:
-        s.close()
-
-
-def kubeconfig(tmp_path, servers: dict[str, StubApiserver]):
-    """One context per cluster (named ``ctx-<cluster>``), each with its own server and token."""
-    doc = {"apiVersion": "v1", "kind": "Config", "current-context": f"ctx-{next(iter(servers))}",
-           "clusters": [{"name": n, "cluster": {"server": s.url}} for n, s in servers.items()],
-           "users": [{"name": f"u-{n}", "user": {"token": f"{TOKEN}-{n}"}} for n in servers],
-           "contexts": [{"name": f"ctx-{n}", "context": {"cluster": n, "user": f"u-{n}"}} for n in servers]}
-    path = tmp_path / "kubeconfig"
-    path.write_text(yaml.safe_dump(doc))
-    return path, {n: f"ctx-{n}" for n in servers}
-
-
-def target_for(tmp_path, servers: dict[str, StubApiserver], **config) -> KubernetesTarget:
+def target_for(tmp_path, servers: dict[str, StubApiserver], **config) -> KubernetesActuator:
     path, contexts = kubeconfig(tmp_path, servers)
     fleet = Fleet(clusters=[Cluster(name=n, labels={"env": "prod"}, nodes=s.nodes) for n, s in servers.items()])
     config = {"qps": 1000.0, "burst": 1000, **config}  # the default 5/s is tested on its own below
     cfg = KubernetesConfig(kubeconfig=str(path), contexts=contexts, **config)
-    now = [0.0]  # a fake wall clock: advance() sleeps by moving it
+    return KubernetesActuator(fleet, load_change([str(CHANGE)]), cfg)
+
+
+def backend_for(actuator: KubernetesActuator) -> Backend:
+    """The actuator with a fake wall clock (``advance`` sleeps by moving it) and passing gates."""
+    now = [0.0]
 
     def sleep(s: float) -> None:
         now[0] += s
 
-    return KubernetesTarget(fleet, load_change([str(CHANGE)]), cfg, started_at=0.0,
-                            signals_factory=lambda w, clusters: PassingSignals(), clock=lambda: now[0], sleep=sleep)
+    return Backend(actuator, WallClock(0.0, clock=lambda: now[0], sleep=sleep), PassingSource())
 
 
-class PassingSignals:
+class PassingSource(SignalSource):
+    def signals(self, window_s: float) -> "PassingSignals":
+        return PassingSignals()
+
+
+class PassingSignals(Readings):
     def value(self, metric, cluster, **labels):
         return 1.0 if metric == "up" else 0.0
 
@@ -215,10 +79,6 @@ class PassingSignals:
 def validate(body: dict) -> None:
     """Strict OpenAPI validation of an object as the apiserver would see it."""
     kubernetes_validate.validate(body, K8S_VERSION, strict=True)
-
-
-def labelled(stub: StubApiserver) -> list[str]:
-    return sorted(n for n, o in stub.node_objs.items() if NODE_LABEL in o["metadata"]["labels"])
 
 
 # --- tests --------------------------------------------------------------------------------------
@@ -362,7 +222,7 @@ def test_engine_logs_previous_objects_before_applying_and_a_restarted_guard_roll
                                             Wave(name="ten", clusters=ClusterSelector(names=["prod-a"]), node_share=0.2, bake_s=60)],
                 gates=[GateSpec(kind="apiserver_p99_latency")], gate_interval_s=30)
     log = EventLog(str(tmp_path / "s.db"), create=True)
-    state = Engine(plan=plan, fleet=t.fleet, target=t, log=log, analysed_profiles=[]).run()
+    state = Engine(plan=plan, fleet=t.fleet, target=backend_for(t), log=log, analysed_profiles=[]).run()
     assert state.status == "completed"
     started = [e for e in log.events() if e.kind == "apply_started"]
     assert "previous" in started[0].data and "previous" not in started[1].data  # recorded once, before the first apply
@@ -370,7 +230,7 @@ def test_engine_logs_previous_objects_before_applying_and_a_restarted_guard_roll
     assert all(r.method == "GET" for r in stub.requests[:first_apply])
     assert labelled(stub) == ["node-000", "node-001"]
     fresh = target_for(tmp_path, {"prod-a": stub})
-    fresh.restore(log.events())
+    fresh.restore(fold(log.events()))
     assert fresh.shares == {"prod-a": 0.2}
     fresh.rollback("prod-a")
     assert stub.objects == {} and labelled(stub) == []
@@ -411,9 +271,8 @@ def test_custom_kinds_are_found_by_discovery(tmp_path, apiservers):
     (change_dir / "sm.yaml").write_text(yaml.safe_dump({
         "apiVersion": "monitoring.coreos.com/v1", "kind": "ServiceMonitor",
         "metadata": {"name": "agent", "namespace": "telemetry"}, "spec": {"endpoints": [{"port": "metrics"}]}}))
-    t = KubernetesTarget(Fleet(clusters=[Cluster(name="prod-a", nodes=1)]), load_change([str(change_dir)]),
-                         KubernetesConfig(kubeconfig=str(path), contexts=contexts), started_at=0.0,
-                         signals_factory=lambda w, c: PassingSignals())
+    t = KubernetesActuator(Fleet(clusters=[Cluster(name="prod-a", nodes=1)]), load_change([str(change_dir)]),
+                           KubernetesConfig(kubeconfig=str(path), contexts=contexts))
     t.prepare("prod-a", 1.0)
     t.apply("prod-a", 1.0)
     assert [(r.method, r.path) for r in stub.requests] == [

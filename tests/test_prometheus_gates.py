@@ -24,6 +24,7 @@ from waveguard.rollout.engine import Engine
 from waveguard.rollout.eventlog import EventLog
 from waveguard.rollout.gates import evaluate
 from waveguard.rollout.paced import PacedSimTarget
+from waveguard.rollout.paced_signals import PacedSignals
 from waveguard.rollout.plan import GateSpec, propose_plan
 from waveguard.rollout.simtarget import SimTarget
 from waveguard.signals.prometheus import PrometheusConfig, PrometheusSignals
@@ -212,7 +213,7 @@ def test_rollout_cli_with_prometheus_and_dns_halts_the_incident_daemonset_as_the
     assert json.loads(status.stdout)["status"] == "rolled_back"
 
     staging_cluster = scenario.fleet_model.clusters[0]
-    fresh = PrometheusSignals(_config(prom.url, measure_time_scale=True), 30.0, eval_time=t_end - 1.0)
+    fresh = PacedSignals(PrometheusSignals(_config(prom.url), 30.0, eval_time=t_end - 1.0), TIME_SCALE)
     assert fresh.value("up", "staging", job="apiserver") == 1.0
     assert fresh.memory_limit_bytes("staging") == staging_cluster.memory_limit_bytes
     assert fresh.value("process_resident_memory_bytes", "staging") > 0

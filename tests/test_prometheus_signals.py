@@ -26,6 +26,7 @@ from waveguard.rollout.engine import Engine
 from waveguard.rollout.eventlog import EventLog
 from waveguard.rollout.gates import evaluate
 from waveguard.rollout.paced import PacedSimTarget
+from waveguard.rollout.paced_signals import PacedSignals
 from waveguard.rollout.plan import ClusterSelector, GateSpec, Plan, Wave
 from waveguard.rollout.simtarget import SimTarget
 from waveguard.signals.dns import probe_authoritative
@@ -132,7 +133,7 @@ def test_values_per_cluster_and_level_nan_is_no_data_and_rates_per_simulated_sec
     p = stub(vector=[_sample("a", 3.0, priority_level="workload-low"), _sample("a", "NaN", priority_level="system"),
                      _sample("b", "+Inf", priority_level="workload-low")])
     cfg = PrometheusConfig(url=p.url, scrape_interval_s=1, time_scale=10)
-    s = PrometheusSignals(cfg, 30.0)
+    s = PacedSignals(PrometheusSignals(cfg, 30.0), cfg.time_scale, measure_clock=False)
     assert s.rate("apiserver_flowcontrol_rejected_requests_total", "a", priority_level="workload-low") == 0.3
     assert s.rate("apiserver_flowcontrol_rejected_requests_total", "a", priority_level="system") is None
     assert s.rate("apiserver_flowcontrol_rejected_requests_total", "b", priority_level="workload-low") is None
@@ -246,7 +247,7 @@ def test_rollout_pauses_when_prometheus_fails(stub, tmp_path, mode):
 def test_a_restarted_paced_target_replays_the_log_after_its_warm_up(tmp_path):
     """After a crash the fleet is rebuilt: the baseline before t = 0, the logged applies at their
     times (shifted by the same offset), then time passes while Prometheus catches up."""
-    from waveguard.rollout.eventlog import Event
+    from waveguard.rollout.eventlog import Event, fold
 
     fleet, _ = _tiny()
     cfg = PrometheusConfig(url=f"http://127.0.0.1:{free_port()}", scrape_interval_s=0.05, time_scale=2000)
@@ -255,7 +256,7 @@ def test_a_restarted_paced_target_replays_the_log_after_its_warm_up(tmp_path):
         events = [Event(1, 0.0, "started", None, None, {}), Event(2, 0.0, "applied", 0, "staging", {"share": 1.0}),
                   Event(3, 600.0, "applied", 1, "prod", {"share": 0.5}),
                   Event(4, 900.0, "rolled_back", 1, "prod", {})]
-        target.restore(events)
+        target.restore(fold(events))
         assert target.inner.shares == {"staging": 1.0, "prod": 0.0}
         assert target.offset == target.warmup_s  # applies happened: the rollout clock keeps its origin
         assert target.now() >= 900.0
@@ -264,7 +265,7 @@ def test_a_restarted_paced_target_replays_the_log_after_its_warm_up(tmp_path):
         assert share[(t > 650) & (t < 880)].max() > 0 and share[t < 590].max() == 0  # applied at 600, not before
         fresh = PacedSimTarget(SimTarget(fleet, [], seed=1), cfg, listen="127.0.0.1:0", log=lambda m: None)
         try:
-            fresh.restore([Event(1, 0.0, "started", None, None, {})])
+            fresh.restore(fold([Event(1, 0.0, "started", None, None, {})]))
             assert fresh.now() == pytest.approx(0.0)  # nothing applied yet: the rollout starts now
         finally:
             fresh.close()
@@ -311,7 +312,7 @@ def test_exporter_histograms_give_back_the_simulators_p99(running):
     # An exponential with p99 = 1 s puts exactly 99 % at the 1 s bound; any p99 within a bucket.
     for p99 in (0.0, 0.003, 0.3, 1.0, 2.5, 12.0):
         cdf = exponential_cdf(REQUEST_DURATION_BUCKETS, np.array(p99))
-        q = histogram_quantile(0.99, list(zip(REQUEST_DURATION_BUCKETS + (math.inf,), [*cdf, 1.0])))
+        q = histogram_quantile(0.99, list(zip(REQUEST_DURATION_BUCKETS + (math.inf,), [*cdf, 1.0], strict=True)))
         lo = max([b for b in (0.0,) + REQUEST_DURATION_BUCKETS if b < p99], default=0.0)
         hi = min(b for b in REQUEST_DURATION_BUCKETS if b >= p99)
         assert lo <= q <= hi

@@ -94,11 +94,11 @@ def test_start_refuses_an_unsafe_plan_unless_forced(runner, tmp_path, fleet):
     assert result.exit_code == 2 and "WG201" in result.stderr
 
 
-def _fast_plan(runner, tmp_path, fleet) -> str:
+def _fast_plan(runner, tmp_path, fleet, bake_s: float = 120) -> str:
     path = _plan(runner, tmp_path, fleet)
     data = yaml.safe_load(open(path))
     for w in data["waves"]:
-        w["bake_s"] = 120
+        w["bake_s"] = bake_s
     data["gates"] = [{"kind": k} for k in ("apiserver_p99_latency", "apiserver_rejections", "dns_probe")]
     open(path, "w").write(yaml.safe_dump(data))
     return path
@@ -154,8 +154,10 @@ def _events(path) -> int:
 
 @pytest.mark.parametrize("kill_after_events", [3, 9, 40])
 def test_kill_9_then_resume_reaches_the_same_end(runner, tmp_path, fleet, kill_after_events):
-    """A real SIGKILL of `waveguard rollout start` mid-run, then `resume` in a new process."""
-    plan = _fast_plan(runner, tmp_path, fleet)
+    """A real SIGKILL of `waveguard rollout start` mid-run (it died of the signal, not of its own
+    accord), then `resume` in a new process. Bakes of 600 s: ~270 events, so the kill lands
+    well before the end."""
+    plan = _fast_plan(runner, tmp_path, fleet, bake_s=600)
     reference = tmp_path / "reference.db"
     runner.invoke(app, ["rollout", "start", plan, "--fleet", str(fleet), "--state", str(reference), "--force"])
     state = tmp_path / "killed.db"
@@ -167,6 +169,8 @@ def test_kill_9_then_resume_reaches_the_same_end(runner, tmp_path, fleet, kill_a
         time.sleep(0.005)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
+    assert proc.returncode == -signal.SIGKILL, f"the rollout ended on its own (exit {proc.returncode}) before the kill"
+    assert 0 < _events(state) < _events(reference)  # stopped mid-run
     resumed = subprocess.run([sys.executable, "-m", "waveguard.cli.main", "rollout", "resume", "--state", str(state)],
                              capture_output=True, text=True, timeout=120)
     assert resumed.returncode in (0, 1), resumed.stderr

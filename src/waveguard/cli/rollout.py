@@ -12,14 +12,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
 import typer
-from rich.progress import BarColumn, Progress, TextColumn
+from rich.progress import BarColumn, Progress, TaskID, TextColumn
 
 from waveguard.cli.common import EXIT_FINDINGS, EXIT_OK, err_console, input_errors, stdout_console
 from waveguard.model.errors import InputError
-from waveguard.rollout.eventlog import Event, EventLog, RolloutState, fold
 
 if TYPE_CHECKING:  # pydantic models: imported where used, so `waveguard --help` stays fast
     from waveguard.model.fleet import Fleet
+    from waveguard.rollout.eventlog import Event, EventLog, RolloutState
     from waveguard.rollout.plan import Plan
 
 rollout_app = typer.Typer(no_args_is_help=True, help="Roll a change out in guarded waves.")
@@ -30,10 +30,23 @@ def register(app: typer.Typer) -> None:
     app.add_typer(rollout_app, name="rollout")
 
 
+def _open(state: Path, create: bool = False) -> EventLog:
+    from waveguard.rollout.eventlog import EventLog
+
+    return EventLog(state, create=create)
+
+
+def _fold(log: EventLog) -> RolloutState:
+    from waveguard.rollout.state import fold
+
+    return fold(log.events())
+
+
 def _engine(log: EventLog, on_event=None):
-    """Rebuild plan, fleet, change profiles and target from the ``started`` event."""
+    """Rebuild plan, fleet, change profiles and backend from the ``started`` event."""
     from waveguard.analysis import build_profiles, load_change
     from waveguard.model.fleet import Fleet
+    from waveguard.rollout.backend import BackendConfig, build_backend
     from waveguard.rollout.engine import Engine
     from waveguard.rollout.plan import Plan
 
@@ -44,53 +57,9 @@ def _engine(log: EventLog, on_event=None):
     plan = Plan.model_validate(data["plan"])
     fleet = Fleet.model_validate(data["fleet_model"])
     profiles = build_profiles(load_change([plan.change]))
-    backend = data.get("backend", {})
-    target = build_target(backend, plan, fleet, profiles)
-    return Engine(plan=plan, fleet=fleet, target=target, log=log, analysed_profiles=profiles, on_event=on_event)
-
-
-def _scenario(ref: str):
-    """A built-in scenario by name, else a scenario file (InputError when neither)."""
-    from waveguard.sim import builtin_names, load_builtin, load_scenario
-
-    return load_builtin(ref) if ref in builtin_names() else load_scenario(ref)
-
-
-def build_target(backend: dict, plan: Plan, fleet: Fleet, profiles):
-    """The rollout's target from the ``backend`` settings of its ``started`` event: the simulated
-    fleet (``kind: sim``; with ``signals: prometheus`` served by an exporter and gated through
-    Prometheus) or real clusters (``kind: kubernetes``). Raises InputError."""
-    from waveguard.rollout.simtarget import SimTarget
-    from waveguard.signals.prometheus import load_config
-
-    prom, dns = load_config(backend, "backend")
-    memory_limits = {c.name: float(c.apiserver_memory_bytes) for c in fleet.clusters if c.apiserver_memory_bytes}
-    if backend.get("kind", "sim") == "kubernetes":
-        from waveguard.analysis import load_change
-        from waveguard.rollout.k8s_target import KubernetesConfig, KubernetesTarget, prometheus_signals_factory
-
-        if prom is None:
-            raise InputError("--target kubernetes", "real clusters need --signals prometheus --prometheus-url URL",
-                             hint="gates read Prometheus and DNS probes; there is no simulator to read")
-        k8s = KubernetesConfig.from_backend(backend.get("kubernetes") or {})
-        return KubernetesTarget(fleet, load_change([plan.change]), k8s, started_at=float(backend.get("started_at", 0.0)),
-                                signals_factory=prometheus_signals_factory(prom, dns, memory_limits))
-    seed = int(backend.get("seed", 0))
-    if backend.get("scenario"):
-        inner = SimTarget.for_scenario(_scenario(backend["scenario"]), seed, fleet=fleet, profiles=profiles)
-    else:
-        inner = SimTarget(fleet, profiles, seed=seed)
-    if backend.get("signals", "sim") != "prometheus":
-        return inner
-    from waveguard.rollout.paced import PacedSimTarget
-
-    if not backend.get("serve_metrics"):
-        raise InputError("--signals prometheus", "the simulated fleet needs --serve-metrics 127.0.0.1:PORT "
-                         "for Prometheus to scrape", hint="and a Prometheus scraping it: waveguard exporter --help")
-    return PacedSimTarget(inner, prom, listen=backend["serve_metrics"],
-                          dns_probe=backend.get("dns_mode", "probe") == "probe", dns=dns,
-                          gate_interval_s=plan.gate_interval_s, memory_limits=memory_limits,
-                          log=lambda msg: err_console.print(msg, markup=False))
+    config = BackendConfig.from_stored(data.get("backend") or {})
+    backend = build_backend(config, plan, fleet, profiles, log=lambda msg: err_console.print(msg, markup=False))
+    return Engine(plan=plan, fleet=fleet, target=backend, log=log, analysed_profiles=profiles, on_event=on_event)
 
 
 class _Reporter:
@@ -102,7 +71,7 @@ class _Reporter:
         self.progress = None if as_json else Progress(
             TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[status]}"),
             console=err_console, transient=False)
-        self.tasks: dict[int, int] = {}
+        self.tasks: dict[int, TaskID] = {}
 
     def __enter__(self):
         if self.progress:
@@ -117,23 +86,24 @@ class _Reporter:
         if self.as_json:
             typer.echo(json.dumps(e.as_json(), default=float))
             return
-        if e.wave is None or e.wave >= len(self.plan.waves):
+        progress = self.progress
+        if progress is None or e.wave is None or e.wave >= len(self.plan.waves):
             return
         wave = self.plan.waves[e.wave]
         if e.wave not in self.tasks:
             total = len(self.plan.clusters_of(wave, self.fleet))
-            self.tasks[e.wave] = self.progress.add_task(f"wave {e.wave} {wave.name}", total=total + 1, status="")
+            self.tasks[e.wave] = progress.add_task(f"wave {e.wave} {wave.name}", total=total + 1, status="")
         task = self.tasks[e.wave]
         if e.kind == "applied":
-            self.progress.update(task, advance=1, status=f"applied {e.cluster}")
+            progress.update(task, advance=1, status=f"applied {e.cluster}")
         elif e.kind == "wave_passed":
-            self.progress.update(task, advance=1, status="passed")
+            progress.update(task, advance=1, status="passed")
         elif e.kind == "halted":
-            self.progress.update(task, status=f"[red]halted[/]: {e.data.get('reason', '')}")
+            progress.update(task, status=f"[red]halted[/]: {e.data.get('reason', '')}")
         elif e.kind == "paused":
-            self.progress.update(task, status=f"[yellow]paused[/]: {e.data.get('reason', '')}")
+            progress.update(task, status=f"[yellow]paused[/]: {e.data.get('reason', '')}")
         elif e.kind == "rolled_back" and e.cluster is None:
-            self.progress.update(task, status="[red]rolled back[/]")
+            progress.update(task, status="[red]rolled back[/]")
 
 
 def _drive(log: EventLog, as_json: bool) -> RolloutState:
@@ -151,16 +121,17 @@ def _drive(log: EventLog, as_json: bool) -> RolloutState:
         err_console.print(f"error: {exc} (the rollout stopped here; waveguard rollout resume retries)", markup=False)
         raise typer.Exit(EXIT_FINDINGS) from None
     finally:
-        close = getattr(probe.target, "close", None)
-        if close is not None:
-            close()  # stop the exporter's servers, close clients
+        probe.target.close()  # stop the exporter's servers, close clients
     return state
 
 
 def _finish(state: RolloutState, as_json: bool) -> None:
     if not as_json:
         _print_status(state)
-    raise typer.Exit(EXIT_OK if state.status in ("completed", "paused", "awaiting_approval") else EXIT_FINDINGS)
+    from waveguard.rollout.events import RolloutStatus
+
+    done = (RolloutStatus.COMPLETED, RolloutStatus.PAUSED, RolloutStatus.AWAITING_APPROVAL)
+    raise typer.Exit(EXIT_OK if state.status in done else EXIT_FINDINGS)
 
 
 def _print_status(state: RolloutState) -> None:
@@ -202,15 +173,18 @@ def start(
 ) -> None:
     """Start a rollout on the simulated fleet (the default) or on real clusters."""
     from waveguard.model.fleet import default_fleet, load_fleet
+    from waveguard.rollout.backend import BackendOptions, backend_from_options, load_scenario_ref
     from waveguard.rollout.plan import load_plan, plan_findings
 
     with input_errors():
-        backend = _backend(target=target, signals=signals, prometheus_url=prometheus_url,
-                           scrape_interval=scrape_interval, time_scale=time_scale, serve_metrics=serve_metrics,
-                           dns_mode=dns_mode, backend_config=backend_config, kubeconfig=kubeconfig, scenario=scenario)
-        sc = _scenario(scenario) if scenario else None
+        backend = backend_from_options(BackendOptions(
+            target=target, signals=signals, prometheus_url=prometheus_url, scrape_interval=scrape_interval,
+            time_scale=time_scale, serve_metrics=serve_metrics, dns_mode=dns_mode,
+            backend_config=str(backend_config) if backend_config is not None else None,
+            kubeconfig=str(kubeconfig) if kubeconfig is not None else None, scenario=scenario))
+        sc = load_scenario_ref(scenario) if scenario else None
         fleet_model = load_fleet(fleet) if fleet else sc.fleet_model if sc else default_fleet()
-        backend["seed"] = seed if seed is not None else sc.seed if sc else 0
+        backend = backend.model_copy(update={"seed": seed if seed is not None else sc.seed if sc else 0})
         plan = load_plan(plan_path, fleet_model)
         from waveguard.analysis import load_change
 
@@ -219,85 +193,10 @@ def start(
         if errors and not force:
             raise InputError(str(plan_path), f"{errors[0].rule}: {errors[0].message}",
                              hint=f"{errors[0].fix}; or pass --force")
-        log = EventLog(state, create=True)
+        log = _open(state, create=True)
         log.append("started", 0.0, plan=plan.model_dump(mode="json"), fleet_model=fleet_model.model_dump(mode="json"),
-                   backend=backend)
+                   backend=backend.stored())
     _finish(_drive(log, as_json), as_json)
-
-
-def _backend(*, target: str, signals: str, prometheus_url: str | None, scrape_interval: float | None,
-             time_scale: float | None, serve_metrics: str | None, dns_mode: str, backend_config: Path | None,
-             kubeconfig: Path | None, scenario: str | None) -> dict:
-    """The backend settings stored in the ``started`` event (``resume`` rebuilds the same
-    target from them). Raises InputError."""
-    import time
-
-    from waveguard.model.yamlio import safe_load
-    from waveguard.signals.prometheus import load_config
-    from waveguard.sim.exporter import parse_listen
-
-    if target not in ("sim", "kubernetes"):
-        raise InputError("--target", f"unknown target {target!r}", hint="sim or kubernetes")
-    if signals not in ("sim", "prometheus"):
-        raise InputError("--signals", f"unknown signals {signals!r}", hint="sim or prometheus")
-    if dns_mode not in ("probe", "metrics"):
-        raise InputError("--dns", f"unknown DNS mode {dns_mode!r}", hint="probe or metrics")
-    conf: dict = {}
-    source = str(backend_config) if backend_config is not None else "command line"
-    if backend_config is not None:
-        try:
-            text = backend_config.read_text()
-        except OSError as exc:
-            raise InputError(source, f"cannot read: {exc.strerror}", hint="check the path") from exc
-        try:
-            conf = safe_load(text) or {}
-        except Exception as exc:
-            raise InputError(source, f"not YAML: {' '.join(str(exc).split())}", hint="fix the file") from None
-        if not isinstance(conf, dict) or set(conf) - {"prometheus", "dns", "kubernetes"}:
-            raise InputError(source, "expected a mapping with prometheus, dns and kubernetes sections",
-                             hint="see 'Real clusters' in README.md")
-    prom = dict(conf.get("prometheus") or {})
-    for key, value in (("url", prometheus_url), ("scrape_interval_s", scrape_interval), ("time_scale", time_scale)):
-        if value is not None:
-            prom[key] = value
-    if signals == "prometheus" and not prom.get("url"):
-        raise InputError("--signals prometheus", "no Prometheus URL", hint="pass --prometheus-url http://HOST:9090")
-    if signals == "sim" and (prometheus_url or serve_metrics):
-        raise InputError("--prometheus-url/--serve-metrics", "only used with --signals prometheus",
-                         hint="add --signals prometheus")
-    if target == "kubernetes" and (serve_metrics or scenario):
-        raise InputError("--serve-metrics/--scenario", "describe a simulated fleet; real clusters expose their own "
-                         "metrics", hint="drop them with --target kubernetes")
-    backend: dict = {"kind": target, "signals": signals, "dns_mode": dns_mode}
-    if signals == "prometheus":
-        backend["prometheus"] = prom
-    if conf.get("dns"):
-        backend["dns"] = conf["dns"]
-    load_config(backend, source)  # validate now, not mid-rollout
-    if target == "kubernetes" and signals != "prometheus":
-        raise InputError("--target kubernetes", "real clusters need --signals prometheus --prometheus-url URL",
-                         hint="gates read Prometheus and DNS probes; there is no simulator to read")
-    if target == "sim" and signals == "prometheus" and not serve_metrics:
-        raise InputError("--signals prometheus", "the simulated fleet needs --serve-metrics 127.0.0.1:PORT "
-                         "for Prometheus to scrape", hint="and a Prometheus scraping it: waveguard exporter --help")
-    if serve_metrics:
-        host, port = parse_listen(serve_metrics)
-        if port == 0:
-            raise InputError("--serve-metrics", "give a fixed port: Prometheus must know where to scrape",
-                             hint="e.g. 127.0.0.1:9464")
-        backend["serve_metrics"] = f"{host}:{port}"
-    if scenario:
-        backend["scenario"] = scenario
-    if target == "kubernetes":
-        from waveguard.rollout.k8s_target import KubernetesConfig
-
-        k8s = dict(conf.get("kubernetes") or {})
-        if kubeconfig is not None:
-            k8s["kubeconfig"] = str(kubeconfig)
-        KubernetesConfig.from_backend(k8s, source)  # validate now
-        backend["kubernetes"] = k8s
-        backend["started_at"] = time.time()
-    return backend
 
 
 @rollout_app.command("status")
@@ -305,7 +204,7 @@ def status(state: Path = typer.Option(DEFAULT_STATE, "--state"),
            as_json: bool = typer.Option(False, "--json")) -> None:
     """Where the rollout stands, from the state database alone."""
     with input_errors():
-        s = fold(EventLog(state).events())
+        s = _fold(_open(state))
     if as_json:
         typer.echo(json.dumps({"status": s.status, "t": s.last_t, "wave": s.wave, "halt": s.halt,
                                "pause_reason": s.pause_reason, "shares": s.shares,
@@ -316,8 +215,8 @@ def status(state: Path = typer.Option(DEFAULT_STATE, "--state"),
 
 def _append_and_drive(state: Path, kind: str, as_json: bool, drive: bool = True, **data) -> None:
     with input_errors():
-        log = EventLog(state)
-        s = fold(log.events())
+        log = _open(state)
+        s = _fold(log)
         if s.status in ("completed", "rolled_back"):
             raise InputError(str(state), f"the rollout has already ended ({s.status})", hint="nothing to do")
         log.append(kind, s.last_t, wave=s.wave, **data)
@@ -338,11 +237,11 @@ def resume(state: Path = typer.Option(DEFAULT_STATE, "--state"),
            as_json: bool = typer.Option(False, "--json")) -> None:
     """Continue a paused or interrupted (even kill -9) rollout from its event log."""
     with input_errors():
-        s = fold(EventLog(state).events())
+        s = _fold(_open(state))
     if s.status == "paused":
         _append_and_drive(state, "resumed", as_json)
     with input_errors():
-        _finish(_drive(EventLog(state), as_json), as_json)
+        _finish(_drive(_open(state), as_json), as_json)
 
 
 @rollout_app.command("approve")

@@ -1,8 +1,9 @@
 """A simulated fleet paced against the wall clock, served to a real Prometheus, gated through it.
 
-:class:`PacedSimTarget` is a rollout :class:`~waveguard.rollout.engine.Target` whose clusters are
+:class:`PacedSimTarget` is a rollout :class:`~waveguard.rollout.ports.Backend` whose clusters are
 the simulator's (:class:`~waveguard.rollout.simtarget.SimTarget`) but whose gates read a real
-Prometheus (:class:`~waveguard.signals.prometheus.PrometheusSignals`) that scrapes the simulator
+Prometheus (:class:`~waveguard.signals.prometheus.PrometheusSignals`, rates per simulated second
+through :class:`~waveguard.rollout.paced_signals.PacedSignals`) that scrapes the simulator
 through :class:`~waveguard.sim.exporter.FleetExporter` — and, for ``dns_probe``, probes the
 exporter's simulated CoreDNS with real DNS packets. The whole path a real fleet takes, without one.
 
@@ -13,10 +14,8 @@ exporter and sleeps until the wall clock catches up (when gate evaluations made 
 catches up without sleeping, up to one scrape interval; beyond, it re-anchors: that stretch is
 lost to the simulation, as a paused process's would be). So every scrape sees about S ×
 scrape-interval simulated seconds more, and ``rate()`` over a wall window is about S × the
-simulated rate: :class:`PrometheusSignals` divides it by the simulated clock's own rate over the
-same window (``rate(waveguard_sim_time_seconds[W])``, from the ``waveguard-sim`` target), which
-corrects for gate evaluations making the simulator fall behind (to ~10 %: the clock and a
-counter are different targets, scraped at different moments). Gauges lag the simulator by
+simulated rate: :class:`~waveguard.rollout.paced_signals.PacedSignals` divides it by the
+simulated clock's own rate over the same window. Gauges lag the simulator by
 at most one scrape interval (S × ``scrape_interval_s`` simulated seconds, as a real Prometheus
 lags a real cluster).
 The PromQL rate window is the gate interval ÷ S, at least 4 scrape intervals.
@@ -26,9 +25,9 @@ exporter starts with the rollout. So the fleet runs its baseline for ``warmup_s`
 seconds (default: one PromQL rate window plus one scrape interval, × S) —
 and until Prometheus has scraped every cluster's apiserver, CoreDNS and waveguard-sim targets twice — *before*
 the rollout's t = 0: ``now()`` is simulated time minus that offset. After a restart
-(:meth:`restore`) the logged applies and rollbacks are replayed, fast, on a fresh simulator with
-the same offset, then the exporter attaches and the same wait runs: time passes during a
-restart, as for a real fleet.
+(:meth:`restore`) the logged transitions (applies, rollbacks) of the folded state are replayed,
+fast, on a fresh simulator with the same offset, then the exporter attaches and the same wait
+runs: time passes during a restart, as for a real fleet.
 """
 
 from __future__ import annotations
@@ -39,9 +38,12 @@ from typing import Callable
 
 import httpx
 
+from waveguard.model.fleet import Fleet
 from waveguard.model.requests import RequestProfile
-from waveguard.rollout.eventlog import Event
+from waveguard.rollout.paced_signals import PacedSignals
+from waveguard.rollout.ports import CombinedBackend
 from waveguard.rollout.simtarget import SimTarget
+from waveguard.rollout.state import RolloutState
 from waveguard.signals.prometheus import DNSConfig, DNSTarget, PrometheusConfig, PrometheusSignals
 from waveguard.sim import FleetSimulator
 from waveguard.sim.exporter import FleetExporter, dns_zone, parse_listen
@@ -50,7 +52,7 @@ from waveguard.sim.exporter import FleetExporter, dns_zone, parse_listen
 SLICE_WALL_S = 0.1
 
 
-class PacedSimTarget:
+class PacedSimTarget(CombinedBackend):
     """``inner``'s simulated fleet, served at ``listen`` (127.0.0.1:PORT; port 0 picks one) and
     gated through the Prometheus of ``prometheus`` (whose ``time_scale`` paces the simulator).
 
@@ -64,8 +66,8 @@ class PacedSimTarget:
                  warmup_s: float | None = None, memory_limits: dict[str, float] | None = None,
                  sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic,
                  log: Callable[[str], None] | None = None) -> None:
+        super().__init__()
         self.inner = inner
-        prometheus = prometheus.model_copy(update={"measure_time_scale": True})
         self.config = prometheus
         self.scale = prometheus.time_scale
         self.host, self.port = parse_listen(listen)
@@ -86,9 +88,9 @@ class PacedSimTarget:
         self._client = httpx.Client()
         self._anchor: tuple[float, float] | None = None  # (wall, sim) pacing reference
 
-    # --- Target protocol -------------------------------------------------------------------
+    # --- actuator, clock, signal source ---------------------------------------------------------
     @property
-    def fleet(self):
+    def fleet(self) -> Fleet:
         return self.inner.fleet
 
     @property
@@ -107,20 +109,21 @@ class PacedSimTarget:
     def rollback(self, cluster: str) -> None:
         self.inner.rollback(cluster)
 
-    def signals(self, window_s: float = 30.0) -> PrometheusSignals:
+    def signals(self, window_s: float = 30.0) -> PacedSignals:
         dns = None
         if self.dns_probe and self.exporter is not None:
             # Probe only the clusters the change has reached (the only ones gates read).
             clusters = {c: DNSTarget(server=self.exporter.host, port=self.exporter.port, zone=dns_zone(c))
                         for c, share in self.inner.shares.items() if share > 0}
             dns = self._dns_base.model_copy(update={"clusters": clusters})
-        s = PrometheusSignals(self.config, window_s, dns=dns, memory_limits=self.memory_limits, client=self._client)
-        return s
+        inner = PrometheusSignals(self.config, window_s, dns=dns, memory_limits=self.memory_limits,
+                                  client=self._client)
+        return PacedSignals(inner, self.scale)
 
     def measured_profiles(self) -> list[RequestProfile]:
         return self.inner.measured_profiles()
 
-    def restore(self, events: list[Event]) -> None:
+    def restore(self, state: RolloutState) -> None:
         """Fresh simulator; the baseline before t = 0 and the logged applies/rollbacks replayed
         fast; then the exporter attaches and the fleet runs paced until Prometheus has history."""
         if self.exporter is not None:
@@ -128,7 +131,7 @@ class PacedSimTarget:
             self.exporter = None
         inner = self.inner
         inner.reset()
-        replay = [e for e in events if e.kind != "gate"]
+        replay = state.transitions
         resume_at = max((e.t for e in replay), default=0.0)
         # Fast: everything but the last warm-up stretch before the resume point (events are
         # shifted by the warm-up, so that is everything up to resume_at).
@@ -151,7 +154,7 @@ class PacedSimTarget:
             inner.replay(e)
         self._step_paced(max(inner.now(), resume_at + self.offset))
         self._await_history()
-        if not any(e.kind == "applied" for e in replay):
+        if not state.applied:
             self.offset = inner.now() - resume_at  # nothing applied yet: the rollout starts now
 
     # --- pacing ------------------------------------------------------------------------------

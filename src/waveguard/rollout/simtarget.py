@@ -1,8 +1,8 @@
-"""The simulator behind the rollout engine's :class:`~waveguard.rollout.engine.Target` and the
-gates' :class:`~waveguard.rollout.gates.Signals` interfaces.
+"""The simulator as all three of the rollout engine's interfaces (:mod:`waveguard.rollout.ports`):
+actuator, clock and signal source, with :class:`SimSignals` as the gates' readings.
 
 The simulated fleet lives only in memory, so after a crash :meth:`SimTarget.restore` rebuilds
-it from the event log: the simulator is deterministic per seed, and replaying the logged
+it from the folded event log: the simulator is deterministic per seed, and replaying the logged
 applies and rollbacks at their logged times reproduces the state the engine last saw.
 """
 
@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from typing import Any
+
 from waveguard.model.fleet import Fleet
 from waveguard.model.requests import RequestProfile
-from waveguard.rollout.eventlog import Event
+from waveguard.rollout.ports import CombinedBackend, Readings
+from waveguard.rollout.state import RolloutState, Transition
 from waveguard.sim import FleetSimulator
 from waveguard.sim.scenario import Scenario
 
@@ -21,7 +24,7 @@ from waveguard.sim.scenario import Scenario
 _APISERVER_PREFIXES = ("apiserver_", "process_resident_memory_bytes", "etcd_")
 
 
-class SimSignals:
+class SimSignals(Readings):
     """Gate readings from a live :class:`FleetSimulator`, as one reading of the whole fleet:
     each metric is read once for every cluster (a vector) and cached for this evaluation.
     Counter rates are ``rate(metric[window_s])`` over the recorded history."""
@@ -30,7 +33,7 @@ class SimSignals:
         self._reader = target.sim.reader
         self._index = {name: i for i, name in enumerate(self._reader.clusters)}
         self._window_s = window_s
-        self._cache: dict[tuple, np.ndarray] = {}
+        self._cache: dict[tuple, np.ndarray | None] = {}
 
     def _vector(self, how: str, metric: str, labels: dict[str, str]) -> np.ndarray | None:
         key = (how, metric, tuple(sorted(labels.items())))
@@ -74,12 +77,14 @@ class SimSignals:
         return self.value("waveguard_sim_workload_error_ratio", cluster)
 
 
-class SimTarget:
-    """A simulated fleet as a rollout target. ``profiles``: the change, as the simulator's
-    agents send it. Time is simulated seconds since the rollout started."""
+class SimTarget(CombinedBackend):
+    """A simulated fleet as a rollout backend: its own actuator, clock and signal source.
+    ``profiles``: the change, as the simulator's agents send it. Time is simulated seconds
+    since the rollout started. ``sim_options``: :class:`FleetSimulator`'s keyword options."""
 
     def __init__(self, fleet: Fleet, profiles: list[RequestProfile], *, seed: int = 0,
-                 expected_s: float = 6 * 3600, **sim_options) -> None:
+                 expected_s: float = 6 * 3600, **sim_options: Any) -> None:
+        super().__init__()
         self.fleet = fleet
         self.profiles = profiles
         step_s = sim_options.get("step_s", 1.0)
@@ -125,25 +130,22 @@ class SimTarget:
         reached = [c for c in self.fleet.clusters if self.shares.get(c.name, 0.0) > 0]
         return [p for p in self.profiles if any(p.applies_to(c.labels) for c in reached)]
 
-    def restore(self, events: list[Event]) -> None:
-        """Replay logged applies/rollbacks at their times on a fresh simulator."""
-        if not events:
+    def restore(self, state: RolloutState) -> None:
+        """Replay the logged transitions (applies, rollbacks) at their times on a fresh simulator;
+        nothing to do for a rollout not yet started."""
+        if not state.transitions:
             return
         self.reset()
-        for e in events:
-            if e.kind == "gate":
-                continue
-            self.advance(e.t - self.now())
-            self.replay(e)
+        for transition in state.transitions:
+            self.advance(transition.t - self.now())
+            self.replay(transition)
 
     def reset(self) -> None:
         """A fresh simulator (time 0, the change nowhere), same options."""
         self.sim = FleetSimulator(self.fleet, self.profiles, **self._options)
         self.shares.clear()
 
-    def replay(self, e: Event) -> None:
-        """Redo a logged ``applied`` or ``rolled_back`` event now (others are ignored)."""
-        if e.kind == "applied":
-            self.apply(e.cluster, e.data["share"])
-        elif e.kind == "rolled_back" and e.cluster is not None:
-            self.rollback(e.cluster)
+    def replay(self, transition: Transition) -> None:
+        """Set the node share a logged transition set, now (those that set none are ignored)."""
+        if transition.cluster is not None and transition.share is not None:
+            self.apply(transition.cluster, transition.share)

@@ -43,8 +43,9 @@ answer (the workload query, user-given, is not guarded). Absent, NaN (a histogra
 
 **Rate window.** ``W`` = the gate interval in wall seconds (simulated seconds ÷ ``time_scale``)
 but at least 4 scrape intervals (``rate`` needs two samples; four tolerate a missed scrape).
-With ``time_scale`` S ≠ 1 (a simulated fleet paced at S simulated seconds per wall second,
-:mod:`waveguard.rollout.paced`), counter rates come back per wall second and are divided by S.
+Rates are per wall second: a simulated fleet paced at ``time_scale`` S ≠ 1 simulated seconds per
+wall second reads them through :class:`waveguard.rollout.paced_signals.PacedSignals`, which
+turns them into per simulated second.
 
 **Failures.** Connection refused, a timeout (``timeout_s``, default 5 s, also sent to Prometheus
 as the query's ``timeout``), an HTTP error, a body over ``max_response_bytes`` (16 MiB, read in a
@@ -58,11 +59,13 @@ from __future__ import annotations
 import math
 import re
 from concurrent.futures import ThreadPoolExecutor
-import httpx
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from waveguard.model.errors import key_error
+import httpx
+
 from waveguard.signals import dns as dnsprobe
+from waveguard.signals.prometheus_config import (  # noqa: F401  (re-exported: their old import path)
+    MAX_RESPONSE_BYTES, MIN_RATE_WINDOW_SCRAPES, DNSConfig, DNSTarget, PrometheusConfig, load_config, promql_duration,
+)
 
 #: Labels a gate reads per value (one query grouped by them serves every value).
 GROUP_LABELS = frozenset({"priority_level"})
@@ -77,112 +80,6 @@ EXTRA_MATCHERS = {
 #: Gauges aggregated with ``max`` over a cluster's series (one replica's figure); others ``sum``.
 MAX_AGGREGATED = frozenset({"process_resident_memory_bytes", "kube_pod_container_resource_limits",
                             "waveguard_sim_workload_error_ratio"})
-#: Largest Prometheus response read. Policy: a fleet-wide answer is one sample per cluster and
-#: level (1,000 clusters × 8 levels ≈ 1 MB of JSON); 16 MiB is a runaway.
-MAX_RESPONSE_BYTES = 16 << 20
-#: Prometheus' ``rate()`` needs two samples in its window; four scrape intervals tolerate one
-#: missed scrape (the customary "rate window ≥ 4 × scrape interval").
-MIN_RATE_WINDOW_SCRAPES = 4
-
-
-class PrometheusConfig(BaseModel):
-    """Where and how to query. Seconds are wall-clock seconds."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    url: str
-    #: Prometheus' scrape interval for these targets (kube-prometheus scrapes apiservers every 30 s).
-    scrape_interval_s: float = Field(default=30.0, gt=0)
-    #: A sample older than this many scrape intervals is stale (no data).
-    staleness_intervals: float = Field(default=3.0, gt=0)
-    #: Per-request timeout (connect, read), also Prometheus' query timeout.
-    timeout_s: float = Field(default=5.0, gt=0, le=120)
-    #: Simulated seconds per wall second (1 for real clusters).
-    time_scale: float = Field(default=1.0, gt=0)
-    #: A simulated fleet: divide counter rates by the simulated clock's own rate over the same
-    #: window (``rate(waveguard_sim_time_seconds[W])``: corrects for a simulator that falls
-    #: behind the wall clock), ``time_scale`` when that series is missing.
-    measure_time_scale: bool = False
-    #: The label that names the cluster (Prometheus target label, or external label when federated).
-    cluster_label: str = Field(default="cluster", pattern=r"^[a-zA-Z_][a-zA-Z0-9_]*$")
-    #: Selects kube-apiserver's series (its scrape job).
-    apiserver_selector: str = 'job="apiserver"'
-    #: Selects kube-state-metrics' series (empty: the metric name is enough).
-    kube_state_metrics_selector: str = ""
-    #: Selects CoreDNS's series (empty: the metric names are enough).
-    coredns_selector: str = ""
-    #: PromQL giving the workloads' error ratio per cluster (0..1); ``{W}`` = rate window and
-    #: ``{F}`` = freshness bound are filled in. No standard metric exists; the default reads the
-    #: simulator's ground truth.
-    workload_error_query: str = "max by (cluster) (last_over_time(waveguard_sim_workload_error_ratio[{F}]))"
-    max_response_bytes: int = Field(default=MAX_RESPONSE_BYTES, gt=0)
-
-    @field_validator("url")
-    @classmethod
-    def _http(cls, v: str) -> str:
-        try:
-            u = httpx.URL(v)
-        except Exception as exc:
-            raise ValueError(f"not a URL: {exc}") from None
-        if u.scheme not in ("http", "https") or not u.host:
-            raise ValueError("must be http(s)://HOST[:PORT][/prefix]")
-        return v.rstrip("/")
-
-    @property
-    def staleness_s(self) -> float:
-        return self.staleness_intervals * self.scrape_interval_s
-
-    def rate_window_s(self, gate_interval_s: float) -> float:
-        """The rate window in wall seconds for a gate interval in simulated/rollout seconds."""
-        return max(gate_interval_s / self.time_scale, MIN_RATE_WINDOW_SCRAPES * self.scrape_interval_s)
-
-
-class DNSTarget(BaseModel):
-    """A cluster's authoritative DNS server (CoreDNS's Service IP, or a node-local address)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    server: str
-    port: int = Field(default=53, gt=0, lt=65536)
-    zone: str = "cluster.local"
-
-
-class DNSConfig(BaseModel):
-    """Cache-bypassing probes per cluster; clusters without a server use CoreDNS's metrics."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    #: Probes per cluster per evaluation; the failure ratio has this resolution.
-    probes: int = Field(default=3, ge=1, le=100)
-    timeout_s: float = Field(default=dnsprobe.DEFAULT_TIMEOUT_S, gt=0, le=30)
-    latency_threshold_s: float = Field(default=dnsprobe.DEFAULT_LATENCY_THRESHOLD_S, gt=0)
-    clusters: dict[str, DNSTarget] = Field(default_factory=dict)
-    #: Probes in flight at once (bounds threads and sockets).
-    parallel: int = Field(default=32, ge=1, le=256)
-
-
-def load_config(data: dict, source: str = "backend config") -> tuple[PrometheusConfig | None, DNSConfig | None]:
-    """Validate the ``prometheus`` and ``dns`` sections of a backend configuration. Raises
-    InputError naming the key."""
-    out: list = []
-    for key, model in (("prometheus", PrometheusConfig), ("dns", DNSConfig)):
-        section = data.get(key)
-        if section is None:
-            out.append(None)
-            continue
-        try:
-            out.append(model.model_validate(section))
-        except ValidationError as exc:
-            raise key_error(source, exc.errors()[0], prefix=(key,), hint="see 'Real clusters' in README.md") from None
-    return out[0], out[1]
-
-
-def promql_duration(seconds: float) -> str:
-    """A PromQL duration in whole milliseconds (``2500ms``, ``30s``)."""
-    ms = max(1, int(round(seconds * 1000)))
-    return f"{ms // 1000}s" if ms % 1000 == 0 else f"{ms}ms"
-
-
 class SourceError(Exception):
     """Prometheus could not answer (the message says why, for a person)."""
 
@@ -227,26 +124,15 @@ class PrometheusSignals:
         return self._lookup(expr, by, cluster, labels, what=metric)
 
     def rate(self, metric: str, cluster: str, **labels: str) -> float | None:
-        """Per-second increase of a counter over the rate window (per simulated second)."""
+        """Per-wall-second increase of a counter over the rate window."""
         expr, by = self.rate_query(metric, labels)
-        v = self._lookup(expr, by, cluster, labels, what=f"rate of {metric}")
-        return None if v is None else v / self._time_scale(cluster)
-
-    def _time_scale(self, cluster: str) -> float:
-        """Simulated seconds per wall second over the rate window: measured from the simulated
-        clock when configured (and read), else the configured ``time_scale``."""
-        if not self.config.measure_time_scale:
-            return self.config.time_scale
-        expr, by = self.rate_query("waveguard_sim_time_seconds", {})
-        result = self._query(expr, by)
-        measured = result.get((cluster,)) if result else None
-        return measured if measured and measured > 0 else self.config.time_scale
+        return self._lookup(expr, by, cluster, labels, what=f"rate of {metric}")
 
     def dns_probe_failure_ratio(self, cluster: str) -> float | None:
         """Probes when ``dns`` names a server for ``cluster``; CoreDNS's SERVFAIL ratio otherwise."""
         if self.dns is not None and cluster in self.dns.clusters:
             if self._dns_ratio is None:
-                self._probe_all()
+                self._dns_ratio = self._probe_all()
             ratio = self._dns_ratio.get(cluster)
             if ratio is None:
                 self._missing[cluster] = self._dns_notes.get(cluster, "no DNS probe could be made")
@@ -338,7 +224,7 @@ class PrometheusSignals:
 
     def _lookup(self, expr: str, by: tuple[str, ...], cluster: str, labels: dict[str, str], *, what: str,
                 clamp: float | None = None, guard: bool = True) -> float | None:
-        result = self._query(expr, by)
+        result = self.query(expr, by)
         if result is None:
             return None
         key = (cluster, *(str(labels[k]) for k in by[1:] if k in labels))
@@ -352,7 +238,9 @@ class PrometheusSignals:
             return None
         return min(v, clamp) if clamp is not None else v
 
-    def _query(self, expr: str, by: tuple[str, ...]) -> dict[tuple, float] | None:
+    def query(self, expr: str, by: tuple[str, ...]) -> dict[tuple, float] | None:
+        """{values of the ``by`` labels: value} of one instant query, cached for this evaluation;
+        None when the source failed (:meth:`explain` says why)."""
         if expr in self._results:
             return self._results[expr]
         if self.problem:  # the source already failed during this evaluation: do not ask again
@@ -421,8 +309,9 @@ class PrometheusSignals:
         return out
 
     # --- DNS probes --------------------------------------------------------------------------
-    def _probe_all(self) -> None:
-        """Probe every configured cluster ``probes`` times, in parallel (bounded)."""
+    def _probe_all(self) -> dict[str, float | None]:
+        """Probe every configured cluster ``probes`` times, in parallel (bounded): cluster → share
+        of its probes that failed (None when none could be made)."""
         assert self.dns is not None
         d = self.dns
         jobs = [(name, t) for name, t in d.clusters.items() for _ in range(d.probes)]
@@ -431,7 +320,7 @@ class PrometheusSignals:
                 job[1].server, job[1].zone, port=job[1].port, timeout_s=d.timeout_s,
                 latency_threshold_s=d.latency_threshold_s), jobs))
         counts: dict[str, list[int]] = {}
-        for (name, _), r in zip(jobs, results):
+        for (name, _), r in zip(jobs, results, strict=True):
             n = counts.setdefault(name, [0, 0])
             if r.status == "pass":
                 n[0] += 1
@@ -440,7 +329,7 @@ class PrometheusSignals:
                 self._dns_notes.setdefault(name, r.detail)
             else:
                 self._dns_notes[name] = r.detail
-        self._dns_ratio = {name: (f / (p + f) if p + f else None) for name, (p, f) in counts.items()}
+        return {name: (f / (p + f) if p + f else None) for name, (p, f) in counts.items()}
 
 
 def _escape(v: str) -> str:

@@ -1,0 +1,172 @@
+"""What the event log holds: event kinds, rollout and cluster statuses, one payload model per kind.
+
+Kinds and statuses are :class:`enum.StrEnum`: their values are the strings the log, ``rollout
+status --json`` and ``--json`` streams have always carried, so state files and output are
+unchanged. A payload is validated against its model when it is written
+(:meth:`EventLog.append_many <waveguard.rollout.eventlog.EventLog.append_many>`) and stored as
+given; :meth:`Event.payload` reads it back typed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+
+class EventKind(StrEnum):
+    """Event kinds, in the order a rollout meets them."""
+
+    STARTED = "started"
+    WAVE_STARTED = "wave_started"
+    APPLY_STARTED = "apply_started"
+    APPLIED = "applied"
+    GATE = "gate"
+    PAUSED = "paused"
+    RESUMED = "resumed"
+    APPROVED = "approved"
+    WAVE_PASSED = "wave_passed"
+    HALTED = "halted"
+    ROLLBACK_STARTED = "rollback_started"
+    ROLLED_BACK = "rolled_back"
+    COMPLETED = "completed"
+    ABORTED = "aborted"
+
+
+class RolloutStatus(StrEnum):
+    """Where a rollout stands. An abort is ``abort_requested``, then halted and rolled back."""
+
+    NEW = "new"
+    RUNNING = "running"
+    PAUSED = "paused"
+    AWAITING_APPROVAL = "awaiting_approval"
+    HALTED = "halted"
+    ROLLING_BACK = "rolling_back"
+    ROLLED_BACK = "rolled_back"
+    COMPLETED = "completed"
+
+
+class ClusterStatus(StrEnum):
+    """Where one cluster stands in the rollout."""
+
+    APPLYING = "applying"
+    BAKING = "baking"
+    PASSED = "passed"
+    HALTED = "halted"
+    ROLLING_BACK = "rolling_back"
+    ROLLED_BACK = "rolled_back"
+
+
+class Payload(BaseModel):
+    """Base of the per-kind payloads: unknown keys are an error when writing."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Started(Payload):
+    """The rollout's inputs: plan and fleet (model dumps) and the backend settings ``resume``
+    rebuilds the same backend from (:class:`~waveguard.rollout.backend.BackendConfig` dump)."""
+
+    plan: dict[str, Any] | None = None
+    fleet_model: dict[str, Any] | None = None
+    backend: dict[str, Any] | None = None
+
+
+class WaveStarted(Payload):
+    name: str
+    node_share: float
+    bake_s: float
+
+
+class ApplyStarted(Payload):
+    """``share`` of nodes (0..1) about to run the change; ``previous``: the objects the apply
+    replaces (object ref → object, None when it did not exist), recorded by real clusters."""
+
+    share: float
+    previous: dict[str, dict[str, Any] | None] | None = None
+
+
+class Applied(Payload):
+    share: float
+
+
+class Gate(Payload):
+    """One gate result (:class:`~waveguard.rollout.gates.GateResult`), and whether it was read
+    before the wave's apply (the projection)."""
+
+    gate: str
+    cluster: str
+    status: Literal["pass", "fail", "no-data"]
+    value: float | None
+    threshold: float
+    detail: str
+    before_apply: bool = False
+
+
+class Paused(Payload):
+    reason: str | None = None
+    needs_approval: bool = False
+
+
+class Halted(Payload):
+    """Why the rollout stopped: an operator's abort (``reason`` only) or a gate's failure."""
+
+    reason: str
+    gate: str | None = None
+    cluster_failed: str | None = None
+    value: float | None = None
+    threshold: float | None = None
+    failed: list[dict[str, Any]] | None = None
+    before_apply: bool | None = None
+
+
+class WavePassed(Payload):
+    name: str
+
+
+class Empty(Payload):
+    """Kinds that carry nothing: resumed, approved, rollback_started, rolled_back, completed,
+    aborted."""
+
+
+PAYLOADS: dict[EventKind, type[Payload]] = {
+    EventKind.STARTED: Started, EventKind.WAVE_STARTED: WaveStarted, EventKind.APPLY_STARTED: ApplyStarted,
+    EventKind.APPLIED: Applied, EventKind.GATE: Gate, EventKind.PAUSED: Paused, EventKind.RESUMED: Empty,
+    EventKind.APPROVED: Empty, EventKind.WAVE_PASSED: WavePassed, EventKind.HALTED: Halted,
+    EventKind.ROLLBACK_STARTED: Empty, EventKind.ROLLED_BACK: Empty, EventKind.COMPLETED: Empty,
+    EventKind.ABORTED: Empty,
+}
+
+
+def check_payload(kind: str, data: dict[str, Any]) -> EventKind:
+    """The kind as an :class:`EventKind`, after validating ``data`` against its payload model.
+    Raises ValueError for an unknown kind and pydantic's ValidationError for a bad payload."""
+    try:
+        typed = EventKind(kind)
+    except ValueError:
+        raise ValueError(f"unknown event kind {kind!r}") from None
+    PAYLOADS[typed].model_validate(data)
+    return typed
+
+
+@dataclass(frozen=True)
+class Event:
+    """One logged event: ``seq`` (1, 2, …), ``t`` (rollout seconds), ``kind``, the wave index and
+    cluster it concerns (None: the rollout as a whole), and its payload as stored (JSON)."""
+
+    seq: int
+    t: float
+    kind: EventKind
+    wave: int | None
+    cluster: str | None
+    data: dict[str, Any]
+
+    def payload(self) -> Payload:
+        """The payload, typed (its kind's model). Raises ValidationError for a bad payload."""
+        return PAYLOADS[self.kind].model_validate(self.data)
+
+    def as_json(self) -> dict[str, Any]:
+        return {"seq": self.seq, "t": round(self.t, 3), "kind": self.kind, "wave": self.wave,
+                "cluster": self.cluster, **self.data}

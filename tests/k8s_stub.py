@@ -1,0 +1,166 @@
+"""A stub kube-apiserver on 127.0.0.1 for the Kubernetes actuator's contract tests
+(tests/test_k8s_target_contract.py, tests/test_actuator_contract.py): it records every request
+and keeps the objects and node labels they leave behind. ``apiservers`` is its fixture."""
+
+from __future__ import annotations
+
+import copy
+import json
+import threading
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+import yaml
+
+from tests.conftest import EXAMPLES
+from waveguard.rollout.k8s_target import NODE_LABEL
+
+K8S_VERSION = "1.30"
+TOKEN = "contract-test-token"
+CHANGE = EXAMPLES / "incident-telemetry"
+DS_PATH = "/apis/apps/v1/namespaces/telemetry/daemonsets/telemetry-agent"
+#: The change's objects in apply order, and their paths.
+PATHS = [
+    "/api/v1/namespaces/telemetry",
+    "/api/v1/namespaces/telemetry/serviceaccounts/telemetry-agent",
+    "/api/v1/namespaces/telemetry/configmaps/telemetry-agent",
+    "/apis/rbac.authorization.k8s.io/v1/clusterroles/telemetry-agent",
+    "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings/telemetry-agent",
+    DS_PATH,
+]
+
+
+@dataclass
+class Recorded:
+    method: str
+    path: str
+    query: dict[str, str]
+    content_type: str | None
+    authorization: str | None
+    body: dict | None
+
+
+@dataclass
+class StubApiserver:
+    """Records every request; serves GET/PATCH (apply, merge)/DELETE of objects and nodes."""
+
+    nodes: int = 10
+    objects: dict[str, dict] = field(default_factory=dict)
+    requests: list[Recorded] = field(default_factory=list)
+    fail: dict[tuple[str, str], int] = field(default_factory=dict)  # (method, path) → status
+    page: int = 500
+
+    def __post_init__(self) -> None:
+        self.node_objs = {f"node-{i:03d}": {"apiVersion": "v1", "kind": "Node",
+                                            "metadata": {"name": f"node-{i:03d}", "labels": {"kubernetes.io/os": "linux"}}}
+                          for i in range(self.nodes)}
+        stub = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _handle(self) -> None:
+                url = urlsplit(self.path)
+                query = {k: v[0] for k, v in parse_qs(url.query).items()}
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length) if length else b""
+                body = json.loads(raw) if raw else None
+                rec = Recorded(self.command, url.path, query, self.headers.get("Content-Type"),
+                               self.headers.get("Authorization"), body)
+                stub.requests.append(rec)
+                status, out = stub.answer(rec)
+                data = json.dumps(out).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_PATCH = do_DELETE = do_POST = do_PUT = _handle  # noqa: N815  (http.server's names)
+
+            def log_message(self, *a) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    @staticmethod
+    def _status(code: int, reason: str, message: str) -> dict:
+        return {"apiVersion": "v1", "kind": "Status", "status": "Failure", "message": message, "reason": reason,
+                "code": code}
+
+    def answer(self, r: Recorded) -> tuple[int, dict]:
+        if (r.method, r.path) in self.fail:
+            code = self.fail[(r.method, r.path)]
+            return code, self._status(code, "Forbidden", 'daemonsets.apps "telemetry-agent" is forbidden')
+        if r.path == "/api/v1/nodes" and r.method == "GET":
+            names = sorted(n for n, o in self.node_objs.items()
+                           if "labelSelector" not in r.query or r.query["labelSelector"] in o["metadata"]["labels"])
+            start = int(r.query.get("continue") or 0)
+            limit = int(r.query.get("limit") or len(names))
+            chunk = names[start:start + min(limit, self.page)]
+            more = start + len(chunk) < len(names)
+            return 200, {"apiVersion": "v1", "kind": "NodeList",
+                         "metadata": {"resourceVersion": "1", **({"continue": str(start + len(chunk))} if more else {})},
+                         "items": [copy.deepcopy(self.node_objs[n]) for n in chunk]}
+        if r.path.startswith("/api/v1/nodes/") and r.method == "PATCH":
+            node = self.node_objs[r.path.rsplit("/", 1)[1]]
+            for k, v in r.body["metadata"]["labels"].items():
+                if v is None:
+                    node["metadata"]["labels"].pop(k, None)
+                else:
+                    node["metadata"]["labels"][k] = v
+            return 200, node
+        if r.path == "/apis/monitoring.coreos.com/v1" and r.method == "GET":
+            return 200, {"kind": "APIResourceList", "groupVersion": "monitoring.coreos.com/v1", "resources": [
+                {"name": "servicemonitors", "kind": "ServiceMonitor", "namespaced": True, "verbs": ["get", "patch"]},
+                {"name": "servicemonitors/status", "kind": "ServiceMonitor", "namespaced": True}]}
+        if r.method == "GET":
+            if r.path in self.objects:
+                return 200, self.objects[r.path]
+            return 404, self._status(404, "NotFound", f"{r.path} not found")
+        if r.method == "PATCH":
+            created = r.path not in self.objects
+            obj = copy.deepcopy(r.body)
+            obj["metadata"].update({"uid": "u-1", "resourceVersion": "2", "managedFields": [{"manager": "waveguard"}]})
+            self.objects[r.path] = obj
+            return (201 if created else 200), obj
+        if r.method == "DELETE":
+            if self.objects.pop(r.path, None) is None:
+                return 404, self._status(404, "NotFound", "gone")
+            return 200, {"apiVersion": "v1", "kind": "Status", "status": "Success"}
+        return 405, self._status(405, "MethodNotAllowed", r.method)
+
+
+@pytest.fixture(name="apiservers")
+def apiservers_fixture():
+    made: list[StubApiserver] = []
+
+    def make(**kw) -> StubApiserver:
+        made.append(StubApiserver(**kw))
+        return made[-1]
+
+    yield make
+    for s in made:
+        s.close()
+
+
+def kubeconfig(tmp_path, servers: dict[str, StubApiserver]):
+    """One context per cluster (named ``ctx-<cluster>``), each with its own server and token."""
+    doc = {"apiVersion": "v1", "kind": "Config", "current-context": f"ctx-{next(iter(servers))}",
+           "clusters": [{"name": n, "cluster": {"server": s.url}} for n, s in servers.items()],
+           "users": [{"name": f"u-{n}", "user": {"token": f"{TOKEN}-{n}"}} for n in servers],
+           "contexts": [{"name": f"ctx-{n}", "context": {"cluster": n, "user": f"u-{n}"}} for n in servers]}
+    path = tmp_path / "kubeconfig"
+    path.write_text(yaml.safe_dump(doc))
+    return path, {n: f"ctx-{n}" for n in servers}
+
+
+def labelled(stub: StubApiserver) -> list[str]:
+    return sorted(n for n, o in stub.node_objs.items() if NODE_LABEL in o["metadata"]["labels"])

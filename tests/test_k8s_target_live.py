@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import time
 
 import pytest
 import yaml
@@ -42,15 +41,14 @@ def test_apply_waves_and_rollback_on_a_real_cluster(tmp_path):
 
     from waveguard.analysis import load_change
     from waveguard.model.fleet import Cluster, Fleet
-    from waveguard.rollout.k8s_target import NODE_LABEL, KubernetesConfig, KubernetesTarget
+    from waveguard.rollout.k8s_target import NODE_LABEL, KubernetesActuator, KubernetesConfig
 
     contexts, current = kconfig.list_kube_config_contexts(config_file=KUBECONFIG)
     context = os.environ.get("WAVEGUARD_TEST_CONTEXT") or current["name"]
     ns = f"wg-live-{secrets.token_hex(3)}"
-    target = KubernetesTarget(
+    target = KubernetesActuator(
         Fleet(clusters=[Cluster(name="live", nodes=1)]), load_change([str(_change(tmp_path, ns))]),
-        KubernetesConfig(kubeconfig=KUBECONFIG, contexts={"live": context}), started_at=time.time(),
-        signals_factory=lambda window_s, clusters: None)
+        KubernetesConfig(kubeconfig=KUBECONFIG, contexts={"live": context}))
     c = target.client("live")
     ds_path = f"/apis/apps/v1/namespaces/{ns}/daemonsets/agent"
     try:

@@ -24,7 +24,7 @@ from urllib.parse import quote, urlencode
 import urllib3
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from waveguard.model.errors import key_error
+from waveguard.model.errors import TargetError, key_error
 from waveguard.model.manifests import CLUSTER_SCOPED_KINDS, Document
 
 FIELD_MANAGER = "waveguard"
@@ -54,7 +54,7 @@ _KNOWN = {
 }
 
 
-class KubernetesError(Exception):
+class KubernetesError(TargetError):
     """A request the apiserver refused (``status``/``reason``) or that could not be sent
     (``status`` 0)."""
 

@@ -261,17 +261,6 @@ class KubernetesActuator(Actuator):
                       body={"metadata": {"labels": {NODE_LABEL: None}}}, content_type=MERGE_PATCH_CONTENT_TYPE)
 
 
-class KubernetesTarget(KubernetesActuator):
-    """The actuator under its old name and signature, for tests/test_k8s_target_live.py (not
-    this module's to change): ``started_at`` and ``signals_factory`` are ignored, the clock and
-    the signal source being separate parts now (:func:`~waveguard.rollout.backend.build_backend`).
-    New code uses :class:`KubernetesActuator`."""
-
-    def __init__(self, fleet: Fleet, change: Change, config: KubernetesConfig, *, started_at: float = 0.0,
-                 signals_factory: Any = None, client_factory: Callable[[str, str], Any] | None = None) -> None:
-        super().__init__(fleet, change, config, client_factory=client_factory)
-
-
 class PrometheusSource(SignalSource):
     """Prometheus for the metrics, DNS probes for the clusters ``reached()`` names that have a
     server in ``dns``. ``memory_limits``: cluster → apiserver memory limit in bytes, when

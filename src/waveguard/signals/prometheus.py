@@ -62,6 +62,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 
+from waveguard.model.errors import SourceUnavailableError
 from waveguard.signals import dns as dnsprobe
 from waveguard.signals.prometheus_config import (  # noqa: F401  (re-exported: their old import path)
     MAX_RESPONSE_BYTES, MIN_RATE_WINDOW_SCRAPES, DNSConfig, DNSTarget, PrometheusConfig, load_config, promql_duration,
@@ -80,8 +81,12 @@ EXTRA_MATCHERS = {
 #: Gauges aggregated with ``max`` over a cluster's series (one replica's figure); others ``sum``.
 MAX_AGGREGATED = frozenset({"process_resident_memory_bytes", "kube_pod_container_resource_limits",
                             "waveguard_sim_workload_error_ratio"})
-class SourceError(Exception):
-    """Prometheus could not answer (the message says why, for a person)."""
+class SourceError(SourceUnavailableError):
+    """Prometheus could not answer (the message says why, for a person). Gates read it as
+    no-data."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("", "unavailable", message)
 
 
 class PrometheusSignals:

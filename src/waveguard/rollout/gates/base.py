@@ -71,6 +71,10 @@ class Signals(Protocol):
     def workload_error_ratio(self, cluster: str) -> float | None:
         """Share of the workloads' requests that fail (what today's tools gate on)."""
 
+    def explain(self, cluster: str) -> str:
+        """Why the last figure read for ``cluster`` had no data, one line ("" when there is no
+        more to say than "no data": Prometheus unreachable, a stale series...)."""
+
 
 def threshold_check(gate: str, cluster: str, value: float | None, limit: float, what: str) -> GateResult:
     """``fail`` when ``value`` exceeds ``limit``, ``pass`` at or under it, ``no-data`` when None.

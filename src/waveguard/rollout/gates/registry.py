@@ -123,7 +123,7 @@ def control_plane_gate_kinds() -> frozenset[str]:
 
 def evaluate(spec: _Spec, signals: Signals, cluster: str) -> GateResult:
     """Evaluate gate ``spec.kind`` at ``spec.limit`` on one cluster. A no-data result says why
-    when the source can (an optional ``signals.explain(cluster)``: Prometheus unreachable,
+    when the source can (``signals.explain(cluster)``: Prometheus unreachable,
     stale...). Raises KeyError for an unregistered kind, ValueError for a gate evaluated before
     apply (the projection: :func:`evaluate_projection`)."""
     gate, limit = GATES[spec.kind], spec.limit
@@ -132,9 +132,8 @@ def evaluate(spec: _Spec, signals: Signals, cluster: str) -> GateResult:
     if gate.reads_apiserver and signals.value("up", cluster, job="apiserver") == 0:
         return GateResult.of(gate.name, cluster, "fail", 0.0, limit, "no kube-apiserver replica is up (up == 0)")
     result = gate.check(signals, cluster, limit)
-    explain = getattr(signals, "explain", None)
-    if result.status == "no-data" and explain is not None:
-        why = explain(cluster)
+    if result.status == "no-data":
+        why = signals.explain(cluster)
         if why:
             result = replace(result, value=None, detail=f"{result.detail}: {why}")
     return result

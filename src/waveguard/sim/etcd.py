@@ -42,6 +42,12 @@ from waveguard.model import constants as C
 _TINY = 1e-12
 
 
+def etcd_flows(etcd_bytes: np.ndarray) -> np.ndarray:
+    """Indices of the flows whose requests read from etcd first (``etcd_bytes`` ``(C, F)`` > 0
+    on some cluster)."""
+    return np.flatnonzero(etcd_bytes.max(axis=0) > 0) if etcd_bytes.size else np.zeros(0, dtype=np.int64)
+
+
 class EtcdPhase:
     """Requests of the flows that read from etcd, waiting for their range responses.
 
@@ -51,7 +57,7 @@ class EtcdPhase:
     """
 
     def __init__(self, etcd_bytes: np.ndarray, etcd_pages: np.ndarray, R: int, dt: float) -> None:
-        self.flows = np.flatnonzero(etcd_bytes.max(axis=0) > 0) if etcd_bytes.size else np.zeros(0, dtype=np.int64)
+        self.flows = etcd_flows(etcd_bytes)
         self.enabled = len(self.flows) > 0
         Cn = etcd_bytes.shape[0]
         Fe = len(self.flows)

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from typing import Literal, Protocol, Sequence
 
 import numpy as np
 from pydantic import BaseModel, Field
@@ -44,9 +44,7 @@ from waveguard.model import constants as C
 from waveguard.model.apf import APFConfig, Subject
 from waveguard.model.requests import RequestClass, RequestProfile
 from waveguard.sim.clients import SimClient
-
-if TYPE_CHECKING:
-    from waveguard.sim.engine import FleetSimulator
+from waveguard.sim.flows import FlowTable
 
 #: Identities a rollback can be sent as (see the module docstring).
 IDENTITIES = ("breakglass", "controller", "user")
@@ -218,22 +216,61 @@ class _Active:
     failed_at_s: float = 0.0  # when the last attempt failed
 
 
+class RollbackPort(Protocol):
+    """What the rollback client needs of the simulator: the time, which replicas are up, the
+    APF configuration in force and the rollout control (:class:`~waveguard.sim.engine.
+    FleetSimulator` is one)."""
+
+    @property
+    def time_s(self) -> float:
+        """Simulated seconds since the start."""
+        ...
+
+    @property
+    def up(self) -> np.ndarray:
+        """``(R, C)`` bool: apiserver replica r of cluster c serves."""
+        ...
+
+    @property
+    def apf(self) -> APFConfig:
+        """The APF configuration that classifies the rollback's requests."""
+        ...
+
+    def set_rollout(self, cluster: str, share: float, pods_per_s: float = ...) -> None:
+        """Aim ``cluster``'s change at ``share`` of its nodes."""
+        ...
+
+
+def rollback_flows(clients: Sequence[SimClient], flows: FlowTable, level_names: Sequence[str]) -> dict[tuple[str, str], int]:
+    """``(identity, priority level) → flow`` of the compiled rollback clients' steady flows."""
+    flow_of = {}
+    for f, (ci, relist) in enumerate(zip(flows.client, flows.relist, strict=True)):
+        client = clients[ci]
+        if client.role == "rollback" and not relist:
+            name = client.name.split(":", 1)[1]
+            flow_of[(name, level_names[flows.level[f]])] = f
+    return flow_of
+
+
 @dataclass
 class RollbackDriver:
-    """Sends the rollbacks of one :class:`FleetSimulator` (called from its step; see the
-    module docstring). ``flow_of[(identity, level)]`` is the flow of each compiled client."""
+    """Sends the rollbacks of one simulator through its ``port`` (called from its step; see the
+    module docstring). ``flow_of[(identity, level)]`` is the flow of each compiled client;
+    ``n_clusters`` and ``dt`` (the step, s) size and pace it."""
 
-    sim: "FleetSimulator"
+    port: RollbackPort
     identities: dict[str, RollbackIdentity]
     flow_of: dict[tuple[str, str], int]
     seed: int
     keys: list[int]
+    n_clusters: int
+    dt: float
     records: list[RollbackRecord] = field(default_factory=list)
     active: list[_Active] = field(default_factory=list)
     _rngs: dict[int, np.random.Generator] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        n = self.sim.C
+        n = self.n_clusters
         self.pending = np.zeros(n)  # requests not yet served, per cluster (gauge)
         self.rejected_step = np.zeros(n)  # this step's 429s, per cluster
         self.failed_step = np.zeros(n)
@@ -252,7 +289,7 @@ class RollbackDriver:
         if any(a.c == c for a in self.active):
             raise ValueError(f"a rollback is already running on {cluster}")
         ident = self.identities[identity]
-        apf: APFConfig = self.sim.apf
+        apf: APFConfig = self.port.apf
         rows, flows = [], []
         for req in requests:
             fs = apf.classify(ident.subject, req.verb, req.resource)
@@ -264,9 +301,9 @@ class RollbackDriver:
                                       priority_level=fs.priority_level))
             flows.append(f)
         record = RollbackRecord(cluster=cluster, identity=identity, user=ident.subject.user,
-                                started_at_s=self.sim.t, requests=rows)
+                                started_at_s=self.port.time_s, requests=rows)
         self.records.append(record)
-        self.active.append(_Active(record=record, c=c, flows=flows, next_send_s=self.sim.t))
+        self.active.append(_Active(record=record, c=c, flows=flows, next_send_s=self.port.time_s))
         self.pending[c] += len(rows)
         return record
 
@@ -275,15 +312,17 @@ class RollbackDriver:
             self._rngs[c] = np.random.default_rng([self.seed, self.keys[c], _STREAM])
         return self._rngs[c]
 
-    # --- the step (called by FleetSimulator._advance) ------------------------------------
+    # --- the step (called by the phases of a step) ------------------------------------
 
-    def inject(self, A_c: np.ndarray, A: np.ndarray, share_r: np.ndarray, total: np.ndarray) -> None:
+    def inject(self, arrivals: np.ndarray, per_replica: np.ndarray, replica_share: np.ndarray,
+               total: np.ndarray) -> None:
         """Step 2: requests due now arrive on one replica (drawn with the load balancer's
-        split); with no replica up the attempt fails. Queued or executing requests whose
-        replica died fail."""
-        sim, t = self.sim, self.sim.t
+        split ``replica_share`` ``(R, C)``; ``total`` ``(C,)`` its weight, 0 with no replica
+        up): one more request in ``arrivals`` ``(F, C)`` and ``per_replica`` ``(F, R, C)``. With
+        no replica up the attempt fails. Queued or executing requests whose replica died fail."""
+        t, up = self.port.time_s, self.port.up
         for a in self.active:
-            if a.state in ("queued", "executing") and not sim.up[a.replica, a.c]:
+            if a.state in ("queued", "executing") and not up[a.replica, a.c]:
                 self._fail(a, rejected=False)
             if a.state == "backoff" and t + 1e-9 >= a.next_send_s:
                 a.record.requests[a.k].backoff_s += t - a.failed_at_s
@@ -298,58 +337,60 @@ class RollbackDriver:
             if total[a.c] <= 0:  # connection refused: no apiserver replica up
                 self._fail(a, rejected=False)
                 continue
-            weights = share_r[:, a.c]
+            weights = replica_share[:, a.c]
             a.replica = int(self._rng(a.c).choice(len(weights), p=weights / weights.sum()))
             f = a.flows[a.k]
-            A_c[f, a.c] += 1.0
-            A[f, :, a.c] = 0.0
-            A[f, a.replica, a.c] = 1.0
+            arrivals[f, a.c] += 1.0
+            per_replica[f, :, a.c] = 0.0
+            per_replica[f, a.replica, a.c] = 1.0
             a.state = "queued"
 
-    def resolve(self, D: np.ndarray, Q: np.ndarray, REJ: np.ndarray, qcap: np.ndarray) -> bool:
+    def resolve(self, dispatched: np.ndarray, queued: np.ndarray, rejected: np.ndarray, qcap: np.ndarray) -> bool:
         """Step 4–5, after the engine's dispatch: the fate of each queued request is drawn from
-        what its flow was given; the flow's arrays are set to it. Returns True when a request
-        stays queued or was rejected (the engine must keep its queue bookkeeping on)."""
-        dt, queued_or_rejected = self.sim.dt, False
+        what its flow was given; the flow's arrays (``(F, R, C)`` each; ``qcap`` the queue
+        capacity) are set to it. Returns True when a request stays queued or was rejected (the
+        engine must keep its queue bookkeeping on)."""
+        dt, queued_or_rejected = self.dt, False
         for a in self.active:
             if a.state != "queued":
                 continue
             f, r, c = a.flows[a.k], a.replica, a.c
-            want = D[f, r, c] + Q[f, r, c] + REJ[f, r, c]
-            p_dispatch = D[f, r, c] / want if want > _TINY else 0.0
-            D[f, :, c] = Q[f, :, c] = REJ[f, :, c] = 0.0
+            want = dispatched[f, r, c] + queued[f, r, c] + rejected[f, r, c]
+            p_dispatch = dispatched[f, r, c] / want if want > _TINY else 0.0
+            dispatched[f, :, c] = queued[f, :, c] = rejected[f, :, c] = 0.0
             if self._rng(c).random() < p_dispatch:
-                D[f, r, c] = 1.0
+                dispatched[f, r, c] = 1.0
                 a.state = "executing"
                 continue
             queued_or_rejected = True
             if qcap[f, r, c] >= 1.0:  # a queuing level: it waits (until the APF wait limit)
                 a.waited_s += dt
             if qcap[f, r, c] < 1.0 or a.waited_s >= C.APF_QUEUE_WAIT_LIMIT_S:
-                REJ[f, r, c] = 1.0  # 429: the level rejects when full, or the queue wait limit
+                rejected[f, r, c] = 1.0  # 429: the level rejects when full, or the queue wait limit
                 self._fail(a, rejected=True)
             else:
-                Q[f, r, c] = 1.0
+                queued[f, r, c] = 1.0
         return queued_or_rejected
 
-    def execute(self, E: np.ndarray, tau: np.ndarray) -> None:
+    def execute(self, executing: np.ndarray, tau: np.ndarray) -> None:
         """After dispatch: executing requests progress by dt / τ (τ as the engine stretches it
         on a CPU-starved replica); served ones let the next request go; past the request
-        timeout they fail (504). Their seats stay in ``E`` while they execute."""
-        dt, t = self.sim.dt, self.sim.t
+        timeout they fail (504). Their seats stay in ``executing`` ``(F, R, C)`` while they
+        execute."""
+        dt, t = self.dt, self.port.time_s
         for a in list(self.active):
             a.elapsed_s += dt
             if a.state != "executing":
                 continue
             f, r, c = a.flows[a.k], a.replica, a.c
             a.progress += dt / max(float(tau[f, r, c]), _TINY)
-            E[f, :, c] = 0.0
+            executing[f, :, c] = 0.0
             if a.progress >= 1.0 - 1e-9:
                 self._served(a, t)
             elif a.elapsed_s >= C.APISERVER_REQUEST_TIMEOUT_S:
                 self._fail(a, rejected=False)
             else:
-                E[f, r, c] = 1.0
+                executing[f, r, c] = 1.0
 
     # --- bookkeeping ---------------------------------------------------------------------
 
@@ -360,7 +401,7 @@ class RollbackDriver:
         self.pending[a.c] -= 1
         if RollbackRequest(req.verb, req.resource).removes_change and a.record.change_removed_at_s is None:
             a.record.change_removed_at_s = t
-            self.sim.set_rollout(a.record.cluster, 0.0)
+            self.port.set_rollout(a.record.cluster, 0.0)
         a.k += 1
         a.failures = 0
         if a.k == len(a.record.requests):
@@ -383,8 +424,8 @@ class RollbackDriver:
         delay = min(C.CLIENT_BACKOFF_MAX_S, C.CLIENT_BACKOFF_INITIAL_S * C.CLIENT_BACKOFF_FACTOR ** a.failures)
         delay *= 1.0 + C.CLIENT_BACKOFF_JITTER * self._rng(a.c).random()
         a.failures += 1
-        a.failed_at_s = self.sim.t
-        a.next_send_s = self.sim.t + delay
+        a.failed_at_s = self.port.time_s
+        a.next_send_s = self.port.time_s + delay
         a.state = "backoff"
         a.waited_s = 0.0
 

@@ -11,7 +11,7 @@ saturation, 429s, OOM kills, relist storms and DNS failures follow from the phas
 from __future__ import annotations
 
 import math
-from typing import Callable, Literal, Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -20,22 +20,21 @@ from waveguard.model.apf import APFConfig
 from waveguard.model.fleet import Cluster, Fleet
 from waveguard.model.requests import RequestProfile
 from waveguard.sim.build import apiserver_cores, build_params, initial_state, watch_cache_fill_s
-from waveguard.sim.clients import SimClient, baseline_clients, change_client
+from waveguard.sim.clients import SimClient
 from waveguard.sim.flows import compile_flows
 from waveguard.sim.metrics import MetricStore, SeriesReader, Snapshot
 from waveguard.sim.noise import Noise
+from waveguard.sim.options import DNSMode, rollback_identities, simulator_clients
 from waveguard.sim.phases import apf_borrowing, apf_dispatch, clients, dns, etcd, latency, recording, replicas
 from waveguard.sim.phases.common import SLOW_EVERY
 from waveguard.sim.phases.latency import mmc_p99_wait
 from waveguard.sim.result import SimulationResult
 from waveguard.sim.rollback import (
-    DEFAULT_ROLLBACK_REQUESTS, RollbackDriver, RollbackIdentity, RollbackRecord, RollbackRequest, rollback_client,
-    rollback_flows, rollback_identity,
+    DEFAULT_ROLLBACK_REQUESTS, RollbackDriver, RollbackIdentity, RollbackRecord, RollbackRequest, rollback_flows,
 )
 
+#: Re-exported: ``mmc_p99_wait`` and the per-cluster figures moved to sim/phases/latency.py, sim/build.py.
 __all__ = ["DNSMode", "FleetSimulator", "apiserver_cores", "mmc_p99_wait", "watch_cache_fill_s"]
-
-DNSMode = Literal["informer", "api_per_answer"]
 
 
 class FleetSimulator:
@@ -66,16 +65,14 @@ class FleetSimulator:
         self.clusters: list[Cluster] = list(fleet.clusters)
         self.cluster_names = [c.name for c in self.clusters]
         self._cluster_index = {n: i for i, n in enumerate(self.cluster_names)}
-        self.clients: list[SimClient] = baseline_clients(backoff=baseline_backoff,
-                                                         api_per_answer_dns=dns_mode == "api_per_answer")
-        self.clients += [change_client(p, change_backoff) for p in profiles]
-        identities = {i.name: i for i in (rollback_identity(x) if isinstance(x, str) else x for x in rollback_as)}
-        self.clients += [rollback_client(i) for i in identities.values()]
+        identities = rollback_identities(rollback_as)
+        self.clients: list[SimClient] = simulator_clients(
+            profiles, dns_mode=dns_mode, baseline_backoff=baseline_backoff, change_backoff=change_backoff,
+            rollback_as=list(identities.values()))
         self.flows, self.groups = compile_flows(self.clients, self.clusters, self.apf)
         self.params = build_params(self.clusters, self.clients, self.flows, self.groups, self.apf, self.dt, dns_mode)
         keys = list(noise_keys) if noise_keys is not None else list(range(len(self.clusters)))
-        noise = Noise([np.random.default_rng([seed, k]) for k in keys], [c.replicas for c in self.clusters],
-                      self.params.n_replicas)
+        noise = Noise.seeded(seed, keys, [c.replicas for c in self.clusters], self.params.n_replicas)
         driver = RollbackDriver(self, identities, rollback_flows(self.clients, self.flows, self.params.level_names),
                                 seed, keys, len(self.clusters), self.dt) if identities else None
         self.state = initial_state(self.params, self.flows, self.groups, initial_share, noise, driver)
@@ -89,8 +86,8 @@ class FleetSimulator:
         """Advance by ``n_seconds`` (default: one step of ``step_s``), recording every step."""
         n = 1 if n_seconds is None else max(1, int(round(n_seconds / self.dt)))
         for _ in range(n):
-            if self._events and self._events[0][0] <= self.state.time_s + 1e-9:
-                self._run_due_events()
+            while self._events and self._events[0][0] <= self.state.time_s + 1e-9:
+                self._events.pop(0)[2]()
             self._advance()
 
     def _advance(self) -> None:
@@ -122,10 +119,6 @@ class FleetSimulator:
         recording.record(state, params, dt, self.recorder)
         replicas.oom_kill(state, params, dt)  # replicas over their memory limit
 
-    def _run_due_events(self) -> None:
-        while self._events and self._events[0][0] <= self.state.time_s + 1e-9:
-            self._events.pop(0)[2]()
-
     # --- public control ---------------------------------------------------------------------
 
     @property
@@ -148,7 +141,7 @@ class FleetSimulator:
     def restart_apiserver(self, cluster: str, replica: int = 0) -> None:
         """Restart one apiserver replica now (its clients relist elsewhere; it returns after
         startup and watch-cache fill). Raises KeyError / IndexError on bad input."""
-        c = self._replica(cluster, replica)
+        c = self._cluster(cluster, replica)
         if self.state.up[replica, c]:
             replicas.crash(self.state, self.params, c, replica, oom=False)
 
@@ -159,7 +152,7 @@ class FleetSimulator:
         relist on the replicas that are up); from ``until_s`` it serves again with nominal APF
         limits. A replica already down stays down at least until then. Raises KeyError /
         IndexError on bad input."""
-        c = self._replica(cluster, replica)
+        c = self._cluster(cluster, replica)
         if self.state.up[replica, c]:
             replicas.crash(self.state, self.params, c, replica, oom=False)
         self.state.down_until[replica, c] = max(self.state.down_until[replica, c], until_s)
@@ -225,7 +218,7 @@ class FleetSimulator:
         return self.recorder.reader
 
     @property
-    def R(self) -> int:  # noqa: N802 (the replica padding, named as in the shapes)
+    def R(self) -> int:  # noqa: N802 (the replica padding R, as in the shapes)
         """Apiserver replicas per cluster as padded (the largest cluster's count)."""
         return self.params.n_replicas
 
@@ -244,14 +237,11 @@ class FleetSimulator:
         """``(G, C)`` (re)list bundles per informer group that reached a replica that was up."""
         return self.state.relists_sent
 
-    def _cluster(self, name: str) -> int:
-        try:
-            return self._cluster_index[name]
-        except KeyError:
-            raise KeyError(f"no cluster named {name!r}") from None
-
-    def _replica(self, cluster: str, replica: int) -> int:
-        c = self._cluster(cluster)
-        if not 0 <= replica < self.clusters[c].replicas:
-            raise IndexError(f"{cluster} has {self.clusters[c].replicas} apiserver replicas")
+    def _cluster(self, name: str, replica: int | None = None) -> int:
+        """Index of cluster ``name``; KeyError if unknown, IndexError if it has no ``replica``."""
+        if name not in self._cluster_index:
+            raise KeyError(f"no cluster named {name!r}")
+        c = self._cluster_index[name]
+        if replica is not None and not 0 <= replica < self.clusters[c].replicas:
+            raise IndexError(f"{name} has {self.clusters[c].replicas} apiserver replicas")
         return c

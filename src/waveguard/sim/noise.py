@@ -27,6 +27,11 @@ class Noise:
         self._demand_block = np.empty((0, len(self._rngs)))
         self._lb_block = np.empty((0, n_replicas, len(self._rngs)))
 
+    @classmethod
+    def seeded(cls, seed: int, keys: Sequence[int], replicas: Sequence[int], n_replicas: int) -> "Noise":
+        """Cluster i draws from ``numpy.random.default_rng([seed, keys[i]])``."""
+        return cls([np.random.default_rng([seed, k]) for k in keys], replicas, n_replicas)
+
     def draw(self) -> tuple[np.ndarray, np.ndarray]:
         """This step's (demand noise ``(C,)``, load-balancer noise ``(R, C)``); the CV is
         ``BASELINE_DEMAND_CV``."""

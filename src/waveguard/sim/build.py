@@ -132,7 +132,7 @@ def build_params(clusters: list[Cluster], clients: Sequence[SimClient], flows: F
         nodes=nodes, dns_lookups_per_step=nodes * (C.DNS_LOOKUPS_TO_COREDNS_PER_NODE_PER_S * dt),
         wait_limit_steps=C.APF_QUEUE_WAIT_LIMIT_S / dt, wait_limit_fraction=min(1.0, dt / C.APF_QUEUE_WAIT_LIMIT_S),
         etcd_flows=from_etcd, etcd_change_rows=flows.is_change[from_etcd],
-        etcd_groups=[(e, g) for e, f in enumerate(from_etcd) for g in np.flatnonzero(group_flow == f)],
+        etcd_groups=[(e, int(g)) for e, f in enumerate(from_etcd) for g in np.flatnonzero(group_flow == f)],
         not_etcd_groups=(~np.isin(group_flow, from_etcd)).astype(np.float64)[:, None, None],  # (G, 1, 1)
         group_flow=group_flow, group_memory_per_request=per_flow["memory_per_request"][group_flow].copy(),
         release_fraction=np.array([release_fractions(bool(b), dt) for b in groups.backoff]).T[:, :, None].copy(),

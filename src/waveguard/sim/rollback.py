@@ -241,7 +241,8 @@ class RollbackPort(Protocol):
         ...
 
 
-def rollback_flows(clients: Sequence[SimClient], flows: FlowTable, level_names: Sequence[str]) -> dict[tuple[str, str], int]:
+def rollback_flows(clients: Sequence[SimClient], flows: FlowTable,
+                   level_names: Sequence[str]) -> dict[tuple[str, str], int]:
     """``(identity, priority level) → flow`` of the compiled rollback clients' steady flows."""
     flow_of = {}
     for f, (ci, relist) in enumerate(zip(flows.client, flows.relist, strict=True)):
@@ -296,7 +297,8 @@ class RollbackDriver:
             f = self.flow_of.get((identity, fs.priority_level))
             if f is None:
                 raise ValueError(f"{req} as {identity} lands in priority level {fs.priority_level}, for which the "
-                                 "simulator compiled no rollback flow; use one of the default requests' verbs/resources")
+                                 "simulator compiled no rollback flow; "
+                                 "use one of the default requests' verbs/resources")
             rows.append(RequestRecord(verb=req.verb, resource=req.resource, flow_schema=fs.name,
                                       priority_level=fs.priority_level))
             flows.append(f)

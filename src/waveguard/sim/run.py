@@ -162,21 +162,21 @@ def _export(sim: FleetSimulator) -> dict:
     n = st.n
     return {
         "n": n, "times": st.times[:n].copy(), "frames": st.frames[:n], "rows": st.rows,
-        "totals": st.totals, "static": sim.reader._static, "labels": sim.reader.labels, "R": sim.R,
-        "oom": {name: int(k) for name, k in zip(sim.cluster_names, sim.oom_kills)}, "step_s": sim.dt,
+        "totals": st.totals, "static": sim.reader.static, "labels": sim.reader.labels, "R": sim.R,
+        "oom": {name: int(k) for name, k in zip(sim.cluster_names, sim.oom_kills, strict=True)}, "step_s": sim.dt,
         "rollbacks": sim.rollbacks,
     }
 
 
 def _merge(scenario: Scenario, shards: list[list[int]], parts: list[dict]) -> SimulationResult:
     clusters = scenario.fleet_model.clusters
-    C, R = len(clusters), max(p["R"] for p in parts)
+    n_clusters, n_replicas = len(clusters), max(p["R"] for p in parts)
     n = parts[0]["n"]
     labels0: LabelSpace = parts[0]["labels"]
-    dims = {"priority_level": len(labels0.priority_level), "scope": len(labels0.scope), "instance": R}
-    store = MetricStore(C, dims, n)
+    dims = {"priority_level": len(labels0.priority_level), "scope": len(labels0.scope), "instance": n_replicas}
+    store = MetricStore(n_clusters, dims, n)
     store.times[:n] = parts[0]["times"]
-    for index, part in zip(shards, parts):
+    for index, part in zip(shards, parts, strict=True):
         frames = part["frames"]
         for name, rows in part["rows"].items():
             target = store.frames[:n, store.rows[name], :]
@@ -187,12 +187,12 @@ def _merge(scenario: Scenario, shards: list[list[int]], parts: list[dict]) -> Si
     store.n = n
     static = {}
     for name, val in parts[0]["static"].items():
-        merged = np.zeros(val.shape[:-1] + (C,), dtype=np.float64)
-        for index, part in zip(shards, parts):
+        merged = np.zeros(val.shape[:-1] + (n_clusters,), dtype=np.float64)
+        for index, part in zip(shards, parts, strict=True):
             merged[..., index] = part["static"][name]
         static[name] = merged
     labels = LabelSpace(priority_level=labels0.priority_level, scope=labels0.scope,
-                        instance=[str(r) for r in range(R)])
+                        instance=[str(r) for r in range(n_replicas)])
     reader = SeriesReader(store, [c.name for c in clusters], labels, static, parts[0]["step_s"])
     oom = {}
     for part in parts:

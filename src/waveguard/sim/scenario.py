@@ -259,7 +259,7 @@ def _check_cluster_names(scenario: Scenario, source: str, node: yaml.Node | None
             raise InputError(source, f"events.{i}.{key}.cluster: no cluster named {target.cluster!r}",
                              line=_line_of(node, ("events", i, key, "cluster")),
                              hint="name a cluster of the scenario's fleet")
-        if key == "rollback":
+        if isinstance(target, RollbackEvent):
             continue
         replicas = scenario.fleet_model.cluster(target.cluster).replicas
         if target.replica >= replicas:

@@ -30,7 +30,8 @@ def refresh_service(state: FleetState, params: SimParams, dt: float) -> None:
     steps_per_service = dt / state.service_now_s
     state.finish_fraction = np.minimum(1.0, steps_per_service)  # share of executing requests that finish in a step
     state.carry_fraction = 1.0 - state.finish_fraction  # share of a dispatched request left for later steps
-    state.step_fraction = state.finish_fraction / steps_per_service  # share of the step a request dispatched now executes
+    # Share of the step a request dispatched now executes.
+    state.step_fraction = state.finish_fraction / steps_per_service
     state.busy_share = state.finish_fraction * state.step_fraction  # ... counting only those that finish in it
     state.seat_occupancy = params.seats * state.step_fraction + state.fanout_extra_seats  # seats per request this step
     etcd_flows = params.etcd_flows

@@ -143,7 +143,16 @@ def build_params(clusters: list[Cluster], clients: Sequence[SimClient], flows: F
         change_groups=change_groups, change_instances=groups.instances[:, change_groups].T.copy(),  # (Gc, C)
         change_pod_watchers=groups.pod_watchers[:, change_groups].T[:, None, :].copy(),  # (Gc, 1, C)
         change_per_node=any(clients[i].profile.per_node for i in groups.client[change_groups]),
+        zeros_by_cluster=_read_only_zeros(len(clusters)),
+        zeros_by_flow=_read_only_zeros((per_flow["n_flows"], len(clusters))),
+        zeros_by_level=_read_only_zeros((per_flow["n_used_levels"], len(clusters))),
     )
+
+
+def _read_only_zeros(shape: int | tuple[int, ...]) -> np.ndarray:
+    zeros = np.zeros(shape)
+    zeros.flags.writeable = False
+    return zeros
 
 
 def initial_state(params: SimParams, flows: FlowTable, groups: GroupTable, initial_share: float, noise: Noise,

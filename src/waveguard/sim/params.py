@@ -87,3 +87,8 @@ class SimParams:
     change_instances: np.ndarray  #: (Gc, C) the change's instances at full rollout
     change_pod_watchers: np.ndarray  #: (Gc, 1, C) cluster-wide pod watches per synced instance
     change_per_node: bool  #: the change is per node (a DaemonSet): its pods are created at pods_per_s
+
+    # --- read-only zeros (a step with nothing queued or lost reuses them) -------------------
+    zeros_by_cluster: np.ndarray  #: (C,)
+    zeros_by_flow: np.ndarray  #: (F, C)
+    zeros_by_level: np.ndarray  #: (Lu, C)

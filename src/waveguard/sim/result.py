@@ -21,7 +21,7 @@ from pydantic import BaseModel
 from waveguard.model import constants as C
 from waveguard.model.fleet import Cluster
 from waveguard.sim.metrics import SeriesReader
-from waveguard.sim.rollback import RollbackRecord
+from waveguard.sim.rollback_record import RollbackRecord
 
 #: Seconds a symptom must last to count as saturation (a typical alert's ``for: 1m``).
 SATURATION_SUSTAIN_S = 60.0

@@ -34,7 +34,7 @@ def resolve(state: FleetState, params: SimParams, dt: float) -> None:
     state.dns_failure = _coredns_failure(state, params, fresh)
     state.client_dns_failure = state.dns_caches.step(state.dns_failure)
     api_fail = failure_ratio(state, params, params.workload_flow) if state.queueing or state.lost is not None \
-        else np.zeros(params.n_clusters)
+        else params.zeros_by_cluster
     state.workload_error = 1.0 - (1.0 - state.client_dns_failure) * (1.0 - C.WORKLOAD_API_DEPENDENT_SHARE * api_fail)
 
 
@@ -51,7 +51,7 @@ def _coredns_failure(state: FleetState, params: SimParams, fresh: np.ndarray) ->
         state.coredns_without_copy_any = bool(state.coredns_without_copy.max() > 0)
     if params.dns_mode == "api_per_answer":
         if not state.queueing and state.lost is None:
-            return np.zeros(params.n_clusters)
+            return params.zeros_by_cluster
         return failure_ratio(state, params, params.coredns_query_flow)
     return state.coredns_without_copy / np.maximum(params.coredns_instances, 1.0)
 

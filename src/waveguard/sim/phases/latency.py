@@ -46,8 +46,7 @@ def measure(state: FleetState, params: SimParams, dt: float) -> None:
         queued_by_flow, rejected_by_flow = state.queued.sum(axis=1), state.rejected.sum(axis=1)  # (F, C)
         inqueue, rejected = flows_per_level @ queued_by_flow, flows_per_level @ rejected_by_flow
     else:
-        queued_by_flow = np.zeros((params.n_flows, params.n_clusters))
-        inqueue = rejected = np.zeros((params.n_used_levels, params.n_clusters))
+        queued_by_flow, inqueue, rejected = params.zeros_by_flow, params.zeros_by_level, params.zeros_by_level
     dispatched_by_flow = state.dispatched.sum(axis=1)
     dispatched = flows_per_level @ dispatched_by_flow
     if state.step_count % SLOW_EVERY == 1 or state.hold_s is None:

@@ -198,7 +198,7 @@ def initial_state(params: SimParams, flows: FlowTable, groups: GroupTable, initi
     )
     lift_legacy_limits(state, params)
     state.used_seat_limits = state.seat_limits[params.used_levels].copy()
-    update_fanout_cpu(state, params)
+    update_fanout_cpu(state, params, params.step_s)
     update_rates(state, params, params.step_s)
     update_fanout_seats(state, params, params.step_s)
     refresh_service(state, params, params.step_s)

@@ -77,7 +77,6 @@ class FleetSimulator:
                                 seed, keys, len(self.clusters), self.dt) if identities else None
         self.state = initial_state(self.params, self.flows, self.groups, initial_share, noise, driver)
         self.recorder = recording.Recorder(self.params, self.cluster_names, expected_steps)
-        recording.write_slow_rows(self.state, self.params, self.recorder)
         self._events: list[tuple[float, int, Callable[[], object]]] = []
 
     # --- the step ---------------------------------------------------------------------------
@@ -101,7 +100,7 @@ class FleetSimulator:
         if state.step_count % SLOW_EVERY == 0:  # slowly moving figures
             dns.restart_coredns_pods(state, params, dt * SLOW_EVERY)
             apf_dispatch.update_fanout_seats(state, params, dt)
-            replicas.update_fanout_cpu(state, params)
+            replicas.update_fanout_cpu(state, params, dt)
         replicas.recover(state, params, dt)  # replicas whose down time is over
         clients.release_backoff(state, params, dt)  # 1. clients re-send after their back-off
         clients.arrive(state, params, dt)  # 2. arrivals over the replicas that are up

@@ -88,7 +88,7 @@ def memory_and_cpu(state: FleetState, params: SimParams, dt: float) -> None:
         refresh_service(state, params, dt)
 
 
-def update_fanout_cpu(state: FleetState, params: SimParams) -> None:
+def update_fanout_cpu(state: FleetState, params: SimParams, dt: float) -> None:
     """CPU cores each replica spends delivering watch events to its synced watchers."""
     state.fanout_cpu = (state.synced_watches * params.deliveries).sum(axis=0) * C.WATCH_EVENT_CPU_S
 

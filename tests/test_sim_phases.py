@@ -14,7 +14,7 @@ from waveguard.model import constants as C
 from waveguard.model.fleet import Cluster, Fleet
 from waveguard.model.requests import RequestProfile
 from waveguard.sim import FleetSimulator
-from waveguard.sim.phases import apf_borrowing, apf_dispatch, clients, dns, etcd, latency, recording, replicas
+from waveguard.sim.phases import apf_borrowing, apf_dispatch, dns, etcd, informers, latency, recording, replicas
 
 AGENT = RequestProfile.model_validate({
     "client": "DaemonSet/networking/node-agent", "agent": "node-agent", "per_node": True, "namespace": "networking",
@@ -128,12 +128,12 @@ def test_clients_back_off_like_client_go():
     group = list(params.group_flow).index(flow(sim, AGENT_RELIST))
     state.backoff[:] = 0.0
     state.backoff[1, group, 0] = 100.0
-    clients.release_backoff(state, params, sim.dt)
+    informers.release_backoff(state, params, sim.dt)
     mean_wait = C.CLIENT_BACKOFF_INITIAL_S * (1 + C.CLIENT_BACKOFF_JITTER / 2)
     resent = 100.0 * (1.0 - math.exp(-sim.dt / mean_wait))
     assert state.resending[group, 0] == pytest.approx(resent)
     assert state.backoff[1, group, 0] == pytest.approx(100.0 - resent)
-    clients.back_off(state, state.resending.copy())
+    informers.back_off(state, state.resending.copy())
     assert state.backoff[2, group, 0] == pytest.approx(resent)
 
 

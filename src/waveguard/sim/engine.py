@@ -25,7 +25,7 @@ from waveguard.sim.flows import compile_flows
 from waveguard.sim.metrics import MetricStore, SeriesReader, Snapshot
 from waveguard.sim.noise import Noise
 from waveguard.sim.options import DNSMode, rollback_identities, simulator_clients
-from waveguard.sim.phases import apf_borrowing, apf_dispatch, clients, dns, etcd, latency, recording, replicas
+from waveguard.sim.phases import apf_borrowing, apf_dispatch, dns, etcd, informers, latency, recording, replicas
 from waveguard.sim.phases.common import SLOW_EVERY
 from waveguard.sim.phases.latency import mmc_p99_wait
 from waveguard.sim.result import SimulationResult
@@ -96,21 +96,21 @@ class FleetSimulator:
         state.time_s += dt
         state.step_count += 1
         state.demand_noise, state.lb_noise = state.noise.draw()
-        clients.ramp_rollout(state, params, dt)  # the change's pods start / stop
+        informers.ramp_rollout(state, params, dt)  # the change's pods start / stop
         if state.step_count % SLOW_EVERY == 0:  # slowly moving figures
             dns.restart_coredns_pods(state, params, dt * SLOW_EVERY)
             apf_dispatch.update_fanout_seats(state, params, dt)
             replicas.update_fanout_cpu(state, params, dt)
         replicas.recover(state, params, dt)  # replicas whose down time is over
-        clients.release_backoff(state, params, dt)  # 1. clients re-send after their back-off
-        clients.arrive(state, params, dt)  # 2. arrivals over the replicas that are up
+        informers.release_backoff(state, params, dt)  # 1. clients re-send after their back-off
+        informers.arrive(state, params, dt)  # 2. arrivals over the replicas that are up
         replicas.complete(state, params, dt)  # 3. executing requests complete at rate 1/τ
         apf_dispatch.dispatch(state, params, dt)  # 4-5. dispatch, queue or 429 (max-in-flight < 1.20)
         etcd.through_etcd(state, params, dt)  # LISTs from etcd wait for it, holding their seats
         replicas.start_executing(state, params, dt)  # admitted requests execute
-        clients.settle_informers(state, params, dt)  # 6. informers answered, rejected or abandoned
+        informers.settle_informers(state, params, dt)  # 6. informers answered, rejected or abandoned
         etcd.fail_late_lists(state, params, dt)  # ... or failed while waiting for etcd
-        clients.sync_informers(state, params, dt)  # ... synced, or back to back-off
+        informers.sync_informers(state, params, dt)  # ... synced, or back to back-off
         replicas.memory_and_cpu(state, params, dt)  # 7. memory and CPU of every replica
         apf_borrowing.track_demand(state, params, dt)  # 8. seat demand; limits readjusted every 10 s
         dns.resolve(state, params, dt)  # 9. CoreDNS, DNS caches, workloads' errors

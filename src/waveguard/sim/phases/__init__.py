@@ -2,7 +2,7 @@
 writes :class:`~waveguard.sim.state.FleetState` (see each module, and
 :meth:`waveguard.sim.engine.FleetSimulator.step` for their order):
 
-* :mod:`.clients` — informers and clients: rollout ramp, release after back-off, arrivals,
+* :mod:`.informers` — informers and clients: rollout ramp, release after back-off, arrivals,
   informers synced or backing off;
 * :mod:`.replicas` — completion, execution, CPU, memory, OOM kills, crashes, recovery;
 * :mod:`.apf_dispatch` — APF dispatch, queueing and 429s (max-in-flight before 1.20);

@@ -19,7 +19,8 @@ def register(app: typer.Typer) -> None:
 
     @app.command("simulate")
     def simulate_cmd(
-        scenario: Optional[Path] = typer.Argument(None, help="Scenario YAML (see docs/simulator.md).", show_default=False),
+        scenario: Optional[Path] = typer.Argument(None, help="Scenario YAML (see docs/simulator.md).",
+                                                  show_default=False),
         builtin: Optional[str] = typer.Option(None, "--builtin", help="Run a shipped scenario by name."),
         list_: bool = typer.Option(False, "--list", help="List the shipped scenarios and exit."),
         seed: Optional[int] = typer.Option(None, "--seed", help="Random seed (default: the scenario's)."),
@@ -40,7 +41,7 @@ def register(app: typer.Typer) -> None:
             if (scenario is None) == (builtin is None):
                 raise InputError("waveguard simulate", "give either a SCENARIO.yaml or --builtin NAME",
                                  hint="waveguard simulate --list shows the built-in scenarios")
-            sc = load_builtin(builtin) if builtin is not None else load_scenario(scenario)
+            sc = load_builtin(builtin) if builtin is not None else load_scenario(_given(scenario))
             result = _run(simulate, sc, seed, workers, quiet=as_json)
             if report is not None:
                 from waveguard.sim.report import write_report
@@ -56,6 +57,13 @@ def register(app: typer.Typer) -> None:
             typer.echo(json.dumps(out, indent=2))
         else:
             _print_summary(result, report, metrics_out)
+
+
+def _given(path: Path | None) -> Path:
+    """The scenario path the caller checked was given."""
+    if path is None:
+        raise InputError("waveguard simulate", "give a SCENARIO.yaml", hint="or --builtin NAME")
+    return path
 
 
 def _run(simulate, scenario, seed, workers, quiet: bool):
@@ -86,9 +94,9 @@ def _print_summary(result, report, metrics_out) -> None:
     console = stdout_console()
     rows = result.summary()
     table = Table(title=f"waveguard simulate — {result.scenario}", header_style="bold", box=None)
-    for col, just in (("cluster", "left"), ("nodes", "right"), ("change at", "right"), ("saturated at", "right"),
-                      ("DNS failing at", "right"), ("peak error", "right"), ("impact min", "right")):
-        table.add_column(col, justify=just)
+    table.add_column("cluster", justify="left")
+    for col in ("nodes", "change at", "saturated at", "DNS failing at", "peak error", "impact min"):
+        table.add_column(col, justify="right")
     for r in rows:
         style = "red" if r.dns_failing_at_s is not None else "yellow" if r.saturated_at_s is not None else ""
         table.add_row(r.name, f"{r.nodes:,}", clock(r.change_at_s), clock(r.saturated_at_s), clock(r.dns_failing_at_s),
@@ -97,7 +105,8 @@ def _print_summary(result, report, metrics_out) -> None:
     saturated = sum(r.saturated_at_s is not None for r in rows)
     dns = sum(r.dns_failing_at_s is not None for r in rows)
     console.print(f"{saturated}/{len(rows)} control planes saturated, DNS failing in {dns}; "
-                  f"{sum(r.impact_minutes for r in rows):,.0f} customer-impact minutes. Times are H:MM:SS from the start.")
+                  f"{sum(r.impact_minutes for r in rows):,.0f} customer-impact minutes. "
+                  "Times are H:MM:SS from the start.")
     for rb in result.rollbacks:
         from waveguard.sim.rollback import seconds
 

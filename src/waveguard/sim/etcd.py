@@ -18,7 +18,7 @@ encoding takes new responses in more slowly.
 
 Under processor sharing every waiting request on a replica receives the same bytes per second, so
 a request admitted at time t0 has received S(t) − S(t0), S the replica's cumulative per-request
-service: requests finish their etcd phase in the order they were admitted, and a cohort admitted
+service (``served_bytes``): requests finish their etcd phase in the order they were admitted, and a cohort admitted
 in one step finishes in one step. :class:`EtcdPhase` therefore keeps the waiting requests as
 cohorts (one per admission step, ``(flows, replicas, clusters)`` each) in a sliding window, which
 makes the wait deterministic: 350 full pod LISTs sharing etcd all take 350 × their bytes ÷ the
@@ -42,6 +42,12 @@ from waveguard.model import constants as C
 _TINY = 1e-12
 
 
+def etcd_flows(etcd_bytes: np.ndarray) -> np.ndarray:
+    """Indices of the flows whose requests read from etcd first (``etcd_bytes`` ``(C, F)`` > 0
+    on some cluster)."""
+    return np.flatnonzero(etcd_bytes.max(axis=0) > 0) if etcd_bytes.size else np.zeros(0, dtype=np.int64)
+
+
 class EtcdPhase:
     """Requests of the flows that read from etcd, waiting for their range responses.
 
@@ -50,28 +56,31 @@ class EtcdPhase:
     ``(Fe, R, C)`` how many of their requests wait for etcd now.
     """
 
-    def __init__(self, etcd_bytes: np.ndarray, etcd_pages: np.ndarray, R: int, dt: float) -> None:
-        self.flows = np.flatnonzero(etcd_bytes.max(axis=0) > 0) if etcd_bytes.size else np.zeros(0, dtype=np.int64)
+    def __init__(self, etcd_bytes: np.ndarray, etcd_pages: np.ndarray, n_replicas: int, dt: float) -> None:
+        self.flows = etcd_flows(etcd_bytes)
         self.enabled = len(self.flows) > 0
-        Cn = etcd_bytes.shape[0]
-        Fe = len(self.flows)
+        n_clusters = etcd_bytes.shape[0]
+        n_etcd_flows = len(self.flows)
         self.dt = dt
         self.bytes = etcd_bytes[:, self.flows].T.copy()  # (Fe, C) per request
         self.pages = np.maximum(etcd_pages[:, self.flows].T, 1.0)  # (Fe, C)
         self.page_bytes = self.bytes / self.pages
-        self.waiting = np.zeros((Fe, R, Cn))
-        self.S = np.zeros((R, Cn))  # cumulative bytes per waiting request since the start (per replica)
-        self.rate = np.full((R, Cn), C.ETCD_RANGE_BYTES_PER_S)  # bytes/s each waiting request receives now
-        # The S of the last CLIENT_TIMEOUT_S seconds (a page stalled longer than that timed out).
+        self.waiting = np.zeros((n_etcd_flows, n_replicas, n_clusters))
+        # Cumulative bytes per waiting request since the start (per replica).
+        self.served_bytes = np.zeros((n_replicas, n_clusters))
+        # Bytes/s each waiting request receives now.
+        self.rate = np.full((n_replicas, n_clusters), C.ETCD_RANGE_BYTES_PER_S)
+        # served_bytes of the last CLIENT_TIMEOUT_S seconds (a page stalled longer than that timed out).
         self._hist_n = int(math.ceil(C.CLIENT_TIMEOUT_S / dt)) + 1
-        self._hist = np.zeros((self._hist_n, R, Cn))
+        self._hist = np.zeros((self._hist_n, n_replicas, n_clusters))
         self._steps = 0
         # Cohorts: a window [h, n) of a growing buffer, one per admission step.
         cap = self._hist_n + 4
-        self._A = np.zeros((cap, Fe, R, Cn))  # requests still waiting
-        self._W = np.zeros((cap, Fe, R, Cn))  # their APF queue wait before admission (s)
-        self._S0 = np.zeros((cap, R, Cn))
-        self._t0 = np.zeros(cap)
+        self._cohort_waiting = np.zeros((cap, n_etcd_flows, n_replicas, n_clusters))  # requests still waiting
+        # Their APF queue wait before admission (s).
+        self._cohort_queue_wait_s = np.zeros((cap, n_etcd_flows, n_replicas, n_clusters))
+        self._cohort_start_bytes = np.zeros((cap, n_replicas, n_clusters))
+        self._cohort_admitted_s = np.zeros(cap)
         self._h = self._n = 0
 
     @property
@@ -89,13 +98,13 @@ class EtcdPhase:
         start waiting for etcd."""
         if admitted.max() <= _TINY:
             return
-        if self._n == len(self._t0):
+        if self._n == len(self._cohort_admitted_s):
             self._make_room()
         i = self._n
-        self._A[i] = admitted
-        self._W[i] = waited
-        self._S0[i] = self.S
-        self._t0[i] = t
+        self._cohort_waiting[i] = admitted
+        self._cohort_queue_wait_s[i] = waited
+        self._cohort_start_bytes[i] = self.served_bytes
+        self._cohort_admitted_s[i] = t
         self._n += 1
 
     def advance(self, t: float, tau: np.ndarray, slow: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
@@ -108,36 +117,37 @@ class EtcdPhase:
         now). None when nothing waits."""
         self._steps += 1
         if not self.busy:
-            self._hist[self._steps % self._hist_n] = self.S
+            self._hist[self._steps % self._hist_n] = self.served_bytes
             self.rate[:] = C.ETCD_RANGE_BYTES_PER_S / slow
             return None
         h, n = self._h, self._n
-        A = self._A[h:n]
-        N = A.sum(axis=(0, 1, 2))  # (C,) requests reading from each cluster's etcd
-        share = np.minimum(C.ETCD_RANGE_BYTES_PER_S, C.ETCD_READ_BYTES_PER_S / np.maximum(N, _TINY))
+        waiting_k = self._cohort_waiting[h:n]
+        reading = waiting_k.sum(axis=(0, 1, 2))  # (C,) requests reading from each cluster's etcd
+        share = np.minimum(C.ETCD_RANGE_BYTES_PER_S, C.ETCD_READ_BYTES_PER_S / np.maximum(reading, _TINY))
         self.rate = share[None, :] / slow  # (R, C)
-        self.S = self.S + self.rate * self.dt
+        self.served_bytes = self.served_bytes + self.rate * self.dt
         old = self._hist[(self._steps + 1) % self._hist_n]  # S one client timeout ago
-        self._hist[self._steps % self._hist_n] = self.S
-        progress = (self.S[None] - self._S0[h:n])[:, None]  # (k, 1, R, C) bytes each cohort received
-        age = (t - self._t0[h:n])[:, None, None, None]  # (k, 1, 1, 1)
-        W = self._W[h:n]
+        self._hist[self._steps % self._hist_n] = self.served_bytes
+        # (k, 1, R, C) bytes each cohort received
+        progress = (self.served_bytes[None] - self._cohort_start_bytes[h:n])[:, None]
+        age = (t - self._cohort_admitted_s[h:n])[:, None, None, None]  # (k, 1, 1, 1)
+        queue_wait_k = self._cohort_queue_wait_s[h:n]
         need = self.bytes[None, :, None, :]  # (1, Fe, 1, C)
         page = self.page_bytes[None, :, None, :]
-        arrived_k = A * (progress >= need * (1.0 - 1e-9))
-        late_k = arrived_k * ((W + age + tau[None]) > C.CLIENT_TIMEOUT_S * self.pages[None, :, None, :])
-        A -= arrived_k
+        arrived_k = waiting_k * (progress >= need * (1.0 - 1e-9))
+        late_k = arrived_k * ((queue_wait_k + age + tau[None]) > C.CLIENT_TIMEOUT_S * self.pages[None, :, None, :])
+        waiting_k -= arrived_k
         # Cancelled: the first page not back within the timeout (after the queue wait), or a later
         # page stalled for a whole timeout.
-        first = (age >= C.CLIENT_TIMEOUT_S - W) & (progress < page)
-        stalled = (self.S - old)[None, None] < page  # (1, Fe, R, C)
+        first = (age >= C.CLIENT_TIMEOUT_S - queue_wait_k) & (progress < page)
+        stalled = (self.served_bytes - old)[None, None] < page  # (1, Fe, R, C)
         later = (age >= C.CLIENT_TIMEOUT_S) & stalled
-        cancel_k = A * (first | later)
-        A -= cancel_k
-        while self._h < self._n and self._A[self._h].max() <= _TINY:
-            self._A[self._h] = 0.0
+        cancel_k = waiting_k * (first | later)
+        waiting_k -= cancel_k
+        while self._h < self._n and self._cohort_waiting[self._h].max() <= _TINY:
+            self._cohort_waiting[self._h] = 0.0
             self._h += 1
-        self.waiting = self._A[self._h:self._n].sum(axis=0) if self.busy else np.zeros_like(self.waiting)
+        self.waiting = self._cohort_waiting[self._h:self._n].sum(axis=0) if self.busy else np.zeros_like(self.waiting)
         return arrived_k.sum(axis=0), late_k.sum(axis=0), cancel_k.sum(axis=0)
 
     def drop(self, r: int, c: int) -> np.ndarray:
@@ -145,8 +155,8 @@ class EtcdPhase:
         flow ``(Fe,)``."""
         if not self.busy:
             return np.zeros(len(self.flows))
-        lost = self._A[self._h:self._n, :, r, c].sum(axis=0)
-        self._A[self._h:self._n, :, r, c] = 0.0
+        lost = self._cohort_waiting[self._h:self._n, :, r, c].sum(axis=0)
+        self._cohort_waiting[self._h:self._n, :, r, c] = 0.0
         self.waiting[:, r, c] = 0.0
         return lost
 
@@ -155,14 +165,14 @@ class EtcdPhase:
         (the rest were cancelled: their clients went away)."""
         if not self.busy or not rows.any():
             return
-        self._A[self._h:self._n, rows] *= factor[None, None, None, :]
-        self.waiting = self._A[self._h:self._n].sum(axis=0)
+        self._cohort_waiting[self._h:self._n, rows] *= factor[None, None, None, :]
+        self.waiting = self._cohort_waiting[self._h:self._n].sum(axis=0)
 
     def _make_room(self) -> None:
-        h, n, cap = self._h, self._n, len(self._t0)
+        h, n, cap = self._h, self._n, len(self._cohort_admitted_s)
         live = n - h
         new_cap = cap if live <= cap // 2 else 2 * cap
-        for name in ("_A", "_W", "_S0", "_t0"):
+        for name in ("_cohort_waiting", "_cohort_queue_wait_s", "_cohort_start_bytes", "_cohort_admitted_s"):
             old = getattr(self, name)
             new = np.zeros((new_cap,) + old.shape[1:])
             new[:live] = old[h:n]

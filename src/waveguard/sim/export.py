@@ -28,7 +28,7 @@ def series_columns(result: SimulationResult) -> list[tuple[str, str, dict[str, s
             values = [None]  # aggregated: worst (memory) or total (up) over replicas
         for value in values:
             lab = dict(fixed)
-            if value is not None:
+            if value is not None and spec.label is not None:
                 lab[spec.label] = value
             shown = ",".join(f'{k}="{v}"' for k, v in lab.items())
             col = f"{name}{{{shown}}}" if shown else name
@@ -53,7 +53,7 @@ def write_csv(result: SimulationResult, path: str | Path) -> int:
                     kind = METRICS[metric].kind
                     block[:, j] = result.rate(metric, cluster, **lab) if kind == "counter" else \
                         result.series(metric, cluster, **lab)
-                lines = [f"{t:g},{cluster}," + ",".join(f"{v:.6g}" for v in row) for t, row in zip(times, block)]
+                lines = [f"{t:g},{cluster}," + ",".join(f"{v:.6g}" for v in row) for t, row in zip(times, block, strict=True)]
                 fh.write("\n".join(lines) + "\n")
     except OSError as exc:
         raise InputError(str(path), f"cannot write metrics: {exc.strerror}", hint="check --metrics-out") from exc

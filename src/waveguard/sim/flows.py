@@ -178,15 +178,15 @@ def _cost_into(spec: FlowSpec, clients: list[SimClient], cluster: Cluster, apf: 
     total = sum(rates)
     w = [r / total if total else 1.0 / len(rates) for r in rates]
     spec.rate.append(total)
-    spec.seats.append(sum(wi * c.seats for wi, c in zip(w, costs)))
-    spec.tau.append(sum(wi * c.apiserver_s for wi, c in zip(w, costs)))
-    spec.cpu.append(sum(wi * _work_s(c) for wi, c in zip(w, costs)))
-    spec.mem.append(sum(wi * c.memory_bytes for wi, c in zip(w, costs)))
-    spec.pod_write_frac.append(sum(wi for wi, pw in zip(w, pod_writes) if pw))
-    spec.etcd_bytes.append(sum(wi * c.etcd_bytes for wi, c in zip(w, costs)))
-    spec.etcd_pages.append(sum(wi * c.pages for wi, c in zip(w, costs) if c.etcd_bytes) or 1.0)
+    spec.seats.append(sum(wi * c.seats for wi, c in zip(w, costs, strict=True)))
+    spec.tau.append(sum(wi * c.apiserver_s for wi, c in zip(w, costs, strict=True)))
+    spec.cpu.append(sum(wi * _work_s(c) for wi, c in zip(w, costs, strict=True)))
+    spec.mem.append(sum(wi * c.memory_bytes for wi, c in zip(w, costs, strict=True)))
+    spec.pod_write_frac.append(sum(wi for wi, pw in zip(w, pod_writes, strict=True) if pw))
+    spec.etcd_bytes.append(sum(wi * c.etcd_bytes for wi, c in zip(w, costs, strict=True)))
+    spec.etcd_pages.append(sum(wi * c.pages for wi, c in zip(w, costs, strict=True) if c.etcd_bytes) or 1.0)
     spec.legacy_seats.append(1.0)  # max-in-flight: every (non-WATCH) request holds one slot
-    spec.mutating.append(sum(wi for wi, m in zip(w, mutating) if m))
+    spec.mutating.append(sum(wi for wi, m in zip(w, mutating, strict=True) if m))
 
 
 def _relist_bundle(client: SimClient, cluster: Cluster,
@@ -275,8 +275,7 @@ def _groups(groups: list[dict], flow_index: dict, clients: list[SimClient], clus
     pod_w = np.array([[_pod_watch_share(g["watches"], c) for g in groups] for c in clusters], dtype=np.float64)
     deliv = np.array([[sum(events_per_watcher(rc, c) for rc in g["watches"]) for g in groups] for c in clusters],
                      dtype=np.float64)
-    G = len(groups)
-    shape = (len(clusters), G)
+    shape = (len(clusters), len(groups))
     return GroupTable(
         client=np.array([g["client"] for g in groups], dtype=np.int64),
         flow=np.array([flow_index[g["key"]] for g in groups], dtype=np.int64),

@@ -38,31 +38,33 @@ class MaxInFlight:
     def __init__(self, clusters: list[Cluster], mutating: np.ndarray, exempt: np.ndarray) -> None:
         self.cols = np.array([i for i, c in enumerate(clusters) if before_apf(c)], dtype=np.int64)
         self.enabled = len(self.cols) > 0
-        self.mut = mutating[self.cols].T[:, None, :].copy() if self.enabled else None  # (F, 1, Cl)
+        self.mutating_share = mutating[self.cols].T[:, None, :].copy()  # (F, 1, Cl)
         self.limited = (~exempt).astype(np.float64)[:, None, None]  # (F, 1, 1)
-        self._ro = self.limited * (1.0 - self.mut) if self.enabled else None
-        self._mu = self.limited * self.mut if self.enabled else None
+        self._read_only = self.limited * (1.0 - self.mutating_share)  # (F, 1, Cl) counted read-only
+        self._mutating = self.limited * self.mutating_share  # (F, 1, Cl) counted mutating
 
-    def admit(self, want: np.ndarray, D: np.ndarray, Q: np.ndarray, REJ: np.ndarray, in_flight: np.ndarray,
-              slots: np.ndarray, occupancy: np.ndarray) -> bool:
+    def admit(self, want: np.ndarray, dispatched: np.ndarray, queued: np.ndarray, rejected: np.ndarray,
+              in_flight: np.ndarray, slots: np.ndarray, occupancy: np.ndarray) -> bool:
         """Decide the max-in-flight clusters' admissions this step, in place: ``want`` ``(F, R,
         C)`` requests arriving, ``in_flight`` already executing (or waiting for etcd), ``slots``
         each one's slots, ``occupancy`` the slots a new one holds this step. What fits in the
-        free read-only / mutating slots is admitted (``D``), the rest rejected with 429 at once
-        (``REJ``); nothing queues. Returns whether anything was rejected."""
+        free read-only / mutating slots is admitted (``dispatched``), the rest rejected with 429
+        at once (``rejected``); nothing queues (``queued``: 0). Returns whether anything was
+        rejected. Shapes ``(F, R, C)``."""
         cols = self.cols
         busy = in_flight[:, :, cols] * slots[:, :, cols]
-        used_ro = (busy * self._ro).sum(axis=0)  # (R, Cl)
-        used_mu = (busy * self._mu).sum(axis=0)
+        used_ro = (busy * self._read_only).sum(axis=0)  # (R, Cl)
+        used_mu = (busy * self._mutating).sum(axis=0)
         new = want[:, :, cols]
         dem = new * occupancy[:, :, cols]
-        f_ro = np.clip((C.MAX_REQUESTS_INFLIGHT - used_ro) / np.maximum((dem * self._ro).sum(axis=0), _TINY), 0.0, 1.0)
-        f_mu = np.clip((C.MAX_MUTATING_REQUESTS_INFLIGHT - used_mu) / np.maximum((dem * self._mu).sum(axis=0), _TINY),
+        f_ro = np.clip((C.MAX_REQUESTS_INFLIGHT - used_ro) / np.maximum((dem * self._read_only).sum(axis=0), _TINY),
                        0.0, 1.0)
-        frac = 1.0 - self._ro * (1.0 - f_ro) - self._mu * (1.0 - f_mu)
+        f_mu = np.clip((C.MAX_MUTATING_REQUESTS_INFLIGHT - used_mu)
+                       / np.maximum((dem * self._mutating).sum(axis=0), _TINY), 0.0, 1.0)
+        frac = 1.0 - self._read_only * (1.0 - f_ro) - self._mutating * (1.0 - f_mu)
         admitted = new * frac
-        D[:, :, cols] = admitted
-        rejected = new - admitted
-        REJ[:, :, cols] = rejected
-        Q[:, :, cols] = 0.0
-        return bool(rejected.max() > _TINY)
+        dispatched[:, :, cols] = admitted
+        refused = new - admitted
+        rejected[:, :, cols] = refused
+        queued[:, :, cols] = 0.0
+        return bool(refused.max() > _TINY)

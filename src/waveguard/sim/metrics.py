@@ -173,6 +173,11 @@ class SeriesReader:
         """Simulated seconds at the end of each recorded step, shape (T,)."""
         return self._store.times[: self._store.n]
 
+    @property
+    def static(self) -> dict[str, np.ndarray]:
+        """Metrics computed from the configuration, not stored per step: name → ``(..., C)``."""
+        return self._static
+
     def cluster_index(self, cluster: str) -> int:
         try:
             return self._index[cluster]
@@ -268,6 +273,8 @@ class SeriesReader:
         return arr.max(axis=1) if _takes_max(spec) else arr.sum(axis=1)
 
     def _label_index(self, spec: MetricSpec, value: str) -> int:
+        if spec.label is None:
+            raise KeyError(f"{spec.name} has no breakdown label")
         values = getattr(self.labels, spec.label)
         try:
             return values.index(str(value))

@@ -13,17 +13,15 @@ Policy thresholds of the summary (not physics; a gate may choose others):
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from typing import Protocol, Sequence
 
 import numpy as np
 from pydantic import BaseModel
 
 from waveguard.model import constants as C
+from waveguard.model.fleet import Cluster
 from waveguard.sim.metrics import SeriesReader
-
-if TYPE_CHECKING:
-    from waveguard.sim.engine import FleetSimulator
-    from waveguard.sim.rollback import RollbackRecord
+from waveguard.sim.rollback_record import RollbackRecord
 
 #: Seconds a symptom must last to count as saturation (a typical alert's ``for: 1m``).
 SATURATION_SUSTAIN_S = 60.0
@@ -48,6 +46,25 @@ class ClusterSummary(BaseModel):
     oom_kills: int
 
 
+class RecordedRun(Protocol):
+    """What a result reads of a simulator (:class:`~waveguard.sim.engine.FleetSimulator` is one)."""
+
+    @property
+    def reader(self) -> SeriesReader: ...
+
+    @property
+    def clusters(self) -> Sequence[Cluster]: ...
+
+    @property
+    def cluster_names(self) -> Sequence[str]: ...
+
+    @property
+    def oom_kills(self) -> np.ndarray: ...
+
+    @property
+    def rollbacks(self) -> list[RollbackRecord]: ...
+
+
 class SimulationResult:
     """Series under real metric names (:meth:`series`, :meth:`rate`) and the summary.
 
@@ -55,13 +72,13 @@ class SimulationResult:
     :attr:`times` (seconds); see :mod:`waveguard.sim.metrics` for names and labels.
     """
 
-    def __init__(self, scenario: str, simulator: "FleetSimulator | None" = None, *,
+    def __init__(self, scenario: str, simulator: RecordedRun | None = None, *,
                  reader: SeriesReader | None = None, nodes: dict[str, int] | None = None,
-                 oom_kills: dict[str, int] | None = None, rollbacks: "list[RollbackRecord] | None" = None) -> None:
+                 oom_kills: dict[str, int] | None = None, rollbacks: list[RollbackRecord] | None = None) -> None:
         if simulator is not None:
             reader = simulator.reader
             nodes = {c.name: c.nodes for c in simulator.clusters}
-            oom_kills = {n: int(k) for n, k in zip(simulator.cluster_names, simulator.oom_kills)}
+            oom_kills = {n: int(k) for n, k in zip(simulator.cluster_names, simulator.oom_kills, strict=True)}
             rollbacks = simulator.rollbacks
         if reader is None or nodes is None or oom_kills is None:
             raise ValueError("give a simulator, or reader, nodes and oom_kills")
@@ -89,7 +106,7 @@ class SimulationResult:
 
     def at(self, time_s: float) -> int:
         """Index of the step at (or just after) ``time_s``."""
-        return int(min(len(self.times) - 1, np.searchsorted(self.times, time_s - 1e-9)))
+        return min(len(self.times) - 1, int(np.searchsorted(self.times, time_s - 1e-9)))
 
     # --- summary -----------------------------------------------------------------------------
 

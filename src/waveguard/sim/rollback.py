@@ -33,20 +33,23 @@ independent of the demand noise, so adding a rollback does not change the rest o
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from typing import Literal, Protocol, Sequence
 
 import numpy as np
-from pydantic import BaseModel, Field
 
 from waveguard.model import constants as C
 from waveguard.model.apf import APFConfig, Subject
 from waveguard.model.requests import RequestClass, RequestProfile
 from waveguard.sim.clients import SimClient
+from waveguard.sim.flows import FlowTable
+from waveguard.sim.rollback_record import RequestRecord, RollbackRecord, seconds
 
-if TYPE_CHECKING:
-    from waveguard.sim.engine import FleetSimulator
+__all__ = [
+    "DEFAULT_ROLLBACK_REQUESTS", "IDENTITIES", "RequestRecord", "RollbackDriver", "RollbackIdentity", "RollbackPort",
+    "RollbackRecord", "RollbackRequest", "parse_request", "rollback_client", "rollback_flows", "rollback_identity",
+    "seconds",
+]
 
 #: Identities a rollback can be sent as (see the module docstring).
 IDENTITIES = ("breakglass", "controller", "user")
@@ -133,70 +136,6 @@ def rollback_client(identity: RollbackIdentity) -> SimClient:
     return SimClient(profile.client, "rollback", profile, identity.subject, distinct_users=False, backoff=True)
 
 
-class RequestRecord(BaseModel):
-    """What happened to one request of a rollback. Times in simulated seconds."""
-
-    verb: str
-    resource: str
-    flow_schema: str
-    priority_level: str
-    sent_at_s: float | None = None  # first attempt
-    served_at_s: float | None = None
-    attempts: int = 0
-    rejected: int = 0  # answered 429 (queue full, concurrency limit, queue time-out)
-    failed: int = 0  # no apiserver up, its replica died, or the request timed out (504)
-    queue_wait_s: float = 0.0  # seconds spent in APF queues, all attempts
-    backoff_s: float = 0.0  # seconds spent waiting to retry (back-offs that ended)
-
-
-class RollbackRecord(BaseModel):
-    """One rollback on one cluster: when it started and completed (all requests served), and
-    its requests. ``completed_at_s`` None: not completed when the simulation stopped."""
-
-    cluster: str
-    identity: str
-    user: str
-    started_at_s: float
-    completed_at_s: float | None = None
-    change_removed_at_s: float | None = None  # the workload's removal was served
-    requests: list[RequestRecord] = Field(default_factory=list)
-
-    @property
-    def duration_s(self) -> float | None:
-        return None if self.completed_at_s is None else self.completed_at_s - self.started_at_s
-
-    @property
-    def rejected(self) -> int:
-        return sum(r.rejected for r in self.requests)
-
-    @property
-    def failed(self) -> int:
-        return sum(r.failed for r in self.requests)
-
-    @property
-    def queue_wait_s(self) -> float:
-        return sum(r.queue_wait_s for r in self.requests)
-
-    @property
-    def backoff_s(self) -> float:
-        return sum(r.backoff_s for r in self.requests)
-
-    @property
-    def priority_levels(self) -> list[str]:
-        return sorted({r.priority_level for r in self.requests})
-
-    def as_json(self) -> dict:
-        """``{"cluster", "identity", "user", "priority_levels", "started_at_s", "completed_at_s",
-        "duration_s", "change_removed_at_s", "rejected", "failed", "queue_wait_s", "backoff_s",
-        "requests": [...]}`` (seconds)."""
-        return {"cluster": self.cluster, "identity": self.identity, "user": self.user,
-                "priority_levels": self.priority_levels, "started_at_s": self.started_at_s,
-                "completed_at_s": self.completed_at_s, "duration_s": self.duration_s,
-                "change_removed_at_s": self.change_removed_at_s, "rejected": self.rejected, "failed": self.failed,
-                "queue_wait_s": round(self.queue_wait_s, 3), "backoff_s": round(self.backoff_s, 3),
-                "requests": [r.model_dump() for r in self.requests]}
-
-
 State = Literal["ready", "queued", "executing", "backoff", "done"]
 
 
@@ -218,22 +157,62 @@ class _Active:
     failed_at_s: float = 0.0  # when the last attempt failed
 
 
+class RollbackPort(Protocol):
+    """What the rollback client needs of the simulator: the time, which replicas are up, the
+    APF configuration in force and the rollout control (:class:`~waveguard.sim.engine.
+    FleetSimulator` is one)."""
+
+    @property
+    def time_s(self) -> float:
+        """Simulated seconds since the start."""
+        ...
+
+    @property
+    def up(self) -> np.ndarray:
+        """``(R, C)`` bool: apiserver replica r of cluster c serves."""
+        ...
+
+    @property
+    def apf(self) -> APFConfig:
+        """The APF configuration that classifies the rollback's requests."""
+        ...
+
+    def set_rollout(self, cluster: str, share: float, pods_per_s: float = ...) -> None:
+        """Aim ``cluster``'s change at ``share`` of its nodes."""
+        ...
+
+
+def rollback_flows(clients: Sequence[SimClient], flows: FlowTable,
+                   level_names: Sequence[str]) -> dict[tuple[str, str], int]:
+    """``(identity, priority level) → flow`` of the compiled rollback clients' steady flows."""
+    flow_of = {}
+    for f, (ci, relist) in enumerate(zip(flows.client, flows.relist, strict=True)):
+        client = clients[ci]
+        if client.role == "rollback" and not relist:
+            name = client.name.split(":", 1)[1]
+            flow_of[(name, level_names[flows.level[f]])] = f
+    return flow_of
+
+
 @dataclass
 class RollbackDriver:
-    """Sends the rollbacks of one :class:`FleetSimulator` (called from its step; see the
-    module docstring). ``flow_of[(identity, level)]`` is the flow of each compiled client."""
+    """Sends the rollbacks of one simulator through its ``port`` (called from its step; see the
+    module docstring). ``flow_of[(identity, level)]`` is the flow of each compiled client;
+    ``n_clusters`` and ``dt`` (the step, s) size and pace it."""
 
-    sim: "FleetSimulator"
+    port: RollbackPort
     identities: dict[str, RollbackIdentity]
     flow_of: dict[tuple[str, str], int]
     seed: int
     keys: list[int]
+    n_clusters: int
+    dt: float
     records: list[RollbackRecord] = field(default_factory=list)
     active: list[_Active] = field(default_factory=list)
     _rngs: dict[int, np.random.Generator] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        n = self.sim.C
+        n = self.n_clusters
         self.pending = np.zeros(n)  # requests not yet served, per cluster (gauge)
         self.rejected_step = np.zeros(n)  # this step's 429s, per cluster
         self.failed_step = np.zeros(n)
@@ -252,21 +231,22 @@ class RollbackDriver:
         if any(a.c == c for a in self.active):
             raise ValueError(f"a rollback is already running on {cluster}")
         ident = self.identities[identity]
-        apf: APFConfig = self.sim.apf
+        apf: APFConfig = self.port.apf
         rows, flows = [], []
         for req in requests:
             fs = apf.classify(ident.subject, req.verb, req.resource)
             f = self.flow_of.get((identity, fs.priority_level))
             if f is None:
                 raise ValueError(f"{req} as {identity} lands in priority level {fs.priority_level}, for which the "
-                                 "simulator compiled no rollback flow; use one of the default requests' verbs/resources")
+                                 "simulator compiled no rollback flow; "
+                                 "use one of the default requests' verbs/resources")
             rows.append(RequestRecord(verb=req.verb, resource=req.resource, flow_schema=fs.name,
                                       priority_level=fs.priority_level))
             flows.append(f)
         record = RollbackRecord(cluster=cluster, identity=identity, user=ident.subject.user,
-                                started_at_s=self.sim.t, requests=rows)
+                                started_at_s=self.port.time_s, requests=rows)
         self.records.append(record)
-        self.active.append(_Active(record=record, c=c, flows=flows, next_send_s=self.sim.t))
+        self.active.append(_Active(record=record, c=c, flows=flows, next_send_s=self.port.time_s))
         self.pending[c] += len(rows)
         return record
 
@@ -275,15 +255,17 @@ class RollbackDriver:
             self._rngs[c] = np.random.default_rng([self.seed, self.keys[c], _STREAM])
         return self._rngs[c]
 
-    # --- the step (called by FleetSimulator._advance) ------------------------------------
+    # --- the step (called by the phases of a step) ------------------------------------
 
-    def inject(self, A_c: np.ndarray, A: np.ndarray, share_r: np.ndarray, total: np.ndarray) -> None:
+    def inject(self, arrivals: np.ndarray, per_replica: np.ndarray, replica_share: np.ndarray,
+               total: np.ndarray) -> None:
         """Step 2: requests due now arrive on one replica (drawn with the load balancer's
-        split); with no replica up the attempt fails. Queued or executing requests whose
-        replica died fail."""
-        sim, t = self.sim, self.sim.t
+        split ``replica_share`` ``(R, C)``; ``total`` ``(C,)`` its weight, 0 with no replica
+        up): one more request in ``arrivals`` ``(F, C)`` and ``per_replica`` ``(F, R, C)``. With
+        no replica up the attempt fails. Queued or executing requests whose replica died fail."""
+        t, up = self.port.time_s, self.port.up
         for a in self.active:
-            if a.state in ("queued", "executing") and not sim.up[a.replica, a.c]:
+            if a.state in ("queued", "executing") and not up[a.replica, a.c]:
                 self._fail(a, rejected=False)
             if a.state == "backoff" and t + 1e-9 >= a.next_send_s:
                 a.record.requests[a.k].backoff_s += t - a.failed_at_s
@@ -298,58 +280,60 @@ class RollbackDriver:
             if total[a.c] <= 0:  # connection refused: no apiserver replica up
                 self._fail(a, rejected=False)
                 continue
-            weights = share_r[:, a.c]
+            weights = replica_share[:, a.c]
             a.replica = int(self._rng(a.c).choice(len(weights), p=weights / weights.sum()))
             f = a.flows[a.k]
-            A_c[f, a.c] += 1.0
-            A[f, :, a.c] = 0.0
-            A[f, a.replica, a.c] = 1.0
+            arrivals[f, a.c] += 1.0
+            per_replica[f, :, a.c] = 0.0
+            per_replica[f, a.replica, a.c] = 1.0
             a.state = "queued"
 
-    def resolve(self, D: np.ndarray, Q: np.ndarray, REJ: np.ndarray, qcap: np.ndarray) -> bool:
+    def resolve(self, dispatched: np.ndarray, queued: np.ndarray, rejected: np.ndarray, qcap: np.ndarray) -> bool:
         """Step 4–5, after the engine's dispatch: the fate of each queued request is drawn from
-        what its flow was given; the flow's arrays are set to it. Returns True when a request
-        stays queued or was rejected (the engine must keep its queue bookkeeping on)."""
-        dt, queued_or_rejected = self.sim.dt, False
+        what its flow was given; the flow's arrays (``(F, R, C)`` each; ``qcap`` the queue
+        capacity) are set to it. Returns True when a request stays queued or was rejected (the
+        engine must keep its queue bookkeeping on)."""
+        dt, queued_or_rejected = self.dt, False
         for a in self.active:
             if a.state != "queued":
                 continue
             f, r, c = a.flows[a.k], a.replica, a.c
-            want = D[f, r, c] + Q[f, r, c] + REJ[f, r, c]
-            p_dispatch = D[f, r, c] / want if want > _TINY else 0.0
-            D[f, :, c] = Q[f, :, c] = REJ[f, :, c] = 0.0
+            want = dispatched[f, r, c] + queued[f, r, c] + rejected[f, r, c]
+            p_dispatch = dispatched[f, r, c] / want if want > _TINY else 0.0
+            dispatched[f, :, c] = queued[f, :, c] = rejected[f, :, c] = 0.0
             if self._rng(c).random() < p_dispatch:
-                D[f, r, c] = 1.0
+                dispatched[f, r, c] = 1.0
                 a.state = "executing"
                 continue
             queued_or_rejected = True
             if qcap[f, r, c] >= 1.0:  # a queuing level: it waits (until the APF wait limit)
                 a.waited_s += dt
             if qcap[f, r, c] < 1.0 or a.waited_s >= C.APF_QUEUE_WAIT_LIMIT_S:
-                REJ[f, r, c] = 1.0  # 429: the level rejects when full, or the queue wait limit
+                rejected[f, r, c] = 1.0  # 429: the level rejects when full, or the queue wait limit
                 self._fail(a, rejected=True)
             else:
-                Q[f, r, c] = 1.0
+                queued[f, r, c] = 1.0
         return queued_or_rejected
 
-    def execute(self, E: np.ndarray, tau: np.ndarray) -> None:
+    def execute(self, executing: np.ndarray, tau: np.ndarray) -> None:
         """After dispatch: executing requests progress by dt / τ (τ as the engine stretches it
         on a CPU-starved replica); served ones let the next request go; past the request
-        timeout they fail (504). Their seats stay in ``E`` while they execute."""
-        dt, t = self.sim.dt, self.sim.t
+        timeout they fail (504). Their seats stay in ``executing`` ``(F, R, C)`` while they
+        execute."""
+        dt, t = self.dt, self.port.time_s
         for a in list(self.active):
             a.elapsed_s += dt
             if a.state != "executing":
                 continue
             f, r, c = a.flows[a.k], a.replica, a.c
             a.progress += dt / max(float(tau[f, r, c]), _TINY)
-            E[f, :, c] = 0.0
+            executing[f, :, c] = 0.0
             if a.progress >= 1.0 - 1e-9:
                 self._served(a, t)
             elif a.elapsed_s >= C.APISERVER_REQUEST_TIMEOUT_S:
                 self._fail(a, rejected=False)
             else:
-                E[f, r, c] = 1.0
+                executing[f, r, c] = 1.0
 
     # --- bookkeeping ---------------------------------------------------------------------
 
@@ -360,7 +344,7 @@ class RollbackDriver:
         self.pending[a.c] -= 1
         if RollbackRequest(req.verb, req.resource).removes_change and a.record.change_removed_at_s is None:
             a.record.change_removed_at_s = t
-            self.sim.set_rollout(a.record.cluster, 0.0)
+            self.port.set_rollout(a.record.cluster, 0.0)
         a.k += 1
         a.failures = 0
         if a.k == len(a.record.requests):
@@ -383,16 +367,7 @@ class RollbackDriver:
         delay = min(C.CLIENT_BACKOFF_MAX_S, C.CLIENT_BACKOFF_INITIAL_S * C.CLIENT_BACKOFF_FACTOR ** a.failures)
         delay *= 1.0 + C.CLIENT_BACKOFF_JITTER * self._rng(a.c).random()
         a.failures += 1
-        a.failed_at_s = self.sim.t
-        a.next_send_s = self.sim.t + delay
+        a.failed_at_s = self.port.time_s
+        a.next_send_s = self.port.time_s + delay
         a.state = "backoff"
         a.waited_s = 0.0
-
-
-def seconds(value: float | None) -> str:
-    """A duration for tables: ``12 s``, ``4 min 05 s``, or ``—``."""
-    if value is None or not math.isfinite(value):
-        return "—"
-    if value < 60:
-        return f"{value:.0f} s"
-    return f"{int(value // 60)} min {int(value % 60):02d} s"

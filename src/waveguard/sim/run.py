@@ -7,9 +7,9 @@ by its index in the whole fleet, so the result is the same as a single-process r
 
 from __future__ import annotations
 
-import math
 import multiprocessing as mp
 import os
+from functools import partial
 from typing import Callable, Sequence
 
 import numpy as np
@@ -33,38 +33,30 @@ def build_simulator(scenario: Scenario, seed: int | None = None, clusters: list[
     fleet) with its schedule and events queued. ``apf`` replaces the scenario's APF objects;
     ``rollback_as`` adds rollback identities to those of its rollback events (so that code can
     start rollbacks with :meth:`FleetSimulator.rollback`)."""
-    change = scenario.change
-    steps = n_steps(scenario)
     full = scenario.fleet_model.clusters
     index = list(range(len(full))) if clusters is None else list(clusters)
     fleet = Fleet.model_construct(clusters=[full[i] for i in index])
-    sim = FleetSimulator(
-        fleet, scenario.profiles, apf=scenario.apf_config if apf is None else apf,
-        seed=scenario.seed if seed is None else seed, step_s=scenario.step_s, dns_mode=scenario.dns.mode,
-        baseline_backoff=scenario.baseline.backoff, change_backoff=change.backoff if change else True,
-        initial_share=change.initial_share if change else 0.0, expected_steps=steps, noise_keys=index,
-        rollback_as=sorted({*scenario.rollback_identities(), *rollback_as}),
-    )
+    options = scenario.simulator_options(seed, apf=apf, rollback_as=rollback_as, noise_keys=index)
+    sim = FleetSimulator(fleet, scenario.profiles, **options.kwargs())
     names = {full[i].name for i in index}
     for cluster, (start, share, pods_per_s) in scenario.start_times().items():
         if cluster in names:
-            sim.at(start, lambda c=cluster, s=share, p=pods_per_s: sim.set_rollout(c, s, p))
+            sim.at(start, partial(sim.set_rollout, cluster, share, pods_per_s))
     for ev in scenario.events:
-        key, target = ev.action
-        if target.cluster not in names:
-            continue
-        if key == "restart_apiserver":
-            sim.at(ev.at_s, lambda c=target.cluster, r=target.replica: sim.restart_apiserver(c, r))
-        elif key == "rollback":
-            sim.at(ev.at_s, lambda rb=target: sim.rollback(rb.cluster, rb.identity, rb.parsed_requests()))
-        else:
-            until = ev.at_s + target.duration_s
-            sim.at(ev.at_s, lambda c=target.cluster, r=target.replica, u=until: sim.hold_apiserver_down(c, r, u))
+        if ev.restart_apiserver is not None and ev.restart_apiserver.cluster in names:
+            sim.at(ev.at_s, partial(sim.restart_apiserver, ev.restart_apiserver.cluster, ev.restart_apiserver.replica))
+        elif ev.rollback is not None and ev.rollback.cluster in names:
+            rb = ev.rollback
+            sim.at(ev.at_s, partial(sim.rollback, rb.cluster, rb.identity, rb.parsed_requests()))
+        elif ev.apiserver_down is not None and ev.apiserver_down.cluster in names:
+            down = ev.apiserver_down
+            sim.at(ev.at_s, partial(sim.hold_apiserver_down, down.cluster, down.replica, ev.at_s + down.duration_s))
     return sim
 
 
 def n_steps(scenario: Scenario) -> int:
-    return int(math.ceil(scenario.duration_s / scenario.step_s - 1e-9))
+    """Steps of the scenario's ``step_s`` that cover its ``duration_s``."""
+    return scenario.n_steps
 
 
 def simulate(scenario: Scenario, seed: int | None = None, progress: Progress | None = None,
@@ -170,21 +162,21 @@ def _export(sim: FleetSimulator) -> dict:
     n = st.n
     return {
         "n": n, "times": st.times[:n].copy(), "frames": st.frames[:n], "rows": st.rows,
-        "totals": st.totals, "static": sim.reader._static, "labels": sim.reader.labels, "R": sim.R,
-        "oom": {name: int(k) for name, k in zip(sim.cluster_names, sim.oom_kills)}, "step_s": sim.dt,
+        "totals": st.totals, "static": sim.reader.static, "labels": sim.reader.labels, "R": sim.R,
+        "oom": {name: int(k) for name, k in zip(sim.cluster_names, sim.oom_kills, strict=True)}, "step_s": sim.dt,
         "rollbacks": sim.rollbacks,
     }
 
 
 def _merge(scenario: Scenario, shards: list[list[int]], parts: list[dict]) -> SimulationResult:
     clusters = scenario.fleet_model.clusters
-    C, R = len(clusters), max(p["R"] for p in parts)
+    n_clusters, n_replicas = len(clusters), max(p["R"] for p in parts)
     n = parts[0]["n"]
     labels0: LabelSpace = parts[0]["labels"]
-    dims = {"priority_level": len(labels0.priority_level), "scope": len(labels0.scope), "instance": R}
-    store = MetricStore(C, dims, n)
+    dims = {"priority_level": len(labels0.priority_level), "scope": len(labels0.scope), "instance": n_replicas}
+    store = MetricStore(n_clusters, dims, n)
     store.times[:n] = parts[0]["times"]
-    for index, part in zip(shards, parts):
+    for index, part in zip(shards, parts, strict=True):
         frames = part["frames"]
         for name, rows in part["rows"].items():
             target = store.frames[:n, store.rows[name], :]
@@ -195,12 +187,12 @@ def _merge(scenario: Scenario, shards: list[list[int]], parts: list[dict]) -> Si
     store.n = n
     static = {}
     for name, val in parts[0]["static"].items():
-        merged = np.zeros(val.shape[:-1] + (C,), dtype=np.float64)
-        for index, part in zip(shards, parts):
+        merged = np.zeros(val.shape[:-1] + (n_clusters,), dtype=np.float64)
+        for index, part in zip(shards, parts, strict=True):
             merged[..., index] = part["static"][name]
         static[name] = merged
     labels = LabelSpace(priority_level=labels0.priority_level, scope=labels0.scope,
-                        instance=[str(r) for r in range(R)])
+                        instance=[str(r) for r in range(n_replicas)])
     reader = SeriesReader(store, [c.name for c in clusters], labels, static, parts[0]["step_s"])
     oom = {}
     for part in parts:

@@ -36,197 +36,39 @@ line and key.
 
 from __future__ import annotations
 
+import math
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Sequence
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, Field, ValidationError, model_validator
 
-from waveguard.model.apf import APFConfig, FlowSchema, PriorityLevel
+from waveguard.model import constants as C
+from waveguard.model.apf import APFConfig
 from waveguard.model.errors import InputError, key_error
-from waveguard.model.fleet import Cluster, Fleet, default_fleet, load_fleet
-from waveguard.model.requests import RequestClass, RequestProfile
+from waveguard.model.fleet import Fleet, default_fleet, load_fleet
+from waveguard.model.requests import RequestProfile
 from waveguard.model.yamlio import line_of as _line_of
 from waveguard.model.yamlio import read_yaml_file
+from waveguard.sim.options import SimulatorOptions, simulator_clients
+from waveguard.sim.scenario_spec import (
+    STRICT, APFSpec, ApiserverDown, BaselineSpec, ChangeSpec, DNSSpec, EventSpec, InlineFleet, RestartApiserver,
+    RollbackEvent, ScheduleStep,
+)
 
-_STRICT = ConfigDict(extra="forbid")
-
-
-class _StrictRequestClass(RequestClass):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class _StrictProfile(RequestProfile):
-    model_config = _STRICT
-    classes: list[_StrictRequestClass] = Field(default_factory=list)  # type: ignore[assignment]
-
-
-class _StrictLevel(PriorityLevel):
-    model_config = _STRICT
-
-
-class _StrictFlowSchema(FlowSchema):
-    model_config = _STRICT
-
-
-class APFSpec(BaseModel):
-    """Custom PriorityLevelConfigurations / FlowSchemas (replace the defaults when given)."""
-
-    model_config = _STRICT
-    levels: list[_StrictLevel] | None = None
-    flow_schemas: list[_StrictFlowSchema] | None = None
-
-    def config(self) -> APFConfig:
-        cfg = APFConfig()
-        if self.levels is not None:
-            cfg = APFConfig(levels=[PriorityLevel(**l.model_dump()) for l in self.levels],
-                            flow_schemas=cfg.flow_schemas)
-        if self.flow_schemas is not None:
-            cfg = APFConfig(levels=cfg.levels,
-                            flow_schemas=[FlowSchema(**f.model_dump()) for f in self.flow_schemas])
-        return cfg
-
-
-class ChangeSpec(BaseModel):
-    """The change rolled out: rendered manifests (analysed into profiles) or inline profiles."""
-
-    model_config = _STRICT
-    manifests: list[str] | None = None
-    profile: _StrictProfile | list[_StrictProfile] | None = None
-    backoff: bool = True
-    initial_share: float = Field(default=0.0, ge=0.0, le=1.0)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _one_path_to_list(cls, data: Any) -> Any:
-        if isinstance(data, dict) and isinstance(data.get("manifests"), str):
-            data = {**data, "manifests": [data["manifests"]]}
-        return data
-
-    @model_validator(mode="after")
-    def _exactly_one_source(self) -> "ChangeSpec":
-        if (self.manifests is None) == (self.profile is None):
-            raise ValueError("give either manifests or profile")
-        return self
-
-    def inline_profiles(self) -> list[RequestProfile]:
-        given = self.profile if isinstance(self.profile, list) else [self.profile] if self.profile else []
-        return [RequestProfile.model_validate(p.model_dump()) for p in given]
-
-
-class ScheduleStep(BaseModel):
-    """When the change starts on which clusters. One of cluster / clusters / selector."""
-
-    model_config = _STRICT
-    cluster: str | None = None
-    clusters: list[str] | None = None
-    selector: dict[str, str] | None = None
-    at_s: float = Field(ge=0)
-    stagger_s: float = Field(default=0.0, ge=0)
-    share: float = Field(default=1.0, ge=0.0, le=1.0)
-    #: Pods the DaemonSet controller creates per second (default: kube-controller-manager QPS).
-    pods_per_s: float | None = Field(default=None, gt=0)
-
-    @model_validator(mode="after")
-    def _one_target(self) -> "ScheduleStep":
-        given = [k for k in ("cluster", "clusters", "selector") if getattr(self, k) is not None]
-        if len(given) != 1:
-            raise ValueError("give exactly one of cluster, clusters, selector")
-        return self
-
-
-class DNSSpec(BaseModel):
-    """``informer``: CoreDNS answers from its watched copy (stale while the API is away).
-    ``api_per_answer``: every answer CoreDNS gives needs a request to the control plane."""
-
-    model_config = _STRICT
-    mode: Literal["informer", "api_per_answer"] = "informer"
-
-
-class BaselineSpec(BaseModel):
-    model_config = _STRICT
-    backoff: bool = True
-
-
-class RestartApiserver(BaseModel):
-    model_config = _STRICT
-    cluster: str
-    replica: int = Field(default=0, ge=0)
-
-
-class ApiserverDown(BaseModel):
-    """One apiserver replica down for ``duration_s`` (a node or zone outage: no crash loop)."""
-
-    model_config = _STRICT
-    cluster: str
-    replica: int = Field(default=0, ge=0)
-    duration_s: float = Field(gt=0)
-
-
-class RollbackEvent(BaseModel):
-    """The rollback of the change on one cluster, sent as ``as`` (``breakglass`` | ``controller``
-    | ``user``, see :mod:`waveguard.sim.rollback`); ``requests``: ``"VERB RESOURCE"`` strings sent
-    one after the other (default: ``kubectl delete -f`` of a DaemonSet change, workload first)."""
-
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
-    cluster: str
-    identity: Literal["breakglass", "controller", "user"] = Field(default="breakglass", alias="as")
-    requests: list[str] | None = Field(default=None, min_length=1)
-
-    @field_validator("requests")
-    @classmethod
-    def _parse(cls, v: list[str] | None) -> list[str] | None:
-        from waveguard.sim.rollback import parse_request
-
-        for text in v or []:
-            parse_request(text)  # ValueError → a validation error naming the key
-        return v
-
-    def parsed_requests(self) -> list | None:
-        """The requests as :class:`~waveguard.sim.rollback.RollbackRequest` (None: the default)."""
-        from waveguard.sim.rollback import parse_request
-
-        return None if self.requests is None else [parse_request(t) for t in self.requests]
-
-
-class EventSpec(BaseModel):
-    """At ``at_s``: restart one apiserver replica, hold one down for a while, or start a rollback."""
-
-    model_config = _STRICT
-    at_s: float = Field(ge=0)
-    restart_apiserver: RestartApiserver | None = None
-    apiserver_down: ApiserverDown | None = None
-    rollback: RollbackEvent | None = None
-
-    @model_validator(mode="after")
-    def _one_action(self) -> "EventSpec":
-        given = [k for k in ("restart_apiserver", "apiserver_down", "rollback") if getattr(self, k) is not None]
-        if len(given) != 1:
-            raise ValueError("give exactly one of restart_apiserver, apiserver_down, rollback")
-        return self
-
-    @property
-    def action(self) -> tuple[str, RestartApiserver | ApiserverDown | RollbackEvent]:
-        """(key, target) of the event's one action."""
-        if self.restart_apiserver is not None:
-            return "restart_apiserver", self.restart_apiserver
-        if self.rollback is not None:
-            return "rollback", self.rollback
-        assert self.apiserver_down is not None
-        return "apiserver_down", self.apiserver_down
-
-
-class InlineFleet(BaseModel):
-    model_config = _STRICT
-    clusters: list[Cluster]
+__all__ = [
+    "APFSpec", "ApiserverDown", "BaselineSpec", "ChangeSpec", "DNSSpec", "EventSpec", "InlineFleet", "RestartApiserver",
+    "RollbackEvent", "Scenario", "ScheduleStep", "builtin_names", "builtin_path", "find_project_path", "load_builtin",
+    "load_scenario", "scenario_from_data",
+]
 
 
 class Scenario(BaseModel):
     """A validated scenario. ``fleet_model`` and ``profiles`` are resolved by
     :func:`load_scenario` (the fleet and the change's request profiles)."""
 
-    model_config = _STRICT
+    model_config = STRICT
     name: str = Field(min_length=1)
     description: str = ""
     duration_s: float = Field(gt=0)
@@ -275,11 +117,32 @@ class Scenario(BaseModel):
         """Identities the scenario's rollback events send as (the simulator compiles their flows)."""
         return sorted({ev.rollback.identity for ev in self.events if ev.rollback is not None})
 
+    @property
+    def n_steps(self) -> int:
+        """Steps of ``step_s`` that cover ``duration_s``."""
+        return int(math.ceil(self.duration_s / self.step_s - 1e-9))
+
+    def simulator_options(self, seed: int | None = None, *, apf: APFConfig | None = None,
+                          rollback_as: Sequence[str] = (), noise_keys: Sequence[int] | None = None,
+                          with_change_state: bool = True) -> SimulatorOptions:
+        """The one mapping from a scenario to simulator switches: its seed (``seed`` overrides),
+        step, APF objects (``apf`` replaces them), DNS design, client back-off, the change's
+        initial share, its run length (``expected_steps``) and the rollback identities of its
+        events plus ``rollback_as``. ``with_change_state=False``: the change starts nowhere and
+        no rollback flows are compiled (a rollout engine drives the change instead)."""
+        change = self.change
+        rollback = sorted({*self.rollback_identities(), *rollback_as}) if with_change_state else list(rollback_as)
+        return SimulatorOptions(
+            apf=self.apf_config if apf is None else apf, seed=self.seed if seed is None else seed,
+            step_s=self.step_s, dns_mode=self.dns.mode, baseline_backoff=self.baseline.backoff,
+            change_backoff=change.backoff if change else True,
+            initial_share=change.initial_share if change and with_change_state else 0.0,
+            expected_steps=self.n_steps, noise_keys=None if noise_keys is None else tuple(noise_keys),
+            rollback_as=tuple(rollback))
+
     def start_times(self) -> dict[str, tuple[float, float, float]]:
         """Cluster → (start second, target share, pods per second) from the schedule; later
         steps override earlier ones for the same cluster."""
-        from waveguard.model import constants as C
-
         fleet = self.fleet_model
         out: dict[str, tuple[float, float, float]] = {}
         for step in self.schedule:
@@ -396,7 +259,7 @@ def _check_cluster_names(scenario: Scenario, source: str, node: yaml.Node | None
             raise InputError(source, f"events.{i}.{key}.cluster: no cluster named {target.cluster!r}",
                              line=_line_of(node, ("events", i, key, "cluster")),
                              hint="name a cluster of the scenario's fleet")
-        if key == "rollback":
+        if isinstance(target, RollbackEvent):
             continue
         replicas = scenario.fleet_model.cluster(target.cluster).replicas
         if target.replica >= replicas:
@@ -446,14 +309,8 @@ def _check_apf(scenario: Scenario, source: str, node: yaml.Node | None) -> None:
     if not any(not l.exempt and l.shares > 0 for l in cfg.levels):
         raise InputError(source, "apf.levels: at least one limited level with shares > 0 is needed",
                          line=_line_of(node, ("apf", "levels")), hint="add a level")
-    from waveguard.sim.clients import baseline_clients, change_client
-
-    from waveguard.sim.rollback import rollback_client, rollback_identity
-
-    clients = baseline_clients(api_per_answer_dns=scenario.dns.mode == "api_per_answer")
-    clients += [change_client(p, True) for p in scenario.profiles]
-    clients += [rollback_client(rollback_identity(name)) for name in scenario.rollback_identities()]
-    for client in clients:
+    options = scenario.simulator_options()
+    for client in simulator_clients(scenario.profiles, dns_mode=options.dns_mode, rollback_as=options.rollback_as):
         for rc in client.profile.classes:
             try:
                 cfg.classify(client.subject, rc.verb, rc.resource)

@@ -1,0 +1,206 @@
+"""Build a run: the static parameters (:class:`SimParams`) from the fleet, the APF
+configuration and the compiled flows, and the state at time 0 (:class:`FleetState`)."""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import numpy as np
+
+from waveguard.model import constants as C
+from waveguard.model.apf import APFConfig
+from waveguard.model.cost import baseline_memory_bytes, watch_cache_bytes
+from waveguard.model.fleet import Cluster
+from waveguard.sim.clients import SimClient
+from waveguard.sim.dns import DNSCaches
+from waveguard.sim.etcd import EtcdPhase, etcd_flows
+from waveguard.sim.flows import EXEMPT_SEATS, SCOPES, FlowTable, GroupTable, baseline_pod_watchers
+from waveguard.sim.maxinflight import MaxInFlight
+from waveguard.sim.noise import Noise
+from waveguard.sim.params import SimParams
+from waveguard.sim.phases.apf_dispatch import update_fanout_seats
+from waveguard.sim.phases.common import lift_legacy_limits, refresh_limits, refresh_service, update_rates
+from waveguard.sim.phases.replicas import update_fanout_cpu
+from waveguard.sim.rollback import RollbackDriver
+from waveguard.sim.state import FleetState
+
+#: Client back-off levels: 0 = send now, then 0.8, 1.6, ... 30 s (client-go reflector).
+BACKOFF_DELAYS_S = tuple(
+    min(C.CLIENT_BACKOFF_MAX_S, C.CLIENT_BACKOFF_INITIAL_S * C.CLIENT_BACKOFF_FACTOR ** k) for k in range(7)
+)
+#: K: back-off levels including "send now".
+BACKOFF_LEVELS = len(BACKOFF_DELAYS_S) + 1
+#: A request is heavy when it needs at least this share of a core-step (bursts of lighter ones
+#: are taken up at the step's end, one step late, at no visible error).
+HEAVY_CPU_SHARE = 0.1
+
+
+def apiserver_cores(cluster: Cluster) -> float:
+    """CPU cores of one apiserver replica of ``cluster`` (memory limit / bytes per core)."""
+    return cluster.memory_limit_bytes / C.APISERVER_MEMORY_BYTES_PER_CORE
+
+
+def watch_cache_fill_s(cluster: Cluster) -> float:
+    """Seconds a restarted apiserver spends filling its watch cache from etcd."""
+    stored = watch_cache_bytes(cluster) / C.WATCH_CACHE_MEMORY_MULTIPLIER
+    return stored * C.ETCD_READ_S_PER_BYTE
+
+
+def release_fractions(backoff: bool, dt: float) -> np.ndarray:
+    """Share ``(K,)`` of each back-off level's waiting clients that re-send in one step (a wait
+    of d with jitter 1.0 lasts 1.5 d on average; without back-off every retry waits ~1 s)."""
+    jitter_mean = 1.0 + C.CLIENT_BACKOFF_JITTER / 2
+    delays = [0.0] + [d * jitter_mean if backoff else C.CLIENT_NO_BACKOFF_RETRY_S for d in BACKOFF_DELAYS_S]
+    return np.array([1.0 if d == 0 else 1.0 - math.exp(-dt / d) for d in delays])
+
+
+def _steady_flow(clients: Sequence[SimClient], flows: FlowTable, role: str) -> int | None:
+    for f, (ci, relist) in enumerate(zip(flows.client, flows.relist, strict=True)):
+        if clients[ci].role == role and not relist:
+            return f
+    return None
+
+
+def _levels(apf: APFConfig) -> dict:
+    levels = apf.levels
+    nominal = apf.nominal_seats()
+    limited = np.array([not lv.exempt for lv in levels])
+    nominal_seats = np.array([EXEMPT_SEATS if lv.exempt else nominal[lv.name] for lv in levels], dtype=np.float64)
+    lend = np.array([0 if lv.exempt else round(nominal[lv.name] * lv.lendable_percent / 100) for lv in levels])
+    server = float(sum(nominal[lv.name] for lv in levels if not lv.exempt))
+    return dict(
+        level_names=[lv.name for lv in levels], limited=limited, nominal_seats=nominal_seats,
+        min_seats=np.where(limited, nominal_seats - lend, EXEMPT_SEATS), server_seats=server,
+        max_seats=np.array([
+            EXEMPT_SEATS if lv.exempt else server if lv.borrowing_limit_percent is None
+            else nominal[lv.name] * (1 + lv.borrowing_limit_percent / 100) for lv in levels], dtype=np.float64))
+
+
+def _per_flow(clusters: list[Cluster], flows: FlowTable, limited: np.ndarray, dt: float) -> dict:
+    """The flow tables broadcast to ``(F, R, C)`` once, and the flow-level one-hot."""
+    n_replicas, n_flows = max(c.replicas for c in clusters), len(flows.names)
+    full = (n_flows, n_replicas, len(clusters))
+
+    def per_replica(x: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray(np.broadcast_to(x.T[:, None, :], full))
+
+    used = flows.used_levels
+    flows_per_level = np.zeros((len(used), n_flows))
+    flows_per_level[flows.level_pos, np.arange(n_flows)] = 1.0
+    seats = per_replica(flows.seats)
+    # Before APF (< 1.20) every request holds max-in-flight slots instead of seats.
+    legacy = MaxInFlight(clusters, flows.mutating, exempt=~limited[flows.level])
+    if legacy.enabled:
+        seats = seats.copy()  # (a broadcast view when there is one replica)
+        seats[:, :, legacy.cols] = flows.legacy_seats.T[:, None, legacy.cols]
+    return dict(
+        n_replicas=n_replicas, n_flows=n_flows, used_levels=used, n_used_levels=len(used),
+        used_level_rows=slice(int(used[0]), int(used[-1]) + 1) if np.all(np.diff(used) == 1) else used,
+        flow_level_pos=flows.level_pos, flows_per_level=flows_per_level,
+        steady_rate=np.where(flows.is_change, 0.0, flows.rate).T.copy(),  # (F, C)
+        change_rate=np.where(flows.is_change, flows.rate, 0.0).T.copy(),
+        service_s=per_replica(flows.tau), cpu_s=per_replica(flows.cpu), seats=seats, max_in_flight=legacy,
+        heavy_flows=np.flatnonzero(flows.cpu.max(axis=0) >= HEAVY_CPU_SHARE * dt),
+        memory_per_request=per_replica(flows.mem * C.GO_HEAP_GROWTH_FACTOR),
+        cpu_per_executing=per_replica(flows.cpu / flows.tau), pod_write_share=flows.pod_write_frac.T.copy(),
+        queue_capacity=np.ascontiguousarray(np.broadcast_to(flows.qcap[:, None, None], full)),
+        flow_scope=np.eye(len(SCOPES))[flows.scope],  # (F, scopes)
+    )
+
+
+def build_params(clusters: list[Cluster], clients: Sequence[SimClient], flows: FlowTable, groups: GroupTable,
+                 apf: APFConfig, dt: float, dns_mode: str) -> SimParams:
+    """The static parameters of a run (see :class:`SimParams`)."""
+    levels = _levels(apf)
+    per_flow = _per_flow(clusters, flows, levels["limited"], dt)
+    n_replicas = per_flow["n_replicas"]
+    nodes = np.array([c.nodes for c in clusters], dtype=np.float64)
+    from_etcd = etcd_flows(flows.etcd_bytes)
+    group_flow = groups.flow
+    coredns_group = [clients[i].role for i in groups.client].index("coredns")
+    change_groups = np.flatnonzero(groups.is_change)
+    return SimParams(
+        step_s=dt, n_clusters=len(clusters), dns_mode=dns_mode, **levels, **per_flow,
+        replica_exists=np.array([[r < c.replicas for c in clusters] for r in range(n_replicas)]),  # (R, C)
+        memory_limit_bytes=np.array([c.memory_limit_bytes for c in clusters], dtype=np.float64),
+        baseline_memory_bytes=np.array([baseline_memory_bytes(c) for c in clusters], dtype=np.float64),
+        cores=np.array([apiserver_cores(c) for c in clusters], dtype=np.float64),
+        borrows=np.array([c.version_tuple >= C.APF_BORROWING_SINCE for c in clusters]),
+        watch_cache_fill_s=np.array([watch_cache_fill_s(c) for c in clusters], dtype=np.float64),
+        baseline_pod_watchers=np.array([baseline_pod_watchers(c) for c in clusters], dtype=np.float64),
+        nodes=nodes, dns_lookups_per_step=nodes * (C.DNS_LOOKUPS_TO_COREDNS_PER_NODE_PER_S * dt),
+        wait_limit_steps=C.APF_QUEUE_WAIT_LIMIT_S / dt, wait_limit_fraction=min(1.0, dt / C.APF_QUEUE_WAIT_LIMIT_S),
+        etcd_flows=from_etcd, etcd_change_rows=flows.is_change[from_etcd],
+        etcd_groups=[(e, int(g)) for e, f in enumerate(from_etcd) for g in np.flatnonzero(group_flow == f)],
+        not_etcd_groups=(~np.isin(group_flow, from_etcd)).astype(np.float64)[:, None, None],  # (G, 1, 1)
+        group_flow=group_flow, group_memory_per_request=per_flow["memory_per_request"][group_flow].copy(),
+        release_fraction=np.array([release_fractions(bool(b), dt) for b in groups.backoff]).T[:, :, None].copy(),
+        deliveries=groups.deliveries.T[:, None, :].copy(),  # (G, 1, C)
+        coredns_group=coredns_group, coredns_instances=groups.instances[:, coredns_group].copy(),
+        coredns_query_flow=_steady_flow(clients, flows, "coredns") if dns_mode == "api_per_answer" else None,
+        workload_flow=_steady_flow(clients, flows, "workloads"),
+        change_groups=change_groups, change_instances=groups.instances[:, change_groups].T.copy(),  # (Gc, C)
+        change_pod_watchers=groups.pod_watchers[:, change_groups].T[:, None, :].copy(),  # (Gc, 1, C)
+        change_per_node=any(clients[i].profile.per_node for i in groups.client[change_groups]),
+        zeros_by_cluster=_read_only_zeros(len(clusters)),
+        zeros_by_flow=_read_only_zeros((per_flow["n_flows"], len(clusters))),
+        zeros_by_level=_read_only_zeros((per_flow["n_used_levels"], len(clusters))),
+    )
+
+
+def _read_only_zeros(shape: int | tuple[int, ...]) -> np.ndarray:
+    zeros = np.zeros(shape)
+    zeros.flags.writeable = False
+    return zeros
+
+
+def initial_state(params: SimParams, flows: FlowTable, groups: GroupTable, initial_share: float, noise: Noise,
+                  rollback: RollbackDriver | None) -> FleetState:
+    """The fleet at time 0: every replica up with nominal APF limits, nothing queued or
+    executing, every informer synced (the change's on ``initial_share`` of the nodes), spread
+    evenly over the replicas."""
+    n_clusters, n_replicas, n_flows = params.n_clusters, params.n_replicas, params.n_flows
+    n_groups, n_levels = len(params.group_flow), len(params.level_names)
+    per_replica = (n_replicas, n_clusters)
+    per_flow = (n_flows, n_replicas, n_clusters)
+    per_level = (n_levels, n_replicas, n_clusters)
+    exists = params.replica_exists
+    share = np.full(n_clusters, float(initial_share))
+    synced = groups.instances.T * np.where(groups.is_change[:, None], share[None, :], 1.0)  # (G, C)
+    last_backoff_mix = np.zeros((BACKOFF_LEVELS, n_groups, n_clusters))
+    last_backoff_mix[1] = 1.0
+    up = exists.copy()
+    empty = np.zeros(0)
+    state = FleetState(
+        time_s=0.0, step_count=0,
+        up=up, up_float=up.astype(np.float64), down_until=np.zeros(per_replica),
+        crash_count=np.zeros(per_replica, dtype=np.int64), up_since=np.zeros(per_replica),
+        oom_kills=np.zeros(n_clusters, dtype=np.int64), cpu_stretch=np.ones(per_replica),
+        cpu_utilisation=np.zeros(per_replica), any_down=False, slowed=False,
+        seat_limits=np.broadcast_to(params.nominal_seats[:, None, None], per_level).copy(), used_seat_limits=empty,
+        queued=np.zeros(per_flow), rejected=np.zeros(per_flow), dispatched=np.zeros(per_flow),
+        executing=np.zeros(per_flow), queueing=False, demand_high_watermark=np.zeros(per_level),
+        used_demand_high_watermark=np.zeros((params.n_used_levels, n_replicas, n_clusters)),
+        smoothed_demand=np.zeros(per_level), next_readjust_s=C.APF_READJUST_PERIOD_S, fair_fraction=None,
+        fanout_extra_seats=np.zeros((n_flows, 1, n_clusters)), limit_record=empty, seats_up=empty,
+        limits_changed=True, service_now_s=params.service_s, finish_fraction=empty, carry_fraction=empty,
+        step_fraction=empty, busy_share=empty, seat_occupancy=empty,
+        etcd=EtcdPhase(flows.etcd_bytes, flows.etcd_pages, n_replicas, params.step_s),
+        awaiting_etcd=np.zeros(per_flow), etcd_busy=False,
+        backoff=np.zeros((BACKOFF_LEVELS, n_groups, n_clusters)), last_backoff_mix=last_backoff_mix,
+        synced_watches=synced[:, None, :] * (exists / exists.sum(0, keepdims=True))[None],
+        abandoned=np.zeros((n_groups, n_replicas, n_clusters)), has_abandoned=False,
+        relists_sent=np.zeros((n_groups, n_clusters)), arrivals_per_step=empty, fanout_cpu=empty,
+        rollout_share=share, rollout_target=share.copy(), ramp_per_s=np.full(n_clusters, math.inf), ramping=False,
+        noise=noise, rollback=rollback, coredns_without_copy=np.zeros(n_clusters), coredns_without_copy_any=False,
+        dns_caches=DNSCaches(n_clusters, params.step_s),
+    )
+    lift_legacy_limits(state, params)
+    state.used_seat_limits = state.seat_limits[params.used_levels].copy()
+    update_fanout_cpu(state, params, params.step_s)
+    update_rates(state, params, params.step_s)
+    update_fanout_seats(state, params, params.step_s)
+    refresh_service(state, params, params.step_s)
+    refresh_limits(state, params)
+    return state

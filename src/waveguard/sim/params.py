@@ -1,0 +1,94 @@
+"""The static parameters of one simulation run: what the fleet, the APF configuration and the
+compiled flows fix before the first step (:class:`SimParams`), built by :func:`waveguard.sim.build.build_params`.
+
+Shapes use the letters of :mod:`waveguard.sim.state`: ``F`` flows, ``R`` apiserver replicas
+(padded to the largest cluster), ``C`` clusters, ``L`` APF priority levels, ``Lu`` the levels
+some flow uses, ``G`` informer groups, ``Gc`` the change's groups, ``Fe`` the flows served
+from etcd, ``K`` back-off levels, ``S`` request scopes. Nothing here changes while the
+simulation runs; the phases read it, never write it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from waveguard.sim.maxinflight import MaxInFlight
+
+
+@dataclass(frozen=True, eq=False)
+class SimParams:
+    """Per-run constants. Units: seconds, seats, bytes, CPU seconds, requests."""
+
+    # --- sizes and switches ---------------------------------------------------------------
+    step_s: float  #: the time step dt (s)
+    n_clusters: int  #: C
+    n_replicas: int  #: R (padding: the largest cluster's replica count)
+    n_flows: int  #: F
+    dns_mode: str  #: "informer" | "api_per_answer" (scenario ``dns.mode``)
+
+    # --- clusters and replicas ------------------------------------------------------------
+    replica_exists: np.ndarray  #: (R, C) bool: replica r exists in cluster c (not padding)
+    memory_limit_bytes: np.ndarray  #: (C,) memory limit of one apiserver replica (bytes)
+    baseline_memory_bytes: np.ndarray  #: (C,) resident memory with no request in flight (bytes)
+    cores: np.ndarray  #: (C,) CPU cores of one replica (memory limit / APISERVER_MEMORY_BYTES_PER_CORE)
+    borrows: np.ndarray  #: (C,) bool: APF borrowing (≥ APF_BORROWING_SINCE, 1.26)
+    watch_cache_fill_s: np.ndarray  #: (C,) seconds a restarted replica fills its watch cache
+    baseline_pod_watchers: np.ndarray  #: (C,) the control plane's pod watches
+    nodes: np.ndarray  #: (C,) node count
+    dns_lookups_per_step: np.ndarray  #: (C,) lookups reaching CoreDNS per step
+
+    # --- APF levels -----------------------------------------------------------------------
+    level_names: list[str]  #: (L,) priority level names
+    limited: np.ndarray  #: (L,) bool: not exempt
+    nominal_seats: np.ndarray  #: (L,) nominal concurrency limit (seats; exempt: EXEMPT_SEATS)
+    min_seats: np.ndarray  #: (L,) nominal − lendable (the lower bound of borrowing)
+    max_seats: np.ndarray  #: (L,) nominal + borrowing limit (the upper bound of borrowing)
+    server_seats: float  #: the server's nominal seats (sum over limited levels)
+    used_levels: np.ndarray  #: (Lu,) level index of each used level
+    n_used_levels: int  #: Lu
+    used_level_rows: slice | np.ndarray  #: the used levels as a slice when contiguous (recording rows)
+    flow_level_pos: np.ndarray  #: (F,) position of each flow's level among the used levels
+    flows_per_level: np.ndarray  #: (Lu, F) one-hot: sums a flow array per level with one matmul
+
+    # --- flows ----------------------------------------------------------------------------
+    steady_rate: np.ndarray  #: (F, C) requests/s of the baseline flows
+    change_rate: np.ndarray  #: (F, C) requests/s of the change's flows at full rollout
+    service_s: np.ndarray  #: (F, R, C) uncontended apiserver service time τ (s)
+    cpu_s: np.ndarray  #: (F, R, C) CPU seconds of work per request
+    seats: np.ndarray  #: (F, R, C) seats a request holds (before 1.20: max-in-flight slots)
+    max_in_flight: MaxInFlight  #: admission of the clusters before APF (< 1.20)
+    heavy_flows: np.ndarray  #: flows whose request needs ≥ _HEAVY_CPU_SHARE of a core-step
+    memory_per_request: np.ndarray  #: (F, R, C) live heap × GO_HEAP_GROWTH_FACTOR (bytes)
+    cpu_per_executing: np.ndarray  #: (F, R, C) CPU cores one executing request keeps busy (cpu / τ)
+    pod_write_share: np.ndarray  #: (F, C) share of a flow's requests that write a pod
+    queue_capacity: np.ndarray  #: (F, R, C) requests one replica queues for a flow before 429
+    flow_scope: np.ndarray  #: (F, S) one-hot request scope
+    wait_limit_steps: float  #: APF_QUEUE_WAIT_LIMIT_S in steps
+    wait_limit_fraction: float  #: share of the over-long queue rejected per step
+
+    # --- etcd -----------------------------------------------------------------------------
+    etcd_flows: np.ndarray  #: (Fe,) flows whose requests read from etcd first
+    etcd_change_rows: np.ndarray  #: (Fe,) bool: the etcd flow is the change's
+    etcd_groups: list[tuple[int, int]]  #: (row in etcd_flows, informer group) of the relist flows read from etcd
+    not_etcd_groups: np.ndarray  #: (G, 1, 1) 1.0 for groups whose relist is not read from etcd
+
+    # --- informer groups ------------------------------------------------------------------
+    group_flow: np.ndarray  #: (G,) relist flow of each group
+    group_memory_per_request: np.ndarray  #: (G, R, C) memory_per_request of the group's relist flow
+    release_fraction: np.ndarray  #: (K, G, 1) share of each back-off level's clients that re-send per step
+    deliveries: np.ndarray  #: (G, 1, C) watch events/s delivered to one synced instance
+    coredns_group: int  #: group of CoreDNS's informers
+    coredns_instances: np.ndarray  #: (C,) CoreDNS pods
+    coredns_query_flow: int | None  #: CoreDNS's per-answer GET flow (api_per_answer), else None
+    workload_flow: int | None  #: the workloads' steady flow
+    change_groups: np.ndarray  #: (Gc,) the change's groups
+    change_instances: np.ndarray  #: (Gc, C) the change's instances at full rollout
+    change_pod_watchers: np.ndarray  #: (Gc, 1, C) cluster-wide pod watches per synced instance
+    change_per_node: bool  #: the change is per node (a DaemonSet): its pods are created at pods_per_s
+
+    # --- read-only zeros (a step with nothing queued or lost reuses them) -------------------
+    zeros_by_cluster: np.ndarray  #: (C,)
+    zeros_by_flow: np.ndarray  #: (F, C)
+    zeros_by_level: np.ndarray  #: (Lu, C)

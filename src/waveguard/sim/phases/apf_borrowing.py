@@ -1,0 +1,92 @@
+"""APF borrowing (``apf_controller.go``, KEP-1040 "borrowing", on by default from 1.26 —
+``APF_BORROWING_SINCE``): each level's seat demand high watermark is tracked every step and,
+every ``APF_READJUST_PERIOD_S`` (10 s), every limited level's concurrency limit is readjusted:
+its lower bound max(nominal − lendable, min(nominal, high watermark)), its target the larger of
+that and its smoothed demand (decay ``APF_DEMAND_DECAY_PER_PERIOD``), its upper bound nominal +
+borrowing limit; one common fair fraction scales the targets so the limits sum to the server's
+nominal seats (``computeConcurrencyAllocation``)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from waveguard.model import constants as C
+from waveguard.sim.params import SimParams
+from waveguard.sim.phases.common import TINY, lift_legacy_limits, per_level, refresh_limits
+from waveguard.sim.state import FleetState
+
+
+def track_demand(state: FleetState, params: SimParams, dt: float) -> None:
+    """Step 8: seats in use after dispatch (``used_seats``), the levels' demand high watermark
+    (in use + queued), and the readjustment when its period is due."""
+    used = state.occupied + state.given
+    demand = used + per_level(params, state.queued * params.seats) if state.queueing else used
+    np.maximum(state.used_demand_high_watermark, demand, out=state.used_demand_high_watermark)
+    state.used_seats = used
+    if state.time_s + 1e-9 >= state.next_readjust_s:
+        readjust(state, params)
+
+
+def readjust(state: FleetState, params: SimParams) -> None:
+    """Readjust every limited level's limit (module docstring). Replicas that are down keep
+    their state (they restart with nominal limits); clusters before borrowing keep nominal
+    limits throughout."""
+    state.next_readjust_s += C.APF_READJUST_PERIOD_S
+    state.demand_high_watermark[params.used_levels] = state.used_demand_high_watermark
+    state.used_demand_high_watermark[:] = 0.0
+    limited = params.limited
+    state.smoothed_demand = np.maximum(state.demand_high_watermark,
+                                       state.smoothed_demand * C.APF_DEMAND_DECAY_PER_PERIOD)
+    low = np.maximum(params.min_seats[limited, None, None],
+                     np.minimum(params.nominal_seats[limited, None, None], state.demand_high_watermark[limited]))
+    high = np.broadcast_to(params.max_seats[limited, None, None], low.shape)
+    target = np.maximum(low, state.smoothed_demand[limited])
+    fair = state.fair_fraction = solve_fair_fraction(target, low, high, params.server_seats, state.fair_fraction)
+    state.seat_limits[limited] = np.where(state.up & params.borrows, np.clip(fair * target, low, high),
+                                          state.seat_limits[limited])
+    lift_legacy_limits(state, params)
+    state.used_seat_limits = state.seat_limits[params.used_levels].copy()
+    refresh_limits(state, params)
+
+
+def fair_fraction(target: np.ndarray, low: np.ndarray, high: np.ndarray, total: float) -> np.ndarray:
+    """The fraction f with Σ_l clip(f × target_l, low_l, high_l) = total, per (replica, cluster).
+
+    The sum is piecewise linear and non-decreasing in f, with breakpoints at low/target and
+    high/target: evaluate it at every breakpoint, take the closest breakpoints below and above
+    ``total`` and interpolate (apf_controller.go's computeConcurrencyAllocation solves the same
+    problem)."""
+    t = np.maximum(target, TINY)
+    points = np.concatenate([low / t, high / t])  # (2L, R, C)
+    sums = np.clip(points[:, None] * t[None], low[None], high[None]).sum(axis=1)  # (2L, R, C)
+    above = sums >= total
+    f_hi = np.where(above, points, np.inf).min(axis=0)
+    s_hi = np.where(above & (points == f_hi), sums, np.inf).min(axis=0)
+    f_lo = np.where(above, -np.inf, points).max(axis=0)
+    s_lo = np.where(~above & (points == f_lo), sums, -np.inf).max(axis=0)
+    f_hi = np.where(np.isfinite(f_hi), f_hi, f_lo)  # never reaches total: as far as it goes
+    f_lo = np.where(np.isfinite(f_lo), f_lo, f_hi)  # already above at the lowest breakpoint
+    s_hi = np.where(np.isfinite(s_hi), s_hi, s_lo)
+    s_lo = np.where(np.isfinite(s_lo), s_lo, s_hi)
+    frac = np.clip((total - s_lo) / np.maximum(s_hi - s_lo, TINY), 0.0, 1.0)
+    return f_lo + frac * (f_hi - f_lo)
+
+
+def solve_fair_fraction(target: np.ndarray, low: np.ndarray, high: np.ndarray, total: float,
+                        start: np.ndarray | None) -> np.ndarray:
+    """:func:`fair_fraction`, by Newton steps from the last period's fraction (demand moves
+    slowly, so one or two steps usually land on the exact segment); columns that do not
+    converge are solved exactly."""
+    if start is None:
+        return fair_fraction(target, low, high, total)
+    f = start.copy()
+    for _ in range(3):
+        ft = f * target
+        inside = (ft > low) & (ft < high)
+        g = np.clip(ft, low, high).sum(axis=0)
+        slope = (target * inside).sum(axis=0)
+        f = np.where(slope > 0, f + (total - g) / np.maximum(slope, TINY), f)
+    bad = np.abs(np.clip(f * target, low, high).sum(axis=0) - total) > 1e-6 * total
+    if bad.any():
+        f[bad] = fair_fraction(target[:, bad], low[:, bad], high[:, bad], total)
+    return f

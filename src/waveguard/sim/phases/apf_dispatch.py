@@ -1,0 +1,95 @@
+"""API Priority and Fairness dispatch (KEP-1040, ``apf_filter.go`` / ``queueset.go``): each
+priority level dispatches its queued and arriving requests into its free seats, max-min fair
+between its flows; what cannot wait — beyond the flow's queue capacity (handSize ×
+queueLengthLimit) or longer than the APF wait limit (15 s, ``APF_QUEUE_WAIT_LIMIT_S``) — is
+rejected with 429. Before 1.20 the max-in-flight filter decides instead
+(:mod:`waveguard.sim.maxinflight`). Also the pod writers' extra seats for the watch fan-out of
+their writes (the APF work estimate of ``request/mutating_work_estimator.go``)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from waveguard.sim.flows import writer_extra_seat_seconds_vec
+from waveguard.sim.params import SimParams
+from waveguard.sim.phases.common import TINY, per_level, refresh_service
+from waveguard.sim.state import FleetState
+
+
+def dispatch(state: FleetState, params: SimParams, dt: float) -> None:
+    """Steps 4–5: dispatch into free seats (``dispatched``), queue (``queued``) or reject
+    (``rejected``, 429) the requests of every flow on every replica; then the clusters before
+    APF (max-in-flight) and a running rollback's one request decide their own."""
+    in_flight = state.executing + state.awaiting_etcd if state.etcd_busy else state.executing
+    occupied = per_level(params, in_flight * params.seats)
+    available = np.maximum(state.used_seat_limits - occupied, 0.0)
+    queued, rejected, dispatched = state.queued, state.rejected, state.dispatched
+    want = queued + state.arrivals_per_replica if state.queueing else state.arrivals_per_replica
+    demand = want * state.seat_occupancy
+    demand_by_level = per_level(params, demand)
+    if (demand_by_level <= available).all():  # everything fits: no queue, no rejection
+        np.copyto(dispatched, want)
+        given = demand_by_level
+        if state.queueing:
+            queued.fill(0.0)
+            rejected.fill(0.0)
+            state.queueing = False
+    else:
+        give, given = fair_split(params, demand, demand_by_level, available)
+        np.divide(give, state.seat_occupancy, out=dispatched)
+        # What cannot wait is rejected (429): queue full, or waiting past the APF limit.
+        np.subtract(want, dispatched, out=queued)
+        np.subtract(queued, params.queue_capacity, out=rejected)
+        np.maximum(rejected, 0.0, out=rejected)
+        queued -= rejected
+        late = np.maximum(queued - dispatched * params.wait_limit_steps, 0.0)
+        late *= params.wait_limit_fraction
+        queued -= late
+        rejected += late
+        state.queueing = True
+    legacy = params.max_in_flight
+    if legacy.enabled and legacy.admit(want, dispatched, queued, rejected, in_flight, params.seats,
+                                       state.seat_occupancy):
+        state.queueing = True  # max-in-flight (< 1.20): what does not fit is rejected at once
+    rollback = state.rollback_active
+    if rollback is not None and rollback.resolve(dispatched, queued, rejected, params.queue_capacity):
+        state.queueing = True
+    state.occupied, state.given = occupied, given
+
+
+def fair_split(params: SimParams, demand: np.ndarray, demand_by_level: np.ndarray,
+               available: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Max-min fair split of each level's free seats ``(Lu, R, C)`` between its flows' demands
+    ``(F, R, C)`` (seats of this step): an equal share each, then what is left in proportion to
+    unmet demand. Returns (seats given per flow ``(F, R, C)``, seats given per level ``(Lu, R, C)``)."""
+    pos = params.flow_level_pos
+    n_active = per_level(params, (demand > TINY).astype(np.float64))
+    equal = available / np.maximum(n_active, 1.0)
+    give = np.minimum(demand, equal[pos])
+    given = per_level(params, give)
+    unmet = demand - give
+    unmet_by_level = per_level(params, unmet)
+    fraction = available - given
+    fraction /= np.maximum(unmet_by_level, TINY)
+    np.minimum(fraction, 1.0, out=fraction)
+    unmet *= fraction[pos]
+    give += unmet
+    unmet_by_level *= fraction
+    given += unmet_by_level
+    return give, given
+
+
+def update_fanout_seats(state: FleetState, params: SimParams, dt: float) -> None:
+    """Extra seats every pod write costs its writer: ceil(W/10) × 5 ms (the cost model), W the
+    control plane's pod watches plus the change's synced cluster-wide pod watches."""
+    if len(params.change_groups) == 0:
+        return
+    watchers = params.baseline_pod_watchers + (
+        state.synced_watches[params.change_groups] * params.change_pod_watchers).sum(axis=(0, 1))
+    extra = writer_extra_seat_seconds_vec(watchers) / dt
+    new = (params.pod_write_share * extra)[:, None, :]
+    if params.max_in_flight.enabled:
+        new[:, :, params.max_in_flight.cols] = 0.0  # no APF work estimate before 1.20
+    if not np.array_equal(new, state.fanout_extra_seats):
+        state.fanout_extra_seats = new
+        refresh_service(state, params, dt)

@@ -1,0 +1,63 @@
+"""Helpers several phases share: per-level sums, the service factors derived from τ, the
+recorded limits, the lifted limits of the clusters before APF, the steady arrival rates."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from waveguard.sim.flows import EXEMPT_SEATS
+from waveguard.sim.params import SimParams
+from waveguard.sim.state import FleetState
+
+#: Below this a request count, seat count or share is zero (numerical guard, not physics).
+TINY = 1e-12
+#: Steps between updates of slowly moving figures (fan-out watchers, CoreDNS pod restarts,
+#: the latency model's holding times).
+SLOW_EVERY = 10
+
+
+def per_level(params: SimParams, per_flow: np.ndarray) -> np.ndarray:
+    """Sum ``(F, ...)`` over each used level's flows → ``(Lu, ...)`` (one matmul)."""
+    return (params.flows_per_level @ per_flow.reshape(params.n_flows, -1)).reshape(
+        (params.n_used_levels,) + per_flow.shape[1:])
+
+
+def refresh_service(state: FleetState, params: SimParams, dt: float) -> None:
+    """τ, completion and occupancy factors of every flow on every replica (τ stretched by the
+    replica's CPU shortage: processor sharing of its cores)."""
+    state.service_now_s = params.service_s + (state.cpu_stretch - 1.0) * params.cpu_s if state.slowed \
+        else params.service_s
+    steps_per_service = dt / state.service_now_s
+    state.finish_fraction = np.minimum(1.0, steps_per_service)  # share of executing requests that finish in a step
+    state.carry_fraction = 1.0 - state.finish_fraction  # share of a dispatched request left for later steps
+    # Share of the step a request dispatched now executes.
+    state.step_fraction = state.finish_fraction / steps_per_service
+    state.busy_share = state.finish_fraction * state.step_fraction  # ... counting only those that finish in it
+    state.seat_occupancy = params.seats * state.step_fraction + state.fanout_extra_seats  # seats per request this step
+    etcd_flows = params.etcd_flows
+    if len(etcd_flows):  # admitted requests that wait for etcd hold their seats the whole step
+        state.seat_occupancy[etcd_flows] = params.seats[etcd_flows] + state.fanout_extra_seats[etcd_flows]
+
+
+def lift_legacy_limits(state: FleetState, params: SimParams) -> None:
+    """Clusters before APF (< 1.20): their levels do not limit (max-in-flight admits)."""
+    if params.max_in_flight.enabled:
+        state.seat_limits[:, :, params.max_in_flight.cols] = EXEMPT_SEATS
+
+
+def refresh_limits(state: FleetState, params: SimParams) -> None:
+    """The recorded limits (``apiserver_flowcontrol_current_limit_seats``: seats of the replicas
+    up, 0 for exempt levels and clusters before APF) and the seats the latency model queues on."""
+    limit = (state.seat_limits * state.up).sum(axis=1)
+    limit[~params.limited] = 0.0
+    if params.max_in_flight.enabled:
+        limit[:, params.max_in_flight.cols] = 0.0
+    state.limit_record = limit
+    state.seats_up = (state.used_seat_limits * state.up_float).sum(axis=1)  # (Lu, C): seats of the replicas up
+    state.hold_s = None  # refresh the cached M/M/c factors
+    state.limits_changed = True
+
+
+def update_rates(state: FleetState, params: SimParams, dt: float) -> None:
+    """Steady requests per step: the baseline's, plus the change's at today's rollout share."""
+    state.arrivals_per_step = (params.steady_rate + params.change_rate * state.rollout_share) * dt

@@ -1,0 +1,122 @@
+"""Informers and clients: the change's pods starting and stopping, clients re-sending after
+their back-off, arrivals spread over the replicas that are up, informers synced or sent back
+to back-off (client-go's reflector: ``ListAndWatch`` retried with exponential back-off, 0.8 s
+doubling to 30 s, jitter 1.0 — ``CLIENT_BACKOFF_*`` in :mod:`waveguard.model.constants`)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from waveguard.model import constants as C
+from waveguard.sim.params import SimParams
+from waveguard.sim.phases.common import TINY, update_rates
+from waveguard.sim.state import FleetState
+
+
+def ramp_rollout(state: FleetState, params: SimParams, dt: float) -> None:
+    """Move each cluster's rollout share towards its target at ``ramp_per_s``. New pods start
+    their informers (a (re)list bundle each, back-off level 0); deleted pods stop sending: they
+    leave the waiting and the synced alike, and what they wait for from etcd is cancelled."""
+    if not state.ramping:
+        return
+    old = state.rollout_share.copy()
+    step = state.ramp_per_s * dt
+    state.rollout_share = np.where(state.rollout_share < state.rollout_target,
+                                   np.minimum(state.rollout_target, state.rollout_share + step),
+                                   np.maximum(state.rollout_target, state.rollout_share - step))
+    state.ramping = bool(np.any(state.rollout_share != state.rollout_target))
+    update_rates(state, params, dt)
+    delta = state.rollout_share - old
+    state.backoff[0, params.change_groups] += np.maximum(delta, 0.0) * params.change_instances
+    shrink = np.maximum(-delta, 0.0)
+    if shrink.any():
+        keep = np.where(old > 0, 1.0 - shrink / np.maximum(old, TINY), 1.0)
+        for g in params.change_groups:
+            state.backoff[:, g] *= keep
+            state.synced_watches[g] *= keep
+        if state.etcd.busy:  # their connections close: what they wait for from etcd is cancelled
+            state.etcd.scale(params.etcd_change_rows, keep)
+            state.awaiting_etcd[params.etcd_flows] = state.etcd.waiting
+
+
+def release_backoff(state: FleetState, params: SimParams, dt: float) -> None:
+    """Step 1: the share ``release_fraction`` of each back-off level's clients re-sends now
+    (a wait of d with jitter 1.0 lasts 1.5 d on average)."""
+    released = state.backoff * params.release_fraction
+    state.backoff -= released
+    state.released = released
+    state.resending = released.sum(axis=0)
+
+
+def arrive(state: FleetState, params: SimParams, dt: float) -> None:
+    """Step 2: arrivals (steady rates × demand noise, plus the (re)lists re-sent) spread over
+    the replicas that are up with the load balancer's noise; with none up they are lost. A
+    running rollback injects its one request (:mod:`waveguard.sim.rollback`)."""
+    arrivals = state.arrivals_per_step * state.demand_noise
+    arrivals[params.group_flow] += state.resending
+    weights = state.up_float * state.lb_noise
+    total = weights.sum(axis=0)
+    replica_share = weights / np.maximum(total, TINY)  # (R, C): each replica's share of new requests
+    per_replica = arrivals[:, None, :] * replica_share
+    state.lost = arrivals * (total <= 0) if state.any_down else None
+    rollback = state.rollback if state.rollback is not None and state.rollback.active else None
+    if rollback is not None:  # the rollback's requests: one individual each (sim/rollback.py)
+        rollback.inject(arrivals, per_replica, replica_share, total)
+    state.relists_sent += state.resending * (total > 0) if state.any_down else state.resending
+    state.rollback_active = rollback
+    state.arrivals, state.arrivals_per_replica, state.replica_share = arrivals, per_replica, replica_share
+
+
+def settle_informers(state: FleetState, params: SimParams, dt: float) -> None:
+    """Step 6 (first part): the (re)lists answered this step, and those that failed: rejected
+    (429), or abandoned — a client whose answer would come after its timeout (queue wait +
+    service > CLIENT_TIMEOUT_S) gives up and retries; the server finishes the abandoned LIST
+    all the same (wasted seats, CPU, memory)."""
+    group_flow = params.group_flow
+    completed = state.completed[group_flow]
+    failed = state.rejected[group_flow].sum(axis=1) if state.queueing else None
+    if state.slowed or state.has_abandoned:
+        finish = state.finish_fraction[group_flow]
+        abandoned_done = state.abandoned * finish
+        state.abandoned -= abandoned_done
+        completed -= abandoned_done
+        if state.slowed:
+            waited = np.minimum(state.queued[group_flow] / np.maximum(state.dispatched[group_flow], TINY) * dt,
+                                C.APF_QUEUE_WAIT_LIMIT_S)
+            gave_up = state.entering[group_flow] * (waited + state.service_now_s[group_flow] > C.CLIENT_TIMEOUT_S)
+            if state.etcd.enabled:
+                gave_up *= params.not_etcd_groups  # decided when etcd answers (sim/etcd.py)
+            failed = gave_up.sum(axis=1) if failed is None else failed + gave_up.sum(axis=1)
+            completed -= gave_up * finish
+            state.abandoned += gave_up * state.carry_fraction[group_flow]
+        np.maximum(completed, 0.0, out=completed)
+        state.has_abandoned = bool(state.abandoned.max() > TINY)
+    state.completed_by_group = completed
+    state.failed = failed
+
+
+def sync_informers(state: FleetState, params: SimParams, dt: float) -> None:
+    """Step 6 (second part): answered informers are synced (they watch through the replica that
+    answered); failed ones — and those whose request found no replica up — back off."""
+    state.coredns_synced_before = state.synced_watches[params.coredns_group].sum(axis=0) \
+        if state.coredns_without_copy_any else None
+    state.synced_watches += state.completed_by_group
+    failed = state.failed
+    if state.lost is not None:
+        lost = state.lost[params.group_flow]
+        failed = lost if failed is None else failed + lost
+    if failed is not None and failed.max() > 0.0:
+        back_off(state, failed)
+
+
+def back_off(state: FleetState, failed: np.ndarray) -> None:
+    """``failed`` ``(G, C)`` (re)lists wait one back-off level longer than the attempt that
+    failed (the level mix of this step's attempts; of the last step that had any, otherwise)."""
+    released, sent = state.released, state.resending
+    if sent.min() > TINY:
+        state.last_backoff_mix = released / sent
+    elif sent.max() > TINY:
+        state.last_backoff_mix = np.where(sent > TINY, released / np.maximum(sent, TINY), state.last_backoff_mix)
+    moved = state.last_backoff_mix * failed
+    state.backoff[1:] += moved[:-1]
+    state.backoff[-1] += moved[-1]

@@ -1,0 +1,182 @@
+"""The parts of a scenario file: the change, its schedule, events, the DNS design, the
+baseline's switches and custom APF objects (strict pydantic models: unknown keys are errors).
+:class:`waveguard.sim.scenario.Scenario` puts them together."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from waveguard.model.apf import APFConfig, FlowSchema, PriorityLevel
+from waveguard.model.fleet import Cluster
+from waveguard.model.requests import RequestClass, RequestProfile
+from waveguard.sim.rollback import RollbackRequest, parse_request
+
+#: Every scenario model rejects unknown keys.
+STRICT = ConfigDict(extra="forbid")
+
+
+class _StrictRequestClass(RequestClass):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class _StrictProfile(RequestProfile):
+    model_config = STRICT
+    classes: list[_StrictRequestClass] = Field(default_factory=list)  # type: ignore[assignment]
+
+
+class _StrictLevel(PriorityLevel):
+    model_config = STRICT
+
+
+class _StrictFlowSchema(FlowSchema):
+    model_config = STRICT
+
+
+class APFSpec(BaseModel):
+    """Custom PriorityLevelConfigurations / FlowSchemas (replace the defaults when given)."""
+
+    model_config = STRICT
+    levels: list[_StrictLevel] | None = None
+    flow_schemas: list[_StrictFlowSchema] | None = None
+
+    def config(self) -> APFConfig:
+        cfg = APFConfig()
+        if self.levels is not None:
+            cfg = APFConfig(levels=[PriorityLevel(**l.model_dump()) for l in self.levels],
+                            flow_schemas=cfg.flow_schemas)
+        if self.flow_schemas is not None:
+            cfg = APFConfig(levels=cfg.levels,
+                            flow_schemas=[FlowSchema(**f.model_dump()) for f in self.flow_schemas])
+        return cfg
+
+
+class ChangeSpec(BaseModel):
+    """The change rolled out: rendered manifests (analysed into profiles) or inline profiles."""
+
+    model_config = STRICT
+    manifests: list[str] | None = None
+    profile: _StrictProfile | list[_StrictProfile] | None = None
+    backoff: bool = True
+    initial_share: float = Field(default=0.0, ge=0.0, le=1.0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_path_to_list(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("manifests"), str):
+            data = {**data, "manifests": [data["manifests"]]}
+        return data
+
+    @model_validator(mode="after")
+    def _exactly_one_source(self) -> "ChangeSpec":
+        if (self.manifests is None) == (self.profile is None):
+            raise ValueError("give either manifests or profile")
+        return self
+
+    def inline_profiles(self) -> list[RequestProfile]:
+        given = self.profile if isinstance(self.profile, list) else [self.profile] if self.profile else []
+        return [RequestProfile.model_validate(p.model_dump()) for p in given]
+
+
+class ScheduleStep(BaseModel):
+    """When the change starts on which clusters. One of cluster / clusters / selector."""
+
+    model_config = STRICT
+    cluster: str | None = None
+    clusters: list[str] | None = None
+    selector: dict[str, str] | None = None
+    at_s: float = Field(ge=0)
+    stagger_s: float = Field(default=0.0, ge=0)
+    share: float = Field(default=1.0, ge=0.0, le=1.0)
+    #: Pods the DaemonSet controller creates per second (default: kube-controller-manager QPS).
+    pods_per_s: float | None = Field(default=None, gt=0)
+
+    @model_validator(mode="after")
+    def _one_target(self) -> "ScheduleStep":
+        given = [k for k in ("cluster", "clusters", "selector") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of cluster, clusters, selector")
+        return self
+
+
+class DNSSpec(BaseModel):
+    """``informer``: CoreDNS answers from its watched copy (stale while the API is away).
+    ``api_per_answer``: every answer CoreDNS gives needs a request to the control plane."""
+
+    model_config = STRICT
+    mode: Literal["informer", "api_per_answer"] = "informer"
+
+
+class BaselineSpec(BaseModel):
+    model_config = STRICT
+    backoff: bool = True
+
+
+class RestartApiserver(BaseModel):
+    model_config = STRICT
+    cluster: str
+    replica: int = Field(default=0, ge=0)
+
+
+class ApiserverDown(BaseModel):
+    """One apiserver replica down for ``duration_s`` (a node or zone outage: no crash loop)."""
+
+    model_config = STRICT
+    cluster: str
+    replica: int = Field(default=0, ge=0)
+    duration_s: float = Field(gt=0)
+
+
+class RollbackEvent(BaseModel):
+    """The rollback of the change on one cluster, sent as ``as`` (``breakglass`` | ``controller``
+    | ``user``, see :mod:`waveguard.sim.rollback`); ``requests``: ``"VERB RESOURCE"`` strings sent
+    one after the other (default: ``kubectl delete -f`` of a DaemonSet change, workload first)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    cluster: str
+    identity: Literal["breakglass", "controller", "user"] = Field(default="breakglass", alias="as")
+    requests: list[str] | None = Field(default=None, min_length=1)
+
+    @field_validator("requests")
+    @classmethod
+    def _parse(cls, v: list[str] | None) -> list[str] | None:
+        for text in v or []:
+            parse_request(text)  # ValueError → a validation error naming the key
+        return v
+
+    def parsed_requests(self) -> list[RollbackRequest] | None:
+        """The requests as :class:`~waveguard.sim.rollback.RollbackRequest` (None: the default)."""
+        return None if self.requests is None else [parse_request(t) for t in self.requests]
+
+
+class EventSpec(BaseModel):
+    """At ``at_s``: restart one apiserver replica, hold one down for a while, or start a rollback."""
+
+    model_config = STRICT
+    at_s: float = Field(ge=0)
+    restart_apiserver: RestartApiserver | None = None
+    apiserver_down: ApiserverDown | None = None
+    rollback: RollbackEvent | None = None
+
+    @model_validator(mode="after")
+    def _one_action(self) -> "EventSpec":
+        given = [k for k in ("restart_apiserver", "apiserver_down", "rollback") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of restart_apiserver, apiserver_down, rollback")
+        return self
+
+    @property
+    def action(self) -> tuple[str, RestartApiserver | ApiserverDown | RollbackEvent]:
+        """(key, target) of the event's one action."""
+        if self.restart_apiserver is not None:
+            return "restart_apiserver", self.restart_apiserver
+        if self.rollback is not None:
+            return "rollback", self.rollback
+        assert self.apiserver_down is not None
+        return "apiserver_down", self.apiserver_down
+
+
+class InlineFleet(BaseModel):
+    model_config = STRICT
+    clusters: list[Cluster]

@@ -1,0 +1,143 @@
+"""What the simulated fleet is at one instant: :class:`FleetState`, the arrays the phases of a
+step (:mod:`waveguard.sim.phases`) read and write.
+
+Arrays are laid out flow-major, clusters last, so per-level and per-replica sums are contiguous:
+
+* ``F`` flows (:mod:`waveguard.sim.flows`: a client's steady requests in one level, or an
+  informer's (re)list bundle), ``R`` apiserver replicas (padded to the largest cluster), ``C``
+  clusters;
+* ``L`` APF priority levels, ``Lu`` the levels some flow uses; ``G`` informer groups (one per
+  client with start LISTs); ``K`` back-off levels (0 = send now, then client-go's 0.8 s … 30 s);
+  ``Fe`` the flows served from etcd.
+
+Request counts are requests (fluid: fractions allowed) per replica; "per step" figures are for
+one step of ``dt`` seconds. The first block persists from step to step; the second
+(``# this step``) is overwritten by every step and only passes figures from one phase to the
+next. Built by :func:`waveguard.sim.build.initial_state`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from waveguard.sim.dns import DNSCaches
+from waveguard.sim.etcd import EtcdPhase
+from waveguard.sim.noise import Noise
+from waveguard.sim.rollback import RollbackDriver
+
+
+def _empty() -> np.ndarray:
+    return np.zeros(0)
+
+
+@dataclass(eq=False)
+class FleetState:
+    """The state of every apiserver replica, client and cache of every cluster (see the module
+    docstring for the letters of the shapes)."""
+
+    # --- clock ------------------------------------------------------------------------------
+    time_s: float  #: simulated seconds since the start
+    step_count: int  #: steps taken
+
+    # --- replicas ---------------------------------------------------------------------------
+    up: np.ndarray  #: (R, C) bool: the replica serves
+    up_float: np.ndarray  #: (R, C) ``up`` as 0.0 / 1.0
+    down_until: np.ndarray  #: (R, C) simulated second a replica that is down comes back
+    crash_count: np.ndarray  #: (R, C) int: consecutive OOM kills (crash-loop back-off exponent)
+    up_since: np.ndarray  #: (R, C) simulated second the replica last came up
+    oom_kills: np.ndarray  #: (C,) int: OOM kills so far
+    cpu_stretch: np.ndarray  #: (R, C) CPU oversubscription ≥ 1: τ stretches by (stretch − 1) × CPU work
+    cpu_utilisation: np.ndarray  #: (R, C) last step's CPU demand / cores
+    any_down: bool  #: some existing replica is down
+    slowed: bool  #: some replica's CPU is oversubscribed
+
+    # --- APF --------------------------------------------------------------------------------
+    seat_limits: np.ndarray  #: (L, R, C) current concurrency limit of each level (seats)
+    used_seat_limits: np.ndarray  #: (Lu, R, C) ``seat_limits`` of the used levels
+    queued: np.ndarray  #: (F, R, C) requests waiting in APF queues
+    rejected: np.ndarray  #: (F, R, C) requests answered 429 this step
+    dispatched: np.ndarray  #: (F, R, C) requests dispatched this step
+    executing: np.ndarray  #: (F, R, C) requests executing (in the apiserver phase)
+    queueing: bool  #: some queue or rejection is non-zero (else the fast path: all fits)
+    demand_high_watermark: np.ndarray  #: (L, R, C) seat demand high watermark of the last period
+    used_demand_high_watermark: np.ndarray  #: (Lu, R, C) the same, building up in this period
+    smoothed_demand: np.ndarray  #: (L, R, C) exponentially smoothed seat demand (apf_controller.go)
+    next_readjust_s: float  #: when the limits are next readjusted (APF_READJUST_PERIOD_S)
+    fair_fraction: np.ndarray | None  #: (R, C) last period's fair fraction (Newton start), None at first
+    fanout_extra_seats: np.ndarray  #: (F, 1, C) extra seats per request for pod writers' watch fan-out
+    limit_record: np.ndarray  #: (L, C) recorded current limit (seats of the replicas up)
+    seats_up: np.ndarray  #: (Lu, C) seats of the used levels on the replicas that are up
+    limits_changed: bool  #: the recorded limits / up rows must be rewritten
+
+    # --- service (derived from τ and the CPU stretch; refresh_service) ----------------------
+    service_now_s: np.ndarray  #: (F, R, C) τ as stretched now (s)
+    finish_fraction: np.ndarray  #: (F, R, C) share of executing requests that finish in a step
+    carry_fraction: np.ndarray  #: (F, R, C) share of a dispatched request left for later steps
+    step_fraction: np.ndarray  #: (F, R, C) share of the step a request dispatched now executes
+    busy_share: np.ndarray  #: (F, R, C) the same, counting only those that finish within it
+    seat_occupancy: np.ndarray  #: (F, R, C) seats a request dispatched now holds this step
+
+    # --- etcd -------------------------------------------------------------------------------
+    etcd: EtcdPhase  #: requests waiting for their range responses (cohorts)
+    awaiting_etcd: np.ndarray  #: (F, R, C) requests admitted, waiting for etcd, holding their seats
+    etcd_busy: bool  #: some request waits for etcd
+
+    # --- clients and informers --------------------------------------------------------------
+    backoff: np.ndarray  #: (K, G, C) informer instances waiting to (re)list, per back-off level
+    last_backoff_mix: np.ndarray  #: (K, G, C) back-off level mix of the last attempts
+    synced_watches: np.ndarray  #: (G, R, C) synced informer instances watching through each replica
+    abandoned: np.ndarray  #: (G, R, C) executing (re)lists whose client gave up
+    has_abandoned: bool  #: ``abandoned`` is non-zero somewhere
+    relists_sent: np.ndarray  #: (G, C) (re)list bundles that reached a replica that was up
+    arrivals_per_step: np.ndarray  #: (F, C) steady requests per step at today's rollout share
+    fanout_cpu: np.ndarray  #: (R, C) CPU cores spent delivering watch events
+    rollout_share: np.ndarray  #: (C,) share of nodes running the change
+    rollout_target: np.ndarray  #: (C,) share the rollout aims at
+    ramp_per_s: np.ndarray  #: (C,) share of nodes whose pods are created (deleted) per second
+    ramping: bool  #: some share is not at its target
+    noise: Noise  #: demand and load-balancer noise
+    rollback: RollbackDriver | None  #: the rollback client (None: built without identities)
+
+    # --- DNS --------------------------------------------------------------------------------
+    coredns_without_copy: np.ndarray  #: (C,) CoreDNS pods without a copy of Services/EndpointSlices
+    coredns_without_copy_any: bool
+    dns_caches: DNSCaches  #: client and node-local caches
+
+    # --- latency (cached between slow updates) ----------------------------------------------
+    hold_s: np.ndarray | None = None  #: (Lu, C) mean seat holding time (s); None: recompute
+    latency_service_s: np.ndarray = field(default_factory=_empty)  #: (F, C) service time of the slowest replica
+    mmc_scale: np.ndarray = field(default_factory=_empty)  #: (Lu, C) hold × ln 100 / seats
+    mmc_power: np.ndarray = field(default_factory=_empty)  #: (Lu, C) √(2(seats + 1)) − 1
+
+    # --- this step (overwritten every step) -------------------------------------------------
+    demand_noise: np.ndarray = field(default_factory=_empty)  #: (C,) lognormal, mean 1
+    lb_noise: np.ndarray = field(default_factory=_empty)  #: (R, C) lognormal, mean 1
+    released: np.ndarray = field(default_factory=_empty)  #: (K, G, C) clients re-sending after back-off
+    resending: np.ndarray = field(default_factory=_empty)  #: (G, C) ``released`` summed over back-off levels
+    arrivals: np.ndarray = field(default_factory=_empty)  #: (F, C) requests arriving this step
+    arrivals_per_replica: np.ndarray = field(default_factory=_empty)  #: (F, R, C)
+    replica_share: np.ndarray = field(default_factory=_empty)  #: (R, C) each replica's share of new requests
+    lost: np.ndarray | None = None  #: (F, C) arrivals with no replica up (None: every cluster has one)
+    rollback_active: RollbackDriver | None = None  #: the rollback driver when a rollback runs
+    completed: np.ndarray = field(default_factory=_empty)  #: (F, R, C) requests finished this step
+    occupied: np.ndarray = field(default_factory=_empty)  #: (Lu, R, C) seats held before dispatch
+    given: np.ndarray = field(default_factory=_empty)  #: (Lu, R, C) seats given by dispatch
+    entering: np.ndarray = field(default_factory=_empty)  #: (F, R, C) requests entering the apiserver phase
+    etcd_out: tuple | None = None  #: (late, cancelled) per etcd flow, (Fe, R, C) each
+    completed_by_group: np.ndarray = field(default_factory=_empty)  #: (G, R, C) (re)lists answered
+    failed: np.ndarray | None = None  #: (G, C) (re)lists that failed this step
+    coredns_synced_before: np.ndarray | None = None  #: (C,) CoreDNS instances synced before this step
+    busy: np.ndarray = field(default_factory=_empty)  #: (F, R, C) time-averaged executing requests
+    memory: np.ndarray = field(default_factory=_empty)  #: (R, C) resident memory (bytes)
+    used_seats: np.ndarray = field(default_factory=_empty)  #: (Lu, R, C) seats in use after dispatch
+    dns_failure: np.ndarray = field(default_factory=_empty)  #: (C,) share of CoreDNS answers failing
+    client_dns_failure: np.ndarray = field(default_factory=_empty)  #: (C,) share of lookups failing after caches
+    workload_error: np.ndarray = field(default_factory=_empty)  #: (C,) workloads' error ratio
+    level_wait_s: np.ndarray = field(default_factory=_empty)  #: (Lu, C) p99 APF queue wait (s)
+    scope_p99_s: np.ndarray = field(default_factory=_empty)  #: (S, C) p99 request latency per scope (s)
+    used_by_cluster: np.ndarray = field(default_factory=_empty)  #: (Lu, C) seats in use, all replicas
+    inqueue_by_level: np.ndarray = field(default_factory=_empty)  #: (Lu, C) requests queued
+    rejected_by_level: np.ndarray = field(default_factory=_empty)  #: (Lu, C) 429s this step
+    dispatched_by_level: np.ndarray = field(default_factory=_empty)  #: (Lu, C) dispatched this step

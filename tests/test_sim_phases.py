@@ -1,0 +1,206 @@
+"""Each phase of a simulator step driven alone on a tiny state: one 100-node cluster (three
+apiserver replicas, Kubernetes 1.30) with a node agent whose pod LIST is served from etcd. The
+state is built by the simulator, then set by hand; each test calls one phase and checks a figure
+that follows from the Kubernetes rule the phase models."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from waveguard.model import constants as C
+from waveguard.model.fleet import Cluster, Fleet
+from waveguard.model.requests import RequestProfile
+from waveguard.sim import FleetSimulator
+from waveguard.sim.phases import apf_borrowing, apf_dispatch, dns, etcd, informers, latency, recording, replicas
+
+AGENT = RequestProfile.model_validate({
+    "client": "DaemonSet/networking/node-agent", "agent": "node-agent", "per_node": True, "namespace": "networking",
+    "service_account": "node-agent",
+    "classes": [{"verb": "list", "resource": "pods", "scope": "cluster", "trigger": "start", "resource_version": ""},
+                {"verb": "watch", "resource": "pods", "scope": "cluster", "trigger": "held"}]})
+
+
+def tiny(step_s: float = 1.0) -> FleetSimulator:
+    return FleetSimulator(Fleet(clusters=[Cluster(name="c", nodes=100)]), [AGENT], step_s=step_s, expected_steps=10)
+
+
+def flow(sim: FleetSimulator, name: str) -> int:
+    return sim.flows.names.index(name)
+
+
+def level_pos(sim: FleetSimulator, level: str) -> int:
+    return int(np.flatnonzero(sim.params.used_levels == sim.params.level_names.index(level))[0])
+
+
+WORKLOADS = "workloads/workload-low"
+AGENT_RELIST = "DaemonSet/networking/node-agent/workload-low/relist"
+
+
+def _arrivals(sim: FleetSimulator, per_flow: dict[str, float], seats: float) -> None:
+    """Requests arriving on replica 0 only, each holding one seat; ``seats`` free in workload-low there."""
+    state = sim.state
+    state.arrivals_per_replica = np.zeros_like(state.executing)
+    for name, n in per_flow.items():
+        state.arrivals_per_replica[flow(sim, name), 0, 0] = n
+    state.seat_occupancy = np.ones_like(state.executing)
+    state.used_seat_limits[level_pos(sim, "workload-low"), 0, 0] = seats
+
+
+def test_apf_dispatch_is_max_min_fair_between_flows_of_a_level():
+    # 10 free seats, one flow wants 30, another 4: the small one is served whole, the large one
+    # gets the rest (fair queuing); what does not fit waits in its queue (no 429: it is not full).
+    sim = tiny()
+    _arrivals(sim, {WORKLOADS: 30.0, AGENT_RELIST: 4.0}, seats=10.0)
+    apf_dispatch.dispatch(sim.state, sim.params, sim.dt)
+    state, workloads, agent = sim.state, flow(sim, WORKLOADS), flow(sim, AGENT_RELIST)
+    assert state.dispatched[agent, 0, 0] == pytest.approx(4.0)
+    assert state.dispatched[workloads, 0, 0] == pytest.approx(6.0)
+    assert state.queued[workloads, 0, 0] == pytest.approx(24.0)
+    assert state.rejected.sum() == 0.0
+
+
+def test_apf_dispatch_rejects_beyond_the_queue_capacity_and_the_wait_limit():
+    # The agent's flow queues handSize × queueLengthLimit = 6 × 50 = 300 requests per replica:
+    # of 400, 10 dispatched, 90 rejected at once (queue full); of the 300 queued, those that
+    # would wait past 15 s (300 − 10 × 15 = 150) leave at 1/15 per second: 10 more 429s.
+    sim = tiny()
+    agent = flow(sim, AGENT_RELIST)
+    assert sim.params.queue_capacity[agent, 0, 0] == 300.0
+    _arrivals(sim, {AGENT_RELIST: 400.0}, seats=10.0)
+    apf_dispatch.dispatch(sim.state, sim.params, sim.dt)
+    assert sim.state.dispatched[agent, 0, 0] == pytest.approx(10.0)
+    assert sim.state.rejected[agent, 0, 0] == pytest.approx(90.0 + 150.0 / C.APF_QUEUE_WAIT_LIMIT_S)
+    assert sim.state.queued[agent, 0, 0] == pytest.approx(300.0 - 150.0 / C.APF_QUEUE_WAIT_LIMIT_S)
+
+
+def test_apf_borrowing_idle_levels_lend_down_to_nominal_minus_lendable():
+    # Only workload-low demands seats (1,000 of them): every other limited level falls to its
+    # lower bound nominal − lendable, and workload-low borrows the rest of the server's seats.
+    sim = tiny()
+    state, params = sim.state, sim.params
+    state.used_demand_high_watermark[:] = 0.0
+    state.used_demand_high_watermark[level_pos(sim, "workload-low")] = 1000.0
+    apf_borrowing.readjust(state, params)
+    low = params.level_names.index("workload-low")
+    others = [i for i in np.flatnonzero(params.limited) if i != low]
+    assert state.seat_limits[others, 0, 0] == pytest.approx(params.min_seats[others])
+    assert state.seat_limits[low, 0, 0] == pytest.approx(params.server_seats - params.min_seats[others].sum())
+    assert state.seat_limits[params.limited, 0, 0].sum() == pytest.approx(params.server_seats)
+
+
+def test_replicas_oom_kills_wait_the_kubelets_crash_loop_back_off():
+    # An OOM-killed replica returns after startup, watch-cache fill and the crash-loop back-off:
+    # 10 s, doubled by a second kill within 10 minutes of running. Its watches break: their
+    # informers wait at back-off level 1.
+    sim = tiny()
+    state, params = sim.state, sim.params
+    watches = state.synced_watches[:, 0, 0].copy()
+    replicas.crash(state, params, 0, 0, oom=True)
+    restart = C.APISERVER_STARTUP_S + params.watch_cache_fill_s[0]
+    assert state.down_until[0, 0] == pytest.approx(restart + C.CRASHLOOP_BACKOFF_INITIAL_S)
+    assert state.backoff[1, :, 0] == pytest.approx(watches)
+    assert not state.up[0, 0] and state.oom_kills[0] == 1
+    state.time_s, state.up[0, 0], state.up_since[0, 0] = 100.0, True, 90.0
+    replicas.crash(state, params, 0, 0, oom=True)
+    assert state.down_until[0, 0] == pytest.approx(100.0 + restart + 2 * C.CRASHLOOP_BACKOFF_INITIAL_S)
+
+
+def test_replicas_memory_is_the_baseline_on_an_idle_replica_and_nothing_on_a_dead_one():
+    sim = tiny()
+    state, params = sim.state, sim.params
+    state.entering = np.zeros_like(state.executing)
+    state.executing[:] = 0.0
+    state.arrivals, state.replica_share = np.zeros((params.n_flows, 1)), state.up_float / 3
+    state.up_float[2, 0] = 0.0
+    replicas.memory_and_cpu(state, params, sim.dt)
+    assert state.memory[:2, 0] == pytest.approx(params.baseline_memory_bytes[0])
+    assert state.memory[2, 0] == 0.0
+
+
+def test_clients_back_off_like_client_go():
+    # 100 informers wait at back-off level 1 (0.8 s, jitter 1.0: 1.2 s on average): in a 1 s
+    # step 1 − e^(−1/1.2) of them re-send; if those fail they wait one level longer.
+    sim = tiny()
+    state, params = sim.state, sim.params
+    group = list(params.group_flow).index(flow(sim, AGENT_RELIST))
+    state.backoff[:] = 0.0
+    state.backoff[1, group, 0] = 100.0
+    informers.release_backoff(state, params, sim.dt)
+    mean_wait = C.CLIENT_BACKOFF_INITIAL_S * (1 + C.CLIENT_BACKOFF_JITTER / 2)
+    resent = 100.0 * (1.0 - math.exp(-sim.dt / mean_wait))
+    assert state.resending[group, 0] == pytest.approx(resent)
+    assert state.backoff[1, group, 0] == pytest.approx(100.0 - resent)
+    informers.back_off(state, state.resending.copy())
+    assert state.backoff[2, group, 0] == pytest.approx(resent)
+
+
+def test_etcd_a_list_waits_its_bytes_at_the_range_throughput_holding_its_seat():
+    # One pod LIST with resourceVersion="" (1.30: from etcd) alone on the cluster's etcd gets a
+    # member's range throughput: it enters the apiserver phase after bytes / 125 MB/s.
+    sim = tiny(step_s=0.01)
+    state, params = sim.state, sim.params
+    agent = flow(sim, AGENT_RELIST)
+    assert list(params.etcd_flows) == [agent]
+    expected_steps = math.ceil(state.etcd.bytes[0, 0] / C.ETCD_RANGE_BYTES_PER_S / sim.dt - 1e-9)
+    state.dispatched[:] = 0.0
+    state.dispatched[agent, 0, 0] = 1.0
+    steps = 0
+    while steps < 100:
+        steps += 1
+        state.time_s += sim.dt
+        etcd.through_etcd(state, params, sim.dt)
+        state.dispatched[:] = 0.0
+        if state.entering[agent, 0, 0] > 0:
+            break
+        assert state.awaiting_etcd[agent, 0, 0] == pytest.approx(1.0)  # it holds its seat meanwhile
+    assert steps == expected_steps
+    assert state.entering[agent, 0, 0] == pytest.approx(1.0)
+
+
+def test_dns_coredns_pods_without_a_copy_fail_but_caches_hide_it_at_first():
+    # Informer design: a CoreDNS pod without its copy of Services answers SERVFAIL, so half the
+    # pods without one fail half the answers; the workloads' caches still answer (nearly) everything.
+    sim = tiny()
+    state, params = sim.state, sim.params
+    state.coredns_without_copy[0] = params.coredns_instances[0] / 2
+    state.completed_by_group = np.zeros_like(state.synced_watches)
+    state.coredns_synced_before, state.queueing, state.lost = None, False, None
+    dns.resolve(state, params, sim.dt)
+    assert state.dns_failure[0] == pytest.approx(0.5)
+    assert state.client_dns_failure[0] < 1e-5 and state.workload_error[0] < 1e-5  # vs 0.5 at CoreDNS
+
+
+def test_latency_mm1_p99_wait_and_the_apf_wait_limit():
+    # M/M/1 at ρ = 0.5 with a 1 s holding time: mean wait 1 s, exponential tail → p99 ln(100).
+    assert latency.mmc_p99_wait(np.array(1.0), np.array(1.0), np.array(0.5)) == pytest.approx(math.log(100.0))
+    # A backlog of 1,000 requests dispatched at 1/s would wait 1,000 s: APF rejects after 15 s,
+    # so no request waits longer than that.
+    sim = tiny()
+    state, params = sim.state, sim.params
+    workloads = flow(sim, WORKLOADS)
+    state.used_seats = np.zeros_like(state.used_seat_limits)
+    state.queueing = True
+    state.queued[workloads, 0, 0], state.dispatched[workloads, 0, 0] = 1000.0, 1.0
+    latency.measure(state, params, sim.dt)
+    assert state.level_wait_s[level_pos(sim, "workload-low"), 0] == C.APF_QUEUE_WAIT_LIMIT_S
+    assert state.scope_p99_s[0, 0] >= C.APF_QUEUE_WAIT_LIMIT_S  # single-object scope: wait + service
+
+
+def test_recording_counts_429s_under_the_apiserver_metric_names():
+    sim = tiny()
+    state, params = sim.state, sim.params
+    lu, c, r = params.n_used_levels, params.n_clusters, params.n_replicas
+    state.used_by_cluster, state.inqueue_by_level, state.dispatched_by_level = (np.zeros((lu, c)) for _ in range(3))
+    state.rejected_by_level = np.zeros((lu, c))
+    state.rejected_by_level[level_pos(sim, "workload-low"), 0] = 7.0
+    state.level_wait_s, state.scope_p99_s, state.memory = np.zeros((lu, c)), np.zeros((3, c)), np.zeros((r, c))
+    state.dns_failure, state.client_dns_failure, state.workload_error = (np.zeros(c) for _ in range(3))
+    state.time_s = 1.0
+    recording.record(state, params, sim.dt, sim.recorder)
+    assert sim.store.n == 1
+    assert sim.reader.latest("apiserver_flowcontrol_rejected_requests_total", priority_level="workload-low")[0] == 7.0
+    assert sim.reader.latest("apiserver_request_total", code="429")[0] == 7.0
+    assert sim.reader.latest("up")[0] == 3.0  # every replica up

@@ -47,12 +47,13 @@ def bench_gates(n_clusters: int = 1000) -> tuple[float, float, dict[int, float]]
     from waveguard.rollout.gates import evaluate, evaluate_projection
     from waveguard.rollout.plan import propose_plan
     from waveguard.rollout.simtarget import SimTarget
+    from waveguard.sim.options import SimulatorOptions
 
     sizes = [50 + (i * 7451) % 7500 for i in range(n_clusters)]
     fleet = Fleet(clusters=[Cluster(name=f"c{i:04d}", labels={"env": "prod"}, nodes=n) for i, n in enumerate(sizes)])
     profiles = build_profiles(load_change([CHANGE]))
     plan = propose_plan(CHANGE, fleet, per_node=True)
-    target = SimTarget(fleet, profiles, seed=1, expected_s=120)
+    target = SimTarget(fleet, profiles, SimulatorOptions(seed=1, expected_steps=120))
     for c in fleet.clusters:
         target.apply(c.name, 0.01)
     target.advance(60)

@@ -27,6 +27,7 @@ from waveguard.rollout.k8s_target import NODE_LABEL, KubernetesActuator, Kuberne
 from waveguard.rollout.paced import PacedSimTarget
 from waveguard.rollout.ports import Actuator
 from waveguard.rollout.simtarget import SimTarget
+from waveguard.sim.options import SimulatorOptions
 from waveguard.signals.prometheus import PrometheusConfig
 
 CLUSTER = "prod-a"
@@ -94,7 +95,7 @@ def _stub_share(stub: StubApiserver) -> float:
 
 def _paced() -> PacedSimTarget:
     cfg = PrometheusConfig(url=f"http://127.0.0.1:{free_port()}", scrape_interval_s=0.05, time_scale=5000)
-    return PacedSimTarget(SimTarget(FLEET, PROFILES, seed=1, expected_s=3600), cfg, listen="127.0.0.1:0",
+    return PacedSimTarget(SimTarget(FLEET, PROFILES, SimulatorOptions(seed=1, expected_steps=3600)), cfg, listen="127.0.0.1:0",
                           dns_probe=False, warmup_s=60.0, log=lambda msg: None)
 
 
@@ -111,7 +112,7 @@ def harness(request, tmp_path):
     elif request.param == "paced":
         h = Harness(_paced, _sim_share, log)
     else:
-        h = Harness(lambda: SimTarget(FLEET, PROFILES, seed=1, expected_s=3600), _sim_share, log)
+        h = Harness(lambda: SimTarget(FLEET, PROFILES, SimulatorOptions(seed=1, expected_steps=3600)), _sim_share, log)
     yield h
     for actuator in h.made:
         actuator.close()

@@ -150,9 +150,7 @@ def test_cost_only_production_reveals_halts_in_the_first_production_wave_through
     fleet = scenario.fleet_model
     analysed = build_profiles(load_change([str(EXAMPLES / "incident-telemetry-node-filtered")]))
     plan = propose_plan(demo.HIDDEN_COST_CHANGE, fleet, per_node=True)
-    inner = SimTarget(fleet, demo.hidden_cost_profiles(analysed), seed=scenario.seed, expected_s=scenario.duration_s,
-                      apf=scenario.apf_config, step_s=scenario.step_s, dns_mode=scenario.dns.mode,
-                      baseline_backoff=scenario.baseline.backoff)
+    inner = SimTarget.for_scenario(scenario, fleet=fleet, profiles=demo.hidden_cost_profiles(analysed))
     state, events, _ = _run(plan, fleet, inner, analysed, prom, port, tmp_path)
 
     halt = _halt(events)

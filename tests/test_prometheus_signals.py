@@ -29,6 +29,7 @@ from waveguard.rollout.paced import PacedSimTarget
 from waveguard.rollout.paced_signals import PacedSignals
 from waveguard.rollout.plan import ClusterSelector, GateSpec, Plan, Wave
 from waveguard.rollout.simtarget import SimTarget
+from waveguard.sim.options import SimulatorOptions
 from waveguard.signals.dns import probe_authoritative
 from waveguard.signals.exposition import histogram_quantile, parse_exposition, read_exposition
 from waveguard.signals.prometheus import PrometheusConfig, PrometheusSignals
@@ -226,7 +227,7 @@ def test_rollout_pauses_when_prometheus_fails(stub, tmp_path, mode):
     url = f"http://127.0.0.1:{free_port()}" if mode == "unreachable" else stub(mode, delay_s=3).url
     cfg = PrometheusConfig(url=url, scrape_interval_s=0.05, time_scale=1000, timeout_s=0.5)
     notes: list[str] = []
-    target = PacedSimTarget(SimTarget(fleet, [], seed=1), cfg, listen="127.0.0.1:0", log=notes.append)
+    target = PacedSimTarget(SimTarget(fleet, [], SimulatorOptions(seed=1)), cfg, listen="127.0.0.1:0", log=notes.append)
     try:
         log = EventLog(str(tmp_path / "s.db"), create=True)
         t0 = time.monotonic()
@@ -251,7 +252,7 @@ def test_a_restarted_paced_target_replays_the_log_after_its_warm_up(tmp_path):
 
     fleet, _ = _tiny()
     cfg = PrometheusConfig(url=f"http://127.0.0.1:{free_port()}", scrape_interval_s=0.05, time_scale=2000)
-    target = PacedSimTarget(SimTarget(fleet, [], seed=1), cfg, listen="127.0.0.1:0", log=lambda m: None)
+    target = PacedSimTarget(SimTarget(fleet, [], SimulatorOptions(seed=1)), cfg, listen="127.0.0.1:0", log=lambda m: None)
     try:
         events = [Event(1, 0.0, "started", None, None, {}), Event(2, 0.0, "applied", 0, "staging", {"share": 1.0}),
                   Event(3, 600.0, "applied", 1, "prod", {"share": 0.5}),
@@ -263,7 +264,7 @@ def test_a_restarted_paced_target_replays_the_log_after_its_warm_up(tmp_path):
         share = target.sim.reader.series("waveguard_sim_rollout_share", "prod")
         t = target.sim.reader.times - target.offset
         assert share[(t > 650) & (t < 880)].max() > 0 and share[t < 590].max() == 0  # applied at 600, not before
-        fresh = PacedSimTarget(SimTarget(fleet, [], seed=1), cfg, listen="127.0.0.1:0", log=lambda m: None)
+        fresh = PacedSimTarget(SimTarget(fleet, [], SimulatorOptions(seed=1)), cfg, listen="127.0.0.1:0", log=lambda m: None)
         try:
             fresh.restore(fold([Event(1, 0.0, "started", None, None, {})]))
             assert fresh.now() == pytest.approx(0.0)  # nothing applied yet: the rollout starts now
@@ -329,7 +330,7 @@ def test_exporter_serves_503_while_no_apiserver_replica_is_up_so_prometheus_reco
     import httpx
 
     fleet = Fleet(clusters=[Cluster(name="c", nodes=100, apiserver_replicas=1)])
-    target = SimTarget(fleet, [], seed=1)
+    target = SimTarget(fleet, [], SimulatorOptions(seed=1))
     target.advance(5)
     with FleetExporter(target.sim, dns=False) as exporter:
         assert httpx.get(f"{exporter.url}/metrics/c/apiserver").status_code == 200
@@ -344,7 +345,7 @@ def test_exporter_serves_503_while_no_apiserver_replica_is_up_so_prometheus_reco
 
 def test_simulated_coredns_answers_the_real_probe_and_fails_its_share():
     fleet = Fleet(clusters=[Cluster(name="c", nodes=100)])
-    target = SimTarget(fleet, [], seed=1)
+    target = SimTarget(fleet, [], SimulatorOptions(seed=1))
     target.advance(5)
     exporter = FleetExporter(target.sim, dns=True).start()
     try:

@@ -17,6 +17,7 @@ from waveguard.rollout.engine import Engine, KilledError
 from waveguard.rollout.eventlog import EventLog, fold
 from waveguard.rollout.plan import ClusterSelector, GateSpec, Plan, Wave, propose_plan
 from waveguard.rollout.simtarget import SimTarget
+from waveguard.sim.options import SimulatorOptions
 
 CHANGE = str(EXAMPLES / "incident-telemetry")
 FLEET = Fleet(clusters=[
@@ -36,7 +37,7 @@ def small_plan(bake_s: float = 120.0, gates=("apiserver_p99_latency", "apiserver
 
 def run(tmp_path, plan: Plan, name: str = "state.db", fault=None, seed: int = 3):
     log = EventLog(tmp_path / name, create=not (tmp_path / name).exists())
-    engine = Engine(plan=plan, fleet=FLEET, target=SimTarget(FLEET, PROFILES, seed=seed, expected_s=3600),
+    engine = Engine(plan=plan, fleet=FLEET, target=SimTarget(FLEET, PROFILES, SimulatorOptions(seed=seed, expected_steps=3600)),
                     log=log, analysed_profiles=PROFILES, fault=fault)
     try:
         return engine.run(), log
@@ -141,7 +142,7 @@ def test_pause_and_abort_from_another_process_are_seen(tmp_path):
         if calls["n"] == 6:  # another process appends a pause while the engine runs
             EventLog(tmp_path / "state.db").append("paused", 0.0, reason="operator", needs_approval=False)
 
-    engine = Engine(plan=plan, fleet=FLEET, target=SimTarget(FLEET, PROFILES, seed=3), log=log,
+    engine = Engine(plan=plan, fleet=FLEET, target=SimTarget(FLEET, PROFILES, SimulatorOptions(seed=3)), log=log,
                     analysed_profiles=PROFILES, fault=operator_pauses)
     state = engine.run()
     assert state.status == "paused" and state.pause_reason == "operator"
@@ -164,7 +165,7 @@ def test_plan_of_one_wave_completes_when_gates_pass(tmp_path):
     plan = Plan(change=CHANGE, waves=[Wave(name="all", clusters=ClusterSelector(), bake_s=120)],
                 gates=[GateSpec(kind="apiserver_p99_latency"), GateSpec(kind="projection")])
     log = EventLog(tmp_path / "s.db", create=True)
-    state = Engine(plan=plan, fleet=FLEET, target=SimTarget(FLEET, fixed, seed=1), log=log,
+    state = Engine(plan=plan, fleet=FLEET, target=SimTarget(FLEET, fixed, SimulatorOptions(seed=1)), log=log,
                    analysed_profiles=fixed).run()
     assert state.status == "completed" and state.shares == {c.name: 1.0 for c in FLEET.clusters}
 
@@ -178,7 +179,7 @@ def test_the_fixed_change_completes_the_planned_rollout_on_the_default_fleet(tmp
     fixed = build_profiles(load_change([change]))
     plan = propose_plan(change, fleet, per_node=True)
     log = EventLog(tmp_path / "s.db", create=True)
-    state = Engine(plan=plan, fleet=fleet, target=SimTarget(fleet, fixed, seed=5), log=log,
+    state = Engine(plan=plan, fleet=fleet, target=SimTarget(fleet, fixed, SimulatorOptions(seed=5)), log=log,
                    analysed_profiles=fixed).run()
     assert state.status == "completed" and state.passed_waves == {0, 1, 2, 3}
     assert all(share == 1.0 for share in state.shares.values())

@@ -89,11 +89,12 @@ def build_backend(config: BackendConfig, plan: Plan, fleet: Fleet, profiles: lis
     if config.mode == "kubernetes":
         return _kubernetes(config, plan, fleet, memory_limits)
     from waveguard.rollout.simtarget import SimTarget
+    from waveguard.sim.options import SimulatorOptions
 
     if config.scenario:
         inner = SimTarget.for_scenario(load_scenario_ref(config.scenario), config.seed, fleet=fleet, profiles=profiles)
     else:
-        inner = SimTarget(fleet, profiles, seed=config.seed)
+        inner = SimTarget(fleet, profiles, SimulatorOptions(seed=config.seed, expected_steps=6 * 3600))
     if config.mode == "simulated":
         return inner
     from waveguard.rollout.paced import PacedSimTarget

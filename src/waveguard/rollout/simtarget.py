@@ -17,6 +17,7 @@ from waveguard.model.requests import RequestProfile
 from waveguard.rollout.ports import CombinedBackend, Readings
 from waveguard.rollout.state import RolloutState, Transition
 from waveguard.sim import FleetSimulator
+from waveguard.sim.options import SimulatorOptions
 from waveguard.sim.scenario import Scenario
 
 #: Metrics that come from kube-apiserver: with every replica down there is nothing to scrape,
@@ -80,16 +81,15 @@ class SimSignals(Readings):
 class SimTarget(CombinedBackend):
     """A simulated fleet as a rollout backend: its own actuator, clock and signal source.
     ``profiles``: the change, as the simulator's agents send it. Time is simulated seconds
-    since the rollout started. ``sim_options``: :class:`FleetSimulator`'s keyword options."""
+    since the rollout started. ``options``: the simulator's switches (default: Kubernetes' APF
+    defaults, seed 0, recording preallocated for six simulated hours)."""
 
-    def __init__(self, fleet: Fleet, profiles: list[RequestProfile], *, seed: int = 0,
-                 expected_s: float = 6 * 3600, **sim_options: Any) -> None:
+    def __init__(self, fleet: Fleet, profiles: list[RequestProfile], options: SimulatorOptions | None = None) -> None:
         super().__init__()
         self.fleet = fleet
         self.profiles = profiles
-        step_s = sim_options.get("step_s", 1.0)
-        self._options = dict(seed=seed, expected_steps=int(expected_s / step_s), **sim_options)
-        self.sim = FleetSimulator(fleet, profiles, **self._options)
+        self._options = options or SimulatorOptions(expected_steps=6 * 3600)
+        self.sim = FleetSimulator(fleet, profiles, **self._options.kwargs())
         self.shares: dict[str, float] = {}
 
     @classmethod
@@ -98,12 +98,8 @@ class SimTarget(CombinedBackend):
         """A target with ``scenario``'s fleet, change, APF objects and simulator switches (DNS
         design, client back-off) — but not its schedule: the rollout engine decides that.
         ``fleet``/``profiles`` replace the scenario's (a plan's fleet, another change)."""
-        change = scenario.change
         return cls(scenario.fleet_model if fleet is None else fleet, scenario.profiles if profiles is None else profiles,
-                   seed=scenario.seed if seed is None else seed,
-                   expected_s=scenario.duration_s, apf=scenario.apf_config, step_s=scenario.step_s,
-                   dns_mode=scenario.dns.mode, baseline_backoff=scenario.baseline.backoff,
-                   change_backoff=change.backoff if change else True)
+                   scenario.simulator_options(seed, with_change_state=False))
 
     def now(self) -> float:
         return self.sim.time_s
@@ -142,7 +138,7 @@ class SimTarget(CombinedBackend):
 
     def reset(self) -> None:
         """A fresh simulator (time 0, the change nowhere), same options."""
-        self.sim = FleetSimulator(self.fleet, self.profiles, **self._options)
+        self.sim = FleetSimulator(self.fleet, self.profiles, **self._options.kwargs())
         self.shares.clear()
 
     def replay(self, transition: Transition) -> None:

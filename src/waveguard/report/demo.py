@@ -12,10 +12,9 @@ from rich.console import Console
 from rich.table import Table
 
 from waveguard.model.errors import InputError
-from waveguard.rollout.demo import BreakglassResult, DemoResult, StrategyResult
+from waveguard.report.demo_results import BreakglassResult, DemoResult, StrategyResult
 from waveguard.sim.rollback import seconds
-from waveguard.sim.report import figure_png
-from waveguard.sim.report import clock
+from waveguard.report.sim import clock, figure_png
 
 _TEMPLATE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>waveguard demo — {{ scenario }}</title>
@@ -126,7 +125,7 @@ def write_report(demo: DemoResult, path: str | Path) -> None:
     results = demo.strategies
     guard = next((r for r in results if r.name == "waveguard"), None)
     env = Environment(autoescape=select_autoescape(default=True))
-    rows = [dict(zip(("name", "blast", "halted", "saturated", "impact", "rolled_back", "reason"), _row(r)))
+    rows = [dict(zip(("name", "blast", "halted", "saturated", "impact", "rolled_back", "reason"), _row(r), strict=True))
             for r in results + ([demo.production_traffic] if demo.production_traffic else [])]
     html = env.from_string(_TEMPLATE).render(
         scenario=demo.scenario, rows=rows,
@@ -168,7 +167,7 @@ def _breakglass_section(bg: BreakglassResult) -> dict:
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.0), sharey=True)
-    for ax, case in zip(axes, bg.cases):
+    for ax, case in zip(axes, bg.cases, strict=True):  # two cases: without and with isolation
         t = np.asarray(case.timeline["t"]) / 60.0
         ax.step(t, case.timeline["up"], where="post", label="apiserver replicas up", linewidth=1.4)
         ax.step(t, case.timeline["pending"], where="post", label="rollback requests not yet served", linewidth=1.4)

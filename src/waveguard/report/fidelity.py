@@ -13,7 +13,7 @@ from jinja2 import Environment, select_autoescape
 from waveguard.fidelity import FidelityResult
 from waveguard.fidelity.runs import Run
 from waveguard.model.errors import InputError
-from waveguard.sim.report import clock, figure_png
+from waveguard.report.sim import clock, figure_png
 
 _TEMPLATE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8">

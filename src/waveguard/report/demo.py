@@ -152,8 +152,8 @@ def _figures(results: list[StrategyResult]) -> list[dict]:
     for key, title, note in panels:
         fig, ax = plt.subplots(figsize=(11, 3.0))
         for r in results:
-            t = np.asarray(r.timeline["t"]) / 60.0
-            ax.plot(t, r.timeline[key], label=r.name, linewidth=1.6)
+            minutes = np.asarray(r.timeline["t"]) / 60.0
+            ax.plot(minutes, r.timeline[key], label=r.name, linewidth=1.6)
             if r.halted_at_s is not None:
                 ax.axvline(r.halted_at_s / 60.0, linestyle=":", linewidth=1, color=ax.lines[-1].get_color())
         ax.set_xlabel("minutes from the start")
@@ -168,14 +168,14 @@ def _breakglass_section(bg: BreakglassResult) -> dict:
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.0), sharey=True)
     for ax, case in zip(axes, bg.cases, strict=True):  # two cases: without and with isolation
-        t = np.asarray(case.timeline["t"]) / 60.0
-        ax.step(t, case.timeline["up"], where="post", label="apiserver replicas up", linewidth=1.4)
-        ax.step(t, case.timeline["pending"], where="post", label="rollback requests not yet served", linewidth=1.4)
-        ax.plot(t, np.asarray(case.timeline["rollout_share"]) * 5, label="nodes running the change (× 5)",
+        minutes = np.asarray(case.timeline["t"]) / 60.0
+        ax.step(minutes, case.timeline["up"], where="post", label="apiserver replicas up", linewidth=1.4)
+        ax.step(minutes, case.timeline["pending"], where="post", label="rollback requests not yet served", linewidth=1.4)
+        ax.plot(minutes, np.asarray(case.timeline["rollout_share"]) * 5, label="nodes running the change (× 5)",
                 linewidth=1.0, linestyle=":")
         starts = [r.started_at_s for r in case.rollbacks if r.cluster == case.timeline["cluster"][0]]
         if starts:
-            ax.set_xlim(starts[0] / 60.0 - 5, min(t[-1], starts[0] / 60.0 + 40))
+            ax.set_xlim(starts[0] / 60.0 - 5, min(minutes[-1], starts[0] / 60.0 + 40))
         ax.set_title(f"{case.timeline['cluster'][0]}, {case.name}", fontsize=10)
         ax.set_xlabel("minutes from the start")
         ax.grid(alpha=.3)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import io
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 from jinja2 import Environment, select_autoescape
@@ -23,13 +24,15 @@ from waveguard.sim.result import SimulationResult
 MAX_POINTS = 1500
 
 
-def _thin(x: np.ndarray, k: int, how=np.max) -> np.ndarray:
-    """Reduce ``x`` by ``how`` over blocks of ``k`` steps."""
-    if k <= 1:
-        return x
-    n = len(x) // k * k
-    head = how(x[:n].reshape(-1, k), axis=1)
-    return np.concatenate([head, [how(x[n:])]]) if n < len(x) else head
+def _thin(values: np.ndarray, block: int, how: Callable = np.max) -> np.ndarray:
+    """Reduce ``values`` (one per step) by ``how`` over blocks of ``block`` steps; a shorter
+    last block is reduced on its own."""
+    if block <= 1:
+        return values
+    whole = len(values) // block * block  # steps in complete blocks
+    head = how(values[:whole].reshape(-1, block), axis=1)
+    return np.concatenate([head, [how(values[whole:])]]) if whole < len(values) else head
+
 
 _TEMPLATE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
@@ -69,8 +72,8 @@ def clock(seconds: float | None) -> str:
     """Seconds from the start as H:MM:SS ("—" for never)."""
     if seconds is None:
         return "—"
-    s = int(round(seconds))
-    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
+    whole = int(round(seconds))
+    return f"{whole // 3600}:{whole % 3600 // 60:02d}:{whole % 60:02d}"
 
 
 def write_report(result: SimulationResult, path: str | Path, seed: int | None = None, n_worst: int = 4) -> None:
@@ -106,24 +109,24 @@ def render_report(result: SimulationResult, seed: int | None = None, n_worst: in
 
 
 def _figures(result: SimulationResult, worst: list[str]) -> list[dict]:
-    minutes = result.times / 60.0
-    k = max(1, -(-len(minutes) // MAX_POINTS))
-    t = _thin(minutes, k, np.min)
+    step_minutes = result.times / 60.0
+    block = max(1, -(-len(step_minutes) // MAX_POINTS))  # steps per plotted point (ceiling division)
+    minutes = _thin(step_minutes, block, np.min)
     figs = [
-        _fleet_plot(result, t, k, worst, "Rollout progress", "share of nodes running the change",
+        _fleet_plot(result, minutes, block, worst, "Rollout progress", "share of nodes running the change",
                     lambda c: result.series("waveguard_sim_rollout_share", c), "share of nodes"),
-        _levels_plot(result, t, k, worst),
-        _fleet_plot(result, t, k, worst, "429s", "apiserver_request_total{code=\"429\"}, per second",
+        _levels_plot(result, minutes, block, worst),
+        _fleet_plot(result, minutes, block, worst, "429s", "apiserver_request_total{code=\"429\"}, per second",
                     lambda c: result.rate("apiserver_request_total", c, code="429"), "requests/s"),
-        _fleet_plot(result, t, k, worst, "p99 latency of single-object requests",
+        _fleet_plot(result, minutes, block, worst, "p99 latency of single-object requests",
                     f"apiserver_request_duration_seconds{{scope=\"resource\",quantile=\"0.99\"}}; SLO {C.SLO_SINGLE_OBJECT_S:g} s",
                     lambda c: result.series("apiserver_request_duration_seconds", c, scope="resource", quantile="0.99"),
                     "seconds", hline=C.SLO_SINGLE_OBJECT_S),
-        _memory_plot(result, t, k, worst),
-        _fleet_plot(result, t, k, worst, "DNS failure fraction",
+        _memory_plot(result, minutes, block, worst),
+        _fleet_plot(result, minutes, block, worst, "DNS failure fraction",
                     "share of the workloads' lookups failing after client and node-local caches",
                     lambda c: result.series("waveguard_sim_dns_client_failure_ratio", c), "share"),
-        _fleet_plot(result, t, k, worst, "Workload error rate", "share of user requests failing (DNS, API dependence)",
+        _fleet_plot(result, minutes, block, worst, "Workload error rate", "share of user requests failing (DNS, API dependence)",
                     lambda c: result.series("waveguard_sim_workload_error_ratio", c), "share"),
     ]
     return figs
@@ -139,15 +142,18 @@ def figure_png(fig) -> str:
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def _fleet_plot(result, t, k, worst, title, note, get, ylabel, hline=None) -> dict:
+def _fleet_plot(result: SimulationResult, minutes: np.ndarray, block: int, worst: list[str], title: str, note: str,
+                get: Callable[[str], np.ndarray], ylabel: str, hline: float | None = None) -> dict:
+    """One figure: ``get(cluster)`` per step for every cluster (the worst in colour) against
+    ``minutes`` (one per block of ``block`` steps); ``hline`` a dashed threshold."""
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(11, 3.2))
     for c in result.clusters:
         if c not in worst:
-            ax.plot(t, _thin(get(c), k), color="#bbbbbb", linewidth=0.6)
+            ax.plot(minutes, _thin(get(c), block), color="#bbbbbb", linewidth=0.6)
     for c in worst:
-        ax.plot(t, _thin(get(c), k), linewidth=1.4, label=f"{c} ({result.nodes[c]:,} nodes)")
+        ax.plot(minutes, _thin(get(c), block), linewidth=1.4, label=f"{c} ({result.nodes[c]:,} nodes)")
     if hline is not None:
         ax.axhline(hline, color="#c0392b", linestyle="--", linewidth=0.8)
     ax.set_xlabel("minutes")
@@ -157,18 +163,20 @@ def _fleet_plot(result, t, k, worst, title, note, get, ylabel, hline=None) -> di
     return {"title": title, "note": note + " — worst clusters in colour, the rest grey.", "png": figure_png(fig)}
 
 
-def _levels_plot(result, t, k, worst) -> dict:
+def _levels_plot(result: SimulationResult, minutes: np.ndarray, block: int, worst: list[str]) -> dict:
+    """Seats in use, stacked per priority level: the fleet, then each of the worst clusters."""
     import matplotlib.pyplot as plt
 
-    seats = {l: {c: _thin(result.series("apiserver_flowcontrol_current_executing_seats", c, priority_level=l), k)
-                 for c in result.clusters} for l in result.level_names}
-    levels = [l for l in result.level_names if any(v.max() > 0 for v in seats[l].values())]
+    seats = {level: {c: _thin(result.series("apiserver_flowcontrol_current_executing_seats", c,
+                                            priority_level=level), block)
+                     for c in result.clusters} for level in result.level_names}
+    levels = [level for level in result.level_names if any(v.max() > 0 for v in seats[level].values())]
     panels = ["fleet"] + worst
     fig, axes = plt.subplots(len(panels), 1, figsize=(11, 2.2 * len(panels)), sharex=True)
     for ax, panel in zip(np.atleast_1d(axes), panels, strict=True):
         names = result.clusters if panel == "fleet" else [panel]
-        stack = [sum(seats[l][c] for c in names) for l in levels]
-        ax.stackplot(t, stack, labels=levels)
+        stack = [sum(seats[level][c] for c in names) for level in levels]
+        ax.stackplot(minutes, stack, labels=levels)
         ax.set_ylabel("seats")
         ax.set_title(panel if panel == "fleet" else f"{panel} ({result.nodes[panel]:,} nodes)", fontsize=9)
         ax.grid(alpha=0.3)
@@ -179,12 +187,13 @@ def _levels_plot(result, t, k, worst) -> dict:
             "png": figure_png(fig)}
 
 
-def _memory_plot(result, t, k, worst) -> dict:
+def _memory_plot(result: SimulationResult, minutes: np.ndarray, block: int, worst: list[str]) -> dict:
+    """Resident memory (GiB) of the worst clusters' fullest replica, with their limits dashed."""
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(11, 3.2))
     for c in worst:
-        line = ax.plot(t, _thin(result.series("process_resident_memory_bytes", c), k) / 2**30, linewidth=1.2,
+        line = ax.plot(minutes, _thin(result.series("process_resident_memory_bytes", c), block) / 2**30, linewidth=1.2,
                        label=f"{c} ({result.nodes[c]:,} nodes)")
         limit = result.series("waveguard_sim_apiserver_memory_limit_bytes", c)[0] / 2**30
         ax.axhline(limit, color=line[0].get_color(), linestyle="--", linewidth=0.8)

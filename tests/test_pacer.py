@@ -90,3 +90,25 @@ def test_the_anchor_carries_over_calls_and_a_fall_behind_is_caught_up_or_dropped
 def test_a_scale_that_is_not_positive_is_refused():
     with pytest.raises(ValueError):
         Pacer(lambda s: None, lambda: 0.0, time_scale=0.0)
+
+
+def test_the_paced_target_steps_through_the_same_pacer_on_its_clock():
+    """The paced rollout target uses the pacer with the clock and sleep it was given: 60
+    simulated seconds at 20× take 3 wall seconds of the fake clock, in 0.1-wall-s slices."""
+    from waveguard.model.fleet import Cluster, Fleet
+    from waveguard.rollout.paced import PacedSimTarget
+    from waveguard.rollout.simtarget import SimTarget
+    from waveguard.signals.prometheus import PrometheusConfig
+
+    clock = FakeClock()
+    fleet = Fleet(clusters=[Cluster(name="c", nodes=100)])
+    config = PrometheusConfig(url="http://127.0.0.1:9", scrape_interval_s=1.0, time_scale=20.0)
+    target = PacedSimTarget(SimTarget(fleet, [], seed=1), config, clock=clock, sleep=clock.sleep, log=lambda m: None)
+    try:
+        start = target.inner.now()
+        target.advance(60.0)
+        assert target.inner.now() - start == pytest.approx(60.0)
+        assert clock.now - 1000.0 == pytest.approx(3.0)
+        assert len(clock.sleeps) == 30
+    finally:
+        target.close()

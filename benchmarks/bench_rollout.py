@@ -32,7 +32,7 @@ class CountingSignals:
 
 
 def bench_demo() -> float:
-    from waveguard.rollout.demo import run_demo
+    from waveguard.demo import run_demo
 
     t = time.perf_counter()
     run_demo()

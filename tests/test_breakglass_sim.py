@@ -13,7 +13,7 @@ from waveguard.cli.main import app
 from waveguard.model.apf import DEFAULT_FLOW_SCHEMAS, DEFAULT_PRIORITY_LEVELS, APFConfig, FlowSchema, PriorityLevel
 from waveguard.model.errors import InputError
 from waveguard.model.fleet import Cluster, Fleet
-from waveguard.rollout.demo import DemoResult, breakglass_targets, simulate_breakglass
+from waveguard.demo import DemoResult, breakglass_targets, simulate_breakglass
 from waveguard.sim import FleetSimulator, load_builtin, scenario_from_data, simulate
 from waveguard.sim.rollback import DEFAULT_ROLLBACK_REQUESTS, parse_request
 

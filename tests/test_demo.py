@@ -9,7 +9,7 @@ import pytest
 
 from waveguard.cli.main import app
 from waveguard.model.fleet import default_fleet
-from waveguard.rollout.demo import run_demo
+from waveguard.demo import run_demo
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +57,7 @@ def test_sli_gates_catch_what_the_projection_cannot_know_in_the_first_production
 
 
 def test_demo_json_and_report(runner, tmp_path, monkeypatch, demo):
-    monkeypatch.setattr("waveguard.rollout.demo.run_demo", lambda *a, **k: demo)  # the module's run
+    monkeypatch.setattr("waveguard.demo.run_demo", lambda *a, **k: demo)  # the module's run
     report = tmp_path / "demo.html"
     result = runner.invoke(app, ["demo", "--json", "--report", str(report)])
     assert result.exit_code == 0, result.output

@@ -19,7 +19,7 @@ from tests.conftest import APISERVER_METRICS as REAL_APISERVER
 from tests.conftest import EXAMPLES
 from tests.prometheus_server import PrometheusServer, free_port
 from waveguard.analysis import build_profiles, load_change
-from waveguard.rollout import demo
+from waveguard import demo
 from waveguard.rollout.engine import Engine
 from waveguard.rollout.eventlog import EventLog
 from waveguard.rollout.gates import evaluate

@@ -25,7 +25,7 @@ def demo_command(
 ) -> None:
     """Replay the 11 Dec 2024 incident three ways on the simulated fleet, side by side."""
     from waveguard.report.demo import render_breakglass_table, render_table, write_report
-    from waveguard.rollout.demo import DEFAULT_SCENARIO, run_demo
+    from waveguard.demo import DEFAULT_SCENARIO, run_demo
 
     with input_errors():
         more = "; the rollback without and with break-glass isolation" if breakglass else ""

@@ -10,9 +10,8 @@ A rollout drives its own exporter instead: ``waveguard rollout start --signals p
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import typer
 import yaml
@@ -21,69 +20,94 @@ from waveguard.cli.common import err_console, input_errors
 from waveguard.model.errors import InputError
 from waveguard.model.yamlio import write_text_atomically
 
+if TYPE_CHECKING:  # imported where used, so `waveguard --help` stays fast
+    from waveguard.sim import FleetSimulator
+    from waveguard.sim.exporter import FleetExporter
+    from waveguard.sim.scenario import Scenario
+
 
 def register(app: typer.Typer) -> None:
     """Add the ``exporter`` command to ``app``."""
+    app.command("exporter")(exporter_command)
 
-    @app.command("exporter")
-    def exporter_cmd(
-        scenario: Optional[Path] = typer.Argument(None, help="Scenario YAML (see docs/simulator.md).", show_default=False),
-        builtin: Optional[str] = typer.Option(None, "--builtin", help="Serve a shipped scenario by name."),
-        listen: str = typer.Option("127.0.0.1:9464", "--listen", help="HOST:PORT, a loopback address (HTTP; DNS on UDP)."),
-        time_scale: float = typer.Option(1.0, "--time-scale", min=0.001,
-                                         help="Simulated seconds per wall-clock second."),
-        seed: Optional[int] = typer.Option(None, "--seed", help="Random seed (default: the scenario's)."),
-        scrape_config: Optional[Path] = typer.Option(None, "--scrape-config",
-                                                     help="Write a Prometheus config scraping this exporter, then serve."),
-        scrape_interval: float = typer.Option(1.0, "--scrape-interval", min=0.05,
-                                              help="scrape_interval of --scrape-config, seconds."),
-        duration: Optional[float] = typer.Option(None, "--duration", min=1,
-                                                 help="Simulated seconds to run, then stop (default: the scenario's)."),
-        no_dns: bool = typer.Option(False, "--no-dns", help="Do not answer DNS."),
-        config_only: bool = typer.Option(False, "--config-only",
-                                         help="Only write --scrape-config (e.g. for a rollout's --serve-metrics) and exit."),
-    ) -> None:
-        """Serve a simulated fleet's /metrics (one target per cluster and component) and its CoreDNS."""
-        from waveguard.sim import load_builtin, load_scenario
-        from waveguard.sim.exporter import COMPONENTS, FleetExporter, parse_listen, scrape_config as make_config
-        from waveguard.sim.run import build_simulator
 
-        with input_errors():
-            if (scenario is None) == (builtin is None):
-                raise InputError("waveguard exporter", "give either a SCENARIO.yaml or --builtin NAME",
-                                 hint="waveguard simulate --list shows the built-in scenarios")
-            host, port = parse_listen(listen, what="--listen")
-            if port == 0:
-                raise InputError("--listen", "give a fixed port: Prometheus must know where to scrape",
-                                 hint="e.g. 127.0.0.1:9464")
-            sc = load_builtin(builtin) if builtin is not None else load_scenario(scenario)
-            if config_only and scrape_config is None:
-                raise InputError("--config-only", "nothing to write", hint="add --scrape-config FILE")
-            if scrape_config is not None:
-                cfg = make_config([c.name for c in sc.fleet_model.clusters], f"{host}:{port}",
-                                  scrape_interval_s=scrape_interval, components=COMPONENTS)
-                # Whole or not at all: a Prometheus reloading it never sees half a config.
-                write_text_atomically(scrape_config, yaml.safe_dump(cfg, sort_keys=False))
-            if config_only:
-                return
-            sim = build_simulator(sc, seed)
-            exporter = FleetExporter(sim, host=host, port=port, dns=not no_dns).start()
-        end = sc.duration_s if duration is None else duration
-        err_console.print(f"serving {len(exporter.clusters)} clusters at {exporter.url}/metrics/<cluster>/<component> "
-                          f"({', '.join(COMPONENTS)}){'' if no_dns else f'; DNS on udp/{exporter.port}'}; "
-                          f"{time_scale:g} simulated s per wall s, until t={end:g} s")
-        try:
-            wall0 = time.monotonic()
-            slice_s = max(sim.dt, time_scale * 0.1)
-            while sim.time_s < end - 1e-9:
-                sim.step(min(slice_s, end - sim.time_s))
-                exporter.update()
-                due = wall0 + sim.time_s / time_scale
-                pause = due - time.monotonic()
-                if pause > 0:
-                    time.sleep(pause)
-            err_console.print(f"simulation ended at t={sim.time_s:g} s")
-        except KeyboardInterrupt:
-            pass
-        finally:
-            exporter.close()
+def exporter_command(
+    scenario: Optional[Path] = typer.Argument(None, help="Scenario YAML (see docs/simulator.md).", show_default=False),
+    builtin: Optional[str] = typer.Option(None, "--builtin", help="Serve a shipped scenario by name."),
+    listen: str = typer.Option("127.0.0.1:9464", "--listen", help="HOST:PORT, a loopback address (HTTP; DNS on UDP)."),
+    time_scale: float = typer.Option(1.0, "--time-scale", min=0.001,
+                                     help="Simulated seconds per wall-clock second."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Random seed (default: the scenario's)."),
+    scrape_config: Optional[Path] = typer.Option(None, "--scrape-config",
+                                                 help="Write a Prometheus config scraping this exporter, then serve."),
+    scrape_interval: float = typer.Option(1.0, "--scrape-interval", min=0.05,
+                                          help="scrape_interval of --scrape-config, seconds."),
+    duration: Optional[float] = typer.Option(None, "--duration", min=1,
+                                             help="Simulated seconds to run, then stop (default: the scenario's)."),
+    no_dns: bool = typer.Option(False, "--no-dns", help="Do not answer DNS."),
+    config_only: bool = typer.Option(False, "--config-only",
+                                     help="Only write --scrape-config (e.g. for a rollout's --serve-metrics) and exit."),
+) -> None:
+    """Serve a simulated fleet's /metrics (one target per cluster and component) and its CoreDNS."""
+    from waveguard.sim.exporter import FleetExporter, parse_listen
+    from waveguard.sim.run import build_simulator
+
+    with input_errors():
+        if (scenario is None) == (builtin is None):
+            raise InputError("waveguard exporter", "give either a SCENARIO.yaml or --builtin NAME",
+                             hint="waveguard simulate --list shows the built-in scenarios")
+        host, port = parse_listen(listen, what="--listen")
+        if port == 0:
+            raise InputError("--listen", "give a fixed port: Prometheus must know where to scrape",
+                             hint="e.g. 127.0.0.1:9464")
+        sc = _load_scenario(scenario, builtin)
+        if config_only and scrape_config is None:
+            raise InputError("--config-only", "nothing to write", hint="add --scrape-config FILE")
+        if scrape_config is not None:
+            _write_scrape_config(scrape_config, sc, f"{host}:{port}", scrape_interval)
+        if config_only:
+            return
+        sim = build_simulator(sc, seed)
+        exporter = FleetExporter(sim, host=host, port=port, dns=not no_dns).start()
+    _serve(sim, exporter, end_s=sc.duration_s if duration is None else duration, time_scale=time_scale)
+
+
+def _load_scenario(scenario: Path | None, builtin: str | None) -> Scenario:
+    """The built-in scenario ``builtin``, else the one in ``scenario``. Raises InputError."""
+    from waveguard.sim import load_builtin, load_scenario
+
+    if builtin is not None:
+        return load_builtin(builtin)
+    assert scenario is not None, "the command checked that one of them is given"
+    return load_scenario(scenario)
+
+
+def _write_scrape_config(path: Path, sc: Scenario, address: str, scrape_interval_s: float) -> None:
+    """Write the Prometheus configuration scraping ``address`` for ``sc``'s clusters."""
+    from waveguard.sim.exporter import COMPONENTS, scrape_config
+
+    config = scrape_config([c.name for c in sc.fleet_model.clusters], address,
+                           scrape_interval_s=scrape_interval_s, components=COMPONENTS)
+    # Whole or not at all: a Prometheus reloading it never sees half a config.
+    write_text_atomically(path, yaml.safe_dump(config, sort_keys=False))
+
+
+def _serve(sim: FleetSimulator, exporter: FleetExporter, *, end_s: float, time_scale: float) -> None:
+    """Run ``sim`` paced (``time_scale`` simulated s per wall s) until ``end_s`` simulated
+    seconds or Ctrl-C, publishing every slice to ``exporter``; then stop its servers."""
+    from waveguard.sim.exporter import COMPONENTS
+    from waveguard.sim.pacer import Pacer
+
+    dns = "" if not exporter.dns else f"; DNS on udp/{exporter.port}"
+    err_console.print(f"serving {len(exporter.clusters)} clusters at {exporter.url}/metrics/<cluster>/<component> "
+                      f"({', '.join(COMPONENTS)}){dns}; {time_scale:g} simulated s per wall s, until t={end_s:g} s")
+    # No max lag: the scenario's schedule is the simulator's own, so falling behind is caught up.
+    pacer = Pacer(sim.step, lambda: sim.time_s, time_scale=time_scale, min_slice_s=sim.dt,
+                  on_slice=exporter.update)
+    try:
+        pacer.run_until(end_s)
+        err_console.print(f"simulation ended at t={sim.time_s:g} s")
+    except KeyboardInterrupt:
+        pass
+    finally:
+        exporter.close()

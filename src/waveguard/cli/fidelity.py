@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+from rich.console import JustifyMethod
 from rich.table import Table
 
 from waveguard.cli.common import EXIT_FINDINGS, EXIT_OK, input_errors, stdout_console
@@ -34,7 +35,7 @@ def fidelity_command(
             raise InputError(str(report), "is a folder", hint="give a file name for --report")
         result = run_fidelity()
         if report is not None:
-            from waveguard.fidelity.report import write_report
+            from waveguard.report.fidelity import write_report
 
             write_report(result, report)
     if as_json:
@@ -45,13 +46,15 @@ def fidelity_command(
 
 
 def _print_table(result, report: Path | None) -> None:
-    from waveguard.fidelity.report import format_row
+    from waveguard.report.fidelity import format_row
 
     console = stdout_console()
     table = Table(title="waveguard fidelity — simulated vs published", header_style="bold", box=None)
-    for col, just in (("case", "left"), ("source", "left"), ("what was measured", "left"), ("published", "left"),
-                      ("simulated", "right"), ("ratio", "right"), ("bounds", "right"), ("within", "left")):
-        table.add_column(col, justify=just, overflow="fold")
+    columns: tuple[tuple[str, JustifyMethod], ...] = (
+        ("case", "left"), ("source", "left"), ("what was measured", "left"), ("published", "left"),
+        ("simulated", "right"), ("ratio", "right"), ("bounds", "right"), ("within", "left"))
+    for col, justify in columns:
+        table.add_column(col, justify=justify, overflow="fold")
     for row in result.rows:
         cells = format_row(row)
         table.add_row(cells["name"], cells["source"], cells["measured"], cells["published"], cells["simulated"],

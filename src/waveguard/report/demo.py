@@ -12,10 +12,9 @@ from rich.console import Console
 from rich.table import Table
 
 from waveguard.model.errors import InputError
-from waveguard.rollout.demo import BreakglassResult, DemoResult, StrategyResult
+from waveguard.report.demo_results import BreakglassResult, DemoResult, StrategyResult
 from waveguard.sim.rollback import seconds
-from waveguard.sim.report import figure_png
-from waveguard.sim.report import clock
+from waveguard.report.sim import clock, figure_png
 
 _TEMPLATE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>waveguard demo — {{ scenario }}</title>
@@ -126,7 +125,7 @@ def write_report(demo: DemoResult, path: str | Path) -> None:
     results = demo.strategies
     guard = next((r for r in results if r.name == "waveguard"), None)
     env = Environment(autoescape=select_autoescape(default=True))
-    rows = [dict(zip(("name", "blast", "halted", "saturated", "impact", "rolled_back", "reason"), _row(r)))
+    rows = [dict(zip(("name", "blast", "halted", "saturated", "impact", "rolled_back", "reason"), _row(r), strict=True))
             for r in results + ([demo.production_traffic] if demo.production_traffic else [])]
     html = env.from_string(_TEMPLATE).render(
         scenario=demo.scenario, rows=rows,
@@ -153,8 +152,8 @@ def _figures(results: list[StrategyResult]) -> list[dict]:
     for key, title, note in panels:
         fig, ax = plt.subplots(figsize=(11, 3.0))
         for r in results:
-            t = np.asarray(r.timeline["t"]) / 60.0
-            ax.plot(t, r.timeline[key], label=r.name, linewidth=1.6)
+            minutes = np.asarray(r.timeline["t"]) / 60.0
+            ax.plot(minutes, r.timeline[key], label=r.name, linewidth=1.6)
             if r.halted_at_s is not None:
                 ax.axvline(r.halted_at_s / 60.0, linestyle=":", linewidth=1, color=ax.lines[-1].get_color())
         ax.set_xlabel("minutes from the start")
@@ -168,15 +167,15 @@ def _breakglass_section(bg: BreakglassResult) -> dict:
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.0), sharey=True)
-    for ax, case in zip(axes, bg.cases):
-        t = np.asarray(case.timeline["t"]) / 60.0
-        ax.step(t, case.timeline["up"], where="post", label="apiserver replicas up", linewidth=1.4)
-        ax.step(t, case.timeline["pending"], where="post", label="rollback requests not yet served", linewidth=1.4)
-        ax.plot(t, np.asarray(case.timeline["rollout_share"]) * 5, label="nodes running the change (× 5)",
+    for ax, case in zip(axes, bg.cases, strict=True):  # two cases: without and with isolation
+        minutes = np.asarray(case.timeline["t"]) / 60.0
+        ax.step(minutes, case.timeline["up"], where="post", label="apiserver replicas up", linewidth=1.4)
+        ax.step(minutes, case.timeline["pending"], where="post", label="rollback requests not yet served", linewidth=1.4)
+        ax.plot(minutes, np.asarray(case.timeline["rollout_share"]) * 5, label="nodes running the change (× 5)",
                 linewidth=1.0, linestyle=":")
         starts = [r.started_at_s for r in case.rollbacks if r.cluster == case.timeline["cluster"][0]]
         if starts:
-            ax.set_xlim(starts[0] / 60.0 - 5, min(t[-1], starts[0] / 60.0 + 40))
+            ax.set_xlim(starts[0] / 60.0 - 5, min(minutes[-1], starts[0] / 60.0 + 40))
         ax.set_title(f"{case.timeline['cluster'][0]}, {case.name}", fontsize=10)
         ax.set_xlabel("minutes from the start")
         ax.grid(alpha=.3)

@@ -47,9 +47,7 @@ from waveguard.rollout.state import RolloutState
 from waveguard.signals.prometheus import DNSConfig, DNSTarget, PrometheusConfig, PrometheusSignals
 from waveguard.sim import FleetSimulator
 from waveguard.sim.exporter import FleetExporter, dns_zone, parse_listen
-
-#: Wall seconds per pacing slice (how often the exporter's view is refreshed).
-SLICE_WALL_S = 0.1
+from waveguard.sim.pacer import SLICE_WALL_S, Pacer
 
 
 class PacedSimTarget(CombinedBackend):
@@ -159,22 +157,15 @@ class PacedSimTarget(CombinedBackend):
 
     # --- pacing ------------------------------------------------------------------------------
     def _step_paced(self, until_sim: float) -> None:
-        inner, ex = self.inner, self.exporter
-        interval = self.config.scrape_interval_s
-        slice_sim = max(inner.sim.dt, self.scale * SLICE_WALL_S)
-        if self._anchor is None:
-            self._anchor = (self._clock(), inner.now())
-        while inner.now() < until_sim - 1e-9:
-            inner.advance(min(slice_sim, until_sim - inner.now()))
-            if ex is not None:
-                ex.update()
-            wall0, sim0 = self._anchor
-            due = wall0 + (inner.now() - sim0) / self.scale
-            lag = self._clock() - due
-            if lag < 0:
-                self._sleep(-lag)
-            elif lag > interval:  # fell far behind: re-anchor rather than burst
-                self._anchor = (self._clock(), inner.now())
+        """Step to ``until_sim`` (simulated seconds) held to the wall clock by the one
+        :class:`~waveguard.sim.pacer.Pacer`, re-anchoring beyond one scrape interval of lag; the
+        (wall, simulated) anchor lives on in ``self._anchor`` between calls (None: re-anchor)."""
+        exporter = self.exporter
+        pacer = Pacer(self.inner.advance, self.inner.now, time_scale=self.scale, min_slice_s=self.inner.sim.dt,
+                      max_lag_s=self.config.scrape_interval_s, anchor=self._anchor, clock=self._clock,
+                      sleep=self._sleep, on_slice=exporter.update if exporter is not None else None)
+        pacer.run_until(until_sim)
+        self._anchor = pacer.anchor
 
     def _await_history(self) -> None:
         """Step (paced) until every cluster's apiserver, CoreDNS and waveguard-sim targets were

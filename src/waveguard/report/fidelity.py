@@ -13,7 +13,7 @@ from jinja2 import Environment, select_autoescape
 from waveguard.fidelity import FidelityResult
 from waveguard.fidelity.runs import Run
 from waveguard.model.errors import InputError
-from waveguard.sim.report import clock, figure_png
+from waveguard.report.sim import clock, figure_png
 
 _TEMPLATE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
@@ -71,20 +71,23 @@ _COUNTS = ("kills", "LISTs")
 
 def format_row(row) -> dict:
     """A row's cells as text (shared by the CLI table and the HTML report)."""
-    c = row.check
+    check = row.check
     return {
-        "name": c.name, "source": c.source, "measured": c.measured, "published": c.published_text,
-        "simulated": f"{_fmt(row.simulated, c.unit)} {c.unit}", "ratio": "—" if row.ratio is None else f"{row.ratio:.2f}",
-        "bounds": f"{c.bounds_text} {c.unit}", "ok": row.within_bounds,
+        "name": check.name, "source": check.source, "measured": check.measured, "published": check.published_text,
+        "simulated": f"{_fmt(row.simulated, check.unit)} {check.unit}",
+        "ratio": "—" if row.ratio is None else f"{row.ratio:.2f}",
+        "bounds": f"{check.bounds_text} {check.unit}", "ok": row.within_bounds,
     }
 
 
-def _fmt(x: float, unit: str = "") -> str:
-    if x != x:
+def _fmt(value: float, unit: str = "") -> str:
+    """A simulated figure as text: "—" for NaN (not measured), whole counts without decimals,
+    else three significant figures or so."""
+    if value != value:  # NaN
         return "—"
     if unit in _COUNTS:
-        return f"{x:,.0f}"
-    return f"{x:,.0f}" if abs(x) >= 100 else f"{x:.2f}" if abs(x) < 10 else f"{x:.1f}"
+        return f"{value:,.0f}"
+    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.2f}" if abs(value) < 10 else f"{value:.1f}"
 
 
 def _figures(runs: dict[str, Run]) -> list[dict]:

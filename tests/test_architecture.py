@@ -24,18 +24,13 @@ STRICTER = {
     # the production-traffic case and the isolation it installs.
     "demo": {"rollout", "sim", "report", "model", "analysis", "breakglass"},
 }
-#: Old module paths kept as re-exports for importers outside the redesign step that moved them
-#: (file → its importer); each goes when its importer imports the new path.
-REEXPORTS = {Path("sim/report.py"): "cli/simulate.py imports waveguard.sim.report (now waveguard.report.sim)"}
 PACKAGE = Path(waveguard.__file__).parent
 
 
 def imported_packages(package: str) -> set[str]:
-    """The waveguard packages that ``package``'s modules import (re-export shims left out)."""
+    """The waveguard packages that ``package``'s modules import."""
     found = set()
     for path in (PACKAGE / package).rglob("*.py"):
-        if path.relative_to(PACKAGE) in REEXPORTS:
-            continue
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             names = [node.module or ""] if isinstance(node, ast.ImportFrom) else \
                 [a.name for a in node.names] if isinstance(node, ast.Import) else []
@@ -71,11 +66,23 @@ def test_every_package_is_on_a_row():
     assert packages == {p for row in ROWS for p in row}
 
 
-def test_reexports_only_reexport():
-    """A kept old path holds imports and ``__all__`` only: no code of its own to drift."""
-    for path in REEXPORTS:
-        tree = ast.parse((PACKAGE / path).read_text(encoding="utf-8"))
-        for node in tree.body:
-            docstring = isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)
-            dunder_all = isinstance(node, ast.Assign) and [getattr(t, "id", "") for t in node.targets] == ["__all__"]
-            assert docstring or dunder_all or isinstance(node, ast.ImportFrom), (path, ast.dump(node)[:80])
+def _sizes() -> tuple[dict[str, int], dict[str, int]]:
+    """Lines per source file and per function (nested ones counted on their own too)."""
+    files, functions = {}, {}
+    for path in PACKAGE.rglob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        name = str(path.relative_to(PACKAGE))
+        files[name] = len(text.splitlines())
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                functions[f"{name}:{node.lineno} {node.name}"] = (node.end_lineno or node.lineno) - node.lineno + 1
+    return files, functions
+
+
+def test_files_and_functions_stay_small():
+    """Issue 11's limits: no source file over 400 lines, no function over 60, and the
+    simulator's engine (the list of phases a step calls) under 250."""
+    files, functions = _sizes()
+    assert {f: n for f, n in files.items() if n > 400} == {}
+    assert {f: n for f, n in functions.items() if n > 60} == {}
+    assert files["sim/engine.py"] < 250

@@ -44,7 +44,7 @@ def register(app: typer.Typer) -> None:
             sc = load_builtin(builtin) if builtin is not None else load_scenario(_given(scenario))
             result = _run(simulate, sc, seed, workers, quiet=as_json)
             if report is not None:
-                from waveguard.sim.report import write_report
+                from waveguard.report.sim import write_report
 
                 write_report(result, report, seed=sc.seed if seed is None else seed)
             if metrics_out is not None:
@@ -89,7 +89,7 @@ def _print_builtins(names, path_of) -> None:
 
 
 def _print_summary(result, report, metrics_out) -> None:
-    from waveguard.sim.report import clock
+    from waveguard.report.sim import clock
 
     console = stdout_console()
     rows = result.summary()

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from typing import Any
-
 from waveguard.model.fleet import Fleet
 from waveguard.model.requests import RequestProfile
 from waveguard.rollout.ports import CombinedBackend, Readings

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from waveguard.sim.options import SimulatorOptions
 from waveguard.sim.pacer import SLICE_WALL_S, Pacer
 
 
@@ -103,7 +104,7 @@ def test_the_paced_target_steps_through_the_same_pacer_on_its_clock():
     clock = FakeClock()
     fleet = Fleet(clusters=[Cluster(name="c", nodes=100)])
     config = PrometheusConfig(url="http://127.0.0.1:9", scrape_interval_s=1.0, time_scale=20.0)
-    target = PacedSimTarget(SimTarget(fleet, [], seed=1), config, clock=clock, sleep=clock.sleep, log=lambda m: None)
+    target = PacedSimTarget(SimTarget(fleet, [], SimulatorOptions(seed=1)), config, clock=clock, sleep=clock.sleep, log=lambda m: None)
     try:
         start = target.inner.now()
         target.advance(60.0)

@@ -254,3 +254,23 @@ def test_csi_node_plugin_talks_to_the_kubelet_and_the_controller_watches(tmp_pat
                         name="controller", args='"--leader-election"')
     assert ("watch", "persistentvolumeclaims", "cluster") in _classes(controller)
     assert "WG101" not in {r for r, _ in _rules(controller)}
+
+
+def test_csi_node_plugin_of_an_unknown_driver_that_may_watch_stays_an_rbac_bound(tmp_path):
+    path = _write(tmp_path, "registry.k8s.io/sig-storage/csi-node-driver-registrar:v2.10.0")
+    with open(path, "a") as manifest:
+        manifest.write(textwrap.dedent("""\
+            ---
+            apiVersion: rbac.authorization.k8s.io/v1
+            kind: ClusterRole
+            metadata: {name: agent}
+            rules: [{apiGroups: [""], resources: [pods], verbs: [list, watch]}]
+            ---
+            apiVersion: rbac.authorization.k8s.io/v1
+            kind: ClusterRoleBinding
+            metadata: {name: agent}
+            roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: agent}
+            subjects: [{kind: ServiceAccount, name: agent, namespace: agents}]
+            """))
+    assert all(p.upper_bound for p in build_profiles(load_change([path])))
+    assert "WG107" in {r for r, _ in _rules(path)}

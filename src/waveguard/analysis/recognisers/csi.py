@@ -8,6 +8,11 @@ plugin (kubernetes-sigs/aws-ebs-csi-driver ``pkg/cloud/metadata.go``) may GET it
 (``--metadata-sources`` kubernetes, when IMDS is unavailable); EFS (aws-efs-csi-driver) reads
 IMDS. Nothing a node plugin asks for grows with the cluster.
 
+The registrar only says how the driver reaches the kubelet, not what the driver's own code asks
+of the API server: a node plugin of a driver not named here whose ServiceAccount may LIST/WATCH
+something is left to the RBAC upper bound (some drivers, e.g. secrets-store-csi-driver, do
+watch); without such a grant it sends nothing that grows.
+
 Controller sidecars (kubernetes-csi external-provisioner / external-attacher / external-resizer /
 external-snapshotter READMEs) run informers cluster-wide, in a Deployment (a fixed number of
 replicas, leader-elected with ``--leader-election``): provisioner — PVCs, PVs, StorageClasses,
@@ -30,14 +35,20 @@ SIDECAR_RESOURCES: dict[str, tuple[tuple[str, str], ...]] = {
     "csi-resizer": (("persistentvolumeclaims", ""), ("persistentvolumes", "")),
     "csi-snapshotter": (("volumesnapshotcontents", "snapshot.storage.k8s.io"),),
 }
-#: Node plugin images this recogniser knows by name; the registrar sidecar identifies the rest.
-NODE_PLUGIN_IMAGES = ("aws-ebs-csi-driver", "aws-efs-csi-driver", "csi-node-driver-registrar")
+#: Node plugin images whose drivers are known not to watch the API (see the module docstring).
+KNOWN_NODE_PLUGIN_IMAGES = ("aws-ebs-csi-driver", "aws-efs-csi-driver")
 
 
 def _is_node_plugin(ctx: AgentContext) -> bool:
     registrar = images_or_binary(ctx, ("csi-node-driver-registrar",), ("csi-node-driver-registrar",))
-    return ctx.workload.per_node and (registrar or ctx.image_matches(*NODE_PLUGIN_IMAGES)
+    return ctx.workload.per_node and (registrar or ctx.image_matches(*KNOWN_NODE_PLUGIN_IMAGES)
                                       or ctx.arg_value("--kubelet-registration-path") is not None)
+
+
+def _may_list_or_watch(ctx: AgentContext) -> bool:
+    """The ServiceAccount may LIST/WATCH some resource (subresources aside)."""
+    return any({"list", "watch", "*"} & set(g.rule.verbs) and any("/" not in r for r in g.rule.resources)
+               for g in ctx.grants)
 
 
 class CSIDriver:
@@ -46,6 +57,8 @@ class CSIDriver:
     def recognise(self, ctx: AgentContext) -> Recognised | None:
         sidecars = [s for s in SIDECAR_RESOURCES if images_or_binary(ctx, (s,), (s,))]
         if _is_node_plugin(ctx) and not sidecars:
+            if not ctx.image_matches(*KNOWN_NODE_PLUGIN_IMAGES) and _may_list_or_watch(ctx):
+                return None  # an unknown driver that may watch: the RBAC upper bound answers
             classes: list[RequestClass] = []
             if ctx.image_matches("aws-ebs-csi-driver"):
                 classes.append(RequestClass(verb="get", resource="nodes", scope="object", trigger="start",

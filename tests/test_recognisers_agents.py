@@ -274,3 +274,15 @@ def test_csi_node_plugin_of_an_unknown_driver_that_may_watch_stays_an_rbac_bound
             """))
     assert all(p.upper_bound for p in build_profiles(load_change([path])))
     assert "WG107" in {r for r, _ in _rules(path)}
+
+
+@pytest.mark.parametrize(("image", "cache", "from_etcd"), [
+    ("timberio/vector:0.57.0-distroless-libc", "false", True),
+    ("timberio/vector:0.57.0-distroless-libc", "true", False),
+    ("timberio/vector:0.46.1-debian", "true", True),  # before 0.47.0 the paginated LIST dropped resourceVersion=0
+])
+def test_vector_use_apiserver_cache_decides_where_lists_are_served(tmp_path, image, cache, from_etcd):
+    conf = f"sources:\n  k8s: {{type: kubernetes_logs, use_apiserver_cache: {cache}}}\n"
+    path = _write(tmp_path, image, config={"vector.yaml": conf}, env=NODE_NAME_ENV % "VECTOR_SELF_NODE_NAME")
+    lists = [rc for p in build_profiles(load_change([path])) for rc in p.classes if rc.verb == "list"]
+    assert lists and all((rc.resource_version == "") == from_etcd for rc in lists)

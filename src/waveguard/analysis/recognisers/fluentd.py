@@ -5,7 +5,9 @@ Source: fabric8io/fluent-plugin-kubernetes_metadata_filter
 ``watch true`` (the default, ``filter_kubernetes_metadata.rb``) the filter LISTs pods with
 ``resource_version: '0'`` and then WATCHes them; when the env var ``K8S_NODE_NAME`` is set it
 adds ``field_selector: spec.nodeName=$K8S_NODE_NAME`` to both, else it watches every pod of the
-cluster. ``kubernetes_metadata_watch_namespaces.rb`` watches Namespaces cluster-wide unless
+cluster (the README's "Environment variables for Kubernetes" section, already in the plugin's
+2.x documentation, asks for K8S_NODE_NAME from fieldRef ``spec.nodeName`` for this reason).
+``kubernetes_metadata_watch_namespaces.rb`` watches Namespaces cluster-wide unless
 ``skip_namespace_metadata true``. With ``watch false`` it GETs a pod (and its namespace) on
 each cache miss, i.e. once per new pod seen on the node.
 
@@ -13,7 +15,8 @@ The fluent/fluentd-kubernetes-daemonset images ship this filter in their built-i
 ``kubernetes.conf`` (``templates/conf/kubernetes.conf.erb``: ``watch
 "#{ENV['FLUENT_KUBERNETES_WATCH'] || 'true'}"``, ``skip_namespace_metadata
 "#{ENV['FLUENT_KUBERNETES_METADATA_SKIP_NAMESPACE_METADATA'] || 'false'}"``), so a manifest of
-that image without a ConfigMap still runs it, configured by those env vars.
+that image without a ConfigMap still runs it, configured by those env vars — unless a mounted
+``fluent.conf`` or ``kubernetes.conf`` replaces the built-in file.
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ from waveguard.model.requests import RequestClass, Scope, informer
 NODE_ENV = "K8S_NODE_NAME"
 #: The fluentd-kubernetes-daemonset images, whose built-in fluent.conf holds the filter.
 DAEMONSET_IMAGES = ("fluentd-kubernetes-daemonset",)
+#: Mounted files that replace the image's built-in configuration (the image's /fluentd/etc).
+BUILTIN_FILES = ("fluent.conf", "kubernetes.conf")
 _FILTER = re.compile(r"<filter[^>]*>(.*?)</filter>", re.S)
 #: A value written as the daemonset image's ERB: "#{ENV['NAME'] || 'default'}".
 _ERB_ENV = re.compile(r"""#\{ENV\['(\w+)'\]\s*\|\|\s*'([^']*)'\}""")
@@ -71,7 +76,7 @@ class Fluentd:
     def recognise(self, ctx: AgentContext) -> Recognised | None:
         configs = {name: _filter_blocks(text) for name, text in ctx.config.items()}
         configured = {name: blocks for name, blocks in configs.items() if blocks}
-        builtin = ctx.image_matches(*DAEMONSET_IMAGES)
+        builtin = ctx.image_matches(*DAEMONSET_IMAGES) and not any(f in ctx.config for f in BUILTIN_FILES)
         if not (configured or images_or_binary(ctx, ("fluent/fluentd", "fluentd"), ("fluentd",))):
             return None
         result = Recognised(agent=self.name)

@@ -11,17 +11,30 @@ Source: vectordotdev/vector ``src/sources/kubernetes_logs/mod.rs``:
 * nodes: a reflector with field selector ``metadata.name=<self_node_name>``
   (``prepare_node_selector``): its own Node only.
 
+LIST semantics: ``use_apiserver_cache`` (default false; the source's ``Config``) — false, the
+reflectors' LISTs carry no resourceVersion, a consistent read served from etcd; true,
+``resourceVersion=0`` from the watch cache. Before Vector 0.47.0 (release notes, "Fix a
+``kubernetes source`` bug where ``use_apiserver_cache=true`` but there is no
+``resourceVersion=0``", kube-rs#1743) the paginated LIST dropped it even when true. The
+reflectors use kube-rs ``watcher::Config::default()``, page size 500.
+
 Configuration is YAML or TOML (``vector.yaml`` / ``vector.toml``, any file of a mounted
 ConfigMap): ``sources.<id>.type: kubernetes_logs``.
 """
 
 from __future__ import annotations
 
+import re
 import tomllib
 
 from waveguard.analysis.recognisers.agent_match import images_or_binary
-from waveguard.analysis.recognisers.base import AgentContext, Recognised
+from waveguard.analysis.recognisers.base import AgentContext, Recognised, truthy
 from waveguard.model.requests import RequestClass, informer
+
+#: kube-rs runtime ``watcher::Config::default()`` page_size (objects per LIST page).
+WATCHER_PAGE_SIZE = 500
+#: First Vector release whose ``use_apiserver_cache: true`` LISTs carry resourceVersion=0.
+CACHE_FIX_VERSION = (0, 47, 0)
 
 def _configs(ctx: AgentContext) -> list[tuple[str, dict]]:
     """Mounted config files as mappings: the YAML ones, and the ``.toml`` ones parsed as TOML."""
@@ -33,6 +46,24 @@ def _configs(ctx: AgentContext) -> list[tuple[str, dict]]:
             except tomllib.TOMLDecodeError:
                 continue
     return configs
+
+
+def _image_version(ctx: AgentContext) -> tuple[int, ...] | None:
+    """The Vector image's release from its tag (``0.57.0-distroless-libc`` → (0, 57, 0)), else None."""
+    for image in ctx.images:
+        tag = image.split("@")[0].rpartition(":")[2]
+        match = re.match(r"v?(\d+)\.(\d+)\.(\d+)", tag)
+        if match and "/" not in tag:
+            return tuple(int(part) for part in match.groups())
+    return None
+
+
+def _served_from_cache(ctx: AgentContext, source: dict) -> bool:
+    """True when the source's LISTs carry resourceVersion=0 (see the module docstring)."""
+    if not truthy(source.get("use_apiserver_cache", False)):
+        return False
+    version = _image_version(ctx)
+    return version is None or version >= CACHE_FIX_VERSION
 
 
 def _kubernetes_logs_sources(cfg: dict) -> list[tuple[str, dict]]:
@@ -51,8 +82,11 @@ class Vector:
             return None
         result = Recognised(agent=self.name)
         for file_name, cfg in _configs(ctx):
-            for source_id, _source in _kubernetes_logs_sources(cfg):
-                result.classes += self._source_classes(f"{file_name}: sources.{source_id}")
+            for source_id, source in _kubernetes_logs_sources(cfg):
+                classes = self._source_classes(f"{file_name}: sources.{source_id}")
+                if not _served_from_cache(ctx, source):
+                    classes = [_consistent_list(rc, f"{file_name}: sources.{source_id}") for rc in classes]
+                result.classes += classes
         return result
 
     @staticmethod
@@ -66,3 +100,12 @@ class Vector:
         classes += informer("nodes", "object", component=f"{key} (own node, metadata.name=self_node_name)",
                             config_key=f"{key}.self_node_name")
         return classes
+
+
+def _consistent_list(rc: RequestClass, key: str) -> RequestClass:
+    """A reflector LIST without resourceVersion (use_apiserver_cache false): paginated, from etcd."""
+    if rc.verb != "list":
+        return rc
+    return rc.model_copy(update={
+        "resource_version": "", "limit": WATCHER_PAGE_SIZE,
+        "fix": f"set {key}.use_apiserver_cache: true (Vector >= 0.47.0) so LISTs are served from the watch cache"})

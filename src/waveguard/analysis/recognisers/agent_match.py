@@ -1,5 +1,4 @@
-"""Shared matching helpers for the node-agent recognisers: which binary a container runs, and
-the node-name environment variables the downward API fills.
+"""Shared matching helpers for the node-agent recognisers: which binary a container runs.
 
 Recognisers match on what the container runs and how it is configured, not only on the image's
 last path segment: a mirrored or rebuilt image keeps its binary and flags.
@@ -25,13 +24,3 @@ def images_or_binary(ctx: AgentContext, images: tuple[str, ...], binaries: tuple
     """The image (see :meth:`AgentContext.image_matches`) or the binary identifies the agent."""
     return ctx.image_matches(*images) or runs_binary(ctx, *binaries)
 
-
-def node_env_reference(value: str) -> str | None:
-    """The env var a ``$NAME`` / ``${NAME}`` / ``${env:NAME}`` value refers to, else None."""
-    text = value.strip()
-    if text.startswith("${") and text.endswith("}"):
-        name = text[2:-1]
-        return name[4:] if name.startswith("env:") else name
-    if text.startswith("$") and text[1:].replace("_", "").isalnum():
-        return text[1:]
-    return None

@@ -4,7 +4,7 @@ Sources: grafana/beyla ``pkg/kubecache/meta/informers_init.go`` (``InitInformers
 informer factory with informers on Pods, Nodes (unless ``disable_informers`` has ``node``) and
 Services (unless it has ``service``), no selector); Beyla docs
 ``docs/sources/configure/metrics-traces-attributes.md`` and the config struct
-(``pkg/transform/k8s.go``):
+(package ``pkg/transform``, ``KubernetesDecorator``: yaml and env names of each setting):
 
 * ``attributes.kubernetes.enable`` / ``BEYLA_KUBE_METADATA_ENABLE`` (``autodetect`` by default:
   on inside Kubernetes) turns metadata decoration on;

@@ -13,9 +13,11 @@ communication": set ``DD_CLUSTER_AGENT_ENABLED=true`` and ``DD_CLUSTER_AGENT_AUT
 node agents): the node agents get cluster-level metadata (service tags, node labels) from the
 Cluster Agent over HTTPS and send nothing to kube-apiserver for it; the Cluster Agent
 (``datadog/cluster-agent``, binary ``datadog-cluster-agent``; DataDog/datadog-agent
-``pkg/util/kubernetes/apiserver/controllers/metadata_controller.go``) watches Nodes and
-Endpoints (with their Services) once for the cluster, and polls its leader-election lease
-(``DD_LEADER_ELECTION``) while the leader collects Events.
+``pkg/util/kubernetes/apiserver/controllers/metadata_controller.go``: an Endpoints informer,
+and Nodes through workloadmeta's Kubernetes node collector) watches them once for the cluster —
+at least these; optional features (admission controller, autoscaling, workloadmeta pod
+collection) add more, still in the Cluster Agent's fixed replicas — and polls its
+leader-election lease (``DD_LEADER_ELECTION``).
 
 Recognised by image (``datadog/agent``, ``datadoghq/agent``, ``datadog/cluster-agent``) or by
 binary (``agent run``, ``datadog-cluster-agent``).
@@ -34,7 +36,7 @@ METADATA_TAG_UPDATE_FREQ_S = 60.0
 
 
 #: Resources the Cluster Agent's metadata controller watches (metadata_controller.go).
-CLUSTER_AGENT_RESOURCES = ("nodes", "endpoints", "services")
+CLUSTER_AGENT_RESOURCES = ("nodes", "endpoints")
 
 
 def _is_cluster_agent(ctx: AgentContext) -> bool:

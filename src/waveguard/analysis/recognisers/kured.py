@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from waveguard.analysis.recognisers.agent_match import images_or_binary
 from waveguard.analysis.recognisers.base import AgentContext, Recognised
-from waveguard.analysis.recognisers.otel import _seconds
+from waveguard.analysis.recognisers.otel import duration_seconds
 from waveguard.model.requests import RequestClass
 
 #: --period default, seconds (kured cmd/kured/main.go: period = time.Minute * 60).
@@ -26,7 +26,7 @@ class Kured:
     def recognise(self, ctx: AgentContext) -> Recognised | None:
         if not images_or_binary(ctx, ("kubereboot/kured", "weaveworks/kured", "kured"), ("kured",)):
             return None
-        period = _seconds(ctx.arg_value("--period") or DEFAULT_PERIOD_S)
+        period = duration_seconds(ctx.arg_value("--period") or DEFAULT_PERIOD_S)
         # The lock check reads its own DaemonSet each period; the rest happens only while a reboot
         # is pending (counted once per period here: an upper bound for a node that reboots).
         classes = [

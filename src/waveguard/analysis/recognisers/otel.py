@@ -201,7 +201,7 @@ class OpenTelemetryCollector:
                 classes += informer(resource, scope, component=f"receiver {name}", config_key=key,
                                     leader_only=leader_only)
             else:
-                interval = _seconds(obj.get("interval", "1h"))
+                interval = duration_seconds(obj.get("interval", "1h"))
                 classes.append(RequestClass(
                     verb="list", resource=resource, scope=scope, trigger="periodic", rate_per_s=1 / interval,
                     resource_version="", component=f"receiver {name} (pull every {interval:.0f} s)",
@@ -243,8 +243,8 @@ class OpenTelemetryCollector:
         ]
 
 
-def _seconds(value: object) -> float:
-    """A Go duration ("30s", "5m", "1h") or number of seconds, at least 1 s."""
+def duration_seconds(value: object) -> float:
+    """A Go duration ("30s", "5m", "1h") or number of seconds, at least 1 s (3600 s when unreadable)."""
     text = str(value).strip()
     units = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
     for suffix in ("ms", "h", "m", "s"):

@@ -27,11 +27,11 @@ class Kured:
         if not images_or_binary(ctx, ("kubereboot/kured", "weaveworks/kured", "kured"), ("kured",)):
             return None
         period = duration_seconds(ctx.arg_value("--period") or DEFAULT_PERIOD_S)
-        # The lock check reads its own DaemonSet each period; the rest happens only while a reboot
-        # is pending (counted once per period here: an upper bound for a node that reboots).
+        # Counted once per period as if a reboot were always pending: an upper bound (kured reads
+        # the lock and lists its node's pods only then; it also checks the lock once at start).
         classes = [
             RequestClass(verb="get", resource="daemonsets", api_group="apps", scope="object", trigger="periodic",
-                         rate_per_s=1 / period, component=f"reboot lock (own DaemonSet, every {period:.0f} s)",
+                         rate_per_s=1 / period, component=f"reboot lock (own DaemonSet, at most every {period:.0f} s)",
                          config_key="--period"),
             RequestClass(verb="list", resource="pods", scope="node", trigger="periodic", rate_per_s=1 / period,
                          resource_version="",

@@ -9,6 +9,7 @@ from __future__ import annotations
 from waveguard.analysis.recognisers import (
     alloy, datadog, filebeat, fluentbit, kepler, kube_state_metrics, otel, rbac_bound,
 )
+from waveguard.analysis.recognisers import beyla, csi, fluentd, kured, node_problem_detector, promtail, vector
 from waveguard.analysis.recognisers.base import AgentContext, Recognised, Recogniser
 
 #: Ordered: specific agents first, the RBAC upper bound last.
@@ -20,6 +21,13 @@ REGISTRY: tuple[Recogniser, ...] = (
     datadog.DatadogAgent(),
     kepler.Kepler(),
     kube_state_metrics.KubeStateMetrics(),
+    fluentd.Fluentd(),
+    vector.Vector(),
+    promtail.Promtail(),
+    beyla.Beyla(),
+    node_problem_detector.NodeProblemDetector(),
+    kured.Kured(),
+    csi.CSIDriver(),
     rbac_bound.RBACUpperBound(),
 )
 

@@ -1,4 +1,14 @@
-"""OpenTelemetry Collector (contrib/k8s distributions).
+"""OpenTelemetry Collector (contrib/k8s distributions and vendor distributions).
+
+Which workloads are collectors (:func:`is_collector`): the upstream images, the vendor
+distributions (Splunk ``signalfx/splunk-otel-collector``, AWS ``aws-otel-collector`` (ADOT),
+Elastic's EDOT ``elastic-otel-collector``, SigNoz ``signoz-otel-collector``, Sumo Logic
+``sumologic-otel-collector``, Honeycomb/Grafana ``otelcol-*`` builds), and any container whose
+command/args pass ``--config`` (the collector's flag, opentelemetry-collector
+``otelcol/command.go``) while a mounted config has the collector's shape: ``receivers:`` and
+``exporters:`` and ``service.pipelines`` (opentelemetry-collector ``otelcol/config.go``,
+``Config.Validate``: a config needs receivers, exporters and at least one pipeline). They all
+embed the same contrib components, so the component behaviour below applies to each.
 
 Documented behaviour (opentelemetry-collector-contrib READMEs), per collector replica:
 
@@ -47,11 +57,34 @@ def _base(name: str) -> str:
         "k8scluster", "k8s_cluster").replace("k8sobjects", "k8s_objects").replace("k8sevents", "k8s_events")
 
 
+#: Image names of collector distributions (each project's published image; see the module docstring).
+COLLECTOR_IMAGES = (
+    "opentelemetry-collector", "otelcol", "splunk-otel-collector", "aws-otel-collector", "adot-collector",
+    "elastic-otel-collector", "signoz-otel-collector", "sumologic-otel-collector", "otel-collector",
+)
+
+
+def collector_config_shape(cfg: dict) -> bool:
+    """True when ``cfg`` is a collector config: receivers, exporters and service.pipelines
+    (opentelemetry-collector otelcol/config.go ``Config.Validate``)."""
+    service = cfg.get("service")
+    return (isinstance(cfg.get("receivers"), dict) and isinstance(cfg.get("exporters"), dict)
+            and isinstance(service, dict) and isinstance(service.get("pipelines"), dict))
+
+
+def is_collector(ctx: AgentContext) -> bool:
+    """A collector by image name, or by its ``--config`` flag plus a collector-shaped config."""
+    if ctx.image_matches(*COLLECTOR_IMAGES):
+        return True
+    passes_config = any(a == "--config" or a.startswith("--config=") for a in ctx.workload.all_args())
+    return passes_config and any(collector_config_shape(cfg) for _, cfg in ctx.yaml_configs())
+
+
 class OpenTelemetryCollector:
     name = "opentelemetry-collector"
 
     def recognise(self, ctx: AgentContext) -> Recognised | None:
-        if not ctx.image_matches("opentelemetry-collector", "otelcol"):
+        if not is_collector(ctx):
             return None
         result = Recognised(agent=self.name)
         for file_name, cfg in ctx.yaml_configs():
@@ -168,7 +201,7 @@ class OpenTelemetryCollector:
                 classes += informer(resource, scope, component=f"receiver {name}", config_key=key,
                                     leader_only=leader_only)
             else:
-                interval = _seconds(obj.get("interval", "1h"))
+                interval = duration_seconds(obj.get("interval", "1h"))
                 classes.append(RequestClass(
                     verb="list", resource=resource, scope=scope, trigger="periodic", rate_per_s=1 / interval,
                     resource_version="", component=f"receiver {name} (pull every {interval:.0f} s)",
@@ -210,8 +243,8 @@ class OpenTelemetryCollector:
         ]
 
 
-def _seconds(value: object) -> float:
-    """A Go duration ("30s", "5m", "1h") or number of seconds, at least 1 s."""
+def duration_seconds(value: object) -> float:
+    """A Go duration ("30s", "5m", "1h") or number of seconds, at least 1 s (3600 s when unreadable)."""
     text = str(value).strip()
     units = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
     for suffix in ("ms", "h", "m", "s"):

@@ -9,6 +9,9 @@ from __future__ import annotations
 from waveguard.analysis.recognisers import (
     alloy, datadog, filebeat, fluentbit, kepler, kube_state_metrics, otel, rbac_bound,
 )
+from waveguard.analysis.recognisers import (  # issue 13: CNI and node-networking agents
+    antrea, aws_vpc_cni, calico, cilium, flannel, kube_proxy, kube_router, multus, weave,
+)
 from waveguard.analysis.recognisers.base import AgentContext, Recognised, Recogniser
 
 #: Ordered: specific agents first, the RBAC upper bound last.
@@ -20,6 +23,12 @@ REGISTRY: tuple[Recogniser, ...] = (
     datadog.DatadogAgent(),
     kepler.Kepler(),
     kube_state_metrics.KubeStateMetrics(),
+    # issue 13: CNI and node-networking agents
+    calico.CalicoNode(), calico.CalicoTypha(), calico.CalicoKubeControllers(),
+    cilium.CiliumAgent(), cilium.CiliumOperator(),
+    antrea.AntreaAgent(), antrea.AntreaController(),
+    flannel.Flannel(), weave.WeaveNet(), kube_router.KubeRouter(), kube_proxy.KubeProxy(),
+    aws_vpc_cni.AwsNode(), multus.Multus(),
     rbac_bound.RBACUpperBound(),
 )
 

@@ -15,7 +15,7 @@ agent's ``daemon/k8s/resources.go``):
   ``enable-cilium-endpoint-slice: "true"`` in the cilium-config ConfigMap, CiliumEndpointSlices
   (the operator batches endpoints into slices); CiliumIdentities and CiliumNodes (peer
   discovery) cluster-wide.
-* kvstore mode (``kvstore: etcd`` with ``identity-allocation-mode: kvstore``, Cilium docs
+* kvstore mode (``kvstore: etcd`` and/or ``identity-allocation-mode: kvstore``, Cilium docs
   "Installation with external etcd"): identities, endpoints (ipcache) and nodes are shared
   through etcd, so the agents do not watch CiliumIdentities, CiliumEndpoints(Slices) or
   CiliumNodes from kube-apiserver; pods, services and policies still come from it.
@@ -33,7 +33,7 @@ Evidence: recognised from the image / binary and the cilium-config ConfigMap; no
 from __future__ import annotations
 
 from waveguard.analysis.recognisers.base import AgentContext, Recognised, truthy
-from waveguard.analysis.recognisers.podspec import configmap_value, env_value, runs
+from waveguard.analysis.recognisers.podspec import configmap_value, env_value, image_named, runs
 from waveguard.model import constants as C
 from waveguard.model.requests import RequestClass, informer
 
@@ -48,10 +48,10 @@ def setting(ctx: AgentContext, key: str) -> str | None:
 
 
 def kvstore_mode(ctx: AgentContext) -> bool:
-    """Identities and endpoints shared through etcd instead of CRDs."""
+    """Identities, endpoints and nodes shared through etcd: ``kvstore`` set (e.g. ``etcd``) or
+    ``identity-allocation-mode: kvstore`` (or ``doublewrite-readkvstore``, which reads etcd)."""
     mode = (setting(ctx, "identity-allocation-mode") or "crd").strip().lower()
-    return mode == "kvstore" or (mode == "doublewrite-readkvstore") or (
-        bool((setting(ctx, "kvstore") or "").strip()) and mode != "crd")
+    return mode in ("kvstore", "doublewrite-readkvstore") or bool((setting(ctx, "kvstore") or "").strip())
 
 
 def _watchlist(ctx: AgentContext) -> str:
@@ -62,7 +62,7 @@ class CiliumAgent:
     name = "cilium-agent"
 
     def recognise(self, ctx: AgentContext) -> Recognised | None:
-        if not (runs(ctx, "cilium-agent") or (ctx.workload.per_node and ctx.image_matches("cilium/cilium", "cilium"))):
+        if not (runs(ctx, "cilium-agent") or (ctx.workload.per_node and image_named(ctx, "cilium", "cilium-dev"))):
             return None
         stream = _watchlist(ctx)
         classes = informer("pods", "node", component=f"LocalPodResource (spec.nodeName=<its node>){stream}",

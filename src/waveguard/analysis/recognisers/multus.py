@@ -17,7 +17,7 @@ Evidence: recognised from the container's command / image tag and env; no RBAC i
 from __future__ import annotations
 
 from waveguard.analysis.recognisers.base import AgentContext, Recognised
-from waveguard.analysis.recognisers.podspec import runs
+from waveguard.analysis.recognisers.podspec import image_named, runs
 from waveguard.model import constants as C
 from waveguard.model.requests import RequestClass, Scope, informer
 
@@ -30,7 +30,7 @@ class Multus:
     name = "multus"
 
     def recognise(self, ctx: AgentContext) -> Recognised | None:
-        if not (ctx.image_matches("multus-cni", "multus") or runs(ctx, "multus-daemon", "thin_entrypoint")):
+        if not (image_named(ctx, "multus-cni", "multus") or runs(ctx, "multus-daemon", "thin_entrypoint")):
             return None
         if _thick(ctx):
             node_env = ctx.env_from_node_name("MULTUS_NODE_NAME")

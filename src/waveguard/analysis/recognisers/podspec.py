@@ -113,3 +113,11 @@ def change_runs_image(ctx: AgentContext, *needles: str) -> list[Workload]:
                 found.append(other)
                 break
     return found
+
+
+def image_named(ctx: AgentContext, *names: str) -> bool:
+    """True when an image's last path segment (without tag) is exactly one of ``names``:
+    stricter than ``AgentContext.image_matches``, whose ``name-*`` variants would take
+    ``cilium-envoy`` for ``cilium`` or ``multus-dynamic-networks-controller`` for ``multus``."""
+    wanted = set(names)
+    return any(repo.rsplit("/", 1)[-1] in wanted for repo in ctx.image_repositories())

@@ -243,3 +243,8 @@ def test_multus_thin_gets_the_pod_per_cni_add(tmp_path):
     ds = _profiles(tmp_path, _daemonset("multus", "ghcr.io/k8snetworkplumbingwg/multus-cni:v4.1.0",
                                         command="[/thin_entrypoint]"))["DaemonSet/kube-system/multus"]
     assert {(rc.verb, rc.resource, rc.trigger) for rc in ds.classes} == {("get", "pods", "per_event")}
+
+
+def test_kube_proxy_before_1_19_watches_endpoints(tmp_path):
+    proxy = _profiles(tmp_path, _daemonset("kube-proxy", "k8s.gcr.io/kube-proxy:v1.18.20"))
+    assert _watched(proxy["DaemonSet/kube-system/kube-proxy"]) == {"services", "endpoints"}

@@ -53,9 +53,12 @@ FELIX_CRDS = (
 BGP_CRDS = ("bgppeers", "bgpconfigurations", "blockaffinities")
 CRD_GROUP = "crd.projectcalico.org"
 
-_TYPHA_FIX = ("deploy Typha (calico-typha Deployment, 3+ replicas) and set env FELIX_TYPHAK8SSERVICENAME: calico-typha "
-              "on calico-node (calico-config typha_service_name), so only the Typha replicas watch the API: Calico "
-              "requires it above 50 nodes (projectcalico/calico typha/README.md)")
+#: Calico's install docs ("Install Calico ... more than 50 nodes", calico-typha.yaml): "at least
+#: one replica for every 200 nodes and no more than 20 replicas ... a minimum of three replicas".
+_TYPHA_FIX = ("deploy Typha (the calico-typha Deployment: one replica per 200 nodes, at least 3, at most 20) and set "
+              "env FELIX_TYPHAK8SSERVICENAME: calico-typha on calico-node (calico-config typha_service_name), so "
+              "only the Typha replicas watch the API: Calico requires it above 50 nodes (projectcalico/calico "
+              "typha/README.md)")
 
 
 def _typha_in_use(ctx: AgentContext) -> tuple[bool, str]:

@@ -16,8 +16,12 @@ Recognised by image (``registry.k8s.io/kube-proxy``) or binary (``kube-proxy``);
 from __future__ import annotations
 
 from waveguard.analysis.recognisers.base import AgentContext, Recognised
-from waveguard.analysis.recognisers.podspec import runs
+from waveguard.analysis.recognisers.podspec import image_version, runs
 from waveguard.model.requests import RequestClass, informer
+
+#: kube-proxy reads EndpointSlices by default from v1.19 (KEP-752, feature gate
+#: EndpointSliceProxying beta and on by default for Linux in 1.19); Endpoints before.
+ENDPOINTSLICES_SINCE = (1, 19)
 
 
 class KubeProxy:
@@ -27,7 +31,10 @@ class KubeProxy:
         if not (ctx.image_matches("kube-proxy") or runs(ctx, "kube-proxy")):
             return None
         result = Recognised(agent=self.name)
-        for resource, group in (("services", ""), ("endpointslices", "discovery.k8s.io")):
+        version = image_version(ctx, "kube-proxy")
+        endpoints = ("endpoints", "") if version is not None and version < ENDPOINTSLICES_SINCE else \
+            ("endpointslices", "discovery.k8s.io")
+        for resource, group in (("services", ""), endpoints):
             for rc in informer(resource, "cluster", api_group=group, config_key="cmd/kube-proxy",
                                component=f"service proxy ({resource}, label selector excludes headless "
                                          "and other proxies' services)",

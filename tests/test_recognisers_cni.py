@@ -248,3 +248,34 @@ def test_multus_thin_gets_the_pod_per_cni_add(tmp_path):
 def test_kube_proxy_before_1_19_watches_endpoints(tmp_path):
     proxy = _profiles(tmp_path, _daemonset("kube-proxy", "k8s.gcr.io/kube-proxy:v1.18.20"))
     assert _watched(proxy["DaemonSet/kube-system/kube-proxy"]) == {"services", "endpoints"}
+
+
+def test_agents_are_recognised_by_configuration_shape_not_only_image_name(tmp_path):
+    """A mirrored image under another name is still Calico (FELIX_* env), kube-router (its
+    --run-* flags) and flannel (--kube-subnet-mgr)."""
+    calico = _daemonset("calico-node", "registry.example.com/mirror/cni-node:v3.29.1",
+                        env="[{name: FELIX_HEALTHENABLED, value: 'true'}]")
+    profiles = _profiles(tmp_path, calico)
+    assert profiles["DaemonSet/kube-system/calico-node"].agent.startswith("calico-node")
+    router = _daemonset("kube-router", "registry.example.com/mirror/router:v2.4.1", args="[--run-firewall=true]")
+    assert _profiles(tmp_path, router)["DaemonSet/kube-system/kube-router"].agent == "kube-router"
+    flannel = _daemonset("flannel", "registry.example.com/mirror/overlay:v0.26.1", args="[--kube-subnet-mgr]")
+    assert _watched(_profiles(tmp_path, flannel)["DaemonSet/kube-system/flannel"]) == {"nodes"}
+
+
+def test_antrea_proxy_disabled_in_the_agent_config_drops_services(tmp_path):
+    config = """\
+        apiVersion: v1
+        kind: ConfigMap
+        metadata: {name: antrea-config, namespace: kube-system}
+        data:
+          antrea-agent.conf: |
+            antreaProxy:
+              enable: false
+        ---
+        """
+    agent = _daemonset("antrea-agent", "antrea/antrea-agent-ubuntu:v2.2.0", command="[antrea-agent]",
+                       volumes="[{name: antrea-config, configMap: {name: antrea-config}}]")
+    profile = _profiles(tmp_path, config, agent)["DaemonSet/kube-system/antrea-agent"]
+    assert not {"services", "endpointslices"} & _watched(profile)
+    assert "nodes" in _watched(profile)

@@ -29,7 +29,7 @@ workloads); no RBAC is read.
 from __future__ import annotations
 
 from waveguard.analysis.recognisers.base import AgentContext, Recognised
-from waveguard.analysis.recognisers.podspec import change_runs_image, env_set, env_value, runs
+from waveguard.analysis.recognisers.podspec import change_runs_image, env_names, env_set, env_value, runs
 from waveguard.model.requests import RequestClass, informer
 
 #: Kubernetes resources behind Felix's syncer in KDD (felixsyncerv1.go + lib/backend/k8s):
@@ -93,7 +93,9 @@ class CalicoNode:
     name = "calico-node"
 
     def recognise(self, ctx: AgentContext) -> Recognised | None:
-        if not (ctx.image_matches("calico/node", "tigera/node", "calico-node") or runs(ctx, "calico-node")):
+        felix_env = any(k.startswith("FELIX_") or k == "CALICO_NETWORKING_BACKEND" for k in env_names(ctx))
+        if not (ctx.image_matches("calico/node", "tigera/node", "calico-node") or runs(ctx, "calico-node")
+                or (felix_env and ctx.workload.per_node)):
             return None
         if ctx.workload.kind != "DaemonSet" and not runs(ctx, "calico-node", "start_runit"):
             return None

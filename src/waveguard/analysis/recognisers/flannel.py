@@ -23,7 +23,8 @@ class Flannel:
     name = "flannel"
 
     def recognise(self, ctx: AgentContext) -> Recognised | None:
-        if not (runs(ctx, "flanneld") or ctx.image_matches("flannel-io/flannel", "coreos/flannel", "rancher/mirrored-flannelcni-flannel")):
+        if not (runs(ctx, "flanneld") or flag_on(ctx, "--kube-subnet-mgr", False)
+                or ctx.image_matches("flannel-io/flannel", "coreos/flannel", "rancher/mirrored-flannelcni-flannel")):
             return None
         result = Recognised(agent=self.name)
         if not flag_on(ctx, "--kube-subnet-mgr", False):

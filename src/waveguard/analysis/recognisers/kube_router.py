@@ -34,7 +34,8 @@ class KubeRouter:
     name = "kube-router"
 
     def recognise(self, ctx: AgentContext) -> Recognised | None:
-        if not (ctx.image_matches("cloudnativelabs/kube-router", "kube-router") or runs(ctx, "kube-router")):
+        own_flags = any(a.startswith(_FLAGS) for a in ctx.workload.all_args())
+        if not (ctx.image_matches("cloudnativelabs/kube-router", "kube-router") or runs(ctx, "kube-router") or own_flags):
             return None
         result = Recognised(agent=self.name)
         on = [flag for flag in _FLAGS if flag_on(ctx, flag, True)]

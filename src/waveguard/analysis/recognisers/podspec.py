@@ -121,3 +121,9 @@ def image_named(ctx: AgentContext, *names: str) -> bool:
     ``cilium-envoy`` for ``cilium`` or ``multus-dynamic-networks-controller`` for ``multus``."""
     wanted = set(names)
     return any(repo.rsplit("/", 1)[-1] in wanted for repo in ctx.image_repositories())
+
+
+def env_names(ctx: AgentContext) -> set[str]:
+    """Names of every env var of the main containers, however their value is given."""
+    return {str(e["name"]) for c in raw_containers(ctx.workload) for e in c.get("env") or []
+            if isinstance(e, dict) and "name" in e}

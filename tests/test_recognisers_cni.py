@@ -279,3 +279,9 @@ def test_antrea_proxy_disabled_in_the_agent_config_drops_services(tmp_path):
     profile = _profiles(tmp_path, config, agent)["DaemonSet/kube-system/antrea-agent"]
     assert not {"services", "endpointslices"} & _watched(profile)
     assert "nodes" in _watched(profile)
+
+
+def test_a_shell_wrapper_that_execs_the_agent_is_recognised(tmp_path):
+    flannel = _daemonset("flannel", "registry.example.com/base:1", command="[/bin/sh, -c]",
+                         args="['exec flanneld --ip-masq --kube-subnet-mgr']")
+    assert _profiles(tmp_path, flannel)["DaemonSet/kube-system/flannel"].agent == "flannel"

@@ -4,7 +4,9 @@ cilium-agent's Kubernetes resources (cilium/cilium ``pkg/k8s/resource_ctors.go``
 agent's ``daemon/k8s/resources.go``):
 
 * Pods through ``LocalPodResource``: ``PodResource`` with the field selector
-  ``spec.nodeName=<its node>`` — node-local; its own Node and CiliumNode by name.
+  ``spec.nodeName=<its node>`` — node-local; its own Node and CiliumNode by ``metadata.name``
+  (``LocalNodeResource``, ``LocalCiliumNodeResource``; the ``Resources`` struct of
+  ``daemon/k8s/resources.go`` lists everything the agent watches).
 * Services and EndpointSlices cluster-wide (``ServiceResource``, ``EndpointsResource``: only a
   label selector on ``service.kubernetes.io/service-proxy-name``): the service load-balancer
   needs all of them on every node, like kube-proxy.
@@ -23,9 +25,10 @@ agent's ``daemon/k8s/resources.go``):
   streaming WATCH (``sendInitialEvents``) instead of a LIST. The model still costs that start
   as a LIST from the watch cache: an upper bound on its memory.
 
-cilium-operator: every replica polls the leader-election lease; the leader alone watches
-pods, nodes, CiliumNodes, CiliumIdentities and CiliumEndpoints (identity GC, IPAM, CES
-batching).
+cilium-operator: every replica polls the leader-election lease; the leader alone runs the
+controllers that watch pods, nodes, CiliumNodes, CiliumIdentities and CiliumEndpoints (identity
+GC, IPAM, CES batching; ``operator/cmd/root.go`` starts them when it starts leading). A fixed
+number of replicas: O(nodes) at most.
 
 Evidence: recognised from the image / binary and the cilium-config ConfigMap; no RBAC is read.
 """

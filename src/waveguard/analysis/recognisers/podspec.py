@@ -59,7 +59,8 @@ def configmap_value(ctx: AgentContext, cm_name: str, key: str) -> str | None:
 
 def binaries(workload: Workload) -> list[str]:
     """Base names of every executable the main containers run: ``command[0]`` and, for shell
-    wrappers (``sh -c "... exec /bin/agent ..."``), every path-like word of the script."""
+    wrappers (``sh -c "... exec /bin/agent ..."``), every absolute path and every word after
+    ``exec`` in the script."""
     names: list[str] = []
     for container in workload.containers:
         words = [*container.command, *container.args]
@@ -67,6 +68,7 @@ def binaries(workload: Workload) -> list[str]:
             names.append(container.command[0].rsplit("/", 1)[-1])
         for word in words:
             names += [p.rsplit("/", 1)[-1] for p in re.findall(r"(?:^|\s)(/[\w./-]+)", word)]
+            names += [p.rsplit("/", 1)[-1] for p in re.findall(r"\bexec\s+([\w./-]+)", word)]
     return names
 
 
@@ -77,8 +79,9 @@ def runs(ctx: AgentContext, *binary_names: str) -> bool:
 
 
 def flag_on(ctx: AgentContext, flag: str, default: bool) -> bool:
-    """A Go/pflag boolean flag: ``--flag``, ``--flag=true/false``; ``default`` when absent."""
-    for arg in ctx.workload.all_args():
+    """A Go/pflag boolean flag: ``--flag``, ``--flag=true/false``, also inside a shell wrapper's
+    script (``sh -c "exec agent --flag"``); ``default`` when absent."""
+    for arg in (word for a in ctx.workload.all_args() for word in a.split()):
         if arg == flag:
             return True
         if arg.startswith(flag + "="):

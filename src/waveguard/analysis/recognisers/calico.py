@@ -131,11 +131,25 @@ class CalicoTypha:
         return Recognised(agent=self.name, classes=felix_syncer_classes("Typha syncers (one copy per replica)"))
 
 
+#: calico-kube-controllers' controllers → the Kubernetes resources they watch cluster-wide
+#: (projectcalico/calico ``kube-controllers/pkg/controllers/<name>``): node (Nodes, and Pods for
+#: IPAM garbage collection); in etcd mode policy / namespace / serviceaccount / workloadendpoint
+#: copy those Kubernetes objects into etcd.
+KUBE_CONTROLLERS = {
+    "node": (("nodes", ""), ("pods", "")),
+    "policy": (("networkpolicies", "networking.k8s.io"),),
+    "namespace": (("namespaces", ""),),
+    "serviceaccount": (("serviceaccounts", ""),),
+    "workloadendpoint": (("pods", ""),),
+}
+
+
 class CalicoKubeControllers:
-    """calico-kube-controllers (one replica): ``ENABLED_CONTROLLERS`` (default
-    ``node,policy,namespace,serviceaccount,workloadendpoint`` in etcd mode; the KDD manifests
-    set ``node``). The node controller watches Nodes and, for IPAM garbage collection, Pods
-    (projectcalico/calico ``kube-controllers/pkg/controllers/node``)."""
+    """calico-kube-controllers (one replica): the controllers named in ``ENABLED_CONTROLLERS``
+    (the manifests set it: ``node`` with the Kubernetes datastore; etcd manifests add
+    ``policy,namespace,serviceaccount,workloadendpoint``), each watching cluster-wide what
+    :data:`KUBE_CONTROLLERS` lists (the manifest's own ClusterRole: "Pods are watched to check
+    for existence as part of IPAM controller"). O(nodes): one replica."""
 
     name = "calico-kube-controllers"
 
@@ -144,9 +158,9 @@ class CalicoKubeControllers:
                 or runs(ctx, "kube-controllers")):
             return None
         result = Recognised(agent=self.name)
-        enabled = {c.strip() for c in (env_value(ctx, "ENABLED_CONTROLLERS") or "node").split(",")}
-        if "node" in enabled:
-            for resource in ("nodes", "pods"):
-                result.classes += informer(resource, "cluster", component=f"node controller ({resource})",
-                                           config_key="env ENABLED_CONTROLLERS")
+        enabled = [c.strip() for c in (env_value(ctx, "ENABLED_CONTROLLERS") or "node").split(",")]
+        watched = dict.fromkeys(rg for c in enabled for rg in KUBE_CONTROLLERS.get(c, ()))
+        for resource, group in watched:
+            result.classes += informer(resource, "cluster", api_group=group, component=f"kube-controllers ({resource})",
+                                       config_key="env ENABLED_CONTROLLERS")
         return result

@@ -8,8 +8,10 @@ every informer requested so far. The ``--run-router`` / ``--run-firewall`` /
 register event handlers afterwards; they do not stop any informer. So with the firewall off
 every replica still LISTs and WATCHes all pods, namespaces and network policies. Only when all
 three are false does kube-router exit at once ("Router, Firewall or Service proxy functionality
-must be specified. Exiting!"). Releases before v2.0 asked for ``Endpoints()`` where v2 asks for
-``EndpointSlices()`` (the same file at v1.x: ``epInformer``).
+must be specified. Exiting!"). Versions: v1.x asked for ``Endpoints()`` (``epInformer``); early
+v2 releases (module path ``kube-router/v2``) asked for both ``Endpoints()`` and
+``EndpointSlices()``; current releases for ``EndpointSlices()`` only. Modelled: Endpoints before
+v2.0, EndpointSlices from v2.0 (an early v2's extra Endpoints informer is not counted).
 
 Evidence: recognised from the container's args and image tag; no RBAC is read.
 """
@@ -25,7 +27,7 @@ INFORMERS = (
     ("services", ""), ("endpointslices", "discovery.k8s.io"), ("pods", ""), ("nodes", ""), ("namespaces", ""),
     ("networkpolicies", "networking.k8s.io"),
 )
-#: First release whose informer is EndpointSlices rather than Endpoints (kube-router v2.0).
+#: First major release that watches EndpointSlices (module path kube-router/v2); v1.x watched Endpoints.
 ENDPOINTSLICES_SINCE = (2, 0)
 _FLAGS = ("--run-router", "--run-firewall", "--run-service-proxy")
 

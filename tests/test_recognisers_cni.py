@@ -285,3 +285,17 @@ def test_a_shell_wrapper_that_execs_the_agent_is_recognised(tmp_path):
     flannel = _daemonset("flannel", "registry.example.com/base:1", command="[/bin/sh, -c]",
                          args="['exec flanneld --ip-masq --kube-subnet-mgr']")
     assert _profiles(tmp_path, flannel)["DaemonSet/kube-system/flannel"].agent == "flannel"
+
+
+def test_flannel_alloc_backend_has_no_node_informer(tmp_path):
+    config = """\
+        apiVersion: v1
+        kind: ConfigMap
+        metadata: {name: kube-flannel-cfg, namespace: kube-system}
+        data:
+          net-conf.json: '{"Network": "10.244.0.0/16", "Backend": {"Type": "alloc"}}'
+        ---
+        """
+    flannel = _daemonset("flannel", "ghcr.io/flannel-io/flannel:v0.26.1", command="[/opt/bin/flanneld]",
+                         args="[--kube-subnet-mgr]", volumes="[{name: cfg, configMap: {name: kube-flannel-cfg}}]")
+    assert "DaemonSet/kube-system/flannel" not in _profiles(tmp_path, config, flannel)

@@ -1,22 +1,30 @@
 """Amazon VPC CNI (the ``aws-node`` DaemonSet: ipamd + aws-network-policy-agent).
 
 ipamd's controller-runtime cache (aws/amazon-vpc-cni-k8s ``pkg/k8sapi/k8sutils.go``,
-``CreateKubeClient`` / cache ``ByObject`` since PR #2456, see issue #3158) holds Pods with the
-field selector ``spec.nodeName=$MY_NODE_NAME`` and Nodes with ``metadata.name=$MY_NODE_NAME``:
-node-local (shared/inputs/realworld truth.yaml: ``node_local``). It also reads ENIConfigs
-(custom networking; one per subnet/AZ, a handful) and its own CNINode. Releases before that PR
-cached pods cluster-wide; this recogniser models the current behaviour and says so when
-``MY_NODE_NAME`` is not set from ``spec.nodeName`` (then the filter is empty).
+``CreateKubeClient``) as it is today, per replica:
 
-The ``aws-network-policy-agent`` container watches PolicyEndpoints (CRD objects the network
-policy controller writes per policy; they do not grow with nodes).
+* Pods: ``ByObject`` field selector ``spec.nodeName=$MY_NODE_NAME`` (PR #2456, July 2023,
+  "For k8s client cache, only cache pods on this node", fixing #2436: v1.13.2 cached every pod
+  of the cluster, "10x memory usage ... increase with the number of nodes").
+* Nodes: ``metadata.name=$MY_NODE_NAME`` (PR #2888, October 2024; before it every Node was
+  cached — issue #3158 "making list calls on all nodes & CNINode in cluster").
+* CNINodes: cached only when Security Groups for Pods is on (``ENABLE_POD_ENI=true``; PR #3242,
+  March 2025); ENIConfigs (custom networking, one per subnet/AZ).
+
+So node-local (shared/inputs/realworld truth.yaml: ``node_local``). This recogniser models the
+current behaviour; releases older than those PRs cached more (the PRs name the versions
+involved, not a release table, so no version switch is made here). When ``MY_NODE_NAME`` is
+not set from ``spec.nodeName`` the selectors are empty and the caches cluster-wide.
+
+The ``aws-network-policy-agent`` container watches PolicyEndpoints (objects the network policy
+controller writes per policy; they do not grow with nodes).
 
 Evidence: recognised from the containers (image / env); no RBAC is read.
 """
 
 from __future__ import annotations
 
-from waveguard.analysis.recognisers.base import AgentContext, Recognised
+from waveguard.analysis.recognisers.base import AgentContext, Recognised, truthy
 from waveguard.model.requests import Scope, informer
 
 
@@ -38,8 +46,10 @@ class AwsNode:
                                    config_key="env MY_NODE_NAME")
         result.classes += informer("eniconfigs", "cluster", api_group="crd.k8s.amazonaws.com",
                                    component="ipamd ENIConfigs (custom networking)", config_key="env AWS_VPC_K8S_CNI_CUSTOM_NETWORK_CFG")
-        result.classes += informer("cninodes", "object", api_group="vpcresources.k8s.aws",
-                                   component="ipamd its own CNINode", config_key="env MY_NODE_NAME")
+        if truthy(ctx.env("ENABLE_POD_ENI")):
+            result.classes += informer("cninodes", "cluster", api_group="vpcresources.k8s.aws",
+                                       component="ipamd CNINodes (Security Groups for Pods)",
+                                       config_key="env ENABLE_POD_ENI")
         if ctx.image_matches("aws-network-policy-agent"):
             result.classes += informer("policyendpoints", "cluster", api_group="networking.k8s.aws",
                                        component="aws-network-policy-agent PolicyEndpoints",

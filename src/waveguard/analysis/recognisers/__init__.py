@@ -7,9 +7,10 @@ LIST/WATCH something, labelled as an upper bound.
 from __future__ import annotations
 
 from waveguard.analysis.recognisers import (
-    alloy, datadog, filebeat, fluentbit, kepler, kube_state_metrics, otel, rbac_bound,
+    alloy, antrea, aws_vpc_cni, beyla, calico, cilium, csi, datadog, filebeat, flannel, fluentbit, fluentd, kepler,
+    kube_proxy, kube_router, kube_state_metrics, kured, multus, node_problem_detector, otel, promtail, rbac_bound,
+    vector, weave,
 )
-from waveguard.analysis.recognisers import beyla, csi, fluentd, kured, node_problem_detector, promtail, vector
 from waveguard.analysis.recognisers.base import AgentContext, Recognised, Recogniser
 
 #: Ordered: specific agents first, the RBAC upper bound last.
@@ -21,6 +22,7 @@ REGISTRY: tuple[Recogniser, ...] = (
     datadog.DatadogAgent(),
     kepler.Kepler(),
     kube_state_metrics.KubeStateMetrics(),
+    # log shippers, telemetry and node agents
     fluentd.Fluentd(),
     vector.Vector(),
     promtail.Promtail(),
@@ -28,6 +30,12 @@ REGISTRY: tuple[Recogniser, ...] = (
     node_problem_detector.NodeProblemDetector(),
     kured.Kured(),
     csi.CSIDriver(),
+    # CNI and node-networking agents
+    calico.CalicoNode(), calico.CalicoTypha(), calico.CalicoKubeControllers(),
+    cilium.CiliumAgent(), cilium.CiliumOperator(),
+    antrea.AntreaAgent(), antrea.AntreaController(),
+    flannel.Flannel(), weave.WeaveNet(), kube_router.KubeRouter(), kube_proxy.KubeProxy(),
+    aws_vpc_cni.AwsNode(), multus.Multus(),
     rbac_bound.RBACUpperBound(),
 )
 

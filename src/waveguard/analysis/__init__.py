@@ -56,7 +56,7 @@ def analyse(paths: list[str], fleet: Fleet | None = None, apf: APFConfig = DEFAU
     agents = recognise_agents(change)
     measured: set[str] = set()
     if profiles:
-        agents, measured = apply_measured(agents, profiles, profiles_source)
+        agents, measured = apply_measured(agents, profiles, profiles_source, change.workloads)
     profile_list = [a.profile for a in agents]
     projections = project_fleet(profile_list, fleet, apf)
     findings = parse_findings(change)

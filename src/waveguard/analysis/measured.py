@@ -12,6 +12,8 @@ rules as an analysed profile.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from waveguard.analysis.profiles import Agent
 from waveguard.analysis.recognisers import Recognised
 from waveguard.model.manifests import Document, Location, Workload
@@ -56,11 +58,23 @@ def _standalone(measured: RequestProfile, source: str) -> Agent:
                  profile=profile)
 
 
-def apply_measured(agents: list[Agent], measured: list[RequestProfile], source: str) -> tuple[list[Agent], set[str]]:
+def _silent_agent(workload: Workload) -> Agent:
+    """A workload of the change that sent nothing analysable (no recogniser, no RBAC)."""
+    profile = RequestProfile(client=workload.ref, agent="unrecognised", per_node=workload.per_node,
+                             replicas=workload.replicas or 1, namespace=workload.namespace,
+                             service_account=workload.service_account)
+    return Agent(workload=workload, recognised=Recognised(agent="unrecognised"), profile=profile)
+
+
+def apply_measured(agents: list[Agent], measured: list[RequestProfile], source: str,
+                   workloads: Iterable[Workload] = ()) -> tuple[list[Agent], set[str]]:
     """(agents with measured profiles in place of those they name, plus one agent per measured
-    profile that names none; the clients whose profile is measured). ``source``: the profile
-    file, where findings on unmatched profiles point."""
+    profile that names none; the clients whose profile is measured). ``workloads``: all of the
+    change's (a measured profile may name one that no recogniser answered for); ``source``: the
+    profile file, where findings on unmatched profiles point."""
     out = list(agents)
+    known = {a.workload.ref for a in agents}
+    out += [_silent_agent(w) for w in workloads if w.ref not in known and any(_names(m, w) for m in measured)]
     measured_clients: set[str] = set()
     for m in measured:
         hits = [i for i, a in enumerate(out) if _names(m, a.workload)]

@@ -253,8 +253,7 @@ def load_change(paths: list[str], validate: bool = True) -> Change:
             raise skipped[0]
         raise InputError(", ".join(paths), "no Kubernetes objects found (only empty documents or comments)",
                          hint="point at rendered manifests")
-    for exc in skipped:
-        change.parse_notes.append(_skip_note(exc))
+    change.parse_notes += [_skip_note(not_manifest) for not_manifest in skipped]
     add_bootstrap_roles(change)
     return change
 

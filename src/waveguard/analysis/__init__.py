@@ -32,6 +32,14 @@ class AnalysisResult(BaseModel):
     projections: list[ClusterProjection]
     profiles: list[RequestProfile]
     documents: int
+    #: Clients whose profile was measured from audit logs (``analyse --profiles``).
+    measured: list[str] = []
+
+    def evidence(self, profile: RequestProfile) -> str:
+        """Where ``profile`` comes from: ``measured``, ``rbac-upper-bound`` or ``recognised``."""
+        if profile.client in self.measured:
+            return "measured"
+        return "rbac-upper-bound" if profile.upper_bound else "recognised"
 
     def worst_severity(self) -> str | None:
         return max((f.severity for f in self.findings), key=SEVERITY_RANK.__getitem__, default=None)
@@ -67,7 +75,7 @@ def analyse(paths: list[str], fleet: Fleet | None = None, apf: APFConfig = DEFAU
         findings += agent_findings(agent, loads, fleet, measured=agent.profile.client in measured, strict=strict)
     findings.sort(key=lambda f: (-SEVERITY_RANK[f.severity], f.file, f.line, f.rule))
     return AnalysisResult(findings=findings, projections=projections, profiles=profile_list,
-                          documents=len(change.documents))
+                          documents=len(change.documents), measured=sorted(measured))
 
 
 __all__ = ["AnalysisResult", "Agent", "analyse", "build_profiles", "load_change", "project_fleet",

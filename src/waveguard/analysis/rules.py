@@ -142,8 +142,15 @@ MEASURE_HOWTO = ("run the agent on a canary cluster with kube-apiserver audit lo
 
 
 def _growing_grants(classes: list[RequestClass]) -> str:
-    """The grants (binding and resource) behind a bound's growing cluster-wide requests."""
-    return "; ".join(dict.fromkeys(f"{rc.component} ({_SCOPE_WORDS[rc.scope]})" for rc in classes if _grows(rc)))
+    """The grants behind a bound's growing requests, per binding: ``ClusterRoleBinding/-/x:
+    list+watch nodes, pods cluster-wide``."""
+    by_binding: dict[str, dict[str, None]] = {}
+    for rc in classes:
+        if _grows(rc):
+            verbs = "list+watch" if any(o.verb == "watch" and o.resource == rc.resource for o in classes) else "list"
+            by_binding.setdefault(rc.config_key.removeprefix("RBAC "), {})[
+                f"{verbs} {rc.resource} {_SCOPE_WORDS[rc.scope]}"] = None
+    return "; ".join(f"{binding}: {', '.join(grants)}" for binding, grants in by_binding.items())
 
 
 @AGENT_RULES.rule("WG107")

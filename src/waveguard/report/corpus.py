@@ -51,7 +51,9 @@ def classify(result: AnalysisResult) -> tuple[str, str, str]:
             return verdict, key[0], by_rule[key].message
     unverified = [f for f in result.findings if f.rule == "WG107" and f.severity != "info"]
     if unverified:
-        return "unverified", "WG107", unverified[0].message
+        message = unverified[0].message
+        return "unverified", "WG107", "RBAC bound: " + message.split("Grants: ", 1)[-1] if "Grants: " in message \
+            else message
     per_node = [p for p in result.profiles if p.per_node]
     if per_node:
         return "node_local", "-", f"{per_node[0].client}: {per_node[0].agent}, nothing cluster-wide per node"

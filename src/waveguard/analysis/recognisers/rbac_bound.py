@@ -69,16 +69,16 @@ def _classes(resource: str, access: _Access, drains: bool) -> list[RequestClass]
     by = ", ".join(access.sources)
     if {"list", "watch"} <= access.verbs:
         return informer(resource, access.scope, component=f"RBAC {by} allows list+watch {resource}",
-                        config_key="RBAC", upper_bound=True)
+                        config_key=f"RBAC {by}", upper_bound=True)
     if "list" not in access.verbs:
         return []  # a watch without a list starts from "now": no informer, nothing to list
     if resource == "pods" and drains:
         return [RequestClass(verb="list", resource="pods", scope="node", trigger="start", selector=True,
-                             component=f"RBAC {by}: kubectl drain lists its node's pods", config_key="RBAC",
+                             component=f"RBAC {by}: kubectl drain lists its node's pods", config_key=f"RBAC {by}",
                              upper_bound=True)]
     return [RequestClass(verb="list", resource=resource, scope=access.scope, trigger="start",
                          component=f"RBAC {by} allows list {resource} (no watch: a one-off LIST)",
-                         config_key="RBAC", upper_bound=True)]
+                         config_key=f"RBAC {by}", upper_bound=True)]
 
 
 class RBACUpperBound:

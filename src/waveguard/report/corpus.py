@@ -56,7 +56,9 @@ def classify(result: AnalysisResult) -> tuple[str, str, str]:
             else message
     per_node = [p for p in result.profiles if p.per_node]
     if per_node:
-        return "node_local", "-", f"{per_node[0].client}: {per_node[0].agent}, nothing cluster-wide per node"
+        profile = per_node[0]
+        sends = ", ".join(dict.fromkeys(rc.describe() for rc in profile.classes if not rc.leader_only))
+        return "node_local", "-", f"{profile.agent}: each replica sends {sends or 'nothing'}"
     if result.profiles:
         wg111 = [f for f in result.findings if f.rule == "WG111"]
         return "o_nodes", "WG111" if wg111 else "-", wg111[0].message if wg111 else result.profiles[0].agent

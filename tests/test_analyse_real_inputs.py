@@ -104,7 +104,11 @@ def test_otel_without_node_filter_is_an_error(tmp_path):
 
 def test_filebeat_in_kube_system_shares_workload_high_with_controllers(manifests):
     result = _run(manifests / "filebeat-kubernetes.yaml")
-    assert ("WG105", "error") in _rules(result, "DaemonSet/kube-system/filebeat")
+    # Issue 13: WG105 is an error only when the agent's own load overloads workload-high; filebeat's
+    # node-scoped watches do not, so it is a warning that says so.
+    assert ("WG105", "warning") in _rules(result, "DaemonSet/kube-system/filebeat")
+    assert ("WG105", "error") not in _rules(result, "DaemonSet/kube-system/filebeat")
+    assert all(l.verdict != "overload" for p in result.projections for l in p.loads.values())
     (profile,) = result.profiles
     # add_kubernetes_metadata defaults to scope: node
     assert all(rc.scope == "node" for rc in profile.classes if rc.resource == "pods")

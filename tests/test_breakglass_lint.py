@@ -118,5 +118,6 @@ def test_real_inputs_have_no_exempt_access(manifests):
 def test_kube_system_service_account_error_names_the_breakglass_fix(manifests):
     result = analyse([str(manifests / "filebeat-kubernetes.yaml")])
     wg105 = [f for f in result.findings if f.rule == "WG105"]
-    assert [(f.severity, f.workload) for f in wg105] == [("error", "DaemonSet/kube-system/filebeat")]
+    # Issue 13: an error only when the agent's own load overloads workload-high (filebeat's does not).
+    assert [(f.severity, f.workload) for f in wg105] == [("warning", "DaemonSet/kube-system/filebeat")]
     assert "workload-high" in wg105[0].message and "waveguard breakglass generate" in wg105[0].fix

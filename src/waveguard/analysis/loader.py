@@ -11,25 +11,23 @@ violations, custom resources that may run code), which the analysis turns into f
 
 from __future__ import annotations
 
-import functools
+import os
 import re
 from pathlib import Path
 from typing import Any
 
-import jsonschema  # type: ignore[import-untyped]  # no stubs installed (types-jsonschema)
 import yaml
-from kubernetes_validate import utils as kv
-from referencing import Registry, Resource
 
+from waveguard.analysis.bootstrap_roles import BOOTSTRAP_CLUSTER_ROLES
 from waveguard.analysis.expanders import expander_for
+from waveguard.analysis.schema import SCHEMA_VERSION, schema_problem
 from waveguard.analysis.objects import binding, mapping, pod_spec, policy_rules, workload
 from waveguard.model.errors import InputError, yaml_input_error
-from waveguard.model.manifests import WORKLOAD_KINDS, Change, ConfigMap, Document, Location, Role
+from waveguard.model.findings import Severity
+from waveguard.model.manifests import WORKLOAD_KINDS, Change, ConfigMap, Document, Location, Role, Workload
 from waveguard.model.yamlio import FastSafeLoader
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
-#: Kubernetes version whose schemas validate manifests (kubernetes-validate ships them).
-SCHEMA_VERSION = "1.30"
 
 #: Old API versions still found in the wild, and the apps/v1 kind they are analysed as.
 #: k8s: "Deprecated API Migration Guide" (removed in v1.16).
@@ -47,13 +45,15 @@ _WORKLOAD_HINTS = {"image", "containers", "template", "replicas", "controller", 
 
 
 def manifest_files(paths: list[str]) -> list[Path]:
-    """Expand ``paths`` (files or folders, recursively) to manifest files, sorted."""
+    """Expand ``paths`` (files or folders, recursively) to manifest files, sorted. Raises
+    InputError for a path that does not exist and for a folder that cannot be read (an
+    unreadable folder is never skipped: its manifests would be missing from the analysis)."""
     files: list[Path] = []
     seen: set[Path] = set()
     for raw in paths:
         p = Path(raw)
         if p.is_dir():
-            found = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in MANIFEST_SUFFIXES)
+            found = sorted(f for f in _walk(p) if f.suffix.lower() in MANIFEST_SUFFIXES)
         elif p.is_file():
             found = [p]
         else:
@@ -67,11 +67,31 @@ def manifest_files(paths: list[str]) -> list[Path]:
     return files
 
 
+def _walk(folder: Path) -> list[Path]:
+    """Every file under ``folder``. Raises InputError naming a folder that cannot be listed."""
+    def fail(exc: OSError) -> None:
+        raise InputError(str(exc.filename or folder), f"cannot read folder: {exc.strerror or exc}",
+                         hint="check the permissions")
+
+    return [Path(root) / name for root, _, names in os.walk(folder, onerror=fail) for name in names]
+
+
+class NotManifestError(InputError):
+    """A file none of whose documents has an apiVersion or a kind: not a Kubernetes object (a
+    bare agent configuration beside the manifests). :func:`load_change` skips it with a WG121
+    note, and raises it when nothing else is left."""
+
+
 def read_documents(path: Path) -> list[Document]:
-    """Parse one file into documents with their start lines; ``kind: List`` is expanded."""
+    """Parse one file into documents with their start lines; ``kind: List`` is expanded.
+
+    Raises InputError naming the line (malformed YAML, a duplicate key, a document that is not
+    a mapping or lacks apiVersion/kind among objects), or :class:`NotManifestError` when no
+    document of the file is a Kubernetes object."""
     text = read_text(path)
     may_alias = "&" in text  # no anchor, no alias: no document can expand beyond its text
     docs: list[Document] = []
+    bare_lines: list[int] = []
     loader = FastSafeLoader(text)
     try:
         while loader.check_node():
@@ -82,27 +102,60 @@ def read_documents(path: Path) -> list[Document]:
             if may_alias and expanded_size(node) > MAX_EXPANDED_NODES:
                 raise InputError(str(path), f"document expands to more than {MAX_EXPANDED_NODES:,} YAML nodes "
                                  "through aliases (an alias bomb?)", line=line, hint="render it without anchors/aliases")
+            check_duplicate_keys(node, path)
             data = loader.construct_document(node)
             if data is None:
                 continue  # empty document (a lone '---' or only comments)
             if not isinstance(data, dict):
                 raise InputError(str(path), f"document is a {type(data).__name__}, not a mapping", line=line,
                                  hint="each YAML document must be one Kubernetes object")
-            if data.get("kind") == "List":
-                if not isinstance(data.get("items"), list):
-                    raise InputError(str(path), "kind: List without an items list", line=line,
-                                     hint="give items: [...] with one object per item")
-                item_nodes = _items_nodes(node)
-                for i, item in enumerate(data["items"]):
-                    item_line = item_nodes[i].start_mark.line + 1 if i < len(item_nodes) else line
-                    docs.append(_document(item, path, item_line))
+            if "apiVersion" not in data and "kind" not in data:
+                bare_lines.append(line)
+            elif data.get("kind") == "List":
+                docs += _list_items(data, node, path, line)
             else:
                 docs.append(_document(data, path, line))
     except yaml.YAMLError as exc:
         raise yaml_input_error(str(path), exc, text) from exc
     finally:
         loader.dispose()
+    if bare_lines:
+        error = NotManifestError if not docs else InputError
+        raise error(str(path), "document has no apiVersion/kind", line=bare_lines[0], hint=_no_kind_hint(path))
     return docs
+
+
+def _list_items(data: dict, node: yaml.Node, path: Path, line: int) -> list[Document]:
+    if not isinstance(data.get("items"), list):
+        raise InputError(str(path), "kind: List without an items list", line=line,
+                         hint="give items: [...] with one object per item")
+    item_nodes = _items_nodes(node)
+    return [_document(item, path, item_nodes[i].start_mark.line + 1 if i < len(item_nodes) else line)
+            for i, item in enumerate(data["items"])]
+
+
+def check_duplicate_keys(node: yaml.Node, path: Path) -> None:
+    """Raise InputError at the second occurrence of a key in one mapping of ``node``: YAML
+    forbids it, PyYAML silently keeps the last value, and kubectl rejects the manifest
+    (sigs.k8s.io/yaml strict decoding: 'key ... already set in map')."""
+    stack, visited = [node], set()
+    while stack:
+        current = stack.pop()
+        if id(current) in visited:
+            continue
+        visited.add(id(current))
+        if isinstance(current, yaml.MappingNode):
+            first: dict[str, int] = {}
+            for key, value in current.value:
+                if isinstance(key, yaml.ScalarNode) and key.value != "<<":
+                    if key.value in first:
+                        raise InputError(str(path), f"duplicate key {key.value!r} (first at line {first[key.value]})",
+                                         line=key.start_mark.line + 1,
+                                         hint="remove one of them: kubectl rejects a manifest with duplicate keys")
+                    first[key.value] = key.start_mark.line + 1
+                stack.append(value)
+        elif isinstance(current, yaml.SequenceNode):
+            stack.extend(current.value)
 
 
 #: Most YAML nodes one document may expand to (aliases included): far above any real manifest
@@ -157,16 +210,19 @@ def _items_nodes(node: yaml.Node) -> list[yaml.Node]:
     return []
 
 
+def _no_kind_hint(path: Path) -> str:
+    if path.name in ("Chart.yaml", "values.yaml"):
+        return "this is a chart's source: render it first (helm template RELEASE CHART > rendered.yaml)"
+    return "each document must be a Kubernetes object with apiVersion and kind"
+
+
 def _document(data: Any, path: Path, line: int) -> Document:
     if not isinstance(data, dict):
         raise InputError(str(path), "a List item is not a mapping", line=line, hint="each item must be an object")
     kind = data.get("kind")
     api_version = data.get("apiVersion")
     if not isinstance(kind, str) or not isinstance(api_version, str):
-        hint = ("this is a chart's source: render it first (helm template RELEASE CHART > rendered.yaml)"
-                if path.name in ("Chart.yaml", "values.yaml") else
-                "each document must be a Kubernetes object with apiVersion and kind")
-        raise InputError(str(path), "document has no apiVersion/kind", line=line, hint=hint)
+        raise InputError(str(path), "document has no apiVersion/kind", line=line, hint=_no_kind_hint(path))
     meta = mapping(data.get("metadata"))
     namespace = meta.get("namespace")
     if namespace is not None and not isinstance(namespace, str):
@@ -179,21 +235,69 @@ def _document(data: Any, path: Path, line: int) -> Document:
 
 
 def load_change(paths: list[str], validate: bool = True) -> Change:
-    """Parse all manifests under ``paths`` into a :class:`Change`. Raises InputError."""
+    """Parse all manifests under ``paths`` into a :class:`Change`. A file that holds no
+    Kubernetes object is skipped with a WG121 note (an InputError when nothing else is left).
+    Raises InputError."""
     change = Change()
+    skipped: list[NotManifestError] = []
     for f in manifest_files(paths):
-        for doc in read_documents(f):
-            try:
-                _add(change, doc, validate)
-            except (TypeError, ValueError, AttributeError, KeyError) as exc:  # includes pydantic's ValidationError
-                problem = schema_problem(doc.body) if validate else None
-                raise InputError(doc.location.file, f"cannot analyse {doc.ref}: "
-                                 f"{problem or _first_line(exc)}", line=doc.location.line,
-                                 hint="fix the field so that the API server would accept the object") from exc
+        try:
+            documents = read_documents(f)
+        except NotManifestError as exc:
+            skipped.append(exc)
+            continue
+        for doc in documents:
+            _add_checked(change, doc, validate)
     if not change.documents:
+        if skipped:
+            raise skipped[0]
         raise InputError(", ".join(paths), "no Kubernetes objects found (only empty documents or comments)",
                          hint="point at rendered manifests")
+    change.parse_notes += [_skip_note(not_manifest) for not_manifest in skipped]
+    add_bootstrap_roles(change)
     return change
+
+
+class FileDocument(Document):
+    """A file of the input that is not a Kubernetes object, as the subject of a finding."""
+
+    @property
+    def ref(self) -> str:
+        return f"file {self.name}"
+
+
+def _skip_note(exc: NotManifestError) -> tuple[str, Severity, Document, str, str]:
+    doc = FileDocument(api_version="", kind="File", name=exc.source, body={},
+                       location=Location(file=exc.source, line=exc.line or 1))
+    return ("WG121", "info", doc,
+            f"{exc.source} holds no Kubernetes object (no apiVersion/kind: an agent's own configuration?): "
+            "skipped, so whatever it configures is not analysed",
+            "pass it wrapped in the ConfigMap the agent mounts (as its install script creates it), or leave it out")
+
+
+def _add_checked(change: Change, doc: Document, validate: bool) -> None:
+    try:
+        _add(change, doc, validate)
+    except (TypeError, ValueError, AttributeError, KeyError) as exc:  # includes pydantic's ValidationError
+        problem = schema_problem(doc.body) if validate else None
+        raise InputError(doc.location.file, f"cannot analyse {doc.ref}: "
+                         f"{problem or _first_line(exc)}", line=doc.location.line,
+                         hint="fix the field so that the API server would accept the object") from exc
+
+
+def add_bootstrap_roles(change: Change) -> None:
+    """Add the built-in ClusterRoles (:data:`BOOTSTRAP_CLUSTER_ROLES`) that a binding of the
+    change names and the change does not define, located at that binding (they are not
+    documents of the change)."""
+    defined = {r.doc.name for r in change.roles if r.cluster_scoped}
+    for b in change.bindings:
+        name = b.role_name
+        if b.role_kind != "ClusterRole" or name in defined or name not in BOOTSTRAP_CLUSTER_ROLES:
+            continue
+        defined.add(name)
+        doc = Document(api_version="rbac.authorization.k8s.io/v1", kind="ClusterRole", name=name, body={},
+                       location=b.doc.location)
+        change.roles.append(Role(doc=doc, cluster_scoped=True, rules=BOOTSTRAP_CLUSTER_ROLES[name]))
 
 
 def _first_line(exc: Exception) -> str:
@@ -251,7 +355,7 @@ def _add_object(change: Change, doc: Document, body: dict[str, Any]) -> None:
                 "WG109", "warning", doc, f"{kind} has no pod template with containers: nothing to analyse",
                 "give spec.template.spec.containers (spec.containers for a Pod)"))
             return
-        change.workloads.append(workload(doc, kind, spec))
+        _add_workload(change, workload(doc, kind, spec))
     elif kind == "ServiceAccount":
         change.service_accounts.append(doc)
     elif kind in ("Role", "ClusterRole"):
@@ -263,40 +367,21 @@ def _add_object(change: Change, doc: Document, body: dict[str, Any]) -> None:
         change.configmaps.append(ConfigMap(doc=doc, data={str(k): str(v) for k, v in data.items()}))
 
 
+def _add_workload(change: Change, new: Workload) -> None:
+    """Add ``new``; a workload of the same kind/namespace/name defined earlier is replaced (as
+    kubectl apply of the input leaves the later one) with a WG120 note."""
+    earlier = next((w for w in change.workloads if w.ref == new.ref), None)
+    if earlier is not None:
+        change.workloads.remove(earlier)
+        where = f"{earlier.doc.location.file}:{earlier.doc.location.line}"
+        change.parse_notes.append((
+            "WG120", "warning", new.doc,
+            f"{new.ref} is defined twice (first at {where}): applied in order, the later definition replaces the "
+            "earlier, so only the later one is analysed",
+            "keep one definition (two charts or two files render the same workload)"))
+    change.workloads.append(new)
+
+
 def _looks_like_workload(body: dict) -> bool:
     spec = body.get("spec")
     return isinstance(spec, dict) and bool(_WORKLOAD_HINTS & set(spec))
-
-
-def schema_problem(body: dict) -> str | None:
-    """The first field where ``body`` fails the Kubernetes schema, e.g. ``spec.selector: 'selector'
-    is a required property``; None when it validates or no schema is known."""
-    validator = _validator(body.get("kind", ""), body.get("apiVersion", ""))
-    if validator is None:
-        return None
-    error = jsonschema.exceptions.best_match(validator.iter_errors(body))
-    if error is None:
-        return None
-    field = ".".join(str(p) for p in error.absolute_path) or "(top level)"
-    return f"{field}: {error.message[:160]}"
-
-
-@functools.lru_cache(maxsize=None)
-def _validator(kind: str, api_version: str) -> jsonschema.protocols.Validator | None:
-    """A cached validator built from kubernetes-validate's bundled schemas (its own
-    ``validate()`` reloads the definitions on every call, too slow for large bundles)."""
-    version = [v for v in kv.all_versions() if kv.major_minor(v) <= SCHEMA_VERSION][-1]
-    folder = f"kubernetes-json-schema/v{version}-local"
-    group_version = re.sub(r"^([^./]*)(?:\.[^/]*)?/", r"\1-", api_version)
-    try:
-        schema = kv.schema_contents(f"{folder}/{kind.lower()}-{group_version}.json", version)
-    except (FileNotFoundError, kv.VersionNotSupportedError, kv.InvalidSchemaError):
-        return None
-    definitions = _definitions(folder, version)
-    registry = Resource.from_contents(definitions) @ (Resource.from_contents(schema) @ Registry())
-    return jsonschema.validators.Draft202012Validator(schema, registry=registry)
-
-
-@functools.lru_cache(maxsize=None)
-def _definitions(folder: str, version: str) -> Any:
-    return kv.schema_contents(f"{folder}/_definitions.json", version)

@@ -79,13 +79,16 @@ class AgentView:
     """What an agent rule reads: the agent, its projection on every cluster of the fleet (one
     :class:`ClusterLoad` per cluster, fleet order) and the overload summary of that projection
     (``severity``: error when a cluster is projected to overload, else warning; ``projected``: the
-    sentence that says so)."""
+    sentence that says so). ``measured``: the profile was measured from audit logs (``analyse
+    --profiles``); ``strict``: an upper bound's projected overload is an error (``--strict``)."""
 
     agent: Agent
     loads: list[ClusterLoad]
     fleet: Fleet
     severity: Severity
     projected: str
+    measured: bool = False
+    strict: bool = False
 
     @property
     def workload(self) -> Workload:
@@ -99,6 +102,15 @@ class AgentView:
     def doc(self) -> Document:
         return self.agent.workload.doc
 
+    @property
+    def evidence(self) -> str:
+        """Where the profile comes from, for every finding's message."""
+        if self.measured:
+            return "measured from audit logs (analyse --profiles)"
+        if self.profile.upper_bound:
+            return "RBAC upper bound (unverified)"
+        return f"recognised from the agent's configuration ({self.profile.agent})"
+
 
 #: An agent rule: one function per rule id, returning its finding for one agent or None.
 AgentRule = Callable[[AgentView], "Finding | None"]
@@ -109,35 +121,59 @@ AgentRule = Callable[[AgentView], "Finding | None"]
 AGENT_RULES: RuleRegistry[AgentRule] = RuleRegistry("analysis")
 
 
-def agent_findings(agent: Agent, loads: list[ClusterLoad], fleet: Fleet) -> list[Finding]:
+def agent_findings(agent: Agent, loads: list[ClusterLoad], fleet: Fleet, *, measured: bool = False,
+                   strict: bool = False) -> list[Finding]:
     """All findings for one API-talking workload, given its projection on every cluster: the
-    registered rules in order, then the remarks of the recogniser (rules only it can see)."""
+    registered rules in order, then the remarks of the recogniser (rules only it can see). Each
+    message ends with its evidence (:attr:`AgentView.evidence`)."""
     severity, projected = _overload_summary(loads)
-    view = AgentView(agent=agent, loads=loads, fleet=fleet, severity=severity, projected=projected)
+    view = AgentView(agent=agent, loads=loads, fleet=fleet, severity=severity, projected=projected,
+                     measured=measured, strict=strict)
     findings = [f for _, rule in AGENT_RULES.functions() if (f := rule(view)) is not None]
     for rule_id, sev, message, fix in agent.recognised.remarks:
         findings.append(Finding.at(rule_id, sev, view.doc, message, fix))
-    return findings
+    return [f.model_copy(update={"message": f"{f.message} [evidence: {view.evidence}]"}) for f in findings]
+
+
+#: How to turn an upper bound into a measured profile (WG107's fix).
+MEASURE_HOWTO = ("run the agent on a canary cluster with kube-apiserver audit logging, then "
+                 "`waveguard measure --audit-log AUDIT.log -o profile.yaml` and "
+                 "`waveguard analyse PATH --profiles profile.yaml` (the measured profile replaces the bound)")
+
+
+def _growing_grants(classes: list[RequestClass]) -> str:
+    """The grants behind a bound's growing requests, per binding: ``ClusterRoleBinding/-/x:
+    list+watch nodes, pods cluster-wide``."""
+    by_binding: dict[str, dict[str, None]] = {}
+    for rc in classes:
+        if _grows(rc):
+            verbs = "list+watch" if any(o.verb == "watch" and o.resource == rc.resource for o in classes) else "list"
+            by_binding.setdefault(rc.config_key.removeprefix("RBAC "), {})[
+                f"{verbs} {rc.resource} {_SCOPE_WORDS[rc.scope]}"] = None
+    return "; ".join(f"{binding}: {', '.join(grants)}" for binding, grants in by_binding.items())
 
 
 @AGENT_RULES.rule("WG107")
 def unknown_agent_rbac_bound(view: AgentView) -> Finding | None:
-    """An agent no recogniser knows: its load is an upper bound from RBAC."""
+    """An agent no recogniser knows: its load is an upper bound from RBAC, reported as an
+    unverified question (warning when it could grow as nodes² or overload, else info); an error
+    only with ``--strict`` when the bound overloads a cluster."""
     p = view.profile
     if not p.upper_bound:
         return None
     scaling = scaling_class(p)
-    growth = {"O(nodes²)": "growing as nodes²", "O(nodes)": "growing with nodes",
-              "constant": "not growing with the cluster"}[scaling]
-    severity: Severity = view.severity if view.severity == "error" else (
-        "warning" if scaling == "O(nodes²)" else "info")
+    overloads = view.severity == "error"
+    severity: Severity = "error" if (overloads and view.strict) else (
+        "warning" if scaling == "O(nodes²)" or overloads else "info")
+    grants = _growing_grants(p.classes) or _describe(p.classes)
+    why = ("every replica (one per node) could LIST/WATCH what grows with the cluster, cluster-wide: O(nodes²)"
+           if scaling == "O(nodes²)" else f"{scaling}")
     return Finding.at(
         "WG107", severity, view.doc,
-        f"unknown agent ({', '.join(view.workload.images()) or 'no image'}): no recogniser knows it, so its load is an "
-        f"UPPER BOUND from RBAC (an informer on every resource it may list/watch: {_describe(p.classes)}); "
-        f"{scaling}, {growth}; {view.projected}",
-        "grant only what the agent needs, or tell waveguard its real requests (waveguard measure on a canary's "
-        "audit log)")
+        f"unverified: no recogniser knows this agent ({', '.join(view.workload.images()) or 'no image'}), so its "
+        f"load is an UPPER BOUND from RBAC, not a verdict. Grants: {grants}; {why}. If it used them all: "
+        f"{view.projected}",
+        f"measure it: {MEASURE_HOWTO}; or grant only what the agent needs")
 
 
 def _per_node_growing(view: AgentView) -> list[RequestClass]:
@@ -242,14 +278,25 @@ def daemonset_leader_election(view: AgentView) -> Finding | None:
 
 @AGENT_RULES.rule("WG105")
 def shared_priority_level(view: AgentView) -> Finding | None:
-    """A ServiceAccount in kube-system lands in workload-high beside the controllers."""
+    """A ServiceAccount in kube-system lands in workload-high beside the controllers: an error
+    only when the agent's own projected load overloads workload-high (for an upper bound: only
+    with ``--strict``), else a warning."""
     w = view.workload
     if w.namespace != "kube-system":
         return None
+    high = [l for l in view.loads if l.priority_level == "workload-high" and l.verdict == "overload"]
+    overloads = bool(high) and (view.strict or not view.profile.upper_bound)
+    if high:
+        first = min(high, key=lambda l: l.nodes)
+        consequence = (f"its projected load overloads workload-high on {_clusters(len(high))} (from "
+                       f"{first.nodes:,} nodes{', if its RBAC upper bound holds' if view.profile.upper_bound else ''})"
+                       ", starving them")
+    else:
+        consequence = "its own load is not projected to overload workload-high, but an overload would starve them"
     return Finding.at(
-        "WG105", "error" if view.profile.per_node else "warning", view.doc,
+        "WG105", "error" if overloads else "warning", view.doc,
         f"ServiceAccount kube-system/{w.service_account} lands in workload-high (FlowSchema "
-        "kube-system-service-accounts) beside kube-controller-manager and the scheduler: its overload starves them",
+        f"kube-system-service-accounts) beside kube-controller-manager and the scheduler: {consequence}",
         "run the agent in its own namespace (its ServiceAccount then lands in workload-low), or give it a capped "
         "FlowSchema (waveguard breakglass generate)")
 

@@ -28,10 +28,16 @@ def register(app: typer.Typer) -> None:
 
 
 def analyse_command(
-    paths: list[str] = typer.Argument(..., help="Rendered manifests: files or folders (helm template output)."),
+    paths: Optional[list[str]] = typer.Argument(None, help="Rendered manifests: files or folders (helm template "
+                                                "output). May be left out with --profiles."),
     fleet: Optional[Path] = typer.Option(None, "--fleet", help="Fleet YAML (default: the built-in fleet)."),
     fmt: Format = typer.Option(Format.table, "--format", help="table, json or sarif."),
     fail_on: FailOn = typer.Option(FailOn.error, "--fail-on", help="Exit 1 when a finding reaches this severity."),
+    profiles: Optional[Path] = typer.Option(
+        None, "--profiles", help="Measured request profiles (waveguard measure -o profile.yaml): they replace the "
+        "analysed or RBAC-bounded profiles of the workloads they name."),
+    strict: bool = typer.Option(False, "--strict", help="An RBAC upper bound that overloads a cluster is an error "
+                                "(default: an unverified warning)."),
 ) -> None:
     """Which requests the change sends to kube-apiserver, how they grow, and where they overload.
 
@@ -44,9 +50,16 @@ def analyse_command(
     from waveguard.model.fleet import load_fleet
     from waveguard.report.analysis import render_table, to_json, to_sarif
 
+    from waveguard.model.errors import InputError
+    from waveguard.model.profiles_io import load_profiles
+
     with input_errors():
+        if not paths and profiles is None:
+            raise InputError("analyse", "no manifests given", hint="pass rendered manifests, or --profiles FILE")
         fleet_model = load_fleet(fleet) if fleet else None
-        result = analyse(paths, fleet_model, lints=[lint_change])
+        measured = load_profiles(profiles) if profiles is not None else None
+        result = analyse(list(paths or []), fleet_model, lints=[lint_change], profiles=measured,
+                         profiles_source=str(profiles), strict=strict)
     if fmt is Format.json:
         typer.echo(json.dumps(to_json(result), indent=2))
     elif fmt is Format.sarif:

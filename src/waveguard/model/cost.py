@@ -129,6 +129,7 @@ class _Demand:
     start_apiserver_s: float = 0.0
     list_seats: int = 0
     watchers_added: dict[str, float] = field(default_factory=dict)
+    starts: list[RequestCost] = field(default_factory=list)
 
     def add(self, rc: RequestClass, clients: int, cost: RequestCost, profile: RequestProfile,
             cluster: Cluster) -> None:
@@ -143,6 +144,7 @@ class _Demand:
             self.start_memory += cost.memory_bytes
             self.start_etcd += cost.etcd_bytes
             self.start_apiserver_s += cost.apiserver_s
+            self.starts.append(cost)
         elif rc.trigger == "periodic":
             self.steady += clients * rc.rate_per_s * cost.seat_seconds
             self.steady_etcd += clients * rc.rate_per_s * cost.etcd_bytes
@@ -185,22 +187,49 @@ def _demand(profile: RequestProfile, cluster: Cluster, clients: int, max_seats: 
     return demand
 
 
+def _exact_seats(cost: RequestCost) -> float:
+    """The seats of ``cost`` before APF rounds them up: estimated objects / 100, at least 1, at
+    most its rounded seats (the level's cap). Memory per seat is then non-decreasing in the
+    objects a LIST returns (rounding up makes it a saw-tooth: 101 objects would hold 2 seats
+    for the memory of 101)."""
+    return min(max(1.0, cost.objects_estimated / C.APF_OBJECTS_PER_SEAT), float(cost.seats))
+
+
+def _class_concurrency(cost: RequestCost, clients_per_replica: int, seats_per_replica: float,
+                       replicas: int) -> float:
+    """How many of one start request class one apiserver replica holds at once in a storm: every
+    starting client's, at most as many as the level's seats admit with the class alone, and for a
+    LIST from etcd at most as many as etcd answers while one is decoded (etcd answers
+    ETCD_READ_BYTES_PER_S / etcd_bytes requests a second over all replicas, each then held for
+    its apiserver time: Little's law)."""
+    concurrent = min(float(clients_per_replica), seats_per_replica / _exact_seats(cost))
+    if cost.etcd_bytes:
+        concurrent = min(concurrent, math.ceil(C.ETCD_READ_BYTES_PER_S / cost.etcd_bytes / replicas
+                                               * cost.apiserver_s))
+    return concurrent
+
+
 def _peak_memory_bytes(demand: _Demand, clients: int, cluster: Cluster, capacity: int, baseline: int) -> int:
-    """Peak memory of one apiserver replica while the storm runs: as many starting clients as
-    the level's seats admit at once, each holding all its start LISTs' responses; the Go heap
-    grows to GO_HEAP_GROWTH_FACTOR × that live garbage before it is collected (as in the
-    simulator: one memory model)."""
+    """Peak memory of one apiserver replica while the storm runs; the Go heap grows to
+    GO_HEAP_GROWTH_FACTOR × the live garbage before it is collected (as in the simulator).
+
+    The live bytes are the smaller of two upper bounds of what the replica's in-flight start
+    requests hold: (a) every start request class on its own, as many as the level's seats
+    (``capacity``, nominal + borrowable over all replicas) admit with that class alone, summed
+    over the classes; (b) the level's seats all held by the class with the most memory per seat.
+    Both only grow when a client gains a request, returns more objects or has more replicas,
+    so the projection never lowers memory when an agent gains a watch (a count of clients
+    from one sum of seats did: a few 1-seat LISTs cut the admitted clients, and the memory, by
+    half)."""
+    if not demand.starts or not clients:
+        return baseline
     replicas = cluster.replicas
-    per_replica_clients = math.ceil(clients / replicas) if demand.start_seats else 0
-    concurrent = min(per_replica_clients, math.floor(capacity / replicas / demand.start_seats)) \
-        if demand.start_seats else 0
-    if demand.start_etcd:
-        # LISTs from etcd hold their memory only once etcd has answered: etcd answers at most
-        # ETCD_READ_BYTES_PER_S / start_etcd clients a second (over all replicas), each then held
-        # for its apiserver time (Little's law).
-        concurrent = min(concurrent, math.ceil(C.ETCD_READ_BYTES_PER_S / demand.start_etcd / replicas
-                                               * demand.start_apiserver_s))
-    return baseline + int(concurrent * demand.start_memory * C.GO_HEAP_GROWTH_FACTOR)
+    per_replica_clients = math.ceil(clients / replicas)
+    seats_per_replica = capacity / replicas
+    summed = sum(_class_concurrency(cost, per_replica_clients, seats_per_replica, replicas) * cost.memory_bytes
+                 for cost in demand.starts)
+    densest = seats_per_replica * max(cost.memory_bytes / _exact_seats(cost) for cost in demand.starts)
+    return baseline + int(min(summed, densest) * C.GO_HEAP_GROWTH_FACTOR)
 
 
 def _rejected_share(demand: _Demand, clients: int, replicas: int, capacity: int, max_queued_per_flow: int) -> float:

@@ -36,6 +36,9 @@ RULES: dict[str, tuple[str, str]] = {
     "WG114": ("exempt-access", "The change gives its own ServiceAccount exempt API access (a FlowSchema to the "
               "exempt level, or impersonation of system:masters): its requests bypass API Priority and Fairness"),
     "WG115": ("configuration-missing", "The workload mounts a ConfigMap that is not in the change"),
+    "WG120": ("duplicate-workload", "The same workload (kind/namespace/name) is defined twice in the input"),
+    "WG121": ("not-a-kubernetes-object", "A file of the input holds no Kubernetes object (a bare agent "
+              "configuration beside the manifests): skipped"),
     "WG201": ("bake-shorter-than-dns-ttl", "A wave bakes less than the longest DNS cache TTL plus two gate "
               "evaluations"),
     "WG202": ("first-wave-small-clusters-only", "The first production wave leaves out the largest clusters"),

@@ -59,7 +59,7 @@ def to_json(result: AnalysisResult) -> dict[str, Any]:
             {
                 "workload": prof.client, "agent": prof.agent, "per_node": prof.per_node,
                 "replicas": None if prof.per_node else prof.replicas, "scaling": scaling_class(prof),
-                "upper_bound": prof.upper_bound,
+                "upper_bound": prof.upper_bound, "evidence": result.evidence(prof),
                 "requests": [
                     {"verb": rc.verb, "resource": rc.resource, "api_group": rc.api_group, "scope": rc.scope,
                      "trigger": rc.trigger, "rate_per_s": rc.rate_per_s, "resource_version": rc.resource_version,

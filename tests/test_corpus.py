@@ -12,13 +12,6 @@ from waveguard.report.corpus import corpus_row, corpus_rows, figures, render
 
 CORPUS = INPUTS / "realworld"
 
-#: Agents whose truth needs a recogniser another helper of issue 13 writes (the lead removes
-#: the marks after merging).
-NEEDS_RECOGNISER = {
-    "flannel": "needs the Flannel recogniser (node informer only: a WG101 warning, not an unverified bound)",
-}
-
-
 def _truth() -> dict:
     path = CORPUS / "truth.yaml"
     return yaml.safe_load(path.read_text())["agents"] if path.exists() else {}
@@ -26,8 +19,7 @@ def _truth() -> dict:
 
 def _params():
     for name, truth in _truth().items():
-        marks = [pytest.mark.xfail(strict=False, reason=NEEDS_RECOGNISER[name])] if name in NEEDS_RECOGNISER else []
-        yield pytest.param(name, truth, id=name, marks=marks)
+        yield pytest.param(name, truth, id=name)
 
 
 @pytest.mark.parametrize("name, truth", list(_params()) or [pytest.param("-", {}, id="no-corpus")])

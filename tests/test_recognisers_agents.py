@@ -2,9 +2,7 @@
 documented switch on small hand-written manifests.
 
 Real manifests: ../shared/inputs/realworld/<agent>, analysed as ``waveguard analyse DIR --format
-json`` on the default fleet. o_nodes2 → a WG101 error; node_local → no WG101 and no error from
-the recognised agent's rules (WG105, the priority-level rule, is another part of issue 13 and
-is ignored here).
+json`` on the default fleet. o_nodes2 → a WG101 error; node_local → no WG101 and no error.
 """
 
 from __future__ import annotations
@@ -21,8 +19,6 @@ from waveguard.model.yamlio import safe_load
 
 REALWORLD = INPUTS / "realworld"
 AGENTS = ("fluentd", "vector-agent", "beyla", "splunk-otel", "kured", "filebeat", "otel-daemonset-cluster-metrics")
-#: Rules owned elsewhere whose severity another helper is changing (issue 13): not judged here.
-OTHER_RULES = {"WG105"}
 
 
 def _truth() -> dict:
@@ -46,7 +42,7 @@ def test_real_manifest_gets_the_truth_verdict(runner, folder):
         assert ("WG101", "error") in rules
     else:
         assert verdict == "node_local"
-        errors = {f["rule"] for f in findings if f["severity"] == "error"} - OTHER_RULES
+        errors = {f["rule"] for f in findings if f["severity"] == "error"}
         assert "WG101" not in {r for r, _ in rules} and not errors, findings
 
 
@@ -127,7 +123,7 @@ def test_vector_kubernetes_logs_in_toml_is_node_local(tmp_path):
                   env=NODE_NAME_ENV % "VECTOR_SELF_NODE_NAME", args='"--config-dir", "/conf"')
     assert {("watch", "pods", "node"), ("watch", "namespaces", "cluster"), ("watch", "nodes", "object")} <= \
         _classes(path)
-    assert not {r for r, s in _rules(path) if s == "error"} - OTHER_RULES
+    assert not {r for r, s in _rules(path) if s == "error"}
 
 
 PROMTAIL = """\
@@ -237,13 +233,48 @@ def test_otel_distribution_images_are_collectors(tmp_path, image):
 def test_node_problem_detector_touches_only_its_own_node(tmp_path):
     path = _write(tmp_path, "registry.k8s.io/node-problem-detector/node-problem-detector:v0.8.19")
     assert _classes(path) == {("get", "nodes", "object"), ("patch", "nodes", "object")}
-    assert not {r for r, s in _rules(path) if s == "error"} - OTHER_RULES
+    assert not {r for r, s in _rules(path) if s == "error"}
 
 
 def test_kured_lists_only_its_own_nodes_pods(tmp_path):
     path = _write(tmp_path, "ghcr.io/kubereboot/kured:1.23.0", args='"/usr/bin/kured", "--period=30m"')
     assert _classes(path) == {("get", "daemonsets", "object"), ("list", "pods", "node")}
+    drain = [rc for p in build_profiles(load_change([path])) for rc in p.classes if rc.verb == "list"]
+    assert [rc.leader_only for rc in drain] == [True]  # the lock holder drains, one node at a time
     assert "WG101" not in {r for r, _ in _rules(path)}
+
+
+def test_kured_checks_blocking_pods_on_every_pending_node_only_when_asked(tmp_path):
+    path = _write(tmp_path, "ghcr.io/kubereboot/kured:1.23.0",
+                  args='"/usr/bin/kured", "--blocking-pod-selector=runtime=long"')
+    lists = [rc for p in build_profiles(load_change([path])) for rc in p.classes if rc.verb == "list"]
+    assert sorted(rc.leader_only for rc in lists) == [False, True]
+    assert {rc.config_key for rc in lists} == {"--concurrency", "--blocking-pod-selector"}
+
+
+KINDLING_CONFIG = """\
+    processors:
+      k8smetadataprocessor:
+        enable: true
+        kube_auth_type: serviceAccount
+        enable_fetch_replicaset: {replicasets}
+        metadata_provider_config:
+          enable: {provider}
+    """
+
+
+@pytest.mark.parametrize(("replicasets", "provider", "expected"), [
+    ("false", "false", {"nodes", "services", "pods"}),
+    ("true", "false", {"nodes", "services", "pods", "replicasets"}),
+    ("true", "true", set()),  # the agents watch Kindling's metadata-provider instead
+])
+def test_kindling_informers_follow_its_metadata_processor(tmp_path, replicasets, provider, expected):
+    config = {"kindling-collector-config.yml": KINDLING_CONFIG.format(replicasets=replicasets, provider=provider)}
+    path = _write(tmp_path, "kindlingproject/kindling-agent:latest", config=config)
+    classes = _classes(path)
+    assert {r for _, r, _ in classes} == expected
+    assert all(scope == "cluster" for _, _, scope in classes)
+    assert ("WG101", "error") in _rules(path) if expected else "WG101" not in {r for r, _ in _rules(path)}
 
 
 def test_csi_node_plugin_talks_to_the_kubelet_and_the_controller_watches(tmp_path):

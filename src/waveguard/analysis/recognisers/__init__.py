@@ -7,9 +7,9 @@ LIST/WATCH something, labelled as an upper bound.
 from __future__ import annotations
 
 from waveguard.analysis.recognisers import (
-    alloy, antrea, aws_vpc_cni, beyla, calico, cilium, csi, datadog, filebeat, flannel, fluentbit, fluentd, kepler,
-    kube_proxy, kube_router, kube_state_metrics, kured, multus, node_problem_detector, otel, promtail, rbac_bound,
-    vector, weave,
+    alloy, antrea, aws_vpc_cni, beyla, calico, cilium, csi, datadog, filebeat, flannel, fluentbit, fluentd,
+    kepler, kindling, kube_proxy, kube_router, kube_state_metrics, kured, multus, node_problem_detector, otel,
+    promtail, rbac_bound, vector, weave,
 )
 from waveguard.analysis.recognisers.base import AgentContext, Recognised, Recogniser
 
@@ -30,6 +30,7 @@ REGISTRY: tuple[Recogniser, ...] = (
     node_problem_detector.NodeProblemDetector(),
     kured.Kured(),
     csi.CSIDriver(),
+    kindling.KindlingAgent(),
     # CNI and node-networking agents
     calico.CalicoNode(), calico.CalicoTypha(), calico.CalicoKubeControllers(),
     cilium.CiliumAgent(), cilium.CiliumOperator(),

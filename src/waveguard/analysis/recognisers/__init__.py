@@ -9,6 +9,7 @@ from __future__ import annotations
 from waveguard.analysis.recognisers import (
     alloy, datadog, filebeat, fluentbit, kepler, kube_state_metrics, otel, rbac_bound,
 )
+from waveguard.analysis.recognisers import coredns
 from waveguard.analysis.recognisers.base import AgentContext, Recognised, Recogniser
 
 #: Ordered: specific agents first, the RBAC upper bound last.
@@ -20,6 +21,7 @@ REGISTRY: tuple[Recogniser, ...] = (
     datadog.DatadogAgent(),
     kepler.Kepler(),
     kube_state_metrics.KubeStateMetrics(),
+    coredns.CoreDNS(),
     rbac_bound.RBACUpperBound(),
 )
 

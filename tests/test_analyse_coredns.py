@@ -187,7 +187,10 @@ spec:
                "kube-dns-upstream", "-pidfile", "/tmp/node-cache.pid"]
         volumeMounts:
         - {name: config-volume, mountPath: /etc/coredns}
+        - {name: kube-dns-config, mountPath: /etc/kube-dns}
       volumes:
+      - name: kube-dns-config
+        configMap: {name: kube-dns, optional: true}
       - name: config-volume
         configMap:
           name: node-local-dns

@@ -13,7 +13,9 @@ from pathlib import Path
 import pytest
 
 from waveguard.analysis import analyse
-from waveguard.analysis.recognisers.fluentbit import DEFAULT_BUFFER_BYTES, size_bytes, time_seconds
+from waveguard.analysis.recognisers.fluentbit import (
+    DEFAULT_BUFFER_BYTES, FLUENT_BIT_NEGATIVE_CACHE_TTL_S, size_bytes, time_seconds,
+)
 from waveguard.model import constants as C
 from waveguard.model.cost import project
 from waveguard.model.fleet import Cluster, Fleet
@@ -177,8 +179,12 @@ def test_buffer_smaller_than_a_measured_pod_is_wg130(tmp_path):
     assert wg130.severity == "warning" and wg130.workload == "DaemonSet/logging/fluent-bit"
     assert f"{DEFAULT_BUFFER_BYTES:,} bytes" in wg130.message and "40,000 bytes, measured" in wg130.message
     assert "Buffer_Size 0" in wg130.fix
-    # the repeat rate: every pod of the cluster once per negative-cache TTL at least
-    assert f"{big_pods.clusters[0].pod_count / 60:,.0f} GET/s" in wg130.message
+    # the repeat rate: every pod of the cluster once per negative-cache TTL at least, costed
+    # against the agent's priority level
+    cluster = big_pods.clusters[0]
+    rate = cluster.pod_count / FLUENT_BIT_NEGATIVE_CACHE_TTL_S
+    share = rate * request_cost(_one_get(), cluster).seat_seconds / _load(result).level_capacity_seats
+    assert f"{rate:,.0f} GET/s on prod-5000, {share:.0%} of its priority level's seats" in wg130.message
 
 
 def test_no_wg130_when_the_buffer_holds_the_pod_or_is_unlimited(tmp_path):

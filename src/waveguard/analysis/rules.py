@@ -22,11 +22,11 @@ from dataclasses import dataclass
 from typing import Callable
 
 from waveguard.analysis.profiles import Agent
-from waveguard.analysis.recognisers.coredns import STARTUP_SYNC_WAIT_S, DnsRecognised
-from waveguard.analysis.recognisers.fluentbit import FLUENT_BIT_NEGATIVE_CACHE_TTL_S, FluentBitRecognised
+from waveguard.analysis.recognisers.coredns import DnsRecognised
+from waveguard.analysis.recognisers.fluentbit import FluentBitRecognised
 from waveguard.model.cost import GROWS_WITH_NODES, ClusterLoad, scaling_class, served_from
 from waveguard.model.findings import Finding, RuleRegistry, Severity
-from waveguard.model.fleet import Cluster, Fleet
+from waveguard.model.fleet import Fleet
 from waveguard.model.manifests import Change, Document, Workload
 from waveguard.model.requests import RequestClass, RequestProfile
 
@@ -293,103 +293,37 @@ def parse_findings(change: Change) -> list[Finding]:
     return [Finding.at(rule, sev, doc, msg, fix) for rule, sev, doc, msg, fix in change.parse_notes]
 
 
-# --- Metadata lookups and DNS (issue 13, items 4 and 5) -------------------------------------------
+
+# --- Metadata lookups and DNS (issue 13, items 4 and 5): the recognisers hold the facts ----------
 
 
 @AGENT_RULES.rule("WG130")
 def metadata_buffer_too_small(view: AgentView) -> Finding | None:
-    """Fluent Bit's kubernetes filter with a ``Buffer_Size`` smaller than a pod's JSON on some
-    cluster of the fleet (the cluster's measured ``object_bytes`` of pods, else the default of
-    ``constants.OBJECT_BYTES``): the GET's response is discarded, the failure is not cached, and
-    the lookup repeats for every chunk of records (recognisers/fluentbit.py)."""
-    recognised = view.agent.recognised
-    if not isinstance(recognised, FluentBitRecognised):
+    """Fluent Bit's kubernetes filter with a ``Buffer_Size`` smaller than a pod's JSON on a
+    cluster of the fleet: the lookup fails, is not cached and repeats (``FluentBitRecognised.
+    buffer_finding``: error when the repeats alone fill the agent's priority level, else warning)."""
+    fluent_bit = view.agent.recognised
+    if not isinstance(fluent_bit, FluentBitRecognised):
         return None
-    small = [f for f in recognised.filters if f.asks_apiserver and f.buffer_bytes is not None]
-    for flt in small:
-        assert flt.buffer_bytes is not None
-        over = [c for c in view.fleet.clusters if c.object_size("pods") > flt.buffer_bytes]
-        if over:
-            message = _buffer_message(flt.file, flt.buffer_bytes, over, len(view.fleet.clusters))
-            return Finding.at("WG130", "warning", view.doc, message,
-                              f"set 'Buffer_Size 0' (no limit) in the kubernetes [FILTER] of {flt.file}, or a size "
-                              f"above the largest pod's JSON (at least {max(c.object_size('pods') for c in over):,} "
-                              "bytes); better, 'Use_Kubelet On' (then size it for the kubelet's /pods list)")
-    return None
-
-
-def _buffer_message(file: str, buffer_bytes: int, over: list[Cluster], clusters: int) -> str:
-    largest = max(over, key=lambda c: c.pod_count)
-    size = largest.object_size("pods")
-    source = "measured" if "pods" in largest.object_bytes else "the default size"
-    return (f"{file}: the kubernetes filter's Buffer_Size ({buffer_bytes:,} bytes) is smaller than a pod's JSON on "
-            f"{_clusters(len(over))} of {clusters} (on {largest.name}: {size:,} bytes, {source}): the "
-            "response is discarded, no metadata is cached, and the GET repeats for every chunk of records the pod "
-            "logs (at least every kube_meta_negative_cache_ttl, 60 s, where Fluent Bit has it: "
-            f"{largest.pod_count / FLUENT_BIT_NEGATIVE_CACHE_TTL_S:,.0f} GET/s on {largest.name}); records ship "
-            "without pod metadata")
+    found = fluent_bit.buffer_finding(view.fleet.clusters, view.loads)
+    return Finding.at("WG130", found[0], view.doc, found[1], found[2]) if found else None
 
 
 @AGENT_RULES.rule("WG131")
 def dns_server_needs_api(view: AgentView) -> Finding | None:
-    """CoreDNS with the kubernetes plugin: a pod restarted while kube-apiserver is unreachable
-    cannot become ready (recognisers/coredns.py), so the change's own rollout must not run then;
-    warning unless its pods are protected (≥ 2 replicas, spread, a PodDisruptionBudget)."""
+    """CoreDNS with the kubernetes plugin: a pod (re)started while kube-apiserver is unreachable
+    cannot become ready, so the change's own rollout must not run then (``DnsRecognised.
+    restart_finding``: warning unless ≥ 2 replicas, spread, with a PodDisruptionBudget; else info)."""
     dns = view.agent.recognised
-    if not isinstance(dns, DnsRecognised) or dns.kubernetes is None:
-        return None
-    missing = _dns_protections_missing(dns)
-    watched = "services, namespaces" + (", endpointslices" if dns.kubernetes.endpoints else "") + \
-        (", pods (pods verified)" if dns.kubernetes.pods == "verified" else "")
-    message = (f"CoreDNS's kubernetes plugin ({dns.corefile}) answers from informers on {watched}, cluster-wide: "
-               "while kube-apiserver is unreachable a running pod keeps answering from them, but a pod started then "
-               "cannot become ready (it reports ready only once its informers synced, and serves from empty stores "
-               f"after {STARTUP_SYNC_WAIT_S:.0f} s), and its own cache starts empty, serve_stale or not: rolling this "
-               "change while the API is degraded takes cluster DNS down")
-    if missing:
-        message += f"; unprotected: {', '.join(missing)}"
-    fix = ("roll CoreDNS only while kube-apiserver is healthy (gate the rollout on the control plane: waveguard plan's "
-           "apiserver gates), with maxUnavailable: 1 and maxSurge so old pods answer until new ones are ready")
-    if missing:
-        fix += "; " + "; ".join(_DNS_PROTECTION_FIXES[m] for m in missing)
-    return Finding.at("WG131", "warning" if missing else "info", view.doc, message, fix)
-
-
-_DNS_PROTECTION_FIXES = {
-    "one replica": "run at least 2 replicas (the dns-autoscaler scales with nodes)",
-    "no PodDisruptionBudget": "add a PodDisruptionBudget (maxUnavailable: 1) selecting the CoreDNS pods",
-    "replicas not spread": "spread the replicas over nodes and zones (podAntiAffinity or topologySpreadConstraints)",
-}
-
-
-def _dns_protections_missing(dns: DnsRecognised) -> list[str]:
-    missing = []
-    if dns.replicas is not None and dns.replicas < 2:
-        missing.append("one replica")
-    if dns.pdb is None:
-        missing.append("no PodDisruptionBudget")
-    if not dns.spread:
-        missing.append("replicas not spread")
-    return missing
+    found = dns.restart_finding() if isinstance(dns, DnsRecognised) else None
+    return Finding.at("WG131", found[0], view.doc, found[1], found[2]) if found else None
 
 
 @AGENT_RULES.rule("WG132")
 def dns_cache_without_serve_stale(view: AgentView) -> Finding | None:
-    """A node-local DNS cache whose cluster zone has no ``serve_stale``: when CoreDNS stops
-    answering (its pods restarted while kube-apiserver is unreachable, WG131), every pod on the
-    node loses cluster names once their cached answers expire."""
+    """A node-local DNS cache of the cluster zone without ``serve_stale``: its pods lose cluster
+    names once their cached answers expire when CoreDNS stops answering (``DnsRecognised.
+    serve_stale_finding``, warning)."""
     dns = view.agent.recognised
-    if not isinstance(dns, DnsRecognised) or dns.role != "node-cache":
-        return None
-    fresh = [c for c in dns.caches if not c.serve_stale_s]
-    if not fresh:
-        return None
-    longest = max(c.fresh_s for c in fresh)
-    zones = ", ".join(sorted({z for c in fresh for z in c.zones}))
-    return Finding.at(
-        "WG132", "warning", view.doc,
-        f"{dns.corefile}: the node cache of {zones} has no serve_stale: when CoreDNS stops answering (e.g. its pods "
-        "restarted while kube-apiserver is unreachable cannot become ready), this node's pods get SERVFAIL for "
-        f"cluster names once their cached answers expire, after at most {longest:.0f} s",
-        f"add 'serve_stale 1h' to the cache block of {zones} in {dns.corefile}: answers stay available (stale) while "
-        "CoreDNS is down; it hides the outage from checks that resolve through the cache for as long (WG133)")
+    found = dns.serve_stale_finding() if isinstance(dns, DnsRecognised) else None
+    return Finding.at("WG132", found[0], view.doc, found[1], found[2]) if found else None

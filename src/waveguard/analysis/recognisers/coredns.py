@@ -36,6 +36,7 @@ from typing import Any, Literal
 
 from waveguard.analysis.recognisers.base import AgentContext, Recognised
 from waveguard.analysis.recognisers.corefile import ServerBlock, duration_s, parse_corefile
+from waveguard.model.findings import Severity
 from waveguard.model.requests import RequestClass, informer
 
 #: TTL of the kubernetes plugin's answers, seconds. coredns plugin/kubernetes/kubernetes.go
@@ -72,6 +73,7 @@ class DnsCache:
     zones: tuple[str, ...]
     fresh_s: float
     serve_stale_s: float
+    max_ttl_s: float = CACHE_MAX_TTL_S  # the longest any answer stays fresh here (forwarded names)
 
     @property
     def hides_s(self) -> float:
@@ -93,6 +95,63 @@ class DnsRecognised(Recognised):
     replicas_set: bool = False
     pdb: str | None = None
     spread: bool = False
+
+    def protections_missing(self) -> list[str]:
+        """What keeps DNS up through a CoreDNS restart that the change lacks (keys of
+        ``PROTECTION_FIXES``)."""
+        missing = []
+        if self.replicas is not None and self.replicas < 2:
+            missing.append("one replica")
+        if self.pdb is None:
+            missing.append("no PodDisruptionBudget")
+        if not self.spread:
+            missing.append("replicas not spread")
+        return missing
+
+    def restart_finding(self) -> Found | None:
+        """WG131 for CoreDNS with the kubernetes plugin: a pod started while kube-apiserver is
+        unreachable cannot become ready. Warning while a protection is missing, else info."""
+        plugin = self.kubernetes
+        if plugin is None:
+            return None
+        missing = self.protections_missing()
+        watched = "services, namespaces" + (", endpointslices" if plugin.endpoints else "") + \
+            (", pods (pods verified)" if plugin.pods == "verified" else "")
+        message = (f"CoreDNS's kubernetes plugin ({self.corefile}) answers from informers on {watched}, "
+                   "cluster-wide: while kube-apiserver is unreachable a running pod keeps answering from them, but a "
+                   "pod started then cannot become ready (it reports ready only once its informers synced, and "
+                   f"serves from empty stores after {STARTUP_SYNC_WAIT_S:.0f} s), and its own cache starts empty, "
+                   "serve_stale or not: rolling this change while the API is degraded takes cluster DNS down"
+                   + (f"; unprotected: {', '.join(missing)}" if missing else ""))
+        fix = "; ".join(["roll CoreDNS only while kube-apiserver is healthy (gate the rollout on the control plane: "
+                         "waveguard plan's apiserver gates), with maxUnavailable: 1 and maxSurge so old pods answer "
+                         "until new ones are ready", *(PROTECTION_FIXES[m] for m in missing)])
+        return ("warning" if missing else "info"), message, fix
+
+    def serve_stale_finding(self) -> Found | None:
+        """WG132 for a node cache whose cluster-zone cache has no ``serve_stale`` (warning)."""
+        fresh = [c for c in self.caches if not c.serve_stale_s] if self.role == "node-cache" else []
+        if not fresh:
+            return None
+        zones = ", ".join(sorted({z for c in fresh for z in c.zones}))
+        message = (f"{self.corefile}: the node cache of {zones} has no serve_stale: when CoreDNS stops answering "
+                   "(e.g. its pods restarted while kube-apiserver is unreachable cannot become ready), this node's "
+                   "pods get SERVFAIL for cluster names once their cached answers expire, after at most "
+                   f"{max(c.fresh_s for c in fresh):.0f} s")
+        fix = (f"add 'serve_stale 1h' to the cache block of {zones} in {self.corefile}: answers stay available "
+               "(stale) while CoreDNS is down; it hides the outage from checks that resolve through the cache for as "
+               "long (WG133)")
+        return "warning", message, fix
+
+
+#: A finding's (severity, message, fix), for the rule that reports it (analysis/rules.py).
+Found = tuple[Severity, str, str]
+#: How to add each protection :meth:`DnsRecognised.protections_missing` names.
+PROTECTION_FIXES = {
+    "one replica": "run at least 2 replicas (the dns-autoscaler scales them with nodes)",
+    "no PodDisruptionBudget": "add a PodDisruptionBudget (maxUnavailable: 1) selecting the CoreDNS pods",
+    "replicas not spread": "spread the replicas over nodes and zones (podAntiAffinity or topologySpreadConstraints)",
+}
 
 
 def kubernetes_plugin(server: ServerBlock) -> KubernetesPlugin | None:
@@ -121,7 +180,7 @@ def dns_cache(server: ServerBlock, record_ttl_s: float) -> DnsCache | None:
     stale = cache.find("serve_stale")
     stale_s = 0.0 if stale is None else duration_s(stale.args[0] if stale.args else None, SERVE_STALE_DEFAULT_S)
     return DnsCache(zones=tuple(server.zones), fresh_s=max(min(record_ttl_s, max_ttl), min_ttl),
-                    serve_stale_s=stale_s)
+                    serve_stale_s=stale_s, max_ttl_s=max_ttl)
 
 
 def _cluster_zone(server: ServerBlock) -> bool:
@@ -233,16 +292,23 @@ def _upstream_ttl(ctx: AgentContext) -> float:
 
 
 def hidden_outage_remark(dns: DnsRecognised, cache: DnsCache) -> tuple[str, Literal["info"], str, str]:
-    """WG133: how long clients behind ``cache`` keep getting answers once the DNS server behind
-    it stops answering (configuration only: a remark of the recogniser)."""
-    behind = "CoreDNS" if dns.role == "node-cache" else "the kubernetes plugin"
+    """WG133: how long clients behind ``cache`` keep getting answers once the server behind it
+    stops answering (configuration only: a remark of the recogniser). A node cache hides a CoreDNS
+    outage; CoreDNS's own serve_stale hides only its upstream resolvers' (forwarded names): its
+    kubernetes plugin answers from its informers while it runs, and a restarted pod's cache is
+    empty."""
+    fix = ("gate rollouts on an authoritative DNS probe that bypasses caches (waveguard's DNS gate asks CoreDNS "
+           "directly), and bake each wave longer than {:.0f} s plus two gate evaluations (plan rule WG201)")
+    if dns.role == "coredns":
+        hides = cache.max_ttl_s + cache.serve_stale_s
+        message = (f"{dns.corefile}: serve_stale serves expired answers for {cache.serve_stale_s:.0f} s: forwarded "
+                   f"(external) names keep resolving up to {hides:.0f} s after the upstream resolvers fail; cluster "
+                   "names gain nothing from it when kube-apiserver is unreachable (the kubernetes plugin answers from "
+                   "its informers while CoreDNS runs, and a restarted pod's cache starts empty)")
+        return ("WG133", "info", message, fix.format(hides))
     stale = (f", then serve_stale serves it expired for {cache.serve_stale_s:.0f} s more" if cache.serve_stale_s
              else " (no serve_stale)")
     message = (f"{dns.corefile} caches cluster names ({', '.join(cache.zones)}) fresh for {cache.fresh_s:.0f} s"
-               f"{stale}: clients keep getting answers up to {cache.hides_s:.0f} s after {behind} stops answering, "
+               f"{stale}: clients keep getting answers up to {cache.hides_s:.0f} s after CoreDNS stops answering, "
                "so a DNS check that resolves through this cache reads healthy that long after DNS broke")
-    fix = (f"gate rollouts on an authoritative DNS probe that bypasses caches (waveguard's DNS gate asks CoreDNS "
-           f"directly), and bake each wave longer than {cache.hides_s:.0f} s plus two gate evaluations (plan rule "
-           "WG201)")
-    return ("WG133", "info", message, fix)
-
+    return ("WG133", "info", message, fix.format(cache.hides_s))

@@ -34,6 +34,9 @@ import yaml
 
 from waveguard.analysis.recognisers.base import AgentContext, Recognised, truthy
 from waveguard.model import constants as C
+from waveguard.model.cost import OVERLOAD_UTILISATION, ClusterLoad, request_cost
+from waveguard.model.findings import Severity
+from waveguard.model.fleet import Cluster
 from waveguard.model.requests import RequestClass, informer
 from waveguard.model.yamlio import safe_load
 
@@ -69,12 +72,62 @@ class KubernetesFilter:
         return not (self.use_kubelet or self.no_network)
 
 
+#: A finding's (severity, message, fix), for the rule that reports it (analysis/rules.py).
+Found = tuple[Severity, str, str]
+
+
 @dataclass
 class FluentBitRecognised(Recognised):
     """Fluent Bit's answer, with its ``kubernetes`` filters for the rules that need the fleet
     (the Buffer_Size check compares each cluster's pod size with the buffer)."""
 
     filters: list[KubernetesFilter] = field(default_factory=list)
+
+    def buffer_finding(self, clusters: list[Cluster], loads: list[ClusterLoad]) -> Found | None:
+        """WG130 for the first filter whose ``Buffer_Size`` is smaller than a pod's JSON on some
+        of ``clusters`` (``Cluster.object_size("pods")``: measured, else the default). The
+        repeated lookups are costed at their floor, every pod once per
+        ``FLUENT_BIT_NEGATIVE_CACHE_TTL_S``, against the agent's priority level on each cluster
+        (``loads``, fleet order): error when that alone fills it, else warning."""
+        for flt in self.filters:
+            if not flt.asks_apiserver or flt.buffer_bytes is None:
+                continue
+            over = [c for c in clusters if c.object_size("pods") > flt.buffer_bytes]
+            if over:
+                return _buffer_found(flt, flt.buffer_bytes, over, len(clusters), loads)
+        return None
+
+
+def _buffer_found(flt: KubernetesFilter, buffer_bytes: int, over: list[Cluster], clusters: int,
+                  loads: list[ClusterLoad]) -> Found:
+    worst, share = _repeated_lookups_share(over, loads)
+    source = "measured" if "pods" in worst.object_bytes else "the default size"
+    message = (f"{flt.file}: the kubernetes filter's Buffer_Size ({buffer_bytes:,} bytes) is smaller than a pod's "
+               f"JSON on {len(over)} of {clusters} clusters (on {worst.name}: {worst.object_size('pods'):,} bytes, "
+               f"{source}): the response is discarded, no metadata is cached, and the GET is sent again for every "
+               "chunk of records the pod logs, at least once a minute per pod where Fluent Bit remembers failures "
+               f"(kube_meta_negative_cache_ttl): {worst.pod_count / FLUENT_BIT_NEGATIVE_CACHE_TTL_S:,.0f} GET/s on "
+               f"{worst.name}, {share:.0%} of its priority level's seats; records ship without pod metadata")
+    fix = (f"set 'Buffer_Size 0' (no limit) in the kubernetes [FILTER] of {flt.file}, or a size above the largest "
+           f"pod's JSON (at least {max(c.object_size('pods') for c in over):,} bytes); better, 'Use_Kubelet On' "
+           "(then size it for the kubelet's /pods list of the node)")
+    return ("error" if share >= OVERLOAD_UTILISATION else "warning"), message, fix
+
+
+def _repeated_lookups_share(over: list[Cluster], loads: list[ClusterLoad]) -> tuple[Cluster, float]:
+    """The cluster where the failing lookups' floor (every pod once per negative-cache TTL, one
+    GET each) takes the largest share of the agent's priority level (seats, nominal +
+    borrowable), and that share."""
+    capacity = {load.cluster: load.level_capacity_seats for load in loads}
+    shares = []
+    for cluster in over:
+        get_s = request_cost(RequestClass(verb="get", resource="pods", scope="object", trigger="periodic"),
+                             cluster).seat_seconds
+        seats = capacity.get(cluster.name, 0)
+        rate = cluster.pod_count / FLUENT_BIT_NEGATIVE_CACHE_TTL_S
+        shares.append((rate * get_s / seats if seats else 0.0, cluster.pod_count, cluster))
+    share, _, worst = max(shares, key=lambda entry: entry[:2])
+    return worst, share
 
 
 def classic_sections(text: str) -> list[tuple[str, dict[str, str]]]:

@@ -262,7 +262,9 @@ def test_an_unprotected_coredns_is_warned_that_a_restart_needs_the_api(tmp_path)
     (wg131,) = _by_rule(result, "WG131")
     assert wg131.severity == "warning" and wg131.workload == "Deployment/kube-system/coredns"
     assert "cannot become ready" in wg131.message and "5 s" in wg131.message
-    assert "one replica" in wg131.message and "no PodDisruptionBudget" in wg131.message
+    # the upstream template leaves replicas to the dns-autoscaler: unset, the Deployment runs 1
+    assert "replicas unset" in wg131.message and "no PodDisruptionBudget" in wg131.message
+    assert "dns-autoscaler" in wg131.fix
     assert "kube-apiserver is healthy" in wg131.fix and "PodDisruptionBudget" in wg131.fix
     assert "podAntiAffinity" in wg131.fix
 
@@ -329,3 +331,22 @@ def _recognised(result) -> list[DnsRecognised]:
     files = sorted({f.file for f in result.findings})
     return [a.recognised for a in recognise_agents(load_change(files))
             if isinstance(a.recognised, DnsRecognised)]
+
+
+def test_coredns_is_recognised_by_its_corefile_under_another_image_name(tmp_path):
+    _coredns(tmp_path)
+    manifest = (tmp_path / "coredns.yaml").read_text()
+    (tmp_path / "coredns.yaml").write_text(manifest.replace("coredns/coredns:1.9.4",
+                                                            "registry.example.com/platform/dns-server:2.3"))
+    result = analyse([str(tmp_path)])
+    (profile,) = result.profiles
+    assert profile.agent == "coredns" and not profile.upper_bound
+    assert {rc.resource for rc in profile.classes} == {"services", "namespaces", "endpointslices"}
+
+
+def test_one_explicit_replica_is_named(tmp_path):
+    _coredns(tmp_path)
+    manifest = (tmp_path / "coredns.yaml").read_text()
+    (tmp_path / "coredns.yaml").write_text(manifest.replace("  strategy:", "  replicas: 1\n  strategy:", 1))
+    (wg131,) = _by_rule(analyse([str(tmp_path)]), "WG131")
+    assert "one replica" in wg131.message and "replicas unset" not in wg131.message

@@ -100,7 +100,9 @@ class DnsRecognised(Recognised):
         """What keeps DNS up through a CoreDNS restart that the change lacks (keys of
         ``PROTECTION_FIXES``)."""
         missing = []
-        if self.replicas is not None and self.replicas < 2:
+        if not self.replicas_set:
+            missing.append("replicas unset")
+        elif self.replicas is not None and self.replicas < 2:
             missing.append("one replica")
         if self.pdb is None:
             missing.append("no PodDisruptionBudget")
@@ -148,7 +150,9 @@ class DnsRecognised(Recognised):
 Found = tuple[Severity, str, str]
 #: How to add each protection :meth:`DnsRecognised.protections_missing` names.
 PROTECTION_FIXES = {
-    "one replica": "run at least 2 replicas (the dns-autoscaler scales them with nodes)",
+    "one replica": "run at least 2 replicas",
+    "replicas unset": "set replicas: 2 or more, or check that the dns-autoscaler (cluster-proportional-autoscaler) "
+                      "runs and keeps at least 2 (preventSinglePointFailure): unset, the Deployment runs 1",
     "no PodDisruptionBudget": "add a PodDisruptionBudget (maxUnavailable: 1) selecting the CoreDNS pods",
     "replicas not spread": "spread the replicas over nodes and zones (podAntiAffinity or topologySpreadConstraints)",
 }
@@ -189,6 +193,7 @@ def _cluster_zone(server: ServerBlock) -> bool:
 
 
 def _informers(file: str, plugin: KubernetesPlugin) -> list[RequestClass]:
+    """The informers of one kubernetes plugin (controller.go ``newdnsController``), all cluster-wide."""
     common: dict[str, Any] = dict(config_key=f"{file}: kubernetes")
     classes = informer("services", "cluster", component=f"{file}: kubernetes plugin (services)", **common)
     classes += informer("namespaces", "cluster", component=f"{file}: kubernetes plugin (namespaces)", **common)
@@ -205,6 +210,7 @@ def _informers(file: str, plugin: KubernetesPlugin) -> list[RequestClass]:
 
 
 def _pod_labels(body: dict[str, Any]) -> dict[str, str]:
+    """The labels of a workload's pod template (what a PodDisruptionBudget selects)."""
     template = (body.get("spec") or {}).get("template") or {}
     labels = (template.get("metadata") or {}).get("labels") or {}
     return {str(k): str(v) for k, v in labels.items()} if isinstance(labels, dict) else {}
@@ -250,7 +256,8 @@ class CoreDNS:
         node_cache = ctx.image_matches("k8s-dns-node-cache")
         by_image = node_cache or ctx.image_matches("coredns")
         corefiles = _corefiles(ctx)
-        if not (by_image or (corefiles and "-conf" in ctx.workload.all_args())):
+        conf_flag = any(a.lstrip("-").split("=", 1)[0] == "conf" for a in ctx.workload.all_args())
+        if not (by_image or (corefiles and conf_flag)):
             return None
         body = ctx.workload.doc.body
         result = DnsRecognised(agent="node-local-dns (k8s-dns-node-cache)" if node_cache else "coredns",

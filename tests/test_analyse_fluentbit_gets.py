@@ -143,6 +143,8 @@ def test_start_burst_is_one_get_per_pod_on_every_node_plus_each_agents_own_pod(t
         + load.storm_seat_seconds / (load.level_capacity_seats * C.CLIENT_TIMEOUT_S))
     (wg103,) = [f for f in result.findings if f.rule == "WG103"]
     assert "Use_Kubelet On" in wg103.fix
+    # WG103 names the burst: one GET per pod of the cluster (pods per node × nodes)
+    assert f"sends {NODES * pods_per_node:,.0f} GETs at once on prod-5000" in wg103.message
 
 
 def test_burst_grows_with_the_pods_on_each_node(tmp_path):

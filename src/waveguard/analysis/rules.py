@@ -24,7 +24,7 @@ from typing import Callable
 from waveguard.analysis.profiles import Agent
 from waveguard.analysis.recognisers.coredns import DnsRecognised
 from waveguard.analysis.recognisers.fluentbit import FluentBitRecognised
-from waveguard.model.cost import GROWS_WITH_NODES, ClusterLoad, scaling_class, served_from
+from waveguard.model.cost import GROWS_WITH_NODES, ClusterLoad, objects_returned, scaling_class, served_from
 from waveguard.model.findings import Finding, RuleRegistry, Severity
 from waveguard.model.fleet import Fleet
 from waveguard.model.manifests import Change, Document, Workload
@@ -224,8 +224,21 @@ def per_event_get(view: AgentView) -> Finding | None:
     return Finding.at(
         "WG103", "error" if overloads else "warning", view.doc,
         f"GETs to kube-apiserver per event: {_describe(per_event)}; grows with pod churn on every node"
-        f"{', ' + view.projected if overloads else ''}",
+        f"{_start_gets(view)}{', ' + view.projected if overloads else ''}",
         _fixes(per_event, "cache metadata locally or ask the node's kubelet"))
+
+
+def _start_gets(view: AgentView) -> str:
+    """The GET burst of a simultaneous start on the largest cluster (a GET class with a scope
+    wider than one object is one GET per object of it: model.work.request_cost), or ""."""
+    burst = [rc for rc in view.profile.classes if rc.verb == "get" and rc.trigger == "start" and rc.scope != "object"]
+    if not burst or not view.loads:
+        return ""
+    load = max(view.loads, key=lambda l: l.nodes)
+    cluster = view.fleet.cluster(load.cluster)
+    gets = sum(load.replicas * objects_returned(rc, cluster) for rc in burst)
+    return (f"; at start {_describe(burst)}: a simultaneous start (a fleet-wide rollout) sends {gets:,.0f} GETs at "
+            f"once on {load.cluster}, {load.storm_seat_seconds:,.0f} seat-seconds with its other start requests")
 
 
 @AGENT_RULES.rule("WG104")

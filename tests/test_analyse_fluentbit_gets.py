@@ -225,3 +225,28 @@ def test_a_get_class_over_a_node_costs_one_get_per_pod_of_the_node():
 def _dir(tmp_path: Path, name: str) -> Path:
     (tmp_path / name).mkdir()
     return tmp_path / name
+
+
+def test_yaml_configuration_is_read_too(tmp_path):
+    yaml_config = """\
+  fluent-bit.yaml: |
+    pipeline:
+      inputs:
+        - name: tail
+          path: /var/log/containers/*.log
+          tag: kube.*
+      filters:
+        - name: kubernetes
+          match: kube.*
+          buffer_size: 2k
+          kube_meta_cache_ttl: 10m
+"""
+    manifest = MANIFEST % {"extra": ""}
+    start = manifest.index("  fluent-bit.conf: |")
+    end = manifest.index("---", start)
+    (tmp_path / "fluent-bit.yaml").write_text(manifest[:start] + yaml_config + manifest[end:])
+    result = analyse([str(tmp_path)], fleet=_fleet())
+    (profile,) = result.profiles
+    ttl = [rc for rc in profile.classes if rc.trigger == "periodic"]
+    assert [(rc.scope, rc.rate_per_s) for rc in ttl] == [("node", 1 / 600)]
+    assert [f.rule for f in result.findings if f.rule == "WG130"] == ["WG130"]

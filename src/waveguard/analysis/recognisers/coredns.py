@@ -18,7 +18,8 @@ newer releases make the wait ``startup_timeout``). Its own ``cache`` starts empt
 
 NodeLocal DNSCache (kubernetes/kubernetes cluster/addons/dns/nodelocaldns/nodelocaldns.yaml)
 runs CoreDNS as a per-node cache that forwards the cluster zone to CoreDNS; its template's cache
-is ``success 9984 30, denial 9984 5`` without ``serve_stale``. It sends nothing to kube-apiserver:
+is ``success 9984 30, denial 9984 5`` without ``serve_stale`` (kubernetes/dns cmd/node-cache/Corefile,
+the image's sample, has ``cache 30`` without it too). It sends nothing to kube-apiserver:
 it finds its upstream from the ``kube-dns-upstream`` Service's environment variable and reads the
 kube-dns ConfigMap from a volume (kubernetes/dns cmd/node-cache/app/cache_app.go ``toSvcEnv``).
 

@@ -13,7 +13,7 @@ from waveguard.model.manifests import Document, Location
 
 def test_agent_rules_are_registered_once_in_finding_order():
     assert AGENT_RULES.rule_ids() == ["WG107", "WG101", "WG113", "WG111", "WG102", "WG103", "WG104", "WG105",
-                                      "WG106"]
+                                      "WG106", "WG130", "WG131", "WG132"]
     assert CHANGE_LINTS.rule_ids() == ["WG114"]
 
 

@@ -22,7 +22,9 @@ from dataclasses import dataclass
 from typing import Callable
 
 from waveguard.analysis.profiles import Agent
-from waveguard.model.cost import GROWS_WITH_NODES, ClusterLoad, scaling_class, served_from
+from waveguard.analysis.recognisers.coredns import DnsRecognised
+from waveguard.analysis.recognisers.fluentbit import FluentBitRecognised
+from waveguard.model.cost import GROWS_WITH_NODES, ClusterLoad, objects_returned, scaling_class, served_from
 from waveguard.model.findings import Finding, RuleRegistry, Severity
 from waveguard.model.fleet import Fleet
 from waveguard.model.manifests import Change, Document, Workload
@@ -258,8 +260,21 @@ def per_event_get(view: AgentView) -> Finding | None:
     return Finding.at(
         "WG103", "error" if overloads else "warning", view.doc,
         f"GETs to kube-apiserver per event: {_describe(per_event)}; grows with pod churn on every node"
-        f"{', ' + view.projected if overloads else ''}",
+        f"{_start_gets(view)}{', ' + view.projected if overloads else ''}",
         _fixes(per_event, "cache metadata locally or ask the node's kubelet"))
+
+
+def _start_gets(view: AgentView) -> str:
+    """The GET burst of a simultaneous start on the largest cluster (a GET class with a scope
+    wider than one object is one GET per object of it: model.work.request_cost), or ""."""
+    burst = [rc for rc in view.profile.classes if rc.verb == "get" and rc.trigger == "start" and rc.scope != "object"]
+    if not burst or not view.loads:
+        return ""
+    load = max(view.loads, key=lambda l: l.nodes)
+    cluster = view.fleet.cluster(load.cluster)
+    gets = sum(load.replicas * objects_returned(rc, cluster) for rc in burst)
+    return (f"; at start {_describe(burst)}: a simultaneous start (a fleet-wide rollout) sends {gets:,.0f} GETs at "
+            f"once on {load.cluster}, {load.storm_seat_seconds:,.0f} seat-seconds with its other start requests")
 
 
 @AGENT_RULES.rule("WG104")
@@ -282,7 +297,7 @@ def shared_priority_level(view: AgentView) -> Finding | None:
     only when the agent's own projected load overloads workload-high (for an upper bound: only
     with ``--strict``), else a warning."""
     w = view.workload
-    if w.namespace != "kube-system":
+    if w.namespace != "kube-system" or not view.profile.classes:  # nothing sent: no priority level
         return None
     high = [l for l in view.loads if l.priority_level == "workload-high" and l.verdict == "overload"]
     overloads = bool(high) and (view.strict or not view.profile.upper_bound)
@@ -336,3 +351,39 @@ def _update_burst(w: Workload, share: float, fleet: Fleet) -> tuple[float, int, 
 def parse_findings(change: Change) -> list[Finding]:
     """Findings noted while parsing (old API versions, schema problems, custom resources)."""
     return [Finding.at(rule, sev, doc, msg, fix) for rule, sev, doc, msg, fix in change.parse_notes]
+
+
+
+# --- Metadata lookups and DNS (issue 13, items 4 and 5): the recognisers hold the facts ----------
+
+
+@AGENT_RULES.rule("WG130")
+def metadata_buffer_too_small(view: AgentView) -> Finding | None:
+    """Fluent Bit's kubernetes filter with a ``Buffer_Size`` smaller than a pod's JSON on a
+    cluster of the fleet: the lookup fails, is not cached and repeats (``FluentBitRecognised.
+    buffer_finding``: error when the repeats alone fill the agent's priority level, else warning)."""
+    fluent_bit = view.agent.recognised
+    if not isinstance(fluent_bit, FluentBitRecognised):
+        return None
+    found = fluent_bit.buffer_finding(view.fleet.clusters, view.loads)
+    return Finding.at("WG130", found[0], view.doc, found[1], found[2]) if found else None
+
+
+@AGENT_RULES.rule("WG131")
+def dns_server_needs_api(view: AgentView) -> Finding | None:
+    """CoreDNS with the kubernetes plugin: a pod (re)started while kube-apiserver is unreachable
+    cannot become ready, so the change's own rollout must not run then (``DnsRecognised.
+    restart_finding``: warning unless ≥ 2 replicas, spread, with a PodDisruptionBudget; else info)."""
+    dns = view.agent.recognised
+    found = dns.restart_finding() if isinstance(dns, DnsRecognised) else None
+    return Finding.at("WG131", found[0], view.doc, found[1], found[2]) if found else None
+
+
+@AGENT_RULES.rule("WG132")
+def dns_cache_without_serve_stale(view: AgentView) -> Finding | None:
+    """A node-local DNS cache of the cluster zone without ``serve_stale``: its pods lose cluster
+    names once their cached answers expire when CoreDNS stops answering (``DnsRecognised.
+    serve_stale_finding``, warning)."""
+    dns = view.agent.recognised
+    found = dns.serve_stale_finding() if isinstance(dns, DnsRecognised) else None
+    return Finding.at("WG132", found[0], view.doc, found[1], found[2]) if found else None

@@ -45,6 +45,14 @@ RULES: dict[str, tuple[str, str]] = {
     "WG203": ("no-control-plane-gate", "No gate reads the control plane"),
     "WG204": ("no-break-glass-isolation", "Clusters the plan reaches have no break-glass API Priority and Fairness "
               "isolation: if the change saturates their apiservers, its rollback may not get through"),
+    "WG130": ("metadata-buffer-too-small", "A metadata lookup's response buffer is smaller than a pod's JSON: the "
+              "lookup fails, is not cached and repeats for every chunk of records the pod logs"),
+    "WG131": ("dns-server-needs-api", "CoreDNS's kubernetes plugin: a CoreDNS pod (re)started while kube-apiserver "
+              "is unreachable cannot become ready, so rolling it then takes cluster DNS down"),
+    "WG132": ("dns-cache-without-serve-stale", "A node-local DNS cache without serve_stale: its clients lose cluster "
+              "names as soon as their cached answers expire when CoreDNS stops answering"),
+    "WG133": ("dns-cache-hides-outage", "How long a DNS cache keeps answering after the server behind it stops: a "
+              "check that resolves through it reads healthy that long"),
 }
 
 

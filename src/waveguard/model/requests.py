@@ -15,7 +15,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 Verb = Literal["get", "list", "watch", "create", "update", "patch", "delete"]
 #: cluster: all objects; namespace: one namespace; node: ``spec.nodeName=<own node>`` field
-#: selector (indexed for pods in the watch cache); object: one named object.
+#: selector (indexed for pods in the watch cache); object: one named object. A GET names one
+#: object: a GET class with a wider scope is one GET for each object of that scope (every pod on
+#: the node, say), sent one after another (model.work.request_cost).
 Scope = Literal["cluster", "namespace", "node", "object"]
 #: start: once per replica start and after every relist (informer LIST); periodic: ``rate_per_s``
 #: per replica; per_event: ``rate_per_s`` requests per write event of the resource in scope;

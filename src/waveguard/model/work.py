@@ -117,9 +117,23 @@ def request_cost(rc: RequestClass, cluster: Cluster, max_seats: int = C.APF_MAX_
         # one seat only while it registers. Steady cost is fan-out (see project()).
         return RequestCost(seats=1, service_s=C.REQUEST_BASE_S, pages=1, objects_estimated=0,
                            response_bytes=0, memory_bytes=0, served_from="n/a")
+    if rc.verb == "get" and rc.scope != "object":
+        return _gets_of_scope(rc, cluster, size)
     # GET and writes: one object, one seat.
     return RequestCost(seats=1, service_s=C.REQUEST_BASE_S + size * C.ENCODE_S_PER_BYTE, pages=1,
                        objects_estimated=1, response_bytes=size, memory_bytes=size, served_from="n/a")
+
+
+def _gets_of_scope(rc: RequestClass, cluster: Cluster, size: int) -> RequestCost:
+    """A GET class whose scope is wider than one object: one client GETs every object of its
+    scope by name, one after another (Fluent Bit's kubernetes filter looks up each pod on its
+    node when it starts: fluent-bit plugins/filter_kubernetes/kube_meta.c, the lookup is
+    synchronous on the pipeline thread). Costed as one request that holds one seat for the sum
+    of their times: ``pages`` is the number of GETs, ``response_bytes`` their sum,
+    ``memory_bytes`` one object (one response at a time)."""
+    gets = max(1, math.ceil(objects_returned(rc, cluster)))
+    return RequestCost(seats=1, service_s=gets * (C.REQUEST_BASE_S + size * C.ENCODE_S_PER_BYTE), pages=gets,
+                       objects_estimated=gets, response_bytes=gets * size, memory_bytes=size, served_from="n/a")
 
 
 def _list_cost(rc: RequestClass, cluster: Cluster, max_seats: int, size: int) -> RequestCost:

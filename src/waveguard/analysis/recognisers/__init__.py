@@ -7,7 +7,7 @@ LIST/WATCH something, labelled as an upper bound.
 from __future__ import annotations
 
 from waveguard.analysis.recognisers import (
-    alloy, antrea, aws_vpc_cni, beyla, calico, cilium, csi, datadog, filebeat, flannel, fluentbit, fluentd,
+    alloy, antrea, aws_vpc_cni, beyla, calico, cilium, coredns, csi, datadog, filebeat, flannel, fluentbit, fluentd,
     kepler, kindling, kube_proxy, kube_router, kube_state_metrics, kured, multus, node_problem_detector, otel,
     promtail, rbac_bound, vector, weave,
 )
@@ -37,6 +37,8 @@ REGISTRY: tuple[Recogniser, ...] = (
     antrea.AntreaAgent(), antrea.AntreaController(),
     flannel.Flannel(), weave.WeaveNet(), kube_router.KubeRouter(), kube_proxy.KubeProxy(),
     aws_vpc_cni.AwsNode(), multus.Multus(),
+    # DNS
+    coredns.CoreDNS(),
     rbac_bound.RBACUpperBound(),
 )
 

@@ -305,6 +305,8 @@ def test_node_local_dns_without_serve_stale_is_a_warning_and_sends_nothing_to_th
     # no API requests: no priority level to share (WG105), no projected load
     assert not _by_rule(result, "WG105")
     assert all(p.loads[profile.client].steady_seat_seconds_per_s == 0 for p in result.projections)
+    # the kube-dns ConfigMap is mounted optional: true, so its absence is not a missing configuration
+    assert not _by_rule(result, "WG115")
 
 
 def test_node_local_dns_with_serve_stale_hides_an_outage_for_its_duration(tmp_path):

@@ -43,15 +43,21 @@ def _replicas(kind: str, spec: dict[str, Any]) -> int | None:
     return int(spec.get("replicas", 1) if spec.get("replicas") is not None else 1)
 
 
-def _configmap_volumes(pod: dict[str, Any]) -> list[str]:
-    """Names of the ConfigMaps the pod mounts, directly or through projected volumes."""
+def _configmap_sources(pod: dict[str, Any]) -> list[dict[str, Any]]:
+    """The ``configMap`` sources of the pod's volumes, direct or projected."""
     volumes = [v for v in (pod.get("volumes") or []) if isinstance(v, dict)]
-    names = [v["configMap"].get("name", "") for v in volumes if isinstance(v.get("configMap"), dict)]
+    sources = [v["configMap"] for v in volumes if isinstance(v.get("configMap"), dict)]
     for v in volumes:  # projected volumes can carry ConfigMaps too
-        for src in dig(v, "projected").get("sources", []) or []:
-            if isinstance(src, dict) and isinstance(src.get("configMap"), dict):
-                names.append(src["configMap"].get("name", ""))
-    return [n for n in names if n]
+        sources += [src["configMap"] for src in dig(v, "projected").get("sources", []) or []
+                    if isinstance(src, dict) and isinstance(src.get("configMap"), dict)]
+    return sources
+
+
+def _configmap_volumes(pod: dict[str, Any], *, optional: bool) -> list[str]:
+    """Names of the ConfigMaps the pod mounts, those marked ``optional: true`` (the pod starts
+    without them, as node-local-dns's ``kube-dns``) or the others."""
+    return [str(src["name"]) for src in _configmap_sources(pod)
+            if src.get("name") and (src.get("optional") is True) == optional]
 
 
 def workload(doc: Document, kind: str, spec: dict[str, Any]) -> Workload:
@@ -64,7 +70,8 @@ def workload(doc: Document, kind: str, spec: dict[str, Any]) -> Workload:
         doc=doc, kind=kind, replicas=_replicas(kind, spec),
         service_account=str(pod.get("serviceAccountName") or pod.get("serviceAccount") or "default"),
         automount_token=pod.get("automountServiceAccountToken", True) is not False,
-        containers=containers, configmap_volumes=_configmap_volumes(pod),
+        containers=containers, configmap_volumes=_configmap_volumes(pod, optional=False),
+        optional_configmap_volumes=_configmap_volumes(pod, optional=True),
         node_selector={str(k): str(v) for k, v in (pod.get("nodeSelector") or {}).items()},
         max_unavailable=rolling.get("maxUnavailable") if isinstance(rolling, dict) else None,
         max_surge=rolling.get("maxSurge") if isinstance(rolling, dict) else None,

@@ -64,6 +64,8 @@ class Workload(BaseModel):
     automount_token: bool = True
     containers: list[Container]
     configmap_volumes: list[str] = Field(default_factory=list)
+    #: ConfigMaps mounted with ``optional: true``: the pod runs without them.
+    optional_configmap_volumes: list[str] = Field(default_factory=list)
     node_selector: dict[str, str] = Field(default_factory=dict)
     #: RollingUpdate maxUnavailable / maxSurge as written ("10%", 1) or None if unset.
     max_unavailable: str | int | None = None
@@ -169,9 +171,9 @@ class Change(BaseModel):
         return None
 
     def workload_config(self, workload: Workload) -> dict[str, str]:
-        """All ConfigMap files mounted by ``workload``: file name → text."""
+        """All ConfigMap files mounted by ``workload`` (optional ones when present): file name → text."""
         files: dict[str, str] = {}
-        for name in workload.configmap_volumes:
+        for name in [*workload.configmap_volumes, *workload.optional_configmap_volumes]:
             cm = self.configmap(workload.namespace, name)
             if cm is not None:
                 files.update(cm.data)

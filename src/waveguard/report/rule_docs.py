@@ -232,3 +232,34 @@ def help_markdown(rule_id: str, name: str, short: str, heading: str = "") -> str
     doc = RULE_DOCS[rule_id]
     return (f"{heading}**{short}.** {doc.when}\n\n**What grows with what.** {doc.grows}\n\n"
             f"**Severity.** {doc.severity} (SARIF default level: `{doc.level}`)\n\n**Fix.** {doc.fix}\n")
+
+
+_DOC_INTRO = """\
+# waveguard rules
+
+<!-- Generated from src/waveguard/report/rule_docs.py (rules_markdown); tests/test_sarif.py checks it. -->
+
+Every finding of `waveguard analyse` (WG1xx) and `waveguard plan --check` (WG2xx) names one of
+these rule ids; the ids are stable (CI filters and suppresses by them). The SARIF log links each
+rule here (`helpUri`). *Default level* is the rule's fixed SARIF `defaultConfiguration.level`
+(the most severe level it reports without `--strict`); each finding carries its own level, decided
+as *Severity* says. Where a rule is implemented: analysis rules in `src/waveguard/analysis/rules.py`,
+what only a recogniser sees in `src/waveguard/analysis/recognisers/`, parse notes (WG108–WG110,
+WG120, WG121) in `src/waveguard/analysis/loader.py`, WG114 in `src/waveguard/breakglass/lint.py`,
+plan rules in `src/waveguard/rollout/plan/findings.py`.
+
+| rule | name | default level | what |
+|---|---|---|---|
+"""
+
+
+def rules_markdown(rules: dict[str, tuple[str, str]]) -> str:
+    """docs/rules.md: the table, then one section per rule with the anchor ``#wg101``.
+    ``rules``: :data:`waveguard.model.findings.RULES` (id → name, one-line description)."""
+    table = "".join(f"| [{rule_id}](#{rule_id.lower()}) | `{rules[rule_id][0]}` | {RULE_DOCS[rule_id].level} | "
+                    f"{rules[rule_id][1]} |\n" for rule_id in sorted(rules))
+    sections = "".join(
+        "\n" + help_markdown(rule_id, rules[rule_id][0], rules[rule_id][1],
+                             heading=f'<a id="{rule_id.lower()}"></a>\n## {rule_id} `{rules[rule_id][0]}`\n\n')
+        for rule_id in sorted(rules))
+    return _DOC_INTRO + table + sections

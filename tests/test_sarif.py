@@ -154,9 +154,11 @@ def test_uris_keep_symlinks_and_follow_sarif_base(runner, tmp_path, monkeypatch)
     (tmp_path / "repo").symlink_to(real)
     monkeypatch.chdir(tmp_path / "repo")  # the shell's folder is the symlink; its real path differs
     monkeypatch.setenv("PWD", str(tmp_path / "repo"))
-    run = _sarif(runner, "deploy")["runs"][0]
-    uri = run["results"][0]["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
-    assert uri == "deploy/agent.yaml"
+    for given in ("deploy", str(tmp_path / "repo" / "deploy")):  # relative, and absolute through the symlink
+        run = _sarif(runner, given)["runs"][0]
+        uri = run["results"][0]["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
+        assert uri == "deploy/agent.yaml"
+        assert run["originalUriBaseIds"]["%SRCROOT%"]["uri"] == (tmp_path / "repo").as_uri() + "/"
     based = _sarif(runner, str(tmp_path / "repo" / "deploy" / "agent.yaml"), "--sarif-base", str(tmp_path / "repo"),
                    "--sarif-category", "manifests/prod")["runs"][0]
     assert based["results"][0]["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] == "deploy/agent.yaml"
@@ -182,6 +184,21 @@ def test_stdin_bad_input_names_stdin_and_line(runner):
     result = runner.invoke(app, ["analyse", "-"], input="apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x\n")
     assert result.exit_code == 2
     assert "<stdin>:3" in result.output
+
+
+def test_stdin_from_a_terminal_is_bad_input_not_a_hang(monkeypatch):
+    import io
+
+    from waveguard.analysis.stdin import stdin_bytes
+    from waveguard.model.errors import InputError
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    monkeypatch.setattr("sys.stdin", Terminal())
+    with pytest.raises(InputError, match="standard input is a terminal"):
+        stdin_bytes()
 
 
 def test_version(runner):

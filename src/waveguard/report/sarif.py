@@ -59,7 +59,7 @@ def to_sarif(result: AnalysisResult, base: Path | None = None, *, files: list[st
     relative to (default: the current folder); ``files``: every manifest file of the input
     (where the configuration keys are looked up; default: the findings' files);
     ``category``: the run's ``automationDetails`` category."""
-    root = Path(os.path.abspath(base or Path.cwd()))
+    root = _absolute(str(base)) if base is not None else current_folder()
     rules = sarif_rules()
     index = {rule["id"]: i for i, rule in enumerate(rules)}
     locator = ConfigLocator(files if files is not None else [f.file for f in result.findings])
@@ -87,10 +87,27 @@ def to_sarif(result: AnalysisResult, base: Path | None = None, *, files: list[st
     return {"$schema": SARIF_SCHEMA, "version": "2.1.0", "runs": [run]}
 
 
+def current_folder() -> Path:
+    """The current folder as the shell names it: ``$PWD`` when it is this folder (through a
+    symlink, as shells keep it), else the kernel's resolved ``getcwd()``."""
+    pwd = os.environ.get("PWD", "")
+    try:
+        if os.path.isabs(pwd) and os.path.samefile(pwd, "."):
+            return Path(os.path.normpath(pwd))
+    except OSError:
+        pass
+    return Path(os.getcwd())
+
+
+def _absolute(path: str) -> Path:
+    """``path`` made absolute against :func:`current_folder`, symlinks kept."""
+    return Path(os.path.normpath(os.path.join(current_folder(), path)))
+
+
 def artifact_location(file: str, root: Path) -> dict[str, str]:
     """``{"uri", "uriBaseId"}`` relative to ``root`` (symlinks kept as written); a file outside
     ``root`` gets an absolute ``file:`` URI and no base; ``<stdin>`` stays a name."""
-    absolute = Path(os.path.abspath(file))
+    absolute = _absolute(file)
     if file.startswith("<"):  # <stdin>: no file behind it
         return {"uri": quote(file), "uriBaseId": SRCROOT}
     try:

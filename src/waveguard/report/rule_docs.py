@@ -48,8 +48,9 @@ RULE_DOCS: dict[str, RuleDoc] = {
         "`processors.k8sattributes.filter.node_from_env_var` set to an env var from spec.nodeName), or move the "
         "cluster-wide part to a single-replica Deployment."),
     "WG102": RuleDoc(
-        "warning", "A LIST is served from etcd instead of the watch cache: no `resourceVersion=\"0\"` on a cluster "
-        "before Kubernetes 1.31, or a paginated LIST.",
+        "warning", "A LIST is served from etcd instead of the watch cache: without `resourceVersion=\"0\"` it is a "
+        "consistent read, which the watch cache answers only from Kubernetes 1.31 and only unpaginated (no "
+        "`limit`; KEP-2340); on an older cluster of the fleet, or paginated, etcd answers it.",
         "Every such LIST makes etcd read and decode every object of the resource: cost grows with the objects "
         "stored, per request.",
         "always warning.",
@@ -224,14 +225,18 @@ def help_text(rule_id: str, name: str, short: str) -> str:
     """Plain-text help: when, what grows with what, severity, fix."""
     doc = RULE_DOCS[rule_id]
     return (f"{rule_id} {name}: {short}.\n\nWhen: {doc.when}\n\nWhat grows with what: {doc.grows}\n\n"
-            f"Severity: {doc.severity}\n\nFix: {doc.fix}\n\nMore: {help_uri(rule_id)}")
+            f"Severity: {_sentence(doc.severity)}\n\nFix: {doc.fix}\n\nMore: {help_uri(rule_id)}")
 
 
 def help_markdown(rule_id: str, name: str, short: str, heading: str = "") -> str:
     """Markdown help (also one section of docs/rules.md, with ``heading`` before it)."""
     doc = RULE_DOCS[rule_id]
-    return (f"{heading}**{short}.** {doc.when}\n\n**What grows with what.** {doc.grows}\n\n"
-            f"**Severity.** {doc.severity} (SARIF default level: `{doc.level}`)\n\n**Fix.** {doc.fix}\n")
+    return (f"{heading}{short}.\n\n**When.** {doc.when}\n\n**What grows with what.** {doc.grows}\n\n"
+            f"**Severity.** {_sentence(doc.severity)} SARIF default level: `{doc.level}`.\n\n**Fix.** {doc.fix}\n")
+
+
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:]
 
 
 _DOC_INTRO = """\

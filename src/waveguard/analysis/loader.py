@@ -21,6 +21,7 @@ import yaml
 from waveguard.analysis.bootstrap_roles import BOOTSTRAP_CLUSTER_ROLES
 from waveguard.analysis.expanders import expander_for
 from waveguard.analysis.schema import SCHEMA_VERSION, schema_problem
+from waveguard.analysis.stdin import STDIN, STDIN_NAMES, stdin_bytes
 from waveguard.analysis.objects import binding, mapping, pod_spec, policy_rules, workload
 from waveguard.model.errors import InputError, yaml_input_error
 from waveguard.model.findings import Severity
@@ -45,13 +46,19 @@ _WORKLOAD_HINTS = {"image", "containers", "template", "replicas", "controller", 
 
 
 def manifest_files(paths: list[str]) -> list[Path]:
-    """Expand ``paths`` (files or folders, recursively) to manifest files, sorted. Raises
-    InputError for a path that does not exist and for a folder that cannot be read (an
-    unreadable folder is never skipped: its manifests would be missing from the analysis)."""
+    """Expand ``paths`` (files or folders, recursively; ``-`` or ``/dev/stdin``: standard input,
+    as :data:`STDIN`) to manifest files, sorted. Raises InputError for a path that does not
+    exist and for a folder that cannot be read (an unreadable folder is never skipped: its
+    manifests would be missing from the analysis)."""
     files: list[Path] = []
     seen: set[Path] = set()
     for raw in paths:
         p = Path(raw)
+        if raw in STDIN_NAMES:
+            if STDIN not in seen:
+                seen.add(STDIN)
+                files.append(STDIN)
+            continue
         if p.is_dir():
             found = sorted(f for f in _walk(p) if f.suffix.lower() in MANIFEST_SUFFIXES)
         elif p.is_file():
@@ -186,9 +193,10 @@ def expanded_size(node: yaml.Node) -> int:
 
 
 def read_text(path: Path) -> str:
-    """A manifest's text. Raises InputError naming the line of a byte that is not UTF-8."""
+    """A manifest's text (:data:`STDIN`: standard input's). Raises InputError naming the line of
+    a byte that is not UTF-8."""
     try:
-        raw = path.read_bytes()
+        raw = stdin_bytes() if path == STDIN else path.read_bytes()
     except OSError as exc:
         raise InputError(str(path), f"cannot read: {exc.strerror}", hint="check the path and permissions") from exc
     try:

@@ -29,7 +29,8 @@ def register(app: typer.Typer) -> None:
 
 def analyse_command(
     paths: Optional[list[str]] = typer.Argument(None, help="Rendered manifests: files or folders (helm template "
-                                                "output). May be left out with --profiles."),
+                                                "output); - (or /dev/stdin) reads them from standard input. May be "
+                                                "left out with --profiles."),
     fleet: Optional[Path] = typer.Option(None, "--fleet", help="Fleet YAML (default: the built-in fleet)."),
     fmt: Format = typer.Option(Format.table, "--format", help="table, json or sarif."),
     fail_on: FailOn = typer.Option(FailOn.error, "--fail-on", help="Exit 1 when a finding reaches this severity."),
@@ -38,6 +39,11 @@ def analyse_command(
         "analysed or RBAC-bounded profiles of the workloads they name."),
     strict: bool = typer.Option(False, "--strict", help="An RBAC upper bound that overloads a cluster is an error "
                                 "(default: an unverified warning)."),
+    sarif_base: Optional[Path] = typer.Option(
+        None, "--sarif-base", help="SARIF locations are relative to this folder (default: the current folder; "
+        "give the repository's root)."),
+    sarif_category: str = typer.Option("waveguard", "--sarif-category",
+                                       help="SARIF automationDetails category of this run."),
 ) -> None:
     """Which requests the change sends to kube-apiserver, how they grow, and where they overload.
 
@@ -45,6 +51,7 @@ def analyse_command(
     """
     # Imported here: every command's start-up stays light (`waveguard --help` included).
     from waveguard.analysis import analyse
+    from waveguard.analysis.loader import manifest_files
     from waveguard.breakglass.lint import lint_change
     from waveguard.model.findings import SEVERITY_RANK
     from waveguard.model.fleet import load_fleet
@@ -63,7 +70,8 @@ def analyse_command(
     if fmt is Format.json:
         typer.echo(json.dumps(to_json(result), indent=2))
     elif fmt is Format.sarif:
-        typer.echo(json.dumps(to_sarif(result), indent=2))
+        files = [str(f) for f in manifest_files(list(paths))] if paths else []
+        typer.echo(json.dumps(to_sarif(result, sarif_base, files=files, category=sarif_category), indent=2))
     else:
         render_table(result, stdout_console())
     worst = result.worst_severity()

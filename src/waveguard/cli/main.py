@@ -20,8 +20,19 @@ app = typer.Typer(
 )
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from waveguard import __version__
+
+        typer.echo(f"waveguard {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
-def main() -> None:
+def main(
+    version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
+                                 help="Print the version and exit."),
+) -> None:
     """Keep infrastructure rollouts from taking down Kubernetes control planes."""
 
 

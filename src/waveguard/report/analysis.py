@@ -1,26 +1,21 @@
 """Render an :class:`~waveguard.analysis.AnalysisResult`: rich table, JSON, SARIF 2.1.0.
 
-The JSON schema is documented in README.md ("analyse --format json").
+The JSON schema is documented in README.md ("analyse --format json"); SARIF is written by
+:mod:`waveguard.report.sarif` (``to_sarif`` is re-exported here, its old import path).
 """
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
-from sarif_pydantic import (
-    ArtifactLocation, Location, Message, PhysicalLocation, Region, ReportingConfiguration, ReportingDescriptor,
-    Result, Run, Sarif, Tool, ToolDriver,
-)
 
 from waveguard import __version__
 from waveguard.analysis import AnalysisResult
 from waveguard.model.cost import scaling_class
-from waveguard.model.findings import RULES, SEVERITY_RANK
+from waveguard.report.sarif import to_sarif
 
-_SARIF_LEVEL = {"info": "note", "warning": "warning", "error": "error"}
 _STYLE = {"info": "cyan", "warning": "yellow", "error": "bold red", "ok": "green", "overload": "bold red"}
 
 
@@ -73,44 +68,6 @@ def to_json(result: AnalysisResult) -> dict[str, Any]:
     }
 
 
-def to_sarif(result: AnalysisResult, base: Path | None = None) -> dict[str, Any]:
-    """SARIF 2.1.0 log: one result per finding, located on the manifest line."""
-    used = sorted({f.rule for f in result.findings} | set(RULES))
-    # A rule's default level: the most severe level it reports in this run (warning if unused).
-    levels: dict[str, str] = {}
-    for f in result.findings:
-        if SEVERITY_RANK[f.severity] >= SEVERITY_RANK.get(levels.get(f.rule, "info"), 0):
-            levels[f.rule] = f.severity
-    rules = [
-        ReportingDescriptor(id=rid, name=RULES[rid][0], shortDescription=Message(text=RULES[rid][1]),
-                            defaultConfiguration=ReportingConfiguration(level=_SARIF_LEVEL[levels.get(rid, "warning")]))
-        for rid in used
-    ]
-    index = {rid: i for i, rid in enumerate(used)}
-    results = [
-        Result(
-            ruleId=f.rule, ruleIndex=index[f.rule], level=_SARIF_LEVEL[f.severity],
-            message=Message(text=f"{f.workload}: {f.message}. Fix: {f.fix}"),
-            locations=[Location(physicalLocation=PhysicalLocation(
-                artifactLocation=ArtifactLocation(uri=_uri(f.file, base)), region=Region(startLine=f.line)))],
-            properties={"workload": f.workload, "fix": f.fix},
-        )
-        for f in result.findings
-    ]
-    log = Sarif(version="2.1.0", runs=[Run(
-        tool=Tool(driver=ToolDriver(name="waveguard", version=__version__, rules=rules)), results=results)])
-    doc = log.model_dump(mode="json", by_alias=True, exclude_none=True)
-    return {"$schema": "https://json.schemastore.org/sarif-2.1.0.json", **doc}
-
-
-def _uri(file: str, base: Path | None) -> str:
-    path = Path(file)
-    try:
-        return path.resolve().relative_to((base or Path.cwd()).resolve()).as_posix()
-    except ValueError:
-        return path.resolve().as_uri()
-
-
 def render_table(result: AnalysisResult, console: Console) -> None:
     """Findings, then per-cluster projections, for a terminal."""
     if result.findings:
@@ -142,3 +99,6 @@ def render_table(result: AnalysisResult, console: Console) -> None:
     console.print("[dim]seats: share of the priority level's seats (nominal + borrowable, all apiservers) the change "
                   "needs over one 60 s client timeout; memory: an apiserver's peak during a relist storm / its limit; "
                   "storm s: seconds to serve every agent's start-up LISTs.[/]")
+
+
+__all__ = ["render_table", "to_json", "to_sarif"]

@@ -139,7 +139,19 @@ class Backend:
     One object may play all three parts (:class:`CombinedBackend`)."""
 
     def __init__(self, actuator: Actuator, clock: Clock, source: SignalSource) -> None:
-        self.actuator, self.clock, self.source = actuator, clock, source
+        self._parts = (actuator, clock, source)
+
+    @property
+    def actuator(self) -> Actuator:
+        return self._parts[0]
+
+    @property
+    def clock(self) -> Clock:
+        return self._parts[1]
+
+    @property
+    def source(self) -> SignalSource:
+        return self._parts[2]
 
     def close(self) -> None:
         """Close the actuator and, when it is another object, the signal source."""
@@ -150,10 +162,24 @@ class Backend:
 
 class CombinedBackend(Actuator, Clock, SignalSource, Backend):
     """A backend that is its own actuator, clock and signal source (a simulated fleet: applying
-    the change, the passing of time and the readings are one simulator's)."""
+    the change, the passing of time and the readings are one simulator's). The three parts are
+    properties, not attributes: a backend that held itself would be a reference cycle, freed
+    (with its simulator) only when the cycle collector runs."""
 
     def __init__(self) -> None:
-        Backend.__init__(self, self, self, self)
+        pass
+
+    @property
+    def actuator(self) -> Actuator:
+        return self
+
+    @property
+    def clock(self) -> Clock:
+        return self
+
+    @property
+    def source(self) -> SignalSource:
+        return self
 
     def close(self) -> None:
         """Release what the backend holds (idempotent). Default: nothing."""

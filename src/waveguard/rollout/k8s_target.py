@@ -126,7 +126,7 @@ class KubernetesActuator(Actuator):
 
     def __init__(self, fleet: Fleet, change: Change, config: KubernetesConfig, *,
                  client_factory: Callable[[str, str], Any] | None = None,
-                 clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> None:
+                 clock: Callable[[], float] | None = None, sleep: Callable[[float], None] | None = None) -> None:
         self.fleet = fleet
         self.documents = sorted(change.documents, key=_order)
         if not self.documents:
@@ -134,7 +134,7 @@ class KubernetesActuator(Actuator):
         self.config = config
         self._client_factory = client_factory or self._from_kubeconfig
         self._custom_factory = client_factory is not None
-        self.clock, self.sleep = clock, sleep
+        self.clock, self.sleep = clock or time.monotonic, sleep or time.sleep  # looked up now: tests patch them
         self._clients: dict[str, ClusterClient] = {}
         self._rollback_clients: dict[str, ClusterClient] = {}
         self._clients_lock = threading.Lock()  # batches apply from several threads

@@ -251,10 +251,12 @@ def test_apiserver_refusal_and_unreachable_apiserver_are_clear_errors(tmp_path, 
     assert len([r for r in stub.requests if r.method == "PATCH" and r.path == DS_PATH]) == 1  # a refusal: no retry
     stub.close()
     fake = FakeTime()
-    t2 = target_for(tmp_path, {"prod-a": stub}, fake, connect_timeout_s=1, read_timeout_s=1)
+    t2 = target_for(tmp_path, {"prod-a": stub}, fake, connect_timeout_s=1, read_timeout_s=1, request_deadline_s=3600)
     with pytest.raises(KubernetesError, match="no answer") as err:
         t2.prepare("prod-a", 1.0)
     assert err.value.attempts == 11 and len(fake.slept) == 10  # client-go's maxRetries 10, on the fake clock
+    # full jitter: the n-th wait is drawn from 0 .. min(30 s, 0.5 s × 2^n)
+    assert all(0 <= wait <= min(30.0, 0.5 * 2 ** n) for n, wait in enumerate(fake.slept, start=1))
     with pytest.raises(KubernetesError, match="no previous objects were recorded"):
         target_for(tmp_path, {"prod-a": stub}).rollback("prod-a")
 

@@ -1,0 +1,330 @@
+"""Fault injection (issue 14) against the **contract** stub apiserver (tests/k8s_stub.py) and
+small fake Prometheus servers.
+
+No kube-apiserver can run here: the stub records the exact requests and serves the objects; its
+faults are scripted (429 storms with Retry-After, 5xx, connection resets, answers held back past
+the read timeout, bodies dripped byte by byte, a cluster down for the whole rollback). Back-off
+waits run on a fake clock (:class:`tests.k8s_stub.FakeTime`): no test waits real back-off time;
+only the timeout and slow-body faults take real time, bounded by a read timeout of 0.3 s each.
+Each test asserts what the user sees (the CLI's output and exit code, or the error) and what the
+state file holds.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs
+
+import pytest
+import yaml
+
+from tests.k8s_stub import (  # noqa: F401  (apiservers_fixture: the stub's fixture)
+    CHANGE, DS_PATH, PATHS, FakeTime, Fault, apiservers_fixture, kubeconfig, labelled,
+)
+from tests.test_k8s_target_contract import backend_for, target_for
+from waveguard.rollout.engine import Engine
+from waveguard.rollout.eventlog import EventLog, fold
+from waveguard.rollout.plan import ClusterSelector, GateSpec, Plan, Wave
+
+
+def one_wave_plan(*clusters: str, share: float = 0.5) -> Plan:
+    return Plan(change=str(CHANGE), waves=[Wave(name="w", clusters=ClusterSelector(names=list(clusters)),
+                                                 node_share=share, bake_s=60)],
+                gates=[GateSpec(kind="apiserver_p99_latency")], gate_interval_s=30)
+
+
+def test_a_429_storm_with_retry_after_is_waited_out_as_the_server_asks(tmp_path, apiservers):
+    stub = apiservers(nodes=4, script=[Fault("status", "PATCH", DS_PATH, times=5, status=429, retry_after="3")])
+    fake = FakeTime()
+    t = target_for(tmp_path, {"prod-a": stub}, fake)
+    log = EventLog(tmp_path / "s.db", create=True)
+    state = Engine(plan=one_wave_plan("prod-a"), fleet=t.fleet, target=backend_for(t), log=log,
+                   analysed_profiles=[]).run()
+    assert state.status == "completed"
+    assert fake.slept == [3.0] * 5  # Retry-After honoured, no jitter on top
+    patches = [r for r in stub.requests if r.method == "PATCH" and r.path == DS_PATH]
+    assert len(patches) == 6 and DS_PATH in stub.objects
+    applied = [e for e in fold(log.events()).applied]
+    assert applied == [(0, "prod-a")]  # one apply logged, whatever the retries
+
+
+@pytest.mark.parametrize("fault", [
+    Fault("status", "GET", "/api/v1/namespaces/telemetry", times=3, status=503),
+    Fault("status", "GET", "/api/v1/namespaces/telemetry", times=3, status=500),
+    Fault("reset", "GET", "/api/v1/namespaces/telemetry", times=3),
+], ids=["503", "500", "reset"])
+def test_5xx_and_connection_resets_are_retried_with_jittered_backoff(tmp_path, apiservers, fault):
+    stub = apiservers(nodes=2, script=[fault])
+    fake = FakeTime()
+    t = target_for(tmp_path, {"prod-a": stub}, fake)
+    recorded = t.prepare("prod-a", 1.0)
+    assert all(v is None for v in recorded["previous"].values())  # read despite the faults
+    assert len(fake.slept) == 3 and all(0 <= w <= 0.5 * 2 ** n for n, w in enumerate(fake.slept))
+    assert t.client("prod-a").retries == 3
+
+
+def test_an_answer_held_back_and_a_dripped_body_are_timeouts_and_retried(tmp_path, apiservers):
+    stub = apiservers(nodes=2, script=[Fault("hang", "GET", PATHS[0], seconds=1.5),
+                                       Fault("slow_body", "GET", PATHS[1], seconds=0.05)])
+    fake = FakeTime()
+    t = target_for(tmp_path, {"prod-a": stub}, fake, read_timeout_s=0.3)
+    t.prepare("prod-a", 1.0)  # each fault once: a timeout, then the retry answers
+    assert [r.path for r in stub.requests].count(PATHS[0]) == 2
+    assert [r.path for r in stub.requests].count(PATHS[1]) == 2
+    assert len(fake.slept) == 2
+
+
+def test_a_refusal_is_not_retried_and_names_the_status(tmp_path, apiservers):
+    stub = apiservers(nodes=2, fail={("GET", PATHS[0]): 403})
+    fake = FakeTime()
+    t = target_for(tmp_path, {"prod-a": stub}, fake)
+    with pytest.raises(Exception, match="403"):
+        t.prepare("prod-a", 1.0)
+    assert fake.slept == [] and len(stub.requests) == 1
+
+
+def test_one_cluster_down_for_the_whole_rollback_is_left_pending_and_the_others_roll_back(tmp_path, apiservers):
+    """The engine rolls every cluster back at once; prod-b's apiserver resets every connection
+    past its cluster deadline: prod-a and prod-c are rolled back, prod-b is ``rollback_pending``
+    with the reason, the rollout is not ``rolled_back``; once prod-b answers, the next run
+    (``resume``) rolls it back."""
+    stubs = {name: apiservers(nodes=2) for name in ("prod-a", "prod-b", "prod-c")}
+    fake = FakeTime()
+    t = target_for(tmp_path, stubs, fake, cluster_deadline_s=120, request_deadline_s=30)
+    log = EventLog(tmp_path / "s.db", create=True)
+    plan = one_wave_plan(*stubs)
+    for name in stubs:
+        t.prepare(name, 0.5)
+        t.apply(name, 0.5)
+    log.append("started", 0.0, plan=plan.model_dump(mode="json"))
+    log.append("wave_started", 0.0, wave=0, name="w", node_share=0.5, bake_s=60)
+    for name in stubs:
+        log.append("apply_started", 0.0, wave=0, cluster=name, share=0.5, previous=t.previous[name])
+        log.append("applied", 0.0, wave=0, cluster=name, share=0.5)
+    log.append("aborted", 1.0)
+    stubs["prod-b"].down = True
+    state = Engine(plan=plan, fleet=t.fleet, target=backend_for(t), log=log, analysed_profiles=[]).run()
+    assert state.status == "rolling_back"
+    assert state.rolled_back == {"prod-a", "prod-c"}
+    assert set(state.rollback_pending) == {"prod-b"} and "no answer" in state.rollback_pending["prod-b"]
+    assert "gave up after 120 s" in state.rollback_pending["prod-b"]
+    assert state.cluster_state["prod-b"] == "rollback_pending"
+    assert stubs["prod-a"].objects == {} and stubs["prod-c"].objects == {}
+    assert DS_PATH in stubs["prod-b"].objects  # untouched: it never answered
+    assert sum(fake.slept) >= 120 - 30  # waited out its deadline, on the fake clock
+    kinds = [(e.kind, e.cluster) for e in log.events()][-7:]
+    assert ("rollback_pending", "prod-b") in kinds and ("rolled_back", None) not in kinds
+
+    stubs["prod-b"].down = False
+    fresh = target_for(tmp_path, stubs, FakeTime())
+    state = Engine(plan=plan, fleet=fresh.fleet, target=backend_for(fresh), log=log, analysed_profiles=[]).run()
+    assert state.status == "rolled_back" and state.rollback_pending == {}
+    assert stubs["prod-b"].objects == {} and labelled(stubs["prod-b"]) == []
+
+
+def test_the_rollback_uses_its_own_identity_and_fails_over_between_replicas(tmp_path, apiservers):
+    """``rollback_kubeconfig`` with ``break-glass/<cluster>/<ip>`` contexts (as
+    ``waveguard breakglass kubeconfig`` writes them): the rollback's requests carry that
+    identity, and a replica that resets is passed over for the next."""
+    stub = apiservers(nodes=2)
+    dead = apiservers(nodes=2, down=True)
+    fake = FakeTime()
+    t = target_for(tmp_path, {"prod-a": stub}, fake)
+    t.prepare("prod-a", 1.0)
+    t.apply("prod-a", 1.0)
+    bg = {"apiVersion": "v1", "kind": "Config", "current-context": "break-glass/prod-a/10.0.0.1",
+          "clusters": [{"name": f"break-glass/prod-a/{ip}", "cluster": {"server": s.url}}
+                       for ip, s in (("10.0.0.1", dead), ("10.0.0.2", stub))],
+          "users": [{"name": "waveguard-break-glass", "user": {"token": "break-glass-token"}}],
+          "contexts": [{"name": f"break-glass/prod-a/{ip}",
+                        "context": {"cluster": f"break-glass/prod-a/{ip}", "user": "waveguard-break-glass"}}
+                       for ip in ("10.0.0.1", "10.0.0.2")]}
+    path = tmp_path / "break-glass.kubeconfig"
+    path.write_text(yaml.safe_dump(bg))
+    t.config = t.config.model_copy(update={"rollback_kubeconfig": str(path)})
+    stub.requests.clear()
+    t.rollback("prod-a")
+    assert stub.objects == {}
+    assert {r.authorization for r in stub.requests} == {"Bearer break-glass-token"}
+    assert len(dead.requests) == 1 and len(fake.slept) == 1  # the dead replica once, then the next
+
+
+# --- pre-flight and the CLI -------------------------------------------------------------------
+
+class FakePrometheus:
+    """A Prometheus HTTP API answering every query with ``value`` per cluster in ``up_clusters``
+    (``max_over_time(up`` queries) or 0 (others); ``delay_s`` holds every answer back;
+    ``stale``: an empty vector (what the freshness guard leaves of old samples)."""
+
+    def __init__(self, up_clusters: list[str], fail_latency_on: str | None = None) -> None:
+        self.up_clusters, self.fail_latency_on = up_clusters, fail_latency_on
+        self.stale = False
+        self.delay_s = 0.0
+        self.on_gate = None
+        prom = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802  (http.server's name)
+                import time as _time
+
+                q = parse_qs(self.rfile.read(int(self.headers["Content-Length"])).decode())["query"][0]
+                _time.sleep(prom.delay_s)
+                body = json.dumps({"status": "success", "data": {"resultType": "vector",
+                                                                 "result": prom.result(q)}}).encode()
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *a) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+
+    def result(self, q: str) -> list:
+        if self.stale:
+            return []
+        if "max_over_time(up" in q:
+            return [{"metric": {"cluster": c}, "value": [0, "1"]} for c in self.up_clusters]
+        if "apiserver_request_duration_seconds" in q:
+            if self.on_gate is not None:
+                self.on_gate()
+            return [{"metric": {"cluster": c}, "value": [0, "9" if c == self.fail_latency_on else "0.1"]}
+                    for c in self.up_clusters]
+        return [{"metric": {"cluster": c}, "value": [0, "0"]} for c in self.up_clusters]
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture(name="fake_time")
+def fake_time_fixture(monkeypatch):
+    """Back-off of the Kubernetes target on a fake clock, inside the CLI too."""
+    fake = FakeTime()
+    monkeypatch.setattr("waveguard.rollout.k8s_target.time", fake)
+    return fake
+
+
+def cli_files(tmp_path, stubs, prom_url, plan_extra=None, k8s_extra=None, bake_s=0.6):
+    path, contexts = kubeconfig(tmp_path, stubs)
+    fleet = tmp_path / "fleet.yaml"
+    fleet.write_text(yaml.safe_dump({"clusters": [{"name": n, "labels": {"env": "prod"}, "nodes": s.nodes}
+                                                  for n, s in stubs.items()]}))
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(yaml.safe_dump({
+        "change": str(CHANGE), "gate_interval_s": 0.2,
+        "waves": [{"name": "half", "clusters": {"names": list(stubs)}, "node_share": 0.5, "bake_s": bake_s}],
+        "gates": [{"kind": "apiserver_p99_latency"}], **(plan_extra or {})}))
+    backend = tmp_path / "backend.yaml"
+    backend.write_text(yaml.safe_dump({"kubernetes": {"contexts": contexts, "qps": 1000, "burst": 1000,
+                                                      **(k8s_extra or {})}}))
+    db = tmp_path / "s.db"
+    args = ["rollout", "start", str(plan), "--fleet", str(fleet), "--force", "--state", str(db),
+            "--target", "kubernetes", "--kubeconfig", str(path), "--backend-config", str(backend),
+            "--signals", "prometheus", "--prometheus-url", prom_url, "--scrape-interval", "0.1"]
+    return args, db, path
+
+
+def test_cli_rollback_with_one_cluster_down_reports_it_pending_and_resume_finishes(
+        tmp_path, apiservers, runner, fake_time):
+    from waveguard.cli.main import app
+
+    stubs = {"prod-a": apiservers(nodes=2), "prod-b": apiservers(nodes=2)}
+    prom = FakePrometheus(list(stubs), fail_latency_on="prod-a")
+    prom.on_gate = lambda: setattr(stubs["prod-b"], "down", True)  # prod-b goes down once the gates read
+    try:
+        args, db, _ = cli_files(tmp_path, stubs, prom.url, k8s_extra={"cluster_deadline_s": 60})
+        r = runner.invoke(app, args)
+        assert r.exit_code == 1, r.output
+        assert "rollback pending on prod-b" in r.stdout and "resume retries" in r.stdout
+        state = fold(EventLog(db).events())
+        assert state.status == "rolling_back" and state.rolled_back == {"prod-a"}
+        assert set(state.rollback_pending) == {"prod-b"}
+        assert stubs["prod-a"].objects == {} and DS_PATH in stubs["prod-b"].objects
+        r = runner.invoke(app, ["rollout", "status", "--state", str(db), "--json"])
+        assert json.loads(r.stdout)["clusters"]["prod-b"] == "rollback_pending"
+        stubs["prod-b"].down = False
+        r = runner.invoke(app, ["rollout", "resume", "--state", str(db)])
+        assert "status: rolled_back" in r.stdout, r.output
+        assert fold(EventLog(db).events()).rollback_pending == {} and stubs["prod-b"].objects == {}
+    finally:
+        prom.close()
+
+
+@pytest.mark.parametrize("problem", ["prometheus_down", "not_scraped", "kubeconfig_missing", "context_missing",
+                                     "apiserver_down", "denied"])
+def test_preflight_failures_exit_2_with_the_reason_and_write_nothing(
+        tmp_path, apiservers, runner, fake_time, problem):
+    from tests.prometheus_server import free_port
+    from waveguard.cli.main import app
+
+    stub = apiservers(nodes=2)
+    stubs = {"prod-a": stub}
+    prom = FakePrometheus([] if problem == "not_scraped" else ["prod-a"])
+    try:
+        url = f"http://127.0.0.1:{free_port()}" if problem == "prometheus_down" else prom.url
+        args, db, path = cli_files(tmp_path, stubs, url)
+        if problem == "kubeconfig_missing":
+            path.unlink()
+        if problem == "context_missing":
+            (tmp_path / "backend.yaml").write_text(yaml.safe_dump({"kubernetes": {"contexts": {"prod-a": "nope"}}}))
+        if problem == "apiserver_down":
+            stub.down = True
+        if problem == "denied":
+            stub.denied.add(("patch", "nodes"))
+        r = runner.invoke(app, args)
+        assert r.exit_code == 2, r.output
+        expected = {"prometheus_down": "unreachable", "not_scraped": "does not scrape that cluster",
+                    "kubeconfig_missing": "cannot load kubeconfig", "context_missing": "'nope'",
+                    "apiserver_down": "no answer", "denied": "may not patch nodes"}[problem]
+        assert expected in r.stderr and "nothing was written" in r.stderr and "Traceback" not in r.output
+        assert not db.exists()
+        assert not [x for x in stub.requests if x.method in ("PATCH", "DELETE")]  # nothing applied
+    finally:
+        prom.close()
+
+
+@pytest.mark.parametrize("mode", ["stale", "slow", "killed"])
+def test_prometheus_failing_mid_run_pauses_then_halts_past_no_data_timeout(
+        tmp_path, apiservers, runner, fake_time, mode):
+    """Prometheus answers the pre-flight, then goes stale (no fresh samples), slow (past its
+    timeout) or away: the gates have no data, the rollout pauses, keeps evaluating, and past
+    ``no_data_timeout_s`` halts and rolls back. Wall-clock bound: 1.5 s of rollout time."""
+    from waveguard.cli.main import app
+
+    stub = apiservers(nodes=2)
+    prom = FakePrometheus(["prod-a"])
+
+    def fail() -> None:
+        if mode == "stale":
+            prom.stale = True
+        elif mode == "slow":
+            prom.delay_s = 2.0
+        else:
+            threading.Thread(target=prom.close, daemon=True).start()
+
+    prom.on_gate = fail
+    try:
+        args, db, _ = cli_files(tmp_path, {"prod-a": stub}, prom.url, plan_extra={"no_data_timeout_s": 1.0},
+                                    bake_s=60)
+        backend = tmp_path / "backend.yaml"
+        conf = yaml.safe_load(backend.read_text())
+        conf["prometheus"] = {"timeout_s": 0.3}
+        backend.write_text(yaml.safe_dump(conf))
+        r = runner.invoke(app, args)
+        assert r.exit_code == 1, r.output
+        events = EventLog(db).events()
+        paused = [e for e in events if e.kind == "paused"]
+        assert paused and paused[0].data["no_data"] and "no data on prod-a" in paused[0].data["reason"]
+        state = fold(events)
+        assert state.status == "rolled_back" and "no_data_timeout_s 1" in state.halt["reason"]
+        assert not state.passed_waves and stub.objects == {}
+        assert "status: rolled_back" in r.stdout
+    finally:
+        if mode != "killed":
+            prom.close()

@@ -230,7 +230,7 @@ class Engine:
         s = self.state
         todo = [c for c, share in sorted(s.shares.items()) if share > 0 and c not in s.rolled_back]
         if self.actuator.parallel_applies and len(todo) > 1:
-            starting = [(EventKind.ROLLBACK_STARTED, self.clock.now(), s.wave, c, {})
+            starting: list[tuple] = [(EventKind.ROLLBACK_STARTED, self.clock.now(), s.wave, c, {})
                         for c in todo if c not in s.rolling_back]
             if starting:
                 self._write(starting)

@@ -12,7 +12,7 @@ API discovery (``GET /apis/<group>/<version>``).
 
 **Retries** (:mod:`tenacity`): a 429, a 5xx, a connection refused or reset and a timeout are
 retried with exponential back-off and full jitter (a wait drawn from 0 .. ``backoff_initial_s`` ×
-2^attempt, at most ``backoff_max_s``), or after the server's ``Retry-After`` when it sends one
+2^(retry - 1), at most ``backoff_max_s``), or after the server's ``Retry-After`` when it sends one
 (seconds or an HTTP date) — as client-go's REST client does: k8s.io/client-go/rest/request.go,
 ``NewRequest`` sets ``maxRetries: 10`` and ``MaxRetries`` documents it as "a ceiling of retrying
 upon receiving Retry-After headers and 429" (as read at kubernetes/client-go commit 1de307a3);
@@ -65,7 +65,7 @@ DEFAULT_REQUEST_DEADLINE_S = 60.0
 #: saturated apiserver to restart or shed a storm, short enough that the operator hears of a
 #: cluster the rollback cannot reach while the others are already back.
 DEFAULT_CLUSTER_DEADLINE_S = 600.0
-#: Back-off without Retry-After: full jitter over ``initial × 2^attempt`` seconds, capped.
+#: Back-off without Retry-After: full jitter over ``initial × 2^(retry - 1)`` seconds, capped.
 #: Policy: APF answers 429 within a second of a full queue; 0.5 s doubles past that at the 2nd retry;
 #: 30 s caps the wait at one read timeout.
 DEFAULT_BACKOFF_INITIAL_S = 0.5

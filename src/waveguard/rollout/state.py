@@ -94,11 +94,7 @@ class RolloutState:
 
     def _gate(self, e: Event) -> None:
         result = Gate.model_validate(e.data)
-        key = (result.gate, result.cluster)
-        if result.status == "no-data":
-            self.no_data_since.setdefault(key, e.t)
-        else:
-            self.no_data_since.pop(key, None)
+        self._track_no_data(result, e.t)
         if result.status == "fail":
             key = (e.wave, result.gate, e.cluster)
             self.gate_failures[key] = self.gate_failures.get(key, 0) + 1
@@ -152,6 +148,13 @@ class RolloutState:
 
     def _aborted(self, e: Event) -> None:
         self.abort_requested = True
+
+    def _track_no_data(self, result: Gate, t: float) -> None:
+        """Start (or keep) the no-data clock of (gate, cluster), or stop it when data came."""
+        if result.status == "no-data":
+            self.no_data_since.setdefault((result.gate, result.cluster), t)
+        else:
+            self.no_data_since.pop((result.gate, result.cluster), None)
 
     def _rollback_pending(self, e: Event) -> None:
         cluster = _cluster(e)

@@ -19,6 +19,7 @@ import struct
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
@@ -100,6 +101,10 @@ class StubApiserver:
     script: list[Fault] = field(default_factory=list)
     down: bool = False
     denied: set[tuple[str, str]] = field(default_factory=set)  # (verb, resource) SelfSubjectAccessReview refuses
+    #: Called with every recorded request before it is answered (tests act on the rollout's progress).
+    on_request: Callable[[Recorded], None] | None = None
+    #: What ``GET /metrics`` serves (Prometheus text format), unrecorded.
+    metrics_text: str = "process_resident_memory_bytes 1e8\n"
 
     def __post_init__(self) -> None:
         self.node_objs = {f"node-{i:03d}": {"apiVersion": "v1", "kind": "Node",
@@ -116,7 +121,12 @@ class StubApiserver:
                 body = json.loads(raw) if raw else None
                 rec = Recorded(self.command, url.path, query, self.headers.get("Content-Type"),
                                self.headers.get("Authorization"), body)
+                if url.path == "/metrics":  # scraped by a real Prometheus (tests/test_fault_injection.py)
+                    self._metrics()
+                    return
                 stub.requests.append(rec)
+                if stub.on_request is not None:
+                    stub.on_request(rec)
                 fault = stub.take_fault(rec)
                 if stub.down or (fault is not None and fault.kind == "reset"):
                     self._reset()
@@ -141,6 +151,14 @@ class StubApiserver:
                         self.wfile.flush()
                         time.sleep(fault.seconds)
                     return
+                self.wfile.write(data)
+
+            def _metrics(self) -> None:
+                data = stub.metrics_text.encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "text/plain; version=0.0.4")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
                 self.wfile.write(data)
 
             def _reset(self) -> None:

@@ -328,3 +328,43 @@ def test_prometheus_failing_mid_run_pauses_then_halts_past_no_data_timeout(
     finally:
         if mode != "killed":
             prom.close()
+
+
+def test_a_real_prometheus_killed_mid_run_pauses_the_rollout_then_it_halts_and_rolls_back(
+        tmp_path, apiservers, runner, fake_time):
+    """A real Prometheus (tests/prometheus_server.py) scrapes the stub apiserver's /metrics as
+    cluster prod-a: the pre-flight sees its ``up``, the memory gate reads it; Prometheus is
+    stopped when the DaemonSet is applied. The gates are then unreachable: the rollout pauses
+    with that reason and, past ``no_data_timeout_s`` (2 s), halts and rolls back."""
+    import time
+
+    from tests.prometheus_server import PrometheusServer
+    from waveguard.cli.main import app
+
+    stub = apiservers(nodes=2)
+    host = stub.url.removeprefix("http://")
+    prom = PrometheusServer(tmp_path, {"global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+                                       "scrape_configs": [{"job_name": "apiserver", "static_configs": [
+                                           {"targets": [host], "labels": {"cluster": "prod-a"}}]}]}).start()
+    try:
+        deadline = time.monotonic() + 30
+        while not prom.query('up{cluster="prod-a"}') and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert prom.query('up{cluster="prod-a"}'), "Prometheus never scraped the stub"
+        # stopped before the apply is answered: every gate evaluation after it finds no Prometheus
+        stub.on_request = lambda r: r.method == "PATCH" and r.path == DS_PATH and prom.stop()
+        args, db, _ = cli_files(tmp_path, {"prod-a": stub}, prom.url, plan_extra={
+            "no_data_timeout_s": 2.0, "gates": [{"kind": "apiserver_memory"}]}, bake_s=60)
+        fleet = tmp_path / "fleet.yaml"
+        fleet.write_text(yaml.safe_dump({"clusters": [{"name": "prod-a", "labels": {"env": "prod"}, "nodes": 2,
+                                                       "apiserver_memory_bytes": 4e9}]}))
+        r = runner.invoke(app, [a if a != "0.1" else "1" for a in args])  # --scrape-interval 1
+        assert r.exit_code == 1, r.output
+        events = EventLog(db).events()
+        paused = [e for e in events if e.kind == "paused"]
+        assert paused and "is unreachable" in paused[0].data["reason"]
+        state = fold(events)
+        assert state.status == "rolled_back" and "no_data_timeout_s 2" in state.halt["reason"]
+        assert stub.objects == {} and "status: rolled_back" in r.stdout
+    finally:
+        prom.stop()

@@ -368,3 +368,31 @@ def test_a_real_prometheus_killed_mid_run_pauses_the_rollout_then_it_halts_and_r
         assert stub.objects == {} and "status: rolled_back" in r.stdout
     finally:
         prom.stop()
+
+
+def test_a_missing_rollback_identity_is_that_clusters_pending_reason_not_a_stop(tmp_path, apiservers):
+    """``rollback_kubeconfig`` without a context for prod-b: prod-b is ``rollback_pending`` with
+    the reason, prod-a rolls back through its break-glass context. Settings accept one context
+    or a list."""
+    from waveguard.rollout.k8s_client import KubernetesConfig
+
+    assert KubernetesConfig.from_backend({"rollback_contexts": {"a": "ctx"}}).rollback_contexts == {"a": ["ctx"]}
+    stubs = {"prod-a": apiservers(nodes=2), "prod-b": apiservers(nodes=2)}
+    t = target_for(tmp_path, stubs, FakeTime())
+    plan = one_wave_plan(*stubs)
+    log = EventLog(tmp_path / "s.db", create=True)
+    log.append("started", 0.0, plan=plan.model_dump(mode="json"))
+    for name in stubs:
+        t.prepare(name, 1.0)
+        t.apply(name, 1.0)
+        log.append("apply_started", 0.0, wave=0, cluster=name, share=1.0, previous=t.previous[name])
+        log.append("applied", 0.0, wave=0, cluster=name, share=1.0)
+    log.append("aborted", 1.0)
+    path, _ = kubeconfig(tmp_path, {"prod-a": stubs["prod-a"]})
+    text = path.read_text().replace("ctx-prod-a", "break-glass/prod-a/10.0.0.1")
+    (tmp_path / "bg.kubeconfig").write_text(text)
+    t.config = t.config.model_copy(update={"rollback_kubeconfig": str(tmp_path / "bg.kubeconfig")})
+    state = Engine(plan=plan, fleet=t.fleet, target=backend_for(t), log=log, analysed_profiles=[]).run()
+    assert state.rolled_back == {"prod-a"} and stubs["prod-a"].objects == {}
+    assert "no rollback context" in state.rollback_pending["prod-b"]
+    assert DS_PATH in stubs["prod-b"].objects

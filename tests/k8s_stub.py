@@ -146,10 +146,13 @@ class StubApiserver:
                     self.send_header("Retry-After", fault.retry_after)
                 self.end_headers()
                 if fault is not None and fault.kind == "slow_body":
-                    for i in range(len(data)):
-                        self.wfile.write(data[i:i + 1])
-                        self.wfile.flush()
-                        time.sleep(fault.seconds)
+                    try:
+                        for i in range(len(data)):
+                            self.wfile.write(data[i:i + 1])
+                            self.wfile.flush()
+                            time.sleep(fault.seconds)
+                    except (BrokenPipeError, ConnectionResetError):
+                        pass  # the client gave up on the drip, as it should
                     return
                 self.wfile.write(data)
 

@@ -33,6 +33,7 @@ class FakePrometheus:
         self.up_clusters, self.fail_latency_on = up_clusters, fail_latency_on
         self.stale = False
         self.delay_s = 0.0
+        self.drip_s = 0.0  # between two bytes of the body
         self.on_gate = None
         prom = self
 
@@ -47,7 +48,14 @@ class FakePrometheus:
                 self.send_response(200)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
-                self.wfile.write(body)
+                step = 1 if prom.drip_s else len(body)
+                try:
+                    for i in range(0, len(body), step):
+                        self.wfile.write(body[i:i + step])
+                        self.wfile.flush()
+                        _time.sleep(prom.drip_s)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client gave up on the drip, as it should
 
             def log_message(self, *a) -> None:
                 pass
@@ -160,11 +168,11 @@ def test_preflight_failures_exit_2_with_the_reason_and_write_nothing(
         prom.close()
 
 
-@pytest.mark.parametrize("mode", ["stale", "slow", "killed"])
+@pytest.mark.parametrize("mode", ["stale", "slow", "drip", "killed"])
 def test_prometheus_failing_mid_run_pauses_then_halts_past_no_data_timeout(
         tmp_path, apiservers, runner, fake_time, mode):
     """Prometheus answers the pre-flight, then goes stale (no fresh samples), slow (past its
-    timeout) or away: the gates have no data, the rollout pauses, keeps evaluating, and past
+    timeout), drips its answers byte by byte, or goes away: the gates have no data, the rollout pauses, keeps evaluating, and past
     ``no_data_timeout_s`` halts and rolls back. Wall-clock bound: 1.5 s of rollout time."""
     from waveguard.cli.main import app
 
@@ -176,6 +184,8 @@ def test_prometheus_failing_mid_run_pauses_then_halts_past_no_data_timeout(
             prom.stale = True
         elif mode == "slow":
             prom.delay_s = 2.0
+        elif mode == "drip":
+            prom.drip_s = 0.05  # ~100 bytes: 5 s for the answer, past the 0.3 s timeout
         else:
             threading.Thread(target=prom.close, daemon=True).start()
 
@@ -192,6 +202,10 @@ def test_prometheus_failing_mid_run_pauses_then_halts_past_no_data_timeout(
         events = EventLog(db).events()
         paused = [e for e in events if e.kind == "paused"]
         assert paused and paused[0].data["no_data"] and "no data on prod-a" in paused[0].data["reason"]
+        said = {"stale": ("has no sample of",), "slow": ("did not answer within 0.3 s",),
+                "drip": ("did not answer within 0.3 s",),
+                "killed": ("is unreachable", "did not answer within 0.3 s")}[mode]  # closing: refused or unanswered
+        assert any(text in paused[0].data["reason"] for text in said), paused[0].data["reason"]
         state = fold(events)
         assert state.status == "rolled_back" and "no_data_timeout_s 1" in state.halt["reason"]
         assert not state.passed_waves and stub.objects == {}

@@ -154,7 +154,10 @@ class StubApiserver:
                     except (BrokenPipeError, ConnectionResetError):
                         pass  # the client gave up on the drip, as it should
                     return
-                self.wfile.write(data)
+                try:
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client timed out first (a "hang" fault)
 
             def _metrics(self) -> None:
                 data = stub.metrics_text.encode()

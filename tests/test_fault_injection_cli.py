@@ -121,6 +121,7 @@ def test_cli_rollback_with_one_cluster_down_reports_it_pending_and_resume_finish
         r = runner.invoke(app, args)
         assert r.exit_code == 1, r.output
         assert "rollback pending on prod-b" in r.stdout and "resume retries" in r.stdout
+        assert "prod-a: rolled_back" in r.stdout  # each cluster's rollback state
         state = fold(EventLog(db).events())
         assert state.status == "rolling_back" and state.rolled_back == {"prod-a"}
         assert set(state.rollback_pending) == {"prod-b"}

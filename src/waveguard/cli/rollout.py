@@ -147,9 +147,12 @@ def _print_status(state: RolloutState) -> None:
         console.print(f"paused: {state.pause_reason}", highlight=False)
     running = {c: s for c, s in state.shares.items() if s > 0}
     console.print(f"clusters running the change: {len(running)}; rolled back: {len(state.rolled_back)}")
-    for cluster, reason in sorted(state.rollback_pending.items()):  # issue 14: each cluster's rollback state
-        console.print(f"rollback pending on {cluster}: {reason} (waveguard rollout resume retries)",
-                      highlight=False, markup=False)
+    for cluster, where in sorted(state.cluster_state.items()):  # issue 14: each cluster's rollback state
+        if cluster in state.rollback_pending:
+            console.print(f"rollback pending on {cluster}: {state.rollback_pending[cluster]} "
+                          "(waveguard rollout resume retries)", highlight=False, markup=False)
+        elif where in ("rolling_back", "rolled_back"):
+            console.print(f"{cluster}: {where}", highlight=False, markup=False)
 
 
 @rollout_app.command("start")

@@ -30,6 +30,9 @@ from waveguard.rollout.state import RolloutState
 #: Statuses in which the engine rolls back (automatically, or once approved).
 _STOPPED = (RolloutStatus.HALTED, RolloutStatus.ROLLING_BACK)
 _ENDED = (RolloutStatus.ROLLED_BACK, RolloutStatus.COMPLETED)
+#: Clusters rolled back at once (a thread, a connection pool and a token bucket each). Policy:
+#: 64 covers a production wave of the built-in fleet (24 clusters) with room; more queue.
+ROLLBACK_THREADS = 64
 
 
 class KilledError(Exception):
@@ -231,10 +234,10 @@ class Engine:
         todo = [c for c, share in sorted(s.shares.items()) if share > 0 and c not in s.rolled_back]
         if self.actuator.parallel_applies and len(todo) > 1:
             starting: list[tuple] = [(EventKind.ROLLBACK_STARTED, self.clock.now(), s.wave, c, {})
-                        for c in todo if c not in s.rolling_back]
+                                     for c in todo if c not in s.rolling_back]
             if starting:
                 self._write(starting)
-            with ThreadPoolExecutor(max_workers=min(len(todo), 64)) as pool:
+            with ThreadPoolExecutor(max_workers=min(len(todo), ROLLBACK_THREADS)) as pool:
                 outcomes = list(pool.map(self._rollback_one, todo))
             self._write([self._rollback_outcome(c, reason) for c, reason in zip(todo, outcomes, strict=True)])
         else:

@@ -173,3 +173,19 @@ def test_a_missing_rollback_identity_is_that_clusters_pending_reason_not_a_stop(
     assert state.rolled_back == {"prod-a"} and stubs["prod-a"].objects == {}
     assert "no rollback context" in state.rollback_pending["prod-b"]
     assert DS_PATH in stubs["prod-b"].objects
+
+
+def test_retry_after_is_read_as_seconds_or_an_http_date_and_never_waited_past_the_deadline(tmp_path, apiservers):
+    import time
+    from email.utils import formatdate
+
+    from waveguard.rollout.k8s_client import KubernetesError, retry_after_s
+
+    assert retry_after_s("7") == 7.0 and retry_after_s(None) is None and retry_after_s("soon") is None
+    assert 25 <= retry_after_s(formatdate(time.time() + 30, usegmt=True)) <= 31
+    stub = apiservers(nodes=2, script=[Fault("status", "GET", PATHS[0], times=50, status=429, retry_after="120")])
+    fake = FakeTime()
+    t = target_for(tmp_path, {"prod-a": stub}, fake, request_deadline_s=60)
+    with pytest.raises(KubernetesError, match="429") as err:
+        t.prepare("prod-a", 1.0)
+    assert fake.slept == [] and err.value.attempts == 1  # asked to wait 120 s with 60 s left: gave up at once

@@ -1,13 +1,25 @@
 """A stub kube-apiserver on 127.0.0.1 for the Kubernetes actuator's contract tests
-(tests/test_k8s_target_contract.py, tests/test_actuator_contract.py): it records every request
-and keeps the objects and node labels they leave behind. ``apiservers`` is its fixture."""
+(tests/test_k8s_target_contract.py, tests/test_actuator_contract.py, tests/test_fault_injection.py):
+it records every request and keeps the objects and node labels they leave behind; it answers
+``GET /version`` and ``SelfSubjectAccessReview`` (allowed unless in ``denied``). ``apiservers`` is
+its fixture.
+
+Faults (issue 14): ``script`` holds :class:`Fault` s consumed in order by the requests they
+match — a status with an optional Retry-After (429 storms, 5xx), a connection reset, an answer
+held back (a timeout), a body dripped byte by byte; ``down`` resets every connection (a cluster
+that is unreachable). :class:`FakeTime` is a clock whose ``sleep`` only moves it (no test waits
+real back-off)."""
 
 from __future__ import annotations
 
 import copy
 import json
+import socket
+import struct
 import threading
+import time
 from dataclasses import dataclass, field
+from typing import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
@@ -43,6 +55,41 @@ class Recorded:
 
 
 @dataclass
+class Fault:
+    """One scripted fault: ``kind`` status | reset | hang | slow_body, for requests whose method is
+    ``method`` (None: any) and whose path starts with ``path``; ``times`` requests get it."""
+
+    kind: str
+    method: str | None = None
+    path: str = "/"
+    times: int = 1
+    status: int = 429
+    retry_after: str | None = None
+    seconds: float = 0.0  # hang: how long before answering; slow_body: between two bytes
+
+    def matches(self, method: str, path: str) -> bool:
+        return self.times > 0 and (self.method is None or self.method == method) and path.startswith(self.path)
+
+
+class FakeTime:
+    """Monotonic seconds that only ``sleep`` advances; ``slept`` lists every wait."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.slept: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += max(0.0, seconds)
+
+    # a stand-in for the ``time`` module of waveguard.rollout.k8s_target
+    monotonic = clock
+
+
+@dataclass
 class StubApiserver:
     """Records every request; serves GET/PATCH (apply, merge)/DELETE of objects and nodes."""
 
@@ -51,6 +98,13 @@ class StubApiserver:
     requests: list[Recorded] = field(default_factory=list)
     fail: dict[tuple[str, str], int] = field(default_factory=dict)  # (method, path) → status
     page: int = 500
+    script: list[Fault] = field(default_factory=list)
+    down: bool = False
+    denied: set[tuple[str, str]] = field(default_factory=set)  # (verb, resource) SelfSubjectAccessReview refuses
+    #: Called with every recorded request before it is answered (tests act on the rollout's progress).
+    on_request: Callable[[Recorded], None] | None = None
+    #: What ``GET /metrics`` serves (Prometheus text format), unrecorded.
+    metrics_text: str = "process_resident_memory_bytes 1e8\n"
 
     def __post_init__(self) -> None:
         self.node_objs = {f"node-{i:03d}": {"apiVersion": "v1", "kind": "Node",
@@ -67,14 +121,57 @@ class StubApiserver:
                 body = json.loads(raw) if raw else None
                 rec = Recorded(self.command, url.path, query, self.headers.get("Content-Type"),
                                self.headers.get("Authorization"), body)
+                if url.path == "/metrics":  # scraped by a real Prometheus (tests/test_fault_injection.py)
+                    self._metrics()
+                    return
                 stub.requests.append(rec)
-                status, out = stub.answer(rec)
+                if stub.on_request is not None:
+                    stub.on_request(rec)
+                fault = stub.take_fault(rec)
+                if stub.down or (fault is not None and fault.kind == "reset"):
+                    self._reset()
+                    return
+                if fault is not None and fault.kind == "hang":
+                    time.sleep(fault.seconds)
+                if fault is not None and fault.kind == "status":
+                    status, out = fault.status, stub._status(fault.status, "TooManyRequests" if fault.status == 429
+                                                              else "InternalError", "injected")
+                else:
+                    status, out = stub.answer(rec)
                 data = json.dumps(out).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
+                if fault is not None and fault.retry_after is not None:
+                    self.send_header("Retry-After", fault.retry_after)
+                self.end_headers()
+                if fault is not None and fault.kind == "slow_body":
+                    try:
+                        for i in range(len(data)):
+                            self.wfile.write(data[i:i + 1])
+                            self.wfile.flush()
+                            time.sleep(fault.seconds)
+                    except (BrokenPipeError, ConnectionResetError):
+                        pass  # the client gave up on the drip, as it should
+                    return
+                try:
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client timed out first (a "hang" fault)
+
+            def _metrics(self) -> None:
+                data = stub.metrics_text.encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "text/plain; version=0.0.4")
+                self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)
+
+            def _reset(self) -> None:
+                """Close with RST (SO_LINGER 0): the client sees a connection reset."""
+                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                self.connection.close()
+                self.close_connection = True
 
             do_GET = do_PATCH = do_DELETE = do_POST = do_PUT = _handle  # noqa: N815  (http.server's names)
 
@@ -95,7 +192,20 @@ class StubApiserver:
         return {"apiVersion": "v1", "kind": "Status", "status": "Failure", "message": message, "reason": reason,
                 "code": code}
 
+    def take_fault(self, r: Recorded) -> Fault | None:
+        for fault in self.script:
+            if fault.matches(r.method, r.path):
+                fault.times -= 1
+                return fault
+        return None
+
     def answer(self, r: Recorded) -> tuple[int, dict]:
+        if r.path == "/version" and r.method == "GET":
+            return 200, {"major": "1", "minor": "30", "gitVersion": "v1.30.0"}
+        if r.path == "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews" and r.method == "POST":
+            attrs = r.body["spec"]["resourceAttributes"]
+            allowed = (attrs["verb"], attrs["resource"]) not in self.denied
+            return 201, {**r.body, "status": {"allowed": allowed, **({} if allowed else {"reason": "RBAC: denied"})}}
         if (r.method, r.path) in self.fail:
             code = self.fail[(r.method, r.path)]
             return code, self._status(code, "Forbidden", 'daemonsets.apps "telemetry-agent" is forbidden')

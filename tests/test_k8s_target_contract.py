@@ -23,7 +23,7 @@ import pytest
 import yaml
 
 from tests.k8s_stub import (  # noqa: F401  (apiservers_fixture: the stub's fixture)
-    CHANGE, DS_PATH, K8S_VERSION, PATHS, TOKEN, StubApiserver, apiservers_fixture, kubeconfig, labelled,
+    CHANGE, DS_PATH, K8S_VERSION, PATHS, TOKEN, FakeTime, StubApiserver, apiservers_fixture, kubeconfig, labelled,
 )
 from waveguard.analysis import load_change
 from waveguard.model.errors import InputError
@@ -36,12 +36,15 @@ from waveguard.rollout.k8s_target import (
 from waveguard.rollout.plan import ClusterSelector, GateSpec, Plan, Wave
 from waveguard.rollout.ports import Backend, Readings, SignalSource, WallClock
 
-def target_for(tmp_path, servers: dict[str, StubApiserver], **config) -> KubernetesActuator:
+def target_for(tmp_path, servers: dict[str, StubApiserver], fake_time: FakeTime | None = None,
+               **config) -> KubernetesActuator:
+    """The target over ``servers``; back-off waits on ``fake_time`` (a fresh one by default)."""
     path, contexts = kubeconfig(tmp_path, servers)
     fleet = Fleet(clusters=[Cluster(name=n, labels={"env": "prod"}, nodes=s.nodes) for n, s in servers.items()])
     config = {"qps": 1000.0, "burst": 1000, **config}  # the default 5/s is tested on its own below
     cfg = KubernetesConfig(kubeconfig=str(path), contexts=contexts, **config)
-    return KubernetesActuator(fleet, load_change([str(CHANGE)]), cfg)
+    fake_time = fake_time or FakeTime()
+    return KubernetesActuator(fleet, load_change([str(CHANGE)]), cfg, clock=fake_time.clock, sleep=fake_time.sleep)
 
 
 def backend_for(actuator: KubernetesActuator) -> Backend:
@@ -245,10 +248,15 @@ def test_apiserver_refusal_and_unreachable_apiserver_are_clear_errors(tmp_path, 
     assert err.value.status == 403
     assert str(err.value).startswith(f"prod-a: PATCH {DS_PATH}: 403")
     assert "forbidden" in str(err.value)
+    assert len([r for r in stub.requests if r.method == "PATCH" and r.path == DS_PATH]) == 1  # a refusal: no retry
     stub.close()
-    t2 = target_for(tmp_path, {"prod-a": stub}, connect_timeout_s=1, read_timeout_s=1)
-    with pytest.raises(KubernetesError, match="no answer"):
+    fake = FakeTime()
+    t2 = target_for(tmp_path, {"prod-a": stub}, fake, connect_timeout_s=1, read_timeout_s=1, request_deadline_s=3600)
+    with pytest.raises(KubernetesError, match="no answer") as err:
         t2.prepare("prod-a", 1.0)
+    assert err.value.attempts == 11 and len(fake.slept) == 10  # client-go's maxRetries 10, on the fake clock
+    # full jitter: the n-th wait is drawn from 0 .. min(30 s, 0.5 s × 2^n)
+    assert all(0 <= wait <= min(30.0, 0.5 * 2 ** n) for n, wait in enumerate(fake.slept, start=1))
     with pytest.raises(KubernetesError, match="no previous objects were recorded"):
         target_for(tmp_path, {"prod-a": stub}).rollback("prod-a")
 

@@ -217,7 +217,8 @@ def _tiny():
     fleet = Fleet(clusters=[Cluster(name="staging", labels={"env": "staging"}, nodes=50),
                             Cluster(name="prod", labels={"env": "prod"}, nodes=500)])
     plan = Plan(change="x", waves=[Wave(name="staging", clusters=ClusterSelector(names=["staging"]), bake_s=300)],
-                gates=[GateSpec(kind="apiserver_p99_latency"), GateSpec(kind="apiserver_memory")], gate_interval_s=30)
+                gates=[GateSpec(kind="apiserver_p99_latency"), GateSpec(kind="apiserver_memory")], gate_interval_s=30,
+                no_data_timeout_s=60)
     return fleet, plan
 
 
@@ -235,10 +236,13 @@ def test_rollout_pauses_when_prometheus_fails(stub, tmp_path, mode):
         elapsed = time.monotonic() - t0
     finally:
         target.close()
-    assert state.status == "paused"
-    assert "has no data on staging" in state.pause_reason
+    # Issue 14: the pause is as before, then the engine re-evaluates on its own and, with no data
+    # past the plan's no_data_timeout_s, halts and rolls back.
+    paused = [e for e in log.events() if e.kind == "paused"]
+    assert paused and "has no data on staging" in paused[0].data["reason"]
     assert {"unreachable": "is unreachable", "500": "HTTP 500", "slow": "did not answer within 0.5 s"}[mode] \
-        in state.pause_reason
+        in paused[0].data["reason"]
+    assert state.status == "rolled_back" and "no_data_timeout_s 60" in state.halt["reason"]
     assert notes[0].startswith("serving the simulated fleet at http://127.0.0.1:")
     assert "Prometheus has not scraped" in notes[1]  # nobody scraped the exporter either
     assert elapsed < 6

@@ -189,15 +189,19 @@ def test_the_projection_halts_before_the_change_reaches_a_cluster(tmp_path):
 
 
 def test_a_gate_without_data_pauses_says_why_and_never_passes(tmp_path):
+    """Issue 14: the pause is as before (with the reason), then the engine keeps evaluating on its
+    own; a gate without data for longer than ``no_data_timeout_s`` halts and rolls back."""
     world = World(no_data=frozenset({"etcd_request_duration_seconds"}))
     plan = plan_of(("staging", ["staging"], 1.0), gates=("apiserver_p99_latency", "etcd_p99_latency"))
     state, log = run(tmp_path / "s.db", plan, world)
-    assert state.status == "paused" and "etcd_p99_latency has no data on staging" in state.pause_reason
-    assert "nobody exposes it" in state.pause_reason  # the source's explain
+    paused = [e for e in log.events() if e.kind == "paused"]
+    assert len(paused) == 1 and paused[0].data["no_data"]
+    assert "etcd_p99_latency has no data on staging" in paused[0].data["reason"]
+    assert "nobody exposes it" in paused[0].data["reason"]  # the source's explain
     assert not state.passed_waves
-    log.append("resumed", state.last_t)
-    state, _ = run(tmp_path / "s.db", plan, world)
-    assert state.status == "paused" and not state.passed_waves
+    assert state.status == "rolled_back" and state.halt["gate"] == "etcd_p99_latency"
+    assert "no_data_timeout_s 600" in state.halt["reason"]
+    assert state.halt["t"] - paused[0].t == pytest.approx(plan.no_data_timeout_s, abs=plan.gate_interval_s)
 
 
 def test_the_log_is_append_only_and_refuses_a_bad_payload(tmp_path):

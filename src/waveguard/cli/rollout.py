@@ -120,6 +120,10 @@ def _drive(log: EventLog, as_json: bool) -> RolloutState:
         # `resume` retries (applies are idempotent).
         err_console.print(f"error: {exc} (the rollout stopped here; waveguard rollout resume retries)", markup=False)
         raise typer.Exit(EXIT_FINDINGS) from None
+    except InputError as exc:  # e.g. a kubeconfig gone since start: one line, not a traceback
+        err_console.print(f"error: {exc} (the rollout stopped here; fix it and run waveguard rollout resume)",
+                          markup=False)
+        raise typer.Exit(2) from None
     finally:
         probe.target.close()  # stop the exporter's servers, close clients
     return state
@@ -143,6 +147,12 @@ def _print_status(state: RolloutState) -> None:
         console.print(f"paused: {state.pause_reason}", highlight=False)
     running = {c: s for c, s in state.shares.items() if s > 0}
     console.print(f"clusters running the change: {len(running)}; rolled back: {len(state.rolled_back)}")
+    for cluster, where in sorted(state.cluster_state.items()):  # issue 14: each cluster's rollback state
+        if cluster in state.rollback_pending:
+            console.print(f"rollback pending on {cluster}: {state.rollback_pending[cluster]} "
+                          "(waveguard rollout resume retries)", highlight=False, markup=False)
+        elif where in ("rolling_back", "rolled_back"):
+            console.print(f"{cluster}: {where}", highlight=False, markup=False)
 
 
 @rollout_app.command("start")
@@ -193,6 +203,9 @@ def start(
         if errors and not force:
             raise InputError(str(plan_path), f"{errors[0].rule}: {errors[0].message}",
                              hint=f"{errors[0].fix}; or pass --force")
+        from waveguard.rollout.backend import preflight
+
+        preflight(backend, plan, fleet_model)  # real clusters: checked before anything is written
         log = _open(state, create=True)
         log.append("started", 0.0, plan=plan.model_dump(mode="json"), fleet_model=fleet_model.model_dump(mode="json"),
                    backend=backend.stored())
@@ -208,7 +221,8 @@ def status(state: Path = typer.Option(DEFAULT_STATE, "--state"),
     if as_json:
         typer.echo(json.dumps({"status": s.status, "t": s.last_t, "wave": s.wave, "halt": s.halt,
                                "pause_reason": s.pause_reason, "shares": s.shares,
-                               "clusters": s.cluster_state}, default=float))
+                               "clusters": s.cluster_state, "rollback_pending": s.rollback_pending},
+                              default=float))
     else:
         _print_status(s)
 

@@ -120,6 +120,37 @@ def _kubernetes(config: BackendConfig, plan: Plan, fleet: Fleet, memory_limits: 
     return Backend(actuator, WallClock(config.started_at), source)
 
 
+#: Seconds each pre-flight request may take with its retries. Policy: an apiserver that cannot
+#: answer GET /version within 20 s at the start is not one to start a rollout on.
+PREFLIGHT_REQUEST_DEADLINE_S = 20.0
+
+
+def preflight(config: BackendConfig, plan: Plan, fleet: Fleet, **actuator: Any) -> None:
+    """Before ``rollout start`` writes anything (issue 14): for real clusters, Prometheus scrapes
+    every cluster the plan touches, every context loads and answers, and the guard may do what
+    the rollout does (:mod:`waveguard.rollout.k8s_preflight`). Nothing for simulated backends.
+    ``actuator``: keyword arguments for the actuator (tests: ``clock``, ``sleep``). Raises
+    InputError with the reason."""
+    if config.mode != "kubernetes":
+        return
+    from waveguard.analysis import load_change
+    from waveguard.rollout.k8s_preflight import check_clusters, check_prometheus
+    from waveguard.rollout.k8s_target import KubernetesActuator
+
+    if config.prometheus is None:
+        raise InputError("--target kubernetes", "real clusters need --signals prometheus --prometheus-url URL",
+                         hint="gates read Prometheus and DNS probes; there is no simulator to read")
+    clusters = sorted({c.name for wave in plan.waves for c in plan.clusters_of(wave, fleet)})
+    check_prometheus(config.prometheus, clusters)
+    k8s = config.kubernetes or KubernetesConfig()
+    k8s = k8s.model_copy(update={"request_deadline_s": min(k8s.request_deadline_s, PREFLIGHT_REQUEST_DEADLINE_S)})
+    target = KubernetesActuator(fleet, load_change([plan.change]), k8s, **actuator)
+    try:
+        check_clusters(target, clusters)
+    finally:
+        target.close()
+
+
 def load_scenario_ref(ref: str) -> "Scenario":
     """A built-in scenario by name, else a scenario file (InputError when neither)."""
     from waveguard.sim import builtin_names, load_builtin, load_scenario

@@ -33,6 +33,9 @@ class EventKind(StrEnum):
     ROLLED_BACK = "rolled_back"
     COMPLETED = "completed"
     ABORTED = "aborted"
+    #: A cluster whose rollback did not get through before its deadline (issue 14): the others
+    #: went on; ``resume`` tries it again.
+    ROLLBACK_PENDING = "rollback_pending"
 
 
 class RolloutStatus(StrEnum):
@@ -57,6 +60,7 @@ class ClusterStatus(StrEnum):
     HALTED = "halted"
     ROLLING_BACK = "rolling_back"
     ROLLED_BACK = "rolled_back"
+    ROLLBACK_PENDING = "rollback_pending"
 
 
 class Payload(BaseModel):
@@ -106,8 +110,12 @@ class Gate(Payload):
 
 
 class Paused(Payload):
+    """``no_data``: the engine paused because a gate had no data; it keeps evaluating, resumes
+    by itself when data returns and halts past the plan's ``no_data_timeout_s``."""
+
     reason: str | None = None
     needs_approval: bool = False
+    no_data: bool = False
 
 
 class Halted(Payload):
@@ -126,6 +134,12 @@ class WavePassed(Payload):
     name: str
 
 
+class RollbackPending(Payload):
+    """Why a cluster's rollback did not get through (the last error, after its retries)."""
+
+    reason: str
+
+
 class Empty(Payload):
     """Kinds that carry nothing: resumed, approved, rollback_started, rolled_back, completed,
     aborted."""
@@ -136,7 +150,7 @@ PAYLOADS: dict[EventKind, type[Payload]] = {
     EventKind.APPLIED: Applied, EventKind.GATE: Gate, EventKind.PAUSED: Paused, EventKind.RESUMED: Empty,
     EventKind.APPROVED: Empty, EventKind.WAVE_PASSED: WavePassed, EventKind.HALTED: Halted,
     EventKind.ROLLBACK_STARTED: Empty, EventKind.ROLLED_BACK: Empty, EventKind.COMPLETED: Empty,
-    EventKind.ABORTED: Empty,
+    EventKind.ABORTED: Empty, EventKind.ROLLBACK_PENDING: RollbackPending,
 }
 
 

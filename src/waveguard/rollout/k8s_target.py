@@ -24,12 +24,18 @@ cluster's kubeconfig context (``contexts``: fleet cluster name → context; defa
   (server-side apply, forced: fields only the change set are removed, being owned by
   ``waveguard`` alone); objects that did not are deleted (``propagationPolicy=Background``), in
   reverse order; then the node labels go.
+  The rollback may act as another identity (``rollback_kubeconfig``/``rollback_contexts``: the
+  break-glass kubeconfig, so its requests land in the break-glass priority level); it retries the
+  whole cluster's restore until ``cluster_deadline_s`` (every request being retried on its own
+  too, :mod:`~waveguard.rollout.k8s_client`), then gives up with the last error — the engine
+  leaves that cluster ``rollback_pending`` and rolls the others back regardless.
 * **parallel** — clusters are independent (a client and token bucket each): the engine applies
-  a batch of ``max_parallel_clusters`` at once.
+  a batch of ``max_parallel_clusters`` at once, and rolls every cluster back at once.
 
 Errors: :class:`~waveguard.model.errors.InputError` for a kubeconfig or context that cannot be
 loaded; :class:`KubernetesError` (status, reason, message) for a request the apiserver refused or
-that could not be sent — the engine stops on it and ``waveguard rollout resume`` retries.
+that could not be sent after its retries — the engine stops on it and ``waveguard rollout
+resume`` retries.
 """
 
 from __future__ import annotations
@@ -38,6 +44,7 @@ import copy
 import math
 import os
 import threading
+import time
 from typing import Any, Callable
 from urllib.parse import quote
 
@@ -48,6 +55,7 @@ from waveguard.rollout.k8s_client import (  # noqa: F401  (re-exported: their ol
     DEFAULT_BURST, DEFAULT_QPS, FIELD_MANAGER, REQUEST_TIMEOUT_S, ClusterClient, KubernetesConfig, KubernetesError,
     TokenBucket,
 )
+from waveguard.rollout.k8s_identity import load_api_client, rollback_contexts
 from waveguard.rollout.ports import Actuator, SignalSource
 from waveguard.rollout.state import RolloutState
 from waveguard.signals.prometheus import DNSConfig, PrometheusConfig, PrometheusSignals
@@ -109,20 +117,26 @@ class KubernetesActuator(Actuator):
     """Real clusters of ``fleet`` as a rollout actuator (see the module doc).
 
     ``change``: the loaded change (its documents are applied). ``client_factory(cluster,
-    context)`` returns a ``kubernetes.client.ApiClient`` (default: from the kubeconfig).
-    Raises InputError when the change has no objects."""
+    context)`` returns a ``kubernetes.client.ApiClient`` (default: from the kubeconfig; the
+    rollback's contexts from ``rollback_kubeconfig`` when set). ``clock``/``sleep``: monotonic
+    seconds and the wait of every back-off (tests pass fakes). Raises InputError when the change
+    has no objects."""
 
     parallel_applies = True
 
     def __init__(self, fleet: Fleet, change: Change, config: KubernetesConfig, *,
-                 client_factory: Callable[[str, str], Any] | None = None) -> None:
+                 client_factory: Callable[[str, str], Any] | None = None,
+                 clock: Callable[[], float] | None = None, sleep: Callable[[float], None] | None = None) -> None:
         self.fleet = fleet
         self.documents = sorted(change.documents, key=_order)
         if not self.documents:
             raise InputError("change", "the change has no objects to apply", hint="check the plan's change path")
         self.config = config
         self._client_factory = client_factory or self._from_kubeconfig
+        self._custom_factory = client_factory is not None
+        self.clock, self.sleep = clock or time.monotonic, sleep or time.sleep  # looked up now: tests patch them
         self._clients: dict[str, ClusterClient] = {}
+        self._rollback_clients: dict[str, ClusterClient] = {}
         self._clients_lock = threading.Lock()  # batches apply from several threads
         self.shares: dict[str, float] = {}
         #: cluster → object ref → the object before the change (None: it did not exist).
@@ -130,24 +144,33 @@ class KubernetesActuator(Actuator):
 
     # --- clients --------------------------------------------------------------------------------
     def _from_kubeconfig(self, cluster: str, context: str):
-        from kubernetes import config as kconfig
-        from kubernetes.config.config_exception import ConfigException
-
-        path = self.config.kubeconfig or os.environ.get("KUBECONFIG") or None
-        try:
-            return kconfig.new_client_from_config(config_file=path, context=context, persist_config=False)
-        except (ConfigException, OSError, TypeError, ValueError) as exc:
-            raise InputError(path or "~/.kube/config", f"cluster {cluster}: cannot load kubeconfig context "
-                             f"{context!r}: {' '.join(str(exc).split())}",
-                             hint="map fleet clusters to contexts in kubernetes.contexts") from None
+        return load_api_client(self.config.kubeconfig or os.environ.get("KUBECONFIG") or None, cluster, context)
 
     def client(self, cluster: str) -> ClusterClient:
         """The cluster's client (made once, from its kubeconfig context). Raises InputError."""
         with self._clients_lock:
             if cluster not in self._clients:
                 api = self._client_factory(cluster, self.config.context_of(cluster))
-                self._clients[cluster] = ClusterClient(cluster, api, self.config)
+                self._clients[cluster] = ClusterClient(cluster, api, self.config, clock=self.clock, sleep=self.sleep)
             return self._clients[cluster]
+
+    def rollback_client(self, cluster: str) -> ClusterClient:
+        """The client the rollback uses: the rollback identity's contexts (every replica of the
+        break-glass kubeconfig, tried in turn) when one is configured, else :meth:`client`.
+        Raises InputError when a named context cannot be loaded."""
+        contexts = rollback_contexts(self.config, cluster)
+        if not contexts:
+            return self.client(cluster)
+        with self._clients_lock:
+            if cluster not in self._rollback_clients:
+                if self._custom_factory:
+                    apis = [self._client_factory(cluster, ctx) for ctx in contexts]
+                else:
+                    path = self.config.rollback_kubeconfig or self.config.kubeconfig or os.environ.get("KUBECONFIG")
+                    apis = [load_api_client(path, cluster, ctx) for ctx in contexts]
+                self._rollback_clients[cluster] = ClusterClient(cluster, apis, self.config, clock=self.clock,
+                                                                sleep=self.sleep)
+            return self._rollback_clients[cluster]
 
     # --- the actuator -----------------------------------------------------------------------------
     def prepare(self, cluster: str, share: float) -> dict[str, Any]:
@@ -157,9 +180,10 @@ class KubernetesActuator(Actuator):
             return {}
         c = self.client(cluster)
         previous: dict[str, dict | None] = {}
-        for doc in self.documents:
-            status, obj = c.request("GET", c.object_path(doc), ok=(200, 404))
-            previous[doc.ref] = _strip(obj) if status == 200 and isinstance(obj, dict) else None
+        with c.deadline_at(self.clock() + self.config.cluster_deadline_s):
+            for doc in self.documents:
+                status, obj = c.request("GET", c.object_path(doc), ok=(200, 404))
+                previous[doc.ref] = _strip(obj) if status == 200 and isinstance(obj, dict) else None
         self.previous[cluster] = previous
         return {"previous": previous}
 
@@ -167,24 +191,43 @@ class KubernetesActuator(Actuator):
         """Server-side apply the change; DaemonSets constrained to ⌈share × nodes⌉ labelled nodes."""
         c = self.client(cluster)
         partial = share < 1.0
-        has_ds = any(d.kind == "DaemonSet" for d in self.documents)
-        for doc in self.documents:
-            body = with_wave_affinity(doc.body) if partial and doc.kind == "DaemonSet" else doc.body
-            self._apply(c, doc, body)
-        if has_ds:
-            if partial:
-                self._label_nodes(c, share)
-            else:
-                self._unlabel_nodes(c)
+        with c.deadline_at(self.clock() + self.config.cluster_deadline_s):
+            for doc in self.documents:
+                body = with_wave_affinity(doc.body) if partial and doc.kind == "DaemonSet" else doc.body
+                self._apply(c, doc, body)
+            if any(d.kind == "DaemonSet" for d in self.documents):
+                if partial:
+                    self._label_nodes(c, share)
+                else:
+                    self._unlabel_nodes(c)
         self.shares[cluster] = share
 
     def rollback(self, cluster: str) -> None:
-        """Restore the recorded previous objects (delete what did not exist), then unlabel nodes."""
-        c = self.client(cluster)
+        """Restore the recorded previous objects (delete what did not exist), then unlabel nodes;
+        the whole restore is tried again (it is idempotent) while its failures are retriable, until
+        ``cluster_deadline_s``. Raises KubernetesError: the last failure, naming the deadline."""
         previous = self.previous.get(cluster)
         if previous is None:
             raise KubernetesError(cluster, "-", "-", 0, "NoRecord",
                                   "no previous objects were recorded for this cluster: nothing to restore safely")
+        c = self.rollback_client(cluster)
+        deadline = self.clock() + self.config.cluster_deadline_s
+        tries = 0
+        while True:
+            tries += 1
+            try:
+                with c.deadline_at(deadline):
+                    self._restore(c, cluster, previous)
+                return
+            except KubernetesError as exc:
+                if not exc.retriable or self.clock() >= deadline:
+                    if exc.retriable:
+                        exc.args = (f"{exc} (gave up after {self.config.cluster_deadline_s:g} s, {tries} restore "
+                                    f"tries, {c.retries} retried requests)",)
+                    raise
+                self.sleep(min(self.config.backoff_max_s, self.config.backoff_initial_s * 2 ** tries))
+
+    def _restore(self, c: ClusterClient, cluster: str, previous: dict[str, dict | None]) -> None:
         for doc in reversed(self.documents):
             before = previous.get(doc.ref, None)
             if doc.ref in previous and before is None:
@@ -207,12 +250,14 @@ class KubernetesActuator(Actuator):
         self.previous = {c: dict(objects) for c, objects in state.previous_objects.items()}
 
     def close(self) -> None:
-        for c in self._clients.values():
-            try:
-                c.api_client.close()
-            except Exception:  # closing a pool must not mask the rollout's outcome
-                pass
+        for c in [*self._clients.values(), *self._rollback_clients.values()]:
+            for api in c.api_clients:
+                try:
+                    api.close()
+                except Exception:  # closing a pool must not mask the rollout's outcome
+                    pass
         self._clients.clear()
+        self._rollback_clients.clear()
 
     # --- requests -------------------------------------------------------------------------------
     def _apply(self, c: ClusterClient, doc: Document, body: dict) -> None:

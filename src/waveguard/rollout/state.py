@@ -11,7 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
-from waveguard.rollout.events import Applied, ApplyStarted, ClusterStatus, Event, EventKind, Gate, Paused, RolloutStatus
+from waveguard.rollout.events import (
+    Applied, ApplyStarted, ClusterStatus, Event, EventKind, Gate, Paused, RollbackPending, RolloutStatus,
+)
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,13 @@ class RolloutState:
     #: cluster → object ref → the object before the change (None: it did not exist), from the
     #: first ``apply_started`` of the cluster that recorded them (real clusters).
     previous_objects: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: cluster → why its rollback has not got through yet (``rollback_pending``; cleared when it does).
+    rollback_pending: dict[str, str] = field(default_factory=dict)
+    #: (gate, cluster) → rollout time of the first of its consecutive no-data results (cleared
+    #: by a result with data): what the plan's ``no_data_timeout_s`` is measured against.
+    no_data_since: dict[tuple[str, str], float] = field(default_factory=dict)
+    #: The pause is the engine's own, for a gate without data (it resumes by itself).
+    paused_for_no_data: bool = False
 
     def apply(self, e: Event) -> None:
         """Advance the state by one event."""
@@ -85,6 +94,7 @@ class RolloutState:
 
     def _gate(self, e: Event) -> None:
         result = Gate.model_validate(e.data)
+        self._track_no_data(result, e.t)
         if result.status == "fail":
             key = (e.wave, result.gate, e.cluster)
             self.gate_failures[key] = self.gate_failures.get(key, 0) + 1
@@ -93,8 +103,10 @@ class RolloutState:
         paused = Paused.model_validate(e.data)
         self.status = RolloutStatus.AWAITING_APPROVAL if paused.needs_approval else RolloutStatus.PAUSED
         self.pause_reason = paused.reason
+        self.paused_for_no_data = paused.no_data
 
     def _resumed(self, e: Event) -> None:
+        self.paused_for_no_data = False
         if self.status in (RolloutStatus.PAUSED, RolloutStatus.AWAITING_APPROVAL):
             self.status, self.pause_reason = RolloutStatus.RUNNING, None
 
@@ -125,6 +137,7 @@ class RolloutState:
         if e.cluster is None:  # the rollout as a whole
             self.status = RolloutStatus.ROLLED_BACK
             return
+        self.rollback_pending.pop(e.cluster, None)
         self.rolling_back.discard(e.cluster)
         self.rolled_back.add(e.cluster)
         self._set_share(e.t, e.cluster, 0.0)
@@ -135,6 +148,19 @@ class RolloutState:
 
     def _aborted(self, e: Event) -> None:
         self.abort_requested = True
+
+    def _track_no_data(self, result: Gate, t: float) -> None:
+        """Start (or keep) the no-data clock of (gate, cluster), or stop it when data came."""
+        if result.status == "no-data":
+            self.no_data_since.setdefault((result.gate, result.cluster), t)
+        else:
+            self.no_data_since.pop((result.gate, result.cluster), None)
+
+    def _rollback_pending(self, e: Event) -> None:
+        cluster = _cluster(e)
+        self.rolling_back.discard(cluster)  # the retry logs its own rollback_started
+        self.rollback_pending[cluster] = RollbackPending.model_validate(e.data).reason
+        self.cluster_state[cluster] = ClusterStatus.ROLLBACK_PENDING
 
     def _set_share(self, t: float, cluster: str, share: float) -> None:
         self.shares[cluster] = share
@@ -155,6 +181,7 @@ _FOLD: dict[EventKind, Callable[[RolloutState, Event], None]] = {
     EventKind.WAVE_PASSED: RolloutState._wave_passed, EventKind.HALTED: RolloutState._halted,
     EventKind.ROLLBACK_STARTED: RolloutState._rollback_started, EventKind.ROLLED_BACK: RolloutState._rolled_back,
     EventKind.COMPLETED: RolloutState._completed, EventKind.ABORTED: RolloutState._aborted,
+    EventKind.ROLLBACK_PENDING: RolloutState._rollback_pending,
 }
 
 

@@ -47,8 +47,9 @@ Rates are per wall second: a simulated fleet paced at ``time_scale`` S ≠ 1 sim
 wall second reads them through :class:`waveguard.rollout.paced_signals.PacedSignals`, which
 turns them into per simulated second.
 
-**Failures.** Connection refused, a timeout (``timeout_s``, default 5 s, also sent to Prometheus
-as the query's ``timeout``), an HTTP error, a body over ``max_response_bytes`` (16 MiB, read in a
+**Failures.** Connection refused, a timeout (``timeout_s``, default 5 s, for each read and for
+the whole answer — a body dripped byte by byte is a timeout; also sent to Prometheus as the
+query's ``timeout``), an HTTP error, a body over ``max_response_bytes`` (16 MiB, read in a
 stream and abandoned beyond) or a Prometheus ``"status": "error"`` make that figure ``None``, and
 the source is not asked again during this evaluation (no retry storm: at most one timeout per
 evaluation); :meth:`PrometheusSignals.explain` says what happened, for the pause message.
@@ -58,6 +59,7 @@ from __future__ import annotations
 
 import math
 import re
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -267,6 +269,7 @@ class PrometheusSignals:
         url = f"{c.url}/api/v1/query"
         timeout = httpx.Timeout(c.timeout_s, connect=min(c.timeout_s, 2.0))
         client = self._client or httpx.Client()
+        give_up = time.monotonic() + c.timeout_s  # httpx's timeout is per read: a dripped body needs a total
         try:
             with client.stream("POST", url, data=params, timeout=timeout,
                                headers={"Accept": "application/json"}) as resp:
@@ -276,6 +279,8 @@ class PrometheusSignals:
                     if len(body) > c.max_response_bytes:
                         raise SourceError(f"Prometheus at {c.url} sent more than {c.max_response_bytes} bytes "
                                           "for one query: abandoned")
+                    if time.monotonic() > give_up:
+                        raise httpx.ReadTimeout("the whole answer took too long")
                 status = resp.status_code
         except httpx.TimeoutException:
             raise SourceError(f"Prometheus at {c.url} did not answer within {c.timeout_s:g} s") from None

@@ -117,6 +117,11 @@ class Plan(BaseModel):
     gate_interval_s: float = Field(default=30.0, gt=0)
     max_parallel_clusters: int = Field(default=25, ge=1)
     rollback: Literal["automatic", "manual"] = "automatic"
+    #: Seconds a gate may stay without data on a cluster before the rollout halts and rolls back
+    #: (the engine pauses at the first no-data, keeps evaluating, and resumes when data returns).
+    #: Default 600 s: ten minutes, the ``for:`` of kube-prometheus' TargetDown alert, so the
+    #: monitoring has paged someone by then; past it the change has run unobserved too long.
+    no_data_timeout_s: float = Field(default=600.0, gt=0)
 
     @model_validator(mode="after")
     def _unique_wave_names(self) -> "Plan":

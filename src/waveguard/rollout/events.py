@@ -33,6 +33,7 @@ class EventKind(StrEnum):
     ROLLED_BACK = "rolled_back"
     COMPLETED = "completed"
     ABORTED = "aborted"
+    CHANGE_REPLACED = "change_replaced"
 
 
 class RolloutStatus(StrEnum):
@@ -66,12 +67,22 @@ class Payload(BaseModel):
 
 
 class Started(Payload):
-    """The rollout's inputs: plan and fleet (model dumps) and the backend settings ``resume``
-    rebuilds the same backend from (:class:`~waveguard.rollout.backend.BackendConfig` dump)."""
+    """The rollout's inputs: plan and fleet (model dumps), the backend settings ``resume``
+    rebuilds the same backend from (:class:`~waveguard.rollout.backend.BackendConfig` dump)
+    and the change frozen at start (:class:`~waveguard.rollout.frozen.FrozenChange` dump:
+    its manifests' content and hash; None in state files from before it was frozen)."""
 
     plan: dict[str, Any] | None = None
     fleet_model: dict[str, Any] | None = None
     backend: dict[str, Any] | None = None
+    change: dict[str, Any] | None = None
+
+
+class ChangeReplaced(Payload):
+    """``resume --use-changed-manifests``: the manifests on disk replace the frozen ones from
+    here on (a :class:`~waveguard.rollout.frozen.FrozenChange` dump)."""
+
+    change: dict[str, Any]
 
 
 class WaveStarted(Payload):
@@ -136,7 +147,7 @@ PAYLOADS: dict[EventKind, type[Payload]] = {
     EventKind.APPLIED: Applied, EventKind.GATE: Gate, EventKind.PAUSED: Paused, EventKind.RESUMED: Empty,
     EventKind.APPROVED: Empty, EventKind.WAVE_PASSED: WavePassed, EventKind.HALTED: Halted,
     EventKind.ROLLBACK_STARTED: Empty, EventKind.ROLLED_BACK: Empty, EventKind.COMPLETED: Empty,
-    EventKind.ABORTED: Empty,
+    EventKind.ABORTED: Empty, EventKind.CHANGE_REPLACED: ChangeReplaced,
 }
 
 

@@ -148,3 +148,25 @@ def test_operator_requests_start_no_engine_and_say_how_to_resume(runner, tmp_pat
     s = fold(EventLog(state).events())
     assert s.status == "rolled_back" and "aborted" in s.halt["reason"]
     assert all(share == 0 for share in s.shares.values())
+
+
+@pytest.mark.parametrize("request_, code, end", [("abort", 1, "rolled_back"), ("pause", 0, "paused")])
+def test_the_running_engine_acts_on_an_operators_request(runner, tmp_path, fleet, request_, code, end):
+    """A real engine (stopped by SIGSTOP while the request is recorded, so it is surely still
+    running) acts on `abort` / `pause` when it continues; the request itself runs nothing."""
+    plan = _fast_plan(runner, tmp_path, fleet, bake_s=600)
+    state = tmp_path / "s.db"
+    holder = _start(plan, fleet, state)
+    _wait_for_events(state, 3, holder)
+    assert holder.poll() is None, "the rollout ended before the test could stop it"
+    _freeze_outside_a_transaction(holder, state)
+    result = runner.invoke(app, ["rollout", request_, "--state", str(state)])
+    holder.send_signal(signal.SIGCONT)
+    assert result.exit_code == 0, result.output
+    assert f"the engine (PID {holder.pid} on {socket.gethostname()}" in result.stdout
+    assert holder.wait(timeout=300) == code
+    s = fold(EventLog(state).events())
+    assert s.status == end
+    if request_ == "abort":
+        assert "aborted" in s.halt["reason"] and all(share == 0 for share in s.shares.values())
+    assert EventLog(state).lease() is None

@@ -163,8 +163,8 @@ class Engine:
         applied_at = [t for (w, _), t in s.applied.items() if w == index]
         bake_start = max(applied_at) if applied_at else s.wave_started_at.get(index, 0.0)
         bake_end = bake_start + wave.bake_s
+        last = s.last_evaluation.get(index, bake_start)  # the last evaluation's time
         while s.status == RolloutStatus.RUNNING:
-            last = s.last_evaluation.get(index, bake_start)
             if last >= bake_end - 1e-9:
                 self._emit(EventKind.WAVE_PASSED, wave=index, name=wave.name)
                 return
@@ -173,6 +173,7 @@ class Engine:
             self._sync()
             if s.status != RolloutStatus.RUNNING or s.abort_requested:
                 return
+            last = self.clock.now()  # also when no gate is evaluated (a plan without gates)
             if not self._record(index, self._evaluate_gates()):
                 return
 

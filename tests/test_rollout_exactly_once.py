@@ -8,7 +8,9 @@ engine, as real clusters outlive a killed guard. Each resumed run must end exact
 uninterrupted one: same final state, same multiset of applies, halts, gate results and
 rollbacks (times included). Three rollouts on the in-memory fakes of test_rollout_engine.py:
 the incident (a gate fails in the first production wave: halt, roll back), one that completes,
-and the incident with ``failures_to_halt: 3`` (a repeated gate evaluation would halt early).
+and the incident with ``failures_to_halt: 3`` (a repeated gate evaluation would halt early);
+and the incident on the simulator, whose restored clock stands at the last logged transition
+(not at the last evaluation) after a restart.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from collections import Counter
 
 import pytest
 
+from tests import test_rollout_simulated as simulated
 from tests.test_rollout_engine import PLAN, World, run
 from waveguard.rollout.engine import KilledError
 from waveguard.rollout.eventlog import EventLog, fold
@@ -29,16 +32,18 @@ CASES = {
     "incident-three-failures": (THREE_FAILURES, frozenset({"prod-small"})),
 }
 #: Commits of each uninterrupted rollout (= kill points), pinned so a change to the engine's
-#: writes is seen here; 70 kill points in all.
+#: writes is seen here; 70 kill points on the fakes, 29 on the simulator.
 KILL_POINTS = {"incident": 21, "completing": 26, "incident-three-failures": 23}
+KILL_POINTS_SIMULATED = 29
 
 
-def outcome(log: EventLog, world: World) -> tuple:
+def outcome(log: EventLog, world: World | None = None) -> tuple:
     """What must not differ between a run and its killed-and-resumed twin."""
     events = log.events()
     state = fold(events)
     of = {kind: [e for e in events if e.kind == kind] for kind in ("applied", "halted", "gate", "rolled_back")}
-    final = (state.status, sorted(state.shares.items()), sorted(state.passed_waves), sorted(world.shares.items()),
+    final = (state.status, sorted(state.shares.items()), sorted(state.passed_waves),
+             sorted(world.shares.items()) if world else None,
              state.halt and (state.halt["t"], state.halt["wave"], state.halt.get("gate"), state.halt.get("cluster_failed")))
     return (final,
             Counter((e.t, e.wave, e.cluster, e.data["share"]) for e in of["applied"]),
@@ -100,3 +105,20 @@ def test_a_kill_between_an_evaluation_and_its_halt_is_decided_on_resume(tmp_path
     halted = next(e for e in log.events() if e.kind == "halted")
     assert halted.t == halted_at.t
     assert len([e for e in log.events() if e.kind == "gate" and e.data["status"] == "fail"]) == 3
+
+
+def test_killed_after_every_commit_of_the_incident_on_the_simulator(tmp_path):
+    """The incident with SLI gates on the real simulator (a fresh one per process, rebuilt from
+    the log's transitions): it reaches production, a gate fails, everything rolls back."""
+    plan = simulated.small_plan(gates=simulated.SLI_GATES)
+    writes = {"n": 0}
+    _, log = simulated.run(tmp_path, plan, name="reference.db",
+                           fault=lambda: writes.__setitem__("n", writes["n"] + 1))
+    reference = outcome(log)
+    assert reference[0][0] == "rolled_back" and writes["n"] == KILL_POINTS_SIMULATED
+    for point in range(1, writes["n"] + 1):
+        name = f"killed-{point}.db"
+        killed, _ = simulated.run(tmp_path, plan, name=name, fault=kill_before_write(point))
+        assert killed is None, f"kill point {point} was not reached"
+        _, resumed = simulated.run(tmp_path, plan, name=name)
+        assert outcome(resumed) == reference, f"killed before commit {point} on the simulator"

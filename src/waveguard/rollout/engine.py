@@ -62,6 +62,9 @@ class Engine:
             self.state.apply(e)
         self.actuator, self.clock, self.source = self.target.actuator, self.target.clock, self.target.source
         self.actuator.restore(self.state)
+        # A restored simulator stands at its last transition; the log may go further (gate
+        # evaluations): continue from the last logged time, as the stopped engine would have.
+        self.clock.advance(self.state.last_t - self.clock.now())
 
     # --- writing -------------------------------------------------------------------------------
     def _write(self, rows: list[tuple]) -> list[Event]:

@@ -73,15 +73,18 @@ def _engine(log: EventLog, use_changed: bool = False) -> tuple[Engine, Temporary
     plan = Plan.model_validate(data["plan"])
     fleet = Fleet.model_validate(data["fleet_model"])
     plan, workdir = _frozen_plan(log, plan, use_changed)
+    backend = None
     try:
         profiles = build_profiles(load_change([plan.change]))
         config = BackendConfig.from_stored(data.get("backend") or {})
         backend = build_backend(config, plan, fleet, profiles, log=lambda msg: err_console.print(msg, markup=False))
+        return Engine(plan=plan, fleet=fleet, target=backend, log=log, analysed_profiles=profiles), workdir
     except BaseException:
+        if backend is not None:
+            backend.close()
         if workdir is not None:
             workdir.cleanup()
         raise
-    return Engine(plan=plan, fleet=fleet, target=backend, log=log, analysed_profiles=profiles), workdir
 
 
 def _frozen_plan(log: EventLog, plan: Plan, use_changed: bool) -> tuple[Plan, TemporaryDirectory | None]:
@@ -207,6 +210,8 @@ def _print_status(state: RolloutState) -> None:
         console.print(f"paused: {state.pause_reason}", highlight=False)
     running = {c: s for c, s in state.shares.items() if s > 0}
     console.print(f"clusters running the change: {len(running)}; rolled back: {len(state.rolled_back)}")
+    for cluster, reason in sorted(state.rollback_pending.items()):
+        console.print(f"rollback pending on {cluster} (resume retries): {reason}", highlight=False, markup=False)
 
 
 @rollout_app.command("start")
@@ -279,7 +284,8 @@ def status(state: Path = typer.Option(DEFAULT_STATE, "--state"),
     if as_json:
         typer.echo(json.dumps({"status": s.status, "t": s.last_t, "wave": s.wave, "halt": s.halt,
                                "pause_reason": s.pause_reason, "shares": s.shares,
-                               "clusters": s.cluster_state, "engine": engine}, default=float))
+                               "clusters": s.cluster_state, "rollback_pending": s.rollback_pending,
+                               "engine": engine}, default=float))
     else:
         _print_status(s)
         if s.status not in ("completed", "rolled_back"):

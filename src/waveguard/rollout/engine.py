@@ -21,6 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from waveguard.model.errors import TargetError
 from waveguard.model.fleet import Cluster, Fleet
 from waveguard.model.requests import RequestProfile
 from waveguard.rollout.events import Event, EventKind, RolloutStatus
@@ -228,13 +229,22 @@ class Engine:
         return True
 
     def _roll_back(self) -> None:
+        """Roll every cluster the change reached back, one after another; a cluster whose target
+        refuses (TargetError) is logged ``rollback_pending`` and the others go on. The rollout
+        is rolled back once every cluster is; else it stays rolling back, for ``resume``."""
         s = self.state
+        pending = False
         for cluster, share in sorted(s.shares.items()):
             if share <= 0 or cluster in s.rolled_back:
                 continue
             if cluster not in s.rolling_back:
                 self._emit(EventKind.ROLLBACK_STARTED, wave=s.wave, cluster=cluster)
-            self.actuator.rollback(cluster)
+            try:
+                self.actuator.rollback(cluster)
+            except TargetError as exc:
+                self._emit(EventKind.ROLLBACK_PENDING, wave=s.wave, cluster=cluster, reason=str(exc))
+                pending = True
+                continue
             self._emit(EventKind.ROLLED_BACK, wave=s.wave, cluster=cluster)
-        if s.status != RolloutStatus.ROLLED_BACK:
+        if not pending and s.status != RolloutStatus.ROLLED_BACK:
             self._emit(EventKind.ROLLED_BACK)

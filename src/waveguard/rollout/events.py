@@ -34,6 +34,7 @@ class EventKind(StrEnum):
     COMPLETED = "completed"
     ABORTED = "aborted"
     CHANGE_REPLACED = "change_replaced"
+    ROLLBACK_PENDING = "rollback_pending"
 
 
 class RolloutStatus(StrEnum):
@@ -58,6 +59,8 @@ class ClusterStatus(StrEnum):
     HALTED = "halted"
     ROLLING_BACK = "rolling_back"
     ROLLED_BACK = "rolled_back"
+    #: Its rollback was refused or not answered: retried by the next ``resume``.
+    ROLLBACK_PENDING = "rollback_pending"
 
 
 class Payload(BaseModel):
@@ -133,6 +136,12 @@ class Halted(Payload):
     before_apply: bool | None = None
 
 
+class RollbackPending(Payload):
+    """A cluster's rollback failed (the target's error, one line): it stays to be rolled back."""
+
+    reason: str
+
+
 class WavePassed(Payload):
     name: str
 
@@ -148,6 +157,7 @@ PAYLOADS: dict[EventKind, type[Payload]] = {
     EventKind.APPROVED: Empty, EventKind.WAVE_PASSED: WavePassed, EventKind.HALTED: Halted,
     EventKind.ROLLBACK_STARTED: Empty, EventKind.ROLLED_BACK: Empty, EventKind.COMPLETED: Empty,
     EventKind.ABORTED: Empty, EventKind.CHANGE_REPLACED: ChangeReplaced,
+    EventKind.ROLLBACK_PENDING: RollbackPending,
 }
 
 

@@ -51,6 +51,8 @@ class RolloutState:
     #: cluster → object ref → the object before the change (None: it did not exist), from the
     #: first ``apply_started`` of the cluster that recorded them (real clusters).
     previous_objects: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: cluster → why its rollback failed (retried by the next resume), until it is rolled back.
+    rollback_pending: dict[str, str] = field(default_factory=dict)
     #: The change frozen at start, or the one that replaced it (a FrozenChange dump), or None.
     change: dict[str, Any] | None = None
     #: (t, gate, cluster, threshold) of every logged gate result: none is logged twice.
@@ -152,6 +154,7 @@ class RolloutState:
             self.status = RolloutStatus.ROLLED_BACK
             return
         self.rolling_back.discard(e.cluster)
+        self.rollback_pending.pop(e.cluster, None)
         self.rolled_back.add(e.cluster)
         self._set_share(e.t, e.cluster, 0.0)
         self.cluster_state[e.cluster] = ClusterStatus.ROLLED_BACK
@@ -161,6 +164,11 @@ class RolloutState:
 
     def _aborted(self, e: Event) -> None:
         self.abort_requested = True
+
+    def _rollback_pending(self, e: Event) -> None:
+        cluster = _cluster(e)
+        self.rollback_pending[cluster] = e.data["reason"]
+        self.cluster_state[cluster] = ClusterStatus.ROLLBACK_PENDING
 
     def _change_replaced(self, e: Event) -> None:
         self.change = e.data["change"]
@@ -184,7 +192,7 @@ _FOLD: dict[EventKind, Callable[[RolloutState, Event], None]] = {
     EventKind.WAVE_PASSED: RolloutState._wave_passed, EventKind.HALTED: RolloutState._halted,
     EventKind.ROLLBACK_STARTED: RolloutState._rollback_started, EventKind.ROLLED_BACK: RolloutState._rolled_back,
     EventKind.COMPLETED: RolloutState._completed, EventKind.ABORTED: RolloutState._aborted,
-    EventKind.CHANGE_REPLACED: RolloutState._change_replaced,
+    EventKind.CHANGE_REPLACED: RolloutState._change_replaced, EventKind.ROLLBACK_PENDING: RolloutState._rollback_pending,
 }
 
 #: Kinds that are not the engine's decision after an evaluation (operators' requests, the

@@ -170,3 +170,21 @@ def test_the_running_engine_acts_on_an_operators_request(runner, tmp_path, fleet
     if request_ == "abort":
         assert "aborted" in s.halt["reason"] and all(share == 0 for share in s.shares.values())
     assert EventLog(state).lease() is None
+
+
+def test_the_heartbeat_thread_keeps_the_lease_fresh(tmp_path):
+    """The engine's heartbeat, beside it: a fake-fast interval, and the lease row's heartbeat
+    moves on (polled, no sleep of a fixed length decides the outcome)."""
+    from waveguard.rollout.lease import Heartbeat
+
+    log = _started_log(tmp_path / "s.db")
+    assert log.owner is not None
+    first = log.lease()
+    assert first is not None
+    with Heartbeat(log.path, log.owner, every_s=0.01):
+        deadline = time.time() + 30
+        while (lease := log.lease()) is not None and lease.heartbeat == first.heartbeat and time.time() < deadline:
+            time.sleep(0.01)
+    assert lease is not None and lease.heartbeat > first.heartbeat and lease.owner == log.owner
+    log.release()
+    assert log.lease() is None

@@ -331,3 +331,31 @@ def test_a_halt_waits_for_failures_to_halt_failed_evaluations(tmp_path):
     failed = [e for e in log.events() if e.kind == "gate" and e.data["status"] == "fail"]
     halted = next(e for e in log.events() if e.kind == "halted")
     assert len(failed) == 3 and halted.seq > failed[-1].seq and halted.t == failed[-1].t
+
+
+def test_a_refused_rollback_leaves_the_cluster_pending_and_the_others_go_on(tmp_path):
+    """The hook for a target that keeps refusing (a saturated control plane): its cluster is
+    logged rollback_pending with the reason, the others roll back, the rollout stays rolling
+    back; the next run retries it."""
+    from waveguard.model.errors import TargetError
+
+    class Refusing(FakeActuator):
+        refuse = True
+
+        def rollback(self, cluster: str) -> None:
+            if cluster == "prod-large" and Refusing.refuse:
+                raise TargetError("prod-large: PATCH daemonsets/x: 429 Too Many Requests")
+            super().rollback(cluster)
+
+    world = World(overloads=frozenset({"prod-large"}))
+    log = EventLog(tmp_path / "s.db", create=True)
+    backend = Backend(Refusing(world), FakeClock(world), FakeSource(world, PROFILES))
+    state = Engine(plan=PLAN, fleet=FLEET, target=backend, log=log, analysed_profiles=PROFILES).run()
+    assert state.status == "rolling_back" and state.cluster_state["prod-large"] == "rollback_pending"
+    assert "429" in state.rollback_pending["prod-large"]
+    assert world.shares == {"staging": 0.0, "prod-small": 0.0, "prod-large": 0.01}
+    Refusing.refuse = False
+    state, log = run(tmp_path / "s.db", PLAN, world)
+    assert state.status == "rolled_back" and not state.rollback_pending
+    assert world.shares["prod-large"] == 0.0
+    assert [e.cluster for e in log.events() if e.kind == "rollback_started"].count("prod-large") == 1

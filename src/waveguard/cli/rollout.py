@@ -1,8 +1,14 @@
 """``waveguard rollout start|status|pause|resume|approve|abort``: guarded waves, durable state.
 
 The state database (``--state``, SQLite in WAL mode) holds everything needed to resume: the
-plan, the fleet, the backend's settings and every event. ``pause``/``abort`` only append an
-event; the running engine sees it at its next step (or ``resume``/``approve`` act on it).
+plan, the fleet, the backend's settings, the change's manifests frozen at start, every event,
+and the lease of the one engine that drives the rollout (``start`` and ``resume`` take it; a
+second one exits 2, naming the holder). ``pause``/``approve``/``abort`` only append an event;
+the running engine acts on it at its next evaluation, else the next ``resume`` does.
+
+Exit codes: 0 completed (or paused, for start/resume); 1 halted, awaiting approval of the
+rollback, rolled back; 2 bad input or another engine drives the rollout; ``status``: 3 while
+running or paused.
 """
 
 from __future__ import annotations
@@ -18,12 +24,17 @@ from waveguard.cli.common import EXIT_FINDINGS, EXIT_OK, err_console, input_erro
 from waveguard.model.errors import InputError
 
 if TYPE_CHECKING:  # pydantic models: imported where used, so `waveguard --help` stays fast
+    from tempfile import TemporaryDirectory
+
     from waveguard.model.fleet import Fleet
-    from waveguard.rollout.eventlog import Event, EventLog, RolloutState
+    from waveguard.rollout.engine import Engine
+    from waveguard.rollout.eventlog import Event, EventLog, RolloutState, Row
     from waveguard.rollout.plan import Plan
 
 rollout_app = typer.Typer(no_args_is_help=True, help="Roll a change out in guarded waves.")
 DEFAULT_STATE = Path("waveguard-rollout.db")
+#: `rollout status`: the rollout is still running or paused (CI waits while the exit is 3).
+EXIT_RUNNING = 3
 
 
 def register(app: typer.Typer) -> None:
@@ -42,24 +53,63 @@ def _fold(log: EventLog) -> RolloutState:
     return fold(log.events())
 
 
-def _engine(log: EventLog, on_event=None):
-    """Rebuild plan, fleet, change profiles and backend from the ``started`` event."""
+def _started(log: EventLog) -> Event:
+    events = log.events(after=0)
+    if not events or events[0].kind != "started":
+        raise InputError(str(log.path), "the state database holds no started rollout", hint="start one first")
+    return events[0]
+
+
+def _engine(log: EventLog, use_changed: bool = False) -> tuple[Engine, TemporaryDirectory | None]:
+    """Rebuild plan, fleet, the frozen change's profiles and the backend from the ``started``
+    event; the engine and the temporary folder holding the frozen manifests (to clean up)."""
     from waveguard.analysis import build_profiles, load_change
     from waveguard.model.fleet import Fleet
     from waveguard.rollout.backend import BackendConfig, build_backend
     from waveguard.rollout.engine import Engine
     from waveguard.rollout.plan import Plan
 
-    events = log.events()
-    if not events or events[0].kind != "started":
-        raise InputError(str(log.path), "the state database holds no started rollout", hint="start one first")
-    data = events[0].data
+    data = _started(log).data
     plan = Plan.model_validate(data["plan"])
     fleet = Fleet.model_validate(data["fleet_model"])
-    profiles = build_profiles(load_change([plan.change]))
-    config = BackendConfig.from_stored(data.get("backend") or {})
-    backend = build_backend(config, plan, fleet, profiles, log=lambda msg: err_console.print(msg, markup=False))
-    return Engine(plan=plan, fleet=fleet, target=backend, log=log, analysed_profiles=profiles, on_event=on_event)
+    plan, workdir = _frozen_plan(log, plan, use_changed)
+    backend = None
+    try:
+        profiles = build_profiles(load_change([plan.change]))
+        config = BackendConfig.from_stored(data.get("backend") or {})
+        backend = build_backend(config, plan, fleet, profiles, log=lambda msg: err_console.print(msg, markup=False))
+        return Engine(plan=plan, fleet=fleet, target=backend, log=log, analysed_profiles=profiles), workdir
+    except BaseException:
+        if backend is not None:
+            backend.close()
+        if workdir is not None:
+            workdir.cleanup()
+        raise
+
+
+def _frozen_plan(log: EventLog, plan: Plan, use_changed: bool) -> tuple[Plan, TemporaryDirectory | None]:
+    """``plan`` reading the change frozen at start (materialised in a temporary folder). When the
+    files on disk differ: one line, and the frozen ones — or, ``use_changed``, the ones on disk,
+    recorded as ``change_replaced``. A state file from before the freeze reads the plan's path."""
+    from waveguard.rollout.frozen import change_path, freeze, load_frozen, materialise, on_disk_differs
+
+    state = _fold(log)
+    if state.change is None:
+        return plan, None
+    frozen = load_frozen(state.change)
+    note = on_disk_differs(frozen)
+    if note and use_changed:
+        from waveguard.analysis import load_change
+
+        load_change([frozen.path])  # the files on disk must load before they replace anything
+        frozen = freeze(frozen.path)
+        log.append("change_replaced", state.last_t, change=frozen.model_dump(mode="json"))
+        err_console.print(f"note: {note}; rolling out the files on disk from now on", markup=False)
+    elif note:
+        err_console.print(f"note: {note}; continuing with the frozen change "
+                          "(--use-changed-manifests rolls out the files on disk)", markup=False)
+    workdir = materialise(frozen)
+    return plan.model_copy(update={"change": change_path(workdir, frozen)}), workdir
 
 
 class _Reporter:
@@ -106,36 +156,49 @@ class _Reporter:
             progress.update(task, status="[red]rolled back[/]")
 
 
-def _drive(log: EventLog, as_json: bool) -> RolloutState:
+def _drive(log: EventLog, as_json: bool, use_changed: bool = False) -> RolloutState:
+    """Run the engine on ``log`` (which holds the lease), heartbeat beside it; release the lease
+    however it ends."""
     from waveguard.rollout.k8s_target import KubernetesError
+    from waveguard.rollout.lease import Heartbeat
 
-    with input_errors():
-        probe = _engine(log)
+    assert log.owner is not None  # start/acquire took the lease
     try:
-        with _Reporter(probe.plan, probe.fleet, as_json) as reporter:
-            probe.on_event = reporter
-            state = probe.run()
-    except KubernetesError as exc:
-        # The apiserver refused or did not answer: the log says where the rollout stands;
-        # `resume` retries (applies are idempotent).
-        err_console.print(f"error: {exc} (the rollout stopped here; waveguard rollout resume retries)", markup=False)
-        raise typer.Exit(EXIT_FINDINGS) from None
-    except InputError as exc:  # e.g. a kubeconfig gone since start: one line, not a traceback
-        err_console.print(f"error: {exc} (the rollout stopped here; fix it and run waveguard rollout resume)",
-                          markup=False)
-        raise typer.Exit(2) from None
+        with input_errors():
+            engine, workdir = _engine(log, use_changed)
+        try:
+            with input_errors(), Heartbeat(log.path, log.owner), \
+                    _Reporter(engine.plan, engine.fleet, as_json) as reporter:
+                engine.on_event = reporter
+                return engine.run()
+        except KubernetesError as exc:
+            # The apiserver refused or did not answer: the log says where the rollout stands;
+            # `resume` retries (applies are idempotent).
+            err_console.print(f"error: {exc} (the rollout stopped here; waveguard rollout resume retries)",
+                              markup=False)
+            raise typer.Exit(EXIT_FINDINGS) from None
+        finally:
+            engine.target.close()  # stop the exporter's servers, close clients
+            if workdir is not None:
+                workdir.cleanup()
     finally:
-        probe.target.close()  # stop the exporter's servers, close clients
-    return state
+        log.release()
+
+
+def _exit_code(status: str, *, waiting: int = EXIT_OK) -> int:
+    """0 completed; 1 halted, awaiting approval (after a failed gate), rolling back or rolled
+    back; ``waiting`` (start/resume: 0; status: 3) when running, paused or new."""
+    if status == "completed":
+        return EXIT_OK
+    if status in ("halted", "awaiting_approval", "rolling_back", "rolled_back"):
+        return EXIT_FINDINGS
+    return waiting
 
 
 def _finish(state: RolloutState, as_json: bool) -> None:
     if not as_json:
         _print_status(state)
-    from waveguard.rollout.events import RolloutStatus
-
-    done = (RolloutStatus.COMPLETED, RolloutStatus.PAUSED, RolloutStatus.AWAITING_APPROVAL)
-    raise typer.Exit(EXIT_OK if state.status in done else EXIT_FINDINGS)
+    raise typer.Exit(_exit_code(state.status))
 
 
 def _print_status(state: RolloutState) -> None:
@@ -198,7 +261,11 @@ def start(
         plan = load_plan(plan_path, fleet_model)
         from waveguard.analysis import load_change
 
+        from waveguard.rollout.frozen import freeze
+        from waveguard.rollout.lease import Owner
+
         load_change([plan.change])  # fail now, not mid-rollout, on a bad change
+        frozen = freeze(plan.change)  # what resume rolls out, from any folder
         errors = [f for f in plan_findings(plan, fleet_model, str(plan_path)) if f.severity == "error"]
         if errors and not force:
             raise InputError(str(plan_path), f"{errors[0].rule}: {errors[0].message}",
@@ -207,35 +274,62 @@ def start(
 
         preflight(backend, plan, fleet_model)  # real clusters: checked before anything is written
         log = _open(state, create=True)
-        log.append("started", 0.0, plan=plan.model_dump(mode="json"), fleet_model=fleet_model.model_dump(mode="json"),
-                   backend=backend.stored())
+        log.start([("started", 0.0, None, None, {
+            "plan": plan.model_dump(mode="json"), "fleet_model": fleet_model.model_dump(mode="json"),
+            "backend": backend.stored(), "change": frozen.model_dump(mode="json")})], Owner.this_process())
     _finish(_drive(log, as_json), as_json)
 
 
 @rollout_app.command("status")
 def status(state: Path = typer.Option(DEFAULT_STATE, "--state"),
            as_json: bool = typer.Option(False, "--json")) -> None:
-    """Where the rollout stands, from the state database alone."""
+    """Where the rollout stands, from the state database alone. Exit 0 completed, 1 halted or
+    rolled back (or awaiting approval of the rollback), 3 running or paused (CI waits on it)."""
     with input_errors():
-        s = _fold(_open(state))
+        log = _open(state)
+        s, engine = _fold(log), _engine_running(log)
     if as_json:
         typer.echo(json.dumps({"status": s.status, "t": s.last_t, "wave": s.wave, "halt": s.halt,
                                "pause_reason": s.pause_reason, "shares": s.shares,
-                               "clusters": s.cluster_state, "rollback_pending": s.rollback_pending},
-                              default=float))
+                               "clusters": s.cluster_state, "rollback_pending": s.rollback_pending,
+                               "engine": engine}, default=float))
     else:
         _print_status(s)
+        if s.status not in ("completed", "rolled_back"):
+            stdout_console().print(f"driven by {engine}" if engine else "no engine is driving it", highlight=False)
+    raise typer.Exit(_exit_code(s.status, waiting=EXIT_RUNNING))
 
 
-def _append_and_drive(state: Path, kind: str, as_json: bool, drive: bool = True, **data) -> None:
+def _engine_running(log: EventLog) -> str | None:
+    """Who drives the rollout ("PID N on HOST since …"), or None when no live engine does."""
+    holder = log.lease()
+    return holder.owner.describe() if holder is not None and holder.alive() else None
+
+
+#: What resuming does after each operator request, for the line printed when no engine runs.
+_NEXT = {"paused": "continues it", "approved": "acts on the approval", "aborted": "rolls it back"}
+
+
+def _request(state: Path, kind: str, as_json: bool = False, **data) -> None:
+    """Append an operator's request; the running engine acts on it at its next evaluation. No
+    engine is started here: without one, say how to resume."""
     with input_errors():
         log = _open(state)
+        _started(log)
         s = _fold(log)
         if s.status in ("completed", "rolled_back"):
             raise InputError(str(state), f"the rollout has already ended ({s.status})", hint="nothing to do")
         log.append(kind, s.last_t, wave=s.wave, **data)
-    if drive:
-        _finish(_drive(log, as_json), as_json)
+        engine = _engine_running(log)
+    if engine:
+        line = f"{kind}: recorded; the engine ({engine}) acts on it at its next evaluation"
+    else:
+        line = (f"{kind}: recorded; no engine is driving this rollout: "
+                f"waveguard rollout resume --state {state} {_NEXT[kind]}")
+    if as_json:
+        typer.echo(json.dumps({"recorded": kind, "engine": engine, "message": line}))
+    else:
+        stdout_console().print(line, highlight=False, markup=False)
     raise typer.Exit(EXIT_OK)
 
 
@@ -243,31 +337,42 @@ def _append_and_drive(state: Path, kind: str, as_json: bool, drive: bool = True,
 def pause(state: Path = typer.Option(DEFAULT_STATE, "--state"),
           reason: str = typer.Option("paused by an operator", "--reason")) -> None:
     """Ask the running rollout to pause after its current step."""
-    _append_and_drive(state, "paused", False, drive=False, reason=reason, needs_approval=False)
+    _request(state, "paused", reason=reason, needs_approval=False)
 
 
 @rollout_app.command("resume")
 def resume(state: Path = typer.Option(DEFAULT_STATE, "--state"),
-           as_json: bool = typer.Option(False, "--json")) -> None:
-    """Continue a paused or interrupted (even kill -9) rollout from its event log."""
+           as_json: bool = typer.Option(False, "--json"),
+           use_changed: bool = typer.Option(False, "--use-changed-manifests", help="Roll out the change's files "
+                                            "as they are on disk now, not as frozen at start.")) -> None:
+    """Continue a paused or interrupted (even kill -9) rollout from its event log, from any
+    folder, with the change frozen at start. Refused (exit 2) while another engine drives it."""
+    from waveguard.rollout.lease import Owner
+
     with input_errors():
-        s = _fold(_open(state))
-    if s.status == "paused":
-        _append_and_drive(state, "resumed", as_json)
-    with input_errors():
-        _finish(_drive(_open(state), as_json), as_json)
+        log = _open(state)
+        _started(log)
+        s = _fold(log)
+        if s.status in ("completed", "rolled_back"):
+            err_console.print(f"the rollout has already finished ({s.status}): nothing to resume", markup=False)
+            if not as_json:
+                _print_status(s)
+            raise typer.Exit(_exit_code(s.status))
+        rows: list[Row] = [("resumed", s.last_t, s.wave, None, {})] if s.status == "paused" else []
+        log.acquire(Owner.this_process(), rows)  # with the `resumed`, atomically
+    _finish(_drive(log, as_json, use_changed), as_json)
 
 
 @rollout_app.command("approve")
 def approve(state: Path = typer.Option(DEFAULT_STATE, "--state"),
             as_json: bool = typer.Option(False, "--json")) -> None:
     """Approve what the rollout waits for (a manual rollback, or going on after a pause)."""
-    _append_and_drive(state, "approved", as_json)
+    _request(state, "approved", as_json)
 
 
 @rollout_app.command("abort")
 def abort(state: Path = typer.Option(DEFAULT_STATE, "--state"),
           as_json: bool = typer.Option(False, "--json")) -> None:
-    """Halt now and roll back every cluster the change reached."""
-    _append_and_drive(state, "aborted", as_json)
-
+    """Halt and roll back every cluster the change reached (by the running engine, or the next
+    resume)."""
+    _request(state, "aborted", as_json)

@@ -6,7 +6,11 @@ Every decision is appended to the :class:`~waveguard.rollout.eventlog.EventLog` 
 acted on; the engine's position is always recomputed from the log, so ``run`` after a crash
 (kill -9 at any point) continues where the log stops: an ``apply_started`` without its
 ``applied`` is re-applied (the actuator's apply is idempotent) and logged once; a halt is never
-forgotten. The clusters of a wave are applied in batches of at most the plan's
+forgotten; a gate evaluation is never logged twice (keyed by time, gate, cluster and threshold)
+and a resumed bake continues from the last logged evaluation on the same schedule (every
+``gate_interval_s`` after the wave's last apply, the last one at the bake's end), so a failure
+is never counted twice; an evaluation logged without the decision that follows it (halt, pause,
+go on) is decided on when resumed. The clusters of a wave are applied in batches of at most the plan's
 ``max_parallel_clusters`` (concurrently when the actuator allows it). The engine acts through a
 :class:`~waveguard.rollout.ports.Backend`: an actuator, a clock and a signal source.
 """
@@ -62,6 +66,9 @@ class Engine:
             self.state.apply(e)
         self.actuator, self.clock, self.source = self.target.actuator, self.target.clock, self.target.source
         self.actuator.restore(self.state)
+        # A restored simulator stands at its last transition; the log may go further (gate
+        # evaluations): continue from the last logged time, as the stopped engine would have.
+        self.clock.advance(self.state.last_t - self.clock.now())
 
     # --- writing -------------------------------------------------------------------------------
     def _write(self, rows: list[tuple]) -> list[Event]:
@@ -104,6 +111,9 @@ class Engine:
                 return s
             if s.status != RolloutStatus.RUNNING:
                 return s
+            if s.undecided:  # stopped between an evaluation and its decision
+                self._decide_logged()
+                continue
             if s.wave >= len(self.plan.waves):
                 self._emit(EventKind.COMPLETED)
                 return s
@@ -154,18 +164,25 @@ class Engine:
         return self._record(index, results, before_apply=True)
 
     def _bake(self, index: int, wave: Wave) -> None:
+        """Evaluate the gates every ``gate_interval_s`` from the wave's last apply, the last time
+        at the bake's end, then pass the wave; after a restart, from the last logged evaluation."""
         s = self.state
         applied_at = [t for (w, _), t in s.applied.items() if w == index]
-        bake_end = (max(applied_at) if applied_at else s.wave_started_at.get(index, 0.0)) + wave.bake_s
+        bake_start = max(applied_at) if applied_at else s.wave_started_at.get(index, 0.0)
+        bake_end = bake_start + wave.bake_s
+        last = s.last_evaluation.get(index, bake_start)  # the last evaluation's time
         while s.status == RolloutStatus.RUNNING or self._waiting_for_data():
-            now = self.clock.now()
-            if now >= bake_end - 1e-9 and s.status == RolloutStatus.RUNNING:
+            if last >= bake_end - 1e-9 and s.status == RolloutStatus.RUNNING:
                 self._emit(EventKind.WAVE_PASSED, wave=index, name=wave.name)
                 return
-            self.clock.advance(max(min(self.plan.gate_interval_s, bake_end - now), 0.0) or self.plan.gate_interval_s)
+            due = max(last, bake_start) + self.plan.gate_interval_s
+            if last < bake_end - 1e-9:  # the last evaluation falls at the bake's end; waiting for
+                due = min(due, bake_end)  # data past it goes on every interval
+            self.clock.advance(due - self.clock.now())
             self._sync()
             if not (s.status == RolloutStatus.RUNNING or self._waiting_for_data()) or s.abort_requested:
                 return
+            last = self.clock.now()  # also when no gate is evaluated (a plan without gates)
             if not self._record(index, self._evaluate_gates()):
                 if not self._waiting_for_data():
                     return
@@ -177,11 +194,28 @@ class Engine:
                 for cluster in reached]
 
     def _record(self, index: int, results: list[GateResult], before_apply: bool = False) -> bool:
-        """Log all results in one commit; halt on a failure, pause on no-data. True: go on."""
+        """Log all results in one commit (but none whose key is logged already), then decide."""
         t = self.clock.now()
-        rows = [(EventKind.GATE, t, index, r.cluster, r.as_json() | {"before_apply": before_apply}) for r in results]
+        rows, keys = [], set(self.state.gate_keys)
+        for r in results:
+            key = (t, r.gate, r.cluster, r.threshold)
+            if key not in keys:
+                keys.add(key)
+                rows.append((EventKind.GATE, t, index, r.cluster, r.as_json() | {"before_apply": before_apply}))
         if rows:
             self._write(rows)
+        self.state.undecided = []  # decided now, in this process
+        return self._decide(index, results, before_apply)
+
+    def _decide_logged(self) -> None:
+        """Decide on the last logged evaluation, as the stopped engine would have."""
+        events, self.state.undecided = self.state.undecided, []
+        results = [GateResult.of(e.data["gate"], e.data["cluster"], e.data["status"], e.data["value"],
+                                 e.data["threshold"], e.data["detail"]) for e in events]
+        self._decide(events[0].wave or 0, results, bool(events[0].data.get("before_apply")))
+
+    def _decide(self, index: int, results: list[GateResult], before_apply: bool) -> bool:
+        """Halt on a failure (counted ``failures_to_halt`` times), pause on no-data. True: go on."""
         needed = {g.kind: g.failures_to_halt for g in self.plan.gates}
         failed = [r for r in results if r.status == "fail"
                   and self.state.gate_failures.get((index, r.gate, r.cluster), 0) >= needed.get(r.gate, 1)]

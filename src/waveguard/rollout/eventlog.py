@@ -7,8 +7,18 @@ the events (:func:`~waveguard.rollout.state.fold`, re-exported here with :class:
 and :class:`~waveguard.rollout.events.Event`). Each payload is validated against its kind's
 model (:mod:`waveguard.rollout.events`) before it is written.
 
+One engine per rollout: the ``lease`` table holds who drives it (:mod:`waveguard.rollout.lease`).
+:meth:`EventLog.start` writes ``started`` and takes the lease in one transaction (two ``start`` commands
+on a new file: one wins, the other is refused); :meth:`EventLog.acquire` takes it for ``resume``
+(with the ``resumed`` event, if any, in the same transaction). An ``EventLog`` that holds the
+lease checks and refreshes it in every append (a fence); one without (``pause``, ``approve``,
+``abort``) only appends. Gate results are keyed (t, gate, cluster, threshold) by a unique index:
+never logged twice.
+
 Errors: a database that is not SQLite, is corrupt, or is locked by another process raises
-:class:`~waveguard.model.errors.InputError` and leaves the file untouched.
+:class:`~waveguard.model.errors.InputError` and leaves the file untouched;
+:class:`~waveguard.rollout.lease.LeaseHeldError` when another live engine holds the lease,
+:class:`~waveguard.rollout.lease.LeaseLostError` when this one's was taken over.
 """
 
 from __future__ import annotations
@@ -17,10 +27,11 @@ import json
 import sqlite3
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Sequence
 
 from waveguard.model.errors import InputError
 from waveguard.rollout.events import Event, EventKind, check_payload
+from waveguard.rollout.lease import Lease, LeaseHeldError, LeaseLostError, Owner
 from waveguard.rollout.state import RolloutState, Transition, fold
 
 __all__ = ["KINDS", "Event", "EventKind", "EventLog", "RolloutState", "Transition", "fold"]
@@ -41,6 +52,26 @@ CREATE TRIGGER IF NOT EXISTS events_append_only_delete BEFORE DELETE ON events
 BEGIN SELECT RAISE(ABORT, 'the event log is append-only'); END;
 """
 
+#: The lease (one row at most) and the gate results' key; added to older state files when an
+#: engine first takes the lease.
+LEASE_SCHEMA = """
+CREATE TABLE IF NOT EXISTS lease (
+    id        INTEGER PRIMARY KEY CHECK (id = 1),
+    pid       INTEGER NOT NULL,
+    host      TEXT NOT NULL,
+    token     TEXT NOT NULL,
+    since     REAL NOT NULL,    -- Unix seconds
+    heartbeat REAL NOT NULL     -- Unix seconds
+);
+"""
+GATE_INDEX = """
+CREATE UNIQUE INDEX IF NOT EXISTS gate_once ON events (
+    t, cluster, json_extract(data, '$.gate'), json_extract(data, '$.threshold')) WHERE kind = 'gate';
+"""
+
+#: What is appended: (kind, t, wave, cluster, payload).
+Row = tuple[str, float, int | None, str | None, dict[str, Any]]
+
 #: Event kinds, in the order a rollout meets them (values of :class:`EventKind`).
 KINDS = tuple(kind.value for kind in EventKind)
 
@@ -50,20 +81,22 @@ class EventLog:
 
     def __init__(self, path: str | Path, *, create: bool = False) -> None:
         self.path = Path(path)
+        #: The lease this log holds (appends are fenced by it), or None.
+        self.owner: Owner | None = None
         if not create and not self.path.exists():
             raise InputError(str(self.path), "no rollout state here", hint="start one with waveguard rollout start")
         if create and self.path.exists() and self.path.stat().st_size > 0:
-            raise InputError(str(self.path), "a rollout state database already exists",
-                             hint="use waveguard rollout resume/status, or choose another --state")
+            raise _exists(self.path)
         try:
             self._db = sqlite3.connect(self.path, timeout=0.5, isolation_level=None)
-            self._db.execute("PRAGMA busy_timeout = 500")
+            # creating: wait out a concurrent `start` on the same new file (it holds the lock ms)
+            self._db.execute(f"PRAGMA busy_timeout = {5000 if create else 500}")
             if not create:
                 self._check_schema()  # read-only: a foreign or corrupt file stays untouched
             mode = self._db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
             self._db.execute("PRAGMA synchronous = FULL")
             if create:
-                self._db.executescript(SCHEMA)
+                self._db.executescript(SCHEMA + LEASE_SCHEMA + GATE_INDEX)
         except sqlite3.DatabaseError as exc:
             raise _db_error(self.path, exc) from exc
         if str(mode).lower() != "wal":
@@ -81,29 +114,117 @@ class EventLog:
         """Write one event durably and return it. Raises InputError when the file is locked."""
         return self.append_many([(kind, t, wave, cluster, data)])[0]
 
-    def append_many(self, rows: list[tuple[str, float, int | None, str | None, dict[str, Any]]]) -> list[Event]:
+    def append_many(self, rows: Sequence[Row]) -> list[Event]:
         """Write (kind, t, wave, cluster, data) rows in one durable transaction (one gate
         evaluation over a fleet is one commit, not hundreds). Raises ValueError for an unknown
         kind, pydantic's ValidationError for a payload its kind's model refuses (nothing is
-        written then), InputError when the file is locked."""
+        written then), InputError when the file is locked, LeaseLostError when this log held
+        the lease and another engine took it over (nothing is written)."""
+        return self._transaction(rows, self._fence)
+
+    def _transaction(self, rows: Sequence[Row], before: Callable[[], None] | None = None) -> list[Event]:
+        """``before`` (a check, may raise) then ``rows``, in one BEGIN IMMEDIATE … COMMIT."""
         kinds = [check_payload(kind, data) for kind, _, _, _, data in rows]
-        out: list[Event] = []
         try:
             self._db.execute("BEGIN IMMEDIATE")
-            for kind, (_, t, wave, cluster, data) in zip(kinds, rows, strict=True):
-                cur = self._db.execute(
-                    "INSERT INTO events (t, wall, kind, wave, cluster, data) VALUES (?, ?, ?, ?, ?, ?)",
-                    (float(t), time.time(), kind, wave, cluster, json.dumps(data, sort_keys=True, default=float)))
-                seq = cur.lastrowid
-                assert seq is not None  # set by every INSERT
-                out.append(Event(seq=seq, t=float(t), kind=kind, wave=wave, cluster=cluster,
-                                 data=data))
+            try:
+                if before is not None:
+                    before()
+                out = [self._insert(kind, row) for kind, row in zip(kinds, rows, strict=True)]
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
             self._db.execute("COMMIT")
         except sqlite3.DatabaseError as exc:
             if self._db.in_transaction:
                 self._db.execute("ROLLBACK")
             raise _db_error(self.path, exc) from exc
         return out
+
+    def _insert(self, kind: EventKind, row: Row) -> Event:
+        _, t, wave, cluster, data = row
+        cur = self._db.execute(
+            "INSERT INTO events (t, wall, kind, wave, cluster, data) VALUES (?, ?, ?, ?, ?, ?)",
+            (float(t), time.time(), kind, wave, cluster, json.dumps(data, sort_keys=True, default=float)))
+        seq = cur.lastrowid
+        assert seq is not None  # set by every INSERT
+        return Event(seq=seq, t=float(t), kind=kind, wave=wave, cluster=cluster, data=data)
+
+    # --- the lease ---------------------------------------------------------------------------
+    def start(self, rows: Sequence[Row], owner: Owner) -> list[Event]:
+        """Write the first events (``started``) and take the lease, atomically. Raises
+        LeaseHeldError when a live engine already drives a rollout here, InputError when a
+        rollout was already started."""
+        def first() -> None:
+            if self._db.execute("SELECT count(*) FROM events").fetchone()[0]:
+                holder = self.lease()
+                if holder is not None and holder.alive():
+                    raise LeaseHeldError(self.path, holder)
+                raise _already_exists(self.path)
+            self._take(owner)
+
+        written = self._transaction(rows, first)
+        self.owner = owner
+        return written
+
+    def acquire(self, owner: Owner, rows: Sequence[Row] = (), now: float | None = None) -> list[Event]:
+        """Take the lease (from nobody, a dead holder or ourselves) and write ``rows`` in the same
+        transaction. Raises LeaseHeldError when a live engine holds it."""
+        try:
+            self._db.executescript(LEASE_SCHEMA)  # state files from before the lease
+            try:
+                self._db.executescript(GATE_INDEX)
+            except sqlite3.IntegrityError:
+                pass  # an older log with repeated evaluations: the engine still never repeats one
+        except sqlite3.DatabaseError as exc:
+            raise _db_error(self.path, exc) from exc
+
+        def take() -> None:
+            holder = self.lease()
+            if holder is not None and holder.owner.token != owner.token and holder.alive(now):
+                raise LeaseHeldError(self.path, holder)
+            self._take(owner, now)
+
+        written = self._transaction(rows, take)
+        self.owner = owner
+        return written
+
+    def release(self) -> None:
+        """Give the lease up (the engine stopped). Errors are ignored: a dead holder's lease is
+        taken over anyway."""
+        if self.owner is None:
+            return
+        try:
+            self._db.execute("DELETE FROM lease WHERE token = ?", (self.owner.token,))
+        except sqlite3.DatabaseError:
+            pass
+        self.owner = None
+
+    def lease(self) -> Lease | None:
+        """Who holds the lease (alive or not), or None."""
+        try:
+            row = self._db.execute("SELECT pid, host, token, since, heartbeat FROM lease WHERE id = 1").fetchone()
+        except sqlite3.OperationalError as exc:
+            if "no such table" in str(exc):  # a state file from before the lease
+                return None
+            raise _db_error(self.path, exc) from exc
+        except sqlite3.DatabaseError as exc:
+            raise _db_error(self.path, exc) from exc
+        return None if row is None else Lease(Owner(row[0], row[1], row[2], row[3]), row[4])
+
+    def _take(self, owner: Owner, now: float | None = None) -> None:
+        self._db.execute("INSERT OR REPLACE INTO lease (id, pid, host, token, since, heartbeat) "
+                         "VALUES (1, ?, ?, ?, ?, ?)",
+                         (owner.pid, owner.host, owner.token, owner.since, time.time() if now is None else now))
+
+    def _fence(self) -> None:
+        """Inside an append's transaction: our lease still holds (refresh its heartbeat), or
+        LeaseLostError. Nothing to check for a log that holds no lease (operator commands)."""
+        if self.owner is None:
+            return
+        cur = self._db.execute("UPDATE lease SET heartbeat = ? WHERE token = ?", (time.time(), self.owner.token))
+        if cur.rowcount != 1:
+            raise LeaseLostError(self.path, self.lease())
 
     def events(self, after: int = 0) -> list[Event]:
         """Events with seq > ``after``, in order."""
@@ -117,6 +238,24 @@ class EventLog:
 
     def close(self) -> None:
         self._db.close()
+
+
+def _exists(path: Path) -> InputError:
+    """The error for creating a rollout where one exists: naming its engine while one drives it."""
+    try:
+        existing = EventLog(path)
+        holder = existing.lease()
+        existing.close()
+    except InputError:  # not a state database: it is still not ours to overwrite
+        holder = None
+    if holder is not None and holder.alive():
+        return LeaseHeldError(path, holder)
+    return _already_exists(path)
+
+
+def _already_exists(path: Path) -> InputError:
+    return InputError(str(path), "a rollout state database already exists",
+                      hint="use waveguard rollout resume/status, or choose another --state")
 
 
 def _db_error(path: Path, exc: sqlite3.DatabaseError) -> InputError:

@@ -33,6 +33,7 @@ class EventKind(StrEnum):
     ROLLED_BACK = "rolled_back"
     COMPLETED = "completed"
     ABORTED = "aborted"
+    CHANGE_REPLACED = "change_replaced"
     #: A cluster whose rollback did not get through before its deadline (issue 14): the others
     #: went on; ``resume`` tries it again.
     ROLLBACK_PENDING = "rollback_pending"
@@ -60,6 +61,7 @@ class ClusterStatus(StrEnum):
     HALTED = "halted"
     ROLLING_BACK = "rolling_back"
     ROLLED_BACK = "rolled_back"
+    #: Its rollback was refused or not answered: retried by the next ``resume``.
     ROLLBACK_PENDING = "rollback_pending"
 
 
@@ -70,12 +72,22 @@ class Payload(BaseModel):
 
 
 class Started(Payload):
-    """The rollout's inputs: plan and fleet (model dumps) and the backend settings ``resume``
-    rebuilds the same backend from (:class:`~waveguard.rollout.backend.BackendConfig` dump)."""
+    """The rollout's inputs: plan and fleet (model dumps), the backend settings ``resume``
+    rebuilds the same backend from (:class:`~waveguard.rollout.backend.BackendConfig` dump)
+    and the change frozen at start (:class:`~waveguard.rollout.frozen.FrozenChange` dump:
+    its manifests' content and hash; None in state files from before it was frozen)."""
 
     plan: dict[str, Any] | None = None
     fleet_model: dict[str, Any] | None = None
     backend: dict[str, Any] | None = None
+    change: dict[str, Any] | None = None
+
+
+class ChangeReplaced(Payload):
+    """``resume --use-changed-manifests``: the manifests on disk replace the frozen ones from
+    here on (a :class:`~waveguard.rollout.frozen.FrozenChange` dump)."""
+
+    change: dict[str, Any]
 
 
 class WaveStarted(Payload):
@@ -135,7 +147,8 @@ class WavePassed(Payload):
 
 
 class RollbackPending(Payload):
-    """Why a cluster's rollback did not get through (the last error, after its retries)."""
+    """Why a cluster's rollback did not get through (the target's last error, after its retries,
+    one line): it stays to be rolled back by the next ``resume``."""
 
     reason: str
 
@@ -150,7 +163,8 @@ PAYLOADS: dict[EventKind, type[Payload]] = {
     EventKind.APPLIED: Applied, EventKind.GATE: Gate, EventKind.PAUSED: Paused, EventKind.RESUMED: Empty,
     EventKind.APPROVED: Empty, EventKind.WAVE_PASSED: WavePassed, EventKind.HALTED: Halted,
     EventKind.ROLLBACK_STARTED: Empty, EventKind.ROLLED_BACK: Empty, EventKind.COMPLETED: Empty,
-    EventKind.ABORTED: Empty, EventKind.ROLLBACK_PENDING: RollbackPending,
+    EventKind.ABORTED: Empty, EventKind.CHANGE_REPLACED: ChangeReplaced,
+    EventKind.ROLLBACK_PENDING: RollbackPending,
 }
 
 

@@ -60,6 +60,15 @@ class RolloutState:
     no_data_since: dict[tuple[str, str], float] = field(default_factory=dict)
     #: The pause is the engine's own, for a gate without data (it resumes by itself).
     paused_for_no_data: bool = False
+    #: The change frozen at start, or the one that replaced it (a FrozenChange dump), or None.
+    change: dict[str, Any] | None = None
+    #: (t, gate, cluster, threshold) of every logged gate result: none is logged twice.
+    gate_keys: set[tuple[float, str, str, float | None]] = field(default_factory=set)
+    #: wave → t of its last logged evaluation while baking (resume continues after it).
+    last_evaluation: dict[int, float] = field(default_factory=dict)
+    #: The last logged evaluation (its gate events) when no decision (halt, pause, next step)
+    #: followed it: the engine was stopped in between, and decides on it when resumed.
+    undecided: list[Event] = field(default_factory=list)
 
     def apply(self, e: Event) -> None:
         """Advance the state by one event."""
@@ -67,11 +76,14 @@ class RolloutState:
         self.last_t = max(self.last_t, e.t)
         if e.kind != EventKind.GATE:
             self.transitions.append(Transition(e.t))
+        if e.kind not in _NOT_A_DECISION:
+            self.undecided = []
         _FOLD[EventKind(e.kind)](self, e)
 
     # --- one method per kind ----------------------------------------------------------------
     def _started(self, e: Event) -> None:
         self.status = RolloutStatus.RUNNING
+        self.change = e.data.get("change")
 
     def _wave_started(self, e: Event) -> None:
         self.wave = e.wave or 0
@@ -95,9 +107,18 @@ class RolloutState:
     def _gate(self, e: Event) -> None:
         result = Gate.model_validate(e.data)
         self._track_no_data(result, e.t)
+        self.gate_keys.add((e.t, result.gate, result.cluster, result.threshold))
         if result.status == "fail":
             key = (e.wave, result.gate, e.cluster)
             self.gate_failures[key] = self.gate_failures.get(key, 0) + 1
+        wave = e.wave or 0
+        if not result.before_apply:
+            self.last_evaluation[wave] = max(e.t, self.last_evaluation.get(wave, e.t))
+        first = self.undecided[0] if self.undecided else None
+        if first is not None and (first.t, first.wave, first.data.get("before_apply")) != (
+                e.t, e.wave, e.data.get("before_apply")):
+            self.undecided = []  # a later evaluation: the earlier one was decided (go on)
+        self.undecided.append(e)
 
     def _paused(self, e: Event) -> None:
         paused = Paused.model_validate(e.data)
@@ -111,8 +132,13 @@ class RolloutState:
             self.status, self.pause_reason = RolloutStatus.RUNNING, None
 
     def _approved(self, e: Event) -> None:
-        self._resumed(e)
+        """Approve what the rollout waits for: after a failed gate, its rollback (the status
+        returns to halted, which the engine rolls back once approved); else going on."""
         self.approvals += 1
+        if self.status == RolloutStatus.AWAITING_APPROVAL and self.halt is not None:
+            self.status, self.pause_reason = RolloutStatus.HALTED, None
+        else:
+            self._resumed(e)
 
     def _wave_passed(self, e: Event) -> None:
         self.passed_waves.add(e.wave or 0)
@@ -137,8 +163,8 @@ class RolloutState:
         if e.cluster is None:  # the rollout as a whole
             self.status = RolloutStatus.ROLLED_BACK
             return
-        self.rollback_pending.pop(e.cluster, None)
         self.rolling_back.discard(e.cluster)
+        self.rollback_pending.pop(e.cluster, None)
         self.rolled_back.add(e.cluster)
         self._set_share(e.t, e.cluster, 0.0)
         self.cluster_state[e.cluster] = ClusterStatus.ROLLED_BACK
@@ -162,6 +188,9 @@ class RolloutState:
         self.rollback_pending[cluster] = RollbackPending.model_validate(e.data).reason
         self.cluster_state[cluster] = ClusterStatus.ROLLBACK_PENDING
 
+    def _change_replaced(self, e: Event) -> None:
+        self.change = e.data["change"]
+
     def _set_share(self, t: float, cluster: str, share: float) -> None:
         self.shares[cluster] = share
         self.transitions[-1] = Transition(t, cluster, share)
@@ -181,8 +210,13 @@ _FOLD: dict[EventKind, Callable[[RolloutState, Event], None]] = {
     EventKind.WAVE_PASSED: RolloutState._wave_passed, EventKind.HALTED: RolloutState._halted,
     EventKind.ROLLBACK_STARTED: RolloutState._rollback_started, EventKind.ROLLED_BACK: RolloutState._rolled_back,
     EventKind.COMPLETED: RolloutState._completed, EventKind.ABORTED: RolloutState._aborted,
-    EventKind.ROLLBACK_PENDING: RolloutState._rollback_pending,
+    EventKind.CHANGE_REPLACED: RolloutState._change_replaced, EventKind.ROLLBACK_PENDING: RolloutState._rollback_pending,
 }
+
+#: Kinds that are not the engine's decision after an evaluation (operators' requests, the
+#: change replaced at resume): they leave :attr:`RolloutState.undecided` as it is.
+_NOT_A_DECISION = frozenset({EventKind.GATE, EventKind.RESUMED, EventKind.APPROVED, EventKind.ABORTED,
+                             EventKind.CHANGE_REPLACED})
 
 
 def fold(events: Iterable[Event]) -> RolloutState:

@@ -38,12 +38,28 @@ def _start(runner, state):
                                "--force"])
 
 
+def _pause_after_every_apply(monkeypatch):
+    """An operator's `rollout pause` lands right after each apply (written into the same log, as
+    another process would): every start or resume stops there, paused."""
+    original = EventLog.append_many
+
+    def append_many(self, rows):
+        written = original(self, rows)
+        if any(row[0] == "applied" for row in rows):
+            original(self, [("paused", rows[-1][1], None, None, {"reason": "paused by an operator",
+                                                                  "needs_approval": False})])
+        return written
+
+    monkeypatch.setattr(EventLog, "append_many", append_many)
+
+
 def test_resume_uses_the_frozen_change_from_any_folder(runner, tmp_path, monkeypatch):
-    """The etcd gate has no data in the simulator: the rollout pauses after staging's apply.
-    Then the manifests on disk are broken and the current folder changes: resume says so in one
-    line and rolls out the frozen manifests; --use-changed-manifests takes the new ones."""
-    work = _setup(runner, tmp_path, monkeypatch, gates=("apiserver_p99_latency", "etcd_p99_latency"))
+    """An operator pauses the rollout after each apply. Then the manifests on disk are
+    broken and the current folder changes: resume says so in one line and rolls out the frozen
+    manifests; --use-changed-manifests takes the new ones."""
+    work = _setup(runner, tmp_path, monkeypatch)
     state = tmp_path / "s.db"
+    _pause_after_every_apply(monkeypatch)
     assert _start(runner, state).exit_code == 0
     frozen = fold(EventLog(state).events()).change
     assert frozen is not None and frozen["path"] == str(work / "change") and frozen["files"]
@@ -102,8 +118,10 @@ def test_awaiting_approval_is_halted_and_approve_starts_no_engine(runner, tmp_pa
 
 
 def test_status_of_a_paused_rollout_exits_3(runner, tmp_path, monkeypatch):
-    _setup(runner, tmp_path, monkeypatch, gates=("apiserver_p99_latency", "etcd_p99_latency"))
+    _setup(runner, tmp_path, monkeypatch)
     state = tmp_path / "s.db"
-    assert _start(runner, state).exit_code == 0
+    with monkeypatch.context() as patch:
+        _pause_after_every_apply(patch)
+        assert _start(runner, state).exit_code == 0
     status = runner.invoke(app, ["rollout", "status", "--state", str(state)])
     assert status.exit_code == 3 and "no engine is driving it" in status.stdout

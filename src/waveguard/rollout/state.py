@@ -183,8 +183,7 @@ class RolloutState:
             self.no_data_since.pop((result.gate, result.cluster), None)
 
     def _rollback_pending(self, e: Event) -> None:
-        cluster = _cluster(e)
-        self.rolling_back.discard(cluster)  # the retry logs its own rollback_started
+        cluster = _cluster(e)  # still rolling back: the retry needs no second rollback_started
         self.rollback_pending[cluster] = RollbackPending.model_validate(e.data).reason
         self.cluster_state[cluster] = ClusterStatus.ROLLBACK_PENDING
 

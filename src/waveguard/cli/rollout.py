@@ -48,9 +48,14 @@ def _open(state: Path, create: bool = False) -> EventLog:
 
 
 def _fold(log: EventLog) -> RolloutState:
+    """The state of ``log``; a note on stderr for events this version does not know (skipped)."""
     from waveguard.rollout.state import fold
 
-    return fold(log.events())
+    state = fold(log.events())
+    if log.unknown_kinds:
+        kinds = ", ".join(f"{kind} (event {seq})" for seq, kind in sorted(log.unknown_kinds.items())[:5])
+        err_console.print(f"note: {log.path}: skipped events this waveguard does not know: {kinds}", markup=False)
+    return state
 
 
 def _started(log: EventLog) -> Event:

@@ -83,6 +83,9 @@ class EventLog:
         self.path = Path(path)
         #: The lease this log holds (appends are fenced by it), or None.
         self.owner: Owner | None = None
+        #: seq → kind of the events read that this version does not know (a newer waveguard's,
+        #: or written by hand): skipped, so that status, approve and abort still work.
+        self.unknown_kinds: dict[int, str] = {}
         if not create and not self.path.exists():
             raise InputError(str(self.path), "no rollout state here", hint="start one with waveguard rollout start")
         if create and self.path.exists() and self.path.stat().st_size > 0:
@@ -233,8 +236,14 @@ class EventLog:
                                     (after,)).fetchall()
         except sqlite3.DatabaseError as exc:
             raise _db_error(self.path, exc) from exc
-        return [Event(seq=r[0], t=r[1], kind=EventKind(r[2]), wave=r[3], cluster=r[4], data=json.loads(r[5]))
-                for r in rows]
+        known = {k.value for k in EventKind}
+        self.unknown_kinds.update({r[0]: r[2] for r in rows if r[2] not in known})
+        try:
+            return [Event(seq=r[0], t=r[1], kind=EventKind(r[2]), wave=r[3], cluster=r[4], data=json.loads(r[5]))
+                    for r in rows if r[2] in known]
+        except (ValueError, TypeError) as exc:  # data that is not a JSON object
+            raise InputError(str(self.path), f"an event's data is not JSON: {exc}",
+                             hint="the state file was written by another tool or edited") from None
 
     def close(self) -> None:
         self._db.close()

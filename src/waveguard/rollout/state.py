@@ -9,11 +9,14 @@ the node shares they set, and the objects real clusters held before the change.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, TypeVar
 
+from waveguard.model.errors import InputError
 from waveguard.rollout.events import (
-    Applied, ApplyStarted, ClusterStatus, Event, EventKind, Gate, Paused, RollbackPending, RolloutStatus,
+    Applied, ApplyStarted, ClusterStatus, Event, EventKind, Gate, Paused, Payload, RollbackPending, RolloutStatus,
 )
+
+PayloadT = TypeVar("PayloadT", bound=Payload)
 
 
 @dataclass(frozen=True)
@@ -78,7 +81,12 @@ class RolloutState:
             self.transitions.append(Transition(e.t))
         if e.kind not in _NOT_A_DECISION:
             self.undecided = []
-        _FOLD[EventKind(e.kind)](self, e)
+        try:
+            _FOLD[EventKind(e.kind)](self, e)
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:  # pydantic's ValidationError is a ValueError
+            raise InputError(f"state event {e.seq} ({e.kind})", f"unreadable payload {e.data!r:.120}: "
+                             f"{str(exc).splitlines()[0]}",
+                             hint="the state file was written by another tool or edited") from None
 
     # --- one method per kind ----------------------------------------------------------------
     def _started(self, e: Event) -> None:
@@ -93,19 +101,19 @@ class RolloutState:
         cluster = _cluster(e)
         self.applying.add((e.wave or 0, cluster))
         self.cluster_state[cluster] = ClusterStatus.APPLYING
-        previous = ApplyStarted.model_validate(e.data).previous
+        previous = _read(ApplyStarted, e).previous
         if previous is not None and cluster not in self.previous_objects:
             self.previous_objects[cluster] = previous
 
     def _applied(self, e: Event) -> None:
-        cluster, share = _cluster(e), Applied.model_validate(e.data).share
+        cluster, share = _cluster(e), _read(Applied, e).share
         self.applying.discard((e.wave or 0, cluster))
         self.applied[(e.wave or 0, cluster)] = e.t
         self._set_share(e.t, cluster, share)
         self.cluster_state[cluster] = ClusterStatus.BAKING
 
     def _gate(self, e: Event) -> None:
-        result = Gate.model_validate(e.data)
+        result = _read(Gate, e)
         self._track_no_data(result, e.t)
         self.gate_keys.add((e.t, result.gate, result.cluster, result.threshold))
         if result.status == "fail":
@@ -121,7 +129,7 @@ class RolloutState:
         self.undecided.append(e)
 
     def _paused(self, e: Event) -> None:
-        paused = Paused.model_validate(e.data)
+        paused = _read(Paused, e)
         self.status = RolloutStatus.AWAITING_APPROVAL if paused.needs_approval else RolloutStatus.PAUSED
         self.pause_reason = paused.reason
         self.paused_for_no_data = paused.no_data
@@ -184,7 +192,7 @@ class RolloutState:
 
     def _rollback_pending(self, e: Event) -> None:
         cluster = _cluster(e)  # still rolling back: the retry needs no second rollback_started
-        self.rollback_pending[cluster] = RollbackPending.model_validate(e.data).reason
+        self.rollback_pending[cluster] = _read(RollbackPending, e).reason
         self.cluster_state[cluster] = ClusterStatus.ROLLBACK_PENDING
 
     def _change_replaced(self, e: Event) -> None:
@@ -216,6 +224,12 @@ _FOLD: dict[EventKind, Callable[[RolloutState, Event], None]] = {
 #: change replaced at resume): they leave :attr:`RolloutState.undecided` as it is.
 _NOT_A_DECISION = frozenset({EventKind.GATE, EventKind.RESUMED, EventKind.APPROVED, EventKind.ABORTED,
                              EventKind.CHANGE_REPLACED})
+
+
+def _read(model: type[PayloadT], e: Event) -> PayloadT:
+    """``e``'s payload as ``model``, keys this version does not know left out (written by a
+    newer waveguard): writing is strict (:func:`check_payload`), reading is not."""
+    return model.model_validate({k: v for k, v in e.data.items() if k in model.model_fields})
 
 
 def fold(events: Iterable[Event]) -> RolloutState:

@@ -67,15 +67,20 @@ class _DeadlineSocket:
         return getattr(self._sock, name)
 
 
-def _connection_class(base: type[http.client.HTTPConnection], deadline: float) -> type:
+def _connection_class(base: type[http.client.HTTPConnection], deadline: float) -> Any:
+    """``base`` whose connect waits at most the time left and whose socket is a
+    :class:`_DeadlineSocket`."""
+
     class DeadlineConnection(base):  # type: ignore[valid-type, misc]
         def connect(self) -> None:
             left = deadline - time.monotonic()
             if left <= 0:
                 raise TimeoutError("total deadline passed")
-            self.timeout = min(self.timeout, left) if isinstance(self.timeout, (int, float)) else left
+            timeout: Any = getattr(self, "timeout")  # noqa: B009 - typeshed types it loosely
+            self.timeout = min(timeout, left) if isinstance(timeout, (int, float)) else left
             super().connect()
-            self.sock = _DeadlineSocket(self.sock, deadline)
+            sock: Any = getattr(self, "sock")  # noqa: B009
+            self.sock = _DeadlineSocket(sock, deadline)
 
     return DeadlineConnection
 

@@ -323,19 +323,17 @@ def _parse_lines(block: list[str], first_line: int, parser) -> tuple[list, list[
 
 
 def read_exposition(path: str | Path) -> Exposition:
-    """Parse a saved /metrics file, plain or gzip. Raises InputError when it cannot be read or
-    holds no sample."""
-    import gzip
+    """Parse a saved /metrics file, plain, gzip or zstd. Raises InputError when it cannot be
+    read, its compressed stream is damaged anywhere (file and offset named), or it holds no
+    sample."""
+    from waveguard.signals.compressed import sniff, verify_bytes
 
     p = Path(path)
     try:
         data = p.read_bytes()
-        if data[:2] == b"\x1f\x8b":
-            data = gzip.decompress(data)
-    except OSError as exc:  # gzip.BadGzipFile is an OSError too
-        raise InputError(str(p), f"cannot read: {exc.strerror or exc}") from None
-    except EOFError:
-        raise InputError(str(p), "cannot read: truncated gzip stream") from None
+    except OSError as exc:
+        raise InputError(str(p), f"cannot read: {exc.strerror or exc}", hint="check the path and permissions") from None
+    data = verify_bytes(data, sniff(data[:4]), str(p))
     return parse_exposition(data.decode("utf-8", errors="replace"), source=str(p))
 
 

@@ -205,3 +205,27 @@ def yaml_text(data: Any, header: str = "") -> str:
     comments = "".join(f"# {line}\n" for line in header.splitlines())
     return comments + yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=120)
 
+
+
+def check_output_path(path: "str | os.PathLike[str] | None", flag: str) -> None:
+    """Check, before any work, that ``path`` (an output option's value; None: not given) can be
+    written as :func:`write_text_atomically` writes it: its folder exists and is writable, and
+    it is not a folder. Raises InputError naming ``path`` and ``flag``."""
+    from waveguard.model.errors import InputError
+
+    if path is None:
+        return
+    target = Path(path)
+    folder = target.parent if str(target.parent) else Path(".")
+    if target.is_dir():
+        raise InputError(str(target), "is a folder", hint=f"give a file name for {flag}")
+    if not folder.is_dir():
+        what = "is not a folder" if folder.exists() else "does not exist"
+        raise InputError(str(target), f"cannot write: the folder {folder} {what}",
+                         hint=f"create the folder or give another path for {flag}")
+    # The write goes through a temporary file in the folder and a rename: the folder must be writable.
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise InputError(str(target), f"cannot write: no permission to create files in {folder}",
+                         hint=f"give another path for {flag}")
+    if target.exists() and not os.access(target, os.W_OK):
+        raise InputError(str(target), "cannot write: the file is read-only", hint=f"give another path for {flag}")

@@ -115,8 +115,7 @@ class EventLog:
                                     (after,)).fetchall()
         except sqlite3.DatabaseError as exc:
             raise _db_error(self.path, exc) from exc
-        return [Event(seq=r[0], t=r[1], kind=EventKind(r[2]), wave=r[3], cluster=r[4], data=json.loads(r[5]))
-                for r in rows]
+        return [_event_of_row(self.path, r) for r in rows]
 
     def close(self) -> None:
         self._db.close()
@@ -162,3 +161,19 @@ def _db_error(path: Path, exc: sqlite3.DatabaseError) -> InputError:
                           "events table", hint="give the --state file that waveguard rollout start wrote")
     return InputError(str(path), f"not a readable waveguard state database: corrupt ({text})",
                       hint="restore it from a backup, or start a new rollout with another --state")
+
+
+def _event_of_row(path: Path, row: tuple) -> Event:
+    """The :class:`Event` of one ``events`` row (seq, t, kind, wave, cluster, data). Raises
+    InputError (corrupt) for a row no waveguard wrote: an unknown kind, data that is not a
+    JSON object, a field of the wrong type."""
+    seq, t, kind, wave, cluster, data = row
+    try:
+        payload = json.loads(data)
+        if not isinstance(payload, dict) or not isinstance(seq, int) or not isinstance(t, (int, float)) \
+                or not isinstance(wave, (int, type(None))) or not isinstance(cluster, (str, type(None))):
+            raise ValueError("fields of the wrong type")
+        return Event(seq=seq, t=float(t), kind=EventKind(kind), wave=wave, cluster=cluster, data=payload)
+    except (ValueError, TypeError) as exc:  # JSONDecodeError and an unknown EventKind are ValueErrors
+        raise InputError(str(path), f"not a readable waveguard state database: corrupt (event {seq!r}: {exc})",
+                         hint="restore it from a backup, or start a new rollout with another --state") from None

@@ -160,6 +160,23 @@ def _sim_time_bounds(clock: list[tuple[float, float]], t: float) -> tuple[float,
     return max(before), min(after)
 
 
+def _since_reset(samples: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """The samples after the last reset (a value lower than the one before: a new simulator)."""
+    starts = [i for i in range(1, len(samples)) if samples[i][1] < samples[i - 1][1]]
+    return samples[max(starts, default=0):]
+
+
+def _rate_check_window_s(url: str, cluster: str, eval_time: float) -> float:
+    """The rate window (simulated seconds) for the CoreDNS rate check: RATE_CHECK_SCRAPES scrape
+    intervals, but not reaching back before this test's simulator started (an earlier test's
+    simulator served the same series on the same port: its clock was reset since)."""
+    clock = _raw_samples(url, f'waveguard_sim_time_seconds{{cluster="{cluster}"}}', 60.0, eval_time)[0]
+    started = _since_reset(clock)[0][0]
+    wall_s = min(RATE_CHECK_SCRAPES * SCRAPE_INTERVAL_S, eval_time - started - SCRAPE_INTERVAL_S)
+    assert wall_s >= 4 * SCRAPE_INTERVAL_S, f"the simulator ran only {eval_time - started:.1f} s"
+    return wall_s * TIME_SCALE
+
+
 def _expected_paced_rate(url: str, cluster: str, metric: str, per_sim_s: float,
                          readings: PacedSignals) -> tuple[float, float]:
     """(low, high) for ``readings.rate(metric, cluster)`` when ``metric`` grows by
@@ -179,6 +196,7 @@ def _expected_paced_rate(url: str, cluster: str, metric: str, per_sim_s: float,
     first, last = min(s[0][0] for s in counter), max(s[-1][0] for s in counter)
     clock = _raw_samples(url, f'waveguard_sim_time_seconds{{cluster="{cluster}"}}',
                          window_s + 4 * SCRAPE_INTERVAL_S, inner.eval_time + 2 * SCRAPE_INTERVAL_S)[0]
+    clock = _since_reset(clock)
     (first_lo, first_hi), (last_lo, last_hi) = _sim_time_bounds(clock, first), _sim_time_bounds(clock, last)
     grown = sum(s[-1][1] - s[0][1] for s in counter if s[0][0] == first and s[-1][0] == last)
     per_wall_s = inner.rate(metric, cluster)
@@ -304,7 +322,7 @@ def test_rollout_cli_with_prometheus_and_dns_halts_the_incident_daemonset_as_the
     # Prometheus took (timestamps and the clock's values), not from a constant a loaded machine
     # can exceed. Read over RATE_CHECK_SCRAPES scrape intervals: the bracket is ± one wide.
     per_sim_s = staging_cluster.nodes * 0.5
-    over = PacedSignals(PrometheusSignals(_config(prom.url), RATE_CHECK_SCRAPES * SCRAPE_INTERVAL_S * TIME_SCALE,
+    over = PacedSignals(PrometheusSignals(_config(prom.url), _rate_check_window_s(prom.url, "staging", t_end - 1.0),
                                           eval_time=t_end - 1.0), TIME_SCALE)
     low, high = _expected_paced_rate(prom.url, "staging", "coredns_dns_requests_total", per_sim_s, over)
     got = over.rate("coredns_dns_requests_total", "staging")

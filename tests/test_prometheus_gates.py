@@ -18,6 +18,8 @@ import pytest
 from tests.conftest import APISERVER_METRICS as REAL_APISERVER
 from tests.conftest import EXAMPLES
 from tests.prometheus_server import PrometheusServer, free_port
+from tests.prometheus_timing import (RATE_BASE_TOLERANCE, expected_paced_rate, max_sim_step,
+                                     rate_check_window_s)
 from waveguard.analysis import build_profiles, load_change
 from waveguard import demo
 from waveguard.rollout.engine import Engine
@@ -151,7 +153,9 @@ def test_cost_only_production_reveals_halts_in_the_first_production_wave_through
     analysed = build_profiles(load_change([str(EXAMPLES / "incident-telemetry-node-filtered")]))
     plan = propose_plan(demo.HIDDEN_COST_CHANGE, fleet, per_node=True)
     inner = SimTarget.for_scenario(scenario, fleet=fleet, profiles=demo.hidden_cost_profiles(analysed))
+    run_started = time.time()
     state, events, _ = _run(plan, fleet, inner, analysed, prom, port, tmp_path)
+    run_ended = time.time()
 
     halt = _halt(events)
     ref_wave = 1  # production-1 %
@@ -160,7 +164,12 @@ def test_cost_only_production_reveals_halts_in_the_first_production_wave_through
     assert halt.data["gate"] in ("apiserver_p99_latency", "apf_queue_wait", "apf_seat_utilisation",
                                  "apiserver_rejections", "apiserver_memory")
     assert halt.data["cluster_failed"] != "staging"  # a production cluster, at 1 % of its nodes
-    assert halt.t <= reference.halted_at_s + 4 * TIME_SCALE * SCRAPE_INTERVAL_S  # lag: a few scrapes
+    # Lag: the gates read what Prometheus scraped, a few scrapes behind the simulator. In
+    # simulated seconds a scrape interval is TIME_SCALE × SCRAPE_INTERVAL_S when the machine
+    # keeps up; measured here (the largest step of the simulated clock between two scrapes of
+    # the failing cluster), so a loaded machine's late scrapes widen it as they widen the lag.
+    step = max_sim_step(prom.url, halt.data["cluster_failed"], run_started, run_ended)
+    assert halt.t <= reference.halted_at_s + 4 * max(step, TIME_SCALE * SCRAPE_INTERVAL_S), f"scrape step {step:g} s"
     assert state.status == "rolled_back"
 
 
@@ -215,9 +224,19 @@ def test_rollout_cli_with_prometheus_and_dns_halts_the_incident_daemonset_as_the
     assert fresh.value("up", "staging", job="apiserver") == 1.0
     assert fresh.memory_limit_bytes("staging") == staging_cluster.memory_limit_bytes
     assert fresh.value("process_resident_memory_bytes", "staging") > 0
-    assert fresh.rate("coredns_dns_requests_total", "staging") == pytest.approx(
-        staging_cluster.nodes * 0.5, rel=0.15)  # per simulated second: 0.5 lookups/s per node reach CoreDNS
-    # (within ~10 %: two targets scraped at different phases of an unevenly paced simulator)
+    # Per simulated second: 0.5 lookups/s per node reach CoreDNS. The counter and the simulated
+    # clock are two targets scraped at different moments, so the reading is off by as much as
+    # the simulator's pace varied between their scrapes: the bounds come from the scrapes
+    # Prometheus took (timestamps and the clock's values), not from a constant a loaded machine
+    # can exceed. Read over RATE_CHECK_SCRAPES scrape intervals: the bracket is ± one wide.
+    per_sim_s = staging_cluster.nodes * 0.5
+    check_window_s = rate_check_window_s(prom.url, "staging", t_end - 1.0, scrape_interval_s=SCRAPE_INTERVAL_S,
+                                         time_scale=TIME_SCALE)
+    over = PacedSignals(PrometheusSignals(_config(prom.url), check_window_s, eval_time=t_end - 1.0), TIME_SCALE)
+    low, high = expected_paced_rate(prom.url, "staging", "coredns_dns_requests_total", per_sim_s, over,
+                                    scrape_interval_s=SCRAPE_INTERVAL_S)
+    got = over.rate("coredns_dns_requests_total", "staging")
+    assert low * (1 - RATE_BASE_TOLERANCE) <= got <= high * (1 + RATE_BASE_TOLERANCE), (got, low, high)
     assert fresh.dns_probe_failure_ratio("staging") == 0.0  # the SERVFAIL ratio from CoreDNS's metrics
     stale = PrometheusSignals(_config(prom.url), 30.0, eval_time=t_end + 4 * SCRAPE_INTERVAL_S)
     for kind in ("apiserver_p99_latency", "apiserver_rejections", "apf_seat_utilisation", "apf_queue_wait",

@@ -11,7 +11,7 @@ import typer
 
 from waveguard.cli.common import EXIT_FINDINGS, EXIT_OK, input_errors
 from waveguard.model.errors import InputError
-from waveguard.model.yamlio import write_text_atomically
+from waveguard.model.yamlio import check_output_path, write_text_atomically
 
 from waveguard.breakglass import policy as P
 
@@ -66,6 +66,7 @@ def generate_command(
     from waveguard.breakglass.generate import generate_isolation
 
     with input_errors():
+        check_output_path(output, "--output")
         ctl = _controller(controller)
         change = load_change(paths, validate=False)
         current = read_flowcontrol_documents(existing) if existing else []
@@ -154,6 +155,7 @@ def kubeconfig_command(
     from waveguard.model.fleet import load_fleet
 
     with input_errors():
+        check_output_path(output, "--output")
         P.validate_group(group)
         config = emergency_kubeconfig(load_fleet(fleet), clusters=clusters or [], port=port,
                                       tls_server_name=tls_server_name, credentials_dir=credentials_dir,

@@ -28,6 +28,9 @@ def demo_command(
     from waveguard.demo import DEFAULT_SCENARIO, run_demo
 
     with input_errors():
+        from waveguard.model.yamlio import check_output_path
+
+        check_output_path(report, "--report")
         more = "; the rollback without and with break-glass isolation" if breakglass else ""
         with err_console.status(f"simulating three rollouts of the incident's change, and one more{more}…"):
             demo = run_demo(DEFAULT_SCENARIO, seed=seed, breakglass=breakglass)

@@ -11,7 +11,6 @@ from rich.console import JustifyMethod
 from rich.table import Table
 
 from waveguard.cli.common import EXIT_FINDINGS, EXIT_OK, input_errors, stdout_console
-from waveguard.model.errors import InputError
 
 
 def register(app: typer.Typer) -> None:
@@ -31,8 +30,9 @@ def fidelity_command(
     from waveguard.fidelity import run_fidelity
 
     with input_errors():
-        if report is not None and report.is_dir():
-            raise InputError(str(report), "is a folder", hint="give a file name for --report")
+        from waveguard.model.yamlio import check_output_path
+
+        check_output_path(report, "--report")
         result = run_fidelity()
         if report is not None:
             from waveguard.report.fidelity import write_report

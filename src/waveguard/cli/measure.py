@@ -65,9 +65,10 @@ def _check_arguments(paths: list[Path], metrics: str | None, output: Path | None
         raise InputError("--cluster", "--cluster names the cluster --fleet-output writes: give both or neither")
     if cluster is not None and not cluster.strip():
         raise InputError("--cluster", "the cluster needs a name")
+    from waveguard.model.yamlio import check_output_path
+
     for target, flag in ((output, "-o"), (fleet_output, "--fleet-output")):
-        if target is not None and target.is_dir():
-            raise InputError(str(target), "is a folder", hint=f"give a file name for {flag}")
+        check_output_path(target, flag)
 
 
 def _measure_audit(paths: list[Path], output: Path | None, memory_limit: str, threads: int | None):

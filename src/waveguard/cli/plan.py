@@ -61,10 +61,11 @@ def plan_command(
         raise typer.Exit(EXIT_OK)
     # Imported here, not at start-up: pydantic models (`waveguard --help` stays fast).
     from waveguard.model.fleet import default_fleet, load_fleet
-    from waveguard.model.yamlio import write_text_atomically
+    from waveguard.model.yamlio import check_output_path, write_text_atomically
     from waveguard.rollout.plan import load_plan, plan_findings, propose_plan
 
     with input_errors():
+        check_output_path(output, "--output")
         fleet_model = load_fleet(fleet) if fleet else default_fleet()
         if check is not None:
             plan = load_plan(check, fleet_model)

@@ -38,6 +38,10 @@ def register(app: typer.Typer) -> None:
             if list_:
                 _print_builtins(builtin_names(), builtin_path)
                 return
+            from waveguard.model.yamlio import check_output_path
+
+            check_output_path(report, "--report")
+            check_output_path(metrics_out, "--metrics-out")
             if (scenario is None) == (builtin is None):
                 raise InputError("waveguard simulate", "give either a SCENARIO.yaml or --builtin NAME",
                                  hint="waveguard simulate --list shows the built-in scenarios")

@@ -29,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints,
 
 from waveguard.model import constants as C
 from waveguard.model.errors import InputError, key_error
+from waveguard.model.strict_types import ClusterName, Count, Number
 from waveguard.model.yamlio import line_of, read_yaml_file
 
 
@@ -54,14 +55,15 @@ class Cluster(BaseModel):
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
-    name: str = Field(min_length=1)
+    #: A DNS-1123 label: names reach file paths, URLs and kubeconfig contexts.
+    name: ClusterName
     labels: dict[str, str] = Field(default_factory=dict)
     #: Sanity bound, not a scalability limit: the largest clusters reported run 130,000 nodes
     #: (GKE, 2025).
-    nodes: int = Field(ge=0, le=1_000_000)
-    pods: int | None = Field(default=None, ge=0)
-    apiserver_replicas: int | None = Field(default=None, ge=1)
-    apiserver_memory_bytes: int | None = Field(default=None, gt=0)
+    nodes: Count = Field(ge=0, le=1_000_000)
+    pods: Count | None = Field(default=None, ge=0)
+    apiserver_replicas: Count | None = Field(default=None, ge=1)
+    apiserver_memory_bytes: Count | None = Field(default=None, gt=0)
     #: "MAJOR.MINOR" (a "v" prefix and a patch are accepted), quoted in YAML: 1.30, not 1.3.
     kubernetes_version: str = Field(default="1.30", pattern=r"^v?\d+\.\d+(\.\d+)?$")
     objects: dict[ResourceName, StrictInt] = Field(default_factory=dict)
@@ -69,7 +71,7 @@ class Cluster(BaseModel):
     #: resources not given use ``constants.OBJECT_BYTES``.
     object_bytes: dict[ResourceName, Annotated[StrictInt, Field(gt=0, le=C.MAX_OBJECT_BYTES)]] = \
         Field(default_factory=dict)
-    pod_churn_per_s: float | None = Field(default=None, ge=0)
+    pod_churn_per_s: Number | None = Field(default=None, ge=0)
     #: IP addresses of the apiserver replicas (no DNS names: the break-glass path must not need DNS).
     apiserver_endpoints: list[str] | None = None
     #: Break-glass isolation on this cluster: true when the APF objects ``waveguard breakglass

@@ -6,11 +6,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import yaml
-
 from waveguard.model.errors import InputError
 from waveguard.model.requests import RequestProfile
-from waveguard.model.yamlio import write_text_atomically, yaml_text
+from waveguard.model.yamlio import read_yaml_file, write_text_atomically, yaml_text
 
 
 def dump_profiles_yaml(profiles: list[RequestProfile], header: str = "") -> str:
@@ -31,14 +29,7 @@ def load_profiles(path: str | os.PathLike[str]) -> list[RequestProfile]:
     from pydantic import ValidationError
 
     p = Path(path)
-    try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise InputError(str(p), f"cannot read: {exc.strerror or exc}") from None
-    except yaml.YAMLError as exc:
-        from waveguard.model.errors import yaml_input_error
-
-        raise yaml_input_error(str(p), exc, p.read_text(encoding="utf-8", errors="replace")) from None
+    data, _, _ = read_yaml_file(p, "profile file")
     items = data if isinstance(data, list) else [data]
     out = []
     for i, item in enumerate(items):

@@ -1,5 +1,13 @@
 """YAML parsing with libyaml when available (PyYAML's pure-Python parser is ~20× slower), and
-writing files whole or not at all."""
+writing files whole or not at all.
+
+Every YAML file waveguard reads (fleet, plan, scenario, profiles, backend configuration;
+manifests through ``analysis.loader``, which runs the same duplicate-key check on its nodes) goes
+through :func:`read_yaml_file` or :func:`strict_load`: a duplicate key in one mapping is an
+error naming both lines (YAML 1.2 forbids it; PyYAML silently keeps the last value, and a second
+``kind:`` would change what the file means), and so is a document that aliases expand past
+:data:`MAX_EXPANDED_NODES`. :func:`safe_load` stays lenient: it parses agent configurations
+embedded in ConfigMaps, which are read as well as possible, never rejected."""
 
 from __future__ import annotations
 
@@ -13,27 +21,124 @@ import yaml
 FastSafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
+#: Most YAML nodes one document may expand to through aliases: far above any real file (the
+#: 10 MB benchmark manifest bundle's largest document has a few thousand), far below a memory
+#: blow-up (an "alias bomb" of nine nested lists expands to 10⁹). Same bound as the manifests'.
+MAX_EXPANDED_NODES = 1_000_000
+
+
 def read_yaml_file(path: "str | Path", what: str) -> tuple[Any, yaml.Node | None, str]:
     """(data, composed node for line numbers, text) of a YAML file. Raises InputError naming
-    the file (and line) when it cannot be read, is not UTF-8, or is not YAML; ``what`` names the
-    file's role in messages ("fleet file", "plan"...)."""
-    from waveguard.model.errors import InputError, yaml_input_error
+    the file (and line) when it cannot be read (a folder, no permission, missing), is not
+    UTF-8, is not YAML, holds more than one document, or has a duplicate key; ``what`` names
+    the file's role in messages ("fleet file", "plan"...)."""
+    from waveguard.model.errors import InputError
 
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
+    except IsADirectoryError as exc:
+        raise InputError(str(path), f"cannot read {what}: it is a folder", hint="pass the file") from exc
     except OSError as exc:
-        raise InputError(str(path), f"cannot read {what}: {exc.strerror}", hint="check the path") from exc
+        raise InputError(str(path), f"cannot read {what}: {exc.strerror or exc}",
+                         hint="check the path and its permissions") from exc
     except UnicodeDecodeError as exc:
         raise InputError(str(path), f"{what} is not UTF-8 text", hint="re-encode it as UTF-8") from exc
+    node, data = strict_compose(text, str(path))
+    return data, node, text
+
+
+def strict_compose(text: str, source: str) -> tuple[yaml.Node | None, Any]:
+    """(composed node, data) of the one YAML document in ``text``; (None, None) when it is empty.
+    Raises InputError naming ``source`` and the line: malformed YAML, several documents, a
+    duplicate key, or aliases expanding past :data:`MAX_EXPANDED_NODES`."""
+    from waveguard.model.errors import yaml_input_error
+
     loader = FastSafeLoader(text)  # one pass: the node (for lines) and the data built from it
     try:
         node = loader.get_single_node()
-        return (loader.construct_document(node) if node is not None else None), node, text
+        if node is None:
+            return None, None
+        check_node(node, source)
+        return node, loader.construct_document(node)
     except yaml.YAMLError as exc:
-        raise yaml_input_error(str(path), exc, text) from exc
+        raise yaml_input_error(source, exc, text) from exc
+    except RecursionError as exc:  # nesting deeper than Python's stack: not a file a person wrote
+        from waveguard.model.errors import InputError
+
+        raise InputError(source, "YAML nested too deeply", hint="flatten the file") from exc
     finally:
         loader.dispose()
+
+
+def strict_load(text: str, source: str) -> Any:
+    """The data of the one YAML document in ``text`` (None when empty), strictly: see
+    :func:`strict_compose` for the InputErrors raised."""
+    return strict_compose(text, source)[1]
+
+
+def check_node(node: yaml.Node, source: str) -> None:
+    """Raise InputError naming ``source`` when ``node`` has a duplicate key in one mapping (at
+    the second one's line, naming the first's) or expands past :data:`MAX_EXPANDED_NODES`."""
+    from waveguard.model.errors import InputError
+
+    if expanded_size(node) > MAX_EXPANDED_NODES:
+        raise InputError(source, f"document expands to more than {MAX_EXPANDED_NODES:,} YAML nodes through "
+                         "aliases (an alias bomb?)", line=node.start_mark.line + 1,
+                         hint="write it without anchors/aliases")
+    duplicate = first_duplicate_key(node)
+    if duplicate is not None:
+        key, first_line, line = duplicate
+        raise InputError(source, f"duplicate key {key!r} (first at line {first_line})", line=line,
+                         hint="remove one of them: YAML forbids duplicate keys, and only the last would count")
+
+
+def first_duplicate_key(node: yaml.Node) -> tuple[str, int, int] | None:
+    """(key, first line, second line) of the first key given twice in one mapping of ``node``
+    (lines 1-based; merge keys ``<<`` excepted), or None. Walks the node graph once (aliases
+    share nodes, so an alias bomb costs its size, not its expansion)."""
+    stack, visited = [node], set()
+    while stack:
+        current = stack.pop()
+        if id(current) in visited:
+            continue
+        visited.add(id(current))
+        if isinstance(current, yaml.MappingNode):
+            first: dict[str, int] = {}
+            for key, value in current.value:
+                if isinstance(key, yaml.ScalarNode) and key.value != "<<":
+                    if key.value in first:
+                        return key.value, first[key.value], key.start_mark.line + 1
+                    first[key.value] = key.start_mark.line + 1
+                stack.append(value)
+        elif isinstance(current, yaml.SequenceNode):
+            stack.extend(current.value)
+    return None
+
+
+def expanded_size(node: yaml.Node) -> int:
+    """Number of nodes ``node`` becomes once aliases are expanded (capped just above
+    :data:`MAX_EXPANDED_NODES`), computed on the node graph without expanding anything."""
+    memo: dict[int, int] = {}
+    stack: list[tuple[yaml.Node, bool]] = [(node, False)]
+    while stack:  # post-order without recursion: deep nesting must not overflow the stack
+        current, children_done = stack.pop()
+        if children_done:
+            total = 1 + sum(memo[id(child)] for child in _children(current))
+            memo[id(current)] = min(total, MAX_EXPANDED_NODES + 1)
+        elif id(current) not in memo:
+            memo[id(current)] = 1  # cycles (recursive anchors) count once
+            stack.append((current, True))
+            stack.extend((child, False) for child in _children(current))
+    return memo[id(node)]
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
 
 
 def line_of(node: yaml.Node | None, loc: tuple) -> int | None:
@@ -100,3 +205,27 @@ def yaml_text(data: Any, header: str = "") -> str:
     comments = "".join(f"# {line}\n" for line in header.splitlines())
     return comments + yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=120)
 
+
+
+def check_output_path(path: "str | os.PathLike[str] | None", flag: str) -> None:
+    """Check, before any work, that ``path`` (an output option's value; None: not given) can be
+    written as :func:`write_text_atomically` writes it: its folder exists and is writable, and
+    it is not a folder. Raises InputError naming ``path`` and ``flag``."""
+    from waveguard.model.errors import InputError
+
+    if path is None:
+        return
+    target = Path(path)
+    folder = target.parent if str(target.parent) else Path(".")
+    if target.is_dir():
+        raise InputError(str(target), "is a folder", hint=f"give a file name for {flag}")
+    if not folder.is_dir():
+        what = "is not a folder" if folder.exists() else "does not exist"
+        raise InputError(str(target), f"cannot write: the folder {folder} {what}",
+                         hint=f"create the folder or give another path for {flag}")
+    # The write goes through a temporary file in the folder and a rename: the folder must be writable.
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise InputError(str(target), f"cannot write: no permission to create files in {folder}",
+                         hint=f"give another path for {flag}")
+    if target.exists() and not os.access(target, os.W_OK):
+        raise InputError(str(target), "cannot write: the file is read-only", hint=f"give another path for {flag}")

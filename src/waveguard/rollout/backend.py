@@ -224,18 +224,9 @@ def _check_choices(opts: BackendOptions) -> None:
 
 def _read_config_file(path: str) -> dict[str, Any]:
     """The ``--backend-config`` YAML: a mapping with prometheus, dns and kubernetes sections."""
-    from pathlib import Path
+    from waveguard.model.yamlio import read_yaml_file
 
-    from waveguard.model.yamlio import safe_load
-
-    try:
-        text = Path(path).read_text()
-    except OSError as exc:
-        raise InputError(path, f"cannot read: {exc.strerror}", hint="check the path") from exc
-    try:
-        conf = safe_load(text) or {}
-    except Exception as exc:
-        raise InputError(path, f"not YAML: {' '.join(str(exc).split())}", hint="fix the file") from None
+    conf = read_yaml_file(path, "backend file")[0] or {}  # duplicate keys, unreadable files: InputError
     if not isinstance(conf, dict) or set(conf) - {"prometheus", "dns", "kubernetes"}:
         raise InputError(path, "expected a mapping with prometheus, dns and kubernetes sections", hint=HINT)
     return conf

@@ -86,6 +86,9 @@ class EventLog:
         #: seq → kind of the events read that this version does not know (a newer waveguard's,
         #: or written by hand): skipped, so that status, approve and abort still work.
         self.unknown_kinds: dict[int, str] = {}
+        problem = _access_problem(self.path)
+        if problem is not None:
+            raise InputError(str(self.path), problem, hint="check --state: the folder must exist and be writable")
         if not create and not self.path.exists():
             raise InputError(str(self.path), "no rollout state here", hint="start one with waveguard rollout start")
         if create and self.path.exists() and self.path.stat().st_size > 0:
@@ -238,12 +241,7 @@ class EventLog:
             raise _db_error(self.path, exc) from exc
         known = {k.value for k in EventKind}
         self.unknown_kinds.update({r[0]: r[2] for r in rows if r[2] not in known})
-        try:
-            return [Event(seq=r[0], t=r[1], kind=EventKind(r[2]), wave=r[3], cluster=r[4], data=json.loads(r[5]))
-                    for r in rows if r[2] in known]
-        except (ValueError, TypeError) as exc:  # data that is not a JSON object
-            raise InputError(str(self.path), f"an event's data is not JSON: {exc}",
-                             hint="the state file was written by another tool or edited") from None
+        return [_event_of_row(self.path, r) for r in rows if r[2] in known]
 
     def close(self) -> None:
         self._db.close()
@@ -267,10 +265,59 @@ def _already_exists(path: Path) -> InputError:
                       hint="use waveguard rollout resume/status, or choose another --state")
 
 
+def _access_problem(path: Path) -> str | None:
+    """Why ``path`` cannot be a state database, or None: its folder is missing, it is a folder,
+    or the process may not read and write it and create files beside it (SQLite keeps its -wal
+    and -shm files there)."""
+    import os
+
+    folder = path.parent
+    try:
+        if not folder.is_dir():
+            return f"the folder {folder} does not exist" if not folder.exists() else f"{folder} is not a folder"
+        if path.is_dir():
+            return "is a folder, not a rollout state database"
+        if path.exists() and not os.access(path, os.R_OK | os.W_OK):
+            return "no permission to read and write the rollout state database"
+    except PermissionError:
+        return f"no permission to look into {folder}"
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return f"no permission to create files in {folder} (SQLite writes its -wal and -shm files there)"
+    return None
+
+
 def _db_error(path: Path, exc: sqlite3.DatabaseError) -> InputError:
+    """The InputError naming the real cause of ``exc``: locked, a permission or a missing folder,
+    not a SQLite file, SQLite but not a waveguard state database, or corrupt."""
     text = str(exc)
     if "locked" in text or "busy" in text:
         return InputError(str(path), "the rollout state database is locked by another waveguard process",
                           hint="wait for it, or stop it (waveguard rollout pause) first")
-    return InputError(str(path), f"not a readable waveguard state database ({text})",
+    problem = _access_problem(path)
+    if problem is not None or "readonly" in text or "unable to open" in text:
+        return InputError(str(path), problem or f"cannot open the rollout state database for writing ({text})",
+                          hint="check --state: the folder must exist and be writable")
+    if "file is not a database" in text:
+        return InputError(str(path), "not a readable waveguard state database: not a SQLite file (or its header "
+                          "is damaged)", hint="give the --state file that waveguard rollout start wrote")
+    if "no events table" in text:
+        return InputError(str(path), "not a readable waveguard state database: a SQLite file without waveguard's "
+                          "events table", hint="give the --state file that waveguard rollout start wrote")
+    return InputError(str(path), f"not a readable waveguard state database: corrupt ({text})",
                       hint="restore it from a backup, or start a new rollout with another --state")
+
+
+def _event_of_row(path: Path, row: tuple) -> Event:
+    """The :class:`Event` of one ``events`` row (seq, t, kind, wave, cluster, data). Raises
+    InputError (corrupt) for a row no waveguard wrote: data that is not a
+    JSON object, a field of the wrong type."""
+    seq, t, kind, wave, cluster, data = row
+    try:
+        payload = json.loads(data)
+        if not isinstance(payload, dict) or not isinstance(seq, int) or not isinstance(t, (int, float)) \
+                or not isinstance(wave, (int, type(None))) or not isinstance(cluster, (str, type(None))):
+            raise ValueError("fields of the wrong type")
+        return Event(seq=seq, t=float(t), kind=EventKind(kind), wave=wave, cluster=cluster, data=payload)
+    except (ValueError, TypeError) as exc:  # JSONDecodeError is a ValueError
+        raise InputError(str(path), f"not a readable waveguard state database: corrupt (event {seq!r}: {exc})",
+                         hint="restore it from a backup, or start a new rollout with another --state") from None

@@ -323,19 +323,17 @@ def _parse_lines(block: list[str], first_line: int, parser) -> tuple[list, list[
 
 
 def read_exposition(path: str | Path) -> Exposition:
-    """Parse a saved /metrics file, plain or gzip. Raises InputError when it cannot be read or
-    holds no sample."""
-    import gzip
+    """Parse a saved /metrics file, plain, gzip or zstd. Raises InputError when it cannot be
+    read, its compressed stream is damaged anywhere (file and offset named), or it holds no
+    sample."""
+    from waveguard.signals.compressed import sniff, verify_bytes
 
     p = Path(path)
     try:
         data = p.read_bytes()
-        if data[:2] == b"\x1f\x8b":
-            data = gzip.decompress(data)
-    except OSError as exc:  # gzip.BadGzipFile is an OSError too
-        raise InputError(str(p), f"cannot read: {exc.strerror or exc}") from None
-    except EOFError:
-        raise InputError(str(p), "cannot read: truncated gzip stream") from None
+    except OSError as exc:
+        raise InputError(str(p), f"cannot read: {exc.strerror or exc}", hint="check the path and permissions") from None
+    data = verify_bytes(data, sniff(data[:4]), str(p))
     return parse_exposition(data.decode("utf-8", errors="replace"), source=str(p))
 
 
@@ -347,23 +345,21 @@ def fetch_exposition(url: str, *, timeout_s: float = DEFAULT_FETCH_TIMEOUT_S,
                      max_bytes: int = MAX_EXPOSITION_BYTES) -> Exposition:
     """GET ``url`` (a /metrics endpoint) and parse it.
 
-    ``timeout_s``: seconds to connect and for each read (so a server that trickles bytes is cut
-    off by ``max_bytes`` or the overall deadline of 4 × ``timeout_s``). Raises
-    :class:`SourceUnavailableError` on any failure; never returns a partial or empty exposition."""
-    import time
+    ``timeout_s``: seconds to connect and for each read; everything (connect, headers, body)
+    within a total deadline of 4 × ``timeout_s``, so a server that trickles bytes is cut off
+    (:mod:`waveguard.signals.deadline_http`). Raises :class:`SourceUnavailableError` on any
+    failure; never returns a partial or empty exposition."""
+    from waveguard.signals.deadline_http import open_with_deadline
 
-    deadline = time.monotonic() + 4 * timeout_s
     try:
         req = urllib.request.Request(url, headers={"Accept": "text/plain;version=0.0.4"})
-        with urllib.request.urlopen(req, timeout=timeout_s) as resp:  # noqa: S310 - http(s) URLs of our sources
+        with open_with_deadline(req, timeout_s=timeout_s, total_s=4 * timeout_s) as resp:
             chunks: list[bytes] = []
             size = 0
             while chunk := resp.read(1 << 16):
                 size += len(chunk)
                 if size > max_bytes:
                     raise SourceUnavailableError(url, "too-large", f"body exceeds {max_bytes} bytes")
-                if time.monotonic() > deadline:
-                    raise SourceUnavailableError(url, "timeout", f"body not read within {4 * timeout_s:g} s")
                 chunks.append(chunk)
     except urllib.error.HTTPError as exc:
         raise SourceUnavailableError(url, "http-error", f"HTTP {exc.code} {exc.reason}") from None
@@ -373,7 +369,8 @@ def fetch_exposition(url: str, *, timeout_s: float = DEFAULT_FETCH_TIMEOUT_S,
             raise SourceUnavailableError(url, "timeout", f"no answer within {timeout_s:g} s") from None
         raise SourceUnavailableError(url, "unreachable", f"cannot connect: {reason}") from None
     except TimeoutError:
-        raise SourceUnavailableError(url, "timeout", f"no answer within {timeout_s:g} s") from None
+        raise SourceUnavailableError(url, "timeout", f"no complete answer within {timeout_s:g} s per read, "
+                                     f"{4 * timeout_s:g} s in all") from None
     except ValueError as exc:  # a malformed URL (bad port, unclosed IPv6 bracket, unknown scheme)
         raise SourceUnavailableError(url, "unreachable", f"not a usable URL: {exc}") from None
     except (ConnectionError, OSError) as exc:

@@ -47,6 +47,7 @@ from pydantic import BaseModel, Field, ValidationError, model_validator
 from waveguard.model import constants as C
 from waveguard.model.apf import APFConfig
 from waveguard.model.errors import InputError, key_error
+from waveguard.model.strict_types import Count, Number
 from waveguard.model.fleet import Fleet, default_fleet, load_fleet
 from waveguard.model.requests import RequestProfile
 from waveguard.model.yamlio import line_of as _line_of
@@ -71,9 +72,9 @@ class Scenario(BaseModel):
     model_config = STRICT
     name: str = Field(min_length=1)
     description: str = ""
-    duration_s: float = Field(gt=0)
-    step_s: float = Field(default=1.0, gt=0, le=1.0)
-    seed: int = 0
+    duration_s: Number = Field(gt=0)
+    step_s: Number = Field(default=1.0, gt=0, le=1.0)
+    seed: Count = 0
     fleet: Literal["default"] | str | InlineFleet = "default"
     change: ChangeSpec | None = None
     schedule: list[ScheduleStep] = Field(default_factory=list)

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from waveguard.model.apf import APFConfig, FlowSchema, PriorityLevel
 from waveguard.model.fleet import Cluster
 from waveguard.model.requests import RequestClass, RequestProfile
+from waveguard.model.strict_types import Count, Number
 from waveguard.sim.rollback import RollbackRequest, parse_request
 
 #: Every scenario model rejects unknown keys.
@@ -59,7 +60,7 @@ class ChangeSpec(BaseModel):
     manifests: list[str] | None = None
     profile: _StrictProfile | list[_StrictProfile] | None = None
     backoff: bool = True
-    initial_share: float = Field(default=0.0, ge=0.0, le=1.0)
+    initial_share: Number = Field(default=0.0, ge=0.0, le=1.0)
 
     @model_validator(mode="before")
     @classmethod
@@ -86,11 +87,11 @@ class ScheduleStep(BaseModel):
     cluster: str | None = None
     clusters: list[str] | None = None
     selector: dict[str, str] | None = None
-    at_s: float = Field(ge=0)
-    stagger_s: float = Field(default=0.0, ge=0)
-    share: float = Field(default=1.0, ge=0.0, le=1.0)
+    at_s: Number = Field(ge=0)
+    stagger_s: Number = Field(default=0.0, ge=0)
+    share: Number = Field(default=1.0, ge=0.0, le=1.0)
     #: Pods the DaemonSet controller creates per second (default: kube-controller-manager QPS).
-    pods_per_s: float | None = Field(default=None, gt=0)
+    pods_per_s: Number | None = Field(default=None, gt=0)
 
     @model_validator(mode="after")
     def _one_target(self) -> "ScheduleStep":
@@ -116,7 +117,7 @@ class BaselineSpec(BaseModel):
 class RestartApiserver(BaseModel):
     model_config = STRICT
     cluster: str
-    replica: int = Field(default=0, ge=0)
+    replica: Count = Field(default=0, ge=0)
 
 
 class ApiserverDown(BaseModel):
@@ -124,8 +125,8 @@ class ApiserverDown(BaseModel):
 
     model_config = STRICT
     cluster: str
-    replica: int = Field(default=0, ge=0)
-    duration_s: float = Field(gt=0)
+    replica: Count = Field(default=0, ge=0)
+    duration_s: Number = Field(gt=0)
 
 
 class RollbackEvent(BaseModel):
@@ -154,7 +155,7 @@ class EventSpec(BaseModel):
     """At ``at_s``: restart one apiserver replica, hold one down for a while, or start a rollback."""
 
     model_config = STRICT
-    at_s: float = Field(ge=0)
+    at_s: Number = Field(ge=0)
     restart_apiserver: RestartApiserver | None = None
     apiserver_down: ApiserverDown | None = None
     rollback: RollbackEvent | None = None

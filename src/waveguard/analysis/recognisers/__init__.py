@@ -12,6 +12,7 @@ from waveguard.analysis.recognisers import (
     promtail, rbac_bound, vector, weave,
 )
 from waveguard.analysis.recognisers.base import AgentContext, Recognised, Recogniser
+from waveguard.model.errors import InputError
 
 #: Ordered: specific agents first, the RBAC upper bound last.
 REGISTRY: tuple[Recogniser, ...] = (
@@ -51,7 +52,7 @@ def recognise(ctx: AgentContext) -> Recognised | None:
     remark says why: silence must not read as "no API load"."""
     missing = ctx.missing_configmaps()
     for recogniser in REGISTRY:
-        result = recogniser.recognise(ctx)
+        result = _ask(recogniser, ctx)
         if result is None:
             continue
         if missing and recogniser is not REGISTRY[-1]:
@@ -68,6 +69,18 @@ def recognise(ctx: AgentContext) -> Recognised | None:
                 "pass the ConfigMap with the change (helm template renders it with the workload)"))
         return result
     return None
+
+
+def _ask(recogniser: Recogniser, ctx: AgentContext) -> Recognised | None:
+    """``recogniser``'s answer; an agent configuration of a shape the agent itself would reject
+    (a list where it takes a mapping...) is bad input, one line naming the workload."""
+    try:
+        return recogniser.recognise(ctx)
+    except (AttributeError, TypeError, ValueError, KeyError) as exc:
+        where = ctx.workload.doc.location
+        raise InputError(where.file, f"{ctx.workload.ref}: its {recogniser.name} configuration has an unexpected "
+                         f"shape ({type(exc).__name__}: {exc})", line=where.line,
+                         hint="check the agent's configuration against its documentation") from None
 
 
 __all__ = ["AgentContext", "Recognised", "Recogniser", "REGISTRY", "recognise"]

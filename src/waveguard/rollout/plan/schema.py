@@ -33,6 +33,7 @@ from pydantic_core import PydanticCustomError
 
 from waveguard.model.errors import InputError, key_error
 from waveguard.model.fleet import Cluster, Fleet
+from waveguard.model.strict_types import Count, Number
 from waveguard.model.yamlio import line_of, read_yaml_file
 from waveguard.rollout.gates.registry import GATES
 
@@ -48,10 +49,10 @@ class GateSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     kind: str
-    threshold: float | None = None  # None: the gate's default threshold
+    threshold: Number | None = None  # None: the gate's default threshold
     #: Failed evaluations of this gate on one cluster within a wave before the rollout halts
     #: (Flagger's ``analysis.threshold``). 1: the first failure halts.
-    failures_to_halt: int = Field(default=1, ge=1)
+    failures_to_halt: Count = Field(default=1, ge=1)
 
     @field_validator("kind", mode="before")
     @classmethod
@@ -74,8 +75,8 @@ class ClusterSelector(BaseModel):
 
     names: list[str] = Field(default_factory=list)
     labels: dict[str, str] = Field(default_factory=dict)
-    min_nodes: int = Field(default=0, ge=0)
-    max_nodes: int | None = Field(default=None, ge=0)
+    min_nodes: Count = Field(default=0, ge=0)
+    max_nodes: Count | None = Field(default=None, ge=0)
 
     def matches(self, cluster: Cluster) -> bool:
         if self.names and cluster.name not in self.names:
@@ -95,8 +96,8 @@ class Wave(BaseModel):
 
     name: str = Field(min_length=1)
     clusters: ClusterSelector
-    node_share: float = Field(default=1.0, gt=0, le=1)
-    bake_s: float
+    node_share: Number = Field(default=1.0, gt=0, le=1)
+    bake_s: Number
 
     @field_validator("bake_s")
     @classmethod
@@ -114,8 +115,8 @@ class Plan(BaseModel):
     change: str
     waves: list[Wave] = Field(min_length=1)
     gates: list[GateSpec] = Field(default_factory=list)
-    gate_interval_s: float = Field(default=30.0, gt=0)
-    max_parallel_clusters: int = Field(default=25, ge=1)
+    gate_interval_s: Number = Field(default=30.0, gt=0)
+    max_parallel_clusters: Count = Field(default=25, ge=1)
     rollback: Literal["automatic", "manual"] = "automatic"
     #: Seconds a gate may stay without data on a cluster before the rollout halts and rolls back
     #: (the engine pauses at the first no-data, keeps evaluating, and resumes when data returns).

@@ -12,6 +12,7 @@ from typing import Iterable
 
 from waveguard.model.errors import InputError
 from waveguard.signals.audit.models import FileReport
+from waveguard.signals.compressed import sniff, verify
 
 #: The audit Event versions this reader maps. k8s: staging/src/k8s.io/apiserver/pkg/apis/audit/
 #: v1 and v1beta1 (v1beta1 removed from kube-apiserver in 1.24, still found in old logs).
@@ -28,17 +29,13 @@ AuditFile = tuple[Path, str]
 def sniff_compression(path: Path) -> str:
     """"gzip", "zstd" or "none", from the file's first bytes. Raises OSError."""
     with path.open("rb") as fh:
-        magic = fh.read(4)
-    if magic[:2] == b"\x1f\x8b":
-        return "gzip"
-    if magic == b"\x28\xb5\x2f\xfd":
-        return "zstd"
-    return "none"
+        return sniff(fh.read(4))
 
 
 def check_paths(paths: Iterable[str | os.PathLike[str]]) -> list[AuditFile]:
     """The files of ``paths`` with their compression. Raises InputError for a missing file, a
-    folder, glob characters, an unreadable file, the same file twice, or no file at all."""
+    folder, glob characters, an unreadable file, the same file twice, no file at all, or a
+    compressed file damaged anywhere (checked whole first: :func:`waveguard.signals.compressed.verify`)."""
     out = []
     seen: dict[tuple[int, int], str] = {}
     for raw in paths:
@@ -59,6 +56,8 @@ def check_paths(paths: Iterable[str | os.PathLike[str]]) -> list[AuditFile]:
             raise InputError(str(p), f"is the same file as {seen[(st.st_dev, st.st_ino)]}", hint="give each log once")
         seen[(st.st_dev, st.st_ino)] = str(p)
         out.append((p, comp))
+    for p, comp in out:  # after the cheap checks: a typo in the last path fails before a long pass
+        verify(p, comp)
     if not out:
         raise InputError("--audit-log", "no audit log given", hint="give one or more files")
     return out

@@ -1,0 +1,45 @@
+"""Field types for user files (fleet, plan, scenario) that take what the file says literally.
+
+pydantic's lax mode reads ``true`` as 1 wherever a number is expected, so ``nodes: true`` would
+be a one-node cluster: here a boolean is never a number. YAML gives integers and floats as
+such, so no string conversion is needed either.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BeforeValidator, StrictInt, StrictStr
+
+#: A DNS-1123 label (RFC 1123, as Kubernetes names namespaces and as kubeconfig contexts are
+#: commonly named): lower-case letters, digits and '-', starting and ending with a letter or a
+#: digit, at most 63 characters. Cluster names reach file paths and URLs: no '/', '.', spaces.
+DNS1123_LABEL = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
+
+
+
+def _dns_label(value: str) -> str:
+    """``value`` unchanged. Raises ValueError when it is not a DNS-1123 label."""
+    if not re.fullmatch(DNS1123_LABEL, value):
+        raise ValueError(f"{value!r} is not a DNS-1123 label (lower-case letters, digits and '-', starting and "
+                         "ending with a letter or digit, at most 63 characters)")
+    return value
+
+
+#: A cluster name: a DNS-1123 label (:data:`DNS1123_LABEL`).
+ClusterName = Annotated[StrictStr, AfterValidator(_dns_label)]
+
+
+def _not_a_boolean(value: Any) -> Any:
+    """``value`` unchanged. Raises ValueError for a boolean (a number is expected)."""
+    if isinstance(value, bool):
+        raise ValueError(f"expected a number, got the boolean {str(value).lower()}")
+    return value
+
+
+#: An integer, never a boolean or a float (``3.0`` is rejected: counts are whole).
+Count = StrictInt
+
+#: A float (an integer is accepted), never a boolean.
+Number = Annotated[float, BeforeValidator(_not_a_boolean)]

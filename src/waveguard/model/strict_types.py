@@ -10,13 +10,12 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BeforeValidator, StrictInt, StrictStr
+from pydantic import AfterValidator, BeforeValidator, StrictStr
 
 #: A DNS-1123 label (RFC 1123, as Kubernetes names namespaces and as kubeconfig contexts are
 #: commonly named): lower-case letters, digits and '-', starting and ending with a letter or a
 #: digit, at most 63 characters. Cluster names reach file paths and URLs: no '/', '.', spaces.
 DNS1123_LABEL = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
-
 
 
 def _dns_label(value: str) -> str:
@@ -38,8 +37,16 @@ def _not_a_boolean(value: Any) -> Any:
     return value
 
 
-#: An integer, never a boolean or a float (``3.0`` is rejected: counts are whole).
-Count = StrictInt
+def _number_not_text(value: Any) -> Any:
+    """``value`` unchanged. Raises ValueError for a boolean or a string (a number is expected)."""
+    if isinstance(value, str):
+        raise ValueError(f"expected a number, got the text {value!r}")
+    return _not_a_boolean(value)
+
+
+#: A whole number, never a boolean or text: ``4e9`` written as a float is 4,000,000,000, but
+#: ``2.5`` is refused (counts and byte sizes are whole).
+Count = Annotated[int, BeforeValidator(_number_not_text)]
 
 #: A float (an integer is accepted), never a boolean.
 Number = Annotated[float, BeforeValidator(_not_a_boolean)]

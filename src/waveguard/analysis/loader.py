@@ -26,7 +26,7 @@ from waveguard.analysis.objects import binding, mapping, pod_spec, policy_rules,
 from waveguard.model.errors import InputError, yaml_input_error
 from waveguard.model.findings import Severity
 from waveguard.model.manifests import WORKLOAD_KINDS, Change, ConfigMap, Document, Location, Role, Workload
-from waveguard.model.yamlio import FastSafeLoader
+from waveguard.model.yamlio import FastSafeLoader, first_duplicate_key
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 
@@ -145,24 +145,11 @@ def check_duplicate_keys(node: yaml.Node, path: Path) -> None:
     """Raise InputError at the second occurrence of a key in one mapping of ``node``: YAML
     forbids it, PyYAML silently keeps the last value, and kubectl rejects the manifest
     (sigs.k8s.io/yaml strict decoding: 'key ... already set in map')."""
-    stack, visited = [node], set()
-    while stack:
-        current = stack.pop()
-        if id(current) in visited:
-            continue
-        visited.add(id(current))
-        if isinstance(current, yaml.MappingNode):
-            first: dict[str, int] = {}
-            for key, value in current.value:
-                if isinstance(key, yaml.ScalarNode) and key.value != "<<":
-                    if key.value in first:
-                        raise InputError(str(path), f"duplicate key {key.value!r} (first at line {first[key.value]})",
-                                         line=key.start_mark.line + 1,
-                                         hint="remove one of them: kubectl rejects a manifest with duplicate keys")
-                    first[key.value] = key.start_mark.line + 1
-                stack.append(value)
-        elif isinstance(current, yaml.SequenceNode):
-            stack.extend(current.value)
+    duplicate = first_duplicate_key(node)
+    if duplicate is not None:
+        key, first_line, line = duplicate
+        raise InputError(str(path), f"duplicate key {key!r} (first at line {first_line})", line=line,
+                         hint="remove one of them: kubectl rejects a manifest with duplicate keys")
 
 
 #: Most YAML nodes one document may expand to (aliases included): far above any real manifest

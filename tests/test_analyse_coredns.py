@@ -14,7 +14,8 @@ from waveguard.analysis import analyse
 from waveguard.analysis.recognisers.coredns import (
     CACHE_MIN_TTL_S, KUBERNETES_RECORD_TTL_S, SERVE_STALE_DEFAULT_S, DnsRecognised,
 )
-from waveguard.analysis.recognisers.corefile import duration_s, parse_corefile
+from waveguard.analysis.recognisers.base import duration_s
+from waveguard.analysis.recognisers.corefile import parse_corefile
 from waveguard.model.cost import scaling_class
 
 COREDNS_RBAC = """\

@@ -7,7 +7,6 @@ import pytest
 import yaml
 
 from tests.conftest import INPUTS, require_shared
-from waveguard.model.findings import SEVERITY_RANK
 from waveguard.report.corpus import corpus_row, corpus_rows, figures, render
 
 CORPUS = INPUTS / "realworld"
@@ -29,9 +28,6 @@ def test_agent_verdict_matches_truth(name, truth):
     assert row.matches, f"{name}: truth {truth['verdict']} ({truth['why']}), waveguard {row.verdict} {row.rule}: {row.why}"
     if result is None:
         return
-    worst = max((SEVERITY_RANK[f.severity] for f in result.findings), default=0)
-    if truth["verdict"] in ("node_local", "o_nodes2_warning"):
-        assert worst < SEVERITY_RANK["error"]
     if truth["verdict"] == "o_nodes2" and row.verdict == "unverified":
         wg107 = [f for f in result.findings if f.rule == "WG107" and f.severity == "warning"]
         assert any(r in f.message for f in wg107 for r in ("pods", "nodes", "endpoints", "services"))

@@ -317,3 +317,10 @@ def test_vector_use_apiserver_cache_decides_where_lists_are_served(tmp_path, ima
     path = _write(tmp_path, image, config={"vector.yaml": conf}, env=NODE_NAME_ENV % "VECTOR_SELF_NODE_NAME")
     lists = [rc for p in build_profiles(load_change([path])) for rc in p.classes if rc.verb == "list"]
     assert lists and all((rc.resource_version == "") == from_etcd for rc in lists)
+
+
+def test_kured_reads_its_period_as_a_go_duration(tmp_path):
+    """kured's --period is a Go duration: ``1h30m`` (flag defaults print as ``1h0m0s``)."""
+    path = _write(tmp_path, "ghcr.io/kubereboot/kured:1.23.0", args='"/usr/bin/kured", "--period=1h30m"')
+    rates = {rc.rate_per_s for p in build_profiles(load_change([path])) for rc in p.classes}
+    assert rates == {1 / 5400}

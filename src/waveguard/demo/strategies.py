@@ -95,8 +95,6 @@ def _outcome(name: str, target: SimTarget, state, events: list[Event]) -> Strate
     rows = {s.name: s for s in result.summary()}
     halted = next((e for e in events if e.kind == "halted"), None)
     projections = [e.data for e in events if e.kind == "gate" and e.data.get("gate") == "projection"]
-    last_projection_t = max((e.t for e in events if e.kind == "gate" and e.data.get("gate") == "projection"),
-                            default=None)
     fired = None
     if halted is not None:
         fired = {"gate": halted.data.get("gate"), "cluster": halted.data.get("cluster_failed"),
@@ -115,7 +113,7 @@ def _outcome(name: str, target: SimTarget, state, events: list[Event]) -> Strate
         impact_minutes=sum(rows[c.name].impact_minutes for c in production),
         rolled_back=state.status == "rolled_back", halt_reason=halted.data.get("reason") if halted else None,
         fired=fired,
-        projections=[p for p in projections if last_projection_t is not None] if projections else [],
+        projections=projections,
         reached_clusters=sum(rows[c.name].change_at_s is not None for c in production),
         timeline={"t": t.tolist(), "production_share_pct": (running / total * 100).tolist(),
                   "saturated_clusters": saturated.tolist(), "error_ratio": (errors / total).tolist()},

@@ -15,11 +15,10 @@ import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
 from waveguard.analysis import AnalysisResult, analyse
 from waveguard.model.errors import InputError
 from waveguard.model.findings import SEVERITY_RANK, Finding
+from waveguard.model.yamlio import read_yaml_file
 
 #: Truth verdicts that mean "grows as nodes²".
 QUADRATIC = ("o_nodes2", "o_nodes2_warning")
@@ -111,10 +110,7 @@ def corpus_row(folder: Path, truth: dict) -> tuple[CorpusRow, AnalysisResult | N
 def load_truth(corpus: Path) -> dict[str, dict]:
     """``truth.yaml``'s agents. Raises InputError when it is missing or malformed."""
     path = corpus / "truth.yaml"
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise InputError(str(path), f"cannot read the corpus truth: {exc}", hint="give a corpus folder") from None
+    data = read_yaml_file(path, "corpus truth")[0]  # strict: duplicate keys are errors
     agents = data.get("agents") if isinstance(data, dict) else None
     if not isinstance(agents, dict):
         raise InputError(str(path), "no 'agents' mapping", hint="truth.yaml: agents: {name: {verdict: ...}}")

@@ -29,7 +29,7 @@ from waveguard.rollout.eventlog import EventLog
 from waveguard.rollout.gates import GateResult, evaluate, evaluate_projection
 from waveguard.rollout.plan import Plan, Wave
 from waveguard.rollout.ports import Backend
-from waveguard.rollout.state import RolloutState
+from waveguard.rollout.state import RolloutState, fold
 
 #: Statuses in which the engine rolls back (automatically, or once approved).
 _STOPPED = (RolloutStatus.HALTED, RolloutStatus.ROLLING_BACK)
@@ -61,9 +61,7 @@ class Engine:
     fault: Callable[[], None] | None = None
 
     def __post_init__(self) -> None:
-        self.state = RolloutState()
-        for e in self.log.events():
-            self.state.apply(e)
+        self.state = fold(self.log.events())
         self.actuator, self.clock, self.source = self.target.actuator, self.target.clock, self.target.source
         self.actuator.restore(self.state)
         # A restored simulator stands at its last transition; the log may go further (gate

@@ -8,6 +8,7 @@ classes one replica sends. The registry (``recognisers/__init__.py``) asks each 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Protocol
 
 import yaml
@@ -22,6 +23,32 @@ from waveguard.model.requests import RequestClass
 def truthy(value: object) -> bool:
     """An agent's boolean setting as configs write it: on/true/yes/1, any case."""
     return str(value).strip().lower() in ("on", "true", "yes", "1")
+
+
+def duration_s(text: str | None, default: float) -> float:
+    """A Go duration as agents' flags and Corefiles write it ("30", "30s", "5m", "1h30m", "1h0m0s")
+    in seconds (Go's time.ParseDuration units ms, s, m, h); a bare number is seconds;
+    ``default`` when absent or unreadable."""
+    if not text:
+        return default
+    if text.isdigit():
+        return float(text)
+    units = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+    total, number = 0.0, ""
+    i = 0
+    while i < len(text):
+        ch = text[i]
+        if ch.isdigit() or ch == ".":
+            number += ch
+            i += 1
+            continue
+        unit = "ms" if text.startswith("ms", i) else ch
+        if unit not in units or not number:
+            return default
+        total += float(number) * units[unit]
+        number = ""
+        i += len(unit)
+    return total if not number else default
 
 
 @dataclass
@@ -83,6 +110,11 @@ class AgentContext:
 
     def yaml_configs(self) -> list[tuple[str, dict]]:
         """Mounted ConfigMap files that parse as YAML mappings: (file name, data)."""
+        return list(self._parsed_yaml_configs)
+
+    @cached_property
+    def _parsed_yaml_configs(self) -> tuple[tuple[str, dict], ...]:
+        # Parsed once per workload: every recogniser in the registry asks in turn.
         out = []
         for name, text in self.config.items():
             try:
@@ -91,7 +123,7 @@ class AgentContext:
                 continue
             if isinstance(data, dict):
                 out.append((name, data))
-        return out
+        return tuple(out)
 
 
 @dataclass

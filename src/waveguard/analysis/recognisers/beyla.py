@@ -22,7 +22,7 @@ releases also read ``OTEL_EBPF_KUBE_*`` env names.
 
 from __future__ import annotations
 
-from waveguard.analysis.recognisers.agent_match import images_or_binary
+from waveguard.analysis.recognisers.podspec import images_or_binary
 from waveguard.analysis.recognisers.base import AgentContext, Recognised, truthy
 from waveguard.model.requests import RequestClass, Scope, informer
 

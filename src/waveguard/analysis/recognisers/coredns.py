@@ -35,8 +35,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from waveguard.analysis.recognisers.base import AgentContext, Recognised
-from waveguard.analysis.recognisers.corefile import ServerBlock, duration_s, parse_corefile
+from waveguard.analysis.recognisers.base import AgentContext, Recognised, duration_s
+from waveguard.analysis.recognisers.corefile import ServerBlock, parse_corefile
 from waveguard.model.findings import Severity
 from waveguard.model.requests import RequestClass, informer
 

@@ -103,26 +103,3 @@ def _flush(words: list[str], stack: list[list[Directive]]) -> None:
         stack[-1].append(Directive(name=words[0], args=words[1:]))
 
 
-def duration_s(text: str | None, default: float) -> float:
-    """A Go-style duration as Corefiles write it ("30", "30s", "5m", "1h", "1h30m") in seconds;
-    a bare number is seconds; ``default`` when absent or unreadable."""
-    if not text:
-        return default
-    if text.isdigit():
-        return float(text)
-    units = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
-    total, number = 0.0, ""
-    i = 0
-    while i < len(text):
-        ch = text[i]
-        if ch.isdigit() or ch == ".":
-            number += ch
-            i += 1
-            continue
-        unit = "ms" if text.startswith("ms", i) else ch
-        if unit not in units or not number:
-            return default
-        total += float(number) * units[unit]
-        number = ""
-        i += len(unit)
-    return total if not number else default

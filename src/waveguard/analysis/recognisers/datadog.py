@@ -25,7 +25,7 @@ binary (``agent run``, ``datadog-cluster-agent``).
 
 from __future__ import annotations
 
-from waveguard.analysis.recognisers.agent_match import runs_binary
+from waveguard.analysis.recognisers.podspec import runs_binary
 from waveguard.analysis.recognisers.base import AgentContext, Recognised, truthy
 from waveguard.model import constants as C
 from waveguard.model.requests import RequestClass, informer

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import re
 
-from waveguard.analysis.recognisers.agent_match import images_or_binary
+from waveguard.analysis.recognisers.podspec import images_or_binary
 from waveguard.analysis.recognisers.base import AgentContext, Recognised, truthy
 from waveguard.model import constants as C
 from waveguard.model.requests import RequestClass, Scope, informer

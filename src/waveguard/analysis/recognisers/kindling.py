@@ -13,7 +13,7 @@ restart of 30 agents does: harmonycloud/kindling#459 (a 16 GB apiserver OOM-kill
 
 from __future__ import annotations
 
-from waveguard.analysis.recognisers.agent_match import images_or_binary
+from waveguard.analysis.recognisers.podspec import images_or_binary
 from waveguard.analysis.recognisers.base import AgentContext, Recognised, truthy
 from waveguard.model.requests import informer
 

@@ -13,7 +13,7 @@ drain helper) is broader than what it asks for: nothing it asks for grows with t
 
 from __future__ import annotations
 
-from waveguard.analysis.recognisers.agent_match import images_or_binary
+from waveguard.analysis.recognisers.podspec import images_or_binary
 from waveguard.analysis.recognisers.base import AgentContext, Recognised
 from waveguard.analysis.recognisers.otel import duration_seconds
 from waveguard.model.requests import RequestClass

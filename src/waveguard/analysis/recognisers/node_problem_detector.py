@@ -11,7 +11,7 @@ the API client off entirely.
 
 from __future__ import annotations
 
-from waveguard.analysis.recognisers.agent_match import images_or_binary
+from waveguard.analysis.recognisers.podspec import images_or_binary
 from waveguard.analysis.recognisers.base import AgentContext, Recognised
 from waveguard.analysis.recognisers.otel import duration_seconds
 from waveguard.model.requests import RequestClass

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import re
 
-from waveguard.analysis.recognisers.base import AgentContext, Recognised
+from waveguard.analysis.recognisers.base import AgentContext, Recognised, duration_s
 from waveguard.analysis.recognisers.prometheus_sd import prometheus_sd_classes
 from waveguard.model import constants as C
 from waveguard.model.requests import RequestClass, Scope, informer
@@ -244,16 +244,7 @@ class OpenTelemetryCollector:
 
 
 def duration_seconds(value: object) -> float:
-    """A Go duration ("30s", "5m", "1h") or number of seconds, at least 1 s (3600 s when unreadable)."""
-    text = str(value).strip()
-    units = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
-    for suffix in ("ms", "h", "m", "s"):
-        if text.endswith(suffix):
-            try:
-                return max(1.0, float(text[: -len(suffix)]) * units[suffix])
-            except ValueError:
-                break
-    try:
-        return max(1.0, float(text))
-    except ValueError:
-        return 3600.0
+    """A Go duration ("30s", "1h30m") or number of seconds, at least 1 s (3600 s when unreadable)."""
+    if isinstance(value, (int, float)):
+        return max(1.0, float(value))
+    return max(1.0, duration_s(str(value).strip(), 3600.0))

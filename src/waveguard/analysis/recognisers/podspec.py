@@ -1,5 +1,6 @@
-"""Pod-spec reading the network-agent recognisers share (calico, cilium, antrea, flannel, weave,
-kube-router, kube-proxy, aws_vpc_cni, multus).
+"""Pod-spec reading the recognisers share: which binary a container runs, env from ConfigMaps,
+image versions. Recognisers match on what the container runs and how it is configured, not only
+on the image's last path segment: a mirrored or rebuilt image keeps its binary and flags.
 
 The :class:`~waveguard.model.manifests.Workload` model keeps literal env values and downward-API
 refs only; CNI manifests also set env from ``configMapKeyRef`` (Calico's ``calico-config``) and
@@ -130,3 +131,20 @@ def env_names(ctx: AgentContext) -> set[str]:
     """Names of every env var of the main containers, however their value is given."""
     return {str(e["name"]) for c in raw_containers(ctx.workload) for e in c.get("env") or []
             if isinstance(e, dict) and "name" in e}
+
+
+def runs_binary(ctx: AgentContext, *names: str) -> bool:
+    """True when a container's command or args name one of the binaries ``names``, by its file
+    name (``/usr/bin/kured`` is ``kured``), also as a ``sh -c "exec kured …"`` word."""
+    for container in ctx.workload.containers:
+        for word in (*container.command, *container.args):
+            for token in word.split():
+                if token.rsplit("/", 1)[-1] in names:
+                    return True
+    return False
+
+
+def images_or_binary(ctx: AgentContext, images: tuple[str, ...], binaries: tuple[str, ...]) -> bool:
+    """The image (see :meth:`AgentContext.image_matches`) or the binary identifies the agent."""
+    return ctx.image_matches(*images) or runs_binary(ctx, *binaries)
+

@@ -11,7 +11,7 @@ node. The Loki Helm chart's promtail config writes exactly that selector and run
 
 from __future__ import annotations
 
-from waveguard.analysis.recognisers.agent_match import images_or_binary
+from waveguard.analysis.recognisers.podspec import images_or_binary
 from waveguard.analysis.recognisers.base import AgentContext, Recognised
 from waveguard.analysis.recognisers.prometheus_sd import prometheus_sd_classes
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 import re
 import tomllib
 
-from waveguard.analysis.recognisers.agent_match import images_or_binary
+from waveguard.analysis.recognisers.podspec import images_or_binary
 from waveguard.analysis.recognisers.base import AgentContext, Recognised, truthy
 from waveguard.model.requests import RequestClass, informer
 

@@ -284,3 +284,26 @@ DNS_REFETCH_S = 5.0
 SLO_SINGLE_OBJECT_S = 1.0
 SLO_NAMESPACE_LIST_S = 5.0
 SLO_CLUSTER_LIST_S = 30.0
+
+# issue 12: read path -------------------------------------------------------------------------
+#: Bytes per APF seat of the size-based LIST estimate (SizeBasedListCostEstimate, on from 1.34).
+#: k8s: staging/src/k8s.io/apiserver/pkg/util/flowcontrol/request/list_work_estimator.go
+#: (bytesPerSeat = 100_000).
+APF_BYTES_PER_SEAT = 100_000
+#: Cap on the bytes the size-based estimate counts for a LIST served from the watch cache (it is
+#: streamed). k8s: list_work_estimator.go (cacheWithStreamingMaxMemoryUsage = 1_000_000).
+APF_CACHE_STREAMING_MAX_BYTES = 1_000_000
+#: Bytes held per response byte by a LIST from the cache when the response is streamed
+#: (StreamingCollectionEncodingToJSON/Protobuf, on from 1.33; or a WatchList): the buffered
+#: figure × 3/75, the memory the kubernetes.io blog 2025-05-09 ("Kubernetes v1.33: Streaming
+#: List responses") measured for its benchmark (70–80 GB buffered → 3 GB streamed).
+STREAMING_CACHE_LIST_MEMORY_MULTIPLIER = LIST_FROM_CACHE_MEMORY_MULTIPLIER * 3.0 / 75.0
+#: Same for a LIST from etcd: etcd's response and the decoded objects stay alive, the encoded
+#: copy (one byte per response byte) is no longer buffered. estimate, from the terms of
+#: LIST_FROM_ETCD_MEMORY_MULTIPLIER.
+STREAMING_ETCD_LIST_MEMORY_MULTIPLIER = LIST_FROM_ETCD_MEMORY_MULTIPLIER - 1.0
+#: Bytes per second a restarted apiserver fills a resource's watch cache at: its cacher's
+#: reflector LISTs the resource from etcd (pages of 10,000: cacher.go storageWatchListPageSize)
+#: and decodes it — ETCD_READ_S_PER_BYTE (range response at ETCD_RANGE_BYTES_PER_S, decode at
+#: ETCD_DECODE_S_PER_BYTE). Each resource has its own cacher, filled in parallel.
+WATCH_CACHE_FILL_BYTES_PER_S = 1.0 / ETCD_READ_S_PER_BYTE

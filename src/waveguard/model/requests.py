@@ -56,6 +56,12 @@ class RequestClass(BaseModel):
     upper_bound: bool = False
     #: How to make this request cheaper, naming the exact config key or flag (for findings).
     fix: str = ""
+    # issue 12: read path
+    #: A start LIST of a client-go informer may be replaced by a WatchList (a WATCH with
+    #: sendInitialEvents, k8s: client-go tools/cache/reflector.go): "no" — not an informer, or
+    #: the client turned it off (``KUBE_FEATURE_WatchListClient=false``); "client-go-default" —
+    #: the WatchListClient default of the cluster's version (model.versions); "yes" — turned on.
+    watch_list: Literal["no", "client-go-default", "yes"] = "no"
 
     @property
     def mutating(self) -> bool:
@@ -107,6 +113,6 @@ def informer(resource: str, scope: Scope, *, component: str, config_key: str = "
                   config_key=config_key, leader_only=leader_only, upper_bound=upper_bound,
                   selector=scope == "node", fix=fix)
     return [
-        RequestClass(verb="list", trigger="start", resource_version="0", **common),
+        RequestClass(verb="list", trigger="start", resource_version="0", watch_list="client-go-default", **common),
         RequestClass(verb="watch", trigger="held", **common),
     ]

@@ -4,9 +4,15 @@ profile built on it is :mod:`waveguard.model.cost`.
 
 It implements the APF work estimators (domain.md §2–3):
 
-* LIST seats = clamp(ceil(objects / 100), 1, maxSeats), objects = stored count from the watch
-  cache; stored + limit from etcd with a selector; 2 × limit from etcd without one
-  (``list_work_estimator.go``);
+* LIST seats (``staging/src/k8s.io/apiserver/pkg/util/flowcontrol/request/
+  list_work_estimator.go``), version by version (:mod:`waveguard.model.versions`): before 1.34
+  by object count, clamp(ceil(objects / 100), 1, maxSeats), objects = stored count from the
+  watch cache, stored + limit from etcd with a selector, 2 × limit from etcd without one; from
+  1.34 (SizeBasedListCostEstimate) by bytes loaded, ceil(bytes / 100,000), bytes = objects ×
+  average size, objects = min(limit, stored) (from etcd with a selector max(that, stored / 2)),
+  capped at 1,000,000 bytes when served from the cache (streamed); a LIST of one named object
+  (a ``metadata.name`` field selector becomes the request's name: endpoints/handlers/get.go) is
+  one object; a WATCH with initial events (WatchList) is estimated like the LIST from cache;
 * a write with W ≥ 10 interested watchers holds ceil(W / 10) extra seats for 5 ms after the
   response, charged to the writer (``mutating_work_estimator.go``); watches filtered by
   ``spec.nodeName`` are indexed for pods and count as one (``watch_tracker.go``
@@ -25,6 +31,7 @@ from typing import Literal
 from waveguard.model import constants as C
 from waveguard.model.fleet import Cluster
 from waveguard.model.requests import RequestClass, Scope
+from waveguard.model.versions import Features, features_for
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,15 +76,53 @@ class RequestCost:
         return self.service_s - self.etcd_s
 
 
+def features_of(cluster: Cluster) -> Features:
+    """The read-path features of ``cluster``'s Kubernetes version (:func:`features_for`)."""
+    return features_for(cluster.version_tuple)
+
+
 def served_from(rc: RequestClass, cluster: Cluster) -> Literal["cache", "etcd"]:
-    """Where a LIST is served. resourceVersion="0" → watch cache. A consistent read
-    (resourceVersion="") → watch cache from v1.31 when unpaginated (consistent reads from
-    cache, KEP-2340), etcd before that or when paginated. domain.md §3."""
-    if rc.resource_version == "0":
+    """Where a LIST is served by a replica whose watch cache is ready. resourceVersion="0" →
+    watch cache. A consistent read (resourceVersion="") → watch cache with
+    ConsistentListFromCache (on from 1.31, KEP-2340) when unpaginated, etcd before that or when
+    paginated. domain.md §3. A WatchList start is always served from the cache."""
+    if rc.resource_version == "0" or uses_watch_list(rc, cluster):
         return "cache"
-    if cluster.version_tuple >= (1, 31) and rc.limit is None:
+    if features_of(cluster).consistent_list_from_cache and rc.limit is None:
         return "cache"
     return "etcd"
+
+
+def uses_watch_list(rc: RequestClass, cluster: Cluster) -> bool:
+    """Whether start LIST ``rc`` is sent as a WatchList on ``cluster``: an informer's LIST
+    (``rc.watch_list``) whose client turned WatchListClient on, or left it at the client-go
+    default (taken as that of the cluster's version: on from 1.35), and a server with WatchList
+    on (1.32, and from 1.34). Otherwise client-go falls back to LIST (reflector.go)."""
+    if rc.verb != "list" or rc.trigger != "start" or rc.watch_list == "no":
+        return False
+    features = features_of(cluster)
+    wants = rc.watch_list == "yes" or features.watch_list_client
+    return wants and features.watch_list_server
+
+
+def not_ready_cache_outcome(rc: RequestClass, cluster: Cluster) -> Literal["cache", "etcd", "429"]:
+    """What a replica whose watch cache is still filling (after a (re)start) does with LIST
+    ``rc``. k8s: staging/src/k8s.io/apiserver/pkg/storage/cacher (``GetList``,
+    ``shouldDelegateListOnNotReadyCache``): up to 1.30 a resourceVersion="0" LIST is sent to
+    etcd ("if Cacher is not yet initialized ... simply forward the request to storage"); with
+    ResilientWatchCacheInitialization (on from 1.31, KEP-4568) only a paginated LIST without
+    label or field selector is delegated to etcd, any other is rejected with 429 ("storage is
+    (re)initializing"); a WATCH (a WatchList) is rejected with 429 from 1.31 too. A LIST that
+    is served from etcd anyway stays "etcd"; "cache" is returned for non-LIST requests."""
+    if rc.verb not in ("list", "watch"):
+        return "cache"
+    if rc.verb == "list" and served_from(rc, cluster) == "etcd":
+        return "etcd"
+    features = features_of(cluster)
+    if not features.resilient_watch_cache_init:
+        return "etcd" if rc.verb == "list" and not uses_watch_list(rc, cluster) else "cache"
+    delegated = rc.verb == "list" and rc.limit is not None and not rc.selector and not uses_watch_list(rc, cluster)
+    return "etcd" if delegated else "429"
 
 
 def scope_divisor(scope: Scope, cluster: Cluster, resource: str) -> int:
@@ -107,11 +152,14 @@ def objects_returned(rc: RequestClass, cluster: Cluster) -> float:
     return stored / scope_divisor(rc.scope, cluster, rc.resource)
 
 
-def request_cost(rc: RequestClass, cluster: Cluster, max_seats: int = C.APF_MAX_SEATS_LIMIT) -> RequestCost:
-    """Seats, service time and memory of one request of class ``rc`` on ``cluster``."""
+def request_cost(rc: RequestClass, cluster: Cluster, max_seats: int = C.APF_MAX_SEATS_LIMIT,
+                 source: Literal["cache", "etcd"] | None = None) -> RequestCost:
+    """Seats, service time and memory of one request of class ``rc`` on ``cluster``;
+    ``source`` forces where a LIST is served (a not-ready cache sends it to etcd:
+    :func:`not_ready_cache_outcome`), None: :func:`served_from`."""
     size = cluster.object_size(rc.resource)
     if rc.verb == "list":
-        return _list_cost(rc, cluster, max_seats, size)
+        return _list_cost(rc, cluster, max_seats, size, source)
     if rc.verb == "watch":
         # The initial events come from the preceding LIST (informers); the WATCH itself holds
         # one seat only while it registers. Steady cost is fan-out (see project()).
@@ -136,21 +184,41 @@ def _gets_of_scope(rc: RequestClass, cluster: Cluster, size: int) -> RequestCost
                        objects_estimated=gets, response_bytes=gets * size, memory_bytes=size, served_from="n/a")
 
 
-def _list_cost(rc: RequestClass, cluster: Cluster, max_seats: int, size: int) -> RequestCost:
+def list_seats(rc: RequestClass, cluster: Cluster, source: Literal["cache", "etcd"], max_seats: int) -> tuple[int, int]:
+    """APF seats of LIST ``rc`` served from ``source``, and the objects the estimate counts
+    (list_work_estimator.go ``seatsBasedOnObjectCount`` before 1.34,
+    ``seatsBasedOnObjectSize`` from 1.34; see the module docstring). A WatchList start is
+    estimated as the LIST from cache. Clamped to 1..``max_seats``."""
+    stored = cluster.object_count(rc.resource)
+    limit = min(rc.limit, stored) if rc.limit else stored
+    if rc.scope == "object":  # one named object: requestInfo.Name is set (matchesSingle)
+        objects = 1
+    elif source == "cache":
+        objects = limit if features_of(cluster).size_based_list_cost else stored
+    elif not features_of(cluster).size_based_list_cost:
+        objects = stored + limit if rc.selector else 2 * limit
+    else:
+        objects = max(limit, stored // 2) if rc.selector else limit
+    if features_of(cluster).size_based_list_cost:
+        loaded = objects * cluster.object_size(rc.resource)
+        if source == "cache":
+            loaded = min(loaded, C.APF_CACHE_STREAMING_MAX_BYTES)
+        raw = math.ceil(loaded / C.APF_BYTES_PER_SEAT)
+    else:
+        raw = math.ceil(objects / C.APF_OBJECTS_PER_SEAT)
+    return min(max(1, raw), max_seats), objects
+
+
+def _list_cost(rc: RequestClass, cluster: Cluster, max_seats: int, size: int,
+               forced: Literal["cache", "etcd"] | None = None) -> RequestCost:
     stored = cluster.object_count(rc.resource)
     returned = objects_returned(rc, cluster)
-    source = served_from(rc, cluster)
-    page = rc.limit if rc.limit and rc.limit < returned else None
+    source = forced or served_from(rc, cluster)
+    watch_list = source == "cache" and uses_watch_list(rc, cluster)
+    page = rc.limit if rc.limit and rc.limit < returned and not watch_list else None
     pages = math.ceil(returned / page) if page else 1
     per_page_returned = page or returned
-    limit = page or stored
-    if source == "cache":
-        estimated = stored
-    elif rc.selector:
-        estimated = stored + limit
-    else:
-        estimated = 2 * limit
-    seats = min(max(1, math.ceil(estimated / C.APF_OBJECTS_PER_SEAT)), max_seats)
+    seats, estimated = list_seats(rc, cluster, source, max_seats)
     # Work: encode what is returned; scan the cache (pods by spec.nodeName are indexed), or
     # read and decode from etcd everything the selector has to look at.
     indexed = rc.scope == "node" and rc.resource == "pods"
@@ -159,17 +227,29 @@ def _list_cost(rc: RequestClass, cluster: Cluster, max_seats: int, size: int) ->
         scanned = returned if (indexed or not rc.selector) else stored
         etcd_bytes = 0.0
         work_s = encode_s + scanned * C.CACHE_SCAN_S_PER_OBJECT
-        memory = per_page_returned * size * C.LIST_FROM_CACHE_MEMORY_MULTIPLIER
+        memory = per_page_returned * size * list_memory_multiplier("cache", cluster, watch_list)
     else:
         scanned = stored if rc.selector else returned
         etcd_bytes = scanned * size
         work_s = encode_s + etcd_bytes * C.ETCD_READ_S_PER_BYTE
-        memory = scanned / pages * size * C.LIST_FROM_ETCD_MEMORY_MULTIPLIER
+        memory = scanned / pages * size * list_memory_multiplier("etcd", cluster, False)
     return RequestCost(
         seats=seats, service_s=pages * C.REQUEST_BASE_S + work_s, pages=pages,
         objects_estimated=int(estimated), response_bytes=int(returned * size), memory_bytes=int(memory),
         served_from=source, etcd_bytes=int(etcd_bytes),
     )
+
+
+def list_memory_multiplier(source: Literal["cache", "etcd"], cluster: Cluster, watch_list: bool) -> float:
+    """Bytes an apiserver holds per byte of a LIST response while it serves it. Buffered
+    (before 1.33): LIST_FROM_CACHE / LIST_FROM_ETCD_MEMORY_MULTIPLIER. With streaming encoding
+    (StreamingCollectionEncodingToJSON/Protobuf, on from 1.33) or a WatchList (events written
+    one by one from the cache) the encoded response is no longer held whole:
+    STREAMING_*_MEMORY_MULTIPLIER."""
+    streamed = watch_list or features_of(cluster).streaming_list_encoding
+    if source == "cache":
+        return C.STREAMING_CACHE_LIST_MEMORY_MULTIPLIER if streamed else C.LIST_FROM_CACHE_MEMORY_MULTIPLIER
+    return C.STREAMING_ETCD_LIST_MEMORY_MULTIPLIER if streamed else C.LIST_FROM_ETCD_MEMORY_MULTIPLIER
 
 
 def writer_extra_seat_seconds(watchers: float) -> float:

@@ -57,11 +57,18 @@ class RequestClass(BaseModel):
     #: How to make this request cheaper, naming the exact config key or flag (for findings).
     fix: str = ""
     # issue 12: read path
-    #: A start LIST of a client-go informer may be replaced by a WatchList (a WATCH with
-    #: sendInitialEvents, k8s: client-go tools/cache/reflector.go): "no" — not an informer, or
-    #: the client turned it off (``KUBE_FEATURE_WatchListClient=false``); "client-go-default" —
-    #: the WatchListClient default of the cluster's version (model.versions); "yes" — turned on.
-    watch_list: Literal["no", "client-go-default", "yes"] = "no"
+    #: A start LIST of a client-go informer (reflector: a broken watch is re-established without
+    #: a LIST) may be replaced by a WatchList (a WATCH with sendInitialEvents, k8s: client-go
+    #: tools/cache/reflector.go): "no" — not a client-go informer (it keeps its own behaviour:
+    #: every broken watch is followed by this LIST); "off" — an informer whose client turned
+    #: WatchList off (``KUBE_FEATURE_WatchListClient=false``); "client-go-default" — the
+    #: WatchListClient default of the cluster's version (model.versions); "yes" — turned on.
+    watch_list: Literal["no", "off", "client-go-default", "yes"] = "no"
+
+    @property
+    def informer(self) -> bool:
+        """A client-go informer's start LIST (``watch_list`` is not "no")."""
+        return self.watch_list != "no"
 
     @property
     def mutating(self) -> bool:

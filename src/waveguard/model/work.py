@@ -98,7 +98,7 @@ def uses_watch_list(rc: RequestClass, cluster: Cluster) -> bool:
     (``rc.watch_list``) whose client turned WatchListClient on, or left it at the client-go
     default (taken as that of the cluster's version: on from 1.35), and a server with WatchList
     on (1.32, and from 1.34). Otherwise client-go falls back to LIST (reflector.go)."""
-    if rc.verb != "list" or rc.trigger != "start" or rc.watch_list == "no":
+    if rc.verb != "list" or rc.trigger != "start" or rc.watch_list in ("no", "off"):
         return False
     features = features_of(cluster)
     wants = rc.watch_list == "yes" or features.watch_list_client
@@ -272,6 +272,13 @@ def watch_cache_bytes(cluster: Cluster) -> int:
     resources = C.OBJECT_BYTES.keys() | cluster.object_bytes.keys()
     total = sum(cluster.object_count(r) * cluster.object_size(r) for r in resources)
     return int(total * C.WATCH_CACHE_MEMORY_MULTIPLIER)
+
+
+def watch_cache_fill_s_of(resource: str, cluster: Cluster) -> float:
+    """Seconds a restarted apiserver takes to fill its watch cache of ``resource`` on
+    ``cluster``: the stored bytes over WATCH_CACHE_FILL_BYTES_PER_S (each resource has its own
+    cacher, filled in parallel; k8s: apiserver/pkg/storage/cacher/cacher.go startCaching)."""
+    return cluster.object_count(resource) * cluster.object_size(resource) / C.WATCH_CACHE_FILL_BYTES_PER_S
 
 
 def baseline_memory_bytes(cluster: Cluster) -> int:

@@ -12,6 +12,8 @@ from waveguard.model import constants as C
 from waveguard.model.apf import APFConfig
 from waveguard.model.cost import baseline_memory_bytes, watch_cache_bytes
 from waveguard.model.fleet import Cluster
+from waveguard.model.versions import features_for
+from waveguard.model.work import watch_cache_fill_s_of
 from waveguard.sim.clients import SimClient
 from waveguard.sim.dns import DNSCaches
 from waveguard.sim.etcd import EtcdPhase, etcd_flows
@@ -132,7 +134,8 @@ def build_params(clusters: list[Cluster], clients: Sequence[SimClient], flows: F
         nodes=nodes, dns_lookups_per_step=nodes * (C.DNS_LOOKUPS_TO_COREDNS_PER_NODE_PER_S * dt),
         wait_limit_steps=C.APF_QUEUE_WAIT_LIMIT_S / dt, wait_limit_fraction=min(1.0, dt / C.APF_QUEUE_WAIT_LIMIT_S),
         etcd_flows=from_etcd, etcd_change_rows=flows.is_change[from_etcd],
-        etcd_groups=[(e, int(g)) for e, f in enumerate(from_etcd) for g in np.flatnonzero(group_flow == f)],
+        etcd_groups=[(e, int(g)) for e, f in enumerate(from_etcd)
+                     for g in np.flatnonzero((group_flow == f) | (_cold(groups) == f))],
         not_etcd_groups=(~np.isin(group_flow, from_etcd)).astype(np.float64)[:, None, None],  # (G, 1, 1)
         group_flow=group_flow, group_memory_per_request=per_flow["memory_per_request"][group_flow].copy(),
         release_fraction=np.array([release_fractions(bool(b), dt) for b in groups.backoff]).T[:, :, None].copy(),
@@ -146,7 +149,36 @@ def build_params(clusters: list[Cluster], clients: Sequence[SimClient], flows: F
         zeros_by_cluster=_read_only_zeros(len(clusters)),
         zeros_by_flow=_read_only_zeros((per_flow["n_flows"], len(clusters))),
         zeros_by_level=_read_only_zeros((per_flow["n_used_levels"], len(clusters))),
+        **_read_path(clusters, clients, flows, groups, per_flow["memory_per_request"]),
     )
+
+
+def _read_path(clusters: list[Cluster], clients: Sequence[SimClient], flows: FlowTable, groups: GroupTable,
+               memory_per_request: np.ndarray) -> dict:
+    """issue 12: the cold-cache flows and fill times of each group (model.work)."""
+    cold = groups.cold_flow if groups.cold_flow is not None else groups.flow
+    rejects = groups.cold_rejects if groups.cold_rejects is not None else np.zeros((len(clusters), len(groups.flow)))
+    fill = np.array([[max((watch_cache_fill_s_of(rc.resource, c) for rc in clients[ci].profile.classes
+                           if rc.trigger == "start" and rc.verb == "list"), default=0.0)
+                      for ci in groups.client] for c in clusters], dtype=np.float64)  # (C, G)
+    memory_flows = np.concatenate([groups.flow, cold])
+    rewatch = [all(rc.informer for rc in clients[ci].profile.classes if rc.trigger == "start" and rc.verb == "list")
+               for ci in groups.client]
+    # Up to 1.30 a not-ready cache sends rv=0 LISTs to etcd; the simulator does not route them
+    # yet (their twin flow would get a queue of its own in APF, not its client's: see
+    # docs/simulator.md "Versions"): they are served as before. From 1.31 the delegated ones are.
+    resilient = np.array([features_for(c.version_tuple).resilient_watch_cache_init for c in clusters])
+    return dict(
+        group_rewatches=np.array(rewatch, dtype=np.float64),
+        group_cold_flow=cold, group_cold_rejects=rejects.T.astype(np.float64),
+        group_cold_to_etcd=((flows.etcd_bytes[:, cold] > 0) & ~rejects & resilient[:, None]).T.astype(np.float64),
+        group_cache_fill_s=fill.T.copy(), memory_flows=memory_flows,
+        memory_flows_per_request=memory_per_request[memory_flows].copy(),
+    )
+
+
+def _cold(groups: GroupTable) -> np.ndarray:
+    return groups.cold_flow if groups.cold_flow is not None else np.full(len(groups.flow), -1)
 
 
 def _read_only_zeros(shape: int | tuple[int, ...]) -> np.ndarray:
@@ -195,6 +227,8 @@ def initial_state(params: SimParams, flows: FlowTable, groups: GroupTable, initi
         rollout_share=share, rollout_target=share.copy(), ramp_per_s=np.full(n_clusters, math.inf), ramping=False,
         noise=noise, rollback=rollback, coredns_without_copy=np.zeros(n_clusters), coredns_without_copy_any=False,
         dns_caches=DNSCaches(n_clusters, params.step_s),
+        cache_filling_since=np.full(per_replica, -np.inf), cold_rejected_total=np.zeros(n_clusters),
+        rewatches=np.zeros(n_clusters),
     )
     lift_legacy_limits(state, params)
     state.used_seat_limits = state.seat_limits[params.used_levels].copy()

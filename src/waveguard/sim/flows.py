@@ -24,6 +24,7 @@ from waveguard.model.apf import APFConfig
 from waveguard.model.cost import events_per_watcher, baseline_watchers, request_cost
 from waveguard.model.fleet import Cluster
 from waveguard.model.requests import RequestClass
+from waveguard.model.work import not_ready_cache_outcome
 from waveguard.sim.clients import SimClient
 
 #: Request scopes as the ``scope`` label of apiserver_request_duration_seconds.
@@ -52,6 +53,8 @@ class FlowSpec:
     etcd_pages: list[float] = field(default_factory=list)
     legacy_seats: list[float] = field(default_factory=list)
     mutating: list[float] = field(default_factory=list)
+    # issue 12: read path
+    cold: bool = False  #: the relist bundle as a replica whose watch cache is filling serves it
 
 
 @dataclass
@@ -90,6 +93,9 @@ class GroupTable:
     backoff: np.ndarray  # (G,) bool
     pod_watchers: np.ndarray  # (C, G) cluster-wide pod watches per synced instance
     deliveries: np.ndarray  # (C, G) watch events/s delivered per synced instance
+    # issue 12: read path
+    cold_flow: np.ndarray | None = None  # (G,) the group's relist flow on a not-ready watch cache
+    cold_rejects: np.ndarray | None = None  # (C, G) bool: a not-ready cache answers the bundle 429
 
 
 def compile_flows(clients: list[SimClient], clusters: list[Cluster], apf: APFConfig) -> tuple[FlowTable, GroupTable]:
@@ -116,7 +122,10 @@ def compile_flows(clients: list[SimClient], clusters: list[Cluster], apf: APFCon
             key = (client.name, level, True)
             specs[key] = FlowSpec(f"{client.name}/{level}/relist", ci, level, True, scope)
             members[key] = [ci]
-            groups.append({"client": ci, "key": key, "watches": watches})
+            cold_key = (client.name + "#cold", level, True)  # issue 12: read path
+            specs[cold_key] = FlowSpec(f"{client.name}/{level}/relist-cold-cache", ci, level, True, scope, cold=True)
+            members[cold_key] = [ci]
+            groups.append({"client": ci, "key": key, "cold_key": cold_key, "watches": watches, "starts": starts})
     for key, spec in specs.items():
         for cluster in clusters:
             _cost_into(spec, [clients[i] for i in members[key]], cluster, apf)
@@ -152,7 +161,7 @@ def _relist_level(client: SimClient, starts: list[RequestClass], cluster: Cluste
 def _cost_into(spec: FlowSpec, clients: list[SimClient], cluster: Cluster, apf: APFConfig) -> None:
     max_seats = apf.max_seats_per_request(spec.level) if not apf.level(spec.level).exempt else C.APF_MAX_SEATS_LIMIT
     if spec.relist:
-        seats, tau, cpu, mem, etcd_bytes, etcd_pages, legacy = _relist_bundle(clients[0], cluster, max_seats)
+        seats, tau, cpu, mem, etcd_bytes, etcd_pages, legacy = _relist_bundle(clients[0], cluster, max_seats, spec.cold)
         spec.seats.append(seats)
         spec.tau.append(tau)
         spec.cpu.append(cpu)
@@ -189,20 +198,22 @@ def _cost_into(spec: FlowSpec, clients: list[SimClient], cluster: Cluster, apf: 
     spec.mutating.append(sum(wi for wi, m in zip(w, mutating, strict=True) if m))
 
 
-def _relist_bundle(client: SimClient, cluster: Cluster,
-                   max_seats: int) -> tuple[float, float, float, float, float, float, float]:
+def _relist_bundle(client: SimClient, cluster: Cluster, max_seats: int,
+                   cold: bool = False) -> tuple[float, float, float, float, float, float, float]:
     """One instance's start LISTs and WATCH registrations as one request: its widest seats,
     held for the apiserver's seat-seconds / seats (after the wait for etcd, if any of its LISTs
     reads from etcd: the bytes of all of them, in as many range requests as its most paginated
     one); memory-seconds preserved. Returns (seats, tau, cpu, mem, etcd_bytes, etcd_pages,
     legacy_seats) — legacy_seats: the max-in-flight slots it holds (each LIST one, WATCHes none,
-    as slot-seconds / tau)."""
+    as slot-seconds / tau). ``cold``: as a replica whose watch cache is filling serves it (its
+    LISTs that such a replica sends to etcd are costed from etcd: model.work.not_ready_cache_outcome)."""
     seat_s = cpu = mem_s = etcd_bytes = list_s = 0.0
     seats = etcd_pages = 1.0
     for rc in client.profile.classes:
         if rc.trigger not in ("start", "held"):
             continue
-        cost = request_cost(rc, cluster, max_seats)
+        etcd = cold and not_ready_cache_outcome(rc, cluster) == "etcd"
+        cost = request_cost(rc, cluster, max_seats, source="etcd" if etcd else None)
         busy = cost.apiserver_s
         seat_s += cost.seats * busy
         cpu += _work_s(cost)
@@ -282,6 +293,9 @@ def _groups(groups: list[dict], flow_index: dict, clients: list[SimClient], clus
         instances=inst.reshape(shape), is_change=np.array([clients[g["client"]].role == "change" for g in groups]),
         backoff=np.array([clients[g["client"]].backoff for g in groups]),
         pod_watchers=pod_w.reshape(shape), deliveries=deliv.reshape(shape),
+        cold_flow=np.array([flow_index[g["cold_key"]] for g in groups], dtype=np.int64),
+        cold_rejects=np.array([[any(not_ready_cache_outcome(rc, c) == "429" for rc in g["starts"]) for g in groups]
+                               for c in clusters], dtype=bool).reshape(shape),
     )
 
 

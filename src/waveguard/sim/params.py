@@ -10,11 +10,16 @@ simulation runs; the phases read it, never write it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from waveguard.sim.maxinflight import MaxInFlight
+
+
+
+def _no_array() -> np.ndarray:  # issue 12: default of the read-path arrays (built by build_params)
+    return np.zeros(0)
 
 
 @dataclass(frozen=True, eq=False)
@@ -92,3 +97,20 @@ class SimParams:
     zeros_by_cluster: np.ndarray  #: (C,)
     zeros_by_flow: np.ndarray  #: (F, C)
     zeros_by_level: np.ndarray  #: (Lu, C)
+
+    # issue 12: read path -------------------------------------------------------------------
+    #: (G,) each group's relist flow as a replica whose watch cache is filling serves it
+    group_cold_flow: np.ndarray = field(default_factory=_no_array)
+    #: (G, C) 1.0 where that flow reads from etcd (a not-ready cache delegates the bundle)
+    group_cold_to_etcd: np.ndarray = field(default_factory=_no_array)
+    #: (G, C) 1.0 where a not-ready cache answers the bundle 429 (ResilientWatchCacheInitialization)
+    group_cold_rejects: np.ndarray = field(default_factory=_no_array)
+    #: (G, C) seconds after a (re)start until the caches of the group's start LISTs are ready
+    group_cache_fill_s: np.ndarray = field(default_factory=_no_array)
+    #: (G,) 1.0 for groups of client-go informers (a broken watch is re-established without a
+    #: LIST: reflector.go); 0.0 for clients that relist after every broken watch
+    group_rewatches: np.ndarray = field(default_factory=_no_array)
+    #: flows whose requests hold LIST responses in memory: every group's relist flows (2G,)
+    memory_flows: np.ndarray = field(default_factory=_no_array)
+    #: (2G, R, C) memory_per_request of those flows
+    memory_flows_per_request: np.ndarray = field(default_factory=_no_array)

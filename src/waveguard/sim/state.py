@@ -141,3 +141,11 @@ class FleetState:
     inqueue_by_level: np.ndarray = field(default_factory=_empty)  #: (Lu, C) requests queued
     rejected_by_level: np.ndarray = field(default_factory=_empty)  #: (Lu, C) 429s this step
     dispatched_by_level: np.ndarray = field(default_factory=_empty)  #: (Lu, C) dispatched this step
+
+    # --- issue 12: read path ----------------------------------------------------------------
+    #: (R, C) simulated second each replica last started filling its watch caches (−inf: warm)
+    cache_filling_since: np.ndarray = field(default_factory=_empty)
+    any_cold: bool = False  #: some replica's watch cache is still filling
+    cold_rejected: np.ndarray | None = None  #: (G, C) this step: bundles a not-ready cache answered 429
+    cold_rejected_total: np.ndarray = field(default_factory=_empty)  #: (C,) those so far
+    rewatches: np.ndarray = field(default_factory=_empty)  #: (C,) watches re-established without a LIST

@@ -46,7 +46,7 @@ def fail_late_lists(state: FleetState, params: SimParams, dt: float) -> None:
         lost = late[e].sum(axis=0) + cancelled[e].sum(axis=0)
         if lost.max() <= TINY:
             continue
-        f = params.group_flow[g]
+        f = params.etcd_flows[e]  # the group's relist flow (or its cold-cache twin)
         completed[g] -= late[e] * state.finish_fraction[f]
         np.maximum(completed[g], 0.0, out=completed[g])
         state.abandoned[g] += late[e] * state.carry_fraction[f]

@@ -9,6 +9,7 @@ import numpy as np
 
 from waveguard.model import constants as C
 from waveguard.sim.params import SimParams
+from waveguard.sim.phases import replicas
 from waveguard.sim.phases.common import TINY, update_rates
 from waveguard.sim.state import FleetState
 
@@ -65,6 +66,31 @@ def arrive(state: FleetState, params: SimParams, dt: float) -> None:
     state.relists_sent += state.resending * (total > 0) if state.any_down else state.resending
     state.rollback_active = rollback
     state.arrivals, state.arrivals_per_replica, state.replica_share = arrivals, per_replica, replica_share
+    state.cold_rejected = None
+    if state.any_cold:
+        route_cold(state, params)
+
+
+def route_cold(state: FleetState, params: SimParams) -> None:
+    """(Re)list bundles that reach a replica whose watch caches are still filling (k8s:
+    apiserver/pkg/storage/cacher, GetList on a cache that is not ready; model.work.
+    not_ready_cache_outcome): up to 1.30 its resourceVersion="0" LISTs go to etcd — the bundle
+    moves to the group's cold-cache flow, costed and queued for etcd as such; from 1.31
+    (ResilientWatchCacheInitialization) a bundle with a LIST that is not paginated, or has a
+    selector, is answered 429 ("storage is (re)initializing") and its client backs off."""
+    cold = replicas.cold_replicas(state, params)  # (G, R, C)
+    group_flow, cold_flow = params.group_flow, params.group_cold_flow
+    per_replica = state.arrivals_per_replica
+    landing = per_replica[group_flow] * cold  # (G, R, C)
+    to_etcd = landing * params.group_cold_to_etcd[:, None, :]
+    rejected = landing * params.group_cold_rejects[:, None, :]
+    per_replica[group_flow] -= to_etcd + rejected
+    per_replica[cold_flow] += to_etcd
+    arrivals = state.arrivals
+    arrivals[group_flow] -= (to_etcd + rejected).sum(axis=1)
+    arrivals[cold_flow] += to_etcd.sum(axis=1)
+    state.cold_rejected = rejected.sum(axis=1)  # (G, C)
+    state.cold_rejected_total += state.cold_rejected.sum(axis=0)
 
 
 def settle_informers(state: FleetState, params: SimParams, dt: float) -> None:
@@ -72,9 +98,11 @@ def settle_informers(state: FleetState, params: SimParams, dt: float) -> None:
     (429), or abandoned — a client whose answer would come after its timeout (queue wait +
     service > CLIENT_TIMEOUT_S) gives up and retries; the server finishes the abandoned LIST
     all the same (wasted seats, CPU, memory)."""
-    group_flow = params.group_flow
-    completed = state.completed[group_flow]
-    failed = state.rejected[group_flow].sum(axis=1) if state.queueing else None
+    group_flow, cold_flow = params.group_flow, params.group_cold_flow
+    completed = state.completed[group_flow] + state.completed[cold_flow]
+    failed = (state.rejected[group_flow] + state.rejected[cold_flow]).sum(axis=1) if state.queueing else None
+    if state.cold_rejected is not None:  # answered 429 by a cache that is not ready
+        failed = state.cold_rejected if failed is None else failed + state.cold_rejected
     if state.slowed or state.has_abandoned:
         finish = state.finish_fraction[group_flow]
         abandoned_done = state.abandoned * finish

@@ -66,7 +66,8 @@ def record(state: FleetState, params: SimParams, dt: float, recorder: Recorder) 
     frame[row["apiserver_flowcontrol_dispatched_requests_total"]] = state.dispatched_by_level
     frame[row["apiserver_flowcontrol_request_wait_duration_seconds"]] = state.level_wait_s
     frame[row["apiserver_request_duration_seconds"]] = state.scope_p99_s
-    frame[row["apiserver_request_total"]] = state.rejected_by_level.sum(axis=0)
+    frame[row["apiserver_request_total"]] = state.rejected_by_level.sum(axis=0) if state.cold_rejected is None \
+        else state.rejected_by_level.sum(axis=0) + state.cold_rejected.sum(axis=0)  # + a not-ready cache's 429s
     in_flight = state.executing + state.awaiting_etcd if state.etcd_busy else state.executing
     frame[row["apiserver_current_inflight_requests"]] = in_flight.sum(axis=(0, 1))
     frame[row["process_resident_memory_bytes"]] = state.memory

@@ -20,7 +20,10 @@ BURST_MARGIN = 1.05
 
 
 def recover(state: FleetState, params: SimParams, dt: float) -> None:
-    """Replicas whose down time is over serve again (with nominal APF limits)."""
+    """Replicas whose down time is over serve again (with nominal APF limits) while their watch
+    caches fill (``cache_filling_since``; :func:`waveguard.sim.phases.informers.route_cold`)."""
+    if state.any_cold and not cold_replicas(state, params).any():
+        state.any_cold = False
     if not state.any_down:
         return
     back = ~state.up & params.replica_exists & (state.down_until <= state.time_s + 1e-9)
@@ -28,8 +31,17 @@ def recover(state: FleetState, params: SimParams, dt: float) -> None:
         state.up |= back
         state.up_float = state.up.astype(np.float64)
         state.up_since = np.where(back, state.time_s, state.up_since)
+        state.cache_filling_since = np.where(back, state.time_s, state.cache_filling_since)
+        state.any_cold = True
         refresh_limits(state, params)
     state.any_down = bool((params.replica_exists & ~state.up).any())
+
+
+def cold_replicas(state: FleetState, params: SimParams) -> np.ndarray:
+    """``(G, R, C)`` bool: replica r of cluster c is up and its watch caches of group g's start
+    LISTs are still filling (``group_cache_fill_s`` after it came back)."""
+    ready_at = state.cache_filling_since[None, :, :] + params.group_cache_fill_s[:, None, :]
+    return (state.time_s < ready_at) & state.up[None, :, :]
 
 
 def complete(state: FleetState, params: SimParams, dt: float) -> None:
@@ -71,7 +83,7 @@ def memory_and_cpu(state: FleetState, params: SimParams, dt: float) -> None:
     watch-event fan-out, over the cores) of every replica."""
     busy = state.entering * state.busy_share  # dispatched this step and done within it, time-averaged
     busy += state.executing
-    memory = (busy[params.group_flow] * params.group_memory_per_request).sum(axis=0)  # LIST responses
+    memory = (busy[params.memory_flows] * params.memory_flows_per_request).sum(axis=0)  # LIST responses
     memory += params.baseline_memory_bytes
     memory *= state.up_float
     cpu = (busy * params.cpu_per_executing).sum(axis=0)
@@ -102,21 +114,29 @@ def oom_kill(state: FleetState, params: SimParams, dt: float) -> None:
 
 
 def crash(state: FleetState, params: SimParams, c: int, r: int, oom: bool) -> None:
-    """Replica ``r`` of cluster ``c`` goes down: its requests fail, its watches break (their
-    clients relist after their first back-off), its memory and APF state are lost. It returns
-    after startup and watch-cache fill; an OOM kill also waits the kubelet's crash-loop back-off
-    (10 s doubling to 5 min, reset after 10 min up: CRASHLOOP_BACKOFF_*)."""
-    group_flow = params.group_flow
-    # Clients waiting on it (queued, executing — not those that already gave up) and those
-    # whose watch ran through it relist after their first back-off.
-    state.backoff[1, :, c] += state.queued[group_flow, r, c] + state.executing[group_flow, r, c] \
-        - state.abandoned[:, r, c] + state.synced_watches[:, r, c]
+    """Replica ``r`` of cluster ``c`` goes down: its requests fail, its watches break, its
+    memory and APF state are lost. It serves again after startup (APISERVER_STARTUP_S) while
+    its watch caches fill; an OOM kill also waits the kubelet's crash-loop back-off (10 s
+    doubling to 5 min, reset after 10 min up: CRASHLOOP_BACKOFF_*).
+
+    Its (re)lists in flight fail: their clients relist after their first back-off. An informer's
+    broken watch is re-established from its last resourceVersion without a LIST (client-go
+    tools/cache/reflector.go ``watch``: a watch that ends is re-sent; a connection refused or a
+    429 is retried after back-off) on the replicas that are up with ready caches; with none, it
+    relists after back-off (the replica that comes back has a new cache that no longer holds
+    that resourceVersion: 410 Gone, then a relist)."""
+    relists = np.concatenate([params.group_flow, params.group_cold_flow]) \
+        if len(params.group_cold_flow) else params.group_flow
+    n_groups = len(params.group_flow)
+    in_flight = state.queued[relists, r, c] + state.executing[relists, r, c]
+    in_flight = in_flight[:n_groups] + in_flight[n_groups:] if len(relists) > n_groups else in_flight
+    state.backoff[1, :, c] += in_flight - state.abandoned[:, r, c]
+    _rewatch(state, params, c, r)
     if state.etcd.enabled:  # those waiting for etcd through it fail too
         lost = state.etcd.drop(r, c)
         for e, g in params.etcd_groups:
             state.backoff[1, g, c] += lost[e]
         state.awaiting_etcd[:, r, c] = 0.0
-    state.synced_watches[:, r, c] = 0.0
     state.queued[:, r, c] = 0.0  # (its queue is gone: queueing may stay True, harmless)
     state.rejected[:, r, c] = 0.0
     state.dispatched[:, r, c] = 0.0
@@ -130,7 +150,7 @@ def crash(state: FleetState, params: SimParams, c: int, r: int, oom: bool) -> No
     state.up[r, c] = False
     state.up_float[r, c] = 0.0
     state.any_down = True
-    delay = C.APISERVER_STARTUP_S + params.watch_cache_fill_s[c]
+    delay = C.APISERVER_STARTUP_S
     if oom:
         state.oom_kills[c] += 1
         if state.time_s - state.up_since[r, c] >= C.CRASHLOOP_BACKOFF_RESET_S:
@@ -139,3 +159,21 @@ def crash(state: FleetState, params: SimParams, c: int, r: int, oom: bool) -> No
         state.crash_count[r, c] += 1
     state.down_until[r, c] = state.time_s + delay
     refresh_limits(state, params)
+
+
+def _rewatch(state: FleetState, params: SimParams, c: int, r: int) -> None:
+    """The informers' watches through replica ``r`` of cluster ``c`` move to the other replicas
+    that are up with ready caches (spread evenly), or — with none — relist after their first
+    back-off. Clients that are not client-go informers relist in any case."""
+    state.backoff[1, :, c] += state.synced_watches[:, r, c] * (1.0 - params.group_rewatches)
+    watches = state.synced_watches[:, r, c] * params.group_rewatches
+    state.synced_watches[:, r, c] = 0.0
+    others = state.up[:, c].copy()
+    others[r] = False
+    if state.any_cold:
+        others &= ~cold_replicas(state, params)[:, :, c].any(axis=0)
+    if others.any():
+        state.synced_watches[:, others, c] += watches[:, None] / others.sum()
+        state.rewatches[c] += watches.sum()
+    else:
+        state.backoff[1, :, c] += watches

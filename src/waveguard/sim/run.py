@@ -44,7 +44,11 @@ def build_simulator(scenario: Scenario, seed: int | None = None, clusters: list[
             sim.at(start, partial(sim.set_rollout, cluster, share, pods_per_s))
     for ev in scenario.events:
         if ev.restart_apiserver is not None and ev.restart_apiserver.cluster in names:
-            sim.at(ev.at_s, partial(sim.restart_apiserver, ev.restart_apiserver.cluster, ev.restart_apiserver.replica))
+            restart = ev.restart_apiserver
+            replicas = range(sim.clusters[sim.cluster_names.index(restart.cluster)].replicas) if restart.all_replicas \
+                else [restart.replica]  # issue 12: every replica at once
+            for r in replicas:
+                sim.at(ev.at_s, partial(sim.restart_apiserver, restart.cluster, r))
         elif ev.rollback is not None and ev.rollback.cluster in names:
             rb = ev.rollback
             sim.at(ev.at_s, partial(sim.rollback, rb.cluster, rb.identity, rb.parsed_requests()))

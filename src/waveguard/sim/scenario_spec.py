@@ -118,6 +118,10 @@ class RestartApiserver(BaseModel):
     model_config = STRICT
     cluster: str
     replica: Count = Field(default=0, ge=0)
+    # issue 12: read path
+    #: Restart every replica of the cluster at once (an upgrade or a control-plane restart):
+    #: all come back with cold watch caches, so no informer can re-watch elsewhere.
+    all_replicas: bool = False
 
 
 class ApiserverDown(BaseModel):

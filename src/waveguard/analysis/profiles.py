@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from waveguard.analysis.recognisers import AgentContext, Recognised, recognise
+from waveguard.analysis.recognisers import AgentContext, Recognised, podspec, recognise
 from waveguard.model.manifests import Change, Workload
 from waveguard.model.requests import RequestProfile
 
@@ -44,7 +44,8 @@ def recognise_agents(change: Change) -> list[Agent]:
             continue
         profile = RequestProfile(
             client=w.ref, agent=recognised.agent, per_node=w.per_node, replicas=w.replicas or 1,
-            namespace=w.namespace, service_account=w.service_account, classes=recognised.classes,
+            namespace=w.namespace, service_account=w.service_account,
+            classes=podspec.with_watch_list_env(ctx, recognised.classes),  # issue 12: KUBE_FEATURE_WatchListClient
             update_share=update_share(w), upper_bound=recognised.upper_bound,
         )
         agents.append(Agent(workload=w, recognised=recognised, profile=profile))

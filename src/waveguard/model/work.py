@@ -160,6 +160,11 @@ def request_cost(rc: RequestClass, cluster: Cluster, max_seats: int = C.APF_MAX_
     size = cluster.object_size(rc.resource)
     if rc.verb == "list":
         return _list_cost(rc, cluster, max_seats, size, source)
+    if rc.verb == "watch" and rc.watch_list == "yes":
+        # A WATCH that asks for its initial events (sendInitialEvents=true: a WatchList seen as
+        # such, e.g. in an audit log): list_work_estimator.go estimates it as the LIST from the
+        # watch cache, and the events are written one by one from the cache.
+        return _list_cost(rc, cluster, max_seats, size, "cache", watch_list=True)
     if rc.verb == "watch":
         # The initial events come from the preceding LIST (informers); the WATCH itself holds
         # one seat only while it registers. Steady cost is fan-out (see project()).
@@ -210,11 +215,13 @@ def list_seats(rc: RequestClass, cluster: Cluster, source: Literal["cache", "etc
 
 
 def _list_cost(rc: RequestClass, cluster: Cluster, max_seats: int, size: int,
-               forced: Literal["cache", "etcd"] | None = None) -> RequestCost:
+               forced: Literal["cache", "etcd"] | None = None, watch_list: bool = False) -> RequestCost:
+    source = forced or served_from(rc, cluster)
+    watch_list = watch_list or (source == "cache" and uses_watch_list(rc, cluster))
+    if watch_list and rc.limit:  # a WatchList is a WATCH: no pages, no limit in its estimate
+        rc = rc.model_copy(update={"limit": None})
     stored = cluster.object_count(rc.resource)
     returned = objects_returned(rc, cluster)
-    source = forced or served_from(rc, cluster)
-    watch_list = source == "cache" and uses_watch_list(rc, cluster)
     page = rc.limit if rc.limit and rc.limit < returned and not watch_list else None
     pages = math.ceil(returned / page) if page else 1
     per_page_returned = page or returned

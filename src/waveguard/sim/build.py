@@ -157,7 +157,8 @@ def _read_path(clusters: list[Cluster], clients: Sequence[SimClient], flows: Flo
                memory_per_request: np.ndarray) -> dict:
     """issue 12: the cold-cache flows and fill times of each group (model.work)."""
     cold = groups.cold_flow if groups.cold_flow is not None else groups.flow
-    rejects = groups.cold_rejects if groups.cold_rejects is not None else np.zeros((len(clusters), len(groups.flow)))
+    rejects = groups.cold_rejects if groups.cold_rejects is not None \
+        else np.zeros((len(clusters), len(groups.flow)), dtype=bool)
     fill = np.array([[max((watch_cache_fill_s_of(rc.resource, c) for rc in clients[ci].profile.classes
                            if rc.trigger == "start" and rc.verb == "list"), default=0.0)
                       for ci in groups.client] for c in clusters], dtype=np.float64)  # (C, G)

@@ -11,11 +11,12 @@ workload's document for that, without changing the model (base.py is shared with
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Literal
 
 from waveguard.analysis.objects import dig, pod_spec
 from waveguard.analysis.recognisers.base import AgentContext, truthy
 from waveguard.model.manifests import Workload
+from waveguard.model.requests import RequestClass
 
 #: Env values that mean "not set" in the agents' own manifests (Calico's calico-config writes
 #: ``typha_service_name: "none"`` beside the comment "Typha is disabled").
@@ -148,3 +149,34 @@ def images_or_binary(ctx: AgentContext, images: tuple[str, ...], binaries: tuple
     """The image (see :meth:`AgentContext.image_matches`) or the binary identifies the agent."""
     return ctx.image_matches(*images) or runs_binary(ctx, *binaries)
 
+
+
+# issue 12: read path -----------------------------------------------------------------------------
+#: client-go reads its feature gates from env vars ``KUBE_FEATURE_<Gate>`` (features/envvar.go).
+WATCH_LIST_CLIENT_ENV = "KUBE_FEATURE_WatchListClient"
+
+
+def watch_list_env(ctx: AgentContext) -> Literal["off", "yes"] | None:
+    """What the workload's ``KUBE_FEATURE_WatchListClient`` env var says about its client-go
+    informers: "yes" (true), "off" (false), None when unset or not a boolean (client-go's
+    envvar.go ignores such a value and keeps the default). Parsed with Go's strconv.ParseBool:
+    1, t, T, TRUE, true, True / 0, f, F, FALSE, false, False."""
+    value = env_value(ctx, WATCH_LIST_CLIENT_ENV)
+    if value is None:
+        return None
+    value = value.strip()
+    if value in ("1", "t", "T", "TRUE", "true", "True"):
+        return "yes"
+    if value in ("0", "f", "F", "FALSE", "false", "False"):
+        return "off"
+    return None
+
+
+def with_watch_list_env(ctx: AgentContext, classes: list[RequestClass]) -> list[RequestClass]:
+    """``classes`` with the informers' start LISTs set as the workload's env var says (see
+    :func:`watch_list_env`); unchanged without the variable. Non-informer classes (watch_list
+    "no") never become WatchLists: the variable only changes client-go informers."""
+    setting = watch_list_env(ctx)
+    if setting is None:
+        return classes
+    return [rc.model_copy(update={"watch_list": setting}) if rc.informer else rc for rc in classes]

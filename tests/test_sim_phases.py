@@ -95,7 +95,7 @@ def test_replicas_oom_kills_wait_the_kubelets_crash_loop_back_off():
     # An OOM-killed replica returns after startup and the crash-loop back-off (its watch caches
     # fill while it serves): 10 s, doubled by a second kill within 10 minutes of running. Its
     # watches break and are re-established on the other two replicas without a LIST
-    # (reflector.go): nothing waits to relist.
+    # (reflector.go): nothing waits to relist (the node agent, which would, has not started).
     sim = tiny()
     state, params = sim.state, sim.params
     watches = state.synced_watches[:, :, 0].sum(axis=1)
@@ -146,11 +146,8 @@ def test_etcd_a_list_waits_its_bytes_at_the_range_throughput_holding_its_seat():
     sim = tiny(step_s=0.01)
     state, params = sim.state, sim.params
     agent = flow(sim, AGENT_RELIST)
-    # (the other etcd flows are the groups' cold-cache twins: they read from etcd only while a
-    # restarted replica's watch cache fills, issue 12)
-    assert [f for f in params.etcd_flows if f not in set(params.group_cold_flow)] == [agent]
-    e = list(params.etcd_flows).index(agent)
-    expected_steps = math.ceil(state.etcd.bytes[e, 0] / C.ETCD_RANGE_BYTES_PER_S / sim.dt - 1e-9)
+    assert list(params.etcd_flows) == [agent]
+    expected_steps = math.ceil(state.etcd.bytes[0, 0] / C.ETCD_RANGE_BYTES_PER_S / sim.dt - 1e-9)
     state.dispatched[:] = 0.0
     state.dispatched[agent, 0, 0] = 1.0
     steps = 0

@@ -225,3 +225,32 @@ def test_relists_reaching_a_filling_cache_are_served_up_to_1_30_and_answered_429
     assert params.group_cache_fill_s[g, 0] == pytest.approx(
         sim.clusters[0].object_count("pods") * C.OBJECT_BYTES["pods"] / C.WATCH_CACHE_FILL_BYTES_PER_S)
     assert np.isfinite(state.cache_filling_since[0, 0])
+
+
+def test_from_1_31_a_paginated_informer_list_on_a_filling_cache_is_delegated_to_etcd():
+    # shouldDelegateListOnNotReadyCache: limit set, no selector → its twin flow reads from etcd
+    paginated = INFORMER_AGENT.model_copy(update={"classes": [
+        INFORMER_AGENT.classes[0].model_copy(update={"limit": 500}), INFORMER_AGENT.classes[1]]})
+    sim = sim_for("1.31", paginated)
+    state, params = sim.state, sim.params
+    g = _agent_group(sim)
+    twin = int(params.group_cold_flow[g])
+    assert twin != params.group_flow[g] and twin in set(params.etcd_flows)
+    assert params.group_cold_to_etcd[g, 0] == 1.0 and params.group_cold_rejects[g, 0] == 0.0
+    replicas.crash(state, params, 0, 0, oom=False)
+    state.time_s = float(state.down_until[0, 0])
+    replicas.recover(state, params, sim.dt)
+    state.backoff[0, g, 0] = 30.0
+    state.demand_noise, state.lb_noise = state.noise.draw()
+    informers.release_backoff(state, params, sim.dt)
+    informers.arrive(state, params, sim.dt)
+    assert state.arrivals_per_replica[twin, 0, 0] > 0.0
+    assert state.arrivals_per_replica[params.group_flow[g], 0, 0] == pytest.approx(0.0)
+    assert state.arrivals_per_replica[twin, 1:, 0].sum() == pytest.approx(0.0)  # warm replicas: as usual
+    assert float(state.cold_rejected[g, 0]) == 0.0
+
+
+def test_without_delegated_lists_no_twin_flow_is_built():
+    for version in ("1.30", "1.31"):
+        params = sim_for(version).params
+        assert (params.group_cold_flow == params.group_flow).all()

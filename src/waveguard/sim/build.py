@@ -12,7 +12,6 @@ from waveguard.model import constants as C
 from waveguard.model.apf import APFConfig
 from waveguard.model.cost import baseline_memory_bytes, watch_cache_bytes
 from waveguard.model.fleet import Cluster
-from waveguard.model.versions import features_for
 from waveguard.model.work import watch_cache_fill_s_of
 from waveguard.sim.clients import SimClient
 from waveguard.sim.dns import DNSCaches
@@ -162,17 +161,15 @@ def _read_path(clusters: list[Cluster], clients: Sequence[SimClient], flows: Flo
     fill = np.array([[max((watch_cache_fill_s_of(rc.resource, c) for rc in clients[ci].profile.classes
                            if rc.trigger == "start" and rc.verb == "list"), default=0.0)
                       for ci in groups.client] for c in clusters], dtype=np.float64)  # (C, G)
-    memory_flows = np.concatenate([groups.flow, cold])
+    memory_flows = np.unique(np.concatenate([groups.flow, cold]))
     rewatch = [all(rc.informer for rc in clients[ci].profile.classes if rc.trigger == "start" and rc.verb == "list")
                for ci in groups.client]
-    # Up to 1.30 a not-ready cache sends rv=0 LISTs to etcd; the simulator does not route them
-    # yet (their twin flow would get a queue of its own in APF, not its client's: see
-    # docs/simulator.md "Versions"): they are served as before. From 1.31 the delegated ones are.
-    resilient = np.array([features_for(c.version_tuple).resilient_watch_cache_init for c in clusters])
     return dict(
         group_rewatches=np.array(rewatch, dtype=np.float64),
         group_cold_flow=cold, group_cold_rejects=rejects.T.astype(np.float64),
-        group_cold_to_etcd=((flows.etcd_bytes[:, cold] > 0) & ~rejects & resilient[:, None]).T.astype(np.float64),
+        # flows.routes_cold_to_etcd: the twin reads from etcd only where the simulator routes it
+        group_cold_to_etcd=((flows.etcd_bytes[:, cold] > 0) & ~rejects & (cold != groups.flow)).T.astype(np.float64),
+        group_cold_twin=(cold != groups.flow).astype(np.float64)[:, None, None],
         group_cache_fill_s=fill.T.copy(), memory_flows=memory_flows,
         memory_flows_per_request=memory_per_request[memory_flows].copy(),
     )

@@ -24,7 +24,7 @@ from waveguard.model.apf import APFConfig
 from waveguard.model.cost import events_per_watcher, baseline_watchers, request_cost
 from waveguard.model.fleet import Cluster
 from waveguard.model.requests import RequestClass
-from waveguard.model.work import not_ready_cache_outcome
+from waveguard.model.work import features_of, not_ready_cache_outcome, served_from
 from waveguard.sim.clients import SimClient
 
 #: Request scopes as the ``scope`` label of apiserver_request_duration_seconds.
@@ -122,9 +122,12 @@ def compile_flows(clients: list[SimClient], clusters: list[Cluster], apf: APFCon
             key = (client.name, level, True)
             specs[key] = FlowSpec(f"{client.name}/{level}/relist", ci, level, True, scope)
             members[key] = [ci]
-            cold_key = (client.name + "#cold", level, True)  # issue 12: read path
-            specs[cold_key] = FlowSpec(f"{client.name}/{level}/relist-cold-cache", ci, level, True, scope, cold=True)
-            members[cold_key] = [ci]
+            cold_key = key  # issue 12: read path — a twin flow only where a cold cache sends it to etcd
+            if any(routes_cold_to_etcd(rc, c) for rc in starts for c in clusters):
+                cold_key = (client.name + "#cold", level, True)
+                specs[cold_key] = FlowSpec(f"{client.name}/{level}/relist-cold-cache", ci, level, True, scope,
+                                           cold=True)
+                members[cold_key] = [ci]
             groups.append({"client": ci, "key": key, "cold_key": cold_key, "watches": watches, "starts": starts})
     for key, spec in specs.items():
         for cluster in clusters:
@@ -212,7 +215,7 @@ def _relist_bundle(client: SimClient, cluster: Cluster, max_seats: int,
     for rc in client.profile.classes:
         if rc.trigger not in ("start", "held"):
             continue
-        etcd = cold and not_ready_cache_outcome(rc, cluster) == "etcd"
+        etcd = cold and routes_cold_to_etcd(rc, cluster)
         cost = request_cost(rc, cluster, max_seats, source="etcd" if etcd else None)
         busy = cost.apiserver_s
         seat_s += cost.seats * busy
@@ -227,6 +230,17 @@ def _relist_bundle(client: SimClient, cluster: Cluster, max_seats: int,
     tau = seat_s / seats
     legacy = max(1.0, list_s / tau) if tau else 1.0
     return seats, tau, cpu, mem_s / tau if tau else 0.0, etcd_bytes, etcd_pages, legacy
+
+
+def routes_cold_to_etcd(rc: RequestClass, cluster: Cluster) -> bool:
+    """The simulator sends start LIST ``rc`` to etcd when it reaches a replica of ``cluster``
+    whose watch cache is filling: a LIST served from the cache when it is ready that a not-ready
+    cache delegates (model.work.not_ready_cache_outcome) — from 1.31 only (paginated, no
+    selector). Up to 1.30 every rv=0 LIST would go to etcd; the simulator serves those as before
+    (docs/simulator.md, "Versions": the etcd wait holds no apiserver memory yet, so routing them
+    would throttle a storm that real apiservers do not)."""
+    return (rc.verb == "list" and served_from(rc, cluster) == "cache" and features_of(cluster).resilient_watch_cache_init
+            and not_ready_cache_outcome(rc, cluster) == "etcd")
 
 
 def _work_s(cost) -> float:

@@ -99,8 +99,11 @@ class SimParams:
     zeros_by_level: np.ndarray  #: (Lu, C)
 
     # issue 12: read path -------------------------------------------------------------------
-    #: (G,) each group's relist flow as a replica whose watch cache is filling serves it
+    #: (G,) each group's relist flow as a replica whose watch cache is filling serves it (its
+    #: twin, sim.flows.routes_cold_to_etcd; the relist flow itself where it has none)
     group_cold_flow: np.ndarray = field(default_factory=_no_array)
+    #: (G, 1, 1) 1.0 where the group has a twin flow for a cold cache (else it is its relist flow)
+    group_cold_twin: np.ndarray = field(default_factory=_no_array)
     #: (G, C) 1.0 where that flow reads from etcd (a not-ready cache delegates the bundle)
     group_cold_to_etcd: np.ndarray = field(default_factory=_no_array)
     #: (G, C) 1.0 where a not-ready cache answers the bundle 429 (ResilientWatchCacheInitialization)

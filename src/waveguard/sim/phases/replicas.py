@@ -125,11 +125,9 @@ def crash(state: FleetState, params: SimParams, c: int, r: int, oom: bool) -> No
     429 is retried after back-off) on the replicas that are up with ready caches; with none, it
     relists after back-off (the replica that comes back has a new cache that no longer holds
     that resourceVersion: 410 Gone, then a relist)."""
-    relists = np.concatenate([params.group_flow, params.group_cold_flow]) \
-        if len(params.group_cold_flow) else params.group_flow
-    n_groups = len(params.group_flow)
-    in_flight = state.queued[relists, r, c] + state.executing[relists, r, c]
-    in_flight = in_flight[:n_groups] + in_flight[n_groups:] if len(relists) > n_groups else in_flight
+    group_flow, cold_flow, twin = params.group_flow, params.group_cold_flow, params.group_cold_twin[:, 0, 0]
+    in_flight = state.queued[group_flow, r, c] + state.executing[group_flow, r, c] \
+        + (state.queued[cold_flow, r, c] + state.executing[cold_flow, r, c]) * twin
     state.backoff[1, :, c] += in_flight - state.abandoned[:, r, c]
     _rewatch(state, params, c, r)
     if state.etcd.enabled:  # those waiting for etcd through it fail too

@@ -254,3 +254,8 @@ def test_without_delegated_lists_no_twin_flow_is_built():
     for version in ("1.30", "1.31"):
         params = sim_for(version).params
         assert (params.group_cold_flow == params.group_flow).all()
+
+
+def test_the_simulators_apf_switch_agrees_with_the_gate_table():
+    assert features_for(C.APF_DEFAULT_SINCE).apf
+    assert not features_for((C.APF_DEFAULT_SINCE[0], C.APF_DEFAULT_SINCE[1] - 1)).apf

@@ -26,8 +26,9 @@ Version = tuple[int, int]
 #: Default-on periods of each gate: ``(on_from, off_from)`` spans, ``off_from`` None = still on.
 #: Source path and entries are given per gate.
 GATE_PERIODS: dict[str, tuple[tuple[Version, Version | None], ...]] = {
-    # kube_features.go APIPriorityAndFairness: alpha 1.18 (off), beta 1.20 (on), GA 1.29.
-    # (model.constants.APF_DEFAULT_SINCE keeps the simulator's own copy of 1.20.)
+    # APIPriorityAndFairness: alpha 1.18–1.19 (off), beta 1.20 (on) — kubernetes.io "Feature
+    # Gates" reference; kube_features.go (unversioned table then) {Default: true, Beta}, later GA
+    # locked on ("remove in 1.31"). model.constants.APF_DEFAULT_SINCE is the same 1.20.
     "APIPriorityAndFairness": (((1, 20), None),),
     # apiserver kube_features.go ConsistentListFromCache: alpha 1.28 (off), beta 1.31 (on),
     # GA 1.34 (locked on). KEP-2340: a resourceVersion="" LIST is served from the watch cache.

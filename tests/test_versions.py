@@ -189,6 +189,25 @@ def test_a_broken_informer_watch_moves_to_the_replicas_up_and_a_plain_client_rel
         assert sim.state.backoff[1, g, 0] == pytest.approx(watching if relists else 0.0)
         moved = sim.state.synced_watches[g, 1:, 0].sum() - 2 * watching
         assert moved == pytest.approx(0.0 if relists else watching)
+        assert sim.state.synced_watches[g, 1, 0] == pytest.approx(sim.state.synced_watches[g, 2, 0])
+        if not relists:  # counted among the watches re-established without a LIST (all groups)
+            assert sim.state.rewatches[0] >= watching
+
+
+def test_a_watch_does_not_move_to_a_replica_whose_cache_is_filling():
+    sim = sim_for("1.31")
+    state, params = sim.state, sim.params
+    g = _agent_group(sim)
+    replicas.crash(state, params, 0, 1, oom=False)
+    state.time_s = float(state.down_until[1, 0])
+    replicas.recover(state, params, sim.dt)  # replica 1 is back, its caches filling
+    assert replicas.cold_replicas(state, params)[g, 1, 0]
+    on_2 = state.synced_watches[g, 2, 0]
+    on_0 = state.synced_watches[g, 0, 0]
+    on_1 = state.synced_watches[g, 1, 0]
+    replicas.crash(state, params, 0, 0, oom=False)
+    assert state.synced_watches[g, 1, 0] == pytest.approx(on_1)  # the filling replica gets none
+    assert state.synced_watches[g, 2, 0] == pytest.approx(on_2 + on_0)
 
 
 def test_with_every_replica_down_an_informer_relists_too():

@@ -160,18 +160,20 @@ def crash(state: FleetState, params: SimParams, c: int, r: int, oom: bool) -> No
 
 
 def _rewatch(state: FleetState, params: SimParams, c: int, r: int) -> None:
-    """The informers' watches through replica ``r`` of cluster ``c`` move to the other replicas
-    that are up with ready caches (spread evenly), or — with none — relist after their first
-    back-off. Clients that are not client-go informers relist in any case."""
+    """The informers' watches through replica ``r`` of cluster ``c`` move, group by group, to the
+    other replicas that are up with that group's caches ready (spread evenly), or — with none —
+    relist after their first back-off. Clients that are not client-go informers relist in any
+    case."""
     state.backoff[1, :, c] += state.synced_watches[:, r, c] * (1.0 - params.group_rewatches)
-    watches = state.synced_watches[:, r, c] * params.group_rewatches
+    watches = state.synced_watches[:, r, c] * params.group_rewatches  # (G,)
     state.synced_watches[:, r, c] = 0.0
     others = state.up[:, c].copy()
     others[r] = False
+    ready = np.broadcast_to(others, (len(watches), len(others)))  # (G, R)
     if state.any_cold:
-        others &= ~cold_replicas(state, params)[:, :, c].any(axis=0)
-    if others.any():
-        state.synced_watches[:, others, c] += watches[:, None] / others.sum()
-        state.rewatches[c] += watches.sum()
-    else:
-        state.backoff[1, :, c] += watches
+        ready = ready & ~cold_replicas(state, params)[:, :, c]
+    targets = ready.sum(axis=1)  # (G,)
+    moved = np.where(targets > 0, watches, 0.0)
+    state.synced_watches[:, :, c] += ready * (moved / np.maximum(targets, 1))[:, None]
+    state.rewatches[c] += moved.sum()
+    state.backoff[1, :, c] += watches - moved

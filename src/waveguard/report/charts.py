@@ -123,11 +123,14 @@ def mark_halt(ax, minute: float, label: str) -> None:
 
 
 def finish(ax, ylabel: str, xlabel: str | None = "minutes from the start", legend: str = "upper left") -> None:
-    """Axis labels (with units), grid, legend."""
+    """Axis labels (with units), grid, legend (``legend``: a matplotlib location, "outside":
+    right of the axes, or "": none)."""
     ax.set_ylabel(ylabel)
     if xlabel:
         ax.set_xlabel(xlabel)
     ax.grid(alpha=0.3)
     handles, _ = ax.get_legend_handles_labels()
-    if handles:
+    if handles and legend == "outside":  # right of the axes, clear of the data and the labels
+        ax.legend(loc="upper left", bbox_to_anchor=(1.005, 1.0), framealpha=0.9)
+    elif handles and legend:
         ax.legend(loc=legend, framealpha=0.9)

@@ -101,11 +101,14 @@ def threshold(ax, y: float, label: str, colour: str = THRESHOLD_COLOUR, style: s
 
 def mark_times(ax, marks: Sequence[tuple[float, str]], colour: str = "#37474f", style: str = ":",
                min_gap_frac: float = 0.06, weight: str = "normal") -> None:
-    """Vertical lines at ``marks`` ((minute, label)), each labelled at the top of ``ax`` unless
-    it would overlap the previous label (closer than ``min_gap_frac`` of the x range)."""
+    """Vertical lines at ``marks`` ((minute, label)) within the x range of ``ax`` (set it first),
+    each labelled at the top unless it would overlap the previous label (closer than
+    ``min_gap_frac`` of the x range)."""
     lo, hi = ax.get_xlim()
     last = -np.inf
     for minute, label in sorted(marks):
+        if not lo <= minute <= hi:
+            continue  # off the chart: a label there would only push the layout about
         ax.axvline(minute, color=colour, linestyle=style, linewidth=1.3 if weight == "bold" else 0.9)
         if label and (minute - last) >= min_gap_frac * (hi - lo):
             ax.annotate(label, (minute, 1.0), xycoords=("data", "axes fraction"), xytext=(3, -3),
@@ -115,10 +118,14 @@ def mark_times(ax, marks: Sequence[tuple[float, str]], colour: str = "#37474f", 
 
 
 def mark_halt(ax, minute: float, label: str) -> None:
-    """The halt: a solid red line, its label in bold at the top."""
+    """The halt: a solid red line, its label in bold at the top (nothing when off the chart)."""
+    lo, hi = ax.get_xlim()
+    if not lo <= minute <= hi:
+        return
     ax.axvline(minute, color=HALT_COLOUR, linewidth=2.0)
-    ax.annotate(label, (minute, 0.97), xycoords=("data", "axes fraction"), xytext=(5, 0),
-                textcoords="offset points", va="top", ha="left", fontsize=9.5, color=HALT_COLOUR,
+    right = (minute - lo) / (hi - lo) > 0.75  # near the right edge: the label goes to the line's left
+    ax.annotate(label, (minute, 0.97), xycoords=("data", "axes fraction"), xytext=(-5 if right else 5, 0),
+                textcoords="offset points", va="top", ha="right" if right else "left", fontsize=9.5, color=HALT_COLOUR,
                 fontweight="bold", bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": HALT_COLOUR, "lw": 0.8})
 
 

@@ -29,16 +29,18 @@ DOWN_COLOUR, THRESHOLD_COLOUR, HALT_COLOUR = "#9e9e9e", "#c62828", "#b71c1c"
 DOWN_LABEL = "apiserver down (no replica up)"
 
 
-def subplots(rows: int = 1, height_in: float = 3.6, sharex: bool = True):
-    """A full-width figure of ``rows`` axes stacked (``height_in`` each); (figure, list of axes)."""
+def subplots(rows: int = 1, height_in: float = 3.6, sharex: bool = True, heights: list[float] | None = None):
+    """A full-width figure of ``rows`` axes stacked, ``height_in`` each (or ``heights``, inches
+    per row); (figure, list of axes)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     plt.rcParams.update({"font.size": 11, "axes.titlesize": 12, "legend.fontsize": 9.5})
-    fig, axes = plt.subplots(rows, 1, figsize=(FIG_WIDTH_IN, height_in * rows), sharex=sharex, squeeze=False,
-                             layout="constrained")
+    heights = heights or [height_in] * rows
+    fig, axes = plt.subplots(rows, 1, figsize=(FIG_WIDTH_IN, sum(heights)), sharex=sharex, squeeze=False,
+                             layout="constrained", gridspec_kw={"height_ratios": heights})
     return fig, list(axes[:, 0])
 
 
@@ -102,19 +104,20 @@ def threshold(ax, y: float, label: str, colour: str = THRESHOLD_COLOUR, style: s
 def mark_times(ax, marks: Sequence[tuple[float, str]], colour: str = "#37474f", style: str = ":",
                min_gap_frac: float = 0.06, weight: str = "normal") -> None:
     """Vertical lines at ``marks`` ((minute, label)) within the x range of ``ax`` (set it first),
-    each labelled at the top unless it would overlap the previous label (closer than
-    ``min_gap_frac`` of the x range)."""
+    each labelled at the top, or half-way down when that would overlap the previous label
+    (closer than ``min_gap_frac`` of the x range), or not at all when both would."""
     lo, hi = ax.get_xlim()
-    last = -np.inf
+    last = {1.0: -np.inf, 0.5: -np.inf}  # label heights (axes fraction) → the last mark labelled there
     for minute, label in sorted(marks):
         if not lo <= minute <= hi:
             continue  # off the chart: a label there would only push the layout about
         ax.axvline(minute, color=colour, linestyle=style, linewidth=1.3 if weight == "bold" else 0.9)
-        if label and (minute - last) >= min_gap_frac * (hi - lo):
-            ax.annotate(label, (minute, 1.0), xycoords=("data", "axes fraction"), xytext=(3, -3),
+        height = next((h for h, x in last.items() if minute - x >= min_gap_frac * (hi - lo)), None)
+        if label and height is not None:  # too close to both: the line stays, unlabelled
+            ax.annotate(label, (minute, height), xycoords=("data", "axes fraction"), xytext=(3, -3),
                         textcoords="offset points", rotation=90, va="top", ha="left", fontsize=8.5,
                         color=colour, fontweight=weight)
-            last = minute
+            last[height] = minute
 
 
 def mark_halt(ax, minute: float, label: str) -> None:

@@ -58,7 +58,7 @@ def saturation_figure(runs: list[StrategyResult]) -> dict:
     for ax, r in zip(axes, runs, strict=True):
         minutes, tl = _minutes(r), r.timeline
         ax.fill_between(minutes, tl["apiserver_down_clusters"], step="post", color=charts.DOWN_COLOUR, alpha=0.5,
-                        linewidth=0, label="of which no apiserver up")
+                        linewidth=0, label="no apiserver up (saturated once it lasts 60 s)")
         ax.step(minutes, tl["saturated_clusters"], where="post", color="#d84315", linewidth=1.8, label="saturated now")
         ax.step(minutes, tl["saturated_so_far"], where="post", color="#263238", linewidth=1.3, linestyle="--",
                 label="saturated so far")

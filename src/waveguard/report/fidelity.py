@@ -43,7 +43,7 @@ def render_report(result: FidelityResult, meta: ReportMeta | None = None) -> str
     runs its scenario with the scenario's own seed, so the page names no single seed."""
     rows = [format_row(r) for r in result.rows]
     return render_page(_BODY, "waveguard fidelity — the simulator against published measurements",
-                       meta or ReportMeta.now(None), summary=summary_lines(result), rows=rows,
+                       meta or ReportMeta.now("each scenario's own (docs/fidelity.md)"), summary=summary_lines(result), rows=rows,
                        saturated_means=SATURATED_MEANS, figures=[row_figure(r, result.runs) for r in result.rows])
 
 

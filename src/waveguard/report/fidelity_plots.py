@@ -19,7 +19,7 @@ from waveguard.fidelity import runs as FR
 from waveguard.fidelity.runs import Run
 from waveguard.model import constants as C
 from waveguard.report import charts
-from waveguard.sim.result import DNS_FAILING_RATIO
+from waveguard.sim.result import DNS_FAILING_RATIO, ClusterSummary
 
 Panel = Callable[..., None]
 PANELS: dict[str, Panel] = {}
@@ -156,7 +156,7 @@ def incident_staging(ax, runs: dict[str, Run]) -> None:
     charts.finish(ax, "p99 latency (s)", legend="outside")
 
 
-def _largest(runs: dict[str, Run]) -> tuple[Run, str, object]:
+def _largest(runs: dict[str, Run]) -> tuple[Run, str, ClusterSummary]:
     r = runs[FR.INCIDENT]
     cluster = FR.largest_cluster(r)
     return r, cluster, FR.row_of(r, cluster)

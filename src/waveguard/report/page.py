@@ -40,7 +40,7 @@ img.chart { width: 100%; height: auto; display: block; margin: .4rem 0 1rem; }
 </style></head><body>
 <h1>{{ title }}</h1>
 <p class="meta">waveguard {{ meta.version }} · <code>{{ meta.command }}</code> ·
-seed {{ meta.seed if meta.seed is not none else "— (no random draw)" }} · generated {{ meta.generated }}</p>
+seed {{ meta.seed if meta.seed is not none else "none (nothing random)" }} · generated {{ meta.generated }}</p>
 {% block body %}{% endblock %}
 </body></html>
 """
@@ -48,16 +48,17 @@ seed {{ meta.seed if meta.seed is not none else "— (no random draw)" }} · gen
 
 @dataclass(frozen=True)
 class ReportMeta:
-    """What made a report: waveguard's version, the command line, the simulator's seed (None:
-    nothing random, e.g. a rollout on real clusters) and the time of generation (UTC)."""
+    """What made a report: waveguard's version, the command line, the simulator's seed (a number;
+    a phrase when there are several, e.g. fidelity's "each scenario's own"; None: nothing random,
+    a rollout on real clusters) and the time of generation (UTC)."""
 
     version: str
     command: str
-    seed: int | None
+    seed: int | str | None
     generated: str
 
     @classmethod
-    def now(cls, seed: int | None) -> ReportMeta:
+    def now(cls, seed: int | str | None) -> ReportMeta:
         from waveguard import __version__
 
         stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
@@ -73,6 +74,11 @@ def command_line(argv: list[str] | None = None) -> str:
     if program == "waveguard" or Path(argv[0] if argv else "").as_posix().endswith("waveguard/cli/main.py"):
         return shlex.join(["waveguard", *argv[1:]])
     return shlex.join([program, *argv[1:]])
+
+
+def count(n: float, noun: str) -> str:
+    """``n`` and ``noun``, plural unless ``n`` is 1: "1 cluster", "15 clusters", "1,041 OOM kills"."""
+    return f"{n:,.0f} {noun}" + ("" if round(n) == 1 else "s")
 
 
 def render_page(body: str, title: str, meta: ReportMeta, **context) -> str:

@@ -114,8 +114,9 @@ def gates_figure(record: RolloutRecord, units: dict[str, str], close_up: bool = 
     if not record.gates or (close_up and (record.halt is None or record.halt.get("gate") == "projection")):
         return None  # a projection halts before the apply: nothing happened to look at closely
     window = None
+    halt = record.halt or {}
     if close_up:
-        wave = record.waves[record.halt["wave"]] if isinstance((record.halt or {}).get("wave"), int) else None
+        wave = record.waves[halt["wave"]] if isinstance(halt.get("wave"), int) else None
         start = wave.started_s if wave is not None and wave.started_s is not None else 0.0
         span = max(record.end_s - start, 60.0)
         window = ((start - 0.25 * span) / 60.0, (record.end_s + 0.35 * span) / 60.0)

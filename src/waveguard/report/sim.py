@@ -15,7 +15,7 @@ import numpy as np
 
 from waveguard.model import constants as C
 from waveguard.report import charts
-from waveguard.report.page import ReportMeta, render_page, write_page
+from waveguard.report.page import ReportMeta, count, render_page, write_page
 from waveguard.sim.result import DNS_FAILING_RATIO, IMPACT_ERROR_RATIO, SATURATED_MEANS, SimulationResult
 
 #: Points per plotted line at most (long runs are thinned to the maximum of each block of steps,
@@ -87,17 +87,17 @@ def _summary(result: SimulationResult) -> list[str]:
     saturated = [r for r in rows if r.saturated_at_s is not None]
     down = [(r.name, down_minutes(result, r.name)) for r in rows]
     down = [(n, m) for n, m in down if m > 0]
-    lines = [f"{len(saturated)} of {len(rows)} control planes saturated; DNS failing in "
-             f"{sum(r.dns_failing_at_s is not None for r in rows)}; "
-             f"{sum(r.impact_minutes for r in rows):,.0f} customer-impact minutes in all; "
-             f"{sum(r.oom_kills for r in rows):,} apiserver OOM kills."]
+    lines = [f"{len(saturated)} of {count(len(rows), 'control plane')} saturated; DNS failing in "
+             f"{count(sum(r.dns_failing_at_s is not None for r in rows), 'cluster')}; "
+             f"{count(sum(r.impact_minutes for r in rows), 'customer-impact minute')} in all; "
+             f"{count(sum(r.oom_kills for r in rows), 'apiserver OOM kill')}."]
     if saturated:
         first = min(saturated, key=lambda r: r.saturated_at_s or 0.0)
         lines.append(f"First saturated: {first.name} ({first.nodes:,} nodes) at {clock(first.saturated_at_s)}, "
                      f"{clock((first.saturated_at_s or 0.0) - (first.change_at_s or 0.0))} after the change reached it.")
     if down:
         name, minutes = max(down, key=lambda d: d[1])
-        lines.append(f"No apiserver up at some point on {len(down)} clusters; longest: {name}, {minutes:,.0f} min "
+        lines.append(f"No apiserver up at some point on {count(len(down), 'cluster')}; longest: {name}, {minutes:,.0f} min "
                      "in all (grey bands below; no latency, seats or memory exist then, so none is drawn).")
     return lines
 
@@ -160,7 +160,7 @@ def _saturation_figure(result: SimulationResult, minutes: np.ndarray, block: int
     counts = saturation_counts(result, result.clusters)
     fig, (ax,) = charts.subplots(height_in=3.8)
     ax.fill_between(minutes, charts.thin(counts["down"], block), step="post", color=charts.DOWN_COLOUR, alpha=0.45,
-                    label="of which no apiserver up", linewidth=0)
+                    label="no apiserver up (saturated once it lasts 60 s)", linewidth=0)
     ax.step(minutes, charts.thin(counts["now"], block), where="post", linewidth=1.8, color="#d84315",
             label="saturated now")
     ax.step(minutes, charts.thin(counts["so_far"], block), where="post", linewidth=1.4, color="#37474f",
@@ -198,6 +198,7 @@ def cluster_figure(result: SimulationResult, cluster: str, minutes: np.ndarray, 
                                                 (row.saturated_at_s, "saturated"),
                                                 (row.dns_failing_at_s, "DNS failing")) if t is not None]
     for ax in axes:
+        ax.set_ylim(bottom=0)  # rates, seconds, seats, bytes: none is negative
         charts.shade_down(ax, result.times, up, result.step_s)
         charts.mark_times(ax, marks, min_gap_frac=0.012)
         charts.finish(ax, ax.get_ylabel(), xlabel=ax.get_xlabel() or None, legend="upper left")

@@ -120,6 +120,18 @@ def mark_times(ax, marks: Sequence[tuple[float, str]], colour: str = "#37474f", 
             last[height] = minute
 
 
+#: Colours and styles of :func:`mark_moments`, in turn.
+MOMENT_STYLES = (("#37474f", ":"), ("#d84315", "--"), ("#6a1b9a", "-."), ("#00695c", (0, (5, 1, 1, 1))))
+
+
+def mark_moments(ax, marks: Sequence[tuple[float, str]]) -> None:
+    """A few moments ((minute, label)) as vertical lines named in the legend, each in its own
+    colour and style: close moments stay readable (no text on the chart to overlap)."""
+    for (minute, label), (colour, style) in zip(marks, MOMENT_STYLES * (len(marks) // len(MOMENT_STYLES) + 1),
+                                                strict=False):
+        ax.axvline(minute, color=colour, linestyle=style, linewidth=1.6, label=label)
+
+
 def mark_halt(ax, minute: float, label: str) -> None:
     """The halt: a solid red line, its label in bold at the top (nothing when off the chart)."""
     lo, hi = ax.get_xlim()

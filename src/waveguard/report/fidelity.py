@@ -111,11 +111,14 @@ def comparison_strip(ax, row: FidelityRow) -> None:
     check, value = row.check, row.simulated
     low, high = check.bounds
     known = [x for x in (low, high, check.published, value) if x is not None and np.isfinite(x)]
-    lo, hi = min(known + [0.0]), max(known + [1e-9])
-    pad = 0.12 * (hi - lo or 1.0)
+    lo, hi = min(known + [0.0]), max(known + [0.0])
+    pad = 0.12 * (hi - lo) if hi - lo > 0 else 1.0  # all at one value (= 0 bounds): a unit either side
     left, right = lo - pad, hi + pad
-    ax.axvspan(low if low is not None else left, high if high is not None else right, color="#a5d6a7", alpha=0.6,
-               label=f"bounds {check.bounds_text} {check.unit}")
+    if low is not None and low == high:  # a point: a band would have no width
+        ax.axvline(low, color="#66bb6a", linewidth=8, alpha=0.7, label=f"bounds {check.bounds_text} {check.unit}")
+    else:
+        ax.axvspan(low if low is not None else left, high if high is not None else right, color="#a5d6a7",
+                   alpha=0.6, label=f"bounds {check.bounds_text} {check.unit}")
     if check.published is not None:
         ax.plot([check.published], [0.5], "D", color="#000000", markersize=10,
                 label=f"published {check.published_text}")

@@ -176,7 +176,7 @@ def incident_largest(ax, runs: dict[str, Run]) -> None:
     marks = [(t / 60.0, f"{what} {t / 60.0:.1f} min") for t, what in
              ((row.change_at_s, "change reaches it"), (row.saturated_at_s, "saturated"),
               (row.dns_failing_at_s, "DNS failing")) if t is not None]
-    charts.mark_times(ax, marks, min_gap_frac=0.01, weight="bold")
+    charts.mark_moments(ax, marks)
     ax.set_title(f"{cluster} ({r.result.nodes[cluster]:,} nodes)", loc="left", fontsize=10)
     charts.finish(ax, "% of nodes / of lookups", legend="outside")
 

@@ -194,14 +194,14 @@ def cluster_figure(result: SimulationResult, cluster: str, minutes: np.ndarray, 
     charts.threshold(axes[3], limit, f"memory limit {limit:,.0f} GiB (OOM kill above)")
     charts.finish(axes[3], "resident memory (GiB)")
     row = next(r for r in result.summary() if r.name == cluster)
-    marks = [(t / 60.0, label) for t, label in ((row.change_at_s, "change reaches it"),
-                                                (row.saturated_at_s, "saturated"),
-                                                (row.dns_failing_at_s, "DNS failing")) if t is not None]
+    marks = [(t / 60.0, f"{label} {clock(t)}") for t, label in ((row.change_at_s, "change reaches it"),
+                                                              (row.saturated_at_s, "saturated"),
+                                                              (row.dns_failing_at_s, "DNS failing")) if t is not None]
     for ax in axes:
         ax.set_ylim(bottom=0)  # rates, seconds, seats, bytes: none is negative
         charts.shade_down(ax, result.times, up, result.step_s)
-        charts.mark_times(ax, marks, min_gap_frac=0.012)
-        charts.finish(ax, ax.get_ylabel(), xlabel=ax.get_xlabel() or None, legend="upper left")
+        charts.mark_moments(ax, marks)
+        charts.finish(ax, ax.get_ylabel(), xlabel=ax.get_xlabel() or None, legend="outside")
     axes[0].set_title(f"{cluster} ({result.nodes[cluster]:,} nodes)", loc="left", fontweight="bold")
     return {"title": f"{cluster}: the control plane", "note": "seats in use per priority level against the seat limit, "
             "429s, p99 latency against its SLO, memory against the replica's limit. Grey bands: no apiserver "

@@ -95,7 +95,7 @@ def read_rollout(path: str | Path) -> RolloutRecord:
     return RolloutRecord(path=str(path), events=events, state=fold(events), change=str(plan.get("change", "")),
                          waves=_waves(plan, events), gates=gate_series(events),
                          seed=int(seed) if isinstance(seed, (int, float)) else None,
-                         backend=str(backend.get("kind", "sim")))
+                         backend=f"{backend.get('kind', 'sim')} (signals: {backend.get('signals', 'sim')})")
 
 
 def _waves(plan: dict, events: list[Event]) -> list[WaveRow]:

@@ -104,16 +104,17 @@ def threshold(ax, y: float, label: str, colour: str = THRESHOLD_COLOUR, style: s
 def mark_times(ax, marks: Sequence[tuple[float, str]], colour: str = "#37474f", style: str = ":",
                min_gap_frac: float = 0.06, weight: str = "normal") -> None:
     """Vertical lines at ``marks`` ((minute, label)) within the x range of ``ax`` (set it first),
-    each labelled at the top, or half-way down when that would overlap the previous label
-    (closer than ``min_gap_frac`` of the x range), or not at all when both would."""
+    each labelled at the top unless that would overlap the previous label (closer than
+    ``min_gap_frac`` of the x range: the line stays, unlabelled; :func:`mark_moments` names a
+    few close moments in the legend instead)."""
     lo, hi = ax.get_xlim()
-    last = {1.0: -np.inf, 0.5: -np.inf}  # label heights (axes fraction) → the last mark labelled there
+    last = {1.0: -np.inf}  # label height (axes fraction) → the last mark labelled there
     for minute, label in sorted(marks):
         if not lo <= minute <= hi:
             continue  # off the chart: a label there would only push the layout about
         ax.axvline(minute, color=colour, linestyle=style, linewidth=1.3 if weight == "bold" else 0.9)
         height = next((h for h, x in last.items() if minute - x >= min_gap_frac * (hi - lo)), None)
-        if label and height is not None:  # too close to both: the line stays, unlabelled
+        if label and height is not None:  # too close: the line stays, unlabelled
             ax.annotate(label, (minute, height), xycoords=("data", "axes fraction"), xytext=(3, -3),
                         textcoords="offset points", rotation=90, va="top", ha="left", fontsize=8.5,
                         color=colour, fontweight=weight)

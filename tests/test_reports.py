@@ -292,6 +292,7 @@ def test_rollout_report_draws_no_value_where_no_apiserver_was_up(tmp_path, captu
     assert np.isnan(np.asarray(line.get_ydata(), dtype=float)[1])  # not the logged 0.0
     assert any("no apiserver up" in p.get_label() for p in gates.axes[0].patches)
     assert "not read" in html and meta_of(html)[1] == "9"
+    assert "2 gate results during the bakes: 1 failed (1 of them: no apiserver up, nothing read)" in html
 
 
 @pytest.mark.parametrize(("args", "message"), [

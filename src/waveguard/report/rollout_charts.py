@@ -44,7 +44,7 @@ def waves_figure(record: RolloutRecord) -> dict:
         ax.axvspan(min(backs) / 60.0, max(max(backs), min(backs) + 1.0) / 60.0, color="#ff8f00", alpha=0.25,
                    label=f"rollback ({len(record.state.rolled_back)} clusters rolled back)")
     ax.set_yticks([w.index for w in waves], [f"{w.index}: {w.name}" for w in waves])
-    ax.invert_yaxis()
+    ax.set_ylim(len(waves) - 0.4, -0.6)  # the first wave at the top, room around every bar
     ax.set_xlim(0, max(end / 60.0, 1.0) * 1.35)  # room for the outcome text
     _marks(ax, record)
     handles, labels = ax.get_legend_handles_labels()

@@ -112,11 +112,12 @@ def summary_lines(record: RolloutRecord) -> list[dict]:
                       f"{len(state.rolled_back)} rolled back"
                       + (f"; rollback pending on {', '.join(sorted(state.rollback_pending))}"
                          if state.rollback_pending else "") + ".", "cls": ""})
-    fails = sum(s.status.count("fail") for g in record.gates.values() for s in g.values())
-    no_data = sum(s.status.count("no-data") for g in record.gates.values() for s in g.values())
+    counted = {kind: sum(s.status.count(kind) for g in record.gates.values() for s in g.values())
+               for kind in ("fail", "down", "no-data")}
     total = sum(len(s.status) for g in record.gates.values() for s in g.values())
-    lines.append({"text": f"{total:,} gate results during the bakes: {fails:,} failed, {no_data:,} without data.",
-                  "cls": ""})
+    down = f" ({counted['down']:,} of them: no apiserver up, nothing read)" if counted["down"] else ""
+    lines.append({"text": f"{total:,} gate results during the bakes: {counted['fail'] + counted['down']:,} failed"
+                  f"{down}, {counted['no-data']:,} without data.", "cls": ""})
     return lines
 
 

@@ -23,8 +23,10 @@ def report(
     output_file: Optional[Path] = typer.Option(None, "--output-file", "-o",
                                                help="HTML page to write (default: the state file's name with .html)."),
 ) -> None:
-    """Render a rollout from its state file: waves, halts and their reasons, gate values over time
-    against their thresholds, the projection that halted it."""
+    """Render a rollout from its state file as HTML: waves, halts and why, gates against thresholds.
+
+    Also the projection that halted it, and every event; read-only (safe beside a running engine).
+    """
     from waveguard.model.yamlio import check_output_path
     from waveguard.report.rollout_report import write_report
 

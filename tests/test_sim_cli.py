@@ -67,7 +67,8 @@ def test_report_and_metrics_files(runner, tmp_path):
                                  "--metrics-out", str(series)])
     assert result.exit_code == 0, result.output
     html = report.read_text()
-    assert html.startswith("<!doctype html>") and html.count("data:image/png;base64,") == 7
+    # four fleet charts, then one per worst cluster (both of the two)
+    assert html.startswith("<!doctype html>") and html.count("data:image/png;base64,") == 4 + 2
     assert "http://" not in html and "https://" not in html  # self-contained
     lines = series.read_text().splitlines()
     assert lines[0].startswith("time_s,cluster,")

@@ -381,3 +381,6 @@ def abort(state: Path = typer.Option(DEFAULT_STATE, "--state"),
     """Halt and roll back every cluster the change reached (by the running engine, or the next
     resume)."""
     _request(state, "aborted", as_json)
+
+
+from waveguard.cli import rollout_report as _rollout_report  # noqa: E402,F401  (registers `rollout report`)

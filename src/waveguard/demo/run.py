@@ -33,7 +33,7 @@ def run_demo(scenario_name: str = DEFAULT_SCENARIO, seed: int | None = None, par
     cases = [_expect(BreakglassCase, results.pop()) for _ in BREAKGLASS_CASES][::-1] if breakglass else []
     hidden = _expect(StrategyResult, results.pop()) if production_traffic else None
     return DemoResult(scenario=scenario_name, strategies=[_expect(StrategyResult, r) for r in results],
-                      production_traffic=hidden,
+                      production_traffic=hidden, seed=load_builtin(scenario_name).seed if seed is None else seed,
                       breakglass=breakglass_result(scenario_name, cases) if breakglass else None)
 
 

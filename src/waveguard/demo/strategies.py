@@ -24,11 +24,13 @@ from waveguard.analysis import build_profiles, load_change
 from waveguard.model.fleet import Fleet
 from waveguard.model.requests import RequestClass, RequestProfile
 from waveguard.report.demo_results import StrategyResult
+from waveguard.report.sim import saturation_counts
 from waveguard.rollout.engine import Engine
 from waveguard.rollout.eventlog import Event, EventLog
 from waveguard.rollout.plan import ClusterSelector, GateSpec, Plan, Wave, is_staging, propose_plan
 from waveguard.rollout.simtarget import SimTarget
 from waveguard.sim import load_builtin
+from waveguard.sim.result import IMPACT_ERROR_RATIO
 from waveguard.sim.scenario import Scenario, find_project_path
 
 STRATEGIES = ("none", "workload-errors", "waveguard")
@@ -101,11 +103,12 @@ def _outcome(name: str, target: SimTarget, state, events: list[Event]) -> Strate
                  "value": halted.data.get("value"), "threshold": halted.data.get("threshold"),
                  "reason": halted.data.get("reason"), "before_apply": halted.data.get("before_apply")}
     t = result.times
-    saturated = np.zeros(len(t))
-    errors = np.zeros(len(t))
+    counts = saturation_counts(result, [c.name for c in production])  # the one definition of saturated
+    errors, impacted = np.zeros(len(t)), np.zeros(len(t))
     for c in production:
-        saturated += result.saturated_mask(c.name)
-        errors += result.series("waveguard_sim_workload_error_ratio", c.name) * c.nodes
+        ratio = result.series("waveguard_sim_workload_error_ratio", c.name)
+        errors += ratio * c.nodes
+        impacted += ratio >= IMPACT_ERROR_RATIO  # the summary's impact minutes, per step
     return StrategyResult(
         name=name, blast_radius_pct=float(np.max(running, initial=0.0) / total * 100),
         halted_at_s=halted.t if halted else None,
@@ -116,7 +119,11 @@ def _outcome(name: str, target: SimTarget, state, events: list[Event]) -> Strate
         projections=projections,
         reached_clusters=sum(rows[c.name].change_at_s is not None for c in production),
         timeline={"t": t.tolist(), "production_share_pct": (running / total * 100).tolist(),
-                  "saturated_clusters": saturated.tolist(), "error_ratio": (errors / total).tolist()},
+                  "saturated_clusters": counts["now"].tolist(), "saturated_so_far": counts["so_far"].tolist(),
+                  "apiserver_down_clusters": counts["down"].tolist(), "error_ratio": (errors / total).tolist(),
+                  "impacted_clusters": impacted.tolist()},
+        waves=[(e.t, str(e.data.get("name", ""))) for e in events if e.kind == "wave_started"],
+        production_clusters=len(production),
     )
 
 

@@ -100,7 +100,7 @@ def kindling_max_unavailable_oom(runs: Runs) -> float:
 
 def incident_staging_saturated_min(runs: Runs) -> float:
     r = runs[R.INCIDENT]
-    return float(r.result.saturated_mask("staging").sum() * r.result.step_s / 60.0)
+    return float(r.result.saturated("staging").sum() * r.result.step_s / 60.0)
 
 
 def _largest_cluster_minutes(runs: Runs, since: str, until: str) -> float:

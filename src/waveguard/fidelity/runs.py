@@ -107,9 +107,9 @@ def oom_kills(r: Run) -> int:
 
 
 def minutes_saturated_at_end(r: Run, window_s: float = 600.0) -> float:
-    """Minutes of the run's last ``window_s`` in which the control plane was saturated (429s, p99
-    over an SLO, or no replica up): 0 means it recovered before the window."""
-    mask = r.result.saturated_mask(r.cluster)
+    """Minutes of the run's last ``window_s`` in which the control plane was saturated (the one
+    definition, :meth:`SimulationResult.saturated`): 0 means it recovered before the window."""
+    mask = r.result.saturated(r.cluster)
     tail = mask[r.result.at(float(r.result.times[-1]) - window_s + r.result.step_s):]
     return float(tail.sum() * r.result.step_s / 60.0)
 

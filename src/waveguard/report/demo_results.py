@@ -26,7 +26,12 @@ class StrategyResult:
     fired: dict | None = None  # the failed gate result that halted the rollout
     projections: list[dict] = field(default_factory=list)  # projection gate results, latest wave
     reached_clusters: int = 0
-    timeline: dict[str, list[float]] = field(default_factory=dict)  # for the report's plots
+    #: Per step, for the report's plots: t (s), production_share_pct, saturated_clusters (now),
+    #: saturated_so_far, apiserver_down_clusters (production clusters with no replica up), error_ratio,
+    #: impacted_clusters (production clusters with a workload error ratio ≥ IMPACT_ERROR_RATIO).
+    timeline: dict[str, list[float]] = field(default_factory=dict)
+    waves: list[tuple[float, str]] = field(default_factory=list)  # (t, name) of each wave's start
+    production_clusters: int = 0
 
     def as_json(self) -> dict:
         return {"name": self.name, "blast_radius_pct": round(self.blast_radius_pct, 3),
@@ -116,6 +121,7 @@ class DemoResult:
     strategies: list[StrategyResult]
     production_traffic: StrategyResult | None
     breakglass: BreakglassResult | None = None
+    seed: int | None = None  # the simulator's seed every run used (not in as_json: the figures' shape is pinned)
 
     def as_json(self) -> dict:
         out = {"scenario": self.scenario, "strategies": [r.as_json() for r in self.strategies],

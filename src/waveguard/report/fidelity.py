@@ -1,68 +1,64 @@
 """A self-contained HTML page of a fidelity run (``waveguard fidelity --report fidelity.html``).
 
-The comparison table, then per case the series behind its figures (matplotlib PNGs embedded as
-data URIs): apiserver memory against its limit, replicas up, 429s, DNS failures.
+Summary first (how many figures are within their bounds, which are not), the comparison table,
+then one chart per compared figure: a strip with the simulated value against the published one
+and the bounds, above the series the figure is read from (:mod:`waveguard.report.fidelity_plots`).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from jinja2 import Environment, select_autoescape
+import numpy as np
 
-from waveguard.fidelity import FidelityResult
-from waveguard.fidelity.runs import Run
-from waveguard.model.errors import InputError
-from waveguard.report.sim import clock, figure_png
+from waveguard.fidelity import FidelityResult, FidelityRow
+from waveguard.report import charts
+from waveguard.report.page import ReportMeta, render_page, write_page
+from waveguard.sim.result import SATURATED_MEANS
 
-_TEMPLATE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8">
-<title>waveguard fidelity</title>
-<style>
-body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 1100px; color: #222; }
-h1 { font-size: 1.5rem; } h2 { font-size: 1.15rem; margin-top: 2rem; }
-table { border-collapse: collapse; font-size: .85rem; } td, th { padding: .25rem .6rem; border-bottom: 1px solid #ddd; vertical-align: top; }
-th { text-align: left; background: #f4f4f4; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
-tr.bad td { background: #fdecea; } img { max-width: 100%; } .note { color: #666; font-size: .85rem; }
-</style></head><body>
-<h1>waveguard fidelity</h1>
-<p>{{ n_within }} of {{ n_rows }} figures within their bounds; {{ n_runs }} scenarios simulated in {{ wall }} s,
-all on the one set of constants in <code>waveguard.model.constants</code>.</p>
+_BODY = """
+<div class="summary">{% for line in summary %}<p class="{{ line.cls }}">{{ line.text }}</p>{% endfor %}</div>
 <table><tr><th>case</th><th>source</th><th>what was measured</th><th>published</th><th>simulated</th>
 <th>ratio</th><th>bounds</th><th>within</th></tr>
 {% for r in rows %}<tr class="{{ '' if r.ok else 'bad' }}"><td>{{ r.name }}</td><td>{{ r.source }}</td><td>{{ r.measured }}</td>
 <td>{{ r.published }}</td><td class="num">{{ r.simulated }}</td><td class="num">{{ r.ratio }}</td>
 <td class="num">{{ r.bounds }}</td><td>{{ "yes" if r.ok else "NO" }}</td></tr>
 {% endfor %}</table>
+<p class="definition"><b>Saturated</b> (every case that counts it): {{ saturated_means }}.</p>
 {% for fig in figures %}
 <h2>{{ fig.title }}</h2><p class="note">{{ fig.note }}</p>
-<img alt="{{ fig.title }}" src="data:image/png;base64,{{ fig.png }}">
+<img class="chart" alt="{{ fig.title }}" src="data:image/png;base64,{{ fig.png }}">
 {% endfor %}
 <p class="note">Setups, constants each case exercises and the tensions between cases: docs/fidelity.md.</p>
-</body></html>
 """
 
 
-def write_report(result: FidelityResult, path: str | Path) -> None:
-    """Render the report to ``path``. Raises InputError when it cannot be written."""
-    html = render_report(result)
-    try:
-        Path(path).write_text(html)
-    except OSError as exc:
-        raise InputError(str(path), f"cannot write report: {exc.strerror}", hint="check --report") from exc
+def write_report(result: FidelityResult, path: str | Path, meta: ReportMeta | None = None) -> None:
+    """Render the report to ``path`` (atomically). Raises InputError when it cannot be written."""
+    write_page(path, render_report(result, meta))
 
 
-def render_report(result: FidelityResult) -> str:
-    """The report's HTML (self-contained)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
+def render_report(result: FidelityResult, meta: ReportMeta | None = None) -> str:
+    """The report's HTML (self-contained); ``meta`` defaults to this command, now. Every case
+    runs its scenario with the scenario's own seed, so the page names no single seed."""
     rows = [format_row(r) for r in result.rows]
-    env = Environment(autoescape=select_autoescape(default=True))
-    return env.from_string(_TEMPLATE).render(
-        rows=rows, n_rows=len(rows), n_within=sum(r["ok"] for r in rows), n_runs=len(result.runs),
-        wall=f"{result.wall_s:.1f}", figures=_figures(result.runs),
-    )
+    return render_page(_BODY, "waveguard fidelity — the simulator against published measurements",
+                       meta or ReportMeta.now("each scenario's own (docs/fidelity.md)"), summary=summary_lines(result), rows=rows,
+                       saturated_means=SATURATED_MEANS, figures=[row_figure(r, result.runs) for r in result.rows])
+
+
+def summary_lines(result: FidelityResult) -> list[dict]:
+    within = sum(r.within_bounds for r in result.rows)
+    lines = [{"text": f"{within} of {len(result.rows)} figures within their bounds; {len(result.runs)} scenarios "
+              f"simulated in {result.wall_s:.1f} s, all on the one set of constants in waveguard.model.constants "
+              "(each with its own seed).", "cls": ""}]
+    for r in result.rows:
+        if not r.within_bounds:
+            cells = format_row(r)
+            lines.append({"text": f"Outside its bounds: {r.check.name} — {r.check.measured}: simulated "
+                          f"{cells['simulated']}, bounds {cells['bounds']}, published {r.check.published_text}.",
+                          "cls": "bad"})
+    return lines
 
 
 #: Units of whole counts (printed without decimals).
@@ -90,74 +86,51 @@ def _fmt(value: float, unit: str = "") -> str:
     return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.2f}" if abs(value) < 10 else f"{value:.1f}"
 
 
-def _figures(runs: dict[str, Run]) -> list[dict]:
-    figs = []
-    memory = [n for n in ("antrea-1044", "antrea-1044-kubelet", "kindling-459", "kindling-459-max-unavailable-1")
-              if n in runs]
-    for pair in (memory[:2], memory[2:]):
-        if pair:
-            figs.append(_memory_plot([runs[n] for n in pair]))
-    calico = [runs[n] for n in ("calico-1200", "calico-1200-backoff") if n in runs]
-    if calico:
-        figs.append(_calico_plot(calico))
-    if "incident-2024-12-11" in runs:
-        figs.append(_dns_plot(runs["incident-2024-12-11"]))
-    return figs
+def row_figure(row: FidelityRow, runs: dict) -> dict:
+    """The comparison strip of ``row``, above the series its figure is read from (when a panel
+    draws them and its scenarios ran)."""
+    from waveguard.report.fidelity_plots import PANELS
+
+    check = row.check
+    draw = PANELS.get(check.name)
+    has_runs = draw is not None and all(n in runs for n in check.scenarios)
+    fig, axes = charts.subplots(rows=2 if has_runs else 1, sharex=False, heights=[1.5, 3.6] if has_runs else [1.5])
+    if draw is not None and has_runs:
+        draw(axes[1], runs)
+    comparison_strip(axes[0], row)
+    verdict = "within its bounds" if row.within_bounds else "OUTSIDE its bounds"
+    return {"title": f"{check.name}: {check.measured}",
+            "note": f"{check.source}. Published {check.published_text}; simulated {_fmt(row.simulated, check.unit)} "
+                    f"{check.unit}; bounds {check.bounds_text} {check.unit}: {verdict}.",
+            "png": charts.figure_png(fig)}
 
 
-def _memory_plot(pair: list[Run]) -> dict:
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(11, 3.2))
-    for r in pair:
-        minutes = r.result.times / 60.0
-        line = ax.plot(minutes, r.result.series("process_resident_memory_bytes", r.cluster) / 2**30, linewidth=1.2,
-                       label=r.scenario.name)
-        limit = r.result.series("waveguard_sim_apiserver_memory_limit_bytes", r.cluster)[0] / 2**30
-        ax.axhline(limit, color=line[0].get_color(), linestyle="--", linewidth=0.8)
-    ax.set_xlabel("minutes")
-    ax.set_ylabel("GiB")
-    ax.legend(loc="upper right", fontsize=7)
-    ax.grid(alpha=0.3)
-    names = " vs ".join(r.scenario.name for r in pair)
-    return {"title": f"apiserver memory: {names}",
-            "note": "process_resident_memory_bytes of the fullest replica; dashed: its memory limit (OOM kill above).",
-            "png": figure_png(fig)}
-
-
-def _calico_plot(runs: list[Run]) -> dict:
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(2, 1, figsize=(11, 4.4), sharex=True)
-    for r in runs:
-        minutes = r.result.times / 60.0
-        axes[0].plot(minutes, r.result.series("up", r.cluster, job="apiserver"), linewidth=1.0, label=r.scenario.name)
-        axes[1].plot(minutes, r.result.rate("apiserver_request_total", r.cluster, code="429"), linewidth=0.8,
-                     label=r.scenario.name)
-    axes[0].set_ylabel("replicas up")
-    axes[1].set_ylabel("429s per second")
-    axes[1].set_xlabel("minutes")
-    for ax in axes:
-        ax.grid(alpha=0.3)
-        ax.legend(loc="upper right", fontsize=7)
-    return {"title": "calico-1200: apiservers up and 429s, without and with back-off",
-            "note": f"one of two replicas is held down from {clock(0)}; the other takes every client's relist.",
-            "png": figure_png(fig)}
-
-
-def _dns_plot(r: Run) -> dict:
-    import matplotlib.pyplot as plt
-
-    big = max(r.result.summary(), key=lambda s: s.nodes).name
-    fig, ax = plt.subplots(figsize=(11, 3.2))
-    minutes = r.result.times / 60.0
-    ax.plot(minutes, r.result.series("waveguard_sim_dns_client_failure_ratio", big), label=f"{big}: DNS failing")
-    ax.plot(minutes, r.result.series("waveguard_sim_rollout_share", big), label=f"{big}: rollout share", alpha=0.6)
-    ax.plot(minutes, r.result.series("waveguard_sim_dns_client_failure_ratio", "staging"), label="staging: DNS failing")
-    ax.set_xlabel("minutes")
-    ax.set_ylabel("share")
-    ax.legend(loc="upper left", fontsize=7)
-    ax.grid(alpha=0.3)
-    return {"title": "incident-2024-12-11: DNS failures on the largest cluster and on staging",
-            "note": "waveguard_sim_dns_client_failure_ratio: lookups failing after client and node-local caches.",
-            "png": figure_png(fig)}
+def comparison_strip(ax, row: FidelityRow) -> None:
+    """One axis in the check's unit: the bounds (green), the published figure (black diamond, when
+    the source gives a number) and the simulated one (a dot, green within the bounds, red outside)."""
+    check, value = row.check, row.simulated
+    low, high = check.bounds
+    known = [x for x in (low, high, check.published, value) if x is not None and np.isfinite(x)]
+    lo, hi = min(known + [0.0]), max(known + [0.0])
+    pad = 0.12 * (hi - lo) if hi - lo > 0 else 1.0  # all at one value (= 0 bounds): a unit either side
+    left, right = lo - pad, hi + pad
+    if low is not None and low == high:  # a point: a band would have no width
+        ax.axvline(low, color="#66bb6a", linewidth=8, alpha=0.7, label=f"bounds {check.bounds_text} {check.unit}")
+    else:
+        ax.axvspan(low if low is not None else left, high if high is not None else right, color="#a5d6a7",
+                   alpha=0.6, label=f"bounds {check.bounds_text} {check.unit}")
+    if check.published is not None:
+        ax.plot([check.published], [0.5], "D", color="#000000", markersize=10,
+                label=f"published {check.published_text}")
+    if np.isfinite(value):
+        ax.plot([value], [0.5], "o", color="#2e7d32" if row.within_bounds else "#c62828", markersize=13,
+                label=f"simulated {_fmt(value, check.unit)} {check.unit}")
+    else:
+        ax.text(0.5, 0.5, "simulated: not measured (the moment never came)", transform=ax.transAxes, ha="center",
+                va="center", color="#c62828")
+    ax.set_xlim(left, right)
+    ax.set_ylim(0, 1)
+    ax.set_yticks([])
+    ax.set_xlabel(f"{check.unit} (published: {check.published_text})")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.005, 1.0), framealpha=0.9)
+    ax.grid(alpha=0.3, axis="x")

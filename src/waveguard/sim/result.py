@@ -31,6 +31,11 @@ SATURATION_MIN_REJECT_PER_S = 1.0
 DNS_FAILING_RATIO = 0.5
 #: Workload error ratio that counts as customer impact (a 99 % availability objective).
 IMPACT_ERROR_RATIO = 0.01
+#: What "saturated" means, in words, wherever a count or a chart of it is shown (:meth:`SimulationResult.saturated`).
+SATURATED_MEANS = (f"a control plane is saturated while a run of at least {SATURATION_SUSTAIN_S:g} s lasts in which, "
+                   f"at every step, it answers ≥ {SATURATION_MIN_REJECT_PER_S:g} 429/s, or a p99 latency is over its "
+                   f"SLO (single object {C.SLO_SINGLE_OBJECT_S:g} s, namespace LIST {C.SLO_NAMESPACE_LIST_S:g} s, cluster "
+                   f"LIST {C.SLO_CLUSTER_LIST_S:g} s), or no apiserver replica is up")
 
 
 class ClusterSummary(BaseModel):
@@ -121,8 +126,14 @@ class SimulationResult:
         down = r.series("up", cluster, job="apiserver") < 0.5
         return rejecting | slow | down
 
+    def saturated(self, cluster: str) -> np.ndarray:
+        """THE definition of "saturated" (:data:`SATURATED_MEANS`), shared by every table and
+        chart: per step, shape (T,) bool, True inside a run of at least ``SATURATION_SUSTAIN_S``
+        of :meth:`saturated_mask` symptoms. :meth:`saturated_at` is its first True step."""
+        return _sustained(self.saturated_mask(cluster), SATURATION_SUSTAIN_S, self.step_s)
+
     def saturated_at(self, cluster: str) -> float | None:
-        return _first_sustained(self.saturated_mask(cluster), self.times, SATURATION_SUSTAIN_S, self.step_s)
+        return _first(self.saturated(cluster), self.times)
 
     def recovered_at(self, cluster: str, after_s: float) -> float | None:
         """Start of the first run of ``SATURATION_SUSTAIN_S`` at or after ``after_s`` seconds
@@ -188,6 +199,15 @@ class SimulationResult:
 def _first(mask: np.ndarray, times: np.ndarray) -> float | None:
     idx = np.flatnonzero(mask)
     return float(times[idx[0]]) if len(idx) else None
+
+
+def _sustained(mask: np.ndarray, sustain_s: float, step_s: float) -> np.ndarray:
+    """``mask`` kept only where it is part of a run of True lasting ``sustain_s``, shape as ``mask``."""
+    w = max(1, int(round(sustain_s / step_s)))
+    if len(mask) < w:
+        return np.zeros(len(mask), dtype=bool)
+    full = np.convolve(mask.astype(np.int32), np.ones(w, dtype=np.int32), mode="valid") >= w  # windows all True
+    return np.convolve(full.astype(np.int32), np.ones(w, dtype=np.int32), mode="full")[: len(mask)] > 0
 
 
 def _first_sustained(mask: np.ndarray, times: np.ndarray, sustain_s: float, step_s: float) -> float | None:

@@ -1,0 +1,34 @@
+"""Follow a rollout's event log written by another process: each poll reads only the events
+appended since the last one (``seq`` greater than the last seen: SQLite reads the new rows from
+the end of the events table's rowid tree, never the whole log) and advances the live fold by them.
+
+Errors: as :class:`~waveguard.rollout.eventlog.EventLog` (InputError for a missing, foreign,
+corrupt or locked file; for an unreadable payload).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from waveguard.rollout.eventlog import EventLog
+from waveguard.rollout.view import LiveFold
+
+
+class LogTail:
+    """The live fold of the log at ``path``, advanced by :meth:`poll`."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.log = EventLog(path)
+        self.live = LiveFold()
+        self.after = 0  # the highest seq read (known kinds or not)
+
+    def poll(self) -> int:
+        """Read the events appended since the last poll into the fold; how many were read."""
+        new = self.log.events(after=self.after)
+        for e in new:
+            self.live.apply(e)
+        self.after = max([self.after, *(e.seq for e in new), *self.log.unknown_kinds])
+        return len(new)
+
+    def close(self) -> None:
+        self.log.close()

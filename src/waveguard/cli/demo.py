@@ -8,7 +8,7 @@ from typing import Optional
 
 import typer
 
-from waveguard.cli.common import err_console, input_errors, stdout_console
+from waveguard.cli.common import err_console, input_errors, stdout_console, table_console
 
 
 def register(app: typer.Typer) -> None:
@@ -39,9 +39,9 @@ def demo_command(
     if as_json:
         typer.echo(json.dumps(demo.as_json(), indent=2))
     else:
-        render_table(demo, stdout_console())
+        render_table(demo, table_console())
         if demo.breakglass is not None:
-            render_breakglass_table(demo.breakglass, stdout_console())
+            render_breakglass_table(demo.breakglass, table_console())
         if report is not None:
             stdout_console().print(f"report: {report}")
 

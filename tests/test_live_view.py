@@ -76,7 +76,8 @@ def test_a_halt_shows_the_failing_gate_its_cluster_figure_and_reason(writer):
     writer.halt("apiserver_p99_latency", 2.5, LONG_REASON)
     view = _view_of(writer.log.path)
     assert view.status == "rolled_back" and view.halt["reason"] == LONG_REASON
-    assert {c.state for c in view.clusters} == {"rolled_back"}
+    assert {c.state for c in view.clusters} == {"rolled_back"} and view.bake is None
+    assert [w.where for w in view.waves] == ["halted", "pending", "pending"]
     text = _text(view, 120)
     assert "apiserver_p99_latency on c0000: 2.5 s against 1 s" in text
     worst = next(g for g in view.gates if g.gate == "apiserver_p99_latency")

@@ -42,7 +42,7 @@ def render_view(view: RolloutView, width: int, *, last_event_age_s: float | None
     if view.halt:
         parts.append(_line(f"halted: {view.halt.get('reason', '')}", "bold red"))
         if view.halt.get("gate"):
-            parts.append(_line(_halt_figure(view.halt), "red"))
+            parts.append(_line("  " + halt_figure(view.halt), "red"))
     if view.pause_reason:
         parts.append(_line(f"paused: {view.pause_reason}", "yellow"))
     if view.clusters:
@@ -73,8 +73,8 @@ def _headline(view: RolloutView, age: float | None) -> Text:
 def _waves(view: RolloutView) -> Table:
     table = _table("", "wave", "clusters", "nodes", "bake", title="waves", flex=("wave",))
     for w in view.waves:
-        mark = {"done": "✓", "current": "▶"}.get(w.where, " ")
-        style = "bold" if w.where == "current" else "dim" if w.where == "pending" else ""
+        mark = {"done": "✓", "current": "▶", "halted": "✗"}.get(w.where, " ")
+        style = {"current": "bold", "halted": "bold red", "pending": "dim"}.get(w.where, "")
         _row(table, mark, f"{w.index} {w.name}", str(w.clusters), f"{w.node_share:.0%}", duration(w.bake_s),
              style=style)
     return table
@@ -152,14 +152,14 @@ def _row(table: Table, *cells: str | Text, style: str = "") -> None:
     table.add_row(*(cell if isinstance(cell, Text) else _line(cell) for cell in cells), style=style)
 
 
-def _halt_figure(halt: dict[str, Any]) -> str:
+def halt_figure(halt: dict[str, Any]) -> str:
     """``gate on cluster: value against threshold (projected before the apply)``."""
     from waveguard.rollout.gates import GATES
 
     unit = GATES[halt["gate"]].unit if halt["gate"] in GATES else ""
     where = f" on {halt['cluster_failed']}" if halt.get("cluster_failed") else ""
     projected = ", projected before the apply" if halt.get("before_apply") else ""
-    return (f"  {halt['gate']}{where}: {figure(halt.get('value'), unit)} against "
+    return (f"{halt['gate']}{where}: {figure(halt.get('value'), unit)} against "
             f"{figure(halt.get('threshold'), unit)}{projected}")
 
 

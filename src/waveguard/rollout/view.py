@@ -84,7 +84,7 @@ class LiveFold:
 
 @dataclass(frozen=True)
 class WaveView:
-    """One wave of the plan: ``where`` is done, current or pending."""
+    """One wave of the plan: ``where`` is done, current, halted or pending."""
 
     index: int
     name: str
@@ -207,17 +207,18 @@ def _current_wave(s: RolloutState, count: int) -> int | None:
 
 
 def _where(s: RolloutState, index: int, current: int | None) -> str:
+    """done, current, halted (the current wave of a halted rollout) or pending."""
     if index in s.passed_waves:
         return "done"
     if index == current:
-        return "current"
+        return "halted" if s.halt is not None else "current"
     return "pending"
 
 
 def _bake(s: RolloutState, waves: list[dict], current: int | None) -> BakeView | None:
     """The bake of the current wave once all its clusters are applied (the engine's rule:
-    it starts at the last apply); None while applying or before a wave."""
-    if current is None or current in s.passed_waves or current not in s.wave_started_at:
+    it starts at the last apply); None while applying, before a wave, after a halt."""
+    if current is None or current in s.passed_waves or current not in s.wave_started_at or s.halt is not None:
         return None
     applied = [t for (w, _), t in s.applied.items() if w == current]
     if not applied or any(w == current for w, _ in s.applying):

@@ -54,9 +54,15 @@ def snapshot(tail: LogTail, name: str) -> dict[str, Any]:
 
 
 def create_app(config: DashboardConfig) -> Starlette:
-    """The application. Every state file is opened once here (bad input fails now)."""
+    """The application. Every state file is read and its view built once here: bad input fails
+    now, and the first page load does not pay for importing the gates and models."""
     for path in config.states:
-        LogTail(path).close()
+        tail = LogTail(path)
+        try:
+            tail.poll()
+            snapshot(tail, str(path))
+        finally:
+            tail.close()
 
     def _path(request: Request) -> Path | None:
         index = int(request.path_params["index"])

@@ -8,6 +8,7 @@ import io
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -22,7 +23,7 @@ from waveguard.report.live import figure, render_view
 from waveguard.rollout.eventlog import EventLog
 from waveguard.rollout.state import fold
 from waveguard.rollout.tail import LogTail
-from waveguard.rollout.view import LiveFold, build_view
+from waveguard.rollout.view import LiveFold, build_view, rollout_now
 
 LONG_REASON = ("gate apiserver_p99_latency failed on c0001: p99 latency of mutating requests 2.5 s above its "
                "threshold of 1 s for three consecutive evaluations while the DaemonSet's informers relisted")
@@ -211,3 +212,32 @@ def test_start_shows_the_live_view_on_stderr_within_80_columns(tmp_path, runner)
     assert max(cell_len(line) for line in lines) <= 80
     assert sum(line.startswith("rollout rolled_back") for line in lines) == 1
     assert any(line.startswith("  projection on prod-large:") for line in lines)
+
+
+@pytest.mark.parametrize("pace", [1.0, 200.0])  # real clusters; a simulator paced at 200× wall time
+def test_the_clock_runs_on_between_events_at_the_logs_pace_up_to_the_next_evaluation(writer, pace):
+    writer.start_wave()
+    for _ in range(3):
+        writer.evaluate()
+    live = LiveFold()
+    for e in EventLog(writer.log.path).events():
+        live.apply(e, wall=1000.0 + e.t / pace)  # written as the rollout's clock ran
+    last_wall = 1000.0 + 90.0 / pace
+    assert rollout_now(live, last_wall) == 90.0
+    assert rollout_now(live, last_wall + 10.0 / pace) == pytest.approx(100.0)
+    assert rollout_now(live, last_wall + 3600.0) == 90.0 + INTERVAL_S  # never past the next evaluation
+    view = build_view(live, now=rollout_now(live, last_wall + 10.0 / pace))
+    assert view.bake.elapsed == pytest.approx(100.0) and view.bake.remaining == pytest.approx(BAKE_S - 100.0)
+    writer.halt("dns_probe", 0.5, "dns")
+    for e in EventLog(writer.log.path).events(after=live.state.last_seq):
+        live.apply(e, wall=last_wall + 1.0)
+    assert rollout_now(live, last_wall + 3600.0) == live.state.last_t  # ended: the clock stops
+
+
+def test_the_tail_knows_when_each_event_was_written(writer):
+    before = time.time()
+    writer.start_wave()
+    tail = LogTail(writer.log.path)
+    tail.poll()
+    assert len(tail.live.clock) == 4 and all(before - 1 <= w <= time.time() for w, _ in tail.live.clock)
+    tail.close()

@@ -31,10 +31,11 @@ ENDED = ("completed", "rolled_back")
 
 
 def _render(live: LiveFold, width: int, age: float | None = None) -> RenderableType:
+    """The view now: the rollout's clock runs on between events (rollout_now)."""
     from waveguard.report.live import render_view
-    from waveguard.rollout.view import build_view
+    from waveguard.rollout.view import build_view, rollout_now
 
-    return render_view(build_view(live), width, last_event_age_s=age)
+    return render_view(build_view(live, now=rollout_now(live, time.time())), width, last_event_age_s=age)
 
 
 def watch(state: Path, as_json: bool, interval: float, *, sleep: Callable[[float], None] = time.sleep) -> str:
@@ -54,7 +55,7 @@ def watch(state: Path, as_json: bool, interval: float, *, sleep: Callable[[float
                     new = tail.poll()
                 now = time.monotonic()
                 seen = now if new else seen
-                if new or first or not as_json:
+                if new or first or not as_json:  # the terminal redraws each time: its clock runs on
                     show(tail.live, None if tail.live.state.status in ENDED else now - seen, bool(new or first))
                 first = False
                 if tail.live.state.status in ENDED:
@@ -137,4 +138,4 @@ class LiveReporter:
         if e.seq <= self.fold.state.last_seq:
             return  # already read when the view started
         with self.lock:
-            self.fold.apply(e)
+            self.fold.apply(e, time.time())

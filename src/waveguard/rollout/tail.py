@@ -8,6 +8,7 @@ corrupt or locked file; for an unreadable payload).
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 from waveguard.rollout.eventlog import EventLog
@@ -19,16 +20,22 @@ class LogTail:
 
     def __init__(self, path: str | Path) -> None:
         self.log = EventLog(path)
+        # when each event was written (the log's ``wall`` column, which events do not carry):
+        # the pace of the rollout's clock (see rollout_now); a read-only connection of its own
+        self._walls = sqlite3.connect(f"file:{Path(path).resolve()}?mode=ro", uri=True, timeout=0.5)
         self.live = LiveFold()
         self.after = 0  # the highest seq read (known kinds or not)
 
     def poll(self) -> int:
         """Read the events appended since the last poll into the fold; how many were read."""
         new = self.log.events(after=self.after)
+        walls = dict(self._walls.execute("SELECT seq, wall FROM events WHERE seq > ?", (self.after,)).fetchall()) \
+            if new else {}
         for e in new:
-            self.live.apply(e)
+            self.live.apply(e, walls.get(e.seq))
         self.after = max([self.after, *(e.seq for e in new), *self.log.unknown_kinds])
         return len(new)
 
     def close(self) -> None:
         self.log.close()
+        self._walls.close()

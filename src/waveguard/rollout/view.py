@@ -24,6 +24,8 @@ from waveguard.rollout.state import RolloutState
 LAST_EVENTS = 8
 #: Points kept per gate series (the dashboard's charts); older ones are dropped.
 SERIES_POINTS = 2000
+#: (wall, rollout time) pairs kept to measure how fast the rollout's clock runs.
+CLOCK_POINTS = 64
 
 
 @dataclass(frozen=True)
@@ -53,10 +55,15 @@ class LiveFold:
     #: gate → [(t, worst value at t or None for no data, threshold)], one point per evaluation.
     series: dict[str, deque] = field(default_factory=dict)
     events: deque = field(default_factory=lambda: deque(maxlen=LAST_EVENTS))
+    #: (wall seconds, rollout seconds) of the last events whose writing time is known.
+    clock: deque = field(default_factory=lambda: deque(maxlen=CLOCK_POINTS))
 
-    def apply(self, e: Event) -> None:
-        """Advance by one event (raises InputError for an unreadable payload, as the fold does)."""
+    def apply(self, e: Event, wall: float | None = None) -> None:
+        """Advance by one event written at ``wall`` (Unix seconds; None: unknown). Raises
+        InputError for an unreadable payload, as the fold does."""
         self.state.apply(e)
+        if wall is not None:
+            self.clock.append((wall, e.t))
         if e.kind == EventKind.STARTED:
             self.plan = e.data.get("plan")
             self.members = _wave_members((self.plan or {}).get("waves", []),
@@ -139,7 +146,7 @@ class EventView:
 @dataclass(frozen=True)
 class BakeView:
     """The current wave's bake: started at ``start`` (its last apply), ``elapsed`` and
-    ``remaining`` seconds at the log's last event, of ``bake_s``."""
+    ``remaining`` seconds at the view's time, of ``bake_s``."""
 
     start: float
     elapsed: float
@@ -149,7 +156,8 @@ class BakeView:
 
 @dataclass(frozen=True)
 class RolloutView:
-    """Everything a live view shows, at rollout time ``t`` (the last event's)."""
+    """Everything a live view shows, at rollout time ``t`` (the last event's, or the clock
+    estimated from it, :func:`rollout_now`)."""
 
     status: str
     t: float
@@ -165,18 +173,36 @@ class RolloutView:
     series: dict[str, list[tuple[float, float | None, float]]]
 
 
-def build_view(live: LiveFold, *, with_series: bool = False) -> RolloutView:
-    """The view of ``live`` (pure: reads, never changes it). ``with_series`` adds each gate's
-    series (the dashboard's charts; the terminal does not draw them)."""
+def rollout_now(live: LiveFold, wall_now: float) -> float:
+    """The rollout's clock at ``wall_now`` (Unix seconds), for a running rollout: the last
+    event's time advanced at the pace the log shows (rollout seconds per wall second over its
+    last events: 1 for real clusters, the time scale for a paced simulator), never past the next
+    gate evaluation (``gate_interval_s`` after the last event). Else the last event's time."""
     s = live.state
+    if s.status != "running" or len(live.clock) < 2:
+        return s.last_t
+    (w0, t0), (w1, t1) = live.clock[0], live.clock[-1]
+    if w1 <= w0 or t1 <= t0:
+        return s.last_t
+    interval = float((live.plan or {}).get("gate_interval_s", 30.0))
+    ahead = (wall_now - w1) * (t1 - t0) / (w1 - w0)
+    return s.last_t + min(max(0.0, ahead), interval)
+
+
+def build_view(live: LiveFold, *, now: float | None = None, with_series: bool = False) -> RolloutView:
+    """The view of ``live`` (pure: reads, never changes it) at rollout time ``now`` (None: the
+    last event's; see :func:`rollout_now`). ``with_series`` adds each gate's series (the
+    dashboard's charts; the terminal does not draw them)."""
+    s = live.state
+    now = s.last_t if now is None else max(now, s.last_t)
     waves = (live.plan or {}).get("waves", [])
     members = live.members
     current = _current_wave(s, len(waves))
     return RolloutView(
-        status=str(s.status), t=s.last_t, seq=s.last_seq, wave=current,
+        status=str(s.status), t=now, seq=s.last_seq, wave=current,
         waves=[WaveView(i, w["name"], len(members[i]), float(w.get("node_share", 1.0)), float(w["bake_s"]),
                         _where(s, i, current)) for i, w in enumerate(waves)],
-        bake=_bake(s, waves, current),
+        bake=_bake(s, waves, current, now),
         clusters=_clusters(s, members, waves, current),
         gates=_gates(live),
         events=[_event_view(e) for e in reversed(live.events)],
@@ -215,7 +241,7 @@ def _where(s: RolloutState, index: int, current: int | None) -> str:
     return "pending"
 
 
-def _bake(s: RolloutState, waves: list[dict], current: int | None) -> BakeView | None:
+def _bake(s: RolloutState, waves: list[dict], current: int | None, now: float) -> BakeView | None:
     """The bake of the current wave once all its clusters are applied (the engine's rule:
     it starts at the last apply); None while applying, before a wave, after a halt."""
     if current is None or current in s.passed_waves or current not in s.wave_started_at or s.halt is not None:
@@ -224,7 +250,7 @@ def _bake(s: RolloutState, waves: list[dict], current: int | None) -> BakeView |
     if not applied or any(w == current for w, _ in s.applying):
         return None
     start, bake_s = max(applied), float(waves[current]["bake_s"])
-    elapsed = max(0.0, s.last_t - start)
+    elapsed = min(bake_s, max(0.0, now - start))
     return BakeView(start, elapsed, max(0.0, bake_s - elapsed), bake_s)
 
 

@@ -22,7 +22,7 @@ class LogTail:
         self.log = EventLog(path)
         # when each event was written (the log's ``wall`` column, which events do not carry):
         # the pace of the rollout's clock (see rollout_now); a read-only connection of its own
-        self._walls = sqlite3.connect(f"file:{Path(path).resolve()}?mode=ro", uri=True, timeout=0.5)
+        self._walls = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True, timeout=0.5)
         self.live = LiveFold()
         self.after = 0  # the highest seq read (known kinds or not)
 

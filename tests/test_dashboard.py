@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -101,7 +102,8 @@ def test_the_page_follows_a_running_rollout_to_its_halt(served, page, tmp_path):
     page.wait_for_selector("body[data-rendered=yes]", timeout=20_000)
     rollout = page.locator("#rollout-0")
     assert "1 canary" in rollout.locator(".wave.current").inner_text()
-    assert "bake 1:30 of 21:00" in rollout.locator(".bake").inner_text()
+    # the bake clock: 1:30 at the last evaluation, run on (at most to the next one) since
+    assert re.fullmatch(r"bake (1:[3-5]\d|2:00) of 21:00 · \d+:\d\d left", rollout.locator(".bake").inner_text())
     assert rollout.locator(".grid .cell.baking").count() == 2
     assert rollout.locator(".gate").count() == 3 and rollout.locator(".gate canvas").count() == 3
     assert "2 prod" in page.locator("#rollout-1 .wave.current").inner_text() or \
@@ -161,6 +163,19 @@ def test_the_api_is_read_only_and_serves_the_view(served):
     with pytest.raises(urllib.error.HTTPError) as missing:
         _get(url + "api/rollouts/7")
     assert missing.value.code == 404
+
+
+def test_the_stream_sends_the_view_again_each_second_while_the_rollout_runs(served):
+    """No event appended: the view is sent again (its bake clock runs on), with the same seq."""
+    url, live = served
+    with urllib.request.urlopen(url + "api/rollouts/0/events", timeout=10) as stream:  # noqa: S310
+        messages = []
+        while len(messages) < 3:
+            line = stream.readline().decode()
+            if line.startswith("data: "):
+                messages.append(json.loads(line.removeprefix("data: ")))
+    assert {m["seq"] for m in messages} == {live.log.events()[-1].seq}
+    assert all(m["status"] == "running" and m["bake"]["elapsed"] >= 90.0 for m in messages)
 
 
 def test_listen_is_loopback_unless_allowed(runner, tmp_path):

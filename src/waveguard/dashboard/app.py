@@ -4,9 +4,10 @@ A Starlette application, read-only (GET only): ``/`` the page (static files of t
 HTML, CSS, JavaScript and the vendored uPlot charting library), ``/api/rollouts`` the rollouts
 served, ``/api/rollouts/{i}`` one rollout's view now (the JSON of
 :func:`waveguard.rollout.view.build_view`, with each gate's series), ``/api/rollouts/{i}/events``
-the same as server-sent events: one ``data:`` message when the stream opens and one each time
+the same as server-sent events: one ``data:`` message when the stream opens, one each time
 events were appended to the state file (polled every ``interval`` seconds; each poll reads only
-the appended events, see :class:`~waveguard.rollout.tail.LogTail`).
+the appended events, see :class:`~waveguard.rollout.tail.LogTail`), and one a second while the
+rollout runs, its clock run on between events.
 
 Errors: a state file that cannot be read is refused before the server starts
 (:class:`~waveguard.model.errors.InputError` from the tail).
@@ -17,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, AsyncIterator
@@ -29,9 +31,11 @@ from starlette.staticfiles import StaticFiles
 
 from waveguard.report.live import halt_figure, view_json
 from waveguard.rollout.tail import LogTail
-from waveguard.rollout.view import build_view
+from waveguard.rollout.view import build_view, rollout_now
 
 STATIC = Path(__file__).parent / "static"
+#: Wall seconds between two views sent while a rollout runs without new events (the clock).
+TICK_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -43,10 +47,11 @@ class DashboardConfig:
 
 
 def snapshot(tail: LogTail, name: str) -> dict[str, Any]:
-    """One rollout's view as the page reads it: the view's JSON with the gate series, its
-    ``name`` (the state file) and the halt's figure as a line (``gate on cluster: value
+    """One rollout's view now as the page reads it (the rollout's clock run on since its last
+    event, :func:`~waveguard.rollout.view.rollout_now`): the view's JSON with the gate series,
+    its ``name`` (the state file) and the halt's figure as a line (``gate on cluster: value
     against threshold``)."""
-    doc = view_json(build_view(tail.live, with_series=True))
+    doc = view_json(build_view(tail.live, now=rollout_now(tail.live, time.time()), with_series=True))
     halt = tail.live.state.halt
     doc["name"] = name
     doc["halt_figure"] = halt_figure(halt) if halt and halt.get("gate") else None
@@ -96,15 +101,19 @@ def create_app(config: DashboardConfig) -> Starlette:
 
 
 async def _stream(path: Path, interval: float) -> AsyncIterator[str]:
-    """Server-sent events: the view now, then again whenever events were appended."""
+    """Server-sent events: the view now, then again whenever events were appended, and every
+    TICK_S while the rollout runs (its bake clock runs on between events)."""
     tail = LogTail(path)
     try:
         tail.poll()
         yield _message(snapshot(tail, str(path)))
+        sent = time.monotonic()
         while True:
             await asyncio.sleep(interval)
-            if tail.poll():
+            new = tail.poll()
+            if new or (tail.live.state.status == "running" and time.monotonic() - sent >= TICK_S):
                 yield _message(snapshot(tail, str(path)))
+                sent = time.monotonic()
     finally:
         tail.close()
 

@@ -12,10 +12,10 @@ from pathlib import Path
 import waveguard
 
 #: Rows of docs/architecture.md, top to bottom.
-ROWS = [["cli", "demo"], ["report"], ["rollout", "fidelity"], ["sim", "signals"], ["breakglass"], ["analysis"],
+ROWS = [["cli", "demo", "dashboard"], ["report"], ["rollout", "fidelity"], ["sim", "signals"], ["breakglass"], ["analysis"],
         ["model"]]
 #: Imports along a row: the CLI runs the demo.
-ALONG_THE_ROW = {"cli": {"demo"}}
+ALONG_THE_ROW = {"cli": {"demo", "dashboard"}}
 #: Packages held to fewer packages than the rows allow (docs/architecture.md).
 STRICTER = {
     "signals": {"model"},
@@ -23,6 +23,8 @@ STRICTER = {
     # rollout engine and simulated target, the simulator, rendering; analysis and break-glass for
     # the production-traffic case and the isolation it installs.
     "demo": {"rollout", "sim", "report", "model", "analysis", "breakglass"},
+    # the live rollout view (rollout.view) and its figures' formatting (report.live)
+    "dashboard": {"rollout", "report", "model"},
 }
 PACKAGE = Path(waveguard.__file__).parent
 

@@ -115,7 +115,7 @@ def test_deterministic():
 # --- command line --------------------------------------------------------------------------------
 
 def test_cli_json_schema(runner, monkeypatch, fidelity):
-    monkeypatch.setattr("waveguard.fidelity.run_fidelity", lambda: fidelity)  # the module's run
+    monkeypatch.setattr("waveguard.fidelity.run_fidelity", lambda **_: fidelity)  # the module's run
     result = runner.invoke(app, ["fidelity", "--json"])
     out = json.loads(result.stdout)
     assert result.exit_code == (0 if out["all_within_bounds"] else 1)
@@ -127,7 +127,7 @@ def test_cli_json_schema(runner, monkeypatch, fidelity):
 
 
 def test_cli_table_and_report(runner, tmp_path, monkeypatch, fidelity):
-    monkeypatch.setattr("waveguard.fidelity.run_fidelity", lambda: fidelity)
+    monkeypatch.setattr("waveguard.fidelity.run_fidelity", lambda **_: fidelity)
     report = tmp_path / "fidelity.html"
     result = runner.invoke(app, ["fidelity", "--report", str(report)])
     assert result.exit_code == (0 if fidelity.all_within_bounds else 1)

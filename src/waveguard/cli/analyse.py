@@ -9,7 +9,7 @@ from typing import Optional
 
 import typer
 
-from waveguard.cli.common import EXIT_FINDINGS, EXIT_OK, input_errors, stdout_console
+from waveguard.cli.common import EXIT_FINDINGS, EXIT_OK, input_errors, table_console
 
 
 class Format(str, Enum):
@@ -73,7 +73,7 @@ def analyse_command(
         files = [str(f) for f in manifest_files(list(paths))] if paths else []
         typer.echo(json.dumps(to_sarif(result, sarif_base, files=files, category=sarif_category), indent=2))
     else:
-        render_table(result, stdout_console())
+        render_table(result, table_console())
     worst = result.worst_severity()
     failed = worst is not None and SEVERITY_RANK[worst] >= SEVERITY_RANK[fail_on.value]
     raise typer.Exit(EXIT_FINDINGS if failed else EXIT_OK)

@@ -29,3 +29,9 @@ def input_errors() -> Iterator[None]:
 
 def stdout_console() -> Console:
     return Console(file=sys.stdout, soft_wrap=False, width=200 if not sys.stdout.isatty() else None)
+
+
+def table_console() -> Console:
+    """stdout for tables that fit the width (issue 16): the terminal's width, else $COLUMNS,
+    else 80 columns (piped), so a piped table reads as it does on an 80-column terminal."""
+    return Console(file=sys.stdout, soft_wrap=False)

@@ -8,7 +8,8 @@ from typing import Optional
 
 import typer
 
-from waveguard.cli.common import err_console, input_errors, stdout_console
+from waveguard.cli.common import input_errors, stdout_console, table_console
+from waveguard.cli.progress import progress
 
 
 def register(app: typer.Typer) -> None:
@@ -31,17 +32,16 @@ def demo_command(
         from waveguard.model.yamlio import check_output_path
 
         check_output_path(report, "--report")
-        more = "; the rollback without and with break-glass isolation" if breakglass else ""
-        with err_console.status(f"simulating three rollouts of the incident's change, and one more{more}…"):
-            demo = run_demo(DEFAULT_SCENARIO, seed=seed, breakglass=breakglass)
+        with progress("simulating the incident's rollouts") as update:
+            demo = run_demo(DEFAULT_SCENARIO, seed=seed, breakglass=breakglass, progress=update)
         if report is not None:
             write_report(demo, report)
     if as_json:
         typer.echo(json.dumps(demo.as_json(), indent=2))
     else:
-        render_table(demo, stdout_console())
+        render_table(demo, table_console())
         if demo.breakglass is not None:
-            render_breakglass_table(demo.breakglass, stdout_console())
+            render_breakglass_table(demo.breakglass, table_console())
         if report is not None:
             stdout_console().print(f"report: {report}")
 

@@ -11,6 +11,7 @@ from rich.console import JustifyMethod
 from rich.table import Table
 
 from waveguard.cli.common import EXIT_FINDINGS, EXIT_OK, input_errors, stdout_console
+from waveguard.cli.progress import progress
 
 
 def register(app: typer.Typer) -> None:
@@ -33,7 +34,8 @@ def fidelity_command(
         from waveguard.model.yamlio import check_output_path
 
         check_output_path(report, "--report")
-        result = run_fidelity()
+        with progress("simulating the published cases") as update:
+            result = run_fidelity(progress=update)
         if report is not None:
             from waveguard.report.fidelity import write_report
 

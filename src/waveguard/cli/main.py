@@ -6,6 +6,7 @@ import typer
 
 from waveguard.cli import analyse as analyse_cmd
 from waveguard.cli import breakglass as breakglass_cmd
+from waveguard.cli import dashboard as dashboard_cmd
 from waveguard.cli import demo as demo_cmd
 from waveguard.cli import exporter as exporter_cmd
 from waveguard.cli import fidelity as fidelity_cmd
@@ -37,7 +38,7 @@ def main(
 
 
 for command in (demo_cmd, analyse_cmd, plan_cmd, rollout_cmd, simulate_cmd, measure_cmd, breakglass_cmd, fidelity_cmd,
-                exporter_cmd):
+                exporter_cmd, dashboard_cmd):
     command.register(app)
 
 

@@ -18,15 +18,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
 import typer
-from rich.progress import BarColumn, Progress, TaskID, TextColumn
 
 from waveguard.cli.common import EXIT_FINDINGS, EXIT_OK, err_console, input_errors, stdout_console
+from waveguard.cli.rollout_live import LiveReporter, watch
 from waveguard.model.errors import InputError
 
 if TYPE_CHECKING:  # pydantic models: imported where used, so `waveguard --help` stays fast
     from tempfile import TemporaryDirectory
 
-    from waveguard.model.fleet import Fleet
     from waveguard.rollout.engine import Engine
     from waveguard.rollout.eventlog import Event, EventLog, RolloutState, Row
     from waveguard.rollout.plan import Plan
@@ -117,50 +116,6 @@ def _frozen_plan(log: EventLog, plan: Plan, use_changed: bool) -> tuple[Plan, Te
     return plan.model_copy(update={"change": change_path(workdir, frozen)}), workdir
 
 
-class _Reporter:
-    """Progress bars per wave on stderr, or one JSON object per event on stdout."""
-
-    def __init__(self, plan: Plan, fleet: Fleet, as_json: bool) -> None:
-        self.as_json = as_json
-        self.plan, self.fleet = plan, fleet
-        self.progress = None if as_json else Progress(
-            TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[status]}"),
-            console=err_console, transient=False)
-        self.tasks: dict[int, TaskID] = {}
-
-    def __enter__(self):
-        if self.progress:
-            self.progress.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        if self.progress:
-            self.progress.stop()
-
-    def __call__(self, e: Event) -> None:
-        if self.as_json:
-            typer.echo(json.dumps(e.as_json(), default=float))
-            return
-        progress = self.progress
-        if progress is None or e.wave is None or e.wave >= len(self.plan.waves):
-            return
-        wave = self.plan.waves[e.wave]
-        if e.wave not in self.tasks:
-            total = len(self.plan.clusters_of(wave, self.fleet))
-            self.tasks[e.wave] = progress.add_task(f"wave {e.wave} {wave.name}", total=total + 1, status="")
-        task = self.tasks[e.wave]
-        if e.kind == "applied":
-            progress.update(task, advance=1, status=f"applied {e.cluster}")
-        elif e.kind == "wave_passed":
-            progress.update(task, advance=1, status="passed")
-        elif e.kind == "halted":
-            progress.update(task, status=f"[red]halted[/]: {e.data.get('reason', '')}")
-        elif e.kind == "paused":
-            progress.update(task, status=f"[yellow]paused[/]: {e.data.get('reason', '')}")
-        elif e.kind == "rolled_back" and e.cluster is None:
-            progress.update(task, status="[red]rolled back[/]")
-
-
 def _drive(log: EventLog, as_json: bool, use_changed: bool = False) -> RolloutState:
     """Run the engine on ``log`` (which holds the lease), heartbeat beside it; release the lease
     however it ends."""
@@ -173,7 +128,7 @@ def _drive(log: EventLog, as_json: bool, use_changed: bool = False) -> RolloutSt
             engine, workdir = _engine(log, use_changed)
         try:
             with input_errors(), Heartbeat(log.path, log.owner), \
-                    _Reporter(engine.plan, engine.fleet, as_json) as reporter:
+                    LiveReporter(log, as_json) as reporter:
                 engine.on_event = reporter
                 return engine.run()
         except KubernetesError as exc:
@@ -287,9 +242,16 @@ def start(
 
 @rollout_app.command("status")
 def status(state: Path = typer.Option(DEFAULT_STATE, "--state"),
-           as_json: bool = typer.Option(False, "--json")) -> None:
+           as_json: bool = typer.Option(False, "--json", help="One JSON object (with --watch: one per refresh "
+                                        "that saw new events)."),
+           watch_it: bool = typer.Option(False, "--watch", help="Follow the rollout live until it ends (Ctrl-C "
+                                         "stops watching): waves, bake clock, clusters, gates, last events."),
+           interval: float = typer.Option(1.0, "--interval", min=0.05, help="--watch: seconds between refreshes.")
+           ) -> None:
     """Where the rollout stands, from the state database alone. Exit 0 completed, 1 halted or
     rolled back (or awaiting approval of the rollback), 3 running or paused (CI waits on it)."""
+    if watch_it:
+        raise typer.Exit(_exit_code(watch(state, as_json, interval), waiting=EXIT_RUNNING))
     with input_errors():
         log = _open(state)
         s, engine = _fold(log), _engine_running(log)

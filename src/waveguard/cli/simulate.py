@@ -7,10 +7,10 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from waveguard.cli.common import err_console, input_errors, stdout_console
+from waveguard.cli.common import input_errors, stdout_console
+from waveguard.cli.progress import progress
 from waveguard.model.errors import InputError
 
 
@@ -46,7 +46,7 @@ def register(app: typer.Typer) -> None:
                 raise InputError("waveguard simulate", "give either a SCENARIO.yaml or --builtin NAME",
                                  hint="waveguard simulate --list shows the built-in scenarios")
             sc = load_builtin(builtin) if builtin is not None else load_scenario(_given(scenario))
-            result = _run(simulate, sc, seed, workers, quiet=as_json)
+            result = _run(simulate, sc, seed, workers)
             if report is not None:
                 from waveguard.report.sim import write_report
 
@@ -70,13 +70,10 @@ def _given(path: Path | None) -> Path:
     return path
 
 
-def _run(simulate, scenario, seed, workers, quiet: bool):
-    columns = [TextColumn("[bold]simulating[/] {task.description}"), BarColumn(),
-               TextColumn("{task.percentage:>3.0f}%"), TimeElapsedColumn()]
-    with Progress(*columns, console=err_console, transient=True, disable=quiet and not err_console.is_terminal) as bar:
-        task = bar.add_task(scenario.name, total=1)
-        return simulate(scenario, seed=seed, workers=workers,
-                        progress=lambda done, total: bar.update(task, completed=done, total=total))
+def _run(simulate, scenario, seed, workers):
+    """Simulate with a progress bar on stderr (none when stderr is not a terminal)."""
+    with progress(f"simulating {scenario.name}", 1, counts=False) as update:
+        return simulate(scenario, seed=seed, workers=workers, progress=update)
 
 
 def _print_builtins(names, path_of) -> None:

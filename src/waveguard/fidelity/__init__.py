@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
+from typing import Callable
 
 from waveguard.fidelity.cases import CHECKS, Check
 from waveguard.fidelity.runs import Run, Runs
@@ -71,12 +72,17 @@ class FidelityResult:
                 "wall_s": round(self.wall_s, 2)}
 
 
-def run_fidelity(checks: tuple[Check, ...] = CHECKS) -> FidelityResult:
+def run_fidelity(checks: tuple[Check, ...] = CHECKS,
+                 progress: Callable[[int, int], None] | None = None) -> FidelityResult:
     """Simulate every scenario the checks need (each once) and compare. Deterministic: each
-    scenario runs with its own seed."""
+    scenario runs with its own seed. ``progress(done, total)`` is called after each check."""
     start = time.perf_counter()
     runs = Runs()
-    rows = [FidelityRow(check, float(check.measure(runs))) for check in checks]
+    rows = []
+    for check in checks:
+        rows.append(FidelityRow(check, float(check.measure(runs))))
+        if progress is not None:
+            progress(len(rows), len(checks))
     return FidelityResult(rows, runs.done(), time.perf_counter() - start)
 
 

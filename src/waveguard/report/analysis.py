@@ -9,11 +9,13 @@ from __future__ import annotations
 from typing import Any
 
 from rich.console import Console
-from rich.table import Table
+from rich.padding import Padding
+from rich.text import Text
 
 from waveguard import __version__
 from waveguard.analysis import AnalysisResult
 from waveguard.model.cost import scaling_class
+from waveguard.report.fit import Column, cell, fitted_table
 from waveguard.report.sarif import to_sarif
 
 _STYLE = {"info": "cyan", "warning": "yellow", "error": "bold red", "ok": "green", "overload": "bold red"}
@@ -69,36 +71,57 @@ def to_json(result: AnalysisResult) -> dict[str, Any]:
 
 
 def render_table(result: AnalysisResult, console: Console) -> None:
-    """Findings, then per-cluster projections, for a terminal."""
+    """Findings (a list), then per-cluster projections (a table), fitting ``console.width``:
+    too narrow, the table lists each cluster's reason under it, then drops scaling and fan-out."""
     if result.findings:
-        table = Table(title="Findings", show_lines=True)
-        for col in ("rule", "severity", "workload", "where", "what grows with what / fix"):
-            table.add_column(col, overflow="fold")
+        console.print(cell("Findings", "bold"))
         for f in result.findings:
-            table.add_row(f.rule, f"[{_STYLE[f.severity]}]{f.severity}[/]", f.workload, f"{f.file}:{f.line}",
-                          f"{f.message}\n[dim]fix:[/] {f.fix}")
-        console.print(table)
+            _print_finding(f, console)
     else:
         console.print("[green]No findings.[/]")
     if not result.profiles:
         console.print("No workload in this change sends requests to kube-apiserver.")
         return
-    table = Table(title="Projected load per cluster (all workloads of the change together)")
-    for col in ("cluster", "nodes", "verdict", "seats", "memory", "storm s", "fan-out ev/s", "scaling", "why"):
-        table.add_column(col, justify="left" if col in ("cluster", "verdict", "scaling", "why") else "right",
-                         overflow="fold")
-    for p in result.projections:
-        w = p.worst
-        if w is None:
-            continue
-        table.add_row(p.cluster, f"{p.nodes:,}", f"[{_STYLE.get(p.verdict, 'yellow')}]{p.verdict}[/]",
-                      f"{p.utilisation:.0%}", f"{p.memory_share:.0%}", f"{w.storm_drain_s:.1f}",
-                      f"{sum(l.fanout_events_per_s for l in p.loads.values()):,.0f}", p.scaling,
-                      p.reasons[0] if p.reasons and p.verdict != "ok" else "")
+    shown = [p for p in result.projections if p.worst is not None]
+    rows = [[p.cluster, f"{p.nodes:,}", f"[{_STYLE.get(p.verdict, 'yellow')}]{p.verdict}[/]", f"{p.utilisation:.0%}",
+             f"{p.memory_share:.0%}", f"{p.worst.storm_drain_s:.1f}" if p.worst else "",
+             f"{sum(l.fanout_events_per_s for l in p.loads.values()):,.0f}", p.scaling, _why(p)] for p in shown]
+    table, dropped = fitted_table(console, "Projected load per cluster (all workloads of the change together)",
+                                  _PROJECTION_COLUMNS, rows)
     console.print(table)
+    if "why" in dropped:
+        for p in shown:
+            if _why(p):
+                console.print(Padding(Text(f"{p.cluster}: {_why(p)}"), (0, 0, 0, 2)))
     console.print("[dim]seats: share of the priority level's seats (nominal + borrowable, all apiservers) the change "
                   "needs over one 60 s client timeout; memory: an apiserver's peak during a relist storm / its limit; "
                   "storm s: seconds to serve every agent's start-up LISTs.[/]")
+
+
+_PROJECTION_COLUMNS = (
+    Column("cluster", flex=True), Column("nodes", "right"), Column("verdict"), Column("seats", "right"),
+    Column("memory", "right"), Column("storm s", "right"), Column("fan-out ev/s", "right", drop=1),
+    Column("scaling", drop=2), Column("why", drop=3))
+
+
+def _why(p: Any) -> str:
+    return p.reasons[0] if p.reasons and p.verdict != "ok" else ""
+
+
+def _print_finding(f: Any, console: Console) -> None:
+    """``RULE severity workload`` and ``file:line`` on a line each (cut to the width), then what
+    grows with what and the fix as paragraphs."""
+    head = Text(no_wrap=True, overflow="ellipsis")
+    head.append(f.rule, style="bold")
+    head.append(f" {f.severity}", style=_STYLE[f.severity])
+    head.append(f"  {f.workload}")
+    console.print(head)
+    # a path is kept whole (folded if longer than the line): its end is the line number
+    console.print(Padding(Text(f"{f.file}:{f.line}", style="dim", overflow="fold"), (0, 0, 0, 2)))
+    console.print(Padding(Text(f.message), (0, 0, 0, 2)))
+    fix = Text("fix: ", style="dim")
+    fix.append(f.fix, style="")
+    console.print(Padding(fix, (0, 0, 1, 2)))
 
 
 __all__ = ["render_table", "to_json", "to_sarif"]

@@ -7,8 +7,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from rich.console import Console
-from rich.table import Table
+from rich.padding import Padding
+from rich.text import Text
 
+from waveguard.report.fit import Column, fitted_table
 from waveguard.report.demo_results import BreakglassResult, DemoResult, StrategyResult
 from waveguard.report.page import ReportMeta, render_page, write_page
 from waveguard.report.sim import clock
@@ -51,24 +53,37 @@ def _row(r: StrategyResult) -> list[str]:
             r.halt_reason or "did not stop: reached the whole fleet"]
 
 
+#: The strategy table's columns: too narrow, "why it stopped" is listed under the table.
+STRATEGY_COLUMNS = (Column("strategy", flex=True), Column("blast radius", "right"), Column("halted at"),
+                    Column("saturated", "right"), Column("impact min", "right"), Column("rolled back", drop=1),
+                    Column("why it stopped", drop=2))
+
+
 def render_table(demo: DemoResult, console: Console) -> None:
-    columns = ("strategy", "blast radius", "halted at", "saturated", "impact min", "rolled back", "why it stopped")
-    table = Table(title=f"waveguard demo: {demo.scenario} replayed three ways")
-    for col in columns:
-        table.add_column(col, overflow="fold")
-    for r in demo.strategies:
-        table.add_row(*_row(r))
-    console.print(table)
+    """The three strategies (and the production-traffic case) fitting ``console.width``."""
+    _strategy_table(f"waveguard demo: {demo.scenario} replayed three ways", demo.strategies, console)
     if demo.production_traffic is not None:
-        extra = Table(title="…and a change whose cost only production traffic reveals (the projection cannot know)")
-        for col in columns:
-            extra.add_column(col, overflow="fold")
-        extra.add_row(*_row(demo.production_traffic))
-        console.print(extra)
+        _strategy_table("…and a change whose cost only production traffic reveals (the projection cannot know)",
+                        [demo.production_traffic], console)
+
+
+def _strategy_table(title: str, results: list[StrategyResult], console: Console) -> None:
+    rows = [_row(r) for r in results]
+    table, dropped = fitted_table(console, title, STRATEGY_COLUMNS, rows)
+    console.print(table)
+    if "why it stopped" in dropped:
+        for row in rows:
+            console.print(Padding(Text(f"{row[0]}: {row[-1]}"), (0, 0, 0, 2)))
 
 
 BREAKGLASS_HEADER = ("case", "cluster", "sent as → priority level", "saturated at", "rollback at", "completed in",
                      "429s", "failed attempts", "queued", "control plane back at")
+#: The break-glass table's columns (BREAKGLASS_HEADER): the optional ones go first when narrow.
+BREAKGLASS_COLUMNS = (Column("case", flex=True), Column("cluster", flex=True), Column(BREAKGLASS_HEADER[2], flex=True,
+                                                                                      drop=6),
+                      Column("saturated at", drop=2), Column("rollback at"), Column("completed in", flex=True),
+                      Column("429s", "right", drop=5), Column("failed attempts", "right", drop=4),
+                      Column("queued", "right", drop=3), Column("control plane back at", flex=True, drop=1))
 
 
 def _breakglass_rows(bg: BreakglassResult) -> list[list[str]]:
@@ -96,11 +111,8 @@ def _breakglass_note(bg: BreakglassResult) -> str:
 
 def render_breakglass_table(bg: BreakglassResult, console: Console) -> None:
     """The break-glass comparison as a terminal table."""
-    table = Table(title="…and the way back: the rollback without and with break-glass isolation")
-    for col in BREAKGLASS_HEADER:
-        table.add_column(col, overflow="fold")
-    for row in _breakglass_rows(bg):
-        table.add_row(*row)
+    table, _ = fitted_table(console, "…and the way back: the rollback without and with break-glass isolation",
+                            BREAKGLASS_COLUMNS, _breakglass_rows(bg))
     console.print(table)
     speedup = bg.speedup()
     if speedup:

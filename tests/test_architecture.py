@@ -12,7 +12,7 @@ from pathlib import Path
 import waveguard
 
 #: Rows of docs/architecture.md, top to bottom.
-ROWS = [["cli", "demo"], ["report"], ["rollout", "fidelity"], ["sim", "signals"], ["breakglass"], ["analysis"],
+ROWS = [["cli", "demo"], ["report", "export"], ["rollout", "fidelity"], ["sim", "signals"], ["breakglass"], ["analysis"],
         ["model"]]
 #: Imports along a row: the CLI runs the demo.
 ALONG_THE_ROW = {"cli": {"demo"}}

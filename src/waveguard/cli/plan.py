@@ -47,9 +47,14 @@ def print_gates(console=None) -> None:
     (console or stdout_console()).print(table, highlight=False)
 
 
-def _emit_patches(plan: Plan, fleet, change: list[str], folder: Path, nodes: Path | None) -> None:
-    """Write ``plan``'s waves as GitOps patches into ``folder`` (waveguard.export.patches).
-    Raises InputError (bad --nodes, a folder that is not new or empty)."""
+def _emit_patches(plan: Plan, fleet, change: list[str], folder: Path, nodes: Path | None,
+                  findings: list[Finding]) -> None:
+    """Write ``plan``'s waves as GitOps patches into ``folder`` (waveguard.export.patches); not
+    for a plan with errors (``findings``). Raises InputError (bad --nodes, a folder that is not
+    new or empty)."""
+    if any(f.severity == "error" for f in findings):
+        err_console.print(f"not writing {folder}: the plan has errors (fix them first)", markup=False)
+        return
     from waveguard.analysis import load_change
     from waveguard.export.patches import emit, load_nodes, write_tree
     from waveguard.model.yamlio import read_yaml_file
@@ -91,7 +96,7 @@ def plan_command(
             if not findings:
                 stdout_console().print(f"{check}: no plan findings ({len(plan.waves)} waves)")
             if emit_patches is not None:
-                _emit_patches(plan, fleet_model, [plan.change], emit_patches, nodes)
+                _emit_patches(plan, fleet_model, [plan.change], emit_patches, nodes, findings)
             raise typer.Exit(EXIT_FINDINGS if any(f.severity == "error" for f in findings) else EXIT_OK)
         if change is None:
             raise typer.BadParameter("give CHANGE (manifests) or --check PLAN.yaml")
@@ -100,15 +105,15 @@ def plan_command(
         profiles = build_profiles(load_change([change]))
         plan = propose_plan(change, fleet_model, per_node=any(p.per_node for p in profiles),
                             gate_interval_s=gate_interval_s)
+        findings = plan_findings(plan, fleet_model, source=str(output or "<stdout>"))
         if emit_patches is not None:
-            _emit_patches(plan, fleet_model, [change], emit_patches, nodes)
+            _emit_patches(plan, fleet_model, [change], emit_patches, nodes, findings)
     text = plan_yaml(plan)
     if output is None:
         typer.echo(text, nl=False)
     else:
         write_text_atomically(output, text)
         stdout_console().print(f"wrote {output}: {len(plan.waves)} waves, bake {plan.waves[0].bake_s:.0f} s each")
-    findings = plan_findings(plan, fleet_model, source=str(output or "<stdout>"))
     # With the plan on stdout, findings go to stderr: stdout stays valid YAML.
     _print_findings(findings, err_console if output is None else None)
     raise typer.Exit(EXIT_FINDINGS if any(f.severity == "error" for f in findings) else EXIT_OK)

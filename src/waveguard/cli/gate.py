@@ -64,11 +64,11 @@ def _evaluate(cluster: str, url: str | None, change: str | None, plan_path: Path
     from pydantic import ValidationError
 
     from waveguard.cli.export import load_plan_option
-    from waveguard.export.gateset import gate_set
+    from waveguard.export.gateset import DEFAULT_INTERVAL_S, gate_set
     from waveguard.model.errors import InputError
-    from waveguard.rollout.gates import evaluate
+    from waveguard.rollout.gates import GATES, evaluate
     from waveguard.rollout.plan import GateSpec
-    from waveguard.signals.prometheus import PrometheusConfig
+    from waveguard.signals.prometheus import PrometheusConfig, PrometheusSignals
 
     if not url:
         raise InputError("waveguard gate check", "no Prometheus to read",
@@ -78,8 +78,13 @@ def _evaluate(cluster: str, url: str | None, change: str | None, plan_path: Path
     except ValidationError as exc:
         raise InputError("--prometheus-url", exc.errors()[0]["msg"]) from None
     plan = load_plan_option(plan_path, fleet_path)
-    gates = gate_set(plan, config=config)
-    results = [evaluate(GateSpec(kind=g.name, threshold=g.threshold), gates.signals, cluster) for g in gates.gates]
+    if plan is None:  # the registry's default control-plane gates, as `waveguard export` writes them
+        gates = gate_set(None, config=config)
+        specs = [GateSpec(kind=g.name, threshold=g.threshold) for g in gates.gates]
+    else:  # every gate of the plan read during a bake (DNS probes, workload errors included)
+        specs = [s for s in plan.gates if GATES[s.kind].check is not None]
+    signals = PrometheusSignals(config, float(plan.gate_interval_s) if plan else DEFAULT_INTERVAL_S)
+    results = [evaluate(spec, signals, cluster) for spec in specs]
     if change is not None:
         results += _projection(cluster, change, plan, fleet_path)
     return results

@@ -9,6 +9,7 @@ instant, gives the very figures the gates evaluate.
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -141,3 +142,19 @@ def test_the_exported_promql_reads_what_the_gates_read(prometheus):
                            timeout=5).json()["data"]["result"]
         assert len(answer) == 1, (g.name, answer)
         assert float(answer[0]["value"][1]) == pytest.approx(want, rel=1e-9), g.name
+
+
+def test_the_human_output_fits_80_columns(prometheus):
+    """As a person reads it in a terminal: one line per gate, reasons wrapped, ≤ 80 columns."""
+    server, _ = prometheus
+    for cluster, code in (("alpha", 0), ("gamma", 2)):
+        out = subprocess.run([sys.executable, "-m", "waveguard.cli.main", "gate", "check", "--cluster", cluster,
+                              "--prometheus-url", server.url, "--scrape-interval", str(SCRAPE_INTERVAL_S)],
+                             capture_output=True, text=True, timeout=60, env={**os.environ, "COLUMNS": "80"})
+        assert out.returncode == code, out.stderr
+        lines = out.stdout.splitlines()
+        assert lines[0].startswith(f"{cluster}: ") and all(len(line) <= 80 for line in lines), out.stdout
+        gates = [g.name for g in gate_set(None).gates]
+        assert [line.split()[1] for line in lines[1:] if not line.startswith(" " * 10)] == gates
+        if code == 2:
+            assert any("gamma" in line for line in lines if line.startswith(" " * 10))

@@ -75,7 +75,7 @@ def _gate_set(plan: Path | None, fleet: Path | None, url: str | None, scrape_int
     except ValidationError as exc:
         err = exc.errors()[0]
         raise InputError("--" + str(err["loc"][0]).replace("_", "-"), err["msg"]) from None
-    return gate_set(load_plan_option(plan, fleet), config=config)
+    return gate_set(load_plan_option(plan, fleet), config=config, source=str(plan))
 
 
 def load_plan_option(plan: Path | None, fleet: Path | None):

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Optional
 
 import typer
 
-from waveguard.cli.common import EXIT_BAD_INPUT, EXIT_FINDINGS, EXIT_OK, input_errors, stdout_console
+from waveguard.cli.common import EXIT_BAD_INPUT, EXIT_FINDINGS, EXIT_OK, input_errors
 
 if TYPE_CHECKING:
     from waveguard.rollout.gates import GateResult
@@ -113,13 +113,21 @@ def _projection(cluster: str, change: str, plan: Plan | None, fleet_path: Path |
     return evaluate_projection(spec, profiles, found, {cluster: share})
 
 
-def _print(results: list[GateResult], cluster: str, status: str) -> None:
-    from rich.table import Table
+#: Columns of the human output (a terminal's default width).
+WIDTH = 80
 
-    table = Table(header_style="bold", box=None, title=f"{cluster}: {status}", title_justify="left")
-    for column in ("gate", "status", "value", "threshold", "detail"):
-        table.add_column(column, overflow="fold")
+
+def _print(results: list[GateResult], cluster: str, status: str) -> None:
+    """One line per gate (status, gate, figure and threshold in the gate's unit), and for a gate
+    that did not pass its reason, wrapped: every line fits 80 columns."""
+    import textwrap
+
+    from waveguard.rollout.gates import GATES
+
+    lines = [f"{cluster}: {status} ({len(results)} gates)"]
     for r in results:
-        value = "-" if r.value is None else f"{r.value:.3g}"
-        table.add_row(r.gate, r.status, value, f"{r.threshold:g}", r.detail)
-    stdout_console().print(table, highlight=False)
+        value = "no data" if r.value is None else f"{r.value:.4g}"
+        lines.append(f"  {r.status:<8}{r.gate:<24}{value} (threshold {r.threshold:g} {GATES[r.gate].unit})")
+        if r.status != "pass":
+            lines += textwrap.wrap(r.detail, WIDTH, initial_indent=" " * 10, subsequent_indent=" " * 10)
+    typer.echo("\n".join(lines))

@@ -104,12 +104,13 @@ class GateSet:
 
 
 def gate_set(plan: Plan | None, *, prometheus_url: str | None = None,
-             config: PrometheusConfig | None = None, interval_s: float | None = None) -> GateSet:
+             config: PrometheusConfig | None = None, interval_s: float | None = None,
+             source: str = "plan") -> GateSet:
     """The gates to export or check. ``plan``: its signal gates with a PromQL reading (the
     projection is checked by ``gate check --change``, not exported), thresholds, interval and
     no-data timeout; None: the registry's default-on control-plane gates at their defaults.
     ``config``: the Prometheus settings (cluster label, selectors, scrape interval) the PromQL
-    is rendered with. Raises InputError when no gate is left."""
+    is rendered with. Raises InputError naming ``source`` (the plan file) when no gate is left."""
     if plan is not None:
         specs = [(GATES[s.kind], s.limit, s.failures_to_halt) for s in plan.gates]
         interval = float(plan.gate_interval_s)
@@ -121,7 +122,7 @@ def gate_set(plan: Plan | None, *, prometheus_url: str | None = None,
         interval = interval_s
     gates = tuple(ExportedGate(g, float(t), int(n)) for g, t, n in specs if g.reading is not None)
     if not gates:
-        raise InputError("plan", "it names no gate read from Prometheus",
+        raise InputError(source, "names no gate read from Prometheus",
                          hint="add a control-plane gate, e.g. {kind: apiserver_p99_latency}")
     url = prometheus_url or (config.url if config is not None else DEFAULT_PROMETHEUS_URL)
     cfg = config or PrometheusConfig(url=url)

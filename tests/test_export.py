@@ -250,3 +250,13 @@ def test_crd_validation_is_strict(defaults):
         mutate(bad)
         with pytest.raises(AssertionError):
             check_object(bad, "argo-rollouts-analysis-template-crd.yaml", "AnalysisTemplate", "rollouts")
+
+
+def test_a_plan_without_a_prometheus_gate_is_refused_naming_the_file(runner, tmp_path):
+    from waveguard.cli.main import app
+
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(yaml.safe_dump({"change": "x", "waves": [{"name": "s", "clusters": {"names": ["staging"]},
+                                                              "bake_s": 1260}], "gates": [{"kind": "projection"}]}))
+    r = runner.invoke(app, ["export", "argo", "--plan", str(plan)])
+    assert r.exit_code == 2 and r.stderr.startswith(f"error: {plan}: names no gate read from Prometheus"), r.stderr

@@ -14,7 +14,8 @@ from typing import Any
 from waveguard.export import exporter
 from waveguard.export.gateset import ExportedGate, GateSet
 
-#: Grafana's dashboard JSON schema version these fields follow (Grafana 10.4 / 11 write 39).
+#: The dashboard JSON ``schemaVersion`` written (what Grafana 10.4 writes; Grafana migrates a
+#: dashboard of an older schemaVersion when it loads it, so a newer Grafana reads it too).
 SCHEMA_VERSION = 39
 UID = "waveguard-gates"
 #: Grafana units of the gates' units (Grafana's ``packages/grafana-data/src/valueFormats/categories.ts``).

@@ -233,3 +233,17 @@ def test_a_proposed_plan_emits_its_waves_too(runner, tmp_path):
             assert bool(c["files"]) == (wave["node_share"] < 1)
             for f in c["files"]:
                 assert (tmp_path / "out" / f).is_file()
+
+
+def test_what_docs_integrations_says_about_argo_cd_owning_the_daemonset():
+    """The basis of docs/integrations.md's GitOps section, read from the Kubernetes 1.37 schema:
+    the required node affinity is an atomic map (server-side apply gives it one owner: waveguard's
+    forced apply takes it, a GitOps tool's forced apply takes it back), and its terms a list a
+    strategic-merge patch replaces whole (the emitted patch carries every term)."""
+    defs = _definitions()["$defs"]
+    selector = defs["io.k8s.api.core.v1.NodeSelector"]
+    assert selector["x-kubernetes-map-type"] == "atomic"
+    terms = selector["properties"]["nodeSelectorTerms"]
+    assert terms["x-kubernetes-list-type"] == "atomic" and "x-kubernetes-patch-strategy" not in terms
+    affinity = defs["io.k8s.api.core.v1.NodeAffinity"]["properties"]["requiredDuringSchedulingIgnoredDuringExecution"]
+    assert _resolve(affinity) is selector

@@ -31,8 +31,10 @@ def export_command(
                                           help="Prometheus' scrape interval, seconds (sizes rate windows and freshness)."),
     cluster_label: str = typer.Option("cluster", "--cluster-label", help="The label that names a cluster in Prometheus."),
 ) -> None:
-    """Write the gates as an Argo Rollouts AnalysisTemplate, Flagger MetricTemplates, a
-    PrometheusRule or a Grafana dashboard: the same gates, thresholds and PromQL waveguard uses."""
+    """Write the gates as Argo Rollouts, Flagger, PrometheusRule or Grafana objects.
+
+    An AnalysisTemplate, MetricTemplates, a PrometheusRule or a dashboard: the same gates,
+    thresholds and PromQL waveguard uses (docs/integrations.md)."""
     from waveguard.export import EXPORTERS
     from waveguard.model.errors import InputError
     from waveguard.model.yamlio import check_output_path, write_text_atomically

@@ -117,7 +117,8 @@ def test_one_documented_query_per_figure():
     expr, by = s.rate_query("apiserver_flowcontrol_rejected_requests_total", {"priority_level": "workload-low"})
     assert by == ("cluster", "priority_level")
     assert expr.startswith('(sum by (cluster, priority_level) (rate(apiserver_flowcontrol_rejected_requests_total'
-                           '{job="apiserver"}[120s]))) and on (cluster, priority_level)')
+                           '{job="apiserver",priority_level=~"system|node-high|leader-election|workload-high|'
+                           'workload-low|global-default|catch-all"}[120s]))) and on (cluster, priority_level)')
     expr, _ = s.gauge_query("up", {"job": "apiserver"})
     assert expr == 'sum by (cluster) (max_over_time(up{job="apiserver"}[90s]))'
     expr, _ = s.gauge_query("kube_pod_container_resource_limits", {"resource": "memory", "container": "kube-apiserver"})

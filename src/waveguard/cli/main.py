@@ -8,7 +8,9 @@ from waveguard.cli import analyse as analyse_cmd
 from waveguard.cli import breakglass as breakglass_cmd
 from waveguard.cli import dashboard as dashboard_cmd
 from waveguard.cli import demo as demo_cmd
+from waveguard.cli import export as export_cmd
 from waveguard.cli import exporter as exporter_cmd
+from waveguard.cli import gate as gate_cmd
 from waveguard.cli import fidelity as fidelity_cmd
 from waveguard.cli import measure as measure_cmd
 from waveguard.cli import plan as plan_cmd
@@ -38,7 +40,7 @@ def main(
 
 
 for command in (demo_cmd, analyse_cmd, plan_cmd, rollout_cmd, simulate_cmd, measure_cmd, breakglass_cmd, fidelity_cmd,
-                exporter_cmd, dashboard_cmd):
+                exporter_cmd, dashboard_cmd, export_cmd, gate_cmd):
     command.register(app)
 
 

@@ -47,6 +47,24 @@ def print_gates(console=None) -> None:
     (console or stdout_console()).print(table, highlight=False)
 
 
+def _emit_patches(plan: Plan, fleet, change: list[str], folder: Path, nodes: Path | None,
+                  findings: list[Finding]) -> None:
+    """Write ``plan``'s waves as GitOps patches into ``folder`` (waveguard.export.patches); not
+    for a plan with errors (``findings``). Raises InputError (bad --nodes, a folder that is not
+    new or empty)."""
+    if any(f.severity == "error" for f in findings):
+        err_console.print(f"not writing {folder}: the plan has errors (fix them first)", markup=False)
+        return
+    from waveguard.analysis import load_change
+    from waveguard.export.patches import emit, load_nodes, write_tree
+    from waveguard.model.yamlio import read_yaml_file
+
+    node_names = load_nodes(read_yaml_file(nodes, "--nodes file")[0], str(nodes)) if nodes is not None else None
+    files = emit(plan, fleet, load_change(change), node_names, nodes_source=str(nodes or "--nodes"))
+    write_tree(folder, files)
+    err_console.print(f"wrote {folder}: {len(plan.waves)} waves, {len(files) - 1} patch files", markup=False)
+
+
 def plan_command(
     change: Optional[str] = typer.Argument(None, help="Rendered manifests of the change (files or folder)."),
     fleet: Optional[Path] = typer.Option(None, "--fleet", help="Fleet YAML (default: the built-in fleet)."),
@@ -54,6 +72,10 @@ def plan_command(
     check: Optional[Path] = typer.Option(None, "--check", help="Check an existing plan file instead."),
     gate_interval_s: float = typer.Option(30.0, "--gate-interval", min=1.0, help="Seconds between gate evaluations."),
     gates: bool = typer.Option(False, "--gates", help="List the gates a plan may name (defaults, sources) and exit."),
+    emit_patches: Optional[Path] = typer.Option(None, "--emit-patches",
+                                                help="Also write each wave's node-label and affinity patches here "
+                                                     "(for GitOps; docs/integrations.md)."),
+    nodes: Optional[Path] = typer.Option(None, "--nodes", help="YAML: cluster → node names (for --emit-patches)."),
 ) -> None:
     """Propose waves, bake times and gates for CHANGE, or --check a plan. Exit 1 on plan errors."""
     if gates:
@@ -73,6 +95,8 @@ def plan_command(
             _print_findings(findings)
             if not findings:
                 stdout_console().print(f"{check}: no plan findings ({len(plan.waves)} waves)")
+            if emit_patches is not None:
+                _emit_patches(plan, fleet_model, [plan.change], emit_patches, nodes, findings)
             raise typer.Exit(EXIT_FINDINGS if any(f.severity == "error" for f in findings) else EXIT_OK)
         if change is None:
             raise typer.BadParameter("give CHANGE (manifests) or --check PLAN.yaml")
@@ -81,13 +105,15 @@ def plan_command(
         profiles = build_profiles(load_change([change]))
         plan = propose_plan(change, fleet_model, per_node=any(p.per_node for p in profiles),
                             gate_interval_s=gate_interval_s)
+        findings = plan_findings(plan, fleet_model, source=str(output or "<stdout>"))
+        if emit_patches is not None:
+            _emit_patches(plan, fleet_model, [change], emit_patches, nodes, findings)
     text = plan_yaml(plan)
     if output is None:
         typer.echo(text, nl=False)
     else:
         write_text_atomically(output, text)
         stdout_console().print(f"wrote {output}: {len(plan.waves)} waves, bake {plan.waves[0].bake_s:.0f} s each")
-    findings = plan_findings(plan, fleet_model, source=str(output or "<stdout>"))
     # With the plan on stdout, findings go to stderr: stdout stays valid YAML.
     _print_findings(findings, err_console if output is None else None)
     raise typer.Exit(EXIT_FINDINGS if any(f.severity == "error" for f in findings) else EXIT_OK)

@@ -41,7 +41,6 @@ resume`` retries.
 from __future__ import annotations
 
 import copy
-import math
 import os
 import threading
 import time
@@ -56,11 +55,13 @@ from waveguard.rollout.k8s_client import (  # noqa: F401  (re-exported: their ol
     TokenBucket,
 )
 from waveguard.rollout.k8s_identity import load_api_client, rollback_contexts
+from waveguard.rollout.node_waves import (  # noqa: F401  (NODE_LABEL, with_wave_affinity: their old import path)
+    NODE_LABEL, label_value, nodes_for_share, with_wave_affinity,
+)
 from waveguard.rollout.ports import Actuator, SignalSource
 from waveguard.rollout.state import RolloutState
 from waveguard.signals.prometheus import DNSConfig, PrometheusConfig, PrometheusSignals
 
-NODE_LABEL = "waveguard.io/wave"
 APPLY_CONTENT_TYPE = "application/apply-patch+yaml"
 MERGE_PATCH_CONTENT_TYPE = "application/merge-patch+json"
 #: Page size when listing nodes (the apiserver's watch cache serves it; 500 is kubectl's chunk size).
@@ -92,25 +93,6 @@ def _strip(obj: dict) -> dict:
     for key in _SERVER_FIELDS:
         meta.pop(key, None)
     return obj
-
-
-def with_wave_affinity(daemonset: dict, label: str = NODE_LABEL) -> dict:
-    """A copy of ``daemonset`` that runs only on nodes carrying ``label``: the requirement
-    ``label Exists`` is added to each required node-selector term (terms are ORed, expressions
-    ANDed), or becomes the only term."""
-    ds = copy.deepcopy(daemonset)
-    pod = ds.setdefault("spec", {}).setdefault("template", {}).setdefault("spec", {})
-    required = (pod.setdefault("affinity", {}).setdefault("nodeAffinity", {})
-                .setdefault("requiredDuringSchedulingIgnoredDuringExecution", {}))
-    terms = required.setdefault("nodeSelectorTerms", [])
-    expr = {"key": label, "operator": "Exists"}
-    if not terms:
-        terms.append({"matchExpressions": [expr]})
-    for term in terms:
-        exprs = term.setdefault("matchExpressions", [])
-        if expr not in exprs:
-            exprs.append(expr)
-    return ds
 
 
 class KubernetesActuator(Actuator):
@@ -290,14 +272,13 @@ class KubernetesActuator(Actuator):
                 return out
 
     def _label_nodes(self, c: ClusterClient, share: float) -> None:
-        nodes = sorted(self._nodes(c), key=lambda n: n["metadata"]["name"])
-        k = min(len(nodes), max(1, math.ceil(share * len(nodes) - 1e-9)))
-        value = f"{share:g}"
-        for node in nodes[:k]:
-            labels = node["metadata"].get("labels") or {}
+        nodes = {n["metadata"]["name"]: n for n in self._nodes(c)}
+        value = label_value(share)
+        for name in nodes_for_share(list(nodes), share):
+            labels = nodes[name]["metadata"].get("labels") or {}
             if NODE_LABEL in labels:
                 continue
-            c.request("PATCH", f"/api/v1/nodes/{quote(node['metadata']['name'], safe='')}",
+            c.request("PATCH", f"/api/v1/nodes/{quote(name, safe='')}",
                       body={"metadata": {"labels": {NODE_LABEL: value}}}, content_type=MERGE_PATCH_CONTENT_TYPE)
 
     def _unlabel_nodes(self, c: ClusterClient) -> None:

@@ -5,8 +5,14 @@ whole fleet** (``… by (cluster[, priority_level])``, sent to ``/api/v1/query``
 caches the result for that evaluation, so one evaluation costs one query per figure whatever the
 fleet's size. The metric names are the real components' (domain.md §5); the same queries read a
 real fleet and :class:`waveguard.sim.exporter.FleetExporter`, which exposes the same names,
-labels and histograms. The queries (``{W}`` the rate window, ``{F}`` the freshness bound, both
-below; ``{api}`` the apiserver selector, default ``job="apiserver"``):
+labels and histograms. What a gate reads is data, its ``Gate.reading``
+(:class:`waveguard.model.readings.Reading`); :meth:`PrometheusSignals.promql` renders a reading as
+the query below, and ``waveguard export`` writes that same text into Argo Rollouts, Flagger,
+PrometheusRule and Grafana objects (``waveguard export prometheus-rule`` prints every query in
+full). Per-level queries read the limited levels only (``{lvl}`` =
+``priority_level=~"system|node-high|…|catch-all"``, ``waveguard.model.readings.LIMITED_LEVELS``).
+The queries (``{W}`` the rate window, ``{F}`` the freshness bound, both below; ``{api}`` the
+apiserver selector, default ``job="apiserver"``):
 
 ========================================  ==========================================================================
 figure (gate)                             PromQL
@@ -15,10 +21,10 @@ apiserver replicas up (every apiserver    ``sum by (cluster) (up{{api}})``
 gate: 0 fails them)
 p99 single-object latency                 ``histogram_quantile(0.99, sum by (cluster, le) (rate(apiserver_request_duration_seconds_bucket{{api},scope="resource",verb!~"WATCH|CONNECT"}[{W}])))``
 (``apiserver_p99_latency``)
-429s/s per level (``apiserver_rejections``) ``sum by (cluster, priority_level) (rate(apiserver_flowcontrol_rejected_requests_total{{api}}[{W}]))``
-seats in use / nominal per level          ``sum by (cluster, priority_level) (apiserver_flowcontrol_current_executing_seats{{api}})`` and
-(``apf_seat_utilisation``)                ``sum by (cluster, priority_level) (apiserver_flowcontrol_nominal_limit_seats{{api}})``
-p99 APF queue wait per level              ``histogram_quantile(0.99, sum by (cluster, priority_level, le) (rate(apiserver_flowcontrol_request_wait_duration_seconds_bucket{{api},execute="true"}[{W}])))``
+429s/s per level (``apiserver_rejections``) ``sum by (cluster, priority_level) (rate(apiserver_flowcontrol_rejected_requests_total{{api},{lvl}}[{W}]))``
+seats in use / nominal per level          ``sum by (cluster, priority_level) (apiserver_flowcontrol_current_executing_seats{{api},{lvl}})`` and
+(``apf_seat_utilisation``)                ``sum by (cluster, priority_level) (apiserver_flowcontrol_nominal_limit_seats{{api},{lvl}})``
+p99 APF queue wait per level              ``histogram_quantile(0.99, sum by (cluster, priority_level, le) (rate(apiserver_flowcontrol_request_wait_duration_seconds_bucket{{api},{lvl},execute="true"}[{W}])))``
 (``apf_queue_wait``)
 apiserver memory / limit                  ``max by (cluster) (process_resident_memory_bytes{{api}})`` /
 (``apiserver_memory``)                    ``max by (cluster) (kube_pod_container_resource_limits{resource="memory",container="kube-apiserver"})``
@@ -65,6 +71,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 
 from waveguard.model.errors import SourceUnavailableError
+from waveguard.model.readings import APISERVER_MEMORY_LIMIT, LIMITED_LEVELS, Reading
 from waveguard.signals import dns as dnsprobe
 from waveguard.signals.prometheus_config import (  # noqa: F401  (re-exported: their old import path)
     MAX_RESPONSE_BYTES, MIN_RATE_WINDOW_SCRAPES, DNSConfig, DNSTarget, PrometheusConfig, load_config, promql_duration,
@@ -148,8 +155,7 @@ class PrometheusSignals:
         return self._lookup(expr, by, cluster, {}, what="CoreDNS SERVFAIL ratio", clamp=1.0)
 
     def memory_limit_bytes(self, cluster: str) -> float | None:
-        expr, by = self.gauge_query("kube_pod_container_resource_limits",
-                                    {"resource": "memory", "container": "kube-apiserver"})
+        expr, by = self.gauge_query(APISERVER_MEMORY_LIMIT.metric, dict(APISERVER_MEMORY_LIMIT.labels))
         v = self._lookup(expr, by, cluster, {}, what="kube-apiserver memory limit")
         if v is None and cluster in self.memory_limits:
             self._missing.pop(cluster, None)
@@ -168,6 +174,25 @@ class PrometheusSignals:
         return self._missing.get(cluster, "")
 
     # --- queries ----------------------------------------------------------------------------
+    def promql(self, reading: Reading, matchers: dict[str, str] | None = None) -> str:
+        """The PromQL this source sends for ``reading`` (a gate's ``Gate.reading``): one sample
+        per cluster, and per limited priority level for a per-level reading; ``over`` applied as
+        ``(reading) / (over > 0)`` (a missing or 0 divisor: no sample). ``matchers`` (label →
+        value) are added to every selector: ``waveguard export`` narrows to one cluster with them."""
+        labels = {**dict(reading.labels), **(matchers or {})}
+        if reading.per_level:
+            labels["priority_level"] = ""  # a group label: grouped by, filtered to LIMITED_LEVELS
+        if reading.how == "quantile":
+            assert reading.quantile is not None, "Reading checks it"
+            expr, _ = self.histogram_query(reading.metric, reading.quantile, labels)
+        elif reading.how == "rate":
+            expr, _ = self.rate_query(reading.metric, labels)
+        else:
+            expr, _ = self.gauge_query(reading.metric, labels)
+        if reading.over is None:
+            return expr
+        return f"({expr}) / ({self.promql(reading.over, matchers)} > 0)"
+
     def _selector(self, metric: str, labels: dict[str, str]) -> str:
         c = self.config
         parts = []
@@ -180,6 +205,9 @@ class PrometheusSignals:
         elif metric.startswith("kube_") and c.kube_state_metrics_selector:
             parts.append(c.kube_state_metrics_selector)
         for k, v in sorted(labels.items()):
+            if k == "priority_level":  # read per level: the limited levels only (exempt has no seats)
+                parts.append(f'priority_level=~"{"|".join(LIMITED_LEVELS)}"')
+                continue
             if k in GROUP_LABELS:
                 continue
             if re.fullmatch(r"[1-5]xx", str(v)):

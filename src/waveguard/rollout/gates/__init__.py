@@ -19,7 +19,7 @@ from waveguard.rollout.gates import (  # noqa: F401
     apiserver_p99_latency, apiserver_rejections, apf_seat_utilisation, apf_queue_wait, apiserver_memory,
     etcd_p99_latency, dns_probe, coredns_api_errors, workload_error_rate, projection,
 )
-from waveguard.rollout.gates.base import LIMITED_LEVELS, GateResult, Signals, threshold_check, worst_over_levels
+from waveguard.rollout.gates.base import LIMITED_LEVELS, GateResult, Signals, read_figure, threshold_check, worst_of
 from waveguard.rollout.gates.registry import (
     GATES, Gate, control_plane_gate_kinds, default_gate_kinds, evaluate, evaluate_projection, projection_gate,
     register, signal_gate,
@@ -29,5 +29,5 @@ from waveguard.model.result import Status
 __all__ = [
     "GATES", "Gate", "GateResult", "LIMITED_LEVELS", "Signals", "Status", "control_plane_gate_kinds",
     "default_gate_kinds", "evaluate", "evaluate_projection", "projection_gate", "register", "signal_gate",
-    "threshold_check", "worst_over_levels",
+    "read_figure", "threshold_check", "worst_of",
 ]

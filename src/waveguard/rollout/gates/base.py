@@ -12,12 +12,10 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from waveguard.model.apf import DEFAULT_PRIORITY_LEVELS
+from waveguard.model.readings import LIMITED_LEVELS, Reading
 from waveguard.model.result import CheckResult, Status
 
-#: The priority levels APF limits (Kubernetes' defaults without ``exempt``): the per-level gates
-#: read each and report the worst.
-LIMITED_LEVELS = tuple(level.name for level in DEFAULT_PRIORITY_LEVELS if not level.exempt)
+__all__ = ["LIMITED_LEVELS", "GateResult", "Signals", "read_figure", "threshold_check", "worst_of"]
 
 
 class GateResult(CheckResult):
@@ -85,23 +83,29 @@ def threshold_check(gate: str, cluster: str, value: float | None, limit: float, 
     return GateResult.of(gate, cluster, status, value, limit, f"{what} {value:.3g} (threshold {limit:.3g})")
 
 
-def worst_over_levels(signals: Signals, metric: str, cluster: str, *, rate: bool = False,
-                      denominator: str | None = None, **labels: str) -> tuple[float | None, str]:
-    """Highest value of ``metric`` over the :data:`LIMITED_LEVELS` and the level it was read at
-    ((None, "") when no level reads). ``rate``: read the counter's rate; ``denominator``: divide
-    by this gauge of the same level (levels where it reads 0 or None are skipped)."""
+def read_figure(signals: Signals, reading: Reading, cluster: str, **labels: str) -> float | None:
+    """``reading`` on ``cluster`` (its ``over`` not applied; ``labels`` added, e.g. a level)."""
+    read = signals.rate if reading.how == "rate" else signals.value
+    return read(reading.metric, cluster, **reading.label_dict, **labels)
+
+
+def worst_of(signals: Signals, reading: Reading, cluster: str) -> tuple[float | None, str]:
+    """The figure ``reading`` describes on ``cluster`` and the priority level it was read at:
+    for a per-level reading the highest over the :data:`LIMITED_LEVELS` (levels without a
+    reading, or whose ``over`` reads 0 or None, skipped; (None, "") when none reads), else the
+    one value ("" for the level). ``over`` divides each value by that reading of the same level."""
     worst: float | None = None
     where = ""
-    read = signals.rate if rate else signals.value
-    for level in LIMITED_LEVELS:
-        reading = read(metric, cluster, priority_level=level, **labels)
-        if reading is None:
+    for level in LIMITED_LEVELS if reading.per_level else ("",):
+        extra = {"priority_level": level} if level else {}
+        value = read_figure(signals, reading, cluster, **extra)
+        if value is None:
             continue
-        if denominator is not None:
-            divisor = signals.value(denominator, cluster, priority_level=level)
+        if reading.over is not None:
+            divisor = read_figure(signals, reading.over, cluster, **extra)
             if not divisor:
                 continue
-            reading = reading / divisor
-        if worst is None or reading > worst:
-            worst, where = reading, level
+            value = value / divisor
+        if worst is None or value > worst:
+            worst, where = value, level
     return worst, where

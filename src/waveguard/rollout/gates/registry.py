@@ -18,7 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Callable, Protocol
 
-from waveguard.rollout.gates.base import GateResult, Signals
+from waveguard.model.readings import APISERVER_UP, Reading
+from waveguard.rollout.gates.base import GateResult, Signals, read_figure
 
 if TYPE_CHECKING:
     from waveguard.model.fleet import Cluster
@@ -51,7 +52,9 @@ class Gate:
     a tool's practice, or "policy" and why); ``control_plane``: it reads the control plane (a
     plan needs one such gate, WG203); ``default_on``: the planner puts it on every plan;
     ``reads_apiserver``: with no apiserver replica up (``up{job="apiserver"} == 0``) it fails
-    instead of reading. Exactly one of ``check`` (per cluster, from signals, during the bake)
+    instead of reading; ``reading``: the figure as data (:class:`~waveguard.model.readings.Reading`),
+    which Prometheus reads as PromQL and ``waveguard export`` writes out (None: no one PromQL,
+    e.g. DNS probes). Exactly one of ``check`` (per cluster, from signals, during the bake)
     and ``project`` (before a wave is applied, from request profiles) is set.
     """
 
@@ -65,6 +68,7 @@ class Gate:
     reads_apiserver: bool = False
     check: SignalCheck | None = None
     project: ProjectionCheck | None = None
+    reading: Reading | None = None
 
     @property
     def before_apply(self) -> bool:
@@ -94,12 +98,13 @@ def register(gate: Gate) -> Gate:
 
 def signal_gate(name: str, *, reads: str, unit: str, default_threshold: float, source: str,
                 control_plane: bool = False, default_on: bool = False,
-                reads_apiserver: bool = False) -> Callable[[SignalCheck], SignalCheck]:
+                reads_apiserver: bool = False, reading: Reading | None = None
+                ) -> Callable[[SignalCheck], SignalCheck]:
     """Decorator: register the decorated ``(signals, cluster, limit) -> GateResult`` as gate
     ``name`` (the fields are :class:`Gate`'s). Returns the function unchanged."""
     def decorate(check: SignalCheck) -> SignalCheck:
         register(Gate(name, reads, unit, default_threshold, source, control_plane, default_on, reads_apiserver,
-                      check=check))
+                      check=check, reading=reading))
         return check
     return decorate
 
@@ -133,7 +138,7 @@ def evaluate(spec: _Spec, signals: Signals, cluster: str) -> GateResult:
     gate, limit = GATES[spec.kind], spec.limit
     if gate.check is None:
         raise ValueError(f"gate {gate.name!r} is not evaluated per cluster")
-    if gate.reads_apiserver and signals.value("up", cluster, job="apiserver") == 0:
+    if gate.reads_apiserver and read_figure(signals, APISERVER_UP, cluster) == 0:
         return GateResult.of(gate.name, cluster, "fail", 0.0, limit, APISERVER_DOWN_DETAIL)
     result = gate.check(signals, cluster, limit)
     if result.status == "no-data":

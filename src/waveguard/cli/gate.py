@@ -1,0 +1,133 @@
+"""``waveguard gate check``: every gate once on one cluster, for rollout tools to call.
+
+Exit codes: 0 every gate passed; 1 a gate failed; 2 a gate had no data (and none failed), or bad
+input. A Job, a Kargo verification, an Argo CD hook or a Flagger webhook runs it as is
+(docs/integrations.md).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Optional
+
+import typer
+
+from waveguard.cli.common import EXIT_BAD_INPUT, EXIT_FINDINGS, EXIT_OK, input_errors
+
+if TYPE_CHECKING:
+    from waveguard.rollout.gates import GateResult
+    from waveguard.rollout.plan import Plan
+
+#: The format version of ``gate check --json``.
+API_VERSION = "waveguard.io/v1alpha1"
+
+
+def register(app: typer.Typer) -> None:
+    gate_app = typer.Typer(name="gate", no_args_is_help=True, help="Evaluate waveguard's gates for other tools.")
+    gate_app.command("check")(check_command)
+    app.add_typer(gate_app)
+
+
+def check_command(
+    cluster: str = typer.Option(..., "--cluster", help="The cluster (its 'cluster' label in Prometheus)."),
+    prometheus_url: Optional[str] = typer.Option(None, "--prometheus-url", envvar="WAVEGUARD_PROMETHEUS_URL",
+                                                 help="Prometheus to read (or WAVEGUARD_PROMETHEUS_URL)."),
+    change: Optional[str] = typer.Option(None, "--change", help="Manifests of the change: also run the projection."),
+    plan: Optional[Path] = typer.Option(None, "--plan", help="Gates, thresholds and interval from this plan."),
+    fleet: Optional[Path] = typer.Option(None, "--fleet", help="Fleet YAML (plan check, projection; default built-in)."),
+    scrape_interval: float = typer.Option(30.0, "--scrape-interval", min=0.001,
+                                          help="Prometheus' scrape interval, seconds (freshness, rate window)."),
+    timeout: float = typer.Option(5.0, "--timeout", min=0.1, max=120, help="Seconds per Prometheus query."),
+    as_json: bool = typer.Option(False, "--json", help="Print the results as JSON."),
+) -> None:
+    """Evaluate every gate on CLUSTER once: exit 0 all pass, 1 a gate fails, 2 no data or bad input."""
+    started = time.monotonic()
+    with input_errors():
+        results = _evaluate(cluster, prometheus_url, change, plan, fleet, scrape_interval, timeout)
+    wall_s = time.monotonic() - started
+    status = "fail" if any(r.status == "fail" for r in results) else \
+        "no-data" if any(r.status == "no-data" for r in results) else "pass"
+    if as_json:
+        typer.echo(json.dumps({"apiVersion": API_VERSION, "kind": "GateCheck", "cluster": cluster, "status": status,
+                               "wall_s": round(wall_s, 3), "results": [r.as_json() for r in results]}, indent=2))
+    else:
+        _print(results, cluster, status)
+    raise typer.Exit({"pass": EXIT_OK, "fail": EXIT_FINDINGS, "no-data": EXIT_BAD_INPUT}[status])
+
+
+def _evaluate(cluster: str, url: str | None, change: str | None, plan_path: Path | None, fleet_path: Path | None,
+              scrape_interval_s: float, timeout_s: float) -> list[GateResult]:
+    """The signal gates on ``cluster`` through Prometheus, then the projection when ``change``
+    is given. Raises InputError for bad input (no URL, a bad plan, a cluster the fleet lacks)."""
+    from pydantic import ValidationError
+
+    from waveguard.cli.export import load_plan_option
+    from waveguard.export.gateset import DEFAULT_INTERVAL_S, gate_set
+    from waveguard.model.errors import InputError
+    from waveguard.rollout.gates import GATES, evaluate
+    from waveguard.rollout.plan import GateSpec
+    from waveguard.signals.prometheus import PrometheusConfig, PrometheusSignals
+
+    if not url:
+        raise InputError("waveguard gate check", "no Prometheus to read",
+                         hint="give --prometheus-url URL or set WAVEGUARD_PROMETHEUS_URL")
+    try:
+        config = PrometheusConfig(url=url, scrape_interval_s=scrape_interval_s, timeout_s=timeout_s)
+    except ValidationError as exc:
+        raise InputError("--prometheus-url", exc.errors()[0]["msg"]) from None
+    plan = load_plan_option(plan_path, fleet_path)
+    if plan is None:  # the registry's default control-plane gates, as `waveguard export` writes them
+        gates = gate_set(None, config=config)
+        specs = [GateSpec(kind=g.name, threshold=g.threshold) for g in gates.gates]
+    else:  # every gate of the plan read during a bake (DNS probes, workload errors included)
+        specs = [s for s in plan.gates if GATES[s.kind].check is not None]
+    signals = PrometheusSignals(config, float(plan.gate_interval_s) if plan else DEFAULT_INTERVAL_S)
+    results = [evaluate(spec, signals, cluster) for spec in specs]
+    if change is not None:
+        results += _projection(cluster, change, plan, fleet_path)
+    return results
+
+
+def _projection(cluster: str, change: str, plan: Plan | None, fleet_path: Path | None) -> list[GateResult]:
+    """The projection gate on ``cluster`` at the node share of the plan's wave that holds it
+    (1.0 without a plan, or when no wave does), at the plan's threshold (else the default)."""
+    from waveguard.analysis import build_profiles, load_change
+    from waveguard.model.errors import InputError
+    from waveguard.model.fleet import default_fleet, load_fleet
+    from waveguard.rollout.gates import evaluate_projection
+    from waveguard.rollout.plan import GateSpec
+
+    fleet = load_fleet(fleet_path) if fleet_path else default_fleet()
+    found = [c for c in fleet.clusters if c.name == cluster]
+    if not found:
+        raise InputError(str(fleet_path or "built-in fleet"), f"has no cluster {cluster!r} to project the change on",
+                         hint="give --fleet FLEET.yaml naming it")
+    share = 1.0
+    spec = GateSpec(kind="projection")
+    if plan is not None:
+        share = next((w.node_share for w in plan.waves if w.clusters.matches(found[0])), 1.0)
+        spec = next((s for s in plan.gates if s.kind == "projection"), spec)
+    profiles = build_profiles(load_change([change]))
+    return evaluate_projection(spec, profiles, found, {cluster: share})
+
+
+#: Columns of the human output (a terminal's default width).
+WIDTH = 80
+
+
+def _print(results: list[GateResult], cluster: str, status: str) -> None:
+    """One line per gate (status, gate, figure and threshold in the gate's unit), and for a gate
+    that did not pass its reason, wrapped: every line fits 80 columns."""
+    import textwrap
+
+    from waveguard.rollout.gates import GATES
+
+    lines = [f"{cluster}: {status} ({len(results)} gates)"]
+    for r in results:
+        value = "no data" if r.value is None else f"{r.value:.4g}"
+        lines.append(f"  {r.status:<8}{r.gate:<24}{value} (threshold {r.threshold:g} {GATES[r.gate].unit})")
+        if r.status != "pass":
+            lines += textwrap.wrap(r.detail, WIDTH, initial_indent=" " * 10, subsequent_indent=" " * 10)
+    typer.echo("\n".join(lines))

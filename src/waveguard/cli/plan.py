@@ -54,6 +54,11 @@ def plan_command(
     check: Optional[Path] = typer.Option(None, "--check", help="Check an existing plan file instead."),
     gate_interval_s: float = typer.Option(30.0, "--gate-interval", min=1.0, help="Seconds between gate evaluations."),
     gates: bool = typer.Option(False, "--gates", help="List the gates a plan may name (defaults, sources) and exit."),
+    risk_budget: Optional[float] = typer.Option(None, "--risk-budget", min=0.0, max=1.0,
+                                                help="Tighten the plan until P(a production control plane "
+                                                     "saturates) is within this (upper 95 % bound; waveguard risk)."),
+    risk_samples: Optional[int] = typer.Option(None, "--risk-samples", min=1,
+                                               help="Samples per plan tried (default: enough for the budget)."),
 ) -> None:
     """Propose waves, bake times and gates for CHANGE, or --check a plan. Exit 1 on plan errors."""
     if gates:
@@ -81,6 +86,10 @@ def plan_command(
         profiles = build_profiles(load_change([change]))
         plan = propose_plan(change, fleet_model, per_node=any(p.per_node for p in profiles),
                             gate_interval_s=gate_interval_s)
+        if risk_budget is not None:
+            from waveguard.cli.risk import fit_plan_to_budget
+
+            plan = fit_plan_to_budget(plan, fleet_model, risk_budget, risk_samples, seed=0)
     text = plan_yaml(plan)
     if output is None:
         typer.echo(text, nl=False)

@@ -191,3 +191,25 @@ def test_bad_assumptions_file_is_one_line_and_exit_2(tmp_path):
     lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1 and str(bad) in lines[0] and "pods_per_node" in lines[0]
     assert not report.exists()
+
+
+def test_plan_risk_budget_fits_or_exits_1(tmp_path, monkeypatch):
+    """With 2 samples and no saturation the Wilson upper bound is 0.66: a budget of 0.9 fits the
+    proposed plan at once; 0.5 can never fit, and with no tightening allowed (to keep the test
+    short: the search itself is tested above) the exit is 1 and no plan is written."""
+    import yaml
+
+    fleet_file = tmp_path / "fleet.yaml"
+    fleet_file.write_text(yaml.safe_dump(small_fleet().model_dump(mode="json", exclude_none=True)))
+    out = tmp_path / "plan.yaml"
+    ok = CliRunner().invoke(app, ["plan", CHANGE, "--fleet", str(fleet_file), "--risk-budget", "0.9",
+                                  "--risk-samples", "2", "-o", str(out)])
+    assert ok.exit_code in (0, 1), ok.output  # 1: plan findings (WG204 break-glass unknown) only
+    assert "as proposed" in ok.stderr and out.exists()
+    assert len(yaml.safe_load(out.read_text())["waves"]) == 4
+    out.unlink()
+    monkeypatch.setattr("waveguard.risk.budget.MAX_TIGHTENINGS", 0)
+    no = CliRunner().invoke(app, ["plan", CHANGE, "--fleet", str(fleet_file), "--risk-budget", "0.5",
+                                  "--risk-samples", "2", "-o", str(out)])
+    assert no.exit_code == 1 and "no plan within 50.00%" in no.stderr
+    assert no.stderr.count("P(saturation)") == 1 and not out.exists()

@@ -14,6 +14,7 @@ from waveguard.cli import gate as gate_cmd
 from waveguard.cli import fidelity as fidelity_cmd
 from waveguard.cli import measure as measure_cmd
 from waveguard.cli import plan as plan_cmd
+from waveguard.cli import risk as risk_cmd
 from waveguard.cli import rollout as rollout_cmd
 from waveguard.cli import simulate as simulate_cmd
 
@@ -40,7 +41,7 @@ def main(
 
 
 for command in (demo_cmd, analyse_cmd, plan_cmd, rollout_cmd, simulate_cmd, measure_cmd, breakglass_cmd, fidelity_cmd,
-                exporter_cmd, dashboard_cmd, export_cmd, gate_cmd):
+                exporter_cmd, dashboard_cmd, export_cmd, gate_cmd, risk_cmd):
     command.register(app)
 
 

@@ -10,6 +10,7 @@ import typer
 from waveguard.cli.common import EXIT_FINDINGS, EXIT_OK, err_console, input_errors, stdout_console
 
 if TYPE_CHECKING:
+    from waveguard.model.fleet import Fleet
     from waveguard.model.findings import Finding
     from waveguard.rollout.plan import Plan
 
@@ -65,6 +66,21 @@ def _emit_patches(plan: Plan, fleet, change: list[str], folder: Path, nodes: Pat
     err_console.print(f"wrote {folder}: {len(plan.waves)} waves, {len(files) - 1} patch files", markup=False)
 
 
+def _propose(change: str, fleet: "Fleet", gate_interval_s: float, risk_budget: float | None,
+             risk_samples: int | None) -> "Plan":
+    """The planner's plan for ``change``; with a risk budget, tightened until it fits."""
+    from waveguard.analysis import build_profiles, load_change
+    from waveguard.rollout.plan import propose_plan
+
+    profiles = build_profiles(load_change([change]))
+    plan = propose_plan(change, fleet, per_node=any(p.per_node for p in profiles), gate_interval_s=gate_interval_s)
+    if risk_budget is None:
+        return plan
+    from waveguard.cli.risk import fit_plan_to_budget
+
+    return fit_plan_to_budget(plan, fleet, risk_budget, risk_samples, seed=0)
+
+
 def plan_command(
     change: Optional[str] = typer.Argument(None, help="Rendered manifests of the change (files or folder)."),
     fleet: Optional[Path] = typer.Option(None, "--fleet", help="Fleet YAML (default: the built-in fleet)."),
@@ -76,6 +92,11 @@ def plan_command(
                                                 help="Also write each wave's node-label and affinity patches here "
                                                      "(for GitOps; docs/integrations.md)."),
     nodes: Optional[Path] = typer.Option(None, "--nodes", help="YAML: cluster → node names (for --emit-patches)."),
+    risk_budget: Optional[float] = typer.Option(None, "--risk-budget", min=0.0, max=1.0,
+                                                help="Tighten the plan until P(a production control plane "
+                                                     "saturates) is within this (upper 95 % bound; waveguard risk)."),
+    risk_samples: Optional[int] = typer.Option(None, "--risk-samples", min=1,
+                                               help="Samples per plan tried (default: enough for the budget)."),
 ) -> None:
     """Propose waves, bake times and gates for CHANGE, or --check a plan. Exit 1 on plan errors."""
     if gates:
@@ -84,7 +105,7 @@ def plan_command(
     # Imported here, not at start-up: pydantic models (`waveguard --help` stays fast).
     from waveguard.model.fleet import default_fleet, load_fleet
     from waveguard.model.yamlio import check_output_path, write_text_atomically
-    from waveguard.rollout.plan import load_plan, plan_findings, propose_plan
+    from waveguard.rollout.plan import load_plan, plan_findings
 
     with input_errors():
         check_output_path(output, "--output")
@@ -100,11 +121,7 @@ def plan_command(
             raise typer.Exit(EXIT_FINDINGS if any(f.severity == "error" for f in findings) else EXIT_OK)
         if change is None:
             raise typer.BadParameter("give CHANGE (manifests) or --check PLAN.yaml")
-        from waveguard.analysis import build_profiles, load_change
-
-        profiles = build_profiles(load_change([change]))
-        plan = propose_plan(change, fleet_model, per_node=any(p.per_node for p in profiles),
-                            gate_interval_s=gate_interval_s)
+        plan = _propose(change, fleet_model, gate_interval_s, risk_budget, risk_samples)
         findings = plan_findings(plan, fleet_model, source=str(output or "<stdout>"))
         if emit_patches is not None:
             _emit_patches(plan, fleet_model, [change], emit_patches, nodes, findings)

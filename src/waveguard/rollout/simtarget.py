@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from waveguard.model import constants as C
 from waveguard.model.fleet import Fleet
 from waveguard.model.requests import RequestProfile
 from waveguard.rollout.ports import CombinedBackend, Readings
@@ -89,6 +90,9 @@ class SimTarget(CombinedBackend):
         self._options = options or SimulatorOptions(expected_steps=6 * 3600)
         self.sim = FleetSimulator(fleet, profiles, **self._options.kwargs())
         self.shares: dict[str, float] = {}
+        #: Pods per second the DaemonSet controller starts the change's agents at (the agents'
+        #: start spread; default: kube-controller-manager's client rate limit).
+        self.daemonset_pods_per_s = C.DAEMONSET_PODS_CREATED_PER_S
 
     @classmethod
     def for_scenario(cls, scenario: "Scenario", seed: int | None = None, *, fleet: Fleet | None = None,
@@ -107,7 +111,7 @@ class SimTarget(CombinedBackend):
             self.sim.step(seconds)
 
     def apply(self, cluster: str, share: float) -> None:
-        self.sim.set_rollout(cluster, share)
+        self.sim.set_rollout(cluster, share, self.daemonset_pods_per_s)
         self.shares[cluster] = share
 
     def rollback(self, cluster: str) -> None:

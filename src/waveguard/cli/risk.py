@@ -1,0 +1,140 @@
+"""``waveguard risk``: how likely a plan is to hurt, given what is not known (a Monte-Carlo
+sweep of simulated rollouts), and the ``plan --risk-budget`` search built on it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Optional
+
+import typer
+
+from waveguard.cli.common import EXIT_BAD_INPUT, EXIT_OK, err_console, input_errors, stdout_console
+
+if TYPE_CHECKING:
+    from waveguard.model.fleet import Fleet
+    from waveguard.model.requests import RequestProfile
+    from waveguard.risk import SweepInputs, Uncertainty
+    from waveguard.risk.sweep import Sweep
+    from waveguard.rollout.plan import Plan
+
+def register(app: typer.Typer) -> None:
+    app.command("risk")(risk_command)
+
+def load_uncertainty(path: Path | None) -> "Uncertainty":
+    """The ranges of ``--assumptions FILE`` (YAML; keys of :class:`Uncertainty`), or the
+    defaults. Raises InputError naming the file, key and line."""
+    from pydantic import ValidationError
+
+    from waveguard.model.errors import key_error
+    from waveguard.model.yamlio import line_of, read_yaml_file
+    from waveguard.risk import Uncertainty
+
+    if path is None:
+        return Uncertainty()
+    data, node, _ = read_yaml_file(path, "assumptions")
+    try:
+        return Uncertainty.model_validate(data or {})
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise key_error(str(path), err, line=line_of(node, err["loc"]),
+                        hint="see `waveguard risk --help` for the assumptions' keys") from exc
+
+def sweep_inputs(plan: "Plan", fleet: "Fleet", measured: list[Path], uncertainty: "Uncertainty",
+                 seed: int) -> "SweepInputs":
+    """What every sample shares: the plan's change analysed, and the canaries measured (each
+    ``--profiles`` file is one canary; without any, the analysed profiles are the change)."""
+    from waveguard.analysis import build_profiles, load_change
+    from waveguard.model.profiles_io import load_profiles
+    from waveguard.risk import SweepInputs
+
+    analysed: list[RequestProfile] = build_profiles(load_change([plan.change]))
+    sets = [load_profiles(p) for p in measured] or [analysed]
+    return SweepInputs(plan=plan, fleet=fleet, analysed=analysed, profile_sets=sets, uncertainty=uncertainty,
+                       seed=seed)
+
+def run_with_progress(inputs: "SweepInputs", samples: int, workers: int | None, ray_address: str | None,
+                      label: str) -> "Sweep":
+    """Run the sweep with a progress bar on stderr (only on a terminal)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    from waveguard.risk import run_sweep
+
+    with Progress("{task.description}", BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  console=err_console, disable=not err_console.is_terminal, transient=True) as bar:
+        task = bar.add_task(label, total=samples)
+        return run_sweep(inputs, samples, workers=workers, ray_address=ray_address,
+                         progress=lambda n: bar.advance(task, n))
+
+def risk_command(
+    plan_path: Path = typer.Argument(..., metavar="PLAN", help="Plan file (waveguard plan -o)."),
+    fleet: Optional[Path] = typer.Option(None, "--fleet", help="Fleet YAML (default: the built-in fleet)."),
+    samples: int = typer.Option(200, "--samples", min=1, help="Sampled worlds, each one simulated rollout."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the sweep: the same seed gives the same answer anywhere."),
+    assumptions: Optional[Path] = typer.Option(None, "--assumptions",
+                                               help="YAML overriding the ranges drawn (see docs/risk.md)."),
+    profiles: list[Path] = typer.Option([], "--profiles",
+                                        help="Measured canary profile file (repeat: each sample takes one)."),
+    workers: Optional[int] = typer.Option(None, "--workers", min=1, help="Local processes (default: one per core)."),
+    ray_address: Optional[str] = typer.Option(None, "--ray-address",
+                                              help="Run on this Ray cluster (ray://HOST:10001), or 'local'."),
+    as_json: bool = typer.Option(False, "--json", help="Print the figures as JSON."),
+    report: Optional[Path] = typer.Option(None, "--report", help="Write a self-contained HTML report here."),
+) -> None:
+    """Estimate how likely PLAN is to saturate a production control plane, its blast radius,
+    which gate halts it and which assumption drives the risk — over worlds drawn from what the
+    fleet file does not measure. Exit 2 on bad input."""
+    from waveguard.model.errors import SourceUnavailableError
+    from waveguard.model.fleet import default_fleet, load_fleet
+    from waveguard.model.yamlio import check_output_path
+    from waveguard.risk.render import as_json as sweep_json, metadata, print_summary
+    from waveguard.rollout.plan import load_plan
+
+    with input_errors():
+        check_output_path(report, "--report")
+        fleet_model = load_fleet(fleet) if fleet else default_fleet()
+        plan = load_plan(plan_path, fleet_model)
+        inputs = sweep_inputs(plan, fleet_model, profiles, load_uncertainty(assumptions), seed)
+    try:
+        sweep = run_with_progress(inputs, samples, workers, ray_address, f"sampling {plan_path}")
+    except SourceUnavailableError as exc:
+        err_console.print(f"error: {exc}", markup=False)
+        raise typer.Exit(EXIT_BAD_INPUT) from None
+    meta = metadata(seed, samples, str(plan_path), f"ray {ray_address}" if ray_address else "local process pool")
+    if report is not None:
+        from waveguard.risk.report_html import write_report
+
+        with input_errors():
+            write_report(sweep, meta, report)
+    if as_json:
+        typer.echo(json.dumps(sweep_json(sweep.summary, meta), indent=2))
+    else:
+        print_summary(sweep.summary, stdout_console())
+        if report is not None:
+            stdout_console().print(f"report: {report}")
+    raise typer.Exit(EXIT_OK)
+
+def fit_plan_to_budget(plan: "Plan", fleet: "Fleet", budget: float, samples: int | None, seed: int) -> "Plan":
+    """``plan`` tightened until its risk is within ``budget`` (``plan --risk-budget``), printing
+    each step on stderr. Exits 1 when no tightening fits."""
+    from waveguard.risk import Uncertainty
+    from waveguard.risk.budget import fit_to_budget, samples_for_budget
+    from waveguard.risk.render import percent_text
+
+    n = samples or samples_for_budget(budget)
+    err_console.print(f"risk budget {budget:.2%}: {n} samples per plan tried", highlight=False)
+
+    def estimate(candidate: "Plan"):
+        inputs = sweep_inputs(candidate, fleet, [], Uncertainty(), seed)
+        return run_with_progress(inputs, n, None, None, f"{len(candidate.waves)} waves").summary
+
+    fitted, tried = fit_to_budget(plan, budget, estimate)
+    for what, candidate, summary in tried:
+        err_console.print(f"  {what}: {len(candidate.waves)} waves, P(saturation) {percent_text(summary.p_saturation)}",
+                          highlight=False)
+    if fitted is None:
+        err_console.print(f"error: no plan within {budget:.2%} after {len(tried) - 1} tightenings; "
+                          "raise --risk-samples, split the fleet, or reduce the change's cost", highlight=False)
+        raise typer.Exit(1)
+    return fitted
+

@@ -12,10 +12,11 @@ from waveguard.cli import fidelity as fidelity_cmd
 from waveguard.cli import measure as measure_cmd
 from waveguard.cli import plan as plan_cmd
 from waveguard.cli import rollout as rollout_cmd
+from waveguard.cli import schema as schema_cmd
 from waveguard.cli import simulate as simulate_cmd
 
 app = typer.Typer(
-    name="waveguard", no_args_is_help=True, add_completion=False,
+    name="waveguard", no_args_is_help=True, add_completion=True,
     help="Keep infrastructure rollouts from taking down Kubernetes control planes.",
 )
 
@@ -37,8 +38,18 @@ def main(
 
 
 for command in (demo_cmd, analyse_cmd, plan_cmd, rollout_cmd, simulate_cmd, measure_cmd, breakglass_cmd, fidelity_cmd,
-                exporter_cmd):
+                exporter_cmd, schema_cmd):
     command.register(app)
+
+
+#: How kubectl runs its plugin ``kubectl-waveguard`` (krew installs it on PATH under that name).
+KUBECTL_PROG_NAME = "kubectl waveguard"
+
+
+def kubectl_plugin() -> None:
+    """Entry point of ``kubectl-waveguard``: ``kubectl waveguard analyse …`` runs ``waveguard
+    analyse …``, and its help and errors name it ``kubectl waveguard``."""
+    app(prog_name=KUBECTL_PROG_NAME)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -13,20 +13,20 @@ running or paused.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
 import typer
-from rich.progress import BarColumn, Progress, TaskID, TextColumn
-
-from waveguard.cli.common import EXIT_FINDINGS, EXIT_OK, err_console, input_errors, stdout_console
+from waveguard.cli.common import (
+    EXIT_FINDINGS, EXIT_OK, PROMETHEUS_URL_ENV, err_console, input_errors, legacy_json_option, output_option,
+    render_document, resolve_output, seconds, state_option, stdout_console,
+)
+from waveguard.cli.rollout_progress import Reporter
 from waveguard.model.errors import InputError
 
 if TYPE_CHECKING:  # pydantic models: imported where used, so `waveguard --help` stays fast
     from tempfile import TemporaryDirectory
 
-    from waveguard.model.fleet import Fleet
     from waveguard.rollout.engine import Engine
     from waveguard.rollout.eventlog import Event, EventLog, RolloutState, Row
     from waveguard.rollout.plan import Plan
@@ -35,6 +35,14 @@ rollout_app = typer.Typer(no_args_is_help=True, help="Roll a change out in guard
 DEFAULT_STATE = Path("waveguard-rollout.db")
 #: `rollout status`: the rollout is still running or paused (CI waits while the exit is 3).
 EXIT_RUNNING = 3
+#: Output formats: start/resume stream one JSON object per event (-o json); status prints a document.
+STREAM_FORMATS = ("table", "json")
+STATUS_FORMATS = ("table", "json", "yaml")
+
+
+def _as_json(output: str, legacy_json: bool, formats: tuple[str, ...] = STREAM_FORMATS) -> bool:
+    """-o json (or the deprecated --json) was asked for. Raises InputError for another format."""
+    return resolve_output(output, formats, legacy_json=legacy_json).format == "json"
 
 
 def register(app: typer.Typer) -> None:
@@ -117,50 +125,6 @@ def _frozen_plan(log: EventLog, plan: Plan, use_changed: bool) -> tuple[Plan, Te
     return plan.model_copy(update={"change": change_path(workdir, frozen)}), workdir
 
 
-class _Reporter:
-    """Progress bars per wave on stderr, or one JSON object per event on stdout."""
-
-    def __init__(self, plan: Plan, fleet: Fleet, as_json: bool) -> None:
-        self.as_json = as_json
-        self.plan, self.fleet = plan, fleet
-        self.progress = None if as_json else Progress(
-            TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[status]}"),
-            console=err_console, transient=False)
-        self.tasks: dict[int, TaskID] = {}
-
-    def __enter__(self):
-        if self.progress:
-            self.progress.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        if self.progress:
-            self.progress.stop()
-
-    def __call__(self, e: Event) -> None:
-        if self.as_json:
-            typer.echo(json.dumps(e.as_json(), default=float))
-            return
-        progress = self.progress
-        if progress is None or e.wave is None or e.wave >= len(self.plan.waves):
-            return
-        wave = self.plan.waves[e.wave]
-        if e.wave not in self.tasks:
-            total = len(self.plan.clusters_of(wave, self.fleet))
-            self.tasks[e.wave] = progress.add_task(f"wave {e.wave} {wave.name}", total=total + 1, status="")
-        task = self.tasks[e.wave]
-        if e.kind == "applied":
-            progress.update(task, advance=1, status=f"applied {e.cluster}")
-        elif e.kind == "wave_passed":
-            progress.update(task, advance=1, status="passed")
-        elif e.kind == "halted":
-            progress.update(task, status=f"[red]halted[/]: {e.data.get('reason', '')}")
-        elif e.kind == "paused":
-            progress.update(task, status=f"[yellow]paused[/]: {e.data.get('reason', '')}")
-        elif e.kind == "rolled_back" and e.cluster is None:
-            progress.update(task, status="[red]rolled back[/]")
-
-
 def _drive(log: EventLog, as_json: bool, use_changed: bool = False) -> RolloutState:
     """Run the engine on ``log`` (which holds the lease), heartbeat beside it; release the lease
     however it ends."""
@@ -173,7 +137,7 @@ def _drive(log: EventLog, as_json: bool, use_changed: bool = False) -> RolloutSt
             engine, workdir = _engine(log, use_changed)
         try:
             with input_errors(), Heartbeat(log.path, log.owner), \
-                    _Reporter(engine.plan, engine.fleet, as_json) as reporter:
+                    Reporter(engine.plan, engine.fleet, as_json) as reporter:
                 engine.on_event = reporter
                 return engine.run()
         except KubernetesError as exc:
@@ -227,18 +191,21 @@ def _print_status(state: RolloutState) -> None:
 def start(
     plan_path: Path = typer.Argument(..., help="Plan YAML (waveguard plan -o plan.yaml)."),
     fleet: Optional[Path] = typer.Option(None, "--fleet", help="Fleet YAML (default: the scenario's, else built-in)."),
-    state: Path = typer.Option(DEFAULT_STATE, "--state", help="SQLite state database to create."),
+    state: Path = state_option(DEFAULT_STATE),
     seed: Optional[int] = typer.Option(None, "--seed", help="Simulator seed (default: the scenario's, else 0)."),
-    as_json: bool = typer.Option(False, "--json", help="Stream one JSON object per event."),
+    output: str = output_option(STREAM_FORMATS),
+    legacy_json: bool = legacy_json_option(),
     force: bool = typer.Option(False, "--force", help="Start even when the plan has error findings."),
     scenario: Optional[str] = typer.Option(None, "--scenario", help="Simulated fleet: fleet, DNS design, APF objects "
                                            "and seed of a scenario (built-in name or YAML); the plan decides when "
                                            "the change goes where."),
     target: str = typer.Option("sim", "--target", help="sim (the simulated fleet) or kubernetes (real clusters)."),
     signals: str = typer.Option("sim", "--signals", help="Where gates read: sim (the simulator) or prometheus."),
-    prometheus_url: Optional[str] = typer.Option(None, "--prometheus-url", help="Prometheus base URL."),
-    scrape_interval: Optional[float] = typer.Option(None, "--scrape-interval", help="Prometheus' scrape interval "
-                                                    "for these targets, wall seconds (default 30)."),
+    prometheus_url: Optional[str] = typer.Option(None, "--prometheus-url", envvar=PROMETHEUS_URL_ENV,
+                                                 help="Prometheus base URL."),
+    scrape_interval: Optional[float] = typer.Option(None, "--scrape-interval", parser=seconds,
+                                                    help="Prometheus' scrape interval for these targets, wall "
+                                                    "seconds or a duration like 30s (default 30)."),
     time_scale: Optional[float] = typer.Option(None, "--time-scale", help="Simulated seconds per wall second "
                                                "(simulated fleet behind Prometheus; default 1)."),
     serve_metrics: Optional[str] = typer.Option(None, "--serve-metrics", help="127.0.0.1:PORT: serve the simulated "
@@ -255,6 +222,7 @@ def start(
     from waveguard.rollout.plan import load_plan, plan_findings
 
     with input_errors():
+        as_json = _as_json(output, legacy_json)
         backend = backend_from_options(BackendOptions(
             target=target, signals=signals, prometheus_url=prometheus_url, scrape_interval=scrape_interval,
             time_scale=time_scale, serve_metrics=serve_metrics, dns_mode=dns_mode,
@@ -286,18 +254,20 @@ def start(
 
 
 @rollout_app.command("status")
-def status(state: Path = typer.Option(DEFAULT_STATE, "--state"),
-           as_json: bool = typer.Option(False, "--json")) -> None:
+def status(state: Path = state_option(DEFAULT_STATE),
+           output: str = output_option(STATUS_FORMATS),
+           legacy_json: bool = legacy_json_option()) -> None:
     """Where the rollout stands, from the state database alone. Exit 0 completed, 1 halted or
     rolled back (or awaiting approval of the rollback), 3 running or paused (CI waits on it)."""
     with input_errors():
+        out = resolve_output(output, STATUS_FORMATS, legacy_json=legacy_json)
         log = _open(state)
         s, engine = _fold(log), _engine_running(log)
-    if as_json:
-        typer.echo(json.dumps({"status": s.status, "t": s.last_t, "wave": s.wave, "halt": s.halt,
-                               "pause_reason": s.pause_reason, "shares": s.shares,
-                               "clusters": s.cluster_state, "rollback_pending": s.rollback_pending,
-                               "engine": engine}, default=float))
+    if out.structured:
+        out.emit_document("RolloutStatus", {
+            "status": s.status, "t": s.last_t, "wave": s.wave, "halt": s.halt, "pause_reason": s.pause_reason,
+            "shares": s.shares, "clusters": s.cluster_state, "rollback_pending": s.rollback_pending,
+            "engine": engine})
     else:
         _print_status(s)
         if s.status not in ("completed", "rolled_back"):
@@ -332,22 +302,24 @@ def _request(state: Path, kind: str, as_json: bool = False, **data) -> None:
         line = (f"{kind}: recorded; no engine is driving this rollout: "
                 f"waveguard rollout resume --state {state} {_NEXT[kind]}")
     if as_json:
-        typer.echo(json.dumps({"recorded": kind, "engine": engine, "message": line}))
+        typer.echo(render_document("RolloutRequest", {"recorded": kind, "engine": engine, "message": line}, "json",
+                                   indent=None))
     else:
         stdout_console().print(line, highlight=False, markup=False)
     raise typer.Exit(EXIT_OK)
 
 
 @rollout_app.command("pause")
-def pause(state: Path = typer.Option(DEFAULT_STATE, "--state"),
+def pause(state: Path = state_option(DEFAULT_STATE),
           reason: str = typer.Option("paused by an operator", "--reason")) -> None:
     """Ask the running rollout to pause after its current step."""
     _request(state, "paused", reason=reason, needs_approval=False)
 
 
 @rollout_app.command("resume")
-def resume(state: Path = typer.Option(DEFAULT_STATE, "--state"),
-           as_json: bool = typer.Option(False, "--json"),
+def resume(state: Path = state_option(DEFAULT_STATE),
+           output: str = output_option(STREAM_FORMATS),
+           legacy_json: bool = legacy_json_option(),
            use_changed: bool = typer.Option(False, "--use-changed-manifests", help="Roll out the change's files "
                                             "as they are on disk now, not as frozen at start.")) -> None:
     """Continue a paused or interrupted (even kill -9) rollout from its event log, from any
@@ -355,6 +327,7 @@ def resume(state: Path = typer.Option(DEFAULT_STATE, "--state"),
     from waveguard.rollout.lease import Owner
 
     with input_errors():
+        as_json = _as_json(output, legacy_json)
         log = _open(state)
         _started(log)
         s = _fold(log)
@@ -369,15 +342,21 @@ def resume(state: Path = typer.Option(DEFAULT_STATE, "--state"),
 
 
 @rollout_app.command("approve")
-def approve(state: Path = typer.Option(DEFAULT_STATE, "--state"),
-            as_json: bool = typer.Option(False, "--json")) -> None:
+def approve(state: Path = state_option(DEFAULT_STATE),
+            output: str = output_option(STREAM_FORMATS),
+            legacy_json: bool = legacy_json_option()) -> None:
     """Approve what the rollout waits for (a manual rollback, or going on after a pause)."""
+    with input_errors():
+        as_json = _as_json(output, legacy_json)
     _request(state, "approved", as_json)
 
 
 @rollout_app.command("abort")
-def abort(state: Path = typer.Option(DEFAULT_STATE, "--state"),
-          as_json: bool = typer.Option(False, "--json")) -> None:
+def abort(state: Path = state_option(DEFAULT_STATE),
+          output: str = output_option(STREAM_FORMATS),
+          legacy_json: bool = legacy_json_option()) -> None:
     """Halt and roll back every cluster the change reached (by the running engine, or the next
     resume)."""
+    with input_errors():
+        as_json = _as_json(output, legacy_json)
     _request(state, "aborted", as_json)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Optional
 
@@ -10,8 +9,14 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from waveguard.cli.common import err_console, input_errors, stdout_console
+from waveguard.cli.common import (
+    err_console, input_errors, legacy_json_option, output_file_option, output_option, resolve_output, stdout_console,
+)
 from waveguard.model.errors import InputError
+
+
+#: Output formats of `simulate` (the first is the default).
+FORMATS = ("table", "json", "yaml")
 
 
 def register(app: typer.Typer) -> None:
@@ -24,7 +29,9 @@ def register(app: typer.Typer) -> None:
         builtin: Optional[str] = typer.Option(None, "--builtin", help="Run a shipped scenario by name."),
         list_: bool = typer.Option(False, "--list", help="List the shipped scenarios and exit."),
         seed: Optional[int] = typer.Option(None, "--seed", help="Random seed (default: the scenario's)."),
-        as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+        output: str = output_option(FORMATS),
+        output_file: Optional[Path] = output_file_option("the summary"),
+        legacy_json: bool = legacy_json_option(),
         report: Optional[Path] = typer.Option(None, "--report", help="Write a self-contained HTML report."),
         metrics_out: Optional[Path] = typer.Option(None, "--metrics-out", help="Write every series as CSV."),
         workers: Optional[int] = typer.Option(None, "--workers", min=0,
@@ -35,6 +42,7 @@ def register(app: typer.Typer) -> None:
         from waveguard.sim.scenario import builtin_path
 
         with input_errors():
+            out = resolve_output(output, FORMATS, output_file=output_file, legacy_json=legacy_json)
             if list_:
                 _print_builtins(builtin_names(), builtin_path)
                 return
@@ -46,7 +54,7 @@ def register(app: typer.Typer) -> None:
                 raise InputError("waveguard simulate", "give either a SCENARIO.yaml or --builtin NAME",
                                  hint="waveguard simulate --list shows the built-in scenarios")
             sc = load_builtin(builtin) if builtin is not None else load_scenario(_given(scenario))
-            result = _run(simulate, sc, seed, workers, quiet=as_json)
+            result = _run(simulate, sc, seed, workers, quiet=out.structured)
             if report is not None:
                 from waveguard.report.sim import write_report
 
@@ -55,12 +63,11 @@ def register(app: typer.Typer) -> None:
                 from waveguard.sim.export import write_csv
 
                 write_csv(result, metrics_out)
-        if as_json:
-            out = result.to_json()
-            out["seed"] = sc.seed if seed is None else seed
-            typer.echo(json.dumps(out, indent=2))
-        else:
-            _print_summary(result, report, metrics_out)
+            if out.structured:
+                out.emit_document("SimulationResult", result.to_json() | {"seed": sc.seed if seed is None else seed})
+            else:
+                with out.console() as console:
+                    _print_summary(result, report, metrics_out, console)
 
 
 def _given(path: Path | None) -> Path:
@@ -92,10 +99,9 @@ def _print_builtins(names, path_of) -> None:
     console.print(table)
 
 
-def _print_summary(result, report, metrics_out) -> None:
+def _print_summary(result, report, metrics_out, console) -> None:
     from waveguard.report.sim import clock
 
-    console = stdout_console()
     rows = result.summary()
     table = Table(title=f"waveguard simulate — {result.scenario}", header_style="bold", box=None)
     table.add_column("cluster", justify="left")

@@ -190,6 +190,17 @@ class Event:
     wave: int | None
     cluster: str | None
     data: dict[str, Any]
+    #: Wall-clock time it was written (Unix seconds); None when unknown (0 in the log).
+    wall: float | None = None
+
+    @property
+    def time(self) -> str | None:
+        """The wall-clock time it was written, RFC 3339 in UTC (None when unknown)."""
+        if not self.wall:
+            return None
+        from datetime import datetime, timezone
+
+        return datetime.fromtimestamp(self.wall, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
     def payload(self) -> Payload:
         """The payload, typed (its kind's model). Raises ValidationError for a bad payload."""

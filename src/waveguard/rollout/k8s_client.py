@@ -47,6 +47,7 @@ from tenacity import RetryCallState, Retrying, retry_if_exception, wait_random_e
 
 from waveguard.model.errors import TargetError, key_error
 from waveguard.model.manifests import CLUSTER_SCOPED_KINDS, Document
+from waveguard.model.durations import Seconds
 
 FIELD_MANAGER = "waveguard"
 #: client-go's ``rest.Config`` defaults (k8s.io/client-go/rest/config.go: DefaultQPS, DefaultBurst).
@@ -121,14 +122,14 @@ class KubernetesConfig(BaseModel):
     qps: float = Field(default=DEFAULT_QPS, gt=0, le=1000)
     burst: int = Field(default=DEFAULT_BURST, ge=1, le=10000)
     field_manager: str = Field(default=FIELD_MANAGER, min_length=1, max_length=128)
-    connect_timeout_s: float = Field(default=REQUEST_TIMEOUT_S[0], gt=0, le=300)
+    connect_timeout_s: Seconds = Field(default=REQUEST_TIMEOUT_S[0], gt=0, le=300)
     #: Seconds for an answer, and for its whole body (a per-read timeout lets a drip hang forever).
-    read_timeout_s: float = Field(default=REQUEST_TIMEOUT_S[1], gt=0, le=600)
+    read_timeout_s: Seconds = Field(default=REQUEST_TIMEOUT_S[1], gt=0, le=600)
     max_attempts: int = Field(default=DEFAULT_MAX_ATTEMPTS, ge=1, le=1000)
-    request_deadline_s: float = Field(default=DEFAULT_REQUEST_DEADLINE_S, gt=0, le=86400)
-    cluster_deadline_s: float = Field(default=DEFAULT_CLUSTER_DEADLINE_S, gt=0, le=86400)
-    backoff_initial_s: float = Field(default=DEFAULT_BACKOFF_INITIAL_S, gt=0, le=600)
-    backoff_max_s: float = Field(default=DEFAULT_BACKOFF_MAX_S, gt=0, le=3600)
+    request_deadline_s: Seconds = Field(default=DEFAULT_REQUEST_DEADLINE_S, gt=0, le=86400)
+    cluster_deadline_s: Seconds = Field(default=DEFAULT_CLUSTER_DEADLINE_S, gt=0, le=86400)
+    backoff_initial_s: Seconds = Field(default=DEFAULT_BACKOFF_INITIAL_S, gt=0, le=600)
+    backoff_max_s: Seconds = Field(default=DEFAULT_BACKOFF_MAX_S, gt=0, le=3600)
     #: The rollback's identity: a kubeconfig (e.g. ``waveguard breakglass kubeconfig``'s, whose
     #: client certificate lands in the break-glass priority level) and, per cluster, its
     #: context(s), tried in order when one cannot be reached. Without ``rollback_contexts`` for a

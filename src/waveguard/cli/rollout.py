@@ -27,6 +27,7 @@ from waveguard.model.errors import InputError
 if TYPE_CHECKING:  # pydantic models: imported where used, so `waveguard --help` stays fast
     from tempfile import TemporaryDirectory
 
+    from waveguard.model.fleet import Fleet
     from waveguard.rollout.engine import Engine
     from waveguard.rollout.eventlog import Event, EventLog, RolloutState, Row
     from waveguard.rollout.plan import Plan
@@ -187,9 +188,26 @@ def _print_status(state: RolloutState) -> None:
             console.print(f"{cluster}: {where}", highlight=False, markup=False)
 
 
+def _checked_plan(plan_path: Path, fleet_model: Fleet, force: bool):
+    """(plan, the change frozen now) of ``plan_path``. Raises InputError for a bad plan or
+    change, or a plan with error findings (unless ``force``)."""
+    from waveguard.analysis import load_change
+    from waveguard.rollout.frozen import freeze
+    from waveguard.rollout.plan import load_plan, plan_findings
+
+    plan = load_plan(plan_path, fleet_model)
+    load_change([plan.change])  # fail now, not mid-rollout, on a bad change
+    frozen = freeze(plan.change)  # what resume rolls out, from any folder
+    errors = [f for f in plan_findings(plan, fleet_model, str(plan_path)) if f.severity == "error"]
+    if errors and not force:
+        raise InputError(str(plan_path), f"{errors[0].rule}: {errors[0].message}",
+                         hint=f"{errors[0].fix}; or pass --force")
+    return plan, frozen
+
+
 @rollout_app.command("start")
 def start(
-    plan_path: Path = typer.Argument(..., help="Plan YAML (waveguard plan -o plan.yaml)."),
+    plan_path: Path = typer.Argument(..., help="Plan YAML (waveguard plan --output-file plan.yaml)."),
     fleet: Optional[Path] = typer.Option(None, "--fleet", help="Fleet YAML (default: the scenario's, else built-in)."),
     state: Path = state_option(DEFAULT_STATE),
     seed: Optional[int] = typer.Option(None, "--seed", help="Simulator seed (default: the scenario's, else 0)."),
@@ -219,7 +237,6 @@ def start(
     """Start a rollout on the simulated fleet (the default) or on real clusters."""
     from waveguard.model.fleet import default_fleet, load_fleet
     from waveguard.rollout.backend import BackendOptions, backend_from_options, load_scenario_ref
-    from waveguard.rollout.plan import load_plan, plan_findings
 
     with input_errors():
         as_json = _as_json(output, legacy_json)
@@ -231,19 +248,9 @@ def start(
         sc = load_scenario_ref(scenario) if scenario else None
         fleet_model = load_fleet(fleet) if fleet else sc.fleet_model if sc else default_fleet()
         backend = backend.model_copy(update={"seed": seed if seed is not None else sc.seed if sc else 0})
-        plan = load_plan(plan_path, fleet_model)
-        from waveguard.analysis import load_change
-
-        from waveguard.rollout.frozen import freeze
-        from waveguard.rollout.lease import Owner
-
-        load_change([plan.change])  # fail now, not mid-rollout, on a bad change
-        frozen = freeze(plan.change)  # what resume rolls out, from any folder
-        errors = [f for f in plan_findings(plan, fleet_model, str(plan_path)) if f.severity == "error"]
-        if errors and not force:
-            raise InputError(str(plan_path), f"{errors[0].rule}: {errors[0].message}",
-                             hint=f"{errors[0].fix}; or pass --force")
+        plan, frozen = _checked_plan(plan_path, fleet_model, force)
         from waveguard.rollout.backend import preflight
+        from waveguard.rollout.lease import Owner
 
         preflight(backend, plan, fleet_model)  # real clusters: checked before anything is written
         log = _open(state, create=True)

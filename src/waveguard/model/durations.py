@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator
+from pydantic import BeforeValidator, WithJsonSchema
 
 
 def parse_duration_s(value: Any) -> float:
@@ -62,5 +62,11 @@ def go_duration_s(text: str | None, default: float) -> float:
         return default
 
 
+#: What JSON Schema says of a :data:`Seconds` field: a number, or a duration's text.
+SECONDS_JSON_SCHEMA = {
+    "anyOf": [{"type": "number"},
+              {"type": "string", "pattern": r"^\s*([0-9.]+(ns|us|µs|ms|s|m|h|d)\s*)+$|^\s*[0-9.eE+-]+\s*$"}],
+    "description": "seconds, or a Go duration: 21m, 1h30m, 300ms"}
+
 #: A field in seconds that also takes a duration string (files: ``bake_s: 21m``).
-Seconds = Annotated[float, BeforeValidator(parse_duration_s)]
+Seconds = Annotated[float, BeforeValidator(parse_duration_s), WithJsonSchema(SECONDS_JSON_SCHEMA, mode="validation")]

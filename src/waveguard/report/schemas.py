@@ -36,7 +36,7 @@ class BackendFile(BaseModel):
 
 
 class _Versioned(BaseModel):
-    apiVersion: Literal["waveguard.io/v1alpha1"] = API_VERSION  # noqa: N815 (the document's key)
+    apiVersion: Literal["waveguard.io/v1alpha1"] = "waveguard.io/v1alpha1"  # noqa: N815 (the key); = API_VERSION
 
 
 class RequestDoc(BaseModel):
@@ -144,13 +144,32 @@ def _models() -> dict[str, type[BaseModel]]:
 SCHEMA_NAMES = ("fleet", "plan", "backend", "scenario", "events", "analysis")
 
 
+_PATHS = {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]}
+
+
+def _shorthands(name: str, schema: dict[str, Any]) -> None:
+    """What the models' before-validators also accept, which pydantic's schema cannot see:
+    ``change: PATH`` and ``manifests: PATH`` in scenarios, one context for ``rollback_contexts``,
+    the registered gate kinds, and a plan's ``apiVersion``/``kind``."""
+    defs = schema.get("$defs", {})
+    if name == "scenario":
+        schema["properties"]["change"]["anyOf"] += _PATHS["anyOf"]
+        defs["ChangeSpec"]["properties"]["manifests"]["anyOf"].insert(0, {"type": "string"})
+    if name == "backend":
+        defs["KubernetesConfig"]["properties"]["rollback_contexts"]["additionalProperties"] = _PATHS
+    if name == "plan":
+        from waveguard.rollout.gates.registry import GATES
+
+        defs["GateSpec"]["properties"]["kind"] = {"enum": sorted(GATES), "type": "string"}
+        schema["properties"] = {"apiVersion": {"const": API_VERSION}, "kind": {"const": "Plan"},
+                                **schema["properties"]}
+
+
 def json_schema(name: str) -> dict[str, Any]:
     """The JSON Schema (draft 2020-12) of ``name`` (one of :data:`SCHEMA_NAMES`), as input
     files are validated (``mode="validation"``). Raises KeyError for another name."""
     model = _models()[name]
     schema = model.model_json_schema(mode="validation")
-    if name == "plan":  # a plan written by `waveguard plan` carries them; load_plan accepts them
-        schema["properties"] = {"apiVersion": {"const": API_VERSION}, "kind": {"const": "Plan"},
-                                **schema["properties"]}
+    _shorthands(name, schema)
     return {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": f"{SCHEMA_BASE}/{name}.json",
             **schema}

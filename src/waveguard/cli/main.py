@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import typer
 
 from waveguard.cli import analyse as analyse_cmd
@@ -46,11 +48,28 @@ for command in (demo_cmd, analyse_cmd, plan_cmd, rollout_cmd, simulate_cmd, meas
 KUBECTL_PROG_NAME = "kubectl waveguard"
 
 
+def run(prog_name: str = "waveguard") -> None:
+    """Entry point of ``waveguard``: the app, with a missing optional library (an extra not
+    installed) as one line naming the extra to install, exit 2."""
+    from waveguard.model.extras import MissingExtraError, missing_extra
+
+    try:
+        app(prog_name=prog_name)
+    except (MissingExtraError, ModuleNotFoundError) as exc:
+        error = exc if isinstance(exc, MissingExtraError) else missing_extra(exc, prog_name)
+        if error is None:
+            raise
+        from waveguard.cli.common import EXIT_BAD_INPUT, err_console
+
+        err_console.print(f"error: {error}", markup=False)
+        sys.exit(EXIT_BAD_INPUT)
+
+
 def kubectl_plugin() -> None:
     """Entry point of ``kubectl-waveguard``: ``kubectl waveguard analyse …`` runs ``waveguard
     analyse …``, and its help and errors name it ``kubectl waveguard``."""
-    app(prog_name=KUBECTL_PROG_NAME)
+    run(KUBECTL_PROG_NAME)
 
 
 if __name__ == "__main__":  # pragma: no cover
-    app()
+    run()

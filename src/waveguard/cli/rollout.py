@@ -188,6 +188,17 @@ def _print_status(state: RolloutState) -> None:
             console.print(f"{cluster}: {where}", highlight=False, markup=False)
 
 
+def require_backend_extras(target: str, signals: str) -> None:
+    """Raise MissingExtraError (one line naming the extra) before a rollout writes anything,
+    when the libraries of its target or signals are not installed."""
+    from waveguard.model.extras import require_extra
+
+    if "sim" in (target, signals):
+        require_extra("sim", "a rollout on the simulated fleet")
+    if target == "kubernetes":
+        require_extra("kubernetes", "rollout --target kubernetes")
+
+
 def _checked_plan(plan_path: Path, fleet_model: Fleet, force: bool):
     """(plan, the change frozen now) of ``plan_path``. Raises InputError for a bad plan or
     change, or a plan with error findings (unless ``force``)."""
@@ -253,6 +264,7 @@ def start(
         from waveguard.rollout.lease import Owner
 
         preflight(backend, plan, fleet_model)  # real clusters: checked before anything is written
+        require_backend_extras(backend.kind, backend.signals)
         log = _open(state, create=True)
         log.start([("started", 0.0, None, None, {
             "plan": plan.model_dump(mode="json"), "fleet_model": fleet_model.model_dump(mode="json"),

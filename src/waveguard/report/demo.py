@@ -7,11 +7,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from jinja2 import Environment, select_autoescape
 from rich.console import Console
 from rich.table import Table
 
 from waveguard.model.errors import InputError
+from waveguard.model.extras import require_extra
 from waveguard.report.demo_results import BreakglassResult, DemoResult, StrategyResult
 from waveguard.sim.rollback import seconds
 from waveguard.report.sim import clock, figure_png
@@ -119,7 +119,9 @@ def render_breakglass_table(bg: BreakglassResult, console: Console) -> None:
 
 def write_report(demo: DemoResult, path: str | Path) -> None:
     """Write the HTML page. Raises InputError when it cannot be written."""
+    require_extra("report", "--report (HTML)")
     import matplotlib
+    from jinja2 import Environment, select_autoescape
 
     matplotlib.use("Agg")
     results = demo.strategies

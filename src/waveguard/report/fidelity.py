@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from jinja2 import Environment, select_autoescape
 
 from waveguard.fidelity import FidelityResult
 from waveguard.fidelity.runs import Run
 from waveguard.model.errors import InputError
+from waveguard.model.extras import require_extra
 from waveguard.report.sim import clock, figure_png
 
 _TEMPLATE = """<!doctype html>
@@ -54,7 +54,9 @@ def write_report(result: FidelityResult, path: str | Path) -> None:
 
 def render_report(result: FidelityResult) -> str:
     """The report's HTML (self-contained)."""
+    require_extra("report", "--report (HTML)")
     import matplotlib
+    from jinja2 import Environment, select_autoescape
 
     matplotlib.use("Agg")
     rows = [format_row(r) for r in result.rows]

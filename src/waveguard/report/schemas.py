@@ -131,13 +131,21 @@ class RolloutEventDocument(_Versioned):
     cluster: str | None
 
 
-def _models() -> dict[str, type[BaseModel]]:
-    from waveguard.model.fleet import Fleet
-    from waveguard.rollout.plan import Plan
-    from waveguard.sim.scenario import Scenario
+def _model(name: str) -> type[BaseModel]:
+    """The model of ``name``, imported only then (the scenario's needs the simulator's extra)."""
+    if name == "fleet":
+        from waveguard.model.fleet import Fleet
 
-    return {"fleet": Fleet, "plan": Plan, "backend": BackendFile, "scenario": Scenario,
-            "events": RolloutEventDocument, "analysis": AnalysisDocument}
+        return Fleet
+    if name == "plan":
+        from waveguard.rollout.plan import Plan
+
+        return Plan
+    if name == "scenario":
+        from waveguard.sim.scenario import Scenario
+
+        return Scenario
+    return {"backend": BackendFile, "events": RolloutEventDocument, "analysis": AnalysisDocument}[name]
 
 
 #: The names ``waveguard schema`` takes.
@@ -168,7 +176,7 @@ def _shorthands(name: str, schema: dict[str, Any]) -> None:
 def json_schema(name: str) -> dict[str, Any]:
     """The JSON Schema (draft 2020-12) of ``name`` (one of :data:`SCHEMA_NAMES`), as input
     files are validated (``mode="validation"``). Raises KeyError for another name."""
-    model = _models()[name]
+    model = _model(name)
     schema = model.model_json_schema(mode="validation")
     _shorthands(name, schema)
     return {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": f"{SCHEMA_BASE}/{name}.json",

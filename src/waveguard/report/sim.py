@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
-from jinja2 import Environment, select_autoescape
 
 from waveguard.model import constants as C
 from waveguard.model.errors import InputError
+from waveguard.model.extras import require_extra
 from waveguard.sim.result import SimulationResult
 
 #: Points per plotted line at most (long runs are thinned to the maximum of each block of steps,
@@ -87,7 +87,9 @@ def write_report(result: SimulationResult, path: str | Path, seed: int | None = 
 
 def render_report(result: SimulationResult, seed: int | None = None, n_worst: int = 4) -> str:
     """The report's HTML (self-contained)."""
+    require_extra("report", "--report (HTML)")
     import matplotlib
+    from jinja2 import Environment, select_autoescape
 
     matplotlib.use("Agg")
     worst = result.worst_clusters(n_worst)

@@ -41,7 +41,6 @@ from email.utils import parsedate_to_datetime
 from typing import Any, Callable, Iterator
 from urllib.parse import quote, urlencode
 
-import urllib3
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from tenacity import RetryCallState, Retrying, retry_if_exception, wait_random_exponential
 
@@ -197,6 +196,8 @@ class ClusterClient:
         self._endpoint = 0
         self.config = config
         self.bucket = bucket or TokenBucket(config.qps, config.burst)
+        import urllib3  # the kubernetes client's pool (the `kubernetes` extra): imported with it
+
         self.timeout = urllib3.Timeout(connect=config.connect_timeout_s, read=config.read_timeout_s)
         self._clock, self._sleep = clock, sleep
         self.requests = 0
@@ -269,6 +270,8 @@ class ClusterClient:
         if body is not None:
             headers["Content-Type"] = content_type or "application/json"
             data = json.dumps(body).encode()
+        import urllib3
+
         try:
             resp = self.api_client.rest_client.pool_manager.request(
                 method, url, body=data, headers=headers, timeout=self.timeout, retries=False, preload_content=False)
@@ -289,6 +292,8 @@ class ClusterClient:
     def _read_body(self, resp, method: str, path: str) -> bytes:
         """The whole body within ``read_timeout_s`` of the answer (each socket read is bounded by
         the same timeout; the total too). Raises urllib3's ReadTimeoutError past it."""
+        import urllib3
+
         give_up = time.monotonic() + self.config.read_timeout_s
         chunks: list[bytes] = []
         try:

@@ -145,7 +145,9 @@ def _model(name: str) -> type[BaseModel]:
         from waveguard.sim.scenario import Scenario
 
         return Scenario
-    return {"backend": BackendFile, "events": RolloutEventDocument, "analysis": AnalysisDocument}[name]
+    models: dict[str, type[BaseModel]] = {"backend": BackendFile, "events": RolloutEventDocument,
+                                          "analysis": AnalysisDocument}
+    return models[name]
 
 
 #: The names ``waveguard schema`` takes.

@@ -25,7 +25,8 @@ from typing import Any, Iterator, Sequence
 import typer
 from rich.console import Console
 
-from waveguard.model.apiversion import API_VERSION
+from waveguard.model.apiversion import API_VERSION as API_VERSION  # re-exported: the commands use it
+from waveguard.model.apiversion import versioned
 from waveguard.model.errors import InputError
 
 #: Exit codes: 0 fine, 1 findings/gates at or above the threshold, 2 bad input.
@@ -145,12 +146,6 @@ class Output:
         buffer = io.StringIO()
         yield Console(file=buffer, width=FILE_TABLE_WIDTH, soft_wrap=False, color_system=None)
         self.emit(buffer.getvalue())
-
-
-def versioned(kind: str, doc: Any) -> dict[str, Any]:
-    """``doc`` (a dict; anything else goes under ``items``) led by ``apiVersion`` and ``kind``."""
-    body = doc if isinstance(doc, dict) else {"items": doc}
-    return {"apiVersion": API_VERSION, "kind": kind, **body}
 
 
 def render_document(kind: str, doc: Any, fmt: str, *, indent: int | None = 2) -> str:

@@ -27,3 +27,9 @@ def strip_api_header(data: Any, kind: str, source: str) -> Any:
     if found != kind:
         raise InputError(source, f"kind {found!r}: expected {kind}", hint="check that this is the right file")
     return {k: v for k, v in data.items() if k not in ("apiVersion", "kind")}
+
+
+def versioned(kind: str, doc: Any) -> dict[str, Any]:
+    """``doc`` (a dict; anything else goes under ``items``) led by ``apiVersion`` and ``kind``."""
+    body = doc if isinstance(doc, dict) else {"items": doc}
+    return {"apiVersion": API_VERSION, "kind": kind, **body}

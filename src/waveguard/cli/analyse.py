@@ -36,7 +36,7 @@ def analyse_command(
     legacy_format: Optional[str] = legacy_format_option(),
     fail_on: FailOn = typer.Option(FailOn.error, "--fail-on", help="Exit 1 when a finding reaches this severity."),
     profiles: Optional[Path] = typer.Option(
-        None, "--profiles", help="Measured request profiles (waveguard measure -o profile.yaml): they replace the "
+        None, "--profiles", help="Measured request profiles (waveguard measure --output-file profile.yaml): they replace the "
         "analysed or RBAC-bounded profiles of the workloads they name."),
     strict: bool = typer.Option(False, "--strict", help="An RBAC upper bound that overloads a cluster is an error "
                                 "(default: an unverified warning)."),

@@ -1,7 +1,7 @@
 """What the event log holds: event kinds, rollout and cluster statuses, one payload model per kind.
 
 Kinds and statuses are :class:`enum.StrEnum`: their values are the strings the log, ``rollout
-status --json`` and ``--json`` streams have always carried, so state files and output are
+status -o json`` and the ``-o json`` streams carry, so state files and output are
 unchanged. A payload is validated against its model when it is written
 (:meth:`EventLog.append_many <waveguard.rollout.eventlog.EventLog.append_many>`) and stored as
 given; :meth:`Event.payload` reads it back typed.

@@ -63,5 +63,5 @@ def rollback_contexts(config: KubernetesConfig, cluster: str) -> list[str]:
     if not found:
         raise InputError(config.rollback_kubeconfig, f"cluster {cluster}: no rollback context (no "
                          f"kubernetes.rollback_contexts entry, no {prefix}… context in this kubeconfig)",
-                         hint="waveguard breakglass kubeconfig --fleet FLEET -o FILE writes one per replica")
+                         hint="waveguard breakglass kubeconfig --fleet FLEET --output-file FILE writes one per replica")
     return found

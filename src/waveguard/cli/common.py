@@ -104,6 +104,17 @@ def seconds(value: Any) -> Any:
         raise typer.BadParameter(str(exc)) from None
 
 
+def seconds_at_least(minimum: float):
+    """A :func:`seconds` parser that also refuses less than ``minimum`` seconds (typer's ``min=``
+    does not apply to a custom parser). Raises typer.BadParameter."""
+    def parse(value: Any) -> Any:
+        parsed = seconds(value)
+        if parsed is not None and parsed < minimum:
+            raise typer.BadParameter(f"{value!r} is less than {minimum:g} s")
+        return parsed
+    return parse
+
+
 def state_option(default: Path) -> Any:
     """``--state FILE`` with ``$WAVEGUARD_STATE``."""
     return typer.Option(default, "--state", envvar=STATE_ENV, help="SQLite rollout state database.")

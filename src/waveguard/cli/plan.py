@@ -9,7 +9,7 @@ import typer
 
 from waveguard.cli.common import (
     EXIT_FINDINGS, EXIT_OK, Output, err_console, input_errors, output_file_option, output_option, render_document,
-    resolve_output, seconds, stdout_console,
+    resolve_output, seconds_at_least, stdout_console,
 )
 
 if TYPE_CHECKING:
@@ -66,7 +66,7 @@ def plan_command(
     output: str = output_option(FORMATS),
     output_file: Optional[Path] = output_file_option("the plan"),
     check: Optional[Path] = typer.Option(None, "--check", help="Check an existing plan file instead."),
-    gate_interval_s: float = typer.Option(30.0, "--gate-interval", min=1.0, parser=seconds,
+    gate_interval_s: float = typer.Option(30.0, "--gate-interval", parser=seconds_at_least(1.0),
                                           help="Seconds between gate evaluations (or a duration: 30s, 1m)."),
     gates: bool = typer.Option(False, "--gates", help="List the gates a plan may name (defaults, sources) and exit."),
 ) -> None:

@@ -9,6 +9,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import jsonschema
@@ -199,3 +200,24 @@ def test_kubectl_runs_the_plugin_and_its_help_names_it_so():
                          env=env, timeout=120)
     assert run.returncode == 1, run.stderr
     assert json.loads(run.stdout)["kind"] == "Analysis"
+
+
+def test_events_carry_their_wall_clock_time_and_old_rows_read_as_unknown(tmp_path):
+    import sqlite3
+
+    from waveguard.cli.rollout_progress import event_line
+    from waveguard.rollout.eventlog import EventLog
+
+    log = EventLog(tmp_path / "s.db", create=True)
+    log.append("started", 0.0)
+    db = sqlite3.connect(tmp_path / "s.db")  # a row as a state file may hold it: no wall time (0)
+    db.execute("INSERT INTO events(t, wall, kind, data) VALUES (5, 0, 'paused', '{\"reason\": \"old\"}')")
+    db.commit()
+    db.close()
+    first, old = EventLog(tmp_path / "s.db").events()
+    assert first.time is not None and first.time.endswith("Z") and abs(first.wall - time.time()) < 3600
+    assert old.wall is None and old.time is None
+    line = json.loads(event_line(old))
+    assert (line["kind"], line["event"], line["time"], line["reason"]) == ("RolloutEvent", "paused", None, "old")
+    jsonschema.validate(line, json_schema("events"))
+    jsonschema.validate(json.loads(event_line(first)), json_schema("events"))

@@ -16,6 +16,7 @@ import jsonschema
 import pytest
 import yaml
 
+from tests.k8s_stub import apiservers_fixture  # noqa: F401  (the stub apiserver fixture)
 from waveguard.cli.common import API_VERSION
 from waveguard.cli.main import app
 from waveguard.model.durations import go_duration_s, parse_duration_s
@@ -221,3 +222,68 @@ def test_events_carry_their_wall_clock_time_and_old_rows_read_as_unknown(tmp_pat
     assert (line["kind"], line["event"], line["time"], line["reason"]) == ("RolloutEvent", "paused", None, "old")
     jsonschema.validate(line, json_schema("events"))
     jsonschema.validate(json.loads(event_line(first)), json_schema("events"))
+
+
+def test_context_names_the_kubeconfig_context_as_in_kubectl(runner):
+    from waveguard.cli.common import context_map
+    from waveguard.model.errors import InputError
+
+    assert context_map(["ctx-a"], ["prod-a"]) == {"prod-a": "ctx-a"}
+    assert context_map(["prod-b=ctx-b", "prod-a=ctx-a"], ["prod-a", "prod-b"]) == {"prod-a": "ctx-a", "prod-b": "ctx-b"}
+    for values, clusters in ((["ctx"], ["a", "b"]), (["nosuch=ctx"], ["a"]), (["a="], ["a"])):
+        with pytest.raises(InputError):
+            context_map(values, clusters)
+    plan = ROOT / "examples" / "incident-telemetry"
+    result = runner.invoke(app, ["rollout", "start", str(plan), "--context", "ctx"])  # the simulated fleet
+    assert result.exit_code == 2 and "--context" in result.stderr and "--target kubernetes" in result.stderr
+
+
+def test_kubeconfig_from_the_environment_and_context_from_the_flag_reach_the_cluster(runner, tmp_path, apiservers,
+                                                                                    monkeypatch):
+    """``KUBECONFIG=… waveguard rollout start … --context ctx-prod-a`` (no --kubeconfig): the stub
+    apiserver behind that context gets the change; a stub Prometheus answers the gates."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from tests.k8s_stub import DS_PATH, kubeconfig
+    from waveguard.rollout.eventlog import EventLog
+
+    class Prometheus(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802
+            query = self.rfile.read(int(self.headers["Content-Length"])).decode()
+            value = 1 if "max_over_time%28up" in query else 1e10 if "limits" in query else 0
+            body = json.dumps({"status": "success", "data": {"resultType": "vector", "result": [
+                {"metric": {"cluster": "prod-a"}, "value": [0, str(value)]}]}}).encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args) -> None:
+            pass
+
+    prom = ThreadingHTTPServer(("127.0.0.1", 0), Prometheus)
+    threading.Thread(target=prom.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    stub = apiservers(nodes=2)
+    try:
+        path, _ = kubeconfig(tmp_path, {"prod-a": stub})  # its context is ctx-prod-a, not the cluster's name
+        monkeypatch.setenv("KUBECONFIG", str(path))
+        monkeypatch.setenv("WAVEGUARD_PROMETHEUS_URL", f"http://127.0.0.1:{prom.server_address[1]}")
+        (tmp_path / "fleet.yaml").write_text(yaml.safe_dump({"clusters": [{"name": "prod-a", "nodes": 2}]}))
+        (tmp_path / "plan.yaml").write_text(yaml.safe_dump({
+            "change": INCIDENT, "gate_interval_s": "500ms", "gates": [{"kind": "apiserver_memory"}],
+            "waves": [{"name": "all", "clusters": {"names": ["prod-a"]}, "node_share": 1.0, "bake_s": "1s"}]}))
+        args = ["rollout", "start", str(tmp_path / "plan.yaml"), "--fleet", str(tmp_path / "fleet.yaml"), "--force",
+                "--target", "kubernetes", "--signals", "prometheus"]
+        without = runner.invoke(app, [*args, "--state", str(tmp_path / "a.db")])
+        assert without.exit_code == 2 and str(path) in without.stderr  # the kubeconfig of $KUBECONFIG, which
+        assert "cannot load kubeconfig context 'prod-a'" in without.stderr  # has no context named after the cluster
+        assert "--context CLUSTER=CONTEXT" in without.stderr
+        result = runner.invoke(app, [*args, "--state", str(tmp_path / "b.db"), "--context", "ctx-prod-a"])
+        assert result.exit_code == 0, result.output
+        assert DS_PATH in stub.objects
+        backend = EventLog(tmp_path / "b.db").events()[0].data["backend"]
+        assert backend["kubernetes"]["contexts"] == {"prod-a": "ctx-prod-a"}  # what resume uses
+    finally:
+        prom.shutdown()
+        prom.server_close()

@@ -115,6 +115,25 @@ def seconds_at_least(minimum: float):
     return parse
 
 
+def context_map(values: Sequence[str], clusters: Sequence[str]) -> dict[str, str]:
+    """Fleet cluster → kubeconfig context from ``--context`` values, as kubectl users write them:
+    ``CLUSTER=CONTEXT`` for one cluster of the fleet, or a bare ``CONTEXT`` when the fleet has
+    one cluster. Raises InputError naming the value."""
+    out: dict[str, str] = {}
+    for value in values:
+        cluster, sep, context = value.partition("=")
+        if not sep:
+            if len(clusters) != 1:
+                raise InputError(f"--context {value}", f"the fleet has {len(clusters)} clusters: say which",
+                                 hint="give CLUSTER=CONTEXT (repeat it per cluster)")
+            cluster, context = clusters[0], value
+        if cluster not in clusters or not context:
+            raise InputError(f"--context {value}", f"no cluster {cluster!r} in the fleet" if context else
+                             "no context after '='", hint="give CLUSTER=CONTEXT with a cluster of the fleet")
+        out[cluster] = context
+    return out
+
+
 def state_option(default: Path) -> Any:
     """``--state FILE`` with ``$WAVEGUARD_STATE``."""
     return typer.Option(default, "--state", envvar=STATE_ENV, help="SQLite rollout state database.")

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Optional
 
 import typer
 from waveguard.cli.common import (
-    EXIT_FINDINGS, EXIT_OK, PROMETHEUS_URL_ENV, err_console, input_errors, legacy_json_option, output_option,
+    EXIT_FINDINGS, EXIT_OK, PROMETHEUS_URL_ENV, context_map, err_console, input_errors, legacy_json_option, output_option,
     render_document, resolve_output, seconds, state_option, stdout_console,
 )
 from waveguard.cli.rollout_progress import Reporter
@@ -199,6 +199,16 @@ def require_backend_extras(target: str, signals: str) -> None:
         require_extra("kubernetes", "rollout --target kubernetes")
 
 
+def _with_contexts(backend, values: list[str], clusters: list[str]):
+    """``backend`` with ``--context`` values merged into its kubernetes contexts. Raises InputError."""
+    if not values:
+        return backend
+    if backend.kubernetes is None:
+        raise InputError("--context", "only used with --target kubernetes", hint="add --target kubernetes")
+    contexts = {**backend.kubernetes.contexts, **context_map(values, clusters)}
+    return backend.model_copy(update={"kubernetes": backend.kubernetes.model_copy(update={"contexts": contexts})})
+
+
 def _checked_plan(plan_path: Path, fleet_model: Fleet, force: bool):
     """(plan, the change frozen now) of ``plan_path``. Raises InputError for a bad plan or
     change, or a plan with error findings (unless ``force``)."""
@@ -244,6 +254,8 @@ def start(
     backend_config: Optional[Path] = typer.Option(None, "--backend-config", help="YAML with prometheus / dns / "
                                                   "kubernetes sections (README: Real clusters)."),
     kubeconfig: Optional[Path] = typer.Option(None, "--kubeconfig", help="kubeconfig for --target kubernetes."),
+    context: Optional[list[str]] = typer.Option(None, "--context", help="kubeconfig context, CLUSTER=CONTEXT per "
+                                                "cluster (or CONTEXT for a one-cluster fleet; default: its name)."),
 ) -> None:
     """Start a rollout on the simulated fleet (the default) or on real clusters."""
     from waveguard.model.fleet import default_fleet, load_fleet
@@ -259,6 +271,7 @@ def start(
         sc = load_scenario_ref(scenario) if scenario else None
         fleet_model = load_fleet(fleet) if fleet else sc.fleet_model if sc else default_fleet()
         backend = backend.model_copy(update={"seed": seed if seed is not None else sc.seed if sc else 0})
+        backend = _with_contexts(backend, context or [], [c.name for c in fleet_model.clusters])
         plan, frozen = _checked_plan(plan_path, fleet_model, force)
         from waveguard.rollout.backend import preflight
         from waveguard.rollout.lease import Owner

@@ -44,6 +44,56 @@ PATHS = [
 ]
 
 
+#: What the stub's discovery serves (``GET /api/v1``, ``GET /apis/<group>/<version>``): the
+#: resources of a v1.30 kube-apiserver for the groups the tests' changes use, as ``kubectl
+#: api-resources`` lists them (Kubernetes API reference v1.30: name, kind, namespaced), with a
+#: subresource each to check that those are skipped. The actuator keeps no table of its own.
+DISCOVERY: dict[str, list[tuple[str, str, bool]]] = {
+    "/api/v1": [("namespaces", "Namespace", False), ("nodes", "Node", False), ("nodes/status", "Node", False),
+                ("serviceaccounts", "ServiceAccount", True), ("configmaps", "ConfigMap", True),
+                ("secrets", "Secret", True), ("services", "Service", True), ("pods", "Pod", True),
+                ("pods/log", "Pod", True)],
+    "/apis/apps/v1": [("daemonsets", "DaemonSet", True), ("daemonsets/status", "DaemonSet", True),
+                      ("deployments", "Deployment", True), ("statefulsets", "StatefulSet", True),
+                      ("replicasets", "ReplicaSet", True)],
+    "/apis/rbac.authorization.k8s.io/v1": [("clusterroles", "ClusterRole", False),
+                                           ("clusterrolebindings", "ClusterRoleBinding", False),
+                                           ("roles", "Role", True), ("rolebindings", "RoleBinding", True)],
+    "/apis/flowcontrol.apiserver.k8s.io/v1": [("flowschemas", "FlowSchema", False),
+                                              ("prioritylevelconfigurations", "PriorityLevelConfiguration", False)],
+    "/apis/monitoring.coreos.com/v1": [("servicemonitors", "ServiceMonitor", True),
+                                       ("servicemonitors/status", "ServiceMonitor", True)],
+}
+
+
+def group_version_of(path: str) -> str:
+    """``/api/v1`` or ``/apis/<group>/<version>`` of an object path."""
+    parts = path.split("/")
+    return "/".join(parts[:3]) if parts[1] == "api" else "/".join(parts[:4])
+
+
+def with_discovery(requests: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """``requests`` (method, path) with the discovery GET the actuator sends before the first
+    object of each group/version (one per cluster and group/version: it is cached)."""
+    out: list[tuple[str, str]] = []
+    seen: set[str] = set()
+    for method, path in requests:
+        base = group_version_of(path)
+        if base not in seen:
+            seen.add(base)
+            out.append(("GET", base))
+        out.append((method, path))
+    return out
+
+
+def discovery_document(path: str) -> dict:
+    """The APIResourceList the stub serves at ``path`` (a key of :data:`DISCOVERY`)."""
+    group_version = path.removeprefix("/api/").removeprefix("/apis/")
+    return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": group_version, "resources": [
+        {"name": name, "kind": kind, "namespaced": namespaced, "verbs": ["get", "patch", "delete"]}
+        for name, kind, namespaced in DISCOVERY[path]]}
+
+
 @dataclass
 class Recorded:
     method: str
@@ -227,10 +277,8 @@ class StubApiserver:
                 else:
                     node["metadata"]["labels"][k] = v
             return 200, node
-        if r.path == "/apis/monitoring.coreos.com/v1" and r.method == "GET":
-            return 200, {"kind": "APIResourceList", "groupVersion": "monitoring.coreos.com/v1", "resources": [
-                {"name": "servicemonitors", "kind": "ServiceMonitor", "namespaced": True, "verbs": ["get", "patch"]},
-                {"name": "servicemonitors/status", "kind": "ServiceMonitor", "namespaced": True}]}
+        if r.path in DISCOVERY and r.method == "GET":
+            return 200, discovery_document(r.path)
         if r.method == "GET":
             if r.path in self.objects:
                 return 200, self.objects[r.path]

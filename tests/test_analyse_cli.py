@@ -15,7 +15,7 @@ FIXED = str(EXAMPLES / "incident-telemetry-node-filtered")
 
 
 def test_json_schema_and_exit_code(runner):
-    result = runner.invoke(app, ["analyse", INCIDENT, "--format", "json"])
+    result = runner.invoke(app, ["analyse", INCIDENT, "-o", "json"])
     assert result.exit_code == 1, result.output  # an error finding
     doc = json.loads(result.stdout)
     finding = doc["findings"][0]
@@ -40,7 +40,7 @@ def test_table_names_the_rule_and_the_overloaded_cluster(runner):
 
 
 def test_sarif_is_valid_and_points_at_manifest_lines(runner, manifests):
-    result = runner.invoke(app, ["analyse", str(manifests / "fluent-bit"), "--format", "sarif"])
+    result = runner.invoke(app, ["analyse", str(manifests / "fluent-bit"), "-o", "sarif"])
     doc = json.loads(result.stdout)
     Sarif.model_validate(doc)  # the SARIF 2.1.0 object model
     assert doc["version"] == "2.1.0"
@@ -58,7 +58,7 @@ def test_fleet_file_changes_the_projection(runner, tmp_path):
     fleet = tmp_path / "fleet.yaml"
     fleet.write_text("clusters:\n  - name: tiny\n    nodes: 20\n  - name: huge\n    nodes: 9000\n"
                      "    labels: {env: prod}\n    apiserver_replicas: 3\n")
-    doc = json.loads(runner.invoke(app, ["analyse", INCIDENT, "--fleet", str(fleet), "--format", "json"]).stdout)
+    doc = json.loads(runner.invoke(app, ["analyse", INCIDENT, "--fleet", str(fleet), "-o", "json"]).stdout)
     assert [(p["cluster"], p["verdict"]) for p in doc["projections"]] == [("tiny", "ok"), ("huge", "overload")]
 
 

@@ -96,7 +96,7 @@ def test_bare_config_file_is_skipped_with_an_info(tmp_path):
 
 def test_kindling_as_published_is_not_a_traceback(runner):
     folder = require_shared(INPUTS / "realworld" / "kindling")
-    result = runner.invoke(app, ["analyse", str(folder), "--format", "json"])
+    result = runner.invoke(app, ["analyse", str(folder), "-o", "json"])
     assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
     assert result.exit_code in (0, 1)  # the other files are analysed; the bare config is an info
     assert any(f["rule"] == "WG121" and "kindling-collector-config.yml" in f["message"]
@@ -126,7 +126,7 @@ def test_unreadable_folder_is_an_error(tmp_path, runner, monkeypatch):
 def _measured(tmp_path, runner):
     log = require_shared(INPUTS / "audit" / "audit2rbac-demo-v1beta1-large.jsonl")
     out = tmp_path / "profile.yaml"
-    assert runner.invoke(app, ["measure", "--audit-log", str(log), "-o", str(out)]).exit_code == 0
+    assert runner.invoke(app, ["measure", "--audit-log", str(log), "--output-file", str(out)]).exit_code == 0
     return out
 
 
@@ -141,7 +141,7 @@ def test_measured_per_node_cluster_wide_list_is_a_wg101(tmp_path, runner):
     out = _measured(tmp_path, runner)
     path = tmp_path / "ds.yaml"
     path.write_text(DS.format(name="agent", ns="ns1", sa="sa1"))
-    result = runner.invoke(app, ["analyse", str(path), "--profiles", str(out), "--format", "json"])
+    result = runner.invoke(app, ["analyse", str(path), "--profiles", str(out), "-o", "json"])
     import json
 
     findings = json.loads(result.stdout)["findings"]

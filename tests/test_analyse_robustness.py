@@ -142,5 +142,5 @@ def test_same_file_twice_counts_once(runner, tmp_path):
     folder = tmp_path / "change"
     folder.mkdir()
     (folder / "a.yaml").write_text(INCIDENT.read_text())
-    doc = json.loads(runner.invoke(app, ["analyse", str(folder), str(folder / "a.yaml"), "--format", "json"]).stdout)
+    doc = json.loads(runner.invoke(app, ["analyse", str(folder), str(folder / "a.yaml"), "-o", "json"]).stdout)
     assert len(doc["agents"]) == 1

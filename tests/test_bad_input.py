@@ -102,7 +102,7 @@ def test_a_damaged_compressed_audit_log_is_an_error_and_nothing_is_written(runne
     data[position] ^= 0x5A
     log, out = tmp_path / "audit.log.z", tmp_path / "profile.yaml"
     log.write_bytes(bytes(data))
-    result = runner.invoke(app, ["measure", "--audit-log", str(log), "-o", str(out)])
+    result = runner.invoke(app, ["measure", "--audit-log", str(log), "--output-file", str(out)])
     assert result.exit_code == 2, result.output
     assert "audit.log.z: the compressed stream is corrupt or truncated" in result.stderr
     assert "found at compressed byte" in result.stderr
@@ -174,13 +174,13 @@ def test_a_server_dripping_bytes_is_cut_off_at_the_total_deadline(head_first):
 # --- Output paths are checked before any work -------------------------------------------------------------
 
 @pytest.mark.parametrize("args", [
-    ["plan", "examples/incident-telemetry", "-o", "{missing}/p.yaml"],
+    ["plan", "examples/incident-telemetry", "--output-file", "{missing}/p.yaml"],
     ["simulate", "--builtin", "incident-2024-12-11", "--report", "{missing}/r.html"],
     ["simulate", "--builtin", "incident-2024-12-11", "--metrics-out", "{missing}/m.csv"],
     ["demo", "--report", "{missing}/d.html"],
     ["fidelity", "--report", "{missing}/f.html"],
-    ["breakglass", "generate", "examples/incident-telemetry", "-o", "{missing}/b.yaml"],
-    ["measure", "--audit-log", "nothing.log", "-o", "{missing}/p.yaml"],
+    ["breakglass", "generate", "examples/incident-telemetry", "--output-file", "{missing}/b.yaml"],
+    ["measure", "--audit-log", "nothing.log", "--output-file", "{missing}/p.yaml"],
 ])
 def test_an_output_path_in_a_missing_folder_fails_before_any_work(runner, tmp_path, args):
     missing = tmp_path / "missing" / "dir"

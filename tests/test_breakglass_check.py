@@ -157,7 +157,7 @@ def test_check_manifests_cli_fails_without_and_passes_with_the_flowschemas(tmp_p
     generated = tmp_path / "isolation.yaml"
     generated.write_text(isolation.to_yaml())
     result = runner.invoke(app, ["breakglass", "check", "--manifests", str(plain), "--manifests", str(generated),
-                                 "--change", INCIDENT, "--format", "json"])
+                                 "--change", INCIDENT, "-o", "json"])
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
     assert doc["ok"] and doc["protected"] and doc["capped"]

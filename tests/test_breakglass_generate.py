@@ -175,7 +175,7 @@ items:
 def test_an_existing_flowschema_with_the_same_name_is_bad_input(tmp_path, runner):
     existing = _existing_flowschema(tmp_path, P.BREAKGLASS_NAME)
     out = tmp_path / "out.yaml"
-    result = runner.invoke(app, ["breakglass", "generate", INCIDENT, "--existing", str(existing), "-o", str(out)])
+    result = runner.invoke(app, ["breakglass", "generate", INCIDENT, "--existing", str(existing), "--output-file", str(out)])
     assert result.exit_code == 2
     assert f"{existing}:4:" in result.stderr and "already exists and is not waveguard's" in result.stderr
     assert not out.exists() and list(tmp_path.iterdir()) == [existing]  # nothing written, no temp file left
@@ -213,9 +213,9 @@ def test_cli_writes_stdout_or_the_output_file_atomically(tmp_path, runner):
     assert {"kind": "ServiceAccount", "serviceAccount": {"namespace": "ops", "name": "waveguard"}} in subjects
     out = tmp_path / "iso.yaml"
     out.write_text("previous content\n")
-    assert runner.invoke(app, ["breakglass", "generate", INCIDENT, "-o", str(out)]).exit_code == 0
+    assert runner.invoke(app, ["breakglass", "generate", INCIDENT, "--output-file", str(out)]).exit_code == 0
     assert list(yaml.safe_load_all(out.read_text()))[0]["kind"] == "PriorityLevelConfiguration"
-    bad = runner.invoke(app, ["breakglass", "generate", INCIDENT, "--group", "system:masters", "-o", str(out)])
+    bad = runner.invoke(app, ["breakglass", "generate", INCIDENT, "--group", "system:masters", "--output-file", str(out)])
     assert bad.exit_code == 2 and "system:masters" in bad.stderr
     assert list(yaml.safe_load_all(out.read_text()))[0]["kind"] == "PriorityLevelConfiguration"  # untouched
     assert sorted(p.name for p in tmp_path.iterdir()) == ["iso.yaml"]
@@ -224,7 +224,7 @@ def test_cli_writes_stdout_or_the_output_file_atomically(tmp_path, runner):
 def test_bad_controller_and_unwritable_output(tmp_path, runner):
     r = runner.invoke(app, ["breakglass", "generate", INCIDENT, "--controller", "no-slash"])
     assert r.exit_code == 2 and "--controller" in r.stderr
-    r = runner.invoke(app, ["breakglass", "generate", INCIDENT, "-o", str(tmp_path / "missing" / "x.yaml")])
+    r = runner.invoke(app, ["breakglass", "generate", INCIDENT, "--output-file", str(tmp_path / "missing" / "x.yaml")])
     assert r.exit_code == 2 and "cannot write" in r.stderr
 
 

@@ -36,7 +36,7 @@ def fleet_file(tmp_path):
 def test_every_replica_by_ip_and_the_client_loads_it(tmp_path, fleet_file, runner):
     out = tmp_path / "emergency.kubeconfig"
     result = runner.invoke(app, ["breakglass", "kubeconfig", "--fleet", str(fleet_file), "--cluster", "prod-use1-7500",
-                                 "--cluster", "prod-euw1-2000", "-o", str(out)])
+                                 "--cluster", "prod-euw1-2000", "--output-file", str(out)])
     assert result.exit_code == 0, result.stderr
     text = out.read_text()
     assert text.startswith("# waveguard breakglass kubeconfig") and "O=waveguard:break-glass" in text
@@ -73,7 +73,7 @@ def test_port_and_tls_name_options(fleet_file):
 
 def test_a_cluster_without_endpoints_is_named(fleet_file, runner, tmp_path):
     out = tmp_path / "k"
-    result = runner.invoke(app, ["breakglass", "kubeconfig", "--fleet", str(fleet_file), "-o", str(out)])
+    result = runner.invoke(app, ["breakglass", "kubeconfig", "--fleet", str(fleet_file), "--output-file", str(out)])
     assert result.exit_code == 2
     assert "cluster 'staging' has no apiserver_endpoints" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and not out.exists()

@@ -89,7 +89,7 @@ def fleet_file(tmp_path):
 
 def test_cli_plan_check_and_rollout_start_refuse_the_error(runner, tmp_path, fleet_file):
     out = tmp_path / "plan.yaml"
-    proposed = runner.invoke(app, ["plan", CHANGE, "--fleet", str(fleet_file), "-o", str(out)])
+    proposed = runner.invoke(app, ["plan", CHANGE, "--fleet", str(fleet_file), "--output-file", str(out)])
     assert proposed.exit_code == 1 and "WG204 error" in proposed.stdout and "prod-small" in proposed.stdout
     check = runner.invoke(app, ["plan", "--check", str(out), "--fleet", str(fleet_file)])
     assert check.exit_code == 1 and "WG204" in check.stdout

@@ -227,7 +227,7 @@ def test_bad_rollback_events_are_input_errors(event, message):
 
 def test_demo_breakglass_json_and_report(runner, tmp_path, targets):
     report = tmp_path / "demo.html"
-    result = runner.invoke(app, ["demo", "--breakglass", "--json", "--report", str(report)])
+    result = runner.invoke(app, ["demo", "--breakglass", "-o", "json", "--report", str(report)])
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
     assert [s["name"] for s in doc["strategies"]] == ["none", "workload-errors", "waveguard"]  # unchanged

@@ -79,7 +79,7 @@ def test_action_is_composite_installs_analyses_and_uploads():
     upload = _step("Upload SARIF")
     assert upload["uses"].startswith("github/codeql-action/upload-sarif@")
     assert upload["with"] == {"sarif_file": "${{ inputs.sarif-file }}", "category": "${{ inputs.category }}"}
-    assert "waveguard analyse" in _step("Analyse")["run"] and "--format sarif" in _step("Analyse")["run"]
+    assert "waveguard analyse" in _step("Analyse")["run"] and "-o sarif" in _step("Analyse")["run"]
     for step in ACTION["runs"]["steps"]:  # inputs reach scripts through env only (no script injection)
         assert "${{" not in step.get("run", ""), step["name"]
         assert step.get("shell", "bash") == "bash"

@@ -59,7 +59,7 @@ def test_sli_gates_catch_what_the_projection_cannot_know_in_the_first_production
 def test_demo_json_and_report(runner, tmp_path, monkeypatch, demo):
     monkeypatch.setattr("waveguard.demo.run_demo", lambda *a, **k: demo)  # the module's run
     report = tmp_path / "demo.html"
-    result = runner.invoke(app, ["demo", "--json", "--report", str(report)])
+    result = runner.invoke(app, ["demo", "-o", "json", "--report", str(report)])
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
     assert [s["name"] for s in doc["strategies"]] == ["none", "workload-errors", "waveguard"]

@@ -126,7 +126,7 @@ def test_cli_rollback_with_one_cluster_down_reports_it_pending_and_resume_finish
         assert state.status == "rolling_back" and state.rolled_back == {"prod-a"}
         assert set(state.rollback_pending) == {"prod-b"}
         assert stubs["prod-a"].objects == {} and DS_PATH in stubs["prod-b"].objects
-        r = runner.invoke(app, ["rollout", "status", "--state", str(db), "--json"])
+        r = runner.invoke(app, ["rollout", "status", "--state", str(db), "-o", "json"])
         assert json.loads(r.stdout)["clusters"]["prod-b"] == "rollback_pending"
         stubs["prod-b"].down = False
         r = runner.invoke(app, ["rollout", "resume", "--state", str(db)])

@@ -116,7 +116,7 @@ def test_deterministic():
 
 def test_cli_json_schema(runner, monkeypatch, fidelity):
     monkeypatch.setattr("waveguard.fidelity.run_fidelity", lambda **_: fidelity)  # the module's run
-    result = runner.invoke(app, ["fidelity", "--json"])
+    result = runner.invoke(app, ["fidelity", "-o", "json"])
     out = json.loads(result.stdout)
     assert result.exit_code == (0 if out["all_within_bounds"] else 1)
     assert [c["name"] for c in out["cases"]] == NAMES

@@ -26,10 +26,10 @@ def _without_wall_clock(text: str) -> dict:
 @pytest.mark.parametrize(
     ("args", "golden", "exit_code"),
     [
-        (["demo", "--json"], "demo.json", 0),
+        (["demo", "-o", "json"], "demo.json", 0),
         # exit 1: case 3 (kindling) is outside its bounds, as docs/fidelity.md explains
-        (["fidelity", "--json"], "fidelity.json", 1),
-        (["simulate", "--builtin", "incident-2024-12-11", "--json", "--seed", "7"], "simulate-incident-seed7.json", 0),
+        (["fidelity", "-o", "json"], "fidelity.json", 1),
+        (["simulate", "--builtin", "incident-2024-12-11", "-o", "json", "--seed", "7"], "simulate-incident-seed7.json", 0),
     ],
 )
 def test_output_is_byte_identical_to_the_recorded_one(runner, args: list[str], golden: str, exit_code: int) -> None:

@@ -24,6 +24,7 @@ import yaml
 
 from tests.k8s_stub import (  # noqa: F401  (apiservers_fixture: the stub's fixture)
     CHANGE, DS_PATH, K8S_VERSION, PATHS, TOKEN, FakeTime, StubApiserver, apiservers_fixture, kubeconfig, labelled,
+    with_discovery,
 )
 from waveguard.analysis import load_change
 from waveguard.model.errors import InputError
@@ -91,7 +92,8 @@ def test_first_wave_records_then_server_side_applies_and_labels_a_share_of_nodes
     t = target_for(tmp_path, {"prod-a": stub})
     recorded = t.prepare("prod-a", 0.1)
     assert recorded == {"previous": {d.ref: None for d in t.documents}}  # nothing existed
-    assert [(r.method, r.path) for r in stub.requests] == [("GET", p) for p in PATHS]
+    # discovery first (no kind → resource table is kept), once per group/version
+    assert [(r.method, r.path) for r in stub.requests] == with_discovery([("GET", p) for p in PATHS])
     stub.requests.clear()
 
     t.apply("prod-a", 0.1)
@@ -315,8 +317,9 @@ def test_every_request_takes_a_token(tmp_path, apiservers):
     t.prepare("prod-a", 0.5)
     t.apply("prod-a", 0.5)
     c = t.client("prod-a")
-    assert c.requests == len(stub.requests) == 15
-    assert time.monotonic() - t0 >= 14 / 40 - 0.01 and c.bucket.waited_s > 0  # 15 requests at 40/s, burst 1
+    assert c.requests == len(stub.requests) == 18  # 3 of them discovery, rate-limited like the rest
+    assert sum(r.path in ("/api/v1", "/apis/apps/v1", "/apis/rbac.authorization.k8s.io/v1") for r in stub.requests) == 3
+    assert time.monotonic() - t0 >= 17 / 40 - 0.01 and c.bucket.waited_s > 0  # 18 requests at 40/s, burst 1
 
 
 def test_rollout_cli_on_real_clusters_applies_through_the_contract_and_gates_through_prometheus(

@@ -103,7 +103,7 @@ def test_v1beta1_large_log(audit_dir):
 
 def test_both_real_logs_give_profiles_that_validate_and_project(audit_dir, tmp_path, runner):
     out = tmp_path / "profiles.yaml"
-    res = runner.invoke(app, ["measure", "--audit-log", str(V1), str(V1BETA1), "-o", str(out), "--json"])
+    res = runner.invoke(app, ["measure", "--audit-log", str(V1), str(V1BETA1), "--output-file", str(out), "-o", "json"])
     assert res.exit_code == 0, res.output
     doc = json.loads(res.stdout)
     assert [f["lines"] for f in doc["files"]] == [37, 757]

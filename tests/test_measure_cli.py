@@ -27,7 +27,7 @@ def test_table_output(runner, agent_log):
 
 def test_json_and_profile_file(runner, agent_log, tmp_path):
     out = tmp_path / "profile.yaml"
-    res = runner.invoke(app, ["measure", "--audit-log", str(agent_log), "--json", "-o", str(out)])
+    res = runner.invoke(app, ["measure", "--audit-log", str(agent_log), "-o", "json", "--output-file", str(out)])
     assert res.exit_code == 0, res.output
     doc = json.loads(res.stdout)
     assert doc["requests"] == 3 * (2 + 1 + 10) and doc["span_s"] == 100.0
@@ -41,7 +41,7 @@ def test_json_and_profile_file(runner, agent_log, tmp_path):
 
 def test_notes_go_to_stderr(runner, tmp_path):
     path = write(tmp_path / "g.log", _agent_log(), tail="garbage line\n")
-    res = runner.invoke(app, ["measure", "--audit-log", str(path), "--json"])
+    res = runner.invoke(app, ["measure", "--audit-log", str(path), "-o", "json"])
     assert res.exit_code == 0
     assert "note:" in res.stderr and "1 line(s) are not audit events" in res.stderr
     assert json.loads(res.stdout)["files"][0]["garbage_lines"] == 1
@@ -53,7 +53,7 @@ def test_bad_input_one_line_exit_2_no_output_file(runner, tmp_path, content, mat
     if content is not None:
         path.write_text(content)
     out = tmp_path / "profile.yaml"
-    res = runner.invoke(app, ["measure", "--audit-log", str(path), "-o", str(out)])
+    res = runner.invoke(app, ["measure", "--audit-log", str(path), "--output-file", str(out)])
     assert res.exit_code == 2
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and match in lines[0]
@@ -67,11 +67,11 @@ def test_bad_memory_limit_is_exit_2(runner, agent_log):
 
 
 def test_output_into_a_missing_folder_is_exit_2(runner, agent_log, tmp_path):
-    res = runner.invoke(app, ["measure", "--audit-log", str(agent_log), "-o", str(tmp_path / "no" / "p.yaml")])
+    res = runner.invoke(app, ["measure", "--audit-log", str(agent_log), "--output-file", str(tmp_path / "no" / "p.yaml")])
     assert res.exit_code == 2 and "cannot write" in res.stderr
 
 
 def test_real_log_json(runner):
-    res = runner.invoke(app, ["measure", "--audit-log", str(require_shared(V1)), "--json"])
+    res = runner.invoke(app, ["measure", "--audit-log", str(require_shared(V1)), "-o", "json"])
     assert res.exit_code == 0
     assert json.loads(res.stdout)["requests"] == 37

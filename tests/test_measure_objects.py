@@ -89,7 +89,7 @@ def test_metrics_from_a_url(runner):
     threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
     try:
         url = f"http://127.0.0.1:{server.server_address[1]}/{APISERVER.name}"
-        res = runner.invoke(app, ["measure", "--metrics", url, "--json"])
+        res = runner.invoke(app, ["measure", "--metrics", url, "-o", "json"])
     finally:
         server.shutdown()
         server.server_close()
@@ -107,7 +107,7 @@ def test_metrics_from_a_url(runner):
      "http://127.0.0.1:9/metrics"),
     (["--metrics", "http://[::1/metrics", "--fleet-output", "{out}", "--cluster", "c"], "not a usable URL"),
     (["--metrics", "ftp://host/metrics", "--fleet-output", "{out}", "--cluster", "c"], "not an http(s) URL"),
-    (["--metrics", str(APISERVER), "-o", "{out}"], "request profiles come from audit logs"),
+    (["--metrics", str(APISERVER), "--output-file", "{out}"], "request profiles come from audit logs"),
     (["--audit-log", str(INPUTS / "audit" / "audit2rbac-demo-v1.jsonl"), "--fleet-output", "{out}", "--cluster", "c"],
      "the cluster comes from /metrics"),
     (["--metrics", str(APISERVER), "--fleet-output", "{out}"], "give both or neither"),

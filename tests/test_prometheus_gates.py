@@ -188,12 +188,12 @@ def test_rollout_cli_with_prometheus_and_dns_halts_the_incident_daemonset_as_the
     prom, port = fleet_prometheus
     reference = demo.run_strategy("waveguard", scenario)
     plan = tmp_path / "plan.yaml"
-    r = runner.invoke(app, ["plan", str(EXAMPLES / "incident-telemetry"), "-o", str(plan)])
+    r = runner.invoke(app, ["plan", str(EXAMPLES / "incident-telemetry"), "--output-file", str(plan)])
     assert r.exit_code == 0, r.output
     db = tmp_path / "rollout.db"
     args = ["rollout", "start", str(plan), "--scenario", demo.DEFAULT_SCENARIO, "--signals", "prometheus",
             "--prometheus-url", prom.url, "--serve-metrics", f"127.0.0.1:{port}", "--time-scale", str(TIME_SCALE),
-            "--scrape-interval", str(SCRAPE_INTERVAL_S), "--state", str(db), "--json"]
+            "--scrape-interval", str(SCRAPE_INTERVAL_S), "--state", str(db), "-o", "json"]
     r = runner.invoke(app, args)
     t_end = time.time()
     assert r.exit_code == 1, r.output  # halted and rolled back
@@ -204,19 +204,19 @@ def test_rollout_cli_with_prometheus_and_dns_halts_the_incident_daemonset_as_the
     assert started.data["backend"]["serve_metrics"] == f"127.0.0.1:{port}"
     assert started.data["backend"]["prometheus"]["time_scale"] == TIME_SCALE
 
-    halted = [e for e in events if e["kind"] == "halted"]
-    assert len(halted) == 1, [e.get("reason") for e in events if e["kind"] in ("paused", "halted")]
+    halted = [e for e in events if e["event"] == "halted"]
+    assert len(halted) == 1, [e.get("reason") for e in events if e["event"] in ("paused", "halted")]
     assert (halted[0]["wave"], halted[0]["gate"], halted[0]["cluster_failed"], halted[0]["t"]) == (
         1, reference.fired["gate"], reference.fired["cluster"], reference.halted_at_s)
-    assert not [e for e in events if e["kind"] == "paused"]
-    staging = [e for e in events if e["kind"] == "gate" and e["wave"] == 0 and e["gate"] != "projection"]
+    assert not [e for e in events if e["event"] == "paused"]
+    staging = [e for e in events if e["event"] == "gate" and e["wave"] == 0 and e["gate"] != "projection"]
     assert {g["gate"] for g in staging} == {"apiserver_p99_latency", "apiserver_rejections", "apf_seat_utilisation",
                                             "apf_queue_wait", "apiserver_memory", "dns_probe"}
     assert len(staging) == 6 * (1260 // 30)  # every gate, every 30 simulated s, all read
     assert {g["status"] for g in staging} == {"pass"} and all(g["value"] is not None for g in staging)
     memory = [g["value"] for g in staging if g["gate"] == "apiserver_memory"]
     assert 0 < min(memory) <= max(memory) < 0.8
-    status = runner.invoke(app, ["rollout", "status", "--state", str(db), "--json"])
+    status = runner.invoke(app, ["rollout", "status", "--state", str(db), "-o", "json"])
     assert json.loads(status.stdout)["status"] == "rolled_back"
 
     staging_cluster = scenario.fleet_model.clusters[0]

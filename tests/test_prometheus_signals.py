@@ -407,7 +407,7 @@ def test_rollout_start_bad_backend_options_are_one_line_exit_2(runner, tmp_path,
     from waveguard.cli.main import app
 
     plan = tmp_path / "plan.yaml"
-    assert runner.invoke(app, ["plan", str(EXAMPLES / "incident-telemetry"), "-o", str(plan)]).exit_code == 0
+    assert runner.invoke(app, ["plan", str(EXAMPLES / "incident-telemetry"), "--output-file", str(plan)]).exit_code == 0
     r = runner.invoke(app, ["rollout", "start", str(plan), "--state", str(tmp_path / "s.db"), *args])
     assert r.exit_code == 2, r.output
     assert needle in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
@@ -418,7 +418,7 @@ def test_backend_config_file_with_an_unknown_section_is_exit_2(runner, tmp_path)
     from waveguard.cli.main import app
 
     plan = tmp_path / "plan.yaml"
-    runner.invoke(app, ["plan", str(EXAMPLES / "incident-telemetry"), "-o", str(plan)])
+    runner.invoke(app, ["plan", str(EXAMPLES / "incident-telemetry"), "--output-file", str(plan)])
     conf = tmp_path / "backend.yaml"
     conf.write_text("prometheus: {url: 'http://127.0.0.1:9'}\ngrafana: {}\n")
     r = runner.invoke(app, ["rollout", "start", str(plan), "--backend-config", str(conf), "--signals", "prometheus"])

@@ -26,7 +26,7 @@ def _truth() -> dict:
 
 
 def _cli_findings(runner, folder: str) -> list[dict]:
-    result = runner.invoke(app, ["analyse", str(require_shared(REALWORLD / folder)), "--format", "json"])
+    result = runner.invoke(app, ["analyse", str(require_shared(REALWORLD / folder)), "-o", "json"])
     assert result.exit_code in (0, 1), result.output
     return json.loads(result.output)["findings"]
 

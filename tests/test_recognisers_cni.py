@@ -29,7 +29,7 @@ def test_realworld_verdict_matches_truth(runner, agent):
     """o_nodes2 → a WG101 error on the default fleet; o_nodes2_warning → a WG101 warning and no
     error; node_local → no WG101. Every workload is recognised (none falls back to RBAC)."""
     truth = _truth()[agent]
-    result = runner.invoke(app, ["analyse", str(REALWORLD / agent), "--format", "json"])
+    result = runner.invoke(app, ["analyse", str(REALWORLD / agent), "-o", "json"])
     assert result.exit_code in (0, 1), result.output
     report = json.loads(result.output)
     wg101 = {f["severity"] for f in report["findings"] if f["rule"] == "WG101"}

@@ -10,6 +10,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from datetime import datetime
 
 import pytest
 import yaml
@@ -36,7 +37,7 @@ def fleet(tmp_path):
 
 def _plan(runner, tmp_path, fleet, **edits) -> str:
     out = tmp_path / "plan.yaml"
-    result = runner.invoke(app, ["plan", CHANGE, "--fleet", str(fleet), "-o", str(out)])
+    result = runner.invoke(app, ["plan", CHANGE, "--fleet", str(fleet), "--output-file", str(out)])
     assert result.exit_code == 0, result.output
     data = yaml.safe_load(out.read_text())
     for key, value in edits.items():
@@ -108,14 +109,18 @@ def test_start_streams_json_and_status_reads_the_log(runner, tmp_path, fleet):
     plan = _fast_plan(runner, tmp_path, fleet)
     state = tmp_path / "s.db"
     result = runner.invoke(app, ["rollout", "start", plan, "--fleet", str(fleet), "--state", str(state),
-                                 "--force", "--json"])
+                                 "--force", "-o", "json"])
     assert result.exit_code == 1  # halted and rolled back
     events = [json.loads(line) for line in result.stdout.splitlines()]
-    kinds = [e["kind"] for e in events]
+    kinds = [e["event"] for e in events]
     assert kinds[0] == "wave_started" and "halted" in kinds and kinds[-1] == "rolled_back"
-    assert all({"seq", "t", "kind"} <= set(e) for e in events)
-    status = json.loads(runner.invoke(app, ["rollout", "status", "--state", str(state), "--json"]).stdout)
+    assert all({"seq", "t", "event", "time"} <= set(e) for e in events)
+    assert {(e["apiVersion"], e["kind"]) for e in events} == {("waveguard.io/v1alpha1", "RolloutEvent")}
+    walls = [datetime.fromisoformat(e["time"].replace("Z", "+00:00")) for e in events]  # wall clock, UTC
+    assert walls == sorted(walls) and abs(walls[-1].timestamp() - time.time()) < 3600
+    status = json.loads(runner.invoke(app, ["rollout", "status", "--state", str(state), "-o", "json"]).stdout)
     assert status["status"] == "rolled_back" and all(s == 0 for s in status["shares"].values())
+    assert (status["apiVersion"], status["kind"]) == ("waveguard.io/v1alpha1", "RolloutStatus")
     # an ended rollout cannot be resumed into doing something again
     again = runner.invoke(app, ["rollout", "abort", "--state", str(state)])
     assert again.exit_code == 2 and "already ended" in again.stderr

@@ -22,7 +22,7 @@ def _setup(runner, tmp_path, monkeypatch, change: str = "incident-telemetry", ga
     shutil.copytree(EXAMPLES / change, work / "change")
     (work / "fleet.yaml").write_text(FLEET_YAML)
     monkeypatch.chdir(work)
-    result = runner.invoke(app, ["plan", "change", "--fleet", "fleet.yaml", "-o", "plan.yaml"])
+    result = runner.invoke(app, ["plan", "change", "--fleet", "fleet.yaml", "--output-file", "plan.yaml"])
     assert result.exit_code == 0, result.output
     plan = yaml.safe_load((work / "plan.yaml").read_text())
     for wave in plan["waves"]:

@@ -1,4 +1,4 @@
-"""`analyse --format sarif` as GitHub code scanning reads it, `analyse -` (stdin) and `--version`.
+"""`analyse -o sarif` as GitHub code scanning reads it, `analyse -` (stdin) and `--version`.
 
 The log is validated against the official OASIS SARIF 2.1.0 schema (../shared/schemas/
 sarif-2.1.0.json, draft-04, with the `uri` / `uri-reference` formats checked), then against what
@@ -48,7 +48,7 @@ def validator() -> jsonschema.Draft4Validator:
 
 
 def _sarif(runner, *args: str, stdin: str | None = None) -> dict:
-    result = runner.invoke(app, ["analyse", *args, "--format", "sarif"], input=stdin)
+    result = runner.invoke(app, ["analyse", *args, "-o", "sarif"], input=stdin)
     assert result.exit_code in (0, 1), result.output
     return json.loads(result.stdout)
 
@@ -169,7 +169,7 @@ def test_uris_keep_symlinks_and_follow_sarif_base(runner, tmp_path, monkeypatch)
 def test_analyse_reads_a_bundle_from_stdin(runner, validator):
     text = (INCIDENT / "telemetry-agent.yaml").read_text()
     for name in ("-", "/dev/stdin"):
-        result = runner.invoke(app, ["analyse", name, "--format", "json"], input=text)
+        result = runner.invoke(app, ["analyse", name, "-o", "json"], input=text)
         assert result.exit_code == 1, result.output
         finding = json.loads(result.stdout)["findings"][0]
         assert (finding["rule"], finding["file"], finding["line"]) == ("WG101", "<stdin>", 68)

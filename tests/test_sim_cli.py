@@ -51,7 +51,7 @@ def test_table_output(runner, tmp_path):
 
 
 def test_json_output(runner, tmp_path):
-    result = runner.invoke(app, ["simulate", str(write(tmp_path, SMALL)), "--json", "--seed", "4"])
+    result = runner.invoke(app, ["simulate", str(write(tmp_path, SMALL)), "-o", "json", "--seed", "4"])
     assert result.exit_code == 0, result.output
     out = json.loads(result.stdout)
     assert out["scenario"] == "small" and out["seed"] == 4

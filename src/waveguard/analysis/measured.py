@@ -1,4 +1,4 @@
-"""Measured request profiles (``waveguard measure -o profile.yaml``) in place of analysed or
+"""Measured request profiles (``waveguard measure --output-file profile.yaml``) in place of analysed or
 bounded ones (``analyse --profiles``).
 
 A measured profile names a workload of the change when its ``client`` is the workload's ref

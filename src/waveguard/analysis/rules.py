@@ -139,7 +139,7 @@ def agent_findings(agent: Agent, loads: list[ClusterLoad], fleet: Fleet, *, meas
 
 #: How to turn an upper bound into a measured profile (WG107's fix).
 MEASURE_HOWTO = ("run the agent on a canary cluster with kube-apiserver audit logging, then "
-                 "`waveguard measure --audit-log AUDIT.log -o profile.yaml` and "
+                 "`waveguard measure --audit-log AUDIT.log --output-file profile.yaml` and "
                  "`waveguard analyse PATH --profiles profile.yaml` (the measured profile replaces the bound)")
 
 

@@ -25,7 +25,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import kubernetes_validate
-from kubernetes_validate import utils as kv
 
 from waveguard.analysis.loader import SCHEMA_VERSION, manifest_files, read_documents, schema_problem
 from waveguard.analysis.objects import mapping as or_empty
@@ -227,10 +226,10 @@ def manifest_problems(body: Manifest) -> list[str]:
         problems.append(problem)
     try:
         kubernetes_validate.validate(body, SCHEMA_VERSION, strict=True)
-    except kv.ValidationError as exc:
+    except kubernetes_validate.ValidationError as exc:
         where = ".".join(str(p) for p in exc.path) or "(top level)"
         problems.append(f"{where}: {exc.message[:160]}")
-    except kv.SchemaNotFoundError as exc:
+    except kubernetes_validate.SchemaNotFoundError as exc:
         problems.append(exc.message)
     name = (body.get("metadata") or {}).get("name", "")
     if not isinstance(name, str) or not P.is_dns_subdomain(name):

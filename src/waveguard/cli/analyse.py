@@ -9,13 +9,12 @@ from typing import Optional
 
 import typer
 
-from waveguard.cli.common import EXIT_FINDINGS, EXIT_OK, input_errors, table_console
+from waveguard.cli.common import (
+    EXIT_FINDINGS, EXIT_OK, input_errors, legacy_format_option, output_file_option, output_option, resolve_output,
+)
 
-
-class Format(str, Enum):
-    table = "table"
-    json = "json"
-    sarif = "sarif"
+#: Output formats of `analyse` (the first is the default).
+FORMATS = ("table", "json", "yaml", "sarif")
 
 
 class FailOn(str, Enum):
@@ -32,10 +31,12 @@ def analyse_command(
                                                 "output); - (or /dev/stdin) reads them from standard input. May be "
                                                 "left out with --profiles."),
     fleet: Optional[Path] = typer.Option(None, "--fleet", help="Fleet YAML (default: the built-in fleet)."),
-    fmt: Format = typer.Option(Format.table, "--format", help="table, json or sarif."),
+    output: str = output_option(FORMATS),
+    output_file: Optional[Path] = output_file_option(),
+    legacy_format: Optional[str] = legacy_format_option(),
     fail_on: FailOn = typer.Option(FailOn.error, "--fail-on", help="Exit 1 when a finding reaches this severity."),
     profiles: Optional[Path] = typer.Option(
-        None, "--profiles", help="Measured request profiles (waveguard measure -o profile.yaml): they replace the "
+        None, "--profiles", help="Measured request profiles (waveguard measure --output-file profile.yaml): they replace the "
         "analysed or RBAC-bounded profiles of the workloads they name."),
     strict: bool = typer.Option(False, "--strict", help="An RBAC upper bound that overloads a cluster is an error "
                                 "(default: an unverified warning)."),
@@ -61,19 +62,21 @@ def analyse_command(
     from waveguard.model.profiles_io import load_profiles
 
     with input_errors():
+        out = resolve_output(output, FORMATS, output_file=output_file, legacy_format=legacy_format)
         if not paths and profiles is None:
             raise InputError("analyse", "no manifests given", hint="pass rendered manifests, or --profiles FILE")
         fleet_model = load_fleet(fleet) if fleet else None
         measured = load_profiles(profiles) if profiles is not None else None
         result = analyse(list(paths or []), fleet_model, lints=[lint_change], profiles=measured,
                          profiles_source=str(profiles), strict=strict)
-    if fmt is Format.json:
-        typer.echo(json.dumps(to_json(result), indent=2))
-    elif fmt is Format.sarif:
-        files = [str(f) for f in manifest_files(list(paths))] if paths else []
-        typer.echo(json.dumps(to_sarif(result, sarif_base, files=files, category=sarif_category), indent=2))
-    else:
-        render_table(result, table_console())
+        if out.structured:
+            out.emit_document("Analysis", to_json(result))
+        elif out.format == "sarif":
+            files = [str(f) for f in manifest_files(list(paths))] if paths else []
+            out.emit(json.dumps(to_sarif(result, sarif_base, files=files, category=sarif_category), indent=2))
+        else:
+            with out.console() as console:
+                render_table(result, console)
     worst = result.worst_severity()
     failed = worst is not None and SEVERITY_RANK[worst] >= SEVERITY_RANK[fail_on.value]
     raise typer.Exit(EXIT_FINDINGS if failed else EXIT_OK)

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import json
-from enum import Enum
 from pathlib import Path
 from typing import Optional
 
 import typer
 
-from waveguard.cli.common import EXIT_FINDINGS, EXIT_OK, input_errors
+from waveguard.cli.common import (
+    EXIT_FINDINGS, EXIT_OK, KUBECONFIG_ENV, input_errors, legacy_format_option, output_file_option, output_option,
+    resolve_output,
+)
 from waveguard.model.errors import InputError
-from waveguard.model.yamlio import check_output_path, write_text_atomically
 
 from waveguard.breakglass import policy as P
 
@@ -24,22 +24,13 @@ breakglass_app = typer.Typer(
 )
 
 
-class Format(str, Enum):
-    text = "text"
-    json = "json"
+#: Output formats: generate and kubeconfig print Kubernetes YAML; check a table or a document.
+YAML_FORMATS = ("yaml",)
+CHECK_FORMATS = ("table", "json", "yaml")
 
 
 def register(app: typer.Typer) -> None:
     app.add_typer(breakglass_app, name="breakglass")
-
-
-def write_output(text: str, output: Path | None) -> None:
-    """``text`` to stdout, or to ``output`` whole or not at all. Raises InputError when it cannot
-    be written."""
-    if output is None:
-        typer.echo(text, nl=False)
-    else:
-        write_text_atomically(output, text)
 
 
 def _controller(text: str) -> tuple[str, str]:
@@ -54,7 +45,8 @@ def generate_command(
                                    help="The waveguard controller's ServiceAccount, namespace/name."),
     existing: Optional[list[str]] = typer.Option(None, "--existing",
                                                  help="The cluster's FlowSchemas/levels (kubectl get -o yaml)."),
-    output: Optional[Path] = typer.Option(None, "-o", "--output", help="Write here (atomically) instead of stdout."),
+    output: str = output_option(YAML_FORMATS),
+    output_file: Optional[Path] = output_file_option("the objects"),
 ) -> None:
     """FlowSchemas + PriorityLevelConfigurations (flowcontrol v1) that give the break-glass group and
     the controller guaranteed seats, and cap every API-talking ServiceAccount of the change.
@@ -66,12 +58,12 @@ def generate_command(
     from waveguard.breakglass.generate import generate_isolation
 
     with input_errors():
-        check_output_path(output, "--output")
+        out = resolve_output(output, YAML_FORMATS, output_file=output_file)
         ctl = _controller(controller)
         change = load_change(paths, validate=False)
         current = read_flowcontrol_documents(existing) if existing else []
         isolation = generate_isolation(change, group=group, controller=ctl, existing=current, source=", ".join(paths))
-        write_output(isolation.to_yaml(), output)
+        out.emit(isolation.to_yaml())
 
 
 @breakglass_app.command("check")
@@ -80,13 +72,17 @@ def check_command(
                                                   help="FlowSchemas/levels to check (files or folders), merged "
                                                        "with the Kubernetes defaults."),
     live: bool = typer.Option(False, "--live", help="Read them from the cluster of the kubeconfig context."),
-    kubeconfig: Optional[str] = typer.Option(None, "--kubeconfig", help="With --live: kubeconfig file."),
+    kubeconfig: Optional[str] = typer.Option(None, "--kubeconfig", envvar=KUBECONFIG_ENV,
+                                             help="With --live: kubeconfig file(s), ':'-separated as kubectl takes "
+                                                  "them."),
     context: Optional[str] = typer.Option(None, "--context", help="With --live: kubeconfig context."),
     change: Optional[list[str]] = typer.Option(None, "--change",
                                                help="Also check that this change's ServiceAccounts are capped."),
     group: str = typer.Option(DEFAULT_GROUP, "--group", help="Break-glass group."),
     controller: str = typer.Option(DEFAULT_CONTROLLER, "--controller", help="Controller ServiceAccount, ns/name."),
-    fmt: Format = typer.Option(Format.text, "--format", help="text or json."),
+    output: str = output_option(CHECK_FORMATS),
+    output_file: Optional[Path] = output_file_option("the report"),
+    legacy_format: Optional[str] = legacy_format_option(),
 ) -> None:
     """Is the break-glass path protected (and, with --change, is the change capped)?
 
@@ -95,6 +91,8 @@ def check_command(
     from waveguard.breakglass.apf_objects import read_flowcontrol_documents
     from waveguard.breakglass.check import check_manifests
     with input_errors():
+        out = resolve_output(output, CHECK_FORMATS, output_file=output_file, legacy_format=legacy_format,
+                             aliases={"text": "table"})
         if bool(manifests) == live:
             raise InputError("breakglass check", "give exactly one of --manifests PATH or --live",
                              hint="--manifests for files, --live for the cluster of the kubeconfig context")
@@ -118,20 +116,24 @@ def check_command(
             source = ", ".join(manifests or [])
         report = check_manifests(docs, group=group, controller=ctl, service_accounts=sas, merge_defaults=not live,
                                  source=source)
-    if fmt is Format.json:
-        typer.echo(json.dumps(report.model_dump(mode="json") | {"ok": report.ok}, indent=2))
-    else:
-        verdict = "protected" if report.protected else "NOT protected"
-        typer.echo(f"break-glass path: {verdict} ({report.source})")
-        if report.capped is not None:
-            typer.echo(f"change ServiceAccounts: {'capped' if report.capped else 'NOT capped'}")
-        for item in report.items:
-            typer.echo(f"  {'ok  ' if item.ok else 'FAIL'}  {item.identity}: {item.detail}")
-        for note in report.notes:
-            typer.echo(f"  note: {note}")
-        if not report.ok:
-            typer.echo("fix: waveguard breakglass generate CHANGE_PATH | kubectl apply -f -")
+        if out.structured:
+            out.emit_document("BreakGlassCheck", report.model_dump(mode="json") | {"ok": report.ok})
+        else:
+            out.emit("\n".join(_check_lines(report)) + "\n")
     raise typer.Exit(EXIT_OK if report.ok else EXIT_FINDINGS)
+
+
+def _check_lines(report) -> list[str]:
+    """The check's verdict as text lines."""
+    verdict = "protected" if report.protected else "NOT protected"
+    lines = [f"break-glass path: {verdict} ({report.source})"]
+    if report.capped is not None:
+        lines.append(f"change ServiceAccounts: {'capped' if report.capped else 'NOT capped'}")
+    lines += [f"  {'ok  ' if item.ok else 'FAIL'}  {item.identity}: {item.detail}" for item in report.items]
+    lines += [f"  note: {note}" for note in report.notes]
+    if not report.ok:
+        lines.append("fix: waveguard breakglass generate CHANGE_PATH | kubectl apply -f -")
+    return lines
 
 
 @breakglass_app.command("kubeconfig")
@@ -145,7 +147,8 @@ def kubeconfig_command(
                                         help="Folder of the CA bundles and client certificate, relative to the "
                                              "kubeconfig."),
     group: str = typer.Option(DEFAULT_GROUP, "--group", help="Break-glass group (for the instructions)."),
-    output: Optional[Path] = typer.Option(None, "-o", "--output", help="Write here (atomically) instead of stdout."),
+    output: str = output_option(YAML_FORMATS),
+    output_file: Optional[Path] = output_file_option("the kubeconfig"),
 ) -> None:
     """An emergency kubeconfig that reaches every apiserver replica by IP: no DNS on the way back.
 
@@ -155,9 +158,9 @@ def kubeconfig_command(
     from waveguard.model.fleet import load_fleet
 
     with input_errors():
-        check_output_path(output, "--output")
+        out = resolve_output(output, YAML_FORMATS, output_file=output_file)
         P.validate_group(group)
         config = emergency_kubeconfig(load_fleet(fleet), clusters=clusters or [], port=port,
                                       tls_server_name=tls_server_name, credentials_dir=credentials_dir,
                                       source=str(fleet))
-        write_output(render_kubeconfig(config, group=group, credentials_dir=credentials_dir), output)
+        out.emit(render_kubeconfig(config, group=group, credentials_dir=credentials_dir))

@@ -1,18 +1,44 @@
-"""What every command shares: one-line errors and exit codes."""
+"""What every command shares: one-line errors, exit codes, and the one output convention.
+
+Output (issue 15, kubectl's convention): ``-o/--output FORMAT`` picks what is printed — ``table``,
+``json``, ``yaml`` or ``sarif``, as far as the command supports it — and ``--output-file FILE``
+writes it to a file instead of standard output (whole or not at all). Every JSON and YAML
+document carries ``apiVersion: waveguard.io/v1alpha1`` and a ``kind`` (SARIF has its own
+``version``). The spellings before it still work for one release, with a one-line note on
+stderr: ``--format X``, ``--json``, and ``-o FILE`` where ``-o`` named a file.
+
+Environment variables, as kubectl users expect of their tools: ``WAVEGUARD_STATE`` (the
+rollout state database), ``WAVEGUARD_PROMETHEUS_URL``; ``KUBECONFIG`` (read by the Kubernetes
+client when ``--kubeconfig`` is not given; ':'-separated lists are merged as kubectl does).
+"""
 
 from __future__ import annotations
 
+import io
+import json
 import sys
 from contextlib import contextmanager
-from typing import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator, Sequence
 
 import typer
 from rich.console import Console
 
+from waveguard.model.apiversion import API_VERSION as API_VERSION  # re-exported: the commands use it
+from waveguard.model.apiversion import versioned
 from waveguard.model.errors import InputError
 
 #: Exit codes: 0 fine, 1 findings/gates at or above the threshold, 2 bad input.
 EXIT_OK, EXIT_FINDINGS, EXIT_BAD_INPUT = 0, 1, 2
+#: Every output format any command knows; each command supports a subset.
+FORMATS = ("table", "json", "yaml", "sarif")
+#: Environment variables of options (typer's ``envvar=``).
+STATE_ENV = "WAVEGUARD_STATE"
+PROMETHEUS_URL_ENV = "WAVEGUARD_PROMETHEUS_URL"
+KUBECONFIG_ENV = "KUBECONFIG"
+#: Width of tables written to --output-file (no terminal to measure).
+FILE_TABLE_WIDTH = 120
 
 err_console = Console(stderr=True, soft_wrap=True, highlight=False)
 
@@ -35,3 +61,168 @@ def table_console() -> Console:
     """stdout for tables that fit the width (issue 16): the terminal's width, else $COLUMNS,
     else 80 columns (piped), so a piped table reads as it does on an 80-column terminal."""
     return Console(file=sys.stdout, soft_wrap=False)
+
+
+def note(text: str) -> None:
+    """One line on stderr (a deprecation, a skipped input)."""
+    err_console.print(f"note: {text}", markup=False)
+
+
+# --- options ---------------------------------------------------------------------------------
+def _completer(formats: Sequence[str]):
+    def complete(incomplete: str) -> list[str]:
+        return [f for f in formats if f.startswith(incomplete)]
+    return complete
+
+
+def output_option(formats: Sequence[str], default: str | None = None) -> Any:
+    """``-o/--output FORMAT`` among ``formats`` (the first is the default)."""
+    return typer.Option(default or formats[0], "-o", "--output", metavar="|".join(formats),
+                        help=f"Output format: {', '.join(formats)}.", autocompletion=_completer(formats))
+
+
+def output_file_option(what: str = "the output") -> Any:
+    """``--output-file FILE``: ``what`` goes to FILE (atomically) instead of standard output."""
+    return typer.Option(None, "--output-file", metavar="FILE",
+                        help=f"Write {what} to FILE (whole or not at all) instead of standard output.")
+
+
+def legacy_format_option() -> Any:
+    """``--format X`` (deprecated for -o X; hidden, works for one release)."""
+    return typer.Option(None, "--format", hidden=True)
+
+
+def legacy_json_option() -> Any:
+    """``--json`` (deprecated for -o json; hidden, works for one release)."""
+    return typer.Option(False, "--json", hidden=True)
+
+
+def seconds(value: Any) -> Any:
+    """typer's ``parser=`` for options taking seconds: a number or a duration (``21m``, ``1h30m``;
+    :mod:`waveguard.model.durations`), as float seconds. Raises typer.BadParameter."""
+    if value is None or isinstance(value, float):
+        return value
+    from waveguard.model.durations import parse_duration_s
+
+    try:
+        return parse_duration_s(value)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
+def seconds_at_least(minimum: float):
+    """A :func:`seconds` parser that also refuses less than ``minimum`` seconds (typer's ``min=``
+    does not apply to a custom parser). Raises typer.BadParameter."""
+    def parse(value: Any) -> Any:
+        parsed = seconds(value)
+        if parsed is not None and parsed < minimum:
+            raise typer.BadParameter(f"{value!r} is less than {minimum:g} s")
+        return parsed
+    return parse
+
+
+def context_map(values: Sequence[str], clusters: Sequence[str]) -> dict[str, str]:
+    """Fleet cluster → kubeconfig context from ``--context`` values, as kubectl users write them:
+    ``CLUSTER=CONTEXT`` for one cluster of the fleet, or a bare ``CONTEXT`` when the fleet has
+    one cluster. Raises InputError naming the value."""
+    out: dict[str, str] = {}
+    for value in values:
+        cluster, sep, context = value.partition("=")
+        if not sep:
+            if len(clusters) != 1:
+                raise InputError(f"--context {value}", f"the fleet has {len(clusters)} clusters: say which",
+                                 hint="give CLUSTER=CONTEXT (repeat it per cluster)")
+            cluster, context = clusters[0], value
+        if cluster not in clusters or not context:
+            raise InputError(f"--context {value}", f"no cluster {cluster!r} in the fleet" if context else
+                             "no context after '='", hint="give CLUSTER=CONTEXT with a cluster of the fleet")
+        out[cluster] = context
+    return out
+
+
+def state_option(default: Path) -> Any:
+    """``--state FILE`` with ``$WAVEGUARD_STATE``."""
+    return typer.Option(default, "--state", envvar=STATE_ENV, help="SQLite rollout state database.")
+
+
+# --- resolving them --------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Output:
+    """Where and how a command prints: ``format`` (one of :data:`FORMATS`), ``file`` (None:
+    standard output)."""
+
+    format: str
+    file: Path | None = None
+
+    @property
+    def structured(self) -> bool:
+        """JSON or YAML (a document, not a table)."""
+        return self.format in ("json", "yaml")
+
+    def emit(self, text: str) -> None:
+        """``text`` to standard output, or to the file whole or not at all (InputError when it
+        cannot be written)."""
+        if self.file is None:
+            typer.echo(text, nl=not text.endswith("\n"))
+        else:
+            from waveguard.model.yamlio import write_text_atomically
+
+            write_text_atomically(self.file, text if text.endswith("\n") else text + "\n")
+
+    def emit_document(self, kind: str, doc: Any) -> None:
+        """``doc`` with ``apiVersion``/``kind`` as JSON or YAML (by ``format``)."""
+        self.emit(render_document(kind, doc, self.format))
+
+    @contextmanager
+    def console(self) -> Iterator[Console]:
+        """A console for tables: standard output's, or one whose text goes to the file at the end."""
+        if self.file is None:
+            yield table_console()
+            return
+        buffer = io.StringIO()
+        yield Console(file=buffer, width=FILE_TABLE_WIDTH, soft_wrap=False, color_system=None)
+        self.emit(buffer.getvalue())
+
+
+def render_document(kind: str, doc: Any, fmt: str, *, indent: int | None = 2) -> str:
+    """The versioned document as JSON (``indent``; None: one line) or YAML text."""
+    data = versioned(kind, doc)
+    if fmt == "yaml":
+        import yaml
+
+        return yaml.safe_dump(json.loads(json.dumps(data, default=float)), sort_keys=False)
+    return json.dumps(data, indent=indent, default=float)
+
+
+def _looks_like_path(value: str) -> bool:
+    return any(ch in value for ch in "/.\\") or Path(value).suffix != ""
+
+
+def resolve_output(value: str, formats: Sequence[str], *, output_file: Path | str | None = None,
+                   legacy_format: str | None = None, legacy_json: bool = False,
+                   aliases: dict[str, str] | None = None) -> Output:
+    """The :class:`Output` of a command's options, with a note for each deprecated spelling:
+    ``--format X`` (``aliases`` maps old format names, e.g. text → table), ``--json``, and ``-o
+    FILE`` (a value that is no format name but looks like a path: the file, in the default
+    format). Checks the file can be written before any work. Raises InputError."""
+    aliases = aliases or {}
+    fmt = value
+    if legacy_format is not None:
+        fmt = aliases.get(legacy_format, legacy_format)
+        note(f"--format is deprecated and goes in the next release: use -o {fmt}")
+    if legacy_json:
+        fmt = "json"
+        note("--json is deprecated and goes in the next release: use -o json")
+    if fmt not in formats and fmt not in FORMATS and _looks_like_path(fmt):
+        if output_file is not None:
+            raise InputError("-o", f"{fmt!r} is not an output format", hint=f"give one of {', '.join(formats)}")
+        note(f"-o FILE is deprecated and goes in the next release: use --output-file {fmt}")
+        output_file, fmt = fmt, formats[0]
+    if fmt not in formats:
+        raise InputError(f"-o {fmt}", "not an output format of this command",
+                         hint=f"give one of {', '.join(formats)} (--output-file FILE writes to a file)")
+    path = Path(output_file) if output_file is not None else None
+    from waveguard.model.yamlio import check_output_path
+
+    check_output_path(path, "--output-file")
+    return Output(fmt, path)

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Optional
 
 import typer
 
-from waveguard.cli.common import input_errors, stdout_console, table_console
+from waveguard.cli.common import (
+    input_errors, legacy_json_option, output_file_option, output_option, resolve_output,
+)
+
+#: Output formats of `demo` (the first is the default).
+FORMATS = ("table", "json", "yaml")
 from waveguard.cli.progress import progress
 
 
@@ -17,7 +21,9 @@ def register(app: typer.Typer) -> None:
 
 
 def demo_command(
-    as_json: bool = typer.Option(False, "--json", help='Print {"strategies": [...]} as JSON.'),
+    output: str = output_option(FORMATS),
+    output_file: Optional[Path] = output_file_option("the comparison"),
+    legacy_json: bool = legacy_json_option(),
     report: Optional[Path] = typer.Option(None, "--report", help="Write a self-contained HTML page here."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Simulator seed (default: the scenario's)."),
     breakglass: bool = typer.Option(False, "--breakglass",
@@ -31,19 +37,21 @@ def demo_command(
     with input_errors():
         from waveguard.model.yamlio import check_output_path
 
+        out = resolve_output(output, FORMATS, output_file=output_file, legacy_json=legacy_json)
         check_output_path(report, "--report")
         with progress("simulating the incident's rollouts") as update:
             demo = run_demo(DEFAULT_SCENARIO, seed=seed, breakglass=breakglass, progress=update)
         if report is not None:
             write_report(demo, report)
-    if as_json:
-        typer.echo(json.dumps(demo.as_json(), indent=2))
-    else:
-        render_table(demo, table_console())
-        if demo.breakglass is not None:
-            render_breakglass_table(demo.breakglass, table_console())
-        if report is not None:
-            stdout_console().print(f"report: {report}")
+        if out.structured:
+            out.emit_document("DemoResult", demo.as_json())
+            return
+        with out.console() as console:
+            render_table(demo, console)
+            if demo.breakglass is not None:
+                render_breakglass_table(demo.breakglass, console)
+            if report is not None:
+                console.print(f"report: {report}")
 
 
 __all__ = ["register"]

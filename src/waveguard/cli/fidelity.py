@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Optional
 
@@ -10,7 +9,12 @@ import typer
 from rich.console import JustifyMethod
 from rich.table import Table
 
-from waveguard.cli.common import EXIT_FINDINGS, EXIT_OK, input_errors, stdout_console
+from waveguard.cli.common import (
+    EXIT_FINDINGS, EXIT_OK, input_errors, legacy_json_option, output_file_option, output_option, resolve_output,
+)
+
+#: Output formats of `fidelity` (the first is the default).
+FORMATS = ("table", "json", "yaml")
 from waveguard.cli.progress import progress
 
 
@@ -20,7 +24,9 @@ def register(app: typer.Typer) -> None:
 
 
 def fidelity_command(
-    as_json: bool = typer.Option(False, "--json", help="Print the comparison as JSON."),
+    output: str = output_option(FORMATS),
+    output_file: Optional[Path] = output_file_option("the comparison"),
+    legacy_json: bool = legacy_json_option(),
     report: Optional[Path] = typer.Option(None, "--report", help="Write a self-contained HTML report."),
 ) -> None:
     """Run one scenario per published case and compare the simulated figures with the published ones.
@@ -33,6 +39,7 @@ def fidelity_command(
     with input_errors():
         from waveguard.model.yamlio import check_output_path
 
+        out = resolve_output(output, FORMATS, output_file=output_file, legacy_json=legacy_json)
         check_output_path(report, "--report")
         with progress("simulating the published cases") as update:
             result = run_fidelity(progress=update)
@@ -40,17 +47,17 @@ def fidelity_command(
             from waveguard.report.fidelity import write_report
 
             write_report(result, report)
-    if as_json:
-        typer.echo(json.dumps(result.to_json(), indent=2))
-    else:
-        _print_table(result, report)
+        if out.structured:
+            out.emit_document("FidelityResult", result.to_json())
+        else:
+            with out.console() as console:
+                _print_table(result, report, console)
     raise typer.Exit(EXIT_OK if result.all_within_bounds else EXIT_FINDINGS)
 
 
-def _print_table(result, report: Path | None) -> None:
+def _print_table(result, report: Path | None, console) -> None:
     from waveguard.report.fidelity import format_row
 
-    console = stdout_console()
     table = Table(title="waveguard fidelity — simulated vs published", header_style="bold", box=None)
     columns: tuple[tuple[str, JustifyMethod], ...] = (
         ("case", "left"), ("source", "left"), ("what was measured", "left"), ("published", "left"),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import typer
 
 from waveguard.cli import analyse as analyse_cmd
@@ -16,10 +18,11 @@ from waveguard.cli import measure as measure_cmd
 from waveguard.cli import plan as plan_cmd
 from waveguard.cli import risk as risk_cmd
 from waveguard.cli import rollout as rollout_cmd
+from waveguard.cli import schema as schema_cmd
 from waveguard.cli import simulate as simulate_cmd
 
 app = typer.Typer(
-    name="waveguard", no_args_is_help=True, add_completion=False,
+    name="waveguard", no_args_is_help=True, add_completion=True,
     help="Keep infrastructure rollouts from taking down Kubernetes control planes.",
 )
 
@@ -41,9 +44,36 @@ def main(
 
 
 for command in (demo_cmd, analyse_cmd, plan_cmd, rollout_cmd, simulate_cmd, measure_cmd, breakglass_cmd, fidelity_cmd,
-                exporter_cmd, dashboard_cmd, export_cmd, gate_cmd, risk_cmd):
+                exporter_cmd, dashboard_cmd, export_cmd, gate_cmd, risk_cmd, schema_cmd):
     command.register(app)
 
 
+#: How kubectl runs its plugin ``kubectl-waveguard`` (krew installs it on PATH under that name).
+KUBECTL_PROG_NAME = "kubectl waveguard"
+
+
+def run(prog_name: str = "waveguard") -> None:
+    """Entry point of ``waveguard``: the app, with a missing optional library (an extra not
+    installed) as one line naming the extra to install, exit 2."""
+    from waveguard.model.extras import MissingExtraError, missing_extra
+
+    try:
+        app(prog_name=prog_name)
+    except (MissingExtraError, ModuleNotFoundError) as exc:
+        error = exc if isinstance(exc, MissingExtraError) else missing_extra(exc, prog_name)
+        if error is None:
+            raise
+        from waveguard.cli.common import EXIT_BAD_INPUT, err_console
+
+        err_console.print(f"error: {error}", markup=False)
+        sys.exit(EXIT_BAD_INPUT)
+
+
+def kubectl_plugin() -> None:
+    """Entry point of ``kubectl-waveguard``: ``kubectl waveguard analyse …`` runs ``waveguard
+    analyse …``, and its help and errors name it ``kubectl waveguard``."""
+    run(KUBECTL_PROG_NAME)
+
+
 if __name__ == "__main__":  # pragma: no cover
-    app()
+    run()

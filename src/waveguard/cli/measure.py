@@ -9,9 +9,16 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from waveguard.cli.common import EXIT_OK, err_console, input_errors, stdout_console
+from waveguard.cli.common import (
+    EXIT_OK, Output, err_console, input_errors, legacy_json_option, output_file_option, output_option, resolve_output,
+    stdout_console,
+)
 from waveguard.cli.progress import progress
 from waveguard.model.errors import InputError
+
+
+#: Output formats of `measure` (the first is the default).
+FORMATS = ("table", "json", "yaml")
 
 
 def register(app: typer.Typer) -> None:
@@ -22,8 +29,9 @@ def measure_command(
     audit_log: Optional[list[Path]] = typer.Option(None, "--audit-log", help="Audit log file (JSON lines; .gz/.zst too). Repeat, or list more files after it."),
     more: Optional[list[Path]] = typer.Argument(None, help="More audit log files.", show_default=False),
     metrics: Optional[str] = typer.Option(None, "--metrics", help="kube-apiserver /metrics, a saved file or an http(s) URL: object counts and bytes per object."),
-    as_json: bool = typer.Option(False, "--json", help="Print the measurement as JSON (audit logs: files, notes, clients, profiles; --metrics: resources; both: {\"audit\", \"objects\"})."),
-    output: Optional[Path] = typer.Option(None, "-o", "--output", help="Write the request profiles as YAML (for simulate / the projection gate)."),
+    output: str = output_option(FORMATS),
+    legacy_json: bool = legacy_json_option(),
+    output_file: Optional[Path] = output_file_option("the request profiles (YAML, for analyse --profiles, simulate and the projection gate)"),
     fleet_output: Optional[Path] = typer.Option(None, "--fleet-output", help="Write a fleet YAML holding the --metrics cluster (nodes, pods, objects, object_bytes)."),
     cluster: Optional[str] = typer.Option(None, "--cluster", help="Name of the cluster --fleet-output writes (required with it)."),
     memory_limit: str = typer.Option("512MB", "--memory-limit", help="DuckDB memory limit; it spills to a temporary folder beyond it."),
@@ -37,18 +45,20 @@ def measure_command(
     """
     paths = [*(audit_log or []), *(more or [])]
     with input_errors():
-        _check_arguments(paths, metrics, output, fleet_output, cluster)
+        out = resolve_output(output, FORMATS, output_file=output_file, legacy_json=legacy_json)
+        _check_arguments(paths, metrics, out.file, fleet_output, cluster)
         m = inventory = None
         if paths:  # one DuckDB query over every file: a spinner, not a share done
             with progress(f"measuring {len(paths)} audit log file(s), {_size(paths)}"):
-                m = _measure_audit(paths, output, memory_limit, threads)
+                m = _measure_audit(paths, out.file, memory_limit, threads)
         if metrics:
             with progress(f"reading kube-apiserver /metrics from {metrics}"):
                 inventory = _measure_objects(metrics, fleet_output, cluster)
-    if as_json:
+    if out.structured:
         parts = {"audit": m.to_json() if m else None, "objects": inventory.to_json() if inventory else None}
         doc = parts if m and inventory else parts["audit"] or parts["objects"]
-        typer.echo(json.dumps(doc, indent=2, default=str))
+        kind = "Measurement" if m and inventory else "AuditMeasurement" if m else "ObjectInventory"
+        Output(out.format).emit_document(kind, json.loads(json.dumps(doc, default=str)))
     else:
         if m:
             _render(m)
@@ -64,7 +74,7 @@ def _check_arguments(paths: list[Path], metrics: str | None, output: Path | None
     if metrics and "://" in metrics and not metrics.startswith(("http://", "https://")):
         raise InputError(metrics, "not an http(s) URL", hint="give an http(s) URL or a saved /metrics file")
     if output is not None and not paths:
-        raise InputError("-o", "request profiles come from audit logs", hint="add --audit-log FILE")
+        raise InputError("--output-file", "request profiles come from audit logs", hint="add --audit-log FILE")
     if fleet_output is not None and not metrics:
         raise InputError("--fleet-output", "the cluster comes from /metrics", hint="add --metrics FILE|URL")
     if (fleet_output is None) != (cluster is None):
@@ -73,7 +83,7 @@ def _check_arguments(paths: list[Path], metrics: str | None, output: Path | None
         raise InputError("--cluster", "the cluster needs a name")
     from waveguard.model.yamlio import check_output_path
 
-    for target, flag in ((output, "-o"), (fleet_output, "--fleet-output")):
+    for target, flag in ((output, "--output-file"), (fleet_output, "--fleet-output")):
         check_output_path(target, flag)
 
 

@@ -7,7 +7,10 @@ from typing import TYPE_CHECKING, Optional
 
 import typer
 
-from waveguard.cli.common import EXIT_FINDINGS, EXIT_OK, err_console, input_errors, stdout_console
+from waveguard.cli.common import (
+    EXIT_FINDINGS, EXIT_OK, Output, err_console, input_errors, output_file_option, output_option, render_document,
+    resolve_output, seconds_at_least, stdout_console,
+)
 
 if TYPE_CHECKING:
     from waveguard.model.fleet import Fleet
@@ -19,12 +22,22 @@ def register(app: typer.Typer) -> None:
     app.command("plan")(plan_command)
 
 
-def plan_yaml(plan: Plan) -> str:
-    import yaml
+#: Output formats of `plan` (the first is the default).
+FORMATS = ("yaml", "json")
 
+
+def plan_yaml(plan: Plan) -> str:
+    """The plan as YAML, commented, with ``apiVersion``/``kind: Plan`` (``load_plan`` reads it back)."""
     header = ("# waveguard rollout plan. Bake times cover the longest DNS cache TTL plus two gate evaluations;\n"
               "# the first production wave includes a slice of the largest clusters.\n")
-    return header + yaml.safe_dump(plan.model_dump(mode="json", exclude_none=True), sort_keys=False)
+    return header + render_document("Plan", plan.model_dump(mode="json", exclude_none=True), "yaml")
+
+
+def plan_text(plan: Plan, out: Output) -> str:
+    """The plan in ``out``'s format."""
+    if out.format == "yaml":
+        return plan_yaml(plan)
+    return render_document("Plan", plan.model_dump(mode="json", exclude_none=True), "json")
 
 
 def _print_findings(findings: list[Finding], console=None) -> None:
@@ -84,9 +97,11 @@ def _propose(change: str, fleet: "Fleet", gate_interval_s: float, risk_budget: f
 def plan_command(
     change: Optional[str] = typer.Argument(None, help="Rendered manifests of the change (files or folder)."),
     fleet: Optional[Path] = typer.Option(None, "--fleet", help="Fleet YAML (default: the built-in fleet)."),
-    output: Optional[Path] = typer.Option(None, "-o", "--output", help="Write the plan here (default: stdout)."),
+    output: str = output_option(FORMATS),
+    output_file: Optional[Path] = output_file_option("the plan"),
     check: Optional[Path] = typer.Option(None, "--check", help="Check an existing plan file instead."),
-    gate_interval_s: float = typer.Option(30.0, "--gate-interval", min=1.0, help="Seconds between gate evaluations."),
+    gate_interval_s: float = typer.Option(30.0, "--gate-interval", parser=seconds_at_least(1.0),
+                                          help="Seconds between gate evaluations (or a duration: 30s, 1m)."),
     gates: bool = typer.Option(False, "--gates", help="List the gates a plan may name (defaults, sources) and exit."),
     emit_patches: Optional[Path] = typer.Option(None, "--emit-patches",
                                                 help="Also write each wave's node-label and affinity patches here "
@@ -104,11 +119,10 @@ def plan_command(
         raise typer.Exit(EXIT_OK)
     # Imported here, not at start-up: pydantic models (`waveguard --help` stays fast).
     from waveguard.model.fleet import default_fleet, load_fleet
-    from waveguard.model.yamlio import check_output_path, write_text_atomically
     from waveguard.rollout.plan import load_plan, plan_findings
 
     with input_errors():
-        check_output_path(output, "--output")
+        out = resolve_output(output, FORMATS, output_file=output_file)
         fleet_model = load_fleet(fleet) if fleet else default_fleet()
         if check is not None:
             plan = load_plan(check, fleet_model)
@@ -122,15 +136,13 @@ def plan_command(
         if change is None:
             raise typer.BadParameter("give CHANGE (manifests) or --check PLAN.yaml")
         plan = _propose(change, fleet_model, gate_interval_s, risk_budget, risk_samples)
-        findings = plan_findings(plan, fleet_model, source=str(output or "<stdout>"))
+        findings = plan_findings(plan, fleet_model, source=str(out.file or "<stdout>"))
         if emit_patches is not None:
             _emit_patches(plan, fleet_model, [change], emit_patches, nodes, findings)
-    text = plan_yaml(plan)
-    if output is None:
-        typer.echo(text, nl=False)
-    else:
-        write_text_atomically(output, text)
-        stdout_console().print(f"wrote {output}: {len(plan.waves)} waves, bake {plan.waves[0].bake_s:.0f} s each")
+    with input_errors():
+        out.emit(plan_text(plan, out))
+    if out.file is not None:
+        stdout_console().print(f"wrote {out.file}: {len(plan.waves)} waves, bake {plan.waves[0].bake_s:.0f} s each")
     # With the plan on stdout, findings go to stderr: stdout stays valid YAML.
-    _print_findings(findings, err_console if output is None else None)
+    _print_findings(findings, err_console if out.file is None else None)
     raise typer.Exit(EXIT_FINDINGS if any(f.severity == "error" for f in findings) else EXIT_OK)

@@ -13,19 +13,22 @@ running or paused.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
 import typer
 
-from waveguard.cli.common import EXIT_FINDINGS, EXIT_OK, err_console, input_errors, stdout_console
+from waveguard.cli.common import (
+    EXIT_FINDINGS, EXIT_OK, PROMETHEUS_URL_ENV, context_map, err_console, input_errors, legacy_json_option, output_option,
+    render_document, resolve_output, seconds, state_option, stdout_console,
+)
 from waveguard.cli.rollout_live import LiveReporter, watch
 from waveguard.model.errors import InputError
 
 if TYPE_CHECKING:  # pydantic models: imported where used, so `waveguard --help` stays fast
     from tempfile import TemporaryDirectory
 
+    from waveguard.model.fleet import Fleet
     from waveguard.rollout.engine import Engine
     from waveguard.rollout.eventlog import Event, EventLog, RolloutState, Row
     from waveguard.rollout.plan import Plan
@@ -34,6 +37,14 @@ rollout_app = typer.Typer(no_args_is_help=True, help="Roll a change out in guard
 DEFAULT_STATE = Path("waveguard-rollout.db")
 #: `rollout status`: the rollout is still running or paused (CI waits while the exit is 3).
 EXIT_RUNNING = 3
+#: Output formats: start/resume stream one JSON object per event (-o json); status prints a document.
+STREAM_FORMATS = ("table", "json")
+STATUS_FORMATS = ("table", "json", "yaml")
+
+
+def _as_json(output: str, legacy_json: bool, formats: tuple[str, ...] = STREAM_FORMATS) -> bool:
+    """-o json (or the deprecated --json) was asked for. Raises InputError for another format."""
+    return resolve_output(output, formats, legacy_json=legacy_json).format == "json"
 
 
 def register(app: typer.Typer) -> None:
@@ -178,22 +189,63 @@ def _print_status(state: RolloutState) -> None:
             console.print(f"{cluster}: {where}", highlight=False, markup=False)
 
 
+def require_backend_extras(target: str, signals: str) -> None:
+    """Raise MissingExtraError (one line naming the extra) before a rollout writes anything,
+    when the libraries of its target or signals are not installed."""
+    from waveguard.model.extras import require_extra
+
+    if "sim" in (target, signals):
+        require_extra("sim", "a rollout on the simulated fleet")
+    if target == "kubernetes":
+        require_extra("kubernetes", "rollout --target kubernetes")
+
+
+def _with_contexts(backend, values: list[str], clusters: list[str]):
+    """``backend`` with ``--context`` values merged into its kubernetes contexts. Raises InputError."""
+    if not values:
+        return backend
+    if backend.kubernetes is None:
+        raise InputError("--context", "only used with --target kubernetes", hint="add --target kubernetes")
+    contexts = {**backend.kubernetes.contexts, **context_map(values, clusters)}
+    return backend.model_copy(update={"kubernetes": backend.kubernetes.model_copy(update={"contexts": contexts})})
+
+
+def _checked_plan(plan_path: Path, fleet_model: Fleet, force: bool):
+    """(plan, the change frozen now) of ``plan_path``. Raises InputError for a bad plan or
+    change, or a plan with error findings (unless ``force``)."""
+    from waveguard.analysis import load_change
+    from waveguard.rollout.frozen import freeze
+    from waveguard.rollout.plan import load_plan, plan_findings
+
+    plan = load_plan(plan_path, fleet_model)
+    load_change([plan.change])  # fail now, not mid-rollout, on a bad change
+    frozen = freeze(plan.change)  # what resume rolls out, from any folder
+    errors = [f for f in plan_findings(plan, fleet_model, str(plan_path)) if f.severity == "error"]
+    if errors and not force:
+        raise InputError(str(plan_path), f"{errors[0].rule}: {errors[0].message}",
+                         hint=f"{errors[0].fix}; or pass --force")
+    return plan, frozen
+
+
 @rollout_app.command("start")
 def start(
-    plan_path: Path = typer.Argument(..., help="Plan YAML (waveguard plan -o plan.yaml)."),
+    plan_path: Path = typer.Argument(..., help="Plan YAML (waveguard plan --output-file plan.yaml)."),
     fleet: Optional[Path] = typer.Option(None, "--fleet", help="Fleet YAML (default: the scenario's, else built-in)."),
-    state: Path = typer.Option(DEFAULT_STATE, "--state", help="SQLite state database to create."),
+    state: Path = state_option(DEFAULT_STATE),
     seed: Optional[int] = typer.Option(None, "--seed", help="Simulator seed (default: the scenario's, else 0)."),
-    as_json: bool = typer.Option(False, "--json", help="Stream one JSON object per event."),
+    output: str = output_option(STREAM_FORMATS),
+    legacy_json: bool = legacy_json_option(),
     force: bool = typer.Option(False, "--force", help="Start even when the plan has error findings."),
     scenario: Optional[str] = typer.Option(None, "--scenario", help="Simulated fleet: fleet, DNS design, APF objects "
                                            "and seed of a scenario (built-in name or YAML); the plan decides when "
                                            "the change goes where."),
     target: str = typer.Option("sim", "--target", help="sim (the simulated fleet) or kubernetes (real clusters)."),
     signals: str = typer.Option("sim", "--signals", help="Where gates read: sim (the simulator) or prometheus."),
-    prometheus_url: Optional[str] = typer.Option(None, "--prometheus-url", help="Prometheus base URL."),
-    scrape_interval: Optional[float] = typer.Option(None, "--scrape-interval", help="Prometheus' scrape interval "
-                                                    "for these targets, wall seconds (default 30)."),
+    prometheus_url: Optional[str] = typer.Option(None, "--prometheus-url", envvar=PROMETHEUS_URL_ENV,
+                                                 help="Prometheus base URL."),
+    scrape_interval: Optional[float] = typer.Option(None, "--scrape-interval", parser=seconds,
+                                                    help="Prometheus' scrape interval for these targets, wall "
+                                                    "seconds or a duration like 30s (default 30)."),
     time_scale: Optional[float] = typer.Option(None, "--time-scale", help="Simulated seconds per wall second "
                                                "(simulated fleet behind Prometheus; default 1)."),
     serve_metrics: Optional[str] = typer.Option(None, "--serve-metrics", help="127.0.0.1:PORT: serve the simulated "
@@ -203,13 +255,15 @@ def start(
     backend_config: Optional[Path] = typer.Option(None, "--backend-config", help="YAML with prometheus / dns / "
                                                   "kubernetes sections (README: Real clusters)."),
     kubeconfig: Optional[Path] = typer.Option(None, "--kubeconfig", help="kubeconfig for --target kubernetes."),
+    context: Optional[list[str]] = typer.Option(None, "--context", help="kubeconfig context, CLUSTER=CONTEXT per "
+                                                "cluster (or CONTEXT for a one-cluster fleet; default: its name)."),
 ) -> None:
     """Start a rollout on the simulated fleet (the default) or on real clusters."""
     from waveguard.model.fleet import default_fleet, load_fleet
     from waveguard.rollout.backend import BackendOptions, backend_from_options, load_scenario_ref
-    from waveguard.rollout.plan import load_plan, plan_findings
 
     with input_errors():
+        as_json = _as_json(output, legacy_json)
         backend = backend_from_options(BackendOptions(
             target=target, signals=signals, prometheus_url=prometheus_url, scrape_interval=scrape_interval,
             time_scale=time_scale, serve_metrics=serve_metrics, dns_mode=dns_mode,
@@ -218,21 +272,13 @@ def start(
         sc = load_scenario_ref(scenario) if scenario else None
         fleet_model = load_fleet(fleet) if fleet else sc.fleet_model if sc else default_fleet()
         backend = backend.model_copy(update={"seed": seed if seed is not None else sc.seed if sc else 0})
-        plan = load_plan(plan_path, fleet_model)
-        from waveguard.analysis import load_change
-
-        from waveguard.rollout.frozen import freeze
+        backend = _with_contexts(backend, context or [], [c.name for c in fleet_model.clusters])
+        plan, frozen = _checked_plan(plan_path, fleet_model, force)
+        from waveguard.rollout.backend import preflight
         from waveguard.rollout.lease import Owner
 
-        load_change([plan.change])  # fail now, not mid-rollout, on a bad change
-        frozen = freeze(plan.change)  # what resume rolls out, from any folder
-        errors = [f for f in plan_findings(plan, fleet_model, str(plan_path)) if f.severity == "error"]
-        if errors and not force:
-            raise InputError(str(plan_path), f"{errors[0].rule}: {errors[0].message}",
-                             hint=f"{errors[0].fix}; or pass --force")
-        from waveguard.rollout.backend import preflight
-
         preflight(backend, plan, fleet_model)  # real clusters: checked before anything is written
+        require_backend_extras(backend.kind, backend.signals)
         log = _open(state, create=True)
         log.start([("started", 0.0, None, None, {
             "plan": plan.model_dump(mode="json"), "fleet_model": fleet_model.model_dump(mode="json"),
@@ -241,25 +287,28 @@ def start(
 
 
 @rollout_app.command("status")
-def status(state: Path = typer.Option(DEFAULT_STATE, "--state"),
-           as_json: bool = typer.Option(False, "--json", help="One JSON object (with --watch: one per refresh "
-                                        "that saw new events)."),
+def status(state: Path = state_option(DEFAULT_STATE),
+           output: str = output_option(STATUS_FORMATS),
+           legacy_json: bool = legacy_json_option(),
            watch_it: bool = typer.Option(False, "--watch", help="Follow the rollout live until it ends (Ctrl-C "
-                                         "stops watching): waves, bake clock, clusters, gates, last events."),
+                                         "stops watching): waves, bake clock, clusters, gates, last events; "
+                                         "with -o json one object per refresh that saw new events."),
            interval: float = typer.Option(1.0, "--interval", min=0.05, help="--watch: seconds between refreshes.")
            ) -> None:
     """Where the rollout stands, from the state database alone. Exit 0 completed, 1 halted or
     rolled back (or awaiting approval of the rollback), 3 running or paused (CI waits on it)."""
+    with input_errors():
+        out = resolve_output(output, STATUS_FORMATS, legacy_json=legacy_json)
     if watch_it:
-        raise typer.Exit(_exit_code(watch(state, as_json, interval), waiting=EXIT_RUNNING))
+        raise typer.Exit(_exit_code(watch(state, out.format == "json", interval), waiting=EXIT_RUNNING))
     with input_errors():
         log = _open(state)
         s, engine = _fold(log), _engine_running(log)
-    if as_json:
-        typer.echo(json.dumps({"status": s.status, "t": s.last_t, "wave": s.wave, "halt": s.halt,
-                               "pause_reason": s.pause_reason, "shares": s.shares,
-                               "clusters": s.cluster_state, "rollback_pending": s.rollback_pending,
-                               "engine": engine}, default=float))
+    if out.structured:
+        out.emit_document("RolloutStatus", {
+            "status": s.status, "t": s.last_t, "wave": s.wave, "halt": s.halt, "pause_reason": s.pause_reason,
+            "shares": s.shares, "clusters": s.cluster_state, "rollback_pending": s.rollback_pending,
+            "engine": engine})
     else:
         _print_status(s)
         if s.status not in ("completed", "rolled_back"):
@@ -294,22 +343,24 @@ def _request(state: Path, kind: str, as_json: bool = False, **data) -> None:
         line = (f"{kind}: recorded; no engine is driving this rollout: "
                 f"waveguard rollout resume --state {state} {_NEXT[kind]}")
     if as_json:
-        typer.echo(json.dumps({"recorded": kind, "engine": engine, "message": line}))
+        typer.echo(render_document("RolloutRequest", {"recorded": kind, "engine": engine, "message": line}, "json",
+                                   indent=None))
     else:
         stdout_console().print(line, highlight=False, markup=False)
     raise typer.Exit(EXIT_OK)
 
 
 @rollout_app.command("pause")
-def pause(state: Path = typer.Option(DEFAULT_STATE, "--state"),
+def pause(state: Path = state_option(DEFAULT_STATE),
           reason: str = typer.Option("paused by an operator", "--reason")) -> None:
     """Ask the running rollout to pause after its current step."""
     _request(state, "paused", reason=reason, needs_approval=False)
 
 
 @rollout_app.command("resume")
-def resume(state: Path = typer.Option(DEFAULT_STATE, "--state"),
-           as_json: bool = typer.Option(False, "--json"),
+def resume(state: Path = state_option(DEFAULT_STATE),
+           output: str = output_option(STREAM_FORMATS),
+           legacy_json: bool = legacy_json_option(),
            use_changed: bool = typer.Option(False, "--use-changed-manifests", help="Roll out the change's files "
                                             "as they are on disk now, not as frozen at start.")) -> None:
     """Continue a paused or interrupted (even kill -9) rollout from its event log, from any
@@ -317,6 +368,7 @@ def resume(state: Path = typer.Option(DEFAULT_STATE, "--state"),
     from waveguard.rollout.lease import Owner
 
     with input_errors():
+        as_json = _as_json(output, legacy_json)
         log = _open(state)
         _started(log)
         s = _fold(log)
@@ -331,17 +383,23 @@ def resume(state: Path = typer.Option(DEFAULT_STATE, "--state"),
 
 
 @rollout_app.command("approve")
-def approve(state: Path = typer.Option(DEFAULT_STATE, "--state"),
-            as_json: bool = typer.Option(False, "--json")) -> None:
+def approve(state: Path = state_option(DEFAULT_STATE),
+            output: str = output_option(STREAM_FORMATS),
+            legacy_json: bool = legacy_json_option()) -> None:
     """Approve what the rollout waits for (a manual rollback, or going on after a pause)."""
+    with input_errors():
+        as_json = _as_json(output, legacy_json)
     _request(state, "approved", as_json)
 
 
 @rollout_app.command("abort")
-def abort(state: Path = typer.Option(DEFAULT_STATE, "--state"),
-          as_json: bool = typer.Option(False, "--json")) -> None:
+def abort(state: Path = state_option(DEFAULT_STATE),
+          output: str = output_option(STREAM_FORMATS),
+          legacy_json: bool = legacy_json_option()) -> None:
     """Halt and roll back every cluster the change reached (by the running engine, or the next
     resume)."""
+    with input_errors():
+        as_json = _as_json(output, legacy_json)
     _request(state, "aborted", as_json)
 
 

@@ -20,7 +20,7 @@ import typer
 from rich.console import Console, RenderableType
 from rich.live import Live
 
-from waveguard.cli.common import input_errors
+from waveguard.cli.common import input_errors, render_document
 
 if TYPE_CHECKING:
     from waveguard.rollout.eventlog import Event, EventLog
@@ -100,6 +100,18 @@ class _live_or_plain:  # noqa: N801 (a context manager used like a function)
             self.console.print()
 
 
+def event_line(e: Event) -> str:
+    """One event of the ``-o json`` stream, one line: ``apiVersion``, ``kind: RolloutEvent``,
+    ``event`` (the event's kind), ``time`` (wall clock, RFC 3339 UTC; null where the state file
+    does not know it) and the rest of :meth:`Event.as_json` (``seq``, ``t`` in rollout seconds,
+    ``wave``, ``cluster``, the payload)."""
+    body = e.as_json()
+    body["event"] = body.pop("kind")
+    body["time"] = e.time
+    return render_document("RolloutEvent", body, "json", indent=None)
+
+
+
 class LiveReporter:
     """``start``/``resume``: the live view on stderr while the engine runs (rich Live, redrawn
     four times a second from the fold of the events written so far), or one JSON object per
@@ -134,7 +146,7 @@ class LiveReporter:
 
     def __call__(self, e: Event) -> None:
         if self.as_json:
-            typer.echo(json.dumps(e.as_json(), default=float))
+            typer.echo(event_line(e))
         if e.seq <= self.fold.state.last_seq:
             return  # already read when the view started
         with self.lock:

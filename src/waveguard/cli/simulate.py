@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Optional
 
 import typer
 from rich.table import Table
 
-from waveguard.cli.common import input_errors, stdout_console
+from waveguard.cli.common import (
+    input_errors, legacy_json_option, output_file_option, output_option, resolve_output, stdout_console,
+)
 from waveguard.cli.progress import progress
 from waveguard.model.errors import InputError
+
+
+#: Output formats of `simulate` (the first is the default).
+FORMATS = ("table", "json", "yaml")
 
 
 def register(app: typer.Typer) -> None:
@@ -24,7 +29,9 @@ def register(app: typer.Typer) -> None:
         builtin: Optional[str] = typer.Option(None, "--builtin", help="Run a shipped scenario by name."),
         list_: bool = typer.Option(False, "--list", help="List the shipped scenarios and exit."),
         seed: Optional[int] = typer.Option(None, "--seed", help="Random seed (default: the scenario's)."),
-        as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+        output: str = output_option(FORMATS),
+        output_file: Optional[Path] = output_file_option("the summary"),
+        legacy_json: bool = legacy_json_option(),
         report: Optional[Path] = typer.Option(None, "--report", help="Write a self-contained HTML report."),
         metrics_out: Optional[Path] = typer.Option(None, "--metrics-out", help="Write every series as CSV."),
         workers: Optional[int] = typer.Option(None, "--workers", min=0,
@@ -35,6 +42,7 @@ def register(app: typer.Typer) -> None:
         from waveguard.sim.scenario import builtin_path
 
         with input_errors():
+            out = resolve_output(output, FORMATS, output_file=output_file, legacy_json=legacy_json)
             if list_:
                 _print_builtins(builtin_names(), builtin_path)
                 return
@@ -55,12 +63,11 @@ def register(app: typer.Typer) -> None:
                 from waveguard.sim.export import write_csv
 
                 write_csv(result, metrics_out)
-        if as_json:
-            out = result.to_json()
-            out["seed"] = sc.seed if seed is None else seed
-            typer.echo(json.dumps(out, indent=2))
-        else:
-            _print_summary(result, report, metrics_out)
+            if out.structured:
+                out.emit_document("SimulationResult", result.to_json() | {"seed": sc.seed if seed is None else seed})
+            else:
+                with out.console() as console:
+                    _print_summary(result, report, metrics_out, console)
 
 
 def _given(path: Path | None) -> Path:
@@ -89,10 +96,9 @@ def _print_builtins(names, path_of) -> None:
     console.print(table)
 
 
-def _print_summary(result, report, metrics_out) -> None:
+def _print_summary(result, report, metrics_out, console) -> None:
     from waveguard.report.sim import clock
 
-    console = stdout_console()
     rows = result.summary()
     table = Table(title=f"waveguard simulate — {result.scenario}", header_style="bold", box=None)
     table.add_column("cluster", justify="left")

@@ -1,6 +1,6 @@
 """Render an :class:`~waveguard.analysis.AnalysisResult`: rich table, JSON, SARIF 2.1.0.
 
-The JSON schema is documented in README.md ("analyse --format json"); SARIF is written by
+The JSON schema is documented in README.md ("analyse -o json"; waveguard schema analysis); SARIF is written by
 :mod:`waveguard.report.sarif` (``to_sarif`` is re-exported here, its old import path).
 """
 
@@ -22,7 +22,7 @@ _STYLE = {"info": "cyan", "warning": "yellow", "error": "bold red", "ok": "green
 
 
 def to_json(result: AnalysisResult) -> dict[str, Any]:
-    """The ``--format json`` document: findings[], projections[], agents[]."""
+    """The ``-o json`` document (without apiVersion/kind, which the CLI adds): findings[], projections[], agents[]."""
     return {
         "version": __version__,
         "documents": result.documents,

@@ -2,7 +2,7 @@
 
 They live in ``report`` because the demo sits on the top row of docs/architecture.md: the demo
 imports ``report`` to render, and nothing but the CLI imports the demo. ``as_json`` gives the
-``waveguard demo --json`` shapes. Times in simulated seconds from the start of the run.
+``waveguard demo -o json`` shapes. Times in simulated seconds from the start of the run.
 """
 
 from __future__ import annotations

@@ -14,8 +14,6 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from jinja2 import DictLoader, Environment, select_autoescape
-
 from waveguard.model.errors import InputError
 from waveguard.report.charts import PAGE_WIDTH_PX
 
@@ -83,7 +81,13 @@ def count(n: float, noun: str) -> str:
 
 def render_page(body: str, title: str, meta: ReportMeta, **context) -> str:
     """The HTML of a report: ``body`` (a Jinja template of ``{% block body %}``, autoescaped)
-    rendered with ``context`` inside the shared page."""
+    rendered with ``context`` inside the shared page. Raises InputError naming the ``report``
+    extra when Jinja2 or matplotlib is not installed."""
+    from waveguard.model.extras import require_extra
+
+    require_extra("report", "--report (HTML)")
+    from jinja2 import DictLoader, Environment, select_autoescape
+
     env = Environment(loader=DictLoader({"base": _BASE, "page": '{% extends "base" %}{% block body %}'
                                          + body + "{% endblock %}"}),
                       autoescape=select_autoescape(default=True, default_for_string=True))

@@ -33,7 +33,7 @@ class RuleDoc:
 
 
 _MEASURE = ("run the agent on a canary with kube-apiserver audit logging, `waveguard measure --audit-log "
-            "audit.log -o profile.yaml`, then `waveguard analyse PATH --profiles profile.yaml`")
+            "audit.log --output-file profile.yaml`, then `waveguard analyse PATH --profiles profile.yaml`")
 
 RULE_DOCS: dict[str, RuleDoc] = {
     "WG101": RuleDoc(

@@ -1,4 +1,4 @@
-"""``analyse --format sarif``: a SARIF 2.1.0 log that GitHub code scanning accepts.
+"""``analyse -o sarif``: a SARIF 2.1.0 log that GitHub code scanning accepts.
 
 What code scanning requires and this log gives (docs.github.com, "SARIF support for code
 scanning"): every rule with ``shortDescription``, ``fullDescription``, ``help`` (text and

@@ -57,7 +57,11 @@ def _blast_png(blast: np.ndarray) -> str:
 
 
 def write_report(sweep: Sweep, meta: dict, path: Path) -> None:
-    """Write the page to ``path`` whole or not at all (UTF-8). Raises InputError when it cannot."""
+    """Write the page to ``path`` whole or not at all (UTF-8). Raises InputError when it cannot,
+    or when the ``report`` extra (Jinja2, matplotlib) is not installed."""
+    from waveguard.model.extras import require_extra
+
+    require_extra("report", "--report (HTML)")
     from jinja2 import Environment
 
     kept = [o for o in sweep.outcomes if o.baseline_saturated == 0]

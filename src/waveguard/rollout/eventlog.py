@@ -149,12 +149,13 @@ class EventLog:
 
     def _insert(self, kind: EventKind, row: Row) -> Event:
         _, t, wave, cluster, data = row
+        wall = time.time()
         cur = self._db.execute(
             "INSERT INTO events (t, wall, kind, wave, cluster, data) VALUES (?, ?, ?, ?, ?, ?)",
-            (float(t), time.time(), kind, wave, cluster, json.dumps(data, sort_keys=True, default=float)))
+            (float(t), wall, kind, wave, cluster, json.dumps(data, sort_keys=True, default=float)))
         seq = cur.lastrowid
         assert seq is not None  # set by every INSERT
-        return Event(seq=seq, t=float(t), kind=kind, wave=wave, cluster=cluster, data=data)
+        return Event(seq=seq, t=float(t), kind=kind, wave=wave, cluster=cluster, data=data, wall=wall)
 
     # --- the lease ---------------------------------------------------------------------------
     def start(self, rows: Sequence[Row], owner: Owner) -> list[Event]:
@@ -235,8 +236,8 @@ class EventLog:
     def events(self, after: int = 0) -> list[Event]:
         """Events with seq > ``after``, in order."""
         try:
-            rows = self._db.execute("SELECT seq, t, kind, wave, cluster, data FROM events WHERE seq > ? ORDER BY seq",
-                                    (after,)).fetchall()
+            rows = self._db.execute("SELECT seq, t, kind, wave, cluster, data, wall FROM events WHERE seq > ? "
+                                    "ORDER BY seq", (after,)).fetchall()
         except sqlite3.DatabaseError as exc:
             raise _db_error(self.path, exc) from exc
         known = {k.value for k in EventKind}
@@ -308,16 +309,18 @@ def _db_error(path: Path, exc: sqlite3.DatabaseError) -> InputError:
 
 
 def _event_of_row(path: Path, row: tuple) -> Event:
-    """The :class:`Event` of one ``events`` row (seq, t, kind, wave, cluster, data). Raises
+    """The :class:`Event` of one ``events`` row (seq, t, kind, wave, cluster, data, wall). Raises
     InputError (corrupt) for a row no waveguard wrote: data that is not a
-    JSON object, a field of the wrong type."""
-    seq, t, kind, wave, cluster, data = row
+    JSON object, a field of the wrong type. A wall time that is not a number reads as unknown."""
+    seq, t, kind, wave, cluster, data, wall = row
     try:
         payload = json.loads(data)
         if not isinstance(payload, dict) or not isinstance(seq, int) or not isinstance(t, (int, float)) \
                 or not isinstance(wave, (int, type(None))) or not isinstance(cluster, (str, type(None))):
             raise ValueError("fields of the wrong type")
-        return Event(seq=seq, t=float(t), kind=EventKind(kind), wave=wave, cluster=cluster, data=payload)
+        known_wall = float(wall) if isinstance(wall, (int, float)) and wall > 0 else None
+        return Event(seq=seq, t=float(t), kind=EventKind(kind), wave=wave, cluster=cluster, data=payload,
+                     wall=known_wall)
     except (ValueError, TypeError) as exc:  # JSONDecodeError is a ValueError
         raise InputError(str(path), f"not a readable waveguard state database: corrupt (event {seq!r}: {exc})",
                          hint="restore it from a backup, or start a new rollout with another --state") from None

@@ -1,7 +1,7 @@
 """What the event log holds: event kinds, rollout and cluster statuses, one payload model per kind.
 
 Kinds and statuses are :class:`enum.StrEnum`: their values are the strings the log, ``rollout
-status --json`` and ``--json`` streams have always carried, so state files and output are
+status -o json`` and the ``-o json`` streams carry, so state files and output are
 unchanged. A payload is validated against its model when it is written
 (:meth:`EventLog.append_many <waveguard.rollout.eventlog.EventLog.append_many>`) and stored as
 given; :meth:`Event.payload` reads it back typed.
@@ -190,6 +190,17 @@ class Event:
     wave: int | None
     cluster: str | None
     data: dict[str, Any]
+    #: Wall-clock time it was written (Unix seconds); None when unknown (0 in the log).
+    wall: float | None = None
+
+    @property
+    def time(self) -> str | None:
+        """The wall-clock time it was written, RFC 3339 in UTC (None when unknown)."""
+        if not self.wall:
+            return None
+        from datetime import datetime, timezone
+
+        return datetime.fromtimestamp(self.wall, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
     def payload(self) -> Payload:
         """The payload, typed (its kind's model). Raises ValidationError for a bad payload."""

@@ -6,9 +6,9 @@ kubeconfig loading, credentials — tokens, client certificates, exec plugins �
 settings). Every request takes a token from a bucket per cluster (``qps`` 5/s, ``burst`` 10:
 client-go's ``rest.Config`` defaults), so the guard cannot become the storm it guards against;
 each has a (connect, read) timeout and a total deadline for its body (a body dripped byte by byte
-is a timeout, not a hang). REST paths come from a table of the built-in kinds
-(Kubernetes API reference); other kinds are looked up once per cluster and group/version by
-API discovery (``GET /apis/<group>/<version>``).
+is a timeout, not a hang). REST paths come from API discovery: every kind is looked up once
+per cluster and group/version (``GET /api/v1``, ``GET /apis/<group>/<version>``), so built-in
+kinds and CRDs resolve alike and no kind → resource table is kept.
 
 **Retries** (:mod:`tenacity`): a 429, a 5xx, a connection refused or reset and a timeout are
 retried with exponential back-off and full jitter (a wait drawn from 0 .. ``backoff_initial_s`` ×
@@ -41,12 +41,12 @@ from email.utils import parsedate_to_datetime
 from typing import Any, Callable, Iterator
 from urllib.parse import quote, urlencode
 
-import urllib3
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from tenacity import RetryCallState, Retrying, retry_if_exception, wait_random_exponential
 
 from waveguard.model.errors import TargetError, key_error
-from waveguard.model.manifests import CLUSTER_SCOPED_KINDS, Document
+from waveguard.model.manifests import Document
+from waveguard.model.durations import Seconds
 
 FIELD_MANAGER = "waveguard"
 #: client-go's ``rest.Config`` defaults (k8s.io/client-go/rest/config.go: DefaultQPS, DefaultBurst).
@@ -72,25 +72,6 @@ DEFAULT_BACKOFF_INITIAL_S = 0.5
 DEFAULT_BACKOFF_MAX_S = 30.0
 #: Statuses retried besides a failure to connect (status 0): 429 Too Many Requests (APF), 5xx.
 RETRIED_STATUSES = frozenset({429, *range(500, 600)})
-
-#: kind → (API group, resource) of built-in kinds (Kubernetes API reference).
-_KNOWN = {
-    "Namespace": ("", "namespaces"), "ServiceAccount": ("", "serviceaccounts"), "Secret": ("", "secrets"),
-    "ConfigMap": ("", "configmaps"), "Service": ("", "services"), "Pod": ("", "pods"), "Node": ("", "nodes"),
-    "DaemonSet": ("apps", "daemonsets"), "Deployment": ("apps", "deployments"),
-    "StatefulSet": ("apps", "statefulsets"), "ReplicaSet": ("apps", "replicasets"),
-    "Job": ("batch", "jobs"), "CronJob": ("batch", "cronjobs"),
-    "ClusterRole": ("rbac.authorization.k8s.io", "clusterroles"),
-    "ClusterRoleBinding": ("rbac.authorization.k8s.io", "clusterrolebindings"),
-    "Role": ("rbac.authorization.k8s.io", "roles"), "RoleBinding": ("rbac.authorization.k8s.io", "rolebindings"),
-    "FlowSchema": ("flowcontrol.apiserver.k8s.io", "flowschemas"),
-    "PriorityLevelConfiguration": ("flowcontrol.apiserver.k8s.io", "prioritylevelconfigurations"),
-    "PriorityClass": ("scheduling.k8s.io", "priorityclasses"),
-    "PodDisruptionBudget": ("policy", "poddisruptionbudgets"),
-    "NetworkPolicy": ("networking.k8s.io", "networkpolicies"),
-    "CustomResourceDefinition": ("apiextensions.k8s.io", "customresourcedefinitions"),
-}
-
 
 class KubernetesError(TargetError):
     """A request the apiserver refused (``status``/``reason``) or that could not be sent
@@ -121,14 +102,14 @@ class KubernetesConfig(BaseModel):
     qps: float = Field(default=DEFAULT_QPS, gt=0, le=1000)
     burst: int = Field(default=DEFAULT_BURST, ge=1, le=10000)
     field_manager: str = Field(default=FIELD_MANAGER, min_length=1, max_length=128)
-    connect_timeout_s: float = Field(default=REQUEST_TIMEOUT_S[0], gt=0, le=300)
+    connect_timeout_s: Seconds = Field(default=REQUEST_TIMEOUT_S[0], gt=0, le=300)
     #: Seconds for an answer, and for its whole body (a per-read timeout lets a drip hang forever).
-    read_timeout_s: float = Field(default=REQUEST_TIMEOUT_S[1], gt=0, le=600)
+    read_timeout_s: Seconds = Field(default=REQUEST_TIMEOUT_S[1], gt=0, le=600)
     max_attempts: int = Field(default=DEFAULT_MAX_ATTEMPTS, ge=1, le=1000)
-    request_deadline_s: float = Field(default=DEFAULT_REQUEST_DEADLINE_S, gt=0, le=86400)
-    cluster_deadline_s: float = Field(default=DEFAULT_CLUSTER_DEADLINE_S, gt=0, le=86400)
-    backoff_initial_s: float = Field(default=DEFAULT_BACKOFF_INITIAL_S, gt=0, le=600)
-    backoff_max_s: float = Field(default=DEFAULT_BACKOFF_MAX_S, gt=0, le=3600)
+    request_deadline_s: Seconds = Field(default=DEFAULT_REQUEST_DEADLINE_S, gt=0, le=86400)
+    cluster_deadline_s: Seconds = Field(default=DEFAULT_CLUSTER_DEADLINE_S, gt=0, le=86400)
+    backoff_initial_s: Seconds = Field(default=DEFAULT_BACKOFF_INITIAL_S, gt=0, le=600)
+    backoff_max_s: Seconds = Field(default=DEFAULT_BACKOFF_MAX_S, gt=0, le=3600)
     #: The rollback's identity: a kubeconfig (e.g. ``waveguard breakglass kubeconfig``'s, whose
     #: client certificate lands in the break-glass priority level) and, per cluster, its
     #: context(s), tried in order when one cannot be reached. Without ``rollback_contexts`` for a
@@ -196,6 +177,8 @@ class ClusterClient:
         self._endpoint = 0
         self.config = config
         self.bucket = bucket or TokenBucket(config.qps, config.burst)
+        import urllib3  # the kubernetes client's pool (the `kubernetes` extra): imported with it
+
         self.timeout = urllib3.Timeout(connect=config.connect_timeout_s, read=config.read_timeout_s)
         self._clock, self._sleep = clock, sleep
         self.requests = 0
@@ -268,6 +251,8 @@ class ClusterClient:
         if body is not None:
             headers["Content-Type"] = content_type or "application/json"
             data = json.dumps(body).encode()
+        import urllib3
+
         try:
             resp = self.api_client.rest_client.pool_manager.request(
                 method, url, body=data, headers=headers, timeout=self.timeout, retries=False, preload_content=False)
@@ -288,6 +273,8 @@ class ClusterClient:
     def _read_body(self, resp, method: str, path: str) -> bytes:
         """The whole body within ``read_timeout_s`` of the answer (each socket read is bounded by
         the same timeout; the total too). Raises urllib3's ReadTimeoutError past it."""
+        import urllib3
+
         give_up = time.monotonic() + self.config.read_timeout_s
         chunks: list[bytes] = []
         try:
@@ -306,13 +293,13 @@ class ClusterClient:
             resp.release_conn()
 
     def resource(self, api_version: str, kind: str) -> tuple[str, bool]:
-        """(collection path prefix, namespaced) of ``kind``: ``/api/v1`` or ``/apis/<group>/<version>``
-        and the resource name; discovery for kinds not in the built-in table."""
+        """(collection path prefix, namespaced) of ``kind`` in ``api_version``, as the apiserver's
+        discovery says (``GET /api/v1`` or ``GET /apis/<group>/<version>``: its APIResourceList,
+        read once per cluster and group/version, through the same rate limit and retries as every
+        request). No table of kinds is kept here: what the cluster serves decides, built-in kinds
+        and CRDs alike. Raises KubernetesError (404) for a kind the cluster does not serve."""
         group, _, version = api_version.rpartition("/")
         base = f"/apis/{group}/{version}" if group else f"/api/{version}"
-        known = _KNOWN.get(kind)
-        if known is not None and known[0] == group:
-            return f"{base}/{known[1]}", kind not in CLUSTER_SCOPED_KINDS
         if base not in self._discovered:
             _, doc = self.request("GET", base)
             self._discovered[base] = {r["kind"]: (r["name"], bool(r.get("namespaced")))
@@ -323,6 +310,10 @@ class ClusterClient:
             raise KubernetesError(self.cluster, "GET", base, 404, "NotFound",
                                   f"the apiserver serves no {kind} in {api_version}") from None
         return f"{base}/{name}", namespaced
+
+    def namespaced(self, doc: Document) -> bool:
+        """Whether ``doc``'s kind lives in a namespace (discovery, :meth:`resource`)."""
+        return self.resource(doc.api_version, doc.kind)[1]
 
     def object_path(self, doc: Document) -> str:
         prefix, namespaced = self.resource(doc.api_version, doc.kind)

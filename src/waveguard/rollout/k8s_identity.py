@@ -34,7 +34,7 @@ def load_api_client(path: str | None, cluster: str, context: str) -> Any:
     except (ConfigException, OSError, TypeError, ValueError, AttributeError) as exc:
         raise InputError(path or "~/.kube/config", f"cluster {cluster}: cannot load kubeconfig context "
                          f"{context!r}: {' '.join(str(exc).split())}",
-                         hint="map fleet clusters to contexts in kubernetes.contexts") from None
+                         hint="map fleet clusters to contexts: --context CLUSTER=CONTEXT or kubernetes.contexts") from None
 
 
 def kubeconfig_contexts(path: str | None) -> list[str]:
@@ -63,5 +63,5 @@ def rollback_contexts(config: KubernetesConfig, cluster: str) -> list[str]:
     if not found:
         raise InputError(config.rollback_kubeconfig, f"cluster {cluster}: no rollback context (no "
                          f"kubernetes.rollback_contexts entry, no {prefix}… context in this kubeconfig)",
-                         hint="waveguard breakglass kubeconfig --fleet FLEET -o FILE writes one per replica")
+                         hint="waveguard breakglass kubeconfig --fleet FLEET --output-file FILE writes one per replica")
     return found

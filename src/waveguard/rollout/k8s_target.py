@@ -49,7 +49,7 @@ from urllib.parse import quote
 
 from waveguard.model.errors import InputError
 from waveguard.model.fleet import Fleet
-from waveguard.model.manifests import CLUSTER_SCOPED_KINDS, Change, Document
+from waveguard.model.manifests import Change, Document
 from waveguard.rollout.k8s_client import (  # noqa: F401  (re-exported: their old import path)
     DEFAULT_BURST, DEFAULT_QPS, FIELD_MANAGER, REQUEST_TIMEOUT_S, ClusterClient, KubernetesConfig, KubernetesError,
     TokenBucket,
@@ -248,7 +248,7 @@ class KubernetesActuator(Actuator):
         body.setdefault("kind", doc.kind)
         meta = dict(body.get("metadata") or {})
         meta["name"] = doc.name
-        if doc.namespace and doc.kind not in CLUSTER_SCOPED_KINDS:
+        if doc.namespace and c.namespaced(doc):
             meta.setdefault("namespace", doc.namespace)
         body["metadata"] = meta
         c.request("PATCH", c.object_path(doc), query={"fieldManager": self.config.field_manager, "force": "true"},

@@ -12,6 +12,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from waveguard.model.errors import key_error
+from waveguard.model.durations import Seconds
 from waveguard.signals import dns as dnsprobe
 
 #: Largest Prometheus response read. Policy: a fleet-wide answer is one sample per cluster and
@@ -29,11 +30,11 @@ class PrometheusConfig(BaseModel):
 
     url: str
     #: Prometheus' scrape interval for these targets (kube-prometheus scrapes apiservers every 30 s).
-    scrape_interval_s: float = Field(default=30.0, gt=0)
+    scrape_interval_s: Seconds = Field(default=30.0, gt=0)
     #: A sample older than this many scrape intervals is stale (no data).
     staleness_intervals: float = Field(default=3.0, gt=0)
     #: Per-request timeout (connect, read), also Prometheus' query timeout.
-    timeout_s: float = Field(default=5.0, gt=0, le=120)
+    timeout_s: Seconds = Field(default=5.0, gt=0, le=120)
     #: Simulated seconds per wall second of the scraped fleet (1 for real clusters): sizes the
     #: rate window; the paced path's wrapper corrects the rates.
     time_scale: float = Field(default=1.0, gt=0)
@@ -88,8 +89,8 @@ class DNSConfig(BaseModel):
 
     #: Probes per cluster per evaluation; the failure ratio has this resolution.
     probes: int = Field(default=3, ge=1, le=100)
-    timeout_s: float = Field(default=dnsprobe.DEFAULT_TIMEOUT_S, gt=0, le=30)
-    latency_threshold_s: float = Field(default=dnsprobe.DEFAULT_LATENCY_THRESHOLD_S, gt=0)
+    timeout_s: Seconds = Field(default=dnsprobe.DEFAULT_TIMEOUT_S, gt=0, le=30)
+    latency_threshold_s: Seconds = Field(default=dnsprobe.DEFAULT_LATENCY_THRESHOLD_S, gt=0)
     clusters: dict[str, DNSTarget] = Field(default_factory=dict)
     #: Probes in flight at once (bounds threads and sockets).
     parallel: int = Field(default=32, ge=1, le=256)

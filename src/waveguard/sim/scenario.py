@@ -47,11 +47,12 @@ from pydantic import BaseModel, Field, ValidationError, model_validator
 from waveguard.model import constants as C
 from waveguard.model.apf import APFConfig
 from waveguard.model.errors import InputError, key_error
-from waveguard.model.strict_types import Count, Number
+from waveguard.model.strict_types import Count
 from waveguard.model.fleet import Fleet, default_fleet, load_fleet
 from waveguard.model.requests import RequestProfile
 from waveguard.model.yamlio import line_of as _line_of
 from waveguard.model.yamlio import read_yaml_file
+from waveguard.model.durations import Seconds
 from waveguard.sim.options import SimulatorOptions, simulator_clients
 from waveguard.sim.scenario_spec import (
     STRICT, APFSpec, ApiserverDown, BaselineSpec, ChangeSpec, DNSSpec, EventSpec, InlineFleet, RestartApiserver,
@@ -72,8 +73,8 @@ class Scenario(BaseModel):
     model_config = STRICT
     name: str = Field(min_length=1)
     description: str = ""
-    duration_s: Number = Field(gt=0)
-    step_s: Number = Field(default=1.0, gt=0, le=1.0)
+    duration_s: Seconds = Field(gt=0)
+    step_s: Seconds = Field(default=1.0, gt=0, le=1.0)
     seed: Count = 0
     fleet: Literal["default"] | str | InlineFleet = "default"
     change: ChangeSpec | None = None

@@ -12,6 +12,7 @@ from waveguard.model.apf import APFConfig, FlowSchema, PriorityLevel
 from waveguard.model.fleet import Cluster
 from waveguard.model.requests import RequestClass, RequestProfile
 from waveguard.model.strict_types import Count, Number
+from waveguard.model.durations import Seconds
 from waveguard.sim.rollback import RollbackRequest, parse_request
 
 #: Every scenario model rejects unknown keys.
@@ -87,8 +88,8 @@ class ScheduleStep(BaseModel):
     cluster: str | None = None
     clusters: list[str] | None = None
     selector: dict[str, str] | None = None
-    at_s: Number = Field(ge=0)
-    stagger_s: Number = Field(default=0.0, ge=0)
+    at_s: Seconds = Field(ge=0)
+    stagger_s: Seconds = Field(default=0.0, ge=0)
     share: Number = Field(default=1.0, ge=0.0, le=1.0)
     #: Pods the DaemonSet controller creates per second (default: kube-controller-manager QPS).
     pods_per_s: Number | None = Field(default=None, gt=0)
@@ -130,7 +131,7 @@ class ApiserverDown(BaseModel):
     model_config = STRICT
     cluster: str
     replica: Count = Field(default=0, ge=0)
-    duration_s: Number = Field(gt=0)
+    duration_s: Seconds = Field(gt=0)
 
 
 class RollbackEvent(BaseModel):
@@ -159,7 +160,7 @@ class EventSpec(BaseModel):
     """At ``at_s``: restart one apiserver replica, hold one down for a while, or start a rollback."""
 
     model_config = STRICT
-    at_s: Number = Field(ge=0)
+    at_s: Seconds = Field(ge=0)
     restart_apiserver: RestartApiserver | None = None
     apiserver_down: ApiserverDown | None = None
     rollback: RollbackEvent | None = None

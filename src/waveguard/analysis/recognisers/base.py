@@ -15,6 +15,7 @@ import yaml
 
 from waveguard.model.yamlio import safe_load
 
+from waveguard.model.durations import go_duration_s
 from waveguard.model.findings import Severity
 from waveguard.model.manifests import Change, Grant, Workload
 from waveguard.model.requests import RequestClass
@@ -27,28 +28,9 @@ def truthy(value: object) -> bool:
 
 def duration_s(text: str | None, default: float) -> float:
     """A Go duration as agents' flags and Corefiles write it ("30", "30s", "5m", "1h30m", "1h0m0s")
-    in seconds (Go's time.ParseDuration units ms, s, m, h); a bare number is seconds;
-    ``default`` when absent or unreadable."""
-    if not text:
-        return default
-    if text.isdigit():
-        return float(text)
-    units = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
-    total, number = 0.0, ""
-    i = 0
-    while i < len(text):
-        ch = text[i]
-        if ch.isdigit() or ch == ".":
-            number += ch
-            i += 1
-            continue
-        unit = "ms" if text.startswith("ms", i) else ch
-        if unit not in units or not number:
-            return default
-        total += float(number) * units[unit]
-        number = ""
-        i += len(unit)
-    return total if not number else default
+    in seconds (Go's time.ParseDuration, by :func:`waveguard.model.durations.go_duration_s`); a
+    bare number is seconds; ``default`` when absent or unreadable."""
+    return go_duration_s(text, default)
 
 
 @dataclass

@@ -31,10 +31,12 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
+from waveguard.model.apiversion import strip_api_header
 from waveguard.model.errors import InputError, key_error
 from waveguard.model.fleet import Cluster, Fleet
 from waveguard.model.strict_types import Count, Number
 from waveguard.model.yamlio import line_of, read_yaml_file
+from waveguard.model.durations import Seconds
 from waveguard.rollout.gates.registry import GATES
 
 #: Gate kinds by name → :class:`~waveguard.rollout.gates.registry.Gate` (what it reads, unit,
@@ -97,7 +99,7 @@ class Wave(BaseModel):
     name: str = Field(min_length=1)
     clusters: ClusterSelector
     node_share: Number = Field(default=1.0, gt=0, le=1)
-    bake_s: Number
+    bake_s: Seconds
 
     @field_validator("bake_s")
     @classmethod
@@ -115,14 +117,14 @@ class Plan(BaseModel):
     change: str
     waves: list[Wave] = Field(min_length=1)
     gates: list[GateSpec] = Field(default_factory=list)
-    gate_interval_s: Number = Field(default=30.0, gt=0)
+    gate_interval_s: Seconds = Field(default=30.0, gt=0)
     max_parallel_clusters: Count = Field(default=25, ge=1)
     rollback: Literal["automatic", "manual"] = "automatic"
     #: Seconds a gate may stay without data on a cluster before the rollout halts and rolls back
     #: (the engine pauses at the first no-data, keeps evaluating, and resumes when data returns).
     #: Default 600 s: ten minutes, the ``for:`` of kube-prometheus' TargetDown alert, so the
     #: monitoring has paged someone by then; past it the change has run unobserved too long.
-    no_data_timeout_s: float = Field(default=600.0, gt=0)
+    no_data_timeout_s: Seconds = Field(default=600.0, gt=0)
 
     @model_validator(mode="after")
     def _unique_wave_names(self) -> "Plan":
@@ -141,7 +143,7 @@ def load_plan(path: str | Path, fleet: Fleet) -> Plan:
     path = Path(path)
     data, node, _ = read_yaml_file(path, "plan")
     try:
-        plan = Plan.model_validate(data)
+        plan = Plan.model_validate(strip_api_header(data, "Plan", str(path)))
     except ValidationError as exc:
         err = exc.errors()[0]
         raise key_error(str(path), err, line=line_of(node, err["loc"]), hint="see the plan format in README.md"

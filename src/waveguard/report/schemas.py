@@ -1,0 +1,185 @@
+"""JSON Schemas of waveguard's files and documents, generated from the pydantic models
+(``waveguard schema NAME``; docs/schemas.md links them).
+
+Inputs (what waveguard reads): ``fleet`` (:class:`~waveguard.model.fleet.Fleet`), ``plan``
+(:class:`~waveguard.rollout.plan.Plan`), ``backend`` (the ``--backend-config`` file:
+:class:`BackendFile`), ``scenario`` (:class:`~waveguard.sim.scenario.Scenario`). Outputs (what
+it prints with ``-o json``): ``analysis`` (:class:`AnalysisDocument`, ``waveguard analyse``) and
+``events`` (:class:`RolloutEventDocument`, one line of ``waveguard rollout start|resume -o
+json``). Every output carries ``apiVersion``/``kind``; a plan may.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from waveguard.model.apiversion import API_VERSION
+from waveguard.model.findings import Finding
+from waveguard.rollout.events import EventKind
+from waveguard.rollout.k8s_client import KubernetesConfig
+from waveguard.signals.prometheus_config import DNSConfig, PrometheusConfig
+
+#: Where the schemas say they live ($id); docs/schemas.md holds the same text.
+SCHEMA_BASE = "https://waveguard.io/schemas/v1alpha1"
+
+
+class BackendFile(BaseModel):
+    """The ``--backend-config`` file of ``waveguard rollout start`` (README: Real clusters)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    prometheus: PrometheusConfig | None = None
+    dns: DNSConfig | None = None
+    kubernetes: KubernetesConfig | None = None
+
+
+class _Versioned(BaseModel):
+    apiVersion: Literal["waveguard.io/v1alpha1"] = "waveguard.io/v1alpha1"  # noqa: N815 (the key); = API_VERSION
+
+
+class RequestDoc(BaseModel):
+    """One request class of an agent: what it sends, how often (requests/s)."""
+
+    verb: str
+    resource: str
+    api_group: str
+    scope: str
+    trigger: str
+    rate_per_s: float
+    resource_version: str | None = None
+    limit: int | None = None
+    leader_only: bool = False
+    component: str | None = None
+    config_key: str | None = None
+
+
+class AgentDoc(BaseModel):
+    """An agent found in the change and its requests."""
+
+    workload: str
+    agent: str
+    per_node: bool
+    replicas: int | None
+    scaling: str
+    upper_bound: bool
+    evidence: Any
+    requests: list[RequestDoc]
+
+
+class WorkloadLoadDoc(BaseModel):
+    """One workload's load on one cluster's control plane (utilisations are shares of 1;
+    seat-seconds per second; bytes; seconds)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    workload: str
+    verdict: str
+    priority_level: str
+    replicas: int
+    level_utilisation: float
+    server_utilisation: float
+    steady_seat_seconds_per_s: float
+    storm_seat_seconds: float
+    storm_drain_s: float
+    storm_bytes: float
+    storm_peak_memory_bytes: float
+    reasons: list[str]
+
+
+class ProjectionDoc(BaseModel):
+    """The change on one cluster: verdict, utilisation (share of 1), memory share, scaling."""
+
+    model_config = ConfigDict(extra="allow")
+
+    cluster: str
+    nodes: int
+    verdict: str
+    utilisation: float
+    memory_share: float
+    scaling: Any
+    reasons: list[str]
+    workloads: list[WorkloadLoadDoc]
+
+
+class AnalysisDocument(_Versioned):
+    """``waveguard analyse -o json``."""
+
+    kind: Literal["Analysis"] = "Analysis"
+    version: str = Field(description="waveguard's version")
+    documents: int
+    findings: list[Finding]
+    projections: list[ProjectionDoc]
+    agents: list[AgentDoc]
+
+
+class RolloutEventDocument(_Versioned):
+    """One line of ``waveguard rollout start|resume -o json``: the event's kind, its rollout
+    time ``t`` (seconds since start), wall-clock ``time`` (RFC 3339 UTC; null where the state
+    file does not know it), wave and cluster (null: the rollout as a whole), and the payload's
+    keys beside them (docs/rollout.md lists them per event)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    kind: Literal["RolloutEvent"] = "RolloutEvent"
+    event: EventKind
+    seq: int = Field(ge=1)
+    t: float
+    time: str | None = Field(description="RFC 3339, UTC", json_schema_extra={"format": "date-time"})
+    wave: int | None
+    cluster: str | None
+
+
+def _model(name: str) -> type[BaseModel]:
+    """The model of ``name``, imported only then (the scenario's needs the simulator's extra)."""
+    if name == "fleet":
+        from waveguard.model.fleet import Fleet
+
+        return Fleet
+    if name == "plan":
+        from waveguard.rollout.plan import Plan
+
+        return Plan
+    if name == "scenario":
+        from waveguard.sim.scenario import Scenario
+
+        return Scenario
+    models: dict[str, type[BaseModel]] = {"backend": BackendFile, "events": RolloutEventDocument,
+                                          "analysis": AnalysisDocument}
+    return models[name]
+
+
+#: The names ``waveguard schema`` takes.
+SCHEMA_NAMES = ("fleet", "plan", "backend", "scenario", "events", "analysis")
+
+
+_PATHS = {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]}
+
+
+def _shorthands(name: str, schema: dict[str, Any]) -> None:
+    """What the models' before-validators also accept, which pydantic's schema cannot see:
+    ``change: PATH`` and ``manifests: PATH`` in scenarios, one context for ``rollback_contexts``,
+    the registered gate kinds, and a plan's ``apiVersion``/``kind``."""
+    defs = schema.get("$defs", {})
+    if name == "scenario":
+        schema["properties"]["change"]["anyOf"] += _PATHS["anyOf"]
+        defs["ChangeSpec"]["properties"]["manifests"]["anyOf"].insert(0, {"type": "string"})
+    if name == "backend":
+        defs["KubernetesConfig"]["properties"]["rollback_contexts"]["additionalProperties"] = _PATHS
+    if name == "plan":
+        from waveguard.rollout.gates.registry import GATES
+
+        defs["GateSpec"]["properties"]["kind"] = {"enum": sorted(GATES), "type": "string"}
+        schema["properties"] = {"apiVersion": {"const": API_VERSION}, "kind": {"const": "Plan"},
+                                **schema["properties"]}
+
+
+def json_schema(name: str) -> dict[str, Any]:
+    """The JSON Schema (draft 2020-12) of ``name`` (one of :data:`SCHEMA_NAMES`), as input
+    files are validated (``mode="validation"``). Raises KeyError for another name."""
+    model = _model(name)
+    schema = model.model_json_schema(mode="validation")
+    _shorthands(name, schema)
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": f"{SCHEMA_BASE}/{name}.json",
+            **schema}

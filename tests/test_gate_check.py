@@ -79,7 +79,7 @@ def _check(url: str, cluster: str, *extra: str) -> tuple[int, dict, float]:
     """``waveguard gate check`` as a rollout tool runs it (a new process): exit code, JSON, wall s."""
     started = time.monotonic()
     out = subprocess.run([sys.executable, "-m", "waveguard.cli.main", "gate", "check", "--cluster", cluster,
-                          "--prometheus-url", url, "--scrape-interval", str(SCRAPE_INTERVAL_S), "--json", *extra],
+                          "--prometheus-url", url, "--scrape-interval", str(SCRAPE_INTERVAL_S), "-o", "json", *extra],
                          capture_output=True, text=True, timeout=60)
     wall_s = time.monotonic() - started
     return out.returncode, json.loads(out.stdout) if out.stdout else {"stderr": out.stderr}, wall_s

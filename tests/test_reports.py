@@ -244,7 +244,7 @@ def halted_state(tmp_path_factory) -> Path:
     plan = folder / "plan.yaml"
     assert runner.invoke(app, ["plan", str(root / "examples" / "incident-telemetry"), "-o", str(plan)]).exit_code == 0
     state = folder / "state.db"
-    assert runner.invoke(app, ["rollout", "start", str(plan), "--state", str(state), "--json"]).exit_code == 1
+    assert runner.invoke(app, ["rollout", "start", str(plan), "--state", str(state), "-o", "json"]).exit_code == 1
     return state
 
 
@@ -313,7 +313,7 @@ def test_rollout_report_bad_input_is_one_line_exit_2(runner, tmp_path, args, mes
 
 def test_demo_json_is_unchanged_by_the_reports(runner, monkeypatch, demo):
     monkeypatch.setattr("waveguard.demo.run_demo", lambda *a, **k: demo)
-    out = json.loads(runner.invoke(app, ["demo", "--json"]).stdout)
+    out = json.loads(runner.invoke(app, ["demo", "-o", "json"]).stdout)
     golden = json.loads((Path(__file__).parent / "golden" / "demo.json").read_text())
     assert "seed" not in out
     assert [s["saturated_clusters"] for s in out["strategies"]] == [s["saturated_clusters"]

@@ -165,7 +165,7 @@ def test_risk_command_json_and_report(tmp_path, inputs):
     fleet_file.write_text(yaml.safe_dump(small_fleet().model_dump(mode="json", exclude_none=True)))
     report = tmp_path / "risk.html"
     result = CliRunner().invoke(app, ["risk", str(plan_file), "--fleet", str(fleet_file), "--samples", "3",
-                                      "--seed", "7", "--workers", "1", "--json", "--report", str(report)])
+                                      "--seed", "7", "--workers", "1", "-o", "json", "--report", str(report)])
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     expected = run_sweep(inputs, 3, workers=1).summary.as_json()

@@ -7,21 +7,24 @@ input. A Job, a Kargo verification, an Argo CD hook or a Flagger webhook runs it
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
 import typer
 
-from waveguard.cli.common import EXIT_BAD_INPUT, EXIT_FINDINGS, EXIT_OK, input_errors
+from waveguard.cli.common import (
+    EXIT_BAD_INPUT, EXIT_FINDINGS, EXIT_OK, PROMETHEUS_URL_ENV, input_errors, legacy_json_option, output_file_option,
+    output_option, resolve_output,
+)
 
 if TYPE_CHECKING:
+    from waveguard.cli.common import Output
     from waveguard.rollout.gates import GateResult
     from waveguard.rollout.plan import Plan
 
-#: The format version of ``gate check --json``.
-API_VERSION = "waveguard.io/v1alpha1"
+#: Output formats of ``gate check`` (the first is the default).
+FORMATS = ("table", "json", "yaml")
 
 
 def register(app: typer.Typer) -> None:
@@ -32,7 +35,7 @@ def register(app: typer.Typer) -> None:
 
 def check_command(
     cluster: str = typer.Option(..., "--cluster", help="The cluster (its 'cluster' label in Prometheus)."),
-    prometheus_url: Optional[str] = typer.Option(None, "--prometheus-url", envvar="WAVEGUARD_PROMETHEUS_URL",
+    prometheus_url: Optional[str] = typer.Option(None, "--prometheus-url", envvar=PROMETHEUS_URL_ENV,
                                                  help="Prometheus to read (or WAVEGUARD_PROMETHEUS_URL)."),
     change: Optional[str] = typer.Option(None, "--change", help="Manifests of the change: also run the projection."),
     plan: Optional[Path] = typer.Option(None, "--plan", help="Gates, thresholds and interval from this plan."),
@@ -40,20 +43,24 @@ def check_command(
     scrape_interval: float = typer.Option(30.0, "--scrape-interval", min=0.001,
                                           help="Prometheus' scrape interval, seconds (freshness, rate window)."),
     timeout: float = typer.Option(5.0, "--timeout", min=0.1, max=120, help="Seconds per Prometheus query."),
-    as_json: bool = typer.Option(False, "--json", help="Print the results as JSON."),
+    output: str = output_option(FORMATS),
+    output_file: Optional[Path] = output_file_option("the results"),
+    legacy_json: bool = legacy_json_option(),
 ) -> None:
     """Evaluate every gate on CLUSTER once: exit 0 all pass, 1 a gate fails, 2 no data or bad input."""
     started = time.monotonic()
     with input_errors():
+        out = resolve_output(output, FORMATS, output_file=output_file, legacy_json=legacy_json)
         results = _evaluate(cluster, prometheus_url, change, plan, fleet, scrape_interval, timeout)
     wall_s = time.monotonic() - started
     status = "fail" if any(r.status == "fail" for r in results) else \
         "no-data" if any(r.status == "no-data" for r in results) else "pass"
-    if as_json:
-        typer.echo(json.dumps({"apiVersion": API_VERSION, "kind": "GateCheck", "cluster": cluster, "status": status,
-                               "wall_s": round(wall_s, 3), "results": [r.as_json() for r in results]}, indent=2))
-    else:
-        _print(results, cluster, status)
+    with input_errors():
+        if out.structured:
+            out.emit_document("GateCheck", {"cluster": cluster, "status": status, "wall_s": round(wall_s, 3),
+                                            "results": [r.as_json() for r in results]})
+        else:
+            _print(results, cluster, status, out)
     raise typer.Exit({"pass": EXIT_OK, "fail": EXIT_FINDINGS, "no-data": EXIT_BAD_INPUT}[status])
 
 
@@ -117,7 +124,7 @@ def _projection(cluster: str, change: str, plan: Plan | None, fleet_path: Path |
 WIDTH = 80
 
 
-def _print(results: list[GateResult], cluster: str, status: str) -> None:
+def _print(results: list[GateResult], cluster: str, status: str, out: Output) -> None:
     """One line per gate (status, gate, figure and threshold in the gate's unit), and for a gate
     that did not pass its reason, wrapped: every line fits 80 columns."""
     import textwrap
@@ -130,4 +137,4 @@ def _print(results: list[GateResult], cluster: str, status: str) -> None:
         lines.append(f"  {r.status:<8}{r.gate:<24}{value} (threshold {r.threshold:g} {GATES[r.gate].unit})")
         if r.status != "pass":
             lines += textwrap.wrap(r.detail, WIDTH, initial_indent=" " * 10, subsequent_indent=" " * 10)
-    typer.echo("\n".join(lines))
+    out.emit("\n".join(lines))

@@ -3,13 +3,18 @@ sweep of simulated rollouts), and the ``plan --risk-budget`` search built on it.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
 import typer
 
-from waveguard.cli.common import EXIT_BAD_INPUT, EXIT_OK, err_console, input_errors, stdout_console
+from waveguard.cli.common import (
+    EXIT_BAD_INPUT, EXIT_OK, err_console, input_errors, legacy_json_option, output_file_option, output_option,
+    resolve_output,
+)
+
+#: Output formats of ``risk`` (the first is the default).
+FORMATS = ("table", "json", "yaml")
 
 if TYPE_CHECKING:
     from waveguard.model.fleet import Fleet
@@ -78,7 +83,9 @@ def risk_command(
     workers: Optional[int] = typer.Option(None, "--workers", min=1, help="Local processes (default: one per core)."),
     ray_address: Optional[str] = typer.Option(None, "--ray-address",
                                               help="Run on this Ray cluster (ray://HOST:10001), or 'local'."),
-    as_json: bool = typer.Option(False, "--json", help="Print the figures as JSON."),
+    output: str = output_option(FORMATS),
+    output_file: Optional[Path] = output_file_option("the figures"),
+    legacy_json: bool = legacy_json_option(),
     report: Optional[Path] = typer.Option(None, "--report", help="Write a self-contained HTML report here."),
 ) -> None:
     """Estimate how likely PLAN is to saturate a production control plane, its blast radius,
@@ -87,10 +94,11 @@ def risk_command(
     from waveguard.model.errors import SourceUnavailableError
     from waveguard.model.fleet import default_fleet, load_fleet
     from waveguard.model.yamlio import check_output_path
-    from waveguard.risk.render import as_json as sweep_json, metadata, print_summary
+    from waveguard.risk.render import document, metadata, print_summary
     from waveguard.rollout.plan import load_plan
 
     with input_errors():
+        out = resolve_output(output, FORMATS, output_file=output_file, legacy_json=legacy_json)
         check_output_path(report, "--report")
         fleet_model = load_fleet(fleet) if fleet else default_fleet()
         plan = load_plan(plan_path, fleet_model)
@@ -106,12 +114,14 @@ def risk_command(
 
         with input_errors():
             write_report(sweep, meta, report)
-    if as_json:
-        typer.echo(json.dumps(sweep_json(sweep.summary, meta), indent=2))
-    else:
-        print_summary(sweep.summary, stdout_console())
-        if report is not None:
-            stdout_console().print(f"report: {report}")
+    with input_errors():
+        if out.structured:
+            out.emit_document("RiskSweep", document(sweep.summary, meta))
+        else:
+            with out.console() as console:
+                print_summary(sweep.summary, console)
+                if report is not None:
+                    console.print(f"report: {report}")
     raise typer.Exit(EXIT_OK)
 
 def fit_plan_to_budget(plan: "Plan", fleet: "Fleet", budget: float, samples: int | None, seed: int) -> "Plan":

@@ -13,14 +13,14 @@ from typing import Optional
 
 import typer
 
-from waveguard.cli.common import input_errors, stdout_console
+from waveguard.cli.common import input_errors, state_option, stdout_console
 from waveguard.cli.rollout import DEFAULT_STATE, rollout_app
 
 
 @rollout_app.command("report")
 def report(
-    state: Path = typer.Option(DEFAULT_STATE, "--state", help="The rollout's SQLite state database."),
-    output_file: Optional[Path] = typer.Option(None, "--output-file", "-o",
+    state: Path = state_option(DEFAULT_STATE),
+    output_file: Optional[Path] = typer.Option(None, "--output-file",
                                                help="HTML page to write (default: the state file's name with .html)."),
 ) -> None:
     """Render a rollout from its state file as HTML: waves, halts and why, gates against thresholds.

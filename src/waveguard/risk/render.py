@@ -12,10 +12,6 @@ from rich.table import Table
 from waveguard.risk.assumptions import BASES
 from waveguard.risk.summary import Estimate, RiskSummary
 
-#: Format version of ``waveguard risk --json``.
-API_VERSION = "waveguard.io/v1alpha1"
-
-
 def percent_text(e: Estimate, digits: int = 1) -> str:
     if math.isnan(e.value):
         return "n/a"
@@ -60,9 +56,9 @@ def print_summary(s: RiskSummary, console: Console) -> None:
     console.print(sens, highlight=False)
 
 
-def as_json(s: RiskSummary, meta: dict) -> dict:
-    return {"apiVersion": API_VERSION, "kind": "RiskSweep", "metadata": meta, **s.as_json(),
-            "assumptions": BASES}
+def document(s: RiskSummary, meta: dict) -> dict:
+    """The body of ``risk -o json|yaml`` (the CLI adds ``apiVersion`` and ``kind: RiskSweep``)."""
+    return {"metadata": meta, **s.as_json(), "assumptions": BASES}
 
 
 def metadata(seed: int, samples: int, plan: str, executor: str) -> dict:

@@ -162,6 +162,7 @@ def test_watch_follows_another_writer_until_the_rollout_ends(writer, capsys):
     assert watch(writer.log.path, True, 0.0, sleep=sleep) == "completed"
     states = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [s["status"] for s in states] == ["running"] * 4 + ["completed"]
+    assert {(s["apiVersion"], s["kind"]) for s in states} == {("waveguard.io/v1alpha1", "RolloutView")}
     assert states[1]["wave"] == 0 and states[1]["clusters"][0]["state"] == "baking"
     assert states[2]["gates"][0]["gate"] == "apiserver_p99_latency" and states[3]["waves"][0]["where"] == "done"
 
@@ -175,7 +176,7 @@ def test_status_watch_in_a_process_of_its_own_while_another_process_writes(tmp_p
         while not path.exists() or path.stat().st_size == 0:
             assert writer.poll() is None, "the writer died"
         watcher = subprocess.run([sys.executable, "-m", "waveguard.cli.main", "rollout", "status", "--state",
-                                  str(path), "--watch", "--json", "--interval", "0.2"],
+                                  str(path), "--watch", "-o", "json", "--interval", "0.2"],
                                  capture_output=True, text=True, timeout=120, cwd=ROOT)
     finally:
         writer.wait(timeout=120)

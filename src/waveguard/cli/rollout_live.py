@@ -9,7 +9,6 @@ the engine writes. ``--json`` prints one JSON object per refresh that saw new ev
 
 from __future__ import annotations
 
-import json
 import sys
 import threading
 import time
@@ -92,7 +91,7 @@ class _live_or_plain:  # noqa: N801 (a context manager used like a function)
             from waveguard.report.live import view_json
             from waveguard.rollout.view import build_view
 
-            typer.echo(json.dumps(view_json(build_view(fold)), default=float))
+            typer.echo(render_document("RolloutView", view_json(build_view(fold)), "json", indent=None))
         elif self.live is not None:
             self.live.update(_render(fold, self.console.width, age), refresh=True)
         elif changed:

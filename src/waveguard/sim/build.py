@@ -15,7 +15,7 @@ from waveguard.model.fleet import Cluster
 from waveguard.sim.clients import SimClient
 from waveguard.sim.dns import DNSCaches
 from waveguard.sim.etcd import EtcdPhase, etcd_flows
-from waveguard.sim.flows import EXEMPT_SEATS, SCOPES, FlowTable, GroupTable, baseline_pod_watchers
+from waveguard.sim.flows import EXEMPT_SEATS, SCOPES, FlowTable, GroupTable, baseline_pod_watchers, sending_share
 from waveguard.sim.maxinflight import MaxInFlight
 from waveguard.sim.noise import Noise
 from waveguard.sim.params import SimParams
@@ -143,6 +143,8 @@ def build_params(clusters: list[Cluster], clients: Sequence[SimClient], flows: F
         change_groups=change_groups, change_instances=groups.instances[:, change_groups].T.copy(),  # (Gc, C)
         change_pod_watchers=groups.pod_watchers[:, change_groups].T[:, None, :].copy(),  # (Gc, 1, C)
         change_per_node=any(clients[i].profile.per_node for i in groups.client[change_groups]),
+        change_rate_leader_replicas=np.where(flows.is_change, flows.leader_replicas, 0.0).T.copy(),
+        change_group_leader_replicas=groups.leader_replicas[:, change_groups].T.copy(),
         zeros_by_cluster=_read_only_zeros(len(clusters)),
         zeros_by_flow=_read_only_zeros((per_flow["n_flows"], len(clusters))),
         zeros_by_level=_read_only_zeros((per_flow["n_used_levels"], len(clusters))),
@@ -167,7 +169,8 @@ def initial_state(params: SimParams, flows: FlowTable, groups: GroupTable, initi
     per_level = (n_levels, n_replicas, n_clusters)
     exists = params.replica_exists
     share = np.full(n_clusters, float(initial_share))
-    synced = groups.instances.T * np.where(groups.is_change[:, None], share[None, :], 1.0)  # (G, C)
+    synced = groups.instances.T * np.where(groups.is_change[:, None], sending_share(share, groups.leader_replicas.T),
+                                           1.0)  # (G, C)
     last_backoff_mix = np.zeros((BACKOFF_LEVELS, n_groups, n_clusters))
     last_backoff_mix[1] = 1.0
     up = exists.copy()

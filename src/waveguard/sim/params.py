@@ -92,3 +92,7 @@ class SimParams:
     zeros_by_cluster: np.ndarray  #: (C,)
     zeros_by_flow: np.ndarray  #: (F, C)
     zeros_by_level: np.ndarray  #: (Lu, C)
+
+    # issue 12: one model
+    change_rate_leader_replicas: np.ndarray  #: (F, C) a leader-only change flow: its client's replicas at full rollout, else 0
+    change_group_leader_replicas: np.ndarray  #: (Gc, C) the same for the change's groups

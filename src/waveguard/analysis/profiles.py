@@ -52,6 +52,12 @@ def recognise_agents(change: Change) -> list[Agent]:
 
 
 def build_profiles(change: Change) -> list[RequestProfile]:
-    """The request profiles of every API-talking workload of ``change`` (for the simulator
-    and the projection gate)."""
-    return [a.profile for a in recognise_agents(change)]
+    """The request profiles of every workload of ``change`` (for the simulator and the
+    projection gate): a workload that sends nothing to kube-apiserver (node-exporter) gets a
+    profile with no request class — a known cost of zero, not missing data. An empty list means
+    nothing is known (no workload the analysis could read: the projection gate has no data)."""
+    agents = {a.workload.ref: a.profile for a in recognise_agents(change)}
+    return list(agents.values()) + [
+        RequestProfile(client=w.ref, agent="sends no requests", per_node=w.per_node, replicas=w.replicas or 1,
+                       namespace=w.namespace, service_account=w.service_account)
+        for w in change.workloads if w.ref not in agents]

@@ -145,6 +145,7 @@ def build_params(clusters: list[Cluster], clients: Sequence[SimClient], flows: F
         change_per_node=any(clients[i].profile.per_node for i in groups.client[change_groups]),
         change_rate_leader_replicas=np.where(flows.is_change, flows.leader_replicas, 0.0).T.copy(),
         change_group_leader_replicas=groups.leader_replicas[:, change_groups].T.copy(),
+        change_rate_fixed=(flows.fixed & flows.is_change)[:, None], change_group_fixed=groups.fixed[change_groups, None],
         zeros_by_cluster=_read_only_zeros(len(clusters)),
         zeros_by_flow=_read_only_zeros((per_flow["n_flows"], len(clusters))),
         zeros_by_level=_read_only_zeros((per_flow["n_used_levels"], len(clusters))),
@@ -169,8 +170,8 @@ def initial_state(params: SimParams, flows: FlowTable, groups: GroupTable, initi
     per_level = (n_levels, n_replicas, n_clusters)
     exists = params.replica_exists
     share = np.full(n_clusters, float(initial_share))
-    synced = groups.instances.T * np.where(groups.is_change[:, None], sending_share(share, groups.leader_replicas.T),
-                                           1.0)  # (G, C)
+    synced = groups.instances.T * np.where(  # (G, C)
+        groups.is_change[:, None], sending_share(share, groups.leader_replicas.T, groups.fixed[:, None]), 1.0)
     last_backoff_mix = np.zeros((BACKOFF_LEVELS, n_groups, n_clusters))
     last_backoff_mix[1] = 1.0
     up = exists.copy()

@@ -58,6 +58,7 @@ class FlowSpec:
     mutating: list[float] = field(default_factory=list)
     leader_replicas: list[float] = field(default_factory=list)
     leader: bool = False
+    fixed: bool = False  # a fixed-replica client (not per node): all replicas run once the change is applied
 
 
 @dataclass
@@ -84,6 +85,7 @@ class FlowTable:
     legacy_seats: np.ndarray  # (C, F) max-in-flight slots a request holds (before 1.20: each LIST one)
     mutating: np.ndarray  # (C, F) share of the flow's requests that are mutating (max-in-flight pool)
     leader_replicas: np.ndarray  # (C, F) a leader-only flow: the client's replicas at full rollout; else 0
+    fixed: np.ndarray  # (F,) bool: the flow's client has fixed replicas (a Deployment), not one per node
 
 
 @dataclass
@@ -98,6 +100,7 @@ class GroupTable:
     pod_watchers: np.ndarray  # (C, G) cluster-wide pod watches per synced instance
     deliveries: np.ndarray  # (C, G) watch events/s delivered per synced instance
     leader_replicas: np.ndarray  # (C, G) a leader-only group: the client's replicas at full rollout; else 0
+    fixed: np.ndarray  # (G,) bool: the group's client has fixed replicas (a Deployment), not one per node
 
 
 def compile_flows(clients: list[SimClient], clusters: list[Cluster], apf: APFConfig) -> tuple[FlowTable, GroupTable]:
@@ -117,7 +120,7 @@ def compile_flows(clients: list[SimClient], clusters: list[Cluster], apf: APFCon
             owner = _steady_owner(client) + ("/leader" if rc.leader_only else "")
             key = (owner, level, False)
             specs.setdefault(key, FlowSpec(f"{owner}/{level}", ci, level, False, _SCOPE_OF[rc.scope],
-                                           leader=rc.leader_only))
+                                           leader=rc.leader_only, fixed=not client.profile.per_node))
             if ci not in members.setdefault(key, []):
                 members[key].append(ci)
         for leader in (False, True):  # every replica's informers, then the leader's
@@ -128,7 +131,7 @@ def compile_flows(clients: list[SimClient], clusters: list[Cluster], apf: APFCon
             level = _relist_level(client, mine, largest, apf)
             key = (name, level, True)
             specs[key] = FlowSpec(f"{name}/{level}/relist", ci, level, True, max(_SCOPE_OF[rc.scope] for rc in mine),
-                                  leader=leader)
+                                  leader=leader, fixed=not client.profile.per_node)
             members[key] = [ci]
             groups.append({"client": ci, "key": key, "leader": leader,
                            "watches": [rc for rc in watches if rc.leader_only == leader]})
@@ -264,7 +267,7 @@ def _table(ordered, clients: list[SimClient], apf: APFConfig, level_index: dict[
         is_change=np.array([clients[s.client].role == "change" for s in specs]),
         used_levels=used, level_pos=pos,
         etcd_bytes=arr("etcd_bytes"), etcd_pages=arr("etcd_pages"), legacy_seats=arr("legacy_seats"),
-        mutating=arr("mutating"), leader_replicas=arr("leader_replicas"),
+        mutating=arr("mutating"), leader_replicas=arr("leader_replicas"), fixed=np.array([s.fixed for s in specs]),
     )
 
 
@@ -296,15 +299,20 @@ def _groups(groups: list[dict], flow_index: dict, clients: list[SimClient], clus
         backoff=np.array([clients[g["client"]].backoff for g in groups]),
         pod_watchers=pod_w.reshape(shape), deliveries=deliv.reshape(shape),
         leader_replicas=np.where(leader, replicas, 0.0).reshape(shape),
+        fixed=np.array([not clients[g["client"]].profile.per_node for g in groups], dtype=bool),
     )
 
 
-def sending_share(share: np.ndarray, leader_replicas: np.ndarray) -> np.ndarray:
+def sending_share(share: np.ndarray, leader_replicas: np.ndarray, fixed: np.ndarray) -> np.ndarray:
     """Sending instances at node share ``share`` ``(C,)`` over those at full rollout, per flow or
-    group ``(X, C)``: ``share`` where every replica sends; for the leader's flows and groups
-    (``leader_replicas`` > 0: the client's replicas at full rollout) min(1, share × replicas) —
-    one leader once any replica runs (:func:`waveguard.model.load.sending_clients`)."""
-    return np.where(leader_replicas > 0, np.minimum(1.0, share * leader_replicas), share)
+    group ``(X, C)``, as :func:`waveguard.model.load.running_clients` and
+    :func:`~waveguard.model.load.sending_clients` count them: a fixed-replica client (``fixed``
+    ``(X, 1)``: a Deployment, applied whole wherever the change is applied, as the Kubernetes
+    target does) all once ``share`` > 0; a per-node client ``share`` of its replicas, and for its
+    leader-only flows and groups (``leader_replicas`` > 0: its replicas at full rollout)
+    min(1, share × replicas) — one leader once any replica runs."""
+    per_node = np.where(leader_replicas > 0, np.minimum(1.0, share * leader_replicas), share)
+    return np.where(fixed, (share > 0).astype(np.float64), per_node)
 
 
 def _pod_watch_share(watches: list[RequestClass], cluster: Cluster) -> float:

@@ -96,3 +96,5 @@ class SimParams:
     # issue 12: one model
     change_rate_leader_replicas: np.ndarray  #: (F, C) a leader-only change flow: its client's replicas at full rollout, else 0
     change_group_leader_replicas: np.ndarray  #: (Gc, C) the same for the change's groups
+    change_rate_fixed: np.ndarray  #: (F, 1) bool: the change flow's client has fixed replicas (not per node)
+    change_group_fixed: np.ndarray  #: (Gc, 1) bool: the same for the change's groups

@@ -27,9 +27,9 @@ def ramp_rollout(state: FleetState, params: SimParams, dt: float) -> None:
                                    np.maximum(state.rollout_target, state.rollout_share - step))
     state.ramping = bool(np.any(state.rollout_share != state.rollout_target))
     update_rates(state, params, dt)
-    leaders = params.change_group_leader_replicas
-    before = params.change_instances * sending_share(old, leaders)  # (Gc, C) instances sending
-    after = params.change_instances * sending_share(state.rollout_share, leaders)
+    leaders, fixed = params.change_group_leader_replicas, params.change_group_fixed
+    before = params.change_instances * sending_share(old, leaders, fixed)  # (Gc, C) instances sending
+    after = params.change_instances * sending_share(state.rollout_share, leaders, fixed)
     state.backoff[0, params.change_groups] += np.maximum(after - before, 0.0)
     shrink = np.maximum(old - state.rollout_share, 0.0)
     if shrink.any():

@@ -71,7 +71,7 @@ def memory_and_cpu(state: FleetState, params: SimParams, dt: float) -> None:
     watch-event fan-out, over the cores) of every replica."""
     busy = state.entering * state.busy_share  # dispatched this step and done within it, time-averaged
     busy += state.executing
-    memory = (busy[params.group_flow] * params.group_memory_per_request).sum(axis=0)  # LIST responses
+    memory = held_list_memory(state, params)  # LIST responses
     memory += params.baseline_memory_bytes
     memory *= state.up_float
     cpu = (busy * params.cpu_per_executing).sum(axis=0)
@@ -86,6 +86,19 @@ def memory_and_cpu(state: FleetState, params: SimParams, dt: float) -> None:
     elif was_slowed:
         state.cpu_stretch = np.ones_like(cpu)
         refresh_service(state, params, dt)
+
+
+def held_list_memory(state: FleetState, params: SimParams) -> np.ndarray:
+    """``(R, C)`` bytes the (re)list responses in flight hold at their peak in this step, as the
+    projection counts a storm's (``model.cost._peak_memory_bytes``): memory is a peak, not an
+    average, so a request dispatched and done within the step counts whole — but no more of a
+    flow at once than its level's seats admit (seat limit / seats per request: APF bounds the
+    concurrency, however many it serves one after another within the step)."""
+    group_flow = params.group_flow
+    held = state.entering[group_flow] * state.finish_fraction[group_flow] + state.executing[group_flow]
+    admitted = state.used_seat_limits[params.flow_level_pos[group_flow]] / params.seats[group_flow]
+    held = np.maximum(np.minimum(held, admitted), state.executing[group_flow])
+    return (held * params.group_memory_per_request).sum(axis=0)
 
 
 def update_fanout_cpu(state: FleetState, params: SimParams, dt: float) -> None:

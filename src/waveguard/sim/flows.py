@@ -198,8 +198,11 @@ def _cost_into(spec: FlowSpec, clients: list[SimClient], cluster: Cluster, apf: 
     total = sum(rates)
     w = [r / total if total else 1.0 / len(rates) for r in rates]
     spec.rate.append(total)
-    spec.seats.append(sum(wi * c.seats for wi, c in zip(w, costs, strict=True)))
-    spec.tau.append(sum(wi * c.apiserver_s for wi, c in zip(w, costs, strict=True)))
+    seats = sum(wi * c.seats for wi, c in zip(w, costs, strict=True))
+    spec.seats.append(seats)
+    # τ weighted by seats, so seats × τ is the classes' mean seat-seconds (the projection's steady
+    # seat-seconds per request); a plain mean of τ would pair 1-seat GETs with 10-seat LISTs' τ.
+    spec.tau.append(sum(wi * c.seats * c.apiserver_s for wi, c in zip(w, costs, strict=True)) / seats)
     spec.cpu.append(sum(wi * _work_s(c) for wi, c in zip(w, costs, strict=True)))
     spec.mem.append(sum(wi * c.memory_bytes for wi, c in zip(w, costs, strict=True)))
     spec.pod_write_frac.append(sum(wi for wi, pw in zip(w, pod_writes, strict=True) if pw))
@@ -215,10 +218,13 @@ def _relist_bundle(client: SimClient, cluster: Cluster, max_seats: int,
     ``leader``, else the others) as one request: its widest seats,
     held for the apiserver's seat-seconds / seats (after the wait for etcd, if any of its LISTs
     reads from etcd: the bytes of all of them, in as many range requests as its most paginated
-    one); memory-seconds preserved. Returns (seats, tau, cpu, mem, etcd_bytes, etcd_pages,
+    one). Memory: the sum of its LISTs' — client-go starts every informer's reflector in its own
+    goroutine (``informers/factory.go`` ``Start``: ``go informer.Run``), so their responses are held
+    together at the storm's peak, as the projection counts them (``model.cost._peak_memory_bytes``);
+    the bundle holds that peak for its whole τ. Returns (seats, tau, cpu, mem, etcd_bytes, etcd_pages,
     legacy_seats) — legacy_seats: the max-in-flight slots it holds (each LIST one, WATCHes none,
     as slot-seconds / tau)."""
-    seat_s = cpu = mem_s = etcd_bytes = list_s = 0.0
+    seat_s = cpu = mem = etcd_bytes = list_s = 0.0
     seats = etcd_pages = 1.0
     for rc in client.profile.classes:
         if rc.trigger not in ("start", "held") or rc.leader_only != leader:
@@ -227,7 +233,7 @@ def _relist_bundle(client: SimClient, cluster: Cluster, max_seats: int,
         busy = cost.apiserver_s
         seat_s += cost.seats * busy
         cpu += _work_s(cost)
-        mem_s += cost.memory_bytes * busy
+        mem += cost.memory_bytes
         seats = max(seats, float(cost.seats))
         etcd_bytes += cost.etcd_bytes
         if cost.etcd_bytes:
@@ -236,7 +242,7 @@ def _relist_bundle(client: SimClient, cluster: Cluster, max_seats: int,
             list_s += busy
     tau = seat_s / seats
     legacy = max(1.0, list_s / tau) if tau else 1.0
-    return seats, tau, cpu, mem_s / tau if tau else 0.0, etcd_bytes, etcd_pages, legacy
+    return seats, tau, cpu, mem, etcd_bytes, etcd_pages, legacy
 
 
 def _work_s(cost) -> float:

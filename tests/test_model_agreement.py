@@ -18,7 +18,9 @@ instead of 1 / f, a ratio f² − f + 1 that is never below 3/4 (at τ = 2 dt) a
 short and long requests; and its demand noise (coefficient of variation ``BASELINE_DEMAND_CV`` =
 0.05 per second, ≈ 0.4 % over 200 s). 0.7 = 3/4 less room for the noise; 1.1 is the noise's room
 many times over. Checked where the projection is below its warning level (nothing queues,
-nothing is retried) and every steady request is served within 30 s (so 300 s is a steady state).
+nothing is retried), every steady request is served within 30 s (so 300 s is a steady state) and
+the simulated apiservers' CPU stays below 80 % (baseline included): above it, bursts stretch τ
+(processor sharing) and seats are held longer — the projection has no CPU term (a known gap).
 
 **Start-storm peak memory — simulated rise ≤ 2 × projected + 1 MiB and ≥ projected / (2 R) − 1 MiB**
 (R: apiserver replicas). The rise is the fullest replica's peak above its baseline. Why these
@@ -85,29 +87,31 @@ clusters = st.builds(lambda nodes, version: Cluster(name="drawn", nodes=nodes, k
                      st.sampled_from([50, 200, 500, 1000, 2000, 3000]), st.sampled_from(["1.25", "1.29", "1.31"]))
 
 
-def _simulate(profile: RequestProfile, cluster: Cluster, share: float) -> tuple[FleetSimulator, float, float]:
+def _simulate(profile: RequestProfile, cluster: Cluster, share: float) -> tuple[FleetSimulator, float, float, float]:
     """Every replica of the change started at once; (simulator, peak memory rise of the fullest
-    replica in bytes, mean seat-seconds per second of the change's steady flows)."""
+    replica in bytes, mean seat-seconds per second of the change's steady flows, the busiest
+    replica's highest CPU utilisation while they are measured)."""
     sim = FleetSimulator(Fleet(clusters=[cluster]), [profile], expected_steps=WARM_UP_S + MEASURE_S + 5)
     sim.set_rollout(cluster.name, share, pods_per_s=1e12)
     steady_flows = np.flatnonzero(sim.flows.is_change & ~sim.flows.relist)
-    peak, held = 0.0, []
+    peak, held, cpu = 0.0, [], 0.0
     for t in range(WARM_UP_S + MEASURE_S):
         sim.step()
         peak = max(peak, float(sim.state.memory[:cluster.replicas, 0].max()))
         if t >= WARM_UP_S:
             seats = sim.state.busy[steady_flows, :, 0] * sim.params.seats[steady_flows, :, 0]
             held.append(float(seats.sum()))
-    return sim, peak - baseline_memory_bytes(cluster), float(np.mean(held))
+            cpu = max(cpu, float(sim.state.cpu_utilisation[:cluster.replicas, 0].max()))
+    return sim, peak - baseline_memory_bytes(cluster), float(np.mean(held)), cpu
 
 
-@settings(max_examples=150, deadline=None, derandomize=True,
+@settings(max_examples=300, deadline=None, derandomize=False,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 @given(profile=profiles(), cluster=clusters, share=st.sampled_from([0.01, 0.1, 1.0]))
 def test_simulator_stays_within_a_stated_factor_of_the_projection(profile, cluster, share):
     share = share if profile.per_node else 1.0
     load = project(profile, cluster, node_share=share)
-    sim, peak_rise, steady = _simulate(profile, cluster, share)
+    sim, peak_rise, steady, cpu = _simulate(profile, cluster, share)
 
     # Rates: one function.
     running = running_clients(profile, cluster, share)
@@ -122,6 +126,6 @@ def test_simulator_stays_within_a_stated_factor_of_the_projection(profile, clust
 
     quiet = load.level_utilisation < WARNING_UTILISATION and load.server_utilisation < WARNING_UTILISATION
     slowest = float(sim.params.service_s[sim.flows.is_change & ~sim.flows.relist].max(initial=0.0))
-    if quiet and slowest <= 30.0:
+    if quiet and slowest <= 30.0 and cpu < 0.8:
         projected = load.steady_seat_seconds_per_s
         assert STEADY_BELOW * projected - 1e-6 <= steady <= STEADY_ABOVE * projected + 1e-6, (steady, projected)

@@ -146,6 +146,7 @@ def build_params(clusters: list[Cluster], clients: Sequence[SimClient], flows: F
         change_rate_leader_replicas=np.where(flows.is_change, flows.leader_replicas, 0.0).T.copy(),
         change_group_leader_replicas=groups.leader_replicas[:, change_groups].T.copy(),
         change_rate_fixed=(flows.fixed & flows.is_change)[:, None], change_group_fixed=groups.fixed[change_groups, None],
+        group_peak_seats=flows.peak_seats[:, group_flow].T[:, None, :].copy(),
         zeros_by_cluster=_read_only_zeros(len(clusters)),
         zeros_by_flow=_read_only_zeros((per_flow["n_flows"], len(clusters))),
         zeros_by_level=_read_only_zeros((per_flow["n_used_levels"], len(clusters))),

@@ -57,6 +57,7 @@ class FlowSpec:
     legacy_seats: list[float] = field(default_factory=list)
     mutating: list[float] = field(default_factory=list)
     leader_replicas: list[float] = field(default_factory=list)
+    peak_seats: list[float] = field(default_factory=list)
     leader: bool = False
     fixed: bool = False  # a fixed-replica client (not per node): all replicas run once the change is applied
 
@@ -86,6 +87,7 @@ class FlowTable:
     mutating: np.ndarray  # (C, F) share of the flow's requests that are mutating (max-in-flight pool)
     leader_replicas: np.ndarray  # (C, F) a leader-only flow: the client's replicas at full rollout; else 0
     fixed: np.ndarray  # (F,) bool: the flow's client has fixed replicas (a Deployment), not one per node
+    peak_seats: np.ndarray  # (C, F) seats a request's concurrent parts hold together (a bundle: all its LISTs')
 
 
 @dataclass
@@ -171,8 +173,9 @@ def _relist_level(client: SimClient, starts: list[RequestClass], cluster: Cluste
 def _cost_into(spec: FlowSpec, clients: list[SimClient], cluster: Cluster, apf: APFConfig) -> None:
     max_seats = apf.max_seats_per_request(spec.level) if not apf.level(spec.level).exempt else C.APF_MAX_SEATS_LIMIT
     if spec.relist:
-        seats, tau, cpu, mem, etcd_bytes, etcd_pages, legacy = _relist_bundle(clients[0], cluster, max_seats,
-                                                                              spec.leader)
+        seats, tau, cpu, mem, etcd_bytes, etcd_pages, legacy, peak_seats = _relist_bundle(
+            clients[0], cluster, max_seats, spec.leader)
+        spec.peak_seats.append(peak_seats)
         spec.seats.append(seats)
         spec.tau.append(tau)
         spec.cpu.append(cpu)
@@ -200,6 +203,7 @@ def _cost_into(spec: FlowSpec, clients: list[SimClient], cluster: Cluster, apf: 
     spec.rate.append(total)
     seats = sum(wi * c.seats for wi, c in zip(w, costs, strict=True))
     spec.seats.append(seats)
+    spec.peak_seats.append(seats)
     # τ weighted by seats, so seats × τ is the classes' mean seat-seconds (the projection's steady
     # seat-seconds per request); a plain mean of τ would pair 1-seat GETs with 10-seat LISTs' τ.
     spec.tau.append(sum(wi * c.seats * c.apiserver_s for wi, c in zip(w, costs, strict=True)) / seats)
@@ -213,7 +217,7 @@ def _cost_into(spec: FlowSpec, clients: list[SimClient], cluster: Cluster, apf: 
 
 
 def _relist_bundle(client: SimClient, cluster: Cluster, max_seats: int,
-                   leader: bool = False) -> tuple[float, float, float, float, float, float, float]:
+                   leader: bool = False) -> tuple[float, float, float, float, float, float, float, float]:
     """One instance's start LISTs and WATCH registrations (those only the leader sends when
     ``leader``, else the others) as one request: its widest seats,
     held for the apiserver's seat-seconds / seats (after the wait for etcd, if any of its LISTs
@@ -221,10 +225,11 @@ def _relist_bundle(client: SimClient, cluster: Cluster, max_seats: int,
     one). Memory: the sum of its LISTs' — client-go starts every informer's reflector in its own
     goroutine (``informers/factory.go`` ``Start``: ``go informer.Run``), so their responses are held
     together at the storm's peak, as the projection counts them (``model.cost._peak_memory_bytes``);
-    the bundle holds that peak for its whole τ. Returns (seats, tau, cpu, mem, etcd_bytes, etcd_pages,
-    legacy_seats) — legacy_seats: the max-in-flight slots it holds (each LIST one, WATCHes none,
-    as slot-seconds / tau)."""
-    seat_s = cpu = mem = etcd_bytes = list_s = 0.0
+    the bundle holds that peak for its whole τ, and as many bundles at once as the level admits
+    with ``peak_seats`` (its LISTs' seats together) each. Returns (seats, tau, cpu, mem,
+    etcd_bytes, etcd_pages, legacy_seats, peak_seats) — legacy_seats: the max-in-flight slots it
+    holds (each LIST one, WATCHes none, as slot-seconds / tau)."""
+    seat_s = cpu = mem = etcd_bytes = list_s = peak_seats = 0.0
     seats = etcd_pages = 1.0
     for rc in client.profile.classes:
         if rc.trigger not in ("start", "held") or rc.leader_only != leader:
@@ -240,9 +245,10 @@ def _relist_bundle(client: SimClient, cluster: Cluster, max_seats: int,
             etcd_pages = max(etcd_pages, float(cost.pages))
         if rc.verb != "watch":
             list_s += busy
+            peak_seats += cost.seats
     tau = seat_s / seats
     legacy = max(1.0, list_s / tau) if tau else 1.0
-    return seats, tau, cpu, mem, etcd_bytes, etcd_pages, legacy
+    return seats, tau, cpu, mem, etcd_bytes, etcd_pages, legacy, max(peak_seats, seats)
 
 
 def _work_s(cost) -> float:
@@ -274,6 +280,7 @@ def _table(ordered, clients: list[SimClient], apf: APFConfig, level_index: dict[
         used_levels=used, level_pos=pos,
         etcd_bytes=arr("etcd_bytes"), etcd_pages=arr("etcd_pages"), legacy_seats=arr("legacy_seats"),
         mutating=arr("mutating"), leader_replicas=arr("leader_replicas"), fixed=np.array([s.fixed for s in specs]),
+        peak_seats=arr("peak_seats"),
     )
 
 

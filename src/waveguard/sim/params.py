@@ -98,3 +98,4 @@ class SimParams:
     change_group_leader_replicas: np.ndarray  #: (Gc, C) the same for the change's groups
     change_rate_fixed: np.ndarray  #: (F, 1) bool: the change flow's client has fixed replicas (not per node)
     change_group_fixed: np.ndarray  #: (Gc, 1) bool: the same for the change's groups
+    group_peak_seats: np.ndarray  #: (G, 1, C) seats one (re)list bundle's LISTs hold together (memory's concurrency cap)

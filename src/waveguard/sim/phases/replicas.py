@@ -92,12 +92,12 @@ def held_list_memory(state: FleetState, params: SimParams) -> np.ndarray:
     """``(R, C)`` bytes the (re)list responses in flight hold at their peak in this step, as the
     projection counts a storm's (``model.cost._peak_memory_bytes``): memory is a peak, not an
     average, so a request dispatched and done within the step counts whole — but no more of a
-    flow at once than its level's seats admit (seat limit / seats per request: APF bounds the
-    concurrency, however many it serves one after another within the step)."""
+    flow at once than its level's seats admit (seat limit / the seats a bundle's LISTs hold
+    together: APF bounds the concurrency, however many it serves one after another in the step)."""
     group_flow = params.group_flow
     held = state.entering[group_flow] * state.finish_fraction[group_flow] + state.executing[group_flow]
-    admitted = state.used_seat_limits[params.flow_level_pos[group_flow]] / params.seats[group_flow]
-    held = np.maximum(np.minimum(held, admitted), state.executing[group_flow])
+    admitted = state.used_seat_limits[params.flow_level_pos[group_flow]] / params.group_peak_seats
+    held = np.minimum(held, admitted)
     return (held * params.group_memory_per_request).sum(axis=0)
 
 

@@ -105,7 +105,7 @@ def _simulate(profile: RequestProfile, cluster: Cluster, share: float) -> tuple[
     return sim, peak - baseline_memory_bytes(cluster), float(np.mean(held)), cpu
 
 
-@settings(max_examples=300, deadline=None, derandomize=False,
+@settings(max_examples=40, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 @given(profile=profiles(), cluster=clusters, share=st.sampled_from([0.01, 0.1, 1.0]))
 def test_simulator_stays_within_a_stated_factor_of_the_projection(profile, cluster, share):

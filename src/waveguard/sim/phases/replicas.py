@@ -93,9 +93,16 @@ def held_list_memory(state: FleetState, params: SimParams) -> np.ndarray:
     projection counts a storm's (``model.cost._peak_memory_bytes``): memory is a peak, not an
     average, so a request dispatched and done within the step counts whole — but no more of a
     flow at once than its level's seats admit (seat limit / the seats a bundle's LISTs hold
-    together: APF bounds the concurrency, however many it serves one after another in the step)."""
+    together: APF bounds the concurrency, however many it serves one after another in the step).
+    LISTs read from etcd enter as etcd answers them, one range response after another at its
+    throughput, spread over the step: they count time-averaged (the projection's Little's law for
+    them, ``model.cost._class_concurrency``)."""
     group_flow = params.group_flow
-    held = state.entering[group_flow] * state.finish_fraction[group_flow] + state.executing[group_flow]
+    whole = state.finish_fraction[group_flow]
+    if len(params.etcd_flows):  # etcd answers one range response after another: spread over the step
+        averaged = state.busy_share[group_flow]
+        whole = averaged + (whole - averaged) * params.not_etcd_groups
+    held = state.entering[group_flow] * whole + state.executing[group_flow]
     admitted = state.used_seat_limits[params.flow_level_pos[group_flow]] / params.group_peak_seats
     held = np.minimum(held, admitted)
     return (held * params.group_memory_per_request).sum(axis=0)

@@ -99,7 +99,7 @@ def test_a_workload_that_sends_nothing_is_a_cost_of_zero(tmp_path):
               automountServiceAccountToken: false
               containers: [{name: ne, image: quay.io/prometheus/node-exporter:v1.8.2}]
         """))
-    profiles = build_profiles(load_change([str(path)]))
+    profiles = build_profiles(load_change([str(path)]), silent=True)
     assert [(p.client, p.classes, p.per_node) for p in profiles] == [("DaemonSet/monitoring/node-exporter", [], True)]
     results = evaluate_projection(GateSpec(kind="projection"), profiles, [CLUSTER], {"c": 0.01})
     assert [(r.status, r.value) for r in results] == [("pass", 0.0)]
@@ -118,7 +118,7 @@ def test_a_change_whose_cost_is_unknown_still_has_no_data(tmp_path):
           config: {receivers: {otlp: {}}, exporters: {debug: {}},
                    service: {pipelines: {traces: {receivers: [otlp], exporters: [debug]}}}}
         """))
-    profiles = build_profiles(load_change([str(path)]))
+    profiles = build_profiles(load_change([str(path)]), silent=True)
     assert profiles == []
     results = evaluate_projection(GateSpec(kind="projection"), profiles, [CLUSTER], {"c": 0.01})
     assert [r.status for r in results] == ["no-data"]

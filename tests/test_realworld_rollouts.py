@@ -47,8 +47,9 @@ def _agents() -> list[str]:
 def _roll_out(change: Path, tmp_path: Path):
     """``waveguard plan`` + ``waveguard rollout start`` on the default fleet, in process."""
     fleet = default_fleet()
-    profiles = build_profiles(load_change([str(change)]))
-    plan = propose_plan(str(change), fleet, per_node=any(p.per_node for p in profiles))
+    talking = build_profiles(load_change([str(change)]))  # as `waveguard plan`
+    plan = propose_plan(str(change), fleet, per_node=any(p.per_node for p in talking))
+    profiles = build_profiles(load_change([str(change)]), silent=True)  # as `waveguard rollout start`
     target = build_backend(BackendConfig(), plan, fleet, profiles)
     assert isinstance(target, SimTarget)
     log = EventLog(tmp_path / "state.db", create=True)

@@ -3,7 +3,7 @@
 For every agent folder of ``../shared/inputs/realworld/`` (published charts and manifests, each
 described in its truth.yaml), the planner's plan is rolled out on the default fleet exactly as
 ``waveguard plan`` + ``waveguard rollout start`` do it (same planner, same backend, full bake
-times; a rollout takes 1–3 s of wall time, so no reduced-duration simulation is needed). Then:
+times, the simulated seconds the plan asks for). Then:
 
 * every cluster the projection gate passed and the change reached loses no simulated apiserver
   replica (no OOM kill over the whole run, the bakes and any rollback included);
@@ -12,7 +12,8 @@ times; a rollout takes 1–3 s of wall time, so no reduced-duration simulation i
 
 The simulator stands in for kube-apiserver (no real one runs here): this checks the contract
 between the one cost model's projection and the simulator that shares it, not Kubernetes itself.
-Wall time of the whole module on one core: about 40 s (measured with ``pytest --durations``).
+Time of the whole module (17 agents): 23 s of CPU, about 65 s of wall time on the shared 2-core
+machine (``time pytest tests/test_realworld_rollouts.py``); no reduced-duration simulation.
 """
 
 from __future__ import annotations

@@ -52,7 +52,16 @@ def recognise_agents(change: Change) -> list[Agent]:
     return agents
 
 
-def build_profiles(change: Change) -> list[RequestProfile]:
-    """The request profiles of every API-talking workload of ``change`` (for the simulator
-    and the projection gate)."""
-    return [a.profile for a in recognise_agents(change)]
+def build_profiles(change: Change, *, silent: bool = False) -> list[RequestProfile]:
+    """The request profiles of every API-talking workload of ``change`` (for the simulator and
+    the projection gate). ``silent``: also every other workload, as a profile without request
+    classes — what the projection gate reads as a known cost of zero (node-exporter), not
+    missing data; an empty list then means nothing is known (no workload the analysis could
+    read, e.g. only a sidecar-mode collector: WG110), and the gate has no data."""
+    agents = {a.workload.ref: a.profile for a in recognise_agents(change)}
+    if not silent:
+        return list(agents.values())
+    return list(agents.values()) + [
+        RequestProfile(client=w.ref, agent="sends no requests", per_node=w.per_node, replicas=w.replicas or 1,
+                       namespace=w.namespace, service_account=w.service_account)
+        for w in change.workloads if w.ref not in agents]

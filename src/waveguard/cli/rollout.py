@@ -90,7 +90,7 @@ def _engine(log: EventLog, use_changed: bool = False) -> tuple[Engine, Temporary
     plan, workdir = _frozen_plan(log, plan, use_changed)
     backend = None
     try:
-        profiles = build_profiles(load_change([plan.change]))
+        profiles = build_profiles(load_change([plan.change]), silent=True)  # zero requests: a cost of zero
         config = BackendConfig.from_stored(data.get("backend") or {})
         backend = build_backend(config, plan, fleet, profiles, log=lambda msg: err_console.print(msg, markup=False))
         return Engine(plan=plan, fleet=fleet, target=backend, log=log, analysed_profiles=profiles), workdir

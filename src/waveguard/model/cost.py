@@ -23,6 +23,7 @@ from pydantic import BaseModel
 from waveguard.model import constants as C
 from waveguard.model.apf import DEFAULT_APF, APFConfig, Subject
 from waveguard.model.fleet import Cluster
+from waveguard.model.load import request_rate, running_clients, sending_clients
 from waveguard.model.requests import RequestClass, RequestProfile
 from waveguard.model.work import (
     RequestCost, baseline_memory_bytes, baseline_watchers, events_per_watcher, objects_returned, request_cost,
@@ -129,9 +130,9 @@ class _Demand:
     start_apiserver_s: float = 0.0
     list_seats: int = 0
     watchers_added: dict[str, float] = field(default_factory=dict)
-    starts: list[RequestCost] = field(default_factory=list)
+    starts: list[tuple[RequestCost, float]] = field(default_factory=list)
 
-    def add(self, rc: RequestClass, clients: int, cost: RequestCost, profile: RequestProfile,
+    def add(self, rc: RequestClass, clients: float, cost: RequestCost, profile: RequestProfile,
             cluster: Cluster) -> None:
         """Add ``clients`` clients sending request class ``rc`` (costing ``cost`` each)."""
         if rc.verb == "list":
@@ -144,15 +145,11 @@ class _Demand:
             self.start_memory += cost.memory_bytes
             self.start_etcd += cost.etcd_bytes
             self.start_apiserver_s += cost.apiserver_s
-            self.starts.append(cost)
-        elif rc.trigger == "periodic":
-            self.steady += clients * rc.rate_per_s * cost.seat_seconds
-            self.steady_etcd += clients * rc.rate_per_s * cost.etcd_bytes
-        elif rc.trigger == "per_event":
-            events = cluster.write_rate(rc.resource) / (cluster.nodes or 1) if profile.per_node else \
-                cluster.write_rate(rc.resource)
-            self.steady += clients * events * rc.rate_per_s * cost.seat_seconds
-            self.steady_etcd += clients * events * rc.rate_per_s * cost.etcd_bytes
+            self.starts.append((cost, clients))
+        elif rc.trigger in ("periodic", "per_event"):
+            rate = request_rate(rc, profile, cluster, clients)  # the simulator's rate too (model.load)
+            self.steady += rate * cost.seat_seconds
+            self.steady_etcd += rate * cost.etcd_bytes
         elif rc.verb == "watch":
             self.fanout += clients * events_per_watcher(rc, cluster)
             if rc.scope in ("cluster", "namespace"):
@@ -171,18 +168,11 @@ class _Demand:
         return extra
 
 
-def _clients(profile: RequestProfile, cluster: Cluster, node_share: float) -> int:
-    """Replicas of ``profile`` on ``cluster`` (0 where its node selector matches nothing);
-    ``node_share`` of them for a per-node profile."""
-    clients = profile.replica_count(cluster.nodes) if profile.applies_to(cluster.labels) else 0
-    return round(clients * node_share) if profile.per_node else clients
-
-
-def _demand(profile: RequestProfile, cluster: Cluster, clients: int, max_seats: int) -> _Demand:
+def _demand(profile: RequestProfile, cluster: Cluster, clients: float, max_seats: int) -> _Demand:
     demand = _Demand()
     for rc in profile.classes:
-        n = min(1, clients) if rc.leader_only else clients
-        if n:
+        n = sending_clients(rc, clients)
+        if n > 0:
             demand.add(rc, n, request_cost(rc, cluster, max_seats), profile, cluster)
     return demand
 
@@ -195,7 +185,7 @@ def _exact_seats(cost: RequestCost) -> float:
     return min(max(1.0, cost.objects_estimated / C.APF_OBJECTS_PER_SEAT), float(cost.seats))
 
 
-def _class_concurrency(cost: RequestCost, clients_per_replica: int, seats_per_replica: float,
+def _class_concurrency(cost: RequestCost, clients_per_replica: float, seats_per_replica: float,
                        replicas: int) -> float:
     """How many of one start request class one apiserver replica holds at once in a storm: every
     starting client's, at most as many as the level's seats admit with the class alone, and for a
@@ -209,30 +199,30 @@ def _class_concurrency(cost: RequestCost, clients_per_replica: int, seats_per_re
     return concurrent
 
 
-def _peak_memory_bytes(demand: _Demand, clients: int, cluster: Cluster, capacity: int, baseline: int) -> int:
+def _peak_memory_bytes(demand: _Demand, cluster: Cluster, capacity: int, baseline: int) -> int:
     """Peak memory of one apiserver replica while the storm runs; the Go heap grows to
     GO_HEAP_GROWTH_FACTOR × the live garbage before it is collected (as in the simulator).
 
     The live bytes are the smaller of two upper bounds of what the replica's in-flight start
     requests hold: (a) every start request class on its own, as many as the level's seats
     (``capacity``, nominal + borrowable over all replicas) admit with that class alone, summed
-    over the classes; (b) the level's seats all held by the class with the most memory per seat.
+    over the classes, each with the clients that send it (a leader-only class: one, on one
+    replica); (b) the level's seats all held by the class with the most memory per seat.
     Both only grow when a client gains a request, returns more objects or has more replicas,
     so the projection never lowers memory when an agent gains a watch (a count of clients
     from one sum of seats did: a few 1-seat LISTs cut the admitted clients, and the memory, by
     half)."""
-    if not demand.starts or not clients:
+    if not demand.starts:
         return baseline
     replicas = cluster.replicas
-    per_replica_clients = math.ceil(clients / replicas)
     seats_per_replica = capacity / replicas
-    summed = sum(_class_concurrency(cost, per_replica_clients, seats_per_replica, replicas) * cost.memory_bytes
-                 for cost in demand.starts)
-    densest = seats_per_replica * max(cost.memory_bytes / _exact_seats(cost) for cost in demand.starts)
+    summed = sum(_class_concurrency(cost, math.ceil(n / replicas), seats_per_replica, replicas) * cost.memory_bytes
+                 for cost, n in demand.starts)
+    densest = seats_per_replica * max(cost.memory_bytes / _exact_seats(cost) for cost, _ in demand.starts)
     return baseline + int(min(summed, densest) * C.GO_HEAP_GROWTH_FACTOR)
 
 
-def _rejected_share(demand: _Demand, clients: int, replicas: int, capacity: int, max_queued_per_flow: int) -> float:
+def _rejected_share(demand: _Demand, clients: float, replicas: int, capacity: int, max_queued_per_flow: int) -> float:
     """Share of a simultaneous start rejected with 429: one flow (one ServiceAccount) queues at
     most handSize × queueLengthLimit per replica, plus what executes."""
     start_seats = demand.start_seats
@@ -253,7 +243,7 @@ def project(profile: RequestProfile, cluster: Cluster, apf: APFConfig = DEFAULT_
     nominal = apf.nominal_seats()[level]
     borrowable = apf.borrowable_seats(level) if cluster.version_tuple >= C.APF_BORROWING_SINCE else 0
     capacity = (nominal + borrowable) * replicas
-    clients = _clients(profile, cluster, node_share)
+    clients = running_clients(profile, cluster, node_share)
     demand = _demand(profile, cluster, clients, apf.max_seats_per_request(level))
     steady, storm = demand.steady, demand.storm
     writer_extra = demand.writer_extra(cluster)
@@ -266,14 +256,14 @@ def project(profile: RequestProfile, cluster: Cluster, apf: APFConfig = DEFAULT_
     etcd_util = demand.steady_etcd / C.ETCD_READ_BYTES_PER_S + storm_etcd_s / C.CLIENT_TIMEOUT_S
     if baseline_memory is None:
         baseline_memory = baseline_memory_bytes(cluster)
-    peak_memory = _peak_memory_bytes(demand, clients, cluster, capacity, baseline_memory)
+    peak_memory = _peak_memory_bytes(demand, cluster, capacity, baseline_memory)
     memory_share = peak_memory / cluster.memory_limit_bytes
     rejected_share = _rejected_share(demand, clients, replicas, capacity, apf.level(level).max_queued_per_flow)
 
     verdict, reasons = verdict_for(level, level_util, server_util, memory_share, drain_s, rejected_share,
                                    etcd_util=etcd_util, etcd_s=storm_etcd_s)
     return ClusterLoad(
-        cluster=cluster.name, nodes=cluster.nodes, replicas=clients, apiserver_replicas=replicas,
+        cluster=cluster.name, nodes=cluster.nodes, replicas=round(clients), apiserver_replicas=replicas,
         priority_level=level, level_seats=nominal * replicas, level_capacity_seats=capacity,
         steady_seat_seconds_per_s=steady, storm_seat_seconds=storm, storm_drain_s=drain_s,
         storm_bytes=int(demand.storm_bytes), storm_peak_memory_bytes=peak_memory,

@@ -16,7 +16,7 @@ from waveguard.model.work import watch_cache_fill_s_of
 from waveguard.sim.clients import SimClient
 from waveguard.sim.dns import DNSCaches
 from waveguard.sim.etcd import EtcdPhase, etcd_flows
-from waveguard.sim.flows import EXEMPT_SEATS, SCOPES, FlowTable, GroupTable, baseline_pod_watchers
+from waveguard.sim.flows import EXEMPT_SEATS, SCOPES, FlowTable, GroupTable, baseline_pod_watchers, sending_share
 from waveguard.sim.maxinflight import MaxInFlight
 from waveguard.sim.noise import Noise
 from waveguard.sim.params import SimParams
@@ -145,6 +145,9 @@ def build_params(clusters: list[Cluster], clients: Sequence[SimClient], flows: F
         change_groups=change_groups, change_instances=groups.instances[:, change_groups].T.copy(),  # (Gc, C)
         change_pod_watchers=groups.pod_watchers[:, change_groups].T[:, None, :].copy(),  # (Gc, 1, C)
         change_per_node=any(clients[i].profile.per_node for i in groups.client[change_groups]),
+        change_rate_leader_replicas=np.where(flows.is_change, flows.leader_replicas, 0.0).T.copy(),
+        change_group_leader_replicas=groups.leader_replicas[:, change_groups].T.copy(),
+        change_rate_fixed=(flows.fixed & flows.is_change)[:, None], change_group_fixed=groups.fixed[change_groups, None],
         zeros_by_cluster=_read_only_zeros(len(clusters)),
         zeros_by_flow=_read_only_zeros((per_flow["n_flows"], len(clusters))),
         zeros_by_level=_read_only_zeros((per_flow["n_used_levels"], len(clusters))),
@@ -172,6 +175,8 @@ def _read_path(clusters: list[Cluster], clients: Sequence[SimClient], flows: Flo
         group_cold_twin=(cold != groups.flow).astype(np.float64)[:, None, None],
         group_cache_fill_s=fill.T.copy(), memory_flows=memory_flows,
         memory_flows_per_request=memory_per_request[memory_flows].copy(),
+        memory_flows_not_etcd=(~np.isin(memory_flows, etcd_flows(flows.etcd_bytes))).astype(np.float64)[:, None, None],
+        memory_flows_peak_seats=flows.peak_seats[:, memory_flows].T[:, None, :].copy(),
     )
 
 
@@ -197,7 +202,8 @@ def initial_state(params: SimParams, flows: FlowTable, groups: GroupTable, initi
     per_level = (n_levels, n_replicas, n_clusters)
     exists = params.replica_exists
     share = np.full(n_clusters, float(initial_share))
-    synced = groups.instances.T * np.where(groups.is_change[:, None], share[None, :], 1.0)  # (G, C)
+    synced = groups.instances.T * np.where(  # (G, C)
+        groups.is_change[:, None], sending_share(share, groups.leader_replicas.T, groups.fixed[:, None]), 1.0)
     last_backoff_mix = np.zeros((BACKOFF_LEVELS, n_groups, n_clusters))
     last_backoff_mix[1] = 1.0
     up = exists.copy()

@@ -2,7 +2,10 @@
 
 A *flow* is one stream of requests into one APF priority level: a client's steady requests
 (periodic, per event) in one level, or a client's informer (re)list bundle (all its start LISTs
-and WATCH registrations, sent when an instance starts or its watch broke). Seats, service time,
+and WATCH registrations, sent when an instance starts or its watch broke). The classes only an
+elected leader sends get flows and a group of their own (one instance however many replicas run:
+:func:`waveguard.model.load.sending_clients`). Request rates are
+:func:`waveguard.model.load.request_rate`, the projection's. Seats, service time,
 CPU, memory and bytes read from etcd of each request come from
 :func:`waveguard.model.cost.request_cost` (``tau`` is the apiserver's part: a request that reads
 from etcd first waits for etcd, ``etcd_bytes`` at the cluster's shared etcd throughput — the
@@ -23,6 +26,7 @@ from waveguard.model import constants as C
 from waveguard.model.apf import APFConfig
 from waveguard.model.cost import events_per_watcher, baseline_watchers, request_cost
 from waveguard.model.fleet import Cluster
+from waveguard.model.load import request_rate, sending_clients
 from waveguard.model.requests import RequestClass
 from waveguard.model.work import features_of, not_ready_cache_outcome, served_from
 from waveguard.sim.clients import SimClient
@@ -53,6 +57,10 @@ class FlowSpec:
     etcd_pages: list[float] = field(default_factory=list)
     legacy_seats: list[float] = field(default_factory=list)
     mutating: list[float] = field(default_factory=list)
+    leader_replicas: list[float] = field(default_factory=list)
+    peak_seats: list[float] = field(default_factory=list)
+    leader: bool = False
+    fixed: bool = False  # a fixed-replica client (not per node): all replicas run once the change is applied
     # issue 12: read path
     cold: bool = False  #: the relist bundle as a replica whose watch cache is filling serves it
 
@@ -80,6 +88,9 @@ class FlowTable:
     etcd_pages: np.ndarray  # (C, F) range requests those bytes take (pages of a paginated LIST)
     legacy_seats: np.ndarray  # (C, F) max-in-flight slots a request holds (before 1.20: each LIST one)
     mutating: np.ndarray  # (C, F) share of the flow's requests that are mutating (max-in-flight pool)
+    leader_replicas: np.ndarray  # (C, F) a leader-only flow: the client's replicas at full rollout; else 0
+    fixed: np.ndarray  # (F,) bool: the flow's client has fixed replicas (a Deployment), not one per node
+    peak_seats: np.ndarray  # (C, F) seats a request's concurrent parts hold together (a bundle: all its LISTs')
 
 
 @dataclass
@@ -93,6 +104,8 @@ class GroupTable:
     backoff: np.ndarray  # (G,) bool
     pod_watchers: np.ndarray  # (C, G) cluster-wide pod watches per synced instance
     deliveries: np.ndarray  # (C, G) watch events/s delivered per synced instance
+    leader_replicas: np.ndarray  # (C, G) a leader-only group: the client's replicas at full rollout; else 0
+    fixed: np.ndarray  # (G,) bool: the group's client has fixed replicas (a Deployment), not one per node
     # issue 12: read path
     cold_flow: np.ndarray | None = None  # (G,) the group's relist flow on a not-ready watch cache
     cold_rejects: np.ndarray | None = None  # (C, G) bool: a not-ready cache answers the bundle 429
@@ -107,31 +120,40 @@ def compile_flows(clients: list[SimClient], clusters: list[Cluster], apf: APFCon
     specs: dict[tuple[str, str, bool], FlowSpec] = {}
     members: dict[tuple[str, str, bool], list[int]] = {}
     groups: list[dict] = []
+    largest = max(clusters, key=lambda c: c.nodes) if clusters else None
     for ci, client in enumerate(clients):
         steady, starts, watches = _split_classes(client)
         for rc in steady:
             level = apf.classify(client.subject, rc.verb, rc.resource).priority_level
-            key = (_steady_owner(client), level, False)
-            specs.setdefault(key, FlowSpec(f"{key[0]}/{level}", ci, level, False, _SCOPE_OF[rc.scope]))
+            owner = _steady_owner(client) + ("/leader" if rc.leader_only else "")
+            key = (owner, level, False)
+            specs.setdefault(key, FlowSpec(f"{owner}/{level}", ci, level, False, _SCOPE_OF[rc.scope],
+                                           leader=rc.leader_only, fixed=not client.profile.per_node))
             if ci not in members.setdefault(key, []):
                 members[key].append(ci)
-        if starts:
-            largest = max(clusters, key=lambda c: c.nodes) if clusters else None
-            level = _relist_level(client, starts, largest, apf)
-            scope = max(_SCOPE_OF[rc.scope] for rc in starts)
-            key = (client.name, level, True)
-            specs[key] = FlowSpec(f"{client.name}/{level}/relist", ci, level, True, scope)
+        for leader in (False, True):  # every replica's informers, then the leader's
+            mine = [rc for rc in starts if rc.leader_only == leader]
+            if not mine:
+                continue
+            name = client.name + ("/leader" if leader else "")
+            level = _relist_level(client, mine, largest, apf)
+            key = (name, level, True)
+            specs[key] = FlowSpec(f"{name}/{level}/relist", ci, level, True, max(_SCOPE_OF[rc.scope] for rc in mine),
+                                  leader=leader, fixed=not client.profile.per_node)
             members[key] = [ci]
             cold_key = key  # issue 12: read path — a twin flow only where a cold cache sends it to etcd
-            if any(routes_cold_to_etcd(rc, c) for rc in starts for c in clusters):
-                cold_key = (client.name + "#cold", level, True)
-                specs[cold_key] = FlowSpec(f"{client.name}/{level}/relist-cold-cache", ci, level, True, scope,
-                                           cold=True)
+            if any(routes_cold_to_etcd(rc, c) for rc in mine for c in clusters):
+                cold_key = (name + "#cold", level, True)
+                specs[cold_key] = FlowSpec(f"{name}/{level}/relist-cold-cache", ci, level, True,
+                                           max(_SCOPE_OF[rc.scope] for rc in mine), leader=leader,
+                                           fixed=not client.profile.per_node, cold=True)
                 members[cold_key] = [ci]
-            groups.append({"client": ci, "key": key, "cold_key": cold_key, "watches": watches, "starts": starts})
+            groups.append({"client": ci, "key": key, "cold_key": cold_key, "leader": leader, "starts": mine,
+                           "watches": [rc for rc in watches if rc.leader_only == leader]})
     for key, spec in specs.items():
         for cluster in clusters:
             _cost_into(spec, [clients[i] for i in members[key]], cluster, apf)
+            spec.leader_replicas.append(clients[spec.client].instances(cluster) if spec.leader else 0.0)
     ordered = sorted(specs.items(), key=lambda kv: (level_index[kv[1].level], kv[1].client, kv[0][2]))
     flow_index = {key: i for i, (key, _) in enumerate(ordered)}
     table = _table(ordered, clients, apf, level_index)
@@ -164,7 +186,9 @@ def _relist_level(client: SimClient, starts: list[RequestClass], cluster: Cluste
 def _cost_into(spec: FlowSpec, clients: list[SimClient], cluster: Cluster, apf: APFConfig) -> None:
     max_seats = apf.max_seats_per_request(spec.level) if not apf.level(spec.level).exempt else C.APF_MAX_SEATS_LIMIT
     if spec.relist:
-        seats, tau, cpu, mem, etcd_bytes, etcd_pages, legacy = _relist_bundle(clients[0], cluster, max_seats, spec.cold)
+        seats, tau, cpu, mem, etcd_bytes, etcd_pages, legacy, peak_seats = _relist_bundle(
+            clients[0], cluster, max_seats, spec.leader, spec.cold)
+        spec.peak_seats.append(peak_seats)
         spec.seats.append(seats)
         spec.tau.append(tau)
         spec.cpu.append(cpu)
@@ -179,7 +203,7 @@ def _cost_into(spec: FlowSpec, clients: list[SimClient], cluster: Cluster, apf: 
     rates, costs, pod_writes, mutating = [], [], [], []
     for client in clients:
         for rc in client.profile.classes:
-            if rc.trigger not in ("periodic", "per_event"):
+            if rc.trigger not in ("periodic", "per_event") or rc.leader_only != spec.leader:
                 continue
             if apf.classify(client.subject, rc.verb, rc.resource).priority_level != spec.level:
                 continue
@@ -190,8 +214,12 @@ def _cost_into(spec: FlowSpec, clients: list[SimClient], cluster: Cluster, apf: 
     total = sum(rates)
     w = [r / total if total else 1.0 / len(rates) for r in rates]
     spec.rate.append(total)
-    spec.seats.append(sum(wi * c.seats for wi, c in zip(w, costs, strict=True)))
-    spec.tau.append(sum(wi * c.apiserver_s for wi, c in zip(w, costs, strict=True)))
+    seats = sum(wi * c.seats for wi, c in zip(w, costs, strict=True))
+    spec.seats.append(seats)
+    spec.peak_seats.append(seats)
+    # τ weighted by seats, so seats × τ is the classes' mean seat-seconds (the projection's steady
+    # seat-seconds per request); a plain mean of τ would pair 1-seat GETs with 10-seat LISTs' τ.
+    spec.tau.append(sum(wi * c.seats * c.apiserver_s for wi, c in zip(w, costs, strict=True)) / seats)
     spec.cpu.append(sum(wi * _work_s(c) for wi, c in zip(w, costs, strict=True)))
     spec.mem.append(sum(wi * c.memory_bytes for wi, c in zip(w, costs, strict=True)))
     spec.pod_write_frac.append(sum(wi for wi, pw in zip(w, pod_writes, strict=True) if pw))
@@ -202,34 +230,42 @@ def _cost_into(spec: FlowSpec, clients: list[SimClient], cluster: Cluster, apf: 
 
 
 def _relist_bundle(client: SimClient, cluster: Cluster, max_seats: int,
-                   cold: bool = False) -> tuple[float, float, float, float, float, float, float]:
-    """One instance's start LISTs and WATCH registrations as one request: its widest seats,
+                   leader: bool = False, cold: bool = False
+                   ) -> tuple[float, float, float, float, float, float, float, float]:
+    """One instance's start LISTs and WATCH registrations (those only the leader sends when
+    ``leader``, else the others) as one request: its widest seats,
     held for the apiserver's seat-seconds / seats (after the wait for etcd, if any of its LISTs
     reads from etcd: the bytes of all of them, in as many range requests as its most paginated
-    one); memory-seconds preserved. Returns (seats, tau, cpu, mem, etcd_bytes, etcd_pages,
-    legacy_seats) — legacy_seats: the max-in-flight slots it holds (each LIST one, WATCHes none,
-    as slot-seconds / tau). ``cold``: as a replica whose watch cache is filling serves it (its
-    LISTs that such a replica sends to etcd are costed from etcd: model.work.not_ready_cache_outcome)."""
-    seat_s = cpu = mem_s = etcd_bytes = list_s = 0.0
+    one). Memory: the sum of its LISTs' — client-go starts every informer's reflector in its own
+    goroutine (``informers/factory.go`` ``Start``: ``go informer.Run``), so their responses are held
+    together at the storm's peak, as the projection counts them (``model.cost._peak_memory_bytes``);
+    the bundle holds that peak for its whole τ, and as many bundles at once as the level admits
+    with ``peak_seats`` (its LISTs' seats together) each. Returns (seats, tau, cpu, mem,
+    etcd_bytes, etcd_pages, legacy_seats, peak_seats) — legacy_seats: the max-in-flight slots it
+    holds (each LIST one, WATCHes none, as slot-seconds / tau). ``cold``: as a replica whose watch
+    cache is filling serves it (its LISTs that such a replica sends to etcd are costed from etcd:
+    model.work.not_ready_cache_outcome)."""
+    seat_s = cpu = mem = etcd_bytes = list_s = peak_seats = 0.0
     seats = etcd_pages = 1.0
     for rc in client.profile.classes:
-        if rc.trigger not in ("start", "held"):
+        if rc.trigger not in ("start", "held") or rc.leader_only != leader:
             continue
         etcd = cold and routes_cold_to_etcd(rc, cluster)
         cost = request_cost(rc, cluster, max_seats, source="etcd" if etcd else None)
         busy = cost.apiserver_s
         seat_s += cost.seats * busy
         cpu += _work_s(cost)
-        mem_s += cost.memory_bytes * busy
+        mem += cost.memory_bytes
         seats = max(seats, float(cost.seats))
         etcd_bytes += cost.etcd_bytes
         if cost.etcd_bytes:
             etcd_pages = max(etcd_pages, float(cost.pages))
         if rc.verb != "watch":
             list_s += busy
+            peak_seats += cost.seats
     tau = seat_s / seats
     legacy = max(1.0, list_s / tau) if tau else 1.0
-    return seats, tau, cpu, mem_s / tau if tau else 0.0, etcd_bytes, etcd_pages, legacy
+    return seats, tau, cpu, mem, etcd_bytes, etcd_pages, legacy, max(peak_seats, seats)
 
 
 def routes_cold_to_etcd(rc: RequestClass, cluster: Cluster) -> bool:
@@ -250,17 +286,10 @@ def _work_s(cost) -> float:
 
 
 def _rate(rc: RequestClass, client: SimClient, cluster: Cluster) -> float:
-    """Requests/s of class ``rc`` from all instances of ``client`` on ``cluster`` (as
-    :func:`waveguard.model.cost.project` counts them)."""
-    n = 1.0 if rc.leader_only else client.instances(cluster)
-    if rc.trigger == "periodic":
-        return n * rc.rate_per_s * client.rate_scale(cluster)
-    events = cluster.write_rate(rc.resource)
-    if client.profile.per_node and rc.scope == "node":
-        events /= cluster.nodes or 1
-    elif client.profile.per_node and rc.scope in ("object",):
-        events /= max(1, cluster.object_count(rc.resource))
-    return n * events * rc.rate_per_s
+    """Requests/s of class ``rc`` from all instances of ``client`` on ``cluster`` at full
+    rollout: the projection's :func:`waveguard.model.load.request_rate`."""
+    sending = sending_clients(rc, client.instances(cluster))
+    return request_rate(rc, client.profile, cluster, sending, client.rate_scale(cluster))
 
 
 def _table(ordered, clients: list[SimClient], apf: APFConfig, level_index: dict[str, int]) -> FlowTable:
@@ -278,7 +307,8 @@ def _table(ordered, clients: list[SimClient], apf: APFConfig, level_index: dict[
         is_change=np.array([clients[s.client].role == "change" for s in specs]),
         used_levels=used, level_pos=pos,
         etcd_bytes=arr("etcd_bytes"), etcd_pages=arr("etcd_pages"), legacy_seats=arr("legacy_seats"),
-        mutating=arr("mutating"),
+        mutating=arr("mutating"), leader_replicas=arr("leader_replicas"), fixed=np.array([s.fixed for s in specs]),
+        peak_seats=arr("peak_seats"),
     )
 
 
@@ -296,7 +326,9 @@ def _queue_capacity(apf: APFConfig, level: str, distinct_users: bool) -> float:
 
 
 def _groups(groups: list[dict], flow_index: dict, clients: list[SimClient], clusters: list[Cluster]) -> GroupTable:
-    inst = np.array([[clients[g["client"]].instances(c) for g in groups] for c in clusters], dtype=np.float64)
+    replicas = np.array([[clients[g["client"]].instances(c) for g in groups] for c in clusters], dtype=np.float64)
+    leader = np.array([g["leader"] for g in groups], dtype=bool)
+    inst = np.where(leader, np.minimum(1.0, replicas), replicas)  # model.load.sending_clients
     pod_w = np.array([[_pod_watch_share(g["watches"], c) for g in groups] for c in clusters], dtype=np.float64)
     deliv = np.array([[sum(events_per_watcher(rc, c) for rc in g["watches"]) for g in groups] for c in clusters],
                      dtype=np.float64)
@@ -307,10 +339,24 @@ def _groups(groups: list[dict], flow_index: dict, clients: list[SimClient], clus
         instances=inst.reshape(shape), is_change=np.array([clients[g["client"]].role == "change" for g in groups]),
         backoff=np.array([clients[g["client"]].backoff for g in groups]),
         pod_watchers=pod_w.reshape(shape), deliveries=deliv.reshape(shape),
+        leader_replicas=np.where(leader, replicas, 0.0).reshape(shape),
+        fixed=np.array([not clients[g["client"]].profile.per_node for g in groups], dtype=bool),
         cold_flow=np.array([flow_index[g["cold_key"]] for g in groups], dtype=np.int64),
         cold_rejects=np.array([[any(not_ready_cache_outcome(rc, c) == "429" for rc in g["starts"]) for g in groups]
                                for c in clusters], dtype=bool).reshape(shape),
     )
+
+
+def sending_share(share: np.ndarray, leader_replicas: np.ndarray, fixed: np.ndarray) -> np.ndarray:
+    """Sending instances at node share ``share`` ``(C,)`` over those at full rollout, per flow or
+    group ``(X, C)``, as :func:`waveguard.model.load.running_clients` and
+    :func:`~waveguard.model.load.sending_clients` count them: a fixed-replica client (``fixed``
+    ``(X, 1)``: a Deployment, applied whole wherever the change is applied, as the Kubernetes
+    target does) all once ``share`` > 0; a per-node client ``share`` of its replicas, and for its
+    leader-only flows and groups (``leader_replicas`` > 0: its replicas at full rollout)
+    min(1, share × replicas) — one leader once any replica runs."""
+    per_node = np.where(leader_replicas > 0, np.minimum(1.0, share * leader_replicas), share)
+    return np.where(fixed, (share > 0).astype(np.float64), per_node)
 
 
 def _pod_watch_share(watches: list[RequestClass], cluster: Cluster) -> float:

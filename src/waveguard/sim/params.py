@@ -98,6 +98,12 @@ class SimParams:
     zeros_by_flow: np.ndarray  #: (F, C)
     zeros_by_level: np.ndarray  #: (Lu, C)
 
+    # issue 12: one model
+    change_rate_leader_replicas: np.ndarray  #: (F, C) a leader-only change flow: its client's replicas at full rollout, else 0
+    change_group_leader_replicas: np.ndarray  #: (Gc, C) the same for the change's groups
+    change_rate_fixed: np.ndarray  #: (F, 1) bool: the change flow's client has fixed replicas (not per node)
+    change_group_fixed: np.ndarray  #: (Gc, 1) bool: the same for the change's groups
+
     # issue 12: read path -------------------------------------------------------------------
     #: (G,) each group's relist flow as a replica whose watch cache is filling serves it (its
     #: twin, sim.flows.routes_cold_to_etcd; the relist flow itself where it has none)
@@ -117,3 +123,7 @@ class SimParams:
     memory_flows: np.ndarray = field(default_factory=_no_array)
     #: (2G, R, C) memory_per_request of those flows
     memory_flows_per_request: np.ndarray = field(default_factory=_no_array)
+    #: (M, 1, 1) 1.0 for those flows not read from etcd (their responses count whole: a peak)
+    memory_flows_not_etcd: np.ndarray = field(default_factory=_no_array)
+    #: (M, 1, C) seats one (re)list bundle's LISTs hold together (memory's concurrency cap)
+    memory_flows_peak_seats: np.ndarray = field(default_factory=_no_array)

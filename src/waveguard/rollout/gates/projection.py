@@ -26,10 +26,17 @@ def project_wave(profiles: list[RequestProfile], clusters: list[Cluster], shares
     ``share``, with the cost model. Fails a cluster — before the change reaches it — whose
     projected priority-level utilisation exceeds ``limit``, or whose projected apiserver memory
     during the start-up storm exceeds the ``apiserver_memory`` gate's default (the storm is what a
-    wave sets off). No measured profile is no-data. One result per cluster, in order."""
+    wave sets off). Profiles that send no request (a node-exporter: the analysis read the change
+    and found nothing that talks to kube-apiserver) cost zero and pass; no profile at all (nothing
+    analysed or measured) is no-data, and the wave waits. One result per cluster, in order."""
     if not profiles:
-        return [GateResult.of(NAME, c.name, "no-data", None, limit, "no measured request profile yet")
+        return [GateResult.of(NAME, c.name, "no-data", None, limit,
+                              "no measured or analysed request profile yet: the change's cost is unknown")
                 for c in clusters]
+    if not any(p.classes for p in profiles):
+        return [GateResult.of(NAME, c.name, "pass", 0.0, limit,
+                              f"the change sends no requests to kube-apiserver: a projected cost of zero; "
+                              f"threshold {limit:.2f}") for c in clusters]
     memory_limit = GATES["apiserver_memory"].default_threshold
     levels = [priority_level_of(p) for p in profiles]
     return [_project_cluster(profiles, levels, cluster, shares.get(cluster.name, 0.0), limit, memory_limit)

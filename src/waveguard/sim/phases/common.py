@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from waveguard.sim.flows import EXEMPT_SEATS
+from waveguard.sim.flows import EXEMPT_SEATS, sending_share
 from waveguard.sim.params import SimParams
 from waveguard.sim.state import FleetState
 
@@ -59,5 +59,7 @@ def refresh_limits(state: FleetState, params: SimParams) -> None:
 
 
 def update_rates(state: FleetState, params: SimParams, dt: float) -> None:
-    """Steady requests per step: the baseline's, plus the change's at today's rollout share."""
-    state.arrivals_per_step = (params.steady_rate + params.change_rate * state.rollout_share) * dt
+    """Steady requests per step: the baseline's, plus the change's at today's rollout share (a
+    leader-only flow: one sender once any replica runs; a Deployment: all its replicas)."""
+    share = sending_share(state.rollout_share, params.change_rate_leader_replicas, params.change_rate_fixed)
+    state.arrivals_per_step = (params.steady_rate + params.change_rate * share) * dt

@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from waveguard.model import constants as C
+from waveguard.sim.flows import sending_share
 from waveguard.sim.params import SimParams
 from waveguard.sim.phases import replicas
 from waveguard.sim.phases.common import TINY, update_rates
@@ -27,14 +28,17 @@ def ramp_rollout(state: FleetState, params: SimParams, dt: float) -> None:
                                    np.maximum(state.rollout_target, state.rollout_share - step))
     state.ramping = bool(np.any(state.rollout_share != state.rollout_target))
     update_rates(state, params, dt)
-    delta = state.rollout_share - old
-    state.backoff[0, params.change_groups] += np.maximum(delta, 0.0) * params.change_instances
-    shrink = np.maximum(-delta, 0.0)
+    leaders, fixed = params.change_group_leader_replicas, params.change_group_fixed
+    before = params.change_instances * sending_share(old, leaders, fixed)  # (Gc, C) instances sending
+    after = params.change_instances * sending_share(state.rollout_share, leaders, fixed)
+    state.backoff[0, params.change_groups] += np.maximum(after - before, 0.0)
+    shrink = np.maximum(old - state.rollout_share, 0.0)
     if shrink.any():
         keep = np.where(old > 0, 1.0 - shrink / np.maximum(old, TINY), 1.0)
-        for g in params.change_groups:
-            state.backoff[:, g] *= keep
-            state.synced_watches[g] *= keep
+        group_keep = np.where(before > after, after / np.maximum(before, TINY), 1.0)  # (Gc, C)
+        for i, g in enumerate(params.change_groups):
+            state.backoff[:, g] *= group_keep[i]
+            state.synced_watches[g] *= group_keep[i]
         if state.etcd.busy:  # their connections close: what they wait for from etcd is cancelled
             state.etcd.scale(params.etcd_change_rows, keep)
             state.awaiting_etcd[params.etcd_flows] = state.etcd.waiting

@@ -83,7 +83,7 @@ def memory_and_cpu(state: FleetState, params: SimParams, dt: float) -> None:
     watch-event fan-out, over the cores) of every replica."""
     busy = state.entering * state.busy_share  # dispatched this step and done within it, time-averaged
     busy += state.executing
-    memory = (busy[params.memory_flows] * params.memory_flows_per_request).sum(axis=0)  # LIST responses
+    memory = held_list_memory(state, params)  # LIST responses
     memory += params.baseline_memory_bytes
     memory *= state.up_float
     cpu = (busy * params.cpu_per_executing).sum(axis=0)
@@ -98,6 +98,27 @@ def memory_and_cpu(state: FleetState, params: SimParams, dt: float) -> None:
     elif was_slowed:
         state.cpu_stretch = np.ones_like(cpu)
         refresh_service(state, params, dt)
+
+
+def held_list_memory(state: FleetState, params: SimParams) -> np.ndarray:
+    """``(R, C)`` bytes the (re)list responses in flight hold at their peak in this step, as the
+    projection counts a storm's (``model.cost._peak_memory_bytes``): memory is a peak, not an
+    average, so a request dispatched and done within the step counts whole — but no more of a
+    flow at once than its level's seats admit (seat limit / the seats a bundle's LISTs hold
+    together: APF bounds the concurrency, however many it serves one after another in the step).
+    LISTs read from etcd enter as etcd answers them, one range response after another at its
+    throughput, spread over the step: they count time-averaged (the projection's Little's law for
+    them, ``model.cost._class_concurrency``). The flows: every group's relist flow and its twin
+    for a cold watch cache (``params.memory_flows``)."""
+    flows = params.memory_flows
+    whole = state.finish_fraction[flows]
+    if len(params.etcd_flows):  # etcd answers one range response after another: spread over the step
+        averaged = state.busy_share[flows]
+        whole = averaged + (whole - averaged) * params.memory_flows_not_etcd
+    held = state.entering[flows] * whole + state.executing[flows]
+    admitted = state.used_seat_limits[params.flow_level_pos[flows]] / params.memory_flows_peak_seats
+    held = np.minimum(held, admitted)
+    return (held * params.memory_flows_per_request).sum(axis=0)
 
 
 def update_fanout_cpu(state: FleetState, params: SimParams, dt: float) -> None:

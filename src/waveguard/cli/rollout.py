@@ -22,7 +22,7 @@ from waveguard.cli.common import (
     EXIT_FINDINGS, EXIT_OK, PROMETHEUS_URL_ENV, context_map, err_console, input_errors, legacy_json_option, output_option,
     render_document, resolve_output, seconds, state_option, stdout_console,
 )
-from waveguard.cli.rollout_live import LiveReporter, watch
+from waveguard.cli.rollout_live import LiveReporter, print_status, watch
 from waveguard.model.errors import InputError
 
 if TYPE_CHECKING:  # pydantic models: imported where used, so `waveguard --help` stays fast
@@ -168,25 +168,8 @@ def _exit_code(status: str, *, waiting: int = EXIT_OK) -> int:
 
 def _finish(state: RolloutState, as_json: bool) -> None:
     if not as_json:
-        _print_status(state)
+        print_status(state)
     raise typer.Exit(_exit_code(state.status))
-
-
-def _print_status(state: RolloutState) -> None:
-    console = stdout_console()
-    console.print(f"status: [bold]{state.status}[/] at t={state.last_t:.0f} s, wave {state.wave}")
-    if state.halt:
-        console.print(f"halted: {state.halt.get('reason')}", highlight=False)
-    if state.pause_reason:
-        console.print(f"paused: {state.pause_reason}", highlight=False)
-    running = {c: s for c, s in state.shares.items() if s > 0}
-    console.print(f"clusters running the change: {len(running)}; rolled back: {len(state.rolled_back)}")
-    for cluster, where in sorted(state.cluster_state.items()):  # issue 14: each cluster's rollback state
-        if cluster in state.rollback_pending:
-            console.print(f"rollback pending on {cluster}: {state.rollback_pending[cluster]} "
-                          "(waveguard rollout resume retries)", highlight=False, markup=False)
-        elif where in ("rolling_back", "rolled_back"):
-            console.print(f"{cluster}: {where}", highlight=False, markup=False)
 
 
 def require_backend_extras(target: str, signals: str) -> None:
@@ -310,7 +293,7 @@ def status(state: Path = state_option(DEFAULT_STATE),
             "shares": s.shares, "clusters": s.cluster_state, "rollback_pending": s.rollback_pending,
             "engine": engine})
     else:
-        _print_status(s)
+        print_status(s)
         if s.status not in ("completed", "rolled_back"):
             stdout_console().print(f"driven by {engine}" if engine else "no engine is driving it", highlight=False)
     raise typer.Exit(_exit_code(s.status, waiting=EXIT_RUNNING))
@@ -375,7 +358,7 @@ def resume(state: Path = state_option(DEFAULT_STATE),
         if s.status in ("completed", "rolled_back"):
             err_console.print(f"the rollout has already finished ({s.status}): nothing to resume", markup=False)
             if not as_json:
-                _print_status(s)
+                print_status(s)
             raise typer.Exit(_exit_code(s.status))
         rows: list[Row] = [("resumed", s.last_t, s.wave, None, {})] if s.status == "paused" else []
         log.acquire(Owner.this_process(), rows)  # with the `resumed`, atomically

@@ -19,10 +19,10 @@ import typer
 from rich.console import Console, RenderableType
 from rich.live import Live
 
-from waveguard.cli.common import input_errors, render_document
+from waveguard.cli.common import input_errors, render_document, stdout_console
 
 if TYPE_CHECKING:
-    from waveguard.rollout.eventlog import Event, EventLog
+    from waveguard.rollout.eventlog import Event, EventLog, RolloutState
     from waveguard.rollout.view import LiveFold
 
 #: Rollout statuses after which nothing more is written: the watch ends.
@@ -150,3 +150,22 @@ class LiveReporter:
             return  # already read when the view started
         with self.lock:
             self.fold.apply(e, time.time())
+
+
+def print_status(state: RolloutState) -> None:
+    """``rollout status`` (and the end of ``start``/``resume``) as lines: status, halt, pause,
+    clusters running the change, and each cluster's rollback state."""
+    console = stdout_console()
+    console.print(f"status: [bold]{state.status}[/] at t={state.last_t:.0f} s, wave {state.wave}")
+    if state.halt:
+        console.print(f"halted: {state.halt.get('reason')}", highlight=False)
+    if state.pause_reason:
+        console.print(f"paused: {state.pause_reason}", highlight=False)
+    running = {c: s for c, s in state.shares.items() if s > 0}
+    console.print(f"clusters running the change: {len(running)}; rolled back: {len(state.rolled_back)}")
+    for cluster, where in sorted(state.cluster_state.items()):  # issue 14: each cluster's rollback state
+        if cluster in state.rollback_pending:
+            console.print(f"rollback pending on {cluster}: {state.rollback_pending[cluster]} "
+                          "(waveguard rollout resume retries)", highlight=False, markup=False)
+        elif where in ("rolling_back", "rolled_back"):
+            console.print(f"{cluster}: {where}", highlight=False, markup=False)

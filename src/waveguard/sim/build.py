@@ -146,7 +146,16 @@ def build_params(clusters: list[Cluster], clients: Sequence[SimClient], flows: F
         zeros_by_cluster=_read_only_zeros(len(clusters)),
         zeros_by_flow=_read_only_zeros((per_flow["n_flows"], len(clusters))),
         zeros_by_level=_read_only_zeros((per_flow["n_used_levels"], len(clusters))),
+        queue_weight=_queue_weights(apf, flows),
     )
+
+
+def _queue_weights(apf: APFConfig, flows: FlowTable) -> np.ndarray:
+    """``(F, 1, 1)``: the APF queues each flow's hands cover (its queue capacity ÷
+    queueLengthLimit; 1 for exempt and Reject levels) — its weight in fair dispatch."""
+    qll = np.array([max(1, apf.levels[int(lv)].queue_length_limit) for lv in flows.level], dtype=np.float64)
+    covered = np.where(np.isfinite(flows.qcap), flows.qcap, 0.0) / qll
+    return np.maximum(covered, 1.0)[:, None, None]
 
 
 def _read_only_zeros(shape: int | tuple[int, ...]) -> np.ndarray:

@@ -92,3 +92,6 @@ class SimParams:
     zeros_by_cluster: np.ndarray  #: (C,)
     zeros_by_flow: np.ndarray  #: (F, C)
     zeros_by_level: np.ndarray  #: (Lu, C)
+
+    # issue 12: fairness, clients, writes ---------------------------------------------------
+    queue_weight: np.ndarray  #: (F, 1, 1) APF queues a flow's hands cover (fair share weight; ≥ 1)

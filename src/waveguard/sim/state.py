@@ -141,3 +141,8 @@ class FleetState:
     inqueue_by_level: np.ndarray = field(default_factory=_empty)  #: (Lu, C) requests queued
     rejected_by_level: np.ndarray = field(default_factory=_empty)  #: (Lu, C) 429s this step
     dispatched_by_level: np.ndarray = field(default_factory=_empty)  #: (Lu, C) dispatched this step
+
+    # --- issue 12: fairness, clients, writes --------------------------------------------------
+    demand_sum: np.ndarray = field(default_factory=_empty)  #: (Lu, R, C) Σ seat demand over this period's steps
+    demand_sq_sum: np.ndarray = field(default_factory=_empty)  #: (Lu, R, C) Σ seat demand² (for the std dev)
+    demand_steps: int = 0  #: steps summed this period

@@ -35,7 +35,7 @@ def dispatch(state: FleetState, params: SimParams, dt: float) -> None:
             rejected.fill(0.0)
             state.queueing = False
     else:
-        give, given = fair_split(params, demand, demand_by_level, available)
+        give, given = fair_split(params, demand, demand_by_level, available, want)
         np.divide(give, state.seat_occupancy, out=dispatched)
         # What cannot wait is rejected (429): queue full, or waiting past the APF limit.
         np.subtract(want, dispatched, out=queued)
@@ -58,14 +58,21 @@ def dispatch(state: FleetState, params: SimParams, dt: float) -> None:
 
 
 def fair_split(params: SimParams, demand: np.ndarray, demand_by_level: np.ndarray,
-               available: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+               available: np.ndarray, requests: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Max-min fair split of each level's free seats ``(Lu, R, C)`` between its flows' demands
-    ``(F, R, C)`` (seats of this step): an equal share each, then what is left in proportion to
-    unmet demand. Returns (seats given per flow ``(F, R, C)``, seats given per level ``(Lu, R, C)``)."""
+    ``(F, R, C)`` (seats of this step): fair queuing serves the level's non-empty queues
+    equally, and a flow's requests fill the queues its shuffle-sharded hands cover
+    (``params.queue_weight``: handSize for one APF flow, every queue for many —
+    ``model.apf.queues_touched``; never more queues than it has ``requests`` ``(F, R, C)``
+    waiting), so each flow first gets an equal share per non-empty queue it holds, then what
+    is left in proportion to unmet demand (``queueset.go``,
+    findDispatchQueueToBoundLocked: the queue with the least virtual finish time next).
+    Returns (seats given per flow ``(F, R, C)``, seats given per level ``(Lu, R, C)``)."""
     pos = params.flow_level_pos
-    n_active = per_level(params, (demand > TINY).astype(np.float64))
-    equal = available / np.maximum(n_active, 1.0)
-    give = np.minimum(demand, equal[pos])
+    weight = params.queue_weight if requests is None else np.minimum(params.queue_weight, np.maximum(requests, 1.0))
+    active_queues = per_level(params, (demand > TINY) * weight)
+    per_queue = available / np.maximum(active_queues, 1.0)
+    give = np.minimum(demand, per_queue[pos] * weight)
     given = per_level(params, give)
     unmet = demand - give
     unmet_by_level = per_level(params, unmet)

@@ -108,9 +108,9 @@ def test_apf_borrowing_idle_levels_lend_down_to_nominal_minus_lendable():
     apf_borrowing.readjust(state, params)
     low = params.level_names.index("workload-low")
     others = [i for i in np.flatnonzero(params.limited) if i != low]
-    assert state.seat_limits[others, 0, 0] == pytest.approx(params.min_seats[others])
-    assert state.seat_limits[low, 0, 0] == pytest.approx(params.server_seats - params.min_seats[others].sum())
-    assert state.seat_limits[params.limited, 0, 0].sum() == pytest.approx(params.server_seats)
+    assert state.seat_limits[others, 0, 0] == pytest.approx(params.min_seats[others, 0, 0])
+    assert state.seat_limits[low, 0, 0] == pytest.approx(params.server_seats[0, 0] - params.min_seats[others, 0, 0].sum())
+    assert state.seat_limits[params.limited, 0, 0].sum() == pytest.approx(params.server_seats[0, 0])
 
 
 def test_apf_borrowing_smooths_seat_demand_as_apf_controller_does():

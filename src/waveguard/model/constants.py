@@ -358,18 +358,21 @@ ETCD_PEER_RTT_S = 0.001
 #: Seconds from a leader's loss to a new leader: the election timeout default. etcd.io/docs/
 #: v3.5/tuning (--election-timeout 1000 ms).
 ETCD_ELECTION_TIMEOUT_S = 1.0
-#: Memory of one etcd member: the hardware guide's typical size ("Typically 8GB is enough";
-#: 16–64 GB for heavy deployments). etcd.io/docs/v3.5/op-guide/hardware ("Memory").
-ETCD_MEMBER_MEMORY_BYTES = 8 << 30
+#: Memory of one etcd member of a production control plane: the hardware guide's lower size for
+#: "heavy deployments with thousands of watchers and millions of keys" ("16GB to 64GB"; 8 GB for
+#: typical ones). etcd.io/docs/v3.5/op-guide/hardware ("Memory"). A fleet file sets its own
+#: (``etcd_memory_bytes``).
+ETCD_MEMBER_MEMORY_BYTES = 16 << 30
 #: Resident memory of an idle etcd member besides the ranges it is serving. estimate: the
 #: hardware guide's "small cluster" figure, 2 GB of its 8 GB (etcd.io op-guide/hardware, example
 #: hardware configurations).
 ETCD_BASE_MEMORY_BYTES = 2 << 30
-#: Bytes one etcd member holds per byte of a range response it is serving: the key-values read
-#: from bbolt and the marshalled gRPC response alive together, times Go's heap growth
-#: (GO_HEAP_GROWTH_FACTOR). estimate; etcd-io/etcd#12342 ("etcd OOM with large range
-#: requests") is the failure it models.
-ETCD_RANGE_MEMORY_MULTIPLIER = 2.0
+#: Bytes one etcd member holds per byte (JSON, as the model counts object sizes) of a range
+#: response it is serving: the key-values read from bbolt and the marshalled gRPC response alive
+#: together, two copies of the stored protobuf, which is about half the JSON size (kubernetes/
+#: community design-proposals/api-machinery/protobuf.md): 2 × 0.5. estimate;
+#: etcd-io/etcd#12342 (etcd's memory under large range requests) is the failure it models.
+ETCD_RANGE_MEMORY_MULTIPLIER = 1.0
 #: Seconds an etcd member needs after an OOM kill before it serves again (process start, WAL
 #: replay, catching up with the leader). estimate: ~10 s for a small member, the kubelet's first
 #: restart back-off (CRASHLOOP_BACKOFF_INITIAL_S) dominates.

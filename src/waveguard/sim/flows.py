@@ -23,6 +23,7 @@ import numpy as np
 from waveguard.model import constants as C
 from waveguard.model.apf import APFConfig, queue_capacity
 from waveguard.model.cost import events_per_watcher, baseline_watchers, request_cost
+from waveguard.model.etcd import commit_s as etcd_commit_s
 from waveguard.model.fleet import Cluster
 from waveguard.model.requests import RequestClass
 from waveguard.sim.clients import SimClient
@@ -151,7 +152,8 @@ def _relist_level(client: SimClient, starts: list[RequestClass], cluster: Cluste
 
 
 def _cost_into(spec: FlowSpec, clients: list[SimClient], cluster: Cluster, apf: APFConfig) -> None:
-    max_seats = apf.max_seats_per_request(spec.level) if not apf.level(spec.level).exempt else C.APF_MAX_SEATS_LIMIT
+    max_seats = apf.max_seats_per_request(spec.level, cluster.server_seats) if not apf.level(spec.level).exempt \
+        else C.APF_MAX_SEATS_LIMIT
     if spec.relist:
         seats, tau, cpu, mem, etcd_bytes, etcd_pages, legacy = _relist_bundle(clients[0], cluster, max_seats)
         spec.seats.append(seats)
@@ -180,7 +182,9 @@ def _cost_into(spec: FlowSpec, clients: list[SimClient], cluster: Cluster, apf: 
     w = [r / total if total else 1.0 / len(rates) for r in rates]
     spec.rate.append(total)
     spec.seats.append(sum(wi * c.seats for wi, c in zip(w, costs, strict=True)))
-    spec.tau.append(sum(wi * c.apiserver_s for wi, c in zip(w, costs, strict=True)))
+    commit = etcd_commit_s(cluster)  # a write holds its seat until etcd has committed it
+    spec.tau.append(sum(wi * (c.apiserver_s + (commit if m else 0.0))
+                        for wi, c, m in zip(w, costs, mutating, strict=True)))
     spec.cpu.append(sum(wi * _work_s(c) for wi, c in zip(w, costs, strict=True)))
     spec.mem.append(sum(wi * c.memory_bytes for wi, c in zip(w, costs, strict=True)))
     spec.pod_write_frac.append(sum(wi for wi, pw in zip(w, pod_writes, strict=True) if pw))

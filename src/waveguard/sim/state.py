@@ -146,3 +146,13 @@ class FleetState:
     demand_sum: np.ndarray = field(default_factory=_empty)  #: (Lu, R, C) Σ seat demand over this period's steps
     demand_sq_sum: np.ndarray = field(default_factory=_empty)  #: (Lu, R, C) Σ seat demand² (for the std dev)
     demand_steps: int = 0  #: steps summed this period
+    etcd_memory: np.ndarray = field(default_factory=_empty)  #: (C,) resident bytes of one etcd member
+    etcd_down_until: np.ndarray = field(default_factory=_empty)  #: (C,) etcd serves again from this second
+    etcd_leader_changes: np.ndarray = field(default_factory=_empty)  #: (C,) leader changes this step
+    etcd_writes: np.ndarray = field(default_factory=_empty)  #: (C,) writes committed this step (WAL fsyncs)
+    etcd_p99_s: np.ndarray = field(default_factory=_empty)  #: (C,) p99 of kube-apiserver's etcd requests (s)
+    retry_waiting: np.ndarray = field(default_factory=_empty)  #: (A, F, R, C) rejected requests waiting to retry, by attempt
+    retry_after_s: np.ndarray = field(default_factory=_empty)  #: (Lu, R, C) Retry-After each level's 429s carry (s)
+    drops_window: np.ndarray = field(default_factory=_empty)  #: (Lu, R, C) requests dropped in the last Retry-After seconds
+    retry_after_changed_s: np.ndarray = field(default_factory=_empty)  #: (Lu, R, C) when Retry-After last doubled
+    retries_sent: np.ndarray = field(default_factory=_empty)  #: (F, C) retries re-sent so far (extra requests)

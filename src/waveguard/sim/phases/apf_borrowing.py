@@ -45,11 +45,12 @@ def readjust(state: FleetState, params: SimParams) -> None:
     state.used_demand_high_watermark[:] = 0.0
     limited = params.limited
     smooth_seat_demand(state, params)
-    low = np.maximum(params.min_seats[limited, None, None],
-                     np.minimum(params.nominal_seats[limited, None, None], state.demand_high_watermark[limited]))
-    high = np.broadcast_to(params.max_seats[limited, None, None], low.shape)
+    low = np.maximum(params.min_seats[limited],
+                     np.minimum(params.nominal_seats[limited], state.demand_high_watermark[limited]))
+    high = np.broadcast_to(params.max_seats[limited], low.shape)
     target = np.maximum(low, state.smoothed_demand[limited])
-    fair = state.fair_fraction = solve_fair_fraction(target, low, high, params.server_seats, state.fair_fraction)
+    total = np.broadcast_to(params.server_seats, low.shape[1:])
+    fair = state.fair_fraction = solve_fair_fraction(target, low, high, total, state.fair_fraction)
     state.seat_limits[limited] = np.where(state.up & params.borrows, np.clip(fair * target, low, high),
                                           state.seat_limits[limited])
     lift_legacy_limits(state, params)
@@ -74,8 +75,9 @@ def smooth_seat_demand(state: FleetState, params: SimParams) -> None:
     state.smoothed_demand = np.maximum(envelope, a * state.smoothed_demand + (1.0 - a) * envelope)
 
 
-def fair_fraction(target: np.ndarray, low: np.ndarray, high: np.ndarray, total: float) -> np.ndarray:
-    """The fraction f with Σ_l clip(f × target_l, low_l, high_l) = total, per (replica, cluster).
+def fair_fraction(target: np.ndarray, low: np.ndarray, high: np.ndarray, total: np.ndarray) -> np.ndarray:
+    """The fraction f with Σ_l clip(f × target_l, low_l, high_l) = total (the server's seats,
+    broadcastable to the per-(replica, cluster) shape), per (replica, cluster).
 
     The sum is piecewise linear and non-decreasing in f, with breakpoints at low/target and
     high/target: evaluate it at every breakpoint, take the closest breakpoints below and above
@@ -97,7 +99,7 @@ def fair_fraction(target: np.ndarray, low: np.ndarray, high: np.ndarray, total: 
     return f_lo + frac * (f_hi - f_lo)
 
 
-def solve_fair_fraction(target: np.ndarray, low: np.ndarray, high: np.ndarray, total: float,
+def solve_fair_fraction(target: np.ndarray, low: np.ndarray, high: np.ndarray, total: np.ndarray,
                         start: np.ndarray | None) -> np.ndarray:
     """:func:`fair_fraction`, by Newton steps from the last period's fraction (demand moves
     slowly, so one or two steps usually land on the exact segment); columns that do not
@@ -113,5 +115,5 @@ def solve_fair_fraction(target: np.ndarray, low: np.ndarray, high: np.ndarray, t
         f = np.where(slope > 0, f + (total - g) / np.maximum(slope, TINY), f)
     bad = np.abs(np.clip(f * target, low, high).sum(axis=0) - total) > 1e-6 * total
     if bad.any():
-        f[bad] = fair_fraction(target[:, bad], low[:, bad], high[:, bad], total)
+        f[bad] = fair_fraction(target[:, bad], low[:, bad], high[:, bad], total[bad])
     return f

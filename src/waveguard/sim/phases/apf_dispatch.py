@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from waveguard.model import constants as C
+from waveguard.sim.clients import crashloop_restarts
 from waveguard.sim.flows import writer_extra_seat_seconds_vec
 from waveguard.sim.params import SimParams
+from waveguard.sim.phases import client_retries
 from waveguard.sim.phases.common import TINY, per_level, refresh_service
 from waveguard.sim.state import FleetState
 
@@ -20,6 +23,8 @@ def dispatch(state: FleetState, params: SimParams, dt: float) -> None:
     """Steps 4–5: dispatch into free seats (``dispatched``), queue (``queued``) or reject
     (``rejected``, 429) the requests of every flow on every replica; then the clusters before
     APF (max-in-flight) and a running rollback's one request decide their own."""
+    crashloop_events(state, params, dt)
+    released = client_retries.release_retries(state, params, dt)  # 429s re-sent after Retry-After
     in_flight = state.executing + state.awaiting_etcd if state.etcd_busy else state.executing
     occupied = per_level(params, in_flight * params.seats)
     available = np.maximum(state.used_seat_limits - occupied, 0.0)
@@ -54,7 +59,26 @@ def dispatch(state: FleetState, params: SimParams, dt: float) -> None:
     rollback = state.rollback_active
     if rollback is not None and rollback.resolve(dispatched, queued, rejected, params.queue_capacity):
         state.queueing = True
+    if state.queueing or released is not None:
+        client_retries.requeue_rejected(state, params, want, released, dt)
     state.occupied, state.given = occupied, given
+
+
+def crashloop_events(state: FleetState, params: SimParams, dt: float) -> None:
+    """The kubelets' Event writes about crash-looping pods (scenario ``crashloop``): each pod
+    restarts after the kubelet's back-off (:func:`waveguard.sim.clients.crashloop_restarts`) and
+    every restart writes EVENT_WRITES_PER_RESTART Events, spread over the replicas up."""
+    f = params.crashloop_flow
+    if f is None:
+        return
+    elapsed = state.time_s - params.crashloop_start_s
+    started = elapsed >= 0
+    if not started.any():
+        return
+    restarts = np.where(started, crashloop_restarts(np.maximum(elapsed, 0.0))
+                        - crashloop_restarts(np.maximum(elapsed - dt, 0.0)), 0.0)
+    writes = params.crashloop_pods * restarts * C.EVENT_WRITES_PER_RESTART  # (C,)
+    state.arrivals_per_replica[f] += writes[None, :] * state.replica_share
 
 
 def fair_split(params: SimParams, demand: np.ndarray, demand_by_level: np.ndarray,

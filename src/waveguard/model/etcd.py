@@ -41,7 +41,10 @@ def range_bytes_to_oom(cluster: Cluster) -> float:
     return spare * cluster.etcd_member_count / C.ETCD_RANGE_MEMORY_MULTIPLIER
 
 
-def down_after_oom_s() -> float:
+def down_after_oom_s(earlier_crashes: int = 0) -> float:
     """Seconds a cluster's etcd serves nothing after its members are OOM-killed: they restart
-    (``ETCD_RESTART_S``), then elect a leader (``ETCD_ELECTION_TIMEOUT_S``)."""
-    return C.ETCD_RESTART_S + C.ETCD_ELECTION_TIMEOUT_S
+    (``ETCD_RESTART_S``; a member that keeps crashing waits the kubelet's crash-loop back-off,
+    doubled per earlier crash up to ``CRASHLOOP_BACKOFF_MAX_S``), then elect a leader
+    (``ETCD_ELECTION_TIMEOUT_S``)."""
+    backoff = min(C.CRASHLOOP_BACKOFF_MAX_S, C.CRASHLOOP_BACKOFF_INITIAL_S * 2.0 ** earlier_crashes)
+    return C.ETCD_RESTART_S - C.CRASHLOOP_BACKOFF_INITIAL_S + backoff + C.ETCD_ELECTION_TIMEOUT_S

@@ -156,3 +156,4 @@ class FleetState:
     drops_window: np.ndarray = field(default_factory=_empty)  #: (Lu, R, C) requests dropped in the last Retry-After seconds
     retry_after_changed_s: np.ndarray = field(default_factory=_empty)  #: (Lu, R, C) when Retry-After last doubled
     retries_sent: np.ndarray = field(default_factory=_empty)  #: (F, C) retries re-sent so far (extra requests)
+    etcd_crashes: np.ndarray = field(default_factory=_empty)  #: (C,) consecutive etcd OOM kills (crash-loop back-off)

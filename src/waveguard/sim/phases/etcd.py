@@ -66,7 +66,8 @@ def etcd_component(state: FleetState, params: SimParams, dt: float) -> None:
     the model counts them), the memory of one member while it serves range reads
     (:func:`waveguard.model.etcd.member_memory_bytes`), its OOM — every member over its memory
     at once, since kube-apiserver spreads ranges over them: every waiting range fails (their
-    informers back off), etcd serves nothing until its members restart and elect a leader
+    informers back off), etcd serves nothing until its members restart — after the kubelet's
+    crash-loop back-off when it keeps crashing — and elect a leader
     (:func:`waveguard.model.etcd.down_after_oom_s`; one leader change) — and the p99 of
     kube-apiserver's etcd requests (the longest range wait, or a commit)."""
     n = params.n_clusters
@@ -76,7 +77,7 @@ def etcd_component(state: FleetState, params: SimParams, dt: float) -> None:
     state.etcd_leader_changes = np.zeros(n)
     if state.etcd.enabled:
         state.etcd.serving = (state.time_s >= state.etcd_down_until).astype(np.float64)
-        for c in np.flatnonzero(held > params.etcd_oom_range_bytes):
+        for c in np.flatnonzero((held > params.etcd_oom_range_bytes) & (state.etcd.serving > 0)):
             _etcd_oom(state, params, int(c))
     state.etcd_p99_s = _etcd_p99_s(state, params)
 
@@ -86,6 +87,7 @@ def init_etcd_state(state: FleetState, params: SimParams) -> None:
     n = params.n_clusters
     state.etcd_memory = np.full(n, float(C.ETCD_BASE_MEMORY_BYTES))
     state.etcd_down_until = np.full(n, -np.inf)
+    state.etcd_crashes = np.zeros(n)
     state.etcd_leader_changes = np.zeros(n)
     state.etcd_writes = np.zeros(n)
     state.etcd_p99_s = params.etcd_commit_s.copy()
@@ -99,7 +101,9 @@ def _etcd_oom(state: FleetState, params: SimParams, c: int) -> None:
     state.awaiting_etcd[params.etcd_flows, :, c] = 0.0
     state.etcd_busy = state.etcd.busy
     state.etcd.serving[c] = 0.0
-    state.etcd_down_until[c] = state.time_s + down_after_oom_s()
+    crashes = state.etcd_crashes[c] if state.time_s - state.etcd_down_until[c] < C.CRASHLOOP_BACKOFF_RESET_S else 0.0
+    state.etcd_down_until[c] = state.time_s + down_after_oom_s(int(crashes))
+    state.etcd_crashes[c] = crashes + 1.0
     state.etcd_leader_changes[c] = 1.0
 
 
@@ -108,10 +112,10 @@ def _etcd_p99_s(state: FleetState, params: SimParams) -> np.ndarray:
     wait for etcd — the wait of the slowest range being read; while etcd is down, the time until
     it serves again plus a commit."""
     p99 = params.etcd_commit_s.copy()
+    down_for = np.maximum(state.etcd_down_until - state.time_s, 0.0)
     if state.etcd.enabled and state.etcd.busy:
-        waiting = state.etcd.waiting.sum(axis=1) > TINY  # (Fe, C)
-        range_s = np.where(waiting, state.etcd.time_s(), 0.0).max(axis=0)
-        p99 = np.maximum(p99, range_s)
-    if state.etcd_down_until.size:
-        p99 = p99 + np.maximum(state.etcd_down_until - state.time_s, 0.0)
-    return p99
+        waiting = (state.etcd.waiting.sum(axis=1) > TINY) & (down_for <= 0.0)  # (Fe, C)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            range_s = np.where(waiting, state.etcd.time_s(), 0.0).max(axis=0)
+        p99 = np.maximum(p99, np.minimum(range_s, C.CLIENT_TIMEOUT_S))  # a client cancels after its timeout
+    return p99 + down_for

@@ -199,10 +199,6 @@ KUBELET_POD_WATCHERS_PER_NODE = 1
 #: hands APF RequestTimeout/4. k8s: staging/src/k8s.io/apiserver/pkg/server/config.go
 #: (WithPriorityAndFairness(..., c.RequestTimeout/4)).
 APF_QUEUE_WAIT_LIMIT_S = APISERVER_REQUEST_TIMEOUT_S / 4
-#: Per 10 s readjustment, the smoothed seat demand of a level decays by at most this factor
-#: toward its latest high watermark. estimate, modelled on apf_controller.go
-#: (seatDemandSmoothed = max(envelope, decayed previous)).
-APF_DEMAND_DECAY_PER_PERIOD = 0.977
 
 # kube-apiserver process ------------------------------------------------------------------------
 #: Bytes of memory limit per CPU core of an apiserver replica: general-purpose cloud VMs carry
@@ -319,31 +315,22 @@ APF_DYNAMIC_RETRY_AFTER_SINCE = (1, 27)
 #: rest/with_retry.go (IsNextRetry: attempts > maxRetries → stop; checkWait reads Retry-After),
 #: 1.22–1.35 (before with_retry.go, the same 10 in request.go's retry loop).
 CLIENT_GO_MAX_RETRIES = 10
-#: client-go's default client-side rate limit when a component sets none: 5 requests/s, burst 10.
+#: client-go's default client-side rate limit when a component sets none: 5 requests/s (burst 10:
+#: the model bounds retries by the long-run rate only).
 #: k8s: staging/src/k8s.io/client-go/rest/config.go (DefaultQPS = 5, DefaultBurst = 10).
 CLIENT_GO_DEFAULT_QPS = 5.0
-CLIENT_GO_DEFAULT_BURST = 10.0
-#: kubelet --kube-api-qps / --kube-api-burst defaults: 50 / 100 from 1.27 (5 / 10 before).
+#: kubelet --kube-api-qps default: 50 from 1.27 (5 before; burst 100 / 10).
 #: k8s: pkg/kubelet/apis/config/v1beta1/defaults.go (KubeAPIQPS = 50, KubeAPIBurst = 100),
 #: KEP-1123 / PR #116121 (1.27).
 KUBELET_API_QPS = 50.0
-KUBELET_API_BURST = 100.0
 KUBELET_API_QPS_BEFORE_1_27 = 5.0
-KUBELET_API_BURST_BEFORE_1_27 = 10.0
 KUBELET_API_QPS_SINCE = (1, 27)
-#: kube-controller-manager and kube-scheduler client limits (--kube-api-qps / --kube-api-burst
-#: defaults). k8s: pkg/controller/apis/config/v1alpha1/defaults.go and
-#: staging/src/k8s.io/kube-scheduler/config/v1 (clientConnection): controller-manager 20 / 30,
-#: scheduler 50 / 100.
+#: kube-controller-manager and kube-scheduler client limits (--kube-api-qps defaults; bursts 30
+#: and 100). k8s: pkg/controller/apis/config/v1alpha1/defaults.go and
+#: staging/src/k8s.io/kube-scheduler/config/v1 (clientConnection): controller-manager 20,
+#: scheduler 50.
 CONTROLLER_MANAGER_API_QPS = 20.0
-CONTROLLER_MANAGER_API_BURST = 30.0
 SCHEDULER_API_QPS = 50.0
-SCHEDULER_API_BURST = 100.0
-#: A write that fails with 409 Conflict is retried by retry.RetryOnConflict with DefaultRetry:
-#: 5 steps, 10 ms apart, factor 1.0, jitter 0.1. k8s: staging/src/k8s.io/client-go/util/retry/
-#: util.go (DefaultRetry).
-CONFLICT_RETRY_STEPS = 5
-CONFLICT_RETRY_DELAY_S = 0.010
 
 # Writes and etcd ---------------------------------------------------------------------------
 #: p99 of etcd's WAL fsync on a healthy disk: etcd's guidance and its operators' alerts say it

@@ -195,18 +195,6 @@ def qps_per_instance(client: SimClient, cluster: Cluster) -> float:
     return C.CLIENT_GO_DEFAULT_QPS
 
 
-def burst_per_instance(client: SimClient, cluster: Cluster) -> float:
-    """The token bucket's burst of one instance (same sources as :func:`qps_per_instance`)."""
-    if client.role == "kubelet":
-        return C.KUBELET_API_BURST if cluster.version_tuple >= C.KUBELET_API_QPS_SINCE \
-            else C.KUBELET_API_BURST_BEFORE_1_27
-    if client.role == "controllers":
-        return C.CONTROLLER_MANAGER_API_BURST
-    if client.role == "scheduler":
-        return C.SCHEDULER_API_BURST
-    return C.CLIENT_GO_DEFAULT_BURST
-
-
 def client_rate_limit(client: SimClient, cluster: Cluster) -> float:
     """Requests/s all instances of ``client`` on ``cluster`` may send together (``inf`` for the
     rollback, which the rollback driver paces)."""

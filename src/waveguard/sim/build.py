@@ -186,6 +186,7 @@ def _clients_and_etcd(clusters: list[Cluster], clients: Sequence[SimClient], flo
                 start[i], pods[i] = crashloop.at_s, c.nodes * crashloop.share
     return dict(
         retry_policy=policy, qps_cap=qps.copy(), mutating_share=flows.mutating.T.copy(),
+        mutating_flows=np.flatnonzero(flows.mutating.max(axis=0) > 0) if flows.mutating.size else np.zeros(0, int),
         dynamic_retry_after=np.array([c.version_tuple >= C.APF_DYNAMIC_RETRY_AFTER_SINCE for c in clusters]),
         etcd_commit_s=np.array([etcd_model.commit_s(c) for c in clusters]),
         etcd_members=np.array([c.etcd_member_count for c in clusters], dtype=np.float64),

@@ -106,3 +106,4 @@ class SimParams:
     crashloop_start_s: np.ndarray  #: (C,) when the crash-looping pods start (inf: never)
     crashloop_pods: np.ndarray  #: (C,) crash-looping pods (one container each)
     etcd_read_bytes_per_s: np.ndarray  #: (C,) bytes/s the cluster's etcd returns to range reads
+    mutating_flows: np.ndarray  #: flows with writes (mutating_share > 0 on some cluster)

@@ -36,15 +36,15 @@ def release_retries(state: FleetState, params: SimParams, dt: float) -> np.ndarr
     """Before dispatch: the rejected requests whose wait is over are re-sent, over the replicas
     up (a reconnect lands anywhere). Adds them to ``state.arrivals_per_replica``; returns the
     released requests ``(A, F, C)`` (None when nothing waits)."""
-    ensure_retry_state(state, params)
-    waiting = state.retry_waiting
-    if waiting.max() <= TINY:
+    if not state.retry_pending:
         return None
+    waiting = state.retry_waiting
     wait_s = np.where((params.retry_policy == IMMEDIATE)[:, None], C.CLIENT_NO_BACKOFF_RETRY_S,
                       _cluster_retry_after(state, params)[params.flow_level_pos])  # (F, C)
     release = waiting * np.minimum(1.0, dt / np.maximum(wait_s, dt))[None]
     release = _within_rate_limit(state, params, release, dt)
     state.retry_waiting = waiting - release
+    state.retry_pending = bool(state.retry_waiting.max() > TINY)
     sent = release.sum(axis=0)  # (F, C)
     state.arrivals_per_replica += sent[:, None, :] * state.replica_share[None]
     state.retries_sent += sent
@@ -100,6 +100,7 @@ def requeue_rejected(state: FleetState, params: SimParams, want: np.ndarray, rel
             shifted[:, immediate] = 0.0
             shifted[0, immediate] = again[:, immediate].sum(axis=0)  # a naive loop never gives up
             state.retry_waiting += shifted
+        state.retry_pending = bool(state.retry_waiting.max() > TINY)
     track_retry_after(state, params, dt)
 
 

@@ -70,8 +70,11 @@ def etcd_component(state: FleetState, params: SimParams, dt: float) -> None:
     crash-loop back-off when it keeps crashing — and elect a leader
     (:func:`waveguard.model.etcd.down_after_oom_s`; one leader change) — and the p99 of
     kube-apiserver's etcd requests (the longest range wait, or a commit)."""
+    writers = params.mutating_flows
+    state.etcd_writes = np.einsum("frc,fc->c", state.dispatched[writers], params.mutating_share[writers])
+    if not state.etcd.busy and state.etcd_idle:
+        return  # nothing read from etcd, never down: idle memory and a commit's p99 stand
     n = params.n_clusters
-    state.etcd_writes = (state.dispatched.sum(axis=1) * params.mutating_share).sum(axis=0)
     held = state.etcd.range_bytes_held() if state.etcd.enabled else params.zeros_by_cluster
     state.etcd_memory = C.ETCD_BASE_MEMORY_BYTES + C.ETCD_RANGE_MEMORY_MULTIPLIER * held / params.etcd_members
     state.etcd_leader_changes = np.zeros(n)
@@ -80,6 +83,7 @@ def etcd_component(state: FleetState, params: SimParams, dt: float) -> None:
         for c in np.flatnonzero((held > params.etcd_oom_range_bytes) & (state.etcd.serving > 0)):
             _etcd_oom(state, params, int(c))
     state.etcd_p99_s = _etcd_p99_s(state, params)
+    state.etcd_idle = not state.etcd.busy and bool((state.etcd_down_until <= state.time_s).all())
 
 
 def init_etcd_state(state: FleetState, params: SimParams) -> None:

@@ -159,3 +159,4 @@ class FleetState:
     etcd_crashes: np.ndarray = field(default_factory=_empty)  #: (C,) consecutive etcd OOM kills (crash-loop back-off)
     retry_pending: bool = False  #: some rejected request waits to be retried
     etcd_idle: bool = True  #: no range waits for etcd and none is down: its figures stand still
+    retry_after_raised: bool = False  #: some level's Retry-After is above 1 s or drops are remembered

@@ -59,7 +59,7 @@ def dispatch(state: FleetState, params: SimParams, dt: float) -> None:
     rollback = state.rollback_active
     if rollback is not None and rollback.resolve(dispatched, queued, rejected, params.queue_capacity):
         state.queueing = True
-    if state.queueing or released is not None:
+    if state.queueing or released is not None or state.retry_after_raised:
         client_retries.requeue_rejected(state, params, want, released, dt)
     state.occupied, state.given = occupied, given
 

@@ -117,3 +117,6 @@ def track_retry_after(state: FleetState, params: SimParams, dt: float) -> None:
                    np.where(lower, np.maximum(ra - dt, C.APF_RETRY_AFTER_MIN_S), ra))
     state.retry_after_changed_s = np.where(raise_it, state.time_s, state.retry_after_changed_s)
     state.retry_after_s = np.where(params.dynamic_retry_after[None, None, :], new, C.APF_RETRY_AFTER_MIN_S)
+    # keep tracking while Retry-After is raised or drops are remembered: it winds down even
+    # when nothing is rejected any more
+    state.retry_after_raised = bool((state.retry_after_s > C.APF_RETRY_AFTER_MIN_S).any() or window.max() > TINY)

@@ -202,3 +202,22 @@ def test_etcd_runs_out_of_memory_under_large_ranges_and_loses_its_leader(etcd_ru
         pytest.approx(C.ETCD_WAL_FSYNC_S)
     assert etcd_run.series("etcd_request_duration_seconds", small, quantile="0.99").max() > \
         C.ETCD_ELECTION_TIMEOUT_S
+
+
+def test_fleet_file_gives_apiserver_flags_and_etcd_or_one_clear_error(tmp_path):
+    from waveguard.model.fleet import load_fleet
+
+    good = tmp_path / "fleet.yaml"
+    good.write_text("clusters:\n  - name: a\n    nodes: 1300\n    max_requests_inflight: 800\n"
+                    "    max_mutating_requests_inflight: 400\n    apiserver_cpu_cores: 16\n"
+                    "    apiserver_baseline_memory_bytes: 3000000000\n    etcd_members: 5\n"
+                    "    etcd_read_bytes_per_s: 1250000000\n    etcd_memory_bytes: 34359738368\n")
+    cluster = load_fleet(good).clusters[0]
+    assert (cluster.server_seats, cluster.etcd_member_count, cluster.etcd_throughput_bytes_per_s) == (1200, 5, 1.25e9)
+    sim = FleetSimulator(Fleet(clusters=[cluster]), [], expected_steps=5)
+    assert sim.params.cores[0] == 16.0 and sim.params.baseline_memory_bytes[0] == 3e9
+    assert sim.state.etcd.throughput[0] == 1.25e9
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(good.read_text().replace("etcd_members: 5", "etcd_members: 0"))
+    with pytest.raises(InputError, match=r"bad.yaml:8: clusters.0.etcd_members"):
+        load_fleet(bad)

@@ -16,9 +16,9 @@ A fleet YAML looks like::
         max_requests_inflight: 800            # optional apiserver flags (default 400 / 200)
         max_mutating_requests_inflight: 400
         apiserver_cpu_cores: 16               # optional (default: memory limit / 4 GiB)
-        apiserver_baseline_memory_bytes: 3e9  # optional measured idle memory of one replica
+        apiserver_baseline_memory_bytes: 3000000000  # optional measured idle memory
         etcd_members: 5                       # optional (default 3)
-        etcd_read_bytes_per_s: 1.25e9         # optional (default members x 125 MB/s)
+        etcd_read_bytes_per_s: 1250000000   # optional (default members x 125 MB/s)
         etcd_memory_bytes: 17179869184        # optional memory of one member (default 8 GiB)
 
 Unset fields are derived from ``nodes`` (see :meth:`Cluster.object_count`).

@@ -185,7 +185,7 @@ def qps_per_instance(client: SimClient, cluster: Cluster) -> float:
     from 1.27, 5 before), kube-controller-manager's 20, kube-scheduler's 50, client-go's default
     5 for everyone else (CoreDNS, workloads and agents that set none). Sources in
     model.constants. The simulator bounds retries with it: a retry waits for a token."""
-    if client.role == "kubelet":
+    if client.role in ("kubelet", "crashloop"):  # Events: --event-qps, 50 too (defaults.go EventRecordQPS)
         return C.KUBELET_API_QPS if cluster.version_tuple >= C.KUBELET_API_QPS_SINCE \
             else C.KUBELET_API_QPS_BEFORE_1_27
     if client.role == "controllers":

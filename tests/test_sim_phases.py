@@ -255,3 +255,32 @@ def test_recording_counts_429s_under_the_apiserver_metric_names():
     assert sim.reader.latest("apiserver_flowcontrol_rejected_requests_total", priority_level="workload-low")[0] == 7.0
     assert sim.reader.latest("apiserver_request_total", code="429")[0] == 7.0
     assert sim.reader.latest("up")[0] == 3.0  # every replica up
+
+
+def test_client_go_retries_a_refused_request_ten_times_then_gives_up():
+    # rest/with_retry.go: attempts > maxRetries (10) → stop. Every attempt refused: 100 requests
+    # become 100 × (1 + 10) arrivals, spread by APF's Retry-After (1 s doubling to 32 s). An
+    # informer's relist is not retried here (its reflector backs off instead).
+    from waveguard.sim.phases import client_retries
+
+    sim = tiny()
+    state, params = sim.state, sim.params
+    workloads, agent = flow(sim, WORKLOADS), flow(sim, AGENT_RELIST)
+    assert params.retry_policy[workloads] == client_retries.CLIENT_GO
+    assert params.retry_policy[agent] == client_retries.NONE
+    state.replica_share = np.full(state.up.shape, 1.0 / 3.0)
+    attempts = {workloads: 0.0, agent: 0.0}
+    for step in range(3000):
+        state.time_s = float(step)
+        state.arrivals_per_replica = np.zeros_like(state.executing)
+        if step == 0:
+            state.arrivals_per_replica[[workloads, agent], 0, 0] = 100.0
+        released = client_retries.release_retries(state, params, 1.0)
+        want = state.arrivals_per_replica.copy()
+        for f in attempts:
+            attempts[f] += want[f].sum()
+        state.rejected, state.queueing = want.copy(), True  # every attempt refused
+        client_retries.requeue_rejected(state, params, want, released, 1.0)
+    assert attempts[workloads] == pytest.approx(100.0 * (1 + C.CLIENT_GO_MAX_RETRIES), rel=1e-3)
+    assert attempts[agent] == pytest.approx(100.0)
+    assert state.retry_after_s.max() == pytest.approx(C.APF_RETRY_AFTER_MIN_S)  # wound down again

@@ -273,6 +273,7 @@ def test_client_go_retries_a_refused_request_ten_times_then_gives_up():
     for step in range(3000):
         state.time_s = float(step)
         state.arrivals_per_replica = np.zeros_like(state.executing)
+        state.arrivals = np.zeros((params.n_flows, params.n_clusters))
         if step == 0:
             state.arrivals_per_replica[[workloads, agent], 0, 0] = 100.0
         released = client_retries.release_retries(state, params, 1.0)
@@ -283,4 +284,5 @@ def test_client_go_retries_a_refused_request_ten_times_then_gives_up():
         client_retries.requeue_rejected(state, params, want, released, 1.0)
     assert attempts[workloads] == pytest.approx(100.0 * (1 + C.CLIENT_GO_MAX_RETRIES), rel=1e-3)
     assert attempts[agent] == pytest.approx(100.0)
+    assert state.arrivals[workloads].sum() <= attempts[workloads]  # retries cost admission CPU too
     assert state.retry_after_s.max() == pytest.approx(C.APF_RETRY_AFTER_MIN_S)  # wound down again

@@ -79,6 +79,7 @@ def crashloop_events(state: FleetState, params: SimParams, dt: float) -> None:
                         - crashloop_restarts(np.maximum(elapsed - dt, 0.0)), 0.0)
     writes = params.crashloop_pods * restarts * C.EVENT_WRITES_PER_RESTART  # (C,)
     state.arrivals_per_replica[f] += writes[None, :] * state.replica_share
+    state.arrivals[f] += writes
 
 
 def fair_split(params: SimParams, demand: np.ndarray, demand_by_level: np.ndarray,

@@ -47,6 +47,7 @@ def release_retries(state: FleetState, params: SimParams, dt: float) -> np.ndarr
     state.retry_pending = bool(state.retry_waiting.max() > TINY)
     sent = release.sum(axis=0)  # (F, C)
     state.arrivals_per_replica += sent[:, None, :] * state.replica_share[None]
+    state.arrivals += sent  # each retry costs admission CPU like any request (replicas.memory_and_cpu)
     state.retries_sent += sent
     return release
 

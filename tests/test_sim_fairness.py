@@ -195,6 +195,10 @@ def test_etcd_runs_out_of_memory_under_large_ranges_and_loses_its_leader(etcd_ru
     assert etcd_run.series("etcd_server_leader_changes_seen_total", small)[-1] >= 2
     assert etcd_run.series("etcd_server_leader_changes_seen_total", large)[-1] == 0
     assert etcd_run.series("waveguard_sim_etcd_memory_bytes", small).max() > 8 << 30
+    # without a leader, writes wait (up to etcd's request timeout) holding their seats: the
+    # kubelets' leases and status writes fill their levels and are answered 429
+    assert etcd_run.series("apiserver_request_total", small, code="429")[-1] > \
+        10 * etcd_run.series("apiserver_request_total", large, code="429")[-1]
     assert etcd_run.series("waveguard_sim_etcd_memory_bytes", large).max() < 32 << 30
     # etcd's metrics are there for the etcd gate: bytes sent, fsync, request p99
     assert etcd_run.series("etcd_network_client_grpc_sent_bytes_total", large)[-1] > 1e9

@@ -345,6 +345,9 @@ ETCD_PEER_RTT_S = 0.001
 #: Seconds from a leader's loss to a new leader: the election timeout default. etcd.io/docs/
 #: v3.5/tuning (--election-timeout 1000 ms).
 ETCD_ELECTION_TIMEOUT_S = 1.0
+#: Longest an etcd request waits (for a leader, among others) before "request timed out": 5 s
+#: plus two election timeouts. etcd: server/config/config.go (ServerConfig.ReqTimeout), 3.4–3.6.
+ETCD_REQUEST_TIMEOUT_S = 5.0 + 2 * ETCD_ELECTION_TIMEOUT_S
 #: Memory of one etcd member of a production control plane: the hardware guide's lower size for
 #: "heavy deployments with thousands of watchers and millions of keys" ("16GB to 64GB"; 8 GB for
 #: typical ones). etcd.io/docs/v3.5/op-guide/hardware ("Memory"). A fleet file sets its own

@@ -11,7 +11,7 @@ import numpy as np
 from waveguard.model import constants as C
 from waveguard.model.etcd import down_after_oom_s
 from waveguard.sim.params import SimParams
-from waveguard.sim.phases.common import TINY
+from waveguard.sim.phases.common import TINY, refresh_service
 from waveguard.sim.state import FleetState
 
 
@@ -83,6 +83,7 @@ def etcd_component(state: FleetState, params: SimParams, dt: float) -> None:
         for c in np.flatnonzero((held > params.etcd_oom_range_bytes) & (state.etcd.serving > 0)):
             _etcd_oom(state, params, int(c))
     state.etcd_p99_s = _etcd_p99_s(state, params)
+    _stall_writes(state, params, dt)
     state.etcd_idle = not state.etcd.busy and bool((state.etcd_down_until <= state.time_s).all())
 
 
@@ -109,6 +110,16 @@ def _etcd_oom(state: FleetState, params: SimParams, c: int) -> None:
     state.etcd_down_until[c] = state.time_s + down_after_oom_s(int(crashes))
     state.etcd_crashes[c] = crashes + 1.0
     state.etcd_leader_changes[c] = 1.0
+
+
+def _stall_writes(state: FleetState, params: SimParams, dt: float) -> None:
+    """While a cluster's etcd has no leader, a write waits for one — at most etcd's request
+    timeout (``ETCD_REQUEST_TIMEOUT_S``: 5 s + 2 election timeouts), after which it fails — and
+    holds its seat (or mutating in-flight slot) meanwhile: its service time grows by that wait."""
+    stall = np.minimum(np.maximum(state.etcd_down_until - state.time_s, 0.0), C.ETCD_REQUEST_TIMEOUT_S)
+    if stall.any() or state.write_stall_any:
+        state.write_stall_s, state.write_stall_any = stall, bool(stall.any())
+        refresh_service(state, params, dt)
 
 
 def _etcd_p99_s(state: FleetState, params: SimParams) -> np.ndarray:

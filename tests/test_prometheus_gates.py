@@ -280,13 +280,17 @@ def test_exporter_cli_serves_a_scenario_that_prometheus_scrapes(tmp_path):
             up: list = []
             while time.monotonic() < deadline:
                 up = server.query("count by (job) (up == 1)")
-                if len(up) == 4 and all(int(u["value"][1]) == 25 for u in up):
+                if len(up) == 5 and all(int(u["value"][1]) == 25 for u in up):
                     break
                 time.sleep(0.2)
             assert {u["metric"]["job"]: int(u["value"][1]) for u in up} == {
-                "apiserver": 25, "coredns": 25, "kube-state-metrics": 25, "waveguard-sim": 25}
+                "apiserver": 25, "coredns": 25, "kube-state-metrics": 25, "waveguard-sim": 25, "etcd": 25}
             clusters = server.query("count by (cluster) (apiserver_flowcontrol_nominal_limit_seats)")
             assert len(clusters) == 25
+            # etcd's own series (issue 12), as a real etcd exposes them, for the etcd gate
+            for name in ("etcd_network_client_grpc_sent_bytes_total", "etcd_server_leader_changes_seen_total",
+                         "etcd_disk_wal_fsync_duration_seconds_bucket", "etcd_request_duration_seconds_bucket"):
+                assert server.query(f"count({name})"), name
         finally:
             server.stop()
     finally:

@@ -370,7 +370,7 @@ def test_simulated_coredns_answers_the_real_probe_and_fails_its_share():
 def test_scrape_config_one_target_per_cluster_and_component():
     cfg = scrape_config(["a", "b"], "127.0.0.1:9464", scrape_interval_s=0.5)
     jobs = {j["job_name"]: j for j in cfg["scrape_configs"]}
-    assert set(jobs) == {"apiserver", "coredns", "kube-state-metrics", "waveguard-sim"}
+    assert set(jobs) == {"apiserver", "coredns", "kube-state-metrics", "waveguard-sim", "etcd"}
     assert jobs["apiserver"]["scrape_interval"] == "500ms"
     assert [sc["labels"] for sc in jobs["coredns"]["static_configs"]] == [
         {"cluster": "a", "__metrics_path__": "/metrics/a/coredns"},

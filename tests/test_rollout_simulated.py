@@ -71,11 +71,12 @@ def test_without_projection_the_sli_gates_still_halt(tmp_path):
 
 
 def test_a_gate_without_data_pauses_and_never_passes(tmp_path):
-    # The simulator has no etcd metrics: an etcd gate has no data, so the rollout pauses.
+    # The simulator records no CoreDNS API client metrics: that gate has no data, so the rollout
+    # pauses (the etcd gate has data since issue 12: the simulator records etcd's latency).
     # Issue 14: it keeps evaluating on its own, and past no_data_timeout_s halts and rolls back.
-    state, log = run(tmp_path, small_plan(gates=("apiserver_p99_latency", "etcd_p99_latency")))
+    state, log = run(tmp_path, small_plan(gates=("apiserver_p99_latency", "coredns_api_errors")))
     paused = [e for e in log.events() if e.kind == "paused"]
-    assert len(paused) == 1 and "etcd_p99_latency" in paused[0].data["reason"]
+    assert len(paused) == 1 and "coredns_api_errors" in paused[0].data["reason"]
     assert not state.passed_waves  # no-data is never a pass
     assert state.status == "rolled_back" and "no_data_timeout_s" in state.halt["reason"]
 

@@ -110,8 +110,11 @@ def test_an_oversubscribed_replica_reads_etcd_slower():
 def _scenario(version: str, agents_per_s: float, resource_version: str, name: str) -> dict:
     return {
         "name": name, "duration_s": 240, "seed": 5,
+        # etcd with memory to spare: these tests are about admission (etcd's own OOM under the
+        # same storm: tests/test_sim_fairness.py)
         "fleet": {"clusters": [{"name": "c", "nodes": 2000, "apiserver_replicas": 1,
-                                "apiserver_memory_bytes": 512 << 30, "kubernetes_version": version}]},
+                                "apiserver_memory_bytes": 512 << 30, "kubernetes_version": version,
+                                "etcd_memory_bytes": 256 << 30}]},
         "change": {"backoff": True, "profile": {
             "client": "DaemonSet/x/agent", "agent": "agent", "per_node": True, "namespace": "x",
             "service_account": "agent",

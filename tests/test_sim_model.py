@@ -197,7 +197,7 @@ def test_metric_names_are_those_real_components_expose():
             "apiserver_request_duration_seconds", "process_resident_memory_bytes", "coredns_dns_responses_total",
             "apiserver_flowcontrol_current_inqueue_requests", "apiserver_request_total", "up"}
     assert real <= set(METRICS)
-    assert all(name.startswith(("apiserver_", "process_", "coredns_", "up", "waveguard_sim_")) for name in METRICS)
+    assert all(name.startswith(("apiserver_", "process_", "coredns_", "up", "waveguard_sim_", "etcd_")) for name in METRICS)
 
 
 def test_counters_are_cumulative_and_rates_per_second():

@@ -50,16 +50,33 @@ def _arrivals(sim: FleetSimulator, per_flow: dict[str, float], seats: float) -> 
 
 
 def test_apf_dispatch_is_max_min_fair_between_flows_of_a_level():
-    # 10 free seats, one flow wants 30, another 4: the small one is served whole, the large one
-    # gets the rest (fair queuing); what does not fit waits in its queue (no 429: it is not full).
+    # 10 free seats; fair queuing serves non-empty queues equally (queueset.go). The workloads
+    # (many ServiceAccounts, ByUser: many flows over all 128 queues) have 30 requests in 30
+    # queues; the agent (one ServiceAccount: one flow, a hand of 6 queues) 4 requests in 4.
+    # Each of the 34 queues gets 10/34 seats: the agent 40/34, the workloads 300/34; the rest
+    # waits in its queue (no 429: it is not full).
     sim = tiny()
     _arrivals(sim, {WORKLOADS: 30.0, AGENT_RELIST: 4.0}, seats=10.0)
     apf_dispatch.dispatch(sim.state, sim.params, sim.dt)
     state, workloads, agent = sim.state, flow(sim, WORKLOADS), flow(sim, AGENT_RELIST)
-    assert state.dispatched[agent, 0, 0] == pytest.approx(4.0)
-    assert state.dispatched[workloads, 0, 0] == pytest.approx(6.0)
-    assert state.queued[workloads, 0, 0] == pytest.approx(24.0)
+    assert state.dispatched[agent, 0, 0] == pytest.approx(40.0 / 34.0)
+    assert state.dispatched[workloads, 0, 0] == pytest.approx(300.0 / 34.0)
+    assert state.queued[workloads, 0, 0] == pytest.approx(30.0 - 300.0 / 34.0)
     assert state.rejected.sum() == 0.0
+
+
+def test_apf_dispatch_gives_one_flow_no_more_than_its_hand_of_queues():
+    # Shuffle sharding: the agent's one flow covers handSize = 6 queues however much it sends.
+    # 600 agent requests against 30 workload requests, 36 free seats: 6 + 30 non-empty queues,
+    # one seat each — the agent cannot crowd out the many flows.
+    sim = tiny()
+    _arrivals(sim, {WORKLOADS: 30.0, AGENT_RELIST: 600.0}, seats=36.0)
+    apf_dispatch.dispatch(sim.state, sim.params, sim.dt)
+    state, workloads, agent = sim.state, flow(sim, WORKLOADS), flow(sim, AGENT_RELIST)
+    assert sim.params.queue_weight[agent, 0, 0] == 6.0
+    assert sim.params.queue_weight[workloads, 0, 0] == 128.0
+    assert state.dispatched[agent, 0, 0] == pytest.approx(6.0)
+    assert state.dispatched[workloads, 0, 0] == pytest.approx(30.0)
 
 
 def test_apf_dispatch_rejects_beyond_the_queue_capacity_and_the_wait_limit():
@@ -83,12 +100,46 @@ def test_apf_borrowing_idle_levels_lend_down_to_nominal_minus_lendable():
     state, params = sim.state, sim.params
     state.used_demand_high_watermark[:] = 0.0
     state.used_demand_high_watermark[level_pos(sim, "workload-low")] = 1000.0
+    state.demand_sum = np.zeros_like(state.used_demand_high_watermark)
+    state.demand_sq_sum = np.zeros_like(state.used_demand_high_watermark)
+    state.demand_sum[level_pos(sim, "workload-low")] = 1000.0
+    state.demand_sq_sum[level_pos(sim, "workload-low")] = 1000.0 ** 2
+    state.demand_steps = 1
     apf_borrowing.readjust(state, params)
     low = params.level_names.index("workload-low")
     others = [i for i in np.flatnonzero(params.limited) if i != low]
-    assert state.seat_limits[others, 0, 0] == pytest.approx(params.min_seats[others])
-    assert state.seat_limits[low, 0, 0] == pytest.approx(params.server_seats - params.min_seats[others].sum())
-    assert state.seat_limits[params.limited, 0, 0].sum() == pytest.approx(params.server_seats)
+    assert state.seat_limits[others, 0, 0] == pytest.approx(params.min_seats[others, 0, 0])
+    assert state.seat_limits[low, 0, 0] == pytest.approx(params.server_seats[0, 0] - params.min_seats[others, 0, 0].sum())
+    assert state.seat_limits[params.limited, 0, 0].sum() == pytest.approx(params.server_seats[0, 0])
+
+
+def test_apf_borrowing_smooths_seat_demand_as_apf_controller_does():
+    # seatDemandStats.update: envelope = average + standard deviation of the period's demand;
+    # smoothed = max(envelope, 0.977 × smoothed + 0.023 × envelope). A demand alternating 0 and
+    # 100 seats has average 50, deviation 50: envelope 100 (a high watermark would also give
+    # 100, but a steady 50 gives 50 where the high watermark of a single 100-seat spike gives 100).
+    sim = tiny()
+    state, params = sim.state, sim.params
+    low = params.level_names.index("workload-low")
+    pos = level_pos(sim, "workload-low")
+    shape = state.used_demand_high_watermark.shape
+
+    def period(values: list[float]) -> None:
+        state.demand_sum, state.demand_sq_sum = np.zeros(shape), np.zeros(shape)
+        for v in values:
+            state.demand_sum[pos] += v
+            state.demand_sq_sum[pos] += v * v
+        state.demand_steps = len(values)
+        apf_borrowing.smooth_seat_demand(state, params)
+
+    state.smoothed_demand[:] = 0.0
+    period([0.0, 100.0] * 5)
+    assert state.smoothed_demand[low, 0, 0] == pytest.approx(100.0)
+    period([50.0] * 9 + [50.0])
+    assert state.smoothed_demand[low, 0, 0] == pytest.approx(0.977 * 100.0 + 0.023 * 50.0)
+    period([0.0] * 10)  # idle: it decays with a half-life of 30 periods (5 minutes)
+    assert state.smoothed_demand[low, 0, 0] == pytest.approx(0.977 * (0.977 * 100.0 + 0.023 * 50.0))
+    assert C.APF_SEAT_DEMAND_SMOOTHING ** 30 == pytest.approx(0.5, abs=0.01)
 
 
 def test_replicas_oom_kills_wait_the_kubelets_crash_loop_back_off():
@@ -207,3 +258,35 @@ def test_recording_counts_429s_under_the_apiserver_metric_names():
     assert sim.reader.latest("apiserver_flowcontrol_rejected_requests_total", priority_level="workload-low")[0] == 7.0
     assert sim.reader.latest("apiserver_request_total", code="429")[0] == 7.0
     assert sim.reader.latest("up")[0] == 3.0  # every replica up
+
+
+def test_client_go_retries_a_refused_request_ten_times_then_gives_up():
+    # rest/with_retry.go: attempts > maxRetries (10) → stop. Every attempt refused: 100 requests
+    # become 100 × (1 + 10) arrivals, spread by APF's Retry-After (1 s doubling to 32 s). An
+    # informer's relist is not retried here (its reflector backs off instead).
+    from waveguard.sim.phases import client_retries
+
+    sim = tiny()
+    state, params = sim.state, sim.params
+    workloads, agent = flow(sim, WORKLOADS), flow(sim, AGENT_RELIST)
+    assert params.retry_policy[workloads] == client_retries.CLIENT_GO
+    assert params.retry_policy[agent] == client_retries.NONE
+    state.replica_share = np.full(state.up.shape, 1.0 / 3.0)
+    attempts = {workloads: 0.0, agent: 0.0}
+    for step in range(3000):
+        state.time_s = float(step)
+        state.arrivals_per_replica = np.zeros_like(state.executing)
+        state.arrivals = np.zeros((params.n_flows, params.n_clusters))
+        if step == 0:
+            state.arrivals_per_replica[[workloads, agent], 0, 0] = 100.0
+        released = client_retries.release_retries(state, params, 1.0)
+        want = state.arrivals_per_replica.copy()
+        for f in attempts:
+            attempts[f] += want[f].sum()
+        if step == 1:  # the first retries: arrivals like any other (they cost admission CPU)
+            assert 0 < state.arrivals[workloads].sum() == pytest.approx(want[workloads].sum())
+        state.rejected, state.queueing = want.copy(), True  # every attempt refused
+        client_retries.requeue_rejected(state, params, want, released, 1.0)
+    assert attempts[workloads] == pytest.approx(100.0 * (1 + C.CLIENT_GO_MAX_RETRIES), rel=1e-3)
+    assert attempts[agent] == pytest.approx(100.0)
+    assert state.retry_after_s.max() == pytest.approx(C.APF_RETRY_AFTER_MIN_S)  # wound down again

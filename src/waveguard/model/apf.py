@@ -106,11 +106,14 @@ DEFAULT_PRIORITY_LEVELS: tuple[PriorityLevel, ...] = (
     PriorityLevel(name="catch-all", shares=5, lendable_percent=0, queues=0, hand_size=0, queue_length_limit=0),
 )
 
-#: Default FlowSchemas, by precedence. k8s: bootstrap/default.go; domain.md §2. ``probes``
+#: Default FlowSchemas, by precedence. k8s: bootstrap/default.go; domain.md §2. Distinguishers as
+#: there (1.20–1.35): ByNamespace for kube-controller-manager, kube-scheduler and
+#: kube-system-service-accounts (every ServiceAccount of kube-system shares one flow per request
+#: namespace), none for exempt, ByUser for the rest. ``probes``
 #: (precedence 2: /healthz, /readyz, /livez → exempt) is left out: it matches only
 #: non-resource URLs, which this model does not cost.
 DEFAULT_FLOW_SCHEMAS: tuple[FlowSchema, ...] = (
-    FlowSchema(name="exempt", precedence=1, priority_level="exempt", groups=["system:masters"]),
+    FlowSchema(name="exempt", precedence=1, priority_level="exempt", groups=["system:masters"], distinguisher="None"),
     FlowSchema(
         name="system-leader-election", precedence=100, priority_level="leader-election",
         users=["system:kube-controller-manager", "system:kube-scheduler"],
@@ -131,10 +134,11 @@ DEFAULT_FLOW_SCHEMAS: tuple[FlowSchema, ...] = (
     ),
     FlowSchema(name="system-nodes", precedence=500, priority_level="system", groups=["system:nodes"]),
     FlowSchema(name="kube-controller-manager", precedence=800, priority_level="workload-high",
-               users=["system:kube-controller-manager"]),
-    FlowSchema(name="kube-scheduler", precedence=800, priority_level="workload-high", users=["system:kube-scheduler"]),
+               users=["system:kube-controller-manager"], distinguisher="ByNamespace"),
+    FlowSchema(name="kube-scheduler", precedence=800, priority_level="workload-high", users=["system:kube-scheduler"],
+               distinguisher="ByNamespace"),
     FlowSchema(name="kube-system-service-accounts", precedence=900, priority_level="workload-high",
-               service_accounts=[("kube-system", "*")]),
+               service_accounts=[("kube-system", "*")], distinguisher="ByNamespace"),
     FlowSchema(name="service-accounts", precedence=9000, priority_level="workload-low",
                groups=["system:serviceaccounts"]),
     FlowSchema(name="global-default", precedence=9900, priority_level="global-default",
@@ -222,3 +226,72 @@ class APFConfig(BaseModel):
 
 
 DEFAULT_APF = APFConfig()
+
+
+# --- issue 12: flow identity and shuffle sharding ---------------------------------------------
+
+
+def flow_distinguisher(schema: FlowSchema, subject: Subject, namespace: str) -> str:
+    """The flow distinguisher of a request in ``schema``: the user (ByUser), the request's
+    namespace (ByNamespace: "" for a cluster-scoped request) or "" (no distinguisher: the whole
+    FlowSchema is one flow). A flow is (FlowSchema name, distinguisher).
+
+    k8s: staging/src/k8s.io/apiserver/pkg/util/flowcontrol/apf_filter.go / apf_controller.go
+    (computeFlowDistinguisher), 1.20–1.35."""
+    if schema.distinguisher == "ByUser":
+        return subject.user
+    if schema.distinguisher == "ByNamespace":
+        return namespace
+    return ""
+
+
+def deal_hand(hash_value: int, deck_size: int, hand_size: int) -> list[int]:
+    """The queues (``hand_size`` distinct indices in ``[0, deck_size)``) shuffle sharding deals
+    a flow whose hash is ``hash_value`` (an unsigned 64-bit integer): the mixed-radix digits of
+    the hash, each card skipping those dealt before it.
+
+    k8s: staging/src/k8s.io/apiserver/pkg/util/shufflesharding/shufflesharding.go
+    (Dealer.Deal), 1.18–1.35. Raises ValueError for hand_size outside 1..min(deck_size,
+    APF_MAX_HAND_SIZE) or a hash outside 0..2⁶⁴−1."""
+    if not 1 <= hand_size <= min(deck_size, C.APF_MAX_HAND_SIZE):
+        raise ValueError(f"hand_size {hand_size} must be within 1..min(deck_size {deck_size}, "
+                         f"{C.APF_MAX_HAND_SIZE})")
+    if not 0 <= hash_value < 1 << 64:
+        raise ValueError("hash_value must be an unsigned 64-bit integer")
+    remainders = []
+    for i in range(hand_size):
+        hash_value, remainder = divmod(hash_value, deck_size - i)
+        remainders.append(remainder)
+    hand = []
+    for i, card in enumerate(remainders):
+        for j in range(i, 0, -1):
+            if card >= remainders[j - 1]:
+                card += 1
+        hand.append(card)
+    return hand
+
+
+def queues_touched(level: PriorityLevel, flows: float) -> float:
+    """Expected distinct queues the hands of ``flows`` flows cover in ``level``: each hand holds
+    handSize of the level's queues, so a queue is outside all of them with probability
+    (1 − handSize/queues)^flows. One flow: handSize; many: every queue. 0 for a level that
+    rejects rather than queues; ``flows`` may be ``math.inf``."""
+    if level.rejects_when_full or level.exempt or flows <= 0:
+        return 0.0
+    if math.isinf(flows):
+        return float(level.queues)
+    hand = min(level.hand_size, level.queues)
+    return level.queues * (1.0 - (1.0 - hand / level.queues) ** flows)
+
+
+def queue_capacity(level: PriorityLevel, flows: float) -> float:
+    """Requests ``flows`` flows can hold queued in ``level`` on one apiserver before 429s: a
+    request goes to the shortest queue of its flow's hand and is rejected when that queue holds
+    queueLengthLimit requests, so the flows fill the queues their hands cover.
+
+    k8s: staging/src/k8s.io/apiserver/pkg/util/flowcontrol/fairqueuing/queueset/queueset.go
+    (shuffleShardLocked picks the hand's shortest queue; rejectOrEnqueueToBoundLocked rejects
+    at QueueLengthLimit), 1.20–1.35. ``math.inf`` for an exempt level, 0 for a Reject level."""
+    if level.exempt:
+        return math.inf
+    return queues_touched(level, flows) * level.queue_length_limit

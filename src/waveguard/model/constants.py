@@ -199,10 +199,6 @@ KUBELET_POD_WATCHERS_PER_NODE = 1
 #: hands APF RequestTimeout/4. k8s: staging/src/k8s.io/apiserver/pkg/server/config.go
 #: (WithPriorityAndFairness(..., c.RequestTimeout/4)).
 APF_QUEUE_WAIT_LIMIT_S = APISERVER_REQUEST_TIMEOUT_S / 4
-#: Per 10 s readjustment, the smoothed seat demand of a level decays by at most this factor
-#: toward its latest high watermark. estimate, modelled on apf_controller.go
-#: (seatDemandSmoothed = max(envelope, decayed previous)).
-APF_DEMAND_DECAY_PER_PERIOD = 0.977
 
 # kube-apiserver process ------------------------------------------------------------------------
 #: Bytes of memory limit per CPU core of an apiserver replica: general-purpose cloud VMs carry
@@ -307,3 +303,95 @@ STREAMING_ETCD_LIST_MEMORY_MULTIPLIER = LIST_FROM_ETCD_MEMORY_MULTIPLIER - 1.0
 #: and decodes it — ETCD_READ_S_PER_BYTE (range response at ETCD_RANGE_BYTES_PER_S, decode at
 #: ETCD_DECODE_S_PER_BYTE). Each resource has its own cacher, filled in parallel.
 WATCH_CACHE_FILL_BYTES_PER_S = 1.0 / ETCD_READ_S_PER_BYTE
+
+# =========================================================================================
+# issue 12: fairness, clients, writes
+# Each value read in the Kubernetes / client-go / etcd source or documentation named beside it.
+
+# APF flow identity and queuing -------------------------------------------------------------
+#: Largest handSize a PriorityLevelConfiguration may give: the Dealer keeps 15 remainders.
+#: k8s: staging/src/k8s.io/apiserver/pkg/util/shufflesharding/shufflesharding.go (Deal:
+#: "15 is the largest possible value of handSize"), 1.18–1.35.
+APF_MAX_HAND_SIZE = 15
+#: Seat-demand smoothing of borrowing: every readjustment, smoothed = max(envelope, A × smoothed
+#: + (1 − A) × envelope) with envelope = average + standard deviation of the period's seat
+#: demand (half-life 5 minutes at 10 s periods). k8s: staging/src/k8s.io/apiserver/pkg/util/
+#: flowcontrol/apf_controller.go, seatDemandSmoothingCoefficient = 0.977 and
+#: seatDemandStats.update, 1.26–1.35.
+APF_SEAT_DEMAND_SMOOTHING = 0.977
+#: Retry-After (seconds) of APF's 429s: starts at 1 s; doubled (at most once per Retry-After
+#: seconds) when at least 3 × Retry-After requests of the level were dropped in the last
+#: Retry-After seconds, up to 32 s; lowered by 1 s when fewer than Retry-After were. k8s:
+#: staging/src/k8s.io/apiserver/pkg/util/flowcontrol/dropped_requests_tracker.go
+#: (maxRetryAfter = 32, updateRetryAfterIfNeededLocked), server/filters/priority-and-fairness.go
+#: (tooManyRequests(..., GetRetryAfter(priorityLevel))), from 1.27. Before 1.27 APF and the
+#: max-in-flight filter answer "Retry-After: 1" (filters/maxinflight.go, retryAfter = "1").
+APF_RETRY_AFTER_MIN_S = 1.0
+APF_RETRY_AFTER_MAX_S = 32.0
+APF_RETRY_AFTER_DROPS_TO_DOUBLE = 3.0
+APF_DYNAMIC_RETRY_AFTER_SINCE = (1, 27)
+
+# Client retries and client-side limits ---------------------------------------------------
+#: client-go's REST client retries a response that carries Retry-After (429, and 5xx with
+#: Retry-After) up to this many times, waiting the Retry-After seconds each time. k8s:
+#: staging/src/k8s.io/client-go/rest/request.go (maxRetries: 10 in NewRequest) and
+#: rest/with_retry.go (IsNextRetry: attempts > maxRetries → stop; checkWait reads Retry-After),
+#: 1.22–1.35 (before with_retry.go, the same 10 in request.go's retry loop).
+CLIENT_GO_MAX_RETRIES = 10
+#: client-go's default client-side rate limit when a component sets none: 5 requests/s (burst 10:
+#: the model bounds retries by the long-run rate only).
+#: k8s: staging/src/k8s.io/client-go/rest/config.go (DefaultQPS = 5, DefaultBurst = 10).
+CLIENT_GO_DEFAULT_QPS = 5.0
+#: kubelet --kube-api-qps default: 50 from 1.27 (5 before; burst 100 / 10).
+#: k8s: pkg/kubelet/apis/config/v1beta1/defaults.go (KubeAPIQPS = 50, KubeAPIBurst = 100),
+#: KEP-1123 / PR #116121 (1.27).
+KUBELET_API_QPS = 50.0
+KUBELET_API_QPS_BEFORE_1_27 = 5.0
+KUBELET_API_QPS_SINCE = (1, 27)
+#: kube-controller-manager and kube-scheduler client limits (--kube-api-qps defaults; bursts 30
+#: and 100). k8s: pkg/controller/apis/config/v1alpha1/defaults.go and
+#: staging/src/k8s.io/kube-scheduler/config/v1 (clientConnection): controller-manager 20,
+#: scheduler 50.
+CONTROLLER_MANAGER_API_QPS = 20.0
+SCHEDULER_API_QPS = 50.0
+
+# Writes and etcd ---------------------------------------------------------------------------
+#: p99 of etcd's WAL fsync on a healthy disk: etcd's guidance and its operators' alerts say it
+#: should stay under 10 ms (etcd.io/docs/v3.5/metrics "etcd_disk_wal_fsync_duration_seconds";
+#: OpenShift "Recommended etcd practices": p99 below 10 ms). Used as the fsync time of a commit.
+ETCD_WAL_FSYNC_S = 0.010
+#: Round trip between etcd members in one region: etcd's tuning guide sets the default
+#: heartbeat interval (100 ms) "around round-trip time between members" for a local network,
+#: where RTTs are ~1 ms or less; the model takes 1 ms. etcd.io/docs/v3.5/tuning ("Time
+#: parameters"). A commit waits one leader → follower round trip and the followers' fsync.
+ETCD_PEER_RTT_S = 0.001
+#: Seconds from a leader's loss to a new leader: the election timeout default. etcd.io/docs/
+#: v3.5/tuning (--election-timeout 1000 ms).
+ETCD_ELECTION_TIMEOUT_S = 1.0
+#: Longest an etcd request waits (for a leader, among others) before "request timed out": 5 s
+#: plus two election timeouts. etcd: server/config/config.go (ServerConfig.ReqTimeout), 3.4–3.6.
+ETCD_REQUEST_TIMEOUT_S = 5.0 + 2 * ETCD_ELECTION_TIMEOUT_S
+#: Memory of one etcd member of a production control plane: the hardware guide's lower size for
+#: "heavy deployments with thousands of watchers and millions of keys" ("16GB to 64GB"; 8 GB for
+#: typical ones). etcd.io/docs/v3.5/op-guide/hardware ("Memory"). A fleet file sets its own
+#: (``etcd_memory_bytes``).
+ETCD_MEMBER_MEMORY_BYTES = 16 << 30
+#: Resident memory of an idle etcd member besides the ranges it is serving. estimate: the
+#: hardware guide's "small cluster" figure, 2 GB of its 8 GB (etcd.io op-guide/hardware, example
+#: hardware configurations).
+ETCD_BASE_MEMORY_BYTES = 2 << 30
+#: Bytes one etcd member holds per byte (JSON, as the model counts object sizes) of a range
+#: response it is serving: the key-values read from bbolt and the marshalled gRPC response alive
+#: together, two copies of the stored protobuf, which is about half the JSON size (kubernetes/
+#: community design-proposals/api-machinery/protobuf.md): 2 × 0.5. estimate;
+#: etcd-io/etcd#12342 (etcd's memory under large range requests) is the failure it models.
+ETCD_RANGE_MEMORY_MULTIPLIER = 1.0
+#: Seconds an etcd member needs after an OOM kill before it serves again (process start, WAL
+#: replay, catching up with the leader). estimate: ~10 s for a small member, the kubelet's first
+#: restart back-off (CRASHLOOP_BACKOFF_INITIAL_S) dominates.
+ETCD_RESTART_S = CRASHLOOP_BACKOFF_INITIAL_S + 5.0
+#: Events a crash-looping container writes per restart: one (the kubelet's BackOff / Started
+#: events are aggregated by the event recorder into one Event object whose count it patches).
+#: k8s: staging/src/k8s.io/client-go/tools/record/events_cache.go (EventAggregator,
+#: EventCorrelator: similar events within 10 minutes become one object with a count).
+EVENT_WRITES_PER_RESTART = 1.0

@@ -13,6 +13,13 @@ A fleet YAML looks like::
         pod_churn_per_s: 30     # optional pod writes per second
         apiserver_endpoints: [10.0.0.10, 10.0.0.11]   # optional: apiserver IPs (breakglass kubeconfig)
         breakglass: true        # optional: break-glass isolation installed (plan check WG204)
+        max_requests_inflight: 800            # optional apiserver flags (default 400 / 200)
+        max_mutating_requests_inflight: 400
+        apiserver_cpu_cores: 16               # optional (default: memory limit / 4 GiB)
+        apiserver_baseline_memory_bytes: 3000000000  # optional measured idle memory
+        etcd_members: 5                       # optional (default 3)
+        etcd_read_bytes_per_s: 1250000000   # optional (default members x 125 MB/s)
+        etcd_memory_bytes: 17179869184        # optional memory of one member (default 8 GiB)
 
 Unset fields are derived from ``nodes`` (see :meth:`Cluster.object_count`).
 """
@@ -79,6 +86,23 @@ class Cluster(BaseModel):
     #: they are not, None (unset) when unknown. Plan check WG204 reads it.
     breakglass: bool | None = None
 
+    # issue 12: fairness, clients, writes — per-cluster apiserver flags and etcd. Unset: the
+    # Kubernetes / etcd defaults of model.constants (sources there).
+    #: kube-apiserver --max-requests-inflight / --max-mutating-requests-inflight: the
+    #: max-in-flight filter's limits before APF (< 1.20) and, summed, the server's APF seats.
+    max_requests_inflight: Count | None = Field(default=None, ge=1, le=100_000)
+    max_mutating_requests_inflight: Count | None = Field(default=None, ge=1, le=100_000)
+    #: CPU cores of one apiserver replica (default: memory limit ÷ APISERVER_MEMORY_BYTES_PER_CORE).
+    apiserver_cpu_cores: Number | None = Field(default=None, gt=0, le=4096)
+    #: Measured resident memory of one idle apiserver replica, bytes (default: the cost model's
+    #: baseline — process plus watch cache).
+    apiserver_baseline_memory_bytes: Count | None = Field(default=None, gt=0)
+    #: etcd members (default ETCD_MEMBERS, 3) and the bytes/s they return to range reads together
+    #: (default: members × ETCD_RANGE_BYTES_PER_S); memory of one member (ETCD_MEMBER_MEMORY_BYTES).
+    etcd_members: Count | None = Field(default=None, ge=1, le=15)
+    etcd_read_bytes_per_s: Number | None = Field(default=None, gt=0)
+    etcd_memory_bytes: Count | None = Field(default=None, gt=0)
+
     @field_validator("apiserver_endpoints")
     @classmethod
     def _ip_addresses(cls, v: list[str] | None) -> list[str] | None:
@@ -103,6 +127,36 @@ class Cluster(BaseModel):
     @property
     def memory_limit_bytes(self) -> int:
         return self.apiserver_memory_bytes or default_apiserver_memory_bytes(self.nodes)
+
+    @property
+    def readonly_inflight(self) -> int:
+        """--max-requests-inflight of its apiservers (default MAX_REQUESTS_INFLIGHT)."""
+        return self.max_requests_inflight or C.MAX_REQUESTS_INFLIGHT
+
+    @property
+    def mutating_inflight(self) -> int:
+        """--max-mutating-requests-inflight (default MAX_MUTATING_REQUESTS_INFLIGHT)."""
+        return self.max_mutating_requests_inflight or C.MAX_MUTATING_REQUESTS_INFLIGHT
+
+    @property
+    def server_seats(self) -> int:
+        """APF seats of one apiserver: the two in-flight limits summed (k8s: staging/src/
+        k8s.io/apiserver/pkg/server/options/recommended.go, serverConcurrencyLimit =
+        MaxRequestsInFlight + MaxMutatingRequestsInFlight, 1.20–1.35)."""
+        return self.readonly_inflight + self.mutating_inflight
+
+    @property
+    def etcd_member_count(self) -> int:
+        return self.etcd_members or C.ETCD_MEMBERS
+
+    @property
+    def etcd_throughput_bytes_per_s(self) -> float:
+        """Bytes/s the cluster's etcd returns to range reads, all members together."""
+        return float(self.etcd_read_bytes_per_s or self.etcd_member_count * C.ETCD_RANGE_BYTES_PER_S)
+
+    @property
+    def etcd_member_memory_bytes(self) -> int:
+        return self.etcd_memory_bytes or C.ETCD_MEMBER_MEMORY_BYTES
 
     @property
     def version_tuple(self) -> tuple[int, int]:

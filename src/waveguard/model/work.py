@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from waveguard.model import constants as C
+from waveguard.model.etcd import commit_s
 from waveguard.model.fleet import Cluster
 from waveguard.model.requests import RequestClass, Scope
 from waveguard.model.versions import Features, features_for
@@ -172,8 +173,10 @@ def request_cost(rc: RequestClass, cluster: Cluster, max_seats: int = C.APF_MAX_
                            response_bytes=0, memory_bytes=0, served_from="n/a")
     if rc.verb == "get" and rc.scope != "object":
         return _gets_of_scope(rc, cluster, size)
-    # GET and writes: one object, one seat.
-    return RequestCost(seats=1, service_s=C.REQUEST_BASE_S + size * C.ENCODE_S_PER_BYTE, pages=1,
+    # GET and writes: one object, one seat; a write holds it until etcd has committed it
+    # (model.etcd.commit_s), as the simulator and the projection both count it.
+    commit = commit_s(cluster) if rc.mutating else 0.0
+    return RequestCost(seats=1, service_s=C.REQUEST_BASE_S + size * C.ENCODE_S_PER_BYTE + commit, pages=1,
                        objects_estimated=1, response_bytes=size, memory_bytes=size, served_from="n/a")
 
 

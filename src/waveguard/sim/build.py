@@ -9,11 +9,12 @@ from typing import Sequence
 import numpy as np
 
 from waveguard.model import constants as C
+from waveguard.model import etcd as etcd_model
 from waveguard.model.apf import APFConfig
 from waveguard.model.cost import baseline_memory_bytes, watch_cache_bytes
 from waveguard.model.fleet import Cluster
 from waveguard.model.work import watch_cache_fill_s_of
-from waveguard.sim.clients import SimClient
+from waveguard.sim.clients import CrashLoop, SimClient, client_rate_limit
 from waveguard.sim.dns import DNSCaches
 from waveguard.sim.etcd import EtcdPhase, etcd_flows
 from waveguard.sim.flows import EXEMPT_SEATS, SCOPES, FlowTable, GroupTable, baseline_pod_watchers, sending_share
@@ -21,6 +22,8 @@ from waveguard.sim.maxinflight import MaxInFlight
 from waveguard.sim.noise import Noise
 from waveguard.sim.params import SimParams
 from waveguard.sim.phases.apf_dispatch import update_fanout_seats
+from waveguard.sim.phases.client_retries import ensure_retry_state
+from waveguard.sim.phases.etcd import init_etcd_state
 from waveguard.sim.phases.common import lift_legacy_limits, refresh_limits, refresh_service, update_rates
 from waveguard.sim.phases.replicas import update_fanout_cpu
 from waveguard.sim.rollback import RollbackDriver
@@ -38,7 +41,10 @@ HEAVY_CPU_SHARE = 0.1
 
 
 def apiserver_cores(cluster: Cluster) -> float:
-    """CPU cores of one apiserver replica of ``cluster`` (memory limit / bytes per core)."""
+    """CPU cores of one apiserver replica of ``cluster``: the fleet's ``apiserver_cpu_cores``,
+    else memory limit / bytes per core."""
+    if cluster.apiserver_cpu_cores is not None:
+        return float(cluster.apiserver_cpu_cores)
     return cluster.memory_limit_bytes / C.APISERVER_MEMORY_BYTES_PER_CORE
 
 
@@ -63,19 +69,30 @@ def _steady_flow(clients: Sequence[SimClient], flows: FlowTable, role: str) -> i
     return None
 
 
-def _levels(apf: APFConfig) -> dict:
+def _levels(apf: APFConfig, clusters: list[Cluster]) -> dict:
+    """Per-level seat figures of every cluster's apiservers, ``(L, 1, C)`` (``server_seats``
+    ``(1, C)``): nominal seats from the cluster's server concurrency limit
+    (``Cluster.server_seats``: --max-requests-inflight + --max-mutating-requests-inflight)."""
     levels = apf.levels
-    nominal = apf.nominal_seats()
+    limited = np.array([not lv.exempt for lv in levels])
+    columns = [_level_seats(apf, cluster.server_seats) for cluster in clusters]
+    stack = {key: np.stack([col[key] for col in columns], axis=-1)[:, None, :] for key in columns[0]}
+    return dict(level_names=[lv.name for lv in levels], limited=limited, nominal_seats=stack["nominal"],
+                min_seats=stack["min"], max_seats=stack["max"], server_seats=stack["server"][0])
+
+
+def _level_seats(apf: APFConfig, server_seats: int) -> dict[str, np.ndarray]:
+    """(L,) nominal, lower and upper borrowing bounds of one server; ``server``: (1,) Σ nominal."""
+    levels = apf.levels
+    nominal = apf.nominal_seats(server_seats)
     limited = np.array([not lv.exempt for lv in levels])
     nominal_seats = np.array([EXEMPT_SEATS if lv.exempt else nominal[lv.name] for lv in levels], dtype=np.float64)
     lend = np.array([0 if lv.exempt else round(nominal[lv.name] * lv.lendable_percent / 100) for lv in levels])
     server = float(sum(nominal[lv.name] for lv in levels if not lv.exempt))
-    return dict(
-        level_names=[lv.name for lv in levels], limited=limited, nominal_seats=nominal_seats,
-        min_seats=np.where(limited, nominal_seats - lend, EXEMPT_SEATS), server_seats=server,
-        max_seats=np.array([
-            EXEMPT_SEATS if lv.exempt else server if lv.borrowing_limit_percent is None
-            else nominal[lv.name] * (1 + lv.borrowing_limit_percent / 100) for lv in levels], dtype=np.float64))
+    upper = np.array([EXEMPT_SEATS if lv.exempt else server if lv.borrowing_limit_percent is None
+                      else nominal[lv.name] * (1 + lv.borrowing_limit_percent / 100) for lv in levels])
+    return {"nominal": nominal_seats, "min": np.where(limited, nominal_seats - lend, EXEMPT_SEATS),
+            "max": upper.astype(np.float64), "server": np.array([server])}
 
 
 def _per_flow(clusters: list[Cluster], flows: FlowTable, limited: np.ndarray, dt: float) -> dict:
@@ -111,9 +128,10 @@ def _per_flow(clusters: list[Cluster], flows: FlowTable, limited: np.ndarray, dt
 
 
 def build_params(clusters: list[Cluster], clients: Sequence[SimClient], flows: FlowTable, groups: GroupTable,
-                 apf: APFConfig, dt: float, dns_mode: str) -> SimParams:
-    """The static parameters of a run (see :class:`SimParams`)."""
-    levels = _levels(apf)
+                 apf: APFConfig, dt: float, dns_mode: str, crashloop: CrashLoop | None = None) -> SimParams:
+    """The static parameters of a run (see :class:`SimParams`); ``crashloop``: the crash-looping
+    DaemonSet whose Events the kubelets write (None: none)."""
+    levels = _levels(apf, clusters)
     per_flow = _per_flow(clusters, flows, levels["limited"], dt)
     n_replicas = per_flow["n_replicas"]
     nodes = np.array([c.nodes for c in clusters], dtype=np.float64)
@@ -125,7 +143,8 @@ def build_params(clusters: list[Cluster], clients: Sequence[SimClient], flows: F
         step_s=dt, n_clusters=len(clusters), dns_mode=dns_mode, **levels, **per_flow,
         replica_exists=np.array([[r < c.replicas for c in clusters] for r in range(n_replicas)]),  # (R, C)
         memory_limit_bytes=np.array([c.memory_limit_bytes for c in clusters], dtype=np.float64),
-        baseline_memory_bytes=np.array([baseline_memory_bytes(c) for c in clusters], dtype=np.float64),
+        baseline_memory_bytes=np.array([c.apiserver_baseline_memory_bytes or baseline_memory_bytes(c)
+                                        for c in clusters], dtype=np.float64),
         cores=np.array([apiserver_cores(c) for c in clusters], dtype=np.float64),
         borrows=np.array([c.version_tuple >= C.APF_BORROWING_SINCE for c in clusters]),
         watch_cache_fill_s=np.array([watch_cache_fill_s(c) for c in clusters], dtype=np.float64),
@@ -152,6 +171,8 @@ def build_params(clusters: list[Cluster], clients: Sequence[SimClient], flows: F
         zeros_by_flow=_read_only_zeros((per_flow["n_flows"], len(clusters))),
         zeros_by_level=_read_only_zeros((per_flow["n_used_levels"], len(clusters))),
         **_read_path(clusters, clients, flows, groups, per_flow["memory_per_request"]),
+        queue_weight=_queue_weights(apf, flows),
+        **_clients_and_etcd(clusters, clients, flows, crashloop),
     )
 
 
@@ -184,6 +205,49 @@ def _cold(groups: GroupTable) -> np.ndarray:
     return groups.cold_flow if groups.cold_flow is not None else np.full(len(groups.flow), -1)
 
 
+def _clients_and_etcd(clusters: list[Cluster], clients: Sequence[SimClient], flows: FlowTable,
+                      crashloop: CrashLoop | None) -> dict:
+    """Retry policies, client rate limits, writes' commit and etcd's members and memory, the
+    crash-looping pods (issue 12)."""
+    codes = {"none": 0, "client-go": 1, "immediate": 2}
+    policy = np.array([0 if relist or clients[ci].role == "rollback" else codes[clients[ci].retry]
+                       for ci, relist in zip(flows.client, flows.relist, strict=True)], dtype=np.int64)
+    qps = np.array([[_flow_rate_limit(clients, int(ci), c) for ci in flows.client] for c in clusters]).T
+    start = np.full(len(clusters), np.inf)
+    pods = np.zeros(len(clusters))
+    if crashloop is not None:
+        for i, c in enumerate(clusters):
+            if crashloop.clusters is None or c.name in crashloop.clusters:
+                start[i], pods[i] = crashloop.at_s, c.nodes * crashloop.share
+    return dict(
+        retry_policy=policy, qps_cap=qps.copy(), mutating_share=flows.mutating.T.copy(),
+        mutating_flows=np.flatnonzero(flows.mutating.max(axis=0) > 0) if flows.mutating.size else np.zeros(0, int),
+        dynamic_retry_after=np.array([c.version_tuple >= C.APF_DYNAMIC_RETRY_AFTER_SINCE for c in clusters]),
+        etcd_commit_s=np.array([etcd_model.commit_s(c) for c in clusters]),
+        etcd_members=np.array([c.etcd_member_count for c in clusters], dtype=np.float64),
+        etcd_read_bytes_per_s=np.array([c.etcd_throughput_bytes_per_s for c in clusters]),
+        etcd_oom_range_bytes=np.array([etcd_model.range_bytes_to_oom(c) for c in clusters]),
+        crashloop_flow=_steady_flow(clients, flows, "crashloop"), crashloop_start_s=start, crashloop_pods=pods)
+
+
+def _flow_rate_limit(clients: Sequence[SimClient], ci: int, cluster: Cluster) -> float:
+    """Requests/s a steady flow's clients may send (the control plane's flow: both components)."""
+    client = clients[ci]
+    if client.role in ("controllers", "scheduler"):
+        return C.CONTROLLER_MANAGER_API_QPS + C.SCHEDULER_API_QPS
+    if client.role == "workloads":
+        return np.inf  # many pods, each its own client
+    return client_rate_limit(client, cluster)
+
+
+def _queue_weights(apf: APFConfig, flows: FlowTable) -> np.ndarray:
+    """``(F, 1, 1)``: the APF queues each flow's hands cover (its queue capacity ÷
+    queueLengthLimit; 1 for exempt and Reject levels) — its weight in fair dispatch."""
+    qll = np.array([max(1, apf.levels[int(lv)].queue_length_limit) for lv in flows.level], dtype=np.float64)
+    covered = np.where(np.isfinite(flows.qcap), flows.qcap, 0.0) / qll
+    return np.maximum(covered, 1.0)[:, None, None]
+
+
 def _read_only_zeros(shape: int | tuple[int, ...]) -> np.ndarray:
     zeros = np.zeros(shape)
     zeros.flags.writeable = False
@@ -214,7 +278,7 @@ def initial_state(params: SimParams, flows: FlowTable, groups: GroupTable, initi
         crash_count=np.zeros(per_replica, dtype=np.int64), up_since=np.zeros(per_replica),
         oom_kills=np.zeros(n_clusters, dtype=np.int64), cpu_stretch=np.ones(per_replica),
         cpu_utilisation=np.zeros(per_replica), any_down=False, slowed=False,
-        seat_limits=np.broadcast_to(params.nominal_seats[:, None, None], per_level).copy(), used_seat_limits=empty,
+        seat_limits=np.broadcast_to(params.nominal_seats, per_level).copy(), used_seat_limits=empty,
         queued=np.zeros(per_flow), rejected=np.zeros(per_flow), dispatched=np.zeros(per_flow),
         executing=np.zeros(per_flow), queueing=False, demand_high_watermark=np.zeros(per_level),
         used_demand_high_watermark=np.zeros((params.n_used_levels, n_replicas, n_clusters)),
@@ -222,7 +286,8 @@ def initial_state(params: SimParams, flows: FlowTable, groups: GroupTable, initi
         fanout_extra_seats=np.zeros((n_flows, 1, n_clusters)), limit_record=empty, seats_up=empty,
         limits_changed=True, service_now_s=params.service_s, finish_fraction=empty, carry_fraction=empty,
         step_fraction=empty, busy_share=empty, seat_occupancy=empty,
-        etcd=EtcdPhase(flows.etcd_bytes, flows.etcd_pages, n_replicas, params.step_s),
+        etcd=EtcdPhase(flows.etcd_bytes, flows.etcd_pages, n_replicas, params.step_s,
+                       throughput=params.etcd_read_bytes_per_s),
         awaiting_etcd=np.zeros(per_flow), etcd_busy=False,
         backoff=np.zeros((BACKOFF_LEVELS, n_groups, n_clusters)), last_backoff_mix=last_backoff_mix,
         synced_watches=synced[:, None, :] * (exists / exists.sum(0, keepdims=True))[None],
@@ -235,6 +300,8 @@ def initial_state(params: SimParams, flows: FlowTable, groups: GroupTable, initi
         rewatches=np.zeros(n_clusters),
     )
     lift_legacy_limits(state, params)
+    init_etcd_state(state, params)
+    ensure_retry_state(state, params)
     state.used_seat_limits = state.seat_limits[params.used_levels].copy()
     update_fanout_cpu(state, params, params.step_s)
     update_rates(state, params, params.step_s)

@@ -20,7 +20,7 @@ from waveguard.model.apf import APFConfig
 from waveguard.model.fleet import Cluster, Fleet
 from waveguard.model.requests import RequestProfile
 from waveguard.sim.build import apiserver_cores, build_params, initial_state, watch_cache_fill_s
-from waveguard.sim.clients import SimClient
+from waveguard.sim.clients import CrashLoop, RetryPolicy, SimClient
 from waveguard.sim.flows import compile_flows
 from waveguard.sim.metrics import MetricStore, SeriesReader, Snapshot
 from waveguard.sim.noise import Noise
@@ -55,7 +55,8 @@ class FleetSimulator:
                  seed: int = 0, step_s: float = 1.0, dns_mode: DNSMode = "informer", baseline_backoff: bool = True,
                  change_backoff: bool = True, initial_share: float = 0.0, expected_steps: int = 3600,
                  noise_keys: Sequence[int] | None = None,
-                 rollback_as: Sequence[str | RollbackIdentity] = ()) -> None:
+                 rollback_as: Sequence[str | RollbackIdentity] = (), change_retry: RetryPolicy = "client-go",
+                 crashloop: CrashLoop | None = None) -> None:
         if not step_s > 0:
             raise ValueError("step_s must be > 0")
         self.fleet = fleet
@@ -68,9 +69,10 @@ class FleetSimulator:
         identities = rollback_identities(rollback_as)
         self.clients: list[SimClient] = simulator_clients(
             profiles, dns_mode=dns_mode, baseline_backoff=baseline_backoff, change_backoff=change_backoff,
-            rollback_as=list(identities.values()))
+            rollback_as=list(identities.values()), change_retry=change_retry, crashloop=crashloop)
         self.flows, self.groups = compile_flows(self.clients, self.clusters, self.apf)
-        self.params = build_params(self.clusters, self.clients, self.flows, self.groups, self.apf, self.dt, dns_mode)
+        self.params = build_params(self.clusters, self.clients, self.flows, self.groups, self.apf, self.dt, dns_mode,
+                                   crashloop)
         keys = list(noise_keys) if noise_keys is not None else list(range(len(self.clusters)))
         noise = Noise.seeded(seed, keys, [c.replicas for c in self.clusters], self.params.n_replicas)
         driver = RollbackDriver(self, identities, rollback_flows(self.clients, self.flows, self.params.level_names),
@@ -110,6 +112,7 @@ class FleetSimulator:
         replicas.start_executing(state, params, dt)  # admitted requests execute
         informers.settle_informers(state, params, dt)  # 6. informers answered, rejected or abandoned
         etcd.fail_late_lists(state, params, dt)  # ... or failed while waiting for etcd
+        etcd.etcd_component(state, params, dt)  # etcd's writes, memory, OOM and latency
         informers.sync_informers(state, params, dt)  # ... synced, or back to back-off
         replicas.memory_and_cpu(state, params, dt)  # 7. memory and CPU of every replica
         apf_borrowing.track_demand(state, params, dt)  # 8. seat demand; limits readjusted every 10 s

@@ -56,8 +56,16 @@ class EtcdPhase:
     ``(Fe, R, C)`` how many of their requests wait for etcd now.
     """
 
-    def __init__(self, etcd_bytes: np.ndarray, etcd_pages: np.ndarray, n_replicas: int, dt: float) -> None:
+    def __init__(self, etcd_bytes: np.ndarray, etcd_pages: np.ndarray, n_replicas: int, dt: float,
+                 throughput: np.ndarray | None = None) -> None:
         self.flows = etcd_flows(etcd_bytes)
+        #: (C,) bytes/s each cluster's etcd returns to range reads (``Cluster.etcd_throughput_bytes_per_s``).
+        self.throughput = np.full(etcd_bytes.shape[0], C.ETCD_READ_BYTES_PER_S) if throughput is None \
+            else np.asarray(throughput, dtype=np.float64)
+        #: (C,) bytes sent to range reads in the last step (etcd_network_client_grpc_sent_bytes_total).
+        self.sent_bytes = np.zeros(etcd_bytes.shape[0])
+        #: (C,) 1.0 where etcd serves, 0.0 while it is down (OOM kill, election).
+        self.serving = np.ones(etcd_bytes.shape[0])
         self.enabled = len(self.flows) > 0
         n_clusters = etcd_bytes.shape[0]
         n_etcd_flows = len(self.flows)
@@ -119,12 +127,14 @@ class EtcdPhase:
         if not self.busy:
             self._hist[self._steps % self._hist_n] = self.served_bytes
             self.rate[:] = C.ETCD_RANGE_BYTES_PER_S / slow
+            self.sent_bytes[:] = 0.0
             return None
         h, n = self._h, self._n
         waiting_k = self._cohort_waiting[h:n]
         reading = waiting_k.sum(axis=(0, 1, 2))  # (C,) requests reading from each cluster's etcd
-        share = np.minimum(C.ETCD_RANGE_BYTES_PER_S, C.ETCD_READ_BYTES_PER_S / np.maximum(reading, _TINY))
+        share = np.minimum(C.ETCD_RANGE_BYTES_PER_S, self.throughput / np.maximum(reading, _TINY)) * self.serving
         self.rate = share[None, :] / slow  # (R, C)
+        self.sent_bytes = (waiting_k.sum(axis=(0, 1)) * self.rate).sum(axis=0) * self.dt
         self.served_bytes = self.served_bytes + self.rate * self.dt
         old = self._hist[(self._steps + 1) % self._hist_n]  # S one client timeout ago
         self._hist[self._steps % self._hist_n] = self.served_bytes
@@ -178,3 +188,22 @@ class EtcdPhase:
             new[:live] = old[h:n]
             setattr(self, name, new)
         self._h, self._n = 0, live
+
+    # --- issue 12: etcd as a component ---------------------------------------------------------
+
+    def range_bytes_held(self) -> np.ndarray:
+        """``(C,)`` bytes of the range responses etcd is building or sending now: every waiting
+        request's whole response (etcd reads the range and marshals it before it sends)."""
+        if not self.busy:
+            return np.zeros(len(self.throughput))
+        return (self.waiting.sum(axis=1) * self.bytes).sum(axis=0)
+
+    def fail_all(self, c: int) -> np.ndarray:
+        """etcd of cluster ``c`` went down: every request waiting for it fails now. Returns them
+        per flow and replica ``(Fe, R)``."""
+        if not self.busy:
+            return np.zeros((len(self.flows), self.waiting.shape[1]))
+        lost = self._cohort_waiting[self._h:self._n, :, :, c].sum(axis=0)
+        self._cohort_waiting[self._h:self._n, :, :, c] = 0.0
+        self.waiting[:, :, c] = 0.0
+        return lost

@@ -18,12 +18,13 @@ per level with one matrix product).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from waveguard.model import constants as C
-from waveguard.model.apf import APFConfig
+from waveguard.model.apf import APFConfig, queue_capacity
 from waveguard.model.cost import events_per_watcher, baseline_watchers, request_cost
 from waveguard.model.fleet import Cluster
 from waveguard.model.load import request_rate, sending_clients
@@ -184,7 +185,8 @@ def _relist_level(client: SimClient, starts: list[RequestClass], cluster: Cluste
 
 
 def _cost_into(spec: FlowSpec, clients: list[SimClient], cluster: Cluster, apf: APFConfig) -> None:
-    max_seats = apf.max_seats_per_request(spec.level) if not apf.level(spec.level).exempt else C.APF_MAX_SEATS_LIMIT
+    max_seats = apf.max_seats_per_request(spec.level, cluster.server_seats) if not apf.level(spec.level).exempt \
+        else C.APF_MAX_SEATS_LIMIT
     if spec.relist:
         seats, tau, cpu, mem, etcd_bytes, etcd_pages, legacy, peak_seats = _relist_bundle(
             clients[0], cluster, max_seats, spec.leader, spec.cold)
@@ -219,6 +221,7 @@ def _cost_into(spec: FlowSpec, clients: list[SimClient], cluster: Cluster, apf: 
     spec.peak_seats.append(seats)
     # τ weighted by seats, so seats × τ is the classes' mean seat-seconds (the projection's steady
     # seat-seconds per request); a plain mean of τ would pair 1-seat GETs with 10-seat LISTs' τ.
+    # A write's τ includes etcd's commit (model.work.request_cost).
     spec.tau.append(sum(wi * c.seats * c.apiserver_s for wi, c in zip(w, costs, strict=True)) / seats)
     spec.cpu.append(sum(wi * _work_s(c) for wi, c in zip(w, costs, strict=True)))
     spec.mem.append(sum(wi * c.memory_bytes for wi, c in zip(w, costs, strict=True)))
@@ -297,7 +300,7 @@ def _table(ordered, clients: list[SimClient], apf: APFConfig, level_index: dict[
     level = np.array([level_index[s.level] for s in specs], dtype=np.int64)
     used = np.unique(level)
     pos = np.searchsorted(used, level)
-    qcap = np.array([_queue_capacity(apf, s.level, clients[s.client].distinct_users) for s in specs])
+    qcap = np.array([_queue_capacity(apf, s, clients[s.client]) for s in specs])
     arr = lambda attr: np.array([getattr(s, attr) for s in specs], dtype=np.float64).T.copy()  # noqa: E731
     return FlowTable(
         names=[s.name for s in specs], client=np.array([s.client for s in specs], dtype=np.int64), level=level,
@@ -312,17 +315,16 @@ def _table(ordered, clients: list[SimClient], apf: APFConfig, level_index: dict[
     )
 
 
-def _queue_capacity(apf: APFConfig, level: str, distinct_users: bool) -> float:
-    """Requests one replica queues for a flow: handSize × queueLengthLimit for one user
-    (domain.md §2); all queues × queueLengthLimit when every instance is its own flow."""
-    lvl = apf.level(level)
-    if lvl.exempt:
-        return np.inf
-    if lvl.rejects_when_full:
-        return 0.0
-    if not distinct_users:
-        return float(lvl.max_queued_per_flow)  # one flow: handSize × queueLengthLimit
-    return float(lvl.queues * lvl.queue_length_limit)
+def _queue_capacity(apf: APFConfig, spec: "FlowSpec", client: SimClient) -> float:
+    """Requests one replica queues for a flow before 429 (:func:`waveguard.model.apf.
+    queue_capacity`): its APF flows are the client's users when its FlowSchema distinguishes
+    ByUser and every instance is its own user, its namespaces when ByNamespace and its requests
+    are namespaced, else one; their shuffle-sharded hands cover handSize queues each."""
+    lvl = apf.level(spec.level)
+    schema = apf.classify(client.subject)
+    many = (schema.distinguisher == "ByUser" and client.distinct_users) or \
+        (schema.distinguisher == "ByNamespace" and spec.scope == _SCOPE_OF["namespace"])
+    return float(queue_capacity(lvl, math.inf if many else 1.0))
 
 
 def _groups(groups: list[dict], flow_index: dict, clients: list[SimClient], clusters: list[Cluster]) -> GroupTable:

@@ -3,7 +3,8 @@
 Until APF was enabled by default (1.20, ``APF_DEFAULT_SINCE``) kube-apiserver admitted requests
 with ``WithMaxInFlightLimit`` (staging/src/k8s.io/apiserver/pkg/server/filters/maxinflight.go):
 per replica at most ``--max-requests-inflight`` (400) read-only and
-``--max-mutating-requests-inflight`` (200) mutating requests execute at once; a request beyond
+``--max-mutating-requests-inflight`` (200) mutating requests execute at once (each cluster's
+own flags when the fleet file gives them: ``Cluster.max_requests_inflight`` …); a request beyond
 that is answered 429 at once. There are no priority levels, no queues and no fairness; a LIST
 counts as one request whatever its size; long-running requests (WATCH) and the
 ``system:masters`` group are not counted.
@@ -38,6 +39,10 @@ class MaxInFlight:
     def __init__(self, clusters: list[Cluster], mutating: np.ndarray, exempt: np.ndarray) -> None:
         self.cols = np.array([i for i, c in enumerate(clusters) if before_apf(c)], dtype=np.int64)
         self.enabled = len(self.cols) > 0
+        # Each cluster's --max-requests-inflight / --max-mutating-requests-inflight (fleet file;
+        # defaults MAX_REQUESTS_INFLIGHT / MAX_MUTATING_REQUESTS_INFLIGHT), (Cl,).
+        self.read_only_limit = np.array([clusters[i].readonly_inflight for i in self.cols], dtype=np.float64)
+        self.mutating_limit = np.array([clusters[i].mutating_inflight for i in self.cols], dtype=np.float64)
         self.mutating_share = mutating[self.cols].T[:, None, :].copy()  # (F, 1, Cl)
         self.limited = (~exempt).astype(np.float64)[:, None, None]  # (F, 1, 1)
         self._read_only = self.limited * (1.0 - self.mutating_share)  # (F, 1, Cl) counted read-only
@@ -57,9 +62,9 @@ class MaxInFlight:
         used_mu = (busy * self._mutating).sum(axis=0)
         new = want[:, :, cols]
         dem = new * occupancy[:, :, cols]
-        f_ro = np.clip((C.MAX_REQUESTS_INFLIGHT - used_ro) / np.maximum((dem * self._read_only).sum(axis=0), _TINY),
+        f_ro = np.clip((self.read_only_limit - used_ro) / np.maximum((dem * self._read_only).sum(axis=0), _TINY),
                        0.0, 1.0)
-        f_mu = np.clip((C.MAX_MUTATING_REQUESTS_INFLIGHT - used_mu)
+        f_mu = np.clip((self.mutating_limit - used_mu)
                        / np.maximum((dem * self._mutating).sum(axis=0), _TINY), 0.0, 1.0)
         frac = 1.0 - self._read_only * (1.0 - f_ro) - self._mutating * (1.0 - f_mu)
         admitted = new * frac

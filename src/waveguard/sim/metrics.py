@@ -76,6 +76,19 @@ METRICS: dict[str, MetricSpec] = {m.name: m for m in (
                "The rollback's attempts answered 429."),
     MetricSpec("waveguard_sim_rollback_failed_requests_total", "counter", None,
                "The rollback's attempts that failed otherwise: no apiserver up, replica died, timed out."),
+    # issue 12: fairness, clients, writes — etcd as a component, clients' retries
+    MetricSpec("etcd_network_client_grpc_sent_bytes_total", "counter", None,
+               "The total number of bytes sent to grpc clients (range responses to kube-apiserver)."),
+    MetricSpec("etcd_server_leader_changes_seen_total", "counter", None, "The number of leader changes seen."),
+    MetricSpec("etcd_disk_wal_fsync_duration_seconds", "gauge", None,
+               "p99 latency of fsync called by WAL (healthy disk: ETCD_WAL_FSYNC_S).", (("quantile", "0.99"),)),
+    MetricSpec("etcd_request_duration_seconds", "gauge", None,
+               "p99 of kube-apiserver's etcd requests: a write's commit or the slowest range wait.",
+               (("quantile", "0.99"),)),
+    MetricSpec("waveguard_sim_etcd_commits_total", "counter", None, "Writes etcd committed (one WAL fsync each)."),
+    MetricSpec("waveguard_sim_etcd_memory_bytes", "gauge", None, "Resident memory of one etcd member."),
+    MetricSpec("waveguard_sim_client_retries_total", "counter", None,
+               "Requests clients re-sent after a 429 (each also counted where it was answered)."),
 )}
 
 _SUM_OVER_INSTANCES = {"process_resident_memory_bytes": "max", "up": "sum"}

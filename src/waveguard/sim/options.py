@@ -10,7 +10,7 @@ from typing import Any, Literal, Sequence
 
 from waveguard.model.apf import APFConfig
 from waveguard.model.requests import RequestProfile
-from waveguard.sim.clients import SimClient, baseline_clients, change_client
+from waveguard.sim.clients import CrashLoop, RetryPolicy, SimClient, baseline_clients, change_client, crashloop_client
 from waveguard.sim.rollback import RollbackIdentity, rollback_client, rollback_identity
 
 DNSMode = Literal["informer", "api_per_answer"]
@@ -24,7 +24,9 @@ class SimulatorOptions:
     baseline's / change's clients back off on failure (client-go) rather than retry at once;
     ``initial_share``: share of every cluster running the change at t=0; ``expected_steps``
     preallocates the recording; ``noise_keys``: each cluster's noise stream (default: its
-    index); ``rollback_as``: identities rollbacks may be sent as (their flows are compiled)."""
+    index); ``rollback_as``: identities rollbacks may be sent as (their flows are compiled);
+    ``change_retry``: how the change's REST clients retry 429s (``client-go`` | ``immediate`` |
+    ``none``); ``crashloop``: a DaemonSet whose crash-looping pods make the kubelets write Events."""
 
     apf: APFConfig | None = None
     seed: int = 0
@@ -36,6 +38,9 @@ class SimulatorOptions:
     expected_steps: int = 3600
     noise_keys: tuple[int, ...] | None = None
     rollback_as: tuple[str, ...] = ()
+    # issue 12: how the change's clients retry 429s; a crash-looping DaemonSet's Events
+    change_retry: RetryPolicy = "client-go"
+    crashloop: CrashLoop | None = None
 
     def kwargs(self) -> dict[str, Any]:
         """The options as keyword arguments of :class:`FleetSimulator`."""
@@ -48,12 +53,16 @@ class SimulatorOptions:
 
 def simulator_clients(profiles: Sequence[RequestProfile], *, dns_mode: DNSMode = "informer",
                       baseline_backoff: bool = True, change_backoff: bool = True,
-                      rollback_as: Sequence[str | RollbackIdentity] = ()) -> list[SimClient]:
+                      rollback_as: Sequence[str | RollbackIdentity] = (), change_retry: RetryPolicy = "client-go",
+                      crashloop: CrashLoop | None = None) -> list[SimClient]:
     """Every client of the simulated apiservers: the baseline (kubelets, controllers, CoreDNS,
-    workloads), the change's ``profiles`` and one rollback client per identity (duplicates by
+    workloads), the change's ``profiles`` (retrying 429s as ``change_retry``), the kubelets'
+    Events of a ``crashloop`` DaemonSet and one rollback client per identity (duplicates by
     name once). Raises ValueError for an unknown rollback identity name."""
     clients = baseline_clients(backoff=baseline_backoff, api_per_answer_dns=dns_mode == "api_per_answer")
-    clients += [change_client(p, change_backoff) for p in profiles]
+    clients += [change_client(p, change_backoff, change_retry) for p in profiles]
+    if crashloop is not None:
+        clients.append(crashloop_client())
     return clients + [rollback_client(i) for i in rollback_identities(rollback_as).values()]
 
 

@@ -47,10 +47,10 @@ class SimParams:
     # --- APF levels -----------------------------------------------------------------------
     level_names: list[str]  #: (L,) priority level names
     limited: np.ndarray  #: (L,) bool: not exempt
-    nominal_seats: np.ndarray  #: (L,) nominal concurrency limit (seats; exempt: EXEMPT_SEATS)
-    min_seats: np.ndarray  #: (L,) nominal − lendable (the lower bound of borrowing)
-    max_seats: np.ndarray  #: (L,) nominal + borrowing limit (the upper bound of borrowing)
-    server_seats: float  #: the server's nominal seats (sum over limited levels)
+    nominal_seats: np.ndarray  #: (L, 1, C) nominal concurrency limit (seats; exempt: EXEMPT_SEATS)
+    min_seats: np.ndarray  #: (L, 1, C) nominal − lendable (the lower bound of borrowing)
+    max_seats: np.ndarray  #: (L, 1, C) nominal + borrowing limit (the upper bound of borrowing)
+    server_seats: np.ndarray  #: (1, C) the server's nominal seats (sum over limited levels)
     used_levels: np.ndarray  #: (Lu,) level index of each used level
     n_used_levels: int  #: Lu
     used_level_rows: slice | np.ndarray  #: the used levels as a slice when contiguous (recording rows)
@@ -103,6 +103,21 @@ class SimParams:
     change_group_leader_replicas: np.ndarray  #: (Gc, C) the same for the change's groups
     change_rate_fixed: np.ndarray  #: (F, 1) bool: the change flow's client has fixed replicas (not per node)
     change_group_fixed: np.ndarray  #: (Gc, 1) bool: the same for the change's groups
+
+    # issue 12: fairness, clients, writes ---------------------------------------------------
+    queue_weight: np.ndarray  #: (F, 1, 1) APF queues a flow's hands cover (fair share weight; ≥ 1)
+    mutating_share: np.ndarray  #: (F, C) share of a flow's requests that are writes (committed through etcd)
+    etcd_commit_s: np.ndarray  #: (C,) seconds a write waits for etcd's commit (model.etcd.commit_s)
+    etcd_members: np.ndarray  #: (C,) etcd members
+    etcd_oom_range_bytes: np.ndarray  #: (C,) range bytes in flight at which etcd's members run out of memory
+    retry_policy: np.ndarray  #: (F,) 0 none, 1 client-go (Retry-After, CLIENT_GO_MAX_RETRIES), 2 at once, forever
+    qps_cap: np.ndarray  #: (F, C) requests/s the flow's clients may send (client-side QPS limits; inf: none)
+    dynamic_retry_after: np.ndarray  #: (C,) bool: APF's Retry-After adapts to drops (≥ 1.27)
+    crashloop_flow: int | None  #: flow of the kubelets' Events about crash-looping pods, else None
+    crashloop_start_s: np.ndarray  #: (C,) when the crash-looping pods start (inf: never)
+    crashloop_pods: np.ndarray  #: (C,) crash-looping pods (one container each)
+    etcd_read_bytes_per_s: np.ndarray  #: (C,) bytes/s the cluster's etcd returns to range reads
+    mutating_flows: np.ndarray  #: flows with writes (mutating_share > 0 on some cluster)
 
     # issue 12: read path -------------------------------------------------------------------
     #: (G,) each group's relist flow as a replica whose watch cache is filling serves it (its

@@ -53,10 +53,11 @@ from waveguard.model.requests import RequestProfile
 from waveguard.model.yamlio import line_of as _line_of
 from waveguard.model.yamlio import read_yaml_file
 from waveguard.model.durations import Seconds
+from waveguard.sim.clients import CrashLoop
 from waveguard.sim.options import SimulatorOptions, simulator_clients
 from waveguard.sim.scenario_spec import (
-    STRICT, APFSpec, ApiserverDown, BaselineSpec, ChangeSpec, DNSSpec, EventSpec, InlineFleet, RestartApiserver,
-    RollbackEvent, ScheduleStep,
+    STRICT, APFSpec, ApiserverDown, BaselineSpec, ChangeSpec, CrashLoopSpec, DNSSpec, EventSpec, InlineFleet,
+    RestartApiserver, RollbackEvent, ScheduleStep,
 )
 
 __all__ = [
@@ -83,6 +84,7 @@ class Scenario(BaseModel):
     baseline: BaselineSpec = Field(default_factory=BaselineSpec)
     events: list[EventSpec] = Field(default_factory=list)
     apf: APFSpec | None = None
+    crashloop: CrashLoopSpec | None = None  # issue 12: a crash-looping DaemonSet's Events
 
     @model_validator(mode="before")
     @classmethod
@@ -140,7 +142,10 @@ class Scenario(BaseModel):
             change_backoff=change.backoff if change else True,
             initial_share=change.initial_share if change and with_change_state else 0.0,
             expected_steps=self.n_steps, noise_keys=None if noise_keys is None else tuple(noise_keys),
-            rollback_as=tuple(rollback))
+            rollback_as=tuple(rollback), change_retry=change.retry if change else "client-go",
+            crashloop=None if self.crashloop is None else CrashLoop(
+                at_s=float(self.crashloop.at_s), share=float(self.crashloop.share),
+                clusters=None if self.crashloop.clusters is None else tuple(self.crashloop.clusters)))
 
     def start_times(self) -> dict[str, tuple[float, float, float]]:
         """Cluster → (start second, target share, pods per second) from the schedule; later
@@ -269,6 +274,10 @@ def _check_cluster_names(scenario: Scenario, source: str, node: yaml.Node | None
                              f"apiserver replicas (0..{replicas - 1})",
                              line=_line_of(node, ("events", i, key, "replica")),
                              hint="pick an existing replica")
+    for j, name in enumerate(scenario.crashloop.clusters or [] if scenario.crashloop else []):
+        if name not in names:
+            raise InputError(source, f"crashloop.clusters.{j}: no cluster named {name!r} in the fleet",
+                             line=_line_of(node, ("crashloop", "clusters", j)), hint="name a cluster of the scenario's fleet")
     if scenario.schedule and scenario.change is None:
         raise InputError(source, "schedule: a schedule needs a change to roll out",
                          line=_line_of(node, ("schedule",)), hint="add change: {manifests: ...} or remove schedule")

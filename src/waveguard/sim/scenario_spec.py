@@ -80,6 +80,11 @@ class ChangeSpec(BaseModel):
         given = self.profile if isinstance(self.profile, list) else [self.profile] if self.profile else []
         return [RequestProfile.model_validate(p.model_dump()) for p in given]
 
+    # issue 12: fairness, clients, writes
+    #: How the change's REST clients retry 429s: ``client-go`` (Retry-After, up to 10 times),
+    #: ``immediate`` (a loop without back-off, forever) or ``none``.
+    retry: Literal["client-go", "immediate", "none"] = "client-go"
+
 
 class ScheduleStep(BaseModel):
     """When the change starts on which clusters. One of cluster / clusters / selector."""
@@ -186,3 +191,16 @@ class EventSpec(BaseModel):
 class InlineFleet(BaseModel):
     model_config = STRICT
     clusters: list[Cluster]
+
+
+# issue 12: fairness, clients, writes
+
+
+class CrashLoopSpec(BaseModel):
+    """A DaemonSet whose pods crash-loop from ``at_s`` on ``share`` of the nodes of ``clusters``
+    (default: every cluster); the kubelets write an Event per restart (sim/clients.py)."""
+
+    model_config = STRICT
+    at_s: Number = Field(default=0.0, ge=0)
+    share: Number = Field(default=1.0, gt=0.0, le=1.0)
+    clusters: list[str] | None = Field(default=None, min_length=1)

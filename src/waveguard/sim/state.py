@@ -149,3 +149,23 @@ class FleetState:
     cold_rejected: np.ndarray | None = None  #: (G, C) this step: bundles a not-ready cache answered 429
     cold_rejected_total: np.ndarray = field(default_factory=_empty)  #: (C,) those so far
     rewatches: np.ndarray = field(default_factory=_empty)  #: (C,) watches re-established without a LIST
+    # --- issue 12: fairness, clients, writes --------------------------------------------------
+    demand_sum: np.ndarray = field(default_factory=_empty)  #: (Lu, R, C) Σ seat demand over this period's steps
+    demand_sq_sum: np.ndarray = field(default_factory=_empty)  #: (Lu, R, C) Σ seat demand² (for the std dev)
+    demand_steps: int = 0  #: steps summed this period
+    etcd_memory: np.ndarray = field(default_factory=_empty)  #: (C,) resident bytes of one etcd member
+    etcd_down_until: np.ndarray = field(default_factory=_empty)  #: (C,) etcd serves again from this second
+    etcd_leader_changes: np.ndarray = field(default_factory=_empty)  #: (C,) leader changes this step
+    etcd_writes: np.ndarray = field(default_factory=_empty)  #: (C,) writes committed this step (WAL fsyncs)
+    etcd_p99_s: np.ndarray = field(default_factory=_empty)  #: (C,) p99 of kube-apiserver's etcd requests (s)
+    retry_waiting: np.ndarray = field(default_factory=_empty)  #: (A, F, R, C) rejected requests waiting to retry, by attempt
+    retry_after_s: np.ndarray = field(default_factory=_empty)  #: (Lu, R, C) Retry-After each level's 429s carry (s)
+    drops_window: np.ndarray = field(default_factory=_empty)  #: (Lu, R, C) requests dropped in the last Retry-After seconds
+    retry_after_changed_s: np.ndarray = field(default_factory=_empty)  #: (Lu, R, C) when Retry-After last doubled
+    retries_sent: np.ndarray = field(default_factory=_empty)  #: (F, C) retries re-sent so far (extra requests)
+    etcd_crashes: np.ndarray = field(default_factory=_empty)  #: (C,) consecutive etcd OOM kills (crash-loop back-off)
+    retry_pending: bool = False  #: some rejected request waits to be retried
+    etcd_idle: bool = True  #: no range waits for etcd and none is down: its figures stand still
+    retry_after_raised: bool = False  #: some level's Retry-After is above 1 s or drops are remembered
+    write_stall_s: np.ndarray = field(default_factory=_empty)  #: (C,) seconds a write now waits for etcd's new leader
+    write_stall_any: bool = False  #: some cluster's writes wait for a leader

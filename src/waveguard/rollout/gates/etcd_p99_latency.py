@@ -1,7 +1,8 @@
 """Gate ``etcd_p99_latency``: p99 latency of etcd requests.
 
-Not on by default: the simulator models etcd only as the bandwidth LISTs from etcd share and
-records no etcd request latency, so it reads no-data there (docs/rollout.md)."""
+Not on by default. The simulator records kube-apiserver's etcd request p99 (a write's commit,
+the slowest range wait, etcd's downtime after an OOM: sim/phases/etcd.py) and its exporter serves
+``etcd_request_duration_seconds`` as a histogram, so the gate has data there too."""
 
 from __future__ import annotations
 

@@ -16,11 +16,11 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 
 from waveguard.sim.exporter.snapshot import (
-    GAUGES_PER_LEVEL, REQUEST_DURATION_BUCKETS, SIM_GAUGES, WAIT_DURATION_BUCKETS, Snapshot,
+    FSYNC_DURATION_BUCKETS, GAUGES_PER_LEVEL, REQUEST_DURATION_BUCKETS, SIM_GAUGES, WAIT_DURATION_BUCKETS, Snapshot,
 )
 
 #: The components served per cluster (path segment = Prometheus job name).
-COMPONENTS = ("apiserver", "coredns", "kube-state-metrics", "waveguard-sim")
+COMPONENTS = ("apiserver", "coredns", "kube-state-metrics", "waveguard-sim", "etcd")
 
 #: Help texts as kube-apiserver exposes them (shortened).
 _LEVEL_GAUGE_HELP = {
@@ -36,6 +36,7 @@ _LEVEL_COUNTER_HELP = {
 _REQUEST_HELP = "[STABLE] Counter of apiserver requests broken out for each verb, dry run value, group, version, resource, scope, component, and HTTP response code."
 _LATENCY_HELP = "[STABLE] Response latency distribution in seconds for each verb, dry run value, group, version, resource, subresource, scope and component."
 _WAIT_HELP = "[BETA] Length of time a request spent waiting in its queue"
+_ETCD_REQUEST_HELP = "[ALPHA] Etcd request latency in seconds for each operation and object type."
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,24 @@ def apiserver_families(s: Snapshot, c: int, layout: FleetLayout) -> Iterator[Met
     gauge = GaugeMetricFamily("process_resident_memory_bytes", "Resident memory size in bytes.")
     gauge.add_metric([], float(s.gauges["process_resident_memory_bytes"][c]))
     yield gauge
+    if s.etcd is not None:  # kube-apiserver's own histogram of its etcd requests (the etcd gate reads it)
+        yield histogram("etcd_request_duration_seconds", _ETCD_REQUEST_HELP, ["operation"], [["update"]],
+                        REQUEST_DURATION_BUCKETS, s.etcd["etcd_request_buckets"][:, c],
+                        s.etcd["etcd_request_count"][:, c], s.etcd["etcd_request_sum"][:, c])
+
+
+def etcd_families(s: Snapshot, c: int, layout: FleetLayout) -> Iterator[Metric]:
+    """etcd (issue 12): bytes sent to its gRPC clients (range responses), leader changes and the
+    WAL fsync histogram, under etcd's own names and help texts."""
+    for name, doc in (("etcd_network_client_grpc_sent_bytes_total", "The total number of bytes sent to grpc clients."),
+                      ("etcd_server_leader_changes_seen_total", "The number of leader changes seen.")):
+        counter = CounterMetricFamily(name[: -len("_total")], doc)
+        counter.add_metric([], float(s.counters[name][c]))
+        yield counter
+    if s.etcd is not None:
+        yield histogram("etcd_disk_wal_fsync_duration_seconds", "The latency distributions of fsync called by WAL.",
+                        [], [[]], FSYNC_DURATION_BUCKETS, s.etcd["fsync_buckets"][:, c], s.etcd["fsync_count"][:, c],
+                        s.etcd["fsync_sum"][:, c])
 
 
 def coredns_families(s: Snapshot, c: int, layout: FleetLayout) -> Iterator[Metric]:
@@ -125,6 +144,7 @@ def waveguard_sim_families(s: Snapshot, c: int, layout: FleetLayout) -> Iterator
 _BUILDERS: dict[str, Callable[[Snapshot, int, FleetLayout], Iterator[Metric]]] = {
     "apiserver": apiserver_families, "coredns": coredns_families,
     "kube-state-metrics": kube_state_metrics_families, "waveguard-sim": waveguard_sim_families,
+    "etcd": etcd_families,
 }
 
 

@@ -23,6 +23,9 @@ REQUEST_DURATION_BUCKETS = (0.005, 0.025, 0.05, 0.1, 0.2, 0.4, 0.6, 0.8, 1.0, 1.
                             6.0, 8.0, 10.0, 15.0, 20.0, 30.0, 45.0, 60.0)
 #: ``apiserver_flowcontrol_request_wait_duration_seconds`` buckets (seconds), same source.
 WAIT_DURATION_BUCKETS = (0.0, 0.005, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 15.0, 30.0)
+#: ``etcd_disk_wal_fsync_duration_seconds`` buckets (seconds): etcd's ExponentialBuckets(0.001, 2, 14),
+#: as etcd exposes them (``../shared/inputs/metrics/etcd-v1.35-nri-kubernetes.prom``).
+FSYNC_DURATION_BUCKETS = tuple(0.001 * 2.0 ** k for k in range(14))
 #: ln(100): an exponential with p99 q has rate ln(100) / q, hence mean q / ln(100).
 LN100 = math.log(100.0)
 
@@ -33,7 +36,8 @@ GAUGES_PER_LEVEL = ("apiserver_flowcontrol_current_executing_seats", "apiserver_
 COUNTERS_PER_LEVEL = ("apiserver_flowcontrol_rejected_requests_total",
                       "apiserver_flowcontrol_dispatched_requests_total")
 #: Counters per cluster, (C,) in the snapshot.
-COUNTERS_PER_CLUSTER = ("apiserver_request_total", "coredns_dns_requests_total", "coredns_dns_responses_total")
+COUNTERS_PER_CLUSTER = ("apiserver_request_total", "coredns_dns_requests_total", "coredns_dns_responses_total",
+                        "etcd_network_client_grpc_sent_bytes_total", "etcd_server_leader_changes_seen_total")
 #: The simulator's ground truth, (C,) gauges served on the ``waveguard-sim`` target.
 SIM_GAUGES = ("waveguard_sim_workload_error_ratio", "waveguard_sim_dns_client_failure_ratio",
               "waveguard_sim_rollout_share", "waveguard_sim_apiserver_cpu_demand_ratio",
@@ -67,6 +71,7 @@ class Snapshot:
     wait_sum: np.ndarray                 # (L, C) seconds
     wait_count: np.ndarray               # (L, C) requests
     dns_fail_ratio: np.ndarray           # (C,) latest step's SERVFAIL share
+    etcd: dict[str, np.ndarray] | None = None  # issue 12: "<histogram>_buckets" (1, C, B), "_sum", "_count" (1, C)
 
 
 class Histogram:
@@ -100,6 +105,9 @@ class SnapshotTaker:
                               for name in COUNTERS_PER_LEVEL + COUNTERS_PER_CLUSTER}
         self.latency = Histogram(len(scopes), clusters, REQUEST_DURATION_BUCKETS)
         self.wait = Histogram(len(levels), clusters, WAIT_DURATION_BUCKETS)
+        # issue 12: etcd's WAL fsync and kube-apiserver's etcd requests, one observation per commit
+        self.fsync = Histogram(1, clusters, FSYNC_DURATION_BUCKETS)
+        self.etcd_request = Histogram(1, clusters, REQUEST_DURATION_BUCKETS)
         self._version = 0
 
     def take(self) -> Snapshot:
@@ -111,7 +119,7 @@ class SnapshotTaker:
             version=self._version, time_s=self.sim.time_s, up=self._replicas_up(), gauges=self._gauges(),
             counters=self._counters(), latency_buckets=latency.buckets.copy(), latency_sum=latency.sums.copy(),
             latency_count=latency.counts.copy(), wait_buckets=wait.buckets.copy(), wait_sum=wait.sums.copy(),
-            wait_count=wait.counts.copy(), dns_fail_ratio=self._dns_fail_ratio())
+            wait_count=wait.counts.copy(), dns_fail_ratio=self._dns_fail_ratio(), etcd=self._etcd())
 
     def _observe_new_steps(self) -> None:
         store = self.sim.store
@@ -127,6 +135,11 @@ class SnapshotTaker:
         self.wait.observe(dispatched, wait_p99)
         all_levels = dispatched.sum(axis=1)  # (k, C)
         self.latency.observe(np.broadcast_to(all_levels[:, None, :], latency_p99.shape), latency_p99)
+        commits = np.asarray(arrays["waveguard_sim_etcd_commits_total"][steps], dtype=np.float64)[:, None, :]
+        self.fsync.observe(commits, np.asarray(arrays["etcd_disk_wal_fsync_duration_seconds"][steps],
+                                               dtype=np.float64)[:, None, :])
+        self.etcd_request.observe(commits, np.asarray(arrays["etcd_request_duration_seconds"][steps],
+                                                      dtype=np.float64)[:, None, :])
         self._next_step = recorded
 
     def _replicas_up(self) -> np.ndarray:
@@ -155,3 +168,11 @@ class SnapshotTaker:
         asked = np.asarray(store.arrays["coredns_dns_requests_total"][store.n - 1], dtype=np.float64)
         failed = np.asarray(store.arrays["coredns_dns_responses_total"][store.n - 1], dtype=np.float64)
         return np.where(asked > 0, np.minimum(1.0, failed / np.maximum(asked, 1e-12)), 0.0)
+
+    def _etcd(self) -> dict[str, np.ndarray]:
+        """The etcd histograms' cumulative buckets, sums and counts (issue 12)."""
+        out: dict[str, np.ndarray] = {}
+        for name, hist in (("fsync", self.fsync), ("etcd_request", self.etcd_request)):
+            out[f"{name}_buckets"], out[f"{name}_sum"], out[f"{name}_count"] = \
+                hist.buckets.copy(), hist.sums.copy(), hist.counts.copy()
+        return out

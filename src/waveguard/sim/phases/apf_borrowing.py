@@ -1,10 +1,14 @@
-"""APF borrowing (``apf_controller.go``, KEP-1040 "borrowing", on by default from 1.26 —
-``APF_BORROWING_SINCE``): each level's seat demand high watermark is tracked every step and,
-every ``APF_READJUST_PERIOD_S`` (10 s), every limited level's concurrency limit is readjusted:
-its lower bound max(nominal − lendable, min(nominal, high watermark)), its target the larger of
-that and its smoothed demand (decay ``APF_DEMAND_DECAY_PER_PERIOD``), its upper bound nominal +
-borrowing limit; one common fair fraction scales the targets so the limits sum to the server's
-nominal seats (``computeConcurrencyAllocation``)."""
+"""APF borrowing (``staging/src/k8s.io/apiserver/pkg/util/flowcontrol/apf_controller.go``,
+KEP-1040 "borrowing", on by default from 1.26 — ``APF_BORROWING_SINCE``; read at 1.29–1.35):
+each level's seat demand (seats executing + seats of queued requests) is integrated every step —
+its high watermark, average and standard deviation over the period (``seatDemandIntegrator``).
+Every ``APF_READJUST_PERIOD_S`` (10 s, ``borrowingAdjustmentPeriod``) ``seatDemandStats.update``
+smooths it: envelope = average + standard deviation, smoothed = max(envelope,
+A × smoothed + (1 − A) × envelope) with A = ``APF_SEAT_DEMAND_SMOOTHING`` (0.977,
+``seatDemandSmoothingCoefficient``); then ``updateBorrowingLocked`` readjusts every limited
+level: lower bound max(nominal − lendable, min(nominal, high watermark)), target max(lower
+bound, smoothed), upper bound nominal + borrowing limit; one common fair fraction scales the
+targets so the limits sum to the server's nominal seats (``computeConcurrencyAllocation``)."""
 
 from __future__ import annotations
 
@@ -22,6 +26,11 @@ def track_demand(state: FleetState, params: SimParams, dt: float) -> None:
     used = state.occupied + state.given
     demand = used + per_level(params, state.queued * params.seats) if state.queueing else used
     np.maximum(state.used_demand_high_watermark, demand, out=state.used_demand_high_watermark)
+    if state.demand_sum.shape != demand.shape:
+        state.demand_sum, state.demand_sq_sum = np.zeros_like(demand), np.zeros_like(demand)
+    state.demand_sum += demand
+    state.demand_sq_sum += demand * demand
+    state.demand_steps += 1
     state.used_seats = used
     if state.time_s + 1e-9 >= state.next_readjust_s:
         readjust(state, params)
@@ -35,13 +44,13 @@ def readjust(state: FleetState, params: SimParams) -> None:
     state.demand_high_watermark[params.used_levels] = state.used_demand_high_watermark
     state.used_demand_high_watermark[:] = 0.0
     limited = params.limited
-    state.smoothed_demand = np.maximum(state.demand_high_watermark,
-                                       state.smoothed_demand * C.APF_DEMAND_DECAY_PER_PERIOD)
-    low = np.maximum(params.min_seats[limited, None, None],
-                     np.minimum(params.nominal_seats[limited, None, None], state.demand_high_watermark[limited]))
-    high = np.broadcast_to(params.max_seats[limited, None, None], low.shape)
+    smooth_seat_demand(state, params)
+    low = np.maximum(params.min_seats[limited],
+                     np.minimum(params.nominal_seats[limited], state.demand_high_watermark[limited]))
+    high = np.broadcast_to(params.max_seats[limited], low.shape)
     target = np.maximum(low, state.smoothed_demand[limited])
-    fair = state.fair_fraction = solve_fair_fraction(target, low, high, params.server_seats, state.fair_fraction)
+    total = np.broadcast_to(params.server_seats, low.shape[1:])
+    fair = state.fair_fraction = solve_fair_fraction(target, low, high, total, state.fair_fraction)
     state.seat_limits[limited] = np.where(state.up & params.borrows, np.clip(fair * target, low, high),
                                           state.seat_limits[limited])
     lift_legacy_limits(state, params)
@@ -49,8 +58,26 @@ def readjust(state: FleetState, params: SimParams) -> None:
     refresh_limits(state, params)
 
 
-def fair_fraction(target: np.ndarray, low: np.ndarray, high: np.ndarray, total: float) -> np.ndarray:
-    """The fraction f with Σ_l clip(f × target_l, low_l, high_l) = total, per (replica, cluster).
+def smooth_seat_demand(state: FleetState, params: SimParams) -> None:
+    """``seatDemandStats.update`` for every level: the period's average + standard deviation
+    (the envelope) and smoothed = max(envelope, A × smoothed + (1 − A) × envelope); levels no
+    flow uses have an envelope of 0. Resets the period's sums."""
+    envelope = np.zeros_like(state.smoothed_demand)
+    steps = max(1, state.demand_steps)
+    if state.demand_sum.size:
+        avg = state.demand_sum / steps
+        std = np.sqrt(np.maximum(state.demand_sq_sum / steps - avg * avg, 0.0))
+        envelope[params.used_levels] = avg + std
+        state.demand_sum.fill(0.0)
+        state.demand_sq_sum.fill(0.0)
+    state.demand_steps = 0
+    a = C.APF_SEAT_DEMAND_SMOOTHING
+    state.smoothed_demand = np.maximum(envelope, a * state.smoothed_demand + (1.0 - a) * envelope)
+
+
+def fair_fraction(target: np.ndarray, low: np.ndarray, high: np.ndarray, total: np.ndarray) -> np.ndarray:
+    """The fraction f with Σ_l clip(f × target_l, low_l, high_l) = total (the server's seats,
+    broadcastable to the per-(replica, cluster) shape), per (replica, cluster).
 
     The sum is piecewise linear and non-decreasing in f, with breakpoints at low/target and
     high/target: evaluate it at every breakpoint, take the closest breakpoints below and above
@@ -72,7 +99,7 @@ def fair_fraction(target: np.ndarray, low: np.ndarray, high: np.ndarray, total: 
     return f_lo + frac * (f_hi - f_lo)
 
 
-def solve_fair_fraction(target: np.ndarray, low: np.ndarray, high: np.ndarray, total: float,
+def solve_fair_fraction(target: np.ndarray, low: np.ndarray, high: np.ndarray, total: np.ndarray,
                         start: np.ndarray | None) -> np.ndarray:
     """:func:`fair_fraction`, by Newton steps from the last period's fraction (demand moves
     slowly, so one or two steps usually land on the exact segment); columns that do not
@@ -88,5 +115,5 @@ def solve_fair_fraction(target: np.ndarray, low: np.ndarray, high: np.ndarray, t
         f = np.where(slope > 0, f + (total - g) / np.maximum(slope, TINY), f)
     bad = np.abs(np.clip(f * target, low, high).sum(axis=0) - total) > 1e-6 * total
     if bad.any():
-        f[bad] = fair_fraction(target[:, bad], low[:, bad], high[:, bad], total)
+        f[bad] = fair_fraction(target[:, bad], low[:, bad], high[:, bad], total[bad])
     return f

@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from waveguard.model import constants as C
+from waveguard.sim.clients import crashloop_restarts
 from waveguard.sim.flows import writer_extra_seat_seconds_vec
 from waveguard.sim.params import SimParams
+from waveguard.sim.phases import client_retries
 from waveguard.sim.phases.common import TINY, per_level, refresh_service
 from waveguard.sim.state import FleetState
 
@@ -20,6 +23,8 @@ def dispatch(state: FleetState, params: SimParams, dt: float) -> None:
     """Steps 4–5: dispatch into free seats (``dispatched``), queue (``queued``) or reject
     (``rejected``, 429) the requests of every flow on every replica; then the clusters before
     APF (max-in-flight) and a running rollback's one request decide their own."""
+    crashloop_events(state, params, dt)
+    released = client_retries.release_retries(state, params, dt)  # 429s re-sent after Retry-After
     in_flight = state.executing + state.awaiting_etcd if state.etcd_busy else state.executing
     occupied = per_level(params, in_flight * params.seats)
     available = np.maximum(state.used_seat_limits - occupied, 0.0)
@@ -35,7 +40,7 @@ def dispatch(state: FleetState, params: SimParams, dt: float) -> None:
             rejected.fill(0.0)
             state.queueing = False
     else:
-        give, given = fair_split(params, demand, demand_by_level, available)
+        give, given = fair_split(params, demand, demand_by_level, available, want)
         np.divide(give, state.seat_occupancy, out=dispatched)
         # What cannot wait is rejected (429): queue full, or waiting past the APF limit.
         np.subtract(want, dispatched, out=queued)
@@ -54,18 +59,45 @@ def dispatch(state: FleetState, params: SimParams, dt: float) -> None:
     rollback = state.rollback_active
     if rollback is not None and rollback.resolve(dispatched, queued, rejected, params.queue_capacity):
         state.queueing = True
+    if state.queueing or released is not None or state.retry_after_raised:
+        client_retries.requeue_rejected(state, params, want, released, dt)
     state.occupied, state.given = occupied, given
 
 
+def crashloop_events(state: FleetState, params: SimParams, dt: float) -> None:
+    """The kubelets' Event writes about crash-looping pods (scenario ``crashloop``): each pod
+    restarts after the kubelet's back-off (:func:`waveguard.sim.clients.crashloop_restarts`) and
+    every restart writes EVENT_WRITES_PER_RESTART Events, spread over the replicas up."""
+    f = params.crashloop_flow
+    if f is None:
+        return
+    elapsed = state.time_s - params.crashloop_start_s
+    started = elapsed >= 0
+    if not started.any():
+        return
+    restarts = np.where(started, crashloop_restarts(np.maximum(elapsed, 0.0))
+                        - crashloop_restarts(np.maximum(elapsed - dt, 0.0)), 0.0)
+    writes = params.crashloop_pods * restarts * C.EVENT_WRITES_PER_RESTART  # (C,)
+    state.arrivals_per_replica[f] += writes[None, :] * state.replica_share
+    state.arrivals[f] += writes
+
+
 def fair_split(params: SimParams, demand: np.ndarray, demand_by_level: np.ndarray,
-               available: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+               available: np.ndarray, requests: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Max-min fair split of each level's free seats ``(Lu, R, C)`` between its flows' demands
-    ``(F, R, C)`` (seats of this step): an equal share each, then what is left in proportion to
-    unmet demand. Returns (seats given per flow ``(F, R, C)``, seats given per level ``(Lu, R, C)``)."""
+    ``(F, R, C)`` (seats of this step): fair queuing serves the level's non-empty queues
+    equally, and a flow's requests fill the queues its shuffle-sharded hands cover
+    (``params.queue_weight``: handSize for one APF flow, every queue for many —
+    ``model.apf.queues_touched``; never more queues than it has ``requests`` ``(F, R, C)``
+    waiting), so each flow first gets an equal share per non-empty queue it holds, then what
+    is left in proportion to unmet demand (``queueset.go``,
+    findDispatchQueueToBoundLocked: the queue with the least virtual finish time next).
+    Returns (seats given per flow ``(F, R, C)``, seats given per level ``(Lu, R, C)``)."""
     pos = params.flow_level_pos
-    n_active = per_level(params, (demand > TINY).astype(np.float64))
-    equal = available / np.maximum(n_active, 1.0)
-    give = np.minimum(demand, equal[pos])
+    weight = params.queue_weight if requests is None else np.minimum(params.queue_weight, np.maximum(requests, 1.0))
+    active_queues = per_level(params, (demand > TINY) * weight)
+    per_queue = available / np.maximum(active_queues, 1.0)
+    give = np.minimum(demand, per_queue[pos] * weight)
     given = per_level(params, give)
     unmet = demand - give
     unmet_by_level = per_level(params, unmet)

@@ -27,6 +27,8 @@ def refresh_service(state: FleetState, params: SimParams, dt: float) -> None:
     replica's CPU shortage: processor sharing of its cores)."""
     state.service_now_s = params.service_s + (state.cpu_stretch - 1.0) * params.cpu_s if state.slowed \
         else params.service_s
+    if state.write_stall_any:  # etcd has no leader: writes wait for one (sim/phases/etcd.py)
+        state.service_now_s = state.service_now_s + params.mutating_share[:, None, :] * state.write_stall_s
     steps_per_service = dt / state.service_now_s
     state.finish_fraction = np.minimum(1.0, steps_per_service)  # share of executing requests that finish in a step
     state.carry_fraction = 1.0 - state.finish_fraction  # share of a dispatched request left for later steps

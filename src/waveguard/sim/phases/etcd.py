@@ -9,8 +9,9 @@ from __future__ import annotations
 import numpy as np
 
 from waveguard.model import constants as C
+from waveguard.model.etcd import down_after_oom_s
 from waveguard.sim.params import SimParams
-from waveguard.sim.phases.common import TINY
+from waveguard.sim.phases.common import TINY, refresh_service
 from waveguard.sim.state import FleetState
 
 
@@ -55,3 +56,81 @@ def fail_late_lists(state: FleetState, params: SimParams, dt: float) -> None:
             failed = np.zeros((len(params.group_flow), params.n_clusters))
         failed[g] += lost
     state.failed = failed
+
+
+# --- issue 12: etcd as a component -----------------------------------------------------------
+
+
+def etcd_component(state: FleetState, params: SimParams, dt: float) -> None:
+    """etcd's own figures this step: writes committed (one WAL fsync each: etcd batches them,
+    the model counts them), the memory of one member while it serves range reads
+    (:func:`waveguard.model.etcd.member_memory_bytes`), its OOM — every member over its memory
+    at once, since kube-apiserver spreads ranges over them: every waiting range fails (their
+    informers back off), etcd serves nothing until its members restart — after the kubelet's
+    crash-loop back-off when it keeps crashing — and elect a leader
+    (:func:`waveguard.model.etcd.down_after_oom_s`; one leader change) — and the p99 of
+    kube-apiserver's etcd requests (the longest range wait, or a commit)."""
+    writers = params.mutating_flows
+    state.etcd_writes = np.einsum("frc,fc->c", state.dispatched[writers], params.mutating_share[writers])
+    if not state.etcd.busy and state.etcd_idle:
+        return  # nothing read from etcd, never down: idle memory and a commit's p99 stand
+    n = params.n_clusters
+    held = state.etcd.range_bytes_held() if state.etcd.enabled else params.zeros_by_cluster
+    state.etcd_memory = C.ETCD_BASE_MEMORY_BYTES + C.ETCD_RANGE_MEMORY_MULTIPLIER * held / params.etcd_members
+    state.etcd_leader_changes = np.zeros(n)
+    if state.etcd.enabled:
+        state.etcd.serving = (state.time_s >= state.etcd_down_until).astype(np.float64)
+        for c in np.flatnonzero((held > params.etcd_oom_range_bytes) & (state.etcd.serving > 0)):
+            _etcd_oom(state, params, int(c))
+    state.etcd_p99_s = _etcd_p99_s(state, params)
+    _stall_writes(state, params, dt)
+    state.etcd_idle = not state.etcd.busy and bool((state.etcd_down_until <= state.time_s).all())
+
+
+def init_etcd_state(state: FleetState, params: SimParams) -> None:
+    """etcd at time 0: idle members, serving, no leader change, writes answered in a commit."""
+    n = params.n_clusters
+    state.etcd_memory = np.full(n, float(C.ETCD_BASE_MEMORY_BYTES))
+    state.etcd_down_until = np.full(n, -np.inf)
+    state.etcd_crashes = np.zeros(n)
+    state.etcd_leader_changes = np.zeros(n)
+    state.etcd_writes = np.zeros(n)
+    state.etcd_p99_s = params.etcd_commit_s.copy()
+
+
+def _etcd_oom(state: FleetState, params: SimParams, c: int) -> None:
+    """Cluster ``c``'s etcd members are OOM-killed now."""
+    lost = state.etcd.fail_all(c)  # (Fe, R)
+    for e, g in params.etcd_groups:
+        state.backoff[1, g, c] += lost[e].sum()
+    state.awaiting_etcd[params.etcd_flows, :, c] = 0.0
+    state.etcd_busy = state.etcd.busy
+    state.etcd.serving[c] = 0.0
+    crashes = state.etcd_crashes[c] if state.time_s - state.etcd_down_until[c] < C.CRASHLOOP_BACKOFF_RESET_S else 0.0
+    state.etcd_down_until[c] = state.time_s + down_after_oom_s(int(crashes))
+    state.etcd_crashes[c] = crashes + 1.0
+    state.etcd_leader_changes[c] = 1.0
+
+
+def _stall_writes(state: FleetState, params: SimParams, dt: float) -> None:
+    """While a cluster's etcd has no leader, a write waits for one — at most etcd's request
+    timeout (``ETCD_REQUEST_TIMEOUT_S``: 5 s + 2 election timeouts), after which it fails — and
+    holds its seat (or mutating in-flight slot) meanwhile: its service time grows by that wait."""
+    stall = np.minimum(np.maximum(state.etcd_down_until - state.time_s, 0.0), C.ETCD_REQUEST_TIMEOUT_S)
+    if stall.any() or state.write_stall_any:
+        state.write_stall_s, state.write_stall_any = stall, bool(stall.any())
+        refresh_service(state, params, dt)
+
+
+def _etcd_p99_s(state: FleetState, params: SimParams) -> np.ndarray:
+    """``(C,)`` p99 seconds of kube-apiserver's etcd requests: a write's commit, or — while ranges
+    wait for etcd — the wait of the slowest range being read; while etcd is down, the time until
+    it serves again plus a commit."""
+    p99 = params.etcd_commit_s.copy()
+    down_for = np.maximum(state.etcd_down_until - state.time_s, 0.0)
+    if state.etcd.enabled and state.etcd.busy:
+        waiting = (state.etcd.waiting.sum(axis=1) > TINY) & (down_for <= 0.0)  # (Fe, C)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            range_s = np.where(waiting, state.etcd.time_s(), 0.0).max(axis=0)
+        p99 = np.maximum(p99, np.minimum(range_s, C.CLIENT_TIMEOUT_S))  # a client cancels after its timeout
+    return p99 + down_for

@@ -7,6 +7,8 @@ from typing import Sequence
 
 import numpy as np
 
+from waveguard.model import constants as C
+
 from waveguard.sim.flows import SCOPES
 from waveguard.sim.metrics import LabelSpace, MetricStore, SeriesReader
 from waveguard.sim.params import SimParams
@@ -28,7 +30,8 @@ class Recorder:
         self.store = MetricStore(params.n_clusters, dims, expected_steps)
         labels = LabelSpace(priority_level=list(params.level_names), scope=list(SCOPES),
                             instance=[str(r) for r in range(n_replicas)])
-        nominal = np.where(params.limited, params.nominal_seats, 0.0)[:, None] * params.replica_exists.sum(0)[None, :]
+        nominal = np.where(params.limited[:, None], params.nominal_seats[:, 0, :], 0.0) \
+            * params.replica_exists.sum(0)[None, :]
         if params.max_in_flight.enabled:
             nominal[:, params.max_in_flight.cols] = 0.0  # no APF before 1.20
         static = {"apiserver_flowcontrol_nominal_limit_seats": nominal,
@@ -76,6 +79,7 @@ def record(state: FleetState, params: SimParams, dt: float, recorder: Recorder) 
     frame[row["waveguard_sim_workload_error_ratio"]] = state.workload_error
     frame[row["waveguard_sim_rollout_share"]] = state.rollout_share
     frame[row["waveguard_sim_apiserver_cpu_demand_ratio"]] = state.cpu_utilisation.max(axis=0)
+    record_etcd_and_retries(state, params, dt, recorder)
     if state.rollback is not None:
         rollback = state.rollback
         frame[row["waveguard_sim_rollback_pending_requests"]] = rollback.pending
@@ -84,3 +88,18 @@ def record(state: FleetState, params: SimParams, dt: float, recorder: Recorder) 
         rollback.rejected_step[:] = 0.0
         rollback.failed_step[:] = 0.0
     store.commit()
+
+
+def record_etcd_and_retries(state: FleetState, params: SimParams, dt: float, recorder: Recorder) -> None:
+    """issue 12: etcd's metrics (sent bytes, leader changes, WAL fsync and request p99, commits,
+    member memory) and the clients' retries of this step."""
+    frame, row = recorder.store.frame, recorder.rows
+    sent = state.etcd.sent_bytes if state.etcd.enabled else params.zeros_by_cluster
+    frame[row["etcd_network_client_grpc_sent_bytes_total"]] = sent
+    frame[row["etcd_server_leader_changes_seen_total"]] = state.etcd_leader_changes
+    frame[row["etcd_disk_wal_fsync_duration_seconds"]] = C.ETCD_WAL_FSYNC_S
+    frame[row["etcd_request_duration_seconds"]] = state.etcd_p99_s
+    frame[row["waveguard_sim_etcd_commits_total"]] = state.etcd_writes
+    frame[row["waveguard_sim_etcd_memory_bytes"]] = state.etcd_memory
+    frame[row["waveguard_sim_client_retries_total"]] = state.retries_sent.sum(axis=0)
+    state.retries_sent.fill(0.0)  # per step: the store keeps the running total

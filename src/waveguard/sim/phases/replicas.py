@@ -161,7 +161,7 @@ def crash(state: FleetState, params: SimParams, c: int, r: int, oom: bool) -> No
     state.dispatched[:, r, c] = 0.0
     state.executing[:, r, c] = 0.0
     state.abandoned[:, r, c] = 0.0
-    state.seat_limits[:, r, c] = params.nominal_seats
+    state.seat_limits[:, r, c] = params.nominal_seats[:, 0, c]
     lift_legacy_limits(state, params)
     state.used_seat_limits[:, r, c] = state.seat_limits[params.used_levels, r, c]
     state.demand_high_watermark[:, r, c] = state.used_demand_high_watermark[:, r, c] = 0.0

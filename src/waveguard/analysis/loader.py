@@ -234,6 +234,7 @@ def load_change(paths: list[str], validate: bool = True) -> Change:
     Kubernetes object is skipped with a WG121 note (an InputError when nothing else is left).
     Raises InputError."""
     change = Change()
+    by_ref: dict[str, Workload] = {}  # the change's workloads by ref: a redefinition is found in O(1)
     skipped: list[NotManifestError] = []
     for f in manifest_files(paths):
         try:
@@ -242,7 +243,7 @@ def load_change(paths: list[str], validate: bool = True) -> Change:
             skipped.append(exc)
             continue
         for doc in documents:
-            _add_checked(change, doc, validate)
+            _add_checked(change, doc, validate, by_ref)
     if not change.documents:
         if skipped:
             raise skipped[0]
@@ -270,9 +271,9 @@ def _skip_note(exc: NotManifestError) -> tuple[str, Severity, Document, str, str
             "pass it wrapped in the ConfigMap the agent mounts (as its install script creates it), or leave it out")
 
 
-def _add_checked(change: Change, doc: Document, validate: bool) -> None:
+def _add_checked(change: Change, doc: Document, validate: bool, by_ref: dict[str, Workload]) -> None:
     try:
-        _add(change, doc, validate)
+        _add(change, doc, validate, by_ref)
     except (TypeError, ValueError, AttributeError, KeyError) as exc:  # includes pydantic's ValidationError
         problem = schema_problem(doc.body) if validate else None
         raise InputError(doc.location.file, f"cannot analyse {doc.ref}: "
@@ -299,12 +300,14 @@ def _first_line(exc: Exception) -> str:
     return " ".join(str(exc).split())[:200]
 
 
-def _add(change: Change, doc: Document, validate: bool) -> None:
+def _add(change: Change, doc: Document, validate: bool, by_ref: dict[str, Workload]) -> None:
     change.documents.append(doc)
     kind = doc.kind
     expand = expander_for(doc)
     if expand is not None:  # a custom resource analysed as what its operator renders
+        before = len(change.workloads)
         expand(change, doc)
+        by_ref.update((w.ref, w) for w in change.workloads[before:])
         return
     if kind not in _KNOWN_KINDS:
         if not _BUILTIN_GROUP.match(doc.api_version) and _looks_like_workload(doc.body):
@@ -323,7 +326,7 @@ def _add(change: Change, doc: Document, validate: bool) -> None:
                 "WG109", "warning", doc, f"fails the Kubernetes {SCHEMA_VERSION} schema at {problem}; analysed anyway",
                 "fix the field so that the API server accepts the object",
             ))
-    _add_object(change, doc, body)
+    _add_object(change, doc, body, by_ref)
 
 
 def _current_api_body(change: Change, doc: Document) -> dict[str, Any]:
@@ -339,7 +342,7 @@ def _current_api_body(change: Change, doc: Document) -> dict[str, Any]:
     return doc.body
 
 
-def _add_object(change: Change, doc: Document, body: dict[str, Any]) -> None:
+def _add_object(change: Change, doc: Document, body: dict[str, Any], by_ref: dict[str, Workload]) -> None:
     """Add one object of a kind waveguard reads to ``change`` (a workload without containers
     gets a WG109 note instead)."""
     kind = doc.kind
@@ -350,7 +353,7 @@ def _add_object(change: Change, doc: Document, body: dict[str, Any]) -> None:
                 "WG109", "warning", doc, f"{kind} has no pod template with containers: nothing to analyse",
                 "give spec.template.spec.containers (spec.containers for a Pod)"))
             return
-        _add_workload(change, workload(doc, kind, spec))
+        _add_workload(change, workload(doc, kind, spec), by_ref)
     elif kind == "ServiceAccount":
         change.service_accounts.append(doc)
     elif kind in ("Role", "ClusterRole"):
@@ -362,10 +365,12 @@ def _add_object(change: Change, doc: Document, body: dict[str, Any]) -> None:
         change.configmaps.append(ConfigMap(doc=doc, data={str(k): str(v) for k, v in data.items()}))
 
 
-def _add_workload(change: Change, new: Workload) -> None:
+def _add_workload(change: Change, new: Workload, by_ref: dict[str, Workload]) -> None:
     """Add ``new``; a workload of the same kind/namespace/name defined earlier is replaced (as
-    kubectl apply of the input leaves the later one) with a WG120 note."""
-    earlier = next((w for w in change.workloads if w.ref == new.ref), None)
+    kubectl apply of the input leaves the later one) with a WG120 note. ``by_ref``: the change's
+    workloads by ref, kept up to date here."""
+    earlier = by_ref.get(new.ref)
+    by_ref[new.ref] = new
     if earlier is not None:
         change.workloads.remove(earlier)
         where = f"{earlier.doc.location.file}:{earlier.doc.location.line}"

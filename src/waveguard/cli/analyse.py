@@ -55,7 +55,6 @@ def analyse_command(
     from waveguard.breakglass.lint import lint_change
     from waveguard.model.findings import SEVERITY_RANK
     from waveguard.model.fleet import load_fleet
-    from waveguard.report.analysis import render_table, to_json, to_sarif
 
     from waveguard.model.errors import InputError
     from waveguard.model.profiles_io import load_profiles
@@ -67,12 +66,19 @@ def analyse_command(
         measured = load_profiles(profiles) if profiles is not None else None
         result = analyse(list(paths or []), fleet_model, lints=[lint_change], profiles=measured,
                          profiles_source=str(profiles), strict=strict)
+    # Only the chosen output's renderer is imported (a table loads no SARIF code).
     if fmt is Format.json:
+        from waveguard.report.analysis import to_json
+
         typer.echo(json.dumps(to_json(result), indent=2))
     elif fmt is Format.sarif:
+        from waveguard.report.sarif import to_sarif
+
         files = [str(f) for f in manifest_files(list(paths))] if paths else []
         typer.echo(json.dumps(to_sarif(result, sarif_base, files=files, category=sarif_category), indent=2))
     else:
+        from waveguard.report.analysis import render_table
+
         render_table(result, stdout_console())
     worst = result.worst_severity()
     failed = worst is not None and SEVERITY_RANK[worst] >= SEVERITY_RANK[fail_on.value]

@@ -71,9 +71,10 @@ def _case(code: str) -> dict:
 def time_analyse(bundle: Path, runs: int) -> dict:
     """Best of ``runs`` of :func:`waveguard.analysis.analyse` on ``bundle``, each in a fresh process."""
     code = ("from waveguard.analysis import analyse\n"
-            "t = time.perf_counter()\n"
+            "t, c = time.perf_counter(), time.process_time()\n"
             f"r = analyse([{str(bundle)!r}])\n"
-            "figures = {'seconds': time.perf_counter() - t, 'documents': r.documents, 'findings': len(r.findings)}\n")
+            "figures = {'seconds': time.perf_counter() - t, 'analyse_cpu_s': time.process_time() - c,\n"
+            "           'documents': r.documents, 'findings': len(r.findings)}\n")
     return min((_case(code) for _ in range(runs)), key=lambda f: f["seconds"])
 
 
@@ -92,7 +93,7 @@ def fit_exponent(points: list[tuple[int, float]]) -> float:
     xs = [math.log(n) for n, _ in points]
     ys = [math.log(t) for _, t in points]
     mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
-    return sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sum((x - mx) ** 2 for x in xs)
+    return sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sum((x - mx) ** 2 for x in xs)
 
 
 def find_checkov(given: str | None) -> str | None:
@@ -123,15 +124,16 @@ def main(argv: list[str] | None = None) -> int:
     print(f"load average before: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
     ok = True
     with tempfile.TemporaryDirectory() as tmp:
-        points = []
+        points, cpu_points = [], []
         peer_line = "checkov: peer unavailable (no 2,000-document case)"
         for n in SIZES:
             bundle = Path(tmp) / f"bundle-{n}.yaml"
             _, size = generate_bundle(bundle, n)
             fig = time_analyse(bundle, args.runs if n <= 4000 else 1)
             points.append((n, fig["seconds"]))
+            cpu_points.append((n, fig["analyse_cpu_s"]))
             line = (f"analyse {n:>6,} documents ({size / 2**20:5.1f} MiB): {fig['seconds']:6.2f} s "
-                    f"(process CPU {fig['cpu_s']:.2f} s, peak RSS {fig['peak_rss_mib']:.0f} MiB, "
+                    f"(CPU {fig['analyse_cpu_s']:.2f} s, peak RSS {fig['peak_rss_mib']:.0f} MiB, "
                     f"{fig['findings']} findings)")
             if n == 2000:
                 good = fig["seconds"] <= 1.0
@@ -151,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
         good = exponent <= 1.1
         ok &= good
         print(f"exponent of time against documents ({SIZES[0]:,} → {SIZES[-1]:,}): {exponent:.2f}  "
-              f"target ≤ 1.1: {'ok' if good else 'OVER'}")
+              f"target ≤ 1.1: {'ok' if good else 'OVER'} (of CPU time: {fit_exponent(cpu_points):.2f})")
     t, code = time_command([sys.executable, "-m", "waveguard.cli.main", "analyse", str(SOURCE)], max(args.runs, 5))
     good = t <= 0.2
     ok &= good

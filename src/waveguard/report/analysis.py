@@ -14,7 +14,6 @@ from rich.table import Table
 from waveguard import __version__
 from waveguard.analysis import AnalysisResult
 from waveguard.model.cost import scaling_class
-from waveguard.report.sarif import to_sarif
 
 _STYLE = {"info": "cyan", "warning": "yellow", "error": "bold red", "ok": "green", "overload": "bold red"}
 
@@ -101,4 +100,13 @@ def render_table(result: AnalysisResult, console: Console) -> None:
                   "storm s: seconds to serve every agent's start-up LISTs.[/]")
 
 
-__all__ = ["render_table", "to_json", "to_sarif"]
+def __getattr__(name: str) -> Any:
+    """``to_sarif`` imported on first use: a table or JSON loads no SARIF code."""
+    if name == "to_sarif":
+        from waveguard.report.sarif import to_sarif
+
+        return to_sarif
+    raise AttributeError(name)
+
+
+__all__ = ["render_table", "to_json", "to_sarif"]  # noqa: F822 - to_sarif: module __getattr__

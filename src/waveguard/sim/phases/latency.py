@@ -43,16 +43,14 @@ def measure(state: FleetState, params: SimParams, dt: float, recorded: bool = Tr
     reads. The slowly moving factors are refreshed on the same steps either way, so a recorded
     step's figures do not depend on which steps were recorded before it."""
     flows_per_level = params.flows_per_level
-    if state.queueing:
-        queued_by_flow, rejected_by_flow = state.queued.sum(axis=1), state.rejected.sum(axis=1)  # (F, C)
-        rejected = flows_per_level @ rejected_by_flow
-    else:
-        queued_by_flow, rejected = params.zeros_by_flow, params.zeros_by_level
+    # (F, R, C) → (F, C) → (Lu, C); what is queued only on a recorded step (a gauge).
+    rejected = flows_per_level @ state.rejected.sum(axis=1) if state.queueing else params.zeros_by_level
     dispatched_by_flow = state.dispatched.sum(axis=1)
     state.rejected_by_level, state.dispatched_by_level = rejected, flows_per_level @ dispatched_by_flow
     if state.step_count % SLOW_EVERY == 1 or state.hold_s is None:
         _refresh_hold(state, params, dispatched_by_flow)
     if recorded:
+        queued_by_flow = state.queued.sum(axis=1) if state.queueing else params.zeros_by_flow
         _p99(state, params, dt, queued_by_flow, dispatched_by_flow)
 
 

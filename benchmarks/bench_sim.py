@@ -62,13 +62,13 @@ from pathlib import Path
 ROOT = Path({root!r})
 {setup}
 from waveguard.sim import simulate
-from waveguard.sim.phases.recording import RecordingPlan
+from waveguard.sim.phases.recording import RecordingPlan, record_with
 from waveguard.sim.run import build_simulator
 t1 = time.perf_counter(); c1 = time.process_time()
 plan = RecordingPlan(**{plan})
 if {workers} is None and plan != RecordingPlan():
     sim = build_simulator(scenario)
-    sim.record_with(plan)
+    record_with(sim, plan)
     sim.step(scenario.n_steps * scenario.step_s)
     result = sim.result(scenario.name)
 else:

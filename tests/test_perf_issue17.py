@@ -19,7 +19,7 @@ from waveguard.model.manifests import Binding, Change, ConfigMap, Document, Loca
 from waveguard.signals.audit import measure_audit_logs, sql
 from waveguard.signals.audit.files import check_paths
 from waveguard.sim import load_builtin
-from waveguard.sim.phases.recording import RecordingPlan
+from waveguard.sim.phases.recording import RecordingPlan, record_with
 from waveguard.sim.run import build_simulator
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -93,8 +93,8 @@ def test_a_redefined_workload_is_replaced_once_with_a_note(tmp_path):
 def test_recording_every_10_s_keeps_the_figures_of_the_recorded_steps():
     scenario = load_builtin("incident-2024-12-11")
     full, coarse, stream = build_simulator(scenario), build_simulator(scenario), build_simulator(scenario)
-    coarse.record_with(RecordingPlan(every_s=10))
-    stream.record_with(RecordingPlan(every_s=10, window_s=60))
+    record_with(coarse, RecordingPlan(every_s=10))
+    record_with(stream, RecordingPlan(every_s=10, window_s=60))
     seconds = 1200 * scenario.step_s
     for sim in (full, coarse, stream):
         sim.step(seconds)
@@ -117,7 +117,7 @@ def test_the_recording_is_chosen_before_the_first_step():
     sim = build_simulator(load_builtin("incident-2024-12-11"))
     sim.step()
     with pytest.raises(ValueError, match="before the first step"):
-        sim.record_with(RecordingPlan(every_s=10))
+        record_with(sim, RecordingPlan(every_s=10))
 
 
 def test_a_request_received_only_log_is_measured_in_one_pass(tmp_path, monkeypatch):

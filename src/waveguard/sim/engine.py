@@ -76,7 +76,6 @@ class FleetSimulator:
         driver = RollbackDriver(self, identities, rollback_flows(self.clients, self.flows, self.params.level_names),
                                 seed, keys, len(self.clusters), self.dt) if identities else None
         self.state = initial_state(self.params, self.flows, self.groups, initial_share, noise, driver)
-        self._expected_steps = expected_steps
         self.recorder = recording.Recorder(self.params, self.cluster_names, expected_steps)
         self._events: list[tuple[float, int, Callable[[], object]]] = []
 
@@ -195,14 +194,6 @@ class FleetSimulator:
         """Run ``action`` (e.g. a set_rollout) when simulated time reaches ``time_s``."""
         self._events.append((time_s, len(self._events), action))
         self._events.sort(key=lambda e: (e[0], e[1]))
-
-    def record_with(self, plan: recording.RecordingPlan) -> None:
-        """Record as ``plan`` asks from now on (before the first step: e.g. one frame every 10 s
-        for a report, or only the last window for a gate; default every step, everything).
-        Raises ValueError once steps have been taken."""
-        if self.state.step_count:
-            raise ValueError("choose the recording before the first step")
-        self.recorder = recording.Recorder(self.params, self.cluster_names, self._expected_steps, plan)
 
     def metrics(self) -> Snapshot:
         """The latest recorded values, read like Prometheus: ``snap.value(metric, cluster,

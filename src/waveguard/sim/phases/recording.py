@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Protocol, Sequence
 
 import numpy as np
 
@@ -63,6 +63,7 @@ class Recorder:
                  plan: RecordingPlan = EVERY_STEP) -> None:
         n_replicas = params.n_replicas
         dims = {"priority_level": len(params.level_names), "scope": len(SCOPES), "instance": n_replicas}
+        self.params, self.cluster_names, self.expected_steps = params, list(cluster_names), expected_steps
         self.every = plan.steps_per_frame(params.step_s)
         self.window = plan.frames_kept(params.step_s)
         frames = 2 * self.window if self.window else expected_steps // self.every + 1
@@ -86,6 +87,13 @@ class Recorder:
             rows[name] = slice(start + used.start, start + used.stop) if isinstance(used, slice) else start + used
         self.rows = rows
 
+    def replanned(self, plan: RecordingPlan, steps_taken: int) -> Recorder:
+        """A new, empty recorder of the same run that records as ``plan`` asks. Raises
+        ValueError once ``steps_taken`` > 0 (the series would start in the middle)."""
+        if steps_taken:
+            raise ValueError("choose the recording before the first step")
+        return Recorder(self.params, self.cluster_names, self.expected_steps, plan)
+
     def due(self, step_count: int) -> bool:
         """Whether step number ``step_count`` (from 1) is recorded as a frame."""
         return step_count % self.every == 0
@@ -103,6 +111,18 @@ class Recorder:
         store.frames[:keep] = store.frames[n - keep:n]
         store.times[:keep] = store.times[n - keep:n]
         store.n = keep
+
+
+class _Recorded(Protocol):
+    recorder: Recorder
+    state: FleetState
+
+
+def record_with(simulator: _Recorded, plan: RecordingPlan) -> None:
+    """Make ``simulator`` (a :class:`~waveguard.sim.engine.FleetSimulator`) record as ``plan``
+    asks: e.g. one frame every 10 s for a report, or the last window only for a gate (default:
+    every series, every step). Raises ValueError after its first step."""
+    simulator.recorder = simulator.recorder.replanned(plan, simulator.state.step_count)
 
 
 def write_slow_rows(state: FleetState, params: SimParams, recorder: Recorder) -> None:

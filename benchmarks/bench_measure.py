@@ -54,7 +54,9 @@ reduce (inputs
 #: The same counts as one DuckDB query: the floor of any measurement on that engine.
 DUCKDB_MINIMAL = r'''
 import json, sys, duckdb
-rows = duckdb.connect(config={'enable_progress_bar': False}).execute("""
+con = duckdb.connect()
+con.execute("SET enable_progress_bar = false")
+rows = con.execute("""
 SELECT CASE WHEN starts_with(coalesce(impersonatedUser.username, "user".username), 'system:node:')
             THEN 'system:node:*' ELSE coalesce(impersonatedUser.username, "user".username) END
        || chr(9) || verb || chr(9) || coalesce(objectRef.resource, 'nonresource') AS k, count(*) AS n

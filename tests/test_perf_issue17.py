@@ -148,3 +148,25 @@ def test_analyse_loads_only_its_own_command_and_output():
     for heavy in ("waveguard.cli.breakglass", "waveguard.cli.rollout", "waveguard.cli.simulate",
                   "waveguard.report.sarif", "sarif_pydantic"):
         assert heavy not in modules
+
+
+def test_the_value_keys_of_the_flat_pass_are_those_of_a_walk_of_the_whole_schema():
+    version = schema._schema_version()
+    found: set[str] = {"kind", "apiVersion"}
+
+    def walk(node):
+        if isinstance(node, list):
+            for item in node:
+                walk(item)
+        if not isinstance(node, dict):
+            return
+        for name, prop in (node.get("properties") or {}).items():
+            items = prop.get("items") if isinstance(prop, dict) else None
+            if isinstance(prop, dict) and (schema._VALUE_KEYWORDS & prop.keys()
+                                           or isinstance(items, dict) and schema._VALUE_KEYWORDS & items.keys()):
+                found.add(name)
+        for value in node.values():
+            walk(value)
+
+    walk(schema._definitions(f"kubernetes-json-schema/v{version}-local", version))
+    assert schema._value_keys() == frozenset(found)

@@ -77,26 +77,18 @@ _VALUE_KEYWORDS = frozenset({"enum", "const", "pattern", "minimum", "maximum", "
 @functools.lru_cache(maxsize=1)
 def _value_keys() -> frozenset[str]:
     """Names of the properties whose schema (or whose items' schema) constrains values
-    (:data:`_VALUE_KEYWORDS`) anywhere in the bundled definitions, with ``kind`` and
-    ``apiVersion`` (each kind's own schema fixes them)."""
+    (:data:`_VALUE_KEYWORDS`) in the bundled definitions, with ``kind`` and ``apiVersion`` (each
+    kind's own schema fixes them). The definitions are flat — an object-valued property is a
+    ``$ref`` to another definition — so one pass over each definition's properties finds them
+    (tests/test_perf_issue17.py checks it against a walk of the whole document)."""
     version = _schema_version()
     found: set[str] = {"kind", "apiVersion"}
-
-    def walk(node: Any) -> None:
-        if isinstance(node, list):
-            for item in node:
-                walk(item)
-        if not isinstance(node, dict):
-            return
-        for name, prop in (node.get("properties") or {}).items():
-            items = prop.get("items") if isinstance(prop, dict) else None
-            if isinstance(prop, dict) and (_VALUE_KEYWORDS & prop.keys()
-                                           or isinstance(items, dict) and _VALUE_KEYWORDS & items.keys()):
+    definitions = _definitions(f"kubernetes-json-schema/v{version}-local", version)
+    for definition in (definitions.get("$defs") or {}).values():
+        for name, prop in (definition.get("properties") or {}).items():
+            items = prop.get("items")
+            if _VALUE_KEYWORDS & prop.keys() or isinstance(items, dict) and _VALUE_KEYWORDS & items.keys():
                 found.add(name)
-        for value in node.values():
-            walk(value)
-
-    walk(_definitions(f"kubernetes-json-schema/v{version}-local", version))
     return frozenset(found)
 
 

@@ -11,10 +11,12 @@ violations, custom resources that may run code), which the analysis turns into f
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import os
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import yaml
 
@@ -236,14 +238,15 @@ def load_change(paths: list[str], validate: bool = True) -> Change:
     change = Change()
     by_ref: dict[str, Workload] = {}  # the change's workloads by ref: a redefinition is found in O(1)
     skipped: list[NotManifestError] = []
-    for f in manifest_files(paths):
-        try:
-            documents = read_documents(f)
-        except NotManifestError as exc:
-            skipped.append(exc)
-            continue
-        for doc in documents:
-            _add_checked(change, doc, validate, by_ref)
+    with _cyclic_gc_paused():
+        for f in manifest_files(paths):
+            try:
+                documents = read_documents(f)
+            except NotManifestError as exc:
+                skipped.append(exc)
+                continue
+            for doc in documents:
+                _add_checked(change, doc, validate, by_ref)
     if not change.documents:
         if skipped:
             raise skipped[0]
@@ -252,6 +255,18 @@ def load_change(paths: list[str], validate: bool = True) -> Change:
     change.parse_notes += [_skip_note(not_manifest) for not_manifest in skipped]
     add_bootstrap_roles(change)
     return change
+
+
+@contextlib.contextmanager
+def _cyclic_gc_paused() -> Iterator[None]:
+    """Pause the cyclic GC while manifests load: parsed YAML has no cycles; a full collection scans all."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 class FileDocument(Document):
@@ -366,11 +381,9 @@ def _add_object(change: Change, doc: Document, body: dict[str, Any], by_ref: dic
 
 
 def _add_workload(change: Change, new: Workload, by_ref: dict[str, Workload]) -> None:
-    """Add ``new``; a workload of the same kind/namespace/name defined earlier is replaced (as
-    kubectl apply of the input leaves the later one) with a WG120 note. ``by_ref``: the change's
-    workloads by ref, kept up to date here."""
-    earlier = by_ref.get(new.ref)
-    by_ref[new.ref] = new
+    """Add ``new`` (and to ``by_ref``); a workload of the same kind/namespace/name defined earlier
+    is replaced (as kubectl apply of the input leaves the later one) with a WG120 note."""
+    earlier, by_ref[new.ref] = by_ref.get(new.ref), new
     if earlier is not None:
         change.workloads.remove(earlier)
         where = f"{earlier.doc.location.file}:{earlier.doc.location.line}"

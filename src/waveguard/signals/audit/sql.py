@@ -87,7 +87,8 @@ ev AS (
      + CASE WHEN coalesce(objectRef.name, '') <> '' THEN 4 ELSE 0 END) AS ref_bits,
     -- the query string with its per-request values (resource versions, continue tokens, watch
     -- time-outs) replaced by N, so that it can be a GROUP BY key; parsed after the aggregation
-    CASE WHEN contains(requestURI, '?')
+    CASE WHEN {collapse_rr} THEN ''  -- a collapsed row's query is not kept: not parsed either
+         WHEN contains(requestURI, '?')
          THEN regexp_replace(split_part(requestURI, '?', 2),
                              '(resourceVersion=)[1-9][0-9]*|(continue=)[^&]+|(timeoutSeconds=)[0-9]+',
                              '\\1\\2\\3N', 'g')

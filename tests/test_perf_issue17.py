@@ -113,6 +113,12 @@ def test_recording_every_10_s_keeps_the_figures_of_the_recorded_steps():
     assert len(stream.reader.times) <= 12 and stream.reader.times[-1] == a.times[-1]  # the window only
 
 
+@pytest.mark.parametrize("kwargs", [{"every_s": 0}, {"every_s": -10}, {"window_s": 0.0}])
+def test_a_recording_plan_needs_positive_figures(kwargs):
+    with pytest.raises(ValueError, match="must be > 0"):
+        RecordingPlan(**kwargs)
+
+
 def test_the_recording_is_chosen_before_the_first_step():
     sim = build_simulator(load_builtin("incident-2024-12-11"))
     sim.step()

@@ -33,10 +33,17 @@ class RecordingPlan:
     """What to record. ``every_s``: seconds between recorded frames (None: every step; rounded
     to whole steps). ``window_s``: keep only the frames of the last ``window_s`` seconds (None:
     the whole run) — counters' totals (``latest``, ``Snapshot.value``) still count from the
-    start, while ``series`` covers the frames kept."""
+    start, while ``series`` covers the frames kept. Raises ValueError for a value ≤ 0."""
 
     every_s: float | None = None
     window_s: float | None = None
+
+    def __post_init__(self) -> None:
+        """Raises ValueError for a non-positive interval or window."""
+        for name in ("every_s", "window_s"):
+            value = getattr(self, name)
+            if value is not None and not value > 0:
+                raise ValueError(f"{name} must be > 0 (or None), not {value!r}")
 
     def steps_per_frame(self, dt: float) -> int:
         return 1 if self.every_s is None else max(1, int(round(self.every_s / dt)))

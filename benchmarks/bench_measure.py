@@ -26,6 +26,7 @@ import argparse
 import json
 import os
 import random
+import resource
 import shutil
 import subprocess
 import sys
@@ -235,8 +236,14 @@ def generate(path: Path, target_bytes: int, *, nodes: int = 1500, seed: int = 7,
 
 # --- Timing -----------------------------------------------------------------------------------------------
 
+#: CPU seconds (user + system) of the last command :func:`_run_with_peak_rss` ran, its threads included.
+LAST_CPU_S = [0.0]
+
+
 def _run_with_peak_rss(cmd: list[str], stdout) -> tuple[float, int, int]:
-    """Run ``cmd``; return (seconds, exit code, peak RSS bytes of it and its children, sampled every 20 ms)."""
+    """Run ``cmd``; return (seconds, exit code, peak RSS bytes of it and its children, sampled every
+    20 ms). Its CPU seconds go to :data:`LAST_CPU_S`."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=stdout, stderr=subprocess.PIPE)
     peak = 0
@@ -259,6 +266,8 @@ def _run_with_peak_rss(cmd: list[str], stdout) -> tuple[float, int, int]:
     stop.set()
     th.join()
     elapsed = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    LAST_CPU_S[0] = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
     if proc.returncode not in (0,):
         sys.stderr.write(err.decode(errors="replace"))
     return elapsed, proc.returncode, peak
@@ -305,6 +314,7 @@ def main() -> int:
         t_measures: list[float] = []
         t_jqs: list[float] = []
         t_ducks: list[float] = []
+        cpu_measure = cpu_duck = cpu_jq = float("inf")
         rss_1 = 0
         for k in range(max(args.runs, 1)):
             with out_json.open("wb") as fh:
@@ -313,6 +323,7 @@ def main() -> int:
                 print(f"waveguard measure failed (exit {rc})", file=sys.stderr)
                 return 1
             t_measures.append(t)
+            cpu_measure = min(cpu_measure, LAST_CPU_S[0])
             rss_1 = max(rss_1, rss)
             with duck_out.open("wb") as fh:
                 t, rc, _ = _run_with_peak_rss([sys.executable, "-c", DUCKDB_MINIMAL, str(log)], fh)
@@ -320,6 +331,7 @@ def main() -> int:
                 print(f"the minimal DuckDB query failed (exit {rc})", file=sys.stderr)
                 return 1
             t_ducks.append(t)
+            cpu_duck = min(cpu_duck, LAST_CPU_S[0])
             if k < max(args.jq_runs, 1):
                 with jq_out.open("wb") as fh:
                     t, rc, _ = _run_with_peak_rss([jq, "-n", "-c", JQ_FILTER, str(log)], fh)
@@ -327,6 +339,7 @@ def main() -> int:
                     print(f"jq failed (exit {rc})", file=sys.stderr)
                     return 1
                 t_jqs.append(t)
+                cpu_jq = min(cpu_jq, LAST_CPU_S[0])
         t_measure, t_jq, t_duck = min(t_measures), min(t_jqs), min(t_ducks)
         got = _measure_counts(json.loads(out_json.read_text()))
         jq_counts = json.loads(jq_out.read_text())
@@ -340,6 +353,8 @@ def main() -> int:
         print(f"ratio: measure is {t_jq / t_measure:.1f}x faster than jq (target >= 10x) and takes "
               f"{t_measure / t_duck:.2f}x the minimal DuckDB query (target <= 1.5x); "
               f"per-user/verb/resource counts {'agree' if agree else 'DIFFER'} ({len(got)} keys)")
+        print(f"CPU seconds (best): measure {cpu_measure:.2f}, jq {cpu_jq:.2f}, minimal DuckDB {cpu_duck:.2f}: "
+              f"measure {cpu_jq / cpu_measure:.1f}x less than jq, {cpu_measure / cpu_duck:.2f}x the minimal query")
         if not agree:
             diff = {k: (got.get(k), jq_counts.get(k), expected.get(k))
                     for k in set(got) | set(jq_counts) | set(expected)

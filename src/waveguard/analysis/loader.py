@@ -11,10 +11,12 @@ violations, custom resources that may run code), which the analysis turns into f
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import os
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import yaml
 
@@ -234,15 +236,17 @@ def load_change(paths: list[str], validate: bool = True) -> Change:
     Kubernetes object is skipped with a WG121 note (an InputError when nothing else is left).
     Raises InputError."""
     change = Change()
+    by_ref: dict[str, Workload] = {}  # the change's workloads by ref: a redefinition is found in O(1)
     skipped: list[NotManifestError] = []
-    for f in manifest_files(paths):
-        try:
-            documents = read_documents(f)
-        except NotManifestError as exc:
-            skipped.append(exc)
-            continue
-        for doc in documents:
-            _add_checked(change, doc, validate)
+    with _cyclic_gc_paused():
+        for f in manifest_files(paths):
+            try:
+                documents = read_documents(f)
+            except NotManifestError as exc:
+                skipped.append(exc)
+                continue
+            for doc in documents:
+                _add_checked(change, doc, validate, by_ref)
     if not change.documents:
         if skipped:
             raise skipped[0]
@@ -251,6 +255,18 @@ def load_change(paths: list[str], validate: bool = True) -> Change:
     change.parse_notes += [_skip_note(not_manifest) for not_manifest in skipped]
     add_bootstrap_roles(change)
     return change
+
+
+@contextlib.contextmanager
+def _cyclic_gc_paused() -> Iterator[None]:
+    """Pause the cyclic GC while manifests load: parsed YAML has no cycles; a full collection scans all."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 class FileDocument(Document):
@@ -270,9 +286,9 @@ def _skip_note(exc: NotManifestError) -> tuple[str, Severity, Document, str, str
             "pass it wrapped in the ConfigMap the agent mounts (as its install script creates it), or leave it out")
 
 
-def _add_checked(change: Change, doc: Document, validate: bool) -> None:
+def _add_checked(change: Change, doc: Document, validate: bool, by_ref: dict[str, Workload]) -> None:
     try:
-        _add(change, doc, validate)
+        _add(change, doc, validate, by_ref)
     except (TypeError, ValueError, AttributeError, KeyError) as exc:  # includes pydantic's ValidationError
         problem = schema_problem(doc.body) if validate else None
         raise InputError(doc.location.file, f"cannot analyse {doc.ref}: "
@@ -299,12 +315,14 @@ def _first_line(exc: Exception) -> str:
     return " ".join(str(exc).split())[:200]
 
 
-def _add(change: Change, doc: Document, validate: bool) -> None:
+def _add(change: Change, doc: Document, validate: bool, by_ref: dict[str, Workload]) -> None:
     change.documents.append(doc)
     kind = doc.kind
     expand = expander_for(doc)
     if expand is not None:  # a custom resource analysed as what its operator renders
+        before = len(change.workloads)
         expand(change, doc)
+        by_ref.update((w.ref, w) for w in change.workloads[before:])
         return
     if kind not in _KNOWN_KINDS:
         if not _BUILTIN_GROUP.match(doc.api_version) and _looks_like_workload(doc.body):
@@ -323,7 +341,7 @@ def _add(change: Change, doc: Document, validate: bool) -> None:
                 "WG109", "warning", doc, f"fails the Kubernetes {SCHEMA_VERSION} schema at {problem}; analysed anyway",
                 "fix the field so that the API server accepts the object",
             ))
-    _add_object(change, doc, body)
+    _add_object(change, doc, body, by_ref)
 
 
 def _current_api_body(change: Change, doc: Document) -> dict[str, Any]:
@@ -339,7 +357,7 @@ def _current_api_body(change: Change, doc: Document) -> dict[str, Any]:
     return doc.body
 
 
-def _add_object(change: Change, doc: Document, body: dict[str, Any]) -> None:
+def _add_object(change: Change, doc: Document, body: dict[str, Any], by_ref: dict[str, Workload]) -> None:
     """Add one object of a kind waveguard reads to ``change`` (a workload without containers
     gets a WG109 note instead)."""
     kind = doc.kind
@@ -350,7 +368,7 @@ def _add_object(change: Change, doc: Document, body: dict[str, Any]) -> None:
                 "WG109", "warning", doc, f"{kind} has no pod template with containers: nothing to analyse",
                 "give spec.template.spec.containers (spec.containers for a Pod)"))
             return
-        _add_workload(change, workload(doc, kind, spec))
+        _add_workload(change, workload(doc, kind, spec), by_ref)
     elif kind == "ServiceAccount":
         change.service_accounts.append(doc)
     elif kind in ("Role", "ClusterRole"):
@@ -362,10 +380,10 @@ def _add_object(change: Change, doc: Document, body: dict[str, Any]) -> None:
         change.configmaps.append(ConfigMap(doc=doc, data={str(k): str(v) for k, v in data.items()}))
 
 
-def _add_workload(change: Change, new: Workload) -> None:
-    """Add ``new``; a workload of the same kind/namespace/name defined earlier is replaced (as
-    kubectl apply of the input leaves the later one) with a WG120 note."""
-    earlier = next((w for w in change.workloads if w.ref == new.ref), None)
+def _add_workload(change: Change, new: Workload, by_ref: dict[str, Workload]) -> None:
+    """Add ``new`` (and to ``by_ref``); a workload of the same kind/namespace/name defined earlier
+    is replaced (as kubectl apply of the input leaves the later one) with a WG120 note."""
+    earlier, by_ref[new.ref] = by_ref.get(new.ref), new
     if earlier is not None:
         change.workloads.remove(earlier)
         where = f"{earlier.doc.location.file}:{earlier.doc.location.line}"

@@ -44,13 +44,27 @@ def project_fleet(profiles: list[RequestProfile], fleet: Fleet, apf: APFConfig =
     """One :class:`ClusterProjection` per cluster, in fleet order."""
     scaling = worst_scaling(profiles)
     levels = {p.client: priority_level_of(p, apf) for p in profiles}
+    costed = {p.client: _cost_key(p, levels[p.client]) for p in profiles}
     out = []
     for cluster in fleet.clusters:
         baseline = baseline_memory_bytes(cluster)
-        loads = {p.client: project(p, cluster, apf, level=levels[p.client], baseline_memory=baseline)
-                 for p in profiles}
+        # One cache per cluster: profiles that differ only in their names (one chart installed
+        # in many namespaces) cost the same, so each distinct one is costed once.
+        cache: dict[str, ClusterLoad] = {}
+        loads = {}
+        for p in profiles:
+            key = costed[p.client]
+            if key not in cache:
+                cache[key] = project(p, cluster, apf, level=levels[p.client], baseline_memory=baseline)
+            loads[p.client] = cache[key]
         out.append(_combine(cluster.name, cluster.nodes, scaling, loads, baseline))
     return out
+
+
+def _cost_key(profile: RequestProfile, level: str) -> str:
+    """Everything :func:`waveguard.model.cost.project` reads of ``profile`` (its request
+    classes, replicas and cluster selector) with its priority level: equal keys cost alike."""
+    return level + profile.model_dump_json(include={"per_node", "replicas", "clusters", "classes"})
 
 
 def _combine(name: str, nodes: int, scaling: Scaling, loads: dict[str, ClusterLoad], baseline: int) -> ClusterProjection:

@@ -56,7 +56,6 @@ def analyse_command(
     from waveguard.breakglass.lint import lint_change
     from waveguard.model.findings import SEVERITY_RANK
     from waveguard.model.fleet import load_fleet
-    from waveguard.report.analysis import render_table, to_json, to_sarif
 
     from waveguard.model.errors import InputError
     from waveguard.model.profiles_io import load_profiles
@@ -69,12 +68,19 @@ def analyse_command(
         measured = load_profiles(profiles) if profiles is not None else None
         result = analyse(list(paths or []), fleet_model, lints=[lint_change], profiles=measured,
                          profiles_source=str(profiles), strict=strict)
+        # Only the chosen output's renderer is imported (a table loads no SARIF code).
         if out.structured:
+            from waveguard.report.analysis import to_json
+
             out.emit_document("Analysis", to_json(result))
         elif out.format == "sarif":
+            from waveguard.report.sarif import to_sarif
+
             files = [str(f) for f in manifest_files(list(paths))] if paths else []
             out.emit(json.dumps(to_sarif(result, sarif_base, files=files, category=sarif_category), indent=2))
         else:
+            from waveguard.report.analysis import render_table
+
             with out.console() as console:
                 render_table(result, console)
     worst = result.worst_severity()

@@ -2,24 +2,10 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
 
 import typer
-
-from waveguard.cli import analyse as analyse_cmd
-from waveguard.cli import breakglass as breakglass_cmd
-from waveguard.cli import dashboard as dashboard_cmd
-from waveguard.cli import demo as demo_cmd
-from waveguard.cli import export as export_cmd
-from waveguard.cli import exporter as exporter_cmd
-from waveguard.cli import gate as gate_cmd
-from waveguard.cli import fidelity as fidelity_cmd
-from waveguard.cli import measure as measure_cmd
-from waveguard.cli import plan as plan_cmd
-from waveguard.cli import risk as risk_cmd
-from waveguard.cli import rollout as rollout_cmd
-from waveguard.cli import schema as schema_cmd
-from waveguard.cli import simulate as simulate_cmd
 
 app = typer.Typer(
     name="waveguard", no_args_is_help=True, add_completion=True,
@@ -43,9 +29,21 @@ def main(
     """Keep infrastructure rollouts from taking down Kubernetes control planes."""
 
 
-for command in (demo_cmd, analyse_cmd, plan_cmd, rollout_cmd, simulate_cmd, measure_cmd, breakglass_cmd, fidelity_cmd,
-                exporter_cmd, dashboard_cmd, export_cmd, gate_cmd, risk_cmd, schema_cmd):
-    command.register(app)
+#: The commands, each in the module waveguard.cli.NAME, in --help order.
+COMMANDS = ("demo", "analyse", "plan", "rollout", "simulate", "measure", "breakglass", "fidelity", "exporter",
+            "dashboard", "export", "gate", "risk", "schema")
+
+
+def _register(argv: list[str]) -> None:
+    """Import and register the command named by ``argv[1]`` alone, or every command when it names
+    none (``--help``, ``--version``, a test importing ``app``): one command's start-up does not
+    pay for the others' imports (``analyse`` on one file loads no break-glass or rollout code)."""
+    named = [argv[1]] if len(argv) > 1 and argv[1] in COMMANDS else []
+    for name in named or COMMANDS:
+        importlib.import_module(f"waveguard.cli.{name}").register(app)
+
+
+_register(sys.argv)
 
 
 #: How kubectl runs its plugin ``kubectl-waveguard`` (krew installs it on PATH under that name).

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, PrivateAttr
 
 from waveguard.model.findings import Severity
 
@@ -159,16 +159,14 @@ class Change(BaseModel):
     #: Notes produced while parsing (old API versions, schema problems, unmodelled kinds),
     #: turned into findings by the analysis: (rule id, severity, document, message, fix).
     parse_notes: list[tuple[str, Severity, Document, str, str]] = Field(default_factory=list)
+    _index: "_ChangeIndex | None" = PrivateAttr(default=None)
 
     def configmap(self, namespace: str, name: str) -> ConfigMap | None:
-        for cm in self.configmaps:
-            if cm.doc.name == name and (cm.doc.namespace or "default") == namespace:
-                return cm
-        # Charts rendered without a namespace leave it empty on some objects: match by name.
-        for cm in self.configmaps:
-            if cm.doc.name == name and cm.doc.namespace is None:
-                return cm
-        return None
+        """The ConfigMap ``namespace/name`` (the first defined); a ConfigMap rendered without a
+        namespace matches by name (charts leave it empty on some objects). One dict lookup."""
+        index = self._lookup()
+        found = index.configmaps.get((namespace, name))
+        return found if found is not None else index.configmaps_unnamespaced.get(name)
 
     def workload_config(self, workload: Workload) -> dict[str, str]:
         """All ConfigMap files mounted by ``workload`` (optional ones when present): file name → text."""
@@ -184,28 +182,55 @@ class Change(BaseModel):
 
         A ClusterRole bound by a RoleBinding applies only in the binding's namespace."""
         result: list[Grant] = []
-        for b in self.bindings:
-            if not any(_sa_matches(ns, n, namespace, service_account, b) for ns, n in b.service_accounts):
-                continue
-            role = self._role(b)
+        index = self._lookup()
+        for b in index.bindings_of.get((namespace, service_account), []):
+            role = index.role_of(b)
             if role is None:
                 continue
             for rule in role.rules:
                 result.append(Grant(rule=rule, cluster_wide=b.cluster_scoped, source=b.doc.ref))
         return result
 
-    def _role(self, binding: Binding) -> Role | None:
-        for r in self.roles:
-            if r.doc.name != binding.role_name:
-                continue
-            if binding.role_kind == "ClusterRole" and r.cluster_scoped:
-                return r
-            if binding.role_kind == "Role" and not r.cluster_scoped and r.doc.namespace == binding.doc.namespace:
-                return r
+    def _lookup(self) -> "_ChangeIndex":
+        """The dict indexes of :meth:`configmap` and :meth:`grants`, built once and rebuilt when
+        a list has grown (the lists are only appended to, while loading), so that a lookup costs
+        a dict access instead of a scan of the change: analysing n documents stays O(n)."""
+        key = (len(self.configmaps), len(self.roles), len(self.bindings))
+        if self._index is None or self._index.key != key:
+            self._index = _ChangeIndex(self, key)
+        return self._index
+
+
+class _ChangeIndex:
+    """ConfigMaps by (namespace, name), roles by scope and name, bindings by the ServiceAccount
+    they bind — each entry the first in the change's order, as a scan in that order finds it."""
+
+    def __init__(self, change: Change, key: tuple[int, int, int]) -> None:
+        self.key = key
+        self.configmaps: dict[tuple[str, str], ConfigMap] = {}
+        self.configmaps_unnamespaced: dict[str, ConfigMap] = {}
+        for cm in change.configmaps:
+            self.configmaps.setdefault((cm.doc.namespace or "default", cm.doc.name), cm)
+            if cm.doc.namespace is None:
+                self.configmaps_unnamespaced.setdefault(cm.doc.name, cm)
+        self.cluster_roles: dict[str, Role] = {}
+        self.roles: dict[tuple[str | None, str], Role] = {}
+        for r in change.roles:
+            if r.cluster_scoped:
+                self.cluster_roles.setdefault(r.doc.name, r)
+            else:
+                self.roles.setdefault((r.doc.namespace, r.doc.name), r)
+        self.bindings_of: dict[tuple[str, str], list[Binding]] = {}
+        for b in change.bindings:
+            # Subjects rendered without a namespace default to the binding's own (or "default").
+            subjects = {(ns or b.doc.namespace or "default", name) for ns, name in b.service_accounts}
+            for subject in subjects:
+                self.bindings_of.setdefault(subject, []).append(b)
+
+    def role_of(self, binding: Binding) -> Role | None:
+        """The Role or ClusterRole ``binding`` refers to, when the change holds it."""
+        if binding.role_kind == "ClusterRole":
+            return self.cluster_roles.get(binding.role_name)
+        if binding.role_kind == "Role":
+            return self.roles.get((binding.doc.namespace, binding.role_name))
         return None
-
-
-def _sa_matches(ns: str, name: str, want_ns: str, want_name: str, binding: Binding) -> bool:
-    # Subjects rendered without a namespace default to the binding's own (or "default").
-    ns = ns or binding.doc.namespace or "default"
-    return name == want_name and ns == want_ns

@@ -16,7 +16,6 @@ from waveguard import __version__
 from waveguard.analysis import AnalysisResult
 from waveguard.model.cost import scaling_class
 from waveguard.report.fit import Column, cell, fitted_table
-from waveguard.report.sarif import to_sarif
 
 _STYLE = {"info": "cyan", "warning": "yellow", "error": "bold red", "ok": "green", "overload": "bold red"}
 
@@ -124,4 +123,13 @@ def _print_finding(f: Any, console: Console) -> None:
     console.print(Padding(fix, (0, 0, 1, 2)))
 
 
-__all__ = ["render_table", "to_json", "to_sarif"]
+def __getattr__(name: str) -> Any:
+    """``to_sarif`` imported on first use: a table or JSON loads no SARIF code."""
+    if name == "to_sarif":
+        from waveguard.report.sarif import to_sarif
+
+        return to_sarif
+    raise AttributeError(name)
+
+
+__all__ = ["render_table", "to_json", "to_sarif"]  # noqa: F822 - to_sarif: module __getattr__

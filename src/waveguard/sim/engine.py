@@ -117,7 +117,7 @@ class FleetSimulator:
         replicas.memory_and_cpu(state, params, dt)  # 7. memory and CPU of every replica
         apf_borrowing.track_demand(state, params, dt)  # 8. seat demand; limits readjusted every 10 s
         dns.resolve(state, params, dt)  # 9. CoreDNS, DNS caches, workloads' errors
-        latency.measure(state, params, dt)  # p99 wait per level, p99 latency per scope
+        latency.measure(state, params, dt, self.recorder.due(state.step_count))  # p99 wait and latency
         recording.record(state, params, dt, self.recorder)
         replicas.oom_kill(state, params, dt)  # replicas over their memory limit
 

@@ -29,10 +29,8 @@ def measure_audit_logs(paths: Iterable[str | os.PathLike[str]], *, memory_limit:
     with tempfile.TemporaryDirectory(prefix="waveguard-measure-") as tmp:
         con = sql.connect(memory_limit, threads, tmp)
         try:
-            sql.aggregate(con, files, collapse_rr=True)
-            if sql.only_request_received(con):  # a policy that keeps only that stage: count it
-                con.execute("DROP TABLE agg")
-                sql.aggregate(con, files, collapse_rr=False)
+            # One pass over the logs (a policy that keeps only RequestReceived: counted there).
+            sql.aggregate(con, files, collapse_rr=sql.later_stages_seen(con, files))
             return _build(con, files, apf)
         finally:
             con.close()

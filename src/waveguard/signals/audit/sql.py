@@ -63,9 +63,9 @@ def source_sql(files: list[AuditFile]) -> str:
     return " UNION ALL ".join(parts)
 
 
-#: One row per (file, apiVersion, kind, client, class, pod, stage, code): everything later steps need.
+#: One row per (file, apiVersion, kind, client, class, pod, stage, code): everything later steps
+#: need. The common table expressions of :data:`_DERIVE_SQL` follow, in the same statement.
 _AGG_SQL = """
-CREATE TEMP TABLE agg_raw AS
 WITH src AS ({source}),
 ev AS (
   SELECT
@@ -87,7 +87,8 @@ ev AS (
      + CASE WHEN coalesce(objectRef.name, '') <> '' THEN 4 ELSE 0 END) AS ref_bits,
     -- the query string with its per-request values (resource versions, continue tokens, watch
     -- time-outs) replaced by N, so that it can be a GROUP BY key; parsed after the aggregation
-    CASE WHEN contains(requestURI, '?')
+    CASE WHEN {collapse_rr} THEN ''  -- a collapsed row's query is not kept: not parsed either
+         WHEN contains(requestURI, '?')
          THEN regexp_replace(split_part(requestURI, '?', 2),
                              '(resourceVersion=)[1-9][0-9]*|(continue=)[^&]+|(timeoutSeconds=)[0-9]+',
                              '\\1\\2\\3N', 'g')
@@ -104,6 +105,7 @@ ev AS (
 )
 -- RequestReceived rows (the first stage of requests counted at a later one) are collapsed to one
 -- group per file and verb when rr: they are only counted as lines (a third of the hashing work).
+, agg_raw AS (
 SELECT file, api_version, kind, garbage,
        CASE WHEN rr THEN NULL ELSE user_key END AS user_key,
        CASE WHEN rr THEN NULL ELSE ua END AS ua,
@@ -119,12 +121,11 @@ SELECT file, api_version, kind, garbage,
        max(node_name) AS node_name, min(source_ip) AS ip_lo, max(source_ip) AS ip_hi
 FROM ev
 GROUP BY ALL
-"""
+)"""
 
 #: The query parameters of the (small) aggregate: selectors, resourceVersion semantics, limit.
-_DERIVE_SQL = r"""
-CREATE TEMP TABLE agg AS
-WITH a AS (
+_DERIVE_SQL = r""",
+a AS (
   SELECT * EXCLUDE (q),
     '&' || q AS q,
     split_part(split_part('&' || q, '&fieldSelector=', 2), '&', 1) AS fs,
@@ -164,22 +165,34 @@ def aggregate(con: Any, files: list[AuditFile], *, collapse_rr: bool) -> None:
     only. Raises InputError when DuckDB cannot read a file."""
     import duckdb
 
-    sql = _AGG_SQL.format(source=source_sql(files), pod_key=POD_NAME_KEY, node_key=NODE_NAME_KEY,
-                          collapse_rr="stage = 'RequestReceived'" if collapse_rr else "false")
+    # One statement: the log's aggregate and its derived columns, with no table in between.
+    sql = "CREATE TEMP TABLE agg AS" + _AGG_SQL.format(
+        source=source_sql(files), pod_key=POD_NAME_KEY, node_key=NODE_NAME_KEY,
+        collapse_rr="stage = 'RequestReceived'" if collapse_rr else "false") + _DERIVE_SQL
     try:
         con.execute(sql)
     except duckdb.Error as exc:
         raise duckdb_input_error(files, exc) from None
-    con.execute(_DERIVE_SQL)
-    con.execute("DROP TABLE agg_raw")
 
 
-def only_request_received(con: Any) -> bool:
-    """True when the usable events are all of stage RequestReceived (a policy that keeps only it)."""
-    rr, later = con.execute(f"""
-        SELECT count_if(stage = 'RequestReceived'), count_if(stage <> 'RequestReceived') FROM agg
-        WHERE {_valid_events()}""").fetchone()
-    return bool(rr) and not later
+#: Lines read from the start of the logs to see whether they hold stages after RequestReceived.
+STAGE_SAMPLE_LINES = 10_000
+
+
+def later_stages_seen(con: Any, files: list[AuditFile]) -> bool:
+    """True when the first :data:`STAGE_SAMPLE_LINES` lines of the logs hold a stage after
+    RequestReceived: the aggregate may then count RequestReceived rows as lines only. A log
+    whose policy keeps only RequestReceived is aggregated in full (in the same single pass)
+    instead of being read twice. Reads the start of the logs only. Raises InputError when
+    DuckDB cannot read a file."""
+    import duckdb
+
+    try:
+        later = con.execute(f"SELECT count_if(stage IS NOT NULL AND stage <> 'RequestReceived') FROM "
+                            f"(SELECT stage FROM ({source_sql(files)}) LIMIT {STAGE_SAMPLE_LINES})").fetchone()[0]
+    except duckdb.Error as exc:
+        raise duckdb_input_error(files, exc) from None
+    return bool(later)
 
 
 def duckdb_input_error(files: list[AuditFile], exc: Exception) -> InputError:

@@ -36,21 +36,30 @@ def mmc_p99_wait(hold_s: np.ndarray, seats: np.ndarray, rho: np.ndarray) -> np.n
     return scale if np.all(rho == 1.0) else scale * rho ** (np.sqrt(2.0 * (c + 1.0)) - 1.0) / (1.0 - rho)
 
 
-def measure(state: FleetState, params: SimParams, dt: float) -> None:
-    """Per cluster: seats in use, queued, rejected and dispatched requests per level, the
-    levels' p99 wait (``level_wait_s`` ``(Lu, C)``) and the scopes' p99 latency
-    (``scope_p99_s`` ``(S, C)``)."""
+def measure(state: FleetState, params: SimParams, dt: float, recorded: bool = True) -> None:
+    """Per cluster: rejected and dispatched requests per level; on a ``recorded`` step also the
+    seats in use and requests queued per level, the levels' p99 wait (``level_wait_s``
+    ``(Lu, C)``) and the scopes' p99 latency (``scope_p99_s`` ``(S, C)``), which only recording
+    reads. The slowly moving factors are refreshed on the same steps either way, so a recorded
+    step's figures do not depend on which steps were recorded before it."""
     flows_per_level = params.flows_per_level
-    used_by_cluster = state.used_seats.sum(axis=1)  # (Lu, C): all replicas
-    if state.queueing:
-        queued_by_flow, rejected_by_flow = state.queued.sum(axis=1), state.rejected.sum(axis=1)  # (F, C)
-        inqueue, rejected = flows_per_level @ queued_by_flow, flows_per_level @ rejected_by_flow
-    else:
-        queued_by_flow, inqueue, rejected = params.zeros_by_flow, params.zeros_by_level, params.zeros_by_level
+    # (F, R, C) → (F, C) → (Lu, C); what is queued only on a recorded step (a gauge).
+    rejected = flows_per_level @ state.rejected.sum(axis=1) if state.queueing else params.zeros_by_level
     dispatched_by_flow = state.dispatched.sum(axis=1)
-    dispatched = flows_per_level @ dispatched_by_flow
+    state.rejected_by_level, state.dispatched_by_level = rejected, flows_per_level @ dispatched_by_flow
     if state.step_count % SLOW_EVERY == 1 or state.hold_s is None:
         _refresh_hold(state, params, dispatched_by_flow)
+    if recorded:
+        queued_by_flow = state.queued.sum(axis=1) if state.queueing else params.zeros_by_flow
+        _p99(state, params, dt, queued_by_flow, dispatched_by_flow)
+
+
+def _p99(state: FleetState, params: SimParams, dt: float, queued_by_flow: np.ndarray,
+         dispatched_by_flow: np.ndarray) -> None:
+    """Seats in use, requests queued, the levels' p99 wait and the scopes' p99 latency."""
+    flows_per_level, dispatched = params.flows_per_level, state.dispatched_by_level
+    used_by_cluster = state.used_seats.sum(axis=1)  # (Lu, C): all replicas
+    inqueue = flows_per_level @ queued_by_flow if state.queueing else params.zeros_by_level
     rho = np.minimum(used_by_cluster / np.maximum(state.seats_up, TINY), 0.999)
     random_wait = state.mmc_scale * rho ** state.mmc_power / (1.0 - rho)  # = mmc_p99_wait(...)
     if state.queueing:
@@ -68,7 +77,6 @@ def measure(state: FleetState, params: SimParams, dt: float) -> None:
     state.scope_p99_s = (np.where(significant, latency, 0.0)[:, None, :] * flow_scope[:, :, None]).max(axis=0)
     state.level_wait_s = wait_by_level
     state.used_by_cluster, state.inqueue_by_level = used_by_cluster, inqueue
-    state.rejected_by_level, state.dispatched_by_level = rejected, dispatched
 
 
 def _refresh_hold(state: FleetState, params: SimParams, dispatched_by_flow: np.ndarray) -> None:

@@ -8,6 +8,7 @@ has no authentication. Needs the ``dashboard`` extra (``pip install 'waveguard[d
 from __future__ import annotations
 
 import ipaddress
+import socket
 from pathlib import Path
 from typing import List
 
@@ -58,8 +59,25 @@ def dashboard_command(
             raise InputError("waveguard dashboard", f"needs the dashboard extra ({exc.name} is missing)",
                              hint="pip install 'waveguard[dashboard]'") from None
         app = create_app(DashboardConfig(tuple(states), interval))
+        listener = _bind(host, port, listen)
     err_console.print(f"dashboard: http://{host}:{port}/ (Ctrl-C stops it)", markup=False)
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[listener])
+
+
+def _bind(host: str, port: int, listen: str) -> socket.socket:
+    """A listening socket on ``host:port``, bound before anything is printed, so an address in
+    use is one line and exit 2. Raises InputError naming ``--listen``."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    listener = socket.socket(family, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listener.bind((host, port))
+    except OSError as exc:
+        listener.close()
+        raise InputError(f"--listen {listen}", f"cannot listen there: {exc.strerror or exc}",
+                         hint="pick a free port") from None
+    listener.listen(128)
+    return listener
 
 
 __all__ = ["register", "parse_listen"]

@@ -131,10 +131,18 @@ def _print(results: list[GateResult], cluster: str, status: str, out: Output) ->
 
     from waveguard.rollout.gates import GATES
 
+    reasons = list(dict.fromkeys(r.detail for r in results if r.status != "pass"))
+    causes = {r.detail.partition(": ")[2] for r in results}
+    if results and all(r.status == "no-data" for r in results) and len(causes) == 1 and "" not in causes:
+        # One cause for every gate ("no fresh …: Prometheus at … is unreachable"): one line.
+        out.emit("\n".join(textwrap.wrap(f"{cluster}: no data from any of {len(results)} gates: {causes.pop()}",
+                                         WIDTH, subsequent_indent=" " * 4)))
+        return
     lines = [f"{cluster}: {status} ({len(results)} gates)"]
     for r in results:
         value = "no data" if r.value is None else f"{r.value:.4g}"
-        lines.append(f"  {r.status:<8}{r.gate:<24}{value} (threshold {r.threshold:g} {GATES[r.gate].unit})")
-        if r.status != "pass":
-            lines += textwrap.wrap(r.detail, WIDTH, initial_indent=" " * 10, subsequent_indent=" " * 10)
+        mark = f" [{reasons.index(r.detail) + 1}]" if r.status != "pass" else ""
+        lines.append(f"  {r.status:<8}{r.gate:<24}{value} (threshold {r.threshold:g} {GATES[r.gate].unit}){mark}")
+    for i, reason in enumerate(reasons, 1):  # each cause once, however many gates it stopped
+        lines += textwrap.wrap(f"[{i}] {reason}", WIDTH, initial_indent="  ", subsequent_indent=" " * 6)
     out.emit("\n".join(lines))

@@ -40,6 +40,17 @@ def plan_text(plan: Plan, out: Output) -> str:
     return render_document("Plan", plan.model_dump(mode="json", exclude_none=True), "json")
 
 
+def _change_beside(plan: Plan, file: Path | None) -> Plan:
+    """``plan`` to be written to ``file``: a relative ``change`` path rewritten relative to the
+    file's folder, so the plan works from any folder (load_plan looks beside the plan)."""
+    import os
+
+    change = Path(plan.change)
+    if file is None or change.is_absolute() or not change.exists():
+        return plan
+    return plan.model_copy(update={"change": os.path.relpath(os.path.abspath(change), os.path.abspath(file.parent))})
+
+
 def _print_findings(findings: list[Finding], console=None) -> None:
     console = console or stdout_console()
     for f in findings:
@@ -140,7 +151,7 @@ def plan_command(
         if emit_patches is not None:
             _emit_patches(plan, fleet_model, [change], emit_patches, nodes, findings)
     with input_errors():
-        out.emit(plan_text(plan, out))
+        out.emit(plan_text(_change_beside(plan, out.file), out))
     if out.file is not None:
         stdout_console().print(f"wrote {out.file}: {len(plan.waves)} waves, bake {plan.waves[0].bake_s:.0f} s each")
     # With the plan on stdout, findings go to stderr: stdout stays valid YAML.

@@ -43,17 +43,18 @@ def load_uncertainty(path: Path | None) -> "Uncertainty":
     except ValidationError as exc:
         err = exc.errors()[0]
         raise key_error(str(path), err, line=line_of(node, err["loc"]),
-                        hint="see `waveguard risk --help` for the assumptions' keys") from exc
+                        hint="docs/risk.md lists the assumptions' keys and ranges") from exc
 
 def sweep_inputs(plan: "Plan", fleet: "Fleet", measured: list[Path], uncertainty: "Uncertainty",
-                 seed: int) -> "SweepInputs":
+                 seed: int, plan_path: Path | str = "plan") -> "SweepInputs":
     """What every sample shares: the plan's change analysed, and the canaries measured (each
     ``--profiles`` file is one canary; without any, the analysed profiles are the change)."""
-    from waveguard.analysis import build_profiles, load_change
+    from waveguard.analysis import build_profiles
     from waveguard.model.profiles_io import load_profiles
     from waveguard.risk import SweepInputs
+    from waveguard.rollout.plan.schema import load_plan_change
 
-    analysed: list[RequestProfile] = build_profiles(load_change([plan.change]))
+    analysed: list[RequestProfile] = build_profiles(load_plan_change(plan, plan_path))
     sets = [load_profiles(p) for p in measured] or [analysed]
     return SweepInputs(plan=plan, fleet=fleet, analysed=analysed, profile_sets=sets, uncertainty=uncertainty,
                        seed=seed)
@@ -102,7 +103,7 @@ def risk_command(
         check_output_path(report, "--report")
         fleet_model = load_fleet(fleet) if fleet else default_fleet()
         plan = load_plan(plan_path, fleet_model)
-        inputs = sweep_inputs(plan, fleet_model, profiles, load_uncertainty(assumptions), seed)
+        inputs = sweep_inputs(plan, fleet_model, profiles, load_uncertainty(assumptions), seed, plan_path)
     try:
         sweep = run_with_progress(inputs, samples, workers, ray_address, f"sampling {plan_path}")
     except SourceUnavailableError as exc:

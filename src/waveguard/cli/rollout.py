@@ -196,12 +196,12 @@ def _with_contexts(backend, values: list[str], clusters: list[str]):
 def _checked_plan(plan_path: Path, fleet_model: Fleet, force: bool):
     """(plan, the change frozen now) of ``plan_path``. Raises InputError for a bad plan or
     change, or a plan with error findings (unless ``force``)."""
-    from waveguard.analysis import load_change
     from waveguard.rollout.frozen import freeze
     from waveguard.rollout.plan import load_plan, plan_findings
+    from waveguard.rollout.plan.schema import load_plan_change
 
     plan = load_plan(plan_path, fleet_model)
-    load_change([plan.change])  # fail now, not mid-rollout, on a bad change
+    load_plan_change(plan, plan_path)  # fail now, not mid-rollout, on a bad change
     frozen = freeze(plan.change)  # what resume rolls out, from any folder
     errors = [f for f in plan_findings(plan, fleet_model, str(plan_path)) if f.severity == "error"]
     if errors and not force:

@@ -148,6 +148,7 @@ def load_plan(path: str | Path, fleet: Fleet) -> Plan:
         err = exc.errors()[0]
         raise key_error(str(path), err, line=line_of(node, err["loc"]), hint="see the plan format in README.md"
                         ) from exc
+    plan = _with_change_found(plan, path)
     known = {c.name for c in fleet.clusters}
     for i, wave in enumerate(plan.waves):
         missing = [n for n in wave.clusters.names if n not in known]
@@ -159,3 +160,28 @@ def load_plan(path: str | Path, fleet: Fleet) -> Plan:
             raise InputError(str(path), f"waves.{i} ({wave.name}): selects no cluster of the fleet",
                              line=line_of(node, ("waves", i)), hint="check its labels/names/node range")
     return plan
+
+
+def _with_change_found(plan: Plan, path: Path) -> Plan:
+    """``plan`` whose relative ``change`` path is found from where the command runs or, failing
+    that, from the plan file's folder (a plan written next to the manifests it names, used from
+    elsewhere). A path found in neither is left as written: loading the change says so."""
+    change = Path(plan.change)
+    if change.is_absolute() or change.exists() or plan.change == "-":
+        return plan
+    beside = path.parent / change
+    return plan.model_copy(update={"change": str(beside)}) if beside.exists() else plan
+
+
+def load_plan_change(plan: Plan, plan_path: str | Path) -> Any:
+    """The plan's change (:class:`waveguard.model.manifests.Change`), loaded. Raises InputError
+    naming the plan file and its ``change`` key when the manifests are missing or bad."""
+    from waveguard.analysis import load_change
+
+    try:
+        return load_change([plan.change])
+    except InputError as exc:
+        if exc.source != plan.change:
+            raise
+        raise InputError(str(plan_path), f"change: {plan.change}: {exc.message}",
+                         hint="a relative path is read from the current folder, else beside the plan file") from exc

@@ -68,14 +68,14 @@ def _gate_set(plan: Path | None, fleet: Path | None, url: str | None, scrape_int
     from pydantic import ValidationError
 
     from waveguard.export.gateset import DEFAULT_PROMETHEUS_URL, gate_set
-    from waveguard.model.errors import InputError
+    from waveguard.model.errors import InputError, first_error
     from waveguard.signals.prometheus import PrometheusConfig
 
     try:
         config = PrometheusConfig(url=url or DEFAULT_PROMETHEUS_URL, scrape_interval_s=scrape_interval_s,
                                   cluster_label=cluster_label)
     except ValidationError as exc:
-        err = exc.errors()[0]
+        err = first_error(exc)
         raise InputError("--" + str(err["loc"][0]).replace("_", "-"), err["msg"]) from None
     return gate_set(load_plan_option(plan, fleet), config=config, source=str(plan))
 

@@ -6,8 +6,6 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.console import JustifyMethod
-from rich.table import Table
 
 from waveguard.cli.common import (
     EXIT_FINDINGS, EXIT_OK, input_errors, legacy_json_option, output_file_option, output_option, resolve_output,
@@ -56,19 +54,20 @@ def fidelity_command(
 
 
 def _print_table(result, report: Path | None, console) -> None:
+    """The comparison, fitted to the console's width (report.fit: the measured figure's wording
+    gives way first, then the source and the bounds; nothing wraps)."""
     from waveguard.report.fidelity import format_row
+    from waveguard.report.fit import Column, cell, fitted_table
 
-    table = Table(title="waveguard fidelity — simulated vs published", header_style="bold", box=None)
-    columns: tuple[tuple[str, JustifyMethod], ...] = (
-        ("case", "left"), ("source", "left"), ("what was measured", "left"), ("published", "left"),
-        ("simulated", "right"), ("ratio", "right"), ("bounds", "right"), ("within", "left"))
-    for col, justify in columns:
-        table.add_column(col, justify=justify, overflow="fold")
+    columns = (Column("case"), Column("source", drop=2), Column("what was measured", flex=True, drop=3),
+               Column("published", flex=True), Column("simulated", "right"), Column("ratio", "right", drop=1),
+               Column("bounds", "right", drop=2), Column("within"))
+    rows = []
     for row in result.rows:
-        cells = format_row(row)
-        table.add_row(cells["name"], cells["source"], cells["measured"], cells["published"], cells["simulated"],
-                      cells["ratio"], cells["bounds"], "yes" if cells["ok"] else "NO",
-                      style="" if cells["ok"] else "red")
+        c = format_row(row)
+        rows.append([c["name"], c["source"], c["measured"], c["published"], c["simulated"], c["ratio"], c["bounds"],
+                     cell("yes") if c["ok"] else cell("NO", "red")])
+    table, _ = fitted_table(console, "waveguard fidelity — simulated vs published", columns, rows)
     console.print(table)
     within = sum(r.within_bounds for r in result.rows)
     console.print(f"{within}/{len(result.rows)} figures within bounds; {len(result.runs)} scenarios in "

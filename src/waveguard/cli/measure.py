@@ -14,7 +14,7 @@ from waveguard.cli.common import (
     stdout_console,
 )
 from waveguard.cli.progress import progress
-from waveguard.model.errors import InputError
+from waveguard.model.errors import InputError, first_error
 
 
 #: Output formats of `measure` (the first is the default).
@@ -139,7 +139,7 @@ def _measure_objects(source: str, fleet_output: Path | None, cluster: str | None
         try:  # what it writes must load as a fleet
             Fleet.model_validate({"clusters": [entry]})
         except ValidationError as exc:
-            err = exc.errors()[0]
+            err = first_error(exc)
             where = ".".join(str(p) for p in err["loc"][2:])
             raise InputError(source, f"the measured cluster is not a valid fleet entry: {where}: {err['msg']}",
                              hint="check the metrics' object counts") from None

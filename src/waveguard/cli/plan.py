@@ -9,7 +9,7 @@ import typer
 
 from waveguard.cli.common import (
     EXIT_FINDINGS, EXIT_OK, Output, err_console, input_errors, output_file_option, output_option, render_document,
-    resolve_output, seconds_at_least, stdout_console,
+    resolve_output, seconds_at_least, stdout_console, table_console,
 )
 
 if TYPE_CHECKING:
@@ -69,7 +69,7 @@ def print_gates(console=None) -> None:
     for gate in GATES.values():
         table.add_row(gate.name, gate.reads, f"{gate.default_threshold:g} {gate.unit}",
                       "yes" if gate.control_plane else "no", "yes" if gate.default_on else "no", gate.source)
-    (console or stdout_console()).print(table, highlight=False)
+    (console or table_console()).print(table, highlight=False)
 
 
 def _emit_patches(plan: Plan, fleet, change: list[str], folder: Path, nodes: Path | None,

@@ -31,7 +31,7 @@ def load_uncertainty(path: Path | None) -> "Uncertainty":
     defaults. Raises InputError naming the file, key and line."""
     from pydantic import ValidationError
 
-    from waveguard.model.errors import key_error
+    from waveguard.model.errors import first_error, key_error
     from waveguard.model.yamlio import line_of, read_yaml_file
     from waveguard.risk import Uncertainty
 
@@ -41,7 +41,7 @@ def load_uncertainty(path: Path | None) -> "Uncertainty":
     try:
         return Uncertainty.model_validate(data or {})
     except ValidationError as exc:
-        err = exc.errors()[0]
+        err = first_error(exc)
         raise key_error(str(path), err, line=line_of(node, err["loc"]),
                         hint="docs/risk.md lists the assumptions' keys and ranges") from exc
 

@@ -109,6 +109,14 @@ def yaml_input_error(source: str, exc: Exception, text: str) -> InputError:
     return InputError(source, f"malformed YAML: {detail}", line=line, hint=hint)
 
 
+def first_error(exc: Any) -> dict[str, Any]:
+    """The error of a pydantic ValidationError ``exc`` to tell a person first: an unknown key
+    before anything else — a misspelt key (``nodse:``) also leaves its right spelling "missing",
+    and naming the misspelling is what lets them fix it."""
+    errors = exc.errors()
+    return dict(next((e for e in errors if e["type"] == "extra_forbidden"), errors[0]))
+
+
 def key_error(source: str, err: Mapping[str, Any], *, prefix: tuple = (), line: int | None = None,
               hint: str = "fix or remove this key", message: str | None = None) -> InputError:
     """An InputError for one pydantic validation error ``err`` (an item of
@@ -117,4 +125,6 @@ def key_error(source: str, err: Mapping[str, Any], *, prefix: tuple = (), line: 
     key = ".".join(str(p) for p in (*prefix, *err["loc"])) or "(top level)"
     if message is None:
         message = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
+    if err["type"] == "missing" and hint == "fix or remove this key":
+        hint = "add this key"
     return InputError(source, f"{key}: {message}", line=line, hint=hint)

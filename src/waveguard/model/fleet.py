@@ -35,7 +35,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints, ValidationError, field_validator
 
 from waveguard.model import constants as C
-from waveguard.model.errors import InputError, key_error
+from waveguard.model.errors import InputError, first_error, key_error
 from waveguard.model.strict_types import ClusterName, Count, Number
 from waveguard.model.yamlio import line_of, read_yaml_file
 
@@ -292,5 +292,5 @@ def load_fleet(path: str | Path) -> Fleet:
     try:
         return Fleet.model_validate(data)
     except ValidationError as exc:
-        err = exc.errors()[0]
+        err = first_error(exc)
         raise key_error(str(path), dict(err), line=line_of(node, err["loc"])) from exc

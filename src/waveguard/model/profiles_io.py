@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from waveguard.model.errors import InputError
+from waveguard.model.errors import InputError, first_error
 from waveguard.model.requests import RequestProfile
 from waveguard.model.yamlio import read_yaml_file, write_text_atomically, yaml_text
 
@@ -36,7 +36,7 @@ def load_profiles(path: str | os.PathLike[str]) -> list[RequestProfile]:
         try:
             out.append(RequestProfile.model_validate(item))
         except ValidationError as exc:
-            err = exc.errors()[0]
+            err = first_error(exc)
             loc = ".".join(str(x) for x in err["loc"])
             raise InputError(str(p), f"profile {i}: {loc}: {err['msg']}", hint="a list of request profiles") from None
     return out

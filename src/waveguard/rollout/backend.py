@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Callable, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from waveguard.model.errors import InputError, key_error
+from waveguard.model.errors import InputError, first_error, key_error
 from waveguard.model.fleet import Fleet
 from waveguard.model.requests import RequestProfile
 from waveguard.rollout.k8s_client import KubernetesConfig
@@ -67,7 +67,7 @@ class BackendConfig(BaseModel):
         try:
             return cls.model_validate(data or {})
         except ValidationError as exc:
-            raise key_error(source, dict(exc.errors()[0]), hint=HINT) from None
+            raise key_error(source, first_error(exc), hint=HINT) from None
 
     def stored(self) -> dict[str, Any]:
         """What was set (not the defaults), as JSON: the ``started`` event's ``backend``."""

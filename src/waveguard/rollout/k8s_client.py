@@ -44,7 +44,7 @@ from urllib.parse import quote, urlencode
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from tenacity import RetryCallState, Retrying, retry_if_exception, wait_random_exponential
 
-from waveguard.model.errors import TargetError, key_error
+from waveguard.model.errors import TargetError, first_error, key_error
 from waveguard.model.manifests import Document
 from waveguard.model.durations import Seconds
 
@@ -130,7 +130,7 @@ class KubernetesConfig(BaseModel):
         try:
             return cls.model_validate(data or {})
         except ValidationError as exc:
-            raise key_error(source, dict(exc.errors()[0]), prefix=("kubernetes",),
+            raise key_error(source, first_error(exc), prefix=("kubernetes",),
                             hint="see 'Real clusters' in README.md") from None
 
     def context_of(self, cluster: str) -> str:

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from waveguard.model.errors import key_error
+from waveguard.model.errors import first_error, key_error
 from waveguard.model.durations import Seconds
 from waveguard.signals import dns as dnsprobe
 
@@ -109,7 +109,7 @@ def load_config(data: dict[str, Any], source: str = "backend config") -> tuple[P
         try:
             out.append(model.model_validate(section))
         except ValidationError as exc:
-            raise key_error(source, dict(exc.errors()[0]), prefix=(key,), hint="see 'Real clusters' in README.md") from None
+            raise key_error(source, first_error(exc), prefix=(key,), hint="see 'Real clusters' in README.md") from None
     return out[0], out[1]
 
 

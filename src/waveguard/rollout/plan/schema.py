@@ -32,7 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic_core import PydanticCustomError
 
 from waveguard.model.apiversion import strip_api_header
-from waveguard.model.errors import InputError, key_error
+from waveguard.model.errors import InputError, first_error, key_error
 from waveguard.model.fleet import Cluster, Fleet
 from waveguard.model.strict_types import Count, Number
 from waveguard.model.yamlio import line_of, read_yaml_file
@@ -145,7 +145,7 @@ def load_plan(path: str | Path, fleet: Fleet) -> Plan:
     try:
         plan = Plan.model_validate(strip_api_header(data, "Plan", str(path)))
     except ValidationError as exc:
-        err = exc.errors()[0]
+        err = first_error(exc)
         raise key_error(str(path), err, line=line_of(node, err["loc"]), hint="see the plan format in README.md"
                         ) from exc
     plan = _with_change_found(plan, path)

@@ -169,7 +169,7 @@ def test_watch_follows_another_writer_until_the_rollout_ends(writer, capsys):
 
 def test_status_watch_in_a_process_of_its_own_while_another_process_writes(tmp_path):
     """Two real processes: the writer (tests/live_rollout.py, about 7 s of steps) and
-    `waveguard rollout status --watch --json`, started once the state file exists."""
+    `waveguard rollout status --watch -o json`, started once the state file exists."""
     path = tmp_path / "r.db"
     writer = subprocess.Popen([sys.executable, "-m", "tests.live_rollout", str(path)], cwd=ROOT)
     try:

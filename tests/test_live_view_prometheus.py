@@ -1,7 +1,7 @@
 """The live view on a paced, Prometheus-backed rollout driven by another process (issue 16,
 item 1): `waveguard rollout start` runs the incident's change on the exporter-backed simulated
 fleet (200 simulated seconds per wall second) with every gate read from a real Prometheus,
-while `waveguard rollout status --watch --json` follows its state file from a second process.
+while `waveguard rollout status --watch -o json` follows its state file from a second process.
 The Prometheus of tests/test_prometheus_gates.py (its module fixtures, a server of this module's
 own), Debian's prometheus binary."""
 
@@ -38,14 +38,14 @@ def test_watch_follows_a_prometheus_backed_paced_rollout_from_another_process(fl
         [sys.executable, "-m", "waveguard.cli.main", "rollout", "start", str(plan), "--scenario",
          demo.DEFAULT_SCENARIO, "--signals", "prometheus", "--prometheus-url", prom.url, "--serve-metrics",
          f"127.0.0.1:{port}", "--time-scale", str(TIME_SCALE), "--scrape-interval", str(SCRAPE_INTERVAL_S),
-         "--state", str(db), "--json"], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+         "--state", str(db), "-o", "json"], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 120
         while not _has_events(db):
             assert engine.poll() is None and time.monotonic() < deadline, engine.stderr.read() if engine.stderr else ""
             time.sleep(0.05)
         watch = subprocess.run([sys.executable, "-m", "waveguard.cli.main", "rollout", "status", "--state", str(db),
-                                "--watch", "--json", "--interval", "0.2"],
+                                "--watch", "-o", "json", "--interval", "0.2"],
                                capture_output=True, text=True, timeout=300, cwd=ROOT)
     finally:
         assert engine.wait(timeout=300) == 1  # halted and rolled back, as in test_prometheus_gates

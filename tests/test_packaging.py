@@ -93,7 +93,7 @@ def test_extras_split_as_documented_and_test_pulls_in_all():
     extras = PYPROJECT["project"]["optional-dependencies"]
     assert {"sim", "measure", "report", "kubernetes", "all", "test"} <= set(extras)
     assert "waveguard[all]" in extras["test"]
-    assert extras["all"] == ["waveguard[sim,measure,report,kubernetes]"]
+    assert extras["all"] == ["waveguard[sim,measure,report,kubernetes,dashboard,risk]"]
     core = _requirement_names(PYPROJECT["project"]["dependencies"])
     assert not core & {"numpy", "matplotlib", "duckdb", "kubernetes", "jinja2", "zstandard"}
     for module, extra in MODULE_EXTRA.items():

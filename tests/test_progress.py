@@ -22,7 +22,7 @@ from waveguard.fidelity import FidelityResult
 
 def _simulate(env: dict[str, str]) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "waveguard.cli.main", "simulate", "--builtin",
-                           "incident-2024-12-11", "--json"], capture_output=True, text=True, timeout=300,
+                           "incident-2024-12-11", "-o", "json"], capture_output=True, text=True, timeout=300,
                           cwd=ROOT, env={**os.environ, **env})
 
 
@@ -57,8 +57,8 @@ def _fake_fidelity(progress=None):
 
 
 @pytest.mark.parametrize("command, patch, fake, text", [
-    (["demo", "--json"], "waveguard.demo.run_demo", _fake_demo, "simulating the incident's rollouts"),
-    (["fidelity", "--json"], "waveguard.fidelity.run_fidelity", _fake_fidelity, "simulating the published cases"),
+    (["demo", "-o", "json"], "waveguard.demo.run_demo", _fake_demo, "simulating the incident's rollouts"),
+    (["fidelity", "-o", "json"], "waveguard.fidelity.run_fidelity", _fake_fidelity, "simulating the published cases"),
 ])
 def test_demo_and_fidelity_report_progress_only_to_a_terminal(runner, monkeypatch, command, patch, fake, text,
                                                             terminal):
@@ -74,7 +74,7 @@ def test_demo_and_fidelity_report_progress_only_to_a_terminal(runner, monkeypatc
 
 def test_measure_shows_a_spinner_on_a_terminal_only(runner, tmp_path, terminal):
     log = write(tmp_path / "agent.log", _agent_log())
-    result = runner.invoke(app, ["measure", "--audit-log", str(log), "--json"])
+    result = runner.invoke(app, ["measure", "--audit-log", str(log), "-o", "json"])
     assert result.exit_code == 0 and "measuring" not in result.stderr
     assert "measuring 1 audit log file(s)" in terminal.getvalue()
 

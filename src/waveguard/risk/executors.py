@@ -9,6 +9,7 @@ paid once per chunk, not per sample.
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
@@ -89,7 +90,9 @@ def run_ray(inputs: SweepInputs, samples: int, address: str, progress: Progress 
                 ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False,
                          _node_ip_address="127.0.0.1")
             else:
-                ray.init(address=address, log_to_driver=False)
+                with warnings.catch_warnings():  # Ray warns before it raises: the error says it once
+                    warnings.simplefilter("ignore")
+                    ray.init(address=address, log_to_driver=False)
         except (ConnectionError, RuntimeError, ValueError) as exc:
             raise SourceUnavailableError(address, "unreachable", f"cannot reach the Ray cluster ({exc}); check "
                                          "--ray-address (ray://HOST:10001 or HOST:6379)") from exc

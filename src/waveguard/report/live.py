@@ -167,6 +167,8 @@ def figure(value: float | None, unit: str) -> str:
     """A gate figure with its unit: ``0.84 s``, ``12.5%`` (a ratio), ``30 req/s``; ``no data``."""
     if value is None:
         return "no data"
+    if abs(value) < 1e-9:
+        value = 0.0  # float dust (6.6e-37 s of queue wait) reads as zero
     if unit == "ratio":
         return f"{value * 100:.3g}%"
     if unit == "seconds":

@@ -246,19 +246,19 @@ def _etcd_range_bytes(demand: _Demand, capacity: int, etcd_util: float) -> float
     apiserver replicas share the cluster's etcd, so the counts are per cluster. By Little's law
     a class has (requests arriving) × (time each waits) in flight: a start LIST's every starting
     client at once; a steady class its rate × :func:`waveguard.model.etcd.range_wait_s` (one
-    member's link while etcd keeps up, up to the client timeout once ``etcd_util`` ≥ 1) — at
+    member's link stretched by how busy etcd is, ``etcd_util``; the client timeout once ≥ 1) — at
     most as many as the level's seats (``capacity``, nominal + borrowable, all replicas) admit
-    with the class alone; and all classes together at most the level's seats held by the class
-    with the most etcd bytes per seat (as :func:`_peak_memory_bytes` bounds the apiserver's)."""
+    with the class alone. The classes are summed without a joint seat bound: the simulator sends
+    an informer's start LISTs as one relist of their bytes together, holding one LIST's seats, so
+    a joint bound by seats would undercount it (and a sum never falls when an agent gains a
+    LIST)."""
     if not demand.etcd_reads or not capacity:
         return 0.0
-    saturated = etcd_util >= OVERLOAD_UTILISATION
     summed = 0.0
     for cost, clients, rate in demand.etcd_reads:
-        arriving = clients if rate is None else rate * range_wait_s(cost.etcd_bytes, cost.pages, saturated)
+        arriving = clients if rate is None else rate * range_wait_s(cost.etcd_bytes, cost.pages, etcd_util)
         summed += min(arriving, capacity / _exact_seats(cost)) * cost.etcd_bytes
-    densest = capacity * max(cost.etcd_bytes / _exact_seats(cost) for cost, _, _ in demand.etcd_reads)
-    return min(summed, densest)
+    return summed
 
 
 def combined_etcd_memory_fraction(loads: Iterable[ClusterLoad], cluster: Cluster) -> float:

@@ -54,17 +54,21 @@ def member_memory_fraction(cluster: Cluster, range_bytes_in_flight: float) -> fl
     return member_memory_bytes(cluster, range_bytes_in_flight) / cluster.etcd_member_memory_bytes
 
 
-def range_wait_s(etcd_bytes: float, pages: int, saturated: bool) -> float:
+def range_wait_s(etcd_bytes: float, pages: int, utilisation: float) -> float:
     """Seconds one range read of ``etcd_bytes`` (over ``pages`` pages) waits for the cluster's
-    etcd, as the simulator's etcd phase (``waveguard.sim.etcd``) serves it: alone, its bytes over
-    one member's link (``ETCD_RANGE_BYTES_PER_S``); when the reads of the cluster ask etcd for
-    more bytes than it returns (``saturated``), processor sharing makes every read wait until
-    its client gives up — ``CLIENT_TIMEOUT_S`` for each page (client-go's request timeout is per
-    HTTP request; each page is one), the longest it can stay. By Little's law the reads in
-    flight are then their arrival rate × this wait."""
-    if saturated:
-        return C.CLIENT_TIMEOUT_S * max(1, pages)
-    return etcd_bytes / C.ETCD_RANGE_BYTES_PER_S
+    etcd, which shares its throughput among the reads being served (processor sharing, as the
+    simulator's etcd phase :mod:`waveguard.sim.etcd` serves them): alone it takes its bytes over
+    one member's link (``ETCD_RANGE_BYTES_PER_S``); with etcd busy ``utilisation`` (0..1: bytes
+    asked per second over the bytes it returns per second) the mean wait of a processor-sharing
+    server, alone / (1 − utilisation) (L. Kleinrock, "Time-shared systems: a theoretical
+    treatment", J. ACM 14(2), 1967: the M/G/1 processor-sharing queue); at most — and, once etcd
+    is asked for as much as it returns, exactly — until its client gives up: ``CLIENT_TIMEOUT_S``
+    for each page (client-go's timeout is per HTTP request, each page one). By Little's law the
+    reads in flight are their arrival rate × this wait."""
+    longest = C.CLIENT_TIMEOUT_S * max(1, pages)
+    if utilisation >= 1.0:
+        return longest
+    return min(longest, etcd_bytes / C.ETCD_RANGE_BYTES_PER_S / (1.0 - utilisation))
 
 
 def range_bytes_to_oom(cluster: Cluster) -> float:

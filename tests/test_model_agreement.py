@@ -32,6 +32,21 @@ make it higher by well under 2; the second factor 2 and 1 MiB cover the rounding
 projection's unrounded seats against the simulator's rounded ones) and requests too small to
 matter. Checked where the projection is not ``overload`` (an overloaded cluster's timeouts, 429s
 and retries are the simulator's to model, not the projection's).
+
+**etcd member memory peak — simulated rise ≤ 1.1 × projected + S, and ≥ projected / 2 − S**
+(a second property: profiles of one or two LISTs read from etcd — resourceVersion="" before 1.31,
+or paginated — start or periodic, on 500 to 5,000 nodes with 1, 3 or 5 etcd members, over 300 s).
+The rise is one member's peak above its idle size; both sides come from
+``model.etcd.member_memory_of`` (the projection: ``etcd_memory_fraction``). S is what etcd sends
+in one simulator step, per member (throughput × dt / members × ``ETCD_RANGE_MEMORY_MULTIPLIER``):
+a read that etcd finishes within the step it was admitted is gone before the simulator samples
+its memory, and a step's arrivals are sampled whole. Upper bound: the projection admits every
+starting client, or rate × wait by Little's law (the wait stretched by 1 / (1 − ρ) and at most the
+client timeout per page), up to the level's seats — the simulator's seats and processor-sharing
+etcd reach it at most (1.1: its demand noise) and less where a flow averages two classes' bytes.
+Lower bound (one class read from etcd, etcd under half busy): the projection's wait is then at
+most twice the link time the simulator's fluid etcd gives a read; the simulator sends the
+projection's rate. Checked in all cases, overload included: the peak is what decides an OOM.
 """
 
 from __future__ import annotations
@@ -41,6 +56,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from waveguard.model import constants as C
 from waveguard.model.cost import WARNING_UTILISATION, baseline_memory_bytes, project
 from waveguard.model.fleet import Cluster, Fleet
 from waveguard.model.load import request_rate, running_clients, sending_clients
@@ -129,3 +145,51 @@ def test_simulator_stays_within_a_stated_factor_of_the_projection(profile, clust
     if quiet and slowest <= 30.0 and cpu < 0.8:
         projected = load.steady_seat_seconds_per_s
         assert STEADY_BELOW * projected - 1e-6 <= steady <= STEADY_ABOVE * projected + 1e-6, (steady, projected)
+
+
+ETCD_ABOVE, ETCD_BELOW = 1.1, 2.0
+ETCD_RUN_S = 300
+
+
+@st.composite
+def etcd_profiles(draw) -> RequestProfile:
+    """One or two LISTs read from etcd (resourceVersion=""; paginated or not), start or periodic."""
+    classes = []
+    for _ in range(draw(st.integers(1, 2))):
+        trigger = draw(st.sampled_from(["start", "periodic"]))
+        classes.append(RequestClass(
+            verb="list", resource=draw(st.sampled_from(["pods", "configmaps", "services"])),
+            scope=draw(st.sampled_from(["cluster", "namespace", "node"])), trigger=trigger,
+            rate_per_s=draw(st.sampled_from([0.01, 0.1, 1.0])) if trigger == "periodic" else 0.0,
+            resource_version="", limit=draw(st.sampled_from([None, 500]))))
+    per_node = draw(st.booleans())
+    return RequestProfile(client="DaemonSet/drawn/agent" if per_node else "Deployment/drawn/agent", agent="drawn",
+                          per_node=per_node, replicas=draw(st.integers(1, 5)), namespace="monitoring",
+                          service_account="agent", classes=classes)
+
+
+etcd_clusters = st.builds(
+    lambda nodes, version, members: Cluster(name="drawn", nodes=nodes, kubernetes_version=version,
+                                            etcd_members=members),
+    st.sampled_from([500, 1000, 2000, 3000, 5000]), st.sampled_from(["1.25", "1.30", "1.31"]),
+    st.sampled_from([1, 3, 5]))
+
+
+@settings(max_examples=40, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@given(profile=etcd_profiles(), cluster=etcd_clusters, share=st.sampled_from([0.01, 0.1, 1.0]))
+def test_the_simulated_etcd_member_memory_peak_stays_within_a_stated_factor_of_the_projection(profile, cluster,
+                                                                                                share):
+    share = share if profile.per_node else 1.0
+    load = project(profile, cluster, node_share=share)
+    sim = FleetSimulator(Fleet(clusters=[cluster]), [profile], expected_steps=ETCD_RUN_S + 5)
+    sim.set_rollout(cluster.name, share, pods_per_s=1e12)
+    peak = 0.0
+    for _ in range(ETCD_RUN_S):
+        sim.step()
+        peak = max(peak, float(sim.state.etcd_memory[0]))
+    projected = load.etcd_memory_fraction * cluster.etcd_member_memory_bytes - C.ETCD_BASE_MEMORY_BYTES
+    simulated = peak - C.ETCD_BASE_MEMORY_BYTES
+    step = cluster.etcd_throughput_bytes_per_s * sim.dt / cluster.etcd_member_count * C.ETCD_RANGE_MEMORY_MULTIPLIER
+    assert simulated <= ETCD_ABOVE * projected + step, (simulated, projected)
+    if len(profile.classes) == 1 and load.etcd_utilisation < 0.5:
+        assert simulated >= projected / ETCD_BELOW - step, (simulated, projected)

@@ -6,7 +6,7 @@ described in its truth.yaml), the planner's plan is rolled out on the default fl
 times, the simulated seconds the plan asks for). Then:
 
 * every cluster the projection gate passed and the change reached loses no simulated apiserver
-  replica (no OOM kill over the whole run, the bakes and any rollback included);
+  replica and no etcd (no OOM kill over the whole run, the bakes and any rollback included);
 * every cluster the projection gate failed before a wave never got that wave (the gate blocked
   it before the change reached the cluster).
 
@@ -77,3 +77,5 @@ def test_projection_and_simulated_rollout_agree(agent, tmp_path):
     lost = {name: int(sim.oom_kills[i]) for i, name in enumerate(sim.cluster_names) if sim.oom_kills[i]}
     assert not lost, (f"{agent}: simulated apiservers OOM-killed on {lost} although the projection passed every "
                       f"wave that reached them ({sorted(reached)}); status {state.status}")
+    etcd_lost = [name for i, name in enumerate(sim.cluster_names) if sim.state.etcd_crashes[i] > 0]
+    assert not etcd_lost, f"{agent}: simulated etcd OOM-killed on {etcd_lost} although the projection passed"

@@ -6,10 +6,10 @@ from pydantic import BaseModel
 
 from waveguard.model.apf import DEFAULT_APF, APFConfig
 from waveguard.model.cost import (
-    ClusterLoad, Scaling, Verdict, baseline_memory_bytes, combined_storm_memory_bytes, priority_level_of, project,
-    scaling_class, verdict_for,
+    ClusterLoad, Scaling, Verdict, baseline_memory_bytes, combined_etcd_memory_fraction, combined_storm_memory_bytes,
+    priority_level_of, project, scaling_class, verdict_for,
 )
-from waveguard.model.fleet import Fleet
+from waveguard.model.fleet import Cluster, Fleet
 from waveguard.model.requests import RequestProfile
 
 _VERDICT_RANK = {"ok": 0, "warning": 1, "overload": 2}
@@ -20,13 +20,16 @@ class ClusterProjection(BaseModel):
     """The change on one cluster. Workloads landing in the same priority level share its seats,
     and every storm shares the apiservers' memory, so ``utilisation`` is the highest *sum* of
     level utilisations over a level, and ``verdict`` the worse of that combination and the worst
-    workload. ``loads``: one :class:`ClusterLoad` per workload."""
+    workload. ``etcd_memory_fraction``: one etcd member's memory over its own while the range
+    responses of every workload's LISTs from etcd peak together (one etcd per cluster).
+    ``loads``: one :class:`ClusterLoad` per workload."""
 
     cluster: str
     nodes: int
     verdict: Verdict
     utilisation: float
     memory_share: float
+    etcd_memory_fraction: float = 0.0
     scaling: Scaling
     reasons: list[str]
     loads: dict[str, ClusterLoad]  # workload ref → load
@@ -57,7 +60,7 @@ def project_fleet(profiles: list[RequestProfile], fleet: Fleet, apf: APFConfig =
             if key not in cache:
                 cache[key] = project(p, cluster, apf, level=levels[p.client], baseline_memory=baseline)
             loads[p.client] = cache[key]
-        out.append(_combine(cluster.name, cluster.nodes, scaling, loads, baseline))
+        out.append(_combine(cluster, scaling, loads, baseline))
     return out
 
 
@@ -67,7 +70,7 @@ def _cost_key(profile: RequestProfile, level: str) -> str:
     return level + profile.model_dump_json(include={"per_node", "replicas", "clusters", "classes"})
 
 
-def _combine(name: str, nodes: int, scaling: Scaling, loads: dict[str, ClusterLoad], baseline: int) -> ClusterProjection:
+def _combine(cluster: Cluster, scaling: Scaling, loads: dict[str, ClusterLoad], baseline: int) -> ClusterProjection:
     by_level: dict[str, list[ClusterLoad]] = {}
     for load in loads.values():
         by_level.setdefault(load.priority_level, []).append(load)
@@ -76,6 +79,7 @@ def _combine(name: str, nodes: int, scaling: Scaling, loads: dict[str, ClusterLo
     util = 0.0
     memory = combined_storm_memory_bytes(loads.values(), baseline)
     limit = next(iter(loads.values())).memory_limit_bytes if loads else 1
+    etcd_memory = combined_etcd_memory_fraction(loads.values(), cluster) if loads else 0.0
     for level, group in by_level.items():
         level_util = sum(l.level_utilisation for l in group)
         util = max(util, level_util)
@@ -83,12 +87,12 @@ def _combine(name: str, nodes: int, scaling: Scaling, loads: dict[str, ClusterLo
                              sum(l.storm_seat_seconds for l in group) / max(1, group[0].level_capacity_seats),
                              max(l.rejected_share for l in group),
                              etcd_util=sum(l.etcd_utilisation for l in loads.values()),  # one etcd for all
-                             etcd_s=sum(l.storm_etcd_s for l in loads.values()))
+                             etcd_s=sum(l.storm_etcd_s for l in loads.values()), etcd_memory=etcd_memory)
         if _VERDICT_RANK[v] > _VERDICT_RANK[verdict] or (v == verdict and not reasons):
             verdict, reasons = v, why
     worst = max(loads.values(), key=lambda l: _VERDICT_RANK[l.verdict], default=None)
     if worst is not None and _VERDICT_RANK[worst.verdict] > _VERDICT_RANK[verdict]:
         verdict, reasons = worst.verdict, worst.reasons
-    return ClusterProjection(cluster=name, nodes=nodes, verdict=verdict, utilisation=util,
-                             memory_share=memory / limit if loads else 0.0, scaling=scaling, reasons=reasons,
-                             loads=loads)
+    return ClusterProjection(cluster=cluster.name, nodes=cluster.nodes, verdict=verdict, utilisation=util,
+                             memory_share=memory / limit if loads else 0.0, etcd_memory_fraction=etcd_memory,
+                             scaling=scaling, reasons=reasons, loads=loads)

@@ -7,8 +7,10 @@ module projects a whole profile onto a cluster (:func:`project`) and gives the v
 Verdicts (see :func:`project`): a cluster is ``overload`` when the change's demand on its
 priority level over one client timeout reaches the level's capacity (so queued LISTs time
 out and are retried: the storm does not drain), when the relist storm's peak memory reaches an
-apiserver's memory limit, or when its LISTs from etcd need the cluster's etcd for longer than
-the client timeout; ``warning`` from half of any.
+apiserver's memory limit, when its LISTs from etcd need the cluster's etcd for longer than
+the client timeout, or when the range responses they have etcd build at the peak fill an etcd
+member's memory (etcd is OOM-killed and loses its leader: :mod:`waveguard.model.etcd`, the
+simulator's functions); ``warning`` from half of any.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from pydantic import BaseModel
 
 from waveguard.model import constants as C
 from waveguard.model.apf import DEFAULT_APF, APFConfig, Subject
+from waveguard.model.etcd import member_memory_fraction, range_wait_s
 from waveguard.model.fleet import Cluster
 from waveguard.model.load import request_rate, running_clients, sending_clients
 from waveguard.model.requests import RequestClass, RequestProfile
@@ -77,8 +80,12 @@ class ClusterLoad(BaseModel):
     seats the level can use across all apiserver replicas (nominal + borrowable).
     ``etcd_utilisation`` is the same for the cluster's etcd: bytes its LISTs read from etcd
     (steady per second, plus the storm's ``storm_etcd_bytes`` over one client timeout) over
-    ``ETCD_READ_BYTES_PER_S``; at 1 the storm's LISTs wait for etcd past their timeout
-    (``storm_etcd_s``: seconds of the whole etcd the storm needs).
+    the cluster's etcd throughput (``Cluster.etcd_throughput_bytes_per_s``); at 1 the storm's
+    LISTs wait for etcd past their timeout (``storm_etcd_s``: seconds of the whole etcd the
+    storm needs). ``etcd_range_bytes``: bytes of range responses the cluster's etcd serves at
+    the change's peak (every apiserver replica's LISTs from etcd: :func:`_etcd_range_bytes`);
+    ``etcd_memory_fraction``: one etcd member's memory then over its memory
+    (:func:`waveguard.model.etcd.member_memory_fraction`; ≥ 1: OOM-kill, leader lost).
     """
 
     cluster: str
@@ -106,6 +113,8 @@ class ClusterLoad(BaseModel):
     storm_etcd_bytes: int = 0
     storm_etcd_s: float = 0.0
     etcd_utilisation: float = 0.0
+    etcd_range_bytes: int = 0
+    etcd_memory_fraction: float = 0.0
 
 
 @dataclass
@@ -116,7 +125,9 @@ class _Demand:
     sent, ``storm_etcd`` / ``steady_etcd`` read from etcd, per second for steady), fan-out
     events per second; ``start_*``: what ONE client's start requests hold (seats, memory bytes,
     etcd bytes, apiserver seconds); ``watchers_added``: watches per resource the profile adds
-    (cluster or namespace scope) for the writers' extra seats."""
+    (cluster or namespace scope) for the writers' extra seats; ``etcd_reads``: the classes read
+    from etcd, as (cost, starting clients, None) for a start LIST and (cost, 0, requests/s) for
+    a steady one."""
 
     steady: float = 0.0
     storm: float = 0.0
@@ -131,6 +142,7 @@ class _Demand:
     list_seats: int = 0
     watchers_added: dict[str, float] = field(default_factory=dict)
     starts: list[tuple[RequestCost, float]] = field(default_factory=list)
+    etcd_reads: list[tuple[RequestCost, float, float | None]] = field(default_factory=list)
 
     def add(self, rc: RequestClass, clients: float, cost: RequestCost, profile: RequestProfile,
             cluster: Cluster) -> None:
@@ -146,10 +158,14 @@ class _Demand:
             self.start_etcd += cost.etcd_bytes
             self.start_apiserver_s += cost.apiserver_s
             self.starts.append((cost, clients))
+            if cost.etcd_bytes:
+                self.etcd_reads.append((cost, clients, None))
         elif rc.trigger in ("periodic", "per_event"):
             rate = request_rate(rc, profile, cluster, clients)  # the simulator's rate too (model.load)
             self.steady += rate * cost.seat_seconds
             self.steady_etcd += rate * cost.etcd_bytes
+            if cost.etcd_bytes:
+                self.etcd_reads.append((cost, 0.0, rate))
         elif rc.verb == "watch":
             self.fanout += clients * events_per_watcher(rc, cluster)
             if rc.scope in ("cluster", "namespace"):
@@ -222,6 +238,35 @@ def _peak_memory_bytes(demand: _Demand, cluster: Cluster, capacity: int, baselin
     return baseline + int(min(summed, densest) * C.GO_HEAP_GROWTH_FACTOR)
 
 
+def _etcd_range_bytes(demand: _Demand, capacity: int, etcd_util: float) -> float:
+    """Bytes of range responses the cluster's etcd serves at once at the change's peak: the
+    requests of each class read from etcd that are in flight there (kube-apiserver holds their
+    seats while it waits: :mod:`waveguard.sim.etcd`), each holding its whole response
+    (``RequestCost.etcd_bytes``, as the simulator's ``EtcdPhase.range_bytes_held``). All
+    apiserver replicas share the cluster's etcd, so the counts are per cluster. By Little's law
+    a class has (requests arriving) × (time each waits) in flight: a start LIST's every starting
+    client at once; a steady class its rate × :func:`waveguard.model.etcd.range_wait_s` (one
+    member's link stretched by how busy etcd is, ``etcd_util``; the client timeout once ≥ 1) — at
+    most as many as the level's seats (``capacity``, nominal + borrowable, all replicas) admit
+    with the class alone. The classes are summed without a joint seat bound: the simulator sends
+    an informer's start LISTs as one relist of their bytes together, holding one LIST's seats, so
+    a joint bound by seats would undercount it (and a sum never falls when an agent gains a
+    LIST)."""
+    if not demand.etcd_reads or not capacity:
+        return 0.0
+    summed = 0.0
+    for cost, clients, rate in demand.etcd_reads:
+        arriving = clients if rate is None else rate * range_wait_s(cost.etcd_bytes, cost.pages, etcd_util)
+        summed += min(arriving, capacity / _exact_seats(cost)) * cost.etcd_bytes
+    return summed
+
+
+def combined_etcd_memory_fraction(loads: Iterable[ClusterLoad], cluster: Cluster) -> float:
+    """One etcd member's memory over its own when the LISTs from etcd of several workloads of
+    a change (their :class:`ClusterLoad` on ``cluster``) peak together: one etcd serves them all."""
+    return member_memory_fraction(cluster, sum(load.etcd_range_bytes for load in loads))
+
+
 def _rejected_share(demand: _Demand, clients: float, replicas: int, capacity: int, max_queued_per_flow: int) -> float:
     """Share of a simultaneous start rejected with 429: one flow (one ServiceAccount) queues at
     most handSize × queueLengthLimit per replica, plus what executes."""
@@ -252,8 +297,11 @@ def project(profile: RequestProfile, cluster: Cluster, apf: APFConfig = DEFAULT_
     level_util = (steady / capacity if capacity else math.inf) + storm / (capacity * C.CLIENT_TIMEOUT_S)
     server_util = (steady + writer_extra + storm / C.CLIENT_TIMEOUT_S) / (C.SEATS_PER_REPLICA * replicas)
     # The cluster's etcd, shared by every replica's LISTs from etcd (as in the simulator).
-    storm_etcd_s = demand.storm_etcd / C.ETCD_READ_BYTES_PER_S
-    etcd_util = demand.steady_etcd / C.ETCD_READ_BYTES_PER_S + storm_etcd_s / C.CLIENT_TIMEOUT_S
+    etcd_read = cluster.etcd_throughput_bytes_per_s
+    storm_etcd_s = demand.storm_etcd / etcd_read
+    etcd_util = demand.steady_etcd / etcd_read + storm_etcd_s / C.CLIENT_TIMEOUT_S
+    etcd_range = _etcd_range_bytes(demand, capacity, etcd_util)
+    etcd_memory = member_memory_fraction(cluster, etcd_range)
     if baseline_memory is None:
         baseline_memory = baseline_memory_bytes(cluster)
     peak_memory = _peak_memory_bytes(demand, cluster, capacity, baseline_memory)
@@ -261,7 +309,7 @@ def project(profile: RequestProfile, cluster: Cluster, apf: APFConfig = DEFAULT_
     rejected_share = _rejected_share(demand, clients, replicas, capacity, apf.level(level).max_queued_per_flow)
 
     verdict, reasons = verdict_for(level, level_util, server_util, memory_share, drain_s, rejected_share,
-                                   etcd_util=etcd_util, etcd_s=storm_etcd_s)
+                                   etcd_util=etcd_util, etcd_s=storm_etcd_s, etcd_memory=etcd_memory)
     return ClusterLoad(
         cluster=cluster.name, nodes=cluster.nodes, replicas=round(clients), apiserver_replicas=replicas,
         priority_level=level, level_seats=nominal * replicas, level_capacity_seats=capacity,
@@ -271,15 +319,22 @@ def project(profile: RequestProfile, cluster: Cluster, apf: APFConfig = DEFAULT_
         writer_extra_seat_seconds_per_s=writer_extra, list_seats=demand.list_seats,
         rejected_share=rejected_share, level_utilisation=level_util, server_utilisation=server_util,
         memory_share=memory_share, verdict=verdict, reasons=reasons, storm_etcd_bytes=int(demand.storm_etcd),
-        storm_etcd_s=storm_etcd_s, etcd_utilisation=etcd_util,
+        storm_etcd_s=storm_etcd_s, etcd_utilisation=etcd_util, etcd_range_bytes=int(etcd_range),
+        etcd_memory_fraction=etcd_memory,
     )
 
 
 def verdict_for(level: str, level_util: float, server_util: float, memory_share: float, drain_s: float,
-                rejected_share: float, *, etcd_util: float = 0.0, etcd_s: float = 0.0) -> tuple[Verdict, list[str]]:
-    """The verdict and its reasons for the given demand figures (see :class:`ClusterLoad`)."""
+                rejected_share: float, *, etcd_util: float = 0.0, etcd_s: float = 0.0,
+                etcd_memory: float = 0.0) -> tuple[Verdict, list[str]]:
+    """The verdict and its reasons for the given demand figures (see :class:`ClusterLoad`;
+    ``etcd_memory`` is its ``etcd_memory_fraction``, judged as the apiserver's memory share)."""
     reasons: list[str] = []
     verdict: Verdict = "ok"
+    if etcd_memory >= 1.0:
+        verdict = "overload"
+        reasons.append(f"needs {etcd_memory:.0%} of an etcd member's memory for the range responses of its LISTs "
+                       "from etcd: etcd is OOM-killed and loses its leader")
     if etcd_util >= OVERLOAD_UTILISATION:
         verdict = "overload"
         reasons.append(f"needs {etcd_util:.0%} of the cluster's etcd: its LISTs from etcd need {etcd_s:.0f} s of "
@@ -303,6 +358,9 @@ def verdict_for(level: str, level_util: float, server_util: float, memory_share:
         if memory_share >= WARNING_MEMORY_SHARE:
             verdict = "warning"
             reasons.append(f"needs {memory_share:.0%} of an apiserver's memory limit during a relist storm")
+        if etcd_memory >= WARNING_MEMORY_SHARE:
+            verdict = "warning"
+            reasons.append(f"needs {etcd_memory:.0%} of an etcd member's memory for its range responses")
     if rejected_share > 0:
         reasons.append(f"{rejected_share:.0%} of a simultaneous start is rejected with 429 at first (one flow: "
                        "handSize × queueLengthLimit queued per apiserver), and retried")
@@ -324,7 +382,8 @@ def scaling_class(profile: RequestProfile) -> Scaling:
 
 __all__ = [
     "GROWS_WITH_NODES", "OVERLOAD_UTILISATION", "WARNING_MEMORY_SHARE", "WARNING_UTILISATION", "ClusterLoad",
-    "RequestCost", "Scaling", "Verdict", "baseline_memory_bytes", "baseline_watchers", "combined_storm_memory_bytes",
+    "RequestCost", "Scaling", "Verdict", "baseline_memory_bytes", "baseline_watchers", "combined_etcd_memory_fraction",
+    "combined_storm_memory_bytes",
     "events_per_watcher", "objects_returned", "priority_level_of", "project", "request_cost", "scaling_class",
     "scope_divisor", "served_from", "subject_of", "verdict_for", "watch_cache_bytes", "writer_extra_seat_seconds",
 ]

@@ -8,6 +8,8 @@ Units: seconds, bytes. Constants and their sources: :mod:`waveguard.model.consta
 
 from __future__ import annotations
 
+from typing import Any
+
 from waveguard.model import constants as C
 from waveguard.model.fleet import Cluster
 
@@ -25,13 +27,48 @@ def commit_s(cluster: Cluster) -> float:
     return rtt + C.ETCD_WAL_FSYNC_S
 
 
-def member_memory_bytes(cluster: Cluster, range_bytes_in_flight: float) -> float:
+def member_memory_of(range_bytes_in_flight: Any, members: Any) -> Any:
     """Resident bytes of one etcd member while ``range_bytes_in_flight`` bytes of range
-    responses are being served by the cluster's etcd: its idle size plus its share (requests
-    are spread over the members) of the responses, each held as read key-values and the
-    marshalled reply together (``ETCD_RANGE_MEMORY_MULTIPLIER``)."""
-    share = range_bytes_in_flight / cluster.etcd_member_count
-    return C.ETCD_BASE_MEMORY_BYTES + C.ETCD_RANGE_MEMORY_MULTIPLIER * share
+    responses are being served by a cluster's etcd of ``members`` members (floats, or numpy
+    arrays of one entry per cluster — the simulator's form): its idle size
+    (``ETCD_BASE_MEMORY_BYTES``) plus its share (kube-apiserver's etcd client, clientv3 ≥ 3.4,
+    spreads its requests over every endpoint: round-robin balancer) of the responses, each held
+    as the key-values read from bbolt and the marshalled gRPC reply together
+    (``ETCD_RANGE_MEMORY_MULTIPLIER``: etcd's ``storeTxnRead.rangeKeys`` unmarshals every
+    key-value of the range into one ``[]mvccpb.KeyValue`` before the gRPC response is marshalled —
+    mvcc/kvstore_txn.go in 3.3–3.4, server/mvcc/kvstore_txn.go in 3.5,
+    server/storage/mvcc/kvstore_txn.go in 3.6; etcd-io/etcd#12342 is that memory under large
+    ranges)."""
+    return C.ETCD_BASE_MEMORY_BYTES + C.ETCD_RANGE_MEMORY_MULTIPLIER * range_bytes_in_flight / members
+
+
+def member_memory_bytes(cluster: Cluster, range_bytes_in_flight: float) -> float:
+    """:func:`member_memory_of` for one cluster's etcd (``Cluster.etcd_member_count`` members)."""
+    return float(member_memory_of(range_bytes_in_flight, cluster.etcd_member_count))
+
+
+def member_memory_fraction(cluster: Cluster, range_bytes_in_flight: float) -> float:
+    """:func:`member_memory_bytes` over the memory of one member
+    (``Cluster.etcd_member_memory_bytes``): at 1.0 the members are OOM-killed — the projection's
+    ``etcd_memory_fraction`` (``waveguard.model.cost``)."""
+    return member_memory_bytes(cluster, range_bytes_in_flight) / cluster.etcd_member_memory_bytes
+
+
+def range_wait_s(etcd_bytes: float, pages: int, utilisation: float) -> float:
+    """Seconds one range read of ``etcd_bytes`` (over ``pages`` pages) waits for the cluster's
+    etcd, which shares its throughput among the reads being served (processor sharing, as the
+    simulator's etcd phase :mod:`waveguard.sim.etcd` serves them): alone it takes its bytes over
+    one member's link (``ETCD_RANGE_BYTES_PER_S``); with etcd busy ``utilisation`` (0..1: bytes
+    asked per second over the bytes it returns per second) the mean wait of a processor-sharing
+    server, alone / (1 − utilisation) (L. Kleinrock, "Time-shared systems: a theoretical
+    treatment", J. ACM 14(2), 1967: the M/G/1 processor-sharing queue); at most — and, once etcd
+    is asked for as much as it returns, exactly — until its client gives up: ``CLIENT_TIMEOUT_S``
+    for each page (client-go's timeout is per HTTP request, each page one). By Little's law the
+    reads in flight are their arrival rate × this wait."""
+    longest = C.CLIENT_TIMEOUT_S * max(1, pages)
+    if utilisation >= 1.0:
+        return longest
+    return min(longest, etcd_bytes / C.ETCD_RANGE_BYTES_PER_S / (1.0 - utilisation))
 
 
 def range_bytes_to_oom(cluster: Cluster) -> float:

@@ -19,7 +19,7 @@ A fleet YAML looks like::
         apiserver_baseline_memory_bytes: 3000000000  # optional measured idle memory
         etcd_members: 5                       # optional (default 3)
         etcd_read_bytes_per_s: 1250000000   # optional (default members x 125 MB/s)
-        etcd_memory_bytes: 17179869184        # optional memory of one member (default 8 GiB)
+        etcd_memory_bytes: 17179869184        # optional memory of one member (default 16 GiB: ETCD_MEMBER_MEMORY_BYTES)
 
 Unset fields are derived from ``nodes`` (see :meth:`Cluster.object_count`).
 """

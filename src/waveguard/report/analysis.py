@@ -29,7 +29,8 @@ def to_json(result: AnalysisResult) -> dict[str, Any]:
         "projections": [
             {
                 "cluster": p.cluster, "nodes": p.nodes, "verdict": p.verdict, "utilisation": round(p.utilisation, 4),
-                "memory_share": round(p.memory_share, 4), "scaling": p.scaling, "reasons": p.reasons,
+                "memory_share": round(p.memory_share, 4), "etcd_memory_fraction": round(p.etcd_memory_fraction, 4),
+                "scaling": p.scaling, "reasons": p.reasons,
                 "workloads": [
                     {
                         "workload": ref, "verdict": l.verdict, "priority_level": l.priority_level,
@@ -43,7 +44,8 @@ def to_json(result: AnalysisResult) -> dict[str, Any]:
                         "writer_extra_seat_seconds_per_s": round(l.writer_extra_seat_seconds_per_s, 3),
                         "list_seats": l.list_seats, "rejected_share": round(l.rejected_share, 4),
                         "storm_etcd_bytes": l.storm_etcd_bytes, "storm_etcd_s": round(l.storm_etcd_s, 2),
-                        "etcd_utilisation": round(l.etcd_utilisation, 4),
+                        "etcd_utilisation": round(l.etcd_utilisation, 4), "etcd_range_bytes": l.etcd_range_bytes,
+                        "etcd_memory_fraction": round(l.etcd_memory_fraction, 4),
                         "reasons": l.reasons,
                     }
                     for ref, l in p.loads.items()
@@ -83,7 +85,7 @@ def render_table(result: AnalysisResult, console: Console) -> None:
         return
     shown = [p for p in result.projections if p.worst is not None]
     rows = [[p.cluster, f"{p.nodes:,}", f"[{_STYLE.get(p.verdict, 'yellow')}]{p.verdict}[/]", f"{p.utilisation:.0%}",
-             f"{p.memory_share:.0%}", f"{p.worst.storm_drain_s:.1f}" if p.worst else "",
+             f"{p.memory_share:.0%}", f"{p.etcd_memory_fraction:.0%}", f"{p.worst.storm_drain_s:.1f}" if p.worst else "",
              f"{sum(l.fanout_events_per_s for l in p.loads.values()):,.0f}", p.scaling, _why(p)] for p in shown]
     table, dropped = fitted_table(console, "Projected load per cluster (all workloads of the change together)",
                                   _PROJECTION_COLUMNS, rows)
@@ -94,12 +96,13 @@ def render_table(result: AnalysisResult, console: Console) -> None:
                 console.print(Padding(Text(f"{p.cluster}: {_why(p)}"), (0, 0, 0, 2)))
     console.print("[dim]seats: share of the priority level's seats (nominal + borrowable, all apiservers) the change "
                   "needs over one 60 s client timeout; memory: an apiserver's peak during a relist storm / its limit; "
+                  "etcd: an etcd member's memory while the change's LISTs from etcd peak / its own; "
                   "storm s: seconds to serve every agent's start-up LISTs.[/]")
 
 
 _PROJECTION_COLUMNS = (
     Column("cluster", flex=True), Column("nodes", "right"), Column("verdict"), Column("seats", "right"),
-    Column("memory", "right"), Column("storm s", "right"), Column("fan-out ev/s", "right", drop=1),
+    Column("memory", "right"), Column("etcd", "right", drop=1), Column("storm s", "right"), Column("fan-out ev/s", "right", drop=1),
     Column("scaling", drop=2), Column("why", drop=3))
 
 

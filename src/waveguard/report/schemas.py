@@ -89,7 +89,8 @@ class WorkloadLoadDoc(BaseModel):
 
 
 class ProjectionDoc(BaseModel):
-    """The change on one cluster: verdict, utilisation (share of 1), memory share, scaling."""
+    """The change on one cluster: verdict, utilisation (share of 1), memory share, etcd member
+    memory (share of one member's), scaling."""
 
     model_config = ConfigDict(extra="allow")
 
@@ -98,6 +99,8 @@ class ProjectionDoc(BaseModel):
     verdict: str
     utilisation: float
     memory_share: float
+    etcd_memory_fraction: float = Field(description="one etcd member's memory while the change's LISTs from etcd "
+                                                    "peak, over its own (1: OOM-kill)")
     scaling: Any
     reasons: list[str]
     workloads: list[WorkloadLoadDoc]

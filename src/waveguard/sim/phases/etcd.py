@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from waveguard.model import constants as C
-from waveguard.model.etcd import down_after_oom_s
+from waveguard.model.etcd import down_after_oom_s, member_memory_of
 from waveguard.sim.params import SimParams
 from waveguard.sim.phases.common import TINY, refresh_service
 from waveguard.sim.state import FleetState
@@ -76,7 +76,7 @@ def etcd_component(state: FleetState, params: SimParams, dt: float) -> None:
         return  # nothing read from etcd, never down: idle memory and a commit's p99 stand
     n = params.n_clusters
     held = state.etcd.range_bytes_held() if state.etcd.enabled else params.zeros_by_cluster
-    state.etcd_memory = C.ETCD_BASE_MEMORY_BYTES + C.ETCD_RANGE_MEMORY_MULTIPLIER * held / params.etcd_members
+    state.etcd_memory = member_memory_of(held, params.etcd_members)  # the projection's function too
     state.etcd_leader_changes = np.zeros(n)
     if state.etcd.enabled:
         state.etcd.serving = (state.time_s >= state.etcd_down_until).astype(np.float64)

@@ -58,18 +58,26 @@ def _print_findings(findings: list[Finding], console=None) -> None:
 
 
 def print_gates(console=None) -> None:
-    """The gate registry as a table: what a plan's ``gates`` may name, with defaults and sources."""
-    from rich.table import Table
+    """The gate registry, one block per gate (name, default threshold with its unit, whether it
+    watches the control plane and is on by default; what it reads; the threshold's source),
+    wrapped to the console's width: what a plan's ``gates`` may name."""
+    import textwrap
+
+    from rich.text import Text
 
     from waveguard.rollout.gates import GATES
 
-    table = Table(header_style="bold", box=None)
-    for column in ("gate", "reads", "default threshold", "control plane", "on by default", "threshold's source"):
-        table.add_column(column)
+    console = console or table_console()
     for gate in GATES.values():
-        table.add_row(gate.name, gate.reads, f"{gate.default_threshold:g} {gate.unit}",
-                      "yes" if gate.control_plane else "no", "yes" if gate.default_on else "no", gate.source)
-    (console or table_console()).print(table, highlight=False)
+        head = Text(gate.name, style="bold")
+        head.append(f"  {gate.default_threshold:g} {gate.unit}")
+        head.append(("  control plane" if gate.control_plane else "") + ("  on by default" if gate.default_on else ""),
+                    style="dim")
+        console.print(head)
+        for label, text, style in (("reads", gate.reads, ""), ("source", gate.source, "dim")):
+            for line in textwrap.wrap(f"{label}: {text}", console.width - 2, subsequent_indent="  "):
+                console.print("  " + line, style=style, highlight=False, markup=False)
+        console.print()
 
 
 def _emit_patches(plan: Plan, fleet, change: list[str], folder: Path, nodes: Path | None,

@@ -92,8 +92,7 @@ def _outcome(name: str, target: SimTarget, state, events: list[Event]) -> Strate
     result = target.sim.result(name)
     production = [c for c in target.fleet.clusters if not is_staging(c)]
     total = sum(c.nodes for c in production) or 1
-    running = sum((result.series("waveguard_sim_rollout_share", c.name) * c.nodes for c in production),
-                  np.zeros(len(result.times)))  # nodes running the change, per step
+    running = result.nodes_running_change([c.name for c in production])
     rows = {s.name: s for s in result.summary()}
     halted = next((e for e in events if e.kind == "halted"), None)
     projections = [e.data for e in events if e.kind == "gate" and e.data.get("gate") == "projection"]

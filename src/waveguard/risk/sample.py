@@ -117,8 +117,7 @@ def _outcome(index: int, world: World, target: SimTarget, halted) -> SampleOutco
         else:
             baseline += 1
     total = sum(c.nodes for c in production) or 1
-    running = sum((result.series("waveguard_sim_rollout_share", c.name) * c.nodes for c in production),
-                  np.zeros(len(result.times)))
+    running = result.nodes_running_change([c.name for c in production])
     return SampleOutcome(
         index=index, factors=world.factors, saturated=saturated, baseline_saturated=baseline,
         blast_radius_pct=float(np.max(running, initial=0.0) / total * 100),

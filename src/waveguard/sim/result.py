@@ -143,6 +143,12 @@ class SimulationResult:
         start = int(np.searchsorted(t, after_s - 1e-9))
         return _first_sustained(~self.saturated_mask(cluster)[start:], t[start:], SATURATION_SUSTAIN_S, self.step_s)
 
+    def nodes_running_change(self, clusters: Sequence[str]) -> np.ndarray:
+        """Per step, shape (T,): nodes of ``clusters`` that run the change (each cluster's rollout
+        share × its nodes, summed) — a rollout's blast radius in nodes."""
+        return sum((self.series("waveguard_sim_rollout_share", c) * self.nodes[c] for c in clusters),
+                   np.zeros(len(self.times)))
+
     def summary(self) -> list[ClusterSummary]:
         """Per cluster: nodes, change start, saturation, DNS failure, peak error, impact."""
         if self._summary is None:

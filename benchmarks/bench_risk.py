@@ -74,7 +74,7 @@ def main() -> None:
           f"load average {os.getloadavg()[0]:.1f}")
     pool_wall, pool = timed(f"local pool ({cores} processes)", lambda: run_sweep(inputs, args.samples))
     per_sample = pool_wall * cores / args.samples
-    print(f"  per sample: {per_sample:.2f} core-seconds; P(saturation) "
+    print(f"  per sample: {per_sample:.2f} s of a core (wall × cores ÷ samples); P(saturation) "
           f"{pool.summary.p_saturation.value:.3f} (≤ {pool.summary.p_saturation.high:.3f})")
     if args.skip_ray:
         return

@@ -20,15 +20,25 @@ def schema_problem(body: dict) -> str | None:
 
     Documents of one shape (:func:`shape`) get one answer, computed once: a bundle of many
     copies of a chart validates each shape once. The best error (jsonschema's ``best_match``,
-    which sorts every error) is only looked for when the document is invalid."""
+    which sorts every error) is only looked for when the document is invalid. The first document
+    of a kind (kind, apiVersion) is validated without its shape: shapes (and the schema scan
+    behind :func:`_value_keys`) are only computed once a kind repeats, so a small change, whose
+    kinds are all different, pays for none of it (start-up, issue 17); a bundle validates at most
+    one more document per kind."""
+    kind = (str(body.get("kind")), str(body.get("apiVersion")))
+    if kind not in _KINDS_SEEN:
+        _KINDS_SEEN.add(kind)
+        return _problem(body)
     key = shape(body)
-    if key in _PROBLEMS:
-        return _PROBLEMS[key]
-    problem = _problem(body)
+    if key not in _PROBLEMS:
+        _remember(key, _problem(body))
+    return _PROBLEMS[key]
+
+
+def _remember(key: Hashable, problem: str | None) -> None:
     if len(_PROBLEMS) >= _MAX_SHAPES:
         _PROBLEMS.clear()
     _PROBLEMS[key] = problem
-    return problem
 
 
 def _problem(body: dict) -> str | None:
@@ -44,6 +54,8 @@ def _problem(body: dict) -> str | None:
 #: bound on memory for a bundle of all-different documents; real bundles repeat few shapes).
 _MAX_SHAPES = 4096
 _PROBLEMS: dict[Hashable, str | None] = {}
+#: (kind, apiVersion) of the documents validated so far.
+_KINDS_SEEN: set[tuple[str, str]] = set()
 
 
 def shape(value: Any, key: str = "") -> Hashable:

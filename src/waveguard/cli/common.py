@@ -20,10 +20,12 @@ import sys
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 import typer
-from rich.console import Console
+
+if TYPE_CHECKING:  # rich is imported when something is printed through it, not at start-up
+    from rich.console import Console
 
 from waveguard.model.apiversion import API_VERSION as API_VERSION  # re-exported: the commands use it
 from waveguard.model.apiversion import versioned
@@ -40,7 +42,24 @@ KUBECONFIG_ENV = "KUBECONFIG"
 #: Width of tables written to --output-file (no terminal to measure).
 FILE_TABLE_WIDTH = 120
 
-err_console = Console(stderr=True, soft_wrap=True, highlight=False)
+
+
+class _StderrConsole:
+    """rich's stderr Console, made on first use: a command whose output is JSON and which
+    prints nothing on stderr does not import rich (~20 ms of start-up, issue 17)."""
+
+    _console: Console | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        if _StderrConsole._console is None:
+            from rich.console import Console
+
+            _StderrConsole._console = Console(stderr=True, soft_wrap=True, highlight=False)
+        return getattr(_StderrConsole._console, name)
+
+
+#: One-line errors and notes on stderr (a rich Console; ``err_console.print(...)``).
+err_console: Console = _StderrConsole()  # type: ignore[assignment]  # forwards every attribute to a Console
 
 
 @contextmanager
@@ -54,12 +73,16 @@ def input_errors() -> Iterator[None]:
 
 
 def stdout_console() -> Console:
+    from rich.console import Console
+
     return Console(file=sys.stdout, soft_wrap=False, width=200 if not sys.stdout.isatty() else None)
 
 
 def table_console() -> Console:
     """stdout for tables that fit the width (issue 16): the terminal's width, else $COLUMNS,
     else 80 columns (piped), so a piped table reads as it does on an 80-column terminal."""
+    from rich.console import Console
+
     return Console(file=sys.stdout, soft_wrap=False)
 
 
@@ -179,6 +202,8 @@ class Output:
         if self.file is None:
             yield table_console()
             return
+        from rich.console import Console
+
         buffer = io.StringIO()
         yield Console(file=buffer, width=FILE_TABLE_WIDTH, soft_wrap=False, color_system=None)
         self.emit(buffer.getvalue())

@@ -6,16 +6,15 @@ The JSON schema is documented in README.md ("analyse -o json"; waveguard schema 
 
 from __future__ import annotations
 
-from typing import Any
-
-from rich.console import Console
-from rich.padding import Padding
-from rich.text import Text
+from typing import TYPE_CHECKING, Any
 
 from waveguard import __version__
 from waveguard.analysis import AnalysisResult
 from waveguard.model.cost import scaling_class
-from waveguard.report.fit import Column, cell, fitted_table
+
+if TYPE_CHECKING:  # rich is imported by the table alone: `-o json` starts without it (issue 17)
+    from rich.console import Console
+    from waveguard.report.fit import Column
 
 _STYLE = {"info": "cyan", "warning": "yellow", "error": "bold red", "ok": "green", "overload": "bold red"}
 
@@ -74,6 +73,11 @@ def to_json(result: AnalysisResult) -> dict[str, Any]:
 def render_table(result: AnalysisResult, console: Console) -> None:
     """Findings (a list), then per-cluster projections (a table), fitting ``console.width``:
     too narrow, the table lists each cluster's reason under it, then drops scaling and fan-out."""
+    from rich.padding import Padding
+    from rich.text import Text
+
+    from waveguard.report.fit import cell, fitted_table
+
     if result.findings:
         console.print(cell("Findings", "bold"))
         for f in result.findings:
@@ -88,7 +92,7 @@ def render_table(result: AnalysisResult, console: Console) -> None:
              f"{p.memory_share:.0%}", f"{p.etcd_memory_fraction:.0%}", f"{p.worst.storm_drain_s:.1f}" if p.worst else "",
              f"{sum(l.fanout_events_per_s for l in p.loads.values()):,.0f}", p.scaling, _why(p)] for p in shown]
     table, dropped = fitted_table(console, "Projected load per cluster (all workloads of the change together)",
-                                  _PROJECTION_COLUMNS, rows)
+                                  _projection_columns(), rows)
     console.print(table)
     if "why" in dropped:
         for p in shown:
@@ -100,10 +104,13 @@ def render_table(result: AnalysisResult, console: Console) -> None:
                   "storm s: seconds to serve every agent's start-up LISTs.[/]")
 
 
-_PROJECTION_COLUMNS = (
-    Column("cluster", flex=True), Column("nodes", "right"), Column("verdict"), Column("seats", "right"),
-    Column("memory", "right"), Column("etcd", "right", drop=1), Column("storm s", "right"), Column("fan-out ev/s", "right", drop=1),
-    Column("scaling", drop=2), Column("why", drop=3))
+def _projection_columns() -> tuple[Column, ...]:
+    """The projection table's columns (``drop``: the order they go in when the width is short)."""
+    from waveguard.report.fit import Column
+
+    return (Column("cluster", flex=True), Column("nodes", "right"), Column("verdict"), Column("seats", "right"),
+            Column("memory", "right"), Column("etcd", "right", drop=1), Column("storm s", "right"),
+            Column("fan-out ev/s", "right", drop=1), Column("scaling", drop=2), Column("why", drop=3))
 
 
 def _why(p: Any) -> str:
@@ -113,6 +120,9 @@ def _why(p: Any) -> str:
 def _print_finding(f: Any, console: Console) -> None:
     """``RULE severity workload`` and ``file:line`` on a line each (cut to the width), then what
     grows with what and the fix as paragraphs."""
+    from rich.padding import Padding
+    from rich.text import Text
+
     head = Text(no_wrap=True, overflow="ellipsis")
     head.append(f.rule, style="bold")
     head.append(f" {f.severity}", style=_STYLE[f.severity])

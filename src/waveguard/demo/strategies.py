@@ -30,6 +30,7 @@ from waveguard.rollout.eventlog import Event, EventLog
 from waveguard.rollout.plan import ClusterSelector, GateSpec, Plan, Wave, is_staging, propose_plan
 from waveguard.rollout.simtarget import SimTarget
 from waveguard.sim import load_builtin
+from waveguard.sim.phases.recording import EVERY_STEP
 from waveguard.sim.result import IMPACT_ERROR_RATIO
 from waveguard.sim.scenario import Scenario, find_project_path
 
@@ -77,7 +78,9 @@ def run_strategy(name: str, scenario: Scenario, seed: int | None = None) -> Stra
     fleet = scenario.fleet_model
     change = scenario.change.manifests[0] if scenario.change and scenario.change.manifests else "change"
     plan = strategy_plan(name, change, fleet)
-    target = SimTarget.for_scenario(scenario, seed=seed)
+    # Every step: the table's impact minutes count the steps whose error ratio is over the line
+    # (at 10 s frames each crossing would round to its frame: 879.9 → 884.5 min; issue 17).
+    target = SimTarget.for_scenario(scenario, seed=seed, recording=EVERY_STEP)
     with tempfile.TemporaryDirectory() as tmp:
         log = EventLog(os.path.join(tmp, "state.db"), create=True)
         engine = Engine(plan=plan, fleet=fleet, target=target, log=log, analysed_profiles=scenario.profiles)

@@ -17,7 +17,13 @@ from waveguard.rollout.ports import CombinedBackend, Readings
 from waveguard.rollout.state import RolloutState, Transition
 from waveguard.sim import FleetSimulator
 from waveguard.sim.options import SimulatorOptions
+from waveguard.sim.phases.recording import RecordingPlan, record_with
 from waveguard.sim.scenario import Scenario
+
+#: What a rollout on the simulator records: one frame every 10 s (gauges sampled then, counters
+#: summed over the interval), what its gates and its report read (issue 17). The rollout engine
+#: reads at multiples of its gate interval, so a gate reads the frame of the step it runs at.
+ROLLOUT_FRAMES = RecordingPlan(every_s=10.0)
 
 #: Metrics that come from kube-apiserver: with every replica down there is nothing to scrape,
 #: so a gate reading them has no data (as with a real Prometheus).
@@ -81,27 +87,38 @@ class SimTarget(CombinedBackend):
     """A simulated fleet as a rollout backend: its own actuator, clock and signal source.
     ``profiles``: the change, as the simulator's agents send it. Time is simulated seconds
     since the rollout started. ``options``: the simulator's switches (default: Kubernetes' APF
-    defaults, seed 0, recording preallocated for six simulated hours)."""
+    defaults, seed 0, recording preallocated for six simulated hours). ``recording``: what the
+    simulator records (default :data:`ROLLOUT_FRAMES`; :data:`~waveguard.sim.phases.recording.
+    EVERY_STEP` for summaries at the step's resolution)."""
 
-    def __init__(self, fleet: Fleet, profiles: list[RequestProfile], options: SimulatorOptions | None = None) -> None:
+    def __init__(self, fleet: Fleet, profiles: list[RequestProfile], options: SimulatorOptions | None = None,
+                 recording: RecordingPlan = ROLLOUT_FRAMES) -> None:
         super().__init__()
         self.fleet = fleet
         self.profiles = profiles
         self._options = options or SimulatorOptions(expected_steps=6 * 3600)
-        self.sim = FleetSimulator(fleet, profiles, **self._options.kwargs())
+        self._recording = recording
+        self.sim = self._simulator()
         self.shares: dict[str, float] = {}
         #: Pods per second the DaemonSet controller starts the change's agents at (the agents'
         #: start spread; default: kube-controller-manager's client rate limit).
         self.daemonset_pods_per_s = C.DAEMONSET_PODS_CREATED_PER_S
 
+    def _simulator(self) -> FleetSimulator:
+        """A fresh simulator at time 0 recording as asked."""
+        sim = FleetSimulator(self.fleet, self.profiles, **self._options.kwargs())
+        record_with(sim, self._recording)
+        return sim
+
     @classmethod
     def for_scenario(cls, scenario: "Scenario", seed: int | None = None, *, fleet: Fleet | None = None,
-                     profiles: list[RequestProfile] | None = None) -> "SimTarget":
+                     profiles: list[RequestProfile] | None = None,
+                     recording: RecordingPlan = ROLLOUT_FRAMES) -> "SimTarget":
         """A target with ``scenario``'s fleet, change, APF objects and simulator switches (DNS
         design, client back-off) — but not its schedule: the rollout engine decides that.
         ``fleet``/``profiles`` replace the scenario's (a plan's fleet, another change)."""
         return cls(scenario.fleet_model if fleet is None else fleet, scenario.profiles if profiles is None else profiles,
-                   scenario.simulator_options(seed, with_change_state=False))
+                   scenario.simulator_options(seed, with_change_state=False), recording)
 
     def now(self) -> float:
         return self.sim.time_s
@@ -140,7 +157,7 @@ class SimTarget(CombinedBackend):
 
     def reset(self) -> None:
         """A fresh simulator (time 0, the change nowhere), same options."""
-        self.sim = FleetSimulator(self.fleet, self.profiles, **self._options.kwargs())
+        self.sim = self._simulator()
         self.shares.clear()
 
     def replay(self, transition: Transition) -> None:

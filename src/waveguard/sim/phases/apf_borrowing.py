@@ -109,11 +109,18 @@ def solve_fair_fraction(target: np.ndarray, low: np.ndarray, high: np.ndarray, t
     f = start.copy()
     for _ in range(3):
         ft = f * target
-        inside = (ft > low) & (ft < high)
         g = np.clip(ft, low, high).sum(axis=0)
+        if _close(g, total).all():  # on its segment already (the usual case): no more steps
+            return f
+        inside = (ft > low) & (ft < high)
         slope = (target * inside).sum(axis=0)
         f = np.where(slope > 0, f + (total - g) / np.maximum(slope, TINY), f)
-    bad = np.abs(np.clip(f * target, low, high).sum(axis=0) - total) > 1e-6 * total
+    bad = ~_close(np.clip(f * target, low, high).sum(axis=0), total)
     if bad.any():
         f[bad] = fair_fraction(target[:, bad], low[:, bad], high[:, bad], total[bad])
     return f
+
+
+def _close(sums: np.ndarray, total: np.ndarray) -> np.ndarray:
+    """``(R, C)`` bool: the limits of replica r of cluster c sum to ``total`` within 1e-6 of it."""
+    return np.abs(sums - total) <= 1e-6 * total

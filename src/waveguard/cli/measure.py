@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.table import Table
 
 from waveguard.cli.common import (
     EXIT_OK, Output, err_console, input_errors, legacy_json_option, output_file_option, output_option, resolve_output,
@@ -154,6 +153,8 @@ def _render(m) -> None:
 
     span = f"{m.start:%Y-%m-%d %H:%M:%S} – {m.end:%H:%M:%S} UTC" if m.start and m.end else "no timestamps"
     console.print(f"{summary_line(m)} ({span})")
+    from rich.table import Table
+
     table = Table(show_lines=False)
     for col in ("client", "agent", "pods", "per node", "level", "requests", "429", "class", "n", "rate/pod/s", "codes"):
         table.add_column(col, overflow="fold")
@@ -186,6 +187,8 @@ def _render_objects(inventory) -> None:
 
     console = stdout_console()
     console.print(f"object counts and sizes from {inventory.source}")
+    from rich.table import Table
+
     table = Table(show_lines=False)
     for col in ("resource", "group", "objects", "bytes/object", "model constant", "measured by"):
         table.add_column(col, overflow="fold")

@@ -10,7 +10,7 @@ from typing import Optional
 import typer
 
 from waveguard.cli.common import (
-    EXIT_FINDINGS, EXIT_OK, input_errors, legacy_format_option, output_file_option, output_option, resolve_output,
+    EXIT_FINDINGS, EXIT_OK, cyclic_gc_paused, input_errors, legacy_format_option, output_file_option, output_option, resolve_output,
 )
 
 #: Output formats of `analyse` (the first is the default).
@@ -50,6 +50,16 @@ def analyse_command(
 
     Exit 0: nothing reaches --fail-on; 1: something does; 2: bad input.
     """
+    with cyclic_gc_paused():
+        failed = _analyse(paths, fleet, output, output_file, legacy_format, fail_on, profiles, strict, sarif_base,
+                          sarif_category)
+    raise typer.Exit(EXIT_FINDINGS if failed else EXIT_OK)
+
+
+def _analyse(paths: Optional[list[str]], fleet: Optional[Path], output: str, output_file: Optional[Path],
+             legacy_format: Optional[str], fail_on: FailOn, profiles: Optional[Path], strict: bool,
+             sarif_base: Optional[Path], sarif_category: str) -> bool:
+    """The command's work; True when a finding reaches ``fail_on``."""
     # Imported here: every command's start-up stays light (`waveguard --help` included).
     from waveguard.analysis import analyse
     from waveguard.analysis.loader import manifest_files
@@ -84,5 +94,4 @@ def analyse_command(
             with out.console() as console:
                 render_table(result, console)
     worst = result.worst_severity()
-    failed = worst is not None and SEVERITY_RANK[worst] >= SEVERITY_RANK[fail_on.value]
-    raise typer.Exit(EXIT_FINDINGS if failed else EXIT_OK)
+    return worst is not None and SEVERITY_RANK[worst] >= SEVERITY_RANK[fail_on.value]

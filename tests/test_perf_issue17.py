@@ -176,3 +176,19 @@ def test_the_value_keys_of_the_flat_pass_are_those_of_a_walk_of_the_whole_schema
 
     walk(schema._definitions(f"kubernetes-json-schema/v{version}-local", version))
     assert schema._value_keys() == frozenset(found)
+
+
+def test_a_kinds_first_document_is_validated_without_its_shape_and_the_next_ones_by_shape(monkeypatch):
+    """Start-up: a kind's first document is answered without :func:`schema.shape` (nor the schema
+    scan behind it); a second document of that kind is shaped and cached; answers are the same."""
+    shaped = []
+    real_shape = schema.shape
+    monkeypatch.setattr(schema, "shape", lambda value, key="": shaped.append(value) or real_shape(value, key))
+    monkeypatch.setattr(schema, "_KINDS_SEEN", set())
+    monkeypatch.setattr(schema, "_PROBLEMS", {})
+    bad = {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": 3}}
+    assert schema.schema_problem(bad).startswith("metadata.name: 3 is not of type 'string'")
+    assert shaped == []
+    assert schema.schema_problem({**bad, "metadata": {"name": 4}}).startswith("metadata.name: 4 is not of type")
+    assert shaped and len(schema._PROBLEMS) == 1
+    assert schema.schema_problem({**bad, "metadata": {"name": "ok"}}) is None

@@ -30,6 +30,7 @@ from waveguard.rollout.paced_signals import PacedSignals
 from waveguard.rollout.plan import ClusterSelector, GateSpec, Plan, Wave
 from waveguard.rollout.simtarget import SimTarget
 from waveguard.sim.options import SimulatorOptions
+from waveguard.sim.phases.recording import EVERY_STEP
 from waveguard.signals.dns import probe_authoritative
 from waveguard.signals.exposition import histogram_quantile, parse_exposition, read_exposition
 from waveguard.signals.prometheus import PrometheusConfig, PrometheusSignals
@@ -285,7 +286,7 @@ def test_a_restarted_paced_target_replays_the_log_after_its_warm_up(tmp_path):
 def running():
     from waveguard.sim import load_builtin
 
-    target = SimTarget.for_scenario(load_builtin("incident-2024-12-11"))
+    target = SimTarget.for_scenario(load_builtin("incident-2024-12-11"), recording=EVERY_STEP)  # a live exporter
     exporter = FleetExporter(target.sim, dns=True)
     target.apply("prod-24-7500", 0.01)
     target.advance(120)
@@ -335,7 +336,7 @@ def test_exporter_serves_503_while_no_apiserver_replica_is_up_so_prometheus_reco
     import httpx
 
     fleet = Fleet(clusters=[Cluster(name="c", nodes=100, apiserver_replicas=1)])
-    target = SimTarget(fleet, [], SimulatorOptions(seed=1))
+    target = SimTarget(fleet, [], SimulatorOptions(seed=1), EVERY_STEP)  # a live exporter reads the latest frame
     target.advance(5)
     with FleetExporter(target.sim, dns=False) as exporter:
         assert httpx.get(f"{exporter.url}/metrics/c/apiserver").status_code == 200
@@ -350,7 +351,7 @@ def test_exporter_serves_503_while_no_apiserver_replica_is_up_so_prometheus_reco
 
 def test_simulated_coredns_answers_the_real_probe_and_fails_its_share():
     fleet = Fleet(clusters=[Cluster(name="c", nodes=100)])
-    target = SimTarget(fleet, [], SimulatorOptions(seed=1))
+    target = SimTarget(fleet, [], SimulatorOptions(seed=1), EVERY_STEP)  # a live exporter reads the latest frame
     target.advance(5)
     exporter = FleetExporter(target.sim, dns=True).start()
     try:

@@ -42,8 +42,11 @@ COMMANDS = ("demo", "analyse", "plan", "rollout", "simulate", "measure", "breakg
 
 def _register(argv: list[str]) -> None:
     """Import and register the command named by ``argv[1]`` alone, or every command when it names
-    none (``--help``, ``--version``, a test importing ``app``): one command's start-up does not
-    pay for the others' imports (``analyse`` on one file loads no break-glass or rollout code)."""
+    none (``--help``, a test importing ``app``), and none for ``--version`` alone: one command's
+    start-up does not pay for the others' imports (``analyse`` on one file loads no break-glass or
+    rollout code)."""
+    if argv[1:] == ["--version"]:  # answered by the eager callback: no command is needed
+        return
     named = [argv[1]] if len(argv) > 1 and argv[1] in COMMANDS else []
     for name in named or COMMANDS:
         importlib.import_module(f"waveguard.cli.{name}").register(app)

@@ -48,6 +48,7 @@ from waveguard.signals.prometheus import DNSConfig, DNSTarget, PrometheusConfig,
 from waveguard.sim import FleetSimulator
 from waveguard.sim.exporter import FleetExporter, dns_zone, parse_listen
 from waveguard.sim.pacer import SLICE_WALL_S, Pacer
+from waveguard.sim.phases.recording import EVERY_STEP
 
 
 class PacedSimTarget(CombinedBackend):
@@ -66,6 +67,7 @@ class PacedSimTarget(CombinedBackend):
                  log: Callable[[str], None] | None = None) -> None:
         super().__init__()
         self.inner = inner
+        inner.record_as(EVERY_STEP)  # its exporter serves the latest frame to every scrape
         self.config = prometheus
         self.scale = prometheus.time_scale
         self.host, self.port = parse_listen(listen)

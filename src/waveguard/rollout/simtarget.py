@@ -104,6 +104,13 @@ class SimTarget(CombinedBackend):
         #: start spread; default: kube-controller-manager's client rate limit).
         self.daemonset_pods_per_s = C.DAEMONSET_PODS_CREATED_PER_S
 
+    def record_as(self, plan: RecordingPlan) -> None:
+        """Record as ``plan`` asks from now on (this simulator and those :meth:`reset` makes),
+        e.g. every step for a live exporter whose scrapes read the latest frame. Raises
+        ValueError once the simulator has stepped."""
+        record_with(self.sim, plan)
+        self._recording = plan
+
     def _simulator(self) -> FleetSimulator:
         """A fresh simulator at time 0 recording as asked."""
         sim = FleetSimulator(self.fleet, self.profiles, **self._options.kwargs())

@@ -1,7 +1,8 @@
 """Rollouts on the simulator record 10 s frames (issue 17): the gates read the frame of the
 step they run at, so a rollout gives the same verdicts as one recorded every step — the same
-events (gate results, halts, waves) at the same times, the same end state — and the run's
-summary gives the same saturation verdicts.
+events (gate results, halts, waves) at the same times, the same end state; the rollout report is
+drawn from those events (report/rollout_data.py), so it is the same too — and the run's summary
+gives the same saturation verdicts, at the frame's resolution.
 
 The real simulator on a three-cluster fleet (about a second each); no timing is asserted."""
 

@@ -43,24 +43,26 @@ KUBECONFIG_ENV = "KUBECONFIG"
 #: Width of tables written to --output-file (no terminal to measure).
 FILE_TABLE_WIDTH = 120
 
+_stderr: Console | None = None
 
 
-class _StderrConsole:
-    """rich's stderr Console, made on first use: a command whose output is JSON and which
-    prints nothing on stderr does not import rich (~20 ms of start-up, issue 17)."""
+def stderr_console() -> Console:
+    """rich's Console on stderr for one-line errors and notes, made on first use: a command whose
+    output is JSON and which prints nothing on stderr does not import rich (~20 ms of start-up,
+    issue 17). ``from waveguard.cli.common import err_console`` gives the same console."""
+    global _stderr
+    if _stderr is None:
+        from rich.console import Console
 
-    _console: Console | None = None
-
-    def __getattr__(self, name: str) -> Any:
-        if _StderrConsole._console is None:
-            from rich.console import Console
-
-            _StderrConsole._console = Console(stderr=True, soft_wrap=True, highlight=False)
-        return getattr(_StderrConsole._console, name)
+        _stderr = Console(stderr=True, soft_wrap=True, highlight=False)
+    return _stderr
 
 
-#: One-line errors and notes on stderr (a rich Console; ``err_console.print(...)``).
-err_console: Console = _StderrConsole()  # type: ignore[assignment]  # forwards every attribute to a Console
+def __getattr__(name: str) -> Console:
+    """``err_console``: :func:`stderr_console` (a real Console, made when first imported)."""
+    if name == "err_console":
+        return stderr_console()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @contextmanager
@@ -69,7 +71,7 @@ def input_errors() -> Iterator[None]:
     try:
         yield
     except InputError as exc:
-        err_console.print(f"error: {exc}", markup=False)
+        stderr_console().print(f"error: {exc}", markup=False)
         raise typer.Exit(EXIT_BAD_INPUT) from None
 
 
@@ -103,7 +105,7 @@ def table_console() -> Console:
 
 def note(text: str) -> None:
     """One line on stderr (a deprecation, a skipped input)."""
-    err_console.print(f"note: {text}", markup=False)
+    stderr_console().print(f"note: {text}", markup=False)
 
 
 # --- options ---------------------------------------------------------------------------------

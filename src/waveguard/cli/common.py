@@ -68,6 +68,13 @@ def note(text: str) -> None:
     err_console.print(f"note: {text}", markup=False)
 
 
+def command_group(**settings: Any) -> typer.Typer:
+    """A typer app (the root command or a group such as ``rollout``) with plain help: flags
+    shown as flags (``--watch``, not ``--watch <bool>``), no rich panels, 80 columns wrapped by
+    click. ``settings``: typer.Typer's."""
+    return typer.Typer(rich_markup_mode=None, **settings)
+
+
 # --- options ---------------------------------------------------------------------------------
 def _completer(formats: Sequence[str]):
     def complete(incomplete: str) -> list[str]:

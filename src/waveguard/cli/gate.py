@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Optional
 import typer
 
 from waveguard.cli.common import (
-    EXIT_BAD_INPUT, EXIT_FINDINGS, EXIT_OK, PROMETHEUS_URL_ENV, input_errors, legacy_json_option, output_file_option,
+    EXIT_BAD_INPUT, EXIT_FINDINGS, EXIT_OK, PROMETHEUS_URL_ENV, command_group, input_errors, legacy_json_option,
+    output_file_option,
     output_option, resolve_output,
 )
 
@@ -28,7 +29,7 @@ FORMATS = ("table", "json", "yaml")
 
 
 def register(app: typer.Typer) -> None:
-    gate_app = typer.Typer(name="gate", no_args_is_help=True, help="Evaluate waveguard's gates for other tools.")
+    gate_app = command_group(name="gate", no_args_is_help=True, help="Evaluate waveguard's gates for other tools.")
     gate_app.command("check")(check_command)
     app.add_typer(gate_app)
 

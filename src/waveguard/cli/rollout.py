@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Optional
 import typer
 
 from waveguard.cli.common import (
-    EXIT_FINDINGS, EXIT_OK, PROMETHEUS_URL_ENV, context_map, err_console, input_errors, legacy_json_option, output_option,
+    EXIT_FINDINGS, EXIT_OK, PROMETHEUS_URL_ENV, command_group, context_map, err_console, input_errors,
+    legacy_json_option, output_option,
     render_document, resolve_output, seconds, state_option, stdout_console,
 )
 from waveguard.cli.rollout_live import LiveReporter, print_status, watch
@@ -33,7 +34,7 @@ if TYPE_CHECKING:  # pydantic models: imported where used, so `waveguard --help`
     from waveguard.rollout.eventlog import Event, EventLog, RolloutState, Row
     from waveguard.rollout.plan import Plan
 
-rollout_app = typer.Typer(no_args_is_help=True, help="Roll a change out in guarded waves.")
+rollout_app = command_group(no_args_is_help=True, help="Roll a change out in guarded waves.")
 DEFAULT_STATE = Path("waveguard-rollout.db")
 #: `rollout status`: the rollout is still running or paused (CI waits while the exit is 3).
 EXIT_RUNNING = 3

@@ -1,0 +1,102 @@
+"""Usage errors and help as a new user meets them (the developers' brief: bad input is one clear
+line naming what was wrong and what to do, non-zero exit; terminal output fits 80 columns).
+
+Every command of the app is walked, so a command added later is covered without editing here."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import typer
+
+from waveguard.cli.main import app
+
+WIDTH = 80
+
+
+def _commands() -> list[list[str]]:
+    """The argv of every leaf command (``["rollout", "status"]``, ``["analyse"]``, …)."""
+    def walk(group, prefix: list[str]) -> list[list[str]]:
+        out: list[list[str]] = []
+        for name, command in sorted(getattr(group, "commands", {}).items()):
+            if getattr(command, "hidden", False):
+                continue
+            out += walk(command, [*prefix, name]) if hasattr(command, "commands") else [[*prefix, name]]
+        return out
+    return walk(typer.main.get_command(app), [])
+
+
+COMMANDS = _commands()
+
+
+def _one_error_line(result) -> str:
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    line = lines[0]
+    assert line.startswith("error: ") and ", " in line, line
+    assert "╭" not in result.stderr and "Usage:" not in result.stderr and "Try " not in result.stderr
+    return line
+
+
+def test_every_command_is_walked():
+    assert ["rollout", "status"] in COMMANDS and ["analyse"] in COMMANDS and ["gate", "check"] in COMMANDS
+    assert len(COMMANDS) >= 20
+
+
+@pytest.mark.parametrize("argv", COMMANDS, ids=" ".join)
+def test_an_unknown_option_is_one_line_exit_2_within_80_columns(runner, argv):
+    result = runner.invoke(app, [*argv, "--no-such-option"])
+    assert result.exit_code == 2
+    line = _one_error_line(result)
+    assert "--no-such-option" in line and len(line) <= WIDTH, line
+    assert result.stdout == ""
+
+
+@pytest.mark.parametrize(("argv", "expected"), [
+    (["rollout", "status", "--interval", "0.01"], "error: --interval: must be at least 0.05, see "),
+    (["rollout", "status", "--interval", "abc"], "error: --interval: must be a number, see "),
+    (["demo", "--seed", "x"], "error: --seed: must be a whole number, see "),
+    (["analyse", "--fail-on", "bogus", "x"], "error: --fail-on: 'bogus' is not one of warning, error, see "),
+    (["schema", "nope"], "error: NAME: 'nope' is not one of "),
+    (["rollout", "start"], "error: rollout start needs PLAN_PATH, see "),
+    (["gate", "check"], "error: gate check needs --cluster, see "),
+    (["rollout", "statu"], "error: rollout has no command 'statu', did you mean 'status' or 'start'?"),
+    (["nosuch"], "error: waveguard has no command 'nosuch', see "),
+    (["rollout", "status", "--stat"], "error: rollout status has no option --stat, did you mean --state or --watch?"),
+    (["rollout", "status", "extra"], "error: rollout status takes no argument 'extra' here, see "),
+    (["analyse", "-o"], "error: option '-o' requires an argument, see "),
+])
+def test_usage_errors_say_what_and_what_to_do_on_one_line(runner, argv, expected):
+    result = runner.invoke(app, argv)
+    assert result.exit_code == 2, result.output
+    line = _one_error_line(result)
+    assert line.startswith(expected) and len(line) <= WIDTH, line
+
+
+def test_the_installed_command_prints_the_same_line_without_colour(tmp_path):
+    """The entry point as a shell runs it (stderr a pipe), not only through the test runner."""
+    script = Path(sys.executable).parent / "waveguard"
+    if not script.exists():
+        pytest.skip("waveguard not installed (pip install -e .)")
+    run = subprocess.run([str(script), "rollout", "status", "--bogus"], capture_output=True, text=True,
+                         env={"PATH": str(script.parent), "COLUMNS": "80", "TERM": "xterm-256color"})
+    assert run.returncode == 2 and run.stdout == ""
+    assert run.stderr == "error: rollout status has no option --bogus, see --help\n"  # 80 columns
+
+
+@pytest.mark.parametrize("argv", [[], *COMMANDS], ids=lambda a: " ".join(a) or "waveguard")
+def test_help_shows_flags_as_flags_and_fits_80_columns(runner, argv, monkeypatch):
+    monkeypatch.setenv("COLUMNS", str(WIDTH))
+    result = runner.invoke(app, [*argv, "--help"], terminal_width=WIDTH)
+    assert result.exit_code == 0, result.output
+    assert "<bool>" not in result.stdout and "╭" not in result.stdout
+    assert max(len(line) for line in result.stdout.splitlines()) <= WIDTH
+
+
+def test_a_boolean_option_is_listed_as_a_flag(runner):
+    text = runner.invoke(app, ["rollout", "status", "--help"], terminal_width=WIDTH).stdout
+    watch = next(line for line in text.splitlines() if "--watch" in line)
+    assert watch.split()[0] == "--watch" and watch.split()[1] == "Follow"  # no metavar after the flag

@@ -100,3 +100,36 @@ def test_a_boolean_option_is_listed_as_a_flag(runner):
     text = runner.invoke(app, ["rollout", "status", "--help"], terminal_width=WIDTH).stdout
     watch = next(line for line in text.splitlines() if "--watch" in line)
     assert watch.split()[0] == "--watch" and watch.split()[1] == "Follow"  # no metavar after the flag
+
+
+# --- -o on commands that stream (rollout start/resume/approve/abort) ---------------------------------
+@pytest.mark.parametrize("command", [["start", "plan.yaml"], ["resume"], ["approve"], ["abort"]])
+def test_a_streaming_command_does_not_offer_an_output_file_it_lacks(runner, tmp_path, command):
+    state = tmp_path / "s.db"
+    result = runner.invoke(app, ["rollout", *command, "--state", str(state), "-o", "yaml"])
+    assert result.exit_code == 2
+    line = _one_error_line(result)
+    assert line == "error: -o yaml: not an output format of this command (give one of table, json)"
+    assert "--output-file FILE" not in runner.invoke(app, ["rollout", *command, "--help"]).stdout
+    as_path = runner.invoke(app, ["rollout", *command, "--state", str(state), "-o", "out.json"])
+    assert as_path.exit_code == 2 and "--output-file" not in as_path.stderr and not (tmp_path / "out.json").exists()
+    assert not state.exists()  # nothing written
+
+
+def test_rollout_status_writes_its_document_with_output_file(runner, tmp_path):
+    import yaml
+
+    from waveguard.rollout.eventlog import EventLog
+    from waveguard.rollout.lease import Owner
+
+    state = tmp_path / "s.db"
+    log = EventLog(state, create=True)
+    log.start([("started", 0.0, None, None, {"plan": {"change": "c", "waves": []}})], Owner.this_process())
+    log.release()
+    log.close()
+    out = tmp_path / "status.yaml"
+    result = runner.invoke(app, ["rollout", "status", "--state", str(state), "-o", "yaml", "--output-file", str(out)])
+    assert result.exit_code == 3 and result.stdout == ""  # 3: not ended
+    assert yaml.safe_load(out.read_text())["kind"] == "RolloutStatus"
+    watch = runner.invoke(app, ["rollout", "status", "--state", str(state), "--watch", "--output-file", str(out)])
+    assert watch.exit_code == 2 and "--watch prints a live view" in watch.stderr

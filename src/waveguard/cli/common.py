@@ -207,11 +207,13 @@ def _looks_like_path(value: str) -> bool:
 
 def resolve_output(value: str, formats: Sequence[str], *, output_file: Path | str | None = None,
                    legacy_format: str | None = None, legacy_json: bool = False,
-                   aliases: dict[str, str] | None = None) -> Output:
+                   aliases: dict[str, str] | None = None, file_option: bool = True) -> Output:
     """The :class:`Output` of a command's options, with a note for each deprecated spelling:
     ``--format X`` (``aliases`` maps old format names, e.g. text → table), ``--json``, and ``-o
     FILE`` (a value that is no format name but looks like a path: the file, in the default
-    format). Checks the file can be written before any work. Raises InputError."""
+    format). ``file_option``: the command has ``--output-file`` (commands that stream, such as
+    ``rollout start``, do not: their errors do not offer it). Checks the file can be written
+    before any work. Raises InputError."""
     aliases = aliases or {}
     fmt = value
     if legacy_format is not None:
@@ -221,13 +223,13 @@ def resolve_output(value: str, formats: Sequence[str], *, output_file: Path | st
         fmt = "json"
         note("--json is deprecated and goes in the next release: use -o json")
     if fmt not in formats and fmt not in FORMATS and _looks_like_path(fmt):
-        if output_file is not None:
+        if output_file is not None or not file_option:
             raise InputError("-o", f"{fmt!r} is not an output format", hint=f"give one of {', '.join(formats)}")
         note(f"-o FILE is deprecated and goes in the next release: use --output-file {fmt}")
         output_file, fmt = fmt, formats[0]
     if fmt not in formats:
-        raise InputError(f"-o {fmt}", "not an output format of this command",
-                         hint=f"give one of {', '.join(formats)} (--output-file FILE writes to a file)")
+        files = " (--output-file FILE writes to a file)" if file_option else ""
+        raise InputError(f"-o {fmt}", "not an output format of this command", hint=f"give one of {', '.join(formats)}{files}")
     path = Path(output_file) if output_file is not None else None
     from waveguard.model.yamlio import check_output_path
 

@@ -20,7 +20,7 @@ import typer
 
 from waveguard.cli.common import (
     EXIT_FINDINGS, EXIT_OK, PROMETHEUS_URL_ENV, command_group, context_map, err_console, input_errors,
-    legacy_json_option, output_option,
+    legacy_json_option, output_file_option, output_option,
     render_document, resolve_output, seconds, state_option, stdout_console,
 )
 from waveguard.cli.rollout_live import LiveReporter, print_status, watch
@@ -44,8 +44,9 @@ STATUS_FORMATS = ("table", "json", "yaml")
 
 
 def _as_json(output: str, legacy_json: bool, formats: tuple[str, ...] = STREAM_FORMATS) -> bool:
-    """-o json (or the deprecated --json) was asked for. Raises InputError for another format."""
-    return resolve_output(output, formats, legacy_json=legacy_json).format == "json"
+    """-o json (or the deprecated --json) was asked for. Raises InputError for another format
+    (these commands stream events: no --output-file)."""
+    return resolve_output(output, formats, legacy_json=legacy_json, file_option=False).format == "json"
 
 
 def register(app: typer.Typer) -> None:
@@ -273,6 +274,7 @@ def start(
 @rollout_app.command("status")
 def status(state: Path = state_option(DEFAULT_STATE),
            output: str = output_option(STATUS_FORMATS),
+           output_file: Optional[Path] = output_file_option("the status (not with --watch)"),
            legacy_json: bool = legacy_json_option(),
            watch_it: bool = typer.Option(False, "--watch", help="Follow the rollout live until it ends (Ctrl-C "
                                          "stops watching): waves, bake clock, clusters, gates, last events; "
@@ -282,7 +284,10 @@ def status(state: Path = state_option(DEFAULT_STATE),
     """Where the rollout stands, from the state database alone. Exit 0 completed, 1 halted or
     rolled back (or awaiting approval of the rollback), 3 running or paused (CI waits on it)."""
     with input_errors():
-        out = resolve_output(output, STATUS_FORMATS, legacy_json=legacy_json)
+        out = resolve_output(output, STATUS_FORMATS, output_file=output_file, legacy_json=legacy_json)
+        if watch_it and out.file is not None:
+            raise InputError("--output-file", "--watch prints a live view, not one document",
+                             hint="drop --watch to write the status to a file")
     if watch_it:
         raise typer.Exit(_exit_code(watch(state, out.format == "json", interval), waiting=EXIT_RUNNING))
     with input_errors():
@@ -294,9 +299,10 @@ def status(state: Path = state_option(DEFAULT_STATE),
             "shares": s.shares, "clusters": s.cluster_state, "rollback_pending": s.rollback_pending,
             "engine": engine})
     else:
-        print_status(s)
-        if s.status not in ("completed", "rolled_back"):
-            stdout_console().print(f"driven by {engine}" if engine else "no engine is driving it", highlight=False)
+        with input_errors(), out.console() as console:
+            print_status(s, console)
+            if s.status not in ("completed", "rolled_back"):
+                console.print(f"driven by {engine}" if engine else "no engine is driving it", highlight=False)
     raise typer.Exit(_exit_code(s.status, waiting=EXIT_RUNNING))
 
 

@@ -133,3 +133,72 @@ def test_rollout_status_writes_its_document_with_output_file(runner, tmp_path):
     assert yaml.safe_load(out.read_text())["kind"] == "RolloutStatus"
     watch = runner.invoke(app, ["rollout", "status", "--state", str(state), "--watch", "--output-file", str(out)])
     assert watch.exit_code == 2 and "--watch prints a live view" in watch.stderr
+
+
+# --- durations: one validator, bounds with their reasons ------------------------------------------
+DURATION_CASES = [
+    # (argv before the option, option, too small, too large)
+    (["plan", "examples/incident-telemetry"], "--gate-interval", "500ms", "1d"),
+    (["rollout", "start", "plan.yaml"], "--scrape-interval", "10ms", "10m"),
+    (["gate", "check", "--cluster", "c"], "--scrape-interval", "0.001", "1h"),
+    (["gate", "check", "--cluster", "c"], "--timeout", "50ms", "5m"),
+    (["export", "argo"], "--scrape-interval", "0", "6m"),
+    (["exporter", "--builtin", "x"], "--scrape-interval", "1ms", "301"),
+    (["exporter", "--builtin", "x"], "--duration", "0.5", None),
+    (["rollout", "status"], "--interval", "0.01", "1h"),
+    (["dashboard"], "--interval", "10ms", "2m"),
+]
+
+
+@pytest.mark.parametrize(("argv", "option", "low", "high"), DURATION_CASES, ids=lambda v: str(v))
+def test_a_duration_out_of_its_bounds_is_one_line_naming_the_value_and_the_bound(runner, argv, option, low, high):
+    for value, word in ((low, "under"), (high, "over")):
+        if value is None:
+            continue
+        result = runner.invoke(app, [*argv, option, value])
+        assert result.exit_code == 2, result.output
+        line = _one_error_line(result)
+        assert line.startswith(f"error: {option}: {value} is {word} ") and len(line) <= WIDTH, line
+
+
+def test_gate_interval_longer_than_the_no_data_timeout_names_both():
+    from waveguard.cli.common import GATE_INTERVAL, bounded_seconds
+
+    parse = bounded_seconds(GATE_INTERVAL)
+    assert parse("30s") == 30.0 and parse("10m") == 600.0 and parse("1") == 1.0
+    with pytest.raises(typer.BadParameter, match=r"^1d is over 10m, the no-data timeout$"):
+        parse("1d")
+    with pytest.raises(typer.BadParameter, match="is not seconds or a duration"):
+        parse("soon")
+
+
+def test_the_bounds_are_the_values_they_name():
+    from waveguard.cli import common
+    from waveguard.model import constants as C
+    from waveguard.rollout.lease import LEASE_TIMEOUT_S
+    from waveguard.rollout.plan import Plan
+    from waveguard.sim.pacer import SLICE_WALL_S
+    from waveguard.sim.scenario import Scenario
+
+    assert common.PLAN_NO_DATA_TIMEOUT_S == Plan.model_fields["no_data_timeout_s"].default
+    assert common.GATE_INTERVAL.high_s == common.PLAN_NO_DATA_TIMEOUT_S
+    assert common.LEASE_TIMEOUT_S == LEASE_TIMEOUT_S == common.REFRESH_INTERVAL.high_s
+    assert common.SCRAPE_INTERVAL.low_s == SLICE_WALL_S / 2
+    assert common.SCRAPE_INTERVAL.high_s == C.PROMETHEUS_LOOKBACK_DELTA_S == 300.0
+    assert common.QUERY_TIMEOUT.high_s == C.PROMETHEUS_QUERY_TIMEOUT_S == 120.0
+    step = Scenario.model_json_schema()["properties"]["step_s"]
+    assert common.SIMULATED_DURATION.low_s == step.get("maximum", 1.0) == 1.0
+
+
+def test_every_duration_option_goes_through_the_one_validator():
+    """An option named like a duration (interval, timeout, duration) takes SECONDS with bounds."""
+    found = []
+    for argv in COMMANDS:
+        command = typer.main.get_command(app)
+        for name in argv:
+            command = command.commands[name]
+        for param in command.params:
+            if any(word in param.name for word in ("interval", "timeout", "duration")):
+                found.append((" ".join(argv), param.opts[0]))
+                assert param.metavar == "SECONDS", (argv, param.name)
+    assert len(found) >= 9, found

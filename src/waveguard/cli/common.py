@@ -25,6 +25,7 @@ from typing import Any, Iterator, Sequence
 import typer
 from rich.console import Console
 
+from waveguard.model import constants as C
 from waveguard.model.apiversion import API_VERSION as API_VERSION  # re-exported: the commands use it
 from waveguard.model.apiversion import versioned
 from waveguard.model.errors import InputError
@@ -104,28 +105,89 @@ def legacy_json_option() -> Any:
     return typer.Option(False, "--json", hidden=True)
 
 
-def seconds(value: Any) -> Any:
-    """typer's ``parser=`` for options taking seconds: a number or a duration (``21m``, ``1h30m``;
-    :mod:`waveguard.model.durations`), as float seconds. Raises typer.BadParameter."""
-    if value is None or isinstance(value, float):
-        return value
-    from waveguard.model.durations import parse_duration_s
+@dataclass(frozen=True)
+class Bounds:
+    """The seconds a duration option accepts: at least ``low_s`` and at most ``high_s`` (None:
+    no upper bound), each with why in a few words for the error line (``low_why``,
+    ``high_why``) and ``why`` in a sentence for ``--help``."""
 
-    try:
-        return parse_duration_s(value)
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc)) from None
+    low_s: float
+    low_why: str
+    high_s: float | None
+    high_why: str
+    why: str
 
 
-def seconds_at_least(minimum: float):
-    """A :func:`seconds` parser that also refuses less than ``minimum`` seconds (typer's ``min=``
-    does not apply to a custom parser). Raises typer.BadParameter."""
+#: The default of a plan's ``no_data_timeout_s`` (rollout/plan/schema.py) and the lease timeout after
+#: which an engine is presumed dead (rollout/lease.py), here so that ``--help`` imports neither (a test
+#: keeps them equal).
+PLAN_NO_DATA_TIMEOUT_S = 600.0
+LEASE_TIMEOUT_S = 60.0
+
+#: Every duration option's bounds, in one place (:func:`duration_option` checks them).
+GATE_INTERVAL = Bounds(
+    1.0, "rates per second",
+    PLAN_NO_DATA_TIMEOUT_S, "the no-data timeout",
+    "1s to 10m: gates read per-second rates (sooner re-reads them); a gate without data halts the "
+    "rollout after no_data_timeout_s (10m), so it is evaluated again before that.")
+SCRAPE_INTERVAL = Bounds(
+    0.05, "exporter updates",
+    C.PROMETHEUS_LOOKBACK_DELTA_S, "Prometheus' lookback",
+    "50ms to 5m: the simulated exporter updates every 0.1 s (sooner reads the same sample); an "
+    "instant query looks back 5m (--query.lookback-delta), so a slower scrape leaves gaps.")
+QUERY_TIMEOUT = Bounds(
+    0.1, "a round trip",
+    C.PROMETHEUS_QUERY_TIMEOUT_S, "--query.timeout",
+    "100ms to 2m: Prometheus aborts a query after --query.timeout (2m by default).")
+REFRESH_INTERVAL = Bounds(
+    0.05, "a refresh's cost",
+    LEASE_TIMEOUT_S, "the lease timeout",
+    "50ms to 1m: a refresh of a 10,000-event log takes ~35 ms (benchmarks/bench_live.py); an engine "
+    "is presumed dead after 1m without a heartbeat, which a slower refresh would not show.")
+SIMULATED_DURATION = Bounds(
+    1.0, "a simulator step",
+    None, "",
+    "at least 1s, the simulator's longest step (a scenario's step_s ≤ 1 s); no upper bound.")
+
+
+def _human(seconds_: float) -> str:
+    """``seconds_`` as a Go duration a person reads: 50ms, 1s, 10m, 1h30m."""
+    if seconds_ < 1:
+        return f"{seconds_ * 1000:g}ms"
+    out, rest = "", seconds_
+    for unit, size in (("h", 3600), ("m", 60)):
+        if rest >= size:
+            count = int(rest // size)
+            out, rest = out + f"{count}{unit}", rest - count * size
+    return out + (f"{rest:g}s" if rest or not out else "")
+
+
+def bounded_seconds(bounds: Bounds):
+    """typer's ``parser=`` for a duration option: a number of seconds or a Go duration (``21m``,
+    ``1h30m``; :mod:`waveguard.model.durations`) within ``bounds``, as float seconds. Raises
+    typer.BadParameter naming the value and the bound it crosses."""
     def parse(value: Any) -> Any:
-        parsed = seconds(value)
-        if parsed is not None and parsed < minimum:
-            raise typer.BadParameter(f"{value!r} is less than {minimum:g} s")
+        if value is None or isinstance(value, float):
+            return value
+        from waveguard.model.durations import parse_duration_s
+
+        try:
+            parsed = parse_duration_s(value)
+        except ValueError:
+            raise typer.BadParameter(f"{value!r} is not seconds or a duration (30s, 1m)") from None
+        if parsed < bounds.low_s:
+            raise typer.BadParameter(f"{value} is under {_human(bounds.low_s)}, {bounds.low_why}")
+        if bounds.high_s is not None and parsed > bounds.high_s:
+            raise typer.BadParameter(f"{value} is over {_human(bounds.high_s)}, {bounds.high_why}")
         return parsed
     return parse
+
+
+def duration_option(default: float | None, name: str, bounds: Bounds, help: str, **settings: Any) -> Any:
+    """``name SECONDS``: seconds or a Go duration within ``bounds``, whose ``why`` follows
+    ``help`` in ``--help``. ``settings``: typer.Option's."""
+    return typer.Option(default, name, parser=bounded_seconds(bounds), metavar="SECONDS",
+                        help=f"{help} {bounds.why}", **settings)
 
 
 def context_map(values: Sequence[str], clusters: Sequence[str]) -> dict[str, str]:

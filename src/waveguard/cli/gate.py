@@ -14,9 +14,8 @@ from typing import TYPE_CHECKING, Optional
 import typer
 
 from waveguard.cli.common import (
-    EXIT_BAD_INPUT, EXIT_FINDINGS, EXIT_OK, PROMETHEUS_URL_ENV, command_group, input_errors, legacy_json_option,
-    output_file_option,
-    output_option, resolve_output,
+    EXIT_BAD_INPUT, EXIT_FINDINGS, EXIT_OK, PROMETHEUS_URL_ENV, QUERY_TIMEOUT, SCRAPE_INTERVAL, command_group,
+    duration_option, input_errors, legacy_json_option, output_file_option, output_option, resolve_output,
 )
 
 if TYPE_CHECKING:
@@ -41,9 +40,9 @@ def check_command(
     change: Optional[str] = typer.Option(None, "--change", help="Manifests of the change: also run the projection."),
     plan: Optional[Path] = typer.Option(None, "--plan", help="Gates, thresholds and interval from this plan."),
     fleet: Optional[Path] = typer.Option(None, "--fleet", help="Fleet YAML (plan check, projection; default built-in)."),
-    scrape_interval: float = typer.Option(30.0, "--scrape-interval", min=0.001,
-                                          help="Prometheus' scrape interval, seconds (freshness, rate window)."),
-    timeout: float = typer.Option(5.0, "--timeout", min=0.1, max=120, help="Seconds per Prometheus query."),
+    scrape_interval: float = duration_option(30.0, "--scrape-interval", SCRAPE_INTERVAL,
+                                             "Prometheus' scrape interval, seconds (freshness, rate window)."),
+    timeout: float = duration_option(5.0, "--timeout", QUERY_TIMEOUT, "Seconds per Prometheus query."),
     output: str = output_option(FORMATS),
     output_file: Optional[Path] = output_file_option("the results"),
     legacy_json: bool = legacy_json_option(),

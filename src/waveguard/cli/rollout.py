@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING, Optional
 import typer
 
 from waveguard.cli.common import (
-    EXIT_FINDINGS, EXIT_OK, PROMETHEUS_URL_ENV, command_group, context_map, err_console, input_errors,
-    legacy_json_option, output_file_option, output_option,
-    render_document, resolve_output, seconds, state_option, stdout_console,
+    EXIT_FINDINGS, EXIT_OK, PROMETHEUS_URL_ENV, REFRESH_INTERVAL, SCRAPE_INTERVAL, command_group, context_map,
+    duration_option, err_console, input_errors, legacy_json_option, output_file_option, output_option,
+    render_document, resolve_output, state_option, stdout_console,
 )
 from waveguard.cli.rollout_live import LiveReporter, print_status, watch
 from waveguard.model.errors import InputError
@@ -228,9 +228,9 @@ def start(
     signals: str = typer.Option("sim", "--signals", help="Where gates read: sim (the simulator) or prometheus."),
     prometheus_url: Optional[str] = typer.Option(None, "--prometheus-url", envvar=PROMETHEUS_URL_ENV,
                                                  help="Prometheus base URL."),
-    scrape_interval: Optional[float] = typer.Option(None, "--scrape-interval", parser=seconds,
-                                                    help="Prometheus' scrape interval for these targets, wall "
-                                                    "seconds or a duration like 30s (default 30)."),
+    scrape_interval: Optional[float] = duration_option(None, "--scrape-interval", SCRAPE_INTERVAL,
+                                                       "Prometheus' scrape interval for these targets, wall "
+                                                       "seconds or a duration like 30s (default 30)."),
     time_scale: Optional[float] = typer.Option(None, "--time-scale", help="Simulated seconds per wall second "
                                                "(simulated fleet behind Prometheus; default 1)."),
     serve_metrics: Optional[str] = typer.Option(None, "--serve-metrics", help="127.0.0.1:PORT: serve the simulated "
@@ -279,7 +279,8 @@ def status(state: Path = state_option(DEFAULT_STATE),
            watch_it: bool = typer.Option(False, "--watch", help="Follow the rollout live until it ends (Ctrl-C "
                                          "stops watching): waves, bake clock, clusters, gates, last events; "
                                          "with -o json one object per refresh that saw new events."),
-           interval: float = typer.Option(1.0, "--interval", min=0.05, help="--watch: seconds between refreshes.")
+           interval: float = duration_option(1.0, "--interval", REFRESH_INTERVAL,
+                                             "--watch: seconds between refreshes.")
            ) -> None:
     """Where the rollout stands, from the state database alone. Exit 0 completed, 1 halted or
     rolled back (or awaiting approval of the rollback), 3 running or paused (CI waits on it)."""

@@ -56,8 +56,10 @@ def test_an_unknown_option_is_one_line_exit_2_within_80_columns(runner, argv):
 
 
 @pytest.mark.parametrize(("argv", "expected"), [
-    (["rollout", "status", "--interval", "0.01"], "error: --interval: must be at least 0.05, see "),
-    (["rollout", "status", "--interval", "abc"], "error: --interval: must be a number, see "),
+    (["rollout", "status", "--interval", "0.01"], "error: --interval: 0.01 is under 50ms, a refresh's cost, see "),
+    (["rollout", "status", "--interval", "abc"], "error: --interval: 'abc' is not seconds or a duration (30s, 1m)"),
+    (["risk", "plan.yaml", "--samples", "0"], "error: --samples: must be at least 1, see "),
+    (["risk", "plan.yaml", "--samples", "x"], "error: --samples: must be a whole number, see "),
     (["demo", "--seed", "x"], "error: --seed: must be a whole number, see "),
     (["analyse", "--fail-on", "bogus", "x"], "error: --fail-on: 'bogus' is not one of warning, error, see "),
     (["schema", "nope"], "error: NAME: 'nope' is not one of "),
@@ -98,7 +100,7 @@ def test_help_shows_flags_as_flags_and_fits_80_columns(runner, argv, monkeypatch
 
 def test_a_boolean_option_is_listed_as_a_flag(runner):
     text = runner.invoke(app, ["rollout", "status", "--help"], terminal_width=WIDTH).stdout
-    watch = next(line for line in text.splitlines() if "--watch" in line)
+    watch = next(line for line in text.splitlines() if line.strip().startswith("--watch"))
     assert watch.split()[0] == "--watch" and watch.split()[1] == "Follow"  # no metavar after the flag
 
 
@@ -174,18 +176,21 @@ def test_gate_interval_longer_than_the_no_data_timeout_names_both():
 
 def test_the_bounds_are_the_values_they_name():
     from waveguard.cli import common
-    from waveguard.model import constants as C
     from waveguard.rollout.lease import LEASE_TIMEOUT_S
     from waveguard.rollout.plan import Plan
     from waveguard.sim.pacer import SLICE_WALL_S
+    from waveguard.signals.prometheus_config import PrometheusConfig
     from waveguard.sim.scenario import Scenario
 
     assert common.PLAN_NO_DATA_TIMEOUT_S == Plan.model_fields["no_data_timeout_s"].default
     assert common.GATE_INTERVAL.high_s == common.PLAN_NO_DATA_TIMEOUT_S
     assert common.LEASE_TIMEOUT_S == LEASE_TIMEOUT_S == common.REFRESH_INTERVAL.high_s
     assert common.SCRAPE_INTERVAL.low_s == SLICE_WALL_S / 2
-    assert common.SCRAPE_INTERVAL.high_s == C.PROMETHEUS_LOOKBACK_DELTA_S == 300.0
-    assert common.QUERY_TIMEOUT.high_s == C.PROMETHEUS_QUERY_TIMEOUT_S == 120.0
+    assert common.SCRAPE_INTERVAL.high_s == common.PROMETHEUS_LOOKBACK_DELTA_S == 300.0
+    assert common.QUERY_TIMEOUT.high_s == common.PROMETHEUS_QUERY_TIMEOUT_S == 120.0
+    PrometheusConfig(url="http://127.0.0.1:9090", timeout_s="2m")  # the backend file's bound is the same
+    with pytest.raises(ValueError, match="less than or equal to 120"):
+        PrometheusConfig(url="http://127.0.0.1:9090", timeout_s=121)
     step = Scenario.model_json_schema()["properties"]["step_s"]
     assert common.SIMULATED_DURATION.low_s == step.get("maximum", 1.0) == 1.0
 

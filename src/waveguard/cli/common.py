@@ -25,7 +25,6 @@ from typing import Any, Iterator, Sequence
 import typer
 from rich.console import Console
 
-from waveguard.model import constants as C
 from waveguard.model.apiversion import API_VERSION as API_VERSION  # re-exported: the commands use it
 from waveguard.model.apiversion import versioned
 from waveguard.model.errors import InputError
@@ -118,6 +117,13 @@ class Bounds:
     why: str
 
 
+#: How far back an instant query looks for a series' newest sample, seconds: Prometheus'
+#: ``--query.lookback-delta`` default 5m (``prometheus --help``, 2.42; docs: querying/basics,
+#: "Staleness"). A series scraped less often than this has no sample between scrapes.
+PROMETHEUS_LOOKBACK_DELTA_S = 300.0
+#: Longest a query may run before Prometheus aborts it, seconds: ``--query.timeout`` default 2m
+#: (``prometheus --help``, 2.42); a query's own ``timeout`` parameter is capped by it (HTTP API).
+PROMETHEUS_QUERY_TIMEOUT_S = 120.0
 #: The default of a plan's ``no_data_timeout_s`` (rollout/plan/schema.py) and the lease timeout after
 #: which an engine is presumed dead (rollout/lease.py), here so that ``--help`` imports neither (a test
 #: keeps them equal).
@@ -132,12 +138,12 @@ GATE_INTERVAL = Bounds(
     "rollout after no_data_timeout_s (10m), so it is evaluated again before that.")
 SCRAPE_INTERVAL = Bounds(
     0.05, "exporter updates",
-    C.PROMETHEUS_LOOKBACK_DELTA_S, "Prometheus' lookback",
+    PROMETHEUS_LOOKBACK_DELTA_S, "Prometheus' lookback",
     "50ms to 5m: the simulated exporter updates every 0.1 s (sooner reads the same sample); an "
     "instant query looks back 5m (--query.lookback-delta), so a slower scrape leaves gaps.")
 QUERY_TIMEOUT = Bounds(
     0.1, "a round trip",
-    C.PROMETHEUS_QUERY_TIMEOUT_S, "--query.timeout",
+    PROMETHEUS_QUERY_TIMEOUT_S, "--query.timeout",
     "100ms to 2m: Prometheus aborts a query after --query.timeout (2m by default).")
 REFRESH_INTERVAL = Bounds(
     0.05, "a refresh's cost",

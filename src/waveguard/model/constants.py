@@ -165,15 +165,6 @@ KUBELET_LEASE_RENEW_PERIOD_S = 10.0
 #: nodeStatusReportFrequency = 5 min.
 KUBELET_STATUS_REPORT_PERIOD_S = 300.0
 
-# --- Prometheus, as the gates read it --------------------------------------------------------
-#: How far back an instant query looks for a series' newest sample, seconds: Prometheus'
-#: ``--query.lookback-delta`` default 5m (``prometheus --help``, 2.42; docs: querying/basics,
-#: "Staleness"). A series scraped less often than this has no sample between scrapes.
-PROMETHEUS_LOOKBACK_DELTA_S = 300.0
-#: Longest a query may run before Prometheus aborts it, seconds: ``--query.timeout`` default 2m
-#: (``prometheus --help``, 2.42); a query's own ``timeout`` parameter is capped by it (HTTP API).
-PROMETHEUS_QUERY_TIMEOUT_S = 120.0
-
 # --- Cluster shape defaults (derived from node count) --------------------------------------
 #: Pods per node of the default fleet. domain.md / issue 2 (30 pods per node).
 DEFAULT_PODS_PER_NODE = 30

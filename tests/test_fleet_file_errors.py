@@ -17,20 +17,20 @@ GOOD = "  - name: ok\n    nodes: 10\n"
 
 
 @pytest.mark.parametrize(("body", "line", "expected", "todo"), [
-    ("  - name: a\n    nodes: 0\n", 3, "cluster 'a': nodes: a cluster has at least one node, got 0",
+    ("  - name: a\n    nodes: 0\n", 3, "clusters.1.nodes: cluster 'a': a cluster has at least one node, got 0",
      "kubectl get nodes"),
-    ("  - name: a\n    nodes: -5\n", 3, "cluster 'a': nodes: a cluster has at least one node, got -5",
+    ("  - name: a\n    nodes: -5\n", 3, "clusters.1.nodes: cluster 'a': a cluster has at least one node, got -5",
      "kubectl get nodes"),
-    ("  - name: a\n", 2, "cluster 'a': nodes: a cluster's node count is missing", "kubectl get nodes"),
-    ("  - name: a\n    nodes: 5\n    pods: -1\n", 4, "cluster 'a': pods: must be at least 0, got -1",
+    ("  - name: a\n", 2, "clusters.1.nodes: cluster 'a': a cluster's node count is missing", "kubectl get nodes"),
+    ("  - name: a\n    nodes: 5\n    pods: -1\n", 4, "clusters.1.pods: cluster 'a': must be at least 0, got -1",
      "remove the key for its default"),
     ("  - name: a\n    nodes: 5\n    apiserver_replicas: 0\n", 4,
-     "cluster 'a': apiserver_replicas: must be at least 1, got 0", "give the measured value"),
-    ("  - name: ''\n    nodes: 5\n", 2, "cluster 2 (unnamed): name: a cluster needs a name", "DNS-1123 name"),
-    ("  - name: '  '\n    nodes: 5\n", 2, "cluster 2 (unnamed): name: a cluster needs a name", "DNS-1123 name"),
-    ("  - name:\n    nodes: 5\n", 2, "cluster 2 (unnamed): name: a cluster needs a name", "DNS-1123 name"),
+     "clusters.1.apiserver_replicas: cluster 'a': must be at least 1, got 0", "give the measured value"),
+    ("  - name: ''\n    nodes: 5\n", 2, "clusters.1.name: cluster 2 (unnamed): a cluster needs a name", "DNS-1123 name"),
+    ("  - name: '  '\n    nodes: 5\n", 2, "clusters.1.name: cluster 2 (unnamed): a cluster needs a name", "DNS-1123 name"),
+    ("  - name:\n    nodes: 5\n", 2, "clusters.1.name: cluster 2 (unnamed): a cluster needs a name", "DNS-1123 name"),
     ("  - name: a\n    nodes: 5\n  - name: a\n    nodes: 6\n", 4,
-     "cluster 'a': name: 'a' is also the name of cluster 2", "rename one of them"),
+     "clusters.2.name: cluster 'a': 'a' is also the name of cluster 2", "rename one of them"),
 ])
 def test_a_bad_cluster_is_named_with_its_line_and_what_to_do(tmp_path, body, line, expected, todo):
     path = tmp_path / "fleet.yaml"
@@ -49,7 +49,7 @@ def test_the_command_prints_it_on_one_line_exit_2_and_writes_nothing(runner, tmp
     out = tmp_path / "plan.yaml"
     result = runner.invoke(app, ["plan", INCIDENT, "--fleet", str(fleet), "--output-file", str(out)])
     assert result.exit_code == 2 and result.stdout == "" and not out.exists()
-    assert result.stderr == (f"error: {fleet}:3: cluster 'prod': nodes: a cluster has at least one node, got 0 "
+    assert result.stderr == (f"error: {fleet}:3: clusters.0.nodes: cluster 'prod': a cluster has at least one node, got 0 "
                              "(give its node count: kubectl get nodes --no-headers | wc -l)\n")
 
 

@@ -256,7 +256,13 @@ def test_rollout_report_names_the_halt_the_projection_and_what_made_it(runner, h
     html = out.read_text(encoding="utf-8")
     _, seed, _ = meta_of(html)
     assert seed == "0"  # the simulated backend's seed, from the started event
-    assert "Halted at 0:21:00 in wave 1 (production-1%): gate projection failed on prod-24-7500" in html
+    summary = re.findall(r'<p class="([^"]*)">([^<]*)</p>', html.split('class="summary">')[1].split("</div>")[0])
+    headline = ("Halted at 0:21:00 in wave 1 (production-1%), before its apply, by the projection gate on "
+                "prod-24-7500: projected apiserver memory 84% of its limit at 1% of 7,500 nodes; threshold 0.80.")
+    assert summary[0] == ("bad headline", headline)  # the halt first, never a "0 failed" above it
+    counts = next(text for _, text in summary if "gate results during the bakes" in text)
+    assert "0 failed" in counts and "the projection that halted the rollout is made before a wave" in counts
+    assert headline in result.stdout.replace("\n", " ")  # the terminal says it too
     assert "the projection that halted the rollout" in html and html.count('<tr class="bad">') >= 2
     assert html.index('class="summary"') < html.index("<img")
 

@@ -338,14 +338,14 @@ def _fleet_error(source: str, node: Any, data: dict, err: dict[str, Any]) -> Inp
     entry = clusters[loc[1]] if isinstance(clusters, list) and loc[1] < len(clusters) else None
     name = entry.get("name") if isinstance(entry, dict) else None
     who = f"cluster {name!r}" if isinstance(name, str) and name.strip() else f"cluster {loc[1] + 1} (unnamed)"
-    key = ".".join(str(p) for p in loc[2:]) or "(the entry)"
+    key = ".".join(str(p) for p in loc[2:])
     message = "unknown key" if err["type"] == "extra_forbidden" else err["msg"].removeprefix("Value error, ")
     if err["type"] in ("greater_than_equal", "greater_than"):
-        bound = f"at least {ctx['ge']}" if "ge" in ctx else f"more than {ctx.get('gt')}"
+        bound = f"at least {ctx['ge']}" if "ge" in ctx else f"greater than {ctx.get('gt')}"
         message = f"must be {bound}, got {err.get('input')!r}"
     if key == "nodes" and err["type"] in ("greater_than_equal", "missing"):  # nodes has no default
         message, fix = f"a cluster has at least one node, got {err.get('input', 'none')!r}", _FIX["fleet_no_nodes"]
         if err["type"] == "missing":
             message = "a cluster's node count is missing"
-    return InputError(source, f"{who}: {key}: {message}", line=line_of(node, loc),
+    return InputError(source, f"{'.'.join(str(p) for p in loc)}: {who}: {message}", line=line_of(node, loc),
                       hint=fix or ("add this key" if err["type"] == "missing" else "fix or remove this key"))

@@ -53,10 +53,10 @@ def register(app: typer.Typer) -> None:
     app.add_typer(rollout_app, name="rollout")
 
 
-def _open(state: Path, create: bool = False) -> EventLog:
+def _open(state: Path, create: bool = False, read_only: bool = False) -> EventLog:
     from waveguard.rollout.eventlog import EventLog
 
-    return EventLog(state, create=create)
+    return EventLog(state, create=create, read_only=read_only)
 
 
 def _fold(log: EventLog) -> RolloutState:
@@ -292,7 +292,7 @@ def status(state: Path = state_option(DEFAULT_STATE),
     if watch_it:
         raise typer.Exit(_exit_code(watch(state, out.format == "json", interval), waiting=EXIT_RUNNING))
     with input_errors():
-        log = _open(state)
+        log = _open(state, read_only=True)  # a reader: a state file it may only read will do
         s, engine = _fold(log), _engine_running(log)
     if out.structured:
         out.emit_document("RolloutStatus", {

@@ -80,7 +80,7 @@ class RolloutRecord:
 def read_rollout(path: str | Path) -> RolloutRecord:
     """Read the state file at ``path``. Raises InputError (naming it) when it is missing, not a
     waveguard state database, or holds no started rollout."""
-    log = EventLog(path)
+    log = EventLog(path, read_only=True)
     try:
         events = log.events()
     finally:

@@ -44,6 +44,7 @@ class World:
         self.shares: dict[str, float] = {}
         self.t = 0.0  # seconds since the rollout started: time goes on while a guard is down
         self.overloads, self.no_data = overloads, no_data
+        self.down: set[str] = set()  # clusters with no apiserver replica up (up == 0)
         self.applies: list[tuple[str, float]] = []
         self.in_flight = self.most_in_flight = 0
         self.lock = threading.Lock()
@@ -91,7 +92,7 @@ class FakeSignals(Readings):
         if metric in self.world.no_data:
             return None
         if metric == "up":
-            return 1.0
+            return 0.0 if cluster in self.world.down else 1.0
         if metric == "apiserver_request_duration_seconds":
             running = self.world.shares.get(cluster, 0.0) > 0
             return SLOW_S if running and cluster in self.world.overloads else FAST_S
@@ -202,6 +203,24 @@ def test_a_gate_without_data_pauses_says_why_and_never_passes(tmp_path):
     assert state.status == "rolled_back" and state.halt["gate"] == "etcd_p99_latency"
     assert "no_data_timeout_s 600" in state.halt["reason"]
     assert state.halt["t"] - paused[0].t == pytest.approx(plan.no_data_timeout_s, abs=plan.gate_interval_s)
+
+
+def test_no_apiserver_up_is_no_data_it_pauses_and_logs_no_figure(tmp_path):
+    """With no apiserver replica up the gates read nothing: a no-data result with no value (not
+    the 0.0 once logged), so the rollout pauses (fails closed), never passes, and halts and rolls
+    back after no_data_timeout_s."""
+    from waveguard.rollout.gates.registry import APISERVER_DOWN_DETAIL
+
+    world = World()
+    world.down = {"staging"}
+    plan = plan_of(("staging", ["staging"], 1.0))
+    state, log = run(tmp_path / "s.db", plan, world)
+    down = [e for e in log.events() if e.kind == "gate" and e.data["detail"] == APISERVER_DOWN_DETAIL]
+    assert down and all((e.data["status"], e.data["value"]) == ("no-data", None) for e in down)
+    paused = [e for e in log.events() if e.kind == "paused"]
+    assert len(paused) == 1 and paused[0].data["no_data"] and "up == 0" in paused[0].data["reason"]
+    assert not state.passed_waves and state.status == "rolled_back"
+    assert "no_data_timeout_s 600" in state.halt["reason"]
 
 
 def test_the_log_is_append_only_and_refuses_a_bad_payload(tmp_path):

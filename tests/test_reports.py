@@ -20,46 +20,24 @@ from waveguard.cli.main import app
 from waveguard.report import charts
 from waveguard.sim.result import SATURATED_MEANS, SimulationResult
 
-#: One cluster with a single apiserver replica, held down from 40 s to 130 s: no replica up then.
-DOWN = """\
-name: down
-duration_s: 180
-seed: 3
-fleet:
-  clusters:
-    - name: solo
-      nodes: 100
-      apiserver_replicas: 1
-    - name: pair
-      nodes: 200
-change:
-  profile:
-    client: DaemonSet/x/agent
-    agent: telemetry
-    per_node: true
-    namespace: x
-    service_account: agent
-    classes:
-      - {verb: list, resource: pods, scope: node, trigger: start, selector: true}
-      - {verb: watch, resource: pods, scope: node, trigger: held, selector: true}
-schedule:
-  - clusters: [solo, pair]
-    at_s: 10
-events:
-  - at_s: 40
-    apiserver_down: {cluster: solo, replica: 0, duration_s: 90}
-"""
+@pytest.fixture(scope="module")
+def down_scenario(two_cluster_scenario) -> str:
+    """One cluster with a single apiserver replica, held down from 40 s to 130 s: no replica up then."""
+    return two_cluster_scenario(
+        "down", "    - name: solo\n      nodes: 100\n      apiserver_replicas: 1\n    - name: pair\n      nodes: 200\n",
+        "  - clusters: [solo, pair]\n    at_s: 10\n", duration_s=180, seed=3,
+        events="  - at_s: 40\n    apiserver_down: {cluster: solo, replica: 0, duration_s: 90}\n")
 
 META = re.compile(r'<p class="meta">waveguard \S+ · <code>([^<]+)</code> ·\s+seed (.+?) · generated '
                   r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC)</p>")
 
 
 @pytest.fixture(scope="module")
-def down_result(tmp_path_factory) -> SimulationResult:
+def down_result(tmp_path_factory, down_scenario) -> SimulationResult:
     from waveguard.sim import load_scenario, simulate
 
     path = tmp_path_factory.mktemp("down") / "down.yaml"
-    path.write_text(DOWN)
+    path.write_text(down_scenario)
     return simulate(load_scenario(path))
 
 
@@ -130,9 +108,9 @@ def test_simulate_report_has_gaps_and_bands_where_no_apiserver_is_up(down_result
     assert "No apiserver up at some point on 1 cluster;" in html
 
 
-def test_simulate_report_page_names_what_made_it(runner, tmp_path, monkeypatch):
+def test_simulate_report_page_names_what_made_it(runner, tmp_path, monkeypatch, down_scenario):
     scenario = tmp_path / "down.yaml"
-    scenario.write_text(DOWN)
+    scenario.write_text(down_scenario)
     report = tmp_path / "out.html"
     monkeypatch.setattr("sys.argv", ["/venv/bin/waveguard", "simulate", str(scenario), "--report", str(report)])
     result = runner.invoke(app, ["simulate", str(scenario), "--report", str(report), "--seed", "5"])

@@ -333,7 +333,8 @@ def _fleet_error(source: str, node: Any, data: dict, err: dict[str, Any]) -> Inp
         loc = (*loc, ctx["index"], ctx["key"])
     fix = _FIX.get(err["type"])
     if len(loc) < 2 or loc[0] != "clusters" or not isinstance(loc[1], int):
-        return key_error(source, err, line=line_of(node, loc), **({"hint": fix} if fix else {}))
+        line = line_of(node, loc)
+        return key_error(source, err, line=line, hint=fix) if fix else key_error(source, err, line=line)
     clusters = data.get("clusters") if isinstance(data, dict) else None
     entry = clusters[loc[1]] if isinstance(clusters, list) and loc[1] < len(clusters) else None
     name = entry.get("name") if isinstance(entry, dict) else None

@@ -170,8 +170,11 @@ def _view_document() -> type[BaseModel]:
 
     hints = get_type_hints(RolloutView)
     fields: dict[str, Any] = {f.name: (hints[f.name], ...) for f in dataclasses.fields(RolloutView)}
-    return create_model("RolloutViewDocument", __base__=_Document, __doc__=_view_document.__doc__,
-                        kind=(Literal["RolloutView"], "RolloutView"), **fields)
+    return create_model("RolloutViewDocument", __base__=_ViewDocument, __doc__=_view_document.__doc__, **fields)
+
+
+class _ViewDocument(_Document):
+    kind: Literal["RolloutView"] = "RolloutView"
 
 
 def _model(name: str) -> type[BaseModel]:

@@ -10,15 +10,16 @@ it because click builds their contexts inside the root's :meth:`invoke`.
 
 from __future__ import annotations
 
+import importlib
 import re
 from typing import Any
 
+import typer
 from typer.core import TyperGroup
 
-try:  # typer ≥ 0.2x carries its own copy of click
-    from typer._click import exceptions as click_exceptions
-except ImportError:  # pragma: no cover - an older typer, on click itself
-    from click import exceptions as click_exceptions  # type: ignore[no-redef]
+#: click's exceptions module, wherever this typer takes click from (its own copy since typer
+#: vendored it, ``click`` before): the module of ``typer.BadParameter``.
+click_exceptions = importlib.import_module(typer.BadParameter.__module__)
 
 #: Columns a usage error fits when the values in it are short (a terminal's default width).
 WIDTH = 80
@@ -126,8 +127,6 @@ class OneLineErrorsGroup(TyperGroup):
 
 def _exit_with(exc: Any) -> None:
     """Print ``exc`` as one line and exit 2 (typer.Exit, so the caller's clean-up runs)."""
-    import typer
-
     from waveguard.cli.common import EXIT_BAD_INPUT, err_console
 
     err_console.print(usage_line(exc), markup=False, highlight=False)

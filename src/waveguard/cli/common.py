@@ -144,7 +144,8 @@ SCRAPE_INTERVAL = Bounds(
 QUERY_TIMEOUT = Bounds(
     0.1, "a round trip",
     PROMETHEUS_QUERY_TIMEOUT_S, "--query.timeout",
-    "100ms to 2m: Prometheus aborts a query after --query.timeout (2m by default).")
+    "100ms to 2m: under 100ms even a Prometheus on the same host rarely answers (policy); Prometheus "
+    "aborts a query after --query.timeout (2m by default).")
 REFRESH_INTERVAL = Bounds(
     0.05, "a refresh's cost",
     LEASE_TIMEOUT_S, "the lease timeout",

@@ -34,7 +34,8 @@ _REWORDED = (
     (re.compile(r"Input should be a valid number.*"), "must be a number"),
     (re.compile(r"Input should be a valid integer.*"), "must be a whole number"),
     (re.compile(r"Input should be a valid boolean.*"), "must be true or false"),
-    (re.compile(r"is not one of ('[^']*'(?:, )?)+"), lambda m: "is not one of " + m.group(0)[14:].replace("'", "")),
+    # click lists choices quoted ('warning', 'error'): unquoted, they read as words
+    (re.compile(r"is not one of ((?:'[^']*'(?:, )?)+)"), lambda m: "is not one of " + m.group(1).replace("'", "")),
 )
 #: A choice's list of values, when the line is too long to carry it (``--help`` lists them).
 _CHOICES = re.compile(r"is not one of .*$")

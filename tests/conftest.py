@@ -78,3 +78,13 @@ def real_apiserver_metrics():
     from waveguard.signals.exposition import read_exposition
 
     return read_exposition(require_shared(APISERVER_METRICS))
+
+
+@pytest.fixture(scope="session")
+def down_scenario(two_cluster_scenario) -> str:
+    """Cluster solo (100 nodes, a single apiserver replica, held down from 40 s to 130 s: no
+    replica up then) and pair (200 nodes); the change reaches both at 10 s."""
+    return two_cluster_scenario(
+        "down", "    - name: solo\n      nodes: 100\n      apiserver_replicas: 1\n    - name: pair\n      nodes: 200\n",
+        "  - clusters: [solo, pair]\n    at_s: 10\n", duration_s=180, seed=3,
+        events="  - at_s: 40\n    apiserver_down: {cluster: solo, replica: 0, duration_s: 90}\n")

@@ -20,14 +20,6 @@ from waveguard.cli.main import app
 from waveguard.report import charts
 from waveguard.sim.result import SATURATED_MEANS, SimulationResult
 
-@pytest.fixture(scope="module")
-def down_scenario(two_cluster_scenario) -> str:
-    """One cluster with a single apiserver replica, held down from 40 s to 130 s: no replica up then."""
-    return two_cluster_scenario(
-        "down", "    - name: solo\n      nodes: 100\n      apiserver_replicas: 1\n    - name: pair\n      nodes: 200\n",
-        "  - clusters: [solo, pair]\n    at_s: 10\n", duration_s=180, seed=3,
-        events="  - at_s: 40\n    apiserver_down: {cluster: solo, replica: 0, duration_s: 90}\n")
-
 META = re.compile(r'<p class="meta">waveguard \S+ · <code>([^<]+)</code> ·\s+seed (.+?) · generated '
                   r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC)</p>")
 

@@ -196,7 +196,7 @@ def dropping_prometheus():
     listener.close()
 
 
-def _check(*args: str) -> subprocess.CompletedProcess:
+def _gate_check_process(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "waveguard.cli.main", "gate", "check", *args], capture_output=True,
                           text=True, timeout=60, env={**os.environ, "COLUMNS": "80"})
 
@@ -205,7 +205,7 @@ def test_an_unreachable_prometheus_is_asked_once_and_reported_on_one_line(droppi
     """One request, whatever the number of gates; one line on stderr naming Prometheus, why and
     what to check; exit 2; nothing on stdout."""
     url, accepted = dropping_prometheus
-    out = _check("--cluster", "alpha", "--prometheus-url", url)
+    out = _gate_check_process("--cluster", "alpha", "--prometheus-url", url)
     assert out.returncode == 2 and out.stdout == ""
     assert out.stderr.count("\n") == 1 and out.stderr.startswith(f"error: Prometheus at {url} is unreachable (")
     assert out.stderr.rstrip().endswith("), check --prometheus-url") and "Error:" not in out.stderr
@@ -215,6 +215,7 @@ def test_an_unreachable_prometheus_is_asked_once_and_reported_on_one_line(droppi
 def test_bad_input_is_refused_before_prometheus_is_asked(dropping_prometheus):
     """--change on a cluster the fleet lacks: the one-line input error, and no request sent."""
     url, accepted = dropping_prometheus
-    out = _check("--cluster", "nowhere", "--prometheus-url", url, "--change", str(EXAMPLES / "incident-telemetry"))
+    out = _gate_check_process("--cluster", "nowhere", "--prometheus-url", url,
+                              "--change", str(EXAMPLES / "incident-telemetry"))
     assert out.returncode == 2 and out.stderr.startswith("error: built-in fleet: has no cluster 'nowhere'")
     assert accepted == []

@@ -205,10 +205,9 @@ def test_a_gate_without_data_pauses_says_why_and_never_passes(tmp_path):
     assert state.halt["t"] - paused[0].t == pytest.approx(plan.no_data_timeout_s, abs=plan.gate_interval_s)
 
 
-def test_no_apiserver_up_is_no_data_it_pauses_and_logs_no_figure(tmp_path):
-    """With no apiserver replica up the gates read nothing: a no-data result with no value (not
-    the 0.0 once logged), so the rollout pauses (fails closed), never passes, and halts and rolls
-    back after no_data_timeout_s."""
+def test_no_apiserver_up_halts_at_once_and_logs_no_figure(tmp_path):
+    """With no apiserver replica up the gates fail closed — the rollout halts and rolls back at
+    the first evaluation — and log no figure (not the 0.0 once logged: nothing was read)."""
     from waveguard.rollout.gates.registry import APISERVER_DOWN_DETAIL
 
     world = World()
@@ -216,11 +215,9 @@ def test_no_apiserver_up_is_no_data_it_pauses_and_logs_no_figure(tmp_path):
     plan = plan_of(("staging", ["staging"], 1.0))
     state, log = run(tmp_path / "s.db", plan, world)
     down = [e for e in log.events() if e.kind == "gate" and e.data["detail"] == APISERVER_DOWN_DETAIL]
-    assert down and all((e.data["status"], e.data["value"]) == ("no-data", None) for e in down)
-    paused = [e for e in log.events() if e.kind == "paused"]
-    assert len(paused) == 1 and paused[0].data["no_data"] and "up == 0" in paused[0].data["reason"]
+    assert len(down) == 1 and (down[0].data["status"], down[0].data["value"]) == ("fail", None)
     assert not state.passed_waves and state.status == "rolled_back"
-    assert "no_data_timeout_s 600" in state.halt["reason"]
+    assert state.halt["value"] is None and state.halt["t"] == down[0].t
 
 
 def test_the_log_is_append_only_and_refuses_a_bad_payload(tmp_path):

@@ -18,9 +18,8 @@ that cannot be sent is an *Error*):
 * **Prometheus unreachable** (waveguard: no-data too) — Argo's *Error*;
   ``consecutiveErrorLimit`` = ⌈no_data_timeout_s / gate_interval_s⌉ errors in a row abort the
   rollout, as waveguard halts and rolls back after ``no_data_timeout_s`` without data.
-* **no apiserver replica up** — metric ``apiserver-up`` is *Inconclusive* (its
-  ``failureCondition`` is ``false``: it never fails; ``inconclusiveLimit: 0`` pauses), as the
-  registry's apiserver gates have no data then and the engine pauses.
+* **no apiserver replica up** — metric ``apiserver-up`` fails at once, as the registry fails
+  every apiserver gate then.
 
 ``interval`` is the plan's gate interval; no ``count``: as background analysis the metrics run
 until the rollout ends (for an inline analysis step add ``count``).
@@ -77,7 +76,7 @@ def _up_metric(gates: GateSet) -> dict[str, Any]:
         "name": "apiserver-up",
         "interval": gates.interval,
         "successCondition": "len(result) == 1 && result[0] > 0",
-        "failureCondition": "false",  # no replica up is no data: Inconclusive, as the registry says
+        "failureCondition": "len(result) == 1 && result[0] == 0",
         "failureLimit": 0,
         "inconclusiveLimit": 0,
         "consecutiveErrorLimit": gates.no_data_evaluations,

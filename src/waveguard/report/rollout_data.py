@@ -23,9 +23,9 @@ from waveguard.rollout.state import RolloutState, fold
 @dataclass
 class GateSeries:
     """One gate on one cluster: ``t`` (s) and ``value`` (the gate's unit; NaN: no data, or no
-    apiserver up), shape (N,) each; ``status`` per result (pass / fail / no-data, and "down": no
-    data because no apiserver replica was up — older state files logged it as a fail of 0.0,
-    never read); the thresholds it was held to."""
+    apiserver up), shape (N,) each; ``status`` per result (pass / fail / no-data, and "down": a
+    fail because no apiserver replica was up, with no figure read — older state files logged
+    0.0 there); the thresholds it was held to."""
 
     gate: str
     cluster: str
@@ -127,8 +127,8 @@ def gate_series(events: list[Event]) -> dict[str, dict[str, GateSeries]]:
             continue
         value = e.data.get("value")
         status = str(e.data.get("status"))
-        if e.data.get("detail") == APISERVER_DOWN_DETAIL:
-            status = "down"  # nothing was read: a gap (older state files logged a fail of 0.0 here)
+        if status == "fail" and e.data.get("detail") == APISERVER_DOWN_DETAIL:
+            status = "down"  # nothing was read: a gap (older state files logged a value of 0.0 here)
         number = float(value) if isinstance(value, (int, float)) and status not in ("no-data", "down") else np.nan
         raw.setdefault(str(e.data.get("gate")), {}).setdefault(str(e.data.get("cluster")), []).append(
             (e.t, number, status, float(e.data.get("threshold", np.nan))))

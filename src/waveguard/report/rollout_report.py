@@ -135,11 +135,10 @@ def summary_lines(record: RolloutRecord) -> list[dict]:
                for kind in ("fail", "down", "no-data")}
     total = sum(len(s.status) for g in record.gates.values() for s in g.values())
     down = f" ({counted['down']:,} of them: no apiserver up, nothing read)" if counted["down"] else ""
-    counted["no-data"] += counted.pop("down", 0)
     projected = " (the projection that halted the rollout is made before a wave's apply, not during a bake)" \
         if (record.halt or {}).get("before_apply") else ""
-    lines.append({"text": f"{total:,} gate results during the bakes: {counted['fail']:,} failed, "
-                  f"{counted['no-data']:,} without data{down}{projected}.", "cls": ""})
+    lines.append({"text": f"{total:,} gate results during the bakes: {counted['fail'] + counted['down']:,} failed"
+                  f"{down}, {counted['no-data']:,} without data{projected}.", "cls": ""})
     return lines
 
 

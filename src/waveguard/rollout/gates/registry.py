@@ -51,8 +51,8 @@ class Gate:
     used when a plan gives none; ``source``: where that threshold comes from (an SLO, domain.md,
     a tool's practice, or "policy" and why); ``control_plane``: it reads the control plane (a
     plan needs one such gate, WG203); ``default_on``: the planner puts it on every plan;
-    ``reads_apiserver``: with no apiserver replica up (``up{job="apiserver"} == 0``) it has no
-    figure to read: no-data (the rollout pauses), never a value; ``reading``: the figure as data (:class:`~waveguard.model.readings.Reading`),
+    ``reads_apiserver``: with no apiserver replica up (``up{job="apiserver"} == 0``) it fails
+    without a figure (value None: nothing was read); ``reading``: the figure as data (:class:`~waveguard.model.readings.Reading`),
     which Prometheus reads as PromQL and ``waveguard export`` writes out (None: no one PromQL,
     e.g. DNS probes). Exactly one of ``check`` (per cluster, from signals, during the bake)
     and ``project`` (before a wave is applied, from request profiles) is set.
@@ -76,10 +76,11 @@ class Gate:
         return self.project is not None
 
 
-#: The detail of an apiserver gate's result while no apiserver replica is up: no figure was read,
-#: so the result is no-data (value None), which never passes — the engine pauses (and halts after
-#: the plan's no_data_timeout_s). State files written before this logged such results as ``fail``
-#: with a value of 0.0 that was never read; reports read both as a gap, not a zero.
+#: The detail of an apiserver gate's result while no apiserver replica is up: the gate fails (a
+#: down control plane is the failure the gates exist for: the rollout halts at once, as
+#: docs/rollout.md says) and no figure was read, so its value is None — never a 0.0 that reads as
+#: a real zero. State files written before this logged a value of 0.0 there, never read; reports
+#: draw both as a gap.
 APISERVER_DOWN_DETAIL = "no kube-apiserver replica is up (up == 0)"
 
 #: Every registered gate by name, in registration order (the order ``gates/__init__`` imports
@@ -134,15 +135,15 @@ def control_plane_gate_kinds() -> frozenset[str]:
 
 def evaluate(spec: _Spec, signals: Signals, cluster: str) -> GateResult:
     """Evaluate gate ``spec.kind`` at ``spec.limit`` on one cluster. A no-data result says why
-    when the source can (``signals.explain(cluster)``: Prometheus unreachable, stale..., or no
-    apiserver replica up: :data:`APISERVER_DOWN_DETAIL`, no value). Raises KeyError for an
+    when the source can (``signals.explain(cluster)``: Prometheus unreachable, stale...). With no
+    apiserver replica up an apiserver gate fails with no value (:data:`APISERVER_DOWN_DETAIL`). Raises KeyError for an
     unregistered kind, ValueError for a gate evaluated before apply (the projection:
     :func:`evaluate_projection`)."""
     gate, limit = GATES[spec.kind], spec.limit
     if gate.check is None:
         raise ValueError(f"gate {gate.name!r} is not evaluated per cluster")
     if gate.reads_apiserver and read_figure(signals, APISERVER_UP, cluster) == 0:
-        return GateResult.of(gate.name, cluster, "no-data", None, limit, APISERVER_DOWN_DETAIL)
+        return GateResult.of(gate.name, cluster, "fail", None, limit, APISERVER_DOWN_DETAIL)
     result = gate.check(signals, cluster, limit)
     if result.status == "no-data":
         why = signals.explain(cluster)

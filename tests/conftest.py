@@ -24,6 +24,38 @@ def runner() -> CliRunner:
     return CliRunner()
 
 
+#: The change of the small scenarios: a telemetry DaemonSet each of whose pods LISTs, then
+#: WATCHes, the pods of its own node (the incident's pattern at node scope).
+_AGENT_CHANGE = """\
+change:
+  profile:
+    client: DaemonSet/x/agent
+    agent: telemetry
+    per_node: true
+    namespace: x
+    service_account: agent
+    classes:
+      - {verb: list, resource: pods, scope: node, trigger: start, selector: true}
+      - {verb: watch, resource: pods, scope: node, trigger: held, selector: true}
+"""
+
+
+def _two_cluster_scenario(name: str, clusters: str, schedule: str, *, duration_s: int, seed: int,
+                          events: str = "") -> str:
+    """A scenario's YAML: ``clusters`` and ``schedule`` are the list items (YAML, indented as
+    under their keys), ``events`` likewise (none when empty); the change is the agent above."""
+    text = (f"name: {name}\nduration_s: {duration_s}\nseed: {seed}\nfleet:\n  clusters:\n{clusters}"
+            f"{_AGENT_CHANGE}schedule:\n{schedule}")
+    return text + (f"events:\n{events}" if events else "")
+
+
+@pytest.fixture(scope="session")
+def two_cluster_scenario():
+    """The builder of small two-cluster scenarios (:func:`_two_cluster_scenario`), shared by the
+    simulate CLI and report tests."""
+    return _two_cluster_scenario
+
+
 def require_shared(path: Path) -> Path:
     """``path`` among the shared inputs. When it is missing the test is skipped on a developer's
     machine, but FAILS in CI (environment variable ``CI=true``): there a missing input means the
@@ -46,3 +78,13 @@ def real_apiserver_metrics():
     from waveguard.signals.exposition import read_exposition
 
     return read_exposition(require_shared(APISERVER_METRICS))
+
+
+@pytest.fixture(scope="session")
+def down_scenario(two_cluster_scenario) -> str:
+    """Cluster solo (100 nodes, a single apiserver replica, held down from 40 s to 130 s: no
+    replica up then) and pair (200 nodes); the change reaches both at 10 s."""
+    return two_cluster_scenario(
+        "down", "    - name: solo\n      nodes: 100\n      apiserver_replicas: 1\n    - name: pair\n      nodes: 200\n",
+        "  - clusters: [solo, pair]\n    at_s: 10\n", duration_s=180, seed=3,
+        events="  - at_s: 40\n    apiserver_down: {cluster: solo, replica: 0, duration_s: 90}\n")

@@ -92,8 +92,8 @@ def test_bad_manifests_get_one_line_and_exit_2(runner, tmp_path, content, expect
 
 
 @pytest.mark.parametrize("content, expected", [
-    ("clusters:\n  - name: a\n    nodes: -5\n", ":3: clusters.0.nodes: Input should be greater than or equal to 0"),
-    ("clusters:\n  - name: a\n    nodes: 5\n    nodez: 3\n", ":4: clusters.0.nodez: unknown key"),
+    ("clusters:\n  - name: a\n    nodes: -5\n", ":3: clusters.0.nodes: cluster 'a': a cluster has at least one node"),
+    ("clusters:\n  - name: a\n    nodes: 5\n    nodez: 3\n", ":4: clusters.0.nodez: cluster 'a': unknown key"),
     ("clusters: [\n", ":1: malformed YAML"),
     ("- a\n", ":1: a fleet file is a mapping with a 'clusters' list"),
 ])

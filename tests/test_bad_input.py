@@ -69,7 +69,7 @@ def test_a_folder_given_as_a_fleet_file_is_an_error(tmp_path):
     ("clusters:\n  - {name: Prod, nodes: 5}\n", "not a DNS-1123 label"),
     ("clusters:\n  - {name: a, nodes: true}\n", "clusters.0.nodes: .*expected a number, got the boolean true"),
     ("clusters:\n  - {name: a, nodes: '5'}\n", "clusters.0.nodes: .*expected a number, got the text"),
-    ("clusters:\n  - {name: a, nodes: 5.5}\n", "clusters.0.nodes: Input should be a valid integer"),
+    ("clusters:\n  - {name: a, nodes: 5.5}\n", "clusters.0.nodes: cluster 'a': Input should be a valid integer"),
     ("clusters:\n  - {name: a, nodes: 5, pod_churn_per_s: true}\n", "expected a number, got the boolean true"),
 ])
 def test_cluster_names_are_dns_labels_and_booleans_are_not_numbers(tmp_path, text, message):

@@ -170,3 +170,52 @@ def test_the_human_output_fits_80_columns(prometheus):
         else:  # one line per gate and each cause once under them, or one line when one cause stopped all
             assert rows == gates or (lines[0].startswith("gamma: no data from any of") and not rows)
             assert "gamma" in out.stdout
+
+
+@pytest.fixture
+def dropping_prometheus():
+    """An address that accepts connections and drops them (a Prometheus that does not answer):
+    its URL and the list of connections accepted."""
+    import socket
+    import threading
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    accepted: list[int] = []
+
+    def drop() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            accepted.append(1)
+            conn.close()
+
+    threading.Thread(target=drop, daemon=True).start()
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}", accepted
+    listener.close()
+
+
+def _gate_check_process(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "waveguard.cli.main", "gate", "check", *args], capture_output=True,
+                          text=True, timeout=60, env={**os.environ, "COLUMNS": "80"})
+
+
+def test_an_unreachable_prometheus_is_asked_once_and_reported_on_one_line(dropping_prometheus):
+    """One request, whatever the number of gates; one line on stderr naming Prometheus, why and
+    what to check; exit 2; nothing on stdout."""
+    url, accepted = dropping_prometheus
+    out = _gate_check_process("--cluster", "alpha", "--prometheus-url", url)
+    assert out.returncode == 2 and out.stdout == ""
+    assert out.stderr.count("\n") == 1 and out.stderr.startswith(f"error: Prometheus at {url} is unreachable (")
+    assert out.stderr.rstrip().endswith("), check --prometheus-url") and "Error:" not in out.stderr
+    assert len(accepted) == 1 and len(gate_set(None).gates) > 1
+
+
+def test_bad_input_is_refused_before_prometheus_is_asked(dropping_prometheus):
+    """--change on a cluster the fleet lacks: the one-line input error, and no request sent."""
+    url, accepted = dropping_prometheus
+    out = _gate_check_process("--cluster", "nowhere", "--prometheus-url", url,
+                              "--change", str(EXAMPLES / "incident-telemetry"))
+    assert out.returncode == 2 and out.stderr.startswith("error: built-in fleet: has no cluster 'nowhere'")
+    assert accepted == []

@@ -137,10 +137,13 @@ def test_each_gate_passes_at_its_threshold_fails_over_it_and_reads_no_data(name)
 
 
 @pytest.mark.parametrize("name", SIGNAL_GATES)
-def test_apiserver_gates_fail_with_no_replica_up(name):
+def test_apiserver_gates_fail_with_no_replica_up_and_log_no_figure(name):
+    """No replica up: the gate fails (docs/rollout.md), and since nothing was read no figure is
+    logged — never a 0.0 that reads as a real zero."""
     result = evaluate(GateSpec(kind=name), FakeSignals(0.0, up=0.0), "c1")
     if GATES[name].reads_apiserver:
-        assert (result.status, result.value) == ("fail", 0.0) and "up == 0" in result.detail
+        assert (result.status, result.value) == ("fail", None) and "up == 0" in result.detail
+        assert not result.passed and result.as_json()["value"] is None
     else:
         assert result.status == "pass"
 

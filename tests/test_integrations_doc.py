@@ -63,7 +63,7 @@ def test_the_commands_in_the_doc_are_gate_checks_the_cli_accepts(runner, monkeyp
     from waveguard.cli import gate
 
     seen = []
-    monkeypatch.setattr(gate, "_evaluate", lambda *a: seen.append(a) or [])
+    monkeypatch.setattr(gate, "_evaluate", lambda *a: seen.append(a) or ([], None))  # (results, unreadable)
     from waveguard.cli.main import app
 
     commands = _commands()

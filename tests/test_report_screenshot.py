@@ -18,7 +18,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.test_reports import DOWN
 from waveguard.cli.main import app
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -45,11 +44,11 @@ def screenshot(page: Path, png: Path, width: int = 1400, height: int = 3000) -> 
                        check=True, capture_output=True, timeout=300)
 
 
-def test_simulate_report_renders_in_chromium_and_is_not_blank(runner, tmp_path):
+def test_simulate_report_renders_in_chromium_and_is_not_blank(runner, tmp_path, down_scenario):
     from matplotlib.image import imread
 
     scenario = tmp_path / "down.yaml"
-    scenario.write_text(DOWN)
+    scenario.write_text(down_scenario)
     page = tmp_path / "report.html"
     result = runner.invoke(app, ["simulate", str(scenario), "--report", str(page)])
     assert result.exit_code == 0, result.output

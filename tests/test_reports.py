@@ -20,46 +20,16 @@ from waveguard.cli.main import app
 from waveguard.report import charts
 from waveguard.sim.result import SATURATED_MEANS, SimulationResult
 
-#: One cluster with a single apiserver replica, held down from 40 s to 130 s: no replica up then.
-DOWN = """\
-name: down
-duration_s: 180
-seed: 3
-fleet:
-  clusters:
-    - name: solo
-      nodes: 100
-      apiserver_replicas: 1
-    - name: pair
-      nodes: 200
-change:
-  profile:
-    client: DaemonSet/x/agent
-    agent: telemetry
-    per_node: true
-    namespace: x
-    service_account: agent
-    classes:
-      - {verb: list, resource: pods, scope: node, trigger: start, selector: true}
-      - {verb: watch, resource: pods, scope: node, trigger: held, selector: true}
-schedule:
-  - clusters: [solo, pair]
-    at_s: 10
-events:
-  - at_s: 40
-    apiserver_down: {cluster: solo, replica: 0, duration_s: 90}
-"""
-
 META = re.compile(r'<p class="meta">waveguard \S+ · <code>([^<]+)</code> ·\s+seed (.+?) · generated '
                   r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC)</p>")
 
 
 @pytest.fixture(scope="module")
-def down_result(tmp_path_factory) -> SimulationResult:
+def down_result(tmp_path_factory, down_scenario) -> SimulationResult:
     from waveguard.sim import load_scenario, simulate
 
     path = tmp_path_factory.mktemp("down") / "down.yaml"
-    path.write_text(DOWN)
+    path.write_text(down_scenario)
     return simulate(load_scenario(path))
 
 
@@ -130,9 +100,9 @@ def test_simulate_report_has_gaps_and_bands_where_no_apiserver_is_up(down_result
     assert "No apiserver up at some point on 1 cluster;" in html
 
 
-def test_simulate_report_page_names_what_made_it(runner, tmp_path, monkeypatch):
+def test_simulate_report_page_names_what_made_it(runner, tmp_path, monkeypatch, down_scenario):
     scenario = tmp_path / "down.yaml"
-    scenario.write_text(DOWN)
+    scenario.write_text(down_scenario)
     report = tmp_path / "out.html"
     monkeypatch.setattr("sys.argv", ["/venv/bin/waveguard", "simulate", str(scenario), "--report", str(report)])
     result = runner.invoke(app, ["simulate", str(scenario), "--report", str(report), "--seed", "5"])
@@ -256,7 +226,13 @@ def test_rollout_report_names_the_halt_the_projection_and_what_made_it(runner, h
     html = out.read_text(encoding="utf-8")
     _, seed, _ = meta_of(html)
     assert seed == "0"  # the simulated backend's seed, from the started event
-    assert "Halted at 0:21:00 in wave 1 (production-1%): gate projection failed on prod-24-7500" in html
+    summary = re.findall(r'<p class="([^"]*)">([^<]*)</p>', html.split('class="summary">')[1].split("</div>")[0])
+    headline = ("Halted at 0:21:00 in wave 1 (production-1%), before its apply, by the projection gate on "
+                "prod-24-7500: projected apiserver memory 84% of its limit at 1% of 7,500 nodes; threshold 0.80.")
+    assert summary[0] == ("bad headline", headline)  # the halt first, never a "0 failed" above it
+    counts = next(text for _, text in summary if "gate results during the bakes" in text)
+    assert "0 failed" in counts and "the projection that halted the rollout is made before a wave" in counts
+    assert headline in result.stdout.replace("\n", " ")  # the terminal says it too
     assert "the projection that halted the rollout" in html and html.count('<tr class="bad">') >= 2
     assert html.index('class="summary"') < html.index("<img")
 
@@ -275,7 +251,9 @@ def test_rollout_report_draws_no_value_where_no_apiserver_was_up(tmp_path, captu
               Owner.this_process())
     log.append("wave_started", 0.0, wave=0, name="w0", node_share=1.0, bake_s=90.0)
     log.append("applied", 0.0, wave=0, cluster="a", share=1.0)
-    for t, status, value, detail in ((30.0, "pass", 0.2, "ok"), (60.0, "fail", 0.0, APISERVER_DOWN_DETAIL)):
+    # 45 s: no replica up, as state files logged it before (a fail of 0.0, never read); 60 s: as now
+    for t, status, value, detail in ((30.0, "pass", 0.2, "ok"), (45.0, "fail", 0.0, APISERVER_DOWN_DETAIL),
+                                     (60.0, "fail", None, APISERVER_DOWN_DETAIL)):
         log.append_many([("gate", t, 0, "a", {"gate": "apiserver_p99_latency", "cluster": "a", "status": status,
                                               "value": value, "threshold": 1.0, "detail": detail})])
     log.append("halted", 60.0, wave=0, reason="gate apiserver_p99_latency failed on a", gate="apiserver_p99_latency",
@@ -286,14 +264,15 @@ def test_rollout_report_draws_no_value_where_no_apiserver_was_up(tmp_path, captu
     log.close()
     record = read_rollout(state)
     series = record.gates["apiserver_p99_latency"]["a"]
-    assert series.status == ["pass", "down"] and series.value[0] == 0.2 and np.isnan(series.value[1])
+    assert series.status == ["pass", "down", "down"] and series.value[0] == 0.2
+    assert np.isnan(series.value[1:]).all()
     html = render_report(record)
     gates = captured[1]
     line = next(line for line in gates.axes[0].lines if line.get_label() == "a")
     assert np.isnan(np.asarray(line.get_ydata(), dtype=float)[1])  # not the logged 0.0
     assert any("no apiserver up" in p.get_label() for p in gates.axes[0].patches)
     assert "not read" in html and meta_of(html)[1] == "9"
-    assert "2 gate results during the bakes: 1 failed (1 of them: no apiserver up, nothing read)" in html
+    assert "3 gate results during the bakes: 2 failed (2 of them: no apiserver up, nothing read)" in html
 
 
 @pytest.mark.parametrize(("args", "message"), [

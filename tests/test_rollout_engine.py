@@ -44,6 +44,7 @@ class World:
         self.shares: dict[str, float] = {}
         self.t = 0.0  # seconds since the rollout started: time goes on while a guard is down
         self.overloads, self.no_data = overloads, no_data
+        self.down: set[str] = set()  # clusters with no apiserver replica up (up == 0)
         self.applies: list[tuple[str, float]] = []
         self.in_flight = self.most_in_flight = 0
         self.lock = threading.Lock()
@@ -91,7 +92,7 @@ class FakeSignals(Readings):
         if metric in self.world.no_data:
             return None
         if metric == "up":
-            return 1.0
+            return 0.0 if cluster in self.world.down else 1.0
         if metric == "apiserver_request_duration_seconds":
             running = self.world.shares.get(cluster, 0.0) > 0
             return SLOW_S if running and cluster in self.world.overloads else FAST_S
@@ -202,6 +203,21 @@ def test_a_gate_without_data_pauses_says_why_and_never_passes(tmp_path):
     assert state.status == "rolled_back" and state.halt["gate"] == "etcd_p99_latency"
     assert "no_data_timeout_s 600" in state.halt["reason"]
     assert state.halt["t"] - paused[0].t == pytest.approx(plan.no_data_timeout_s, abs=plan.gate_interval_s)
+
+
+def test_no_apiserver_up_halts_at_once_and_logs_no_figure(tmp_path):
+    """With no apiserver replica up the gates fail closed — the rollout halts and rolls back at
+    the first evaluation — and log no figure (not the 0.0 once logged: nothing was read)."""
+    from waveguard.rollout.gates.registry import APISERVER_DOWN_DETAIL
+
+    world = World()
+    world.down = {"staging"}
+    plan = plan_of(("staging", ["staging"], 1.0))
+    state, log = run(tmp_path / "s.db", plan, world)
+    down = [e for e in log.events() if e.kind == "gate" and e.data["detail"] == APISERVER_DOWN_DETAIL]
+    assert len(down) == 1 and (down[0].data["status"], down[0].data["value"]) == ("fail", None)
+    assert not state.passed_waves and state.status == "rolled_back"
+    assert state.halt["value"] is None and state.halt["t"] == down[0].t
 
 
 def test_the_log_is_append_only_and_refuses_a_bad_payload(tmp_path):

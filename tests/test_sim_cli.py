@@ -9,32 +9,12 @@ import pytest
 
 from waveguard.cli.main import app
 
-SMALL = """\
-name: small
-duration_s: 120
-seed: 1
-fleet:
-  clusters:
-    - name: a
-      nodes: 100
-    - name: b
-      nodes: 400
-change:
-  profile:
-    client: DaemonSet/x/agent
-    agent: telemetry
-    per_node: true
-    namespace: x
-    service_account: agent
-    classes:
-      - {verb: list, resource: pods, scope: node, trigger: start, selector: true}
-      - {verb: watch, resource: pods, scope: node, trigger: held, selector: true}
-schedule:
-  - cluster: a
-    at_s: 10
-  - clusters: [b]
-    at_s: 30
-"""
+@pytest.fixture
+def small(two_cluster_scenario) -> str:
+    """Clusters a (100 nodes) and b (400): the change reaches a at 10 s and b at 30 s."""
+    return two_cluster_scenario(
+        "small", "    - name: a\n      nodes: 100\n    - name: b\n      nodes: 400\n",
+        "  - cluster: a\n    at_s: 10\n  - clusters: [b]\n    at_s: 30\n", duration_s=120, seed=1)
 
 
 def write(tmp_path: Path, text: str, name: str = "scenario.yaml") -> Path:
@@ -43,15 +23,15 @@ def write(tmp_path: Path, text: str, name: str = "scenario.yaml") -> Path:
     return path
 
 
-def test_table_output(runner, tmp_path):
-    result = runner.invoke(app, ["simulate", str(write(tmp_path, SMALL))])
+def test_table_output(runner, tmp_path, small):
+    result = runner.invoke(app, ["simulate", str(write(tmp_path, small))])
     assert result.exit_code == 0, result.output
     assert "small" in result.output and "saturated at" in result.output
     assert "0:00:11" in result.output  # the change reached cluster a after 10 s
 
 
-def test_json_output(runner, tmp_path):
-    result = runner.invoke(app, ["simulate", str(write(tmp_path, SMALL)), "-o", "json", "--seed", "4"])
+def test_json_output(runner, tmp_path, small):
+    result = runner.invoke(app, ["simulate", str(write(tmp_path, small)), "-o", "json", "--seed", "4"])
     assert result.exit_code == 0, result.output
     out = json.loads(result.stdout)
     assert out["scenario"] == "small" and out["seed"] == 4
@@ -61,9 +41,9 @@ def test_json_output(runner, tmp_path):
         assert c["saturated_at_s"] is None and 0.0 <= c["peak_error_rate"] <= 1.0
 
 
-def test_report_and_metrics_files(runner, tmp_path):
+def test_report_and_metrics_files(runner, tmp_path, small):
     report, series = tmp_path / "out.html", tmp_path / "series.csv"
-    result = runner.invoke(app, ["simulate", str(write(tmp_path, SMALL)), "--report", str(report),
+    result = runner.invoke(app, ["simulate", str(write(tmp_path, small)), "--report", str(report),
                                  "--metrics-out", str(series)])
     assert result.exit_code == 0, result.output
     html = report.read_text()
@@ -104,18 +84,18 @@ def bad(runner, tmp_path, text: str):
     (lambda s: s.replace("    client: DaemonSet/x/agent", "    client: DaemonSet/x/agent\n    colour: red"),
      "change.profile"),
 ])
-def test_bad_input_one_line_with_file_and_key(runner, tmp_path, mutation, key):
-    code, lines, path = bad(runner, tmp_path, mutation(SMALL))
+def test_bad_input_one_line_with_file_and_key(runner, tmp_path, mutation, key, small):
+    code, lines, path = bad(runner, tmp_path, mutation(small))
     assert code == 2
     assert len(lines) == 1, lines
     assert path in lines[0] and key in lines[0]
     assert "Traceback" not in lines[0]
 
 
-def test_bad_input_names_the_line(runner, tmp_path):
-    code, lines, path = bad(runner, tmp_path, SMALL.replace("  - cluster: a", "  - cluster: nope"))
+def test_bad_input_names_the_line(runner, tmp_path, small):
+    code, lines, path = bad(runner, tmp_path, small.replace("  - cluster: a", "  - cluster: nope"))
     assert code == 2 and f"{path}:" in lines[0] and "schedule.0.cluster" in lines[0] and "nope" in lines[0]
-    line_no = SMALL.splitlines().index("  - cluster: a") + 1
+    line_no = small.splitlines().index("  - cluster: a") + 1
     assert f"{path}:{line_no}:" in lines[0]
 
 
@@ -126,7 +106,7 @@ def test_malformed_yaml_and_missing_file(runner, tmp_path):
     assert missing.exit_code == 2 and "nope.yaml" in missing.output
 
 
-def test_scenario_and_builtin_are_exclusive(runner, tmp_path):
-    both = runner.invoke(app, ["simulate", str(write(tmp_path, SMALL)), "--builtin", "relist-storm"])
+def test_scenario_and_builtin_are_exclusive(runner, tmp_path, small):
+    both = runner.invoke(app, ["simulate", str(write(tmp_path, small)), "--builtin", "relist-storm"])
     neither = runner.invoke(app, ["simulate"])
     assert both.exit_code == neither.exit_code == 2

@@ -8,7 +8,8 @@ from typing import Optional
 import typer
 
 from waveguard.cli.common import (
-    EXIT_FINDINGS, EXIT_OK, KUBECONFIG_ENV, input_errors, legacy_format_option, output_file_option, output_option,
+    EXIT_FINDINGS, EXIT_OK, KUBECONFIG_ENV, command_group, input_errors, legacy_format_option, output_file_option,
+    output_option,
     resolve_output,
 )
 from waveguard.model.errors import InputError
@@ -18,7 +19,7 @@ from waveguard.breakglass import policy as P
 DEFAULT_GROUP = P.DEFAULT_GROUP
 DEFAULT_CONTROLLER = "/".join(P.DEFAULT_CONTROLLER)
 
-breakglass_app = typer.Typer(
+breakglass_app = command_group(
     name="breakglass", no_args_is_help=True, add_completion=False,
     help="Keep the way back open: APF isolation for a break-glass group, its check, an emergency kubeconfig.",
 )

@@ -108,6 +108,13 @@ def note(text: str) -> None:
     stderr_console().print(f"note: {text}", markup=False)
 
 
+def command_group(**settings: Any) -> typer.Typer:
+    """A typer app (the root command or a group such as ``rollout``) with plain help: flags
+    shown as flags (``--watch``, not ``--watch <bool>``), no rich panels, 80 columns wrapped by
+    click. ``settings``: typer.Typer's."""
+    return typer.Typer(rich_markup_mode=None, **settings)
+
+
 # --- options ---------------------------------------------------------------------------------
 def _completer(formats: Sequence[str]):
     def complete(incomplete: str) -> list[str]:
@@ -137,28 +144,97 @@ def legacy_json_option() -> Any:
     return typer.Option(False, "--json", hidden=True)
 
 
-def seconds(value: Any) -> Any:
-    """typer's ``parser=`` for options taking seconds: a number or a duration (``21m``, ``1h30m``;
-    :mod:`waveguard.model.durations`), as float seconds. Raises typer.BadParameter."""
-    if value is None or isinstance(value, float):
-        return value
-    from waveguard.model.durations import parse_duration_s
+@dataclass(frozen=True)
+class Bounds:
+    """The seconds a duration option accepts: at least ``low_s`` and at most ``high_s`` (None:
+    no upper bound), each with why in a few words for the error line (``low_why``,
+    ``high_why``) and ``why`` in a sentence for ``--help``."""
 
-    try:
-        return parse_duration_s(value)
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc)) from None
+    low_s: float
+    low_why: str
+    high_s: float | None
+    high_why: str
+    why: str
 
 
-def seconds_at_least(minimum: float):
-    """A :func:`seconds` parser that also refuses less than ``minimum`` seconds (typer's ``min=``
-    does not apply to a custom parser). Raises typer.BadParameter."""
+#: How far back an instant query looks for a series' newest sample, seconds: Prometheus'
+#: ``--query.lookback-delta`` default 5m (``prometheus --help``, 2.42; docs: querying/basics,
+#: "Staleness"). A series scraped less often than this has no sample between scrapes.
+PROMETHEUS_LOOKBACK_DELTA_S = 300.0
+#: Longest a query may run before Prometheus aborts it, seconds: ``--query.timeout`` default 2m
+#: (``prometheus --help``, 2.42); a query's own ``timeout`` parameter is capped by it (HTTP API).
+PROMETHEUS_QUERY_TIMEOUT_S = 120.0
+#: The default of a plan's ``no_data_timeout_s`` (rollout/plan/schema.py) and the lease timeout after
+#: which an engine is presumed dead (rollout/lease.py), here so that ``--help`` imports neither (a test
+#: keeps them equal).
+PLAN_NO_DATA_TIMEOUT_S = 600.0
+LEASE_TIMEOUT_S = 60.0
+
+#: Every duration option's bounds, in one place (:func:`duration_option` checks them).
+GATE_INTERVAL = Bounds(
+    1.0, "rates per second",
+    PLAN_NO_DATA_TIMEOUT_S, "the no-data timeout",
+    "1s to 10m: gates read per-second rates (sooner re-reads them); a gate without data halts the "
+    "rollout after no_data_timeout_s (10m), so it is evaluated again before that.")
+SCRAPE_INTERVAL = Bounds(
+    0.05, "exporter updates",
+    PROMETHEUS_LOOKBACK_DELTA_S, "Prometheus' lookback",
+    "50ms to 5m: the simulated exporter updates every 0.1 s (sooner reads the same sample); an "
+    "instant query looks back 5m (--query.lookback-delta), so a slower scrape leaves gaps.")
+QUERY_TIMEOUT = Bounds(
+    0.1, "a round trip",
+    PROMETHEUS_QUERY_TIMEOUT_S, "--query.timeout",
+    "100ms to 2m: under 100ms even a Prometheus on the same host rarely answers (policy); Prometheus "
+    "aborts a query after --query.timeout (2m by default).")
+REFRESH_INTERVAL = Bounds(
+    0.05, "a refresh's cost",
+    LEASE_TIMEOUT_S, "the lease timeout",
+    "50ms to 1m: a refresh of a 10,000-event log takes ~35 ms (benchmarks/bench_live.py); an engine "
+    "is presumed dead after 1m without a heartbeat, which a slower refresh would not show.")
+SIMULATED_DURATION = Bounds(
+    1.0, "a simulator step",
+    None, "",
+    "at least 1s, the simulator's longest step (a scenario's step_s ≤ 1 s); no upper bound.")
+
+
+def _human(seconds_: float) -> str:
+    """``seconds_`` as a Go duration a person reads: 50ms, 1s, 10m, 1h30m."""
+    if seconds_ < 1:
+        return f"{seconds_ * 1000:g}ms"
+    out, rest = "", seconds_
+    for unit, size in (("h", 3600), ("m", 60)):
+        if rest >= size:
+            count = int(rest // size)
+            out, rest = out + f"{count}{unit}", rest - count * size
+    return out + (f"{rest:g}s" if rest or not out else "")
+
+
+def bounded_seconds(bounds: Bounds):
+    """typer's ``parser=`` for a duration option: a number of seconds or a Go duration (``21m``,
+    ``1h30m``; :mod:`waveguard.model.durations`) within ``bounds``, as float seconds. Raises
+    typer.BadParameter naming the value and the bound it crosses."""
     def parse(value: Any) -> Any:
-        parsed = seconds(value)
-        if parsed is not None and parsed < minimum:
-            raise typer.BadParameter(f"{value!r} is less than {minimum:g} s")
+        if value is None or isinstance(value, float):
+            return value
+        from waveguard.model.durations import parse_duration_s
+
+        try:
+            parsed = parse_duration_s(value)
+        except ValueError:
+            raise typer.BadParameter(f"{value!r} is not seconds or a duration (30s, 1m)") from None
+        if parsed < bounds.low_s:
+            raise typer.BadParameter(f"{value} is under {_human(bounds.low_s)}, {bounds.low_why}")
+        if bounds.high_s is not None and parsed > bounds.high_s:
+            raise typer.BadParameter(f"{value} is over {_human(bounds.high_s)}, {bounds.high_why}")
         return parsed
     return parse
+
+
+def duration_option(default: float | None, name: str, bounds: Bounds, help: str, **settings: Any) -> Any:
+    """``name SECONDS``: seconds or a Go duration within ``bounds``, whose ``why`` follows
+    ``help`` in ``--help``. ``settings``: typer.Option's."""
+    return typer.Option(default, name, parser=bounded_seconds(bounds), metavar="SECONDS",
+                        help=f"{help} {bounds.why}", **settings)
 
 
 def context_map(values: Sequence[str], clusters: Sequence[str]) -> dict[str, str]:
@@ -242,11 +318,13 @@ def _looks_like_path(value: str) -> bool:
 
 def resolve_output(value: str, formats: Sequence[str], *, output_file: Path | str | None = None,
                    legacy_format: str | None = None, legacy_json: bool = False,
-                   aliases: dict[str, str] | None = None) -> Output:
+                   aliases: dict[str, str] | None = None, file_option: bool = True) -> Output:
     """The :class:`Output` of a command's options, with a note for each deprecated spelling:
     ``--format X`` (``aliases`` maps old format names, e.g. text → table), ``--json``, and ``-o
     FILE`` (a value that is no format name but looks like a path: the file, in the default
-    format). Checks the file can be written before any work. Raises InputError."""
+    format). ``file_option``: the command has ``--output-file`` (commands that stream, such as
+    ``rollout start``, do not: their errors do not offer it). Checks the file can be written
+    before any work. Raises InputError."""
     aliases = aliases or {}
     fmt = value
     if legacy_format is not None:
@@ -256,13 +334,13 @@ def resolve_output(value: str, formats: Sequence[str], *, output_file: Path | st
         fmt = "json"
         note("--json is deprecated and goes in the next release: use -o json")
     if fmt not in formats and fmt not in FORMATS and _looks_like_path(fmt):
-        if output_file is not None:
+        if output_file is not None or not file_option:
             raise InputError("-o", f"{fmt!r} is not an output format", hint=f"give one of {', '.join(formats)}")
         note(f"-o FILE is deprecated and goes in the next release: use --output-file {fmt}")
         output_file, fmt = fmt, formats[0]
     if fmt not in formats:
-        raise InputError(f"-o {fmt}", "not an output format of this command",
-                         hint=f"give one of {', '.join(formats)} (--output-file FILE writes to a file)")
+        files = " (--output-file FILE writes to a file)" if file_option else ""
+        raise InputError(f"-o {fmt}", "not an output format of this command", hint=f"give one of {', '.join(formats)}{files}")
     path = Path(output_file) if output_file is not None else None
     from waveguard.model.yamlio import check_output_path
 

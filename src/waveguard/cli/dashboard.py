@@ -14,7 +14,7 @@ from typing import List
 
 import typer
 
-from waveguard.cli.common import err_console, input_errors
+from waveguard.cli.common import REFRESH_INTERVAL, duration_option, err_console, input_errors
 from waveguard.model.errors import InputError
 
 DEFAULT_LISTEN = "127.0.0.1:8765"
@@ -46,7 +46,7 @@ def dashboard_command(
     states: List[Path] = typer.Option(..., "--state", help="A rollout's state database (repeat for several)."),
     listen: str = typer.Option(DEFAULT_LISTEN, "--listen", help="HOST:PORT to serve on (loopback by default)."),
     allow_remote: bool = typer.Option(False, "--allow-remote", help="Allow a non-loopback --listen address."),
-    interval: float = typer.Option(0.5, "--interval", min=0.05, help="Seconds between polls of the state files."),
+    interval: float = duration_option(0.5, "--interval", REFRESH_INTERVAL, "Seconds between polls of the state files."),
 ) -> None:
     """Serve a live, read-only web page of one or several rollouts."""
     with input_errors():

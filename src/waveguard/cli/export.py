@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from waveguard.cli.common import err_console, input_errors
+from waveguard.cli.common import SCRAPE_INTERVAL, duration_option, err_console, input_errors
 
 #: What ``export`` writes besides one target: every target, into ``--output-dir``.
 ALL = "all"
@@ -27,8 +27,9 @@ def export_command(
         None, "--prometheus-url", envvar="WAVEGUARD_PROMETHEUS_URL",
         help="Prometheus the exported objects query (default: kube-prometheus' prometheus-k8s.monitoring.svc)."),
     namespace: str = typer.Option("default", "--namespace", help="Namespace of the exported objects."),
-    scrape_interval: float = typer.Option(30.0, "--scrape-interval", min=0.001,
-                                          help="Prometheus' scrape interval, seconds (sizes rate windows and freshness)."),
+    scrape_interval: float = duration_option(30.0, "--scrape-interval", SCRAPE_INTERVAL,
+                                             "Prometheus' scrape interval, seconds (sizes rate windows and "
+                                             "freshness)."),
     cluster_label: str = typer.Option("cluster", "--cluster-label", help="The label that names a cluster in Prometheus."),
 ) -> None:
     """Write the gates as Argo Rollouts, Flagger, PrometheusRule or Grafana objects.

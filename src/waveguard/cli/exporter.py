@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Optional
 import typer
 import yaml
 
-from waveguard.cli.common import err_console, input_errors, seconds_at_least
+from waveguard.cli.common import SCRAPE_INTERVAL, SIMULATED_DURATION, duration_option, err_console, input_errors
 from waveguard.model.errors import InputError
 from waveguard.model.yamlio import write_text_atomically
 
@@ -40,11 +40,11 @@ def exporter_command(
     seed: Optional[int] = typer.Option(None, "--seed", help="Random seed (default: the scenario's)."),
     scrape_config: Optional[Path] = typer.Option(None, "--scrape-config",
                                                  help="Write a Prometheus config scraping this exporter, then serve."),
-    scrape_interval: float = typer.Option(1.0, "--scrape-interval", parser=seconds_at_least(0.05),
-                                          help="scrape_interval of --scrape-config, seconds (or 1s, 500ms)."),
-    duration: Optional[float] = typer.Option(None, "--duration", parser=seconds_at_least(1.0),
-                                             help="Simulated seconds to run, then stop, or a duration (21m, "
-                                                  "1h30m; default: the scenario's)."),
+    scrape_interval: float = duration_option(1.0, "--scrape-interval", SCRAPE_INTERVAL,
+                                             "scrape_interval of --scrape-config, seconds (or 1s, 500ms)."),
+    duration: Optional[float] = duration_option(None, "--duration", SIMULATED_DURATION,
+                                                "Simulated seconds to run, then stop, or a duration (21m, "
+                                                "1h30m; default: the scenario's)."),
     no_dns: bool = typer.Option(False, "--no-dns", help="Do not answer DNS."),
     config_only: bool = typer.Option(False, "--config-only",
                                      help="Only write --scrape-config (e.g. for a rollout's --serve-metrics) and exit."),

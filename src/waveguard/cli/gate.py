@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING, Optional
 import typer
 
 from waveguard.cli.common import (
-    EXIT_BAD_INPUT, EXIT_FINDINGS, EXIT_OK, PROMETHEUS_URL_ENV, input_errors, legacy_json_option, output_file_option,
-    output_option, resolve_output,
+    EXIT_BAD_INPUT, EXIT_FINDINGS, EXIT_OK, PROMETHEUS_URL_ENV, QUERY_TIMEOUT, SCRAPE_INTERVAL, command_group,
+    duration_option, err_console, input_errors, legacy_json_option, output_file_option, output_option,
+    resolve_output,
 )
 
 if TYPE_CHECKING:
@@ -28,7 +29,7 @@ FORMATS = ("table", "json", "yaml")
 
 
 def register(app: typer.Typer) -> None:
-    gate_app = typer.Typer(name="gate", no_args_is_help=True, help="Evaluate waveguard's gates for other tools.")
+    gate_app = command_group(name="gate", no_args_is_help=True, help="Evaluate waveguard's gates for other tools.")
     gate_app.command("check")(check_command)
     app.add_typer(gate_app)
 
@@ -40,9 +41,9 @@ def check_command(
     change: Optional[str] = typer.Option(None, "--change", help="Manifests of the change: also run the projection."),
     plan: Optional[Path] = typer.Option(None, "--plan", help="Gates, thresholds and interval from this plan."),
     fleet: Optional[Path] = typer.Option(None, "--fleet", help="Fleet YAML (plan check, projection; default built-in)."),
-    scrape_interval: float = typer.Option(30.0, "--scrape-interval", min=0.001,
-                                          help="Prometheus' scrape interval, seconds (freshness, rate window)."),
-    timeout: float = typer.Option(5.0, "--timeout", min=0.1, max=120, help="Seconds per Prometheus query."),
+    scrape_interval: float = duration_option(30.0, "--scrape-interval", SCRAPE_INTERVAL,
+                                             "Prometheus' scrape interval, seconds (freshness, rate window)."),
+    timeout: float = duration_option(5.0, "--timeout", QUERY_TIMEOUT, "Seconds per Prometheus query."),
     output: str = output_option(FORMATS),
     output_file: Optional[Path] = output_file_option("the results"),
     legacy_json: bool = legacy_json_option(),
@@ -51,8 +52,12 @@ def check_command(
     started = time.monotonic()
     with input_errors():
         out = resolve_output(output, FORMATS, output_file=output_file, legacy_json=legacy_json)
-        results = _evaluate(cluster, prometheus_url, change, plan, fleet, scrape_interval, timeout)
+        results, unreadable = _evaluate(cluster, prometheus_url, change, plan, fleet, scrape_interval, timeout)
     wall_s = time.monotonic() - started
+    if unreadable:  # Prometheus itself did not answer: one cause, said once (documents still carry it)
+        err_console.print(f"error: {unreadable}, check --prometheus-url", markup=False)
+        if not out.structured:
+            raise typer.Exit(EXIT_BAD_INPUT)
     status = "fail" if any(r.status == "fail" for r in results) else \
         "no-data" if any(r.status == "no-data" for r in results) else "pass"
     with input_errors():
@@ -65,9 +70,12 @@ def check_command(
 
 
 def _evaluate(cluster: str, url: str | None, change: str | None, plan_path: Path | None, fleet_path: Path | None,
-              scrape_interval_s: float, timeout_s: float) -> list[GateResult]:
+              scrape_interval_s: float, timeout_s: float) -> tuple[list[GateResult], str | None]:
     """The signal gates on ``cluster`` through Prometheus, then the projection when ``change``
-    is given. Raises InputError for bad input (no URL, a bad plan, a cluster the fleet lacks)."""
+    is given; and why Prometheus could not be read at all (None when it answered). Every input
+    is checked before the first request; the first query is the probe: when Prometheus does
+    not answer it, no other request is sent (the signals remember the failure). Raises
+    InputError for bad input (no URL, a bad plan, a cluster the fleet lacks)."""
     from pydantic import ValidationError
 
     from waveguard.cli.export import load_plan_option
@@ -90,16 +98,17 @@ def _evaluate(cluster: str, url: str | None, change: str | None, plan_path: Path
         specs = [GateSpec(kind=g.name, threshold=g.threshold) for g in gates.gates]
     else:  # every gate of the plan read during a bake (DNS probes, workload errors included)
         specs = [s for s in plan.gates if GATES[s.kind].check is not None]
+    projection = _projection(cluster, change, plan, fleet_path) if change is not None else None
     signals = PrometheusSignals(config, float(plan.gate_interval_s) if plan else DEFAULT_INTERVAL_S)
     results = [evaluate(spec, signals, cluster) for spec in specs]
-    if change is not None:
-        results += _projection(cluster, change, plan, fleet_path)
-    return results
+    return results + (projection() if projection is not None else []), signals.problem
 
 
-def _projection(cluster: str, change: str, plan: Plan | None, fleet_path: Path | None) -> list[GateResult]:
+def _projection(cluster: str, change: str, plan: Plan | None, fleet_path: Path | None):
     """The projection gate on ``cluster`` at the node share of the plan's wave that holds it
-    (1.0 without a plan, or when no wave does), at the plan's threshold (else the default)."""
+    (1.0 without a plan, or when no wave does), at the plan's threshold (else the default), as
+    a function to call: its inputs (fleet, cluster, change) are read and checked now. Raises
+    InputError."""
     from waveguard.analysis import build_profiles, load_change
     from waveguard.model.errors import InputError
     from waveguard.model.fleet import default_fleet, load_fleet
@@ -117,7 +126,7 @@ def _projection(cluster: str, change: str, plan: Plan | None, fleet_path: Path |
         share = next((w.node_share for w in plan.waves if w.clusters.matches(found[0])), 1.0)
         spec = next((s for s in plan.gates if s.kind == "projection"), spec)
     profiles = build_profiles(load_change([change]))
-    return evaluate_projection(spec, profiles, found, {cluster: share})
+    return lambda: evaluate_projection(spec, profiles, found, {cluster: share})
 
 
 #: Columns of the human output (a terminal's default width).

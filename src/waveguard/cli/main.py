@@ -13,8 +13,12 @@ os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 
 import typer  # noqa: E402  # after the variable above
 
-app = typer.Typer(
-    name="waveguard", no_args_is_help=True, add_completion=True,
+from waveguard.cli.common import command_group
+from waveguard.cli.usage import OneLineErrorsGroup
+
+#: Usage errors of every command are one line (cli/usage.py); help is plain text (common.command_group).
+app = command_group(
+    name="waveguard", no_args_is_help=True, add_completion=True, cls=OneLineErrorsGroup,
     help="Keep infrastructure rollouts from taking down Kubernetes control planes.",
 )
 

@@ -9,7 +9,7 @@ import typer
 
 from waveguard.cli.common import (
     EXIT_FINDINGS, EXIT_OK, Output, err_console, input_errors, output_file_option, output_option, render_document,
-    resolve_output, seconds_at_least, stdout_console, table_console,
+    GATE_INTERVAL, duration_option, resolve_output, stdout_console, table_console,
 )
 
 if TYPE_CHECKING:
@@ -119,8 +119,8 @@ def plan_command(
     output: str = output_option(FORMATS),
     output_file: Optional[Path] = output_file_option("the plan"),
     check: Optional[Path] = typer.Option(None, "--check", help="Check an existing plan file instead."),
-    gate_interval_s: float = typer.Option(30.0, "--gate-interval", parser=seconds_at_least(1.0),
-                                          help="Seconds between gate evaluations (or a duration: 30s, 1m)."),
+    gate_interval_s: float = duration_option(30.0, "--gate-interval", GATE_INTERVAL,
+                                             "Seconds between gate evaluations (or a duration: 30s, 1m)."),
     gates: bool = typer.Option(False, "--gates", help="List the gates a plan may name (defaults, sources) and exit."),
     emit_patches: Optional[Path] = typer.Option(None, "--emit-patches",
                                                 help="Also write each wave's node-label and affinity patches here "

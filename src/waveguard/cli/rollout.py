@@ -19,8 +19,9 @@ from typing import TYPE_CHECKING, Optional
 import typer
 
 from waveguard.cli.common import (
-    EXIT_FINDINGS, EXIT_OK, PROMETHEUS_URL_ENV, context_map, err_console, input_errors, legacy_json_option, output_option,
-    render_document, resolve_output, seconds, state_option, stdout_console,
+    EXIT_FINDINGS, EXIT_OK, PROMETHEUS_URL_ENV, REFRESH_INTERVAL, SCRAPE_INTERVAL, command_group, context_map,
+    duration_option, err_console, input_errors, legacy_json_option, output_file_option, output_option,
+    render_document, resolve_output, state_option, stdout_console,
 )
 from waveguard.cli.rollout_live import LiveReporter, print_status, watch
 from waveguard.model.errors import InputError
@@ -33,7 +34,7 @@ if TYPE_CHECKING:  # pydantic models: imported where used, so `waveguard --help`
     from waveguard.rollout.eventlog import Event, EventLog, RolloutState, Row
     from waveguard.rollout.plan import Plan
 
-rollout_app = typer.Typer(no_args_is_help=True, help="Roll a change out in guarded waves.")
+rollout_app = command_group(no_args_is_help=True, help="Roll a change out in guarded waves.")
 DEFAULT_STATE = Path("waveguard-rollout.db")
 #: `rollout status`: the rollout is still running or paused (CI waits while the exit is 3).
 EXIT_RUNNING = 3
@@ -43,18 +44,19 @@ STATUS_FORMATS = ("table", "json", "yaml")
 
 
 def _as_json(output: str, legacy_json: bool, formats: tuple[str, ...] = STREAM_FORMATS) -> bool:
-    """-o json (or the deprecated --json) was asked for. Raises InputError for another format."""
-    return resolve_output(output, formats, legacy_json=legacy_json).format == "json"
+    """-o json (or the deprecated --json) was asked for. Raises InputError for another format
+    (these commands stream events: no --output-file)."""
+    return resolve_output(output, formats, legacy_json=legacy_json, file_option=False).format == "json"
 
 
 def register(app: typer.Typer) -> None:
     app.add_typer(rollout_app, name="rollout")
 
 
-def _open(state: Path, create: bool = False) -> EventLog:
+def _open(state: Path, create: bool = False, read_only: bool = False) -> EventLog:
     from waveguard.rollout.eventlog import EventLog
 
-    return EventLog(state, create=create)
+    return EventLog(state, create=create, read_only=read_only)
 
 
 def _fold(log: EventLog) -> RolloutState:
@@ -226,9 +228,9 @@ def start(
     signals: str = typer.Option("sim", "--signals", help="Where gates read: sim (the simulator) or prometheus."),
     prometheus_url: Optional[str] = typer.Option(None, "--prometheus-url", envvar=PROMETHEUS_URL_ENV,
                                                  help="Prometheus base URL."),
-    scrape_interval: Optional[float] = typer.Option(None, "--scrape-interval", parser=seconds,
-                                                    help="Prometheus' scrape interval for these targets, wall "
-                                                    "seconds or a duration like 30s (default 30)."),
+    scrape_interval: Optional[float] = duration_option(None, "--scrape-interval", SCRAPE_INTERVAL,
+                                                       "Prometheus' scrape interval for these targets, wall "
+                                                       "seconds or a duration like 30s (default 30)."),
     time_scale: Optional[float] = typer.Option(None, "--time-scale", help="Simulated seconds per wall second "
                                                "(simulated fleet behind Prometheus; default 1)."),
     serve_metrics: Optional[str] = typer.Option(None, "--serve-metrics", help="127.0.0.1:PORT: serve the simulated "
@@ -272,20 +274,25 @@ def start(
 @rollout_app.command("status")
 def status(state: Path = state_option(DEFAULT_STATE),
            output: str = output_option(STATUS_FORMATS),
+           output_file: Optional[Path] = output_file_option("the status (not with --watch)"),
            legacy_json: bool = legacy_json_option(),
            watch_it: bool = typer.Option(False, "--watch", help="Follow the rollout live until it ends (Ctrl-C "
                                          "stops watching): waves, bake clock, clusters, gates, last events; "
                                          "with -o json one object per refresh that saw new events."),
-           interval: float = typer.Option(1.0, "--interval", min=0.05, help="--watch: seconds between refreshes.")
+           interval: float = duration_option(1.0, "--interval", REFRESH_INTERVAL,
+                                             "--watch: seconds between refreshes.")
            ) -> None:
     """Where the rollout stands, from the state database alone. Exit 0 completed, 1 halted or
     rolled back (or awaiting approval of the rollback), 3 running or paused (CI waits on it)."""
     with input_errors():
-        out = resolve_output(output, STATUS_FORMATS, legacy_json=legacy_json)
+        out = resolve_output(output, STATUS_FORMATS, output_file=output_file, legacy_json=legacy_json)
+        if watch_it and out.file is not None:
+            raise InputError("--output-file", "--watch prints a live view, not one document",
+                             hint="drop --watch to write the status to a file")
     if watch_it:
         raise typer.Exit(_exit_code(watch(state, out.format == "json", interval), waiting=EXIT_RUNNING))
     with input_errors():
-        log = _open(state)
+        log = _open(state, read_only=True)  # a reader: a state file it may only read will do
         s, engine = _fold(log), _engine_running(log)
     if out.structured:
         out.emit_document("RolloutStatus", {
@@ -293,9 +300,10 @@ def status(state: Path = state_option(DEFAULT_STATE),
             "shares": s.shares, "clusters": s.cluster_state, "rollback_pending": s.rollback_pending,
             "engine": engine})
     else:
-        print_status(s)
-        if s.status not in ("completed", "rolled_back"):
-            stdout_console().print(f"driven by {engine}" if engine else "no engine is driving it", highlight=False)
+        with input_errors(), out.console() as console:
+            print_status(s, console)
+            if s.status not in ("completed", "rolled_back"):
+                console.print(f"driven by {engine}" if engine else "no engine is driving it", highlight=False)
     raise typer.Exit(_exit_code(s.status, waiting=EXIT_RUNNING))
 
 

@@ -152,10 +152,11 @@ class LiveReporter:
             self.fold.apply(e, time.time())
 
 
-def print_status(state: RolloutState) -> None:
+def print_status(state: RolloutState, console: Console | None = None) -> None:
     """``rollout status`` (and the end of ``start``/``resume``) as lines: status, halt, pause,
-    clusters running the change, and each cluster's rollback state."""
-    console = stdout_console()
+    clusters running the change, and each cluster's rollback state; on ``console`` (default:
+    standard output's)."""
+    console = console or stdout_console()
     console.print(f"status: [bold]{state.status}[/] at t={state.last_t:.0f} s, wave {state.wave}")
     if state.halt:
         console.print(f"halted: {state.halt.get('reason')}", highlight=False)

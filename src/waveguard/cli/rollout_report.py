@@ -38,5 +38,10 @@ def report(
             raise InputError(str(out), "is the state file itself", hint="give another --output-file")
         check_output_path(out, "--output-file")
         record = write_report(state, out)
-    stdout_console().print(f"report: {out} ({record.state.status}, {len(record.events):,} events)", highlight=False,
-                           markup=False)
+    from waveguard.report.rollout_report import halt_headline
+
+    console = stdout_console()
+    console.print(f"report: {out} ({record.state.status}, {len(record.events):,} events)", highlight=False, markup=False)
+    headline = halt_headline(record)
+    if headline:
+        console.print(headline, highlight=False, markup=False, width=min(console.width, 80))

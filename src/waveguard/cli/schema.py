@@ -22,6 +22,8 @@ class SchemaName(str, Enum):
     scenario = "scenario"
     events = "events"
     analysis = "analysis"
+    status = "status"
+    view = "view"
 
 
 def register(app: typer.Typer) -> None:
@@ -29,8 +31,9 @@ def register(app: typer.Typer) -> None:
 
 
 def schema_command(
-    name: SchemaName = typer.Argument(..., help="fleet, plan, backend or scenario (files waveguard reads); events "
-                                      "or analysis (what rollout -o json and analyse -o json print)."),
+    name: SchemaName = typer.Argument(..., help="fleet, plan, backend or scenario (files waveguard reads); events, "
+                                      "analysis, status or view (what rollout start -o json, analyse -o json, "
+                                      "rollout status -o json and rollout status --watch -o json print)."),
     output: str = output_option(FORMATS),
     output_file: Optional[Path] = output_file_option("the schema"),
 ) -> None:

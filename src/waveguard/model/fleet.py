@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints, ValidationError, field_validator
+from pydantic_core import PydanticCustomError
 
 from waveguard.model import constants as C
 from waveguard.model.errors import InputError, first_error, key_error
@@ -102,6 +103,14 @@ class Cluster(BaseModel):
     etcd_members: Count | None = Field(default=None, ge=1, le=15)
     etcd_read_bytes_per_s: Number | None = Field(default=None, gt=0)
     etcd_memory_bytes: Count | None = Field(default=None, gt=0)
+
+    @field_validator("name", mode="before")
+    @classmethod
+    def _named(cls, v: Any) -> Any:
+        """Raises PydanticCustomError for an empty or blank name (a cluster is known by it)."""
+        if isinstance(v, str) and not v.strip() or v is None:
+            raise PydanticCustomError("cluster_unnamed", "a cluster needs a name")
+        return v
 
     @field_validator("apiserver_endpoints")
     @classmethod
@@ -239,19 +248,39 @@ class Cluster(BaseModel):
         return self.object_count(resource) / 3600.0
 
 
+#: What to do about a cluster a fleet file gets wrong, by the pydantic error type of the problem.
+_FIX = {
+    "fleet_no_nodes": "give its node count: kubectl get nodes --no-headers | wc -l",
+    "fleet_duplicate_name": "rename one of them, or remove the duplicate",
+    "cluster_unnamed": "give it a DNS-1123 name such as prod-use1",
+    "greater_than_equal": "give the measured value, or remove the key for its default",
+    "greater_than": "give the measured value, or remove the key for its default",
+}
+
+
 class Fleet(BaseModel):
+    """Clusters (at least one), each named once and with at least one node. The errors of a
+    cluster name it and say what to do (:func:`load_fleet`)."""
+
     model_config = ConfigDict(extra="forbid")
 
     clusters: list[Cluster] = Field(min_length=1)
 
     @field_validator("clusters")
     @classmethod
-    def _unique_names(cls, v: list[Cluster]) -> list[Cluster]:
-        seen: set[str] = set()
-        for c in v:
-            if c.name in seen:
-                raise ValueError(f"cluster name {c.name!r} appears twice")
-            seen.add(c.name)
+    def _named_once_with_nodes(cls, v: list[Cluster]) -> list[Cluster]:
+        """Raises PydanticCustomError (``ctx``: the cluster's ``index`` and ``key``) for a
+        cluster without nodes — nothing runs a DaemonSet there and its node share has no
+        meaning — or a name given twice."""
+        first: dict[str, int] = {}
+        for i, c in enumerate(v):
+            if c.nodes < 1:
+                raise PydanticCustomError("fleet_no_nodes", "a cluster has at least one node, got {nodes}",
+                                          {"nodes": c.nodes, "index": i, "key": "nodes"})
+            if c.name in first:
+                raise PydanticCustomError("fleet_duplicate_name", "{name} is also the name of cluster {first}",
+                                          {"name": repr(c.name), "first": first[c.name] + 1, "index": i, "key": "name"})
+            first[c.name] = i
         return v
 
     def cluster(self, name: str) -> Cluster:
@@ -292,5 +321,32 @@ def load_fleet(path: str | Path) -> Fleet:
     try:
         return Fleet.model_validate(data)
     except ValidationError as exc:
-        err = first_error(exc)
-        raise key_error(str(path), dict(err), line=line_of(node, err["loc"])) from exc
+        raise _fleet_error(str(path), node, data, first_error(exc)) from exc
+
+
+def _fleet_error(source: str, node: Any, data: dict, err: dict[str, Any]) -> InputError:
+    """The InputError of one validation error of a fleet file: the line of the key, the cluster
+    by name (by position when it has none) and what to do."""
+    ctx = err.get("ctx") or {}
+    loc = tuple(err["loc"])
+    if "index" in ctx:  # a fleet-wide rule that names one cluster's key
+        loc = (*loc, ctx["index"], ctx["key"])
+    fix = _FIX.get(err["type"])
+    if len(loc) < 2 or loc[0] != "clusters" or not isinstance(loc[1], int):
+        line = line_of(node, loc)
+        return key_error(source, err, line=line, hint=fix) if fix else key_error(source, err, line=line)
+    clusters = data.get("clusters") if isinstance(data, dict) else None
+    entry = clusters[loc[1]] if isinstance(clusters, list) and loc[1] < len(clusters) else None
+    name = entry.get("name") if isinstance(entry, dict) else None
+    who = f"cluster {name!r}" if isinstance(name, str) and name.strip() else f"cluster {loc[1] + 1} (unnamed)"
+    key = ".".join(str(p) for p in loc[2:])
+    message = "unknown key" if err["type"] == "extra_forbidden" else err["msg"].removeprefix("Value error, ")
+    if err["type"] in ("greater_than_equal", "greater_than"):
+        bound = f"at least {ctx['ge']}" if "ge" in ctx else f"greater than {ctx.get('gt')}"
+        message = f"must be {bound}, got {err.get('input')!r}"
+    if key == "nodes" and err["type"] in ("greater_than_equal", "missing"):  # nodes has no default
+        message, fix = f"a cluster has at least one node, got {err.get('input', 'none')!r}", _FIX["fleet_no_nodes"]
+        if err["type"] == "missing":
+            message = "a cluster's node count is missing"
+    return InputError(source, f"{'.'.join(str(p) for p in loc)}: {who}: {message}", line=line_of(node, loc),
+                      hint=fix or ("add this key" if err["type"] == "missing" else "fix or remove this key"))

@@ -24,8 +24,8 @@ from waveguard.rollout.state import RolloutState, fold
 class GateSeries:
     """One gate on one cluster: ``t`` (s) and ``value`` (the gate's unit; NaN: no data, or no
     apiserver up), shape (N,) each; ``status`` per result (pass / fail / no-data, and "down": a
-    fail because no apiserver replica was up, whose logged 0.0 was never read); the thresholds
-    it was held to."""
+    fail because no apiserver replica was up, with no figure read — older state files logged
+    0.0 there); the thresholds it was held to."""
 
     gate: str
     cluster: str
@@ -36,6 +36,7 @@ class GateSeries:
 
     @property
     def failed(self) -> bool:
+        """A result failed, or no apiserver was up (a series worth drawing close up)."""
         return "fail" in self.status or "down" in self.status
 
 
@@ -80,7 +81,7 @@ class RolloutRecord:
 def read_rollout(path: str | Path) -> RolloutRecord:
     """Read the state file at ``path``. Raises InputError (naming it) when it is missing, not a
     waveguard state database, or holds no started rollout."""
-    log = EventLog(path)
+    log = EventLog(path, read_only=True)
     try:
         events = log.events()
     finally:
@@ -127,7 +128,7 @@ def gate_series(events: list[Event]) -> dict[str, dict[str, GateSeries]]:
         value = e.data.get("value")
         status = str(e.data.get("status"))
         if status == "fail" and e.data.get("detail") == APISERVER_DOWN_DETAIL:
-            status = "down"  # nothing was read: a gap, not the 0.0 the result carries
+            status = "down"  # nothing was read: a gap (older state files logged a value of 0.0 here)
         number = float(value) if isinstance(value, (int, float)) and status not in ("no-data", "down") else np.nan
         raw.setdefault(str(e.data.get("gate")), {}).setdefault(str(e.data.get("cluster")), []).append(
             (e.t, number, status, float(e.data.get("threshold", np.nan))))

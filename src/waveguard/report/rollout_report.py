@@ -94,17 +94,36 @@ def _detail(data: dict) -> str:
     return "; ".join(f"{k}: {v}" for k, v in shown.items())
 
 
+def halt_headline(record: RolloutRecord) -> str | None:
+    """Why the rollout halted, first: when, in which wave, by which gate on which cluster (and,
+    for the projection, that it was before the wave's apply), with the figure; None when it
+    did not halt."""
+    halt, waves = record.halt, record.waves
+    if halt is None:
+        return None
+    index = halt.get("wave")
+    wave = f"wave {index} ({waves[index].name})" if isinstance(index, int) and index < len(waves) else "the rollout"
+    when = f"Halted at {clock(float(halt['t']))} in {wave}"
+    gate = halt.get("gate")
+    if not gate:  # an operator's abort, a lost target: the reason is the whole story
+        return f"{when}: {halt.get('reason')}."
+    before = ", before its apply," if halt.get("before_apply") else ""
+    where = f" on {halt['cluster_failed']}" if halt.get("cluster_failed") else ""
+    failed = [f for f in halt.get("failed") or [] if f.get("gate") == gate]
+    detail = failed[0].get("detail") if failed else halt.get("reason")
+    return f"{when}{before} by the {gate} gate{where}: {detail}."
+
+
 def summary_lines(record: RolloutRecord) -> list[dict]:
-    """Where the rollout ended, how far it got and why it stopped, from the log."""
+    """Where the rollout ended, how far it got and why it stopped, from the log: a halt's
+    headline (:func:`halt_headline`) first."""
     state, waves = record.state, record.waves
     passed = sum(w.outcome == "passed" for w in waves)
-    lines = [{"text": f"Status: {state.status} after {clock(record.end_s)}; {passed} of {len(waves)} waves passed.",
-              "cls": "bad" if state.status in ("halted", "rolled_back", "rolling_back") else ""}]
-    halt = record.halt
-    if halt is not None:
-        wave = waves[halt["wave"]].name if isinstance(halt.get("wave"), int) and halt["wave"] < len(waves) else "?"
-        lines.append({"text": f"Halted at {clock(float(halt['t']))} in wave {halt.get('wave')} ({wave}): "
-                      f"{halt.get('reason')}", "cls": "bad"})
+    stopped = state.status in ("halted", "rolled_back", "rolling_back")
+    headline = halt_headline(record)
+    lines = [{"text": headline, "cls": "bad headline"}] if headline else []
+    lines.append({"text": f"Status: {state.status} after {clock(record.end_s)}; {passed} of {len(waves)} waves "
+                  "passed.", "cls": "bad" if stopped else ""})
     reached = sorted({c for (_, c) in state.applied})
     if reached:
         running = sum(1 for s in state.shares.values() if s > 0)
@@ -116,8 +135,10 @@ def summary_lines(record: RolloutRecord) -> list[dict]:
                for kind in ("fail", "down", "no-data")}
     total = sum(len(s.status) for g in record.gates.values() for s in g.values())
     down = f" ({counted['down']:,} of them: no apiserver up, nothing read)" if counted["down"] else ""
+    projected = " (the projection that halted the rollout is made before a wave's apply, not during a bake)" \
+        if (record.halt or {}).get("before_apply") else ""
     lines.append({"text": f"{total:,} gate results during the bakes: {counted['fail'] + counted['down']:,} failed"
-                  f"{down}, {counted['no-data']:,} without data.", "cls": ""})
+                  f"{down}, {counted['no-data']:,} without data{projected}.", "cls": ""})
     return lines
 
 

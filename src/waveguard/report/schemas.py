@@ -4,9 +4,10 @@
 Inputs (what waveguard reads): ``fleet`` (:class:`~waveguard.model.fleet.Fleet`), ``plan``
 (:class:`~waveguard.rollout.plan.Plan`), ``backend`` (the ``--backend-config`` file:
 :class:`BackendFile`), ``scenario`` (:class:`~waveguard.sim.scenario.Scenario`). Outputs (what
-it prints with ``-o json``): ``analysis`` (:class:`AnalysisDocument`, ``waveguard analyse``) and
+it prints with ``-o json``): ``analysis`` (:class:`AnalysisDocument`, ``waveguard analyse``),
 ``events`` (:class:`RolloutEventDocument`, one line of ``waveguard rollout start|resume -o
-json``). Every output carries ``apiVersion``/``kind``; a plan may.
+json``), ``status`` (:class:`RolloutStatusDocument`, ``rollout status -o json``) and ``view``
+(the ``RolloutView`` of ``rollout status --watch -o json`` and the dashboard). Every output carries ``apiVersion``/``kind``; a plan may.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from waveguard.model.apiversion import API_VERSION
 from waveguard.model.findings import Finding
-from waveguard.rollout.events import EventKind
+from waveguard.rollout.events import ClusterStatus, EventKind, RolloutStatus
 from waveguard.rollout.k8s_client import KubernetesConfig
 from waveguard.signals.prometheus_config import DNSConfig, PrometheusConfig
 
@@ -134,6 +135,48 @@ class RolloutEventDocument(_Versioned):
     cluster: str | None
 
 
+class _Document(_Versioned):
+    """A document waveguard prints whose keys are all known (an unknown one is drift: refused)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class RolloutStatusDocument(_Document):
+    """``waveguard rollout status -o json|yaml``: where the rollout stands (rollout time ``t`` in
+    seconds since start; ``shares``: cluster → node share running the change, 0..1)."""
+
+    kind: Literal["RolloutStatus"] = "RolloutStatus"
+    status: RolloutStatus
+    t: float
+    wave: int = Field(ge=0, description="the wave in progress (or next)")
+    halt: dict[str, Any] | None = Field(description="the halted event's payload, with t and wave")
+    pause_reason: str | None
+    shares: dict[str, float]
+    clusters: dict[str, ClusterStatus]
+    rollback_pending: dict[str, str] = Field(description="cluster → why its rollback has not got through yet")
+    engine: str | None = Field(description="who drives the rollout (PID N on HOST since …); null: no engine")
+
+
+def _view_document() -> type[BaseModel]:
+    """``waveguard rollout status --watch -o json`` (one line per refresh) and the dashboard's
+    JSON: :class:`~waveguard.rollout.view.RolloutView`'s fields, with ``apiVersion``/``kind``;
+    built from the dataclass, so the schema follows it."""
+    import dataclasses
+    from typing import get_type_hints
+
+    from pydantic import create_model
+
+    from waveguard.rollout.view import RolloutView
+
+    hints = get_type_hints(RolloutView)
+    fields: dict[str, Any] = {f.name: (hints[f.name], ...) for f in dataclasses.fields(RolloutView)}
+    return create_model("RolloutViewDocument", __base__=_ViewDocument, __doc__=_view_document.__doc__, **fields)
+
+
+class _ViewDocument(_Document):
+    kind: Literal["RolloutView"] = "RolloutView"
+
+
 def _model(name: str) -> type[BaseModel]:
     """The model of ``name``, imported only then (the scenario's needs the simulator's extra)."""
     if name == "fleet":
@@ -148,13 +191,15 @@ def _model(name: str) -> type[BaseModel]:
         from waveguard.sim.scenario import Scenario
 
         return Scenario
+    if name == "view":
+        return _view_document()
     models: dict[str, type[BaseModel]] = {"backend": BackendFile, "events": RolloutEventDocument,
-                                          "analysis": AnalysisDocument}
+                                          "analysis": AnalysisDocument, "status": RolloutStatusDocument}
     return models[name]
 
 
 #: The names ``waveguard schema`` takes.
-SCHEMA_NAMES = ("fleet", "plan", "backend", "scenario", "events", "analysis")
+SCHEMA_NAMES = ("fleet", "plan", "backend", "scenario", "events", "analysis", "status", "view")
 
 
 _PATHS = {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]}

@@ -85,7 +85,9 @@ def bootstrap(values: np.ndarray, statistic, rng: np.random.Generator) -> Estima
 
 
 def _ranks(values: np.ndarray) -> np.ndarray:
-    """Average ranks (ties share their mean rank), as Spearman's coefficient needs."""
+    """Average ranks (ties share their mean rank), as Spearman's coefficient needs: scipy's
+    ``rankdata(method="average")``, kept here because scipy (1.17.1: a 35 MB wheel, 114 MB
+    installed) is not a dependency and these lines alone do not justify it."""
     order = np.argsort(values, kind="stable")
     ranks = np.empty(len(values))
     ranks[order] = np.arange(len(values), dtype=float)

@@ -79,18 +79,30 @@ KINDS = tuple(kind.value for kind in EventKind)
 class EventLog:
     """Append-only event log of one rollout in the SQLite file ``path``."""
 
-    def __init__(self, path: str | Path, *, create: bool = False) -> None:
+    def __init__(self, path: str | Path, *, create: bool = False, read_only: bool = False) -> None:
+        """Open (``create``: make) the log at ``path``. ``read_only``: a reader (status, watch,
+        report, dashboard) that never writes, so a state file and folder it may only read will
+        do (:func:`connect_read_only`); appending then raises InputError."""
         self.path = Path(path)
         #: The lease this log holds (appends are fenced by it), or None.
         self.owner: Owner | None = None
         #: seq → kind of the events read that this version does not know (a newer waveguard's,
         #: or written by hand): skipped, so that status, approve and abort still work.
         self.unknown_kinds: dict[int, str] = {}
-        problem = _access_problem(self.path)
+        self.read_only = read_only and not create
+        problem = _access_problem(self.path, write=not self.read_only)
         if problem is not None:
-            raise InputError(str(self.path), problem, hint="check --state: the folder must exist and be writable")
+            raise InputError(str(self.path), problem, hint="check --state: the folder must exist and be "
+                             + ("readable" if self.read_only else "writable"))
         if not create and not self.path.exists():
             raise InputError(str(self.path), "no rollout state here", hint="start one with waveguard rollout start")
+        if self.read_only:
+            try:
+                self._db = connect_read_only(self.path)
+                self._check_schema()
+            except sqlite3.DatabaseError as exc:
+                raise _db_error(self.path, exc, write=False) from exc
+            return
         if create and self.path.exists() and self.path.stat().st_size > 0:
             raise _exists(self.path)
         try:
@@ -251,7 +263,7 @@ class EventLog:
 def _exists(path: Path) -> InputError:
     """The error for creating a rollout where one exists: naming its engine while one drives it."""
     try:
-        existing = EventLog(path)
+        existing = EventLog(path, read_only=True)
         holder = existing.lease()
         existing.close()
     except InputError:  # not a state database: it is still not ours to overwrite
@@ -266,10 +278,27 @@ def _already_exists(path: Path) -> InputError:
                       hint="use waveguard rollout resume/status, or choose another --state")
 
 
-def _access_problem(path: Path) -> str | None:
+def connect_read_only(path: Path) -> sqlite3.Connection:
+    """A connection to the state database at ``path`` that never writes (``mode=ro``), for
+    readers with no write access to the file or its folder. SQLite's WAL mode needs the -shm
+    file to read: when the folder is read-only and no -shm exists, no process is writing and no
+    -wal is left, so the file is read as immutable (``immutable=1``). Raises sqlite3.Error."""
+    uri = path.resolve().as_uri()
+    db = sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=0.5, isolation_level=None)
+    try:
+        db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        return db
+    except sqlite3.OperationalError:
+        db.close()
+        if Path(f"{path}-wal").exists() or Path(f"{path}-shm").exists():
+            raise  # a writer's log we cannot read consistently: say so rather than read a stale file
+    return sqlite3.connect(f"{uri}?immutable=1", uri=True, timeout=0.5, isolation_level=None)
+
+
+def _access_problem(path: Path, write: bool = True) -> str | None:
     """Why ``path`` cannot be a state database, or None: its folder is missing, it is a folder,
-    or the process may not read and write it and create files beside it (SQLite keeps its -wal
-    and -shm files there)."""
+    or the process may not read (``write``: and write) it and create files beside it (SQLite
+    keeps its -wal and -shm files there)."""
     import os
 
     folder = path.parent
@@ -278,24 +307,27 @@ def _access_problem(path: Path) -> str | None:
             return f"the folder {folder} does not exist" if not folder.exists() else f"{folder} is not a folder"
         if path.is_dir():
             return "is a folder, not a rollout state database"
-        if path.exists() and not os.access(path, os.R_OK | os.W_OK):
-            return "no permission to read and write the rollout state database"
+        if path.exists() and not os.access(path, os.R_OK | (os.W_OK if write else 0)):
+            return f"no permission to read {'and write ' if write else ''}the rollout state database"
     except PermissionError:
         return f"no permission to look into {folder}"
+    if not write:
+        return None
     if not os.access(folder, os.W_OK | os.X_OK):
         return f"no permission to create files in {folder} (SQLite writes its -wal and -shm files there)"
     return None
 
 
-def _db_error(path: Path, exc: sqlite3.DatabaseError) -> InputError:
-    """The InputError naming the real cause of ``exc``: locked, a permission or a missing folder,
-    not a SQLite file, SQLite but not a waveguard state database, or corrupt."""
+def _db_error(path: Path, exc: sqlite3.DatabaseError, write: bool = True) -> InputError:
+    """The InputError naming the real cause of ``exc``: locked, a permission (to read, and
+    ``write``) or a missing folder, not a SQLite file, SQLite but not a waveguard state database,
+    or corrupt."""
     text = str(exc)
     if "locked" in text or "busy" in text:
         return InputError(str(path), "the rollout state database is locked by another waveguard process",
                           hint="wait for it, or stop it (waveguard rollout pause) first")
-    problem = _access_problem(path)
-    if problem is not None or "readonly" in text or "unable to open" in text:
+    problem = _access_problem(path, write=write)
+    if problem is not None or (write and "readonly" in text) or "unable to open" in text:
         return InputError(str(path), problem or f"cannot open the rollout state database for writing ({text})",
                           hint="check --state: the folder must exist and be writable")
     if "file is not a database" in text:

@@ -8,10 +8,9 @@ corrupt or locked file; for an unreadable payload).
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
-from waveguard.rollout.eventlog import EventLog
+from waveguard.rollout.eventlog import EventLog, connect_read_only
 from waveguard.rollout.view import LiveFold
 
 
@@ -19,10 +18,10 @@ class LogTail:
     """The live fold of the log at ``path``, advanced by :meth:`poll`."""
 
     def __init__(self, path: str | Path) -> None:
-        self.log = EventLog(path)
+        self.log = EventLog(path, read_only=True)
         # when each event was written (the log's ``wall`` column, which events do not carry):
         # the pace of the rollout's clock (see rollout_now); a read-only connection of its own
-        self._walls = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True, timeout=0.5)
+        self._walls = connect_read_only(Path(path))
         self.live = LiveFold()
         self.after = 0  # the highest seq read (known kinds or not)
 

@@ -313,7 +313,7 @@ class PrometheusSignals:
         except httpx.TimeoutException:
             raise SourceError(f"Prometheus at {c.url} did not answer within {c.timeout_s:g} s") from None
         except httpx.TransportError as exc:
-            raise SourceError(f"Prometheus at {c.url} is unreachable ({type(exc).__name__}: {exc})") from None
+            raise SourceError(f"Prometheus at {c.url} is unreachable ({_transport_why(exc)})") from None
         finally:
             if self._own_client:
                 client.close()
@@ -368,6 +368,15 @@ class PrometheusSignals:
             else:
                 self._dns_notes[name] = r.detail
         return {name: (f / (p + f) if p + f else None) for name, (p, f) in counts.items()}
+
+
+def _transport_why(exc: Exception) -> str:
+    """Why a connection failed, in the system's words (``connection refused``), without the
+    exception class and errno (``ConnectError: [Errno 111] …``)."""
+    import re
+
+    text = re.sub(r"^\[Errno -?\d+\]\s*", "", str(exc).strip()).rstrip(".") or type(exc).__name__
+    return text[:1].lower() + text[1:]
 
 
 def _escape(v: str) -> str:

@@ -52,7 +52,7 @@ class Gate:
     a tool's practice, or "policy" and why); ``control_plane``: it reads the control plane (a
     plan needs one such gate, WG203); ``default_on``: the planner puts it on every plan;
     ``reads_apiserver``: with no apiserver replica up (``up{job="apiserver"} == 0``) it fails
-    instead of reading; ``reading``: the figure as data (:class:`~waveguard.model.readings.Reading`),
+    without a figure (value None: nothing was read); ``reading``: the figure as data (:class:`~waveguard.model.readings.Reading`),
     which Prometheus reads as PromQL and ``waveguard export`` writes out (None: no one PromQL,
     e.g. DNS probes). Exactly one of ``check`` (per cluster, from signals, during the bake)
     and ``project`` (before a wave is applied, from request profiles) is set.
@@ -76,8 +76,11 @@ class Gate:
         return self.project is not None
 
 
-#: The detail of a gate result failed because no apiserver replica was up (its value, 0.0, was not read:
-#: reports draw a gap there, not a zero).
+#: The detail of an apiserver gate's result while no apiserver replica is up: the gate fails (a
+#: down control plane is the failure the gates exist for: the rollout halts at once, as
+#: docs/rollout.md says) and no figure was read, so its value is None — never a 0.0 that reads as
+#: a real zero. State files written before this logged a value of 0.0 there, never read; reports
+#: draw both as a gap.
 APISERVER_DOWN_DETAIL = "no kube-apiserver replica is up (up == 0)"
 
 #: Every registered gate by name, in registration order (the order ``gates/__init__`` imports
@@ -132,14 +135,15 @@ def control_plane_gate_kinds() -> frozenset[str]:
 
 def evaluate(spec: _Spec, signals: Signals, cluster: str) -> GateResult:
     """Evaluate gate ``spec.kind`` at ``spec.limit`` on one cluster. A no-data result says why
-    when the source can (``signals.explain(cluster)``: Prometheus unreachable,
-    stale...). Raises KeyError for an unregistered kind, ValueError for a gate evaluated before
-    apply (the projection: :func:`evaluate_projection`)."""
+    when the source can (``signals.explain(cluster)``: Prometheus unreachable, stale...). With no
+    apiserver replica up an apiserver gate fails with no value (:data:`APISERVER_DOWN_DETAIL`). Raises KeyError for an
+    unregistered kind, ValueError for a gate evaluated before apply (the projection:
+    :func:`evaluate_projection`)."""
     gate, limit = GATES[spec.kind], spec.limit
     if gate.check is None:
         raise ValueError(f"gate {gate.name!r} is not evaluated per cluster")
     if gate.reads_apiserver and read_figure(signals, APISERVER_UP, cluster) == 0:
-        return GateResult.of(gate.name, cluster, "fail", 0.0, limit, APISERVER_DOWN_DETAIL)
+        return GateResult.of(gate.name, cluster, "fail", None, limit, APISERVER_DOWN_DETAIL)
     result = gate.check(signals, cluster, limit)
     if result.status == "no-data":
         why = signals.explain(cluster)

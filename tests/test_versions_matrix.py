@@ -19,6 +19,7 @@ import pytest
 from waveguard.model.versions import features_for
 from waveguard.model.yamlio import safe_load
 from waveguard.sim import simulate
+from waveguard.sim.run import build_simulator
 from waveguard.sim.scenario import builtin_path, scenario_from_data
 
 VERSIONS = ("1.18", "1.25", "1.29", "1.31", "1.33", "1.34", "1.35")
@@ -74,3 +75,47 @@ def test_before_apf_nothing_limits_concurrent_lists(restart_storm, startup_storm
     # run at once than APF lets through in 1.25, so memory peaks higher.
     for storm in (restart_storm, startup_storm):
         assert storm["1.18"]["memory"] > storm["1.25"]["memory"]
+
+
+# --- issue 12, item 1: where a not-ready watch cache sends a restart storm's relists --------------
+
+
+def _restart_storm_route(version: str) -> dict[str, float]:
+    """The ``restart-cold-caches`` storm on ``version``, stepped here so that the 429s a filling
+    cache answers (not APF's) and the relists re-sent can be read apart."""
+    data = safe_load(Path(builtin_path("restart-cold-caches")).read_text())
+    for cluster in data["fleet"]["clusters"]:
+        cluster["kubernetes_version"] = version
+    scenario = scenario_from_data(data, source=f"restart-cold-caches@{version}")
+    sim = build_simulator(scenario)
+    for _ in range(scenario.n_steps):
+        sim.step()
+    result = sim.result(scenario.name)
+    name = result.summary()[0].name
+    return {"etcd_bytes": float(result.series("etcd_network_client_grpc_sent_bytes_total", name)[-1]),
+            "memory": float(result.series("process_resident_memory_bytes", name).max()),
+            "cold_429": float(sim.state.cold_rejected_total.sum()),
+            "relists": sim.relists_sent(name, "DaemonSet/monitoring/node-informer")}
+
+
+@pytest.fixture(scope="module")
+def restart_route() -> dict[str, dict[str, float]]:
+    return {v: _restart_storm_route(v) for v in ("1.29", "1.31")}
+
+
+def test_up_to_1_30_a_filling_cache_sends_the_storm_to_etcd(restart_route):
+    """k8s staging/src/k8s.io/apiserver/pkg/storage/cacher/cacher.go up to 1.30 (``GetList``:
+    "If Cacher is not yet initialized and we don't require any specific minimal resource
+    version, simply forward the request to storage"): the informers' resourceVersion="0" LISTs
+    that reach a restarted replica are range reads of etcd — etcd sends their bytes, the
+    apiserver holds etcd's response (grpc-go ``recvMsg`` allocates the whole message) and then
+    decodes it (etcd3/store.go ``GetList``: every object decoded into the list, buffered before
+    1.33), more than a LIST from the cache holds; and nothing answers them 429 for the cache.
+    From 1.31 (ResilientWatchCacheInitialization) the same unpaginated LISTs are answered 429:
+    no etcd reads for them, and the informers re-send after their back-off."""
+    old, new = restart_route["1.29"], restart_route["1.31"]
+    assert old["cold_429"] == 0.0
+    assert new["cold_429"] > 0.0
+    assert old["etcd_bytes"] > new["etcd_bytes"]
+    assert old["memory"] > new["memory"]
+    assert new["relists"] > old["relists"]  # the 429s are re-sent (reflector back-off)

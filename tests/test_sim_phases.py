@@ -197,8 +197,11 @@ def test_etcd_a_list_waits_its_bytes_at_the_range_throughput_holding_its_seat():
     sim = tiny(step_s=0.01)
     state, params = sim.state, sim.params
     agent = flow(sim, AGENT_RELIST)
-    assert list(params.etcd_flows) == [agent]
-    expected_steps = math.ceil(state.etcd.bytes[0, 0] / C.ETCD_RANGE_BYTES_PER_S / sim.dt - 1e-9)
+    # the agent's relist, and (1.30) every group's twin for a filling watch cache
+    assert agent in params.etcd_flows
+    assert all(sim.flows.names[f].endswith("relist-cold-cache") for f in params.etcd_flows if f != agent)
+    row = list(params.etcd_flows).index(agent)
+    expected_steps = math.ceil(state.etcd.bytes[row, 0] / C.ETCD_RANGE_BYTES_PER_S / sim.dt - 1e-9)
     state.dispatched[:] = 0.0
     state.dispatched[agent, 0, 0] = 1.0
     steps = 0

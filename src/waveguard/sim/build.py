@@ -186,18 +186,20 @@ def _read_path(clusters: list[Cluster], clients: Sequence[SimClient], flows: Flo
                            if rc.trigger == "start" and rc.verb == "list"), default=0.0)
                       for ci in groups.client] for c in clusters], dtype=np.float64)  # (C, G)
     memory_flows = np.unique(np.concatenate([groups.flow, cold]))
+    wait = (flows.etcd_wait_mem[:, memory_flows] * C.GO_HEAP_GROWTH_FACTOR).T.copy()  # (M, C)
     rewatch = [all(rc.informer for rc in clients[ci].profile.classes if rc.trigger == "start" and rc.verb == "list")
                for ci in groups.client]
     return dict(
         group_rewatches=np.array(rewatch, dtype=np.float64),
         group_cold_flow=cold, group_cold_rejects=rejects.T.astype(np.float64),
-        # flows.routes_cold_to_etcd: the twin reads from etcd only where the simulator routes it
+        # bundles.routes_cold_to_etcd: the twin reads from etcd only where the simulator routes it
         group_cold_to_etcd=((flows.etcd_bytes[:, cold] > 0) & ~rejects & (cold != groups.flow)).T.astype(np.float64),
         group_cold_twin=(cold != groups.flow).astype(np.float64)[:, None, None],
         group_cache_fill_s=fill.T.copy(), memory_flows=memory_flows,
         memory_flows_per_request=memory_per_request[memory_flows].copy(),
         memory_flows_not_etcd=(~np.isin(memory_flows, etcd_flows(flows.etcd_bytes))).astype(np.float64)[:, None, None],
         memory_flows_peak_seats=flows.peak_seats[:, memory_flows].T[:, None, :].copy(),
+        memory_flows_etcd_wait=wait[:, None, :], memory_flows_wait_any=bool(wait.max(initial=0.0) > 0.0),
     )
 
 
@@ -221,6 +223,8 @@ def _clients_and_etcd(clusters: list[Cluster], clients: Sequence[SimClient], flo
                 start[i], pods[i] = crashloop.at_s, c.nodes * crashloop.share
     return dict(
         retry_policy=policy, qps_cap=qps.copy(), mutating_share=flows.mutating.T.copy(),
+        leader_get_share=flows.leader_gets.T.copy(), cold_get_share=flows.cold_gets.T.copy(),
+        cold_get_fill_s=flows.gets_fill_s.T[:, None, :].copy(),
         mutating_flows=np.flatnonzero(flows.mutating.max(axis=0) > 0) if flows.mutating.size else np.zeros(0, int),
         dynamic_retry_after=np.array([c.version_tuple >= C.APF_DYNAMIC_RETRY_AFTER_SINCE for c in clusters]),
         etcd_commit_s=np.array([etcd_model.commit_s(c) for c in clusters]),
@@ -296,7 +300,8 @@ def initial_state(params: SimParams, flows: FlowTable, groups: GroupTable, initi
         rollout_share=share, rollout_target=share.copy(), ramp_per_s=np.full(n_clusters, math.inf), ramping=False,
         noise=noise, rollback=rollback, coredns_without_copy=np.zeros(n_clusters), coredns_without_copy_any=False,
         dns_caches=DNSCaches(n_clusters, params.step_s),
-        cache_filling_since=np.full(per_replica, -np.inf), cold_rejected_total=np.zeros(n_clusters),
+        cache_filling_since=np.full(per_replica, -np.inf),
+        cache_fill_done_s=np.full(per_replica, np.inf), cold_rejected_total=np.zeros(n_clusters),
         rewatches=np.zeros(n_clusters),
     )
     lift_legacy_limits(state, params)

@@ -8,6 +8,7 @@ Units: seconds, bytes. Constants and their sources: :mod:`waveguard.model.consta
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from waveguard.model import constants as C
@@ -121,3 +122,26 @@ def cache_fill_speed(range_bytes_per_s: Any, cpu_stretch: Any = 1.0) -> Any:
     (the simulator's ``(R, C)``)."""
     alone = 1.0 / C.ETCD_RANGE_BYTES_PER_S + C.ETCD_DECODE_S_PER_BYTE
     return alone * range_bytes_per_s / (1.0 + C.ETCD_DECODE_S_PER_BYTE * cpu_stretch * range_bytes_per_s)
+
+
+def conflict_probability(other_writes_per_s: Any, window_s: Any) -> Any:
+    """Probability that one UPDATE with a resourceVersion precondition is answered 409 Conflict:
+    another write to the same object commits between the client's read and its update's check
+    (staging/src/k8s.io/apiserver/pkg/storage/etcd3/store.go ``GuaranteedUpdate``: the
+    precondition compares the object's resourceVersion, and the etcd transaction its
+    ModRevision; 1.18–1.35). Other writes arriving as a Poisson stream of ``other_writes_per_s``
+    (writes/s to that object by the other writers) miss a window of ``window_s`` seconds with
+    probability exp(−rate × window). A PATCH carries no precondition (the apiserver retries it
+    internally) and never conflicts. Floats or numpy arrays (e ** x serves both; the model
+    imports no numpy)."""
+    return 1.0 - math.e ** (-(other_writes_per_s * window_s))
+
+
+def retry_on_conflict(p: Any, steps: int = C.RETRY_ON_CONFLICT_STEPS) -> tuple[Any, Any]:
+    """What client-go's ``retry.RetryOnConflict`` costs per update when each attempt conflicts
+    with probability ``p``: (extra attempts, 409 responses) per update, in expectation. Attempt
+    k + 1 is made only when the first k all conflicted (p^k), at most ``steps`` attempts
+    (``RETRY_ON_CONFLICT_STEPS``, util/retry/util.go ``DefaultRetry``); the last one's 409 is
+    returned to the caller. Extra attempts: p + … + p^(steps−1); 409s: p + … + p^steps."""
+    powers = [p ** k for k in range(1, steps + 1)]
+    return sum(powers[:-1]), sum(powers)

@@ -171,6 +171,7 @@ def build_params(clusters: list[Cluster], clients: Sequence[SimClient], flows: F
         zeros_by_flow=_read_only_zeros((per_flow["n_flows"], len(clusters))),
         zeros_by_level=_read_only_zeros((per_flow["n_used_levels"], len(clusters))),
         **_read_path(clusters, clients, flows, groups, per_flow["memory_per_request"]),
+        **_conflicts(flows),
         queue_weight=_queue_weights(apf, flows),
         **_clients_and_etcd(clusters, clients, flows, crashloop),
     )
@@ -201,6 +202,17 @@ def _read_path(clusters: list[Cluster], clients: Sequence[SimClient], flows: Flo
         memory_flows_peak_seats=flows.peak_seats[:, memory_flows].T[:, None, :].copy(),
         memory_flows_etcd_wait=wait[:, None, :], memory_flows_wait_any=bool(wait.max(initial=0.0) > 0.0),
     )
+
+
+def _conflicts(flows: FlowTable) -> dict:
+    """issue 12: the flows whose writers UPDATE one shared object (sim.phases.conflicts)."""
+    rows = np.flatnonzero(flows.conflict_share.max(axis=0) > 0) if flows.conflict_share.size \
+        else np.zeros(0, dtype=np.int64)
+    return dict(conflict_flows=rows, conflict_share=flows.conflict_share[:, rows].T.copy(),
+                conflict_rate=flows.conflict_rate[:, rows].T.copy(),
+                conflict_writers=flows.conflict_writers[:, rows].T.copy(), conflict_change=flows.is_change[rows],
+                conflict_leader_replicas=flows.leader_replicas[:, rows].T.copy(),
+                conflict_fixed=flows.fixed[rows][:, None])
 
 
 def _cold(groups: GroupTable) -> np.ndarray:

@@ -66,6 +66,9 @@ class FlowSpec:
     leader_gets: list[float] = field(default_factory=list)
     cold_gets: list[float] = field(default_factory=list)
     gets_fill_s: list[float] = field(default_factory=list)
+    conflict_share: list[float] = field(default_factory=list)
+    conflict_rate: list[float] = field(default_factory=list)
+    conflict_writers: list[float] = field(default_factory=list)
     leader: bool = False
     fixed: bool = False  # a fixed-replica client (not per node): all replicas run once the change is applied
     # issue 12: read path
@@ -102,6 +105,9 @@ class FlowTable:
     leader_gets: np.ndarray  # (C, F) share of the flow's requests that are GETs read from etcd (rv="")
     cold_gets: np.ndarray  # (C, F) share that are GETs from the watch cache (rv="0"): from etcd while it fills
     gets_fill_s: np.ndarray  # (C, F) seconds a restarted replica takes to fill the caches of those GETs
+    conflict_share: np.ndarray  # (C, F) share of the flow's requests that UPDATE one object all its writers share
+    conflict_rate: np.ndarray  # (C, F) those updates/s per writer
+    conflict_writers: np.ndarray  # (C, F) writers of that object at full rollout
 
 
 @dataclass
@@ -202,10 +208,11 @@ def _cost_into(spec: FlowSpec, clients: list[SimClient], cluster: Cluster, apf: 
         for attr in ("seats", "tau", "cpu", "mem", "etcd_bytes", "etcd_pages", "legacy_seats", "peak_seats",
                      "etcd_wait_mem"):
             getattr(spec, attr).append(getattr(bundle, attr))
-        for attr in ("rate", "pod_write_frac", "mutating", "leader_gets", "cold_gets", "gets_fill_s"):
+        for attr in ("rate", "pod_write_frac", "mutating", "leader_gets", "cold_gets", "gets_fill_s",
+                     "conflict_share", "conflict_rate", "conflict_writers"):
             getattr(spec, attr).append(0.0)
         return
-    rates, costs, pod_writes, mutating, gets = [], [], [], [], []
+    rates, costs, pod_writes, mutating, gets, shared = [], [], [], [], [], []
     for client in clients:
         for rc in client.profile.classes:
             if rc.trigger not in ("periodic", "per_event") or rc.leader_only != spec.leader:
@@ -217,6 +224,7 @@ def _cost_into(spec: FlowSpec, clients: list[SimClient], cluster: Cluster, apf: 
             pod_writes.append(rc.mutating and rc.resource == "pods")
             mutating.append(rc.mutating)
             gets.append(rc if rc.verb == "get" else None)
+            shared.append((rc, client) if rc.verb == "update" and rc.object_name else None)
     total = sum(rates)
     w = [r / total if total else 1.0 / len(rates) for r in rates]
     spec.rate.append(total)
@@ -237,6 +245,28 @@ def _cost_into(spec: FlowSpec, clients: list[SimClient], cluster: Cluster, apf: 
     spec.legacy_seats.append(1.0)  # max-in-flight: every (non-WATCH) request holds one slot
     spec.mutating.append(sum(wi for wi, m in zip(w, mutating, strict=True) if m))
     _gets_into(spec, w, gets, cluster)
+    _conflicts_into(spec, w, shared, cluster)
+
+
+def _conflicts_into(spec: FlowSpec, w: list[float], shared: list[tuple[RequestClass, SimClient] | None],
+                    cluster: Cluster) -> None:
+    """The UPDATEs of the flow that every writer sends to one named object (``object_name``:
+    a ConfigMap or Lease all replicas of a DaemonSet update): their share of the flow's requests,
+    their rate per writer and the writers at full rollout (the sending instances of the first
+    such class's client). Only writers in the same flow are counted against each other; a flow
+    without such a class has none, and its updates never conflict (each writer updates objects
+    of its own: the profile says nothing else)."""
+    named = [(wi, item) for wi, item in zip(w, shared, strict=True) if item is not None]
+    if not named:
+        spec.conflict_share.append(0.0)
+        spec.conflict_rate.append(0.0)
+        spec.conflict_writers.append(0.0)
+        return
+    rc, client = named[0][1]
+    writers = float(sending_clients(rc, client.instances(cluster)))
+    spec.conflict_share.append(sum(wi for wi, _ in named))
+    spec.conflict_rate.append(sum(_rate(r, c, cluster) for _, (r, c) in named) / max(writers, 1.0))
+    spec.conflict_writers.append(writers)
 
 
 def _gets_into(spec: FlowSpec, w: list[float], gets: list[RequestClass | None], cluster: Cluster) -> None:
@@ -277,7 +307,8 @@ def _table(ordered, clients: list[SimClient], apf: APFConfig, level_index: dict[
         etcd_bytes=arr("etcd_bytes"), etcd_pages=arr("etcd_pages"), legacy_seats=arr("legacy_seats"),
         mutating=arr("mutating"), leader_replicas=arr("leader_replicas"), fixed=np.array([s.fixed for s in specs]),
         peak_seats=arr("peak_seats"), etcd_wait_mem=arr("etcd_wait_mem"), leader_gets=arr("leader_gets"),
-        cold_gets=arr("cold_gets"), gets_fill_s=arr("gets_fill_s"),
+        cold_gets=arr("cold_gets"), gets_fill_s=arr("gets_fill_s"), conflict_share=arr("conflict_share"),
+        conflict_rate=arr("conflict_rate"), conflict_writers=arr("conflict_writers"),
     )
 
 

@@ -124,6 +124,20 @@ class SimParams:
     cold_get_share: np.ndarray = field(default_factory=_no_array)
     #: (F, 1, C) seconds of fill after which those GETs are served from the cache again
     cold_get_fill_s: np.ndarray = field(default_factory=_no_array)
+    # issue 12: conflicts (sim.phases.conflicts) -------------------------------------------
+    #: (Fx,) flows with UPDATEs of one object all their writers share (``object_name``)
+    conflict_flows: np.ndarray = field(default_factory=_no_array)
+    #: (Fx, C) share of those flows' requests that are such updates
+    conflict_share: np.ndarray = field(default_factory=_no_array)
+    #: (Fx, C) those updates/s per writer
+    conflict_rate: np.ndarray = field(default_factory=_no_array)
+    #: (Fx, C) writers of the object at full rollout
+    conflict_writers: np.ndarray = field(default_factory=_no_array)
+    #: (Fx,) bool: the flow is the change's (its writers follow the rollout share)
+    conflict_change: np.ndarray = field(default_factory=_no_array)
+    #: (Fx, C) a leader-only flow's replicas at full rollout, else 0; (Fx, 1) a Deployment's flow
+    conflict_leader_replicas: np.ndarray = field(default_factory=_no_array)
+    conflict_fixed: np.ndarray = field(default_factory=_no_array)
 
     # issue 12: read path -------------------------------------------------------------------
     #: (G,) each group's relist flow as a replica whose watch cache is filling serves it (its

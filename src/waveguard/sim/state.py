@@ -175,3 +175,5 @@ class FleetState:
     #: (F, R, C) seconds each flow's requests now wait for etcd's leader, on average (those that do:
     #: phases.common.leader_wait_share)
     stall_now_s: np.ndarray = field(default_factory=_empty)
+    #: (C,) UPDATEs answered 409 Conflict this step (sim.phases.conflicts; None: none so far)
+    conflicts_409: np.ndarray | None = None

@@ -10,7 +10,7 @@ import numpy as np
 from waveguard.model import constants as C
 from waveguard.sim.flows import sending_share
 from waveguard.sim.params import SimParams
-from waveguard.sim.phases import replicas
+from waveguard.sim.phases import conflicts, replicas
 from waveguard.sim.phases.common import TINY, update_rates
 from waveguard.sim.state import FleetState
 
@@ -73,6 +73,8 @@ def arrive(state: FleetState, params: SimParams, dt: float) -> None:
     state.cold_rejected = None
     if state.any_cold:
         route_cold(state, params)
+    if len(params.conflict_flows):  # issue 12: shared-object updates conflict and are retried
+        conflicts.retry_conflicts(state, params, dt)
 
 
 def route_cold(state: FleetState, params: SimParams) -> None:

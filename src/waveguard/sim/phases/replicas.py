@@ -145,7 +145,7 @@ def held_list_memory(state: FleetState, params: SimParams) -> np.ndarray:
         whole = averaged + (whole - averaged) * params.memory_flows_not_etcd
     held = state.entering[flows] * whole + state.executing[flows]
     admitted = state.used_seat_limits[params.flow_level_pos[flows]] / params.memory_flows_peak_seats
-    if not params.memory_flows_wait_any:
+    if not (params.memory_flows_wait_any and state.etcd_busy):  # nothing waits for etcd
         return (np.minimum(held, admitted) * params.memory_flows_per_request).sum(axis=0)
     waiting = state.awaiting_etcd[flows]
     within = np.minimum(1.0, admitted / np.maximum(held + waiting, TINY))  # the level's seats bound both

@@ -39,6 +39,15 @@ def _by_cluster(result):
 
 # --- the incident -------------------------------------------------------------------------------
 
+_PRE_131_ETCD = pytest.mark.xfail(strict=True, reason=(
+    "issue 12 item 1 (branch notready): on the fleet's 1.30 the relists that reach a filling watch cache go to "
+    "etcd; on the largest clusters they OOM etcd again and again while the apiservers stay up, and a write waits "
+    "at most ETCD_REQUEST_TIMEOUT_S for a leader — so the rollback without isolation takes ~30 s, not minutes "
+    "(~6x the isolated 5 s). Whether a write should fail after that timeout (and the break-glass contrast be "
+    "restated for an etcd outage) is the lead's decision: docs/simulator.md, Versions"))
+
+
+
 def test_rollback_lands_where_the_apf_configuration_puts_the_break_glass_group(incident, targets):
     without, with_ = incident
     assert {r.cluster for r in without.rollbacks} == set(targets) == {r.cluster for r in with_.rollbacks}
@@ -47,6 +56,7 @@ def test_rollback_lands_where_the_apf_configuration_puts_the_break_glass_group(i
     assert all(r.identity == "breakglass" and r.user == "break-glass-operator" for r in with_.rollbacks)
 
 
+@_PRE_131_ETCD
 def test_isolated_rollback_completes_at_least_ten_times_faster(incident, targets):
     without, with_ = _by_cluster(incident[0]), _by_cluster(incident[1])
     end = float(incident[0].times[-1])
@@ -70,6 +80,7 @@ def test_break_glass_requests_are_never_rejected_with_isolation(incident):
         assert result.series("waveguard_sim_rollback_failed_requests_total", cluster)[-1] == 0
 
 
+@_PRE_131_ETCD
 def test_without_isolation_the_rollback_is_locked_out_for_minutes(incident, targets):
     result = incident[0]
     records = _by_cluster(result)
@@ -233,7 +244,7 @@ def test_demo_breakglass_json_and_report(runner, tmp_path, targets):
     assert [s["name"] for s in doc["strategies"]] == ["none", "workload-errors", "waveguard"]  # unchanged
     bg = doc["breakglass"]
     assert {"scenario", "change", "identity", "speedup", "cases"} <= set(bg)
-    assert bg["identity"] == "breakglass" and bg["speedup"] >= 10
+    assert bg["identity"] == "breakglass" and bg["speedup"] > 1  # ≥ 10 before issue 12's pre-1.31 etcd route: _PRE_131_ETCD
     assert [(c["name"], c["isolated"]) for c in bg["cases"]] == [("without isolation", False), ("with isolation", True)]
     keys = {"cluster", "nodes", "priority_level", "saturated_at_s", "started_at_s", "completed_at_s", "duration_s",
             "rejected", "failed", "queue_wait_s", "backoff_s", "recovered_at_s", "oom_kills"}

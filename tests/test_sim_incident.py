@@ -82,13 +82,19 @@ def test_most_large_clusters_go_down_small_ones_survive(incident):
 
 
 def test_collapse_is_emergent_memory_over_the_limit(incident):
-    """The big clusters' apiservers are OOM-killed: memory reaches the limit first."""
+    """The big clusters' apiservers are OOM-killed: memory reaches the limit first. The fleet runs
+    1.30: the replicas come back with filling watch caches, which send the informers'
+    resourceVersion="0" relists to etcd (cacher ``GetList`` before ResilientWatchCacheInitialization);
+    their range responses exceed etcd's memory, etcd is OOM-killed again and again and the caches
+    never fill — the control plane does not recover within the run."""
     mem = incident.series("process_resident_memory_bytes", BIG)
     limit = incident.series("waveguard_sim_apiserver_memory_limit_bytes", BIG)[0]
     assert mem.max() > limit
     up = incident.series("up", BIG, job="apiserver")
     assert up[: incident.at(rows(incident)[BIG].change_at_s)].min() == 5  # healthy before the change
-    assert up[-600:].mean() < 2.5  # crash-looping afterwards
+    assert rows(incident)[BIG].oom_kills > 0
+    leader_changes = incident.series("etcd_server_leader_changes_seen_total", BIG)
+    assert leader_changes[-1] - leader_changes[-600] >= 1  # etcd still crash-looping at the end
 
 
 def test_rollout_reaches_the_whole_fleet_in_about_thirty_minutes(incident):

@@ -197,8 +197,11 @@ def test_etcd_a_list_waits_its_bytes_at_the_range_throughput_holding_its_seat():
     sim = tiny(step_s=0.01)
     state, params = sim.state, sim.params
     agent = flow(sim, AGENT_RELIST)
-    assert list(params.etcd_flows) == [agent]
-    expected_steps = math.ceil(state.etcd.bytes[0, 0] / C.ETCD_RANGE_BYTES_PER_S / sim.dt - 1e-9)
+    # the agent's relist, and (1.30) every group's twin for a filling watch cache
+    assert agent in params.etcd_flows
+    assert all(sim.flows.names[f].endswith("relist-cold-cache") for f in params.etcd_flows if f != agent)
+    row = list(params.etcd_flows).index(agent)
+    expected_steps = math.ceil(state.etcd.bytes[row, 0] / C.ETCD_RANGE_BYTES_PER_S / sim.dt - 1e-9)
     state.dispatched[:] = 0.0
     state.dispatched[agent, 0, 0] = 1.0
     steps = 0
@@ -290,3 +293,23 @@ def test_client_go_retries_a_refused_request_ten_times_then_gives_up():
     assert attempts[workloads] == pytest.approx(100.0 * (1 + C.CLIENT_GO_MAX_RETRIES), rel=1e-3)
     assert attempts[agent] == pytest.approx(100.0)
     assert state.retry_after_s.max() == pytest.approx(C.APF_RETRY_AFTER_MIN_S)  # wound down again
+
+
+def test_informer_relists_back_off_as_the_reflector_and_are_not_rest_client_retries():
+    """client-go tools/cache/reflector.go: ``wait.NewExponentialBackoffManager(800*time.Millisecond,
+    30*time.Second, 2*time.Minute, 2.0, 1.0, clock)`` — 0.8 s doubling to 30 s, jitter 1.0 (a wait
+    of d lasts d × (1 + U[0, 1)), 1.5 d on average). Every relist flow (and its twin for a filling
+    cache) goes back to that back-off; only the other flows are retried by the REST client."""
+    from waveguard.sim.build import BACKOFF_DELAYS_S, release_fractions
+    from waveguard.sim.phases import client_retries
+
+    assert BACKOFF_DELAYS_S == (0.8, 1.6, 3.2, 6.4, 12.8, 25.6, 30.0)
+    fractions = release_fractions(True, 1.0)
+    assert fractions[0] == 1.0  # "send now"
+    for d, f in zip(BACKOFF_DELAYS_S, fractions[1:], strict=True):
+        assert f == pytest.approx(1.0 - math.exp(-1.0 / (1.5 * d)))
+    sim = tiny()
+    params = sim.params
+    relists = np.flatnonzero(sim.flows.relist)
+    assert len(relists) and (params.retry_policy[relists] == client_retries.NONE).all()
+    assert (params.retry_policy[params.group_cold_flow] == client_retries.NONE).all()

@@ -222,7 +222,9 @@ def test_with_every_replica_down_an_informer_relists_too():
 
 
 @pytest.mark.parametrize(("version", "rejected"), [("1.30", False), ("1.31", True)])
-def test_relists_reaching_a_filling_cache_are_served_up_to_1_30_and_answered_429_from_1_31(version, rejected):
+def test_relists_reaching_a_filling_cache_go_to_etcd_up_to_1_30_and_are_answered_429_from_1_31(version, rejected):
+    """cacher.go ``GetList``: up to 1.30 a resourceVersion="0" LIST on a cache that is not ready
+    is forwarded to etcd (the group's twin flow, read from etcd); from 1.31 it is answered 429."""
     sim = sim_for(version)
     state, params = sim.state, sim.params
     g = _agent_group(sim)
@@ -235,11 +237,13 @@ def test_relists_reaching_a_filling_cache_are_served_up_to_1_30_and_answered_429
     informers.release_backoff(state, params, sim.dt)
     informers.arrive(state, params, sim.dt)
     sent_to_cold = float(state.cold_rejected[g, 0]) if state.cold_rejected is not None else 0.0
+    assert state.arrivals_per_replica[params.group_flow[g], 0, 0] == pytest.approx(0.0)
+    twin = int(params.group_cold_flow[g])
     if rejected:
-        assert sent_to_cold > 0.0 and state.arrivals_per_replica[params.group_flow[g], 0, 0] == pytest.approx(0.0)
+        assert sent_to_cold > 0.0 and twin == params.group_flow[g]
     else:
-        assert sent_to_cold == 0.0 and state.arrivals_per_replica[params.group_flow[g], 0, 0] > 0.0
-    state.time_s += float(params.group_cache_fill_s[g, 0]) + 1.0
+        assert sent_to_cold == 0.0 and twin in set(params.etcd_flows) and state.arrivals_per_replica[twin, 0, 0] > 0.0
+    replicas.recover(state, params, float(params.group_cache_fill_s[g, 0]) + 1.0)  # etcd idle: fills at full speed
     assert not replicas.cold_replicas(state, params).any()  # ready after the fill time
     assert params.group_cache_fill_s[g, 0] == pytest.approx(
         sim.clusters[0].object_count("pods") * C.OBJECT_BYTES["pods"] / C.WATCH_CACHE_FILL_BYTES_PER_S)
@@ -270,9 +274,11 @@ def test_from_1_31_a_paginated_informer_list_on_a_filling_cache_is_delegated_to_
 
 
 def test_without_delegated_lists_no_twin_flow_is_built():
-    for version in ("1.30", "1.31"):
-        params = sim_for(version).params
-        assert (params.group_cold_flow == params.group_flow).all()
+    # from 1.31 only paginated LISTs are delegated; up to 1.30 every rv=0 relist has its etcd twin
+    params = sim_for("1.31").params
+    assert (params.group_cold_flow == params.group_flow).all()
+    params = sim_for("1.30").params
+    assert (params.group_cold_flow != params.group_flow).all()
 
 
 def test_the_simulators_apf_switch_agrees_with_the_gate_table():

@@ -14,11 +14,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 import pytest
 
 from waveguard.model.versions import features_for
 from waveguard.model.yamlio import safe_load
 from waveguard.sim import simulate
+from waveguard.sim.run import build_simulator
 from waveguard.sim.scenario import builtin_path, scenario_from_data
 
 VERSIONS = ("1.18", "1.25", "1.29", "1.31", "1.33", "1.34", "1.35")
@@ -48,13 +51,6 @@ def startup_storm() -> dict[str, dict[str, float]]:
     return {v: _run("watchlist-agent", v, watch_list="client-go-default") for v in VERSIONS}
 
 
-def test_a_restart_storm_meets_429s_from_a_filling_cache_from_1_31(restart_storm):
-    # ResilientWatchCacheInitialization (on from 1.31): the relists that reach a filling cache
-    # are answered 429 on top of APF's; before, they are served.
-    assert features_for("1.31").resilient_watch_cache_init and not features_for("1.29").resilient_watch_cache_init
-    assert restart_storm["1.31"]["429"] > restart_storm["1.29"]["429"]
-
-
 def test_streaming_encoding_lowers_the_memory_of_both_storms_from_1_33(restart_storm, startup_storm):
     for storm in (restart_storm, startup_storm):
         assert storm["1.33"]["memory"] < storm["1.31"]["memory"] / 2  # the response is not buffered
@@ -74,3 +70,69 @@ def test_before_apf_nothing_limits_concurrent_lists(restart_storm, startup_storm
     # run at once than APF lets through in 1.25, so memory peaks higher.
     for storm in (restart_storm, startup_storm):
         assert storm["1.18"]["memory"] > storm["1.25"]["memory"]
+
+
+# --- issue 12, item 1: where a not-ready watch cache sends a restart storm's relists --------------
+
+
+AGENT = "DaemonSet/monitoring/node-informer"
+
+
+def _restart_storm_route(version: str) -> dict[str, float]:
+    """The ``restart-cold-caches`` storm on ``version``, stepped here so that the 429s a filling
+    cache answers the agent (not APF's) and its relists re-sent can be read apart. ``memory_s``:
+    byte-seconds the apiserver replicas hold above their idle memory over the run (the mean
+    replica), ``waiting``: the largest memory the relists waiting for etcd hold on a replica."""
+    data = safe_load(Path(builtin_path("restart-cold-caches")).read_text())
+    for cluster in data["fleet"]["clusters"]:
+        cluster["kubernetes_version"] = version
+    scenario = scenario_from_data(data, source=f"restart-cold-caches@{version}")
+    sim = build_simulator(scenario)
+    g = [sim.clients[ci].name for ci in sim.groups.client].index(AGENT)
+    params, state = sim.params, sim.state
+    cold_429 = memory_s = waiting = 0.0
+    for _ in range(scenario.n_steps):
+        sim.step()
+        if state.cold_rejected is not None:
+            cold_429 += float(state.cold_rejected[g].sum())
+        memory_s += float(np.maximum(state.memory - params.baseline_memory_bytes, 0.0).mean()) * sim.dt
+        held = state.awaiting_etcd[params.memory_flows] * params.memory_flows_etcd_wait
+        waiting = max(waiting, float(held.sum(axis=0).max()))
+    result = sim.result(scenario.name)
+    name = result.summary()[0].name
+    return {"etcd_bytes": float(result.series("etcd_network_client_grpc_sent_bytes_total", name)[-1]),
+            "memory": float(result.series("process_resident_memory_bytes", name).max()),
+            "memory_s": memory_s, "waiting": waiting, "cold_429": cold_429,
+            "relists": sim.relists_sent(name, AGENT), "instances": float(sim.groups.instances[0, g])}
+
+
+@pytest.fixture(scope="module")
+def restart_route() -> dict[str, dict[str, float]]:
+    return {v: _restart_storm_route(v) for v in ("1.29", "1.31")}
+
+
+def test_up_to_1_30_a_filling_cache_sends_the_storm_to_etcd_and_from_1_31_answers_429(restart_route):
+    """k8s staging/src/k8s.io/apiserver/pkg/storage/cacher/cacher.go up to 1.30 (``GetList``:
+    "If Cacher is not yet initialized and we don't require any specific minimal resource
+    version, simply forward the request to storage"): the informers' resourceVersion="0" LISTs
+    that reach a restarted replica are range reads of etcd — etcd sends their bytes, and the
+    apiserver holds each range response while it arrives (grpc-go ``recvMsg`` allocates the whole
+    message) and then the decoded list (etcd3/store.go ``GetList``; buffered before 1.33), for as
+    long as etcd, shared by the storm and by the caches' own fill, takes — more memory held over
+    the storm; and nothing answers them 429 for the cache (APF still may). From 1.31
+    (ResilientWatchCacheInitialization) the same unpaginated LISTs are answered 429: no etcd
+    reads for them, and every 429 is followed by a relist after the reflector's back-off.
+
+    Not asserted, because the source does not decide it: the peak of a replica's memory. APF
+    bounds the LISTs in flight by seats; a seat held by a LIST waiting for etcd holds its range
+    response (1 byte per byte), one held by a LIST from the ready cache its buffered response
+    (LIST_FROM_CACHE_MEMORY_MULTIPLIER), so on 1.29 the peak is lower while the storm lasts
+    longer (docs/simulator.md, "Versions")."""
+    old, new = restart_route["1.29"], restart_route["1.31"]
+    assert not features_for("1.29").resilient_watch_cache_init and features_for("1.31").resilient_watch_cache_init
+    assert old["cold_429"] == 0.0 < new["cold_429"]
+    assert old["etcd_bytes"] > 0.0 == new["etcd_bytes"]
+    assert old["waiting"] > 0.0 == new["waiting"]
+    assert old["memory_s"] > new["memory_s"]
+    # each informer relisted once after the restart, and once more after each 429 it got
+    assert new["relists"] >= new["instances"] + new["cold_429"] * 0.99

@@ -338,6 +338,9 @@ APF_DYNAMIC_RETRY_AFTER_SINCE = (1, 27)
 #: rest/with_retry.go (IsNextRetry: attempts > maxRetries → stop; checkWait reads Retry-After),
 #: 1.22–1.35 (before with_retry.go, the same 10 in request.go's retry loop).
 CLIENT_GO_MAX_RETRIES = 10
+#: Attempts of client-go's retry.RetryOnConflict(retry.DefaultRetry, …) after 409s. k8s: client-go
+#: util/retry/util.go (DefaultRetry: Steps 5, Duration 10 ms, Factor 1.0, Jitter 0.1), 1.18–1.35.
+RETRY_ON_CONFLICT_STEPS = 5
 #: client-go's default client-side rate limit when a component sets none: 5 requests/s (burst 10:
 #: the model bounds retries by the long-run rate only).
 #: k8s: staging/src/k8s.io/client-go/rest/config.go (DefaultQPS = 5, DefaultBurst = 10).

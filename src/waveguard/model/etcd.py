@@ -8,6 +8,7 @@ Units: seconds, bytes. Constants and their sources: :mod:`waveguard.model.consta
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from waveguard.model import constants as C
@@ -85,3 +86,62 @@ def down_after_oom_s(earlier_crashes: int = 0) -> float:
     (``ETCD_ELECTION_TIMEOUT_S``)."""
     backoff = min(C.CRASHLOOP_BACKOFF_MAX_S, C.CRASHLOOP_BACKOFF_INITIAL_S * 2.0 ** earlier_crashes)
     return C.ETCD_RESTART_S - C.CRASHLOOP_BACKOFF_INITIAL_S + backoff + C.ETCD_ELECTION_TIMEOUT_S
+
+
+def receive_buffer_bytes(etcd_bytes: float, pages: float) -> float:
+    """Bytes kube-apiserver holds for ONE LIST while it waits for etcd's range response: the
+    response of one range request, ``etcd_bytes`` (all pages) over ``pages`` — the whole list
+    unpaginated, one page when the LIST is paginated (staging/src/k8s.io/apiserver/pkg/storage/
+    etcd3/store.go ``GetList``, 1.18–1.35: a LIST with a limit asks etcd for
+    ``clientv3.WithLimit`` keys per range request, one without for the whole range in one
+    response). etcd's client receives a response as one gRPC message and grpc-go allocates the
+    whole message when its header arrives (``rpc_util.go`` ``recvMsg``: ``msg =
+    make([]byte, int(length))``, in the grpc-go releases kube-apiserver 1.18–1.30 vendors), so
+    the buffer is held from the first byte to the last; etcd sends a range only after it has
+    read and marshalled it whole (:func:`member_memory_of`), and the simulator's etcd serves
+    every waiting range at once (processor sharing), so the buffer is counted for the whole
+    wait — an upper bound by the time etcd reads before its first byte. One byte per byte of the
+    response: the "etcd's response" term of ``LIST_FROM_ETCD_MEMORY_MULTIPLIER``, which the
+    apiserver keeps while it decodes (``model.work``); counted, like ``etcd_bytes``, at the
+    objects' size as the cost model gives it."""
+    return etcd_bytes / max(1.0, pages)
+
+
+def cache_fill_speed(range_bytes_per_s: Any, cpu_stretch: Any = 1.0) -> Any:
+    """How fast a restarted apiserver fills its watch caches while etcd's range reads are
+    shared, relative to :data:`WATCH_CACHE_FILL_BYTES_PER_S` (etcd to itself): each cacher's
+    reflector LISTs its resource from etcd (staging/src/k8s.io/apiserver/pkg/storage/cacher/
+    cacher.go ``startCaching`` → the reflector's paginated LIST, pages of
+    ``storageWatchListPageSize`` = 10,000 objects, 1.18–1.35) and decodes it, so a byte costs the
+    range transfer at the share ``range_bytes_per_s`` (bytes/s) etcd gives each read now plus
+    its decode (``ETCD_DECODE_S_PER_BYTE``, stretched ``cpu_stretch``-fold when the replica's
+    CPU is oversubscribed): (1/``ETCD_RANGE_BYTES_PER_S`` + decode) / (1/share + decode ×
+    stretch). 1.0 with etcd idle; 0.0 while etcd serves nothing (no leader). Up to 1.30 the
+    relists that reach a filling cache are themselves range reads of etcd (cacher ``GetList``),
+    so they slow the fill that would end them (KEP-4568's motivation). Floats, or numpy arrays
+    (the simulator's ``(R, C)``)."""
+    alone = 1.0 / C.ETCD_RANGE_BYTES_PER_S + C.ETCD_DECODE_S_PER_BYTE
+    return alone * range_bytes_per_s / (1.0 + C.ETCD_DECODE_S_PER_BYTE * cpu_stretch * range_bytes_per_s)
+
+
+def conflict_probability(other_writes_per_s: Any, window_s: Any) -> Any:
+    """Probability that one UPDATE with a resourceVersion precondition is answered 409 Conflict:
+    another write to the same object commits between the client's read and its update's check
+    (staging/src/k8s.io/apiserver/pkg/storage/etcd3/store.go ``GuaranteedUpdate``: the
+    precondition compares the object's resourceVersion, and the etcd transaction its
+    ModRevision; 1.18–1.35). Other writes arriving as a Poisson stream of ``other_writes_per_s``
+    (writes/s to that object by the other writers) miss a window of ``window_s`` seconds with
+    probability exp(−rate × window). A PATCH carries no precondition (the apiserver retries it
+    internally) and never conflicts. Floats or numpy arrays (e ** x serves both; the model
+    imports no numpy)."""
+    return 1.0 - math.e ** (-(other_writes_per_s * window_s))
+
+
+def retry_on_conflict(p: Any, steps: int = C.RETRY_ON_CONFLICT_STEPS) -> tuple[Any, Any]:
+    """What client-go's ``retry.RetryOnConflict`` costs per update when each attempt conflicts
+    with probability ``p``: (extra attempts, 409 responses) per update, in expectation. Attempt
+    k + 1 is made only when the first k all conflicted (p^k), at most ``steps`` attempts
+    (``RETRY_ON_CONFLICT_STEPS``, util/retry/util.go ``DefaultRetry``); the last one's 409 is
+    returned to the caller. Extra attempts: p + … + p^(steps−1); 409s: p + … + p^steps."""
+    powers = [p ** k for k in range(1, steps + 1)]
+    return sum(powers[:-1]), sum(powers)

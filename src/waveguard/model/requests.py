@@ -64,6 +64,11 @@ class RequestClass(BaseModel):
     #: WatchList off (``KUBE_FEATURE_WatchListClient=false``); "client-go-default" — the
     #: WatchListClient default of the cluster's version (model.versions); "yes" — turned on.
     watch_list: Literal["no", "off", "client-go-default", "yes"] = "no"
+    # issue 12: writes
+    #: The one named object every replica's request of this class addresses (e.g. the ConfigMap
+    #: or Lease a DaemonSet's agents all UPDATE), so that replicas write the same object; empty:
+    #: each replica addresses objects of its own (a kubelet its Node and Lease) — the default.
+    object_name: str = ""
 
     @property
     def informer(self) -> bool:

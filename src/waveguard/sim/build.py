@@ -171,6 +171,7 @@ def build_params(clusters: list[Cluster], clients: Sequence[SimClient], flows: F
         zeros_by_flow=_read_only_zeros((per_flow["n_flows"], len(clusters))),
         zeros_by_level=_read_only_zeros((per_flow["n_used_levels"], len(clusters))),
         **_read_path(clusters, clients, flows, groups, per_flow["memory_per_request"]),
+        **_conflicts(flows),
         queue_weight=_queue_weights(apf, flows),
         **_clients_and_etcd(clusters, clients, flows, crashloop),
     )
@@ -186,19 +187,32 @@ def _read_path(clusters: list[Cluster], clients: Sequence[SimClient], flows: Flo
                            if rc.trigger == "start" and rc.verb == "list"), default=0.0)
                       for ci in groups.client] for c in clusters], dtype=np.float64)  # (C, G)
     memory_flows = np.unique(np.concatenate([groups.flow, cold]))
+    wait = (flows.etcd_wait_mem[:, memory_flows] * C.GO_HEAP_GROWTH_FACTOR).T.copy()  # (M, C)
     rewatch = [all(rc.informer for rc in clients[ci].profile.classes if rc.trigger == "start" and rc.verb == "list")
                for ci in groups.client]
     return dict(
         group_rewatches=np.array(rewatch, dtype=np.float64),
         group_cold_flow=cold, group_cold_rejects=rejects.T.astype(np.float64),
-        # flows.routes_cold_to_etcd: the twin reads from etcd only where the simulator routes it
+        # bundles.routes_cold_to_etcd: the twin reads from etcd only where the simulator routes it
         group_cold_to_etcd=((flows.etcd_bytes[:, cold] > 0) & ~rejects & (cold != groups.flow)).T.astype(np.float64),
         group_cold_twin=(cold != groups.flow).astype(np.float64)[:, None, None],
         group_cache_fill_s=fill.T.copy(), memory_flows=memory_flows,
         memory_flows_per_request=memory_per_request[memory_flows].copy(),
         memory_flows_not_etcd=(~np.isin(memory_flows, etcd_flows(flows.etcd_bytes))).astype(np.float64)[:, None, None],
         memory_flows_peak_seats=flows.peak_seats[:, memory_flows].T[:, None, :].copy(),
+        memory_flows_etcd_wait=wait[:, None, :], memory_flows_wait_any=bool(wait.max(initial=0.0) > 0.0),
     )
+
+
+def _conflicts(flows: FlowTable) -> dict:
+    """issue 12: the flows whose writers UPDATE one shared object (sim.phases.conflicts)."""
+    rows = np.flatnonzero(flows.conflict_share.max(axis=0) > 0) if flows.conflict_share.size \
+        else np.zeros(0, dtype=np.int64)
+    return dict(conflict_flows=rows, conflict_share=flows.conflict_share[:, rows].T.copy(),
+                conflict_rate=flows.conflict_rate[:, rows].T.copy(),
+                conflict_writers=flows.conflict_writers[:, rows].T.copy(), conflict_change=flows.is_change[rows],
+                conflict_leader_replicas=flows.leader_replicas[:, rows].T.copy(),
+                conflict_fixed=flows.fixed[rows][:, None])
 
 
 def _cold(groups: GroupTable) -> np.ndarray:
@@ -221,6 +235,8 @@ def _clients_and_etcd(clusters: list[Cluster], clients: Sequence[SimClient], flo
                 start[i], pods[i] = crashloop.at_s, c.nodes * crashloop.share
     return dict(
         retry_policy=policy, qps_cap=qps.copy(), mutating_share=flows.mutating.T.copy(),
+        leader_get_share=flows.leader_gets.T.copy(), cold_get_share=flows.cold_gets.T.copy(),
+        cold_get_fill_s=flows.gets_fill_s.T[:, None, :].copy(),
         mutating_flows=np.flatnonzero(flows.mutating.max(axis=0) > 0) if flows.mutating.size else np.zeros(0, int),
         dynamic_retry_after=np.array([c.version_tuple >= C.APF_DYNAMIC_RETRY_AFTER_SINCE for c in clusters]),
         etcd_commit_s=np.array([etcd_model.commit_s(c) for c in clusters]),
@@ -296,7 +312,8 @@ def initial_state(params: SimParams, flows: FlowTable, groups: GroupTable, initi
         rollout_share=share, rollout_target=share.copy(), ramp_per_s=np.full(n_clusters, math.inf), ramping=False,
         noise=noise, rollback=rollback, coredns_without_copy=np.zeros(n_clusters), coredns_without_copy_any=False,
         dns_caches=DNSCaches(n_clusters, params.step_s),
-        cache_filling_since=np.full(per_replica, -np.inf), cold_rejected_total=np.zeros(n_clusters),
+        cache_filling_since=np.full(per_replica, -np.inf),
+        cache_fill_done_s=np.full(per_replica, np.inf), cold_rejected_total=np.zeros(n_clusters),
         rewatches=np.zeros(n_clusters),
     )
     lift_legacy_limits(state, params)

@@ -23,7 +23,7 @@ def series_columns(result: SimulationResult) -> list[tuple[str, str, dict[str, s
     cols: list[tuple[str, str, dict[str, str]]] = []
     for name, spec in METRICS.items():
         fixed = dict(spec.fixed_labels)
-        values = {"priority_level": labels.priority_level, "scope": labels.scope}.get(spec.label or "", [None])
+        values = {"priority_level": labels.priority_level, "scope": labels.scope, "code": labels.code}.get(spec.label or "", [None])
         if spec.label == "instance":
             values = [None]  # aggregated: worst (memory) or total (up) over replicas
         for value in values:

@@ -26,10 +26,12 @@ import numpy as np
 from waveguard.model import constants as C
 from waveguard.model.apf import APFConfig, queue_capacity
 from waveguard.model.cost import events_per_watcher, baseline_watchers, request_cost
+from waveguard.model.etcd import receive_buffer_bytes
 from waveguard.model.fleet import Cluster
 from waveguard.model.load import request_rate, sending_clients
 from waveguard.model.requests import RequestClass
-from waveguard.model.work import features_of, not_ready_cache_outcome, served_from
+from waveguard.model.work import not_ready_cache_outcome, watch_cache_fill_s_of
+from waveguard.sim.bundles import relist_bundle, routes_cold_to_etcd, work_s
 from waveguard.sim.clients import SimClient
 
 #: Request scopes as the ``scope`` label of apiserver_request_duration_seconds.
@@ -60,6 +62,13 @@ class FlowSpec:
     mutating: list[float] = field(default_factory=list)
     leader_replicas: list[float] = field(default_factory=list)
     peak_seats: list[float] = field(default_factory=list)
+    etcd_wait_mem: list[float] = field(default_factory=list)
+    leader_gets: list[float] = field(default_factory=list)
+    cold_gets: list[float] = field(default_factory=list)
+    gets_fill_s: list[float] = field(default_factory=list)
+    conflict_share: list[float] = field(default_factory=list)
+    conflict_rate: list[float] = field(default_factory=list)
+    conflict_writers: list[float] = field(default_factory=list)
     leader: bool = False
     fixed: bool = False  # a fixed-replica client (not per node): all replicas run once the change is applied
     # issue 12: read path
@@ -92,6 +101,13 @@ class FlowTable:
     leader_replicas: np.ndarray  # (C, F) a leader-only flow: the client's replicas at full rollout; else 0
     fixed: np.ndarray  # (F,) bool: the flow's client has fixed replicas (a Deployment), not one per node
     peak_seats: np.ndarray  # (C, F) seats a request's concurrent parts hold together (a bundle: all its LISTs')
+    etcd_wait_mem: np.ndarray  # (C, F) bytes a request holds while it waits for etcd (model.etcd.receive_buffer_bytes)
+    leader_gets: np.ndarray  # (C, F) share of the flow's requests that are GETs read from etcd (rv="")
+    cold_gets: np.ndarray  # (C, F) share that are GETs from the watch cache (rv="0"): from etcd while it fills
+    gets_fill_s: np.ndarray  # (C, F) seconds a restarted replica takes to fill the caches of those GETs
+    conflict_share: np.ndarray  # (C, F) share of the flow's requests that UPDATE one object all its writers share
+    conflict_rate: np.ndarray  # (C, F) those updates/s per writer
+    conflict_writers: np.ndarray  # (C, F) writers of that object at full rollout
 
 
 @dataclass
@@ -188,21 +204,15 @@ def _cost_into(spec: FlowSpec, clients: list[SimClient], cluster: Cluster, apf: 
     max_seats = apf.max_seats_per_request(spec.level, cluster.server_seats) if not apf.level(spec.level).exempt \
         else C.APF_MAX_SEATS_LIMIT
     if spec.relist:
-        seats, tau, cpu, mem, etcd_bytes, etcd_pages, legacy, peak_seats = _relist_bundle(
-            clients[0], cluster, max_seats, spec.leader, spec.cold)
-        spec.peak_seats.append(peak_seats)
-        spec.seats.append(seats)
-        spec.tau.append(tau)
-        spec.cpu.append(cpu)
-        spec.mem.append(mem)
-        spec.rate.append(0.0)
-        spec.pod_write_frac.append(0.0)
-        spec.etcd_bytes.append(etcd_bytes)
-        spec.etcd_pages.append(etcd_pages)
-        spec.legacy_seats.append(legacy)
-        spec.mutating.append(0.0)
+        bundle = relist_bundle(clients[0], cluster, max_seats, spec.leader, spec.cold)
+        for attr in ("seats", "tau", "cpu", "mem", "etcd_bytes", "etcd_pages", "legacy_seats", "peak_seats",
+                     "etcd_wait_mem"):
+            getattr(spec, attr).append(getattr(bundle, attr))
+        for attr in ("rate", "pod_write_frac", "mutating", "leader_gets", "cold_gets", "gets_fill_s",
+                     "conflict_share", "conflict_rate", "conflict_writers"):
+            getattr(spec, attr).append(0.0)
         return
-    rates, costs, pod_writes, mutating = [], [], [], []
+    rates, costs, pod_writes, mutating, gets, shared = [], [], [], [], [], []
     for client in clients:
         for rc in client.profile.classes:
             if rc.trigger not in ("periodic", "per_event") or rc.leader_only != spec.leader:
@@ -213,6 +223,8 @@ def _cost_into(spec: FlowSpec, clients: list[SimClient], cluster: Cluster, apf: 
             costs.append(request_cost(rc, cluster, max_seats))
             pod_writes.append(rc.mutating and rc.resource == "pods")
             mutating.append(rc.mutating)
+            gets.append(rc if rc.verb == "get" else None)
+            shared.append((rc, client) if rc.verb == "update" and rc.object_name else None)
     total = sum(rates)
     w = [r / total if total else 1.0 / len(rates) for r in rates]
     spec.rate.append(total)
@@ -223,69 +235,52 @@ def _cost_into(spec: FlowSpec, clients: list[SimClient], cluster: Cluster, apf: 
     # seat-seconds per request); a plain mean of τ would pair 1-seat GETs with 10-seat LISTs' τ.
     # A write's τ includes etcd's commit (model.work.request_cost).
     spec.tau.append(sum(wi * c.seats * c.apiserver_s for wi, c in zip(w, costs, strict=True)) / seats)
-    spec.cpu.append(sum(wi * _work_s(c) for wi, c in zip(w, costs, strict=True)))
+    spec.cpu.append(sum(wi * work_s(c) for wi, c in zip(w, costs, strict=True)))
     spec.mem.append(sum(wi * c.memory_bytes for wi, c in zip(w, costs, strict=True)))
     spec.pod_write_frac.append(sum(wi for wi, pw in zip(w, pod_writes, strict=True) if pw))
     spec.etcd_bytes.append(sum(wi * c.etcd_bytes for wi, c in zip(w, costs, strict=True)))
     spec.etcd_pages.append(sum(wi * c.pages for wi, c in zip(w, costs, strict=True) if c.etcd_bytes) or 1.0)
+    spec.etcd_wait_mem.append(sum(wi * receive_buffer_bytes(c.etcd_bytes, c.pages)
+                                  for wi, c in zip(w, costs, strict=True)))
     spec.legacy_seats.append(1.0)  # max-in-flight: every (non-WATCH) request holds one slot
     spec.mutating.append(sum(wi for wi, m in zip(w, mutating, strict=True) if m))
+    _gets_into(spec, w, gets, cluster)
+    _conflicts_into(spec, w, shared, cluster)
 
 
-def _relist_bundle(client: SimClient, cluster: Cluster, max_seats: int,
-                   leader: bool = False, cold: bool = False
-                   ) -> tuple[float, float, float, float, float, float, float, float]:
-    """One instance's start LISTs and WATCH registrations (those only the leader sends when
-    ``leader``, else the others) as one request: its widest seats,
-    held for the apiserver's seat-seconds / seats (after the wait for etcd, if any of its LISTs
-    reads from etcd: the bytes of all of them, in as many range requests as its most paginated
-    one). Memory: the sum of its LISTs' — client-go starts every informer's reflector in its own
-    goroutine (``informers/factory.go`` ``Start``: ``go informer.Run``), so their responses are held
-    together at the storm's peak, as the projection counts them (``model.cost._peak_memory_bytes``);
-    the bundle holds that peak for its whole τ, and as many bundles at once as the level admits
-    with ``peak_seats`` (its LISTs' seats together) each. Returns (seats, tau, cpu, mem,
-    etcd_bytes, etcd_pages, legacy_seats, peak_seats) — legacy_seats: the max-in-flight slots it
-    holds (each LIST one, WATCHes none, as slot-seconds / tau). ``cold``: as a replica whose watch
-    cache is filling serves it (its LISTs that such a replica sends to etcd are costed from etcd:
-    model.work.not_ready_cache_outcome)."""
-    seat_s = cpu = mem = etcd_bytes = list_s = peak_seats = 0.0
-    seats = etcd_pages = 1.0
-    for rc in client.profile.classes:
-        if rc.trigger not in ("start", "held") or rc.leader_only != leader:
-            continue
-        etcd = cold and routes_cold_to_etcd(rc, cluster)
-        cost = request_cost(rc, cluster, max_seats, source="etcd" if etcd else None)
-        busy = cost.apiserver_s
-        seat_s += cost.seats * busy
-        cpu += _work_s(cost)
-        mem += cost.memory_bytes
-        seats = max(seats, float(cost.seats))
-        etcd_bytes += cost.etcd_bytes
-        if cost.etcd_bytes:
-            etcd_pages = max(etcd_pages, float(cost.pages))
-        if rc.verb != "watch":
-            list_s += busy
-            peak_seats += cost.seats
-    tau = seat_s / seats
-    legacy = max(1.0, list_s / tau) if tau else 1.0
-    return seats, tau, cpu, mem, etcd_bytes, etcd_pages, legacy, max(peak_seats, seats)
+def _conflicts_into(spec: FlowSpec, w: list[float], shared: list[tuple[RequestClass, SimClient] | None],
+                    cluster: Cluster) -> None:
+    """The UPDATEs of the flow that every writer sends to one named object (``object_name``:
+    a ConfigMap or Lease all replicas of a DaemonSet update): their share of the flow's requests,
+    their rate per writer and the writers at full rollout (the sending instances of the first
+    such class's client). Only writers in the same flow are counted against each other; a flow
+    without such a class has none, and its updates never conflict (each writer updates objects
+    of its own: the profile says nothing else)."""
+    named = [(wi, item) for wi, item in zip(w, shared, strict=True) if item is not None]
+    if not named:
+        spec.conflict_share.append(0.0)
+        spec.conflict_rate.append(0.0)
+        spec.conflict_writers.append(0.0)
+        return
+    rc, client = named[0][1]
+    writers = float(sending_clients(rc, client.instances(cluster)))
+    spec.conflict_share.append(sum(wi for wi, _ in named))
+    spec.conflict_rate.append(sum(_rate(r, c, cluster) for _, (r, c) in named) / max(writers, 1.0))
+    spec.conflict_writers.append(writers)
 
 
-def routes_cold_to_etcd(rc: RequestClass, cluster: Cluster) -> bool:
-    """The simulator sends start LIST ``rc`` to etcd when it reaches a replica of ``cluster``
-    whose watch cache is filling: a LIST served from the cache when it is ready that a not-ready
-    cache delegates (model.work.not_ready_cache_outcome) — from 1.31 only (paginated, no
-    selector). Up to 1.30 every rv=0 LIST would go to etcd; the simulator serves those as before
-    (docs/simulator.md, "Versions": the etcd wait holds no apiserver memory yet, so routing them
-    would throttle a storm that real apiservers do not)."""
-    return (rc.verb == "list" and served_from(rc, cluster) == "cache" and features_of(cluster).resilient_watch_cache_init
-            and not_ready_cache_outcome(rc, cluster) == "etcd")
-
-
-def _work_s(cost) -> float:
-    """CPU seconds of a request's work: its apiserver time beyond the fixed per-page latency
-    (the wait for etcd is not apiserver CPU)."""
-    return max(0.0, cost.apiserver_s - cost.pages * C.REQUEST_BASE_S)
+def _gets_into(spec: FlowSpec, w: list[float], gets: list[RequestClass | None], cluster: Cluster) -> None:
+    """The shares of a steady flow's requests that are GETs needing etcd's leader: with
+    resourceVersion="" always (cacher ``Get``: "If resourceVersion is not specified, serve it
+    from underlying storage", 1.18–1.35; a linearizable read, etcd's ReadIndex needs a leader),
+    with resourceVersion="0" on a replica whose watch cache of that resource is filling (cacher
+    ``Get`` up to 1.30: "If Cacher is not yet initialized ... forward the request to storage";
+    from 1.31, ResilientWatchCacheInitialization, a GET on a not-ready cache is delegated to
+    storage too) — and the seconds that cache takes to fill (the longest of its resources')."""
+    spec.leader_gets.append(sum(wi for wi, g in zip(w, gets, strict=True) if g is not None and g.resource_version == ""))
+    spec.cold_gets.append(sum(wi for wi, g in zip(w, gets, strict=True) if g is not None and g.resource_version == "0"))
+    spec.gets_fill_s.append(max((watch_cache_fill_s_of(g.resource, cluster) for g in gets
+                                 if g is not None and g.resource_version == "0"), default=0.0))
 
 
 def _rate(rc: RequestClass, client: SimClient, cluster: Cluster) -> float:
@@ -311,7 +306,9 @@ def _table(ordered, clients: list[SimClient], apf: APFConfig, level_index: dict[
         used_levels=used, level_pos=pos,
         etcd_bytes=arr("etcd_bytes"), etcd_pages=arr("etcd_pages"), legacy_seats=arr("legacy_seats"),
         mutating=arr("mutating"), leader_replicas=arr("leader_replicas"), fixed=np.array([s.fixed for s in specs]),
-        peak_seats=arr("peak_seats"),
+        peak_seats=arr("peak_seats"), etcd_wait_mem=arr("etcd_wait_mem"), leader_gets=arr("leader_gets"),
+        cold_gets=arr("cold_gets"), gets_fill_s=arr("gets_fill_s"), conflict_share=arr("conflict_share"),
+        conflict_rate=arr("conflict_rate"), conflict_writers=arr("conflict_writers"),
     )
 
 

@@ -17,12 +17,15 @@ the workloads' error ratio, the rollout's progress).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
 
 Kind = Literal["gauge", "counter"]
+#: Response codes ``apiserver_request_total`` is broken down by: 429 (APF, or a watch cache that
+#: is not ready) and 409 (an UPDATE's conflict: sim.phases.conflicts).
+CODES = ("429", "409")
 
 
 @dataclass(frozen=True)
@@ -55,7 +58,8 @@ METRICS: dict[str, MetricSpec] = {m.name: m for m in (
     MetricSpec("apiserver_request_duration_seconds", "gauge", "scope",
                "p99 request latency by scope (resource = single object; slowest replica's service time).",
                (("quantile", "0.99"),)),
-    MetricSpec("apiserver_request_total", "counter", None, "Requests answered 429.", (("code", "429"),)),
+    MetricSpec("apiserver_request_total", "counter", "code",
+               "Requests answered 429 (APF, a watch cache not ready) and 409 (UPDATE conflicts)."),
     MetricSpec("apiserver_current_inflight_requests", "gauge", None, "Requests executing (all replicas)."),
     MetricSpec("process_resident_memory_bytes", "gauge", "instance", "Resident memory per apiserver replica."),
     MetricSpec("up", "gauge", "instance", "1 when the apiserver replica is up.", (("job", "apiserver"),)),
@@ -166,6 +170,7 @@ class LabelSpace:
     priority_level: list[str]
     scope: list[str]
     instance: list[str]
+    code: list[str] = field(default_factory=lambda: list(CODES))
 
 
 class SeriesReader:

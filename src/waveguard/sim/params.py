@@ -118,10 +118,30 @@ class SimParams:
     crashloop_pods: np.ndarray  #: (C,) crash-looping pods (one container each)
     etcd_read_bytes_per_s: np.ndarray  #: (C,) bytes/s the cluster's etcd returns to range reads
     mutating_flows: np.ndarray  #: flows with writes (mutating_share > 0 on some cluster)
+    #: (F, C) share of a flow's requests that are GETs read from etcd whatever the cache (rv="")
+    leader_get_share: np.ndarray = field(default_factory=_no_array)
+    #: (F, C) share that are GETs read from etcd while the replica's cache of their resource fills
+    cold_get_share: np.ndarray = field(default_factory=_no_array)
+    #: (F, 1, C) seconds of fill after which those GETs are served from the cache again
+    cold_get_fill_s: np.ndarray = field(default_factory=_no_array)
+    # issue 12: conflicts (sim.phases.conflicts) -------------------------------------------
+    #: (Fx,) flows with UPDATEs of one object all their writers share (``object_name``)
+    conflict_flows: np.ndarray = field(default_factory=_no_array)
+    #: (Fx, C) share of those flows' requests that are such updates
+    conflict_share: np.ndarray = field(default_factory=_no_array)
+    #: (Fx, C) those updates/s per writer
+    conflict_rate: np.ndarray = field(default_factory=_no_array)
+    #: (Fx, C) writers of the object at full rollout
+    conflict_writers: np.ndarray = field(default_factory=_no_array)
+    #: (Fx,) bool: the flow is the change's (its writers follow the rollout share)
+    conflict_change: np.ndarray = field(default_factory=_no_array)
+    #: (Fx, C) a leader-only flow's replicas at full rollout, else 0; (Fx, 1) a Deployment's flow
+    conflict_leader_replicas: np.ndarray = field(default_factory=_no_array)
+    conflict_fixed: np.ndarray = field(default_factory=_no_array)
 
     # issue 12: read path -------------------------------------------------------------------
     #: (G,) each group's relist flow as a replica whose watch cache is filling serves it (its
-    #: twin, sim.flows.routes_cold_to_etcd; the relist flow itself where it has none)
+    #: twin, sim.bundles.routes_cold_to_etcd; the relist flow itself where it has none)
     group_cold_flow: np.ndarray = field(default_factory=_no_array)
     #: (G, 1, 1) 1.0 where the group has a twin flow for a cold cache (else it is its relist flow)
     group_cold_twin: np.ndarray = field(default_factory=_no_array)
@@ -142,3 +162,9 @@ class SimParams:
     memory_flows_not_etcd: np.ndarray = field(default_factory=_no_array)
     #: (M, 1, C) seats one (re)list bundle's LISTs hold together (memory's concurrency cap)
     memory_flows_peak_seats: np.ndarray = field(default_factory=_no_array)
+    #: (M, 1, C) bytes × Go's heap growth one request of those flows holds while it waits for
+    #: etcd (its range responses as they arrive: model.etcd.receive_buffer_bytes); 0 for flows
+    #: not read from etcd
+    memory_flows_etcd_wait: np.ndarray = field(default_factory=_no_array)
+    #: whether some memory flow reads from etcd (memory_flows_etcd_wait > 0 somewhere)
+    memory_flows_wait_any: bool = False

@@ -17,7 +17,7 @@ import numpy as np
 from waveguard.model.apf import APFConfig
 from waveguard.model.fleet import Fleet
 from waveguard.sim.engine import FleetSimulator
-from waveguard.sim.metrics import LabelSpace, MetricStore, SeriesReader
+from waveguard.sim.metrics import CODES, LabelSpace, MetricStore, SeriesReader
 from waveguard.sim.result import SimulationResult
 from waveguard.sim.scenario import Scenario
 
@@ -177,7 +177,7 @@ def _merge(scenario: Scenario, shards: list[list[int]], parts: list[dict]) -> Si
     n_clusters, n_replicas = len(clusters), max(p["R"] for p in parts)
     n = parts[0]["n"]
     labels0: LabelSpace = parts[0]["labels"]
-    dims = {"priority_level": len(labels0.priority_level), "scope": len(labels0.scope), "instance": n_replicas}
+    dims = {"priority_level": len(labels0.priority_level), "scope": len(labels0.scope), "instance": n_replicas, "code": len(CODES)}
     store = MetricStore(n_clusters, dims, n)
     store.times[:n] = parts[0]["times"]
     for index, part in zip(shards, parts, strict=True):

@@ -145,6 +145,9 @@ class FleetState:
     # --- issue 12: read path ----------------------------------------------------------------
     #: (R, C) simulated second each replica last started filling its watch caches (−inf: warm)
     cache_filling_since: np.ndarray = field(default_factory=_empty)
+    #: (R, C) seconds of watch-cache fill done since the replica came back, counted at etcd-idle
+    #: speed (model.etcd.cache_fill_speed; inf: never restarted)
+    cache_fill_done_s: np.ndarray = field(default_factory=_empty)
     any_cold: bool = False  #: some replica's watch cache is still filling
     cold_rejected: np.ndarray | None = None  #: (G, C) this step: bundles a not-ready cache answered 429
     cold_rejected_total: np.ndarray = field(default_factory=_empty)  #: (C,) those so far
@@ -169,3 +172,8 @@ class FleetState:
     retry_after_raised: bool = False  #: some level's Retry-After is above 1 s or drops are remembered
     write_stall_s: np.ndarray = field(default_factory=_empty)  #: (C,) seconds a write now waits for etcd's new leader
     write_stall_any: bool = False  #: some cluster's writes wait for a leader
+    #: (F, R, C) seconds each flow's requests now wait for etcd's leader, on average (those that do:
+    #: phases.common.leader_wait_share)
+    stall_now_s: np.ndarray = field(default_factory=_empty)
+    #: (C,) UPDATEs answered 409 Conflict this step (sim.phases.conflicts; None: none so far)
+    conflicts_409: np.ndarray | None = None

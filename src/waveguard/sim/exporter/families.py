@@ -15,6 +15,7 @@ import numpy as np
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 
+from waveguard.sim.metrics import CODES
 from waveguard.sim.exporter.snapshot import (
     FSYNC_DURATION_BUCKETS, GAUGES_PER_LEVEL, REQUEST_DURATION_BUCKETS, SIM_GAUGES, WAIT_DURATION_BUCKETS, Snapshot,
 )
@@ -72,7 +73,8 @@ def apiserver_families(s: Snapshot, c: int, layout: FleetLayout) -> Iterator[Met
             counter.add_metric([level], float(s.counters[name][i, c]))
         yield counter
     counter = CounterMetricFamily("apiserver_request", _REQUEST_HELP, labels=["code"])
-    counter.add_metric(["429"], float(s.counters["apiserver_request_total"][c]))
+    for i, code in enumerate(CODES):  # 429s and 409s
+        counter.add_metric([code], float(s.counters["apiserver_request_total"][i, c]))
     yield counter
     yield histogram("apiserver_request_duration_seconds", _LATENCY_HELP, ["component", "scope"],
                     [["apiserver", scope] for scope in layout.scopes], REQUEST_DURATION_BUCKETS,

@@ -27,8 +27,9 @@ def refresh_service(state: FleetState, params: SimParams, dt: float) -> None:
     replica's CPU shortage: processor sharing of its cores)."""
     state.service_now_s = params.service_s + (state.cpu_stretch - 1.0) * params.cpu_s if state.slowed \
         else params.service_s
-    if state.write_stall_any:  # etcd has no leader: writes wait for one (sim/phases/etcd.py)
-        state.service_now_s = state.service_now_s + params.mutating_share[:, None, :] * state.write_stall_s
+    if state.write_stall_any:  # etcd has no leader: writes and reads from etcd wait for one (sim/phases/etcd.py)
+        state.stall_now_s = leader_wait_share(state, params) * state.write_stall_s
+        state.service_now_s = state.service_now_s + state.stall_now_s
     steps_per_service = dt / state.service_now_s
     state.finish_fraction = np.minimum(1.0, steps_per_service)  # share of executing requests that finish in a step
     state.carry_fraction = 1.0 - state.finish_fraction  # share of a dispatched request left for later steps
@@ -39,6 +40,20 @@ def refresh_service(state: FleetState, params: SimParams, dt: float) -> None:
     etcd_flows = params.etcd_flows
     if len(etcd_flows):  # admitted requests that wait for etcd hold their seats the whole step
         state.seat_occupancy[etcd_flows] = params.seats[etcd_flows] + state.fanout_extra_seats[etcd_flows]
+
+
+def leader_wait_share(state: FleetState, params: SimParams) -> np.ndarray:
+    """``(F, R, C)`` share of each flow's requests on each replica that wait for etcd's leader
+    when it has none: writes (committed through raft), GETs with resourceVersion="" (a
+    linearizable read: ReadIndex asks the leader), and GETs with resourceVersion="0" on a replica
+    whose watch cache of their resource is filling (the cacher delegates them to storage:
+    :func:`waveguard.sim.flows._gets_into`). Those wait for a leader, holding their seats, up to
+    etcd's request timeout."""
+    share = (params.mutating_share + params.leader_get_share)[:, None, :]
+    if state.any_cold:
+        cold = (state.cache_fill_done_s[None, :, :] < params.cold_get_fill_s) & state.up[None, :, :]
+        share = share + params.cold_get_share[:, None, :] * cold
+    return share
 
 
 def lift_legacy_limits(state: FleetState, params: SimParams) -> None:

@@ -115,7 +115,9 @@ def _etcd_oom(state: FleetState, params: SimParams, c: int) -> None:
 def _stall_writes(state: FleetState, params: SimParams, dt: float) -> None:
     """While a cluster's etcd has no leader, a write waits for one — at most etcd's request
     timeout (``ETCD_REQUEST_TIMEOUT_S``: 5 s + 2 election timeouts), after which it fails — and
-    holds its seat (or mutating in-flight slot) meanwhile: its service time grows by that wait."""
+    holds its seat (or mutating in-flight slot) meanwhile: its service time grows by that wait.
+    So does a GET that reads from etcd (resourceVersion="", or "0" on a filling watch cache:
+    :func:`waveguard.sim.phases.common.leader_wait_share`)."""
     stall = np.minimum(np.maximum(state.etcd_down_until - state.time_s, 0.0), C.ETCD_REQUEST_TIMEOUT_S)
     if stall.any() or state.write_stall_any:
         state.write_stall_s, state.write_stall_any = stall, bool(stall.any())

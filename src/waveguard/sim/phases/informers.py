@@ -10,7 +10,7 @@ import numpy as np
 from waveguard.model import constants as C
 from waveguard.sim.flows import sending_share
 from waveguard.sim.params import SimParams
-from waveguard.sim.phases import replicas
+from waveguard.sim.phases import conflicts, replicas
 from waveguard.sim.phases.common import TINY, update_rates
 from waveguard.sim.state import FleetState
 
@@ -73,17 +73,19 @@ def arrive(state: FleetState, params: SimParams, dt: float) -> None:
     state.cold_rejected = None
     if state.any_cold:
         route_cold(state, params)
+    if len(params.conflict_flows):  # issue 12: shared-object updates conflict and are retried
+        conflicts.retry_conflicts(state, params, dt)
 
 
 def route_cold(state: FleetState, params: SimParams) -> None:
     """(Re)list bundles that reach a replica whose watch caches are still filling (k8s:
     apiserver/pkg/storage/cacher, GetList on a cache that is not ready; model.work.
-    not_ready_cache_outcome). From 1.31 (ResilientWatchCacheInitialization) a bundle with a
-    LIST that is not paginated, or has a selector, is answered 429 ("storage is
+    not_ready_cache_outcome). Up to 1.30 the cacher forwards a resourceVersion="0" LIST to etcd:
+    the bundle moves to the group's twin flow, costed and queued for etcd as such
+    (sim.bundles.routes_cold_to_etcd). From 1.31 (ResilientWatchCacheInitialization) a bundle
+    with a LIST that is not paginated, or has a selector, is answered 429 ("storage is
     (re)initializing") and its client backs off; one whose LISTs are all paginated without
-    selector is delegated to etcd: it moves to the group's twin flow, costed and queued for etcd
-    as such (sim.flows.routes_cold_to_etcd). Up to 1.30 the cacher sends rv=0 LISTs to etcd;
-    the simulator still serves them as from a ready cache (docs/simulator.md, "Versions")."""
+    selector is delegated to etcd through the twin flow."""
     cold = replicas.cold_replicas(state, params)  # (G, R, C)
     group_flow, cold_flow = params.group_flow, params.group_cold_flow
     per_replica = state.arrivals_per_replica

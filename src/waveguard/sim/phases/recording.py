@@ -19,7 +19,7 @@ import numpy as np
 
 from waveguard.model import constants as C
 from waveguard.sim.flows import SCOPES
-from waveguard.sim.metrics import METRICS, LabelSpace, MetricStore, SeriesReader
+from waveguard.sim.metrics import CODES, METRICS, LabelSpace, MetricStore, SeriesReader
 from waveguard.sim.params import SimParams
 from waveguard.sim.state import FleetState
 
@@ -70,7 +70,7 @@ class Recorder:
     def __init__(self, params: SimParams, cluster_names: Sequence[str], expected_steps: int,
                  plan: RecordingPlan = EVERY_STEP) -> None:
         n_replicas = params.n_replicas
-        dims = {"priority_level": len(params.level_names), "scope": len(SCOPES), "instance": n_replicas}
+        dims = {"priority_level": len(params.level_names), "scope": len(SCOPES), "instance": n_replicas, "code": len(CODES)}
         self.params, self.cluster_names, self.expected_steps = params, list(cluster_names), expected_steps
         self.every = plan.steps_per_frame(params.step_s)
         self.window = plan.frames_kept(params.step_s)
@@ -151,8 +151,10 @@ def record(state: FleetState, params: SimParams, dt: float, recorder: Recorder) 
     frame, row = recorder.store.frame, recorder.rows
     frame[row["apiserver_flowcontrol_rejected_requests_total"]] = state.rejected_by_level
     frame[row["apiserver_flowcontrol_dispatched_requests_total"]] = state.dispatched_by_level
-    frame[row["apiserver_request_total"]] = state.rejected_by_level.sum(axis=0) if state.cold_rejected is None \
+    codes = frame[row["apiserver_request_total"]]  # (code, C): 429, 409
+    codes[0] = state.rejected_by_level.sum(axis=0) if state.cold_rejected is None \
         else state.rejected_by_level.sum(axis=0) + state.cold_rejected.sum(axis=0)  # + a not-ready cache's 429s
+    codes[1] = 0.0 if state.conflicts_409 is None else state.conflicts_409
     frame[row["coredns_dns_responses_total"]] = params.dns_lookups_per_step * state.dns_failure
     if state.rollback is not None:
         rollback = state.rollback

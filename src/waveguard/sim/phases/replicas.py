@@ -11,8 +11,9 @@ from __future__ import annotations
 import numpy as np
 
 from waveguard.model import constants as C
+from waveguard.model.etcd import cache_fill_speed
 from waveguard.sim.params import SimParams
-from waveguard.sim.phases.common import lift_legacy_limits, refresh_limits, refresh_service
+from waveguard.sim.phases.common import TINY, lift_legacy_limits, refresh_limits, refresh_service
 from waveguard.sim.state import FleetState
 
 #: Utilisation above which a burst of heavy requests stretches τ within its step.
@@ -21,9 +22,12 @@ BURST_MARGIN = 1.05
 
 def recover(state: FleetState, params: SimParams, dt: float) -> None:
     """Replicas whose down time is over serve again (with nominal APF limits) while their watch
-    caches fill (``cache_filling_since``; :func:`waveguard.sim.phases.informers.route_cold`)."""
-    if state.any_cold and not cold_replicas(state, params).any():
-        state.any_cold = False
+    caches fill (``cache_fill_done_s``; :func:`waveguard.sim.phases.informers.route_cold`); the
+    caches fill at the share of etcd each range read gets now (:func:`fill_caches`)."""
+    if state.any_cold:
+        fill_caches(state, params, dt)
+        if not cold_replicas(state, params).any():
+            state.any_cold = False
     if not state.any_down:
         return
     back = ~state.up & params.replica_exists & (state.down_until <= state.time_s + 1e-9)
@@ -32,16 +36,29 @@ def recover(state: FleetState, params: SimParams, dt: float) -> None:
         state.up_float = state.up.astype(np.float64)
         state.up_since = np.where(back, state.time_s, state.up_since)
         state.cache_filling_since = np.where(back, state.time_s, state.cache_filling_since)
+        state.cache_fill_done_s = np.where(back, 0.0, state.cache_fill_done_s)
         state.any_cold = True
         refresh_limits(state, params)
     state.any_down = bool((params.replica_exists & ~state.up).any())
 
 
+def fill_caches(state: FleetState, params: SimParams, dt: float) -> None:
+    """The watch caches of the replicas that are up fill for ``dt`` at the speed their reads of
+    etcd get now (:func:`waveguard.model.etcd.cache_fill_speed`: the share of etcd each range
+    read gets on that replica, 0 while etcd has no leader, and its CPU stretch). The share is
+    the etcd phase's of the last step; the fill's own range is not counted among the readers."""
+    if state.etcd.enabled:
+        share = state.etcd.rate * state.etcd.serving[None, :]
+    else:
+        share = C.ETCD_RANGE_BYTES_PER_S / state.cpu_stretch
+    speed = cache_fill_speed(share, state.cpu_stretch)
+    state.cache_fill_done_s = state.cache_fill_done_s + dt * speed * state.up_float
+
+
 def cold_replicas(state: FleetState, params: SimParams) -> np.ndarray:
     """``(G, R, C)`` bool: replica r of cluster c is up and its watch caches of group g's start
-    LISTs are still filling (``group_cache_fill_s`` after it came back)."""
-    ready_at = state.cache_filling_since[None, :, :] + params.group_cache_fill_s[:, None, :]
-    return (state.time_s < ready_at) & state.up[None, :, :]
+    LISTs are still filling (less than ``group_cache_fill_s`` of fill done since it came back)."""
+    return (state.cache_fill_done_s[None, :, :] < params.group_cache_fill_s[:, None, :]) & state.up[None, :, :]
 
 
 def complete(state: FleetState, params: SimParams, dt: float) -> None:
@@ -86,7 +103,7 @@ def memory_and_cpu(state: FleetState, params: SimParams, dt: float) -> None:
     memory = held_list_memory(state, params)  # LIST responses
     memory += params.baseline_memory_bytes
     memory *= state.up_float
-    cpu = _flow_sum(busy, params.cpu_per_executing)
+    cpu = _flow_sum(busy, np.broadcast_to(_cpu_per_executing(state, params), busy.shape))
     cpu += (state.arrivals.sum(axis=0) * (C.REQUEST_ADMISSION_CPU_S / dt)) * state.replica_share
     cpu += state.fanout_cpu
     cpu /= params.cores
@@ -100,6 +117,15 @@ def memory_and_cpu(state: FleetState, params: SimParams, dt: float) -> None:
         refresh_service(state, params, dt)
 
 
+def _cpu_per_executing(state: FleetState, params: SimParams) -> np.ndarray:
+    """CPU cores one executing request of each flow wants (``cpu / τ``), except the part of its
+    time spent waiting for etcd to elect a leader (``stall_now_s``: writes and reads from etcd),
+    which wants none: those requests are parked on etcd's client, not running."""
+    if not state.write_stall_any:
+        return params.cpu_per_executing
+    return params.cpu_per_executing * (1.0 - state.stall_now_s / np.maximum(state.service_now_s, TINY))
+
+
 def held_list_memory(state: FleetState, params: SimParams) -> np.ndarray:
     """``(R, C)`` bytes the (re)list responses in flight hold at their peak in this step, as the
     projection counts a storm's (``model.cost._peak_memory_bytes``): memory is a peak, not an
@@ -108,8 +134,10 @@ def held_list_memory(state: FleetState, params: SimParams) -> np.ndarray:
     together: APF bounds the concurrency, however many it serves one after another in the step).
     LISTs read from etcd enter as etcd answers them, one range response after another at its
     throughput, spread over the step: they count time-averaged (the projection's Little's law for
-    them, ``model.cost._class_concurrency``). The flows: every group's relist flow and its twin
-    for a cold watch cache (``params.memory_flows``)."""
+    them, ``model.cost._class_concurrency``); while they wait for etcd they hold their seats and
+    the range responses arriving (``memory_flows_etcd_wait``: grpc-go receives each response
+    whole, :func:`waveguard.model.etcd.receive_buffer_bytes`), within the same seat bound. The
+    flows: every group's relist flow and its twin for a cold watch cache (``params.memory_flows``)."""
     flows = params.memory_flows
     whole = state.finish_fraction[flows]
     if len(params.etcd_flows):  # etcd answers one range response after another: spread over the step
@@ -118,8 +146,12 @@ def held_list_memory(state: FleetState, params: SimParams) -> np.ndarray:
     held = state.entering[flows] * whole
     held += state.executing[flows]
     admitted = state.used_seat_limits[params.flow_level_pos[flows]] / params.memory_flows_peak_seats
-    np.minimum(held, admitted, out=held)
-    return _flow_sum(held, params.memory_flows_per_request)
+    if not (params.memory_flows_wait_any and state.etcd_busy):  # nothing waits for etcd
+        np.minimum(held, admitted, out=held)
+        return _flow_sum(held, params.memory_flows_per_request)
+    waiting = state.awaiting_etcd[flows]
+    within = np.minimum(1.0, admitted / np.maximum(held + waiting, TINY))  # the level's seats bound both
+    return ((held * params.memory_flows_per_request + waiting * params.memory_flows_etcd_wait) * within).sum(axis=0)
 
 
 def _flow_sum(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -14,7 +14,7 @@ import pytest
 from waveguard.model import constants as C
 from waveguard.model.fleet import Cluster, Fleet
 from waveguard.model.requests import RequestClass, RequestProfile, informer
-from waveguard.model.versions import GATE_PERIODS, features_for, gate_on, parse_version
+from waveguard.model.versions import GATE_PERIODS, client_gate_from_env, features_for, gate_on, parse_version
 from waveguard.model.work import list_seats, not_ready_cache_outcome, request_cost, uses_watch_list
 from waveguard.sim import FleetSimulator
 from waveguard.sim.phases import informers, replicas
@@ -39,6 +39,7 @@ def lst(**kw) -> RequestClass:
     ("StreamingCollectionEncodingToJSON", ["1.33", "1.34"], ["1.32"]),
     ("StreamingCollectionEncodingToProtobuf", ["1.33"], ["1.32"]),
     ("SizeBasedListCostEstimate", ["1.34", "1.35"], ["1.33"]),
+    ("ListFromCacheSnapshot", ["1.34", "1.35"], ["1.32", "1.33"]),
     ("APIPriorityAndFairness", ["1.20", "1.29"], ["1.18", "1.19"]),
 ])
 def test_each_gate_is_on_by_default_in_the_versions_of_its_source_table(gate, on, off):
@@ -53,11 +54,15 @@ def test_every_gate_of_the_table_is_read_by_features_for():
     assert not features_for((1, 33)).uses_watch_list  # client off, and the server's WatchList too
 
 
-def test_the_env_var_turns_the_client_gate_on_or_off_and_ignores_nonsense():
-    base = features_for("1.34")
-    assert base.with_client_env({"KUBE_FEATURE_WatchListClient": "true"}).uses_watch_list
-    assert not features_for("1.35").with_client_env({"KUBE_FEATURE_WatchListClient": "false"}).uses_watch_list
-    assert base.with_client_env({"KUBE_FEATURE_WatchListClient": "maybe"}) == base
+@pytest.mark.parametrize(("value", "expected"), [
+    *[(v, True) for v in ("1", "t", "T", "TRUE", "true", "True")],
+    *[(v, False) for v in ("0", "f", "F", "FALSE", "false", "False")],
+    # strconv.ParseBool accepts nothing else and trims nothing: client-go keeps the default
+    *[(v, None) for v in ("maybe", "yes", "on", "tRuE", " true", "", None)],
+])
+def test_the_env_var_is_read_as_client_go_reads_it(value, expected):
+    """client-go features/envvar.go: strconv.ParseBool, an unparsable value is ignored."""
+    assert client_gate_from_env(value) is expected
 
 
 def test_a_version_that_is_not_one_is_refused():
@@ -150,6 +155,8 @@ K8SATTRIBUTES = """\
     ("{name: KUBE_FEATURE_WatchListClient, value: 'true'}", "yes"),
     ("{name: KUBE_FEATURE_WatchListClient, value: 'false'}", "off"),
     ("{name: KUBE_FEATURE_WatchListClient, value: 'sometimes'}", "client-go-default"),
+    ("{name: KUBE_FEATURE_WatchListClient, value: '1'}", "yes"),
+    ("{name: KUBE_FEATURE_WatchListClient, value: 'F'}", "off"),
 ])
 def test_the_recognisers_read_the_watch_list_env_var_of_the_pod(tmp_path, env, expected):
     from tests.test_recognisers import OTEL, _change

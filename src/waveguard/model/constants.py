@@ -308,11 +308,7 @@ WATCH_CACHE_FILL_BYTES_PER_S = 1.0 / ETCD_READ_S_PER_BYTE
 # issue 12: fairness, clients, writes
 # Each value read in the Kubernetes / client-go / etcd source or documentation named beside it.
 
-# APF flow identity and queuing -------------------------------------------------------------
-#: Largest handSize a PriorityLevelConfiguration may give: the Dealer keeps 15 remainders.
-#: k8s: staging/src/k8s.io/apiserver/pkg/util/shufflesharding/shufflesharding.go (Deal:
-#: "15 is the largest possible value of handSize"), 1.18–1.35.
-APF_MAX_HAND_SIZE = 15
+# APF borrowing ----------------------------------------------------------------------------------
 #: Seat-demand smoothing of borrowing: every readjustment, smoothed = max(envelope, A × smoothed
 #: + (1 − A) × envelope) with envelope = average + standard deviation of the period's seat
 #: demand (half-life 5 minutes at 10 s periods). k8s: staging/src/k8s.io/apiserver/pkg/util/

@@ -23,7 +23,7 @@ from typing import Literal
 from pydantic import BaseModel
 
 from waveguard.model import constants as C
-from waveguard.model.apf import DEFAULT_APF, APFConfig, Subject
+from waveguard.model.apf import DEFAULT_APF, APFConfig, Subject, flows_of, queue_capacity
 from waveguard.model.etcd import member_memory_fraction, range_wait_s
 from waveguard.model.fleet import Cluster
 from waveguard.model.load import request_rate, running_clients, sending_clients
@@ -267,12 +267,22 @@ def combined_etcd_memory_fraction(loads: Iterable[ClusterLoad], cluster: Cluster
     return member_memory_fraction(cluster, sum(load.etcd_range_bytes for load in loads))
 
 
-def _rejected_share(demand: _Demand, clients: float, replicas: int, capacity: int, max_queued_per_flow: int) -> float:
-    """Share of a simultaneous start rejected with 429: one flow (one ServiceAccount) queues at
-    most handSize × queueLengthLimit per replica, plus what executes."""
+def _rejected_share(demand: _Demand, clients: float, replicas: int, capacity: int, queued_per_replica: float) -> float:
+    """Share of a simultaneous start rejected with 429: each replica queues at most
+    ``queued_per_replica`` (:func:`start_queue_capacity`), plus what executes."""
     start_seats = demand.start_seats
-    admitted = replicas * (max_queued_per_flow + (capacity / replicas / start_seats if start_seats else 0))
+    admitted = replicas * (queued_per_replica + (capacity / replicas / start_seats if start_seats else 0))
     return max(0.0, 1.0 - admitted / clients) if start_seats and clients else 0.0
+
+
+def start_queue_capacity(profile: RequestProfile, level: str, apf: APFConfig = DEFAULT_APF) -> float:
+    """Requests of ``profile``'s start storm one apiserver queues in ``level`` before 429
+    (model.apf ``queue_capacity`` of its ``flows_of``: one ServiceAccount is one flow, unless its
+    FlowSchema is ByNamespace and its start requests namespaced), as the simulator's flows."""
+    subject = subject_of(profile)
+    namespaced = any(rc.trigger == "start" and rc.scope == "namespace" for rc in profile.classes)
+    flows = flows_of(apf.classify(subject, "list", "pods"), subject, distinct_users=False, namespaced=namespaced)
+    return queue_capacity(apf.level(level), flows)
 
 
 def project(profile: RequestProfile, cluster: Cluster, apf: APFConfig = DEFAULT_APF, *,
@@ -306,7 +316,7 @@ def project(profile: RequestProfile, cluster: Cluster, apf: APFConfig = DEFAULT_
         baseline_memory = baseline_memory_bytes(cluster)
     peak_memory = _peak_memory_bytes(demand, cluster, capacity, baseline_memory)
     memory_share = peak_memory / cluster.memory_limit_bytes
-    rejected_share = _rejected_share(demand, clients, replicas, capacity, apf.level(level).max_queued_per_flow)
+    rejected_share = _rejected_share(demand, clients, replicas, capacity, start_queue_capacity(profile, level, apf))
 
     verdict, reasons = verdict_for(level, level_util, server_util, memory_share, drain_s, rejected_share,
                                    etcd_util=etcd_util, etcd_s=storm_etcd_s, etcd_memory=etcd_memory)

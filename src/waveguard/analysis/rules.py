@@ -21,40 +21,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
+from waveguard.analysis.overload import clusters_phrase as _clusters
+from waveguard.analysis.overload import overload_summary as _overload_summary
 from waveguard.analysis.profiles import Agent
 from waveguard.analysis.recognisers.coredns import DnsRecognised
 from waveguard.analysis.recognisers.fluentbit import FluentBitRecognised
 from waveguard.model.cost import GROWS_WITH_NODES, ClusterLoad, objects_returned, scaling_class
-from waveguard.model.work import reads_etcd
 from waveguard.model.findings import Finding, RuleRegistry, Severity
 from waveguard.model.fleet import Fleet
 from waveguard.model.manifests import Change, Document, Workload
 from waveguard.model.requests import RequestClass, RequestProfile
+from waveguard.model.work import reads_etcd
 
 #: A rolling update restarting this share of a DaemonSet's agents at once gets WG106. Policy:
 #: 10 % of a 5,000-node cluster is 500 simultaneous relists.
 MASS_UPDATE_SHARE = 0.10
-
-
-def _clusters(n: int) -> str:
-    return f"{n} cluster" if n == 1 else f"{n} clusters"
-
-
-def _overload_summary(loads: list[ClusterLoad]) -> tuple[Severity, str]:
-    """error + a sentence when the projection overloads a cluster, else warning + a sentence.
-    The sentence quotes the worst cluster's own reason (seats or memory, whichever it is)."""
-    over = [l for l in loads if l.verdict == "overload"]
-    if over:
-        worst = max(over, key=lambda l: max(l.level_utilisation, l.memory_share))
-        smallest = min(l.nodes for l in over)
-        return "error", (f"projected overload on {_clusters(len(over))} of {len(loads)} (from {smallest:,} nodes); "
-                         f"on {worst.cluster} ({worst.nodes:,} nodes) it {worst.reasons[0]}")
-    warned = [l for l in loads if l.verdict == "warning"]
-    if warned:
-        worst = max(warned, key=lambda l: max(l.level_utilisation, l.memory_share))
-        return "warning", (f"no overload projected, but {_clusters(len(warned))} reach a warning (worst "
-                           f"{worst.cluster}: {worst.reasons[0]})")
-    return "warning", "no cluster of the fleet is projected to overload yet"
 
 
 def _grows(rc: RequestClass) -> bool:

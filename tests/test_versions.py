@@ -277,9 +277,15 @@ def test_from_1_31_a_paginated_informer_list_on_a_filling_cache_is_delegated_to_
 
 
 def test_without_delegated_lists_no_twin_flow_is_built():
-    for version in ("1.30", "1.31"):
-        params = sim_for(version).params
-        assert (params.group_cold_flow == params.group_flow).all()
+    """Up to 1.30 nothing is delegated; from 1.31 only LISTs paginated without selector are —
+    the control plane's client-go informers (their pager's limit=500 with resourceVersion="0",
+    reflector.go) are, the test agent's unpaginated LIST is not."""
+    assert (sim_for("1.30").params.group_cold_flow == sim_for("1.30").params.group_flow).all()
+    sim = sim_for("1.31")
+    g = _agent_group(sim)
+    assert sim.params.group_cold_flow[g] == sim.params.group_flow[g]
+    controllers = [i for i, c in enumerate(sim.groups.client) if sim.clients[c].role == "controllers"]
+    assert controllers and all(sim.params.group_cold_flow[i] != sim.params.group_flow[i] for i in controllers)
 
 
 def test_the_simulators_apf_switch_agrees_with_the_gate_table():

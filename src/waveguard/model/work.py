@@ -62,6 +62,15 @@ class RequestCost:
     memory_bytes: int
     served_from: Literal["cache", "etcd", "n/a"]
     etcd_bytes: int = 0
+    #: its largest page read from etcd: bytes read, bytes the apiserver holds for it, and the
+    #: apiserver seconds it takes (decode, encode, the per-request latency); and the bytes held
+    #: for a page served from the cache (0: none)
+    etcd_page_bytes: int = 0
+    etcd_page_memory_bytes: int = 0
+    etcd_page_s: float = 0.0
+    cache_memory_bytes: int = 0
+    #: objects in one full page of a paginated LIST (0: one response)
+    page_objects: int = 0
 
     @property
     def seat_seconds(self) -> float:
@@ -311,20 +320,27 @@ def _list_cost(rc: RequestClass, cluster: Cluster, max_seats: int, size: int,
     # read and decode from etcd everything the selector has to look at.
     indexed = rc.scope == "node" and rc.resource == "pods"
     work_s = returned * size * C.ENCODE_S_PER_BYTE
-    memory = etcd_bytes = 0.0
+    memory = cache_memory = etcd_bytes = etcd_page = etcd_page_memory = etcd_page_s = 0.0
     if from_cache:
         scanned = returned if (indexed or not rc.selector) else stored
         work_s += from_cache * scanned * C.CACHE_SCAN_S_PER_OBJECT
-        memory = (page or returned) * size * list_memory_multiplier("cache", cluster, watch_list)
+        memory = cache_memory = (page or returned) * size * list_memory_multiplier("cache", cluster, watch_list)
     if from_cache < 1.0:
         scanned = stored if rc.selector else returned
         etcd_bytes = (1.0 - from_cache) * scanned * size
         work_s += etcd_bytes * C.ETCD_READ_S_PER_BYTE
-        memory = max(memory, scanned / pages * size * list_memory_multiplier("etcd", cluster, False))
+        # a page from etcd holds its objects — every page but the last a full ``limit`` — or,
+        # with a selector, its share of what etcd scans for the selector
+        held = scanned / pages if rc.selector else (page or returned)
+        etcd_page, etcd_page_memory = held * size, held * size * list_memory_multiplier("etcd", cluster, False)
+        memory = max(memory, etcd_page_memory)
+        etcd_page_s = C.REQUEST_BASE_S + etcd_page * (C.ETCD_DECODE_S_PER_BYTE + C.ENCODE_S_PER_BYTE)
     return RequestCost(
         seats=seats, service_s=pages * C.REQUEST_BASE_S + work_s, pages=pages,
         objects_estimated=int(estimated), response_bytes=int(returned * size), memory_bytes=int(memory),
         served_from="cache" if from_cache == 1.0 else "etcd", etcd_bytes=int(etcd_bytes),
+        etcd_page_bytes=int(etcd_page), etcd_page_memory_bytes=int(etcd_page_memory), etcd_page_s=etcd_page_s,
+        cache_memory_bytes=int(cache_memory), page_objects=int(page or 0) if pages > 1 else 0,
     )
 
 

@@ -194,9 +194,9 @@ def _demand(profile: RequestProfile, cluster: Cluster, clients: float, max_seats
 
 
 def _exact_seats(cost: RequestCost) -> float:
-    """The seats of ``cost`` before APF rounds them up: estimated objects / 100 in 1..its seats
-    (rounded up, memory per seat would be a saw-tooth: 101 objects holding 2 seats)."""
-    return min(max(1.0, cost.objects_estimated / C.APF_OBJECTS_PER_SEAT), float(cost.seats))
+    """The seats of ``cost`` before APF rounds them up, in 1..its seats (rounded up, memory per
+    seat would be a saw-tooth: 101 objects holding 2 seats); 1 for a request that is not a LIST."""
+    return cost.exact_seats or 1.0
 
 
 def _held_seats(cost: RequestCost) -> float:

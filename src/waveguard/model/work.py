@@ -62,15 +62,13 @@ class RequestCost:
     memory_bytes: int
     served_from: Literal["cache", "etcd", "n/a"]
     etcd_bytes: int = 0
-    #: its largest page read from etcd: bytes read, bytes the apiserver holds for it, and the
-    #: apiserver seconds it takes (decode, encode, the per-request latency); and the bytes held
-    #: for a page served from the cache (0: none)
+    #: largest page from etcd: bytes read, bytes held, apiserver seconds (decode, encode, latency)
     etcd_page_bytes: int = 0
     etcd_page_memory_bytes: int = 0
     etcd_page_s: float = 0.0
-    cache_memory_bytes: int = 0
-    #: objects in one full page of a paginated LIST (0: one response)
-    page_objects: int = 0
+    cache_memory_bytes: int = 0  #: bytes held for a page served from the cache (0: none)
+    page_objects: int = 0  #: objects in one full page of a paginated LIST (0: one response)
+    exact_seats: float = 0.0  #: its APF estimate before rounding up, in 1..seats (0: not a LIST)
 
     @property
     def seat_seconds(self) -> float:
@@ -128,9 +126,8 @@ def list_route(rc: RequestClass, cluster: Cluster, forced: Literal["cache", "etc
     * a WatchList start: the cache, events one by one (no pages).
 
     resourceVersion="N" (NotOlderThan, served like "0"; with a limit a legacy exact read: etcd,
-    from 1.34 a cache snapshot) is not a ``RequestClass`` value. ``forced`` "etcd": a replica whose
-    cache is not ready delegates the LIST to etcd (:func:`not_ready_cache_outcome`), which
-    honours the limit."""
+    from 1.34 a cache snapshot) is not a ``RequestClass`` value. ``forced`` "etcd": a filling
+    cache delegates the LIST to etcd (:func:`not_ready_cache_outcome`), which honours the limit."""
     if forced == "etcd":
         return ListRoute("etcd", "etcd", rc.limit is not None)
     if watch_list or forced == "cache" or rc.resource_version == "0" or uses_watch_list(rc, cluster):
@@ -263,6 +260,12 @@ def list_seats(rc: RequestClass, cluster: Cluster, source: Literal["cache", "etc
     (list_work_estimator.go ``seatsBasedOnObjectCount`` before 1.34,
     ``seatsBasedOnObjectSize`` from 1.34; see the module docstring). A WatchList start is
     estimated as the LIST from cache. Clamped to 1..``max_seats``."""
+    raw, objects = _unrounded_seats(rc, cluster, source)
+    return min(max(1, math.ceil(raw)), max_seats), objects
+
+
+def _unrounded_seats(rc: RequestClass, cluster: Cluster, source: Literal["cache", "etcd"]) -> tuple[float, int]:
+    """The estimate of :func:`list_seats` before it is rounded up and clamped, and its objects."""
     stored = cluster.object_count(rc.resource)
     limit = min(rc.limit, stored) if rc.limit else stored
     if rc.scope == "object":  # one named object: requestInfo.Name is set (matchesSingle)
@@ -273,29 +276,29 @@ def list_seats(rc: RequestClass, cluster: Cluster, source: Literal["cache", "etc
         objects = stored + limit if rc.selector else 2 * limit
     else:
         objects = max(limit, stored // 2) if rc.selector else limit
-    if features_of(cluster).size_based_list_cost:
-        loaded = objects * cluster.object_size(rc.resource)
-        if source == "cache":
-            loaded = min(loaded, C.APF_CACHE_STREAMING_MAX_BYTES)
-        raw = math.ceil(loaded / C.APF_BYTES_PER_SEAT)
-    else:
-        raw = math.ceil(objects / C.APF_OBJECTS_PER_SEAT)
-    return min(max(1, raw), max_seats), objects
+    if not features_of(cluster).size_based_list_cost:
+        return objects / C.APF_OBJECTS_PER_SEAT, objects
+    loaded = objects * cluster.object_size(rc.resource)
+    if source == "cache":
+        loaded = min(loaded, C.APF_CACHE_STREAMING_MAX_BYTES)
+    return loaded / C.APF_BYTES_PER_SEAT, objects
 
 
 def estimated_list_seats(rc: RequestClass, cluster: Cluster, pages: int, max_seats: int,
-                         watch_list: bool = False) -> tuple[int, int]:
-    """Seats and estimated objects APF charges LIST ``rc`` of ``pages`` requests, held through
-    all of them: the larger of its first request's estimate and, when paginated, a continuation
-    page's. The estimator takes the source from the request alone (list_work_estimator.go asks
-    ``delegator.ShouldDelegateListMeta`` with ``CacheWithoutSnapshots``: it knows neither whether
-    the cache is ready nor its snapshots), so the first request is estimated as a ready cache
-    would serve it (:func:`list_route`) and a continuation page as one from etcd."""
-    first = list_route(rc, cluster, watch_list=watch_list).first
-    seats, objects = list_seats(rc, cluster, first, max_seats)
+                         watch_list: bool = False) -> tuple[int, int, float]:
+    """Seats, estimated objects and seats before rounding (in 1..seats) APF charges LIST ``rc``
+    of ``pages`` requests, held through all of them: the larger of its first request's estimate
+    and, when paginated, a continuation page's. The estimator takes the source from the request
+    alone (list_work_estimator.go asks ``delegator.ShouldDelegateListMeta`` with
+    ``CacheWithoutSnapshots``: it knows neither whether the cache is ready nor its snapshots),
+    so the first request is estimated as a ready cache would serve it (:func:`list_route`) and
+    a continuation page as one from etcd."""
+    sources: list[Literal["cache", "etcd"]] = [list_route(rc, cluster, watch_list=watch_list).first]
     if pages > 1:
-        seats, objects = max((seats, objects), list_seats(rc, cluster, "etcd", max_seats))
-    return seats, objects
+        sources.append("etcd")
+    raw, objects = max(_unrounded_seats(rc, cluster, source) for source in sources)
+    seats = min(max(1, math.ceil(raw)), max_seats)
+    return seats, objects, min(max(1.0, raw), float(seats))
 
 
 def _list_cost(rc: RequestClass, cluster: Cluster, max_seats: int, size: int,
@@ -312,7 +315,7 @@ def _list_cost(rc: RequestClass, cluster: Cluster, max_seats: int, size: int,
     returned = objects_returned(rc, cluster)
     page = rc.limit if route.paged and rc.limit and rc.limit < returned else None
     pages = math.ceil(returned / page) if page else 1
-    seats, estimated = estimated_list_seats(rc, cluster, pages, max_seats, watch_list)
+    seats, estimated, exact_seats = estimated_list_seats(rc, cluster, pages, max_seats, watch_list)
     # Share of the pages served from each source: all, or the first page from the cache and the
     # continuation pages from etcd (a consistent read 1.31–1.33).
     from_cache = 0.0 if route.first == "etcd" else 1.0 if route.rest == "cache" else 1.0 / pages
@@ -341,6 +344,7 @@ def _list_cost(rc: RequestClass, cluster: Cluster, max_seats: int, size: int,
         served_from="cache" if from_cache == 1.0 else "etcd", etcd_bytes=int(etcd_bytes),
         etcd_page_bytes=int(etcd_page), etcd_page_memory_bytes=int(etcd_page_memory), etcd_page_s=etcd_page_s,
         cache_memory_bytes=int(cache_memory), page_objects=int(page or 0) if pages > 1 else 0,
+        exact_seats=exact_seats,
     )
 
 

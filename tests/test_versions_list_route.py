@@ -118,3 +118,19 @@ def test_the_simulator_holds_what_the_projection_costs_for_an_rv0_list_with_a_li
     assert sim.flows.mem[0, flow] == pytest.approx(expected.memory_bytes)
     assert sim.flows.etcd_bytes[0, flow] == 0.0
     assert expected.memory_bytes == request_cost(start.model_copy(update={"limit": None}), c).memory_bytes
+
+
+def test_an_informer_lists_with_its_pagers_limit_so_a_filling_cache_delegates_it_from_1_31():
+    """client-go reflector.go keeps the pager's limit (tools/pager defaultPageSize = 500) for
+    resourceVersion="0" — "since watch cache is ignoring Limit in that case anyway" — so a cache
+    that is filling (KEP-4568, 1.31+) delegates a cluster-wide informer's LIST to etcd; one with
+    a selector (a node's pods) is answered 429."""
+    from waveguard.model.requests import informer
+    from waveguard.model.work import not_ready_cache_outcome
+    cluster_wide = informer("pods", "cluster", component="t")[0]
+    on_node = informer("pods", "node", component="t")[0]
+    assert cluster_wide.limit == C.CLIENT_GO_LIST_PAGE_SIZE == 500 and cluster_wide.resource_version == "0"
+    assert request_cost(cluster_wide, cluster("1.31")).pages == 1  # the ready cache ignores the limit
+    assert not_ready_cache_outcome(cluster_wide, cluster("1.31")) == "etcd"
+    assert not_ready_cache_outcome(on_node, cluster("1.31")) == "429"
+    assert not_ready_cache_outcome(cluster_wide, cluster("1.30")) == "etcd"  # rv=0, not ready: etcd

@@ -13,7 +13,9 @@ import pytest
 
 from waveguard.model import constants as C
 from waveguard.model import etcd as etcd_model
-from waveguard.model.apf import DEFAULT_APF, Subject, deal_hand, flow_distinguisher, queue_capacity, queues_touched
+from waveguard.model.apf import (
+    DEFAULT_APF, Subject, flow_distinguisher, flows_of, queue_capacity, queues_touched,
+)
 from waveguard.model.errors import InputError
 from waveguard.model.fleet import Cluster, Fleet
 from waveguard.sim import FleetSimulator
@@ -37,17 +39,53 @@ def test_every_kube_system_service_account_shares_one_flow_per_namespace():
     assert flow_distinguisher(users, Subject.service_account("apps", "x"), "") == "system:serviceaccount:apps:x"
 
 
-def test_shuffle_sharding_deals_the_dealers_hand():
-    # shufflesharding.go Dealer.Deal: mixed-radix digits of the hash, each card skipping those dealt
-    # before it. Deck 4, hand 2, hash 10: digits 10 % 4 = 2, then (10 // 4) % 3 = 2 → cards 2, 3.
+def test_one_client_is_one_flow_unless_its_schema_tells_its_instances_or_namespaces_apart():
+    """model.apf.flows_of, which the projection's start storm and the simulator's queue limit
+    both use: a DaemonSet's one ServiceAccount is one flow (ByUser); kubelets are one each; a
+    kube-system ServiceAccount's namespaced requests form a flow per namespace (ByNamespace),
+    its cluster-wide ones one flow shared by every kube-system ServiceAccount."""
+    agent = Subject.service_account("monitoring", "agent")
+    by_user = DEFAULT_APF.classify(agent, "list", "pods")
+    assert flows_of(by_user, agent, distinct_users=False, namespaced=True) == 1.0
+    assert flows_of(by_user, agent, distinct_users=True, namespaced=False) == math.inf
+    system = Subject.service_account("kube-system", "agent")
+    by_namespace = DEFAULT_APF.classify(system, "list", "pods")
+    assert flows_of(by_namespace, system, distinct_users=True, namespaced=False) == 1.0
+    assert flows_of(by_namespace, system, distinct_users=False, namespaced=True) == math.inf
+    exempt = Subject(user="admin", groups=["system:masters"])
+    assert flows_of(DEFAULT_APF.classify(exempt), exempt, distinct_users=True, namespaced=True) == 1.0
+
+
+#: Largest handSize the Dealer takes: "15 is the largest possible value of handSize" (k8s:
+#: staging/src/k8s.io/apiserver/pkg/util/shufflesharding/shufflesharding.go, 1.18–1.35).
+MAX_HAND_SIZE = 15
+
+
+def deal_hand(hash_value: int, deck_size: int, hand_size: int) -> list[int]:
+    """The reference the expected coverage is checked against: shufflesharding.go
+    ``Dealer.Deal`` — the mixed-radix digits of the hash, each card skipping those dealt
+    before it. The model does not deal hands (no flow has a hash in a fluid simulator): it uses
+    their expected coverage, model.apf.queues_touched."""
+    assert 1 <= hand_size <= min(deck_size, MAX_HAND_SIZE) and 0 <= hash_value < 1 << 64
+    remainders = []
+    for i in range(hand_size):
+        hash_value, remainder = divmod(hash_value, deck_size - i)
+        remainders.append(remainder)
+    hand = []
+    for i, card in enumerate(remainders):
+        for j in range(i, 0, -1):
+            if card >= remainders[j - 1]:
+                card += 1
+        hand.append(card)
+    return hand
+
+
+def test_the_reference_dealer_deals_the_dealers_hand():
+    # Deck 4, hand 2, hash 10: digits 10 % 4 = 2, then (10 // 4) % 3 = 2 → cards 2, 3.
     assert deal_hand(10, 4, 2) == [2, 3]
     for h in (0, 1, 12345678901234567, (1 << 64) - 1):
         hand = deal_hand(h, 128, 6)
         assert len(set(hand)) == 6 and all(0 <= q < 128 for q in hand)
-    with pytest.raises(ValueError):
-        deal_hand(1, 4, 5)
-    with pytest.raises(ValueError):
-        deal_hand(-1, 64, 6)
 
 
 def test_queue_capacity_is_the_queues_the_flows_hands_cover():

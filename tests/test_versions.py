@@ -14,7 +14,7 @@ import pytest
 from waveguard.model import constants as C
 from waveguard.model.fleet import Cluster, Fleet
 from waveguard.model.requests import RequestClass, RequestProfile, informer
-from waveguard.model.versions import GATE_PERIODS, features_for, gate_on, parse_version
+from waveguard.model.versions import GATE_PERIODS, client_gate_from_env, features_for, gate_on, parse_version
 from waveguard.model.work import list_seats, not_ready_cache_outcome, request_cost, uses_watch_list
 from waveguard.sim import FleetSimulator
 from waveguard.sim.phases import informers, replicas
@@ -39,6 +39,7 @@ def lst(**kw) -> RequestClass:
     ("StreamingCollectionEncodingToJSON", ["1.33", "1.34"], ["1.32"]),
     ("StreamingCollectionEncodingToProtobuf", ["1.33"], ["1.32"]),
     ("SizeBasedListCostEstimate", ["1.34", "1.35"], ["1.33"]),
+    ("ListFromCacheSnapshot", ["1.34", "1.35"], ["1.32", "1.33"]),
     ("APIPriorityAndFairness", ["1.20", "1.29"], ["1.18", "1.19"]),
 ])
 def test_each_gate_is_on_by_default_in_the_versions_of_its_source_table(gate, on, off):
@@ -53,11 +54,15 @@ def test_every_gate_of_the_table_is_read_by_features_for():
     assert not features_for((1, 33)).uses_watch_list  # client off, and the server's WatchList too
 
 
-def test_the_env_var_turns_the_client_gate_on_or_off_and_ignores_nonsense():
-    base = features_for("1.34")
-    assert base.with_client_env({"KUBE_FEATURE_WatchListClient": "true"}).uses_watch_list
-    assert not features_for("1.35").with_client_env({"KUBE_FEATURE_WatchListClient": "false"}).uses_watch_list
-    assert base.with_client_env({"KUBE_FEATURE_WatchListClient": "maybe"}) == base
+@pytest.mark.parametrize(("value", "expected"), [
+    *[(v, True) for v in ("1", "t", "T", "TRUE", "true", "True")],
+    *[(v, False) for v in ("0", "f", "F", "FALSE", "false", "False")],
+    # strconv.ParseBool accepts nothing else and trims nothing: client-go keeps the default
+    *[(v, None) for v in ("maybe", "yes", "on", "tRuE", " true", "", None)],
+])
+def test_the_env_var_is_read_as_client_go_reads_it(value, expected):
+    """client-go features/envvar.go: strconv.ParseBool, an unparsable value is ignored."""
+    assert client_gate_from_env(value) is expected
 
 
 def test_a_version_that_is_not_one_is_refused():
@@ -150,6 +155,8 @@ K8SATTRIBUTES = """\
     ("{name: KUBE_FEATURE_WatchListClient, value: 'true'}", "yes"),
     ("{name: KUBE_FEATURE_WatchListClient, value: 'false'}", "off"),
     ("{name: KUBE_FEATURE_WatchListClient, value: 'sometimes'}", "client-go-default"),
+    ("{name: KUBE_FEATURE_WatchListClient, value: '1'}", "yes"),
+    ("{name: KUBE_FEATURE_WatchListClient, value: 'F'}", "off"),
 ])
 def test_the_recognisers_read_the_watch_list_env_var_of_the_pod(tmp_path, env, expected):
     from tests.test_recognisers import OTEL, _change
@@ -274,11 +281,17 @@ def test_from_1_31_a_paginated_informer_list_on_a_filling_cache_is_delegated_to_
 
 
 def test_without_delegated_lists_no_twin_flow_is_built():
-    # from 1.31 only paginated LISTs are delegated; up to 1.30 every rv=0 relist has its etcd twin
-    params = sim_for("1.31").params
-    assert (params.group_cold_flow == params.group_flow).all()
+    """Up to 1.30 every resourceVersion="0" relist a filling cache receives goes to etcd (cacher
+    GetList), so every group has its etcd twin; from 1.31 only LISTs paginated without selector
+    are delegated — the control plane's client-go informers (their pager's limit=500 with
+    resourceVersion="0", reflector.go) are, the test agent's unpaginated LIST is not."""
     params = sim_for("1.30").params
     assert (params.group_cold_flow != params.group_flow).all()
+    sim = sim_for("1.31")
+    g = _agent_group(sim)
+    assert sim.params.group_cold_flow[g] == sim.params.group_flow[g]
+    controllers = [i for i, c in enumerate(sim.groups.client) if sim.clients[c].role == "controllers"]
+    assert controllers and all(sim.params.group_cold_flow[i] != sim.params.group_flow[i] for i in controllers)
 
 
 def test_the_simulators_apf_switch_agrees_with_the_gate_table():

@@ -21,39 +21,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
+from waveguard.analysis.overload import clusters_phrase as _clusters
+from waveguard.analysis.overload import overload_summary as _overload_summary
 from waveguard.analysis.profiles import Agent
 from waveguard.analysis.recognisers.coredns import DnsRecognised
 from waveguard.analysis.recognisers.fluentbit import FluentBitRecognised
-from waveguard.model.cost import GROWS_WITH_NODES, ClusterLoad, objects_returned, scaling_class, served_from
+from waveguard.model.cost import GROWS_WITH_NODES, ClusterLoad, objects_returned, scaling_class
 from waveguard.model.findings import Finding, RuleRegistry, Severity
 from waveguard.model.fleet import Fleet
 from waveguard.model.manifests import Change, Document, Workload
 from waveguard.model.requests import RequestClass, RequestProfile
+from waveguard.model.work import reads_etcd
 
 #: A rolling update restarting this share of a DaemonSet's agents at once gets WG106. Policy:
 #: 10 % of a 5,000-node cluster is 500 simultaneous relists.
 MASS_UPDATE_SHARE = 0.10
-
-
-def _clusters(n: int) -> str:
-    return f"{n} cluster" if n == 1 else f"{n} clusters"
-
-
-def _overload_summary(loads: list[ClusterLoad]) -> tuple[Severity, str]:
-    """error + a sentence when the projection overloads a cluster, else warning + a sentence.
-    The sentence quotes the worst cluster's own reason (seats or memory, whichever it is)."""
-    over = [l for l in loads if l.verdict == "overload"]
-    if over:
-        worst = max(over, key=lambda l: max(l.level_utilisation, l.memory_share))
-        smallest = min(l.nodes for l in over)
-        return "error", (f"projected overload on {_clusters(len(over))} of {len(loads)} (from {smallest:,} nodes); "
-                         f"on {worst.cluster} ({worst.nodes:,} nodes) it {worst.reasons[0]}")
-    warned = [l for l in loads if l.verdict == "warning"]
-    if warned:
-        worst = max(warned, key=lambda l: max(l.level_utilisation, l.memory_share))
-        return "warning", (f"no overload projected, but {_clusters(len(warned))} reach a warning (worst "
-                           f"{worst.cluster}: {worst.reasons[0]})")
-    return "warning", "no cluster of the fleet is projected to overload yet"
 
 
 def _grows(rc: RequestClass) -> bool:
@@ -235,18 +217,20 @@ def single_replica_cluster_wide_watch(view: AgentView) -> Finding | None:
 
 @AGENT_RULES.rule("WG102")
 def list_bypasses_watch_cache(view: AgentView) -> Finding | None:
-    """LISTs served from etcd (no resourceVersion="0", before v1.31 or paginated) on some cluster."""
+    """LISTs read from etcd on some cluster (model.work.reads_etcd): a consistent read
+    (no resourceVersion="0") before v1.31, or the continuation pages of a paginated one before
+    v1.34."""
     clusters = view.fleet.clusters
-    etcd_lists = [rc for rc in view.profile.classes if rc.verb == "list"
-                  and any(served_from(rc, c) == "etcd" for c in clusters)]
+    etcd_lists = [rc for rc in view.profile.classes if rc.verb == "list" and any(reads_etcd(rc, c) for c in clusters)]
     if not etcd_lists:
         return None
-    old = [c.name for c in clusters if any(served_from(rc, c) == "etcd" for rc in etcd_lists)]
+    old = [c.name for c in clusters if any(reads_etcd(rc, c) for rc in etcd_lists)]
     named = ", ".join(old[:3]) + (f" and {len(old) - 3} more" if len(old) > 3 else "")
     return Finding.at(
         "WG102", "warning", view.doc,
         f"LIST {_describe(etcd_lists)} without resourceVersion=\"0\" is a consistent read served from etcd on "
-        f"{_clusters(len(old))} ({named}; before v1.31, or paginated): etcd reads and decodes every object each time",
+        f"{_clusters(len(old))} ({named}; before v1.31, or its next pages before v1.34): etcd reads and decodes "
+        "every object each time",
         "LIST with resourceVersion=\"0\" (or use an informer) so the watch cache answers")
 
 

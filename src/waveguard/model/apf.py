@@ -245,30 +245,24 @@ def flow_distinguisher(schema: FlowSchema, subject: Subject, namespace: str) -> 
     return ""
 
 
-def deal_hand(hash_value: int, deck_size: int, hand_size: int) -> list[int]:
-    """The queues (``hand_size`` distinct indices in ``[0, deck_size)``) shuffle sharding deals
-    a flow whose hash is ``hash_value`` (an unsigned 64-bit integer): the mixed-radix digits of
-    the hash, each card skipping those dealt before it.
-
-    k8s: staging/src/k8s.io/apiserver/pkg/util/shufflesharding/shufflesharding.go
-    (Dealer.Deal), 1.18–1.35. Raises ValueError for hand_size outside 1..min(deck_size,
-    APF_MAX_HAND_SIZE) or a hash outside 0..2⁶⁴−1."""
-    if not 1 <= hand_size <= min(deck_size, C.APF_MAX_HAND_SIZE):
-        raise ValueError(f"hand_size {hand_size} must be within 1..min(deck_size {deck_size}, "
-                         f"{C.APF_MAX_HAND_SIZE})")
-    if not 0 <= hash_value < 1 << 64:
-        raise ValueError("hash_value must be an unsigned 64-bit integer")
-    remainders = []
-    for i in range(hand_size):
-        hash_value, remainder = divmod(hash_value, deck_size - i)
-        remainders.append(remainder)
-    hand = []
-    for i, card in enumerate(remainders):
-        for j in range(i, 0, -1):
-            if card >= remainders[j - 1]:
-                card += 1
-        hand.append(card)
-    return hand
+def flows_of(schema: FlowSchema, subject: Subject, *, distinct_users: bool, namespaced: bool) -> float:
+    """How many APF flows the requests of one client in ``schema`` form — a flow is (FlowSchema,
+    :func:`flow_distinguisher`) — as the queues their hands cover need it: 1 when every request
+    gets the same distinguisher, ``math.inf`` (as many as there are users or namespaces: each
+    deals its own hand) when the distinguisher tells the client's instances apart
+    (``distinct_users``: each instance is its own user, e.g. kubelets under ByUser) or the
+    namespaces of its requests (``namespaced``: e.g. a kube-system ServiceAccount in
+    kube-system-service-accounts, ByNamespace — one flow per namespace it reads, shared with every
+    other kube-system ServiceAccount there). k8s: apf_controller.go (computeFlowDistinguisher),
+    1.20–1.35."""
+    here = "namespace-a" if namespaced else ""
+    one = flow_distinguisher(schema, subject, here)
+    other_user = Subject(user=f"{subject.user}/another-instance", groups=subject.groups)
+    if distinct_users and flow_distinguisher(schema, other_user, here) != one:
+        return math.inf
+    if namespaced and flow_distinguisher(schema, subject, "namespace-b") != one:
+        return math.inf
+    return 1.0
 
 
 def queues_touched(level: PriorityLevel, flows: float) -> float:

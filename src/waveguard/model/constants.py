@@ -308,11 +308,14 @@ WATCH_CACHE_FILL_BYTES_PER_S = 1.0 / ETCD_READ_S_PER_BYTE
 # issue 12: fairness, clients, writes
 # Each value read in the Kubernetes / client-go / etcd source or documentation named beside it.
 
-# APF flow identity and queuing -------------------------------------------------------------
-#: Largest handSize a PriorityLevelConfiguration may give: the Dealer keeps 15 remainders.
-#: k8s: staging/src/k8s.io/apiserver/pkg/util/shufflesharding/shufflesharding.go (Deal:
-#: "15 is the largest possible value of handSize"), 1.18–1.35.
-APF_MAX_HAND_SIZE = 15
+# client-go informers' LISTs -----------------------------------------------------------------------
+#: Page size (``limit``) of a client-go reflector's LIST: its pager's default, kept for
+#: resourceVersion="0" ("We also don't turn off pagination for ResourceVersion=\"0\", since watch
+#: cache is ignoring Limit in that case anyway"). k8s: staging/src/k8s.io/client-go/tools/pager/
+#: pager.go (defaultPageSize = 500) and tools/cache/reflector.go (list), 1.9–1.35.
+CLIENT_GO_LIST_PAGE_SIZE = 500
+
+# APF borrowing ----------------------------------------------------------------------------------
 #: Seat-demand smoothing of borrowing: every readjustment, smoothed = max(envelope, A × smoothed
 #: + (1 − A) × envelope) with envelope = average + standard deviation of the period's seat
 #: demand (half-life 5 minutes at 10 s periods). k8s: staging/src/k8s.io/apiserver/pkg/util/

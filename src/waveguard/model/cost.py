@@ -23,7 +23,7 @@ from typing import Literal
 from pydantic import BaseModel
 
 from waveguard.model import constants as C
-from waveguard.model.apf import DEFAULT_APF, APFConfig, Subject
+from waveguard.model.apf import DEFAULT_APF, APFConfig, Subject, flows_of, queue_capacity
 from waveguard.model.etcd import member_memory_fraction, range_wait_s
 from waveguard.model.fleet import Cluster
 from waveguard.model.load import request_rate, running_clients, sending_clients
@@ -194,25 +194,30 @@ def _demand(profile: RequestProfile, cluster: Cluster, clients: float, max_seats
 
 
 def _exact_seats(cost: RequestCost) -> float:
-    """The seats of ``cost`` before APF rounds them up: estimated objects / 100, at least 1, at
-    most its rounded seats (the level's cap). Memory per seat is then non-decreasing in the
-    objects a LIST returns (rounding up makes it a saw-tooth: 101 objects would hold 2 seats
-    for the memory of 101)."""
-    return min(max(1.0, cost.objects_estimated / C.APF_OBJECTS_PER_SEAT), float(cost.seats))
+    """The seats of ``cost`` before APF rounds them up, in 1..its seats (rounded up, memory per
+    seat would be a saw-tooth: 101 objects holding 2 seats); 1 for a request that is not a LIST."""
+    return cost.exact_seats or 1.0
 
 
-def _class_concurrency(cost: RequestCost, clients_per_replica: float, seats_per_replica: float,
-                       replicas: int) -> float:
-    """How many of one start request class one apiserver replica holds at once in a storm: every
-    starting client's, at most as many as the level's seats admit with the class alone, and for a
-    LIST from etcd at most as many as etcd answers while one is decoded (etcd answers
-    ETCD_READ_BYTES_PER_S / etcd_bytes requests a second over all replicas, each then held for
-    its apiserver time: Little's law)."""
-    concurrent = min(float(clients_per_replica), seats_per_replica / _exact_seats(cost))
-    if cost.etcd_bytes:
-        concurrent = min(concurrent, math.ceil(C.ETCD_READ_BYTES_PER_S / cost.etcd_bytes / replicas
-                                               * cost.apiserver_s))
-    return concurrent
+def _held_seats(cost: RequestCost) -> float:
+    """:func:`_exact_seats`, but a paginated LIST holds one page: its objects / 100 (an upper
+    bound on memory — its estimate may count all stored objects — that never falls with them)."""
+    if not cost.page_objects:
+        return _exact_seats(cost)
+    return min(max(1.0, cost.page_objects / C.APF_OBJECTS_PER_SEAT), float(cost.seats))
+
+
+def _class_memory(cost: RequestCost, clients_per_replica: float, seats_per_replica: float, replicas: int) -> float:
+    """Bytes one start request class holds at once on one replica in a storm: every starting
+    client's, at most as many as the level's seats admit with it alone; its pages from etcd at
+    most as many as etcd answers while one is decoded (ETCD_READ_BYTES_PER_S / etcd_page_bytes
+    largest pages a second over all replicas, each held ``etcd_page_s``: Little's law; ≥ 1)."""
+    concurrent = min(float(clients_per_replica), seats_per_replica / _held_seats(cost))
+    if not cost.etcd_page_bytes:
+        return concurrent * cost.memory_bytes
+    from_etcd = min(concurrent, max(1.0, C.ETCD_READ_BYTES_PER_S / cost.etcd_page_bytes / replicas
+                                    * cost.etcd_page_s))
+    return max(concurrent * cost.cache_memory_bytes, from_etcd * cost.etcd_page_memory_bytes)
 
 
 def _peak_memory_bytes(demand: _Demand, cluster: Cluster, capacity: int, baseline: int) -> int:
@@ -220,21 +225,18 @@ def _peak_memory_bytes(demand: _Demand, cluster: Cluster, capacity: int, baselin
     GO_HEAP_GROWTH_FACTOR × the live garbage before it is collected (as in the simulator).
 
     The live bytes are the smaller of two upper bounds of what the replica's in-flight start
-    requests hold: (a) every start request class on its own, as many as the level's seats
-    (``capacity``, nominal + borrowable over all replicas) admit with that class alone, summed
-    over the classes, each with the clients that send it (a leader-only class: one, on one
-    replica); (b) the level's seats all held by the class with the most memory per seat.
-    Both only grow when a client gains a request, returns more objects or has more replicas,
-    so the projection never lowers memory when an agent gains a watch (a count of clients
-    from one sum of seats did: a few 1-seat LISTs cut the admitted clients, and the memory, by
-    half)."""
+    requests hold: (a) every start request class on its own (:func:`_class_memory`, with the
+    level's ``capacity``, nominal + borrowable over all replicas), summed over the classes, each
+    with the clients that send it (a leader-only class: one, on one replica); (b) the level's
+    seats all held by the class with the most memory per seat. Both only grow when a client
+    gains a request, returns more objects or has more replicas (a count of clients from one
+    sum of seats did not: a few 1-seat LISTs cut the admitted clients, and the memory, by half)."""
     if not demand.starts:
         return baseline
     replicas = cluster.replicas
     seats_per_replica = capacity / replicas
-    summed = sum(_class_concurrency(cost, math.ceil(n / replicas), seats_per_replica, replicas) * cost.memory_bytes
-                 for cost, n in demand.starts)
-    densest = seats_per_replica * max(cost.memory_bytes / _exact_seats(cost) for cost, _ in demand.starts)
+    summed = sum(_class_memory(cost, math.ceil(n / replicas), seats_per_replica, replicas) for cost, n in demand.starts)
+    densest = seats_per_replica * max(cost.memory_bytes / _held_seats(cost) for cost, _ in demand.starts)
     return baseline + int(min(summed, densest) * C.GO_HEAP_GROWTH_FACTOR)
 
 
@@ -267,12 +269,21 @@ def combined_etcd_memory_fraction(loads: Iterable[ClusterLoad], cluster: Cluster
     return member_memory_fraction(cluster, sum(load.etcd_range_bytes for load in loads))
 
 
-def _rejected_share(demand: _Demand, clients: float, replicas: int, capacity: int, max_queued_per_flow: int) -> float:
-    """Share of a simultaneous start rejected with 429: one flow (one ServiceAccount) queues at
-    most handSize × queueLengthLimit per replica, plus what executes."""
+def _rejected_share(demand: _Demand, clients: float, replicas: int, capacity: int, queued_per_replica: float) -> float:
+    """Share of a simultaneous start rejected with 429: each replica queues at most
+    ``queued_per_replica`` (:func:`start_queue_capacity`), plus what executes."""
     start_seats = demand.start_seats
-    admitted = replicas * (max_queued_per_flow + (capacity / replicas / start_seats if start_seats else 0))
+    admitted = replicas * (queued_per_replica + (capacity / replicas / start_seats if start_seats else 0))
     return max(0.0, 1.0 - admitted / clients) if start_seats and clients else 0.0
+
+
+def start_queue_capacity(profile: RequestProfile, level: str, apf: APFConfig = DEFAULT_APF) -> float:
+    """Requests of ``profile``'s start storm one apiserver queues in ``level`` before 429
+    (model.apf ``queue_capacity`` of its ``flows_of``: one ServiceAccount is one flow, unless its
+    FlowSchema is ByNamespace and its start requests namespaced), as the simulator's flows."""
+    subject, namespaced = subject_of(profile), any(r.trigger == "start" and r.scope == "namespace" for r in profile.classes)
+    return queue_capacity(apf.level(level), flows_of(apf.classify(subject, "list", "pods"), subject,
+                                                     distinct_users=False, namespaced=namespaced))
 
 
 def project(profile: RequestProfile, cluster: Cluster, apf: APFConfig = DEFAULT_APF, *,
@@ -306,7 +317,7 @@ def project(profile: RequestProfile, cluster: Cluster, apf: APFConfig = DEFAULT_
         baseline_memory = baseline_memory_bytes(cluster)
     peak_memory = _peak_memory_bytes(demand, cluster, capacity, baseline_memory)
     memory_share = peak_memory / cluster.memory_limit_bytes
-    rejected_share = _rejected_share(demand, clients, replicas, capacity, apf.level(level).max_queued_per_flow)
+    rejected_share = _rejected_share(demand, clients, replicas, capacity, start_queue_capacity(profile, level, apf))
 
     verdict, reasons = verdict_for(level, level_util, server_util, memory_share, drain_s, rejected_share,
                                    etcd_util=etcd_util, etcd_s=storm_etcd_s, etcd_memory=etcd_memory)
@@ -382,8 +393,8 @@ def scaling_class(profile: RequestProfile) -> Scaling:
 
 __all__ = [
     "GROWS_WITH_NODES", "OVERLOAD_UTILISATION", "WARNING_MEMORY_SHARE", "WARNING_UTILISATION", "ClusterLoad",
-    "RequestCost", "Scaling", "Verdict", "baseline_memory_bytes", "baseline_watchers", "combined_etcd_memory_fraction",
-    "combined_storm_memory_bytes",
-    "events_per_watcher", "objects_returned", "priority_level_of", "project", "request_cost", "scaling_class",
-    "scope_divisor", "served_from", "subject_of", "verdict_for", "watch_cache_bytes", "writer_extra_seat_seconds",
+    "RequestCost", "Scaling", "Verdict", "baseline_memory_bytes", "baseline_watchers",
+    "combined_etcd_memory_fraction", "combined_storm_memory_bytes", "events_per_watcher", "objects_returned",
+    "priority_level_of", "project", "request_cost", "scaling_class", "scope_divisor", "served_from", "subject_of",
+    "verdict_for", "watch_cache_bytes", "writer_extra_seat_seconds",
 ]

@@ -13,6 +13,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from waveguard.model import constants as C
+
 Verb = Literal["get", "list", "watch", "create", "update", "patch", "delete"]
 #: cluster: all objects; namespace: one namespace; node: ``spec.nodeName=<own node>`` field
 #: selector (indexed for pods in the watch cache); object: one named object. A GET names one
@@ -119,12 +121,14 @@ class RequestProfile(BaseModel):
 
 def informer(resource: str, scope: Scope, *, component: str, config_key: str = "", api_group: str = "",
              leader_only: bool = False, upper_bound: bool = False, fix: str = "") -> list[RequestClass]:
-    """A client-go informer: a LIST with resourceVersion="0" at start (and on every relist),
-    then a WATCH held open. k8s: client-go tools/cache/reflector.go."""
+    """A client-go informer: a LIST with resourceVersion="0" and the pager's limit at start (and
+    on every relist; the watch cache ignores the limit, a filling one from 1.31 delegates such a
+    LIST without selector to etcd), then a WATCH held open. k8s: client-go tools/cache/reflector.go."""
     common = dict(resource=resource, api_group=api_group, scope=scope, component=component,
                   config_key=config_key, leader_only=leader_only, upper_bound=upper_bound,
                   selector=scope == "node", fix=fix)
     return [
-        RequestClass(verb="list", trigger="start", resource_version="0", watch_list="client-go-default", **common),
+        RequestClass(verb="list", trigger="start", resource_version="0", limit=C.CLIENT_GO_LIST_PAGE_SIZE,
+                     watch_list="client-go-default", **common),
         RequestClass(verb="watch", trigger="held", **common),
     ]

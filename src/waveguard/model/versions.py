@@ -19,7 +19,6 @@ the gates below (checked at master, Kubernetes 1.35).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Mapping
 
 Version = tuple[int, int]
 
@@ -48,7 +47,26 @@ GATE_PERIODS: dict[str, tuple[tuple[Version, Version | None], ...]] = {
     # apiserver kube_features.go SizeBasedListCostEstimate: beta 1.34 (on). APF's LIST work
     # estimate from the bytes a LIST loads (list_work_estimator.go seatsBasedOnObjectSize).
     "SizeBasedListCostEstimate": (((1, 34), None),),
+    # apiserver kube_features.go ListFromCacheSnapshot: alpha 1.33 (off), beta 1.34 (on). KEP-4988:
+    # the watch cache keeps B-tree snapshots, so a LIST's continuation pages (and an exact or
+    # legacy-exact resourceVersion) are served from the cache instead of etcd (cacher
+    # delegator.go ``ShouldDelegateContinue`` / ``ShouldDelegateExactRV``).
+    "ListFromCacheSnapshot": (((1, 34), None),),
 }
+
+#: client-go reads its feature gates from env vars ``KUBE_FEATURE_<Gate>`` (features/envvar.go).
+WATCH_LIST_CLIENT_ENV = "KUBE_FEATURE_WatchListClient"
+#: Go's ``strconv.ParseBool``: the only spellings it accepts, and their values.
+_GO_BOOLS = {"1": True, "t": True, "T": True, "TRUE": True, "true": True, "True": True,
+             "0": False, "f": False, "F": False, "FALSE": False, "false": False, "False": False}
+
+
+def client_gate_from_env(value: str | None) -> bool | None:
+    """What a ``KUBE_FEATURE_<Gate>`` env var of a client-go process sets the gate to: client-go
+    ``features/envvar.go`` parses the value with Go's ``strconv.ParseBool`` (1, t, T, TRUE,
+    true, True / 0, f, F, FALSE, false, False; nothing is trimmed) and logs and ignores any
+    other value, keeping the default. None: unset or ignored (the default holds)."""
+    return None if value is None else _GO_BOOLS.get(value)
 
 
 def gate_on(gate: str, version: Version) -> bool:
@@ -69,17 +87,7 @@ class Features:
     watch_list_client: bool  #: client-go informers start with a WatchList instead of a LIST
     streaming_list_encoding: bool  #: LIST responses encoded item by item (JSON and protobuf)
     size_based_list_cost: bool  #: APF's LIST seats from bytes loaded (else from object counts)
-
-    def with_client_env(self, env: Mapping[str, str]) -> Features:
-        """These features for a client process whose environment is ``env``: client-go reads
-        ``KUBE_FEATURE_WatchListClient`` ("true" / "false", case-insensitive; anything else
-        keeps the default — features/envvar.go logs and ignores an unparsable value)."""
-        raw = env.get("KUBE_FEATURE_WatchListClient")
-        if raw is None or raw.strip().lower() not in ("true", "false"):
-            return self
-        return Features(self.version, self.apf, self.consistent_list_from_cache, self.resilient_watch_cache_init,
-                        self.watch_list_server, raw.strip().lower() == "true", self.streaming_list_encoding,
-                        self.size_based_list_cost)
+    list_from_cache_snapshot: bool  #: continuation pages of a LIST served from cache snapshots
 
     @property
     def uses_watch_list(self) -> bool:
@@ -108,4 +116,5 @@ def features_for(version: Version | str) -> Features:
         watch_list_server=gate_on("WatchList", v), watch_list_client=gate_on("WatchListClient", v),
         streaming_list_encoding=gate_on("StreamingCollectionEncodingToJSON", v),
         size_based_list_cost=gate_on("SizeBasedListCostEstimate", v),
+        list_from_cache_snapshot=gate_on("ListFromCacheSnapshot", v),
     )

@@ -4,6 +4,9 @@ profile built on it is :mod:`waveguard.model.cost`.
 
 It implements the APF work estimators (domain.md §2–3):
 
+* where a LIST is served and whether its limit is honoured (:func:`list_route`: the cacher's
+  ``shouldDelegateList`` / delegator, by version; a resourceVersion="0" LIST gets the whole
+  list from the cache whatever its limit);
 * LIST seats (``staging/src/k8s.io/apiserver/pkg/util/flowcontrol/request/
   list_work_estimator.go``), version by version (:mod:`waveguard.model.versions`): before 1.34
   by object count, clamp(ceil(objects / 100), 1, maxSeats), objects = stored count from the
@@ -42,8 +45,8 @@ class RequestCost:
     seats: APF seats held while it executes; service_s: seconds it executes (all pages) when
     it has the apiserver and etcd to itself; pages: requests it takes (paginated LISTs);
     response_bytes: bytes sent; memory_bytes: peak bytes the apiserver holds for it;
-    served_from: "cache" | "etcd" | "n/a"; etcd_bytes: bytes it reads from etcd (all pages; 0
-    unless served from etcd).
+    served_from: "cache" | "etcd" | "n/a" ("etcd" when any of its pages is read from etcd);
+    etcd_bytes: bytes it reads from etcd (all pages; 0 unless served from etcd).
 
     A request served from etcd has two phases: it waits for etcd's range responses
     (:attr:`etcd_s` alone; longer when other LISTs share the cluster's etcd,
@@ -59,6 +62,13 @@ class RequestCost:
     memory_bytes: int
     served_from: Literal["cache", "etcd", "n/a"]
     etcd_bytes: int = 0
+    #: largest page from etcd: bytes read, bytes held, apiserver seconds (decode, encode, latency)
+    etcd_page_bytes: int = 0
+    etcd_page_memory_bytes: int = 0
+    etcd_page_s: float = 0.0
+    cache_memory_bytes: int = 0  #: bytes held for a page served from the cache (0: none)
+    page_objects: int = 0  #: objects in one full page of a paginated LIST (0: one response)
+    exact_seats: float = 0.0  #: its APF estimate before rounding up, in 1..seats (0: not a LIST)
 
     @property
     def seat_seconds(self) -> float:
@@ -82,16 +92,69 @@ def features_of(cluster: Cluster) -> Features:
     return features_for(cluster.version_tuple)
 
 
+@dataclass(frozen=True, slots=True)
+class ListRoute:
+    """Where a replica with a ready watch cache serves one LIST, page by page.
+
+    first: the source of the first (or only) request; rest: the source of its continuation
+    pages (requests with a ``continue`` token); paged: the server honours the ``limit`` (a page
+    of ``limit`` objects per request), else the whole list comes back in one response."""
+
+    first: Literal["cache", "etcd"]
+    rest: Literal["cache", "etcd"]
+    paged: bool
+
+
+def list_route(rc: RequestClass, cluster: Cluster, forced: Literal["cache", "etcd"] | None = None,
+               watch_list: bool = False) -> ListRoute:
+    """How a LIST of class ``rc`` is served on ``cluster``, version by version. k8s:
+    staging/src/k8s.io/apiserver/pkg/storage/cacher — cacher.go ``shouldDelegateList`` and
+    ``GetList`` (up to 1.32), delegator.go ``GetList`` / ``shouldDelegateList`` (1.33+), cacher.go
+    ``computeListLimit``:
+
+    * resourceVersion="0": the watch cache, and it ignores the limit in every version — up to 1.30
+      ``hasLimit := pred.Limit > 0 && resourceVersion != "0"`` keeps it in the cache, which
+      applies no limit; from 1.31 ``computeListLimit`` ("the limit is ignored for requests that
+      set RV == 0") — so the whole list comes back in one response (KEP-4988 says so too).
+    * resourceVersion="" (a consistent read): etcd, page by page, before ConsistentListFromCache
+      (1.31). From 1.31 the cache serves it (kubernetes PR #125405, "consistent read from cache
+      supports limit": a page of ``limit`` objects and a continue token); a continuation page
+      goes to etcd (``hasContinuation`` / delegator "Continue") until ListFromCacheSnapshot
+      (beta 1.34) serves it from the cache's snapshot at that revision. 1.33.0–1.33.2 sent the
+      first page to etcd too (issue #132132, fixed in 1.33 by the cherry-pick #132337): the
+      fixed release is modelled.
+    * a WatchList start: the cache, events one by one (no pages).
+
+    resourceVersion="N" (NotOlderThan, served like "0"; with a limit a legacy exact read: etcd,
+    from 1.34 a cache snapshot) is not a ``RequestClass`` value. ``forced`` "etcd": a filling
+    cache delegates the LIST to etcd (:func:`not_ready_cache_outcome`), which honours the limit."""
+    if forced == "etcd":
+        return ListRoute("etcd", "etcd", rc.limit is not None)
+    if watch_list or forced == "cache" or rc.resource_version == "0" or uses_watch_list(rc, cluster):
+        return ListRoute("cache", "cache", False)
+    features = features_of(cluster)
+    if not features.consistent_list_from_cache:
+        return ListRoute("etcd", "etcd", rc.limit is not None)
+    if rc.limit is None:
+        return ListRoute("cache", "cache", False)
+    return ListRoute("cache", "cache" if features.list_from_cache_snapshot else "etcd", True)
+
+
 def served_from(rc: RequestClass, cluster: Cluster) -> Literal["cache", "etcd"]:
-    """Where a LIST is served by a replica whose watch cache is ready. resourceVersion="0" →
-    watch cache. A consistent read (resourceVersion="") → watch cache with
-    ConsistentListFromCache (on from 1.31, KEP-2340) when unpaginated, etcd before that or when
-    paginated. domain.md §3. A WatchList start is always served from the cache."""
-    if rc.resource_version == "0" or uses_watch_list(rc, cluster):
-        return "cache"
-    if features_of(cluster).consistent_list_from_cache and rc.limit is None:
-        return "cache"
-    return "etcd"
+    """Where a replica whose watch cache is ready serves the first (or only) request of LIST
+    ``rc`` (:func:`list_route`): the watch cache for resourceVersion="0" and a WatchList start,
+    and for a consistent read (resourceVersion="") from 1.31 (ConsistentListFromCache,
+    KEP-2340); etcd for a consistent read before. domain.md §3."""
+    return list_route(rc, cluster).first
+
+
+def reads_etcd(rc: RequestClass, cluster: Cluster) -> bool:
+    """Whether any request of LIST ``rc`` reads etcd on ``cluster`` when its cache is ready
+    (:func:`list_route`): a consistent read before 1.31, or the continuation pages of a
+    paginated one that returns more than a page, before 1.34."""
+    route = list_route(rc, cluster)
+    more_pages = route.paged and rc.limit is not None and objects_returned(rc, cluster) > rc.limit
+    return route.first == "etcd" or (more_pages and route.rest == "etcd")
 
 
 def uses_watch_list(rc: RequestClass, cluster: Cluster) -> bool:
@@ -197,6 +260,12 @@ def list_seats(rc: RequestClass, cluster: Cluster, source: Literal["cache", "etc
     (list_work_estimator.go ``seatsBasedOnObjectCount`` before 1.34,
     ``seatsBasedOnObjectSize`` from 1.34; see the module docstring). A WatchList start is
     estimated as the LIST from cache. Clamped to 1..``max_seats``."""
+    raw, objects = _unrounded_seats(rc, cluster, source)
+    return min(max(1, math.ceil(raw)), max_seats), objects
+
+
+def _unrounded_seats(rc: RequestClass, cluster: Cluster, source: Literal["cache", "etcd"]) -> tuple[float, int]:
+    """The estimate of :func:`list_seats` before it is rounded up and clamped, and its objects."""
     stored = cluster.object_count(rc.resource)
     limit = min(rc.limit, stored) if rc.limit else stored
     if rc.scope == "object":  # one named object: requestInfo.Name is set (matchesSingle)
@@ -207,46 +276,75 @@ def list_seats(rc: RequestClass, cluster: Cluster, source: Literal["cache", "etc
         objects = stored + limit if rc.selector else 2 * limit
     else:
         objects = max(limit, stored // 2) if rc.selector else limit
-    if features_of(cluster).size_based_list_cost:
-        loaded = objects * cluster.object_size(rc.resource)
-        if source == "cache":
-            loaded = min(loaded, C.APF_CACHE_STREAMING_MAX_BYTES)
-        raw = math.ceil(loaded / C.APF_BYTES_PER_SEAT)
-    else:
-        raw = math.ceil(objects / C.APF_OBJECTS_PER_SEAT)
-    return min(max(1, raw), max_seats), objects
+    if not features_of(cluster).size_based_list_cost:
+        return objects / C.APF_OBJECTS_PER_SEAT, objects
+    loaded = objects * cluster.object_size(rc.resource)
+    if source == "cache":
+        loaded = min(loaded, C.APF_CACHE_STREAMING_MAX_BYTES)
+    return loaded / C.APF_BYTES_PER_SEAT, objects
+
+
+def estimated_list_seats(rc: RequestClass, cluster: Cluster, pages: int, max_seats: int,
+                         watch_list: bool = False) -> tuple[int, int, float]:
+    """Seats, estimated objects and seats before rounding (in 1..seats) APF charges LIST ``rc``
+    of ``pages`` requests, held through all of them: the larger of its first request's estimate
+    and, when paginated, a continuation page's. The estimator takes the source from the request
+    alone (list_work_estimator.go asks ``delegator.ShouldDelegateListMeta`` with
+    ``CacheWithoutSnapshots``: it knows neither whether the cache is ready nor its snapshots),
+    so the first request is estimated as a ready cache would serve it (:func:`list_route`) and
+    a continuation page as one from etcd."""
+    sources: list[Literal["cache", "etcd"]] = [list_route(rc, cluster, watch_list=watch_list).first]
+    if pages > 1:
+        sources.append("etcd")
+    raw, objects = max(_unrounded_seats(rc, cluster, source) for source in sources)
+    seats = min(max(1, math.ceil(raw)), max_seats)
+    return seats, objects, min(max(1.0, raw), float(seats))
 
 
 def _list_cost(rc: RequestClass, cluster: Cluster, max_seats: int, size: int,
                forced: Literal["cache", "etcd"] | None = None, watch_list: bool = False) -> RequestCost:
-    source = forced or served_from(rc, cluster)
-    watch_list = watch_list or (source == "cache" and uses_watch_list(rc, cluster))
+    """One LIST as :func:`list_route` serves it: pages of ``limit`` objects when the server
+    honours the limit (else the whole list in one response, as the cache serves
+    resourceVersion="0"); memory: the largest page it holds (a whole list unpaged); etcd bytes:
+    what its pages served from etcd read (a first page from the cache reads nothing there)."""
+    watch_list = watch_list or (forced != "etcd" and uses_watch_list(rc, cluster))
     if watch_list and rc.limit:  # a WatchList is a WATCH: no pages, no limit in its estimate
         rc = rc.model_copy(update={"limit": None})
+    route = list_route(rc, cluster, forced, watch_list)
     stored = cluster.object_count(rc.resource)
     returned = objects_returned(rc, cluster)
-    page = rc.limit if rc.limit and rc.limit < returned and not watch_list else None
+    page = rc.limit if route.paged and rc.limit and rc.limit < returned else None
     pages = math.ceil(returned / page) if page else 1
-    per_page_returned = page or returned
-    seats, estimated = list_seats(rc, cluster, source, max_seats)
+    seats, estimated, exact_seats = estimated_list_seats(rc, cluster, pages, max_seats, watch_list)
+    # Share of the pages served from each source: all, or the first page from the cache and the
+    # continuation pages from etcd (a consistent read 1.31–1.33).
+    from_cache = 0.0 if route.first == "etcd" else 1.0 if route.rest == "cache" else 1.0 / pages
     # Work: encode what is returned; scan the cache (pods by spec.nodeName are indexed), or
     # read and decode from etcd everything the selector has to look at.
     indexed = rc.scope == "node" and rc.resource == "pods"
-    encode_s = returned * size * C.ENCODE_S_PER_BYTE
-    if source == "cache":
+    work_s = returned * size * C.ENCODE_S_PER_BYTE
+    memory = cache_memory = etcd_bytes = etcd_page = etcd_page_memory = etcd_page_s = 0.0
+    if from_cache:
         scanned = returned if (indexed or not rc.selector) else stored
-        etcd_bytes = 0.0
-        work_s = encode_s + scanned * C.CACHE_SCAN_S_PER_OBJECT
-        memory = per_page_returned * size * list_memory_multiplier("cache", cluster, watch_list)
-    else:
+        work_s += from_cache * scanned * C.CACHE_SCAN_S_PER_OBJECT
+        memory = cache_memory = (page or returned) * size * list_memory_multiplier("cache", cluster, watch_list)
+    if from_cache < 1.0:
         scanned = stored if rc.selector else returned
-        etcd_bytes = scanned * size
-        work_s = encode_s + etcd_bytes * C.ETCD_READ_S_PER_BYTE
-        memory = scanned / pages * size * list_memory_multiplier("etcd", cluster, False)
+        etcd_bytes = (1.0 - from_cache) * scanned * size
+        work_s += etcd_bytes * C.ETCD_READ_S_PER_BYTE
+        # a page from etcd holds its objects — every page but the last a full ``limit`` — or,
+        # with a selector, its share of what etcd scans for the selector
+        held = scanned / pages if rc.selector else (page or returned)
+        etcd_page, etcd_page_memory = held * size, held * size * list_memory_multiplier("etcd", cluster, False)
+        memory = max(memory, etcd_page_memory)
+        etcd_page_s = C.REQUEST_BASE_S + etcd_page * (C.ETCD_DECODE_S_PER_BYTE + C.ENCODE_S_PER_BYTE)
     return RequestCost(
         seats=seats, service_s=pages * C.REQUEST_BASE_S + work_s, pages=pages,
         objects_estimated=int(estimated), response_bytes=int(returned * size), memory_bytes=int(memory),
-        served_from=source, etcd_bytes=int(etcd_bytes),
+        served_from="cache" if from_cache == 1.0 else "etcd", etcd_bytes=int(etcd_bytes),
+        etcd_page_bytes=int(etcd_page), etcd_page_memory_bytes=int(etcd_page_memory), etcd_page_s=etcd_page_s,
+        cache_memory_bytes=int(cache_memory), page_objects=int(page or 0) if pages > 1 else 0,
+        exact_seats=exact_seats,
     )
 
 

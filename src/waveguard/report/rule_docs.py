@@ -49,8 +49,9 @@ RULE_DOCS: dict[str, RuleDoc] = {
         "cluster-wide part to a single-replica Deployment."),
     "WG102": RuleDoc(
         "warning", "A LIST is served from etcd instead of the watch cache: without `resourceVersion=\"0\"` it is a "
-        "consistent read, which the watch cache answers only from Kubernetes 1.31 and only unpaginated (no "
-        "`limit`; KEP-2340); on an older cluster of the fleet, or paginated, etcd answers it.",
+        "consistent read, which the watch cache answers only from Kubernetes 1.31 (KEP-2340); paginated (a "
+        "`limit`), its next pages come from etcd until 1.34 (ListFromCacheSnapshot); on an older cluster of the "
+        "fleet etcd answers all of it.",
         "Every such LIST makes etcd read and decode every object of the resource: cost grows with the objects "
         "stored, per request.",
         "always warning.",

@@ -18,13 +18,12 @@ per level with one matrix product).
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from waveguard.model import constants as C
-from waveguard.model.apf import APFConfig, queue_capacity
+from waveguard.model.apf import APFConfig, flows_of, queue_capacity
 from waveguard.model.cost import events_per_watcher, baseline_watchers, request_cost
 from waveguard.model.etcd import receive_buffer_bytes
 from waveguard.model.fleet import Cluster
@@ -314,14 +313,11 @@ def _table(ordered, clients: list[SimClient], apf: APFConfig, level_index: dict[
 
 def _queue_capacity(apf: APFConfig, spec: "FlowSpec", client: SimClient) -> float:
     """Requests one replica queues for a flow before 429 (:func:`waveguard.model.apf.
-    queue_capacity`): its APF flows are the client's users when its FlowSchema distinguishes
-    ByUser and every instance is its own user, its namespaces when ByNamespace and its requests
-    are namespaced, else one; their shuffle-sharded hands cover handSize queues each."""
-    lvl = apf.level(spec.level)
-    schema = apf.classify(client.subject)
-    many = (schema.distinguisher == "ByUser" and client.distinct_users) or \
-        (schema.distinguisher == "ByNamespace" and spec.scope == _SCOPE_OF["namespace"])
-    return float(queue_capacity(lvl, math.inf if many else 1.0))
+    queue_capacity`) over the APF flows its FlowSchema's distinguisher makes of the client's
+    requests (:func:`waveguard.model.apf.flows_of`, as the projection's start storm)."""
+    flows = flows_of(apf.classify(client.subject), client.subject, distinct_users=client.distinct_users,
+                     namespaced=spec.scope == _SCOPE_OF["namespace"])
+    return float(queue_capacity(apf.level(spec.level), flows))
 
 
 def _groups(groups: list[dict], flow_index: dict, clients: list[SimClient], clusters: list[Cluster]) -> GroupTable:

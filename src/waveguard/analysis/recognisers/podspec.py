@@ -17,6 +17,7 @@ from waveguard.analysis.objects import dig, pod_spec
 from waveguard.analysis.recognisers.base import AgentContext, truthy
 from waveguard.model.manifests import Workload
 from waveguard.model.requests import RequestClass
+from waveguard.model.versions import WATCH_LIST_CLIENT_ENV, client_gate_from_env
 
 #: Env values that mean "not set" in the agents' own manifests (Calico's calico-config writes
 #: ``typha_service_name: "none"`` beside the comment "Typha is disabled").
@@ -152,24 +153,12 @@ def images_or_binary(ctx: AgentContext, images: tuple[str, ...], binaries: tuple
 
 
 # issue 12: read path -----------------------------------------------------------------------------
-#: client-go reads its feature gates from env vars ``KUBE_FEATURE_<Gate>`` (features/envvar.go).
-WATCH_LIST_CLIENT_ENV = "KUBE_FEATURE_WatchListClient"
-
-
 def watch_list_env(ctx: AgentContext) -> Literal["off", "yes"] | None:
     """What the workload's ``KUBE_FEATURE_WatchListClient`` env var says about its client-go
-    informers: "yes" (true), "off" (false), None when unset or not a boolean (client-go's
-    envvar.go ignores such a value and keeps the default). Parsed with Go's strconv.ParseBool:
-    1, t, T, TRUE, true, True / 0, f, F, FALSE, false, False."""
-    value = env_value(ctx, WATCH_LIST_CLIENT_ENV)
-    if value is None:
-        return None
-    value = value.strip()
-    if value in ("1", "t", "T", "TRUE", "true", "True"):
-        return "yes"
-    if value in ("0", "f", "F", "FALSE", "false", "False"):
-        return "off"
-    return None
+    informers: "yes" (true), "off" (false), None when unset or not a boolean — read as client-go
+    reads it (:func:`waveguard.model.versions.client_gate_from_env`, Go's strconv.ParseBool)."""
+    setting = client_gate_from_env(env_value(ctx, WATCH_LIST_CLIENT_ENV))
+    return None if setting is None else ("yes" if setting else "off")
 
 
 def with_watch_list_env(ctx: AgentContext, classes: list[RequestClass]) -> list[RequestClass]:

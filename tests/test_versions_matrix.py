@@ -121,7 +121,9 @@ def test_up_to_1_30_a_filling_cache_sends_the_storm_to_etcd_and_from_1_31_answer
     long as etcd, shared by the storm and by the caches' own fill, takes — more memory held over
     the storm; and nothing answers them 429 for the cache (APF still may). From 1.31
     (ResilientWatchCacheInitialization) the same unpaginated LISTs are answered 429: no etcd
-    reads for them, and every 429 is followed by a relist after the reflector's back-off.
+    reads for them, and every 429 is followed by a relist after the reflector's back-off; only
+    LISTs paginated without a selector are delegated (the control plane's informers, whose pager
+    sends limit=500 with resourceVersion="0": reflector.go), so etcd still sends their bytes.
 
     Not asserted, because the source does not decide it: the peak of a replica's memory. APF
     bounds the LISTs in flight by seats; a seat held by a LIST waiting for etcd holds its range
@@ -131,8 +133,8 @@ def test_up_to_1_30_a_filling_cache_sends_the_storm_to_etcd_and_from_1_31_answer
     old, new = restart_route["1.29"], restart_route["1.31"]
     assert not features_for("1.29").resilient_watch_cache_init and features_for("1.31").resilient_watch_cache_init
     assert old["cold_429"] == 0.0 < new["cold_429"]
-    assert old["etcd_bytes"] > 0.0 == new["etcd_bytes"]
-    assert old["waiting"] > 0.0 == new["waiting"]
+    assert old["etcd_bytes"] > new["etcd_bytes"]
+    assert old["waiting"] > new["waiting"]
     assert old["memory_s"] > new["memory_s"]
     # each informer relisted once after the restart, and once more after each 429 it got
     assert new["relists"] >= new["instances"] + new["cold_429"] * 0.99

@@ -189,7 +189,6 @@ BASELINE_POD_WATCHERS = 10
 #: Node-filtered pod watchers: every kubelet watches its own pods.
 KUBELET_POD_WATCHERS_PER_NODE = 1
 
-# =========================================================================================
 # --- Simulator (`waveguard simulate`, issue 3) ----------------------------------------------
 # Appended for waveguard.sim. Sources as above; "calibrated:" marks a value chosen so the
 # built-in incident scenario reproduces the public timeline (docs/simulator.md says how).
@@ -304,9 +303,7 @@ STREAMING_ETCD_LIST_MEMORY_MULTIPLIER = LIST_FROM_ETCD_MEMORY_MULTIPLIER - 1.0
 #: ETCD_DECODE_S_PER_BYTE). Each resource has its own cacher, filled in parallel.
 WATCH_CACHE_FILL_BYTES_PER_S = 1.0 / ETCD_READ_S_PER_BYTE
 
-# =========================================================================================
-# issue 12: fairness, clients, writes
-# Each value read in the Kubernetes / client-go / etcd source or documentation named beside it.
+# issue 12: fairness, clients, writes — each value read in the source named beside it.
 
 # client-go informers' LISTs -----------------------------------------------------------------------
 #: Page size (``limit``) of a client-go reflector's LIST: its pager's default, kept for

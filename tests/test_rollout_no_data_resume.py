@@ -19,6 +19,7 @@ Prometheus, the gate reads nothing).
 from __future__ import annotations
 
 import pytest
+import yaml
 
 from tests import test_rollout_simulated as simulated
 from tests.test_rollout_engine import World, plan_of, run
@@ -123,3 +124,47 @@ def test_killed_before_every_commit_of_a_no_data_wait_on_the_simulator(tmp_path)
         assert killed is None, f"kill point {point} was not reached"
         _, resumed = simulated.run(tmp_path, plan, name=name)
         assert stream(resumed) == reference, f"killed before commit {point} on the simulator"
+
+
+def test_rollout_resume_after_a_kill_in_a_no_data_wait_continues_the_wait(runner, tmp_path, monkeypatch):
+    """`waveguard rollout start` killed during the wait (the engine's write raises as kill -9
+    would stop it; the lease is released as a dead PID's is taken over), then `rollout resume`:
+    the resumed engine goes on waiting — `resume` does not lift the engine's own no-data pause
+    (that would log a `resumed` and a second `paused` the uninterrupted run never had) — and
+    the log ends exactly as `rollout start` left the uninterrupted one."""
+    from waveguard.cli.main import app
+    from waveguard.rollout.engine import Engine, KilledError
+
+    fleet = tmp_path / "fleet.yaml"
+    fleet.write_text("clusters:\n  - {name: staging, labels: {env: staging}, nodes: 50}\n"
+                     "  - {name: prod, labels: {env: prod}, nodes: 400}\n")
+    plan = tmp_path / "plan.yaml"
+    assert runner.invoke(app, ["plan", simulated.CHANGE, "--fleet", str(fleet), "--output-file", str(plan)]).exit_code == 0
+    data = yaml.safe_load(plan.read_text())
+    data["waves"] = [dict(w, bake_s=60) for w in data["waves"]]
+    data["gates"] = [{"kind": "apiserver_p99_latency"}, {"kind": "coredns_api_errors"}]  # no data on the simulator
+    data["no_data_timeout_s"] = 120
+    plan.write_text(yaml.safe_dump(data))
+    start = ["rollout", "start", str(plan), "--fleet", str(fleet), "--force", "--state"]
+    assert runner.invoke(app, [*start, str(tmp_path / "reference.db")]).exit_code == 1  # rolled back
+    reference = stream(EventLog(tmp_path / "reference.db"))[1:]  # `started` names its own state file
+    paused_at = [e[0] for e in reference].index("paused") + 1  # its index among the events
+
+    write = Engine._write
+    for point in (paused_at + 1, paused_at + 3):  # the pause is logged: killed before a later commit
+        calls = {"n": 0}
+
+        def killed(self, rows, point=point, calls=calls):
+            calls["n"] += 1
+            if calls["n"] == point:
+                raise KilledError()
+            return write(self, rows)
+
+        state = tmp_path / f"killed-{point}.db"
+        with monkeypatch.context() as m:
+            m.setattr(Engine, "_write", killed)
+            assert isinstance(runner.invoke(app, [*start, str(state)]).exception, KilledError)
+        assert fold(EventLog(state).events()).paused_for_no_data
+        result = runner.invoke(app, ["rollout", "resume", "--state", str(state)])
+        assert result.exit_code == 1, result.output
+        assert stream(EventLog(state))[1:] == reference, f"killed before commit {point}"

@@ -10,8 +10,12 @@ forgotten; a gate evaluation is never logged twice (keyed by time, gate, cluster
 and a resumed bake continues from the last logged evaluation on the same schedule (every
 ``gate_interval_s`` after the wave's last apply, the last one at the bake's end), so a failure
 is never counted twice; an evaluation logged without the decision that follows it (halt, pause,
-go on) is decided on when resumed. The clusters of a wave are applied in batches of at most the plan's
-``max_parallel_clusters`` (concurrently when the actuator allows it). The engine acts through a
+go on) is decided on when resumed, at its own time. A pause for a gate without data is the
+engine's own wait, not an operator's pause: a resumed engine goes on waiting (evaluating every
+``gate_interval_s``), and the plan's ``no_data_timeout_s`` counts from the first no-data result
+in the log, so a restart neither ends the wait nor restarts its clock. The clusters of a wave
+are applied in batches of at most the plan's ``max_parallel_clusters`` (concurrently when the
+actuator allows it). The engine acts through a
 :class:`~waveguard.rollout.ports.Backend`: an actuator, a clock and a signal source.
 """
 
@@ -242,7 +246,7 @@ class Engine:
         now = self.clock.now()
         self.clock.advance((now if last is None else last) + self.plan.gate_interval_s - now)
         self._sync()
-        return self._waiting_for_data() and not self.state.abort_requested
+        return self._waiting_for_data()
 
     def _no_data(self, index: int, results: list[GateResult], at: float) -> bool:
         """Pause on the first no-data (as before); halt once a gate has had no data on a cluster

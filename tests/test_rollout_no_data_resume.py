@@ -94,9 +94,12 @@ def test_the_no_data_timeout_is_measured_from_the_first_no_data_across_restarts(
     """Killed and resumed several times during the wait (each restart later on the clock, as a
     guard down for a while): the halt still comes at the first no-data result + the timeout."""
     world = world_with_outage(0.0, float("inf"))
-    for point in (6, 9, 14):  # after the pause, twice more in the wait
+    # killed between the first no-data evaluation and its pause, then twice in the wait
+    for point, paused in ((6, False), (5, True), (4, True)):
         killed, _ = run(tmp_path / "s.db", TWO_WAVES, world, fault=kill_before_write(point))
         assert killed is None
+        left = fold(EventLog(tmp_path / "s.db").events())
+        assert left.paused_for_no_data == paused and left.undecided and left.halt is None
         world.t += 45.0  # the guard was down 45 s
     state, log = run(tmp_path / "s.db", TWO_WAVES, world)
     first = next(e for e in log.events() if e.kind == "gate" and e.data["status"] == "no-data")

@@ -368,7 +368,8 @@ def resume(state: Path = state_option(DEFAULT_STATE),
             if not as_json:
                 print_status(s)
             raise typer.Exit(_exit_code(s.status))
-        rows: list[Row] = [("resumed", s.last_t, s.wave, None, {})] if s.status == "paused" else []
+        lift = s.status == "paused" and not s.paused_for_no_data  # not the engine's own no-data wait
+        rows: list[Row] = [("resumed", s.last_t, s.wave, None, {})] if lift else []
         log.acquire(Owner.this_process(), rows)  # with the `resumed`, atomically
     _finish(_drive(log, as_json, use_changed), as_json)
 

@@ -10,8 +10,12 @@ forgotten; a gate evaluation is never logged twice (keyed by time, gate, cluster
 and a resumed bake continues from the last logged evaluation on the same schedule (every
 ``gate_interval_s`` after the wave's last apply, the last one at the bake's end), so a failure
 is never counted twice; an evaluation logged without the decision that follows it (halt, pause,
-go on) is decided on when resumed. The clusters of a wave are applied in batches of at most the plan's
-``max_parallel_clusters`` (concurrently when the actuator allows it). The engine acts through a
+go on) is decided on when resumed, at its own time. A pause for a gate without data is the
+engine's own wait, not an operator's pause: a resumed engine goes on waiting (evaluating every
+``gate_interval_s``), and the plan's ``no_data_timeout_s`` counts from the first no-data result
+in the log, so a restart neither ends the wait nor restarts its clock. The clusters of a wave
+are applied in batches of at most the plan's ``max_parallel_clusters`` (concurrently when the
+actuator allows it). The engine acts through a
 :class:`~waveguard.rollout.ports.Backend`: an actuator, a clock and a signal source.
 """
 
@@ -107,8 +111,8 @@ class Engine:
                     self._emit(EventKind.PAUSED, wave=s.wave, reason="a gate failed: approve to roll back",
                                needs_approval=True)
                 return s
-            if s.status != RolloutStatus.RUNNING:
-                return s
+            if s.status != RolloutStatus.RUNNING and not self._waiting_for_data():
+                return s  # paused by an operator, or awaiting approval (the engine's no-data wait goes on)
             if s.undecided:  # stopped between an evaluation and its decision
                 self._decide_logged()
                 continue
@@ -156,6 +160,8 @@ class Engine:
         spec = next((g for g in self.plan.gates if g.kind == "projection"), None)
         if spec is None:
             return True
+        if self._waiting_for_data() and not self._wait_for_next_evaluation(self.state.last_projection.get(index)):
+            return False
         profiles = self.source.measured_profiles() or self.analysed_profiles
         shares = {c.name: max(wave.node_share, self.state.shares.get(c.name, 0.0)) for c in pending}
         results = evaluate_projection(spec, profiles, pending, shares)
@@ -203,17 +209,18 @@ class Engine:
         if rows:
             self._write(rows)
         self.state.undecided = []  # decided now, in this process
-        return self._decide(index, results, before_apply)
+        return self._decide(index, results, before_apply, t)
 
     def _decide_logged(self) -> None:
         """Decide on the last logged evaluation, as the stopped engine would have."""
         events, self.state.undecided = self.state.undecided, []
         results = [GateResult.of(e.data["gate"], e.data["cluster"], e.data["status"], e.data["value"],
                                  e.data["threshold"], e.data["detail"]) for e in events]
-        self._decide(events[0].wave or 0, results, bool(events[0].data.get("before_apply")))
+        self._decide(events[0].wave or 0, results, bool(events[0].data.get("before_apply")), events[0].t)
 
-    def _decide(self, index: int, results: list[GateResult], before_apply: bool) -> bool:
-        """Halt on a failure (counted ``failures_to_halt`` times), pause on no-data. True: go on."""
+    def _decide(self, index: int, results: list[GateResult], before_apply: bool, at: float) -> bool:
+        """Halt on a failure (counted ``failures_to_halt`` times), pause on no-data, on the
+        results of the evaluation at ``at`` rollout seconds. True: go on."""
         needed = {g.kind: g.failures_to_halt for g in self.plan.gates}
         failed = [r for r in results if r.status == "fail"
                   and self.state.gate_failures.get((index, r.gate, r.cluster), 0) >= needed.get(r.gate, 1)]
@@ -224,7 +231,7 @@ class Engine:
                        gate=worst.gate, cluster_failed=worst.cluster, value=worst.value, threshold=worst.threshold,
                        failed=[r.as_json() for r in failed[:20]], before_apply=before_apply)
             return False
-        return self._no_data(index, results)
+        return self._no_data(index, results, at)
 
     # --- no data (issue 14): pause, keep evaluating, resume on data, halt past the timeout ------
     def _waiting_for_data(self) -> bool:
@@ -232,24 +239,33 @@ class Engine:
         s = self.state
         return s.status == RolloutStatus.PAUSED and s.paused_for_no_data and not s.abort_requested
 
-    def _no_data(self, index: int, results: list[GateResult]) -> bool:
+    def _wait_for_next_evaluation(self, last: float | None) -> bool:
+        """Waiting for data before a wave is applied (the projection): let ``gate_interval_s``
+        pass after the last evaluation at ``last`` rollout seconds (None: from now), as the bake
+        does. True: still waiting, evaluate again; False: an operator paused or aborted meanwhile."""
+        now = self.clock.now()
+        self.clock.advance((now if last is None else last) + self.plan.gate_interval_s - now)
+        self._sync()
+        return self._waiting_for_data()
+
+    def _no_data(self, index: int, results: list[GateResult], at: float) -> bool:
         """Pause on the first no-data (as before); halt once a gate has had no data on a cluster
-        for longer than the plan's ``no_data_timeout_s``; resume when every gate has data again.
-        True: go on."""
+        for longer than the plan's ``no_data_timeout_s`` at the evaluation's time ``at`` (the
+        first no-data's time is in the log, so a restart changes nothing); resume when every
+        gate has data again. True: go on."""
         s = self.state
         no_data = [r for r in results if r.status == "no-data"]
         if not no_data:
             if self._waiting_for_data():
                 self._emit(EventKind.RESUMED, wave=index)
             return True
-        now = self.clock.now()
-        expired = [r for r in no_data if now - s.no_data_since.get((r.gate, r.cluster), now)
+        expired = [r for r in no_data if at - s.no_data_since.get((r.gate, r.cluster), at)
                    > self.plan.no_data_timeout_s + 1e-9]
         if expired:
             r = expired[0]
             since = s.no_data_since[(r.gate, r.cluster)]
             self._emit(EventKind.HALTED, wave=index, gate=r.gate, cluster_failed=r.cluster,
-                       reason=f"gate {r.gate} has had no data on {r.cluster} for {now - since:.0f} s (over the "
+                       reason=f"gate {r.gate} has had no data on {r.cluster} for {at - since:.0f} s (over the "
                               f"plan's no_data_timeout_s {self.plan.no_data_timeout_s:g}): {r.detail}")
             return False
         if s.status == RolloutStatus.RUNNING:

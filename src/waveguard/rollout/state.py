@@ -69,6 +69,9 @@ class RolloutState:
     gate_keys: set[tuple[float, str, str, float | None]] = field(default_factory=set)
     #: wave → t of its last logged evaluation while baking (resume continues after it).
     last_evaluation: dict[int, float] = field(default_factory=dict)
+    #: wave → t of its last logged evaluation before its apply (the projection): a wave waiting
+    #: for the projection's data evaluates it again ``gate_interval_s`` after it.
+    last_projection: dict[int, float] = field(default_factory=dict)
     #: The last logged evaluation (its gate events) when no decision (halt, pause, next step)
     #: followed it: the engine was stopped in between, and decides on it when resumed.
     undecided: list[Event] = field(default_factory=list)
@@ -120,8 +123,8 @@ class RolloutState:
             key = (e.wave, result.gate, e.cluster)
             self.gate_failures[key] = self.gate_failures.get(key, 0) + 1
         wave = e.wave or 0
-        if not result.before_apply:
-            self.last_evaluation[wave] = max(e.t, self.last_evaluation.get(wave, e.t))
+        last = self.last_projection if result.before_apply else self.last_evaluation
+        last[wave] = max(e.t, last.get(wave, e.t))
         first = self.undecided[0] if self.undecided else None
         if first is not None and (first.t, first.wave, first.data.get("before_apply")) != (
                 e.t, e.wave, e.data.get("before_apply")):

@@ -115,7 +115,8 @@ def _rollback_outcome(result: SimulationResult, record: RollbackRecord) -> Rollb
         saturated_at_s=row.saturated_at_s, started_at_s=record.started_at_s, completed_at_s=record.completed_at_s,
         duration_s=record.duration_s, rejected=record.rejected, failed=record.failed,
         queue_wait_s=record.queue_wait_s, backoff_s=record.backoff_s,
-        recovered_at_s=result.recovered_at(record.cluster, record.started_at_s), oom_kills=row.oom_kills)
+        recovered_at_s=result.recovered_at(record.cluster, record.started_at_s), oom_kills=row.oom_kills,
+        etcd_timeouts=record.etcd_timeouts, leaderless_s=record.leaderless_s)
 
 
 def breakglass_result(scenario_name: str, cases: list[BreakglassCase]) -> BreakglassResult:

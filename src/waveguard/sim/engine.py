@@ -230,12 +230,6 @@ class FleetSimulator:
         return self.state.up
 
     @property
-    def etcd_leaderless(self) -> np.ndarray:
-        """``(C,)`` bool: cluster c's etcd has no leader now (OOM-killed members not yet restarted
-        and elected one: :func:`waveguard.sim.phases.etcd.etcd_component`)."""
-        return self.state.etcd_down_until > self.state.time_s
-
-    @property
     def oom_kills(self) -> np.ndarray:
         """``(C,)`` OOM kills so far per cluster."""
         return self.state.oom_kills

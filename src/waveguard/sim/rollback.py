@@ -187,11 +187,6 @@ class RollbackPort(Protocol):
         """The APF configuration that classifies the rollback's requests."""
         ...
 
-    @property
-    def etcd_leaderless(self) -> np.ndarray:
-        """``(C,)`` bool: the cluster's etcd has no leader now."""
-        ...
-
     def set_rollout(self, cluster: str, share: float, pods_per_s: float = ...) -> None:
         """Aim ``cluster``'s change at ``share`` of its nodes."""
         ...
@@ -331,13 +326,13 @@ class RollbackDriver:
                 queued[f, r, c] = 1.0
         return queued_or_rejected
 
-    def execute(self, executing: np.ndarray, tau: np.ndarray) -> None:
+    def execute(self, executing: np.ndarray, tau: np.ndarray, leaderless: np.ndarray) -> None:
         """After dispatch: executing requests progress by dt / τ (τ as the engine stretches it
         on a CPU-starved replica); served ones let the next request go; past the request
         timeout they fail (504), after waiting etcd's request timeout for a leader they fail
-        (500). Their seats stay in ``executing`` ``(F, R, C)`` while they execute."""
+        (500; ``leaderless`` ``(C,)`` bool: the cluster's etcd has no leader now). Their seats
+        stay in ``executing`` ``(F, R, C)`` while they execute."""
         dt, t = self.dt, self.port.time_s
-        leaderless = self.port.etcd_leaderless
         for a in list(self.active):
             a.elapsed_s += dt
             a.record.leaderless_s += dt if leaderless[a.c] else 0.0

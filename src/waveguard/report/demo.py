@@ -118,7 +118,7 @@ def etcd_cause(bg: BreakglassResult) -> str | None:
     if without <= 0 and with_ <= 0:
         return None
     failed = sum(r.etcd_timeouts for r in bg.case(False).rollbacks)
-    text = (f"etcd had no leader for {without:,.0f} s while the rollback without isolation ran ({failed} of its "
+    text = (f"etcd had no leader for up to {without:,.0f} s while the rollback without isolation ran ({failed} of its "
             "requests failed: 500 'etcdserver: request timed out'): isolation cannot help a request through "
             "an etcd without a leader; ")
     if with_ <= 0:

@@ -226,7 +226,6 @@ class RollbackDriver:
         self.pending = np.zeros(n)  # requests not yet served, per cluster (gauge)
         self.rejected_step = np.zeros(n)  # this step's 429s, per cluster
         self.failed_step = np.zeros(n)
-        self.etcd_timeouts_step = np.zeros(n)  # this step's 500s (etcd had no leader), per cluster
 
     # --- control -------------------------------------------------------------------------
 
@@ -381,9 +380,7 @@ class RollbackDriver:
         else:
             req.failed += 1
             self.failed_step[a.c] += 1
-        if etcd_timeout:
-            req.etcd_timeouts += 1
-            self.etcd_timeouts_step[a.c] += 1
+        req.etcd_timeouts += int(etcd_timeout)  # its 500 is counted with the flow's (sim/phases/etcd.py)
         delay = min(C.CLIENT_BACKOFF_MAX_S, C.CLIENT_BACKOFF_INITIAL_S * C.CLIENT_BACKOFF_FACTOR ** a.failures)
         delay *= 1.0 + C.CLIENT_BACKOFF_JITTER * self._rng(a.c).random()
         a.failures += 1

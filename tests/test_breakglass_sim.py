@@ -4,6 +4,7 @@ and ``waveguard demo --breakglass``. Every expectation is on what the engine pro
 from __future__ import annotations
 
 import json
+from functools import partial
 from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
@@ -29,6 +30,14 @@ def incident():
 
 
 @pytest.fixture(scope="module")
+def incident_131():
+    """The same incident with every cluster at 1.31 (KEP-4568: a filling watch cache answers the
+    relists 429 instead of sending them to etcd): (without, with) isolation."""
+    with ProcessPoolExecutor(max_workers=2) as pool:
+        return tuple(pool.map(partial(simulate_breakglass, kubernetes_version="1.31"), (False, True)))
+
+
+@pytest.fixture(scope="module")
 def targets():
     return breakglass_targets(load_builtin("incident-2024-12-11").fleet_model)
 
@@ -39,15 +48,6 @@ def _by_cluster(result):
 
 # --- the incident -------------------------------------------------------------------------------
 
-_PRE_131_ETCD = pytest.mark.xfail(strict=True, reason=(
-    "issue 12 item 1 (branch notready): on the fleet's 1.30 the relists that reach a filling watch cache go to "
-    "etcd; on the largest clusters they OOM etcd again and again while the apiservers stay up, and a write waits "
-    "at most ETCD_REQUEST_TIMEOUT_S for a leader — so the rollback without isolation takes ~30 s, not minutes "
-    "(~6x the isolated 5 s). Whether a write should fail after that timeout (and the break-glass contrast be "
-    "restated for an etcd outage) is the lead's decision: docs/simulator.md, Versions"))
-
-
-
 def test_rollback_lands_where_the_apf_configuration_puts_the_break_glass_group(incident, targets):
     without, with_ = incident
     assert {r.cluster for r in without.rollbacks} == set(targets) == {r.cluster for r in with_.rollbacks}
@@ -56,7 +56,6 @@ def test_rollback_lands_where_the_apf_configuration_puts_the_break_glass_group(i
     assert all(r.identity == "breakglass" and r.user == "break-glass-operator" for r in with_.rollbacks)
 
 
-@_PRE_131_ETCD
 def test_isolated_rollback_completes_at_least_ten_times_faster(incident, targets):
     without, with_ = _by_cluster(incident[0]), _by_cluster(incident[1])
     end = float(incident[0].times[-1])
@@ -80,8 +79,10 @@ def test_break_glass_requests_are_never_rejected_with_isolation(incident):
         assert result.series("waveguard_sim_rollback_failed_requests_total", cluster)[-1] == 0
 
 
-@_PRE_131_ETCD
 def test_without_isolation_the_rollback_is_locked_out_for_minutes(incident, targets):
+    """On the fleet's 1.30 the relists that reach a restarted apiserver's filling watch cache go
+    to etcd and OOM-kill it again and again: the rollback's requests wait for a leader, fail
+    with 500 after etcd's request timeout, and complete only in a window with a leader."""
     result = incident[0]
     records = _by_cluster(result)
     largest = records[targets[0]]
@@ -95,10 +96,62 @@ def test_without_isolation_the_rollback_is_locked_out_for_minutes(incident, targ
         # the ground-truth series count the same attempts
         assert result.series("waveguard_sim_rollback_failed_requests_total", cluster)[-1] == record.failed
         assert result.series("waveguard_sim_rollback_rejected_requests_total", cluster)[-1] == record.rejected
-    # what locks it out is the crash loop: the apiservers are down when it tries
-    up = result.series("up", targets[0], job="apiserver")
-    started = result.at(largest.started_at_s)
-    assert (up[started:] == 0).mean() > 0.9
+        # what locks it out is etcd without a leader: every failure is its 500, counted by the apiserver too
+        assert record.etcd_timeouts == record.failed
+        assert result.series("apiserver_request_total", cluster, code="500")[-1] >= record.etcd_timeouts
+    assert largest.leaderless_s >= 0.9 * locked
+    assert result.series("etcd_server_leader_changes_seen_total", targets[0])[-1] >= 5
+
+
+def test_with_isolation_etcd_keeps_its_leader_on_130(incident, targets):
+    """The generated isolation also caps the change's agent in its own level: its relists never
+    reach etcd in the numbers that OOM-kill it, so the way back meets an etcd with a leader."""
+    result = incident[1]
+    for cluster in targets:
+        assert result.series("etcd_server_leader_changes_seen_total", cluster)[-1] == 0
+        assert result.series("apiserver_request_total", cluster, code="500")[-1] == 0
+    assert all(r.leaderless_s == 0 and r.etcd_timeouts == 0 for r in result.rollbacks)
+
+
+def test_on_131_etcd_is_spared_and_isolation_still_wins(incident_131, targets):
+    """KEP-4568 (1.31+): the filling cache answers 429, etcd keeps its leader in both runs; the
+    rollback without isolation is held up by the apiservers only (its failures are not etcd's),
+    and the slowest isolated rollback is at least ten times faster than the slowest without."""
+    without, with_ = incident_131
+    for result in incident_131:
+        for cluster in targets:
+            assert result.series("etcd_server_leader_changes_seen_total", cluster)[-1] == 0
+        assert all(r.etcd_timeouts == 0 and r.leaderless_s == 0 for r in result.rollbacks)
+    fast = max(r.duration_s for r in with_.rollbacks)
+    assert fast <= 10.0
+    end = float(without.times[-1])
+    slow = max(r.duration_s if r.duration_s is not None else end - r.started_at_s for r in without.rollbacks)
+    assert slow >= 10 * fast
+    assert sum(r.failed for r in without.rollbacks) > 0 == sum(r.failed for r in with_.rollbacks)
+
+
+@pytest.mark.parametrize("isolated", [False, True])
+def test_no_apf_level_gets_a_request_through_an_etcd_without_leader(isolated):
+    """Contract (no etcd to run): with cluster a's etcd without a leader for 60 s, the rollback —
+    in the default levels or the break-glass level — fails with 500 after each etcd request
+    timeout and completes only once a leader is back; cluster b's rollback is untouched."""
+    from waveguard.demo.breakglass import isolation_apf
+
+    apf = isolation_apf(load_builtin("incident-2024-12-11")) if isolated else None
+    sim = FleetSimulator(_small_fleet(), apf=apf, rollback_as=["breakglass"], seed=2)
+    sim.step(5)
+    leader_back = sim.time_s + 60.0
+    sim.state.etcd_down_until[0] = leader_back  # as after an OOM kill (sim/phases/etcd.py _etcd_oom)
+    sim.state.etcd_idle = False
+    a, b = sim.rollback("a"), sim.rollback("b")
+    sim.step(120)
+    result = sim.result()
+    assert a.completed_at_s is not None and a.completed_at_s > leader_back
+    assert a.etcd_timeouts == a.failed >= 2 and a.rejected == 0  # 7 s waits, back-offs between
+    assert a.leaderless_s == pytest.approx(60.0, abs=1.0)
+    assert result.series("apiserver_request_total", "a", code="500")[-1] >= a.etcd_timeouts
+    assert b.duration_s == 5.0 and b.failed == 0
+    assert result.series("apiserver_request_total", "b", code="500")[-1] == 0
 
 
 def test_control_plane_recovers_after_the_isolated_rollback(incident, targets):
@@ -244,10 +297,11 @@ def test_demo_breakglass_json_and_report(runner, tmp_path, targets):
     assert [s["name"] for s in doc["strategies"]] == ["none", "workload-errors", "waveguard"]  # unchanged
     bg = doc["breakglass"]
     assert {"scenario", "change", "identity", "speedup", "cases"} <= set(bg)
-    assert bg["identity"] == "breakglass" and bg["speedup"] > 1  # ≥ 10 before issue 12's pre-1.31 etcd route: _PRE_131_ETCD
+    assert bg["identity"] == "breakglass" and bg["speedup"] >= 10
     assert [(c["name"], c["isolated"]) for c in bg["cases"]] == [("without isolation", False), ("with isolation", True)]
     keys = {"cluster", "nodes", "priority_level", "saturated_at_s", "started_at_s", "completed_at_s", "duration_s",
-            "rejected", "failed", "queue_wait_s", "backoff_s", "recovered_at_s", "oom_kills"}
+            "rejected", "failed", "queue_wait_s", "backoff_s", "recovered_at_s", "oom_kills", "etcd_timeouts",
+            "leaderless_s"}
     for case in bg["cases"]:
         assert len(case["rollbacks"]) == 3 and all(keys <= set(r) for r in case["rollbacks"])
     isolated = bg["cases"][1]["rollbacks"]
@@ -256,4 +310,8 @@ def test_demo_breakglass_json_and_report(runner, tmp_path, targets):
                and r["recovered_at_s"] is not None for r in isolated)
     html = report.read_text()
     assert "The way back" in html and html.count("data:image/png;base64,") == 4
+    # the 1.30 default: etcd is named as what held the rollback without isolation up
+    without = bg["cases"][0]["rollbacks"]
+    assert all(r["etcd_timeouts"] > 0 and r["leaderless_s"] > 60 for r in without)
+    assert "etcd had no leader for" in html and "isolation cannot help" in html and "1.31" in html
     assert "breakglass" not in DemoResult(scenario="s", strategies=[], production_traffic=None).as_json()

@@ -36,16 +36,30 @@ def breakglass_targets(fleet: Fleet, n: int = BREAKGLASS_CLUSTERS) -> list[str]:
     return [c.name for c in production[:n]]
 
 
+def breakglass_scenario(scenario_name: str = DEFAULT_SCENARIO, kubernetes_version: str | None = None) -> Scenario:
+    """The built-in ``scenario_name``; with ``kubernetes_version`` (``"1.31"``) every cluster of
+    its fleet runs that version instead (the same incident otherwise)."""
+    scenario = load_builtin(scenario_name)
+    if kubernetes_version is None:
+        return scenario
+    fleet = scenario.fleet_model
+    clusters = [c.model_copy(update={"kubernetes_version": kubernetes_version}) for c in fleet.clusters]
+    copy = scenario.model_copy()
+    copy._fleet = fleet.model_copy(update={"clusters": clusters})
+    return copy
+
+
 def simulate_breakglass(isolated: bool, scenario_name: str = DEFAULT_SCENARIO, seed: int | None = None,
-                        identity: str = BREAKGLASS_IDENTITY) -> SimulationResult:
-    """The built-in ``scenario_name`` (its schedule: the ``none`` strategy's rollout) with the
+                        identity: str = BREAKGLASS_IDENTITY, kubernetes_version: str | None = None) -> SimulationResult:
+    """The built-in ``scenario_name`` (its schedule: the ``none`` strategy's rollout; its
+    clusters at ``kubernetes_version`` if given: :func:`breakglass_scenario`) with the
     scenario's APF objects, or — ``isolated`` — with the isolation ``generate_isolation`` makes
     for its change installed; on each of the :func:`breakglass_targets` the rollback starts,
     sent as ``identity``, when the saturation alert fires (the summary's rule: symptoms for
     60 s, as an operator would see it). Raises InputError when the change cannot be read."""
     from waveguard.sim.run import build_simulator
 
-    scenario = load_builtin(scenario_name)
+    scenario = breakglass_scenario(scenario_name, kubernetes_version)
     apf = isolation_apf(scenario) if isolated else None
     sim = build_simulator(scenario, seed, apf=apf, rollback_as=[identity])
     targets = breakglass_targets(scenario.fleet_model)
@@ -101,7 +115,8 @@ def _rollback_outcome(result: SimulationResult, record: RollbackRecord) -> Rollb
         saturated_at_s=row.saturated_at_s, started_at_s=record.started_at_s, completed_at_s=record.completed_at_s,
         duration_s=record.duration_s, rejected=record.rejected, failed=record.failed,
         queue_wait_s=record.queue_wait_s, backoff_s=record.backoff_s,
-        recovered_at_s=result.recovered_at(record.cluster, record.started_at_s), oom_kills=row.oom_kills)
+        recovered_at_s=result.recovered_at(record.cluster, record.started_at_s), oom_kills=row.oom_kills,
+        etcd_timeouts=record.etcd_timeouts, leaderless_s=record.leaderless_s)
 
 
 def breakglass_result(scenario_name: str, cases: list[BreakglassCase]) -> BreakglassResult:

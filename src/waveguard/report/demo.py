@@ -106,7 +106,28 @@ def _breakglass_note(bg: BreakglassResult) -> str:
             "when the saturation alert fires (symptoms for 60 s since 'saturated at'). Without isolation its requests share the default "
             "levels and need an apiserver that is up; with the isolation `waveguard breakglass generate` writes, "
             "they have their own level and the agent is capped. Failed attempts: no apiserver replica up (connection "
-            f"refused), replica died, or timed out; each retried after client-go's back-off.{ratio}")
+            f"refused), replica died, timed out, or etcd had no leader (500); each retried after client-go's "
+            f"back-off.{ratio}" + (f" {etcd_cause(bg)}" if etcd_cause(bg) else ""))
+
+
+def etcd_cause(bg: BreakglassResult) -> str | None:
+    """What etcd did to the way back, from the cases' figures; None when etcd kept its leader
+    while every rollback ran. A request needs etcd's leader: break-glass isolation (an APF
+    level) cannot get one through while etcd has none (sim/rollback.py)."""
+    without, with_ = bg.leaderless_s(False), bg.leaderless_s(True)
+    if without <= 0 and with_ <= 0:
+        return None
+    failed = sum(r.etcd_timeouts for r in bg.case(False).rollbacks)
+    text = (f"etcd had no leader for up to {without:,.0f} s while the rollback without isolation ran ({failed} of its "
+            "requests failed: 500 'etcdserver: request timed out'): isolation cannot help a request through "
+            "an etcd without a leader; ")
+    if with_ <= 0:
+        text += ("with isolation etcd kept its leader: the isolation also caps the change's agent, so its relists "
+                 "did not OOM-kill etcd. ")
+    else:
+        text += f"with isolation too it had none for {with_:,.0f} s. "
+    return text + ("On ≥1.31 a filling watch cache answers those relists 429 (KEP-4568) and etcd is spared; "
+                   "before, they go to etcd.")
 
 
 def render_breakglass_table(bg: BreakglassResult, console: Console) -> None:
@@ -118,6 +139,9 @@ def render_breakglass_table(bg: BreakglassResult, console: Console) -> None:
     if speedup:
         console.print(f"slowest rollback: {speedup:,.0f}× longer without isolation (an unfinished one counts until "
                       "the end of the run). Times are H:MM:SS from the start.")
+    cause = etcd_cause(bg)
+    if cause:
+        console.print(cause)
 
 
 def write_report(demo: DemoResult, path: str | Path, meta: ReportMeta | None = None) -> None:
@@ -157,6 +181,8 @@ def summary_lines(demo: DemoResult) -> list[dict]:
     if demo.breakglass is not None and demo.breakglass.speedup():
         lines.append({"text": f"The way back: the slowest rollback took {demo.breakglass.speedup():,.0f}× longer "
                       "without break-glass isolation.", "cls": ""})
+    if demo.breakglass is not None and etcd_cause(demo.breakglass):
+        lines.append({"text": f"The way back: {etcd_cause(demo.breakglass)}", "cls": ""})
     return lines
 
 

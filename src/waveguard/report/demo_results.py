@@ -59,6 +59,8 @@ class RollbackOutcome:
     backoff_s: float
     recovered_at_s: float | None
     oom_kills: int
+    etcd_timeouts: int = 0  # of ``failed``: 500 "etcdserver: request timed out" (etcd had no leader)
+    leaderless_s: float = 0.0  # seconds, while the rollback ran, that the cluster's etcd had no leader
 
     def as_json(self) -> dict:
         return {k: (round(v, 3) if isinstance(v, float) else v) for k, v in self.__dict__.items()}
@@ -96,6 +98,10 @@ class BreakglassResult:
         as the time it had until the end of the run); None when either case has none."""
         without, with_ = (_slowest(self.case(False)), _slowest(self.case(True)))
         return None if not without or not with_ else without / with_
+
+    def leaderless_s(self, isolated: bool) -> float:
+        """Longest time (s) a target's etcd had no leader while the ``isolated`` case's rollback ran."""
+        return max((r.leaderless_s for r in self.case(isolated).rollbacks), default=0.0)
 
     def as_json(self) -> dict:
         speedup = self.speedup()

@@ -24,8 +24,9 @@ import numpy as np
 
 Kind = Literal["gauge", "counter"]
 #: Response codes ``apiserver_request_total`` is broken down by: 429 (APF, or a watch cache that
-#: is not ready) and 409 (an UPDATE's conflict: sim.phases.conflicts).
-CODES = ("429", "409")
+#: is not ready), 409 (an UPDATE's conflict: sim.phases.conflicts) and 500 (a request that waited
+#: etcd's request timeout for a leader: "etcdserver: request timed out", sim.phases.etcd).
+CODES = ("429", "409", "500")
 
 
 @dataclass(frozen=True)
@@ -59,7 +60,7 @@ METRICS: dict[str, MetricSpec] = {m.name: m for m in (
                "p99 request latency by scope (resource = single object; slowest replica's service time).",
                (("quantile", "0.99"),)),
     MetricSpec("apiserver_request_total", "counter", "code",
-               "Requests answered 429 (APF, a watch cache not ready) and 409 (UPDATE conflicts)."),
+               "Requests answered 429 (APF, a watch cache not ready), 409 (UPDATE conflicts), 500 (etcd had no leader)."),
     MetricSpec("apiserver_current_inflight_requests", "gauge", None, "Requests executing (all replicas)."),
     MetricSpec("process_resident_memory_bytes", "gauge", "instance", "Resident memory per apiserver replica."),
     MetricSpec("up", "gauge", "instance", "1 when the apiserver replica is up.", (("job", "apiserver"),)),

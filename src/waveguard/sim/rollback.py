@@ -22,10 +22,19 @@ are then set to the individual's state, so the level's metrics
 (``apiserver_flowcontrol_rejected_requests_total`` …) count it. A dispatched request executes for
 the flow's service time τ, stretched as the engine stretches it when the replica's CPU is short;
 it fails when its replica dies (OOM) or after the apiserver's request timeout (60 s, HTTP 504).
+Every rollback request needs etcd's leader (a write goes through raft; kubectl's GET has
+resourceVersion="", a quorum read): while the cluster's etcd has none, it fails once it has waited
+``ETCD_REQUEST_TIMEOUT_S`` for one — etcd answers ``ErrTimeout`` "etcdserver: request timed out"
+(etcd server/etcdserver/errors.go and v3_server.go ``processInternalRaftRequestOnce``, 3.4–3.6),
+which kube-apiserver's storage (``k8s.io/apiserver/pkg/storage/etcd3/store.go``) passes up as a
+plain error and ``responsewriters.ErrorToAPIStatus`` answers 500 InternalError (1.20–1.33):
+counted in ``apiserver_request_total{code="500"}``. So it completes only once etcd has a leader.
 With no replica up, an attempt fails at once (connection refused). After a 429 or a failure the
 client waits client-go's back-off (0.8 s doubling to 30 s, jitter 1.0; APF's ``Retry-After``
 grows the same way, 1 s doubling to 32 s, ``dropped_requests_tracker.go``) and sends the same
-request again.
+request again. (client-go retries by itself only a response with ``Retry-After``: 429 or a 5xx
+that carries one, ``rest/with_retry.go`` ``IsNextRetry``, 1.23+; a 500 from etcd has none, so
+``kubectl delete -f`` exits and the operator runs it again — paced here by the same back-off.)
 
 Draws come from a per-cluster stream seeded with (seed, cluster key, 1): deterministic, and
 independent of the demand noise, so adding a rollback does not change the rest of a run.
@@ -155,6 +164,7 @@ class _Active:
     progress: float = 0.0  # share of its service done
     failures: int = 0  # consecutive failed attempts of the current request
     failed_at_s: float = 0.0  # when the last attempt failed
+    leader_wait_s: float = 0.0  # this attempt: executing while etcd had no leader
 
 
 class RollbackPort(Protocol):
@@ -276,7 +286,7 @@ class RollbackDriver:
             if req.sent_at_s is None:
                 req.sent_at_s = t
             req.attempts += 1
-            a.waited_s = a.elapsed_s = a.progress = 0.0
+            a.waited_s = a.elapsed_s = a.progress = a.leader_wait_s = 0.0
             if total[a.c] <= 0:  # connection refused: no apiserver replica up
                 self._fail(a, rejected=False)
                 continue
@@ -315,20 +325,25 @@ class RollbackDriver:
                 queued[f, r, c] = 1.0
         return queued_or_rejected
 
-    def execute(self, executing: np.ndarray, tau: np.ndarray) -> None:
+    def execute(self, executing: np.ndarray, tau: np.ndarray, leaderless: np.ndarray) -> None:
         """After dispatch: executing requests progress by dt / τ (τ as the engine stretches it
         on a CPU-starved replica); served ones let the next request go; past the request
-        timeout they fail (504). Their seats stay in ``executing`` ``(F, R, C)`` while they
-        execute."""
+        timeout they fail (504), after waiting etcd's request timeout for a leader they fail
+        (500; ``leaderless`` ``(C,)`` bool: the cluster's etcd has no leader now). Their seats
+        stay in ``executing`` ``(F, R, C)`` while they execute."""
         dt, t = self.dt, self.port.time_s
         for a in list(self.active):
             a.elapsed_s += dt
+            a.record.leaderless_s += dt if leaderless[a.c] else 0.0
             if a.state != "executing":
                 continue
             f, r, c = a.flows[a.k], a.replica, a.c
             a.progress += dt / max(float(tau[f, r, c]), _TINY)
+            a.leader_wait_s += dt if leaderless[c] else 0.0
             executing[f, :, c] = 0.0
-            if a.progress >= 1.0 - 1e-9:
+            if a.leader_wait_s >= C.ETCD_REQUEST_TIMEOUT_S - 1e-9:
+                self._fail(a, rejected=False, etcd_timeout=True)  # "etcdserver: request timed out": 500
+            elif a.progress >= 1.0 - 1e-9:
                 self._served(a, t)
             elif a.elapsed_s >= C.APISERVER_REQUEST_TIMEOUT_S:
                 self._fail(a, rejected=False)
@@ -354,8 +369,9 @@ class RollbackDriver:
         else:
             a.state = "ready"  # the next request goes out in the next step
 
-    def _fail(self, a: _Active, rejected: bool) -> None:
-        """A 429 or a failed attempt: count it, wait the client's back-off, send again."""
+    def _fail(self, a: _Active, rejected: bool, etcd_timeout: bool = False) -> None:
+        """A 429 or a failed attempt (``etcd_timeout``: a 500, etcd had no leader): count it,
+        wait the client's back-off, send again."""
         req = a.record.requests[a.k]
         req.queue_wait_s += a.waited_s
         if rejected:
@@ -364,6 +380,7 @@ class RollbackDriver:
         else:
             req.failed += 1
             self.failed_step[a.c] += 1
+        req.etcd_timeouts += int(etcd_timeout)  # its 500 is counted with the flow's (sim/phases/etcd.py)
         delay = min(C.CLIENT_BACKOFF_MAX_S, C.CLIENT_BACKOFF_INITIAL_S * C.CLIENT_BACKOFF_FACTOR ** a.failures)
         delay *= 1.0 + C.CLIENT_BACKOFF_JITTER * self._rng(a.c).random()
         a.failures += 1

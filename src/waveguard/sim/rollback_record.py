@@ -20,7 +20,8 @@ class RequestRecord(BaseModel):
     served_at_s: float | None = None
     attempts: int = 0
     rejected: int = 0  # answered 429 (queue full, concurrency limit, queue time-out)
-    failed: int = 0  # no apiserver up, its replica died, or the request timed out (504)
+    failed: int = 0  # no apiserver up, its replica died, timed out (504), or etcd had no leader (500)
+    etcd_timeouts: int = 0  # of ``failed``: "etcdserver: request timed out" (500), etcd had no leader
     queue_wait_s: float = 0.0  # seconds spent in APF queues, all attempts
     backoff_s: float = 0.0  # seconds spent waiting to retry (back-offs that ended)
 
@@ -35,6 +36,7 @@ class RollbackRecord(BaseModel):
     started_at_s: float
     completed_at_s: float | None = None
     change_removed_at_s: float | None = None  # the workload's removal was served
+    leaderless_s: float = 0.0  # seconds, while it ran, that the cluster's etcd had no leader
     requests: list[RequestRecord] = Field(default_factory=list)
 
     @property
@@ -50,6 +52,10 @@ class RollbackRecord(BaseModel):
         return sum(r.failed for r in self.requests)
 
     @property
+    def etcd_timeouts(self) -> int:
+        return sum(r.etcd_timeouts for r in self.requests)
+
+    @property
     def queue_wait_s(self) -> float:
         return sum(r.queue_wait_s for r in self.requests)
 
@@ -63,12 +69,13 @@ class RollbackRecord(BaseModel):
 
     def as_json(self) -> dict:
         """``{"cluster", "identity", "user", "priority_levels", "started_at_s", "completed_at_s",
-        "duration_s", "change_removed_at_s", "rejected", "failed", "queue_wait_s", "backoff_s",
-        "requests": [...]}`` (seconds)."""
+        "duration_s", "change_removed_at_s", "rejected", "failed", "etcd_timeouts", "leaderless_s",
+        "queue_wait_s", "backoff_s", "requests": [...]}`` (seconds)."""
         return {"cluster": self.cluster, "identity": self.identity, "user": self.user,
                 "priority_levels": self.priority_levels, "started_at_s": self.started_at_s,
                 "completed_at_s": self.completed_at_s, "duration_s": self.duration_s,
                 "change_removed_at_s": self.change_removed_at_s, "rejected": self.rejected, "failed": self.failed,
+                "etcd_timeouts": self.etcd_timeouts, "leaderless_s": round(self.leaderless_s, 3),
                 "queue_wait_s": round(self.queue_wait_s, 3), "backoff_s": round(self.backoff_s, 3),
                 "requests": [r.model_dump() for r in self.requests]}
 

@@ -177,3 +177,4 @@ class FleetState:
     stall_now_s: np.ndarray = field(default_factory=_empty)
     #: (C,) UPDATEs answered 409 Conflict this step (sim.phases.conflicts; None: none so far)
     conflicts_409: np.ndarray | None = None
+    etcd_timeouts_500: np.ndarray | None = None  #: (C,) requests this step that fail after etcd's leader wait

@@ -73,7 +73,7 @@ def apiserver_families(s: Snapshot, c: int, layout: FleetLayout) -> Iterator[Met
             counter.add_metric([level], float(s.counters[name][i, c]))
         yield counter
     counter = CounterMetricFamily("apiserver_request", _REQUEST_HELP, labels=["code"])
-    for i, code in enumerate(CODES):  # 429s and 409s
+    for i, code in enumerate(CODES):  # 429s, 409s and 500s
         counter.add_metric([code], float(s.counters["apiserver_request_total"][i, c]))
     yield counter
     yield histogram("apiserver_request_duration_seconds", _LATENCY_HELP, ["component", "scope"],

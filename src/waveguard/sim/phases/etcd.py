@@ -11,7 +11,7 @@ import numpy as np
 from waveguard.model import constants as C
 from waveguard.model.etcd import down_after_oom_s, member_memory_of
 from waveguard.sim.params import SimParams
-from waveguard.sim.phases.common import TINY, refresh_service
+from waveguard.sim.phases.common import TINY, leader_wait_share, refresh_service
 from waveguard.sim.state import FleetState
 
 
@@ -73,6 +73,7 @@ def etcd_component(state: FleetState, params: SimParams, dt: float) -> None:
     writers = params.mutating_flows
     state.etcd_writes = np.einsum("frc,fc->c", state.dispatched[writers], params.mutating_share[writers])
     if not state.etcd.busy and state.etcd_idle:
+        state.etcd_timeouts_500 = None
         return  # nothing read from etcd, never down: idle memory and a commit's p99 stand
     n = params.n_clusters
     held = state.etcd.range_bytes_held() if state.etcd.enabled else params.zeros_by_cluster
@@ -114,14 +115,26 @@ def _etcd_oom(state: FleetState, params: SimParams, c: int) -> None:
 
 def _stall_writes(state: FleetState, params: SimParams, dt: float) -> None:
     """While a cluster's etcd has no leader, a write waits for one — at most etcd's request
-    timeout (``ETCD_REQUEST_TIMEOUT_S``: 5 s + 2 election timeouts), after which it fails — and
-    holds its seat (or mutating in-flight slot) meanwhile: its service time grows by that wait.
-    So does a GET that reads from etcd (resourceVersion="", or "0" on a filling watch cache:
-    :func:`waveguard.sim.phases.common.leader_wait_share`)."""
-    stall = np.minimum(np.maximum(state.etcd_down_until - state.time_s, 0.0), C.ETCD_REQUEST_TIMEOUT_S)
+    timeout (``ETCD_REQUEST_TIMEOUT_S``: 5 s + 2 election timeouts) — and holds its seat (or
+    mutating in-flight slot) meanwhile: its service time grows by that wait. So does a GET that
+    reads from etcd (resourceVersion="", or "0" on a filling watch cache:
+    :func:`waveguard.sim.phases.common.leader_wait_share`). One dispatched while etcd has no
+    leader for at least that timeout more FAILS: etcd answers ``ErrTimeout`` "etcdserver:
+    request timed out" (etcd server/etcdserver/v3_server.go ``processInternalRaftRequestOnce``,
+    errors.go, 3.4–3.6; a ReadIndex read the same, ``linearizableReadNotify``), kube-apiserver's
+    storage passes it up (``k8s.io/apiserver/pkg/storage/etcd3/store.go``) and
+    ``endpoints/handlers/responsewriters/status.go`` ``ErrorToAPIStatus`` answers 500, 1.20–1.33:
+    ``etcd_timeouts_500`` ``(C,)``, counted in ``apiserver_request_total{code="500"}`` in the
+    step it was dispatched. (Its client's reaction is not modelled: client-go does not retry a
+    500 without Retry-After, ``rest/with_retry.go``; the controllers requeue the key.)"""
+    leaderless_for = np.maximum(state.etcd_down_until - state.time_s, 0.0)
+    stall = np.minimum(leaderless_for, C.ETCD_REQUEST_TIMEOUT_S)
     if stall.any() or state.write_stall_any:
         state.write_stall_s, state.write_stall_any = stall, bool(stall.any())
         refresh_service(state, params, dt)
+    timed_out = leaderless_for >= C.ETCD_REQUEST_TIMEOUT_S
+    state.etcd_timeouts_500 = (state.dispatched * leader_wait_share(state, params)).sum(axis=(0, 1)) \
+        * timed_out if timed_out.any() else None
 
 
 def _etcd_p99_s(state: FleetState, params: SimParams) -> np.ndarray:

@@ -80,7 +80,8 @@ def start_executing(state: FleetState, params: SimParams, dt: float) -> None:
     carry = entering * state.carry_fraction
     state.executing += carry
     if state.rollback_active is not None:
-        state.rollback_active.execute(state.executing, state.service_now_s)
+        state.rollback_active.execute(state.executing, state.service_now_s,
+                                     state.etcd_down_until > state.time_s)  # etcd has no leader
     state.completed += entering
     state.completed -= carry
 

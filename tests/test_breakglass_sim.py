@@ -113,15 +113,17 @@ def test_with_isolation_etcd_keeps_its_leader_on_130(incident, targets):
     assert all(r.leaderless_s == 0 and r.etcd_timeouts == 0 for r in result.rollbacks)
 
 
-def test_on_131_etcd_is_spared_and_isolation_still_wins(incident_131, targets):
-    """KEP-4568 (1.31+): the filling cache answers 429, etcd keeps its leader in both runs; the
-    rollback without isolation is held up by the apiservers only (its failures are not etcd's),
-    and the slowest isolated rollback is at least ten times faster than the slowest without."""
+def test_on_131_paginated_relists_still_reach_etcd_and_isolation_still_wins(incident_131, targets):
+    """KEP-4568 (1.31-1.33, cacher.go ``shouldDelegateListOnNotReadyCache``): a filling cache answers
+    unpaginated relists 429 but delegates LISTs paginated without a selector to etcd — and the
+    agent is a client-go informer (its pager's limit=500 with resourceVersion="0"), so without isolation etcd still loses its leader; the isolation's
+    cap on the change's agent keeps it, and the slowest isolated rollback is at least ten times faster
+    than the slowest without."""
     without, with_ = incident_131
-    for result in incident_131:
-        for cluster in targets:
-            assert result.series("etcd_server_leader_changes_seen_total", cluster)[-1] == 0
-        assert all(r.etcd_timeouts == 0 and r.leaderless_s == 0 for r in result.rollbacks)
+    assert any(without.series("etcd_server_leader_changes_seen_total", c)[-1] > 0 for c in targets)
+    for cluster in targets:
+        assert with_.series("etcd_server_leader_changes_seen_total", cluster)[-1] == 0
+    assert all(r.etcd_timeouts == 0 and r.leaderless_s == 0 for r in with_.rollbacks)
     fast = max(r.duration_s for r in with_.rollbacks)
     assert fast <= 10.0
     end = float(without.times[-1])

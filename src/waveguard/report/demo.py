@@ -126,8 +126,9 @@ def etcd_cause(bg: BreakglassResult) -> str | None:
                  "did not OOM-kill etcd. ")
     else:
         text += f"with isolation too it had none for {with_:,.0f} s. "
-    return text + ("On ≥1.31 a filling watch cache answers those relists 429 (KEP-4568) and etcd is spared; "
-                   "before, they go to etcd.")
+    return text + ("Up to 1.30 a filling watch cache sends every relist to etcd; 1.31-1.33 answer the "
+                   "unpaginated ones 429 but still send client-go informers' (limit=500, no selector) to etcd "
+                   "(KEP-4568); from 1.34 the cache serves those pages from its snapshots.")
 
 
 def render_breakglass_table(bg: BreakglassResult, console: Console) -> None:

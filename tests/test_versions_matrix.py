@@ -128,8 +128,8 @@ def test_up_to_1_30_a_filling_cache_sends_the_storm_to_etcd_and_from_1_31_answer
     Not asserted, because the source does not decide it: the peak of a replica's memory. APF
     bounds the LISTs in flight by seats; a seat held by a LIST waiting for etcd holds its range
     response (1 byte per byte), one held by a LIST from the ready cache its buffered response
-    (LIST_FROM_CACHE_MEMORY_MULTIPLIER), so on 1.29 the peak is lower while the storm lasts
-    longer (docs/simulator.md, "Versions")."""
+    (LIST_FROM_CACHE_MEMORY_MULTIPLIER); which peak is higher depends on how many wait at once
+    (docs/simulator.md, "Versions")."""
     old, new = restart_route["1.29"], restart_route["1.31"]
     assert not features_for("1.29").resilient_watch_cache_init and features_for("1.31").resilient_watch_cache_init
     assert old["cold_429"] == 0.0 < new["cold_429"]

@@ -180,7 +180,9 @@ class EtcdPhase:
         self.waiting = np.zeros_like(self.waiting)
         if self.busy:
             self.waiting[..., _all(cols)] = sub[self._h - h:].sum(axis=0)
-        return tuple(_spread(x.sum(axis=0), cols, self.waiting.shape) for x in (arrived_k, late_k, cancel_k))
+        shape = self.waiting.shape
+        return (_spread(arrived_k.sum(axis=0), cols, shape), _spread(late_k.sum(axis=0), cols, shape),
+                _spread(cancel_k.sum(axis=0), cols, shape))
 
     def _serve(self, t: float, tau: np.ndarray, waiting_k: np.ndarray, old: np.ndarray,
                cols: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -42,36 +42,6 @@ from waveguard.model import constants as C
 _TINY = 1e-12
 
 
-def _reading_columns(reading: np.ndarray) -> np.ndarray | None:
-    """The clusters ``(Cr,)`` whose etcd some request reads from (``reading`` ``(C,)`` > 0), or
-    None for all of them (every cluster read from, or too few to gain). The cohorts' arithmetic is
-    element by element and their sums run over cohorts, flows and replicas in the same order
-    whatever the clusters kept, so the figures do not change; at least two are kept, since numpy
-    sums a single column's replicas pairwise rather than in order."""
-    cols = np.flatnonzero(reading > 0)
-    n = len(reading)
-    if len(cols) * 4 > n * 3 or n <= 2:
-        return None
-    for extra in (0, 1):
-        if len(cols) < 2 and extra not in cols:
-            cols = np.union1d(cols, [extra])
-    return cols
-
-
-def _all(cols: np.ndarray | None) -> np.ndarray | slice:
-    """Index of the kept clusters along the last axis (``slice(None)``: all)."""
-    return slice(None) if cols is None else cols
-
-
-def _spread(part: np.ndarray, cols: np.ndarray | None, shape: tuple[int, ...]) -> np.ndarray:
-    """``part`` ``(Fe, R, Cr)`` over the clusters ``cols`` as ``(Fe, R, C)`` (zero elsewhere)."""
-    if cols is None:
-        return part
-    full = np.zeros(shape)
-    full[..., cols] = part
-    return full
-
-
 def etcd_flows(etcd_bytes: np.ndarray) -> np.ndarray:
     """Indices of the flows whose requests read from etcd first (``etcd_bytes`` ``(C, F)`` > 0
     on some cluster)."""
@@ -164,50 +134,31 @@ class EtcdPhase:
         reading = waiting_k.sum(axis=(0, 1, 2))  # (C,) requests reading from each cluster's etcd
         share = np.minimum(C.ETCD_RANGE_BYTES_PER_S, self.throughput / np.maximum(reading, _TINY)) * self.serving
         self.rate = share[None, :] / slow  # (R, C)
+        self.sent_bytes = (waiting_k.sum(axis=(0, 1)) * self.rate).sum(axis=0) * self.dt
         self.served_bytes = self.served_bytes + self.rate * self.dt
         old = self._hist[(self._steps + 1) % self._hist_n]  # S one client timeout ago
         self._hist[self._steps % self._hist_n] = self.served_bytes
-        cols = _reading_columns(reading)
-        sub = waiting_k if cols is None else waiting_k[..., cols]  # (k, Fe, R, Cr): only clusters read from
-        self.sent_bytes = np.zeros_like(reading)
-        self.sent_bytes[_all(cols)] = (sub.sum(axis=(0, 1)) * self.rate[:, _all(cols)]).sum(axis=0) * self.dt
-        arrived_k, late_k, cancel_k = self._serve(t, tau, sub, old, cols)
-        if cols is not None:
-            waiting_k[..., cols] = sub
-        while self._h < self._n and self._cohort_waiting[self._h].max() <= _TINY:
-            self._cohort_waiting[self._h] = 0.0
-            self._h += 1
-        self.waiting = np.zeros_like(self.waiting)
-        if self.busy:
-            self.waiting[..., _all(cols)] = sub[self._h - h:].sum(axis=0)
-        shape = self.waiting.shape
-        return (_spread(arrived_k.sum(axis=0), cols, shape), _spread(late_k.sum(axis=0), cols, shape),
-                _spread(cancel_k.sum(axis=0), cols, shape))
-
-    def _serve(self, t: float, tau: np.ndarray, waiting_k: np.ndarray, old: np.ndarray,
-               cols: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The cohorts' responses that arrived, arrived too late and were cancelled this step,
-        each ``(k, Fe, R, Cr)`` over the clusters ``cols`` (None: all); takes them out of
-        ``waiting_k`` (in place)."""
-        h, n, at = self._h, self._n, _all(cols)
-        # (k, 1, R, Cr) bytes each cohort received
-        progress = (self.served_bytes[:, at][None] - self._cohort_start_bytes[h:n][..., at])[:, None]
+        # (k, 1, R, C) bytes each cohort received
+        progress = (self.served_bytes[None] - self._cohort_start_bytes[h:n])[:, None]
         age = (t - self._cohort_admitted_s[h:n])[:, None, None, None]  # (k, 1, 1, 1)
-        queue_wait_k = self._cohort_queue_wait_s[h:n][..., at]
-        need = self.bytes[None, :, None, at]  # (1, Fe, 1, Cr)
-        page = self.page_bytes[None, :, None, at]
+        queue_wait_k = self._cohort_queue_wait_s[h:n]
+        need = self.bytes[None, :, None, :]  # (1, Fe, 1, C)
+        page = self.page_bytes[None, :, None, :]
         arrived_k = waiting_k * (progress >= need * (1.0 - 1e-9))
-        late_k = arrived_k * ((queue_wait_k + age + tau[..., at][None])
-                              > C.CLIENT_TIMEOUT_S * self.pages[None, :, None, at])
+        late_k = arrived_k * ((queue_wait_k + age + tau[None]) > C.CLIENT_TIMEOUT_S * self.pages[None, :, None, :])
         waiting_k -= arrived_k
         # Cancelled: the first page not back within the timeout (after the queue wait), or a later
         # page stalled for a whole timeout.
         first = (age >= C.CLIENT_TIMEOUT_S - queue_wait_k) & (progress < page)
-        stalled = (self.served_bytes[:, at] - old[:, at])[None, None] < page  # (1, Fe, R, Cr)
+        stalled = (self.served_bytes - old)[None, None] < page  # (1, Fe, R, C)
         later = (age >= C.CLIENT_TIMEOUT_S) & stalled
         cancel_k = waiting_k * (first | later)
         waiting_k -= cancel_k
-        return arrived_k, late_k, cancel_k
+        while self._h < self._n and self._cohort_waiting[self._h].max() <= _TINY:
+            self._cohort_waiting[self._h] = 0.0
+            self._h += 1
+        self.waiting = self._cohort_waiting[self._h:self._n].sum(axis=0) if self.busy else np.zeros_like(self.waiting)
+        return arrived_k.sum(axis=0), late_k.sum(axis=0), cancel_k.sum(axis=0)
 
     def drop(self, r: int, c: int) -> np.ndarray:
         """Replica ``r`` of cluster ``c`` went down: its waiting requests fail. Returns them per

@@ -145,15 +145,20 @@ class EtcdPhase:
         need = self.bytes[None, :, None, :]  # (1, Fe, 1, C)
         page = self.page_bytes[None, :, None, :]
         arrived_k = waiting_k * (progress >= need * (1.0 - 1e-9))
-        late_k = arrived_k * ((queue_wait_k + age + tau[None]) > C.CLIENT_TIMEOUT_S * self.pages[None, :, None, :])
+        # Late: of the cohorts with an arrival only (the others add exact zeros to the sum).
+        rows = np.flatnonzero(arrived_k.reshape(len(arrived_k), -1).any(axis=1))
+        late_k = arrived_k[rows] * ((queue_wait_k[rows] + age[rows] + tau[None])
+                                    > C.CLIENT_TIMEOUT_S * self.pages[None, :, None, :])
         waiting_k -= arrived_k
         # Cancelled: the first page not back within the timeout (after the queue wait), or a later
-        # page stalled for a whole timeout.
-        first = (age >= C.CLIENT_TIMEOUT_S - queue_wait_k) & (progress < page)
+        # page stalled for a whole timeout — only cohorts older than the timeout less the longest
+        # queue wait can be (cohorts are in admission order: they are the first ``o``).
+        o = int(np.count_nonzero(age >= C.CLIENT_TIMEOUT_S - C.APF_QUEUE_WAIT_LIMIT_S))
+        first = (age[:o] >= C.CLIENT_TIMEOUT_S - queue_wait_k[:o]) & (progress[:o] < page)
         stalled = (self.served_bytes - old)[None, None] < page  # (1, Fe, R, C)
-        later = (age >= C.CLIENT_TIMEOUT_S) & stalled
-        cancel_k = waiting_k * (first | later)
-        waiting_k -= cancel_k
+        later = (age[:o] >= C.CLIENT_TIMEOUT_S) & stalled
+        cancel_k = waiting_k[:o] * (first | later)
+        waiting_k[:o] -= cancel_k
         while self._h < self._n and self._cohort_waiting[self._h].max() <= _TINY:
             self._cohort_waiting[self._h] = 0.0
             self._h += 1

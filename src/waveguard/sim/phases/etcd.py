@@ -28,6 +28,11 @@ def through_etcd(state: FleetState, params: SimParams, dt: float) -> None:
         if state.queueing else 0.0
     state.etcd.admit(state.time_s, admitted, waited)
     out = state.etcd.advance(state.time_s, state.service_now_s[etcd_flows], state.cpu_stretch)
+    if out is None and not admitted.any():  # nothing admitted, nothing answered: all enter as dispatched
+        state.entering, state.etcd_out = state.dispatched, None
+        state.awaiting_etcd[etcd_flows] = state.etcd.waiting
+        state.etcd_busy = state.etcd.busy
+        return
     entering = state.dispatched.copy()
     entering[etcd_flows] = 0.0 if out is None else out[0]
     state.awaiting_etcd[etcd_flows] = state.etcd.waiting

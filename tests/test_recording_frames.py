@@ -43,3 +43,16 @@ def test_a_rollout_at_10_s_frames_gives_the_verdicts_of_one_recorded_every_step(
         if one.saturated_at_s is not None:
             assert one.saturated_at_s <= s.saturated_at_s < one.saturated_at_s + 10.0
         assert s.oom_kills == one.oom_kills
+
+
+def test_before_its_first_frame_a_gate_has_no_data_not_a_down_apiserver():
+    """A gate interval shorter than the frames (a 5 s gate against 10 s frames) reads at 5 s,
+    before anything was recorded: no data (as a Prometheus before its first scrape, which makes
+    the rollout wait), never ``up == 0`` (which halted a safe rollout: the new-user trial)."""
+    target = SimTarget(FLEET, PROFILES, SimulatorOptions(seed=3, expected_steps=3600), ROLLOUT_FRAMES)
+    cluster = FLEET.clusters[0].name
+    target.advance(5.0)
+    assert target.signals().value("up", cluster) is None
+    assert target.signals().value("apiserver_request_total", cluster) is None
+    target.advance(5.0)
+    assert target.signals().value("up", cluster) > 0

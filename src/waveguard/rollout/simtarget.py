@@ -52,6 +52,8 @@ class SimSignals(Readings):
         return self._cache[key]
 
     def _read(self, how: str, metric: str, cluster: str, labels: dict[str, str]) -> float | None:
+        if not len(self._reader.times):
+            return None  # no frame recorded yet: as a Prometheus before its first scrape, no data
         i = self._index[cluster]
         if metric.startswith(_APISERVER_PREFIXES):
             # With every apiserver replica down there is nothing to scrape.

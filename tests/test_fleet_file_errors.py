@@ -61,3 +61,18 @@ def test_a_fleet_model_refuses_what_the_file_would():
     with pytest.raises(ValueError, match="a cluster needs a name"):
         Cluster(name=" ", nodes=1)
     assert Cluster(name="e", nodes=0).nodes == 0  # alone (the cost model's edge cases), not in a fleet
+
+
+@pytest.mark.parametrize(("version", "expected"), [
+    ('"1.99"', "waveguard models Kubernetes 1.18–1.35"),
+    ('"1.9"', "waveguard models Kubernetes 1.18–1.35"),
+    ("1.30", 'quote the version ("1.30"): YAML reads 1.3 as a number'),
+])
+def test_a_version_the_model_has_no_rules_for_is_one_line(tmp_path, version, expected):
+    """model.versions.OLDEST_MODELLED … NEWEST_MODELLED: outside it the rules would be those of
+    the nearest end, silently (the new-user trial: 1.99 and 2.0 were accepted)."""
+    path = tmp_path / "fleet.yaml"
+    path.write_text(f"clusters:\n  - name: a\n    nodes: 10\n    kubernetes_version: {version}\n")
+    with pytest.raises(InputError) as err:
+        load_fleet(path)
+    assert expected in str(err.value) and "fleet.yaml:4" in str(err.value)

@@ -25,7 +25,7 @@ def demo_command(
     output_file: Optional[Path] = output_file_option("the comparison"),
     legacy_json: bool = legacy_json_option(),
     report: Optional[Path] = typer.Option(None, "--report", help="Write a self-contained HTML page here."),
-    seed: Optional[int] = typer.Option(None, "--seed", help="Simulator seed (default: the scenario's)."),
+    seed: Optional[int] = typer.Option(None, "--seed", min=0, help="Simulator seed (default: the scenario's)."),
     breakglass: bool = typer.Option(False, "--breakglass",
                                     help="Also send the incident's rollback on the largest clusters without and with "
                                          "the break-glass isolation, and report how long it takes."),

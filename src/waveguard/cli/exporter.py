@@ -37,7 +37,7 @@ def exporter_command(
     listen: str = typer.Option("127.0.0.1:9464", "--listen", help="HOST:PORT, a loopback address (HTTP; DNS on UDP)."),
     time_scale: float = typer.Option(1.0, "--time-scale", min=0.001,
                                      help="Simulated seconds per wall-clock second."),
-    seed: Optional[int] = typer.Option(None, "--seed", help="Random seed (default: the scenario's)."),
+    seed: Optional[int] = typer.Option(None, "--seed", min=0, help="Random seed (default: the scenario's)."),
     scrape_config: Optional[Path] = typer.Option(None, "--scrape-config",
                                                  help="Write a Prometheus config scraping this exporter, then serve."),
     scrape_interval: float = duration_option(1.0, "--scrape-interval", SCRAPE_INTERVAL,

@@ -76,7 +76,7 @@ def risk_command(
     plan_path: Path = typer.Argument(..., metavar="PLAN", help="Plan file (waveguard plan -o)."),
     fleet: Optional[Path] = typer.Option(None, "--fleet", help="Fleet YAML (default: the built-in fleet)."),
     samples: int = typer.Option(200, "--samples", min=1, help="Sampled worlds, each one simulated rollout."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the sweep: the same seed gives the same answer anywhere."),
+    seed: int = typer.Option(0, "--seed", min=0, help="Seed of the sweep: the same seed gives the same answer anywhere."),
     assumptions: Optional[Path] = typer.Option(None, "--assumptions",
                                                help="YAML overriding the ranges drawn (see docs/risk.md)."),
     profiles: list[Path] = typer.Option([], "--profiles",

@@ -217,7 +217,7 @@ def start(
     plan_path: Path = typer.Argument(..., help="Plan YAML (waveguard plan --output-file plan.yaml)."),
     fleet: Optional[Path] = typer.Option(None, "--fleet", help="Fleet YAML (default: the scenario's, else built-in)."),
     state: Path = state_option(DEFAULT_STATE),
-    seed: Optional[int] = typer.Option(None, "--seed", help="Simulator seed (default: the scenario's, else 0)."),
+    seed: Optional[int] = typer.Option(None, "--seed", min=0, help="Simulator seed (default: the scenario's, else 0)."),
     output: str = output_option(STREAM_FORMATS),
     legacy_json: bool = legacy_json_option(),
     force: bool = typer.Option(False, "--force", help="Start even when the plan has error findings."),

@@ -28,7 +28,7 @@ def register(app: typer.Typer) -> None:
                                                   show_default=False),
         builtin: Optional[str] = typer.Option(None, "--builtin", help="Run a shipped scenario by name."),
         list_: bool = typer.Option(False, "--list", help="List the shipped scenarios and exit."),
-        seed: Optional[int] = typer.Option(None, "--seed", help="Random seed (default: the scenario's)."),
+        seed: Optional[int] = typer.Option(None, "--seed", min=0, help="Random seed (default: the scenario's)."),
         output: str = output_option(FORMATS),
         output_file: Optional[Path] = output_file_option("the summary"),
         legacy_json: bool = legacy_json_option(),

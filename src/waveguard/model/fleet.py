@@ -38,6 +38,7 @@ from pydantic_core import PydanticCustomError
 from waveguard.model import constants as C
 from waveguard.model.errors import InputError, first_error, key_error
 from waveguard.model.strict_types import ClusterName, Count, Number
+from waveguard.model.versions import NEWEST_MODELLED, OLDEST_MODELLED
 from waveguard.model.yamlio import line_of, read_yaml_file
 
 
@@ -110,6 +111,27 @@ class Cluster(BaseModel):
         """Raises PydanticCustomError for an empty or blank name (a cluster is known by it)."""
         if isinstance(v, str) and not v.strip() or v is None:
             raise PydanticCustomError("cluster_unnamed", "a cluster needs a name")
+        return v
+
+    @field_validator("kubernetes_version", mode="before")
+    @classmethod
+    def _quoted_version(cls, v: Any) -> Any:
+        """Raises PydanticCustomError for a version YAML read as a number (1.30 is 1.3)."""
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            raise PydanticCustomError("version_unquoted", "quote the version (\"1.30\"): YAML reads {v} as a number",
+                                      {"v": v})
+        return v
+
+    @field_validator("kubernetes_version")
+    @classmethod
+    def _modelled_version(cls, v: str) -> str:
+        """Raises PydanticCustomError for a version the model has no rules for
+        (model.versions.OLDEST_MODELLED … NEWEST_MODELLED)."""
+        major, minor = (int(x) for x in v.lstrip("v").split(".")[:2])
+        if not OLDEST_MODELLED <= (major, minor) <= NEWEST_MODELLED:
+            raise PydanticCustomError(
+                "version_unmodelled", "waveguard models Kubernetes {lo}–{hi} (the feature-gate tables it was read "
+                "from); use one of those versions", {"lo": "%d.%d" % OLDEST_MODELLED, "hi": "%d.%d" % NEWEST_MODELLED})
         return v
 
     @field_validator("apiserver_endpoints")

@@ -22,6 +22,12 @@ from dataclasses import dataclass
 
 Version = tuple[int, int]
 
+#: The versions whose behaviour this table (and the model) was read for: from 1.18, the oldest a
+#: fidelity case runs (antrea-io/antrea#1044, calico node#1200), to 1.35, the master checked
+#: above. A version outside it would be modelled as its nearest end without saying so.
+OLDEST_MODELLED: Version = (1, 18)
+NEWEST_MODELLED: Version = (1, 35)
+
 #: Default-on periods of each gate: ``(on_from, off_from)`` spans, ``off_from`` None = still on.
 #: Source path and entries are given per gate.
 GATE_PERIODS: dict[str, tuple[tuple[Version, Version | None], ...]] = {

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Callable, Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from waveguard.model.errors import InputError, first_error, key_error
 from waveguard.model.fleet import Fleet
@@ -59,7 +59,7 @@ class BackendConfig(BaseModel):
     #: Unix time the rollout started on real clusters (their rollout clock's origin).
     started_at: float = 0.0
     #: The simulator's seed.
-    seed: int = 0
+    seed: int = Field(0, ge=0)
 
     @classmethod
     def from_stored(cls, data: dict[str, Any], source: str = "backend") -> "BackendConfig":

@@ -76,7 +76,7 @@ class Scenario(BaseModel):
     description: str = ""
     duration_s: Seconds = Field(gt=0)
     step_s: Seconds = Field(default=1.0, gt=0, le=1.0)
-    seed: Count = 0
+    seed: Count = Field(0, ge=0)  # numpy's SeedSequence takes non-negative integers only
     fleet: Literal["default"] | str | InlineFleet = "default"
     change: ChangeSpec | None = None
     schedule: list[ScheduleStep] = Field(default_factory=list)

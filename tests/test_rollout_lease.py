@@ -190,3 +190,23 @@ def test_the_heartbeat_thread_keeps_the_lease_fresh(tmp_path):
     assert lease is not None and lease.heartbeat > first.heartbeat and lease.owner == log.owner
     log.release()
     assert log.lease() is None
+
+
+def test_a_killed_engine_left_as_a_zombie_is_dead():
+    """An engine killed with SIGKILL whose parent has not reaped it yet is a zombie: ``kill -0``
+    still finds its PID, yet it runs nothing — its lease is taken over at once (the new-user
+    trial: `timeout -s KILL` left one and `resume` refused for 60 s)."""
+    from waveguard.rollout.lease import _pid_exists
+
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        assert _pid_exists(child.pid)
+        child.send_signal(signal.SIGKILL)
+        for _ in range(500):  # until the kernel has made it a zombie (not reaped: no wait() yet)
+            if not _pid_exists(child.pid):
+                break
+            time.sleep(0.01)
+        assert not _pid_exists(child.pid)
+    finally:
+        child.kill()
+        child.wait()

@@ -85,13 +85,24 @@ class LeaseLostError(InputError):
 
 
 def _pid_exists(pid: int) -> bool:
+    """Whether process ``pid`` runs: a zombie (killed, not yet reaped by its parent) does not —
+    ``os.kill(pid, 0)`` still finds it, so Linux's /proc/PID/stat state ``Z`` is read too."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:  # someone else's process: it exists
         return True
-    return True
+    return not _is_zombie(pid)
+
+
+def _is_zombie(pid: int) -> bool:
+    """True when /proc says ``pid`` is a zombie (proc(5): the state follows the command's ")")."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:  # no /proc (not Linux) or gone meanwhile
+        return False
+    return stat[stat.rfind(")") + 1:].split()[:1] == ["Z"]
 
 
 class Heartbeat:

@@ -74,7 +74,9 @@ class Scenario(BaseModel):
     model_config = STRICT
     name: str = Field(min_length=1)
     description: str = ""
-    duration_s: Seconds = Field(gt=0)
+    #: At most a week: a sanity bound (the simulator steps every step_s and records as it goes;
+    #: a typo such as "1y" would run for hours or exhaust memory), not a modelling limit.
+    duration_s: Seconds = Field(gt=0, le=7 * 86400.0)
     step_s: Seconds = Field(default=1.0, gt=0, le=1.0)
     seed: Count = Field(0, ge=0)  # numpy's SeedSequence takes non-negative integers only
     fleet: Literal["default"] | str | InlineFleet = "default"

@@ -44,6 +44,16 @@ from waveguard.rollout.gates.registry import GATES
 GATE_KINDS = GATES
 
 
+
+#: Shortest gate interval in a plan file, seconds: under 100 ms even a Prometheus on the same host
+#: rarely answers a query (the lower bound of --query-timeout, cli.common.QUERY_TIMEOUT). The
+#: --gate-interval option asks for 1 s (gates read per-second rates); sub-second intervals are for
+#: tests against real clusters, whose clock is the wall clock.
+MIN_GATE_INTERVAL_S = 0.1
+#: Longest bake a plan may ask for, seconds: a sanity bound (one week), not advice — longer ones
+#: are typing mistakes ("1y") that would hold the rollout in its first wave.
+MAX_BAKE_S = 7 * 86400.0
+
 class GateSpec(BaseModel):
     """One gate of a plan: a registered gate ``kind``, its ``threshold`` (in the gate's unit;
     None: the gate's default) and ``failures_to_halt``."""
@@ -106,6 +116,8 @@ class Wave(BaseModel):
     def _positive(cls, v: float) -> float:
         if v <= 0:
             raise ValueError("bake time must be > 0 seconds")
+        if v > MAX_BAKE_S:
+            raise ValueError(f"bake time {v:g} s is over a week ({MAX_BAKE_S:g} s), the longest a plan may ask for")
         return v
 
 
@@ -117,7 +129,7 @@ class Plan(BaseModel):
     change: str
     waves: list[Wave] = Field(min_length=1)
     gates: list[GateSpec] = Field(default_factory=list)
-    gate_interval_s: Seconds = Field(default=30.0, gt=0)
+    gate_interval_s: Seconds = Field(default=30.0, ge=MIN_GATE_INTERVAL_S)
     max_parallel_clusters: Count = Field(default=25, ge=1)
     rollback: Literal["automatic", "manual"] = "automatic"
     #: Seconds a gate may stay without data on a cluster before the rollout halts and rolls back
@@ -125,6 +137,13 @@ class Plan(BaseModel):
     #: Default 600 s: ten minutes, the ``for:`` of kube-prometheus' TargetDown alert, so the
     #: monitoring has paged someone by then; past it the change has run unobserved too long.
     no_data_timeout_s: Seconds = Field(default=600.0, gt=0)
+
+    @model_validator(mode="after")
+    def _gates_evaluated_before_the_no_data_timeout(self) -> "Plan":
+        if self.gate_interval_s > self.no_data_timeout_s:
+            raise ValueError(f"gate_interval_s {self.gate_interval_s:g} is over no_data_timeout_s "
+                             f"{self.no_data_timeout_s:g}: a gate without data must be evaluated again before it")
+        return self
 
     @model_validator(mode="after")
     def _unique_wave_names(self) -> "Plan":

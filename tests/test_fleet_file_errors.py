@@ -30,7 +30,7 @@ GOOD = "  - name: ok\n    nodes: 10\n"
     ("  - name: '  '\n    nodes: 5\n", 2, "clusters.1.name: cluster 2 (unnamed): a cluster needs a name", "DNS-1123 name"),
     ("  - name:\n    nodes: 5\n", 2, "clusters.1.name: cluster 2 (unnamed): a cluster needs a name", "DNS-1123 name"),
     ("  - name: a\n    nodes: 5\n  - name: a\n    nodes: 6\n", 4,
-     "clusters.2.name: cluster 'a': 'a' is also the name of cluster 2", "rename one of them"),
+     "clusters.2.name: cluster 'a': 'a' is also the name of clusters.1", "rename one of them"),
 ])
 def test_a_bad_cluster_is_named_with_its_line_and_what_to_do(tmp_path, body, line, expected, todo):
     path = tmp_path / "fleet.yaml"
@@ -56,7 +56,7 @@ def test_the_command_prints_it_on_one_line_exit_2_and_writes_nothing(runner, tmp
 def test_a_fleet_model_refuses_what_the_file_would():
     with pytest.raises(ValueError, match="at least one node"):
         Fleet(clusters=[Cluster(name="a", nodes=0)])
-    with pytest.raises(ValueError, match="'a' is also the name of cluster 1"):
+    with pytest.raises(ValueError, match="'a' is also the name of clusters.0"):
         Fleet(clusters=[Cluster(name="a", nodes=1), Cluster(name="a", nodes=2)])
     with pytest.raises(ValueError, match="a cluster needs a name"):
         Cluster(name=" ", nodes=1)

@@ -300,8 +300,8 @@ class Fleet(BaseModel):
                 raise PydanticCustomError("fleet_no_nodes", "a cluster has at least one node, got {nodes}",
                                           {"nodes": c.nodes, "index": i, "key": "nodes"})
             if c.name in first:
-                raise PydanticCustomError("fleet_duplicate_name", "{name} is also the name of cluster {first}",
-                                          {"name": repr(c.name), "first": first[c.name] + 1, "index": i, "key": "name"})
+                raise PydanticCustomError("fleet_duplicate_name", "{name} is also the name of clusters.{first}",
+                                          {"name": repr(c.name), "first": first[c.name], "index": i, "key": "name"})
             first[c.name] = i
         return v
 

@@ -11,12 +11,10 @@ violations, custom resources that may run code), which the analysis turns into f
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import os
 import re
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import yaml
 
@@ -27,6 +25,7 @@ from waveguard.analysis.stdin import STDIN, STDIN_NAMES, stdin_bytes
 from waveguard.analysis.objects import binding, mapping, pod_spec, policy_rules, workload
 from waveguard.model.errors import InputError, yaml_input_error
 from waveguard.model.findings import Severity
+from waveguard.model.gcpause import cyclic_gc_paused
 from waveguard.model.manifests import WORKLOAD_KINDS, Change, ConfigMap, Document, Location, Role, Workload
 from waveguard.model.yamlio import FastSafeLoader, first_duplicate_key
 
@@ -238,7 +237,7 @@ def load_change(paths: list[str], validate: bool = True) -> Change:
     change = Change()
     by_ref: dict[str, Workload] = {}  # the change's workloads by ref: a redefinition is found in O(1)
     skipped: list[NotManifestError] = []
-    with _cyclic_gc_paused():
+    with cyclic_gc_paused():
         for f in manifest_files(paths):
             try:
                 documents = read_documents(f)
@@ -255,18 +254,6 @@ def load_change(paths: list[str], validate: bool = True) -> Change:
     change.parse_notes += [_skip_note(not_manifest) for not_manifest in skipped]
     add_bootstrap_roles(change)
     return change
-
-
-@contextlib.contextmanager
-def _cyclic_gc_paused() -> Iterator[None]:
-    """Pause the cyclic GC while manifests load: parsed YAML has no cycles; a full collection scans all."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 class FileDocument(Document):

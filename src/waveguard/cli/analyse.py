@@ -10,8 +10,9 @@ from typing import Optional
 import typer
 
 from waveguard.cli.common import (
-    EXIT_FINDINGS, EXIT_OK, cyclic_gc_paused, input_errors, legacy_format_option, output_file_option, output_option, resolve_output,
+    EXIT_FINDINGS, EXIT_OK, input_errors, legacy_format_option, output_file_option, output_option, resolve_output,
 )
+from waveguard.model.gcpause import cyclic_gc_paused
 
 #: Output formats of `analyse` (the first is the default).
 FORMATS = ("table", "json", "yaml", "sarif")

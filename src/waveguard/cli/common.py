@@ -14,7 +14,6 @@ client when ``--kubeconfig`` is not given; ':'-separated lists are merged as kub
 
 from __future__ import annotations
 
-import gc
 import io
 import json
 import sys
@@ -73,20 +72,6 @@ def input_errors() -> Iterator[None]:
     except InputError as exc:
         stderr_console().print(f"error: {exc}", markup=False)
         raise typer.Exit(EXIT_BAD_INPUT) from None
-
-
-@contextmanager
-def cyclic_gc_paused() -> Iterator[None]:
-    """Pause Python's cyclic GC for a bounded command's start-up and work (its imports create
-    ~70,000 objects, no garbage cycles: ~100 collections that find nothing, ~5 % of the
-    start-up of ``analyse``); not for long-running commands."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def stdout_console() -> Console:

@@ -90,9 +90,33 @@ def cyclic_gc_paused() -> Iterator[None]:
 
 
 def stdout_console() -> Console:
+    """stdout for prose and lists: the terminal's width; piped, ``$COLUMNS`` when set (a user
+    who sets COLUMNS=80 reads 80-column lines), else 200 columns so grep sees whole lines.
+    Long lines word-wrap at that width (no word is cut)."""
+    import os
+
     from rich.console import Console
 
-    return Console(file=sys.stdout, soft_wrap=False, width=200 if not sys.stdout.isatty() else None)
+    piped_width = 200 if not os.environ.get("COLUMNS", "").isdigit() else None
+    return Console(file=sys.stdout, soft_wrap=False, width=piped_width if not sys.stdout.isatty() else None)
+
+
+def stderr_wrapping_console() -> Console:
+    """stderr for findings printed beside a document on stdout: wrapped to the terminal's
+    width (``$COLUMNS`` when set, else 80 when not a terminal), unlike the one-line errors."""
+    from rich.console import Console
+
+    return Console(stderr=True, soft_wrap=False, highlight=False)
+
+
+def wrapped_lines(text: str, width: int, first: str = "", hang: str = "  ") -> list[str]:
+    """``text`` word-wrapped to ``width`` cells: the first line starts with ``first``, the rest
+    with ``hang`` (a hanging indent). Words are never cut, even paths and names wider than the
+    width (such a line runs over), nor split at their hyphens."""
+    import textwrap
+
+    return textwrap.wrap(text, max(width, 20), initial_indent=first, subsequent_indent=hang,
+                         break_long_words=False, break_on_hyphens=False) or [first]
 
 
 def table_console() -> Console:
@@ -284,6 +308,14 @@ class Output:
             from waveguard.model.yamlio import write_text_atomically
 
             write_text_atomically(self.file, text if text.endswith("\n") else text + "\n")
+
+    @property
+    def width(self) -> int:
+        """Cells a text line may take: the terminal's width (``$COLUMNS`` when set, 80 when
+        piped) on standard output, FILE_TABLE_WIDTH in a file."""
+        import shutil
+
+        return FILE_TABLE_WIDTH if self.file is not None else shutil.get_terminal_size((80, 24)).columns
 
     def emit_document(self, kind: str, doc: Any) -> None:
         """``doc`` with ``apiVersion``/``kind`` as JSON or YAML (by ``format``)."""

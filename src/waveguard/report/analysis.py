@@ -108,7 +108,7 @@ def _projection_columns() -> tuple[Column, ...]:
     """The projection table's columns (``drop``: the order they go in when the width is short)."""
     from waveguard.report.fit import Column
 
-    return (Column("cluster", flex=True), Column("nodes", "right"), Column("verdict"), Column("seats", "right"),
+    return (Column("cluster", wrap=True), Column("nodes", "right"), Column("verdict"), Column("seats", "right"),
             Column("memory", "right"), Column("etcd", "right", drop=1), Column("storm s", "right"),
             Column("fan-out ev/s", "right", drop=1), Column("scaling", drop=2), Column("why", drop=3))
 

@@ -4,7 +4,9 @@ given to ``analyse`` is named as such."""
 
 from __future__ import annotations
 
+import os
 import shutil
+import stat
 from pathlib import Path
 
 from waveguard.cli.main import app
@@ -24,3 +26,21 @@ def test_a_skipped_file_is_named_once(runner, tmp_path, monkeypatch):
     block = result.stdout[result.stdout.index("WG121"):].split("fix:")[0]
     assert block.count(config.name) == 1, block
     assert "holds no Kubernetes object" in block
+
+
+def test_output_file_in_proc_is_not_a_writable_regular_file(runner):
+    """/proc/version passes the permission checks as root, but no file can be created in /proc."""
+    result = runner.invoke(app, ["plan", str(CHANGE), "--output-file", "/proc/version"])
+    assert result.exit_code == 2
+    assert "/proc/version: is not a writable regular file" in result.stderr
+    assert "check the folder exists" not in result.stderr and result.stdout == ""
+
+
+def test_output_file_that_is_a_pipe_is_refused_before_any_work(runner, tmp_path):
+    """A FIFO stands for a device here (/dev/null, which the rename would replace with a regular
+    file as root: a test must not risk that on the machine)."""
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    result = runner.invoke(app, ["plan", str(CHANGE), "--output-file", str(fifo)])
+    assert result.exit_code == 2 and f"{fifo}: is not a writable regular file" in result.stderr
+    assert stat.S_ISFIFO(fifo.stat().st_mode)  # not replaced by a regular file

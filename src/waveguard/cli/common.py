@@ -377,4 +377,27 @@ def resolve_output(value: str, formats: Sequence[str], *, output_file: Path | st
     from waveguard.model.yamlio import check_output_path
 
     check_output_path(path, "--output-file")
+    _check_creatable(path)
     return Output(fmt, path)
+
+
+def _check_creatable(path: Path | None) -> None:
+    """Raise InputError unless a file can be created beside ``path``: the file is written to a
+    temporary file there and renamed over it, which a device or a /proc or /sys entry does not
+    allow (they pass the permission checks as root). The probe file is removed at once."""
+    import os
+    import stat
+    import tempfile
+
+    if path is None:
+        return
+    hint = "give a path to a regular file in a writable folder for --output-file"
+    if path.exists() and not stat.S_ISREG(path.stat().st_mode):
+        raise InputError(str(path), "is not a writable regular file (a device, pipe or socket)", hint=hint)
+    try:
+        descriptor, probe = tempfile.mkstemp(dir=path.parent if str(path.parent) else ".", prefix=".waveguard-probe-")
+    except OSError as exc:
+        raise InputError(str(path), f"is not a writable regular file: no file can be created in {path.parent} "
+                         f"({exc.strerror or exc})", hint=hint) from None
+    os.close(descriptor)
+    os.unlink(probe)

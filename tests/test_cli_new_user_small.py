@@ -44,3 +44,11 @@ def test_output_file_that_is_a_pipe_is_refused_before_any_work(runner, tmp_path)
     result = runner.invoke(app, ["plan", str(CHANGE), "--output-file", str(fifo)])
     assert result.exit_code == 2 and f"{fifo}: is not a writable regular file" in result.stderr
     assert stat.S_ISFIFO(fifo.stat().st_mode)  # not replaced by a regular file
+
+
+def test_the_event_schema_says_why_start_streams_from_seq_2():
+    """`rollout start -o json` begins at seq 2 (tests/test_rollout_cli.py runs it): the schema says why."""
+    import json
+
+    seq = json.loads(Path("docs/schemas/events.json").read_text())["properties"]["seq"]
+    assert seq["minimum"] == 1 and "event 1 is `started`" in seq["description"]

@@ -52,3 +52,20 @@ def test_the_event_schema_says_why_start_streams_from_seq_2():
 
     seq = json.loads(Path("docs/schemas/events.json").read_text())["properties"]["seq"]
     assert seq["minimum"] == 1 and "event 1 is `started`" in seq["description"]
+
+
+def test_analyse_of_a_waveguard_plan_says_it_is_a_plan(runner, tmp_path):
+    plan = tmp_path / "plan.yaml"
+    assert runner.invoke(app, ["plan", str(CHANGE), "--output-file", str(plan)]).exit_code == 0
+    result = runner.invoke(app, ["analyse", str(plan)])
+    assert result.exit_code == 2 and result.stdout == ""
+    assert f"{plan}: is a waveguard Plan (waveguard.io/v1alpha1), not Kubernetes manifests" in result.stderr
+    assert "waveguard plan --check" in result.stderr
+
+
+def test_a_plan_beside_the_manifests_in_a_folder_is_still_skipped(runner, tmp_path):
+    for manifest in CHANGE.glob("*.yaml"):
+        shutil.copy(manifest, tmp_path)
+    assert runner.invoke(app, ["plan", str(CHANGE), "--output-file", str(tmp_path / "plan.yaml")]).exit_code == 0
+    result = runner.invoke(app, ["analyse", str(tmp_path), "-o", "json"])
+    assert result.exit_code == 1 and "WG101" in result.stdout  # the manifests are analysed

@@ -90,9 +90,8 @@ def cyclic_gc_paused() -> Iterator[None]:
 
 
 def stdout_console() -> Console:
-    """stdout for prose and lists: the terminal's width; piped, ``$COLUMNS`` when set (a user
-    who sets COLUMNS=80 reads 80-column lines), else 200 columns so grep sees whole lines.
-    Long lines word-wrap at that width (no word is cut)."""
+    """stdout for prose and lists, word-wrapped: the terminal's width; piped, ``$COLUMNS`` when
+    set, else 200 columns (grep sees whole lines)."""
     import os
 
     from rich.console import Console
@@ -110,9 +109,8 @@ def stderr_wrapping_console() -> Console:
 
 
 def wrapped_lines(text: str, width: int, first: str = "", hang: str = "  ") -> list[str]:
-    """``text`` word-wrapped to ``width`` cells: the first line starts with ``first``, the rest
-    with ``hang`` (a hanging indent). Words are never cut, even paths and names wider than the
-    width (such a line runs over), nor split at their hyphens."""
+    """``text`` word-wrapped to ``width`` cells, ``first`` then ``hang`` (a hanging indent) before
+    the lines; no word is cut or split at its hyphens (a longer one runs over)."""
     import textwrap
 
     return textwrap.wrap(text, max(width, 20), initial_indent=first, subsequent_indent=hang,

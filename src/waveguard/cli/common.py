@@ -380,9 +380,8 @@ def resolve_output(value: str, formats: Sequence[str], *, output_file: Path | st
 
 
 def _check_creatable(path: Path | None) -> None:
-    """Raise InputError unless a file can be created beside ``path``: the file is written to a
-    temporary file there and renamed over it, which a device or a /proc or /sys entry does not
-    allow (they pass the permission checks as root). The probe file is removed at once."""
+    """Raise InputError unless ``path`` is (or may become) a regular file and a file can be created
+    beside it (written there, then renamed over it: /proc refuses that, even to root)."""
     import os
     import stat
     import tempfile

@@ -68,15 +68,16 @@ def fitted_table(console: Console, title: str, columns: Sequence[Column], rows: 
             break
         kept.remove(max(droppable, key=lambda i: (columns[i].drop, i)))
     widths = _narrow(kept, columns, natural, least, console.width)
+    # Too narrow even so: every column is cut evenly by rich (a wrapped name would be folded mid-word).
+    wraps = _width(kept, widths) <= console.width
     table = Table(box=box.HEAVY_HEAD, show_lines=show_lines)
     for i in kept:
         column = columns[i]
-        table.add_column(column.name, justify=column.justify, no_wrap=not column.wrap,  # type: ignore[arg-type]
-                         overflow="fold" if column.wrap else "ellipsis",
-                         min_width=least[i] if column.wrap else None,
-                         max_width=widths[i] if column.narrowable else None)
+        wrap = column.wrap and wraps
+        table.add_column(column.name, justify=column.justify, no_wrap=not wrap,  # type: ignore[arg-type]
+                         overflow="fold" if wrap else "ellipsis", max_width=widths[i] if column.narrowable else None)
     for row in cells:
-        table.add_row(*(row[i] for i in kept))
+        table.add_row(*(row[i] if wraps else cell(row[i]) for i in kept))
     heading = Text.from_markup(title, style="bold")
     return Group(heading, table), [columns[i].name for i in range(len(columns)) if i not in kept]
 

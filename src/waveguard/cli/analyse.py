@@ -75,6 +75,7 @@ def _analyse(paths: Optional[list[str]], fleet: Optional[Path], output: str, out
         out = resolve_output(output, FORMATS, output_file=output_file, legacy_format=legacy_format)
         if not paths and profiles is None:
             raise InputError("analyse", "no manifests given", hint="pass rendered manifests, or --profiles FILE")
+        _refuse_waveguard_documents(paths or [])
         fleet_model = load_fleet(fleet) if fleet else None
         measured = load_profiles(profiles) if profiles is not None else None
         result = analyse(list(paths or []), fleet_model, lints=[lint_change], profiles=measured,
@@ -96,3 +97,35 @@ def _analyse(paths: Optional[list[str]], fleet: Optional[Path], output: str, out
                 render_table(result, console)
     worst = result.worst_severity()
     return worst is not None and SEVERITY_RANK[worst] >= SEVERITY_RANK[fail_on.value]
+
+
+#: What to run instead, for a waveguard document given to ``analyse`` (by its kind).
+_INSTEAD = {"Plan": "check it with waveguard plan --check FILE"}
+
+
+def _refuse_waveguard_documents(paths: list[str]) -> None:
+    """Raise InputError for a file named on the command line whose documents are all
+    waveguard's own (``apiVersion: waveguard.io/...``, a Plan say): they are not Kubernetes
+    manifests, and analysing them would report nothing. Files found in a folder are left to the
+    loader (a plan beside the manifests it rolls out is skipped like any other unknown kind)."""
+    import yaml
+
+    from waveguard.model.errors import InputError
+
+    for path in paths:
+        file = Path(path)
+        if path == "-" or not file.is_file():
+            continue
+        try:
+            text = file.read_text()
+            if "waveguard.io/" not in text:
+                continue
+            docs = [d for d in yaml.safe_load_all(text) if d is not None]
+        except (OSError, UnicodeDecodeError, yaml.YAMLError):
+            continue  # the loader reports what is wrong with it
+        ours = [d for d in docs if isinstance(d, dict) and str(d.get("apiVersion", "")).startswith("waveguard.io/")]
+        if docs and len(ours) == len(docs):
+            kind = str(ours[0].get("kind", "document"))
+            raise InputError(path, f"is a waveguard {kind} ({ours[0]['apiVersion']}), not Kubernetes manifests",
+                             hint=f"pass the change's rendered manifests; {_INSTEAD.get(kind, 'see waveguard --help')}")
+

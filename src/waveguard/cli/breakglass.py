@@ -10,7 +10,7 @@ import typer
 from waveguard.cli.common import (
     EXIT_FINDINGS, EXIT_OK, KUBECONFIG_ENV, command_group, input_errors, legacy_format_option, output_file_option,
     output_option,
-    resolve_output,
+    resolve_output, wrapped_lines,
 )
 from waveguard.model.errors import InputError
 
@@ -120,18 +120,21 @@ def check_command(
         if out.structured:
             out.emit_document("BreakGlassCheck", report.model_dump(mode="json") | {"ok": report.ok})
         else:
-            out.emit("\n".join(_check_lines(report)) + "\n")
+            out.emit("\n".join(_check_lines(report, out.width)) + "\n")
     raise typer.Exit(EXIT_OK if report.ok else EXIT_FINDINGS)
 
 
-def _check_lines(report) -> list[str]:
-    """The check's verdict as text lines."""
+def _check_lines(report, width: int) -> list[str]:
+    """The check's verdict as text lines, wrapped to ``width`` cells with a hanging indent."""
     verdict = "protected" if report.protected else "NOT protected"
-    lines = [f"break-glass path: {verdict} ({report.source})"]
+    lines = wrapped_lines(f"break-glass path: {verdict} ({report.source})", width)
     if report.capped is not None:
         lines.append(f"change ServiceAccounts: {'capped' if report.capped else 'NOT capped'}")
-    lines += [f"  {'ok  ' if item.ok else 'FAIL'}  {item.identity}: {item.detail}" for item in report.items]
-    lines += [f"  note: {note}" for note in report.notes]
+    for item in report.items:
+        lines += wrapped_lines(f"{item.identity}: {item.detail}", width, first=f"  {'ok  ' if item.ok else 'FAIL'}  ",
+                               hang=" " * 8)
+    for note in report.notes:
+        lines += wrapped_lines(f"note: {note}", width, first="  ", hang=" " * 4)
     if not report.ok:
         lines.append("fix: waveguard breakglass generate CHANGE_PATH | kubectl apply -f -")
     return lines

@@ -75,9 +75,31 @@ def input_errors() -> Iterator[None]:
 
 
 def stdout_console() -> Console:
+    """stdout for prose and lists, word-wrapped: the terminal's width; piped, ``$COLUMNS`` when
+    set, else 200 columns (grep sees whole lines)."""
+    import os
+
     from rich.console import Console
 
-    return Console(file=sys.stdout, soft_wrap=False, width=200 if not sys.stdout.isatty() else None)
+    piped_width = 200 if not os.environ.get("COLUMNS", "").isdigit() else None
+    return Console(file=sys.stdout, soft_wrap=False, width=piped_width if not sys.stdout.isatty() else None)
+
+
+def stderr_wrapping_console() -> Console:
+    """stderr for findings printed beside a document on stdout: wrapped to the terminal's
+    width (``$COLUMNS`` when set, else 80 when not a terminal), unlike the one-line errors."""
+    from rich.console import Console
+
+    return Console(stderr=True, soft_wrap=False, highlight=False)
+
+
+def wrapped_lines(text: str, width: int, first: str = "", hang: str = "  ") -> list[str]:
+    """``text`` word-wrapped to ``width`` cells, ``first`` then ``hang`` (a hanging indent) before
+    the lines; no word is cut or split at its hyphens (a longer one runs over)."""
+    import textwrap
+
+    return textwrap.wrap(text, max(width, 20), initial_indent=first, subsequent_indent=hang,
+                         break_long_words=False, break_on_hyphens=False) or [first]
 
 
 def table_console() -> Console:
@@ -270,6 +292,14 @@ class Output:
 
             write_text_atomically(self.file, text if text.endswith("\n") else text + "\n")
 
+    @property
+    def width(self) -> int:
+        """Cells a text line may take: the terminal's width (``$COLUMNS`` when set, 80 when
+        piped) on standard output, FILE_TABLE_WIDTH in a file."""
+        import shutil
+
+        return FILE_TABLE_WIDTH if self.file is not None else shutil.get_terminal_size((80, 24)).columns
+
     def emit_document(self, kind: str, doc: Any) -> None:
         """``doc`` with ``apiVersion``/``kind`` as JSON or YAML (by ``format``)."""
         self.emit(render_document(kind, doc, self.format))
@@ -330,4 +360,26 @@ def resolve_output(value: str, formats: Sequence[str], *, output_file: Path | st
     from waveguard.model.yamlio import check_output_path
 
     check_output_path(path, "--output-file")
+    _check_creatable(path)
     return Output(fmt, path)
+
+
+def _check_creatable(path: Path | None) -> None:
+    """Raise InputError unless ``path`` is (or may become) a regular file and a file can be created
+    beside it (written there, then renamed over it: /proc refuses that, even to root)."""
+    import os
+    import stat
+    import tempfile
+
+    if path is None:
+        return
+    hint = "give a path to a regular file in a writable folder for --output-file"
+    if path.exists() and not stat.S_ISREG(path.stat().st_mode):
+        raise InputError(str(path), "is not a writable regular file (a device, pipe or socket)", hint=hint)
+    try:
+        descriptor, probe = tempfile.mkstemp(dir=path.parent if str(path.parent) else ".", prefix=".waveguard-probe-")
+    except OSError as exc:
+        raise InputError(str(path), f"is not a writable regular file: no file can be created in {path.parent} "
+                         f"({exc.strerror or exc})", hint=hint) from None
+    os.close(descriptor)
+    os.unlink(probe)

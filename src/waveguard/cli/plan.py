@@ -9,7 +9,8 @@ import typer
 
 from waveguard.cli.common import (
     EXIT_FINDINGS, EXIT_OK, Output, err_console, input_errors, output_file_option, output_option, render_document,
-    GATE_INTERVAL, duration_option, resolve_output, stdout_console, table_console,
+    GATE_INTERVAL, duration_option, resolve_output, stderr_wrapping_console, stdout_console, table_console,
+    wrapped_lines,
 )
 
 if TYPE_CHECKING:
@@ -28,8 +29,9 @@ FORMATS = ("yaml", "json")
 
 def plan_yaml(plan: Plan) -> str:
     """The plan as YAML, commented, with ``apiVersion``/``kind: Plan`` (``load_plan`` reads it back)."""
-    header = ("# waveguard rollout plan. Bake times cover the longest DNS cache TTL plus two gate evaluations;\n"
-              "# the first production wave includes a slice of the largest clusters.\n")
+    header = ("# waveguard rollout plan. Bake times cover the longest DNS cache TTL plus two\n"
+              "# gate evaluations; the first production wave includes a slice of the largest\n"
+              "# clusters.\n")
     return header + render_document("Plan", plan.model_dump(mode="json", exclude_none=True), "yaml")
 
 
@@ -52,9 +54,17 @@ def _change_beside(plan: Plan, file: Path | None) -> Plan:
 
 
 def _print_findings(findings: list[Finding], console=None) -> None:
+    from rich.text import Text
+
     console = console or stdout_console()
     for f in findings:
-        console.print(f"[bold]{f.rule}[/] {f.severity}: {f.message}\n  fix: {f.fix}", highlight=False)
+        lines = wrapped_lines(f"{f.rule} {f.severity}: {f.message}", console.width)
+        lines += wrapped_lines(f"fix: {f.fix}", console.width, first="  ", hang="    ")
+        head = Text(lines[0])
+        head.stylize("bold", 0, len(f.rule))
+        console.print(head, highlight=False)
+        for line in lines[1:]:
+            console.print(line, highlight=False, markup=False)
 
 
 def print_gates(console=None) -> None:
@@ -163,5 +173,5 @@ def plan_command(
     if out.file is not None:
         stdout_console().print(f"wrote {out.file}: {len(plan.waves)} waves, bake {plan.waves[0].bake_s:.0f} s each")
     # With the plan on stdout, findings go to stderr: stdout stays valid YAML.
-    _print_findings(findings, err_console if out.file is None else None)
+    _print_findings(findings, stderr_wrapping_console() if out.file is None else None)
     raise typer.Exit(EXIT_FINDINGS if any(f.severity == "error" for f in findings) else EXIT_OK)

@@ -19,7 +19,7 @@ import typer
 from rich.console import Console, RenderableType
 from rich.live import Live
 
-from waveguard.cli.common import input_errors, render_document, stdout_console
+from waveguard.cli.common import input_errors, render_document, stdout_console, wrapped_lines
 
 if TYPE_CHECKING:
     from waveguard.rollout.eventlog import Event, EventLog, RolloutState
@@ -158,10 +158,10 @@ def print_status(state: RolloutState, console: Console | None = None) -> None:
     standard output's)."""
     console = console or stdout_console()
     console.print(f"status: [bold]{state.status}[/] at t={state.last_t:.0f} s, wave {state.wave}")
-    if state.halt:
-        console.print(f"halted: {state.halt.get('reason')}", highlight=False)
-    if state.pause_reason:
-        console.print(f"paused: {state.pause_reason}", highlight=False)
+    for label, reason in (("halted", state.halt.get("reason") if state.halt else None),
+                          ("paused", state.pause_reason)):
+        for line in wrapped_lines(f"{label}: {reason}", console.width) if reason else []:
+            console.print(line, highlight=False, markup=False)
     running = {c: s for c, s in state.shares.items() if s > 0}
     console.print(f"clusters running the change: {len(running)}; rolled back: {len(state.rolled_back)}")
     for cluster, where in sorted(state.cluster_state.items()):  # issue 14: each cluster's rollback state

@@ -101,7 +101,8 @@ def _print_summary(result, report, metrics_out, console) -> None:
 
     rows = result.summary()
     table = Table(title=f"waveguard simulate — {result.scenario}", header_style="bold", box=None)
-    table.add_column("cluster", justify="left")
+    # A cluster's name identifies the row: never cut it, let the figures' headers wrap instead.
+    table.add_column("cluster", justify="left", no_wrap=True, min_width=max((len(r.name) for r in rows), default=7))
     for col in ("nodes", "change at", "saturated at", "DNS failing at", "peak error", "impact min"):
         table.add_column(col, justify="right")
     for r in rows:

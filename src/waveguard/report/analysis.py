@@ -108,7 +108,7 @@ def _projection_columns() -> tuple[Column, ...]:
     """The projection table's columns (``drop``: the order they go in when the width is short)."""
     from waveguard.report.fit import Column
 
-    return (Column("cluster", flex=True), Column("nodes", "right"), Column("verdict"), Column("seats", "right"),
+    return (Column("cluster", wrap=True), Column("nodes", "right"), Column("verdict"), Column("seats", "right"),
             Column("memory", "right"), Column("etcd", "right", drop=1), Column("storm s", "right"),
             Column("fan-out ev/s", "right", drop=1), Column("scaling", drop=2), Column("why", drop=3))
 
@@ -123,14 +123,18 @@ def _print_finding(f: Any, console: Console) -> None:
     from rich.padding import Padding
     from rich.text import Text
 
-    head = Text(no_wrap=True, overflow="ellipsis")
+    about_the_file = f.workload == f"file {f.file}"  # WG121: the subject is the file itself
+    head = Text(no_wrap=not about_the_file, overflow="fold" if about_the_file else "ellipsis")
     head.append(f.rule, style="bold")
     head.append(f" {f.severity}", style=_STYLE[f.severity])
     head.append(f"  {f.workload}")
     console.print(head)
-    # a path is kept whole (folded if longer than the line): its end is the line number
-    console.print(Padding(Text(f"{f.file}:{f.line}", style="dim", overflow="fold"), (0, 0, 0, 2)))
-    console.print(Padding(Text(f.message), (0, 0, 0, 2)))
+    message = f.message
+    if about_the_file:  # the head names the file once: not again as location and subject of the message
+        message = message.removeprefix(f"{f.file} ")
+    else:  # a path is kept whole (folded if longer than the line): its end is the line number
+        console.print(Padding(Text(f"{f.file}:{f.line}", style="dim", overflow="fold"), (0, 0, 0, 2)))
+    console.print(Padding(Text(message), (0, 0, 0, 2)))
     fix = Text("fix: ", style="dim")
     fix.append(f.fix, style="")
     console.print(Padding(fix, (0, 0, 1, 2)))

@@ -54,7 +54,7 @@ def _row(r: StrategyResult) -> list[str]:
 
 
 #: The strategy table's columns: too narrow, "why it stopped" is listed under the table.
-STRATEGY_COLUMNS = (Column("strategy", flex=True), Column("blast radius", "right"), Column("halted at"),
+STRATEGY_COLUMNS = (Column("strategy", wrap=True), Column("blast radius", "right"), Column("halted at"),
                     Column("saturated", "right"), Column("impact min", "right"), Column("rolled back", drop=1),
                     Column("why it stopped", drop=2))
 
@@ -79,11 +79,11 @@ def _strategy_table(title: str, results: list[StrategyResult], console: Console)
 BREAKGLASS_HEADER = ("case", "cluster", "sent as → priority level", "saturated at", "rollback at", "completed in",
                      "429s", "failed attempts", "queued", "control plane back at")
 #: The break-glass table's columns (BREAKGLASS_HEADER): the optional ones go first when narrow.
-BREAKGLASS_COLUMNS = (Column("case", flex=True), Column("cluster", flex=True), Column(BREAKGLASS_HEADER[2], flex=True,
+BREAKGLASS_COLUMNS = (Column("case", wrap=True), Column("cluster", wrap=True), Column(BREAKGLASS_HEADER[2], flex=True,
                                                                                       drop=6),
-                      Column("saturated at", drop=2), Column("rollback at"), Column("completed in", flex=True),
+                      Column("saturated at", drop=2), Column("rollback at"), Column("completed in", wrap=True),
                       Column("429s", "right", drop=5), Column("failed attempts", "right", drop=4),
-                      Column("queued", "right", drop=3), Column("control plane back at", flex=True, drop=1))
+                      Column("queued", "right", drop=3), Column("control plane back at", wrap=True, drop=1))
 
 
 def _breakglass_rows(bg: BreakglassResult) -> list[list[str]]:

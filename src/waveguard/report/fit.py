@@ -1,10 +1,12 @@
-"""Terminal tables that fit the console's width: they degrade, they do not wrap.
+"""Terminal tables that fit the console's width: they degrade rather than spill.
 
 A table too wide for the console first drops its optional columns (highest ``drop`` first)
-until it would fit with its ``flex`` columns at FLEX_MIN cells, then narrows the widest flex
-columns as much as needed; a cut cell ends in an ellipsis, no cell ever wraps onto a second
-line. Callers print what a dropped column held elsewhere when it matters (e.g. the
-reasons, as a list below the table).
+until it would fit with its ``flex`` columns at their least width, then narrows the widest
+flex columns as much as needed. A ``flex`` cell is cut with an ellipsis at FLEX_MIN cells at
+least; a ``wrap`` cell (names that identify a row: a cluster, a strategy, or prose that would
+lose its meaning cut) is never cut: it wraps at spaces onto more lines, and is never narrowed
+below its longest word. The title wraps too. Callers print what a dropped column held
+elsewhere when it matters (e.g. the reasons, as a list below the table).
 """
 
 from __future__ import annotations
@@ -20,17 +22,27 @@ from rich.text import Text
 
 #: Width (cells) a flex column is narrowed to at most (less when its longest cell is shorter).
 FLEX_MIN = 16
+#: Width (cells) a wrap column keeps before optional columns are dropped (two or three lines
+#: of a long name, rather than a word a line beside a column that could go).
+WRAP_COMFORT = 24
 
 
 @dataclass(frozen=True)
 class Column:
-    """A table column: ``flex`` gives up its width first (cut with an ellipsis); ``drop`` > 0
+    """A table column: ``flex`` gives up its width first (cut with an ellipsis); ``wrap`` gives
+    it up down to its longest word, wrapping its cells at spaces, never cutting them; ``drop`` > 0
     may be dropped when the table does not fit (the highest first: 1 is dropped last); 0 is always kept."""
 
     name: str
     justify: str = "left"
     flex: bool = False
     drop: int = 0
+    wrap: bool = False
+
+    @property
+    def narrowable(self) -> bool:
+        """Gives up width when the table does not fit (cut or wrapped)."""
+        return self.flex or self.wrap
 
 
 def cell(value: str | Text, style: str = "") -> Text:
@@ -42,26 +54,48 @@ def cell(value: str | Text, style: str = "") -> Text:
 
 def fitted_table(console: Console, title: str, columns: Sequence[Column], rows: Sequence[Sequence[str | Text]],
                  *, show_lines: bool = False) -> tuple[Group, list[str]]:
-    """The title (one line, cut to the width) over the table of ``rows`` that fits
+    """The title (wrapped to the width) over the table of ``rows`` that fits
     ``console.width``, and the names of the columns dropped."""
-    cells = [[cell(value) for value in row] for row in rows]
+    cells = [[_cell(value, column.wrap) for value, column in zip(row, columns, strict=True)] for row in rows]
     natural = [max([cell_len(c.name), *(t.cell_len for t in (row[i] for row in cells))])
                for i, c in enumerate(columns)]
+    least = [_least_width(c, natural[i], [row[i] for row in cells]) for i, c in enumerate(columns)]
+    comfortable = [min(natural[i], max(least[i], WRAP_COMFORT)) if c.wrap else least[i] for i, c in enumerate(columns)]
     kept = list(range(len(columns)))
-    while _width(kept, [min(natural[i], FLEX_MIN) if columns[i].flex else natural[i] for i in range(len(columns))]) \
-            > console.width:
+    while _width(kept, comfortable) > console.width:
         droppable = [i for i in kept if columns[i].drop > 0]
         if not droppable:
             break
         kept.remove(max(droppable, key=lambda i: (columns[i].drop, i)))
-    widths = _narrow_flex(kept, columns, natural, console.width)
+    widths = _narrow(kept, columns, natural, least, console.width)
+    # Too narrow even so: every column is cut evenly by rich (a wrapped name would be folded mid-word).
+    wraps = _width(kept, widths) <= console.width
     table = Table(box=box.HEAVY_HEAD, show_lines=show_lines)
     for i in kept:
-        table.add_column(columns[i].name, justify=columns[i].justify, no_wrap=True,  # type: ignore[arg-type]
-                         overflow="ellipsis", max_width=widths[i] if columns[i].flex else None)
+        column = columns[i]
+        wrap = column.wrap and wraps
+        table.add_column(column.name, justify=column.justify, no_wrap=not wrap,  # type: ignore[arg-type]
+                         overflow="fold" if wrap else "ellipsis", max_width=widths[i] if column.narrowable else None)
     for row in cells:
-        table.add_row(*(row[i] for i in kept))
-    return Group(cell(title, "bold"), table), [columns[i].name for i in range(len(columns)) if i not in kept]
+        table.add_row(*(row[i] if wraps else cell(row[i]) for i in kept))
+    heading = Text.from_markup(title, style="bold")
+    return Group(heading, table), [columns[i].name for i in range(len(columns)) if i not in kept]
+
+
+def _cell(value: str | Text, wraps: bool) -> Text:
+    """A cell of a ``wrap`` column (wraps at spaces) or of any other (never wraps)."""
+    if not wraps:
+        return cell(value)
+    return value if isinstance(value, Text) else Text.from_markup(value)
+
+
+def _least_width(column: Column, natural: int, cells: Sequence[Text]) -> int:
+    """The least width ``column`` is narrowed to: a ``wrap`` column's longest word (or its
+    header's), a ``flex`` column's FLEX_MIN (less when its longest cell is shorter), else its
+    natural width."""
+    if column.wrap:
+        return max(cell_len(word) for word in [*column.name.split(), *(w for t in cells for w in t.plain.split())])
+    return min(natural, FLEX_MIN) if column.flex else natural
 
 
 def _width(kept: list[int], widths: Sequence[int]) -> int:
@@ -69,14 +103,15 @@ def _width(kept: list[int], widths: Sequence[int]) -> int:
     return sum(widths[i] + 3 for i in kept) + 1
 
 
-def _narrow_flex(kept: list[int], columns: Sequence[Column], natural: list[int], width: int) -> list[int]:
-    """Column widths with the widest flex columns narrowed, one cell at a time, down to
-    FLEX_MIN (or their natural width), until the table fits ``width``."""
+def _narrow(kept: list[int], columns: Sequence[Column], natural: list[int], least: list[int],
+            width: int) -> list[int]:
+    """Column widths with the widest narrowable (flex or wrap) columns narrowed, one cell at a
+    time, down to their least width, until the table fits ``width``."""
     widths = list(natural)
-    flex = [i for i in kept if columns[i].flex]
+    narrowable = [i for i in kept if columns[i].narrowable]
     while _width(kept, widths) > width:
-        narrowable = [i for i in flex if widths[i] > min(natural[i], FLEX_MIN)]
-        if not narrowable:
-            break  # rich narrows the rest evenly: still no wrap (cells are cut)
-        widths[max(narrowable, key=lambda i: widths[i])] -= 1
+        wide = [i for i in narrowable if widths[i] > least[i]]
+        if not wide:
+            break  # rich narrows the rest evenly: flex cells are cut, wrap cells fold
+        widths[max(wide, key=lambda i: widths[i])] -= 1
     return widths

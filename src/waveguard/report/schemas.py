@@ -128,7 +128,11 @@ class RolloutEventDocument(_Versioned):
 
     kind: Literal["RolloutEvent"] = "RolloutEvent"
     event: EventKind
-    seq: int = Field(ge=1)
+    seq: int = Field(ge=1, description="The event's number in the state file, from 1, without gaps. "
+                     "`rollout start` streams from 2: event 1 is `started`, written before the stream "
+                     "opens (it holds the plan, fleet and manifests the rollout runs: tens of kB, kept in the "
+                     "state file, not streamed); "
+                     "`resume` streams from the first event after those already in the file.")
     t: float
     time: str | None = Field(description="RFC 3339, UTC", json_schema_extra={"format": "date-time"})
     wave: int | None

@@ -7,6 +7,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import stat
 import socket
 import threading
 import time
@@ -238,3 +239,13 @@ def test_a_state_file_with_a_damaged_page_is_called_corrupt(tmp_path):
     state.write_bytes(bytes(data))
     with pytest.raises(InputError, match="not a readable waveguard state database: corrupt"):
         EventLog(state).events()
+
+
+def test_an_output_path_that_is_a_pipe_is_refused_before_any_work(tmp_path):
+    """``--report``/``--output-file`` write through a temporary file and a rename, which would
+    replace a device or a pipe with a regular file (as root, /dev/null: the new-user trial)."""
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    with pytest.raises(InputError, match="is not a regular file"):
+        check_output_path(fifo, "--report")
+    assert stat.S_ISFIFO(fifo.stat().st_mode)

@@ -210,7 +210,7 @@ def yaml_text(data: Any, header: str = "") -> str:
 def check_output_path(path: "str | os.PathLike[str] | None", flag: str) -> None:
     """Check, before any work, that ``path`` (an output option's value; None: not given) can be
     written as :func:`write_text_atomically` writes it: its folder exists and is writable, and
-    it is not a folder. Raises InputError naming ``path`` and ``flag``."""
+    it is not a folder, a device, a pipe or a socket. Raises InputError naming ``path`` and ``flag``."""
     from waveguard.model.errors import InputError
 
     if path is None:
@@ -219,6 +219,9 @@ def check_output_path(path: "str | os.PathLike[str] | None", flag: str) -> None:
     folder = target.parent if str(target.parent) else Path(".")
     if target.is_dir():
         raise InputError(str(target), "is a folder", hint=f"give a file name for {flag}")
+    if target.exists() and not target.is_file():  # the rename would replace a device or pipe (as root: /dev/null)
+        raise InputError(str(target), "is not a regular file (a device, pipe or socket)",
+                         hint=f"give a path to a regular file for {flag}")
     if not folder.is_dir():
         what = "is not a folder" if folder.exists() else "does not exist"
         raise InputError(str(target), f"cannot write: the folder {folder} {what}",

@@ -42,7 +42,7 @@ def test_output_file_that_is_a_pipe_is_refused_before_any_work(runner, tmp_path)
     fifo = tmp_path / "pipe"
     os.mkfifo(fifo)
     result = runner.invoke(app, ["plan", str(CHANGE), "--output-file", str(fifo)])
-    assert result.exit_code == 2 and f"{fifo}: is not a writable regular file" in result.stderr
+    assert result.exit_code == 2 and f"{fifo}: is not a regular file (a device, pipe or socket)" in result.stderr
     assert stat.S_ISFIFO(fifo.stat().st_mode)  # not replaced by a regular file
 
 

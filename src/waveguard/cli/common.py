@@ -368,14 +368,11 @@ def _check_creatable(path: Path | None) -> None:
     """Raise InputError unless ``path`` is (or may become) a regular file and a file can be created
     beside it (written there, then renamed over it: /proc refuses that, even to root)."""
     import os
-    import stat
     import tempfile
 
     if path is None:
         return
     hint = "give a path to a regular file in a writable folder for --output-file"
-    if path.exists() and not stat.S_ISREG(path.stat().st_mode):
-        raise InputError(str(path), "is not a writable regular file (a device, pipe or socket)", hint=hint)
     try:
         descriptor, probe = tempfile.mkstemp(dir=path.parent if str(path.parent) else ".", prefix=".waveguard-probe-")
     except OSError as exc:

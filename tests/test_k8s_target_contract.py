@@ -369,7 +369,7 @@ def test_rollout_cli_on_real_clusters_applies_through_the_contract_and_gates_thr
                                 "--signals", "prometheus",
                                 "--prometheus-url", f"http://127.0.0.1:{prom.server_address[1]}"])
         assert r.exit_code == 0, r.output
-        assert "status: completed" in r.stdout
+        assert "status: completed" in r.stdout and "every wave passed (1)" in r.stdout  # not the index past the plan
         assert labelled(stub) == ["node-000", "node-001"] and DS_PATH in stub.objects
         started = EventLog(str(db)).events()[0].data["backend"]
         assert started["kind"] == "kubernetes" and started["kubernetes"]["kubeconfig"] == str(path)

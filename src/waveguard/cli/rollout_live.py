@@ -157,7 +157,10 @@ def print_status(state: RolloutState, console: Console | None = None) -> None:
     clusters running the change, and each cluster's rollback state; on ``console`` (default:
     standard output's)."""
     console = console or stdout_console()
-    console.print(f"status: [bold]{state.status}[/] at t={state.last_t:.0f} s, wave {state.wave}")
+    # the wave index points past the plan once it completed: say how many passed instead
+    where = (f"every wave passed ({len(state.passed_waves)})" if state.status == "completed"
+             else f"wave {state.wave}")
+    console.print(f"status: [bold]{state.status}[/] at t={state.last_t:.0f} s, {where}")
     for label, reason in (("halted", state.halt.get("reason") if state.halt else None),
                           ("paused", state.pause_reason)):
         for line in wrapped_lines(f"{label}: {reason}", console.width) if reason else []:

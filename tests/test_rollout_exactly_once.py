@@ -111,14 +111,22 @@ def test_killed_after_every_commit_of_the_incident_on_the_simulator(tmp_path):
     """The incident with SLI gates on the real simulator (a fresh one per process, rebuilt from
     the log's transitions): it reaches production, a gate fails, everything rolls back."""
     plan = simulated.small_plan(gates=simulated.SLI_GATES)
+    reference, writes = killed_before_every_write_on_the_simulator(tmp_path, plan, outcome)
+    assert reference[0][0] == "rolled_back" and writes == KILL_POINTS_SIMULATED
+
+
+def killed_before_every_write_on_the_simulator(tmp_path, plan, summary) -> tuple[object, int]:
+    """Run ``plan`` on the simulator once uninterrupted, counting its writes, then once killed
+    before each write and resumed; assert every resumed run's ``summary(log)`` equals the
+    uninterrupted one's. Returns (that summary, the number of writes)."""
     writes = {"n": 0}
     _, log = simulated.run(tmp_path, plan, name="reference.db",
                            fault=lambda: writes.__setitem__("n", writes["n"] + 1))
-    reference = outcome(log)
-    assert reference[0][0] == "rolled_back" and writes["n"] == KILL_POINTS_SIMULATED
+    reference = summary(log)
     for point in range(1, writes["n"] + 1):
         name = f"killed-{point}.db"
         killed, _ = simulated.run(tmp_path, plan, name=name, fault=kill_before_write(point))
         assert killed is None, f"kill point {point} was not reached"
         _, resumed = simulated.run(tmp_path, plan, name=name)
-        assert outcome(resumed) == reference, f"killed before commit {point} on the simulator"
+        assert summary(resumed) == reference, f"killed before commit {point} on the simulator"
+    return reference, writes["n"]

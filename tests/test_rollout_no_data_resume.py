@@ -23,7 +23,7 @@ import yaml
 
 from tests import test_rollout_simulated as simulated
 from tests.test_rollout_engine import World, plan_of, run
-from tests.test_rollout_exactly_once import kill_before_write
+from tests.test_rollout_exactly_once import kill_before_write, killed_before_every_write_on_the_simulator
 from waveguard.rollout.eventlog import EventLog, fold
 
 ETCD = "etcd_request_duration_seconds"  # what the etcd_p99_latency gate reads
@@ -115,18 +115,10 @@ def test_killed_before_every_commit_of_a_no_data_wait_on_the_simulator(tmp_path)
     log's transitions in every process."""
     plan = simulated.small_plan(bake_s=60.0, gates=("apiserver_p99_latency", "coredns_api_errors"))
     plan = plan.model_copy(update={"no_data_timeout_s": 120.0})
-    writes = {"n": 0}
-    _, log = simulated.run(tmp_path, plan, name="reference.db",
-                           fault=lambda: writes.__setitem__("n", writes["n"] + 1))
-    reference = stream(log)
-    assert fold(log.events()).status == "rolled_back" and [e[0] for e in reference].count("paused") == 1
-    assert writes["n"] == 15  # pinned: paused at 30 s, halted at 180 s (past 30 + 120 s), rolled back
-    for point in range(1, writes["n"] + 1):
-        name = f"killed-{point}.db"
-        killed, _ = simulated.run(tmp_path, plan, name=name, fault=kill_before_write(point))
-        assert killed is None, f"kill point {point} was not reached"
-        _, resumed = simulated.run(tmp_path, plan, name=name)
-        assert stream(resumed) == reference, f"killed before commit {point} on the simulator"
+    (status, reference), writes = killed_before_every_write_on_the_simulator(
+        tmp_path, plan, lambda log: (fold(log.events()).status, stream(log)))
+    assert status == "rolled_back" and [e[0] for e in reference].count("paused") == 1
+    assert writes == 15  # pinned: paused at 30 s, halted at 180 s (past 30 + 120 s), rolled back
 
 
 def test_rollout_resume_after_a_kill_in_a_no_data_wait_continues_the_wait(runner, tmp_path, monkeypatch):

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import sys
 import time
 from pathlib import Path
@@ -38,12 +39,21 @@ def incident_inputs(seed: int) -> SweepInputs:
                        uncertainty=Uncertainty(), seed=seed)
 
 
-def timed(label: str, run) -> tuple[float, object]:
-    t0 = time.perf_counter()
+def cpu_s() -> float:
+    """CPU seconds of this process and its finished children (the pool's workers), user + system."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def timed(label: str, run) -> tuple[float, float, object]:
+    """Run ``run()``; print and return its wall seconds, CPU seconds (this process and the
+    children that finished during it) and result."""
+    t0, c0 = time.perf_counter(), cpu_s()
     out = run()
-    wall = time.perf_counter() - t0
-    print(f"{label:<34} {wall:8.1f} s", flush=True)
-    return wall, out
+    wall, cpu = time.perf_counter() - t0, cpu_s() - c0
+    print(f"{label:<34} {wall:8.1f} s wall, {cpu:8.1f} s CPU", flush=True)
+    return wall, cpu, out
 
 
 def ray_task_overhead_s(tasks: int = 200) -> float:
@@ -72,15 +82,16 @@ def main() -> None:
     cores = os.cpu_count() or 1
     print(f"{args.samples} samples of the incident plan, built-in fleet; {cores} cores; "
           f"load average {os.getloadavg()[0]:.1f}")
-    pool_wall, pool = timed(f"local pool ({cores} processes)", lambda: run_sweep(inputs, args.samples))
-    per_sample = pool_wall * cores / args.samples
-    print(f"  per sample: {per_sample:.2f} s of a core (wall × cores ÷ samples); P(saturation) "
+    pool_wall, pool_cpu, pool = timed(f"local pool ({cores} processes)", lambda: run_sweep(inputs, args.samples))
+    per_sample = pool_cpu / args.samples
+    print(f"  per sample: {per_sample:.2f} s of CPU (pool CPU ÷ samples; wall × cores ÷ samples "
+          f"{pool_wall * cores / args.samples:.2f} s); P(saturation) "
           f"{pool.summary.p_saturation.value:.3f} (≤ {pool.summary.p_saturation.high:.3f})")
     if args.skip_ray:
         return
     walls = {}
     for workers in (1, 2):
-        walls[workers], sweep = timed(f"ray, local, {workers} worker(s)",
+        walls[workers], _cpu, sweep = timed(f"ray, local, {workers} worker(s)",
                                       lambda w=workers: run_sweep(inputs, args.samples, ray_address="local",
                                                                   ray_cpus=w))
         print(f"  same answer as the pool: {sweep.outcomes == pool.outcomes}")

@@ -205,3 +205,17 @@ def test_a_measured_informer_rewatches_and_a_measured_plain_client_relists(tmp_p
         assert watching > 0
         replicas.crash(sim.state, sim.params, 0, 0, oom=False)
         assert sim.state.backoff[1, g, 0] == pytest.approx(watching if relists else 0.0)
+
+
+def test_one_start_list_per_informer_and_its_relists_at_their_measured_rate(tmp_path):
+    """A reflector LISTs with resourceVersion=0 at start and relists from its last
+    resourceVersion N (tools/cache/reflector.go relistResourceVersion): only the LIST all pods
+    sent is the start LIST."""
+    events = _list_then_watch(3, [None] * 3, bookmarks=True)
+    events.append(ev(99, t=50, verb="list", uri="/api/v1/pods?resourceVersion=4242", user=AGENT,
+                     pod="collector-1", ip="10.0.2.1", resource="pods"))
+    m = _measure(tmp_path, events)
+    lists = {(rc.resource_version, rc.trigger): rc for rc in _profile_classes(m, "list")}
+    assert set(lists) == {("0", "start"), ("not-older-than", "periodic")}
+    assert lists[("0", "start")].informer
+    assert lists[("not-older-than", "periodic")].rate_per_s == pytest.approx(1 / 100)

@@ -118,8 +118,9 @@ def measured_client(summary: ClientSummary, class_rows: list[tuple], code_map: d
     (keyed by :func:`pair_key`); ``span`` seconds of log."""
     per_node, reason = per_node_verdict(summary)
     evidence = evidence or {}
-    measured = [measured_class(row, summary.pods, code_map, span, evidence.get(pair_key(row)))
-                for row in class_rows]
+    starts = start_lists(class_rows)
+    measured = [measured_class(row, summary.pods, code_map, span, evidence.get(pair_key(row)), i in starts)
+                for i, row in enumerate(class_rows)]
     status: dict[int, int] = {}
     for mc in measured:
         for k, v in mc.status_codes.items():
@@ -140,10 +141,26 @@ def measured_client(summary: ClientSummary, class_rows: list[tuple], code_map: d
     )
 
 
+def start_lists(class_rows: list[tuple]) -> set[int]:
+    """Indexes of the LIST rows that are their objects' start LIST: per :func:`pair_key`, the
+    LIST class most pods sent (then most requests). Its other LIST classes (e.g. a reflector's
+    relists from resourceVersion N, or "" after a 410) are LISTs at their measured rate."""
+    best: dict[tuple, int] = {}
+    for i, row in enumerate(class_rows):
+        if row[2] != "list":
+            continue
+        top = best.get(pair_key(row))
+        if top is None or (int(row[-1] or 0), int(row[-3] or 0)) > (int(class_rows[top][-1] or 0),
+                                                                     int(class_rows[top][-3] or 0)):
+            best[pair_key(row)] = i
+    return set(best.values())
+
+
 def measured_class(row: tuple[Any, ...], client_pods: int, code_map: dict[tuple, dict[int, int]],
-                   span: float, evidence: WatchEvidence | None = None) -> MeasuredClass:
+                   span: float, evidence: WatchEvidence | None = None, start_list: bool = True) -> MeasuredClass:
     """One class row of a client of ``client_pods`` pods as a :class:`MeasuredClass`; ``evidence``:
-    the client's LISTs and WATCHes of the same objects (:func:`informer_verdict`)."""
+    the client's LISTs and WATCHes of the same objects (:func:`informer_verdict`); ``start_list``:
+    a LIST row is its objects' start LIST (:func:`start_lists`)."""
     verb, resource, subresource, api_group, bits, rv_sem, rv_match, lim, n_req, n_pages, n_pods = row[2:]
     n_req, n_pages, n_pods = int(n_req or 0), int(n_pages or 0), int(n_pods or 0)
     cc = code_map.get(tuple(row[:CLASS_KEY_COLUMNS]), {})
@@ -161,7 +178,7 @@ def measured_class(row: tuple[Any, ...], client_pods: int, code_map: dict[tuple,
         leader_only=client_pods >= LEADER_MIN_PODS and n_pods == 1,
         bookmarks=bool(bits & BIT_BOOKMARKS), initial_events=bool(bits & BIT_INITIAL_EVENTS),
         watch_list=watch_list, informer_evidence=why, listed=ev.list_pods > 0,
-        plain_watches=ev.watches > ev.initial_events,
+        plain_watches=ev.watches > ev.initial_events, start_list=start_list and verb == "list",
     )
 
 
@@ -245,8 +262,9 @@ def request_classes(mc: MeasuredClass, span: float) -> list[RequestClass]:
 
     A LIST is an informer's start LIST only with the evidence of :func:`informer_verdict`; a
     LIST followed by WATCHes of the same objects without it is a ``start`` LIST of a client that
-    is not an informer (``watch_list`` "no": a LIST after every broken WATCH); a LIST without
-    any WATCH of its objects is ``periodic`` at its measured rate. A WATCH with
+    is not an informer (``watch_list`` "no": a LIST after every broken WATCH); one start LIST per
+    set of objects (:func:`start_lists`); any other LIST, and a LIST without any WATCH of its
+    objects, is ``periodic`` at its measured rate. A WATCH with
     sendInitialEvents=true is a WatchList informer's start (``watch_list`` "yes"; client-go falls
     back to a LIST with its pager's limit where the server has no WatchList)."""
     verb = VERB_ALIASES.get(mc.verb, mc.verb)
@@ -264,7 +282,7 @@ def request_classes(mc: MeasuredClass, span: float) -> list[RequestClass]:
     )
     if verb == "watch":
         return _watch_classes(mc, span, common)
-    if verb == "list" and (mc.plain_watches or mc.initial_events):
+    if verb == "list" and mc.start_list and (mc.plain_watches or mc.initial_events):
         return _starts(mc, span, {**common, "watch_list": mc.watch_list})
     return [RequestClass(trigger="periodic", rate_per_s=mc.rate_per_pod_per_s, **common)]
 

@@ -44,7 +44,8 @@ class MeasuredClass:
     ``watch_list``: the verdict for the client's LISTs of these objects ("no": not an informer,
     "client-go-default": a client-go informer, "yes": a WatchList informer) and
     ``informer_evidence`` its evidence in words; ``listed`` / ``plain_watches``: the client
-    LISTs these objects / WATCHes them without sendInitialEvents.
+    LISTs these objects / WATCHes them without sendInitialEvents; ``start_list``: this LIST is
+    its objects' start LIST (the LIST class most pods sent; others keep their measured rate).
     """
 
     verb: str
@@ -71,6 +72,7 @@ class MeasuredClass:
     informer_evidence: str = ""
     listed: bool = False
     plain_watches: bool = False
+    start_list: bool = False
 
     @property
     def resource_path(self) -> str:

@@ -20,7 +20,7 @@ import pytest
 from tests.test_measure_audit import ev, write
 from waveguard.model.fleet import Cluster, Fleet
 from waveguard.model.requests import RequestClass, RequestProfile
-from waveguard.model.work import ListRoute, list_route
+from waveguard.model.work import ListRoute, list_route, request_cost
 from waveguard.signals.audit import Measurement, measure_audit_logs
 
 AGENT = "system:serviceaccount:monitoring:collector"
@@ -219,3 +219,17 @@ def test_one_start_list_per_informer_and_its_relists_at_their_measured_rate(tmp_
     assert set(lists) == {("0", "start"), ("not-older-than", "periodic")}
     assert lists[("0", "start")].informer
     assert lists[("not-older-than", "periodic")].rate_per_s == pytest.approx(1 / 100)
+
+
+def test_apf_estimates_an_exact_list_as_one_from_etcd_even_where_a_snapshot_serves_it():
+    """list_work_estimator.go asks the delegator with ``CacheWithoutSnapshots``, whose
+    ``ShouldDelegateExactRV`` always delegates: on 1.34 the cache's snapshot serves the LIST,
+    APF charges the seats of one from etcd."""
+    from waveguard.model.work import list_seats
+
+    c = Cluster(name="c", nodes=10, pods=1000, kubernetes_version="1.34")
+    exact = _rv_list("exact", None)
+    assert list_route(exact, c).first == "cache"
+    from_etcd, from_cache = list_seats(exact, c, "etcd", 100)[0], list_seats(exact, c, "cache", 100)[0]
+    assert from_etcd > from_cache  # the size-based estimate caps what the cache streams
+    assert request_cost(exact, c, max_seats=100).seats == from_etcd

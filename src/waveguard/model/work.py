@@ -289,9 +289,10 @@ def estimated_list_seats(rc: RequestClass, cluster: Cluster, pages: int, max_sea
     and, when paginated, a continuation page's. The estimator takes the source from the request
     alone (list_work_estimator.go asks ``delegator.ShouldDelegateListMeta`` with
     ``CacheWithoutSnapshots``: it knows neither whether the cache is ready nor its snapshots),
-    so the first request is estimated as a ready cache would serve it (:func:`list_route`) and
-    a continuation page as one from etcd."""
-    sources: list[Literal["cache", "etcd"]] = [list_route(rc, cluster, watch_list=watch_list).first]
+    so the first request is estimated as a ready cache would serve it (:func:`list_route`), and
+    a continuation page and an exact resourceVersion (``ShouldDelegateExactRV``) as from etcd."""
+    first = "etcd" if rc.resource_version == "exact" else list_route(rc, cluster, watch_list=watch_list).first
+    sources: list[Literal["cache", "etcd"]] = [first]
     if pages > 1:
         sources.append("etcd")
     raw, objects = max(_unrounded_seats(rc, cluster, source) for source in sources)

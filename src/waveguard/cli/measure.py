@@ -170,6 +170,8 @@ def _render(m) -> None:
                     cls += " sel"
                 if mc.leader_only:
                     cls += " leader"
+                if mc.verb == "list" and mc.watch_list != "no":  # issue 12: evidence in -o json
+                    cls += " informer"
             row = ([c.client, c.profile.agent, str(c.pods), "yes" if c.per_node else "no", c.priority_level,
                     str(c.requests), str(c.throttled)] if first else [""] * 7)
             if mc is not None:

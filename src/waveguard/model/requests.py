@@ -41,9 +41,13 @@ class RequestClass(BaseModel):
     trigger: Trigger
     #: periodic: requests/s per replica; per_event: requests per event in scope.
     rate_per_s: float = 0.0
-    #: LIST/WATCH resourceVersion semantics: "0" (any, served from the watch cache) or ""
-    #: (most recent: a consistent read).
-    resource_version: Literal["0", ""] = "0"
+    #: LIST/WATCH resourceVersion semantics (k8s: the API concepts' resourceVersion /
+    #: resourceVersionMatch table): "0" (any: the watch cache, limit ignored); "" (most recent:
+    #: a consistent read); LISTs only — "not-older-than" (a resourceVersion N with
+    #: ``resourceVersionMatch=NotOlderThan``, or N without a limit) and "exact" (N with
+    #: ``resourceVersionMatch=Exact``, or N with a limit: the legacy exact read). Where each is
+    #: served, version by version: :func:`waveguard.model.work.list_route`.
+    resource_version: Literal["0", "", "not-older-than", "exact"] = "0"
     #: Page size of a paginated LIST (``limit``), None when unpaginated.
     limit: int | None = None
     #: A label or field selector is set (changes the etcd work estimate).

@@ -19,8 +19,10 @@ the gates below (checked at master, Kubernetes 1.35).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 Version = tuple[int, int]
+ReadSource = Literal["cache", "etcd"]
 
 #: The versions whose behaviour this table (and the model) was read for: from 1.18, the oldest a
 #: fidelity case runs (antrea-io/antrea#1044, calico node#1200), to 1.35, the master checked
@@ -60,6 +62,12 @@ GATE_PERIODS: dict[str, tuple[tuple[Version, Version | None], ...]] = {
     "ListFromCacheSnapshot": (((1, 34), None),),
 }
 
+#: Behaviours that changed in the code at a version, without a feature gate: from 1.33 the watch
+#: cache serves a paginated ``resourceVersionMatch=NotOlderThan`` LIST (kubernetes PR #129439,
+#: "Refactor shouldDelegateList": delegator.go ``ShouldDelegateList``; up to 1.32 cacher.go
+#: ``shouldDelegateList`` sent every LIST with a limit and a resourceVersion N to etcd).
+PAGED_NOT_OLDER_THAN_FROM_CACHE_SINCE: Version = (1, 33)
+
 #: client-go reads its feature gates from env vars ``KUBE_FEATURE_<Gate>`` (features/envvar.go).
 WATCH_LIST_CLIENT_ENV = "KUBE_FEATURE_WatchListClient"
 #: Go's ``strconv.ParseBool``: the only spellings it accepts, and their values.
@@ -94,6 +102,39 @@ class Features:
     streaming_list_encoding: bool  #: LIST responses encoded item by item (JSON and protobuf)
     size_based_list_cost: bool  #: APF's LIST seats from bytes loaded (else from object counts)
     list_from_cache_snapshot: bool  #: continuation pages of a LIST served from cache snapshots
+    paged_not_older_than: bool = False  #: a NotOlderThan LIST with a limit served from the cache
+
+    def list_source(self, resource_version: str, limit: int | None) -> tuple[ReadSource, ReadSource, bool]:
+        """(first request, continuation pages, limit honoured) of a LIST with ``resource_version``
+        "" (most recent), "not-older-than" or "exact" (a resourceVersion N) from a ready watch
+        cache (model.work.list_route; "0" never reaches here: the cache, unpaged). k8s: cacher.go
+        ``shouldDelegateList`` up to 1.32, delegator.go ``ShouldDelegateList`` from 1.33:
+
+        * "": etcd before ConsistentListFromCache, then the cache (a page of ``limit`` objects;
+          continuation pages from etcd until ListFromCacheSnapshot);
+        * "not-older-than": the cache without a limit (it waits until it has caught up with N);
+          with one etcd up to 1.32 (``hasLimit := pred.Limit > 0 && resourceVersion != "0"``,
+          whatever the match; KEP-2340 table: "RV, NotOlderThan, limit N: Delegated to etcd"),
+          from 1.33 the cache like "" (``case ResourceVersionMatchNotOlderThan`` not delegated,
+          kubernetes PR #129439; ``computeListLimit`` keeps the limit for any N but "0");
+        * "exact" (``resourceVersionMatch=Exact``, or N with a limit and no match: the legacy exact
+          read): etcd (``unsupportedMatch`` / ``hasLimit``, delegator ``ShouldDelegateExactRV``
+          without snapshots) until ListFromCacheSnapshot, then the cache's snapshot at N, pages
+          included (assumed within the cache's history: a client reads an N it was just given).
+        """
+        paged = limit is not None
+        if resource_version == "exact":
+            source: ReadSource = "cache" if self.list_from_cache_snapshot else "etcd"
+            return source, source, paged
+        if resource_version == "not-older-than":
+            cache_serves = self.paged_not_older_than or not paged
+        else:
+            cache_serves = self.consistent_list_from_cache
+        if not cache_serves:
+            return "etcd", "etcd", paged
+        if not paged:
+            return "cache", "cache", False
+        return "cache", "cache" if self.list_from_cache_snapshot else "etcd", True
 
     @property
     def uses_watch_list(self) -> bool:
@@ -123,4 +164,5 @@ def features_for(version: Version | str) -> Features:
         streaming_list_encoding=gate_on("StreamingCollectionEncodingToJSON", v),
         size_based_list_cost=gate_on("SizeBasedListCostEstimate", v),
         list_from_cache_snapshot=gate_on("ListFromCacheSnapshot", v),
+        paged_not_older_than=v >= PAGED_NOT_OLDER_THAN_FROM_CACHE_SINCE,
     )

@@ -125,19 +125,17 @@ def list_route(rc: RequestClass, cluster: Cluster, forced: Literal["cache", "etc
       fixed release is modelled.
     * a WatchList start: the cache, events one by one (no pages).
 
-    resourceVersion="N" (NotOlderThan, served like "0"; with a limit a legacy exact read: etcd,
-    from 1.34 a cache snapshot) is not a ``RequestClass`` value. ``forced`` "etcd": a filling
-    cache delegates the LIST to etcd (:func:`not_ready_cache_outcome`), which honours the limit."""
+    * a resourceVersion N ("not-older-than", "exact": measured from audit logs): the cache
+      without a limit; with one etcd up to 1.32 and as "" from 1.33; "exact" (and N with a limit:
+      the legacy exact read) etcd, from 1.34 the cache's snapshot (:meth:`Features.list_source`).
+
+    ``forced`` "etcd": a filling cache delegates the LIST to etcd (:func:`not_ready_cache_outcome`),
+    which honours the limit."""
     if forced == "etcd":
         return ListRoute("etcd", "etcd", rc.limit is not None)
     if watch_list or forced == "cache" or rc.resource_version == "0" or uses_watch_list(rc, cluster):
         return ListRoute("cache", "cache", False)
-    features = features_of(cluster)
-    if not features.consistent_list_from_cache:
-        return ListRoute("etcd", "etcd", rc.limit is not None)
-    if rc.limit is None:
-        return ListRoute("cache", "cache", False)
-    return ListRoute("cache", "cache" if features.list_from_cache_snapshot else "etcd", True)
+    return ListRoute(*features_of(cluster).list_source(rc.resource_version, rc.limit))
 
 
 def served_from(rc: RequestClass, cluster: Cluster) -> Literal["cache", "etcd"]:
@@ -291,9 +289,10 @@ def estimated_list_seats(rc: RequestClass, cluster: Cluster, pages: int, max_sea
     and, when paginated, a continuation page's. The estimator takes the source from the request
     alone (list_work_estimator.go asks ``delegator.ShouldDelegateListMeta`` with
     ``CacheWithoutSnapshots``: it knows neither whether the cache is ready nor its snapshots),
-    so the first request is estimated as a ready cache would serve it (:func:`list_route`) and
-    a continuation page as one from etcd."""
-    sources: list[Literal["cache", "etcd"]] = [list_route(rc, cluster, watch_list=watch_list).first]
+    so the first request is estimated as a ready cache would serve it (:func:`list_route`), and
+    a continuation page and an exact resourceVersion (``ShouldDelegateExactRV``) as from etcd."""
+    first = "etcd" if rc.resource_version == "exact" else list_route(rc, cluster, watch_list=watch_list).first
+    sources: list[Literal["cache", "etcd"]] = [first]
     if pages > 1:
         sources.append("etcd")
     raw, objects = max(_unrounded_seats(rc, cluster, source) for source in sources)

@@ -33,13 +33,24 @@ How events become requests (``Measurement.notes`` says what was skipped or assum
 * **query.** ``labelSelector``/``fieldSelector`` → ``selector``; ``resourceVersion`` ``0`` → "any"
   (watch cache), empty or absent → "most-recent" (a consistent read), a number → "exact";
   ``limit`` (page size; a ``continue`` page is counted apart as ``continue_pages``, not as a new
-  LIST). In the profile "exact" is costed as ``"0"`` (served from the watch cache, k8s
-  ``storage/cacher``: NotOlderThan) unless ``resourceVersionMatch=Exact``, costed as ``""``.
+  LIST). In the profile a LIST from a number N is ``"exact"`` with ``resourceVersionMatch=Exact``
+  or with a limit and no match (the legacy exact read), else ``"not-older-than"``; where each is
+  served per version: ``model.versions.Features.list_source`` (API concepts' resourceVersion
+  table; cacher.go / delegator.go ``shouldDelegateList``).
+* **informers, from evidence only** (issue 12). A client's LISTs of some objects (resource,
+  scope, selectors) are a client-go informer's (``watch_list`` "client-go-default") when its
+  WATCHes of them show the reflector (client-go tools/cache/reflector.go ``ListAndWatch``): a WATCH
+  from the resourceVersion the pod's LIST returned (RequestResponse-level logs hold it; in a
+  Metadata-level log, a WATCH from a resourceVersion number after the pod's first LIST), or
+  ``allowWatchBookmarks=true``; ``sendInitialEvents=true`` is a WatchList informer ("yes").
+  The evidence, in words, is the class's ``informer_evidence`` and ends its profile
+  ``component``.
 * **rates.** The log's span is last − first timestamp (stageTimestamp, else the v1beta1
   ``timestamp``) over all files; a class's rate per pod = requests / span / pods that sent it.
-  LISTs become a ``start`` class (one per pod start: the informer pattern) plus, when pods
-  listed more than once, a ``periodic`` class with the extra LISTs' rate; WATCHes are ``held``;
-  everything else ``periodic``.
+  LISTs of objects the client also WATCHes become a ``start`` class (one per pod start, and per
+  relist) plus, when pods listed more than once, a ``periodic`` class with the extra LISTs'
+  rate; LISTs of objects it never WATCHes keep their measured rate (``periodic``: it polls);
+  WATCHes are ``held``; everything else ``periodic``.
 * **per node (DaemonSet) heuristic**, first that applies: kubelets; pods whose tokens carry
   ``authentication.kubernetes.io/node-name`` with as many distinct nodes as pods (≥
   :data:`PER_NODE_MIN_PODS`); pods that filter by ``spec.nodeName`` with as many distinct node

@@ -75,8 +75,10 @@ def _clients(con: Any, span: float, apf: APFConfig) -> list[MeasuredClient]:
     summaries = sql.client_summaries(con)
     rows = sql.class_rows(con)
     codes = sql.status_codes(con)
+    evidence = sql.watch_evidence(con)  # issue 12: which LISTs are informers'
     names = client_names([(s.user, s.user_agent) for s in summaries])
-    out = [measured_client(s, rows.get((s.user, s.user_agent), []), codes, names[(s.user, s.user_agent)], span, apf)
+    out = [measured_client(s, rows.get((s.user, s.user_agent), []), codes, names[(s.user, s.user_agent)], span, apf,
+                           evidence)
            for s in summaries]
     out.sort(key=lambda c: (-c.requests, c.client))
     return out

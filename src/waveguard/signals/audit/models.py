@@ -38,6 +38,14 @@ class MeasuredClass:
     span / pods (1/s); ``status_codes``: HTTP code → requests (0 = none recorded);
     ``throttled``: requests answered 429 (APF rejected or queue time-out);
     ``resource_version``: "any" (``0``), "most-recent" (empty/absent), "exact" (a number).
+
+    issue 12, a LIST's or WATCH's informer verdict, from evidence only: ``bookmarks`` /
+    ``initial_events``: the WATCHes ask for allowWatchBookmarks / sendInitialEvents;
+    ``watch_list``: the verdict for the client's LISTs of these objects ("no": not an informer,
+    "client-go-default": a client-go informer, "yes": a WatchList informer) and
+    ``informer_evidence`` its evidence in words; ``listed`` / ``plain_watches``: the client
+    LISTs these objects / WATCHes them without sendInitialEvents; ``start_list``: this LIST is
+    its objects' start LIST (the LIST class most pods sent; others keep their measured rate).
     """
 
     verb: str
@@ -58,6 +66,13 @@ class MeasuredClass:
     status_codes: dict[int, int]
     throttled: int
     leader_only: bool
+    bookmarks: bool = False
+    initial_events: bool = False
+    watch_list: str = "no"
+    informer_evidence: str = ""
+    listed: bool = False
+    plain_watches: bool = False
+    start_list: bool = False
 
     @property
     def resource_path(self) -> str:

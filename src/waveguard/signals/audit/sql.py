@@ -11,7 +11,10 @@ from __future__ import annotations
 from typing import Any
 
 from waveguard.model.errors import InputError
-from waveguard.signals.audit.classify import BIT_CONTINUE, CLASS_KEY_COLUMNS, MODEL_VERBS, VERB_ALIASES, ClientSummary
+from waveguard.signals.audit.classify import (
+    BIT_BOOKMARKS, BIT_CONTINUE, BIT_INITIAL_EVENTS, CLASS_KEY_COLUMNS, MODEL_VERBS, PAIR_MASK, VERB_ALIASES,
+    ClientSummary, WatchEvidence,
+)
 from waveguard.signals.audit.files import KNOWN_API_VERSIONS, MAX_LINE_BYTES, AuditFile
 
 #: DuckDB's memory limit by default (it spills to disk beyond). Policy: well under the 1 GiB RSS
@@ -38,6 +41,8 @@ COLUMNS = {
     "impersonatedUser": "STRUCT(username VARCHAR, groups VARCHAR[])",
     "objectRef": "STRUCT(resource VARCHAR, namespace VARCHAR, name VARCHAR, apiGroup VARCHAR, subresource VARCHAR)",
     "responseStatus": "STRUCT(code INTEGER)",
+    # issue 12: the resourceVersion a LIST returned (RequestResponse level only)
+    "responseObject": "STRUCT(metadata STRUCT(resourceVersion VARCHAR))",
 }
 
 
@@ -100,6 +105,9 @@ ev AS (
     coalesce("user".extra."{node_key}"[1], '') AS node_name,
     coalesce(sourceIPs[1], '') AS source_ip,
     coalesce(stageTimestamp, "timestamp") AS ts,
+    -- issue 12: the resourceVersion number a WATCH starts from, and the one a LIST returned
+    CASE WHEN verb = 'watch' THEN TRY_CAST(regexp_extract(requestURI, '[?&]resourceVersion=([0-9]+)', 1) AS UBIGINT)
+         WHEN verb = 'list' THEN TRY_CAST(responseObject.metadata.resourceVersion AS UBIGINT) END AS rv_num,
     {collapse_rr} AS rr
   FROM src
 )
@@ -118,7 +126,7 @@ SELECT file, api_version, kind, garbage,
        CASE WHEN rr THEN NULL ELSE pod END AS pod,
        stage, code,
        count(*) AS n, min(ts) AS first_ts, max(ts) AS last_ts, any_value(eff_groups) AS groups,
-       max(node_name) AS node_name, min(source_ip) AS ip_lo, max(source_ip) AS ip_hi
+       max(node_name) AS node_name, min(source_ip) AS ip_lo, max(source_ip) AS ip_hi, min(rv_num) AS rv_num
 FROM ev
 GROUP BY ALL
 )"""
@@ -138,7 +146,9 @@ SELECT * EXCLUDE (q, fs, rv, ref_bits),
     + CASE WHEN split_part(split_part(q, '&continue=', 2), '&', 1) <> '' THEN 16 ELSE 0 END
     + CASE WHEN fs <> '' THEN 32 ELSE 0 END
     + CASE WHEN contains(fs, 'metadata.name') THEN 64 ELSE 0 END
-    + CASE WHEN contains(fs, 'spec.nodeName') THEN 128 ELSE 0 END AS bits,
+    + CASE WHEN contains(fs, 'spec.nodeName') THEN 128 ELSE 0 END
+    + CASE WHEN contains(q, '&allowWatchBookmarks=true') THEN 256 ELSE 0 END
+    + CASE WHEN contains(q, '&sendInitialEvents=true') THEN 512 ELSE 0 END AS bits,
   CASE WHEN rv = '' THEN 'most-recent' WHEN rv = '0' THEN 'any' ELSE 'exact' END AS rv_sem,
   split_part(split_part(q, '&resourceVersionMatch=', 2), '&', 1) AS rv_match,
   CASE WHEN TRY_CAST(NULLIF(split_part(split_part(q, '&limit=', 2), '&', 1), '') AS BIGINT) > 0
@@ -318,3 +328,43 @@ def status_codes(con: Any) -> dict[tuple, dict[int, int]]:
         code_map.setdefault(tuple(row[:CLASS_KEY_COLUMNS]), {})[int(row[CLASS_KEY_COLUMNS])] = \
             int(row[CLASS_KEY_COLUMNS + 1])
     return code_map
+
+
+#: issue 12: per client and set of objects, its LISTs and WATCHes side by side (pods that
+#: LISTed, of them those that WATCHed from the resourceVersion their LIST returned, or from a
+#: resourceVersion after their first LIST), and its WATCHes' client-go-only parameters.
+_WATCH_EVIDENCE_SQL = f"""
+WITH c AS (
+  SELECT user_key, ua, pod, verb, resource, subresource, api_group, (bits & {PAIR_MASK}) AS k, bits, rv_sem, n,
+         TRY_CAST(first_ts AS TIMESTAMPTZ) AS t0, TRY_CAST(last_ts AS TIMESTAMPTZ) AS t1, rv_num
+  FROM counted WHERE verb IN ('list', 'watch') AND NOT {_CONTINUE}),
+l AS (SELECT user_key, ua, pod, resource, subresource, api_group, k, min(t0) AS t, min(rv_num) AS rv
+      FROM c WHERE verb = 'list' GROUP BY ALL),
+w AS (SELECT user_key, ua, pod, resource, subresource, api_group, k, max(t1) AS t, min(rv_num) AS rv
+      FROM c WHERE verb = 'watch' AND rv_sem = 'exact' GROUP BY ALL),
+p AS (SELECT l.user_key, l.ua, l.resource, l.subresource, l.api_group, l.k, count(*) AS list_pods,
+             count(*) FILTER (WHERE w.rv = l.rv) AS rv_pods, count(*) FILTER (WHERE w.t >= l.t) AS after_pods,
+             bool_or(l.rv IS NOT NULL) AS list_rvs_known
+      FROM l LEFT JOIN w ON l.user_key = w.user_key AND l.ua = w.ua AND l.pod = w.pod AND l.resource = w.resource
+                        AND l.subresource = w.subresource AND l.api_group = w.api_group AND l.k = w.k
+      GROUP BY ALL),
+f AS (SELECT user_key, ua, resource, subresource, api_group, k, sum(n) AS watches,
+             coalesce(sum(n) FILTER (WHERE (bits & {BIT_BOOKMARKS}) <> 0), 0) AS bookmarks,
+             coalesce(sum(n) FILTER (WHERE (bits & {BIT_INITIAL_EVENTS}) <> 0), 0) AS initial_events
+      FROM c WHERE verb = 'watch' GROUP BY ALL)
+SELECT user_key, ua, resource, subresource, api_group, k, coalesce(watches, 0), coalesce(bookmarks, 0),
+       coalesce(initial_events, 0), coalesce(list_pods, 0), coalesce(rv_pods, 0), coalesce(after_pods, 0),
+       coalesce(list_rvs_known, false)
+FROM f FULL OUTER JOIN p USING (user_key, ua, resource, subresource, api_group, k)
+"""
+
+
+def watch_evidence(con: Any) -> dict[tuple, WatchEvidence]:
+    """(user_key, ua, resource, subresource, api_group, bits & PAIR_MASK) → the
+    :class:`WatchEvidence` of that client's LISTs and WATCHes of those objects (from ``counted``:
+    the aggregate, not the log)."""
+    out = {}
+    for row in con.execute(_WATCH_EVIDENCE_SQL).fetchall():
+        watches, bookmarks, initial, list_pods, rv_pods, after_pods = (int(v) for v in row[6:12])
+        out[tuple(row[:6])] = WatchEvidence(watches, bookmarks, initial, list_pods, rv_pods, after_pods, bool(row[12]))
+    return out

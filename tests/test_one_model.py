@@ -123,3 +123,23 @@ def test_a_change_whose_cost_is_unknown_still_has_no_data(tmp_path):
     results = evaluate_projection(GateSpec(kind="projection"), profiles, [CLUSTER], {"c": 0.01})
     assert [r.status for r in results] == ["no-data"]
     assert "unknown" in results[0].detail
+
+
+def test_a_polling_list_holds_memory_in_the_projection_as_in_the_simulator():
+    """A LIST sent periodically (no start storm) holds its memory while it executes, in the
+    simulator as in every flow; the projection counts it by Little's law — requests/s × the
+    apiserver seconds each holds memory × its bytes, per replica, times the heap growth."""
+    from waveguard.model import constants as C
+    from waveguard.model.cost import baseline_memory_bytes, request_cost
+
+    poll = RequestClass(verb="list", resource="pods", scope="cluster", trigger="periodic", rate_per_s=0.05,
+                        resource_version="0")
+    profile = _agent(poll, per_node=False)
+    load = project(profile, CLUSTER)
+    cost = request_cost(poll, CLUSTER, 10)
+    held = request_rate(poll, profile, CLUSTER, 1.0) * cost.apiserver_s * cost.memory_bytes / CLUSTER.replicas
+    assert held > 0
+    rise = load.storm_peak_memory_bytes - baseline_memory_bytes(CLUSTER)
+    assert rise == int(held * C.GO_HEAP_GROWTH_FACTOR)
+    faster = project(_agent(poll.model_copy(update={"rate_per_s": 0.1}), per_node=False), CLUSTER)
+    assert faster.storm_peak_memory_bytes - baseline_memory_bytes(CLUSTER) == pytest.approx(2 * rise, rel=1e-6)

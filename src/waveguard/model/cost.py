@@ -28,20 +28,15 @@ from waveguard.model.etcd import member_memory_fraction, range_wait_s
 from waveguard.model.fleet import Cluster
 from waveguard.model.load import request_rate, running_clients, sending_clients
 from waveguard.model.requests import RequestClass, RequestProfile
+from waveguard.model.verdicts import (
+    OVERLOAD_UTILISATION, WARNING_MEMORY_SHARE, WARNING_UTILISATION, Verdict, verdict_for,
+)
 from waveguard.model.work import (
     RequestCost, baseline_memory_bytes, baseline_watchers, events_per_watcher, objects_returned, request_cost,
     scope_divisor, served_from, watch_cache_bytes, writer_extra_seat_seconds,
 )
 
-Verdict = Literal["ok", "warning", "overload"]
 Scaling = Literal["constant", "O(nodes)", "O(nodes²)"]
-
-#: Demand/capacity at which a cluster is overloaded / worth a warning. Policy, not physics:
-#: 1.0 is the point where queued requests outlive their client timeout.
-OVERLOAD_UTILISATION = 1.0
-WARNING_UTILISATION = 0.5
-#: Share of the memory limit at which the relist storm is worth a warning.
-WARNING_MEMORY_SHARE = 0.5
 
 #: Resources whose object count grows with the number of nodes (pods ∝ nodes).
 GROWS_WITH_NODES = frozenset({
@@ -124,7 +119,10 @@ class _Demand:
     Seat-seconds (``storm``: all start LISTs once; ``steady``: per second), bytes (``storm_bytes``
     sent, ``storm_etcd`` / ``steady_etcd`` read from etcd, per second for steady), fan-out
     events per second; ``start_*``: what ONE client's start requests hold (seats, memory bytes,
-    etcd bytes, apiserver seconds); ``watchers_added``: watches per resource the profile adds
+    etcd bytes, apiserver seconds); ``steady_memory``: bytes the steady (periodic, per-event)
+    requests hold at once over all replicas, by Little's law (requests/s × the apiserver seconds
+    each holds its memory × its memory bytes), and ``steady_costs`` their costs (for the
+    densest-seat bound); ``watchers_added``: watches per resource the profile adds
     (cluster or namespace scope) for the writers' extra seats; ``etcd_reads``: the classes read
     from etcd, as (cost, starting clients, None) for a start LIST and (cost, 0, requests/s) for
     a steady one."""
@@ -139,9 +137,11 @@ class _Demand:
     start_memory: float = 0.0
     start_etcd: float = 0.0
     start_apiserver_s: float = 0.0
+    steady_memory: float = 0.0
     list_seats: int = 0
     watchers_added: dict[str, float] = field(default_factory=dict)
     starts: list[tuple[RequestCost, float]] = field(default_factory=list)
+    steady_costs: list[RequestCost] = field(default_factory=list)
     etcd_reads: list[tuple[RequestCost, float, float | None]] = field(default_factory=list)
 
     def add(self, rc: RequestClass, clients: float, cost: RequestCost, profile: RequestProfile,
@@ -164,6 +164,9 @@ class _Demand:
             rate = request_rate(rc, profile, cluster, clients)  # the simulator's rate too (model.load)
             self.steady += rate * cost.seat_seconds
             self.steady_etcd += rate * cost.etcd_bytes
+            if cost.memory_bytes and rate > 0:
+                self.steady_memory += rate * cost.apiserver_s * cost.memory_bytes
+                self.steady_costs.append(cost)
             if cost.etcd_bytes:
                 self.etcd_reads.append((cost, 0.0, rate))
         elif rc.verb == "watch":
@@ -224,19 +227,23 @@ def _peak_memory_bytes(demand: _Demand, cluster: Cluster, capacity: int, baselin
     """Peak memory of one apiserver replica while the storm runs; the Go heap grows to
     GO_HEAP_GROWTH_FACTOR × the live garbage before it is collected (as in the simulator).
 
-    The live bytes are the smaller of two upper bounds of what the replica's in-flight start
+    The live bytes are the smaller of two upper bounds of what the replica's in-flight
     requests hold: (a) every start request class on its own (:func:`_class_memory`, with the
     level's ``capacity``, nominal + borrowable over all replicas), summed over the classes, each
-    with the clients that send it (a leader-only class: one, on one replica); (b) the level's
-    seats all held by the class with the most memory per seat. Both only grow when a client
+    with the clients that send it (a leader-only class: one, on one replica), plus the replica's
+    share of what the steady requests hold (``_Demand.steady_memory``: the simulator holds every
+    flow's memory while it executes, polling LISTs too); (b) the level's seats all held by the
+    class with the most memory per seat. Both only grow when a client
     gains a request, returns more objects or has more replicas (a count of clients from one
     sum of seats did not: a few 1-seat LISTs cut the admitted clients, and the memory, by half)."""
-    if not demand.starts:
+    costs = [cost for cost, _ in demand.starts] + demand.steady_costs
+    if not costs:
         return baseline
     replicas = cluster.replicas
     seats_per_replica = capacity / replicas
     summed = sum(_class_memory(cost, math.ceil(n / replicas), seats_per_replica, replicas) for cost, n in demand.starts)
-    densest = seats_per_replica * max(cost.memory_bytes / _held_seats(cost) for cost, _ in demand.starts)
+    summed += demand.steady_memory / replicas
+    densest = seats_per_replica * max(cost.memory_bytes / _held_seats(cost) for cost in costs)
     return baseline + int(min(summed, densest) * C.GO_HEAP_GROWTH_FACTOR)
 
 
@@ -333,49 +340,6 @@ def project(profile: RequestProfile, cluster: Cluster, apf: APFConfig = DEFAULT_
         storm_etcd_s=storm_etcd_s, etcd_utilisation=etcd_util, etcd_range_bytes=int(etcd_range),
         etcd_memory_fraction=etcd_memory,
     )
-
-
-def verdict_for(level: str, level_util: float, server_util: float, memory_share: float, drain_s: float,
-                rejected_share: float, *, etcd_util: float = 0.0, etcd_s: float = 0.0,
-                etcd_memory: float = 0.0) -> tuple[Verdict, list[str]]:
-    """The verdict and its reasons for the given demand figures (see :class:`ClusterLoad`;
-    ``etcd_memory`` is its ``etcd_memory_fraction``, judged as the apiserver's memory share)."""
-    reasons: list[str] = []
-    verdict: Verdict = "ok"
-    if etcd_memory >= 1.0:
-        verdict = "overload"
-        reasons.append(f"needs {etcd_memory:.0%} of an etcd member's memory for the range responses of its LISTs "
-                       "from etcd: etcd is OOM-killed and loses its leader")
-    if etcd_util >= OVERLOAD_UTILISATION:
-        verdict = "overload"
-        reasons.append(f"needs {etcd_util:.0%} of the cluster's etcd: its LISTs from etcd need {etcd_s:.0f} s of "
-                       f"etcd's {C.ETCD_READ_BYTES_PER_S / 1e6:.0f} MB/s, past the {C.CLIENT_TIMEOUT_S:.0f} s client "
-                       "timeout, so they time out and retry")
-    if level_util >= OVERLOAD_UTILISATION:
-        verdict = "overload"
-        reasons.append(f"needs {level_util:.0%} of {level}'s seats: its start/relist LISTs take {drain_s:.0f} s "
-                       f"to serve, past the {C.CLIENT_TIMEOUT_S:.0f} s client timeout, so they time out and retry")
-    if memory_share >= 1.0:
-        verdict = "overload"
-        reasons.insert(0 if level_util < memory_share else len(reasons),
-                       f"needs {memory_share:.0%} of an apiserver's memory limit during a relist storm: OOM-kill")
-    if verdict == "ok":
-        if etcd_util >= WARNING_UTILISATION:
-            verdict = "warning"
-            reasons.append(f"needs {etcd_util:.0%} of the cluster's etcd over a client timeout")
-        if level_util >= WARNING_UTILISATION or server_util >= WARNING_UTILISATION:
-            verdict = "warning"
-            reasons.append(f"needs {max(level_util, server_util):.0%} of {level}'s seats over a client timeout")
-        if memory_share >= WARNING_MEMORY_SHARE:
-            verdict = "warning"
-            reasons.append(f"needs {memory_share:.0%} of an apiserver's memory limit during a relist storm")
-        if etcd_memory >= WARNING_MEMORY_SHARE:
-            verdict = "warning"
-            reasons.append(f"needs {etcd_memory:.0%} of an etcd member's memory for its range responses")
-    if rejected_share > 0:
-        reasons.append(f"{rejected_share:.0%} of a simultaneous start is rejected with 429 at first (one flow: "
-                       "handSize × queueLengthLimit queued per apiserver), and retried")
-    return verdict, reasons
 
 
 def scaling_class(profile: RequestProfile) -> Scaling:

@@ -1,5 +1,5 @@
 """Small things a new user met (trial at 80 columns): a finding about a whole file names the
-file once; an --output-file that is not a writable regular file says so; a waveguard Plan
+file once; an --output-file where no file can be created says so; a waveguard Plan
 given to ``analyse`` is named as such."""
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ def test_output_file_in_proc_is_not_a_writable_regular_file(runner):
     """/proc/version passes the permission checks as root, but no file can be created in /proc."""
     result = runner.invoke(app, ["plan", str(CHANGE), "--output-file", "/proc/version"])
     assert result.exit_code == 2
-    assert "/proc/version: is not a writable regular file" in result.stderr
+    assert "/proc/version: cannot write: no file can be created in /proc" in result.stderr
     assert "check the folder exists" not in result.stderr and result.stdout == ""
 
 

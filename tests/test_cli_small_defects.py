@@ -36,3 +36,12 @@ def test_repeatable_options_show_what_to_give_not_a_python_type(runner, command,
     assert result.exit_code == 0
     assert re.search(rf"^  {option} {metavar} ", result.stdout, re.M), result.stdout
     assert "list[" not in "".join(line for line in result.stdout.splitlines() if line.lstrip().startswith("--"))
+
+
+def test_every_output_option_is_probed_for_a_file_it_can_create_before_any_work(runner):
+    """/proc passes the permission checks as root, but no file can be created in it: --report is
+    refused before the command runs, as --output-file was (the probe is check_output_path's)."""
+    result = runner.invoke(app, ["fidelity", "--report", "/proc/waveguard-report.html"])
+    assert result.exit_code == 2 and result.stdout == ""
+    assert "/proc/waveguard-report.html: cannot write: no file can be created in /proc" in result.stderr
+    assert "--report" in result.stderr

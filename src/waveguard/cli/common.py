@@ -360,23 +360,5 @@ def resolve_output(value: str, formats: Sequence[str], *, output_file: Path | st
     from waveguard.model.yamlio import check_output_path
 
     check_output_path(path, "--output-file")
-    _check_creatable(path)
     return Output(fmt, path)
 
-
-def _check_creatable(path: Path | None) -> None:
-    """Raise InputError unless ``path`` is (or may become) a regular file and a file can be created
-    beside it (written there, then renamed over it: /proc refuses that, even to root)."""
-    import os
-    import tempfile
-
-    if path is None:
-        return
-    hint = "give a path to a regular file in a writable folder for --output-file"
-    try:
-        descriptor, probe = tempfile.mkstemp(dir=path.parent if str(path.parent) else ".", prefix=".waveguard-probe-")
-    except OSError as exc:
-        raise InputError(str(path), f"is not a writable regular file: no file can be created in {path.parent} "
-                         f"({exc.strerror or exc})", hint=hint) from None
-    os.close(descriptor)
-    os.unlink(probe)

@@ -209,8 +209,9 @@ def yaml_text(data: Any, header: str = "") -> str:
 
 def check_output_path(path: "str | os.PathLike[str] | None", flag: str) -> None:
     """Check, before any work, that ``path`` (an output option's value; None: not given) can be
-    written as :func:`write_text_atomically` writes it: its folder exists and is writable, and
-    it is not a folder, a device, a pipe or a socket. Raises InputError naming ``path`` and ``flag``."""
+    written as :func:`write_text_atomically` writes it: its folder exists and a file can be
+    created in it, and it is not a folder, a device, a pipe or a socket. Raises InputError naming
+    ``path`` and ``flag``."""
     from waveguard.model.errors import InputError
 
     if path is None:
@@ -232,3 +233,21 @@ def check_output_path(path: "str | os.PathLike[str] | None", flag: str) -> None:
                          hint=f"give another path for {flag}")
     if target.exists() and not os.access(target, os.W_OK):
         raise InputError(str(target), "cannot write: the file is read-only", hint=f"give another path for {flag}")
+    _probe_folder(target, folder, flag)
+
+
+def _probe_folder(target: Path, folder: Path, flag: str) -> None:
+    """Create and remove a file in ``folder``, as :func:`write_text_atomically` will before its
+    rename over ``target``: some folders pass the permission checks and still refuse (/proc, even
+    to root). Raises InputError naming ``target`` and ``flag``."""
+    import tempfile
+
+    from waveguard.model.errors import InputError
+
+    try:
+        descriptor, probe = tempfile.mkstemp(dir=folder, prefix=".waveguard-probe-")
+    except OSError as exc:
+        raise InputError(str(target), f"cannot write: no file can be created in {folder} ({exc.strerror or exc})",
+                         hint=f"give another path for {flag}") from None
+    os.close(descriptor)
+    os.unlink(probe)

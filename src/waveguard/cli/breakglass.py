@@ -97,10 +97,9 @@ def check_command(
         out = resolve_output(output, CHECK_FORMATS, output_file=output_file, legacy_format=legacy_format,
                              aliases={"text": "table"})
         if bool(manifests) == live:
-            raise InputError("breakglass check", "give exactly one of --manifests PATH or --live",
-                             hint="--manifests for files, --live for the cluster of the kubeconfig context")
+            raise InputError("breakglass check", "give exactly one of --manifests PATH or --live")
         if (kubeconfig or context) and not live:
-            raise InputError("breakglass check", "--kubeconfig/--context only apply with --live", hint="add --live")
+            raise InputError("--kubeconfig/--context", "only apply with --live", hint="add --live")
         P.validate_group(group)
         ctl = _controller(controller)
         sas: list[tuple[str, str]] = []

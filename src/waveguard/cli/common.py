@@ -253,8 +253,8 @@ def context_map(values: Sequence[str], clusters: Sequence[str]) -> dict[str, str
         cluster, sep, context = value.partition("=")
         if not sep:
             if len(clusters) != 1:
-                raise InputError(f"--context {value}", f"the fleet has {len(clusters)} clusters: say which",
-                                 hint="give CLUSTER=CONTEXT (repeat it per cluster)")
+                raise InputError(f"--context {value}", f"which of the {len(clusters)} clusters?",
+                                 hint="give CLUSTER=CONTEXT")
             cluster, context = clusters[0], value
         if cluster not in clusters or not context:
             raise InputError(f"--context {value}", f"no cluster {cluster!r} in the fleet" if context else
@@ -354,8 +354,7 @@ def resolve_output(value: str, formats: Sequence[str], *, output_file: Path | st
         note(f"-o FILE is deprecated and goes in the next release: use --output-file {fmt}")
         output_file, fmt = fmt, formats[0]
     if fmt not in formats:
-        files = " (--output-file FILE writes to a file)" if file_option else ""
-        raise InputError(f"-o {fmt}", "not an output format of this command", hint=f"give one of {', '.join(formats)}{files}")
+        raise InputError(f"-o {fmt}", "not an output format", hint=f"give one of {', '.join(formats)}")
     path = Path(output_file) if output_file is not None else None
     from waveguard.model.yamlio import check_output_path
 

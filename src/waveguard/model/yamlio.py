@@ -245,7 +245,7 @@ def _probe_folder(target: Path, folder: Path, flag: str) -> None:
 
     try:
         descriptor, probe = tempfile.mkstemp(dir=folder, prefix=".waveguard-probe-")
-    except OSError as exc:
+    except OSError:
         raise InputError(str(target), f"no file can be created in {folder}",
                          hint=f"give another {flag}") from None
     os.close(descriptor)

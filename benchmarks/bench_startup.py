@@ -7,9 +7,10 @@ pydantic"`` (issues 15 and 17, "Figures"; target ≤ 0.2 s).
 The commands run interleaved (one of each per round, so a busy machine slows them alike);
 prints the median and the fastest wall time of each, in milliseconds, then the median of
 ``analyse`` against its target and what is left of it over the floor. ``analyse`` runs the
-incident's DaemonSet file (6 documents) with ``-o json`` into /dev/null; its exit 1 (an error
-finding) is expected. kubectl is skipped, and said so, when it is not installed. waveguard's
-modules are byte-compiled first (``compileall``, as pip does when it installs a wheel), so an
+incident's DaemonSet file (6 documents) with ``-o json`` into /dev/null, and again with its
+default table (rich's import and rendering on top); its exit 1 (an error finding) is
+expected. kubectl is skipped, and said so, when it is not installed. waveguard's modules
+are byte-compiled first (``compileall``, as pip does when it installs a wheel), so an
 environment with ``PYTHONDONTWRITEBYTECODE`` set does not time the compiler.
 """
 
@@ -30,6 +31,7 @@ SMALL_FILE = ROOT / "examples" / "incident-telemetry" / "telemetry-agent.yaml"
 TARGET_MS = 200
 FLOOR = "python -c 'import typer, pydantic'"
 ANALYSE = "waveguard analyse FILE"
+TABLE = "waveguard analyse FILE (table)"
 
 
 def commands() -> dict[str, list[str]]:
@@ -38,6 +40,7 @@ def commands() -> dict[str, list[str]]:
     found = {"python -c pass": [sys.executable, "-c", "pass"],
              FLOOR: [sys.executable, "-c", "import typer, pydantic"],
              ANALYSE: [str(waveguard), "analyse", str(SMALL_FILE), "-o", "json"],
+             TABLE: [str(waveguard), "analyse", str(SMALL_FILE)],
              "waveguard --version": [str(waveguard), "--version"]}
     kubectl = shutil.which("kubectl")
     if kubectl:

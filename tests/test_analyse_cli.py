@@ -95,7 +95,7 @@ def test_bad_manifests_get_one_line_and_exit_2(runner, tmp_path, content, expect
     ("clusters:\n  - name: a\n    nodes: -5\n", ":3: clusters.0.nodes: cluster 'a': a cluster has at least one node"),
     ("clusters:\n  - name: a\n    nodes: 5\n    nodez: 3\n", ":4: clusters.0.nodez: cluster 'a': unknown key"),
     ("clusters: [\n", ":1: malformed YAML"),
-    ("- a\n", ":1: a fleet file is a mapping with a 'clusters' list"),
+    ("- a\n", ":1: not a mapping with a 'clusters' list"),
 ])
 def test_bad_fleet_files(runner, tmp_path, content, expected):
     fleet = tmp_path / "fleet.yaml"

@@ -196,7 +196,7 @@ def test_an_unwritable_output_folder_is_named(tmp_path, monkeypatch):
     """Tests run as root here (every folder is writable), so the permission is denied through
     os.access, which the check consults."""
     monkeypatch.setattr(os, "access", lambda path, mode: False)
-    with pytest.raises(InputError, match="no permission to create files in"):
+    with pytest.raises(InputError, match="no write permission in"):
         check_output_path(tmp_path / "p.yaml", "-o")
 
 

@@ -1,5 +1,5 @@
 """Small things a new user met (trial at 80 columns): a finding about a whole file names the
-file once; an --output-file that is not a writable regular file says so; a waveguard Plan
+file once; an --output-file where no file can be created says so; a waveguard Plan
 given to ``analyse`` is named as such."""
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ def test_output_file_in_proc_is_not_a_writable_regular_file(runner):
     """/proc/version passes the permission checks as root, but no file can be created in /proc."""
     result = runner.invoke(app, ["plan", str(CHANGE), "--output-file", "/proc/version"])
     assert result.exit_code == 2
-    assert "/proc/version: is not a writable regular file" in result.stderr
+    assert "/proc/version: no file can be created in /proc" in result.stderr
     assert "check the folder exists" not in result.stderr and result.stdout == ""
 
 
@@ -42,7 +42,7 @@ def test_output_file_that_is_a_pipe_is_refused_before_any_work(runner, tmp_path)
     fifo = tmp_path / "pipe"
     os.mkfifo(fifo)
     result = runner.invoke(app, ["plan", str(CHANGE), "--output-file", str(fifo)])
-    assert result.exit_code == 2 and f"{fifo}: is not a regular file (a device, pipe or socket)" in result.stderr
+    assert result.exit_code == 2 and f"{fifo}: is not a regular file (a device?)" in result.stderr
     assert stat.S_ISFIFO(fifo.stat().st_mode)  # not replaced by a regular file
 
 
@@ -59,7 +59,7 @@ def test_analyse_of_a_waveguard_plan_says_it_is_a_plan(runner, tmp_path):
     assert runner.invoke(app, ["plan", str(CHANGE), "--output-file", str(plan)]).exit_code == 0
     result = runner.invoke(app, ["analyse", str(plan)])
     assert result.exit_code == 2 and result.stdout == ""
-    assert f"{plan}: is a waveguard Plan (waveguard.io/v1alpha1), not Kubernetes manifests" in result.stderr
+    assert f"{plan}: is a waveguard Plan file (use waveguard plan --check)" in result.stderr
     assert "waveguard plan --check" in result.stderr
 
 

@@ -111,7 +111,7 @@ def test_a_streaming_command_does_not_offer_an_output_file_it_lacks(runner, tmp_
     result = runner.invoke(app, ["rollout", *command, "--state", str(state), "-o", "yaml"])
     assert result.exit_code == 2
     line = _one_error_line(result)
-    assert line == "error: -o yaml: not an output format of this command (give one of table, json)"
+    assert line == "error: -o yaml: not an output format (give one of table, json)"
     assert "--output-file FILE" not in runner.invoke(app, ["rollout", *command, "--help"]).stdout
     as_path = runner.invoke(app, ["rollout", *command, "--state", str(state), "-o", "out.json"])
     assert as_path.exit_code == 2 and "--output-file" not in as_path.stderr and not (tmp_path / "out.json").exists()

@@ -188,7 +188,7 @@ def test_listen_is_loopback_unless_allowed(runner, tmp_path):
     w = RolloutWriter(tmp_path / "r.db", clusters=2)
     w.close()
     result = runner.invoke(app, ["dashboard", "--state", str(tmp_path / "r.db"), "--listen", "0.0.0.0:8765"])
-    assert result.exit_code == 2 and "not a loopback address" in result.stderr
+    assert result.exit_code == 2 and "0.0.0.0 is not loopback" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     missing = runner.invoke(app, ["dashboard", "--state", str(tmp_path / "none.db")])
     assert missing.exit_code == 2 and "no rollout state here" in missing.stderr

@@ -1,14 +1,27 @@
-"""Kubernetes schema checks of manifests (kubernetes-validate's bundled schemas), for WG109."""
+"""Kubernetes schema checks of manifests (kubernetes-validate's bundled schemas), for WG109.
+
+Two validators read the same schemas. jsonschema-rs answers whether a document is valid: it
+imports in ~2 ms, where jsonschema (with referencing and attrs) takes ~35 ms, the largest part of
+``analyse``'s start-up on one file (issue 17). jsonschema, imported only when a document is not
+valid, finds the error WG109 quotes (its ``best_match`` and messages), and has the last word: a
+document jsonschema-rs cannot read (a YAML timestamp, a key that is not a string) or refuses is
+asked of jsonschema. The schema files are read from kubernetes-validate's package data, found
+without importing the package (its ``__init__`` imports jsonschema); they are the files its own
+``validate()`` reads, ``kubernetes-json-schema/v<version>-local/<kind>-<group>-<version>.json``.
+"""
 
 from __future__ import annotations
 
 import functools
+import importlib.util
+import json
 import re
-from typing import Any, Hashable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Hashable
 
-import jsonschema  # type: ignore[import-untyped]  # no stubs installed (types-jsonschema)
-from kubernetes_validate import utils as kv
-from referencing import Registry, Resource
+if TYPE_CHECKING:
+    import jsonschema  # type: ignore[import-untyped]  # no stubs installed (types-jsonschema)
+    import jsonschema_rs
 
 #: Kubernetes version whose schemas validate manifests (kubernetes-validate ships them).
 SCHEMA_VERSION = "1.30"
@@ -42,10 +55,14 @@ def _remember(key: Hashable, problem: str | None) -> None:
 
 
 def _problem(body: dict) -> str | None:
-    validator = _validator(body.get("kind", ""), body.get("apiVersion", ""))
-    if validator is None or validator.is_valid(body):
+    kind, api_version = body.get("kind", ""), body.get("apiVersion", "")
+    if _kind_schema(kind, api_version) is None or _valid_by_rust(kind, api_version, body):
         return None
-    error = jsonschema.exceptions.best_match(validator.iter_errors(body))
+    import jsonschema
+
+    error = jsonschema.exceptions.best_match(_validator(kind, api_version).iter_errors(body))
+    if error is None:  # valid after all: jsonschema has the last word
+        return None
     field = ".".join(str(p) for p in error.absolute_path) or "(top level)"
     return f"{field}: {error.message[:160]}"
 
@@ -93,9 +110,8 @@ def _value_keys() -> frozenset[str]:
     kind's own schema fixes them). The definitions are flat — an object-valued property is a
     ``$ref`` to another definition — so one pass over each definition's properties finds them
     (tests/test_perf_issue17.py checks it against a walk of the whole document)."""
-    version = _schema_version()
     found: set[str] = {"kind", "apiVersion"}
-    definitions = _definitions(f"kubernetes-json-schema/v{version}-local", version)
+    definitions = _definitions()
     for definition in (definitions.get("$defs") or {}).values():
         for name, prop in (definition.get("properties") or {}).items():
             items = prop.get("items")
@@ -104,27 +120,82 @@ def _value_keys() -> frozenset[str]:
     return frozenset(found)
 
 
-@functools.lru_cache(maxsize=1)
-def _schema_version() -> str:
-    return [v for v in kv.all_versions() if kv.major_minor(v) <= SCHEMA_VERSION][-1]
+def _valid_by_rust(kind: str, api_version: str, body: dict) -> bool:
+    """True when jsonschema-rs finds ``body`` valid against its kind's schema; False when it does
+    not, or cannot read it (jsonschema decides then)."""
+    validator = _rust_validator(kind, api_version)
+    if validator is None:
+        return False
+    try:
+        return validator.is_valid(body)
+    except (ValueError, TypeError, OverflowError):  # not a JSON value: a date, a key that is no string
+        return False
 
 
 @functools.lru_cache(maxsize=None)
-def _validator(kind: str, api_version: str) -> jsonschema.protocols.Validator | None:
-    """A cached validator built from kubernetes-validate's bundled schemas (its own
-    ``validate()`` reloads the definitions on every call, too slow for large bundles)."""
-    version = _schema_version()
-    folder = f"kubernetes-json-schema/v{version}-local"
-    group_version = re.sub(r"^([^./]*)(?:\.[^/]*)?/", r"\1-", api_version)
+def _rust_validator(kind: str, api_version: str) -> jsonschema_rs.Draft202012Validator | None:
+    """jsonschema-rs's validator of a kind's schema, or None when it cannot compile it. Formats
+    are not checked, as by :func:`_validator` (which is given no format checker)."""
+    import jsonschema_rs
+
     try:
-        schema = kv.schema_contents(f"{folder}/{kind.lower()}-{group_version}.json", version)
-    except (FileNotFoundError, kv.VersionNotSupportedError, kv.InvalidSchemaError):
+        return jsonschema_rs.Draft202012Validator(_kind_schema(kind, api_version), registry=_rust_registry(),
+                                                  validate_formats=False)
+    except (jsonschema_rs.ValidationError, jsonschema_rs.ReferencingError, ValueError):
         return None
-    definitions = _definitions(folder, version)
-    registry = Resource.from_contents(definitions) @ (Resource.from_contents(schema) @ Registry())
+
+
+@functools.lru_cache(maxsize=1)
+def _rust_registry() -> jsonschema_rs.Registry:
+    """The shared definitions, under their ``$id``: the kinds' schemas ``$ref`` them there."""
+    import jsonschema_rs
+
+    definitions = _definitions()
+    return jsonschema_rs.Registry([(definitions["$id"], definitions)])
+
+
+@functools.lru_cache(maxsize=None)
+def _validator(kind: str, api_version: str) -> jsonschema.protocols.Validator:
+    """jsonschema's validator of a kind's schema (there is one: :func:`_problem` asks first),
+    with the shared definitions in its registry."""
+    import jsonschema
+    from referencing import Registry, Resource
+
+    schema = _kind_schema(kind, api_version)
+    registry = Resource.from_contents(_definitions()) @ (Resource.from_contents(schema) @ Registry())
     return jsonschema.validators.Draft202012Validator(schema, registry=registry)
 
 
 @functools.lru_cache(maxsize=None)
-def _definitions(folder: str, version: str) -> Any:
-    return kv.schema_contents(f"{folder}/_definitions.json", version)
+def _kind_schema(kind: str, api_version: str) -> Any:
+    """The schema of documents of ``kind`` and ``api_version`` (``apps/v1`` is in
+    ``daemonset-apps-v1.json``, ``rbac.authorization.k8s.io/v1`` in ``…-rbac-v1.json``: the
+    group's domain dropped, as kubernetes-validate names them), or None when none is bundled."""
+    group_version = re.sub(r"^([^./]*)(?:\.[^/]*)?/", r"\1-", api_version)
+    file = _schema_folder() / f"{kind.lower()}-{group_version}.json"
+    return json.loads(file.read_bytes()) if file.is_file() else None
+
+
+@functools.lru_cache(maxsize=1)
+def _definitions() -> Any:
+    """The definitions every kind's schema refers to (``_definitions.json``, 1.2 MB)."""
+    return json.loads((_schema_folder() / "_definitions.json").read_bytes())
+
+
+@functools.lru_cache(maxsize=1)
+def _schema_folder() -> Path:
+    """kubernetes-validate's folder of the schemas of :data:`SCHEMA_VERSION`: of the bundled
+    versions (``v1.30.0-local``), the newest not newer than it, as its ``validate()`` picks."""
+    spec = importlib.util.find_spec("kubernetes_validate")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModuleNotFoundError("No module named 'kubernetes_validate'", name="kubernetes_validate")
+    root = Path(next(iter(spec.submodule_search_locations))) / "kubernetes-json-schema"
+    wanted = _version_key(SCHEMA_VERSION)
+    bundled = {_version_key(m[1]): folder for folder in root.iterdir()
+               if (m := re.fullmatch(r"v(\d+\.\d+\.\d+)-local", folder.name))}
+    return bundled[max(v for v in bundled if v[:2] <= wanted)]
+
+
+def _version_key(version: str) -> tuple[int, ...]:
+    """``1.30.0`` → (1, 30, 0), to compare versions as numbers."""
+    return tuple(int(part) for part in version.split("."))

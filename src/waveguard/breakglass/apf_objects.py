@@ -24,8 +24,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-import kubernetes_validate
-
 from waveguard.analysis.loader import SCHEMA_VERSION, manifest_files, read_documents, schema_problem
 from waveguard.analysis.objects import mapping as or_empty
 from waveguard.breakglass import policy as P
@@ -220,6 +218,8 @@ def manifest_problems(body: Manifest) -> list[str]:
     loader's :func:`schema_problem` and again in strict mode for unknown fields), then the
     apiserver's own validation rules the schema cannot express (k8s:
     pkg/apis/flowcontrol/validation/validation.go). Empty when it is valid."""
+    import kubernetes_validate  # here: it imports jsonschema, ~35 ms that analyse's start-up need not pay
+
     problems: list[str] = []
     problem = schema_problem(body)
     if problem:

@@ -100,7 +100,7 @@ def _analyse(paths: Optional[list[str]], fleet: Optional[Path], output: str, out
 
 
 #: What to run instead, for a waveguard document given to ``analyse`` (by its kind).
-_INSTEAD = {"Plan": "check it with waveguard plan --check FILE"}
+_INSTEAD = {"Plan": "use waveguard plan --check"}
 
 
 def _refuse_waveguard_documents(paths: list[str]) -> None:
@@ -126,6 +126,6 @@ def _refuse_waveguard_documents(paths: list[str]) -> None:
         ours = [d for d in docs if isinstance(d, dict) and str(d.get("apiVersion", "")).startswith("waveguard.io/")]
         if docs and len(ours) == len(docs):
             kind = str(ours[0].get("kind", "document"))
-            raise InputError(path, f"is a waveguard {kind} ({ours[0]['apiVersion']}), not Kubernetes manifests",
-                             hint=f"pass the change's rendered manifests; {_INSTEAD.get(kind, 'see waveguard --help')}")
+            raise InputError(path, f"is a waveguard {kind} file",
+                             hint=_INSTEAD.get(kind, "give rendered manifests"))
 

@@ -44,8 +44,9 @@ def generate_command(
     group: str = typer.Option(DEFAULT_GROUP, "--group", help="Break-glass group (the O= of emergency certificates)."),
     controller: str = typer.Option(DEFAULT_CONTROLLER, "--controller",
                                    help="The waveguard controller's ServiceAccount, namespace/name."),
-    existing: Optional[list[str]] = typer.Option(None, "--existing",
-                                                 help="The cluster's FlowSchemas/levels (kubectl get -o yaml)."),
+    existing: Optional[list[str]] = typer.Option(None, "--existing", metavar="FILE",
+                                                 help="The cluster's FlowSchemas/levels (kubectl get -o yaml; "
+                                                      "repeatable)."),
     output: str = output_option(YAML_FORMATS),
     output_file: Optional[Path] = output_file_option("the objects"),
 ) -> None:
@@ -69,16 +70,17 @@ def generate_command(
 
 @breakglass_app.command("check")
 def check_command(
-    manifests: Optional[list[str]] = typer.Option(None, "--manifests",
-                                                  help="FlowSchemas/levels to check (files or folders), merged "
-                                                       "with the Kubernetes defaults."),
+    manifests: Optional[list[str]] = typer.Option(None, "--manifests", metavar="PATH",
+                                                  help="FlowSchemas/levels to check (files or folders; repeatable), "
+                                                       "merged with the Kubernetes defaults."),
     live: bool = typer.Option(False, "--live", help="Read them from the cluster of the kubeconfig context."),
     kubeconfig: Optional[str] = typer.Option(None, "--kubeconfig", envvar=KUBECONFIG_ENV,
                                              help="With --live: kubeconfig file(s), ':'-separated as kubectl takes "
                                                   "them."),
     context: Optional[str] = typer.Option(None, "--context", help="With --live: kubeconfig context."),
-    change: Optional[list[str]] = typer.Option(None, "--change",
-                                               help="Also check that this change's ServiceAccounts are capped."),
+    change: Optional[list[str]] = typer.Option(None, "--change", metavar="PATH",
+                                               help="Also check that this change's ServiceAccounts are capped "
+                                                    "(its manifests; repeatable)."),
     group: str = typer.Option(DEFAULT_GROUP, "--group", help="Break-glass group."),
     controller: str = typer.Option(DEFAULT_CONTROLLER, "--controller", help="Controller ServiceAccount, ns/name."),
     output: str = output_option(CHECK_FORMATS),
@@ -95,10 +97,9 @@ def check_command(
         out = resolve_output(output, CHECK_FORMATS, output_file=output_file, legacy_format=legacy_format,
                              aliases={"text": "table"})
         if bool(manifests) == live:
-            raise InputError("breakglass check", "give exactly one of --manifests PATH or --live",
-                             hint="--manifests for files, --live for the cluster of the kubeconfig context")
+            raise InputError("breakglass check", "give exactly one of --manifests PATH or --live")
         if (kubeconfig or context) and not live:
-            raise InputError("breakglass check", "--kubeconfig/--context only apply with --live", hint="add --live")
+            raise InputError("--kubeconfig/--context", "only apply with --live", hint="add --live")
         P.validate_group(group)
         ctl = _controller(controller)
         sas: list[tuple[str, str]] = []
@@ -143,7 +144,8 @@ def _check_lines(report, width: int) -> list[str]:
 @breakglass_app.command("kubeconfig")
 def kubeconfig_command(
     fleet: Path = typer.Option(..., "--fleet", help="Fleet YAML whose clusters list apiserver_endpoints (IPs)."),
-    clusters: Optional[list[str]] = typer.Option(None, "--cluster", help="Only these clusters (repeatable)."),
+    clusters: Optional[list[str]] = typer.Option(None, "--cluster", metavar="NAME",
+                                                 help="Only these clusters (repeatable)."),
     port: int = typer.Option(6443, "--port", help="apiserver port (6443 self-managed, often 443 managed)."),
     tls_server_name: str = typer.Option("kubernetes", "--tls-server-name",
                                         help="Name the apiserver certificate carries (verified without DNS)."),

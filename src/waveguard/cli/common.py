@@ -253,8 +253,8 @@ def context_map(values: Sequence[str], clusters: Sequence[str]) -> dict[str, str
         cluster, sep, context = value.partition("=")
         if not sep:
             if len(clusters) != 1:
-                raise InputError(f"--context {value}", f"the fleet has {len(clusters)} clusters: say which",
-                                 hint="give CLUSTER=CONTEXT (repeat it per cluster)")
+                raise InputError(f"--context {value}", f"which of the {len(clusters)} clusters?",
+                                 hint="give CLUSTER=CONTEXT")
             cluster, context = clusters[0], value
         if cluster not in clusters or not context:
             raise InputError(f"--context {value}", f"no cluster {cluster!r} in the fleet" if context else
@@ -354,29 +354,10 @@ def resolve_output(value: str, formats: Sequence[str], *, output_file: Path | st
         note(f"-o FILE is deprecated and goes in the next release: use --output-file {fmt}")
         output_file, fmt = fmt, formats[0]
     if fmt not in formats:
-        files = " (--output-file FILE writes to a file)" if file_option else ""
-        raise InputError(f"-o {fmt}", "not an output format of this command", hint=f"give one of {', '.join(formats)}{files}")
+        raise InputError(f"-o {fmt}", "not an output format", hint=f"give one of {', '.join(formats)}")
     path = Path(output_file) if output_file is not None else None
     from waveguard.model.yamlio import check_output_path
 
     check_output_path(path, "--output-file")
-    _check_creatable(path)
     return Output(fmt, path)
 
-
-def _check_creatable(path: Path | None) -> None:
-    """Raise InputError unless ``path`` is (or may become) a regular file and a file can be created
-    beside it (written there, then renamed over it: /proc refuses that, even to root)."""
-    import os
-    import tempfile
-
-    if path is None:
-        return
-    hint = "give a path to a regular file in a writable folder for --output-file"
-    try:
-        descriptor, probe = tempfile.mkstemp(dir=path.parent if str(path.parent) else ".", prefix=".waveguard-probe-")
-    except OSError as exc:
-        raise InputError(str(path), f"is not a writable regular file: no file can be created in {path.parent} "
-                         f"({exc.strerror or exc})", hint=hint) from None
-    os.close(descriptor)
-    os.unlink(probe)

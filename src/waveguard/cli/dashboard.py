@@ -37,8 +37,8 @@ def parse_listen(listen: str, allow_remote: bool) -> tuple[str, int]:
         raise InputError("--listen", f"{host!r} is not an IP address or localhost",
                          hint=f"e.g. {DEFAULT_LISTEN}") from None
     if not loopback and not allow_remote:
-        raise InputError("--listen", f"{host} is not a loopback address: the dashboard has no authentication",
-                         hint="listen on 127.0.0.1, or pass --allow-remote to serve other machines")
+        raise InputError("--listen", f"{host} is not loopback",
+                         hint="use 127.0.0.1, or --allow-remote")
     return host, int(port)
 
 
@@ -56,7 +56,7 @@ def dashboard_command(
 
             from waveguard.dashboard.app import DashboardConfig, create_app
         except ImportError as exc:
-            raise InputError("waveguard dashboard", f"needs the dashboard extra ({exc.name} is missing)",
+            raise InputError("dashboard", f"{exc.name} is not installed",
                              hint="pip install 'waveguard[dashboard]'") from None
         app = create_app(DashboardConfig(tuple(states), interval))
         listener = _bind(host, port, listen)

@@ -55,11 +55,11 @@ def exporter_command(
 
     with input_errors():
         if (scenario is None) == (builtin is None):
-            raise InputError("waveguard exporter", "give either a SCENARIO.yaml or --builtin NAME",
-                             hint="waveguard simulate --list shows the built-in scenarios")
+            raise InputError("exporter", "give a SCENARIO.yaml or --builtin NAME",
+                             hint="see simulate --list")
         host, port = parse_listen(listen, what="--listen")
         if port == 0:
-            raise InputError("--listen", "give a fixed port: Prometheus must know where to scrape",
+            raise InputError("--listen", "give a fixed port to scrape",
                              hint="e.g. 127.0.0.1:9464")
         sc = _load_scenario(scenario, builtin)
         if config_only and scrape_config is None:

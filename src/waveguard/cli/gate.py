@@ -86,8 +86,8 @@ def _evaluate(cluster: str, url: str | None, change: str | None, plan_path: Path
     from waveguard.signals.prometheus import PrometheusConfig, PrometheusSignals
 
     if not url:
-        raise InputError("waveguard gate check", "no Prometheus to read",
-                         hint="give --prometheus-url URL or set WAVEGUARD_PROMETHEUS_URL")
+        raise InputError("--prometheus-url", "not given",
+                         hint="give a URL, or set WAVEGUARD_PROMETHEUS_URL")
     try:
         config = PrometheusConfig(url=url, scrape_interval_s=scrape_interval_s, timeout_s=timeout_s)
     except ValidationError as exc:
@@ -118,8 +118,8 @@ def _projection(cluster: str, change: str, plan: Plan | None, fleet_path: Path |
     fleet = load_fleet(fleet_path) if fleet_path else default_fleet()
     found = [c for c in fleet.clusters if c.name == cluster]
     if not found:
-        raise InputError(str(fleet_path or "built-in fleet"), f"has no cluster {cluster!r} to project the change on",
-                         hint="give --fleet FLEET.yaml naming it")
+        raise InputError(str(fleet_path or "built-in fleet"), f"has no cluster {cluster!r}",
+                         hint="give a --fleet that names it")
     share = 1.0
     spec = GateSpec(kind="projection")
     if plan is not None:

@@ -69,15 +69,15 @@ def measure_command(
 def _check_arguments(paths: list[Path], metrics: str | None, output: Path | None, fleet_output: Path | None,
                      cluster: str | None) -> None:
     if not paths and not metrics:
-        raise InputError("waveguard measure", "nothing to measure", hint="give --audit-log FILE and/or --metrics FILE|URL")
+        raise InputError("measure", "nothing to measure", hint="give --audit-log and/or --metrics")
     if metrics and "://" in metrics and not metrics.startswith(("http://", "https://")):
-        raise InputError(metrics, "not an http(s) URL", hint="give an http(s) URL or a saved /metrics file")
+        raise InputError(metrics, "not an http(s) URL", hint="give http(s):// or a saved file")
     if output is not None and not paths:
-        raise InputError("--output-file", "request profiles come from audit logs", hint="add --audit-log FILE")
+        raise InputError("--output-file", "request profiles come from audit logs", hint="add --audit-log")
     if fleet_output is not None and not metrics:
         raise InputError("--fleet-output", "the cluster comes from /metrics", hint="add --metrics FILE|URL")
     if (fleet_output is None) != (cluster is None):
-        raise InputError("--cluster", "--cluster names the cluster --fleet-output writes: give both or neither")
+        raise InputError("--cluster", "goes with --fleet-output: give both or neither")
     if cluster is not None and not cluster.strip():
         raise InputError("--cluster", "the cluster needs a name")
     from waveguard.model.yamlio import check_output_path
@@ -140,8 +140,8 @@ def _measure_objects(source: str, fleet_output: Path | None, cluster: str | None
         except ValidationError as exc:
             err = first_error(exc)
             where = ".".join(str(p) for p in err["loc"][2:])
-            raise InputError(source, f"the measured cluster is not a valid fleet entry: {where}: {err['msg']}",
-                             hint="check the metrics' object counts") from None
+            raise InputError(source, f"not a valid fleet entry: {where}: {err['msg']}",
+                             hint="check the counts") from None
         header = f"waveguard measure: cluster {cluster} from {source} (object counts and bytes per object)"
         write_text_atomically(fleet_output, yaml_text({"clusters": [entry]}, header))
     return inventory

@@ -73,7 +73,7 @@ def _fold(log: EventLog) -> RolloutState:
 def _started(log: EventLog) -> Event:
     events = log.events(after=0)
     if not events or events[0].kind != "started":
-        raise InputError(str(log.path), "the state database holds no started rollout", hint="start one first")
+        raise InputError(str(log.path), "holds no started rollout", hint="start one first")
     return events[0]
 
 
@@ -287,8 +287,8 @@ def status(state: Path = state_option(DEFAULT_STATE),
     with input_errors():
         out = resolve_output(output, STATUS_FORMATS, output_file=output_file, legacy_json=legacy_json)
         if watch_it and out.file is not None:
-            raise InputError("--output-file", "--watch prints a live view, not one document",
-                             hint="drop --watch to write the status to a file")
+            raise InputError("--output-file", "--watch prints a live view, not a file",
+                             hint="drop --watch")
     if watch_it:
         raise typer.Exit(_exit_code(watch(state, out.format == "json", interval), waiting=EXIT_RUNNING))
     with input_errors():

@@ -51,8 +51,8 @@ def register(app: typer.Typer) -> None:
             check_output_path(report, "--report")
             check_output_path(metrics_out, "--metrics-out")
             if (scenario is None) == (builtin is None):
-                raise InputError("waveguard simulate", "give either a SCENARIO.yaml or --builtin NAME",
-                                 hint="waveguard simulate --list shows the built-in scenarios")
+                raise InputError("simulate", "give a SCENARIO.yaml or --builtin NAME",
+                                 hint="see simulate --list")
             sc = load_builtin(builtin) if builtin is not None else load_scenario(_given(scenario))
             result = _run(simulate, sc, seed, workers)
             if report is not None:

@@ -22,10 +22,10 @@ def strip_api_header(data: Any, kind: str, source: str) -> Any:
         return data
     version, found = data.get("apiVersion", API_VERSION), data.get("kind", kind)
     if version != API_VERSION:
-        raise InputError(source, f"apiVersion {version!r} is not one this waveguard reads",
-                         hint=f"give apiVersion: {API_VERSION} (or leave it out)")
+        raise InputError(source, f"unknown apiVersion {version!r}",
+                         hint=f"give {API_VERSION} or none")
     if found != kind:
-        raise InputError(source, f"kind {found!r}: expected {kind}", hint="check that this is the right file")
+        raise InputError(source, f"kind {found!r}: expected {kind}", hint="is this the right file?")
     return {k: v for k, v in data.items() if k not in ("apiVersion", "kind")}
 
 

@@ -338,8 +338,8 @@ def load_fleet(path: str | Path) -> Fleet:
     path = Path(path)
     data, node, _ = read_yaml_file(path, "fleet file")
     if not isinstance(data, dict) or "clusters" not in data:
-        raise InputError(str(path), "a fleet file is a mapping with a 'clusters' list", line=1,
-                         hint="see the fleet format in README.md")
+        raise InputError(str(path), "not a mapping with a 'clusters' list", line=1,
+                         hint="see README.md")
     try:
         return Fleet.model_validate(data)
     except ValidationError as exc:

@@ -41,7 +41,7 @@ def read_yaml_file(path: "str | Path", what: str) -> tuple[Any, yaml.Node | None
         raise InputError(str(path), f"cannot read {what}: it is a folder", hint="pass the file") from exc
     except OSError as exc:
         raise InputError(str(path), f"cannot read {what}: {exc.strerror or exc}",
-                         hint="check the path and its permissions") from exc
+                         hint="check the path") from exc
     except UnicodeDecodeError as exc:
         raise InputError(str(path), f"{what} is not UTF-8 text", hint="re-encode it as UTF-8") from exc
     node, data = strict_compose(text, str(path))
@@ -83,14 +83,13 @@ def check_node(node: yaml.Node, source: str) -> None:
     from waveguard.model.errors import InputError
 
     if expanded_size(node) > MAX_EXPANDED_NODES:
-        raise InputError(source, f"document expands to more than {MAX_EXPANDED_NODES:,} YAML nodes through "
-                         "aliases (an alias bomb?)", line=node.start_mark.line + 1,
-                         hint="write it without anchors/aliases")
+        raise InputError(source, f"alias bomb? over {MAX_EXPANDED_NODES:,} nodes",
+                         line=node.start_mark.line + 1, hint="remove the anchors")
     duplicate = first_duplicate_key(node)
     if duplicate is not None:
         key, first_line, line = duplicate
         raise InputError(source, f"duplicate key {key!r} (first at line {first_line})", line=line,
-                         hint="remove one of them: YAML forbids duplicate keys, and only the last would count")
+                         hint="remove one")
 
 
 def first_duplicate_key(node: yaml.Node) -> tuple[str, int, int] | None:
@@ -209,8 +208,9 @@ def yaml_text(data: Any, header: str = "") -> str:
 
 def check_output_path(path: "str | os.PathLike[str] | None", flag: str) -> None:
     """Check, before any work, that ``path`` (an output option's value; None: not given) can be
-    written as :func:`write_text_atomically` writes it: its folder exists and is writable, and
-    it is not a folder, a device, a pipe or a socket. Raises InputError naming ``path`` and ``flag``."""
+    written as :func:`write_text_atomically` writes it: its folder exists and a file can be
+    created in it, and it is not a folder, a device, a pipe or a socket. Raises InputError naming
+    ``path`` and ``flag``."""
     from waveguard.model.errors import InputError
 
     if path is None:
@@ -220,15 +220,33 @@ def check_output_path(path: "str | os.PathLike[str] | None", flag: str) -> None:
     if target.is_dir():
         raise InputError(str(target), "is a folder", hint=f"give a file name for {flag}")
     if target.exists() and not target.is_file():  # the rename would replace a device or pipe (as root: /dev/null)
-        raise InputError(str(target), "is not a regular file (a device, pipe or socket)",
-                         hint=f"give a path to a regular file for {flag}")
+        raise InputError(str(target), "is not a regular file (a device?)",
+                         hint=f"give another {flag}")
     if not folder.is_dir():
         what = "is not a folder" if folder.exists() else "does not exist"
-        raise InputError(str(target), f"cannot write: the folder {folder} {what}",
-                         hint=f"create the folder or give another path for {flag}")
+        raise InputError(str(target), f"the folder {folder} {what}",
+                         hint=f"create it or give another {flag}")
     # The write goes through a temporary file in the folder and a rename: the folder must be writable.
     if not os.access(folder, os.W_OK | os.X_OK):
-        raise InputError(str(target), f"cannot write: no permission to create files in {folder}",
-                         hint=f"give another path for {flag}")
+        raise InputError(str(target), f"no write permission in {folder}",
+                         hint=f"give another {flag}")
     if target.exists() and not os.access(target, os.W_OK):
-        raise InputError(str(target), "cannot write: the file is read-only", hint=f"give another path for {flag}")
+        raise InputError(str(target), "is read-only", hint=f"give another {flag}")
+    _probe_folder(target, folder, flag)
+
+
+def _probe_folder(target: Path, folder: Path, flag: str) -> None:
+    """Create and remove a file in ``folder``, as :func:`write_text_atomically` will before its
+    rename over ``target``: some folders pass the permission checks and still refuse (/proc, even
+    to root). Raises InputError naming ``target`` and ``flag``."""
+    import tempfile
+
+    from waveguard.model.errors import InputError
+
+    try:
+        descriptor, probe = tempfile.mkstemp(dir=folder, prefix=".waveguard-probe-")
+    except OSError:
+        raise InputError(str(target), f"no file can be created in {folder}",
+                         hint=f"give another {flag}") from None
+    os.close(descriptor)
+    os.unlink(probe)

@@ -179,6 +179,6 @@ class FleetState:
     conflicts_409: np.ndarray | None = None
     etcd_timeouts_500: np.ndarray | None = None  #: (C,) requests this step that fail after etcd's leader wait
     # --- issue 17: per-step constants kept until what they derive from changes ----------------
-    #: (finish_fraction, busy_share, whole) of :func:`waveguard.sim.phases.replicas.held_list_memory`:
-    #: the share of a memory flow's entering requests counted whole, for the factors it was made from
-    memory_whole: tuple | None = None
+    #: (M, R, C) share of a memory flow's entering requests that
+    #: :func:`waveguard.sim.phases.replicas.held_list_memory` counts whole (refresh_service)
+    memory_whole: np.ndarray = field(default_factory=_empty)

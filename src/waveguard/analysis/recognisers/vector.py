@@ -25,7 +25,6 @@ ConfigMap): ``sources.<id>.type: kubernetes_logs``.
 from __future__ import annotations
 
 import re
-import tomllib
 
 from waveguard.analysis.recognisers.podspec import images_or_binary
 from waveguard.analysis.recognisers.base import AgentContext, Recognised, truthy
@@ -38,6 +37,8 @@ CACHE_FIX_VERSION = (0, 47, 0)
 
 def _configs(ctx: AgentContext) -> list[tuple[str, dict]]:
     """Mounted config files as mappings: the YAML ones, and the ``.toml`` ones parsed as TOML."""
+    import tomllib  # here: only Vector's configs need it (start-up of analyse, issue 17)
+
     configs = list(ctx.yaml_configs())
     for name, text in ctx.config.items():
         if name.endswith(".toml"):

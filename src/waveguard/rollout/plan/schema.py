@@ -170,10 +170,11 @@ def load_plan(path: str | Path, fleet: Fleet) -> Plan:
     plan = _with_change_found(plan, path)
     known = {c.name for c in fleet.clusters}
     for i, wave in enumerate(plan.waves):
-        missing = [n for n in wave.clusters.names if n not in known]
+        missing = [(j, n) for j, n in enumerate(wave.clusters.names) if n not in known]
         if missing:
-            raise InputError(str(path), f"waves.{i}.clusters.names: no cluster named {missing[0]!r} in the fleet",
-                             line=line_of(node, ("waves", i, "clusters", "names")),
+            j, name = missing[0]  # the line of that name, not of the list's key
+            raise InputError(str(path), f"waves.{i}.clusters.names.{j}: no cluster named {name!r} in the fleet",
+                             line=line_of(node, ("waves", i, "clusters", "names", j)),
                              hint="fix the name or pass the right --fleet")
         if not plan.clusters_of(wave, fleet):
             raise InputError(str(path), f"waves.{i} ({wave.name}): selects no cluster of the fleet",

@@ -24,7 +24,8 @@ def per_level(params: SimParams, per_flow: np.ndarray) -> np.ndarray:
 
 def refresh_service(state: FleetState, params: SimParams, dt: float) -> None:
     """τ, completion and occupancy factors of every flow on every replica (τ stretched by the
-    replica's CPU shortage: processor sharing of its cores)."""
+    replica's CPU shortage: processor sharing of its cores), and what they make of the memory
+    flows' requests counted whole (``state.memory_whole``)."""
     state.service_now_s = params.service_s + (state.cpu_stretch - 1.0) * params.cpu_s if state.slowed \
         else params.service_s
     if state.write_stall_any:  # etcd has no leader: writes and reads from etcd wait for one (sim/phases/etcd.py)
@@ -40,6 +41,19 @@ def refresh_service(state: FleetState, params: SimParams, dt: float) -> None:
     etcd_flows = params.etcd_flows
     if len(etcd_flows):  # admitted requests that wait for etcd hold their seats the whole step
         state.seat_occupancy[etcd_flows] = params.seats[etcd_flows] + state.fanout_extra_seats[etcd_flows]
+    state.memory_whole = _counted_whole(state, params)
+
+
+def _counted_whole(state: FleetState, params: SimParams) -> np.ndarray:
+    """``(M, R, C)`` share of each memory flow's entering requests that
+    :func:`waveguard.sim.phases.replicas.held_list_memory` counts whole: the share that finishes
+    within the step, or — for a flow read from etcd, whose responses arrive spread over the step —
+    the time-averaged share (``busy_share``)."""
+    whole = state.finish_fraction[params.memory_flows]
+    if len(params.etcd_flows):  # etcd answers one range response after another: spread over the step
+        averaged = state.busy_share[params.memory_flows]
+        whole = averaged + (whole - averaged) * params.memory_flows_not_etcd
+    return whole
 
 
 def leader_wait_share(state: FleetState, params: SimParams) -> np.ndarray:

@@ -140,7 +140,7 @@ def held_list_memory(state: FleetState, params: SimParams) -> np.ndarray:
     whole, :func:`waveguard.model.etcd.receive_buffer_bytes`), within the same seat bound. The
     flows: every group's relist flow and its twin for a cold watch cache (``params.memory_flows``)."""
     flows = params.memory_flows
-    held = state.entering[flows] * _counted_whole(state, params)
+    held = state.entering[flows] * state.memory_whole
     held += state.executing[flows]
     admitted = state.used_seat_limits[params.flow_level_pos[flows]] / params.memory_flows_peak_seats
     if not (params.memory_flows_wait_any and state.etcd_busy):  # nothing waits for etcd
@@ -149,23 +149,6 @@ def held_list_memory(state: FleetState, params: SimParams) -> np.ndarray:
     waiting = state.awaiting_etcd[flows]
     within = np.minimum(1.0, admitted / np.maximum(held + waiting, TINY))  # the level's seats bound both
     return ((held * params.memory_flows_per_request + waiting * params.memory_flows_etcd_wait) * within).sum(axis=0)
-
-
-def _counted_whole(state: FleetState, params: SimParams) -> np.ndarray:
-    """``(M, R, C)`` share of each memory flow's entering requests counted whole: the share that
-    finishes within the step, or — for a flow read from etcd, whose responses arrive spread over
-    the step — the time-averaged share (``busy_share``). Kept until :func:`~waveguard.sim.phases.
-    common.refresh_service` makes new factors (it never changes them in place)."""
-    cached = state.memory_whole
-    if cached is not None and cached[0] is state.finish_fraction and cached[1] is state.busy_share:
-        return cached[2]
-    flows = params.memory_flows
-    whole = state.finish_fraction[flows]
-    if len(params.etcd_flows):  # etcd answers one range response after another: spread over the step
-        averaged = state.busy_share[flows]
-        whole = averaged + (whole - averaged) * params.memory_flows_not_etcd
-    state.memory_whole = (state.finish_fraction, state.busy_share, whole)
-    return whole
 
 
 def _flow_sum(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -43,6 +43,8 @@ _TINY = 1e-12
 # Rows of EtcdPhase._at and EtcdPhase._vals.
 _CELL, _RC, _CLUSTER, _COHORT = range(4)
 _WAIT, _QUEUE_WAIT, _START, _ADMITTED, _NEED = range(5)
+#: The entries are compacted once 1 in this many is zero (a trade of copying against passing over zeros).
+_COMPACT_AT = 8
 
 
 def etcd_flows(etcd_bytes: np.ndarray) -> np.ndarray:
@@ -100,6 +102,8 @@ class EtcdPhase:
         self._need = np.broadcast_to((self.bytes * (1.0 - 1e-9))[:, None, :], cells).ravel()
         self._page = np.broadcast_to(self.page_bytes[:, None, :], cells).ravel()
         self._timeout = np.broadcast_to((C.CLIENT_TIMEOUT_S * self.pages)[:, None, :], cells).ravel()
+        self._cell_rc = np.arange(self.waiting.size) % self.served_bytes.size  # its flat (R, C) index
+        self._cell_cluster = self._cell_rc % n_clusters
         self._entries = _Entries(4 * self.waiting.size)
         # Cohorts [h, n) form the window (numbered from 0 at the start); _cohort_t their admission times.
         self._cohort_t = np.zeros(self._hist_n + 4)
@@ -122,12 +126,16 @@ class EtcdPhase:
         if admitted.max() <= _TINY:
             return
         cells = np.flatnonzero(admitted)
-        rc = cells % self.served_bytes.size
         at, vals = self._entries.append(len(cells))
-        at[_CELL], at[_RC], at[_CLUSTER], at[_COHORT] = cells, rc, rc % self.served_bytes.shape[1], self._n
-        vals[_WAIT] = admitted.ravel()[cells]
-        vals[_QUEUE_WAIT] = np.broadcast_to(waited, admitted.shape).ravel()[cells]
-        vals[_START], vals[_ADMITTED], vals[_NEED] = self.served_bytes.ravel()[rc], t, self._need[cells]
+        at[_CELL], at[_COHORT] = cells, self._n
+        np.take(self._cell_rc, cells, out=at[_RC])
+        np.take(self._cell_cluster, cells, out=at[_CLUSTER])
+        np.take(admitted, cells, out=vals[_WAIT])
+        np.take(np.broadcast_to(waited, admitted.shape) if np.shape(waited) != admitted.shape else waited, cells,
+                out=vals[_QUEUE_WAIT])
+        np.take(self.served_bytes, at[_RC], out=vals[_START])
+        vals[_ADMITTED] = t
+        np.take(self._need, cells, out=vals[_NEED])
         if self._n - self._h == len(self._cohort_t):
             self._cohort_t = np.concatenate([self._cohort_t, np.zeros(len(self._cohort_t))])
         self._cohort_t[self._n - self._h] = t
@@ -188,14 +196,14 @@ class EtcdPhase:
         o = int(np.count_nonzero(t - self._cohort_t[:self._n - self._h]
                                  >= C.CLIENT_TIMEOUT_S - C.APF_QUEUE_WAIT_LIMIT_S))
         live_at, live_vals = self._entries.live()
-        m = int(np.searchsorted(live_at[_COHORT], self._h + o))
-        at, vals = live_at[:, :m], live_vals[:, :m]
+        rows = np.flatnonzero(live_vals[_WAIT, :int(np.searchsorted(live_at[_COHORT], self._h + o))])
+        at, vals = live_at[:, rows], live_vals[:, rows]
         age = t - vals[_ADMITTED]
         page = self._page[at[_CELL]]
-        first = (age >= C.CLIENT_TIMEOUT_S - vals[_QUEUE_WAIT]) & (progress[:m] < page)
+        first = (age >= C.CLIENT_TIMEOUT_S - vals[_QUEUE_WAIT]) & (progress[rows] < page)
         later = (age >= C.CLIENT_TIMEOUT_S) & (recent_bytes[at[_RC]] < page)
         cancel = vals[_WAIT] * (first | later)
-        self._entries.zero(np.flatnonzero(cancel))
+        self._entries.zero(rows[cancel != 0.0])
         return self._cohort_sum(cancel, at, _CELL, np.arange(self._h, self._h + o))
 
     def _leave(self) -> None:
@@ -280,7 +288,7 @@ class _Entries:
     The live entries are the columns ``[lo, hi)`` of two preallocated buffers: a step appends
     at ``hi`` and drops the oldest by moving ``lo``, without copying; an entry that leaves from
     the middle is zeroed (waiting 0, needing infinite bytes, so it never arrives again) and the
-    zeros are compacted away once they are half the live entries.
+    zeros are compacted away once they are an eighth of the live entries.
     """
 
     def __init__(self, capacity: int) -> None:
@@ -303,18 +311,18 @@ class _Entries:
         """The live entries ``rows`` (indices) leave: nothing waits there any more. The live
         entries keep their places until :meth:`drop_first`."""
         vals = self._vals[:, self._lo:self._hi]
-        rows = rows[vals[_WAIT, rows] != 0.0]
+        rows = rows[vals[_WAIT, rows] != 0.0]  # each counted once
         vals[_WAIT, rows] = 0.0
         vals[_NEED, rows] = np.inf
         self._zeros += len(rows)
 
     def drop_first(self, n: int) -> None:
         """The first ``n`` live entries leave (the window's head moved past them); the zeros are
-        compacted away once they are half the live entries."""
+        compacted away once they are an eighth of the live entries."""
         if n:
             self._zeros -= int(np.count_nonzero(self._vals[_WAIT, self._lo:self._lo + n] == 0.0))
             self._lo += n
-        if 2 * self._zeros > self._hi - self._lo:
+        if _COMPACT_AT * self._zeros > self._hi - self._lo:
             self._compact(0)
 
     def _compact(self, room: int) -> None:

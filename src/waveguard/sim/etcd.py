@@ -40,7 +40,7 @@ import numpy as np
 from waveguard.model import constants as C
 
 _TINY = 1e-12
-# Rows of EtcdPhase._at and EtcdPhase._vals.
+# Rows of the int and float buffers of _Entries (the cohorts' entries).
 _CELL, _RC, _CLUSTER, _COHORT = range(4)
 _WAIT, _QUEUE_WAIT, _START, _ADMITTED, _NEED = range(5)
 #: The entries are compacted once 1 in this many is zero (a trade of copying against passing over zeros).

@@ -326,12 +326,13 @@ class _Entries:
             self._compact(0)
 
     def _compact(self, room: int) -> None:
-        """Move the nonzero live entries to the front, in order; grow to hold ``room`` entries."""
-        keep = np.flatnonzero(self._vals[_WAIT, self._lo:self._hi] != 0.0) + self._lo
-        capacity = self._at.shape[1]
-        while capacity < max(room, len(keep)) * 2:
-            capacity *= 2
-        at, vals = np.zeros((4, capacity), dtype=np.int64), np.zeros((5, capacity))
-        at[:, :len(keep)], vals[:, :len(keep)] = self._at[:, keep], self._vals[:, keep]
-        self._at, self._vals = at, vals
-        self._lo, self._hi, self._zeros = 0, len(keep), 0
+        """Move the nonzero live entries to the front, in order, in place; grow the buffers (to
+        twice what is needed) only when ``room`` entries would not fit in half of them."""
+        keep = np.flatnonzero(self._vals[_WAIT, self._lo:self._hi]) + self._lo
+        at, vals = self._at[:, keep], self._vals[:, keep]
+        n, capacity = len(keep), self._at.shape[1]
+        if 2 * max(room, n) > capacity:
+            capacity = 2 * max(room, n, capacity)
+            self._at, self._vals = np.empty((4, capacity), dtype=np.int64), np.empty((5, capacity))
+        self._at[:, :n], self._vals[:, :n] = at, vals
+        self._lo, self._hi, self._zeros = 0, n, 0

@@ -329,10 +329,12 @@ class _Entries:
         """Move the nonzero live entries to the front, in order, in place; grow the buffers (to
         twice what is needed) only when ``room`` entries would not fit in half of them."""
         keep = np.flatnonzero(self._vals[_WAIT, self._lo:self._hi]) + self._lo
-        at, vals = self._at[:, keep], self._vals[:, keep]
         n, capacity = len(keep), self._at.shape[1]
+        at, vals = self._at, self._vals
         if 2 * max(room, n) > capacity:
             capacity = 2 * max(room, n, capacity)
             self._at, self._vals = np.empty((4, capacity), dtype=np.int64), np.empty((5, capacity))
-        self._at[:, :n], self._vals[:, :n] = at, vals
+        for old, new in ((at, self._at), (vals, self._vals)):
+            for i in range(len(old)):  # row by row: a 1-D gather is twice as fast as a 2-D one
+                new[i, :n] = old[i, keep]
         self._lo, self._hi, self._zeros = 0, n, 0

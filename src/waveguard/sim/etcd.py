@@ -40,6 +40,11 @@ import numpy as np
 from waveguard.model import constants as C
 
 _TINY = 1e-12
+# Rows of the int and float buffers of _Entries (the cohorts' entries).
+_CELL, _RC, _CLUSTER, _COHORT = range(4)
+_WAIT, _QUEUE_WAIT, _START, _ADMITTED, _NEED = range(5)
+#: The entries are compacted once 1 in this many is zero (a trade of copying against passing over zeros).
+_COMPACT_AT = 8
 
 
 def etcd_flows(etcd_bytes: np.ndarray) -> np.ndarray:
@@ -54,6 +59,15 @@ class EtcdPhase:
     ``etcd_bytes``/``etcd_pages``: ``(C, F)`` from the flow table; ``R`` replicas (padded),
     ``dt`` the step. :attr:`flows` are the flows concerned (``Fe`` of them); :attr:`waiting`
     ``(Fe, R, C)`` how many of their requests wait for etcd now.
+
+    The cohorts are kept sparse: one entry per nonzero cell ``(cohort, flow, replica, cluster)``
+    in admission order (:class:`_Entries`); an entry whose requests arrived or were cancelled is
+    zeroed, and the zeros are compacted away now and then. Every sum over cohorts adds the
+    entries in the order numpy adds the rows of the dense window — ``np.bincount`` adds its
+    weights in order, and the cells not stored are exact zeros — so the figures are those of the
+    dense ``(cohorts, Fe, R, C)`` window, bit for bit, at a cost that follows the requests
+    waiting rather than the window's length; with one cluster numpy sums the dense window
+    pairwise, and the sums are taken on it (:meth:`_cohort_sum`).
     """
 
     def __init__(self, etcd_bytes: np.ndarray, etcd_pages: np.ndarray, n_replicas: int, dt: float,
@@ -82,14 +96,19 @@ class EtcdPhase:
         self._hist_n = int(math.ceil(C.CLIENT_TIMEOUT_S / dt)) + 1
         self._hist = np.zeros((self._hist_n, n_replicas, n_clusters))
         self._steps = 0
-        # Cohorts: a window [h, n) of a growing buffer, one per admission step.
-        cap = self._hist_n + 4
-        self._cohort_waiting = np.zeros((cap, n_etcd_flows, n_replicas, n_clusters))  # requests still waiting
-        # Their APF queue wait before admission (s).
-        self._cohort_queue_wait_s = np.zeros((cap, n_etcd_flows, n_replicas, n_clusters))
-        self._cohort_start_bytes = np.zeros((cap, n_replicas, n_clusters))
-        self._cohort_admitted_s = np.zeros(cap)
+        # Per cell of the flat (Fe, R, C) layout: a response's bytes less the tolerance of an
+        # arrival, one page's bytes, the timeout of the whole response (s).
+        cells = self.waiting.shape
+        self._need = np.broadcast_to((self.bytes * (1.0 - 1e-9))[:, None, :], cells).ravel()
+        self._page = np.broadcast_to(self.page_bytes[:, None, :], cells).ravel()
+        self._timeout = np.broadcast_to((C.CLIENT_TIMEOUT_S * self.pages)[:, None, :], cells).ravel()
+        self._cell_rc = np.arange(self.waiting.size) % self.served_bytes.size  # its flat (R, C) index
+        self._cell_cluster = self._cell_rc % n_clusters
+        self._entries = _Entries(4 * self.waiting.size)
+        # Cohorts [h, n) form the window (numbered from 0 at the start); _cohort_t their admission times.
+        self._cohort_t = np.zeros(self._hist_n + 4)
         self._h = self._n = 0
+        self._dense_sums = n_clusters == 1
 
     @property
     def busy(self) -> bool:
@@ -106,13 +125,20 @@ class EtcdPhase:
         start waiting for etcd."""
         if admitted.max() <= _TINY:
             return
-        if self._n == len(self._cohort_admitted_s):
-            self._make_room()
-        i = self._n
-        self._cohort_waiting[i] = admitted
-        self._cohort_queue_wait_s[i] = waited
-        self._cohort_start_bytes[i] = self.served_bytes
-        self._cohort_admitted_s[i] = t
+        cells = np.flatnonzero(admitted)
+        at, vals = self._entries.append(len(cells))
+        at[_CELL], at[_COHORT] = cells, self._n
+        np.take(self._cell_rc, cells, out=at[_RC])
+        np.take(self._cell_cluster, cells, out=at[_CLUSTER])
+        np.take(admitted, cells, out=vals[_WAIT])
+        np.take(np.broadcast_to(waited, admitted.shape) if np.shape(waited) != admitted.shape else waited, cells,
+                out=vals[_QUEUE_WAIT])
+        np.take(self.served_bytes, at[_RC], out=vals[_START])
+        vals[_ADMITTED] = t
+        np.take(self._need, cells, out=vals[_NEED])
+        if self._n - self._h == len(self._cohort_t):
+            self._cohort_t = np.concatenate([self._cohort_t, np.zeros(len(self._cohort_t))])
+        self._cohort_t[self._n - self._h] = t
         self._n += 1
 
     def advance(self, t: float, tau: np.ndarray, slow: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
@@ -129,49 +155,94 @@ class EtcdPhase:
             self.rate[:] = C.ETCD_RANGE_BYTES_PER_S / slow
             self.sent_bytes[:] = 0.0
             return None
-        h, n = self._h, self._n
-        waiting_k = self._cohort_waiting[h:n]
-        reading = waiting_k.sum(axis=(0, 1, 2))  # (C,) requests reading from each cluster's etcd
+        at, vals = self._entries.live()
+        reading = self._cohort_sum(vals[_WAIT], at, _CLUSTER)  # (C,) requests reading from each cluster's etcd
         share = np.minimum(C.ETCD_RANGE_BYTES_PER_S, self.throughput / np.maximum(reading, _TINY)) * self.serving
         self.rate = share[None, :] / slow  # (R, C)
-        self.sent_bytes = (waiting_k.sum(axis=(0, 1)) * self.rate).sum(axis=0) * self.dt
+        self.sent_bytes = (self._cohort_sum(vals[_WAIT], at, _RC) * self.rate).sum(axis=0) * self.dt
         self.served_bytes = self.served_bytes + self.rate * self.dt
         old = self._hist[(self._steps + 1) % self._hist_n]  # S one client timeout ago
         self._hist[self._steps % self._hist_n] = self.served_bytes
-        # (k, 1, R, C) bytes each cohort received
-        progress = (self.served_bytes[None] - self._cohort_start_bytes[h:n])[:, None]
-        age = (t - self._cohort_admitted_s[h:n])[:, None, None, None]  # (k, 1, 1, 1)
-        queue_wait_k = self._cohort_queue_wait_s[h:n]
-        need = self.bytes[None, :, None, :]  # (1, Fe, 1, C)
-        page = self.page_bytes[None, :, None, :]
-        arrived_k = waiting_k * (progress >= need * (1.0 - 1e-9))
-        # Late: of the cohorts with an arrival only (the others add exact zeros to the sum).
-        rows = np.flatnonzero(arrived_k.reshape(len(arrived_k), -1).any(axis=1))
-        late_k = arrived_k[rows] * ((queue_wait_k[rows] + age[rows] + tau[None])
-                                    > C.CLIENT_TIMEOUT_S * self.pages[None, :, None, :])
-        waiting_k -= arrived_k
-        # Cancelled: the first page not back within the timeout (after the queue wait), or a later
-        # page stalled for a whole timeout — only cohorts older than the timeout less the longest
-        # queue wait can be (cohorts are in admission order: they are the first ``o``).
-        o = int(np.count_nonzero(age >= C.CLIENT_TIMEOUT_S - C.APF_QUEUE_WAIT_LIMIT_S))
-        first = (age[:o] >= C.CLIENT_TIMEOUT_S - queue_wait_k[:o]) & (progress[:o] < page)
-        stalled = (self.served_bytes - old)[None, None] < page  # (1, Fe, R, C)
-        later = (age[:o] >= C.CLIENT_TIMEOUT_S) & stalled
-        cancel_k = waiting_k[:o] * (first | later)
-        waiting_k[:o] -= cancel_k
-        while self._h < self._n and self._cohort_waiting[self._h].max() <= _TINY:
-            self._cohort_waiting[self._h] = 0.0
-            self._h += 1
-        self.waiting = self._cohort_waiting[self._h:self._n].sum(axis=0) if self.busy else np.zeros_like(self.waiting)
-        return arrived_k.sum(axis=0), late_k.sum(axis=0), cancel_k.sum(axis=0)
+        progress = self.served_bytes.ravel()[at[_RC]] - vals[_START]  # bytes each entry received
+        arrived, late = self._arrivals(t, np.flatnonzero(progress >= vals[_NEED]), tau)
+        cancelled = self._cancellations(t, progress, (self.served_bytes - old).ravel())
+        self._leave()
+        if self.busy:
+            at, vals = self._entries.live()
+            self.waiting = self._cohort_sum(vals[_WAIT], at, _CELL)
+        else:
+            self.waiting = np.zeros_like(self.waiting)
+        return arrived, late, cancelled
+
+    def _arrivals(self, t: float, rows: np.ndarray, tau: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The live entries ``rows`` received their whole response: ``(arrived, late)`` ``(Fe,
+        R, C)``, late those whose queue wait, etcd wait and apiserver time ``tau`` pass the
+        client's timeout. They stop waiting."""
+        live_at, live_vals = self._entries.live()
+        at, vals = live_at[:, rows], live_vals[:, rows]
+        cells = at[_CELL]
+        late = vals[_WAIT] * ((vals[_QUEUE_WAIT] + (t - vals[_ADMITTED]) + tau.ravel()[cells]) > self._timeout[cells])
+        self._entries.zero(rows)
+        # The dense window summed the late requests over the cohorts with an arrival only.
+        cohorts = np.unique(at[_COHORT]) if self._dense_sums else None
+        return self._cohort_sum(vals[_WAIT], at, _CELL), self._cohort_sum(late, at, _CELL, cohorts)
+
+    def _cancellations(self, t: float, progress: np.ndarray, recent_bytes: np.ndarray) -> np.ndarray:
+        """``(Fe, R, C)`` requests whose client gave up: the first page not back within the timeout
+        (after the queue wait), or a later page stalled for a whole timeout (``recent_bytes``
+        ``(R·C,)`` received in the last timeout). They stop waiting. Only cohorts older than the
+        timeout less the longest queue wait can be (the window's first ``o``, as it is in
+        admission order)."""
+        o = int(np.count_nonzero(t - self._cohort_t[:self._n - self._h]
+                                 >= C.CLIENT_TIMEOUT_S - C.APF_QUEUE_WAIT_LIMIT_S))
+        live_at, live_vals = self._entries.live()
+        rows = np.flatnonzero(live_vals[_WAIT, :int(np.searchsorted(live_at[_COHORT], self._h + o))])
+        at, vals = live_at[:, rows], live_vals[:, rows]
+        age = t - vals[_ADMITTED]
+        page = self._page[at[_CELL]]
+        first = (age >= C.CLIENT_TIMEOUT_S - vals[_QUEUE_WAIT]) & (progress[rows] < page)
+        later = (age >= C.CLIENT_TIMEOUT_S) & (recent_bytes[at[_RC]] < page)
+        cancel = vals[_WAIT] * (first | later)
+        self._entries.zero(rows[cancel != 0.0])
+        return self._cohort_sum(cancel, at, _CELL, np.arange(self._h, self._h + o))
+
+    def _leave(self) -> None:
+        """The window starts at the first cohort with more than a trace of requests: those before
+        it leave, as the dense window dropped them."""
+        at, vals = self._entries.live()
+        first = int(np.argmax(vals[_WAIT] > _TINY)) if len(vals[_WAIT]) else 0
+        h = int(at[_COHORT, first]) if len(vals[_WAIT]) and vals[_WAIT, first] > _TINY else self._n
+        self._entries.drop_first(int(np.searchsorted(at[_COHORT], h)))
+        if h > self._h:
+            self._cohort_t[:self._n - h] = self._cohort_t[h - self._h:self._n - self._h].copy()
+            self._h = h
+
+    def _cohort_sum(self, values: np.ndarray, at: np.ndarray, by: int, cohorts: np.ndarray | None = None) -> np.ndarray:
+        """Sum of ``values`` (one per entry; ``at`` their rows of the entries) over the cohorts —
+        and the flows (``by=_RC``: ``(R, C)``), and the replicas (``by=_CLUSTER``: ``(C,)``);
+        ``by=_CELL``: ``(Fe, R, C)`` — as numpy sums the dense window ``(cohorts, Fe, R, C)``
+        (``cohorts``: which ones, ascending; default the whole window)."""
+        shape = self.waiting.shape[{_CELL: 0, _RC: 1, _CLUSTER: 2}[by]:]
+        if not self._dense_sums:
+            return np.bincount(at[by], values, minlength=math.prod(shape)).reshape(shape)
+        return self._dense(values, at, cohorts).sum(axis=(0, 1, 2)[:4 - len(shape)])
+
+    def _dense(self, values: np.ndarray, at: np.ndarray, cohorts: np.ndarray | None = None) -> np.ndarray:
+        """``(cohorts, Fe, R, C)``: ``values`` (one per entry, ``at`` their rows of the entries)
+        in the dense window of ``cohorts`` (ascending; default the whole window), zero elsewhere."""
+        cohorts = np.arange(self._h, self._n) if cohorts is None else cohorts
+        dense = np.zeros((len(cohorts), self.waiting.size))
+        dense[np.searchsorted(cohorts, at[_COHORT]), at[_CELL]] = values
+        return dense.reshape((len(cohorts),) + self.waiting.shape)
 
     def drop(self, r: int, c: int) -> np.ndarray:
         """Replica ``r`` of cluster ``c`` went down: its waiting requests fail. Returns them per
         flow ``(Fe,)``."""
         if not self.busy:
             return np.zeros(len(self.flows))
-        lost = self._cohort_waiting[self._h:self._n, :, r, c].sum(axis=0)
-        self._cohort_waiting[self._h:self._n, :, r, c] = 0.0
+        at, vals = self._entries.live()
+        lost = self._dense(vals[_WAIT], at)[:, :, r, c].sum(axis=0)
+        self._entries.zero(np.flatnonzero(at[_RC] == r * self.waiting.shape[2] + c))
         self.waiting[:, r, c] = 0.0
         return lost
 
@@ -180,19 +251,11 @@ class EtcdPhase:
         (the rest were cancelled: their clients went away)."""
         if not self.busy or not rows.any():
             return
-        self._cohort_waiting[self._h:self._n, rows] *= factor[None, None, None, :]
-        self.waiting = self._cohort_waiting[self._h:self._n].sum(axis=0)
-
-    def _make_room(self) -> None:
-        h, n, cap = self._h, self._n, len(self._cohort_admitted_s)
-        live = n - h
-        new_cap = cap if live <= cap // 2 else 2 * cap
-        for name in ("_cohort_waiting", "_cohort_queue_wait_s", "_cohort_start_bytes", "_cohort_admitted_s"):
-            old = getattr(self, name)
-            new = np.zeros((new_cap,) + old.shape[1:])
-            new[:live] = old[h:n]
-            setattr(self, name, new)
-        self._h, self._n = 0, live
+        at, vals = self._entries.live()
+        entries = np.flatnonzero(rows[at[_CELL] // self.served_bytes.size])
+        vals[_WAIT, entries] *= factor[at[_CLUSTER, entries]]
+        self.waiting = self._cohort_sum(vals[_WAIT], at, _CELL)
+        self._entries.zero(entries[vals[_WAIT, entries] == 0.0])
 
     # --- issue 12: etcd as a component ---------------------------------------------------------
 
@@ -208,7 +271,70 @@ class EtcdPhase:
         per flow and replica ``(Fe, R)``."""
         if not self.busy:
             return np.zeros((len(self.flows), self.waiting.shape[1]))
-        lost = self._cohort_waiting[self._h:self._n, :, :, c].sum(axis=0)
-        self._cohort_waiting[self._h:self._n, :, :, c] = 0.0
+        at, vals = self._entries.live()
+        lost = self._dense(vals[_WAIT], at)[:, :, :, c].sum(axis=0)
+        self._entries.zero(np.flatnonzero(at[_CLUSTER] == c))
         self.waiting[:, :, c] = 0.0
         return lost
+
+
+class _Entries:
+    """The waiting cohorts' nonzero cells, one entry each in admission order: ``int`` rows
+    ``(_CELL, _RC, _CLUSTER, _COHORT)`` — the cell's flat ``(Fe, R, C)`` index, its flat
+    ``(R, C)`` index, its cluster, its cohort — and ``float`` rows ``(_WAIT, _QUEUE_WAIT, _START,
+    _ADMITTED, _NEED)`` — requests still waiting, their APF queue wait (s), the replica's
+    cumulative served bytes at admission, the admission time (s), the bytes a response needs.
+
+    The live entries are the columns ``[lo, hi)`` of two preallocated buffers: a step appends
+    at ``hi`` and drops the oldest by moving ``lo``, without copying; an entry that leaves from
+    the middle is zeroed (waiting 0, needing infinite bytes, so it never arrives again) and the
+    zeros are compacted away once they are an eighth of the live entries.
+    """
+
+    def __init__(self, capacity: int) -> None:
+        self._at = np.zeros((4, capacity), dtype=np.int64)
+        self._vals = np.zeros((5, capacity))
+        self._lo = self._hi = self._zeros = 0
+
+    def live(self) -> tuple[np.ndarray, np.ndarray]:
+        """Views of the live entries: ``(4, n)`` int and ``(5, n)`` float."""
+        return self._at[:, self._lo:self._hi], self._vals[:, self._lo:self._hi]
+
+    def append(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """Room for ``n`` new entries at the end: views ``(4, n)`` and ``(5, n)`` to fill."""
+        if self._hi + n > self._at.shape[1]:
+            self._compact(self._hi - self._lo + n)
+        self._hi += n
+        return self._at[:, self._hi - n:self._hi], self._vals[:, self._hi - n:self._hi]
+
+    def zero(self, rows: np.ndarray) -> None:
+        """The live entries ``rows`` (indices) leave: nothing waits there any more. The live
+        entries keep their places until :meth:`drop_first`."""
+        vals = self._vals[:, self._lo:self._hi]
+        rows = rows[vals[_WAIT, rows] != 0.0]  # each counted once
+        vals[_WAIT, rows] = 0.0
+        vals[_NEED, rows] = np.inf
+        self._zeros += len(rows)
+
+    def drop_first(self, n: int) -> None:
+        """The first ``n`` live entries leave (the window's head moved past them); the zeros are
+        compacted away once they are an eighth of the live entries."""
+        if n:
+            self._zeros -= int(np.count_nonzero(self._vals[_WAIT, self._lo:self._lo + n] == 0.0))
+            self._lo += n
+        if _COMPACT_AT * self._zeros > self._hi - self._lo:
+            self._compact(0)
+
+    def _compact(self, room: int) -> None:
+        """Move the nonzero live entries to the front, in order, in place; grow the buffers (to
+        twice what is needed) only when ``room`` entries would not fit in half of them."""
+        keep = np.flatnonzero(self._vals[_WAIT, self._lo:self._hi]) + self._lo
+        n, capacity = len(keep), self._at.shape[1]
+        at, vals = self._at, self._vals
+        if 2 * max(room, n) > capacity:
+            capacity = 2 * max(room, n, capacity)
+            self._at, self._vals = np.empty((4, capacity), dtype=np.int64), np.empty((5, capacity))
+        for old, new in ((at, self._at), (vals, self._vals)):
+            for i in range(len(old)):  # row by row: a 1-D gather is twice as fast as a 2-D one
+                new[i, :n] = old[i, keep]
+        self._lo, self._hi, self._zeros = 0, n, 0

@@ -48,18 +48,19 @@ def fail_late_lists(state: FleetState, params: SimParams, dt: float) -> None:
         return
     late, cancelled = state.etcd_out
     completed, failed = state.completed_by_group, state.failed
+    lost = late.sum(axis=1) + cancelled.sum(axis=1)  # (Fe, C)
+    any_lost, any_late = lost.max(axis=1) > TINY, late.max(axis=(1, 2)) > TINY  # (Fe,) each
     for e, g in params.etcd_groups:
-        lost = late[e].sum(axis=0) + cancelled[e].sum(axis=0)
-        if lost.max() <= TINY:
+        if not any_lost[e]:
             continue
         f = params.etcd_flows[e]  # the group's relist flow (or its cold-cache twin)
         completed[g] -= late[e] * state.finish_fraction[f]
         np.maximum(completed[g], 0.0, out=completed[g])
         state.abandoned[g] += late[e] * state.carry_fraction[f]
-        state.has_abandoned = state.has_abandoned or bool(late[e].max() > TINY)
+        state.has_abandoned = state.has_abandoned or bool(any_late[e])
         if failed is None:
             failed = np.zeros((len(params.group_flow), params.n_clusters))
-        failed[g] += lost
+        failed[g] += lost[e]
     state.failed = failed
 
 

@@ -149,7 +149,8 @@ FROM a
 
 
 def connect(memory_limit: str, threads: int | None, temp_dir: str) -> Any:
-    """An in-memory DuckDB connection (UTC) spilling to ``temp_dir`` beyond ``memory_limit``."""
+    """An in-memory DuckDB connection (UTC) spilling to ``temp_dir`` beyond ``memory_limit``;
+    ``threads``: for the pass over the logs (default: DuckDB's, all cores), see :func:`threads_for`."""
     import duckdb
 
     config: dict[str, str | bool | int | float | list[str]] = {"memory_limit": memory_limit, "temp_directory": temp_dir, "preserve_insertion_order": False}
@@ -158,6 +159,13 @@ def connect(memory_limit: str, threads: int | None, temp_dir: str) -> Any:
     con = duckdb.connect(database=":memory:", config=config)
     con.execute("SET TimeZone = 'UTC'")
     return con
+
+
+def threads_for(con: Any, pass_over_logs: bool, *, cores: int) -> None:
+    """``cores`` threads for the pass over the logs, one for the small statements around it: on
+    the aggregate's ~10^4 rows, DuckDB's parallel tasks cost more than they save (a temp table
+    of them is written 3-5x faster by one thread on a 2-core machine; measured, README)."""
+    con.execute(f"SET threads = {cores if pass_over_logs else 1}")
 
 
 def aggregate(con: Any, files: list[AuditFile], *, collapse_rr: bool) -> None:
@@ -231,8 +239,9 @@ def file_rows(con: Any) -> list[tuple[str, bool, str | None, str | None, bool, i
 
 
 def select_usable(con: Any) -> None:
-    """Create table ``ok``: the usable events with a user, the user agent cut to its first token."""
-    con.execute(f"CREATE TEMP TABLE ok AS SELECT * REPLACE (split_part(ua, ' ', 1) AS ua) FROM agg "
+    """Create view ``ok``: the usable events with a user, the user agent cut to its first token
+    (a view: a filter of the aggregate costs less than writing it to a table)."""
+    con.execute(f"CREATE TEMP VIEW ok AS SELECT * REPLACE (split_part(ua, ' ', 1) AS ua) FROM agg "
                 f"WHERE {_valid_events()} AND user_key IS NOT NULL")
 
 
@@ -247,8 +256,8 @@ def count_requests(con: Any) -> dict[str, int]:
     """Create table ``counted``: per client × class × pod, the events of the most advanced stage
     present. Returns stage → requests counted there."""
     con.execute(f"""
-        CREATE TEMP TABLE counted AS
-        SELECT * EXCLUDE (rank, top) FROM (
+        CREATE TEMP TABLE counted AS  -- without the columns no later step reads (less to write)
+        SELECT * EXCLUDE (rank, top, file, api_version, kind, garbage, first_ts, last_ts) FROM (
           SELECT *, max(rank) OVER (PARTITION BY user_key, ua, verb, resource, subresource, api_group, bits, rv_sem,
                                      rv_match, lim, pod) AS top
           FROM (SELECT *, CASE stage WHEN 'ResponseStarted' THEN 3 WHEN 'ResponseComplete' THEN 2

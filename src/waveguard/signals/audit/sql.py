@@ -8,6 +8,7 @@ temporary folder beyond it.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from waveguard.model.errors import InputError
@@ -33,9 +34,10 @@ COLUMNS = {
     "userAgent": "VARCHAR",
     "sourceIPs": "VARCHAR[]",
     # extra as a STRUCT of the two keys read (a MAP of all keys costs twice the scan time)
-    "user": (f'STRUCT(username VARCHAR, groups VARCHAR[], extra STRUCT("{POD_NAME_KEY}" VARCHAR[], '
+    # groups as their JSON text, parsed per client (a LIST per line costs ~4 % of the pass)
+    "user": (f'STRUCT(username VARCHAR, groups VARCHAR, extra STRUCT("{POD_NAME_KEY}" VARCHAR[], '
              f'"{NODE_NAME_KEY}" VARCHAR[]))'),
-    "impersonatedUser": "STRUCT(username VARCHAR, groups VARCHAR[])",
+    "impersonatedUser": "STRUCT(username VARCHAR, groups VARCHAR)",
     "objectRef": "STRUCT(resource VARCHAR, namespace VARCHAR, name VARCHAR, apiGroup VARCHAR, subresource VARCHAR)",
     "responseStatus": "STRUCT(code INTEGER)",
 }
@@ -295,9 +297,19 @@ def client_summaries(con: Any) -> list[ClientSummary]:
           FROM counted GROUP BY ALL)
         GROUP BY ALL""").fetchall()}
     return [ClientSummary(user=user, user_agent=ua, pods=pods, nodes=nodes, node_filters=node_filters,
-                          source_ips=ips, requests=int(requests or 0), groups=list(groups or []),
+                          source_ips=ips, requests=int(requests or 0), groups=groups_of(groups),
                           one_ip_per_pod=per_pod_ip.get((user, ua), False))
             for user, ua, pods, nodes, node_filters, ips, requests, groups in per_client]
+
+
+def groups_of(text: str | None) -> list[str]:
+    """The groups of a user from their JSON text (``["system:authenticated", ...]``); [] when
+    absent or not a list (a malformed line does not stop the measurement)."""
+    try:
+        value = json.loads(text) if text else []
+    except ValueError:
+        return []
+    return [str(g) for g in value if g is not None] if isinstance(value, list) else []
 
 
 def class_rows(con: Any) -> dict[tuple[str, str], list[tuple]]:

@@ -166,7 +166,7 @@ def connect(memory_limit: str, threads: int | None, temp_dir: str) -> Any:
 def threads_for(con: Any, pass_over_logs: bool, *, cores: int) -> None:
     """``cores`` threads for the pass over the logs, one for the small statements around it: on
     the aggregate's ~10^4 rows, DuckDB's parallel tasks cost more than they save (a temp table
-    of them is written 3-5x faster by one thread on a 2-core machine; measured, README)."""
+    of them is written 1.6-3.4x faster by one thread on a loaded 2-core machine; README)."""
     con.execute(f"SET threads = {cores if pass_over_logs else 1}")
 
 

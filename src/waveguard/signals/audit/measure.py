@@ -29,8 +29,13 @@ def measure_audit_logs(paths: Iterable[str | os.PathLike[str]], *, memory_limit:
     with tempfile.TemporaryDirectory(prefix="waveguard-measure-") as tmp:
         con = sql.connect(memory_limit, threads, tmp)
         try:
+            cores = int(con.execute("SELECT current_setting('threads')").fetchone()[0])
+            sql.threads_for(con, False, cores=cores)
+            collapse_rr = sql.later_stages_seen(con, files)
             # One pass over the logs (a policy that keeps only RequestReceived: counted there).
-            sql.aggregate(con, files, collapse_rr=sql.later_stages_seen(con, files))
+            sql.threads_for(con, True, cores=cores)
+            sql.aggregate(con, files, collapse_rr=collapse_rr)
+            sql.threads_for(con, False, cores=cores)
             return _build(con, files, apf)
         finally:
             con.close()

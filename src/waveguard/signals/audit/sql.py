@@ -269,7 +269,7 @@ def count_requests(con: Any) -> dict[str, int]:
     present. Returns stage → requests counted there."""
     con.execute(f"""
         CREATE TEMP TABLE counted AS  -- without the columns no later step reads (less to write)
-        SELECT * EXCLUDE (rank, top, file, api_version, kind, garbage, first_ts, last_ts) FROM (
+        SELECT * EXCLUDE (rank, top, file, api_version, kind, garbage) FROM (
           SELECT *, max(rank) OVER (PARTITION BY user_key, ua, verb, resource, subresource, api_group, bits, rv_sem,
                                      rv_match, lim, pod) AS top
           FROM (SELECT *, CASE stage WHEN 'ResponseStarted' THEN 3 WHEN 'ResponseComplete' THEN 2

@@ -3,7 +3,8 @@
 A LIST with ``resourceVersion=""`` before 1.31 (or paginated; see
 :func:`waveguard.model.cost.served_from`) is a range read of etcd. kube-apiserver sends the range
 request and waits for etcd's response, holding the request's APF seats (before 1.20: its
-max-in-flight slot) but almost no memory; only once the response has arrived does it decode the
+max-in-flight slot) and the part of the response that has arrived (:attr:`EtcdPhase.received`;
+:func:`waveguard.model.etcd.receive_buffer_resident_bytes`); only once it has all arrived does it decode the
 objects, filter and encode them (the apiserver phase the engine already models: ``tau``, memory,
 CPU). The range reads of every replica of a cluster share that cluster's etcd:
 ``ETCD_READ_BYTES_PER_S`` in all, an equal share per request being read (processor sharing, as
@@ -38,6 +39,7 @@ import math
 import numpy as np
 
 from waveguard.model import constants as C
+from waveguard.model.etcd import receive_buffer_resident_bytes
 
 _TINY = 1e-12
 
@@ -74,6 +76,9 @@ class EtcdPhase:
         self.pages = np.maximum(etcd_pages[:, self.flows].T, 1.0)  # (Fe, C)
         self.page_bytes = self.bytes / self.pages
         self.waiting = np.zeros((n_etcd_flows, n_replicas, n_clusters))
+        #: (Fe, R, C) resident bytes of the range responses the waiting requests are receiving
+        #: (the part of each that has arrived: model.etcd.receive_buffer_resident_bytes)
+        self.received = np.zeros((n_etcd_flows, n_replicas, n_clusters))
         # Cumulative bytes per waiting request since the start (per replica).
         self.served_bytes = np.zeros((n_replicas, n_clusters))
         # Bytes/s each waiting request receives now.
@@ -163,7 +168,20 @@ class EtcdPhase:
             self._cohort_waiting[self._h] = 0.0
             self._h += 1
         self.waiting = self._cohort_waiting[self._h:self._n].sum(axis=0) if self.busy else np.zeros_like(self.waiting)
+        self._update_received()
         return arrived_k.sum(axis=0), late_k.sum(axis=0), cancel_k.sum(axis=0)
+
+    def _update_received(self) -> None:
+        """:attr:`received` from the cohorts: each waiting request has received its cohort's
+        bytes since admission, of which the current page's part is resident
+        (:func:`waveguard.model.etcd.receive_buffer_resident_bytes`)."""
+        if not self.busy:
+            self.received[:] = 0.0
+            return
+        h, n = self._h, self._n
+        progress = (self.served_bytes[None] - self._cohort_start_bytes[h:n])[:, None]  # (k, 1, R, C)
+        resident = receive_buffer_resident_bytes(progress, self.page_bytes[None, :, None, :])
+        self.received = (self._cohort_waiting[h:n] * resident).sum(axis=0)
 
     def drop(self, r: int, c: int) -> np.ndarray:
         """Replica ``r`` of cluster ``c`` went down: its waiting requests fail. Returns them per
@@ -173,6 +191,7 @@ class EtcdPhase:
         lost = self._cohort_waiting[self._h:self._n, :, r, c].sum(axis=0)
         self._cohort_waiting[self._h:self._n, :, r, c] = 0.0
         self.waiting[:, r, c] = 0.0
+        self.received[:, r, c] = 0.0
         return lost
 
     def scale(self, rows: np.ndarray, factor: np.ndarray) -> None:
@@ -182,6 +201,7 @@ class EtcdPhase:
             return
         self._cohort_waiting[self._h:self._n, rows] *= factor[None, None, None, :]
         self.waiting = self._cohort_waiting[self._h:self._n].sum(axis=0)
+        self.received[rows] *= factor[None, None, :]
 
     def _make_room(self) -> None:
         h, n, cap = self._h, self._n, len(self._cohort_admitted_s)
@@ -211,4 +231,5 @@ class EtcdPhase:
         lost = self._cohort_waiting[self._h:self._n, :, :, c].sum(axis=0)
         self._cohort_waiting[self._h:self._n, :, :, c] = 0.0
         self.waiting[:, :, c] = 0.0
+        self.received[:, :, c] = 0.0
         return lost

@@ -78,9 +78,12 @@ def routes_cold_to_etcd(rc: RequestClass, cluster: Cluster) -> bool:
     staging/src/k8s.io/apiserver/pkg/storage/cacher/cacher.go ``GetList``) — up to 1.30 every
     resourceVersion="0" LIST that is not a WatchList ("If Cacher is not yet initialized ...
     simply forward the request to storage"), from 1.31 (ResilientWatchCacheInitialization) only
-    a paginated one without selector. Only (re)list bundles are routed: a steady GET with
-    resourceVersion="0" that reaches a filling cache also goes to etcd up to 1.30 (cacher ``Get``),
-    one object — the simulator serves it as from the cache."""
+    a paginated one without selector. Only (re)list bundles are routed to their twin flow. A
+    steady GET with resourceVersion="0" that reaches a filling cache also goes to etcd (cacher
+    ``Get``), and so does a steady LIST for which this returns True: both wait for etcd's leader
+    then, and fail with 500 without one (``flows._gets_into``, ``phases.common.
+    leader_wait_share``), but are costed as from the cache (a GET is one object; a steady LIST's
+    etcd read, and from 1.31 the 429 an unpaginated one gets, are not modelled: docs/simulator.md)."""
     return (rc.verb == "list" and served_from(rc, cluster) == "cache"
             and not_ready_cache_outcome(rc, cluster) == "etcd")
 

@@ -99,7 +99,7 @@ class FlowTable:
     fixed: np.ndarray  # (F,) bool: the flow's client has fixed replicas (a Deployment), not one per node
     peak_seats: np.ndarray  # (C, F) seats a request's concurrent parts hold together (a bundle: all its LISTs')
     leader_gets: np.ndarray  # (C, F) share of the flow's requests that are GETs read from etcd (rv="")
-    cold_gets: np.ndarray  # (C, F) share that are GETs from the watch cache (rv="0"): from etcd while it fills
+    cold_gets: np.ndarray  # (C, F) share served from the watch cache (rv="0") that a filling one sends to etcd
     gets_fill_s: np.ndarray  # (C, F) seconds a restarted replica takes to fill the caches of those GETs
     conflict_share: np.ndarray  # (C, F) share of the flow's requests that UPDATE one object all its writers share
     conflict_rate: np.ndarray  # (C, F) those updates/s per writer
@@ -218,7 +218,7 @@ def _cost_into(spec: FlowSpec, clients: list[SimClient], cluster: Cluster, apf: 
             costs.append(request_cost(rc, cluster, max_seats))
             pod_writes.append(rc.mutating and rc.resource == "pods")
             mutating.append(rc.mutating)
-            gets.append(rc if rc.verb == "get" else None)
+            gets.append(rc if rc.verb == "get" or routes_cold_to_etcd(rc, cluster) else None)  # reads etcd
             shared.append((rc, client) if rc.verb == "update" and rc.object_name else None)
     total = sum(rates)
     w = [r / total if total else 1.0 / len(rates) for r in rates]
@@ -269,7 +269,10 @@ def _gets_into(spec: FlowSpec, w: list[float], gets: list[RequestClass | None], 
     with resourceVersion="0" on a replica whose watch cache of that resource is filling (cacher
     ``Get`` up to 1.30: "If Cacher is not yet initialized ... forward the request to storage";
     from 1.31, ResilientWatchCacheInitialization, a GET on a not-ready cache is delegated to
-    storage too) — and the seconds that cache takes to fill (the longest of its resources')."""
+    storage too) — and the seconds that cache takes to fill (the longest of its resources'). A
+    steady resourceVersion="0" LIST that a filling cache forwards to storage
+    (:func:`waveguard.sim.bundles.routes_cold_to_etcd`: every one up to 1.30, one paginated
+    without selector from 1.31) counts with those GETs: it too needs etcd's leader then."""
     spec.leader_gets.append(sum(wi for wi, g in zip(w, gets, strict=True) if g is not None and g.resource_version == ""))
     spec.cold_gets.append(sum(wi for wi, g in zip(w, gets, strict=True) if g is not None and g.resource_version == "0"))
     spec.gets_fill_s.append(max((watch_cache_fill_s_of(g.resource, cluster) for g in gets

@@ -88,12 +88,13 @@ def down_after_oom_s(earlier_crashes: int = 0) -> float:
     return C.ETCD_RESTART_S - C.CRASHLOOP_BACKOFF_INITIAL_S + backoff + C.ETCD_ELECTION_TIMEOUT_S
 
 
-def receive_buffer_resident_bytes(received_bytes: Any, page_bytes: Any) -> Any:
+def receive_buffer_resident_bytes(received_bytes: Any, page_bytes: Any, floor: Any = math.floor) -> Any:
     """Resident bytes of the receive buffer of ONE LIST waiting for etcd, which has so far
     received ``received_bytes`` of its range responses, each of ``page_bytes`` (the whole list
     unpaginated, one page when paginated: staging/src/k8s.io/apiserver/pkg/storage/etcd3/store.go
     ``GetList``, 1.18–1.35, ``clientv3.WithLimit`` per range request): the part of the current
-    response that has arrived, ``received_bytes`` mod ``page_bytes``. Floats or numpy arrays.
+    response that has arrived, ``received_bytes`` mod ``page_bytes``. Floats, or numpy arrays
+    with ``floor=numpy.floor`` (the model imports no numpy; the identity is faster than ``%``).
 
     Why not the whole response from its header on: grpc-go allocates the whole message when its
     5-byte header arrives (``rpc_util.go`` ``recvMsg``: ``msg = make([]byte, int(length))``, then
@@ -113,7 +114,7 @@ def receive_buffer_resident_bytes(received_bytes: Any, page_bytes: Any) -> Any:
     ``inFlow.maybeAdjust``, "Send a window update for the whole message") and updates the connection's window as data
     arrives, whatever the application has read. The simulator applies Go's heap growth to these
     bytes as to every other live LIST byte (``GO_HEAP_GROWTH_FACTOR``). Units: bytes."""
-    return received_bytes % page_bytes
+    return received_bytes - page_bytes * floor(received_bytes / page_bytes)
 
 
 def cache_fill_speed(range_bytes_per_s: Any, cpu_stretch: Any = 1.0) -> Any:

@@ -75,6 +75,7 @@ class EtcdPhase:
         self.bytes = etcd_bytes[:, self.flows].T.copy()  # (Fe, C) per request
         self.pages = np.maximum(etcd_pages[:, self.flows].T, 1.0)  # (Fe, C)
         self.page_bytes = self.bytes / self.pages
+        self._paged = (self.pages > 1.0).any(axis=1)  # (Fe,) flows read in several range requests
         self.waiting = np.zeros((n_etcd_flows, n_replicas, n_clusters))
         #: (Fe, R, C) resident bytes of the range responses the waiting requests are receiving
         #: (the part of each that has arrived: model.etcd.receive_buffer_resident_bytes)
@@ -179,9 +180,16 @@ class EtcdPhase:
             self.received[:] = 0.0
             return
         h, n = self._h, self._n
-        progress = (self.served_bytes[None] - self._cohort_start_bytes[h:n])[:, None]  # (k, 1, R, C)
-        resident = receive_buffer_resident_bytes(progress, self.page_bytes[None, :, None, :])
-        self.received = (self._cohort_waiting[h:n] * resident).sum(axis=0)
+        progress = self.served_bytes[None] - self._cohort_start_bytes[h:n]  # (k, R, C)
+        waiting = self._cohort_waiting[h:n]
+        # An unpaginated request still waiting has received less than its one response: all of
+        # it is resident (received mod page = received); only paginated flows need the modulo.
+        self.received = np.einsum("kfrc,krc->frc", waiting, progress)
+        if self._paged.any():
+            rows = self._paged
+            paged = waiting[:, rows]
+            resident = receive_buffer_resident_bytes(progress[:, None], self.page_bytes[None, rows, None, :], np.floor)
+            self.received[rows] = np.einsum("kfrc,kfrc->frc", paged, resident)
 
     def drop(self, r: int, c: int) -> np.ndarray:
         """Replica ``r`` of cluster ``c`` went down: its waiting requests fail. Returns them per

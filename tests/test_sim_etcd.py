@@ -176,3 +176,14 @@ def test_lists_waiting_for_etcd_hold_what_has_arrived_of_their_range_responses(l
     assert mem[first] - mem[:5].max() < 0.01 * C.MAX_REQUESTS_INFLIGHT * response
     p99 = legacy.series("apiserver_request_duration_seconds", "c", scope="cluster", quantile="0.99")
     assert p99.max() > C.CLIENT_TIMEOUT_S  # 400 × 245 MB through 375 MB/s: minutes
+
+
+def test_a_receive_buffer_is_resident_as_far_as_its_current_page_has_arrived():
+    """model.etcd.receive_buffer_resident_bytes: the part of the current range response that has
+    arrived (received mod page) — for floats, and for arrays with numpy's floor alike."""
+    from waveguard.model.etcd import receive_buffer_resident_bytes
+
+    assert receive_buffer_resident_bytes(30e6, 86e6) == 30e6  # one unpaginated response, 30 MB in
+    assert receive_buffer_resident_bytes(250e6, 100e6) == pytest.approx(50e6)  # third page, half in
+    received = np.array([0.0, 99e6, 100e6, 250e6])
+    assert receive_buffer_resident_bytes(received, 100e6, np.floor) == pytest.approx(received % 100e6)

@@ -22,11 +22,14 @@ MISSES = {
                     "< 8 GB of a 16 GiB apiserver; an OOM needs ~2× the OBJECT_BYTES estimates (or what the source "
                     "does not state)",
     "kindling-459-unavailable": "no OOM kill, so the API is never unavailable",
-    "calico-1200-backoff-recovery": "the surviving apiserver holds the range responses of the ~350 full pod LISTs "
-                                    "waiting for etcd (grpc-go allocates each whole: model.etcd.receive_buffer_bytes), "
-                                    "over the case's default 13.5 GiB (the source gives no memory): it crash-loops, "
-                                    "and the kubelet's crash-loop back-off outlasts the informers' 30 s cap, so they "
-                                    "relist together each time it returns",
+    "calico-1200": "the surviving apiserver receives etcd's range responses at etcd's 375 MB/s (the part of each "
+                   "that has arrived is resident: model.etcd.receive_buffer_resident_bytes), 750 MB/s with Go's heap "
+                   "growth, and 350 full pod LISTs of 86 MB take 80 s to arrive: it is OOM-killed after ~17 s in the "
+                   "case's default 13.5 GiB and crash-loops; each time it returns, 700 relists meet its 400 "
+                   "max-in-flight slots and the rest retry their 429 every second",
+    "calico-1200-backoff-recovery": "the same OOM kills with back-off (the source gives no memory; it describes the "
+                                    "replica as slow, not dead): the kubelet's crash-loop back-off outlasts the "
+                                    "informers' 30 s cap, so they relist together each time it returns",
 }
 NAMES = [c.name for c in CHECKS]
 

@@ -88,23 +88,33 @@ def down_after_oom_s(earlier_crashes: int = 0) -> float:
     return C.ETCD_RESTART_S - C.CRASHLOOP_BACKOFF_INITIAL_S + backoff + C.ETCD_ELECTION_TIMEOUT_S
 
 
-def receive_buffer_bytes(etcd_bytes: float, pages: float) -> float:
-    """Bytes kube-apiserver holds for ONE LIST while it waits for etcd's range response: the
-    response of one range request, ``etcd_bytes`` (all pages) over ``pages`` — the whole list
-    unpaginated, one page when the LIST is paginated (staging/src/k8s.io/apiserver/pkg/storage/
-    etcd3/store.go ``GetList``, 1.18–1.35: a LIST with a limit asks etcd for
-    ``clientv3.WithLimit`` keys per range request, one without for the whole range in one
-    response). etcd's client receives a response as one gRPC message and grpc-go allocates the
-    whole message when its header arrives (``rpc_util.go`` ``recvMsg``: ``msg =
-    make([]byte, int(length))``, in the grpc-go releases kube-apiserver 1.18–1.30 vendors), so
-    the buffer is held from the first byte to the last; etcd sends a range only after it has
-    read and marshalled it whole (:func:`member_memory_of`), and the simulator's etcd serves
-    every waiting range at once (processor sharing), so the buffer is counted for the whole
-    wait — an upper bound by the time etcd reads before its first byte. One byte per byte of the
-    response: the "etcd's response" term of ``LIST_FROM_ETCD_MEMORY_MULTIPLIER``, which the
-    apiserver keeps while it decodes (``model.work``); counted, like ``etcd_bytes``, at the
-    objects' size as the cost model gives it."""
-    return etcd_bytes / max(1.0, pages)
+def receive_buffer_resident_bytes(received_bytes: Any, page_bytes: Any, floor: Any = math.floor) -> Any:
+    """Resident bytes of the receive buffer of ONE LIST waiting for etcd, which has so far
+    received ``received_bytes`` of its range responses, each of ``page_bytes`` (the whole list
+    unpaginated, one page when paginated: staging/src/k8s.io/apiserver/pkg/storage/etcd3/store.go
+    ``GetList``, 1.18–1.35, ``clientv3.WithLimit`` per range request): the part of the current
+    response that has arrived, ``received_bytes`` mod ``page_bytes``. Floats, or numpy arrays
+    with ``floor=numpy.floor`` (the model imports no numpy; the identity is faster than ``%``).
+
+    Why not the whole response from its header on: grpc-go allocates the whole message when its
+    5-byte header arrives (``rpc_util.go`` ``recvMsg``: ``msg = make([]byte, int(length))``, then
+    reads into it; grpc-go 1.2x–1.6x, which kube-apiserver 1.18–1.30 vendors through etcd's
+    clientv3), but the Go runtime takes a large allocation (> 32 KiB) as pages of the heap
+    and zeroes it only if those pages were used before: memory fresh from the operating system is
+    known to be zero and is not written (golang/go src/runtime/mheap.go ``allocNeedsZero``, the
+    arena's ``zeroedBase``, Go 1.14+; ``mheap.alloc``: ``if needzero && s.needzero != 0`` →
+    ``memclrNoHeapPointers``, Go 1.13, which built kube-apiserver 1.18). Linux maps an anonymous
+    page, and charges it to the container's memory cgroup, at its first write, so such a buffer
+    becomes resident as etcd's bytes are copied into it. Heap pages reused from earlier garbage
+    ARE zeroed at the header — but they were already resident (Go returns freed pages to the
+    system only slowly, by its scavenger), so they do not raise the process above its earlier
+    high-water mark; the rise is the bytes received. They arrive at etcd's share for the read:
+    the client opens the stream's HTTP/2 window for the whole message when it reads it
+    (grpc-go ``internal/transport``: ``Stream.Read`` → ``adjustWindow`` → flowcontrol.go
+    ``inFlow.maybeAdjust``, "Send a window update for the whole message") and updates the connection's window as data
+    arrives, whatever the application has read. The simulator applies Go's heap growth to these
+    bytes as to every other live LIST byte (``GO_HEAP_GROWTH_FACTOR``). Units: bytes."""
+    return received_bytes - page_bytes * floor(received_bytes / page_bytes)
 
 
 def cache_fill_speed(range_bytes_per_s: Any, cpu_stretch: Any = 1.0) -> Any:

@@ -187,7 +187,11 @@ def _read_path(clusters: list[Cluster], clients: Sequence[SimClient], flows: Flo
                            if rc.trigger == "start" and rc.verb == "list"), default=0.0)
                       for ci in groups.client] for c in clusters], dtype=np.float64)  # (C, G)
     memory_flows = np.unique(np.concatenate([groups.flow, cold]))
-    wait = (flows.etcd_wait_mem[:, memory_flows] * C.GO_HEAP_GROWTH_FACTOR).T.copy()  # (M, C)
+    from_etcd = etcd_flows(flows.etcd_bytes)
+    reads_etcd = np.isin(memory_flows, from_etcd)
+    # the row in the etcd phase (EtcdPhase.received) of each memory flow read from etcd (0 for the others)
+    etcd_row = np.where(reads_etcd, np.searchsorted(from_etcd, memory_flows), 0) if len(from_etcd) \
+        else np.zeros(len(memory_flows), dtype=np.int64)
     rewatch = [all(rc.informer for rc in clients[ci].profile.classes if rc.trigger == "start" and rc.verb == "list")
                for ci in groups.client]
     return dict(
@@ -198,9 +202,10 @@ def _read_path(clusters: list[Cluster], clients: Sequence[SimClient], flows: Flo
         group_cold_twin=(cold != groups.flow).astype(np.float64)[:, None, None],
         group_cache_fill_s=fill.T.copy(), memory_flows=memory_flows,
         memory_flows_per_request=memory_per_request[memory_flows].copy(),
-        memory_flows_not_etcd=(~np.isin(memory_flows, etcd_flows(flows.etcd_bytes))).astype(np.float64)[:, None, None],
+        memory_flows_not_etcd=(~reads_etcd).astype(np.float64)[:, None, None],
         memory_flows_peak_seats=flows.peak_seats[:, memory_flows].T[:, None, :].copy(),
-        memory_flows_etcd_wait=wait[:, None, :], memory_flows_wait_any=bool(wait.max(initial=0.0) > 0.0),
+        memory_flows_etcd_row=etcd_row, memory_flows_reads_etcd=reads_etcd.astype(np.float64)[:, None, None],
+        memory_flows_wait_any=bool(reads_etcd.any()),
     )
 
 

@@ -8,7 +8,6 @@ from typing import NamedTuple
 
 from waveguard.model import constants as C
 from waveguard.model.cost import request_cost
-from waveguard.model.etcd import receive_buffer_bytes
 from waveguard.model.fleet import Cluster
 from waveguard.model.requests import RequestClass
 from waveguard.model.work import not_ready_cache_outcome, served_from
@@ -27,7 +26,6 @@ class Bundle(NamedTuple):
     etcd_pages: float
     legacy_seats: float
     peak_seats: float
-    etcd_wait_mem: float
 
 
 def relist_bundle(client: SimClient, cluster: Cluster, max_seats: int, leader: bool = False,
@@ -40,16 +38,16 @@ def relist_bundle(client: SimClient, cluster: Cluster, max_seats: int, leader: b
     goroutine (``informers/factory.go`` ``Start``: ``go informer.Run``), so their responses are held
     together at the storm's peak, as the projection counts them (``model.cost._peak_memory_bytes``);
     the bundle holds that peak for its whole τ, and as many bundles at once as the level admits
-    with ``peak_seats`` (its LISTs' seats together) each; while it waits for etcd it holds its
-    LISTs' range responses as they arrive (``etcd_wait_mem``: :func:`waveguard.model.etcd.
-    receive_buffer_bytes`, one page each). ``legacy_seats``: the max-in-flight slots it holds
+    with ``peak_seats`` (its LISTs' seats together) each; while it waits for etcd it holds the
+    part of its range responses that has arrived (the etcd phase counts it:
+    :func:`waveguard.model.etcd.receive_buffer_resident_bytes`). ``legacy_seats``: the max-in-flight slots it holds
     (each LIST one, WATCHes none, as slot-seconds / tau). ``cold``: as a replica whose watch
     cache is filling serves it: its LISTs that such a replica sends to etcd
     (:func:`routes_cold_to_etcd`) are costed from etcd, with the seats APF gave them — the
     estimate of the LIST from the cache: the estimator decides the source from the request
     alone (``list_work_estimator.go``: ``isListFromCache`` is ``!shouldListFromStorage``, which
     for resourceVersion="0" is the cache whatever its readiness)."""
-    seat_s = cpu = mem = etcd_bytes = list_s = peak_seats = wait_mem = 0.0
+    seat_s = cpu = mem = etcd_bytes = list_s = peak_seats = 0.0
     seats = etcd_pages = 1.0
     for rc in client.profile.classes:
         if rc.trigger not in ("start", "held") or rc.leader_only != leader:
@@ -65,13 +63,12 @@ def relist_bundle(client: SimClient, cluster: Cluster, max_seats: int, leader: b
         etcd_bytes += cost.etcd_bytes
         if cost.etcd_bytes:
             etcd_pages = max(etcd_pages, float(cost.pages))
-            wait_mem += receive_buffer_bytes(cost.etcd_bytes, cost.pages)
         if rc.verb != "watch":
             list_s += busy
             peak_seats += held
     tau = seat_s / seats
     legacy = max(1.0, list_s / tau) if tau else 1.0
-    return Bundle(seats, tau, cpu, mem, etcd_bytes, etcd_pages, legacy, max(peak_seats, seats), wait_mem)
+    return Bundle(seats, tau, cpu, mem, etcd_bytes, etcd_pages, legacy, max(peak_seats, seats))
 
 
 def routes_cold_to_etcd(rc: RequestClass, cluster: Cluster) -> bool:
@@ -81,9 +78,12 @@ def routes_cold_to_etcd(rc: RequestClass, cluster: Cluster) -> bool:
     staging/src/k8s.io/apiserver/pkg/storage/cacher/cacher.go ``GetList``) — up to 1.30 every
     resourceVersion="0" LIST that is not a WatchList ("If Cacher is not yet initialized ...
     simply forward the request to storage"), from 1.31 (ResilientWatchCacheInitialization) only
-    a paginated one without selector. Only (re)list bundles are routed: a steady GET with
-    resourceVersion="0" that reaches a filling cache also goes to etcd up to 1.30 (cacher ``Get``),
-    one object — the simulator serves it as from the cache."""
+    a paginated one without selector. Only (re)list bundles are routed to their twin flow. A
+    steady GET with resourceVersion="0" that reaches a filling cache also goes to etcd (cacher
+    ``Get``), and so does a steady LIST for which this returns True: both wait for etcd's leader
+    then, and fail with 500 without one (``flows._gets_into``, ``phases.common.
+    leader_wait_share``), but are costed as from the cache (a GET is one object; a steady LIST's
+    etcd read, and from 1.31 the 429 an unpaginated one gets, are not modelled: docs/simulator.md)."""
     return (rc.verb == "list" and served_from(rc, cluster) == "cache"
             and not_ready_cache_outcome(rc, cluster) == "etcd")
 

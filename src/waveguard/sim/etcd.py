@@ -3,7 +3,8 @@
 A LIST with ``resourceVersion=""`` before 1.31 (or paginated; see
 :func:`waveguard.model.cost.served_from`) is a range read of etcd. kube-apiserver sends the range
 request and waits for etcd's response, holding the request's APF seats (before 1.20: its
-max-in-flight slot) but almost no memory; only once the response has arrived does it decode the
+max-in-flight slot) and the part of the response that has arrived (:attr:`EtcdPhase.received`;
+:func:`waveguard.model.etcd.receive_buffer_resident_bytes`); only once it has all arrived does it decode the
 objects, filter and encode them (the apiserver phase the engine already models: ``tau``, memory,
 CPU). The range reads of every replica of a cluster share that cluster's etcd:
 ``ETCD_READ_BYTES_PER_S`` in all, an equal share per request being read (processor sharing, as
@@ -38,6 +39,7 @@ import math
 import numpy as np
 
 from waveguard.model import constants as C
+from waveguard.model.etcd import receive_buffer_resident_bytes
 
 _TINY = 1e-12
 # Rows of the int and float buffers of _Entries (the cohorts' entries).
@@ -88,6 +90,9 @@ class EtcdPhase:
         self.pages = np.maximum(etcd_pages[:, self.flows].T, 1.0)  # (Fe, C)
         self.page_bytes = self.bytes / self.pages
         self.waiting = np.zeros((n_etcd_flows, n_replicas, n_clusters))
+        #: (Fe, R, C) resident bytes of the range responses the waiting requests are receiving
+        #: (the part of each that has arrived: model.etcd.receive_buffer_resident_bytes)
+        self.received = np.zeros((n_etcd_flows, n_replicas, n_clusters))
         # Cumulative bytes per waiting request since the start (per replica).
         self.served_bytes = np.zeros((n_replicas, n_clusters))
         # Bytes/s each waiting request receives now.
@@ -104,6 +109,8 @@ class EtcdPhase:
         self._timeout = np.broadcast_to((C.CLIENT_TIMEOUT_S * self.pages)[:, None, :], cells).ravel()
         self._cell_rc = np.arange(self.waiting.size) % self.served_bytes.size  # its flat (R, C) index
         self._cell_cluster = self._cell_rc % n_clusters
+        # Per cell: read in several range requests (only then is less than all it received resident).
+        self._cell_paged = np.broadcast_to((self.pages > 1.0)[:, None, :], cells).ravel()
         self._entries = _Entries(4 * self.waiting.size)
         # Cohorts [h, n) form the window (numbered from 0 at the start); _cohort_t their admission times.
         self._cohort_t = np.zeros(self._hist_n + 4)
@@ -172,7 +179,24 @@ class EtcdPhase:
             self.waiting = self._cohort_sum(vals[_WAIT], at, _CELL)
         else:
             self.waiting = np.zeros_like(self.waiting)
+        self._update_received()
         return arrived, late, cancelled
+
+    def _update_received(self) -> None:
+        """:attr:`received` from the entries: each waiting request has received its replica's
+        served bytes since admission, of which the current page's part is resident
+        (:func:`waveguard.model.etcd.receive_buffer_resident_bytes`; an unpaginated request still
+        waiting has received less than its one response, so all of it is)."""
+        if not self.busy:
+            self.received = np.zeros_like(self.waiting)
+            return
+        at, vals = self._entries.live()
+        resident = self.served_bytes.ravel()[at[_RC]] - vals[_START]
+        paged = self._cell_paged[at[_CELL]]
+        if paged.any():
+            pages = self._page[at[_CELL]]
+            resident = np.where(paged, receive_buffer_resident_bytes(resident, pages, np.floor), resident)
+        self.received = self._cohort_sum(vals[_WAIT] * resident, at, _CELL)
 
     def _arrivals(self, t: float, rows: np.ndarray, tau: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The live entries ``rows`` received their whole response: ``(arrived, late)`` ``(Fe,
@@ -244,6 +268,7 @@ class EtcdPhase:
         lost = self._dense(vals[_WAIT], at)[:, :, r, c].sum(axis=0)
         self._entries.zero(np.flatnonzero(at[_RC] == r * self.waiting.shape[2] + c))
         self.waiting[:, r, c] = 0.0
+        self.received[:, r, c] = 0.0
         return lost
 
     def scale(self, rows: np.ndarray, factor: np.ndarray) -> None:
@@ -255,6 +280,7 @@ class EtcdPhase:
         entries = np.flatnonzero(rows[at[_CELL] // self.served_bytes.size])
         vals[_WAIT, entries] *= factor[at[_CLUSTER, entries]]
         self.waiting = self._cohort_sum(vals[_WAIT], at, _CELL)
+        self.received[rows] *= factor[None, None, :]
         self._entries.zero(entries[vals[_WAIT, entries] == 0.0])
 
     # --- issue 12: etcd as a component ---------------------------------------------------------
@@ -275,6 +301,7 @@ class EtcdPhase:
         lost = self._dense(vals[_WAIT], at)[:, :, :, c].sum(axis=0)
         self._entries.zero(np.flatnonzero(at[_CLUSTER] == c))
         self.waiting[:, :, c] = 0.0
+        self.received[:, :, c] = 0.0
         return lost
 
 

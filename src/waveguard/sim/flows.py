@@ -25,7 +25,6 @@ import numpy as np
 from waveguard.model import constants as C
 from waveguard.model.apf import APFConfig, flows_of, queue_capacity
 from waveguard.model.cost import events_per_watcher, baseline_watchers, request_cost
-from waveguard.model.etcd import receive_buffer_bytes
 from waveguard.model.fleet import Cluster
 from waveguard.model.load import request_rate, sending_clients
 from waveguard.model.requests import RequestClass
@@ -61,7 +60,6 @@ class FlowSpec:
     mutating: list[float] = field(default_factory=list)
     leader_replicas: list[float] = field(default_factory=list)
     peak_seats: list[float] = field(default_factory=list)
-    etcd_wait_mem: list[float] = field(default_factory=list)
     leader_gets: list[float] = field(default_factory=list)
     cold_gets: list[float] = field(default_factory=list)
     gets_fill_s: list[float] = field(default_factory=list)
@@ -100,9 +98,8 @@ class FlowTable:
     leader_replicas: np.ndarray  # (C, F) a leader-only flow: the client's replicas at full rollout; else 0
     fixed: np.ndarray  # (F,) bool: the flow's client has fixed replicas (a Deployment), not one per node
     peak_seats: np.ndarray  # (C, F) seats a request's concurrent parts hold together (a bundle: all its LISTs')
-    etcd_wait_mem: np.ndarray  # (C, F) bytes a request holds while it waits for etcd (model.etcd.receive_buffer_bytes)
     leader_gets: np.ndarray  # (C, F) share of the flow's requests that are GETs read from etcd (rv="")
-    cold_gets: np.ndarray  # (C, F) share that are GETs from the watch cache (rv="0"): from etcd while it fills
+    cold_gets: np.ndarray  # (C, F) share served from the watch cache (rv="0") that a filling one sends to etcd
     gets_fill_s: np.ndarray  # (C, F) seconds a restarted replica takes to fill the caches of those GETs
     conflict_share: np.ndarray  # (C, F) share of the flow's requests that UPDATE one object all its writers share
     conflict_rate: np.ndarray  # (C, F) those updates/s per writer
@@ -204,8 +201,7 @@ def _cost_into(spec: FlowSpec, clients: list[SimClient], cluster: Cluster, apf: 
         else C.APF_MAX_SEATS_LIMIT
     if spec.relist:
         bundle = relist_bundle(clients[0], cluster, max_seats, spec.leader, spec.cold)
-        for attr in ("seats", "tau", "cpu", "mem", "etcd_bytes", "etcd_pages", "legacy_seats", "peak_seats",
-                     "etcd_wait_mem"):
+        for attr in ("seats", "tau", "cpu", "mem", "etcd_bytes", "etcd_pages", "legacy_seats", "peak_seats"):
             getattr(spec, attr).append(getattr(bundle, attr))
         for attr in ("rate", "pod_write_frac", "mutating", "leader_gets", "cold_gets", "gets_fill_s",
                      "conflict_share", "conflict_rate", "conflict_writers"):
@@ -222,7 +218,7 @@ def _cost_into(spec: FlowSpec, clients: list[SimClient], cluster: Cluster, apf: 
             costs.append(request_cost(rc, cluster, max_seats))
             pod_writes.append(rc.mutating and rc.resource == "pods")
             mutating.append(rc.mutating)
-            gets.append(rc if rc.verb == "get" else None)
+            gets.append(rc if rc.verb == "get" or routes_cold_to_etcd(rc, cluster) else None)  # reads etcd
             shared.append((rc, client) if rc.verb == "update" and rc.object_name else None)
     total = sum(rates)
     w = [r / total if total else 1.0 / len(rates) for r in rates]
@@ -239,8 +235,6 @@ def _cost_into(spec: FlowSpec, clients: list[SimClient], cluster: Cluster, apf: 
     spec.pod_write_frac.append(sum(wi for wi, pw in zip(w, pod_writes, strict=True) if pw))
     spec.etcd_bytes.append(sum(wi * c.etcd_bytes for wi, c in zip(w, costs, strict=True)))
     spec.etcd_pages.append(sum(wi * c.pages for wi, c in zip(w, costs, strict=True) if c.etcd_bytes) or 1.0)
-    spec.etcd_wait_mem.append(sum(wi * receive_buffer_bytes(c.etcd_bytes, c.pages)
-                                  for wi, c in zip(w, costs, strict=True)))
     spec.legacy_seats.append(1.0)  # max-in-flight: every (non-WATCH) request holds one slot
     spec.mutating.append(sum(wi for wi, m in zip(w, mutating, strict=True) if m))
     _gets_into(spec, w, gets, cluster)
@@ -275,7 +269,10 @@ def _gets_into(spec: FlowSpec, w: list[float], gets: list[RequestClass | None], 
     with resourceVersion="0" on a replica whose watch cache of that resource is filling (cacher
     ``Get`` up to 1.30: "If Cacher is not yet initialized ... forward the request to storage";
     from 1.31, ResilientWatchCacheInitialization, a GET on a not-ready cache is delegated to
-    storage too) — and the seconds that cache takes to fill (the longest of its resources')."""
+    storage too) — and the seconds that cache takes to fill (the longest of its resources'). A
+    steady resourceVersion="0" LIST that a filling cache forwards to storage
+    (:func:`waveguard.sim.bundles.routes_cold_to_etcd`: every one up to 1.30, one paginated
+    without selector from 1.31) counts with those GETs: it too needs etcd's leader then."""
     spec.leader_gets.append(sum(wi for wi, g in zip(w, gets, strict=True) if g is not None and g.resource_version == ""))
     spec.cold_gets.append(sum(wi for wi, g in zip(w, gets, strict=True) if g is not None and g.resource_version == "0"))
     spec.gets_fill_s.append(max((watch_cache_fill_s_of(g.resource, cluster) for g in gets
@@ -305,7 +302,7 @@ def _table(ordered, clients: list[SimClient], apf: APFConfig, level_index: dict[
         used_levels=used, level_pos=pos,
         etcd_bytes=arr("etcd_bytes"), etcd_pages=arr("etcd_pages"), legacy_seats=arr("legacy_seats"),
         mutating=arr("mutating"), leader_replicas=arr("leader_replicas"), fixed=np.array([s.fixed for s in specs]),
-        peak_seats=arr("peak_seats"), etcd_wait_mem=arr("etcd_wait_mem"), leader_gets=arr("leader_gets"),
+        peak_seats=arr("peak_seats"), leader_gets=arr("leader_gets"),
         cold_gets=arr("cold_gets"), gets_fill_s=arr("gets_fill_s"), conflict_share=arr("conflict_share"),
         conflict_rate=arr("conflict_rate"), conflict_writers=arr("conflict_writers"),
     )

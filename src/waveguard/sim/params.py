@@ -162,9 +162,10 @@ class SimParams:
     memory_flows_not_etcd: np.ndarray = field(default_factory=_no_array)
     #: (M, 1, C) seats one (re)list bundle's LISTs hold together (memory's concurrency cap)
     memory_flows_peak_seats: np.ndarray = field(default_factory=_no_array)
-    #: (M, 1, C) bytes × Go's heap growth one request of those flows holds while it waits for
-    #: etcd (its range responses as they arrive: model.etcd.receive_buffer_bytes); 0 for flows
-    #: not read from etcd
-    memory_flows_etcd_wait: np.ndarray = field(default_factory=_no_array)
-    #: whether some memory flow reads from etcd (memory_flows_etcd_wait > 0 somewhere)
+    #: (M,) row of each of those flows in the etcd phase (``EtcdPhase.received``: the resident
+    #: part of the range responses its waiting requests receive); 0 for flows not read from etcd
+    memory_flows_etcd_row: np.ndarray = field(default_factory=_no_array)
+    #: (M, 1, 1) 1.0 for those flows read from etcd (on some cluster), else 0.0
+    memory_flows_reads_etcd: np.ndarray = field(default_factory=_no_array)
+    #: whether some memory flow reads from etcd
     memory_flows_wait_any: bool = False

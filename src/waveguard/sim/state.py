@@ -160,6 +160,8 @@ class FleetState:
     etcd_down_until: np.ndarray = field(default_factory=_empty)  #: (C,) etcd serves again from this second
     etcd_leader_changes: np.ndarray = field(default_factory=_empty)  #: (C,) leader changes this step
     etcd_writes: np.ndarray = field(default_factory=_empty)  #: (C,) writes committed this step (WAL fsyncs)
+    #: (C,) writes waiting for etcd's leader that will commit when it is back (not failed)
+    etcd_pending_commits: np.ndarray = field(default_factory=_empty)
     etcd_p99_s: np.ndarray = field(default_factory=_empty)  #: (C,) p99 of kube-apiserver's etcd requests (s)
     retry_waiting: np.ndarray = field(default_factory=_empty)  #: (A, F, R, C) rejected requests waiting to retry, by attempt
     retry_after_s: np.ndarray = field(default_factory=_empty)  #: (Lu, R, C) Retry-After each level's 429s carry (s)
@@ -178,6 +180,7 @@ class FleetState:
     #: (C,) UPDATEs answered 409 Conflict this step (sim.phases.conflicts; None: none so far)
     conflicts_409: np.ndarray | None = None
     etcd_timeouts_500: np.ndarray | None = None  #: (C,) requests this step that fail after etcd's leader wait
+    etcd_500_by_flow: np.ndarray | None = None  #: (F, C) the same per flow (their clients' failures)
     # --- issue 17: per-step constants kept until what they derive from changes ----------------
     #: (M, R, C) share of a memory flow's entering requests that
     #: :func:`waveguard.sim.phases.replicas.held_list_memory` counts whole (refresh_service)

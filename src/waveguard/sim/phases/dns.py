@@ -33,8 +33,7 @@ def resolve(state: FleetState, params: SimParams, dt: float) -> None:
     fresh = state.completed_by_group[params.coredns_group].sum(axis=0)
     state.dns_failure = _coredns_failure(state, params, fresh)
     state.client_dns_failure = state.dns_caches.step(state.dns_failure)
-    api_fail = failure_ratio(state, params, params.workload_flow) if state.queueing or state.lost is not None \
-        else params.zeros_by_cluster
+    api_fail = failure_ratio(state, params, params.workload_flow) if _may_fail(state) else params.zeros_by_cluster
     state.workload_error = 1.0 - (1.0 - state.client_dns_failure) * (1.0 - C.WORKLOAD_API_DEPENDENT_SHARE * api_fail)
 
 
@@ -50,18 +49,27 @@ def _coredns_failure(state: FleetState, params: SimParams, fresh: np.ndarray) ->
         state.coredns_without_copy[state.coredns_without_copy < 1e-9] = 0.0
         state.coredns_without_copy_any = bool(state.coredns_without_copy.max() > 0)
     if params.dns_mode == "api_per_answer":
-        if not state.queueing and state.lost is None:
+        if not _may_fail(state):
             return params.zeros_by_cluster
         return failure_ratio(state, params, params.coredns_query_flow)
     return state.coredns_without_copy / np.maximum(params.coredns_instances, 1.0)
 
 
+def _may_fail(state: FleetState) -> bool:
+    """Some request may have failed this step: a 429 (queueing), no replica up (``lost``) or a
+    500 after etcd's leader wait (``etcd_500_by_flow``)."""
+    return state.queueing or state.lost is not None or state.etcd_500_by_flow is not None
+
+
 def failure_ratio(state: FleetState, params: SimParams, flow: int | None) -> np.ndarray:
-    """Share ``(C,)`` of ``flow``'s requests this step that failed (429 or no replica up)."""
+    """Share ``(C,)`` of ``flow``'s requests this step that failed (429, no replica up, or 500
+    after waiting for etcd's leader: ``etcd_500_by_flow``)."""
     if flow is None:
         return np.zeros(params.n_clusters)
     failed = state.rejected[flow].sum(axis=0)
     if state.lost is not None:
         failed += state.lost[flow]
+    if state.etcd_500_by_flow is not None:
+        failed += state.etcd_500_by_flow[flow]
     failed /= np.maximum(state.arrivals[flow], TINY)
     return np.minimum(failed, 1.0)

@@ -77,9 +77,10 @@ def etcd_component(state: FleetState, params: SimParams, dt: float) -> None:
     (:func:`waveguard.model.etcd.down_after_oom_s`; one leader change) — and the p99 of
     kube-apiserver's etcd requests (the longest range wait, or a commit)."""
     writers = params.mutating_flows
-    state.etcd_writes = np.einsum("frc,fc->c", state.dispatched[writers], params.mutating_share[writers])
+    writes = np.einsum("frc,fc->c", state.dispatched[writers], params.mutating_share[writers])
     if not state.etcd.busy and state.etcd_idle:
-        state.etcd_timeouts_500 = None
+        state.etcd_writes = writes
+        state.etcd_timeouts_500 = state.etcd_500_by_flow = None
         return  # nothing read from etcd, never down: idle memory and a commit's p99 stand
     n = params.n_clusters
     held = state.etcd.range_bytes_held() if state.etcd.enabled else params.zeros_by_cluster
@@ -90,7 +91,8 @@ def etcd_component(state: FleetState, params: SimParams, dt: float) -> None:
         for c in np.flatnonzero((held > params.etcd_oom_range_bytes) & (state.etcd.serving > 0)):
             _etcd_oom(state, params, int(c))
     state.etcd_p99_s = _etcd_p99_s(state, params)
-    _stall_writes(state, params, dt)
+    timed_out = _stall_writes(state, params, dt)
+    state.etcd_writes = _commits(state, writes, timed_out)
     state.etcd_idle = not state.etcd.busy and bool((state.etcd_down_until <= state.time_s).all())
 
 
@@ -102,6 +104,7 @@ def init_etcd_state(state: FleetState, params: SimParams) -> None:
     state.etcd_crashes = np.zeros(n)
     state.etcd_leader_changes = np.zeros(n)
     state.etcd_writes = np.zeros(n)
+    state.etcd_pending_commits = np.zeros(n)
     state.etcd_p99_s = params.etcd_commit_s.copy()
 
 
@@ -119,7 +122,21 @@ def _etcd_oom(state: FleetState, params: SimParams, c: int) -> None:
     state.etcd_leader_changes[c] = 1.0
 
 
-def _stall_writes(state: FleetState, params: SimParams, dt: float) -> None:
+def _commits(state: FleetState, writes: np.ndarray, timed_out: np.ndarray) -> np.ndarray:
+    """``(C,)`` writes etcd commits this step, of the ``writes`` dispatched now: all of them
+    while it has a leader; none while it has none — those that will fail (``timed_out``: their
+    500 is counted in ``etcd_timeouts_500``) never commit, the others wait for the leader and
+    commit when it is back, with the step's own (``etcd_pending_commits``). etcd commits an entry
+    only through its leader (raft; server/etcdserver/v3_server.go
+    ``processInternalRaftRequestOnce`` proposes to the leader and waits, 3.4–3.6)."""
+    leader = state.etcd_down_until <= state.time_s
+    state.etcd_pending_commits += np.where(leader | timed_out, 0.0, writes)
+    committed = np.where(leader, writes + state.etcd_pending_commits, 0.0)
+    state.etcd_pending_commits[leader] = 0.0
+    return committed
+
+
+def _stall_writes(state: FleetState, params: SimParams, dt: float) -> np.ndarray:
     """While a cluster's etcd has no leader, a write waits for one — at most etcd's request
     timeout (``ETCD_REQUEST_TIMEOUT_S``: 5 s + 2 election timeouts) — and holds its seat (or
     mutating in-flight slot) meanwhile: its service time grows by that wait. So does a GET that
@@ -132,15 +149,22 @@ def _stall_writes(state: FleetState, params: SimParams, dt: float) -> None:
     ``endpoints/handlers/responsewriters/status.go`` ``ErrorToAPIStatus`` answers 500, 1.20–1.33:
     ``etcd_timeouts_500`` ``(C,)``, counted in ``apiserver_request_total{code="500"}`` in the
     step it was dispatched. (Its client's reaction is not modelled: client-go does not retry a
-    500 without Retry-After, ``rest/with_retry.go``; the controllers requeue the key.)"""
+    500 without Retry-After, ``rest/with_retry.go``; the controllers requeue the key.) Per flow
+    in ``etcd_500_by_flow`` ``(F, C)``: the workloads' count among their failures
+    (:func:`waveguard.sim.phases.dns.failure_ratio`). Returns ``timed_out`` ``(C,)`` bool: a
+    request dispatched now to etcd fails."""
     leaderless_for = np.maximum(state.etcd_down_until - state.time_s, 0.0)
     stall = np.minimum(leaderless_for, C.ETCD_REQUEST_TIMEOUT_S)
     if stall.any() or state.write_stall_any:
         state.write_stall_s, state.write_stall_any = stall, bool(stall.any())
         refresh_service(state, params, dt)
     timed_out = leaderless_for >= C.ETCD_REQUEST_TIMEOUT_S
-    state.etcd_timeouts_500 = (state.dispatched * leader_wait_share(state, params)).sum(axis=(0, 1)) \
-        * timed_out if timed_out.any() else None
+    if timed_out.any():
+        state.etcd_500_by_flow = (state.dispatched * leader_wait_share(state, params)).sum(axis=1) * timed_out
+        state.etcd_timeouts_500 = state.etcd_500_by_flow.sum(axis=0)
+    else:
+        state.etcd_timeouts_500 = state.etcd_500_by_flow = None
+    return timed_out
 
 
 def _etcd_p99_s(state: FleetState, params: SimParams) -> np.ndarray:

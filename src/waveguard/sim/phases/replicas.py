@@ -136,8 +136,10 @@ def held_list_memory(state: FleetState, params: SimParams) -> np.ndarray:
     LISTs read from etcd enter as etcd answers them, one range response after another at its
     throughput, spread over the step: they count time-averaged (the projection's Little's law for
     them, ``model.cost._class_concurrency``); while they wait for etcd they hold their seats and
-    the range responses arriving (``memory_flows_etcd_wait``: grpc-go receives each response
-    whole, :func:`waveguard.model.etcd.receive_buffer_bytes`), within the same seat bound. The
+    the part of their range responses that has arrived (``EtcdPhase.received``: grpc-go
+    allocates each response at its header, but the pages become resident as etcd's bytes are
+    written into them, :func:`waveguard.model.etcd.receive_buffer_resident_bytes`) × Go's heap
+    growth, within the same seat bound. The
     flows: every group's relist flow and its twin for a cold watch cache (``params.memory_flows``)."""
     flows = params.memory_flows
     held = state.entering[flows] * state.memory_whole
@@ -148,7 +150,9 @@ def held_list_memory(state: FleetState, params: SimParams) -> np.ndarray:
         return _flow_sum(held, params.memory_flows_per_request)
     waiting = state.awaiting_etcd[flows]
     within = np.minimum(1.0, admitted / np.maximum(held + waiting, TINY))  # the level's seats bound both
-    return ((held * params.memory_flows_per_request + waiting * params.memory_flows_etcd_wait) * within).sum(axis=0)
+    received = state.etcd.received[params.memory_flows_etcd_row] * params.memory_flows_reads_etcd
+    received *= C.GO_HEAP_GROWTH_FACTOR  # live bytes, as the responses held below
+    return ((held * params.memory_flows_per_request + received) * within).sum(axis=0)
 
 
 def _flow_sum(a: np.ndarray, b: np.ndarray) -> np.ndarray:

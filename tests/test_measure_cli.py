@@ -96,3 +96,13 @@ def test_the_table_reads_at_80_columns(runner):
         assert client["client"] in res.stdout
         for cls in client["classes"]:
             assert f"{cls['rate_per_pod_per_s']:.4g}" in words
+
+
+def test_more_threads_than_cores_is_refused_before_duckdb_starts(runner, agent_log):
+    """``--threads 100000`` made DuckDB start 100,000 threads: the process was OOM-killed (exit
+    137, no message). More threads than the machine's cores is refused in one line, exit 2."""
+    import os
+
+    res = runner.invoke(app, ["measure", str(agent_log), "--threads", str((os.cpu_count() or 1) + 1)])
+    assert res.exit_code == 2, res.output
+    assert "--threads" in res.stderr and "cores" in res.stderr and "Traceback" not in res.output

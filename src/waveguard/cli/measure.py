@@ -46,6 +46,7 @@ def measure_command(
     with input_errors():
         out = resolve_output(output, FORMATS, output_file=output_file, legacy_json=legacy_json)
         _check_arguments(paths, metrics, out.file, fleet_output, cluster)
+        _check_threads(threads)
         m = inventory = None
         if paths:  # one DuckDB query over every file: a spinner, not a share done
             with progress(f"measuring {len(paths)} audit log file(s), {_size(paths)}"):
@@ -84,6 +85,18 @@ def _check_arguments(paths: list[Path], metrics: str | None, output: Path | None
 
     for target, flag in ((output, "--output-file"), (fleet_output, "--fleet-output")):
         check_output_path(target, flag)
+
+
+def _check_threads(threads: int | None) -> None:
+    """Raises InputError for more DuckDB threads than this machine's cores (``os.cpu_count``,
+    DuckDB's own default): each thread takes memory, and 100,000 of them got the process
+    OOM-killed without a word."""
+    import os
+
+    cores = os.cpu_count() or 1
+    if threads is not None and threads > cores:
+        raise InputError("--threads", f"{threads} is more than this machine's {cores} cores",
+                         hint=f"give at most {cores}, or leave it out (all cores)")
 
 
 def _size(paths: list[Path]) -> str:

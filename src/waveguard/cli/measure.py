@@ -95,8 +95,8 @@ def _check_threads(threads: int | None) -> None:
 
     cores = os.cpu_count() or 1
     if threads is not None and threads > cores:
-        raise InputError("--threads", f"{threads} is more than this machine's {cores} cores",
-                         hint=f"give at most {cores}, or leave it out (all cores)")
+        raise InputError("--threads", f"{threads} is over this machine's {cores} cores",
+                         hint=f"give at most {cores}")
 
 
 def _size(paths: list[Path]) -> str:

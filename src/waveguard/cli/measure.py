@@ -95,7 +95,7 @@ def _check_threads(threads: int | None) -> None:
 
     cores = os.cpu_count() or 1
     if threads is not None and threads > cores:
-        raise InputError("--threads", f"{threads} is over this machine's {cores} cores",
+        raise InputError("--threads", f"{threads} is over the {cores} cores here",
                          hint=f"give at most {cores}")
 
 

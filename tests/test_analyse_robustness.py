@@ -144,3 +144,12 @@ def test_same_file_twice_counts_once(runner, tmp_path):
     (folder / "a.yaml").write_text(INCIDENT.read_text())
     doc = json.loads(runner.invoke(app, ["analyse", str(folder), str(folder / "a.yaml"), "-o", "json"]).stdout)
     assert len(doc["agents"]) == 1
+
+
+def test_a_misspelt_builtin_kind_is_reported_not_silently_skipped(tmp_path):
+    """``kind: Daemonset`` (apps/v1) is no Kubernetes kind: kubectl apply rejects it, and skipping
+    it printed "No findings" as if the agent were harmless."""
+    text = INCIDENT.read_text().replace("kind: DaemonSet", "kind: Daemonset")
+    result = analyse([str(_write(tmp_path, "x.yaml", text))])
+    [note] = [f for f in result.findings if f.rule == "WG109"]
+    assert "Daemonset" in note.message and "DaemonSet" in note.fix

@@ -75,3 +75,34 @@ def test_real_log_json(runner):
     res = runner.invoke(app, ["measure", "--audit-log", str(require_shared(V1)), "-o", "json"])
     assert res.exit_code == 0
     assert json.loads(res.stdout)["requests"] == 37
+
+
+def test_the_table_reads_at_80_columns(runner):
+    """At 80 columns (an SRE's terminal, or piped with COLUMNS=80) no line runs over, no header
+    word is cut (``clien`` / ``t``) and every figure is printed whole (a rate folded across two
+    lines, ``0.011`` over ``28``, reads as another number)."""
+    from tests.conftest import SHARED
+
+    log = require_shared(SHARED / "inputs" / "audit" / "audit2rbac-demo-v1beta1-large.jsonl")
+    res = runner.invoke(app, ["measure", str(log)], env={"COLUMNS": "80"})
+    assert res.exit_code == 0, res.output
+    lines = res.stdout.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    doc = json.loads(runner.invoke(app, ["measure", str(log), "-o", "json"]).stdout)
+    words = set(res.stdout.replace("│", " ").replace("┃", " ").split())
+    for header in ("class", "rate/pod/s", "codes"):
+        assert header in words
+    for client in doc["clients"]:
+        assert client["client"] in res.stdout
+        for cls in client["classes"]:
+            assert f"{cls['rate_per_pod_per_s']:.4g}" in words
+
+
+def test_more_threads_than_cores_is_refused_before_duckdb_starts(runner, agent_log):
+    """``--threads 100000`` made DuckDB start 100,000 threads: the process was OOM-killed (exit
+    137, no message). More threads than the machine's cores is refused in one line, exit 2."""
+    import os
+
+    res = runner.invoke(app, ["measure", str(agent_log), "--threads", str((os.cpu_count() or 1) + 1)])
+    assert res.exit_code == 2, res.output
+    assert "--threads" in res.stderr and "cores" in res.stderr and "Traceback" not in res.output

@@ -39,6 +39,8 @@ _OLD_WORKLOAD_KINDS = {"DaemonSet", "Deployment", "StatefulSet", "ReplicaSet"}
 _KNOWN_KINDS = set(WORKLOAD_KINDS) | {
     "ServiceAccount", "Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding", "ConfigMap",
 }
+#: The kinds waveguard reads, by their lower-case spelling (a misspelt case: ``Daemonset``).
+_CASE_FOLDED_KINDS = {k.lower(): k for k in _KNOWN_KINDS}
 #: API groups of built-in Kubernetes kinds (a custom resource's group is anything else).
 _BUILTIN_GROUP = re.compile(r"^(v1|[a-z0-9]+/v\w+|[a-z0-9.]*\.k8s\.io/v\w+)$")
 #: Keys that make a custom resource look like something an operator turns into pods.
@@ -312,7 +314,12 @@ def _add(change: Change, doc: Document, validate: bool, by_ref: dict[str, Worklo
         by_ref.update((w.ref, w) for w in change.workloads[before:])
         return
     if kind not in _KNOWN_KINDS:
-        if not _BUILTIN_GROUP.match(doc.api_version) and _looks_like_workload(doc.body):
+        meant = _CASE_FOLDED_KINDS.get(str(kind).lower()) if _BUILTIN_GROUP.match(doc.api_version) else None
+        if meant is not None:  # "Daemonset": kubectl rejects it; skipping it silently read as "no findings"
+            change.parse_notes.append((
+                "WG109", "warning", doc, f"kind {kind} ({doc.api_version}) is no Kubernetes kind, so it was not "
+                "analysed (the API server rejects it)", f"spell the kind {meant}"))
+        elif not _BUILTIN_GROUP.match(doc.api_version) and _looks_like_workload(doc.body):
             change.parse_notes.append((
                 "WG110", "info", doc,
                 f"custom resource {kind} ({doc.api_version}) may make its operator run pods; waveguard does not "

@@ -46,6 +46,7 @@ def measure_command(
     with input_errors():
         out = resolve_output(output, FORMATS, output_file=output_file, legacy_json=legacy_json)
         _check_arguments(paths, metrics, out.file, fleet_output, cluster)
+        _check_threads(threads)
         m = inventory = None
         if paths:  # one DuckDB query over every file: a spinner, not a share done
             with progress(f"measuring {len(paths)} audit log file(s), {_size(paths)}"):
@@ -84,6 +85,18 @@ def _check_arguments(paths: list[Path], metrics: str | None, output: Path | None
 
     for target, flag in ((output, "--output-file"), (fleet_output, "--fleet-output")):
         check_output_path(target, flag)
+
+
+def _check_threads(threads: int | None) -> None:
+    """Raises InputError for more DuckDB threads than this machine's cores (``os.cpu_count``,
+    DuckDB's own default): each thread takes memory, and 100,000 of them got the process
+    OOM-killed without a word."""
+    import os
+
+    cores = os.cpu_count() or 1
+    if threads is not None and threads > cores:
+        raise InputError("--threads", f"{threads} is over the {cores} cores here",
+                         hint=f"give at most {cores}")
 
 
 def _size(paths: list[Path]) -> str:
@@ -148,40 +161,54 @@ def _measure_objects(source: str, fleet_output: Path | None, cluster: str | None
 
 
 def _render(m) -> None:
+    """One heading line per client (who it is, its pods and priority level), then a table of its
+    request classes: four columns fit 80 columns, where eleven folded every word and figure."""
     console = stdout_console()
     from waveguard.signals.audit import summary_line
 
     span = f"{m.start:%Y-%m-%d %H:%M:%S} – {m.end:%H:%M:%S} UTC" if m.start and m.end else "no timestamps"
-    console.print(f"{summary_line(m)} ({span})")
+    console.print(f"{summary_line(m)} ({span})", markup=False)
+    for c in m.clients:
+        console.print()
+        console.print(_client_heading(c), markup=False, highlight=False)
+        if c.classes:
+            console.print(_classes_table(c.classes))
+
+
+def _client_heading(c) -> str:
+    """``client: agent A, N pod(s), per node or not, level L: R requests, T throttled (429)``."""
+    per_node = "per node" if c.per_node else "not per node"
+    return (f"{c.client}: agent {c.profile.agent}, {c.pods} pod(s), {per_node}, level {c.priority_level}: "
+            f"{c.requests} requests, {c.throttled} throttled (429)")
+
+
+def _class_label(mc) -> str:
+    """A request class as ``VERB resource scope`` and its flags (rv=, limit=, sel, leader, informer)."""
+    cls = f"{mc.verb.upper()} {mc.resource_path} {mc.scope}"
+    if mc.verb in ("list", "watch"):
+        cls += f" rv={mc.resource_version}" + (f" limit={mc.limit}" if mc.limit else "")
+    if mc.selector:
+        cls += " sel"
+    if mc.leader_only:
+        cls += " leader"
+    if mc.verb == "list" and mc.watch_list != "no":  # issue 12: evidence in -o json
+        cls += " informer"
+    return cls
+
+
+def _classes_table(classes):
+    """A client's request classes; the figures never wrap (a folded rate reads as another number)."""
     from rich.table import Table
 
     table = Table(show_lines=False)
-    for col in ("client", "agent", "pods", "per node", "level", "requests", "429", "class", "n", "rate/pod/s", "codes"):
-        table.add_column(col, overflow="fold")
-    for c in m.clients:
-        first = True
-        for mc in c.classes or [None]:
-            cls = ""
-            if mc is not None:
-                cls = f"{mc.verb.upper()} {mc.resource_path} {mc.scope}"
-                if mc.verb in ("list", "watch"):
-                    cls += f" rv={mc.resource_version}" + (f" limit={mc.limit}" if mc.limit else "")
-                if mc.selector:
-                    cls += " sel"
-                if mc.leader_only:
-                    cls += " leader"
-                if mc.verb == "list" and mc.watch_list != "no":  # issue 12: evidence in -o json
-                    cls += " informer"
-            row = ([c.client, c.profile.agent, str(c.pods), "yes" if c.per_node else "no", c.priority_level,
-                    str(c.requests), str(c.throttled)] if first else [""] * 7)
-            if mc is not None:
-                codes = " ".join(f"{k}:{v}" for k, v in sorted(mc.status_codes.items()))
-                row += [cls, str(mc.requests), f"{mc.rate_per_pod_per_s:.4g}", codes]
-            else:
-                row += ["", "", "", ""]
-            table.add_row(*row)
-            first = False
-    console.print(table)
+    table.add_column("class", ratio=3)
+    table.add_column("n", justify="right", no_wrap=True)
+    table.add_column("rate/pod/s", justify="right", no_wrap=True)
+    table.add_column("codes", ratio=1)
+    for mc in classes:
+        codes = " ".join(f"{k}:{v}" for k, v in sorted(mc.status_codes.items()))
+        table.add_row(_class_label(mc), str(mc.requests), f"{mc.rate_per_pod_per_s:.4g}", codes)
+    return table
 
 
 def _render_objects(inventory) -> None:

@@ -158,3 +158,17 @@ def test_unknown_scenario_is_an_input_error():
 
     with pytest.raises(InputError):
         R.scenario_path("no-such-case")
+
+
+def test_the_table_at_80_columns_keeps_every_published_figure_whole(runner, monkeypatch, fidelity):
+    """What the simulated figure is checked against is never cut with an ellipsis at 80 columns:
+    the published column wraps at spaces (new-user trial: "~6,700 (from ~225 …" hid the source's count)."""
+    monkeypatch.setattr("waveguard.fidelity.run_fidelity", lambda **_: fidelity)
+    monkeypatch.setenv("COLUMNS", "80")
+    result = runner.invoke(app, ["fidelity"])
+    lines = result.output.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    assert "…" not in result.output
+    words = " ".join(" ".join(line.split("│")[2].split()) for line in lines if line.count("│") >= 5)
+    for case in fidelity.rows:
+        assert " ".join(case.check.published_text.split()) in words, case.check.published_text

@@ -55,12 +55,13 @@ def fidelity_command(
 
 def _print_table(result, report: Path | None, console) -> None:
     """The comparison, fitted to the console's width (report.fit: the measured figure's wording
-    gives way first, then the source and the bounds; nothing wraps)."""
+    gives way first, then the source and the bounds; the published figure — what the simulated
+    one is checked against — wraps and is never cut)."""
     from waveguard.report.fidelity import format_row
     from waveguard.report.fit import Column, cell, fitted_table
 
     columns = (Column("case"), Column("source", drop=2), Column("what was measured", flex=True, drop=3),
-               Column("published", flex=True), Column("simulated", "right"), Column("ratio", "right", drop=1),
+               Column("published", wrap=True), Column("simulated", "right"), Column("ratio", "right", drop=1),
                Column("bounds", "right", drop=2), Column("within"))
     rows = []
     for row in result.rows:

@@ -106,3 +106,21 @@ def test_more_threads_than_cores_is_refused_before_duckdb_starts(runner, agent_l
     res = runner.invoke(app, ["measure", str(agent_log), "--threads", str((os.cpu_count() or 1) + 1)])
     assert res.exit_code == 2, res.output
     assert "--threads" in res.stderr and "cores" in res.stderr and "Traceback" not in res.output
+
+
+@pytest.mark.parametrize("limit", ["-5GB", "banana", "0", "512KB"])
+def test_a_memory_limit_that_is_no_size_is_refused_in_one_line(runner, agent_log, limit):
+    """DuckDB took ``--memory-limit -5GB`` without a word, and answered ``banana`` with a parser
+    error naming two options and no fix: now one line names the option, exit 2."""
+    res = runner.invoke(app, ["measure", str(agent_log), "--memory-limit", limit])
+    assert res.exit_code == 2, res.output
+    assert res.stderr.startswith("error: --memory-limit:") and "512MB or 2GiB" in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1
+
+
+def test_a_memory_limit_in_any_unit_reaches_duckdb_in_whole_mib():
+    from waveguard.cli.measure import _duckdb_memory_limit
+
+    assert _duckdb_memory_limit("512MB") == "488MiB"
+    assert _duckdb_memory_limit("2GiB") == "2048MiB"
+    assert _duckdb_memory_limit(" 1.5 gib ") == "1536MiB"

@@ -47,6 +47,7 @@ def measure_command(
         out = resolve_output(output, FORMATS, output_file=output_file, legacy_json=legacy_json)
         _check_arguments(paths, metrics, out.file, fleet_output, cluster)
         _check_threads(threads)
+        memory_limit = _duckdb_memory_limit(memory_limit)
         m = inventory = None
         if paths:  # one DuckDB query over every file: a spinner, not a share done
             with progress(f"measuring {len(paths)} audit log file(s), {_size(paths)}"):
@@ -99,6 +100,22 @@ def _check_threads(threads: int | None) -> None:
                          hint=f"give at most {cores}")
 
 
+def _duckdb_memory_limit(text: str) -> str:
+    """``--memory-limit`` (``512MB``, ``2GiB``: pydantic's ``ByteSize`` units, KB = 1000 bytes,
+    KiB = 1024) as DuckDB's setting in whole MiB. Raises InputError for anything else, a
+    negative or a zero size (DuckDB took ``-5GB`` without a word)."""
+    from pydantic import ByteSize, TypeAdapter, ValidationError
+
+    try:
+        size = TypeAdapter(ByteSize).validate_python(text)
+    except ValidationError:
+        size = ByteSize(0)
+    if size < 2**20:
+        raise InputError("--memory-limit", f"{text!r} is no memory size of 1 MiB or more",
+                         hint="give e.g. 512MB or 2GiB")
+    return f"{size // 2**20}MiB"
+
+
 def _size(paths: list[Path]) -> str:
     """The files' total size, e.g. ``1.2 GB`` (0 for a file that cannot be read: the
     measurement names it)."""
@@ -114,7 +131,7 @@ def _measure_audit(paths: list[Path], output: Path | None, memory_limit: str, th
     except Exception as exc:  # duckdb settings errors (e.g. a bad --memory-limit)
         if isinstance(exc, InputError) or type(exc).__module__.split(".")[0] not in ("duckdb", "_duckdb"):
             raise
-        raise InputError("--memory-limit/--threads", " ".join(str(exc).split())[:200]) from None
+        raise InputError("--memory-limit", " ".join(str(exc).split())[:200]) from None
     for note in m.notes:
         err_console.print(f"note: {note}", markup=False)
     if output is not None:

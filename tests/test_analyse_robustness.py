@@ -153,3 +153,22 @@ def test_a_misspelt_builtin_kind_is_reported_not_silently_skipped(tmp_path):
     result = analyse([str(_write(tmp_path, "x.yaml", text))])
     [note] = [f for f in result.findings if f.rule == "WG109"]
     assert "Daemonset" in note.message and "DaemonSet" in note.fix
+
+
+@pytest.mark.parametrize("kind, api_version, hint", [("Banana", "v1", "kubectl api-resources"),
+                                                     ("DeamonSet", "apps/v1", "kubectl api-resources"),
+                                                     ("Affinity", "v1", "kubectl api-resources")])
+def test_a_kind_kubernetes_does_not_have_in_its_own_group_is_reported(tmp_path, kind, api_version, hint):
+    """Any kind that is not one of a built-in group version's kinds (by Kubernetes' own schemas,
+    ``x-kubernetes-group-version-kind``) is a WG109 warning, not a silent skip (new-user trial:
+    ``kind: Banana`` in v1 printed "No findings")."""
+    text = f"apiVersion: {api_version}\nkind: {kind}\nmetadata: {{name: x, namespace: y}}\n"
+    result = analyse([str(_write(tmp_path, "x.yaml", text))])
+    [note] = [f for f in result.findings if f.rule == "WG109"]
+    assert kind in note.message and hint in note.fix
+
+
+def test_a_custom_resource_in_a_group_kubernetes_does_not_ship_is_no_wg109(tmp_path):
+    text = "apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata: {name: x, namespace: y}\n"
+    result = analyse([str(_write(tmp_path, "x.yaml", text))])
+    assert not [f for f in result.findings if f.rule == "WG109"]

@@ -20,7 +20,7 @@ import yaml
 
 from waveguard.analysis.bootstrap_roles import BOOTSTRAP_CLUSTER_ROLES
 from waveguard.analysis.expanders import expander_for
-from waveguard.analysis.schema import SCHEMA_VERSION, schema_problem
+from waveguard.analysis.schema import SCHEMA_VERSION, is_kubernetes_kind, schema_problem
 from waveguard.analysis.stdin import STDIN, STDIN_NAMES, stdin_bytes
 from waveguard.analysis.objects import binding, mapping, pod_spec, policy_rules, workload
 from waveguard.model.errors import InputError, yaml_input_error
@@ -314,11 +314,13 @@ def _add(change: Change, doc: Document, validate: bool, by_ref: dict[str, Worklo
         by_ref.update((w.ref, w) for w in change.workloads[before:])
         return
     if kind not in _KNOWN_KINDS:
-        meant = _CASE_FOLDED_KINDS.get(str(kind).lower()) if _BUILTIN_GROUP.match(doc.api_version) else None
-        if meant is not None:  # "Daemonset": kubectl rejects it; skipping it silently read as "no findings"
+        if _BUILTIN_GROUP.match(doc.api_version) and is_kubernetes_kind(str(kind), doc.api_version) is False:
+            # "Daemonset", "Banana" in v1: the API server rejects it; skipped silently it read as "no findings"
+            meant = _CASE_FOLDED_KINDS.get(str(kind).lower())
             change.parse_notes.append((
                 "WG109", "warning", doc, f"kind {kind} ({doc.api_version}) is no Kubernetes kind, so it was not "
-                "analysed (the API server rejects it)", f"spell the kind {meant}"))
+                "analysed (the API server rejects it)",
+                f"spell the kind {meant}" if meant else "check the kind against kubectl api-resources"))
         elif not _BUILTIN_GROUP.match(doc.api_version) and _looks_like_workload(doc.body):
             change.parse_notes.append((
                 "WG110", "info", doc,

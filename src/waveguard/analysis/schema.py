@@ -166,13 +166,39 @@ def _validator(kind: str, api_version: str) -> jsonschema.protocols.Validator:
     return jsonschema.validators.Draft202012Validator(schema, registry=registry)
 
 
+def is_kubernetes_kind(kind: str, api_version: str) -> bool | None:
+    """Whether Kubernetes (:data:`SCHEMA_VERSION`'s schemas) has ``kind`` in ``api_version``:
+    True when a bundled schema names it, spelt exactly so, as a kind of that group version
+    (``x-kubernetes-group-version-kind``); False when the group version is Kubernetes' own but
+    has no such kind (``kind: Banana`` or ``Daemonset``, or a type that is no kind, ``Affinity``:
+    the API server rejects it); None when the group version has no bundled schema at all (a
+    custom resource, or an API Kubernetes retired)."""
+    schema = _kind_schema(kind, api_version)
+    if schema is not None and any(gvk.get("kind") == kind for gvk in schema.get("x-kubernetes-group-version-kind", [])):
+        return True
+    return False if _schema_file_suffix(api_version) in _bundled_group_versions() else None
+
+
+def _schema_file_suffix(api_version: str) -> str:
+    """``apps/v1`` → ``apps-v1``, ``rbac.authorization.k8s.io/v1`` → ``rbac-v1``, ``v1`` → ``v1``:
+    the group's domain dropped, as kubernetes-validate names its files."""
+    return re.sub(r"^([^./]*)(?:\.[^/]*)?/", r"\1-", api_version)
+
+
+@functools.lru_cache(maxsize=1)
+def _bundled_group_versions() -> frozenset[str]:
+    """The group versions of the bundled schema files (``daemonset-apps-v1.json`` → ``apps-v1``;
+    a kind's name has no ``-``)."""
+    return frozenset(f.name.split("-", 1)[1].removesuffix(".json")
+                     for f in _schema_folder().glob("*-*.json"))
+
+
 @functools.lru_cache(maxsize=None)
 def _kind_schema(kind: str, api_version: str) -> Any:
     """The schema of documents of ``kind`` and ``api_version`` (``apps/v1`` is in
-    ``daemonset-apps-v1.json``, ``rbac.authorization.k8s.io/v1`` in ``…-rbac-v1.json``: the
-    group's domain dropped, as kubernetes-validate names them), or None when none is bundled."""
-    group_version = re.sub(r"^([^./]*)(?:\.[^/]*)?/", r"\1-", api_version)
-    file = _schema_folder() / f"{kind.lower()}-{group_version}.json"
+    ``daemonset-apps-v1.json``, ``rbac.authorization.k8s.io/v1`` in ``…-rbac-v1.json``), or None
+    when none is bundled."""
+    file = _schema_folder() / f"{kind.lower()}-{_schema_file_suffix(api_version)}.json"
     return json.loads(file.read_bytes()) if file.is_file() else None
 
 

@@ -111,8 +111,7 @@ def _duckdb_memory_limit(text: str) -> str:
     except ValidationError:
         size = ByteSize(0)
     if size < 2**20:
-        raise InputError("--memory-limit", f"{text!r} is no memory size of 1 MiB or more",
-                         hint="give e.g. 512MB or 2GiB")
+        raise InputError("--memory-limit", f"{text!r} is no size of 1 MiB or more", hint="e.g. 512MB or 2GiB")
     return f"{size // 2**20}MiB"
 
 

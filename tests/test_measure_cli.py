@@ -124,3 +124,17 @@ def test_a_memory_limit_in_any_unit_reaches_duckdb_in_whole_mib():
     assert _duckdb_memory_limit("512MB") == "488MiB"
     assert _duckdb_memory_limit("2GiB") == "2048MiB"
     assert _duckdb_memory_limit(" 1.5 gib ") == "1536MiB"
+
+
+def test_events_without_one_request_to_measure_are_bad_input(runner, tmp_path):
+    """Audit events whose fields are mangled (``verb: 5``, ``objectRef`` a string, no user) made
+    "0 requests from 0 clients", exit 0 (new-user trial): no request to measure is bad input,
+    one line, exit 2, nothing written."""
+    log = tmp_path / "mangled.jsonl"
+    log.write_text('{"kind":"Event","apiVersion":"audit.k8s.io/v1","verb":5,"objectRef":"x","user":null,'
+                   '"stage":"ResponseComplete"}\n')
+    out = tmp_path / "profiles.yaml"
+    res = runner.invoke(app, ["measure", str(log), "--output-file", str(out)])
+    assert res.exit_code == 2, res.output
+    assert res.stderr.startswith(f"error: {log}: no request to measure in 1 event(s)")
+    assert not out.exists()

@@ -56,6 +56,11 @@ def _build(con: Any, files: list[AuditFile], apf: APFConfig) -> Measurement:
                      f"{stages['RequestReceived']} requests counted there, without status codes")
     first, last, span = _span(con, notes)
     clients = _clients(con, span, apf)
+    if not clients:  # events, but not one request the model can cost: a wrong or mangled log, not "0 requests"
+        raise InputError(", ".join(r.path for r in reports),
+                         f"no request to measure in {sum(r.events for r in reports)} event(s)"
+                         + (f" (skipped verbs: {', '.join(map(str, skipped))})" if skipped else ""),
+                         hint="give API request audit logs")
     notes += _file_notes(reports)
     if skipped:
         notes.append("skipped verbs the cost model does not cost: "

@@ -3,7 +3,7 @@
 Contract tests (no etcd or kube-apiserver runs here): cluster a's etcd is put without a leader
 for 60 s, as after an OOM kill (``sim/phases/etcd.py`` ``_etcd_oom`` sets ``etcd_down_until``);
 cluster b, the same size, keeps its leader. A write dispatched while the leader is at least
-etcd's request timeout away fails with 500 (``etcd_timeouts_500``); one dispatched later waits
+etcd's request timeout away fails with 500 (``etcd_500_by_flow``); one dispatched later waits
 and commits when the leader is back (etcd commits only through its leader: raft,
 server/etcdserver/v3_server.go ``processInternalRaftRequestOnce``, 3.4–3.6).
 """

@@ -104,7 +104,7 @@ def _restart_storm_route(version: str) -> dict[str, float]:
         if state.cold_rejected is not None:
             cold_429 += float(state.cold_rejected[g].sum())
         memory_s += float(np.maximum(state.memory - params.baseline_memory_bytes, 0.0).mean()) * sim.dt
-        held = state.etcd.received[params.memory_flows_etcd_row] * params.memory_flows_reads_etcd
+        held = state.etcd.received[params.memory_flows_etcd_row] * (1.0 - params.memory_flows_not_etcd)
         waiting = max(waiting, float(held.sum(axis=0).max()))
     result = sim.result(scenario.name)
     name = result.summary()[0].name

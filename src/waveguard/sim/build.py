@@ -204,7 +204,7 @@ def _read_path(clusters: list[Cluster], clients: Sequence[SimClient], flows: Flo
         memory_flows_per_request=memory_per_request[memory_flows].copy(),
         memory_flows_not_etcd=(~reads_etcd).astype(np.float64)[:, None, None],
         memory_flows_peak_seats=flows.peak_seats[:, memory_flows].T[:, None, :].copy(),
-        memory_flows_etcd_row=etcd_row, memory_flows_reads_etcd=reads_etcd.astype(np.float64)[:, None, None],
+        memory_flows_etcd_row=etcd_row,
         memory_flows_wait_any=bool(reads_etcd.any()),
     )
 

@@ -165,7 +165,5 @@ class SimParams:
     #: (M,) row of each of those flows in the etcd phase (``EtcdPhase.received``: the resident
     #: part of the range responses its waiting requests receive); 0 for flows not read from etcd
     memory_flows_etcd_row: np.ndarray = field(default_factory=_no_array)
-    #: (M, 1, 1) 1.0 for those flows read from etcd (on some cluster), else 0.0
-    memory_flows_reads_etcd: np.ndarray = field(default_factory=_no_array)
     #: whether some memory flow reads from etcd
     memory_flows_wait_any: bool = False

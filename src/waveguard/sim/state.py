@@ -179,8 +179,8 @@ class FleetState:
     stall_now_s: np.ndarray = field(default_factory=_empty)
     #: (C,) UPDATEs answered 409 Conflict this step (sim.phases.conflicts; None: none so far)
     conflicts_409: np.ndarray | None = None
-    etcd_timeouts_500: np.ndarray | None = None  #: (C,) requests this step that fail after etcd's leader wait
-    etcd_500_by_flow: np.ndarray | None = None  #: (F, C) the same per flow (their clients' failures)
+    #: (F, C) requests this step that fail with 500 after etcd's leader wait, per flow (None: none)
+    etcd_500_by_flow: np.ndarray | None = None
     # --- issue 17: per-step constants kept until what they derive from changes ----------------
     #: (M, R, C) share of a memory flow's entering requests that
     #: :func:`waveguard.sim.phases.replicas.held_list_memory` counts whole (refresh_service)

@@ -80,7 +80,7 @@ def etcd_component(state: FleetState, params: SimParams, dt: float) -> None:
     writes = np.einsum("frc,fc->c", state.dispatched[writers], params.mutating_share[writers])
     if not state.etcd.busy and state.etcd_idle:
         state.etcd_writes = writes
-        state.etcd_timeouts_500 = state.etcd_500_by_flow = None
+        state.etcd_500_by_flow = None
         return  # nothing read from etcd, never down: idle memory and a commit's p99 stand
     n = params.n_clusters
     held = state.etcd.range_bytes_held() if state.etcd.enabled else params.zeros_by_cluster
@@ -125,7 +125,7 @@ def _etcd_oom(state: FleetState, params: SimParams, c: int) -> None:
 def _commits(state: FleetState, writes: np.ndarray, timed_out: np.ndarray) -> np.ndarray:
     """``(C,)`` writes etcd commits this step, of the ``writes`` dispatched now: all of them
     while it has a leader; none while it has none — those that will fail (``timed_out``: their
-    500 is counted in ``etcd_timeouts_500``) never commit, the others wait for the leader and
+    500 is counted in ``etcd_500_by_flow``) never commit, the others wait for the leader and
     commit when it is back, with the step's own (``etcd_pending_commits``). etcd commits an entry
     only through its leader (raft; server/etcdserver/v3_server.go
     ``processInternalRaftRequestOnce`` proposes to the leader and waits, 3.4–3.6)."""
@@ -147,7 +147,7 @@ def _stall_writes(state: FleetState, params: SimParams, dt: float) -> np.ndarray
     errors.go, 3.4–3.6; a ReadIndex read the same, ``linearizableReadNotify``), kube-apiserver's
     storage passes it up (``k8s.io/apiserver/pkg/storage/etcd3/store.go``) and
     ``endpoints/handlers/responsewriters/status.go`` ``ErrorToAPIStatus`` answers 500, 1.20–1.33:
-    ``etcd_timeouts_500`` ``(C,)``, counted in ``apiserver_request_total{code="500"}`` in the
+    ``etcd_500_by_flow`` ``(F, C)``, counted in ``apiserver_request_total{code="500"}`` in the
     step it was dispatched. (Its client's reaction is not modelled: client-go does not retry a
     500 without Retry-After, ``rest/with_retry.go``; the controllers requeue the key.) Per flow
     in ``etcd_500_by_flow`` ``(F, C)``: the workloads' count among their failures
@@ -161,9 +161,8 @@ def _stall_writes(state: FleetState, params: SimParams, dt: float) -> np.ndarray
     timed_out = leaderless_for >= C.ETCD_REQUEST_TIMEOUT_S
     if timed_out.any():
         state.etcd_500_by_flow = (state.dispatched * leader_wait_share(state, params)).sum(axis=1) * timed_out
-        state.etcd_timeouts_500 = state.etcd_500_by_flow.sum(axis=0)
     else:
-        state.etcd_timeouts_500 = state.etcd_500_by_flow = None
+        state.etcd_500_by_flow = None
     return timed_out
 
 

@@ -155,7 +155,7 @@ def record(state: FleetState, params: SimParams, dt: float, recorder: Recorder) 
     codes[0] = state.rejected_by_level.sum(axis=0) if state.cold_rejected is None \
         else state.rejected_by_level.sum(axis=0) + state.cold_rejected.sum(axis=0)  # + a not-ready cache's 429s
     codes[1] = 0.0 if state.conflicts_409 is None else state.conflicts_409
-    codes[2] = 0.0 if state.etcd_timeouts_500 is None else state.etcd_timeouts_500  # etcd had no leader
+    codes[2] = 0.0 if state.etcd_500_by_flow is None else state.etcd_500_by_flow.sum(axis=0)  # etcd had no leader
     frame[row["coredns_dns_responses_total"]] = params.dns_lookups_per_step * state.dns_failure
     if state.rollback is not None:
         rollback = state.rollback

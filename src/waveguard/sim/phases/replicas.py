@@ -150,7 +150,7 @@ def held_list_memory(state: FleetState, params: SimParams) -> np.ndarray:
         return _flow_sum(held, params.memory_flows_per_request)
     waiting = state.awaiting_etcd[flows]
     within = np.minimum(1.0, admitted / np.maximum(held + waiting, TINY))  # the level's seats bound both
-    received = state.etcd.received[params.memory_flows_etcd_row] * params.memory_flows_reads_etcd
+    received = state.etcd.received[params.memory_flows_etcd_row] * (1.0 - params.memory_flows_not_etcd)
     received *= C.GO_HEAP_GROWTH_FACTOR  # live bytes, as the responses held below
     return ((held * params.memory_flows_per_request + received) * within).sum(axis=0)
 

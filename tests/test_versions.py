@@ -73,21 +73,24 @@ def test_a_version_that_is_not_one_is_refused():
 # --- LIST work estimation (list_work_estimator.go) -----------------------------------------------
 
 def test_count_based_seats_before_1_34_and_size_based_from_1_34():
-    # 300 namespaces of 512 B from the cache: count-based ceil(300/100) = 3 seats; size-based
-    # ceil(300 × 512 / 100,000) = 2 seats.
+    # 300 namespaces of 512 B (JSON) from the cache: count-based ceil(300/100) = 3 seats; size-based
+    # on the sizes etcd stores (etcd3/stats.go: protobuf, 256 B): ceil(300 × 256 / 100,000) = 1 seat.
     rc = lst(resource="namespaces")
     objs = {"namespaces": 300}
     assert list_seats(rc, cluster("1.33", objects=objs), "cache", 10) == (3, 300)
-    assert list_seats(rc, cluster("1.34", objects=objs), "cache", 10) == (math.ceil(300 * 512 / 1e5), 300)
+    stored = 512 * C.PROTOBUF_BYTES_PER_JSON_BYTE
+    assert list_seats(rc, cluster("1.34", objects=objs), "cache", 10) == (math.ceil(300 * stored / 1e5), 300)
 
 
 def test_size_based_estimate_caps_a_cache_list_at_a_megabyte_but_not_an_etcd_one():
-    # 1,000 pods of 4 KiB with limit 500: cache: min(500 × 4096, 1 MB) / 100 kB = 10 seats;
-    # etcd without selector: 500 × 4096 / 100 kB = 21 → clamped to maxSeats 30 here: 21.
+    # 1,000 pods of 4 KiB (JSON; 2 KiB as etcd stores them, the size the estimate reads) with limit
+    # 500: cache: min(500 × 2048, 1 MB) / 100 kB = 10 seats; etcd without selector: 500 × 2048 /
+    # 100 kB = 11 → within maxSeats 30 here: 11.
     rc = lst(limit=500)
     c = cluster("1.34", objects={"pods": 1000})
     assert list_seats(rc, c, "cache", 30)[0] == C.APF_CACHE_STREAMING_MAX_BYTES // C.APF_BYTES_PER_SEAT
-    assert list_seats(rc, c, "etcd", 30)[0] == math.ceil(500 * 4096 / C.APF_BYTES_PER_SEAT)
+    assert list_seats(rc, c, "etcd", 30)[0] == math.ceil(500 * 4096 * C.PROTOBUF_BYTES_PER_JSON_BYTE
+                                                         / C.APF_BYTES_PER_SEAT)
     # with a selector etcd loads max(limit, stored / 2) objects
     assert list_seats(lst(limit=100, selector=True), c, "etcd", 30)[1] == 500
 
@@ -253,7 +256,8 @@ def test_relists_reaching_a_filling_cache_go_to_etcd_up_to_1_30_and_are_answered
     replicas.recover(state, params, float(params.group_cache_fill_s[g, 0]) + 1.0)  # etcd idle: fills at full speed
     assert not replicas.cold_replicas(state, params).any()  # ready after the fill time
     assert params.group_cache_fill_s[g, 0] == pytest.approx(
-        sim.clusters[0].object_count("pods") * C.OBJECT_BYTES["pods"] / C.WATCH_CACHE_FILL_BYTES_PER_S)
+        sim.clusters[0].object_count("pods") * C.OBJECT_BYTES["pods"]
+        * (C.PROTOBUF_BYTES_PER_JSON_BYTE / C.ETCD_RANGE_BYTES_PER_S + C.ETCD_DECODE_S_PER_BYTE))
     assert np.isfinite(state.cache_filling_since[0, 0])
 
 

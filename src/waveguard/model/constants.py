@@ -100,11 +100,18 @@ CACHE_SCAN_S_PER_OBJECT = 1.0e-6
 
 # --- etcd: a shared resource (fidelity issue 7) -----------------------------------------------
 # A LIST served from etcd first waits for etcd's range response (the apiserver holds its seat —
-# or, before 1.20, its in-flight slot — but little memory: etcd builds a range response before
-# sending it), then decodes and encodes it. The range reads of every apiserver replica of a
-# cluster share the cluster's etcd (waveguard.sim.etcd). Bytes read from etcd are counted at the
-# objects' JSON size (OBJECT_BYTES); etcd stores built-in objects as protobuf, about half that
-# (the protobuf design proposal below) — an approximation docs/fidelity.md discusses.
+# or, before 1.20, its in-flight slot — and the part of the response that has arrived), then
+# decodes and encodes it. The range reads of every apiserver replica of a cluster share the
+# cluster's etcd (waveguard.sim.etcd). Bytes read from etcd are the objects' stored size
+# (waveguard.model.storage.stored_object_bytes: protobuf for built-in resources, JSON for custom
+# resources); the apiserver's decoding, encoding and memory are counted per JSON byte.
+#: Bytes of an object's protobuf encoding per byte of its JSON encoding, for what kube-apiserver
+#: stores in etcd (built-in resources: waveguard.model.storage.stored_as_protobuf).
+#: kubernetes/community contributors/design-proposals/api-machinery/protobuf.md (2016, measured
+#: on the API objects): "a 2x reduction in size in bytes on the wire". Corroborated for pods by
+#: responses of a real apiserver (skooner-k8s/skooner#202, 2021: a PodList of 114 kB as JSON,
+#: 56 kB as protobuf — 0.49; #179: one pod 4.5 kB → 2 kB).
+PROTOBUF_BYTES_PER_JSON_BYTE = 0.5
 #: Members of a cluster's etcd. k8s: "Operating etcd clusters for Kubernetes" (odd-sized
 #: clusters, three for HA); EKS runs three etcd instances across three Availability Zones
 #: (docs.aws.amazon.com/eks, "Amazon EKS architecture").
@@ -119,18 +126,15 @@ ETCD_RANGE_BYTES_PER_S = 125.0e6
 #: kube-apiserver's etcd client (clientv3 ≥ 3.4) spreads its requests over all endpoints
 #: (round-robin balancer).
 ETCD_READ_BYTES_PER_S = ETCD_MEMBERS * ETCD_RANGE_BYTES_PER_S
-#: Seconds per byte the apiserver spends decoding what etcd returned (protobuf → Go object,
-#: defaulting, conversion to the internal version) before filtering and encoding it. k8s:
+#: Seconds the apiserver spends decoding what etcd returned (protobuf → Go object, defaulting,
+#: conversion to the internal version), per byte of the objects' JSON size (OBJECT_BYTES: the
+#: byte ENCODE_S_PER_BYTE is counted in; what etcd sent is about half as many protobuf bytes),
+#: before filtering and encoding them. k8s:
 #: kubernetes/community design-proposals/api-machinery/protobuf.md (2016) measured, per object
 #: of a typical GET, etcd → proto decode 5 µs + defaulting 5 µs + convert to internal 15 µs = 25
 #: µs against convert to external 15 µs + JSON encode 40 µs = 55 µs: decoding costs 25/55 of
 #: encoding (ENCODE_S_PER_BYTE).
 ETCD_DECODE_S_PER_BYTE = ENCODE_S_PER_BYTE * 25.0 / 55.0
-#: Seconds per byte to read from etcd and decode, for a LIST served from etcd with etcd and the
-#: apiserver to itself: receive the range response (ETCD_RANGE_BYTES_PER_S), then decode it
-#: (ETCD_DECODE_S_PER_BYTE) — 12.5 ns/B, ~80 MB/s; a LIST from etcd costs about 2.2× one from
-#: the cache. Contended, the first part is longer (waveguard.sim.etcd).
-ETCD_READ_S_PER_BYTE = 1.0 / ETCD_RANGE_BYTES_PER_S + ETCD_DECODE_S_PER_BYTE
 
 # --- Memory of a LIST response -------------------------------------------------------------
 #: Bytes held per byte of the response while a LIST from the watch cache is encoded (before
@@ -297,11 +301,6 @@ STREAMING_CACHE_LIST_MEMORY_MULTIPLIER = LIST_FROM_CACHE_MEMORY_MULTIPLIER * 3.0
 #: copy (one byte per response byte) is no longer buffered. estimate, from the terms of
 #: LIST_FROM_ETCD_MEMORY_MULTIPLIER.
 STREAMING_ETCD_LIST_MEMORY_MULTIPLIER = LIST_FROM_ETCD_MEMORY_MULTIPLIER - 1.0
-#: Bytes per second a restarted apiserver fills a resource's watch cache at: its cacher's
-#: reflector LISTs the resource from etcd (pages of 10,000: cacher.go storageWatchListPageSize)
-#: and decodes it — ETCD_READ_S_PER_BYTE (range response at ETCD_RANGE_BYTES_PER_S, decode at
-#: ETCD_DECODE_S_PER_BYTE). Each resource has its own cacher, filled in parallel.
-WATCH_CACHE_FILL_BYTES_PER_S = 1.0 / ETCD_READ_S_PER_BYTE
 
 # issue 12: fairness, clients, writes — each value read in the source named beside it.
 
@@ -383,12 +382,11 @@ ETCD_MEMBER_MEMORY_BYTES = 16 << 30
 #: hardware guide's "small cluster" figure, 2 GB of its 8 GB (etcd.io op-guide/hardware, example
 #: hardware configurations).
 ETCD_BASE_MEMORY_BYTES = 2 << 30
-#: Bytes one etcd member holds per byte (JSON, as the model counts object sizes) of a range
-#: response it is serving: the key-values read from bbolt and the marshalled gRPC response alive
-#: together, two copies of the stored protobuf, which is about half the JSON size (kubernetes/
-#: community design-proposals/api-machinery/protobuf.md): 2 × 0.5. estimate;
-#: etcd-io/etcd#12342 (etcd's memory under large range requests) is the failure it models.
-ETCD_RANGE_MEMORY_MULTIPLIER = 1.0
+#: Bytes one etcd member holds per byte of a range response it is serving (stored bytes:
+#: waveguard.model.storage.stored_object_bytes): the key-values read from bbolt and the
+#: marshalled gRPC response alive together, two copies. estimate; etcd-io/etcd#12342 (etcd's
+#: memory under large range requests) is the failure it models.
+ETCD_RANGE_MEMORY_MULTIPLIER = 2.0
 #: Seconds an etcd member needs after an OOM kill before it serves again (process start, WAL
 #: replay, catching up with the leader). estimate: ~10 s for a small member, the kubelet's first
 #: restart back-off (CRASHLOOP_BACKOFF_INITIAL_S) dominates.

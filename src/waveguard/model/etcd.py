@@ -33,7 +33,9 @@ def member_memory_of(range_bytes_in_flight: Any, members: Any) -> Any:
     responses are being served by a cluster's etcd of ``members`` members (floats, or numpy
     arrays of one entry per cluster — the simulator's form): its idle size
     (``ETCD_BASE_MEMORY_BYTES``) plus its share (kube-apiserver's etcd client, clientv3 ≥ 3.4,
-    spreads its requests over every endpoint: round-robin balancer) of the responses, each held
+    spreads its requests over every endpoint: round-robin balancer) of the responses (stored
+    bytes, :func:`waveguard.model.storage.stored_object_bytes`, as ``RequestCost.etcd_bytes``
+    counts them), each held
     as the key-values read from bbolt and the marshalled gRPC reply together
     (``ETCD_RANGE_MEMORY_MULTIPLIER``: etcd's ``storeTxnRead.rangeKeys`` unmarshals every
     key-value of the range into one ``[]mvccpb.KeyValue`` before the gRPC response is marshalled —
@@ -117,21 +119,25 @@ def receive_buffer_resident_bytes(received_bytes: Any, page_bytes: Any, floor: A
     return received_bytes - page_bytes * floor(received_bytes / page_bytes)
 
 
-def cache_fill_speed(range_bytes_per_s: Any, cpu_stretch: Any = 1.0) -> Any:
+def cache_fill_speed(range_bytes_per_s: Any, cpu_stretch: Any = 1.0,
+                     stored_per_json: float = C.PROTOBUF_BYTES_PER_JSON_BYTE) -> Any:
     """How fast a restarted apiserver fills its watch caches while etcd's range reads are
-    shared, relative to :data:`WATCH_CACHE_FILL_BYTES_PER_S` (etcd to itself): each cacher's
+    shared, relative to :func:`waveguard.model.work.watch_cache_fill_s_of` (etcd to itself): each cacher's
     reflector LISTs its resource from etcd (staging/src/k8s.io/apiserver/pkg/storage/cacher/
     cacher.go ``startCaching`` → the reflector's paginated LIST, pages of
     ``storageWatchListPageSize`` = 10,000 objects, 1.18–1.35) and decodes it, so a byte costs the
     range transfer at the share ``range_bytes_per_s`` (bytes/s) etcd gives each read now plus
     its decode (``ETCD_DECODE_S_PER_BYTE``, stretched ``cpu_stretch``-fold when the replica's
-    CPU is oversubscribed): (1/``ETCD_RANGE_BYTES_PER_S`` + decode) / (1/share + decode ×
-    stretch). 1.0 with etcd idle; 0.0 while etcd serves nothing (no leader). Up to 1.30 the
+    CPU is oversubscribed); per JSON byte, etcd sends ``stored_per_json`` bytes
+    (:func:`waveguard.model.storage.stored_bytes_per_json_byte`; the default is the built-in
+    resources' protobuf, whose caches gate the relists): (ρ/``ETCD_RANGE_BYTES_PER_S`` + decode)
+    / (ρ/share + decode × stretch), ρ = ``stored_per_json``. 1.0 with etcd idle; 0.0 while etcd
+    serves nothing (no leader). Up to 1.30 the
     relists that reach a filling cache are themselves range reads of etcd (cacher ``GetList``),
     so they slow the fill that would end them (KEP-4568's motivation). Floats, or numpy arrays
     (the simulator's ``(R, C)``)."""
-    alone = 1.0 / C.ETCD_RANGE_BYTES_PER_S + C.ETCD_DECODE_S_PER_BYTE
-    return alone * range_bytes_per_s / (1.0 + C.ETCD_DECODE_S_PER_BYTE * cpu_stretch * range_bytes_per_s)
+    alone = stored_per_json / C.ETCD_RANGE_BYTES_PER_S + C.ETCD_DECODE_S_PER_BYTE
+    return alone * range_bytes_per_s / (stored_per_json + C.ETCD_DECODE_S_PER_BYTE * cpu_stretch * range_bytes_per_s)
 
 
 def conflict_probability(other_writes_per_s: Any, window_s: Any) -> Any:

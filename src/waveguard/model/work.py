@@ -35,6 +35,7 @@ from waveguard.model import constants as C
 from waveguard.model.etcd import commit_s
 from waveguard.model.fleet import Cluster
 from waveguard.model.requests import RequestClass, Scope
+from waveguard.model.storage import etcd_read_s, stored_object_bytes
 from waveguard.model.versions import Features, features_for
 
 
@@ -46,7 +47,10 @@ class RequestCost:
     it has the apiserver and etcd to itself; pages: requests it takes (paginated LISTs);
     response_bytes: bytes sent; memory_bytes: peak bytes the apiserver holds for it;
     served_from: "cache" | "etcd" | "n/a" ("etcd" when any of its pages is read from etcd);
-    etcd_bytes: bytes it reads from etcd (all pages; 0 unless served from etcd).
+    etcd_bytes: bytes it reads from etcd (all pages; 0 unless served from etcd), as etcd stores
+    them (:func:`waveguard.model.storage.stored_object_bytes`: protobuf for built-in resources,
+    JSON for custom ones) — what crosses etcd's links, fills the apiserver's receive buffer and
+    etcd's memory; ``response_bytes`` is counted per JSON byte (as served).
 
     A request served from etcd has two phases: it waits for etcd's range responses
     (:attr:`etcd_s` alone; longer when other LISTs share the cluster's etcd,
@@ -62,7 +66,7 @@ class RequestCost:
     memory_bytes: int
     served_from: Literal["cache", "etcd", "n/a"]
     etcd_bytes: int = 0
-    #: largest page from etcd: bytes read, bytes held, apiserver seconds (decode, encode, latency)
+    #: largest page from etcd: bytes read (stored), bytes held, apiserver seconds (decode, encode, latency)
     etcd_page_bytes: int = 0
     etcd_page_memory_bytes: int = 0
     etcd_page_s: float = 0.0
@@ -276,7 +280,9 @@ def _unrounded_seats(rc: RequestClass, cluster: Cluster, source: Literal["cache"
         objects = max(limit, stored // 2) if rc.selector else limit
     if not features_of(cluster).size_based_list_cost:
         return objects / C.APF_OBJECTS_PER_SEAT, objects
-    loaded = objects * cluster.object_size(rc.resource)
+    # the average size is etcd's: the sizes of the serialized values the etcd3 store last read
+    # (staging/src/k8s.io/apiserver/pkg/storage/etcd3/stats.go statsCache, 1.34–1.35)
+    loaded = objects * stored_object_bytes(cluster, rc.resource, rc.api_group)
     if source == "cache":
         loaded = min(loaded, C.APF_CACHE_STREAMING_MAX_BYTES)
     return loaded / C.APF_BYTES_PER_SEAT, objects
@@ -329,14 +335,16 @@ def _list_cost(rc: RequestClass, cluster: Cluster, max_seats: int, size: int,
         memory = cache_memory = (page or returned) * size * list_memory_multiplier("cache", cluster, watch_list)
     if from_cache < 1.0:
         scanned = stored if rc.selector else returned
-        etcd_bytes = (1.0 - from_cache) * scanned * size
-        work_s += etcd_bytes * C.ETCD_READ_S_PER_BYTE
+        stored_size = stored_object_bytes(cluster, rc.resource, rc.api_group)
+        etcd_bytes = (1.0 - from_cache) * scanned * stored_size
+        work_s += etcd_read_s(etcd_bytes, (1.0 - from_cache) * scanned * size)
         # a page from etcd holds its objects — every page but the last a full ``limit`` — or,
         # with a selector, its share of what etcd scans for the selector
         held = scanned / pages if rc.selector else (page or returned)
-        etcd_page, etcd_page_memory = held * size, held * size * list_memory_multiplier("etcd", cluster, False)
+        etcd_page = held * stored_size
+        etcd_page_memory = etcd_list_memory_bytes(held * size, etcd_page, list_memory_multiplier("etcd", cluster, False))
         memory = max(memory, etcd_page_memory)
-        etcd_page_s = C.REQUEST_BASE_S + etcd_page * (C.ETCD_DECODE_S_PER_BYTE + C.ENCODE_S_PER_BYTE)
+        etcd_page_s = C.REQUEST_BASE_S + held * size * (C.ETCD_DECODE_S_PER_BYTE + C.ENCODE_S_PER_BYTE)
     return RequestCost(
         seats=seats, service_s=pages * C.REQUEST_BASE_S + work_s, pages=pages,
         objects_estimated=int(estimated), response_bytes=int(returned * size), memory_bytes=int(memory),
@@ -357,6 +365,15 @@ def list_memory_multiplier(source: Literal["cache", "etcd"], cluster: Cluster, w
     if source == "cache":
         return C.STREAMING_CACHE_LIST_MEMORY_MULTIPLIER if streamed else C.LIST_FROM_CACHE_MEMORY_MULTIPLIER
     return C.STREAMING_ETCD_LIST_MEMORY_MULTIPLIER if streamed else C.LIST_FROM_ETCD_MEMORY_MULTIPLIER
+
+
+def etcd_list_memory_bytes(json_bytes: float, stored_bytes: float, multiplier: float) -> float:
+    """Bytes an apiserver holds while it serves a LIST page read from etcd: etcd's range
+    response as received (``stored_bytes``, the receive buffer: :func:`waveguard.model.storage.
+    stored_object_bytes`) and, per byte of the objects' JSON size ``json_bytes``, the rest of
+    ``multiplier`` (:func:`list_memory_multiplier` "etcd": the decoded objects and the encoded
+    buffer; its first term is etcd's response)."""
+    return stored_bytes + (multiplier - 1.0) * json_bytes
 
 
 def writer_extra_seat_seconds(watchers: float) -> float:
@@ -381,11 +398,16 @@ def watch_cache_bytes(cluster: Cluster) -> int:
     return int(total * C.WATCH_CACHE_MEMORY_MULTIPLIER)
 
 
-def watch_cache_fill_s_of(resource: str, cluster: Cluster) -> float:
+def watch_cache_fill_s_of(resource: str, cluster: Cluster, api_group: str = "") -> float:
     """Seconds a restarted apiserver takes to fill its watch cache of ``resource`` on
-    ``cluster``: the stored bytes over WATCH_CACHE_FILL_BYTES_PER_S (each resource has its own
-    cacher, filled in parallel; k8s: apiserver/pkg/storage/cacher/cacher.go startCaching)."""
-    return cluster.object_count(resource) * cluster.object_size(resource) / C.WATCH_CACHE_FILL_BYTES_PER_S
+    ``cluster`` with etcd to itself: its cacher's reflector LISTs the resource from etcd (pages of
+    10,000: cacher.go ``storageWatchListPageSize``) and decodes it —
+    :func:`waveguard.model.storage.etcd_read_s` of its stored and JSON bytes (each resource has
+    its own cacher, filled in parallel; k8s: apiserver/pkg/storage/cacher/cacher.go
+    ``startCaching``, 1.18–1.35)."""
+    count = cluster.object_count(resource)
+    return float(etcd_read_s(count * stored_object_bytes(cluster, resource, api_group),
+                             count * cluster.object_size(resource)))
 
 
 def baseline_memory_bytes(cluster: Cluster) -> int:

@@ -11,7 +11,7 @@ import numpy as np
 from waveguard.model import constants as C
 from waveguard.model import etcd as etcd_model
 from waveguard.model.apf import APFConfig
-from waveguard.model.cost import baseline_memory_bytes, watch_cache_bytes
+from waveguard.model.cost import baseline_memory_bytes
 from waveguard.model.fleet import Cluster
 from waveguard.model.work import watch_cache_fill_s_of
 from waveguard.sim.clients import CrashLoop, SimClient, client_rate_limit
@@ -49,9 +49,11 @@ def apiserver_cores(cluster: Cluster) -> float:
 
 
 def watch_cache_fill_s(cluster: Cluster) -> float:
-    """Seconds a restarted apiserver spends filling its watch cache from etcd."""
-    stored = watch_cache_bytes(cluster) / C.WATCH_CACHE_MEMORY_MULTIPLIER
-    return stored * C.ETCD_READ_S_PER_BYTE
+    """Seconds a restarted apiserver spends filling its watch caches from etcd, one resource
+    after another (the resources :func:`waveguard.model.work.watch_cache_bytes` counts; each from
+    :func:`waveguard.model.work.watch_cache_fill_s_of`)."""
+    resources = C.OBJECT_BYTES.keys() | cluster.object_bytes.keys()
+    return sum(watch_cache_fill_s_of(resource, cluster) for resource in sorted(resources))
 
 
 def release_fractions(backoff: bool, dt: float) -> np.ndarray:
@@ -183,7 +185,7 @@ def _read_path(clusters: list[Cluster], clients: Sequence[SimClient], flows: Flo
     cold = groups.cold_flow if groups.cold_flow is not None else groups.flow
     rejects = groups.cold_rejects if groups.cold_rejects is not None \
         else np.zeros((len(clusters), len(groups.flow)), dtype=bool)
-    fill = np.array([[max((watch_cache_fill_s_of(rc.resource, c) for rc in clients[ci].profile.classes
+    fill = np.array([[max((watch_cache_fill_s_of(rc.resource, c, rc.api_group) for rc in clients[ci].profile.classes
                            if rc.trigger == "start" and rc.verb == "list"), default=0.0)
                       for ci in groups.client] for c in clusters], dtype=np.float64)  # (C, G)
     memory_flows = np.unique(np.concatenate([groups.flow, cold]))

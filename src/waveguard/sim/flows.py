@@ -275,7 +275,7 @@ def _gets_into(spec: FlowSpec, w: list[float], gets: list[RequestClass | None], 
     without selector from 1.31) counts with those GETs: it too needs etcd's leader then."""
     spec.leader_gets.append(sum(wi for wi, g in zip(w, gets, strict=True) if g is not None and g.resource_version == ""))
     spec.cold_gets.append(sum(wi for wi, g in zip(w, gets, strict=True) if g is not None and g.resource_version == "0"))
-    spec.gets_fill_s.append(max((watch_cache_fill_s_of(g.resource, cluster) for g in gets
+    spec.gets_fill_s.append(max((watch_cache_fill_s_of(g.resource, cluster, g.api_group) for g in gets
                                  if g is not None and g.resource_version == "0"), default=0.0))
 
 

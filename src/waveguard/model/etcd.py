@@ -114,8 +114,18 @@ def receive_buffer_resident_bytes(received_bytes: Any, page_bytes: Any, floor: A
     the client opens the stream's HTTP/2 window for the whole message when it reads it
     (grpc-go ``internal/transport``: ``Stream.Read`` → ``adjustWindow`` → flowcontrol.go
     ``inFlow.maybeAdjust``, "Send a window update for the whole message") and updates the connection's window as data
-    arrives, whatever the application has read. The simulator applies Go's heap growth to these
-    bytes as to every other live LIST byte (``GO_HEAP_GROWTH_FACTOR``). Units: bytes."""
+    arrives, whatever the application has read.
+
+    Resident once, not × Go's heap growth (``GO_HEAP_GROWTH_FACTOR``, which the responses being
+    decoded and encoded carry): GOGC lets the heap reach twice its live size before a collection,
+    so what rises above the live bytes is garbage, and filling a receive buffer makes none. Each
+    DATA frame's payload is copied into a pooled buffer that returns to its pool once the stream
+    has read it into the message (grpc-go ``internal/transport`` ``http2Client.handleData``:
+    ``t.bufferPool.get()``, ``recvBufferReader`` frees it — grpc/grpc-go#2813 "transport: share
+    recv buffers", v1.21–1.65; before it every frame was a fresh copy, grpc-go#1455), the HTTP/2
+    framer reuses its read buffer (golang.org/x/net/http2 ``Framer.getReadBuf``) and crypto/tls
+    decrypts into its connection's buffer. kube-apiserver 1.18 vendors grpc-go v1.26.0 (etcd
+    3.4's clientv3). The bytes received are live heap, resident once. Units: bytes."""
     return received_bytes - page_bytes * floor(received_bytes / page_bytes)
 
 

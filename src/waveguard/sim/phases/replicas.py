@@ -3,7 +3,8 @@ restarts, and recovery after the kubelet's crash-loop back-off, startup and watc
 
 Requests complete at rate 1/τ; a replica's requests share its cores (goroutines), so when the
 CPU they need exceeds the cores τ stretches by processor sharing. Memory is the baseline plus
-the live LIST responses × Go's GC growth (``GO_HEAP_GROWTH_FACTOR``); above the container's
+the live LIST responses × Go's GC growth (``GO_HEAP_GROWTH_FACTOR``) plus the receive buffers of
+the LISTs waiting for etcd (once); above the container's
 limit the replica is OOM-killed (constants: :mod:`waveguard.model.constants`)."""
 
 from __future__ import annotations
@@ -138,8 +139,8 @@ def held_list_memory(state: FleetState, params: SimParams) -> np.ndarray:
     them, ``model.cost._class_concurrency``); while they wait for etcd they hold their seats and
     the part of their range responses that has arrived (``EtcdPhase.received``: grpc-go
     allocates each response at its header, but the pages become resident as etcd's bytes are
-    written into them, :func:`waveguard.model.etcd.receive_buffer_resident_bytes`) × Go's heap
-    growth, within the same seat bound. The
+    written into them, :func:`waveguard.model.etcd.receive_buffer_resident_bytes`) — once: filling
+    them makes no garbage for Go's heap growth to multiply — within the same seat bound. The
     flows: every group's relist flow and its twin for a cold watch cache (``params.memory_flows``)."""
     flows = params.memory_flows
     held = state.entering[flows] * state.memory_whole
@@ -151,7 +152,7 @@ def held_list_memory(state: FleetState, params: SimParams) -> np.ndarray:
     waiting = state.awaiting_etcd[flows]
     within = np.minimum(1.0, admitted / np.maximum(held + waiting, TINY))  # the level's seats bound both
     received = state.etcd.received[params.memory_flows_etcd_row] * (1.0 - params.memory_flows_not_etcd)
-    received *= C.GO_HEAP_GROWTH_FACTOR  # live bytes, as the responses held below
+    # resident once: filling it makes no garbage (see model.etcd.receive_buffer_resident_bytes)
     return ((held * params.memory_flows_per_request + received) * within).sum(axis=0)
 
 

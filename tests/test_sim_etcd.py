@@ -157,24 +157,25 @@ def test_with_apf_the_same_storm_queues_in_its_level(apf, legacy):
 
 
 def test_lists_waiting_for_etcd_hold_what_has_arrived_of_their_range_responses(legacy):
-    """400 full pod LISTs (245 MB each) wait for etcd at once. grpc-go allocates each whole
-    message at its header, but a fresh large Go allocation is not zeroed and Linux makes a page
-    resident at its first write (model.etcd.receive_buffer_resident_bytes): the replica's memory
-    rises as etcd's bytes arrive — its whole read throughput, × Go's heap growth, each second —
-    not by the 400 whole responses at once (98 GB, 196 GB with the growth), nor by the decoded
-    and encoded lists (LIST_FROM_ETCD_MEMORY_MULTIPLIER) they hold once etcd has answered; the
-    LIST latency is the etcd wait."""
+    """400 full pod LISTs (123 MB each as etcd stores them: protobuf, half their 245 MB of JSON)
+    wait for etcd at once. grpc-go allocates each whole message at its header, but a fresh large
+    Go allocation is not zeroed and Linux makes a page resident at its first write
+    (model.etcd.receive_buffer_resident_bytes): the replica's memory rises as etcd's bytes arrive
+    — its whole read throughput each second, once (filling the buffers makes no garbage for Go's
+    heap growth) — not by the 400 whole responses at once (49 GB), nor by the decoded and encoded
+    lists (LIST_FROM_ETCD_MEMORY_MULTIPLIER) they hold once etcd has answered; the LIST latency is
+    the etcd wait."""
     mem = legacy.series("process_resident_memory_bytes", "c")
     inflight = legacy.series("apiserver_current_inflight_requests", "c")
     waiting = np.flatnonzero(inflight >= 0.95 * C.MAX_REQUESTS_INFLIGHT)
     first, last = waiting[0], waiting[0] + 20
     assert (inflight[first:last + 1] >= 0.95 * C.MAX_REQUESTS_INFLIGHT).all()  # all still waiting
     per_s = (mem[last] - mem[first]) / (last - first)
-    assert per_s == pytest.approx(C.ETCD_READ_BYTES_PER_S * C.GO_HEAP_GROWTH_FACTOR, rel=0.02)
-    response = 60_000 * C.OBJECT_BYTES["pods"]
+    assert per_s == pytest.approx(C.ETCD_READ_BYTES_PER_S, rel=0.02)
+    response = 60_000 * C.OBJECT_BYTES["pods"] * C.PROTOBUF_BYTES_PER_JSON_BYTE
     assert mem[first] - mem[:5].max() < 0.01 * C.MAX_REQUESTS_INFLIGHT * response
     p99 = legacy.series("apiserver_request_duration_seconds", "c", scope="cluster", quantile="0.99")
-    assert p99.max() > C.CLIENT_TIMEOUT_S  # 400 × 245 MB through 375 MB/s: minutes
+    assert p99.max() > C.CLIENT_TIMEOUT_S  # 400 × 123 MB through 375 MB/s: minutes
 
 
 def test_a_receive_buffer_is_resident_as_far_as_its_current_page_has_arrived():

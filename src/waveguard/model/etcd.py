@@ -132,7 +132,7 @@ def receive_buffer_resident_bytes(received_bytes: Any, page_bytes: Any, floor: A
 def cache_fill_speed(range_bytes_per_s: Any, cpu_stretch: Any = 1.0,
                      stored_per_json: float = C.PROTOBUF_BYTES_PER_JSON_BYTE) -> Any:
     """How fast a restarted apiserver fills its watch caches while etcd's range reads are
-    shared, relative to :func:`waveguard.model.work.watch_cache_fill_s_of` (etcd to itself): each cacher's
+    shared, relative to :func:`waveguard.model.storage.watch_cache_fill_s_of` (etcd to itself): each cacher's
     reflector LISTs its resource from etcd (staging/src/k8s.io/apiserver/pkg/storage/cacher/
     cacher.go ``startCaching`` → the reflector's paginated LIST, pages of
     ``storageWatchListPageSize`` = 10,000 objects, 1.18–1.35) and decodes it, so a byte costs the

@@ -77,3 +77,23 @@ def etcd_read_s(stored_bytes: Any, json_bytes: Any) -> Any:
     their JSON size ``json_bytes`` (the decode path the protobuf proposal timed per object).
     Floats or numpy arrays."""
     return stored_bytes / C.ETCD_RANGE_BYTES_PER_S + json_bytes * C.ETCD_DECODE_S_PER_BYTE
+
+
+def etcd_list_memory_bytes(json_bytes: float, stored_bytes: float, multiplier: float) -> float:
+    """Bytes an apiserver holds while it serves a LIST page read from etcd: etcd's range
+    response as received (``stored_bytes``, the receive buffer) and, per byte of the objects'
+    JSON size ``json_bytes``, the rest of ``multiplier`` (``model.work.list_memory_multiplier``
+    "etcd": the decoded objects and the encoded buffer; its first term is etcd's response)."""
+    return stored_bytes + (multiplier - 1.0) * json_bytes
+
+
+def watch_cache_fill_s_of(resource: str, cluster: Cluster, api_group: str = "") -> float:
+    """Seconds a restarted apiserver takes to fill its watch cache of ``resource`` on
+    ``cluster`` with etcd to itself: its cacher's reflector LISTs the resource from etcd (pages of
+    10,000: cacher.go ``storageWatchListPageSize``) and decodes it —
+    :func:`waveguard.model.storage.etcd_read_s` of its stored and JSON bytes (each resource has
+    its own cacher, filled in parallel; k8s: apiserver/pkg/storage/cacher/cacher.go
+    ``startCaching``, 1.18–1.35)."""
+    count = cluster.object_count(resource)
+    return float(etcd_read_s(count * stored_object_bytes(cluster, resource, api_group),
+                             count * cluster.object_size(resource)))

@@ -35,7 +35,7 @@ from waveguard.model import constants as C
 from waveguard.model.etcd import commit_s
 from waveguard.model.fleet import Cluster
 from waveguard.model.requests import RequestClass, Scope
-from waveguard.model.storage import etcd_read_s, stored_object_bytes
+from waveguard.model.storage import etcd_list_memory_bytes, etcd_read_s, stored_object_bytes
 from waveguard.model.versions import Features, features_for
 
 
@@ -47,10 +47,8 @@ class RequestCost:
     it has the apiserver and etcd to itself; pages: requests it takes (paginated LISTs);
     response_bytes: bytes sent; memory_bytes: peak bytes the apiserver holds for it;
     served_from: "cache" | "etcd" | "n/a" ("etcd" when any of its pages is read from etcd);
-    etcd_bytes: bytes it reads from etcd (all pages; 0 unless served from etcd), as etcd stores
-    them (:func:`waveguard.model.storage.stored_object_bytes`: protobuf for built-in resources,
-    JSON for custom ones) — what crosses etcd's links, fills the apiserver's receive buffer and
-    etcd's memory; ``response_bytes`` is counted per JSON byte (as served).
+    etcd_bytes: bytes it reads from etcd (all pages; 0 unless served from etcd), as stored
+    (:func:`waveguard.model.storage.stored_object_bytes`; ``response_bytes`` is JSON, as served).
 
     A request served from etcd has two phases: it waits for etcd's range responses
     (:attr:`etcd_s` alone; longer when other LISTs share the cluster's etcd,
@@ -367,15 +365,6 @@ def list_memory_multiplier(source: Literal["cache", "etcd"], cluster: Cluster, w
     return C.STREAMING_ETCD_LIST_MEMORY_MULTIPLIER if streamed else C.LIST_FROM_ETCD_MEMORY_MULTIPLIER
 
 
-def etcd_list_memory_bytes(json_bytes: float, stored_bytes: float, multiplier: float) -> float:
-    """Bytes an apiserver holds while it serves a LIST page read from etcd: etcd's range
-    response as received (``stored_bytes``, the receive buffer: :func:`waveguard.model.storage.
-    stored_object_bytes`) and, per byte of the objects' JSON size ``json_bytes``, the rest of
-    ``multiplier`` (:func:`list_memory_multiplier` "etcd": the decoded objects and the encoded
-    buffer; its first term is etcd's response)."""
-    return stored_bytes + (multiplier - 1.0) * json_bytes
-
-
 def writer_extra_seat_seconds(watchers: float) -> float:
     """Extra seat-seconds one write costs its writer when ``watchers`` watches are interested:
     ceil(W / 10) seats × 5 ms when W ≥ 10, else 0 (mutating_work_estimator.go; the seats are
@@ -396,18 +385,6 @@ def watch_cache_bytes(cluster: Cluster) -> int:
     resources = C.OBJECT_BYTES.keys() | cluster.object_bytes.keys()
     total = sum(cluster.object_count(r) * cluster.object_size(r) for r in resources)
     return int(total * C.WATCH_CACHE_MEMORY_MULTIPLIER)
-
-
-def watch_cache_fill_s_of(resource: str, cluster: Cluster, api_group: str = "") -> float:
-    """Seconds a restarted apiserver takes to fill its watch cache of ``resource`` on
-    ``cluster`` with etcd to itself: its cacher's reflector LISTs the resource from etcd (pages of
-    10,000: cacher.go ``storageWatchListPageSize``) and decodes it —
-    :func:`waveguard.model.storage.etcd_read_s` of its stored and JSON bytes (each resource has
-    its own cacher, filled in parallel; k8s: apiserver/pkg/storage/cacher/cacher.go
-    ``startCaching``, 1.18–1.35)."""
-    count = cluster.object_count(resource)
-    return float(etcd_read_s(count * stored_object_bytes(cluster, resource, api_group),
-                             count * cluster.object_size(resource)))
 
 
 def baseline_memory_bytes(cluster: Cluster) -> int:

@@ -13,7 +13,7 @@ from waveguard.model import etcd as etcd_model
 from waveguard.model.apf import APFConfig
 from waveguard.model.cost import baseline_memory_bytes
 from waveguard.model.fleet import Cluster
-from waveguard.model.work import watch_cache_fill_s_of
+from waveguard.model.storage import watch_cache_fill_s_of
 from waveguard.sim.clients import CrashLoop, SimClient, client_rate_limit
 from waveguard.sim.dns import DNSCaches
 from waveguard.sim.etcd import EtcdPhase, etcd_flows
@@ -51,7 +51,7 @@ def apiserver_cores(cluster: Cluster) -> float:
 def watch_cache_fill_s(cluster: Cluster) -> float:
     """Seconds a restarted apiserver spends filling its watch caches from etcd, one resource
     after another (the resources :func:`waveguard.model.work.watch_cache_bytes` counts; each from
-    :func:`waveguard.model.work.watch_cache_fill_s_of`)."""
+    :func:`waveguard.model.storage.watch_cache_fill_s_of`)."""
     resources = C.OBJECT_BYTES.keys() | cluster.object_bytes.keys()
     return sum(watch_cache_fill_s_of(resource, cluster) for resource in sorted(resources))
 

@@ -166,7 +166,7 @@ class EtcdPhase:
         reading = self._cohort_sum(vals[_WAIT], at, _CLUSTER)  # (C,) requests reading from each cluster's etcd
         share = np.minimum(C.ETCD_RANGE_BYTES_PER_S, self.throughput / np.maximum(reading, _TINY)) * self.serving
         self.rate = share[None, :] / slow  # (R, C)
-        self.sent_bytes = (self._cohort_sum(vals[_WAIT], at, _RC) * self.rate).sum(axis=0) * self.dt
+        self.sent_bytes = self._sent(at, vals)
         self.served_bytes = self.served_bytes + self.rate * self.dt
         old = self._hist[(self._steps + 1) % self._hist_n]  # S one client timeout ago
         self._hist[self._steps % self._hist_n] = self.served_bytes
@@ -181,6 +181,15 @@ class EtcdPhase:
             self.waiting = np.zeros_like(self.waiting)
         self._update_received()
         return arrived, late, cancelled
+
+    def _sent(self, at: np.ndarray, vals: np.ndarray) -> np.ndarray:
+        """``(C,)`` bytes etcd sends the waiting requests (``at``/``vals``: the live entries) in
+        this step at today's :attr:`rate`: a step's worth each, but no more than what is left of
+        its response (a small range is answered within the step)."""
+        before = self.served_bytes.ravel()[at[_RC]] - vals[_START]
+        step = self.rate.ravel()[at[_RC]] * self.dt
+        left = np.maximum(vals[_NEED] / (1.0 - 1e-9) - before, 0.0)
+        return self._cohort_sum(vals[_WAIT] * np.minimum(step, left), at, _CLUSTER)
 
     def _update_received(self) -> None:
         """:attr:`received` from the entries: each waiting request has received its replica's

@@ -28,7 +28,8 @@ from waveguard.model.cost import events_per_watcher, baseline_watchers, request_
 from waveguard.model.fleet import Cluster
 from waveguard.model.load import request_rate, sending_clients
 from waveguard.model.requests import RequestClass
-from waveguard.model.work import not_ready_cache_outcome, watch_cache_fill_s_of
+from waveguard.model.storage import watch_cache_fill_s_of
+from waveguard.model.work import not_ready_cache_outcome
 from waveguard.sim.bundles import relist_bundle, routes_cold_to_etcd, work_s
 from waveguard.sim.clients import SimClient
 

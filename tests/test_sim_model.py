@@ -95,8 +95,10 @@ def test_relist_storm_without_backoff_lasts_longer():
     d_with = storm_seconds(with_backoff, "prod-1300", restart)
     d_without = storm_seconds(without, "prod-1300", restart)
     assert 30 <= d_with < d_without
-    # A storm indeed: the replica restarted and the others answered 429s.
-    assert with_backoff.series("up", "prod-1300", job="apiserver").min() == 4
+    # A storm indeed: the replica restarted (and, since etcd's range responses are counted as
+    # stored — protobuf, half the JSON — the 260 LISTs arrive within the client timeout and their
+    # decoding OOM-kills replicas: docs/simulator.md, relist-storm) and the others answered 429s.
+    assert with_backoff.series("up", "prod-1300", job="apiserver").min() < 5
     assert without.rate("apiserver_request_total", "prod-1300", code="429").sum() > \
         with_backoff.rate("apiserver_request_total", "prod-1300", code="429").sum()
 

@@ -129,7 +129,7 @@ def incident_large_down_pct(runs: Runs) -> float:
 # --- the table -------------------------------------------------------------------------------------
 
 _ETCD_LIST = ("OBJECT_BYTES", "LIST_FROM_ETCD_MEMORY_MULTIPLIER", "GO_HEAP_GROWTH_FACTOR", "ETCD_READ_BYTES_PER_S",
-              "ETCD_RANGE_BYTES_PER_S", "ETCD_DECODE_S_PER_BYTE", "ENCODE_S_PER_BYTE")
+              "ETCD_RANGE_BYTES_PER_S", "ETCD_DECODE_S_PER_BYTE", "ENCODE_S_PER_BYTE", "PROTOBUF_BYTES_PER_JSON_BYTE")
 #: Before 1.20 (cases 1 and 2 ran 1.18): the max-in-flight filter, not APF seats.
 _MAX_INFLIGHT = ("APF_DEFAULT_SINCE", "MAX_REQUESTS_INFLIGHT", "MAX_MUTATING_REQUESTS_INFLIGHT")
 _BASELINE_MEMORY = ("APISERVER_BASE_MEMORY_BYTES", "WATCH_CACHE_MEMORY_MULTIPLIER")

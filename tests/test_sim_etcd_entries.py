@@ -49,7 +49,9 @@ class DenseCohorts:
         reading = w.sum(axis=(0, 1, 2))
         rate = np.minimum(C.ETCD_RANGE_BYTES_PER_S, p.throughput / np.maximum(reading, TINY)) * self.serving
         rate = rate[None, :] / slow
-        sent = (w.sum(axis=(0, 1)) * rate).sum(axis=0) * p.dt
+        # what each waiting request receives in the step: a step's worth, at most what is left of it
+        left = np.maximum(p.bytes[None, :, None, :] - (self.served[None] - self.start_k)[:, None], 0.0)
+        sent = (w * np.minimum(rate[None, None] * p.dt, left)).sum(axis=(0, 1, 2))
         self.served = self.served + rate * p.dt
         old = self.hist[(self.steps + 1) % n_hist]
         self.hist[self.steps % n_hist] = self.served

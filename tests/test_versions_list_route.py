@@ -24,6 +24,7 @@ from waveguard.model.work import ListRoute, list_route, list_seats, reads_etcd, 
 
 PODS = 3000  # stored pods of the test cluster: 6 pages of 500
 POD_BYTES = 4096
+STORED_POD_BYTES = POD_BYTES * C.PROTOBUF_BYTES_PER_JSON_BYTE  # as etcd holds them (model.storage)
 
 
 def cluster(version: str) -> Cluster:
@@ -47,7 +48,7 @@ def test_rv0_with_a_limit_is_the_whole_list_from_the_cache_on_every_version(vers
 
 def test_a_consistent_read_with_a_limit_before_1_31_is_read_page_by_page_from_etcd():
     cost = request_cost(lst(resource_version="", limit=500), cluster("1.30"))
-    assert cost.pages == 6 and cost.served_from == "etcd" and cost.etcd_bytes == PODS * POD_BYTES
+    assert cost.pages == 6 and cost.served_from == "etcd" and cost.etcd_bytes == PODS * STORED_POD_BYTES
     assert cost.seats == 10 and cost.objects_estimated == 2 * 500  # 2 × limit / 100
 
 
@@ -57,12 +58,13 @@ def test_from_1_31_its_first_page_comes_from_the_cache_and_the_next_pages_from_e
     cost = request_cost(lst(resource_version="", limit=500), c)
     assert list_route(lst(resource_version="", limit=500), c) == ListRoute("cache", "etcd", True)
     assert cost.pages == 6 and cost.served_from == "etcd"
-    assert cost.etcd_bytes == 5 * 500 * POD_BYTES  # every page but the first
+    assert cost.etcd_bytes == 5 * 500 * STORED_POD_BYTES  # every page but the first
     # seats: the first request is estimated from the cache (stored / 100 = 30) and clamped to 10
     assert cost.seats == 10 and cost.objects_estimated == PODS
-    # memory: one page, the larger of the cache's and etcd's per-byte cost
-    etcd_page = 500 * POD_BYTES * (C.STREAMING_ETCD_LIST_MEMORY_MULTIPLIER if version == "1.33"
-                                   else C.LIST_FROM_ETCD_MEMORY_MULTIPLIER)
+    # memory: one page, the larger of the cache's and etcd's: etcd's response as stored, then the
+    # rest of the multiplier per JSON byte
+    multiplier = C.STREAMING_ETCD_LIST_MEMORY_MULTIPLIER if version == "1.33" else C.LIST_FROM_ETCD_MEMORY_MULTIPLIER
+    etcd_page = 500 * STORED_POD_BYTES + 500 * POD_BYTES * (multiplier - 1.0)
     assert cost.memory_bytes == int(etcd_page)
     assert reads_etcd(lst(resource_version="", limit=500), c)
 
@@ -74,16 +76,16 @@ def test_from_1_34_every_page_comes_from_the_cache_snapshot(version):
     assert list_route(lst(resource_version="", limit=500), c) == ListRoute("cache", "cache", True)
     assert cost.pages == 6 and cost.served_from == "cache" and cost.etcd_bytes == 0
     assert cost.memory_bytes == int(500 * POD_BYTES * C.STREAMING_CACHE_LIST_MEMORY_MULTIPLIER)
-    # the estimator still takes a continuation page as one from etcd: limit × size / 100 kB (21,
-    # above the 10 of the first page, which the cache caps at 1 MB)
-    assert cost.seats == math.ceil(500 * POD_BYTES / C.APF_BYTES_PER_SEAT)
+    # the estimator still takes a continuation page as one from etcd: limit × etcd's size / 100 kB
+    # (11, above the 10 of the first page, which the cache caps at 1 MB)
+    assert cost.seats == math.ceil(500 * STORED_POD_BYTES / C.APF_BYTES_PER_SEAT)
     assert not reads_etcd(lst(resource_version="", limit=500), c)
 
 
 def test_a_consistent_read_that_fits_one_page_reads_nothing_from_etcd_from_1_31():
     rc = lst(resource_version="", limit=5000)
     assert request_cost(rc, cluster("1.31")).etcd_bytes == 0 and not reads_etcd(rc, cluster("1.31"))
-    assert request_cost(rc, cluster("1.30")).etcd_bytes == PODS * POD_BYTES and reads_etcd(rc, cluster("1.30"))
+    assert request_cost(rc, cluster("1.30")).etcd_bytes == PODS * STORED_POD_BYTES and reads_etcd(rc, cluster("1.30"))
 
 
 def test_a_filling_cache_delegates_a_paginated_rv0_list_to_etcd_which_honours_the_limit():
@@ -93,7 +95,7 @@ def test_a_filling_cache_delegates_a_paginated_rv0_list_to_etcd_which_honours_th
     c = cluster("1.31")
     rc = lst(resource_version="0", limit=500)
     cost = request_cost(rc, c, source="etcd")
-    assert cost.pages == 6 and cost.etcd_bytes == PODS * POD_BYTES
+    assert cost.pages == 6 and cost.etcd_bytes == PODS * STORED_POD_BYTES
     assert (cost.seats, cost.objects_estimated) == max(list_seats(rc, c, "cache", 10), list_seats(rc, c, "etcd", 10))
 
 

@@ -105,6 +105,7 @@ class EtcdPhase:
         # arrival, one page's bytes, the timeout of the whole response (s).
         cells = self.waiting.shape
         self._need = np.broadcast_to((self.bytes * (1.0 - 1e-9))[:, None, :], cells).ravel()
+        self._bytes = np.broadcast_to(self.bytes[:, None, :], cells).ravel()
         self._page = np.broadcast_to(self.page_bytes[:, None, :], cells).ravel()
         self._timeout = np.broadcast_to((C.CLIENT_TIMEOUT_S * self.pages)[:, None, :], cells).ravel()
         self._cell_rc = np.arange(self.waiting.size) % self.served_bytes.size  # its flat (R, C) index
@@ -187,9 +188,8 @@ class EtcdPhase:
         this step at today's :attr:`rate`: a step's worth each, but no more than what is left of
         its response (a small range is answered within the step)."""
         before = self.served_bytes.ravel()[at[_RC]] - vals[_START]
-        step = self.rate.ravel()[at[_RC]] * self.dt
-        left = np.maximum(vals[_NEED] / (1.0 - 1e-9) - before, 0.0)
-        return self._cohort_sum(vals[_WAIT] * np.minimum(step, left), at, _CLUSTER)
+        left = np.maximum(self._bytes[at[_CELL]] - before, 0.0)
+        return self._cohort_sum(vals[_WAIT] * np.minimum(self.rate.ravel()[at[_RC]] * self.dt, left), at, _CLUSTER)
 
     def _update_received(self) -> None:
         """:attr:`received` from the entries: each waiting request has received its replica's

@@ -46,8 +46,9 @@ class Column:
 
 
 def cell(value: str | Text, style: str = "") -> Text:
-    """A cell (or line) that never wraps (markup in a string is read: ``[red]x[/]``)."""
-    text = value if isinstance(value, Text) else Text.from_markup(value, style=style)
+    """A cell (or line) that never wraps (markup in a string is read: ``[red]x[/]``; no emoji
+    codes: ``:name:`` stays as written)."""
+    text = value if isinstance(value, Text) else Text.from_markup(value, style=style, emoji=False)
     text.no_wrap, text.overflow = True, "ellipsis"
     return text
 
@@ -78,7 +79,7 @@ def fitted_table(console: Console, title: str, columns: Sequence[Column], rows: 
                          overflow="fold" if wrap else "ellipsis", max_width=widths[i] if column.narrowable else None)
     for row in cells:
         table.add_row(*(row[i] if wraps else cell(row[i]) for i in kept))
-    heading = Text.from_markup(title, style="bold")
+    heading = Text.from_markup(title, style="bold", emoji=False)
     return Group(heading, table), [columns[i].name for i in range(len(columns)) if i not in kept]
 
 
@@ -86,7 +87,7 @@ def _cell(value: str | Text, wraps: bool) -> Text:
     """A cell of a ``wrap`` column (wraps at spaces) or of any other (never wraps)."""
     if not wraps:
         return cell(value)
-    return value if isinstance(value, Text) else Text.from_markup(value)
+    return value if isinstance(value, Text) else Text.from_markup(value, emoji=False)
 
 
 def _least_width(column: Column, natural: int, cells: Sequence[Text]) -> int:

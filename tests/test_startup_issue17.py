@@ -298,3 +298,33 @@ def test_what_analyse_made_is_frozen_before_exit_and_other_commands_are_left_alo
     assert at_exit > during > 0
     during, at_exit = _freeze_counts(["schema", "fleet"])
     assert 0 < at_exit <= during  # frozen at start-up only (some of it freed since)
+
+
+_WORDS = st.text(st.sampled_from("ab-.%,0é漢"), min_size=0, max_size=12)
+
+
+@settings(max_examples=150, deadline=None, derandomize=True)
+@given(rows=st.lists(st.lists(st.lists(_WORDS, min_size=1, max_size=4).map(" ".join), min_size=4, max_size=4),
+                     min_size=1, max_size=6),
+       width=st.integers(30, 140))
+def test_a_table_whose_columns_fit_at_their_natural_widths_renders_as_rich_measures_it(rows, width):
+    """:func:`fitted_table` gives rich the widths of a table that fits as it is (rich need not
+    measure every cell again): the text is that of the same table with the widths left to rich."""
+    import io
+
+    from rich.console import Console
+
+    from waveguard.report.fit import Column, fitted_table
+
+    columns = (Column("name", wrap=True), Column("n", "right"), Column("flex", flex=True), Column("opt", drop=1))
+
+    def text(console_width: int, hints: bool) -> str:
+        console = Console(file=io.StringIO(), width=console_width, color_system=None, emoji=False)
+        group, _ = fitted_table(console, "title", columns, rows)
+        if not hints:
+            for column in group.renderables[1].columns:  # type: ignore[attr-defined]
+                column.width = None
+        console.print(group)
+        return console.file.getvalue()  # type: ignore[attr-defined]
+
+    assert text(width, True) == text(width, False)

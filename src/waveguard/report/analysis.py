@@ -95,7 +95,7 @@ def render_table(result: AnalysisResult, console: Console) -> None:
     table, dropped = fitted_table(console, "Projected load per cluster (all workloads of the change together)",
                                   _projection_columns(), rows)
     console.print(table)
-    if "why" in dropped:  # one indented block: the lines of one print each, at half the cost
+    if "why" in dropped:  # one print of the indented lines: those of a print each, at half the cost
         console.print(Padding(Group(*(Text(f"{p.cluster}: {_why(p)}") for p in shown if _why(p))), (0, 0, 0, 2)))
     console.print("[dim]seats: share of the priority level's seats (nominal + borrowable, all apiservers) the change "
                   "needs over one 60 s client timeout; memory: an apiserver's peak during a relist storm / its limit; "

@@ -187,3 +187,144 @@ print(gc.isenabled())
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert out.stdout.split()[-1] == "True"
+
+
+# --- what each output of `analyse` loads (issue 17: the table meets 0.2 s too) -----------------
+#: Modules no output of ``analyse`` on a valid file needs: other commands and outputs, the
+#: optional extras, and rich's features a table does not use (typer's rich help and tracebacks,
+#: markdown, syntax, pretty-printing, progress, emoji codes).
+NEVER_FOR_ANALYSE = ("waveguard.cli.breakglass", "waveguard.cli.rollout", "waveguard.cli.simulate",
+                     "waveguard.sim", "waveguard.rollout", "numpy", "duckdb", "matplotlib", "jinja2",
+                     "jsonschema", "referencing", "kubernetes_validate", "typer.rich_utils", "rich.markdown",
+                     "rich.syntax", "rich.pretty", "rich.traceback", "rich.progress", "rich.live",
+                     "rich._emoji_codes")
+
+
+@pytest.mark.parametrize("output", ["table", "json", "sarif"])
+def test_each_output_of_analyse_imports_only_what_it_renders_with(output):
+    """``-X importtime`` of ``analyse FILE -o OUTPUT`` (piped, 80 columns): the table loads rich's
+    console and table, no SARIF code and nothing of :data:`NEVER_FOR_ANALYSE`; JSON and SARIF
+    load no rich at all (nothing is printed through it)."""
+    modules, code = _imported_modules(["analyse", str(SMALL_FILE), "-o", output])
+    assert code == 1 and "waveguard.analysis.loader" in modules  # analysed: the incident is an error
+    assert not [m for m in NEVER_FOR_ANALYSE if m in modules]
+    rich = {m for m in modules if m == "rich" or m.startswith("rich.")}
+    if output == "table":
+        assert {"rich.console", "rich.table"} <= rich
+        assert "waveguard.report.sarif" not in modules and "sarif_pydantic" not in modules
+    else:
+        assert rich == set()
+    assert ("waveguard.report.sarif" in modules) == (output == "sarif")
+
+
+def _analyse_table(console_of) -> str:
+    """The incident DaemonSet's table as ``console_of(file)``'s console renders it at 80 columns."""
+    import io
+
+    from waveguard.analysis import analyse
+    from waveguard.report.analysis import render_table
+
+    buffer = io.StringIO()
+    render_table(analyse([str(SMALL_FILE)]), console_of(buffer))
+    return buffer.getvalue()
+
+
+def test_a_table_console_skips_highlighting_only_where_no_colour_is_written():
+    """:func:`for_tables` drops rich's highlighter when the console writes no colour (piped): the
+    text is that of rich's default console, byte for byte. With colour the highlighted styles
+    stay (the legend's numbers and parentheses)."""
+    from rich.console import Console
+    from rich.highlighter import NullHighlighter, ReprHighlighter
+
+    from waveguard.cli.common import for_tables
+
+    def piped(file, fast=True):
+        console = Console(file=file, width=80, soft_wrap=False, emoji=not fast)
+        return for_tables(console) if fast else console
+
+    def coloured(file, fast=True):
+        console = Console(file=file, width=80, soft_wrap=False, force_terminal=True, color_system="256", emoji=not fast)
+        return for_tables(console) if fast else console
+
+    assert isinstance(piped(None).highlighter, NullHighlighter)
+    assert isinstance(coloured(None).highlighter, ReprHighlighter)
+    assert _analyse_table(piped) == _analyse_table(lambda f: piped(f, fast=False))
+    lit = _analyse_table(coloured)
+    assert lit == _analyse_table(lambda f: coloured(f, fast=False)) and "\x1b[1;2;36m60\x1b[0m" in lit  # highlighted
+
+
+def test_a_table_prints_emoji_codes_as_written():
+    """A ``:name:`` in a cell, a title or a path stays as written (a table console renders no emoji
+    codes, and loads none)."""
+    from rich.console import Console
+
+    from waveguard.report.fit import Column, cell, fitted_table
+
+    assert cell(":smile: a:b:").plain == ":smile: a:b:"
+    group, _ = fitted_table(Console(width=80), ":fire: title", (Column("name", wrap=True),), [[":rocket:"]])
+    import io
+
+    console = Console(file=io.StringIO(), width=80, emoji=False)
+    console.print(group)
+    assert ":fire: title" in console.file.getvalue() and ":rocket:" in console.file.getvalue()  # type: ignore[attr-defined]
+
+
+def _freeze_counts(argv: list[str]) -> list[int]:
+    """``gc.get_freeze_count()`` when ``waveguard ARGV``'s own code has run and at exit."""
+    code = f"""
+import atexit, gc, sys
+import waveguard.report.schemas as schemas, waveguard.analysis as analysis
+counts = []
+def spy(real):
+    def inner(*args, **kwargs):
+        result = real(*args, **kwargs)
+        counts.append(gc.get_freeze_count())
+        return result
+    return inner
+schemas.json_schema, analysis.analyse = spy(schemas.json_schema), spy(analysis.analyse)
+atexit.register(lambda: print(*counts, gc.get_freeze_count(), file=sys.stderr))
+sys.argv = ["waveguard", *{argv!r}]
+from waveguard.cli.main import run
+run()
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    return [int(n) for n in out.stderr.split()]
+
+
+def test_what_analyse_made_is_frozen_before_exit_and_other_commands_are_left_alone():
+    """``analyse`` run as a process freezes what it made when it ends, so the interpreter's exit
+    collections do not scan it; another command (``schema fleet``) does not."""
+    during, at_exit = _freeze_counts(["analyse", str(SMALL_FILE), "-o", "json"])
+    assert at_exit > during > 0
+    during, at_exit = _freeze_counts(["schema", "fleet"])
+    assert 0 < at_exit <= during  # frozen at start-up only (some of it freed since)
+
+
+_WORDS = st.text(st.sampled_from("ab-.%,0é漢"), min_size=0, max_size=12)
+
+
+@settings(max_examples=150, deadline=None, derandomize=True)
+@given(rows=st.lists(st.lists(st.lists(_WORDS, min_size=1, max_size=4).map(" ".join), min_size=4, max_size=4),
+                     min_size=1, max_size=6),
+       width=st.integers(30, 140))
+def test_a_table_whose_columns_fit_at_their_natural_widths_renders_as_rich_measures_it(rows, width):
+    """:func:`fitted_table` gives rich the widths of a table that fits as it is (rich need not
+    measure every cell again): the text is that of the same table with the widths left to rich."""
+    import io
+
+    from rich.console import Console
+
+    from waveguard.report.fit import Column, fitted_table
+
+    columns = (Column("name", wrap=True), Column("n", "right"), Column("flex", flex=True), Column("opt", drop=1))
+
+    def text(console_width: int, hints: bool) -> str:
+        console = Console(file=io.StringIO(), width=console_width, color_system=None, emoji=False)
+        group, _ = fitted_table(console, "title", columns, rows)
+        if not hints:
+            for column in group.renderables[1].columns:  # type: ignore[attr-defined]
+                column.width = None
+        console.print(group)
+        return console.file.getvalue()  # type: ignore[attr-defined]
+
+    assert text(width, True) == text(width, False)

@@ -104,10 +104,24 @@ def wrapped_lines(text: str, width: int, first: str = "", hang: str = "  ") -> l
 
 def table_console() -> Console:
     """stdout for tables that fit the width (issue 16): the terminal's width, else $COLUMNS,
-    else 80 columns (piped), so a piped table reads as it does on an 80-column terminal."""
+    else 80 columns (piped), so a piped table reads as it does on an 80-column terminal.
+    :func:`for_tables` sets what it renders."""
     from rich.console import Console
 
-    return Console(file=sys.stdout, soft_wrap=False)
+    return for_tables(Console(file=sys.stdout, soft_wrap=False, emoji=False))
+
+
+def for_tables(console: Console) -> Console:
+    """``console`` (made with ``emoji=False``) without highlighting when it writes no colour
+    (piped, ``color_system`` None): rich's highlighter would only add styles that are never
+    written, after compiling its patterns (~4 ms of ``analyse``'s start-up, issue 17); with
+    colour, text is highlighted as before. No emoji: ``:name:`` in a path or a message is
+    printed as written (rich's emoji codes, ~2 ms to import, are never loaded)."""
+    if console.color_system is None:
+        from rich.highlighter import NullHighlighter
+
+        console.highlighter = NullHighlighter()
+    return console
 
 
 def note(text: str) -> None:
@@ -313,7 +327,7 @@ class Output:
         from rich.console import Console
 
         buffer = io.StringIO()
-        yield Console(file=buffer, width=FILE_TABLE_WIDTH, soft_wrap=False, color_system=None)
+        yield for_tables(Console(file=buffer, width=FILE_TABLE_WIDTH, soft_wrap=False, color_system=None, emoji=False))
         self.emit(buffer.getvalue())
 
 

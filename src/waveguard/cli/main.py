@@ -114,6 +114,20 @@ def run(prog_name: str = "waveguard") -> None:
         sys.exit(EXIT_BAD_INPUT)
     finally:
         _start_up_done()
+        _freeze_before_exit(sys.argv)
+
+
+#: Commands whose objects are frozen when :func:`run` ends them (the process exits next): they
+#: have written and closed their output by then and hold nothing (a file, a connection) that a
+#: collection would release, so the two full collections of interpreter exit need not scan what
+#: they made. ``analyse`` on one file: ~9 ms less with a table, ~5 with ``-o json`` (issue 17).
+FROZEN_AT_EXIT = frozenset({"analyse"})
+
+
+def _freeze_before_exit(argv: list[str]) -> None:
+    """``gc.freeze()`` when ``argv`` ran a command of :data:`FROZEN_AT_EXIT`."""
+    if len(argv) > 1 and argv[1] in FROZEN_AT_EXIT:
+        gc.freeze()
 
 
 def kubectl_plugin() -> None:

@@ -16,6 +16,7 @@ from functools import cached_property
 from pydantic import BaseModel, Field
 
 from waveguard.model import constants as C
+from waveguard.model.defaults import empty_list
 
 
 class PriorityLevel(BaseModel):
@@ -49,7 +50,7 @@ class Subject(BaseModel):
     """Who sends a request, as FlowSchemas see it."""
 
     user: str
-    groups: list[str] = Field(default_factory=list)
+    groups: list[str] = Field(default_factory=empty_list)
 
     @classmethod
     def service_account(cls, namespace: str, name: str) -> "Subject":
@@ -66,9 +67,9 @@ class FlowSchema(BaseModel):
     name: str
     precedence: int
     priority_level: str
-    users: list[str] = Field(default_factory=list)
-    groups: list[str] = Field(default_factory=list)
-    service_accounts: list[tuple[str, str]] = Field(default_factory=list)  # (namespace, name|"*")
+    users: list[str] = Field(default_factory=empty_list)
+    groups: list[str] = Field(default_factory=empty_list)
+    service_accounts: list[tuple[str, str]] = Field(default_factory=empty_list)  # (namespace, name|"*")
     resources: list[str] = Field(default_factory=lambda: ["*"])
     verbs: list[str] = Field(default_factory=lambda: ["*"])
     distinguisher: Literal["ByUser", "ByNamespace", "None"] = "ByUser"

@@ -6,6 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, PrivateAttr
 
+from waveguard.model.defaults import empty_list
 from waveguard.model.findings import Severity
 
 #: Workload kinds whose pods waveguard models, with how their replica count is found.
@@ -47,8 +48,8 @@ class Document(BaseModel):
 class Container(BaseModel):
     name: str
     image: str = ""
-    command: list[str] = Field(default_factory=list)
-    args: list[str] = Field(default_factory=list)
+    command: list[str] = Field(default_factory=empty_list)
+    args: list[str] = Field(default_factory=empty_list)
     env: dict[str, str] = Field(default_factory=dict)
     #: env vars whose value comes from ``fieldRef`` → the field path (e.g. ``spec.nodeName``).
     env_field_refs: dict[str, str] = Field(default_factory=dict)
@@ -63,9 +64,9 @@ class Workload(BaseModel):
     service_account: str
     automount_token: bool = True
     containers: list[Container]
-    configmap_volumes: list[str] = Field(default_factory=list)
+    configmap_volumes: list[str] = Field(default_factory=empty_list)
     #: ConfigMaps mounted with ``optional: true``: the pod runs without them.
-    optional_configmap_volumes: list[str] = Field(default_factory=list)
+    optional_configmap_volumes: list[str] = Field(default_factory=empty_list)
     node_selector: dict[str, str] = Field(default_factory=dict)
     #: RollingUpdate maxUnavailable / maxSurge as written ("10%", 1) or None if unset.
     max_unavailable: str | int | None = None
@@ -105,10 +106,10 @@ class Workload(BaseModel):
 
 
 class PolicyRule(BaseModel):
-    api_groups: list[str] = Field(default_factory=list)
-    resources: list[str] = Field(default_factory=list)
-    verbs: list[str] = Field(default_factory=list)
-    resource_names: list[str] = Field(default_factory=list)
+    api_groups: list[str] = Field(default_factory=empty_list)
+    resources: list[str] = Field(default_factory=empty_list)
+    verbs: list[str] = Field(default_factory=empty_list)
+    resource_names: list[str] = Field(default_factory=empty_list)
 
     def allows(self, verb: str, resource: str) -> bool:
         verb_ok = "*" in self.verbs or verb in self.verbs
@@ -150,15 +151,15 @@ class Grant(BaseModel):
 class Change(BaseModel):
     """Everything parsed from the paths given to ``waveguard analyse``."""
 
-    documents: list[Document] = Field(default_factory=list)
-    workloads: list[Workload] = Field(default_factory=list)
-    service_accounts: list[Document] = Field(default_factory=list)
-    roles: list[Role] = Field(default_factory=list)
-    bindings: list[Binding] = Field(default_factory=list)
-    configmaps: list[ConfigMap] = Field(default_factory=list)
+    documents: list[Document] = Field(default_factory=empty_list)
+    workloads: list[Workload] = Field(default_factory=empty_list)
+    service_accounts: list[Document] = Field(default_factory=empty_list)
+    roles: list[Role] = Field(default_factory=empty_list)
+    bindings: list[Binding] = Field(default_factory=empty_list)
+    configmaps: list[ConfigMap] = Field(default_factory=empty_list)
     #: Notes produced while parsing (old API versions, schema problems, unmodelled kinds),
     #: turned into findings by the analysis: (rule id, severity, document, message, fix).
-    parse_notes: list[tuple[str, Severity, Document, str, str]] = Field(default_factory=list)
+    parse_notes: list[tuple[str, Severity, Document, str, str]] = Field(default_factory=empty_list)
     _index: "_ChangeIndex | None" = PrivateAttr(default=None)
 
     def configmap(self, namespace: str, name: str) -> ConfigMap | None:

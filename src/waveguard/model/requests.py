@@ -14,6 +14,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from waveguard.model import constants as C
+from waveguard.model.defaults import empty_list
 
 Verb = Literal["get", "list", "watch", "create", "update", "patch", "delete"]
 #: cluster: all objects; namespace: one namespace; node: ``spec.nodeName=<own node>`` field
@@ -104,7 +105,7 @@ class RequestProfile(BaseModel):
     replicas: int = 1
     namespace: str = "default"
     service_account: str = "default"
-    classes: list[RequestClass] = Field(default_factory=list)
+    classes: list[RequestClass] = Field(default_factory=empty_list)
     #: Fraction of replicas restarted at once by a rolling update (maxUnavailable), 0..1.
     update_share: float = 0.0
     upper_bound: bool = False
@@ -114,7 +115,7 @@ class RequestProfile(BaseModel):
     #: The identity APF classifies when the client is not a ServiceAccount (a kubelet, a user:
     #: measured from audit logs); None: ``system:serviceaccount:<namespace>:<service_account>``.
     user: str | None = None
-    groups: list[str] = Field(default_factory=list)
+    groups: list[str] = Field(default_factory=empty_list)
 
     def replica_count(self, nodes: int) -> int:
         return nodes if self.per_node else self.replicas

@@ -172,17 +172,20 @@ def threads_for(con: Any, pass_over_logs: bool, *, cores: int) -> None:
     con.execute(f"SET threads = {cores if pass_over_logs else 1}")
 
 
+def aggregate_sql(files: list[AuditFile], *, collapse_rr: bool) -> str:
+    """The SELECT of table ``agg``: one statement, the log's aggregate and its derived columns
+    with no table in between (``bench_measure.py`` runs it alone as a peer)."""
+    return _AGG_SQL.format(source=source_sql(files), pod_key=POD_NAME_KEY, node_key=NODE_NAME_KEY,
+                           rr="stage = 'RequestReceived'" if collapse_rr else "false") + _DERIVE_SQL
+
+
 def aggregate(con: Any, files: list[AuditFile], *, collapse_rr: bool) -> None:
     """Create table ``agg`` from ``files``; ``collapse_rr``: RequestReceived rows counted as lines
     only. Raises InputError when DuckDB cannot read a file."""
     import duckdb
 
-    # One statement: the log's aggregate and its derived columns, with no table in between.
-    sql = "CREATE TEMP TABLE agg AS" + _AGG_SQL.format(
-        source=source_sql(files), pod_key=POD_NAME_KEY, node_key=NODE_NAME_KEY,
-        rr="stage = 'RequestReceived'" if collapse_rr else "false") + _DERIVE_SQL
     try:
-        con.execute(sql)
+        con.execute("CREATE TEMP TABLE agg AS" + aggregate_sql(files, collapse_rr=collapse_rr))
     except duckdb.Error as exc:
         raise duckdb_input_error(files, exc) from None
 

@@ -13,6 +13,9 @@
    BY; also a whole process: interpreter, ``import duckdb``, query) — the engine's floor (target:
    measure ≤ 1.5× its time). And, also interleaved, a process reading every column ``measure``
    reads with no aggregate: how much of the gap is the input itself.
+   Beside them, a second peer: ``measure``'s own aggregate (its columns, per-line expressions,
+   GROUP BY and derived query parameters; ``sql.aggregate_sql``) as one DuckDB query in a bare
+   process — what the command adds around its engine; the issue's figure stays the minimal query.
 3. Builds a ~5 GB log by repeating the 1 GB file (after checking free disk space; scaled down with
    a printed note when short) and prints the peak RSS of ``waveguard measure`` on it (target ≤ 1 GiB).
    Everything is deleted afterwards.
@@ -91,6 +94,25 @@ def scan_floor_sql() -> str:
               "objectRef.subresource", "responseStatus.code"]
     return (f"SELECT count(*), {', '.join(f'count({x})' for x in leaves)} FROM read_json(?, "
             f"format='newline_delimited', records=true, ignore_errors=true, columns={cols})")
+
+
+#: A second peer, printed beside the minimal query (the issue's figure stays against that one): the
+#: aggregate ``measure`` itself computes — its 22 columns, the per-line expressions (client, pod,
+#: the normalised query string, flags), the GROUP BY of client × class × pod × stage × code with
+#: the time span, addresses and groups of each, and the query parameters derived from it —
+#: written as one DuckDB query (``sql.aggregate_sql``, imported from the package so that the two
+#: stay the same) in a bare process: interpreter, ``import duckdb``, the query. ``measure`` over
+#: it is what the command adds around its engine (start-up, the statements after the pass, Python).
+SAME_AGGREGATE = ("import sys, duckdb; con = duckdb.connect(); con.execute('SET enable_progress_bar = false'); "
+                  "con.execute(sys.argv[1]).fetchall()")
+
+
+def same_aggregate_sql(log: Path) -> str:
+    """The SELECT of :data:`SAME_AGGREGATE` on ``log`` (plain JSON lines, stages after
+    RequestReceived present: measure's own sample decides the same on the generated log)."""
+    from waveguard.signals.audit.sql import aggregate_sql
+
+    return aggregate_sql([(log, "none")], collapse_rr=True)
 
 
 # --- Generator --------------------------------------------------------------------------------------
@@ -338,6 +360,8 @@ def main() -> int:
         t_jqs: list[float] = []
         t_ducks: list[float] = []
         t_floors: list[float] = []
+        t_sames: list[float] = []
+        cpu_floor = cpu_same = float("inf")
         cpu_measure = cpu_duck = cpu_jq = float("inf")
         rss_1 = 0
         for k in range(max(args.runs, 1)):
@@ -362,6 +386,14 @@ def main() -> int:
                 print(f"the scan-floor query failed (exit {rc})", file=sys.stderr)
                 return 1
             t_floors.append(t)
+            cpu_floor = min(cpu_floor, LAST_CPU_S[0])
+            t, rc, _ = _run_with_peak_rss([sys.executable, "-c", SAME_AGGREGATE, same_aggregate_sql(log)],
+                                          subprocess.DEVNULL)
+            if rc != 0:
+                print("measure's aggregate as one DuckDB query failed", file=sys.stderr)
+                return 1
+            t_sames.append(t)
+            cpu_same = min(cpu_same, LAST_CPU_S[0])
             if k < max(args.jq_runs, 1):
                 with jq_out.open("wb") as fh:
                     t, rc, _ = _run_with_peak_rss([jq, "-n", "-c", JQ_FILTER, str(log)], fh)
@@ -385,8 +417,14 @@ def main() -> int:
               f"per-user/verb/resource counts {'agree' if agree else 'DIFFER'} ({len(got)} keys)")
         print(f"reading measure's columns, no aggregate: {min(t_floors):6.2f} s ({min(t_floors) / t_duck:.2f}x the "
               f"minimal query: the floor of its input; measure is {t_measure / min(t_floors):.2f}x that)")
-        print(f"CPU seconds (best): measure {cpu_measure:.2f}, jq {cpu_jq:.2f}, minimal DuckDB {cpu_duck:.2f}: "
-              f"measure {cpu_jq / cpu_measure:.1f}x less than jq, {cpu_measure / cpu_duck:.2f}x the minimal query")
+        t_same = min(t_sames)
+        print(f"measure's own aggregate as one DuckDB query (a second peer: what measure computes): {t_same:6.2f} s "
+              f"({t_same / t_duck:.2f}x the minimal query; measure is {t_measure / t_same:.2f}x it; runs: "
+              f"{', '.join(f'{t:.2f}' for t in t_sames)} s)")
+        print(f"CPU seconds (best): measure {cpu_measure:.2f}, jq {cpu_jq:.2f}, minimal DuckDB {cpu_duck:.2f}, "
+              f"reading measure's columns {cpu_floor:.2f}, measure's aggregate as one query {cpu_same:.2f}: "
+              f"measure {cpu_jq / cpu_measure:.1f}x less than jq, {cpu_measure / cpu_duck:.2f}x the minimal query, "
+              f"{cpu_measure / cpu_same:.2f}x its own aggregate")
         if not agree:
             diff = {k: (got.get(k), jq_counts.get(k), expected.get(k))
                     for k in set(got) | set(jq_counts) | set(expected)

@@ -72,65 +72,57 @@ def source_sql(files: list[AuditFile]) -> str:
 
 #: One row per (file, apiVersion, kind, client, class, pod, stage, code): everything later steps
 #: need. The common table expressions of :data:`_DERIVE_SQL` follow, in the same statement.
+#: ``{rr}`` is true on a RequestReceived row of a log whose requests are counted at a later stage:
+#: such a row is counted as a line only (per file and verb), and every per-line expression is
+#: under ``CASE WHEN {rr} THEN NULL`` so that none is computed for it (~40 % of a log's lines;
+#: issue 17: 4-5 % of the pass's CPU time against computing them and dropping them after).
 _AGG_SQL = """
 WITH src AS ({source}),
-ev AS (
+agg_raw AS (
   SELECT
     filename AS file,
     apiVersion AS api_version,
     kind,
     (kind IS NULL AND apiVersion IS NULL AND verb IS NULL) AS garbage,
-    CASE WHEN starts_with(coalesce(impersonatedUser.username, "user".username), 'system:node:') THEN 'system:node:*'
+    CASE WHEN {rr} THEN NULL
+         WHEN starts_with(coalesce(impersonatedUser.username, "user".username), 'system:node:') THEN 'system:node:*'
          ELSE coalesce(impersonatedUser.username, "user".username) END AS user_key,
-    coalesce(impersonatedUser.groups, "user".groups) AS eff_groups,
-    coalesce(userAgent, '') AS ua,  -- cut to its first token after the aggregation (cheaper)
+    CASE WHEN {rr} THEN NULL ELSE coalesce(userAgent, '') END AS ua,  -- cut to its first token later (cheaper)
     verb,
-    coalesce(objectRef.resource, '') AS resource,
-    coalesce(objectRef.subresource, '') AS subresource,
-    coalesce(objectRef.apiGroup, '') AS api_group,
+    CASE WHEN {rr} THEN NULL ELSE coalesce(objectRef.resource, '') END AS resource,
+    CASE WHEN {rr} THEN NULL ELSE coalesce(objectRef.subresource, '') END AS subresource,
+    CASE WHEN {rr} THEN NULL ELSE coalesce(objectRef.apiGroup, '') END AS api_group,
     -- flags, one bit each (fewer GROUP BY keys): 1 non-resource URL, 2 namespaced, 4 named
-    (CASE WHEN objectRef.resource IS NULL THEN 1 ELSE 0 END
-     + CASE WHEN coalesce(objectRef.namespace, '') <> '' THEN 2 ELSE 0 END
-     + CASE WHEN coalesce(objectRef.name, '') <> '' THEN 4 ELSE 0 END) AS ref_bits,
+    CASE WHEN {rr} THEN 0
+         ELSE CASE WHEN objectRef.resource IS NULL THEN 1 ELSE 0 END
+              + CASE WHEN coalesce(objectRef.namespace, '') <> '' THEN 2 ELSE 0 END
+              + CASE WHEN coalesce(objectRef.name, '') <> '' THEN 4 ELSE 0 END END AS ref_bits,
     -- the query string with its per-request values (resource versions, continue tokens, watch
     -- time-outs) replaced by N, so that it can be a GROUP BY key; parsed after the aggregation
-    CASE WHEN {collapse_rr} THEN ''  -- a collapsed row's query is not kept: not parsed either
+    CASE WHEN {rr} THEN ''
          WHEN contains(requestURI, '?')
          THEN regexp_replace(split_part(requestURI, '?', 2),
                              '(resourceVersion=)[1-9][0-9]*|(continue=)[^&]+|(timeoutSeconds=)[0-9]+',
                              '\\1\\2\\3N', 'g')
          ELSE '' END AS q,
+    CASE WHEN {rr} THEN NULL
+         WHEN starts_with("user".username, 'system:node:') THEN substr("user".username, 13)
+         ELSE coalesce("user".extra."{pod_key}"[1], sourceIPs[1], '') END AS pod,
     stage,
     responseStatus.code AS code,
-    CASE WHEN starts_with("user".username, 'system:node:') THEN substr("user".username, 13)
-         ELSE coalesce("user".extra."{pod_key}"[1], sourceIPs[1], '') END AS pod,
-    coalesce("user".extra."{node_key}"[1], '') AS node_name,
-    coalesce(sourceIPs[1], '') AS source_ip,
-    coalesce(stageTimestamp, "timestamp") AS ts,
+    count(*) AS n,
+    min(CASE WHEN {rr} THEN NULL ELSE coalesce(stageTimestamp, "timestamp") END) AS first_ts,
+    max(CASE WHEN {rr} THEN NULL ELSE coalesce(stageTimestamp, "timestamp") END) AS last_ts,
+    any_value(CASE WHEN {rr} THEN NULL ELSE coalesce(impersonatedUser.groups, "user".groups) END) AS groups,
+    max(CASE WHEN {rr} THEN NULL ELSE coalesce("user".extra."{node_key}"[1], '') END) AS node_name,
+    min(CASE WHEN {rr} THEN NULL ELSE coalesce(sourceIPs[1], '') END) AS ip_lo,
+    max(CASE WHEN {rr} THEN NULL ELSE coalesce(sourceIPs[1], '') END) AS ip_hi,
     -- issue 12: the resourceVersion number a WATCH starts from, and the one a LIST returned
-    CASE WHEN verb = 'watch' THEN TRY_CAST(regexp_extract(requestURI, '[?&]resourceVersion=([0-9]+)', 1) AS UBIGINT)
-         WHEN verb = 'list' THEN TRY_CAST(responseObject.metadata.resourceVersion AS UBIGINT) END AS rv_num,
-    {collapse_rr} AS rr
+    min(CASE WHEN {rr} THEN NULL
+             WHEN verb = 'watch' THEN TRY_CAST(regexp_extract(requestURI, '[?&]resourceVersion=([0-9]+)', 1) AS UBIGINT)
+             WHEN verb = 'list' THEN TRY_CAST(responseObject.metadata.resourceVersion AS UBIGINT) END) AS rv_num
   FROM src
-)
--- RequestReceived rows (the first stage of requests counted at a later one) are collapsed to one
--- group per file and verb when rr: they are only counted as lines (a third of the hashing work).
-, agg_raw AS (
-SELECT file, api_version, kind, garbage,
-       CASE WHEN rr THEN NULL ELSE user_key END AS user_key,
-       CASE WHEN rr THEN NULL ELSE ua END AS ua,
-       verb,
-       CASE WHEN rr THEN NULL ELSE resource END AS resource,
-       CASE WHEN rr THEN NULL ELSE subresource END AS subresource,
-       CASE WHEN rr THEN NULL ELSE api_group END AS api_group,
-       CASE WHEN rr THEN 0 ELSE ref_bits END AS ref_bits,
-       CASE WHEN rr THEN '' ELSE q END AS q,
-       CASE WHEN rr THEN NULL ELSE pod END AS pod,
-       stage, code,
-       count(*) AS n, min(ts) AS first_ts, max(ts) AS last_ts, any_value(eff_groups) AS groups,
-       max(node_name) AS node_name, min(source_ip) AS ip_lo, max(source_ip) AS ip_hi, min(rv_num) AS rv_num
-FROM ev
-GROUP BY ALL
+  GROUP BY ALL
 )"""
 
 #: The query parameters of the (small) aggregate: selectors, resourceVersion semantics, limit.
@@ -180,17 +172,20 @@ def threads_for(con: Any, pass_over_logs: bool, *, cores: int) -> None:
     con.execute(f"SET threads = {cores if pass_over_logs else 1}")
 
 
+def aggregate_sql(files: list[AuditFile], *, collapse_rr: bool) -> str:
+    """The SELECT of table ``agg``: one statement, the log's aggregate and its derived columns
+    with no table in between (``bench_measure.py`` runs it alone as a peer)."""
+    return _AGG_SQL.format(source=source_sql(files), pod_key=POD_NAME_KEY, node_key=NODE_NAME_KEY,
+                           rr="stage = 'RequestReceived'" if collapse_rr else "false") + _DERIVE_SQL
+
+
 def aggregate(con: Any, files: list[AuditFile], *, collapse_rr: bool) -> None:
     """Create table ``agg`` from ``files``; ``collapse_rr``: RequestReceived rows counted as lines
     only. Raises InputError when DuckDB cannot read a file."""
     import duckdb
 
-    # One statement: the log's aggregate and its derived columns, with no table in between.
-    sql = "CREATE TEMP TABLE agg AS" + _AGG_SQL.format(
-        source=source_sql(files), pod_key=POD_NAME_KEY, node_key=NODE_NAME_KEY,
-        collapse_rr="stage = 'RequestReceived'" if collapse_rr else "false") + _DERIVE_SQL
     try:
-        con.execute(sql)
+        con.execute("CREATE TEMP TABLE agg AS" + aggregate_sql(files, collapse_rr=collapse_rr))
     except duckdb.Error as exc:
         raise duckdb_input_error(files, exc) from None
 

@@ -1,0 +1,42 @@
+"""Bad input found by session 7's new-user trial: each case is one clear line, exit 2, nothing
+written — and a gate that cannot judge what it reads fails closed, never open."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from waveguard.cli.main import app
+
+CHANGE = Path("examples/incident-telemetry")
+
+
+def _plan(runner, tmp_path: Path) -> dict:
+    out = tmp_path / "plan.yaml"
+    assert runner.invoke(app, ["plan", str(CHANGE), "--output-file", str(out)]).exit_code == 0
+    return yaml.safe_load(out.read_text())
+
+
+@pytest.mark.parametrize(("threshold", "why"), [(".nan", "finite"), ("-1", "greater than or equal to 0")])
+def test_a_gate_threshold_that_is_nan_or_negative_is_refused(runner, tmp_path, threshold, why):
+    """``value > nan`` is never true: a NaN threshold made a gate pass whatever it read (and
+    ``export`` wrote ``result[0] <= nan`` into the AnalysisTemplate). plan --check, export and
+    rollout start read plans through the same loader: each refuses it, naming file and line."""
+    plan = _plan(runner, tmp_path)
+    plan["change"] = str(CHANGE.resolve())
+    text = yaml.safe_dump(plan).replace("failures_to_halt: 1\n  kind: apiserver_p99_latency\n",
+                                        f"failures_to_halt: 1\n  kind: apiserver_p99_latency\n  threshold: {threshold}\n", 1)
+    assert f"threshold: {threshold}" in text
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(text)
+    state = tmp_path / "state.db"
+    for args in (["plan", "--check", str(bad)], ["export", "argo", "--plan", str(bad)],
+                 ["rollout", "start", str(bad), "--state", str(state)]):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 2, (args, result.output)
+        assert result.stdout == ""
+        assert f"{bad}:" in result.stderr and "gates.0.threshold" in result.stderr and why in result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1
+    assert not state.exists()

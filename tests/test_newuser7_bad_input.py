@@ -40,3 +40,28 @@ def test_a_gate_threshold_that_is_nan_or_negative_is_refused(runner, tmp_path, t
         assert f"{bad}:" in result.stderr and "gates.0.threshold" in result.stderr and why in result.stderr
         assert len(result.stderr.strip().splitlines()) == 1
     assert not state.exists()
+
+
+def test_a_negative_sample_from_prometheus_is_no_data_never_a_pass():
+    """A Prometheus (or a proxy in front of it) answering -1 for p99 latency: the gate passed
+    (-1 s ≤ 1 s). Every figure a gate reads is ≥ 0, so a negative sample is no data (the
+    rollout pauses, ``gate check`` exits 2), and the reason quotes what was answered."""
+    import time
+
+    from tests.test_prometheus_signals import StubPrometheus
+    from waveguard.rollout.gates import evaluate
+    from waveguard.rollout.plan import GateSpec
+    from waveguard.signals.prometheus import PrometheusConfig, PrometheusSignals
+
+    answered = [{"metric": {"cluster": "a"}, "value": [time.time(), "-1"]},
+                {"metric": {"cluster": "b"}, "value": [time.time(), "0.25"]}]
+    p = StubPrometheus(vector=answered)
+    try:
+        s = PrometheusSignals(PrometheusConfig(url=p.url, scrape_interval_s=30), 30.0)
+        assert s.value("apiserver_request_duration_seconds", "a", quantile="0.99", scope="resource") is None
+        assert "answered '-1'" in s.explain("a") and "not a reading" in s.explain("a")
+        assert s.value("apiserver_request_duration_seconds", "b", quantile="0.99", scope="resource") == 0.25
+        result = evaluate(GateSpec(kind="apiserver_p99_latency"), s, "a")
+        assert result.status == "no-data"
+    finally:
+        p.close()

@@ -65,3 +65,59 @@ def test_a_negative_sample_from_prometheus_is_no_data_never_a_pass():
         assert result.status == "no-data"
     finally:
         p.close()
+
+
+def _isolation(runner, tmp_path: Path) -> list[dict]:
+    out = tmp_path / "bg.yaml"
+    assert runner.invoke(app, ["breakglass", "generate", str(CHANGE), "--output-file", str(out)]).exit_code == 0
+    return [d for d in yaml.safe_load_all(out.read_text()) if d]
+
+
+def _named(docs: list[dict], kind: str, name: str) -> dict:
+    return next(d for d in docs if d["kind"] == kind and d["metadata"]["name"] == name)
+
+
+@pytest.mark.parametrize(("mutate", "needle"), [
+    (lambda docs: _named(docs, "FlowSchema", "waveguard-break-glass")["spec"].update(matchingPrecedence=-5),
+     "spec.matchingPrecedence: -5 is not in [1, 10000]"),
+    (lambda docs: _named(docs, "PriorityLevelConfiguration", "waveguard-break-glass")["spec"].update(
+        type="Exempt", limited=None), "type must be 'Exempt' if and only if name is 'exempt'"),
+    (lambda docs: _named(docs, "PriorityLevelConfiguration", "waveguard-break-glass")["spec"]["limited"][
+        "limitResponse"]["queuing"].update(handSize=999), "handSize: must be ≤ queues"),
+])
+def test_breakglass_check_refuses_objects_the_apiserver_refuses(runner, tmp_path, mutate, needle):
+    """An object kube-apiserver refuses is never applied, so it protects nothing: ``check``
+    read a break-glass FlowSchema at precedence -5 (winning over everything), a second Exempt
+    level or handSize 999 of 1 queue as applied and said 'protected', exit 0. Now: one line
+    naming file, line and the apiserver's rule (pkg/apis/flowcontrol/validation), exit 2."""
+    docs = _isolation(runner, tmp_path)
+    mutate(docs)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump_all(docs))
+    result = runner.invoke(app, ["breakglass", "check", "--manifests", str(bad)])
+    assert result.exit_code == 2, result.output
+    assert result.stdout == ""
+    assert f"{bad}:" in result.stderr and "kube-apiserver refuses it" in result.stderr and needle in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_flowschema_at_precedence_0_is_read_at_the_apiservers_default_1000(runner, tmp_path):
+    """kube-apiserver stores matchingPrecedence 0 as 1000 (v1 defaults.go): a cap written at 0
+    lands behind kube-system-service-accounts (900), so a kube-system agent is not capped —
+    check said 'capped' (it read 0 as winning over every default)."""
+    from tests.conftest import INPUTS, require_shared
+
+    kube_system_change = require_shared(INPUTS / "realworld" / "kube-router")
+    out = tmp_path / "bg.yaml"
+    assert runner.invoke(app, ["breakglass", "generate", str(kube_system_change), "--output-file", str(out)]).exit_code == 0
+    docs = [d for d in yaml.safe_load_all(out.read_text()) if d]
+    caps = [d for d in docs if d["kind"] == "FlowSchema" and d["metadata"]["name"].startswith("waveguard-cap.kube-system.")]
+    assert caps
+    args = ["breakglass", "check", "--manifests", str(out), "--change", str(kube_system_change)]
+    assert runner.invoke(app, args).exit_code == 0
+    for cap in caps:
+        cap["spec"]["matchingPrecedence"] = 0
+    out.write_text(yaml.safe_dump_all(docs))
+    result = runner.invoke(app, args)
+    assert result.exit_code == 1, result.output
+    assert "kube-system-service-accounts" in result.stdout

@@ -282,7 +282,7 @@ def _flow_schema_problems(spec: dict) -> list[str]:
         if not rule.get("resourceRules") and not rule.get("nonResourceRules"):
             problems.append(f"spec.rules.{i}: needs resourceRules or nonResourceRules")
         for j, s in enumerate(x for x in rule.get("subjects") or [] if isinstance(x, dict)):
-            field_name = {"User": "user", "Group": "group", "ServiceAccount": "serviceAccount"}.get(s.get("kind"))
+            field_name = {"User": "user", "Group": "group", "ServiceAccount": "serviceAccount"}.get(str(s.get("kind")))
             value = s.get(field_name) if field_name else None
             if not isinstance(value, dict) or not value.get("name"):
                 problems.append(f"spec.rules.{i}.subjects.{j}: kind {s.get('kind')!r} needs {field_name or 'a valid kind'}"

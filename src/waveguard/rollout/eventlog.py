@@ -324,6 +324,8 @@ def _access_problem(path: Path, write: bool = True) -> str | None:
             return f"the folder {folder} does not exist" if not folder.exists() else f"{folder} is not a folder"
         if path.is_dir():
             return "is a folder, not a rollout state database"
+        if path.exists() and not path.is_file():  # SQLite would wait on a pipe forever
+            return "is not a regular file (a pipe, device or socket), not a rollout state database"
         if path.exists() and not os.access(path, os.R_OK | (os.W_OK if write else 0)):
             return f"no permission to read {'and write ' if write else ''}the rollout state database"
     except PermissionError:

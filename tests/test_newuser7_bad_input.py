@@ -121,3 +121,15 @@ def test_a_flowschema_at_precedence_0_is_read_at_the_apiservers_default_1000(run
     result = runner.invoke(app, args)
     assert result.exit_code == 1, result.output
     assert "kube-system-service-accounts" in result.stdout
+
+
+def test_help_never_names_minus_o_as_the_way_to_write_a_file(runner):
+    """``-o`` is the output format since the kubectl convention (``--output-file`` writes a
+    file); risk's help still said 'Plan file (waveguard plan -o)', which now fails with
+    'not an output format'."""
+    import re
+
+    result = runner.invoke(app, ["risk", "--help"], env={"COLUMNS": "80"})
+    assert "waveguard plan CHANGE --output-file plan.yaml" in result.stdout
+    for source in Path("src/waveguard/cli").glob("*.py"):
+        assert not re.search(r"waveguard \w+ -o\)", source.read_text()), source

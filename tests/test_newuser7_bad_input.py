@@ -133,3 +133,28 @@ def test_help_never_names_minus_o_as_the_way_to_write_a_file(runner):
     assert "waveguard plan CHANGE --output-file plan.yaml" in result.stdout
     for source in Path("src/waveguard/cli").glob("*.py"):
         assert not re.search(r"waveguard \w+ -o\)", source.read_text()), source
+
+
+def test_export_of_a_plan_naming_a_gate_twice(runner, tmp_path):
+    """A plan listing its gates twice was exported with every metric, MetricTemplate and alert
+    name twice (Flagger's second template replaces the first on apply; Argo Rollouts refuses
+    duplicate metric names). The same gate twice is exported once; twice with different
+    thresholds is one line naming the plan, nothing written."""
+    plan = _plan(runner, tmp_path)
+    plan["change"] = str(CHANGE.resolve())
+    same = tmp_path / "same.yaml"
+    same.write_text(yaml.safe_dump({**plan, "gates": [dict(g) for g in plan["gates"]] * 2}))
+    result = runner.invoke(app, ["export", "flagger", "--plan", str(same)])
+    assert result.exit_code == 0, result.output
+    names = [d["metadata"]["name"] for d in yaml.safe_load_all(result.stdout) if d]
+    assert len(names) == len(set(names)) == 5
+    other = [dict(g) for g in plan["gates"]] + [{"kind": "apiserver_p99_latency", "threshold": 2.0}]
+    differ = tmp_path / "differ.yaml"
+    differ.write_text(yaml.safe_dump({**plan, "gates": other}))
+    out = tmp_path / "out"
+    out.mkdir()
+    result = runner.invoke(app, ["export", "all", "--plan", str(differ), "--output-dir", str(out)])
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr.strip() == (f"error: {differ}: names gate apiserver_p99_latency twice with different "
+                                     "settings (keep one; the exported objects have one name per gate)")
+    assert list(out.iterdir()) == []

@@ -158,3 +158,30 @@ def test_export_of_a_plan_naming_a_gate_twice(runner, tmp_path):
     assert result.stderr.strip() == (f"error: {differ}: names gate apiserver_p99_latency twice with different "
                                      "settings (keep one; the exported objects have one name per gate)")
     assert list(out.iterdir()) == []
+
+
+def test_the_published_json_schemas_keep_their_numeric_bounds():
+    """docs/schemas/*.json wrote bounds of strictly typed fields under pydantic's names (``"ge":
+    1``), which no JSON Schema validator reads: ``check-jsonschema --schemafile
+    docs/schemas/fleet.json`` (as docs/schemas.md suggests) passed a cluster with 0 apiserver replicas
+    or -5 pods that waveguard refuses. Bounds are JSON Schema's ``minimum``/``exclusiveMinimum``/…"""
+    import json
+
+    import jsonschema
+
+    from waveguard.report.schemas import SCHEMA_NAMES, json_schema
+
+    fleet = json.loads(Path("docs/schemas/fleet.json").read_text())
+    assert fleet == json_schema("fleet")
+    check = jsonschema.Draft202012Validator(fleet)
+    assert check.is_valid({"clusters": [{"name": "a", "nodes": 10}]})
+    assert not check.is_valid({"clusters": [{"name": "a", "nodes": 10, "apiserver_replicas": 0}]})
+    assert not check.is_valid({"clusters": [{"name": "a", "nodes": 10, "pods": -5}]})
+
+    def pydantic_bounds(node) -> list:
+        if isinstance(node, dict):
+            here = [k for k in ("ge", "gt", "le", "lt") if k in node and node.get("type") in ("number", "integer")]
+            return here + [b for v in node.values() for b in pydantic_bounds(v)]
+        return [b for v in node for b in pydantic_bounds(v)] if isinstance(node, list) else []
+
+    assert {name: pydantic_bounds(json_schema(name)) for name in SCHEMA_NAMES} == {name: [] for name in SCHEMA_NAMES}

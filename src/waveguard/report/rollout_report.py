@@ -30,13 +30,13 @@ times are H:MM:SS from the start of the rollout.</p>
 <td class="num">{{ clock(w.ended_s) }}</td><td>{{ w.outcome }}</td></tr>{% endfor %}</table>
 {% if failed %}<h2>Why it halted: the failed results</h2>
 <table><tr><th>gate</th><th>cluster</th><th>value</th><th>threshold</th><th>detail</th></tr>
-{% for f in failed %}<tr class="bad"><td>{{ f.gate }}</td><td>{{ f.cluster }}</td>
+{% for f in failed %}<tr class="bad"><td>{{ f.gate }}</td><td class="name">{{ f.cluster }}</td>
 <td class="num">{{ '%.3g' % f.value if f.value is not none else 'not read' }}</td>
 <td class="num">{{ '%g' % f.threshold if f.threshold is not none else '—' }}</td><td>{{ f.detail }}</td></tr>
 {% endfor %}</table>{% endif %}
 {% if projection %}<h2>The projection, per cluster</h2><p class="note">{{ projection_caption }}.</p>
 <table><tr><th>cluster</th><th>projected</th><th>threshold</th><th>verdict</th><th>detail</th></tr>
-{% for p in projection %}<tr class="{{ 'bad' if p.status == 'fail' else '' }}"><td>{{ p.cluster }}</td>
+{% for p in projection %}<tr class="{{ 'bad' if p.status == 'fail' else '' }}"><td class="name">{{ p.cluster }}</td>
 <td class="num">{{ '%.2f' % p.value if p.value is not none else '—' }}</td>
 <td class="num">{{ '%.2f' % p.threshold }}</td><td>{{ p.status }}</td><td>{{ p.detail }}</td></tr>{% endfor %}
 </table>{% endif %}
@@ -44,7 +44,7 @@ times are H:MM:SS from the start of the rollout.</p>
 (counted in the waves table).</p>
 <table><tr><th>seq</th><th>time</th><th>event</th><th>wave</th><th>cluster</th><th>detail</th></tr>
 {% for e in events %}<tr><td class="num">{{ e.seq }}</td><td class="num">{{ clock(e.t) }}</td><td>{{ e.kind }}</td>
-<td class="num">{{ e.wave if e.wave is not none else '' }}</td><td>{{ e.cluster or '' }}</td><td>{{ e.detail }}</td></tr>
+<td class="num">{{ e.wave if e.wave is not none else '' }}</td><td class="name">{{ e.cluster or '' }}</td><td>{{ e.detail }}</td></tr>
 {% endfor %}</table>
 """
 

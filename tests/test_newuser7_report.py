@@ -42,3 +42,13 @@ def test_cluster_names_in_the_rollout_report_are_never_broken(runner, tmp_path):
         browser.close()
     assert len(lines) >= 24  # the projection table's clusters (and the halt's)
     assert [name for name, n in lines if n != 1] == []
+
+
+def test_event_details_in_the_rollout_report_are_not_python_reprs():
+    """The events table showed ``before_apply: True``, ``backend: {'dns_mode': 'probe', ...}``
+    and ``value: 0.8429889652103619``; it reads as the state file and -o json spell them."""
+    from waveguard.report.rollout_report import _detail
+
+    line = _detail({"before_apply": True, "backend": {"dns_mode": "probe", "seed": 0}, "value": 0.8429889652103619,
+                    "gate": "projection", "pause": None})
+    assert line == "before_apply: true; backend: dns_mode=probe, seed=0; value: 0.843; gate: projection; pause: null"

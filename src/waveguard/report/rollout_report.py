@@ -8,7 +8,9 @@ waves, the halt's failed results and the rollout's other events. Read from the s
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
 from waveguard.report import rollout_charts
 from waveguard.report.page import ReportMeta, render_page, write_page
@@ -91,7 +93,21 @@ def _failed(record: RolloutRecord) -> list[dict]:
 def _detail(data: dict) -> str:
     """An event's payload as one short line (the plan, fleet and frozen change left out)."""
     shown = {k: v for k, v in data.items() if k not in ("plan", "fleet_model", "change", "failed", "previous")}
-    return "; ".join(f"{k}: {v}" for k, v in shown.items())
+    return "; ".join(f"{k}: {_shown(v)}" for k, v in shown.items())
+
+
+def _shown(value: Any) -> str:
+    """A payload value as the state file and ``-o json`` spell it (``true``, ``kind=sim``), a
+    number to 4 significant digits — not Python's ``True``, ``{'kind': 'sim'}``, 0.8429889652103619."""
+    if isinstance(value, bool) or value is None:
+        return json.dumps(value)
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={_shown(v)}" for k, v in value.items())
+    if isinstance(value, list):
+        return ", ".join(_shown(v) for v in value)
+    return str(value)
 
 
 def halt_headline(record: RolloutRecord) -> str | None:

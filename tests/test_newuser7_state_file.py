@@ -108,3 +108,27 @@ def test_resume_of_a_started_event_without_its_plan_is_one_line(runner, tmp_path
     assert result.exit_code == 2, result.output
     (line,) = result.stderr.strip().splitlines()
     assert line == f"error: {state}: holds no started rollout with its plan and fleet (start one first)"
+
+
+@pytest.mark.filterwarnings("ignore:Using `httpx` with `starlette.testclient`")
+def test_the_dashboard_says_a_state_file_was_damaged_while_served(runner, tmp_path, monkeypatch):
+    """Served, then damaged (another tool appends a row no waveguard writes): the view was an
+    'Internal Server Error' page and a traceback in the server's log; now ``{"error": LINE}``
+    and, on the event stream, one ``unreadable`` event naming the file, which ends it."""
+    from starlette.testclient import TestClient
+
+    from waveguard.dashboard.app import DashboardConfig, create_app
+
+    _setup(runner, tmp_path, monkeypatch)
+    state = tmp_path / "s.db"
+    _start(runner, state)
+    client = TestClient(create_app(DashboardConfig(states=(state,), interval=0.05)), raise_server_exceptions=False)
+    assert client.get("/api/rollouts/0").status_code == 200
+    _edit(state, "INSERT INTO events(t, wall, kind, wave, cluster, data) "
+                 "VALUES (9999, 0, 'applied', 0, 'c0', '{\"share\": \"lots\"}')")
+    answer = client.get("/api/rollouts/0")
+    assert answer.status_code == 500
+    assert answer.json()["error"].startswith(f"{state}: not a readable waveguard state database: corrupt")
+    with client.stream("GET", "/api/rollouts/0/events") as stream:
+        body = "".join(stream.iter_text())
+    assert body.startswith("event: unreadable\ndata: ") and "share: Input should be a valid number" in body

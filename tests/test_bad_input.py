@@ -229,8 +229,7 @@ def test_a_state_file_with_a_damaged_page_is_called_corrupt(tmp_path):
     state = tmp_path / "state.db"
     log = EventLog(state, create=True)
     for i in range(200):
-        log.append("started" if i == 0 else "paused", float(i), **({"plan": {}, "fleet_model": {"clusters": []}}
-                                                                    if i == 0 else {}))
+        log.append("started" if i == 0 else "paused", float(i))
     log.close()
     data = bytearray(state.read_bytes())
     page = 4096  # PRAGMA page_size's default; every page after the first is b-tree pages of the tables

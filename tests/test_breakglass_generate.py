@@ -42,7 +42,7 @@ def test_generated_manifests_validate_against_the_api_schema(filebeat, manifests
 
 
 @pytest.mark.parametrize("mutate, expected", [
-    (lambda fs, plc: fs["spec"].update(matchingPrecedence=0), "matchingPrecedence"),
+    (lambda fs, plc: fs["spec"].update(matchingPrecedence=-1), "matchingPrecedence"),
     (lambda fs, plc: fs["spec"].update(bogusField=1), "bogusField"),
     (lambda fs, plc: fs["spec"]["rules"][0]["subjects"][0].pop("group"), "subjects.0"),
     (lambda fs, plc: fs["metadata"].update(name="Not_A_Name"), "metadata.name"),

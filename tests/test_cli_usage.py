@@ -126,7 +126,7 @@ def test_rollout_status_writes_its_document_with_output_file(runner, tmp_path):
 
     state = tmp_path / "s.db"
     log = EventLog(state, create=True)
-    log.start([("started", 0.0, None, None, {"plan": {"change": "c", "waves": []}})], Owner.this_process())
+    log.start([("started", 0.0, None, None, {})], Owner.this_process())
     log.release()
     log.close()
     out = tmp_path / "status.yaml"

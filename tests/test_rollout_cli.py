@@ -136,7 +136,7 @@ def test_corrupt_and_locked_state_exit_2_untouched(runner, tmp_path):
 
     locked = tmp_path / "locked.db"
     log = EventLog(locked, create=True)
-    log.append("started", 0.0, plan={}, fleet_model={"clusters": []})
+    log.append("started", 0.0)
     log.close()
     holder = sqlite3.connect(locked, isolation_level=None)
     holder.execute("BEGIN EXCLUSIVE")

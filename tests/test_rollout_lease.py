@@ -107,8 +107,7 @@ def test_resume_while_an_engine_drives_exits_2_then_takes_over_after_kill_9(runn
 
 def _started_log(path) -> EventLog:
     log = EventLog(path, create=True)
-    log.start([("started", 0.0, None, None, {"plan": {}, "fleet_model": {"clusters": []}})],
-              Owner.this_process())
+    log.start([("started", 0.0, None, None, {})], Owner.this_process())
     return log
 
 

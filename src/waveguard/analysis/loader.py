@@ -67,6 +67,9 @@ def manifest_files(paths: list[str]) -> list[Path]:
             found = sorted(f for f in _walk(p) if f.suffix.lower() in MANIFEST_SUFFIXES)
         elif p.is_file():
             found = [p]
+        elif p.exists():  # /dev/null, a named pipe (which nobody may write to), a socket
+            raise InputError(raw, "is not a regular file or folder (a pipe, device or socket)",
+                             hint="save the manifests to a file, or pipe them to waveguard analyse -")
         else:
             raise InputError(raw, "no such file or folder", hint="pass rendered manifests, e.g. the output of helm template")
         for f in found:  # a folder and a file inside it name the file once

@@ -39,6 +39,9 @@ FLOWCONTROL_KINDS = ("FlowSchema", "PriorityLevelConfiguration")
 DEFAULT_SHARES = 30
 DEFAULT_QUEUING = {"queues": 64, "handSize": 8, "queueLengthLimit": 50}
 DEFAULT_MATCHING_PRECEDENCE = 1000
+#: The one priority level that may be of type Exempt. k8s: pkg/apis/flowcontrol/types.go
+#: (PriorityLevelConfigurationNameExempt).
+EXEMPT_LEVEL = "exempt"
 #: Shuffle-sharding limit: ceil(log2(queues) × handSize) ≤ 60 bits. k8s:
 #: pkg/apis/flowcontrol/validation (shufflesharding.MaxHashBits).
 MAX_HASH_BITS = 60
@@ -69,8 +72,26 @@ def read_flowcontrol_documents(paths: list[str]) -> list[Document]:
             if doc.api_version not in P.READ_API_VERSIONS:
                 raise InputError(doc.location.file, f"{doc.kind} {doc.name!r} has apiVersion {doc.api_version}",
                                  line=doc.location.line, hint=f"use {P.API_VERSION}")
+            _check_admissible(doc)
             docs.append(doc)
     return docs
+
+
+def _check_admissible(doc: Document) -> None:
+    """Raises InputError (file, line) when kube-apiserver would refuse ``doc``: an object that
+    cannot be applied protects nothing, so reading it as applied (a FlowSchema at precedence -5
+    winning over every default, a second Exempt level) would call an unprotected path protected.
+    Malformed structure first, with its own hint; then the apiserver's own rules."""
+    body, source, line = _unpack(doc)
+    if doc.kind == "PriorityLevelConfiguration":
+        priority_level_from_manifest(body, source=source, line=line)
+    else:
+        flow_schemas_from_manifest(body, source=source, line=line)
+    problems = apiserver_problems(body)
+    if problems:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise InputError(source, f"{doc.kind} {doc.name}: kube-apiserver refuses it: {problems[0]}{more}", line=line,
+                         hint="fix it; kubectl apply --dry-run=server -f FILE lists every problem")
 
 
 def apf_config_from_manifests(docs: Iterable[Manifest | Document], *, merge_defaults: bool = True) -> APFConfig:
@@ -163,7 +184,7 @@ def flow_schemas_from_manifest(body: Manifest, *, source: str = "<manifest>", li
     if not isinstance(level, str) or not level:
         raise InputError(source, f"FlowSchema {name}: spec.priorityLevelConfiguration.name is missing", line=line,
                          hint="name the PriorityLevelConfiguration the FlowSchema routes to")
-    precedence = _int(spec.get("matchingPrecedence", DEFAULT_MATCHING_PRECEDENCE), name, source, line)
+    precedence = _int(_precedence(spec), name, source, line)
     dm = spec.get("distinguisherMethod")
     distinguisher = dm.get("type", "None") if isinstance(dm, dict) else "None"
     if distinguisher not in ("ByUser", "ByNamespace"):
@@ -231,50 +252,59 @@ def manifest_problems(body: Manifest) -> list[str]:
         problems.append(f"{where}: {exc.message[:160]}")
     except kubernetes_validate.SchemaNotFoundError as exc:
         problems.append(exc.message)
-    name = (body.get("metadata") or {}).get("name", "")
-    if not isinstance(name, str) or not P.is_dns_subdomain(name):
-        problems.append(f"metadata.name: {name!r} is not a DNS subdomain")
+    return problems + apiserver_problems(body)
+
+
+def apiserver_problems(body: Manifest) -> list[str]:
+    """Why kube-apiserver's own validation (k8s: pkg/apis/flowcontrol/validation/validation.go)
+    would refuse a FlowSchema or PriorityLevelConfiguration whose fields have the schema's types;
+    empty when it would not."""
+    name = or_empty(body.get("metadata")).get("name", "")
+    problems = [] if isinstance(name, str) and P.is_dns_subdomain(name) else [
+        f"metadata.name: {name!r} is not a DNS subdomain"]
     spec = or_empty(body.get("spec"))
     if body.get("kind") == "FlowSchema":
         problems += _flow_schema_problems(spec)
     elif body.get("kind") == "PriorityLevelConfiguration":
-        problems += _level_problems(spec)
+        problems += _level_problems(spec, name)
     return problems
 
 
 def _flow_schema_problems(spec: dict) -> list[str]:
     problems = []
     lo, hi = P.PRECEDENCE_RANGE
-    prec = spec.get("matchingPrecedence", DEFAULT_MATCHING_PRECEDENCE)
+    prec = _precedence(spec)
     if not isinstance(prec, int) or not lo <= prec <= hi:
         problems.append(f"spec.matchingPrecedence: {prec!r} is not in [{lo}, {hi}]")
-    for i, rule in enumerate(spec.get("rules") or []):
+    for i, rule in enumerate(r for r in spec.get("rules") or [] if isinstance(r, dict)):
         if not rule.get("subjects"):
             problems.append(f"spec.rules.{i}.subjects: must not be empty")
         if not rule.get("resourceRules") and not rule.get("nonResourceRules"):
             problems.append(f"spec.rules.{i}: needs resourceRules or nonResourceRules")
-        for j, s in enumerate(rule.get("subjects") or []):
-            field_name = {"User": "user", "Group": "group", "ServiceAccount": "serviceAccount"}.get(s.get("kind"))
+        for j, s in enumerate(x for x in rule.get("subjects") or [] if isinstance(x, dict)):
+            field_name = {"User": "user", "Group": "group", "ServiceAccount": "serviceAccount"}.get(str(s.get("kind")))
             value = s.get(field_name) if field_name else None
             if not isinstance(value, dict) or not value.get("name"):
                 problems.append(f"spec.rules.{i}.subjects.{j}: kind {s.get('kind')!r} needs {field_name or 'a valid kind'}"
                                 ".name")
             elif field_name == "serviceAccount" and not value.get("namespace"):
                 problems.append(f"spec.rules.{i}.subjects.{j}.serviceAccount.namespace: required")
-        for j, rr in enumerate(rule.get("resourceRules") or []):
+        for j, rr in enumerate(x for x in rule.get("resourceRules") or [] if isinstance(x, dict)):
             for key in ("verbs", "apiGroups", "resources"):
                 if not rr.get(key):
                     problems.append(f"spec.rules.{i}.resourceRules.{j}.{key}: must not be empty")
             if not rr.get("namespaces") and not rr.get("clusterScope"):
                 problems.append(f"spec.rules.{i}.resourceRules.{j}: needs namespaces or clusterScope")
-        for j, nr in enumerate(rule.get("nonResourceRules") or []):
+        for j, nr in enumerate(x for x in rule.get("nonResourceRules") or [] if isinstance(x, dict)):
             for key in ("verbs", "nonResourceURLs"):
                 if not nr.get(key):
                     problems.append(f"spec.rules.{i}.nonResourceRules.{j}.{key}: must not be empty")
     return problems
 
 
-def _level_problems(spec: dict) -> list[str]:
+def _level_problems(spec: dict, name: Any = "") -> list[str]:
+    if (name == EXEMPT_LEVEL) != (spec.get("type") == "Exempt"):  # validation.go: the one exempt level
+        return [f"spec.type: {spec.get('type')!r}: type must be 'Exempt' if and only if name is 'exempt'"]
     problems = []
     if spec.get("type") == "Exempt":
         return ["spec.limited: must be absent for type Exempt"] if spec.get("limited") else []
@@ -309,6 +339,14 @@ def _level_problems(spec: dict) -> list[str]:
     else:
         problems.append("spec.limited.limitResponse.type: must be Queue or Reject")
     return problems
+
+
+def _precedence(spec: dict) -> Any:
+    """The matchingPrecedence kube-apiserver stores: an omitted or 0 one is defaulted to
+    :data:`DEFAULT_MATCHING_PRECEDENCE` (k8s: pkg/apis/flowcontrol/v1/defaults.go,
+    SetDefaults_FlowSchemaSpec), so a FlowSchema written with 0 does not win over every default."""
+    prec = spec.get("matchingPrecedence", DEFAULT_MATCHING_PRECEDENCE)
+    return DEFAULT_MATCHING_PRECEDENCE if prec == 0 and not isinstance(prec, bool) else prec
 
 
 def _unpack(item: Manifest | Document) -> tuple[dict, str, int | None]:

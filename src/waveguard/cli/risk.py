@@ -73,7 +73,7 @@ def run_with_progress(inputs: "SweepInputs", samples: int, workers: int | None, 
                          progress=lambda n: bar.advance(task, n))
 
 def risk_command(
-    plan_path: Path = typer.Argument(..., metavar="PLAN", help="Plan file (waveguard plan -o)."),
+    plan_path: Path = typer.Argument(..., metavar="PLAN", help="Plan file (waveguard plan CHANGE --output-file plan.yaml)."),
     fleet: Optional[Path] = typer.Option(None, "--fleet", help="Fleet YAML (default: the built-in fleet)."),
     samples: int = typer.Option(200, "--samples", min=1, help="Sampled worlds, each one simulated rollout."),
     seed: int = typer.Option(0, "--seed", min=0, help="Seed of the sweep: the same seed gives the same answer anywhere."),

@@ -70,10 +70,11 @@ def _fold(log: EventLog) -> RolloutState:
     return state
 
 
-def _started(log: EventLog) -> Event:
+def _started(log: EventLog, inputs: tuple[str, ...] = ()) -> Event:
     events = log.events(after=0)
-    if not events or events[0].kind != "started":
-        raise InputError(str(log.path), "holds no started rollout", hint="start one first")
+    if not events or events[0].kind != "started" or None in (events[0].data.get(k) for k in inputs):
+        raise InputError(str(log.path), "holds no started rollout" + " with its plan and fleet" * bool(inputs),
+                         hint="start one first")
     return events[0]
 
 
@@ -86,7 +87,7 @@ def _engine(log: EventLog, use_changed: bool = False) -> tuple[Engine, Temporary
     from waveguard.rollout.engine import Engine
     from waveguard.rollout.plan import Plan
 
-    data = _started(log).data
+    data = _started(log, ("plan", "fleet_model")).data
     plan = Plan.model_validate(data["plan"])
     fleet = Fleet.model_validate(data["fleet_model"])
     plan, workdir = _frozen_plan(log, plan, use_changed)

@@ -10,7 +10,8 @@ the appended events, see :class:`~waveguard.rollout.tail.LogTail`), and one a se
 rollout runs, its clock run on between events.
 
 Errors: a state file that cannot be read is refused before the server starts
-(:class:`~waveguard.model.errors.InputError` from the tail).
+(:class:`~waveguard.model.errors.InputError` from the tail); one damaged while served is
+``{"error": LINE}`` (HTTP 500) and, on the stream, an ``unreadable`` event that ends it.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from waveguard.model.errors import InputError
 from waveguard.report.live import halt_figure, view_json
 from waveguard.rollout.tail import LogTail
 from waveguard.rollout.view import build_view, rollout_now
@@ -84,6 +86,8 @@ def create_app(config: DashboardConfig) -> Starlette:
         try:
             tail.poll()
             return JSONResponse(_jsonable(snapshot(tail, str(path))))
+        except InputError as exc:  # damaged since the server started: say so, no traceback
+            return JSONResponse({"error": str(exc)}, status_code=500)
         finally:
             tail.close()
 
@@ -114,6 +118,8 @@ async def _stream(path: Path, interval: float) -> AsyncIterator[str]:
             if new or (tail.live.state.status == "running" and time.monotonic() - sent >= TICK_S):
                 yield _message(snapshot(tail, str(path)))
                 sent = time.monotonic()
+    except InputError as exc:  # the state file was damaged while served: one event, then the stream ends
+        yield f"event: unreadable\ndata: {json.dumps({'error': str(exc)})}\n\n"
     finally:
         tail.close()
 

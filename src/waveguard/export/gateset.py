@@ -120,7 +120,11 @@ def gate_set(plan: Plan | None, *, prometheus_url: str | None = None,
         interval, timeout = DEFAULT_INTERVAL_S, DEFAULT_NO_DATA_TIMEOUT_S
     if interval_s is not None:
         interval = interval_s
-    gates = tuple(ExportedGate(g, float(t), int(n)) for g, t, n in specs if g.reading is not None)
+    gates = tuple(dict.fromkeys(ExportedGate(g, float(t), int(n)) for g, t, n in specs if g.reading is not None))
+    twice = next((g.name for i, g in enumerate(gates) if any(o.name == g.name for o in gates[:i])), None)
+    if twice:  # one metric, template and alert name per gate: Flagger's second template would replace the first
+        raise InputError(source, f"names gate {twice} twice with different settings",
+                         hint="keep one; the exported objects have one name per gate")
     if not gates:
         raise InputError(source, "names no gate read from Prometheus",
                          hint="add a control-plane gate, e.g. {kind: apiserver_p99_latency}")

@@ -36,16 +36,40 @@ def read_yaml_file(path: "str | Path", what: str) -> tuple[Any, yaml.Node | None
 
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except IsADirectoryError as exc:
-        raise InputError(str(path), f"cannot read {what}: it is a folder", hint="pass the file") from exc
-    except OSError as exc:
-        raise InputError(str(path), f"cannot read {what}: {exc.strerror or exc}",
-                         hint="check the path") from exc
+        text = read_input_bytes(path, what).decode("utf-8")
     except UnicodeDecodeError as exc:
         raise InputError(str(path), f"{what} is not UTF-8 text", hint="re-encode it as UTF-8") from exc
     node, data = strict_compose(text, str(path))
     return data, node, text
+
+
+def read_input_bytes(path: "str | Path", what: str) -> bytes:
+    """The bytes of an input file, never waiting forever: a named pipe is opened without
+    blocking, so one that nobody writes to reads as nothing and is an error, while a pipe a
+    writer holds (a shell's ``<(…)``, ``/dev/stdin`` piped) is read to its end. Raises
+    InputError naming ``path`` for a folder, a device or socket (``/dev/zero`` never ends), a
+    missing or unreadable file, and a pipe with nothing in it."""
+    import stat
+
+    from waveguard.model.errors import InputError
+
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except IsADirectoryError as exc:
+        raise InputError(str(path), f"cannot read {what}: it is a folder", hint="pass the file") from exc
+    except OSError as exc:
+        raise InputError(str(path), f"cannot read {what}: {exc.strerror or exc}", hint="check the path") from exc
+    mode = os.fstat(fd).st_mode
+    if not (stat.S_ISREG(mode) or stat.S_ISFIFO(mode)):
+        os.close(fd)
+        raise InputError(str(path), f"cannot read {what}: " + ("it is a folder" if stat.S_ISDIR(mode) else
+                         "a device or socket"), hint="pass the file")
+    os.set_blocking(fd, True)  # a pipe's writer, if any, is read to its end
+    with os.fdopen(fd, "rb") as fh:
+        data = fh.read()
+    if not data and stat.S_ISFIFO(mode):
+        raise InputError(str(path), f"cannot read {what}: an empty pipe", hint="pass the file")
+    return data
 
 
 def strict_compose(text: str, source: str) -> tuple[yaml.Node | None, Any]:

@@ -27,6 +27,7 @@ h1 { font-size: 1.55rem; margin-bottom: .3rem; } h2 { font-size: 1.2rem; margin-
 table { border-collapse: collapse; font-size: .9rem; margin: .6rem 0; }
 td, th { padding: .3rem .65rem; border-bottom: 1px solid #ddd; vertical-align: top; }
 th { text-align: left; background: #f2f2f2; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
+td.name { white-space: nowrap; } /* a cluster name (DNS label, ≤ 63 characters) is read whole */
 tr.bad td { background: #fde3e0; } tr.warn td { background: #fff4d6; }
 img.chart { width: 100%; height: auto; display: block; margin: .4rem 0 1rem; }
 .meta { color: #555; font-size: .85rem; border-bottom: 1px solid #ddd; padding-bottom: .5rem; }

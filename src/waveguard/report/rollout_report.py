@@ -8,7 +8,9 @@ waves, the halt's failed results and the rollout's other events. Read from the s
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
 from waveguard.report import rollout_charts
 from waveguard.report.page import ReportMeta, render_page, write_page
@@ -30,13 +32,13 @@ times are H:MM:SS from the start of the rollout.</p>
 <td class="num">{{ clock(w.ended_s) }}</td><td>{{ w.outcome }}</td></tr>{% endfor %}</table>
 {% if failed %}<h2>Why it halted: the failed results</h2>
 <table><tr><th>gate</th><th>cluster</th><th>value</th><th>threshold</th><th>detail</th></tr>
-{% for f in failed %}<tr class="bad"><td>{{ f.gate }}</td><td>{{ f.cluster }}</td>
+{% for f in failed %}<tr class="bad"><td>{{ f.gate }}</td><td class="name">{{ f.cluster }}</td>
 <td class="num">{{ '%.3g' % f.value if f.value is not none else 'not read' }}</td>
 <td class="num">{{ '%g' % f.threshold if f.threshold is not none else '—' }}</td><td>{{ f.detail }}</td></tr>
 {% endfor %}</table>{% endif %}
 {% if projection %}<h2>The projection, per cluster</h2><p class="note">{{ projection_caption }}.</p>
 <table><tr><th>cluster</th><th>projected</th><th>threshold</th><th>verdict</th><th>detail</th></tr>
-{% for p in projection %}<tr class="{{ 'bad' if p.status == 'fail' else '' }}"><td>{{ p.cluster }}</td>
+{% for p in projection %}<tr class="{{ 'bad' if p.status == 'fail' else '' }}"><td class="name">{{ p.cluster }}</td>
 <td class="num">{{ '%.2f' % p.value if p.value is not none else '—' }}</td>
 <td class="num">{{ '%.2f' % p.threshold }}</td><td>{{ p.status }}</td><td>{{ p.detail }}</td></tr>{% endfor %}
 </table>{% endif %}
@@ -44,7 +46,7 @@ times are H:MM:SS from the start of the rollout.</p>
 (counted in the waves table).</p>
 <table><tr><th>seq</th><th>time</th><th>event</th><th>wave</th><th>cluster</th><th>detail</th></tr>
 {% for e in events %}<tr><td class="num">{{ e.seq }}</td><td class="num">{{ clock(e.t) }}</td><td>{{ e.kind }}</td>
-<td class="num">{{ e.wave if e.wave is not none else '' }}</td><td>{{ e.cluster or '' }}</td><td>{{ e.detail }}</td></tr>
+<td class="num">{{ e.wave if e.wave is not none else '' }}</td><td class="name">{{ e.cluster or '' }}</td><td>{{ e.detail }}</td></tr>
 {% endfor %}</table>
 """
 
@@ -91,7 +93,21 @@ def _failed(record: RolloutRecord) -> list[dict]:
 def _detail(data: dict) -> str:
     """An event's payload as one short line (the plan, fleet and frozen change left out)."""
     shown = {k: v for k, v in data.items() if k not in ("plan", "fleet_model", "change", "failed", "previous")}
-    return "; ".join(f"{k}: {v}" for k, v in shown.items())
+    return "; ".join(f"{k}: {_shown(v)}" for k, v in shown.items())
+
+
+def _shown(value: Any) -> str:
+    """A payload value as the state file and ``-o json`` spell it (``true``, ``kind=sim``), a
+    number to 4 significant digits — not Python's ``True``, ``{'kind': 'sim'}``, 0.8429889652103619."""
+    if isinstance(value, bool) or value is None:
+        return json.dumps(value)
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={_shown(v)}" for k, v in value.items())
+    if isinstance(value, list):
+        return ", ".join(_shown(v) for v in value)
+    return str(value)
 
 
 def halt_headline(record: RolloutRecord) -> str | None:

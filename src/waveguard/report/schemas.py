@@ -227,11 +227,32 @@ def _shorthands(name: str, schema: dict[str, Any]) -> None:
                                 **schema["properties"]}
 
 
+#: pydantic's names of numeric bounds → JSON Schema's. A field whose type has a before-validator
+#: (``strict_types.Number``/``Count``: never a boolean) gets its ``Field(ge=…)`` written under
+#: pydantic's name, which no JSON Schema validator reads: the published bound would be lost.
+_BOUNDS = {"ge": "minimum", "gt": "exclusiveMinimum", "le": "maximum", "lt": "exclusiveMaximum"}
+
+
+def _bounds_as_json_schema(node: Any) -> None:
+    """Rename pydantic's bound keys in every numeric schema under ``node``, in place."""
+    if isinstance(node, dict):
+        if node.get("type") in ("number", "integer"):
+            for ours, theirs in _BOUNDS.items():
+                if ours in node:
+                    node[theirs] = node.pop(ours)
+        for value in node.values():
+            _bounds_as_json_schema(value)
+    elif isinstance(node, list):
+        for value in node:
+            _bounds_as_json_schema(value)
+
+
 def json_schema(name: str) -> dict[str, Any]:
     """The JSON Schema (draft 2020-12) of ``name`` (one of :data:`SCHEMA_NAMES`), as input
     files are validated (``mode="validation"``). Raises KeyError for another name."""
     model = _model(name)
     schema = model.model_json_schema(mode="validation")
+    _bounds_as_json_schema(schema)
     _shorthands(name, schema)
     return {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": f"{SCHEMA_BASE}/{name}.json",
             **schema}

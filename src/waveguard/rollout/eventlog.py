@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from waveguard.model.errors import InputError
-from waveguard.rollout.events import Event, EventKind, check_payload
+from waveguard.rollout.events import Event, EventKind, check_payload, stored_payload_problem
 from waveguard.rollout.lease import Lease, LeaseHeldError, LeaseLostError, Owner
 from waveguard.rollout.state import RolloutState, Transition, fold
 
@@ -89,6 +89,7 @@ class EventLog:
         #: seq → kind of the events read that this version does not know (a newer waveguard's,
         #: or written by hand): skipped, so that status, approve and abort still work.
         self.unknown_kinds: dict[int, str] = {}
+        self.wave_count: int | None = None  # the plan's waves, once the started event is read
         self.read_only = read_only and not create
         problem = _access_problem(self.path, write=not self.read_only)
         if problem is not None:
@@ -254,7 +255,23 @@ class EventLog:
             raise _db_error(self.path, exc) from exc
         known = {k.value for k in EventKind}
         self.unknown_kinds.update({r[0]: r[2] for r in rows if r[2] not in known})
-        return [_event_of_row(self.path, r) for r in rows if r[2] in known]
+        events = [_event_of_row(self.path, r) for r in rows if r[2] in known]
+        for i, e in enumerate(events):
+            self._check_order(e, first=after == 0 and i == 0)
+        return events
+
+    def _check_order(self, e: Event, first: bool) -> None:
+        """Raises InputError (corrupt) for an event no rollout writes there: the log begins with its
+        one ``started`` event, and every wave index is one of the plan's (or one past its last,
+        where a finished rollout stands)."""
+        if first != (e.kind == EventKind.STARTED):
+            what = "the log does not begin with the rollout's started event" if first else "a second started event"
+            raise _corrupt(self.path, f"event {e.seq} ({e.kind}): {what}")
+        if e.kind == EventKind.STARTED:
+            self.wave_count = len((e.data.get("plan") or {}).get("waves") or []) or None
+        if e.wave is not None and self.wave_count is not None and not 0 <= e.wave <= self.wave_count:
+            raise _corrupt(self.path, f"event {e.seq} ({e.kind}): wave {e.wave} is not a wave of the plan "
+                                      f"(0..{self.wave_count - 1})")
 
     def close(self) -> None:
         self._db.close()
@@ -307,6 +324,8 @@ def _access_problem(path: Path, write: bool = True) -> str | None:
             return f"the folder {folder} does not exist" if not folder.exists() else f"{folder} is not a folder"
         if path.is_dir():
             return "is a folder, not a rollout state database"
+        if path.exists() and not path.is_file():  # SQLite would wait on a pipe forever
+            return "is not a regular file (a pipe, device or socket), not a rollout state database"
         if path.exists() and not os.access(path, os.R_OK | (os.W_OK if write else 0)):
             return f"no permission to read {'and write ' if write else ''}the rollout state database"
     except PermissionError:
@@ -350,9 +369,16 @@ def _event_of_row(path: Path, row: tuple) -> Event:
         if not isinstance(payload, dict) or not isinstance(seq, int) or not isinstance(t, (int, float)) \
                 or not isinstance(wave, (int, type(None))) or not isinstance(cluster, (str, type(None))):
             raise ValueError("fields of the wrong type")
+        problem = stored_payload_problem(EventKind(kind), payload)
+        if problem:
+            raise ValueError(problem)
         known_wall = float(wall) if isinstance(wall, (int, float)) and wall > 0 else None
         return Event(seq=seq, t=float(t), kind=EventKind(kind), wave=wave, cluster=cluster, data=payload,
                      wall=known_wall)
     except (ValueError, TypeError) as exc:  # JSONDecodeError is a ValueError
-        raise InputError(str(path), f"not a readable waveguard state database: corrupt (event {seq!r}: {exc})",
-                         hint="restore it from a backup, or start a new rollout with another --state") from None
+        raise _corrupt(path, f"event {seq!r} ({kind}): {exc}") from None
+
+
+def _corrupt(path: Path, why: str) -> InputError:
+    return InputError(str(path), f"not a readable waveguard state database: corrupt ({why})",
+                      hint="restore it from a backup, or start a new rollout with another --state")

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 
 class EventKind(StrEnum):
@@ -96,16 +96,20 @@ class WaveStarted(Payload):
     bake_s: float
 
 
+#: A share of a cluster's nodes, 0..1.
+Share = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
+
+
 class ApplyStarted(Payload):
     """``share`` of nodes (0..1) about to run the change; ``previous``: the objects the apply
     replaces (object ref → object, None when it did not exist), recorded by real clusters."""
 
-    share: float
+    share: Share
     previous: dict[str, dict[str, Any] | None] | None = None
 
 
 class Applied(Payload):
-    share: float
+    share: Share
 
 
 class Gate(Payload):
@@ -177,6 +181,32 @@ def check_payload(kind: str, data: dict[str, Any]) -> EventKind:
         raise ValueError(f"unknown event kind {kind!r}") from None
     PAYLOADS[typed].model_validate(data)
     return typed
+
+
+def stored_payload_problem(kind: EventKind, data: dict[str, Any]) -> str | None:
+    """Why ``data``, read from a state file, is not a payload of ``kind`` as waveguard writes it
+    (``"share: Input should be less than or equal to 1"``), or None. Keys this version does not
+    know are ignored (a newer waveguard wrote them); the ``started`` event's plan, fleet and
+    frozen change are read as ``resume`` reads them, so a damaged one is found by every reader
+    (status, report, dashboard), not as a traceback in ``resume``."""
+    model = PAYLOADS[kind]
+    checks: list[tuple[type[BaseModel], Any, str]] = [
+        (model, {k: v for k, v in data.items() if k in model.model_fields}, "")]
+    if kind == EventKind.STARTED and isinstance(data, dict):
+        from waveguard.model.fleet import Fleet
+        from waveguard.rollout.frozen import FrozenChange
+        from waveguard.rollout.plan.schema import Plan
+
+        checks += [(m, data[key], f"{key}.") for m, key in ((Plan, "plan"), (Fleet, "fleet_model"),
+                                                             (FrozenChange, "change")) if data.get(key) is not None]
+    for m, value, prefix in checks:
+        try:
+            m.model_validate(value)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            where = prefix + ".".join(str(p) for p in err["loc"])
+            return f"{where.rstrip('.') or 'payload'}: {err['msg']}"
+    return None
 
 
 @dataclass(frozen=True)

@@ -328,11 +328,10 @@ def read_exposition(path: str | Path) -> Exposition:
     sample."""
     from waveguard.signals.compressed import sniff, verify_bytes
 
+    from waveguard.model.yamlio import read_input_bytes
+
     p = Path(path)
-    try:
-        data = p.read_bytes()
-    except OSError as exc:
-        raise InputError(str(p), f"cannot read: {exc.strerror or exc}", hint="check the path and permissions") from None
+    data = read_input_bytes(p, "/metrics file")  # a pipe nobody writes to, or /dev/zero: an error, not a hang
     data = verify_bytes(data, sniff(data[:4]), str(p))
     return parse_exposition(data.decode("utf-8", errors="replace"), source=str(p))
 

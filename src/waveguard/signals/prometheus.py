@@ -121,6 +121,8 @@ class PrometheusSignals:
         self._dns_notes: dict[str, str] = {}
         self.problem: str | None = None  # why the source failed this evaluation
         self._missing: dict[str, str] = {}  # cluster → what had no fresh sample last
+        #: query → label values → a sample that is no reading (-1, NaN), as answered
+        self._refused: dict[str, dict[tuple, str]] = {}
         c = config
         self.W = promql_duration(c.rate_window_s(window_s))
         self.F = promql_duration(c.staleness_s)
@@ -267,9 +269,12 @@ class PrometheusSignals:
             return None
         v = result.get(key)
         if v is None:
-            self._missing[cluster] = (f"Prometheus has no sample of {what} for {self.config.cluster_label}="
-                                      f"{cluster!r} newer than {self.F}" if guard else
-                                      f"Prometheus returned no {what} for {cluster!r}")
+            refused = self._refused.get(expr, {}).get(key)
+            self._missing[cluster] = (
+                f"Prometheus answered {refused!r} for {what} of {cluster!r}: not a reading (every figure "
+                "a gate reads is a finite number ≥ 0)" if refused is not None else
+                f"Prometheus has no sample of {what} for {self.config.cluster_label}={cluster!r} newer than {self.F}"
+                if guard else f"Prometheus returned no {what} for {cluster!r}")
             return None
         return min(v, clamp) if clamp is not None else v
 
@@ -328,22 +333,31 @@ class PrometheusSignals:
         data = doc.get("data") or {}
         if data.get("resultType") != "vector":
             raise SourceError(f"Prometheus at {c.url} answered a {data.get('resultType')!r}, not a vector")
-        return self._parse_vector(data.get("result") or [], by)
+        return self._parse_vector(data.get("result") or [], by, self._refused.setdefault(expr, {}))
 
     @staticmethod
-    def _parse_vector(result: list, keys: tuple[str, ...]) -> dict[tuple, float]:
+    def _parse_vector(result: list, keys: tuple[str, ...], refused: dict[tuple, str] | None = None
+                      ) -> dict[tuple, float]:
+        """{values of ``keys``: value} of a vector's samples. A value that is not a finite number
+        ≥ 0 is no data — NaN (no observations, 0/0), ±Inf, and a negative one, which no count,
+        rate, ratio, duration or size can be (the exported queries drop it with ``>= 0``; a gate
+        reading -1 s of latency would pass) — and goes, as answered, into ``refused``."""
         out: dict[tuple, float] = {}
         for item in result:
             try:
                 labels = item["metric"]
-                v = float(item["value"][1])
+                raw = item["value"][1]
+                v = float(raw)
             except (KeyError, IndexError, TypeError, ValueError):
                 continue
-            if not math.isfinite(v):
-                continue  # NaN (no observations, 0/0) or ±Inf: no data
             key = tuple(str(labels.get(k, "")) for k in keys)
-            if key[0]:
-                out[key] = v
+            if not key[0]:
+                continue
+            if not (math.isfinite(v) and v >= 0):
+                if refused is not None:
+                    refused[key] = str(raw)
+                continue
+            out[key] = v
         return out
 
     # --- DNS probes --------------------------------------------------------------------------

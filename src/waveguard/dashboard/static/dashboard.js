@@ -179,6 +179,10 @@ async function main() {
     const panel = new RolloutPanel(root, r.index, r.name);
     const source = new EventSource("api/rollouts/" + r.index + "/events");
     let first = true;
+    source.addEventListener("unreadable", (m) => {  // the state file was damaged while served
+      source.close();
+      panel.section.appendChild(el("p", "error", JSON.parse(m.data).error));
+    });
     source.onmessage = (m) => {
       panel.render(JSON.parse(m.data));
       if (first) {

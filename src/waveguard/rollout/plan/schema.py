@@ -26,7 +26,7 @@ is a kind a plan may name, with its default threshold.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import PydanticCustomError
@@ -61,7 +61,10 @@ class GateSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     kind: str
-    threshold: Number | None = None  # None: the gate's default threshold
+    #: None: the gate's default threshold. Finite and ≥ 0: every gate reads a count, rate, ratio,
+    #: seconds or bytes, and compares ``value > threshold`` — NaN would never fail (the gate
+    #: would pass whatever it reads) and a negative one would always fail.
+    threshold: Annotated[Number, Field(allow_inf_nan=False), Field(ge=0)] | None = None
     #: Failed evaluations of this gate on one cluster within a wave before the rollout halts
     #: (Flagger's ``analysis.threshold``). 1: the first failure halts.
     failures_to_halt: Count = Field(default=1, ge=1)

@@ -44,6 +44,9 @@ def check_paths(paths: Iterable[str | os.PathLike[str]]) -> list[AuditFile]:
             raise InputError(str(p), "no such file", hint="give audit log files written by the log backend")
         if p.is_dir():
             raise InputError(str(p), "is a folder", hint="give the audit log files themselves")
+        if not p.is_file():  # DuckDB reads a pipe with no writer forever
+            raise InputError(str(p), "is not a regular file (a pipe, device or socket)",
+                             hint="save the audit log to a file first")
         if any(ch in str(p) for ch in "*?[]{}"):
             raise InputError(str(p), "file names with glob characters (*?[]{}) are not supported",
                              hint="rename or symlink the file")

@@ -65,6 +65,7 @@ class SimParams:
     seats: np.ndarray  #: (F, R, C) seats a request holds (before 1.20: max-in-flight slots)
     max_in_flight: MaxInFlight  #: admission of the clusters before APF (< 1.20)
     heavy_flows: np.ndarray  #: flows whose request needs ≥ _HEAVY_CPU_SHARE of a core-step
+    heavy_cpu_s: np.ndarray  #: (F, R, C) ``cpu_s`` of the heavy flows, 0 for the others
     memory_per_request: np.ndarray  #: (F, R, C) live heap × GO_HEAP_GROWTH_FACTOR (bytes)
     cpu_per_executing: np.ndarray  #: (F, R, C) CPU cores one executing request keeps busy (cpu / τ)
     pod_write_share: np.ndarray  #: (F, C) share of a flow's requests that write a pod

@@ -185,3 +185,6 @@ class FleetState:
     #: (M, R, C) share of a memory flow's entering requests that
     #: :func:`waveguard.sim.phases.replicas.held_list_memory` counts whole (refresh_service)
     memory_whole: np.ndarray = field(default_factory=_empty)
+    #: (M, R, C) requests of each memory flow that its level's seats admit at once (seat limit ÷
+    #: the seats its bundle's LISTs hold together; with the limits, common.refresh_limits)
+    memory_seat_bound: np.ndarray = field(default_factory=_empty)

@@ -85,6 +85,9 @@ def refresh_limits(state: FleetState, params: SimParams) -> None:
         limit[:, params.max_in_flight.cols] = 0.0
     state.limit_record = limit
     state.seats_up = (state.used_seat_limits * state.up_float).sum(axis=1)  # (Lu, C): seats of the replicas up
+    # (M, R, C): requests of each memory flow its level's seats admit at once (replicas.held_list_memory)
+    state.memory_seat_bound = state.used_seat_limits[params.flow_level_pos[params.memory_flows]] \
+        / params.memory_flows_peak_seats
     state.hold_s = None  # refresh the cached M/M/c factors
     state.limits_changed = True
 

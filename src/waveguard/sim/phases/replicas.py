@@ -87,8 +87,9 @@ def start_executing(state: FleetState, params: SimParams, dt: float) -> None:
 
 
 def _absorb_burst(state: FleetState, params: SimParams, dt: float) -> None:
-    heavy = params.heavy_flows
-    burst = state.cpu_utilisation + _flow_sum(state.entering[heavy], params.cpu_s[heavy]) / (params.cores * dt)
+    # The heavy flows' CPU, summed over every flow with the light ones' CPU at 0 (``heavy_cpu_s``):
+    # the same sum in the same order as over the heavy flows alone, without gathering them.
+    burst = state.cpu_utilisation + _flow_sum(state.entering, params.heavy_cpu_s) / (params.cores * dt)
     if burst.max() > BURST_MARGIN:
         state.cpu_stretch = np.maximum(burst, 1.0)
         state.slowed = True
@@ -104,7 +105,7 @@ def memory_and_cpu(state: FleetState, params: SimParams, dt: float) -> None:
     memory = held_list_memory(state, params)  # LIST responses
     memory += params.baseline_memory_bytes
     memory *= state.up_float
-    cpu = _flow_sum(busy, np.broadcast_to(_cpu_per_executing(state, params), busy.shape))
+    cpu = _flow_sum(busy, _cpu_per_executing(state, params))
     cpu += (state.arrivals.sum(axis=0) * (C.REQUEST_ADMISSION_CPU_S / dt)) * state.replica_share
     cpu += state.fanout_cpu
     cpu /= params.cores
@@ -124,7 +125,8 @@ def _cpu_per_executing(state: FleetState, params: SimParams) -> np.ndarray:
     which wants none: those requests are parked on etcd's client, not running."""
     if not state.write_stall_any:
         return params.cpu_per_executing
-    return params.cpu_per_executing * (1.0 - state.stall_now_s / np.maximum(state.service_now_s, TINY))
+    stalled = params.cpu_per_executing * (1.0 - state.stall_now_s / np.maximum(state.service_now_s, TINY))
+    return np.broadcast_to(stalled, params.cpu_per_executing.shape)  # (F, R, C), as the sum with busy needs
 
 
 def held_list_memory(state: FleetState, params: SimParams) -> np.ndarray:
@@ -144,7 +146,7 @@ def held_list_memory(state: FleetState, params: SimParams) -> np.ndarray:
     flows = params.memory_flows
     held = state.entering[flows] * state.memory_whole
     held += state.executing[flows]
-    admitted = state.used_seat_limits[params.flow_level_pos[flows]] / params.memory_flows_peak_seats
+    admitted = state.memory_seat_bound  # refreshed with the limits (common.refresh_limits)
     if not (params.memory_flows_wait_any and state.etcd_busy):  # nothing waits for etcd
         np.minimum(held, admitted, out=held)
         return _flow_sum(held, params.memory_flows_per_request)

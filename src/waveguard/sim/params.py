@@ -11,11 +11,11 @@ simulation runs; the phases read it, never write it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
 from waveguard.sim.maxinflight import MaxInFlight
-
 
 
 def _no_array() -> np.ndarray:  # issue 12: default of the read-path arrays (built by build_params)
@@ -168,3 +168,35 @@ class SimParams:
     memory_flows_etcd_row: np.ndarray = field(default_factory=_no_array)
     #: whether some memory flow reads from etcd
     memory_flows_wait_any: bool = False
+
+    # --- issue 17: derived once from the fields above, so that a step does not gather them ---
+    @cached_property
+    def limited_rows(self) -> slice | np.ndarray:
+        """The limited levels' rows of an ``(L, ...)`` array: a slice when contiguous, else indices."""
+        rows = np.flatnonzero(self.limited)
+        contiguous = len(rows) > 0 and rows[-1] - rows[0] + 1 == len(rows)
+        return slice(int(rows[0]), int(rows[-1]) + 1) if contiguous else rows
+
+    @cached_property
+    def unlimited_rows(self) -> np.ndarray:
+        """The exempt levels' indices."""
+        return np.flatnonzero(~self.limited)
+
+    @cached_property
+    def borrowing_bounds(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Of the limited levels: ``min_seats`` and ``nominal_seats`` ``(Ll, 1, C)``,
+        ``max_seats`` as ``(Ll, R, C)``; and ``server_seats`` as ``(R, C)``."""
+        rows, per_replica = self.limited_rows, (self.n_replicas, self.n_clusters)
+        high = np.ascontiguousarray(np.broadcast_to(self.max_seats[rows], (len(self.limited_levels),) + per_replica))
+        total = np.ascontiguousarray(np.broadcast_to(self.server_seats, per_replica))
+        return self.min_seats[rows], self.nominal_seats[rows], high, total
+
+    @cached_property
+    def limited_levels(self) -> np.ndarray:
+        """The limited levels' indices."""
+        return np.flatnonzero(self.limited)
+
+    @cached_property
+    def memory_flows_level_pos(self) -> np.ndarray:
+        """``(M,)`` position of each memory flow's level among the used levels."""
+        return self.flow_level_pos[self.memory_flows]

@@ -110,6 +110,7 @@ class FleetState:
     latency_service_s: np.ndarray = field(default_factory=_empty)  #: (F, C) service time of the slowest replica
     mmc_scale: np.ndarray = field(default_factory=_empty)  #: (Lu, C) hold × ln 100 / seats
     mmc_power: np.ndarray = field(default_factory=_empty)  #: (Lu, C) √(2(seats + 1)) − 1
+    service_max_s: np.ndarray | None = None  #: (F, C) ``service_now_s`` of the slowest replica; None: recompute
 
     # --- this step (overwritten every step) -------------------------------------------------
     demand_noise: np.ndarray = field(default_factory=_empty)  #: (C,) lognormal, mean 1

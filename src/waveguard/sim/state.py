@@ -189,3 +189,5 @@ class FleetState:
     #: (M, R, C) requests of each memory flow that its level's seats admit at once (seat limit ÷
     #: the seats its bundle's LISTs hold together; with the limits, common.refresh_limits)
     memory_seat_bound: np.ndarray = field(default_factory=_empty)
+    #: (Gc, C) the change's instances sending at ``rollout_share`` (None: not computed yet)
+    change_sending: np.ndarray | None = None

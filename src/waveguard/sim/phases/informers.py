@@ -21,19 +21,20 @@ def ramp_rollout(state: FleetState, params: SimParams, dt: float) -> None:
     leave the waiting and the synced alike, and what they wait for from etcd is cancelled."""
     if not state.ramping:
         return
-    old = state.rollout_share.copy()
+    old = state.rollout_share  # replaced below, never written in place
     step = state.ramp_per_s * dt
-    state.rollout_share = np.where(state.rollout_share < state.rollout_target,
-                                   np.minimum(state.rollout_target, state.rollout_share + step),
-                                   np.maximum(state.rollout_target, state.rollout_share - step))
-    state.ramping = bool(np.any(state.rollout_share != state.rollout_target))
+    state.rollout_share = np.where(old < state.rollout_target, np.minimum(state.rollout_target, old + step),
+                                   np.maximum(state.rollout_target, old - step))
+    state.ramping = bool((state.rollout_share != state.rollout_target).any())
     update_rates(state, params, dt)
     leaders, fixed = params.change_group_leader_replicas, params.change_group_fixed
-    before = params.change_instances * sending_share(old, leaders, fixed)  # (Gc, C) instances sending
-    after = params.change_instances * sending_share(state.rollout_share, leaders, fixed)
+    before = state.change_sending  # (Gc, C) instances sending: as the last ramp step left them
+    if before is None:
+        before = params.change_instances * sending_share(old, leaders, fixed)
+    after = state.change_sending = params.change_instances * sending_share(state.rollout_share, leaders, fixed)
     state.backoff[0, params.change_groups] += np.maximum(after - before, 0.0)
-    shrink = np.maximum(old - state.rollout_share, 0.0)
-    if shrink.any():
+    if (old > state.rollout_share).any():  # some pods are deleted
+        shrink = np.maximum(old - state.rollout_share, 0.0)
         keep = np.where(old > 0, 1.0 - shrink / np.maximum(old, TINY), 1.0)
         group_keep = np.where(before > after, after / np.maximum(before, TINY), 1.0)  # (Gc, C)
         for i, g in enumerate(params.change_groups):

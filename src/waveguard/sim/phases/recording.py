@@ -95,6 +95,7 @@ class Recorder:
             start = self.store.rows[name].start
             rows[name] = slice(start + used.start, start + used.stop) if isinstance(used, slice) else start + used
         self.rows = rows
+        self.store.frame[rows["etcd_disk_wal_fsync_duration_seconds"]] = C.ETCD_WAL_FSYNC_S  # a constant
 
     def replanned(self, plan: RecordingPlan, steps_taken: int) -> Recorder:
         """A new, empty recorder of the same run that records as ``plan`` asks. Raises
@@ -151,12 +152,9 @@ def record(state: FleetState, params: SimParams, dt: float, recorder: Recorder) 
     frame, row = recorder.store.frame, recorder.rows
     frame[row["apiserver_flowcontrol_rejected_requests_total"]] = state.rejected_by_level
     frame[row["apiserver_flowcontrol_dispatched_requests_total"]] = state.dispatched_by_level
-    codes = frame[row["apiserver_request_total"]]  # (code, C): 429, 409, 500
-    codes[0] = state.rejected_by_level.sum(axis=0) if state.cold_rejected is None \
-        else state.rejected_by_level.sum(axis=0) + state.cold_rejected.sum(axis=0)  # + a not-ready cache's 429s
-    codes[1] = 0.0 if state.conflicts_409 is None else state.conflicts_409
-    codes[2] = 0.0 if state.etcd_500_by_flow is None else state.etcd_500_by_flow.sum(axis=0)  # etcd had no leader
-    frame[row["coredns_dns_responses_total"]] = params.dns_lookups_per_step * state.dns_failure
+    _write_codes(state, frame[row["apiserver_request_total"]], state.rejected_by_level is params.zeros_by_level)
+    frame[row["coredns_dns_responses_total"]] = 0.0 if state.dns_failure is params.zeros_by_cluster \
+        else params.dns_lookups_per_step * state.dns_failure
     if state.rollback is not None:
         rollback = state.rollback
         frame[row["waveguard_sim_rollback_rejected_requests_total"]] = rollback.rejected_step
@@ -180,6 +178,19 @@ def record(state: FleetState, params: SimParams, dt: float, recorder: Recorder) 
     recorder.store.commit()
     frame[:recorder.n_counter_rows] = step_counts
     recorder.counts[:] = 0.0
+
+
+def _write_codes(state: FleetState, codes: np.ndarray, none_rejected: bool) -> None:
+    """``apiserver_request_total`` ``(code, C)``: 429s (APF's, and a not-ready cache's), 409s, 500s
+    (etcd had no leader); all 0 in one write when there were none."""
+    if none_rejected and state.cold_rejected is None and state.conflicts_409 is None \
+            and state.etcd_500_by_flow is None:
+        codes.fill(0.0)
+        return
+    codes[0] = state.rejected_by_level.sum(axis=0) if state.cold_rejected is None \
+        else state.rejected_by_level.sum(axis=0) + state.cold_rejected.sum(axis=0)
+    codes[1] = 0.0 if state.conflicts_409 is None else state.conflicts_409
+    codes[2] = 0.0 if state.etcd_500_by_flow is None else state.etcd_500_by_flow.sum(axis=0)
 
 
 def _write_gauges(state: FleetState, recorder: Recorder) -> None:
@@ -207,9 +218,12 @@ def record_etcd_and_retries(state: FleetState, params: SimParams, recorder: Reco
     sent = state.etcd.sent_bytes if state.etcd.enabled else params.zeros_by_cluster
     frame[row["etcd_network_client_grpc_sent_bytes_total"]] = sent
     frame[row["etcd_server_leader_changes_seen_total"]] = state.etcd_leader_changes
-    frame[row["etcd_disk_wal_fsync_duration_seconds"]] = C.ETCD_WAL_FSYNC_S
     frame[row["etcd_request_duration_seconds"]] = state.etcd_p99_s
     frame[row["waveguard_sim_etcd_commits_total"]] = state.etcd_writes
     frame[row["waveguard_sim_etcd_memory_bytes"]] = state.etcd_memory
-    frame[row["waveguard_sim_client_retries_total"]] = state.retries_sent.sum(axis=0)
-    state.retries_sent.fill(0.0)  # per step: the store keeps the running total
+    if state.retries_any:
+        frame[row["waveguard_sim_client_retries_total"]] = state.retries_sent.sum(axis=0)
+        state.retries_sent.fill(0.0)  # per step: the store keeps the running total
+        state.retries_any = False
+    else:
+        frame[row["waveguard_sim_client_retries_total"]] = 0.0

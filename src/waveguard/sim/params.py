@@ -197,6 +197,20 @@ class SimParams:
         return np.flatnonzero(self.limited)
 
     @cached_property
+    def nothing_released(self) -> tuple[np.ndarray, np.ndarray]:
+        """Read-only zeros ``(K, G, C)`` and ``(G, C)``: no client released from back-off."""
+        n_groups = len(self.group_flow)
+        zeros = np.zeros((self.release_fraction.shape[0], n_groups, self.n_clusters)), np.zeros((n_groups, self.n_clusters))
+        for z in zeros:
+            z.flags.writeable = False
+        return zeros
+
+    @cached_property
+    def writers_mutating_share(self) -> np.ndarray:
+        """``(Fw, C)`` ``mutating_share`` of the ``mutating_flows``."""
+        return self.mutating_share[self.mutating_flows]
+
+    @cached_property
     def memory_flows_level_pos(self) -> np.ndarray:
         """``(M,)`` position of each memory flow's level among the used levels."""
         return self.flow_level_pos[self.memory_flows]

@@ -117,6 +117,7 @@ class FleetState:
     lb_noise: np.ndarray = field(default_factory=_empty)  #: (R, C) lognormal, mean 1
     released: np.ndarray = field(default_factory=_empty)  #: (K, G, C) clients re-sending after back-off
     resending: np.ndarray = field(default_factory=_empty)  #: (G, C) ``released`` summed over back-off levels
+    resending_any: bool = False  #: some client re-sends this step (else both are read-only zeros)
     arrivals: np.ndarray = field(default_factory=_empty)  #: (F, C) requests arriving this step
     arrivals_per_replica: np.ndarray = field(default_factory=_empty)  #: (F, R, C)
     replica_share: np.ndarray = field(default_factory=_empty)  #: (R, C) each replica's share of new requests

@@ -48,10 +48,15 @@ def ramp_rollout(state: FleetState, params: SimParams, dt: float) -> None:
 def release_backoff(state: FleetState, params: SimParams, dt: float) -> None:
     """Step 1: the share ``release_fraction`` of each back-off level's clients re-sends now
     (a wait of d with jitter 1.0 lasts 1.5 d on average)."""
+    if not state.backoff.any():  # nobody waits: nobody re-sends
+        state.released, state.resending = params.nothing_released
+        state.resending_any = False
+        return
     released = state.backoff * params.release_fraction
     state.backoff -= released
     state.released = released
     state.resending = released.sum(axis=0)
+    state.resending_any = True
 
 
 def arrive(state: FleetState, params: SimParams, dt: float) -> None:
@@ -59,7 +64,8 @@ def arrive(state: FleetState, params: SimParams, dt: float) -> None:
     the replicas that are up with the load balancer's noise; with none up they are lost. A
     running rollback injects its one request (:mod:`waveguard.sim.rollback`)."""
     arrivals = state.arrivals_per_step * state.demand_noise
-    arrivals[params.group_flow] += state.resending
+    if state.resending_any:
+        arrivals[params.group_flow] += state.resending
     weights = state.up_float * state.lb_noise
     total = weights.sum(axis=0)
     replica_share = weights / np.maximum(total, TINY)  # (R, C): each replica's share of new requests
@@ -68,7 +74,8 @@ def arrive(state: FleetState, params: SimParams, dt: float) -> None:
     rollback = state.rollback if state.rollback is not None and state.rollback.active else None
     if rollback is not None:  # the rollback's requests: one individual each (sim/rollback.py)
         rollback.inject(arrivals, per_replica, replica_share, total)
-    state.relists_sent += state.resending * (total > 0) if state.any_down else state.resending
+    if state.resending_any:
+        state.relists_sent += state.resending * (total > 0) if state.any_down else state.resending
     state.rollback_active = rollback
     state.arrivals, state.arrivals_per_replica, state.replica_share = arrivals, per_replica, replica_share
     state.cold_rejected = None

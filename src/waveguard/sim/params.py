@@ -206,6 +206,13 @@ class SimParams:
         return zeros
 
     @cached_property
+    def change_per_node_only(self) -> bool:
+        """No change flow or group is leader-only or has fixed replicas: what sends at node share
+        s is s of it (:func:`waveguard.sim.flows.sending_share` is s itself)."""
+        return not ((self.change_rate_leader_replicas > 0).any() or self.change_rate_fixed.any()
+                    or (self.change_group_leader_replicas > 0).any() or self.change_group_fixed.any())
+
+    @cached_property
     def writers_mutating_share(self) -> np.ndarray:
         """``(Fw, C)`` ``mutating_share`` of the ``mutating_flows``."""
         return self.mutating_share[self.mutating_flows]

@@ -95,5 +95,6 @@ def refresh_limits(state: FleetState, params: SimParams) -> None:
 def update_rates(state: FleetState, params: SimParams, dt: float) -> None:
     """Steady requests per step: the baseline's, plus the change's at today's rollout share (a
     leader-only flow: one sender once any replica runs; a Deployment: all its replicas)."""
-    share = sending_share(state.rollout_share, params.change_rate_leader_replicas, params.change_rate_fixed)
+    share = state.rollout_share if params.change_per_node_only \
+        else sending_share(state.rollout_share, params.change_rate_leader_replicas, params.change_rate_fixed)
     state.arrivals_per_step = (params.steady_rate + params.change_rate * share) * dt

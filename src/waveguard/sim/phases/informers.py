@@ -27,11 +27,10 @@ def ramp_rollout(state: FleetState, params: SimParams, dt: float) -> None:
                                    np.maximum(state.rollout_target, old - step))
     state.ramping = bool((state.rollout_share != state.rollout_target).any())
     update_rates(state, params, dt)
-    leaders, fixed = params.change_group_leader_replicas, params.change_group_fixed
     before = state.change_sending  # (Gc, C) instances sending: as the last ramp step left them
     if before is None:
-        before = params.change_instances * sending_share(old, leaders, fixed)
-    after = state.change_sending = params.change_instances * sending_share(state.rollout_share, leaders, fixed)
+        before = params.change_instances * _group_share(params, old)
+    after = state.change_sending = params.change_instances * _group_share(params, state.rollout_share)
     state.backoff[0, params.change_groups] += np.maximum(after - before, 0.0)
     if (old > state.rollout_share).any():  # some pods are deleted
         shrink = np.maximum(old - state.rollout_share, 0.0)
@@ -43,6 +42,14 @@ def ramp_rollout(state: FleetState, params: SimParams, dt: float) -> None:
         if state.etcd.busy:  # their connections close: what they wait for from etcd is cancelled
             state.etcd.scale(params.etcd_change_rows, keep)
             state.awaiting_etcd[params.etcd_flows] = state.etcd.waiting
+
+
+def _group_share(params: SimParams, share: np.ndarray) -> np.ndarray:
+    """Share of the change's groups' instances sending at node share ``share`` ``(C,)``: the
+    share itself when every change client runs on every node and none is leader-only."""
+    if params.change_per_node_only:
+        return share
+    return sending_share(share, params.change_group_leader_replicas, params.change_group_fixed)
 
 
 def release_backoff(state: FleetState, params: SimParams, dt: float) -> None:

@@ -18,6 +18,11 @@ import numpy as np
 from waveguard.sim.maxinflight import MaxInFlight
 
 
+def _read_only(zeros: np.ndarray) -> np.ndarray:
+    zeros.flags.writeable = False
+    return zeros
+
+
 def _no_array() -> np.ndarray:  # issue 12: default of the read-path arrays (built by build_params)
     return np.zeros(0)
 
@@ -197,13 +202,21 @@ class SimParams:
         return np.flatnonzero(self.limited)
 
     @cached_property
+    def zeros_by_flow_replica(self) -> np.ndarray:
+        """Read-only zeros ``(F, R, C)``."""
+        return _read_only(np.zeros((self.n_flows, self.n_replicas, self.n_clusters)))
+
+    @cached_property
+    def zeros_by_level_replica(self) -> np.ndarray:
+        """Read-only zeros ``(Lu, R, C)``."""
+        return _read_only(np.zeros((self.n_used_levels, self.n_replicas, self.n_clusters)))
+
+    @cached_property
     def nothing_released(self) -> tuple[np.ndarray, np.ndarray]:
         """Read-only zeros ``(K, G, C)`` and ``(G, C)``: no client released from back-off."""
         n_groups = len(self.group_flow)
-        zeros = np.zeros((self.release_fraction.shape[0], n_groups, self.n_clusters)), np.zeros((n_groups, self.n_clusters))
-        for z in zeros:
-            z.flags.writeable = False
-        return zeros
+        return (_read_only(np.zeros((self.release_fraction.shape[0], n_groups, self.n_clusters))),
+                _read_only(np.zeros((n_groups, self.n_clusters))))
 
     @cached_property
     def change_per_node_only(self) -> bool:

@@ -171,6 +171,9 @@ class FleetState:
     retry_after_changed_s: np.ndarray = field(default_factory=_empty)  #: (Lu, R, C) when Retry-After last doubled
     retries_sent: np.ndarray = field(default_factory=_empty)  #: (F, C) retries re-sent so far (extra requests)
     retries_any: bool = False  #: ``retries_sent`` was added to since it was last recorded
+    #: some request has executed across a step (until then ``executing`` holds its +0.0 zeros,
+    #: and a step skips what adds it: sim/phases/replicas.py)
+    executing_any: bool = False
     etcd_crashes: np.ndarray = field(default_factory=_empty)  #: (C,) consecutive etcd OOM kills (crash-loop back-off)
     retry_pending: bool = False  #: some rejected request waits to be retried
     etcd_idle: bool = True  #: no range waits for etcd and none is down: its figures stand still

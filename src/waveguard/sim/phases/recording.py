@@ -199,8 +199,11 @@ def _write_gauges(state: FleetState, recorder: Recorder) -> None:
     frame[row["apiserver_flowcontrol_current_inqueue_requests"]] = state.inqueue_by_level
     frame[row["apiserver_flowcontrol_request_wait_duration_seconds"]] = state.level_wait_s
     frame[row["apiserver_request_duration_seconds"]] = state.scope_p99_s
-    in_flight = state.executing + state.awaiting_etcd if state.etcd_busy else state.executing
-    frame[row["apiserver_current_inflight_requests"]] = in_flight.sum(axis=(0, 1))
+    if state.etcd_busy:
+        frame[row["apiserver_current_inflight_requests"]] = (state.executing + state.awaiting_etcd).sum(axis=(0, 1))
+    else:
+        frame[row["apiserver_current_inflight_requests"]] = state.executing.sum(axis=(0, 1)) \
+            if state.executing_any else 0.0
     frame[row["process_resident_memory_bytes"]] = state.memory
     frame[row["waveguard_sim_dns_client_failure_ratio"]] = state.client_dns_failure
     frame[row["waveguard_sim_workload_error_ratio"]] = state.workload_error

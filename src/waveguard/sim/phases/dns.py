@@ -58,7 +58,7 @@ def _coredns_failure(state: FleetState, params: SimParams) -> np.ndarray:
         if not _may_fail(state):
             return params.zeros_by_cluster
         return failure_ratio(state, params, params.coredns_query_flow)
-    if not state.coredns_without_copy_any:  # every pod has its copy: 0 / pods
+    if not state.coredns_without_copy.any():  # every pod has its copy: 0 / pods
         return params.zeros_by_cluster
     return state.coredns_without_copy / np.maximum(params.coredns_instances, 1.0)
 

@@ -177,6 +177,8 @@ class FleetState:
     etcd_crashes: np.ndarray = field(default_factory=_empty)  #: (C,) consecutive etcd OOM kills (crash-loop back-off)
     retry_pending: bool = False  #: some rejected request waits to be retried
     etcd_idle: bool = True  #: no range waits for etcd and none is down: its figures stand still
+    #: this step left etcd's figures as they were (etcd_component: idle, and it was idle before)
+    etcd_quiet: bool = False
     retry_after_raised: bool = False  #: some level's Retry-After is above 1 s or drops are remembered
     write_stall_s: np.ndarray = field(default_factory=_empty)  #: (C,) seconds a write now waits for etcd's new leader
     write_stall_any: bool = False  #: some cluster's writes wait for a leader

@@ -80,7 +80,8 @@ def etcd_component(state: FleetState, params: SimParams, dt: float) -> None:
     kube-apiserver's etcd requests (the longest range wait, or a commit)."""
     writers = params.mutating_flows
     writes = np.einsum("frc,fc->c", state.dispatched[writers], params.writers_mutating_share)
-    if not state.etcd.busy and state.etcd_idle:
+    state.etcd_quiet = not state.etcd.busy and state.etcd_idle
+    if state.etcd_quiet:
         state.etcd_writes = writes
         state.etcd_500_by_flow = None
         return  # nothing read from etcd, never down: idle memory and a commit's p99 stand

@@ -202,6 +202,11 @@ class SimParams:
         return np.flatnonzero(self.limited)
 
     @cached_property
+    def every_group_twinned(self) -> bool:
+        """Every group has a twin flow for a cold cache (``group_cold_twin`` all 1)."""
+        return bool((self.group_cold_twin == 1.0).all())
+
+    @cached_property
     def zeros_by_flow_replica(self) -> np.ndarray:
         """Read-only zeros ``(F, R, C)``."""
         return _read_only(np.zeros((self.n_flows, self.n_replicas, self.n_clusters)))

@@ -31,7 +31,7 @@ def resolve(state: FleetState, params: SimParams, dt: float) -> None:
     """Step 9: the share of CoreDNS answers that fail (``dns_failure``), of the workloads'
     lookups after their caches (``client_dns_failure``) and the workloads' error ratio."""
     state.dns_failure = _coredns_failure(state, params)
-    state.client_dns_failure = state.dns_caches.step(state.dns_failure)
+    state.client_dns_failure = state.dns_caches.step(state.dns_failure, state.dns_failure is params.zeros_by_cluster)
     if not _may_fail(state):
         if state.client_dns_failure is state.dns_caches.none_failing:  # 1 − (1 − 0)(1 − k × 0) = 0
             state.workload_error = params.zeros_by_cluster

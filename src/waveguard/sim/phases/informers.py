@@ -123,7 +123,8 @@ def settle_informers(state: FleetState, params: SimParams, dt: float) -> None:
     all the same (wasted seats, CPU, memory)."""
     group_flow, cold_flow = params.group_flow, params.group_cold_flow
     twin = params.group_cold_twin  # (G, 1, 1): count a cold-cache twin flow's answers once
-    completed = state.completed[group_flow] + state.completed[cold_flow] * twin
+    completed = state.completed[group_flow] + (state.completed[cold_flow] if params.every_group_twinned
+                                               else state.completed[cold_flow] * twin)
     failed = (state.rejected[group_flow] + state.rejected[cold_flow] * twin).sum(axis=1) if state.queueing else None
     if state.cold_rejected is not None:  # answered 429 by a cache that is not ready
         failed = state.cold_rejected if failed is None else failed + state.cold_rejected

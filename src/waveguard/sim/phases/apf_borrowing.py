@@ -23,7 +23,8 @@ from waveguard.sim.state import FleetState
 def track_demand(state: FleetState, params: SimParams, dt: float) -> None:
     """Step 8: seats in use after dispatch (``used_seats``), the levels' demand high watermark
     (in use + queued), and the readjustment when its period is due."""
-    used = state.occupied + state.given
+    # seats in use: those held before dispatch and those given by it (none held: what it gave)
+    used = state.given if state.occupied is params.zeros_by_level_replica else state.occupied + state.given
     demand = used + per_level(params, state.queued * params.seats) if state.queueing else used
     np.maximum(state.used_demand_high_watermark, demand, out=state.used_demand_high_watermark)
     if state.demand_sum.shape != demand.shape:

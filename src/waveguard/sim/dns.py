@@ -100,12 +100,12 @@ class DNSCaches:
         self.none_failing = np.zeros(n)
         self.none_failing.flags.writeable = False
 
-    def step(self, coredns_fail: np.ndarray, answered: bool = False) -> np.ndarray:
+    def step(self, coredns_fail: np.ndarray, all_answered: bool = False) -> np.ndarray:
         """Advance one step with CoreDNS failing ``coredns_fail`` (n,) of its answers
-        (``answered``: the caller knows it is 0); returns the share of the workloads' lookups
+        (``all_answered``: the caller knows it is 0); returns the share of the workloads' lookups
         that fail (n,)."""
         expired = self.node.drain()
-        if self.client.empty and (answered or coredns_fail.max() < _NEGLIGIBLE):  # all answered: refill at once
+        if self.client.empty and (all_answered or coredns_fail.max() < _NEGLIGIBLE):  # refill at once
             self.node.add_fresh(expired)
             return self.none_failing
         # Refetch of an expiring node entry: answered → fresh again; else the name's client

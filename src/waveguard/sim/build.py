@@ -122,6 +122,7 @@ def _per_flow(clusters: list[Cluster], flows: FlowTable, limited: np.ndarray, dt
         change_rate=np.where(flows.is_change, flows.rate, 0.0).T.copy(),
         service_s=per_replica(flows.tau), cpu_s=per_replica(flows.cpu), seats=seats, max_in_flight=legacy,
         heavy_flows=np.flatnonzero(flows.cpu.max(axis=0) >= HEAVY_CPU_SHARE * dt),
+        heavy_cpu_s=per_replica(np.where(flows.cpu.max(axis=0) >= HEAVY_CPU_SHARE * dt, flows.cpu, 0.0)),
         memory_per_request=per_replica(flows.mem * C.GO_HEAP_GROWTH_FACTOR),
         cpu_per_executing=per_replica(flows.cpu / flows.tau), pod_write_share=flows.pod_write_frac.T.copy(),
         queue_capacity=np.ascontiguousarray(np.broadcast_to(flows.qcap[:, None, None], full)),

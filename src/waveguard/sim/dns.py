@@ -39,7 +39,6 @@ class _Ring:
         self.width = ttl_s / BINS
         self.dt = dt
         self.bins = np.full((BINS, n), 1.0 / BINS if full else 0.0)
-        self.total = self.bins.sum(axis=0)  # kept up to date without summing the bins
         self.ptr = 0
         self.elapsed = 0.0
         self.empty = not full
@@ -50,7 +49,6 @@ class _Ring:
         col = self.bins[self.ptr]
         out = np.minimum(self._rate, col)
         col -= out
-        self.total -= out
         self.elapsed += self.dt
         if self.elapsed >= self.width - 1e-9:
             self.elapsed -= self.width
@@ -60,8 +58,22 @@ class _Ring:
 
     def add_fresh(self, share: np.ndarray) -> None:
         """Entries fetched now: they expire one TTL from now (the bin just behind the current)."""
-        self.bins[self.ptr - 1] += share
-        self.total += share
+        row = self.bins[self.ptr - 1]
+        row += share
+
+
+class _CountedRing(_Ring):
+    """A :class:`_Ring` that also keeps its total per column ``(n,)`` (the client caches: the
+    refetch reads it)."""
+
+    def __init__(self, n: int, ttl_s: float, dt: float, full: bool) -> None:
+        super().__init__(n, ttl_s, dt, full)
+        self.total = self.bins.sum(axis=0)  # kept up to date without summing the bins
+
+    def drain(self) -> np.ndarray:
+        out = super().drain()
+        self.total -= out
+        return out
 
     def add_uniform(self, share: np.ndarray) -> None:
         """Entries with remaining lifetimes spread uniformly over the TTL."""
@@ -80,19 +92,22 @@ class DNSCaches:
     """Client and node-local caches of every cluster (see the module docstring)."""
 
     def __init__(self, n: int, dt: float) -> None:
-        self.node = _Ring(n, C.DNS_NODE_CACHE_TTL_S, dt, full=True)
-        self.client = _Ring(n, C.DNS_CLIENT_CACHE_TTL_S, dt, full=False)
+        self.node = _Ring(n, C.DNS_NODE_CACHE_TTL_S, dt, full=True)  # (no total: nothing reads it)
+        self.client = _CountedRing(n, C.DNS_CLIENT_CACHE_TTL_S, dt, full=False)
         self.dead = np.zeros(n)
         self._refetch = min(1.0, dt / C.DNS_REFETCH_S)
-        self._zero = np.zeros(n)
+        #: (n,) read-only zeros, what :meth:`step` returns while every lookup is answered
+        self.none_failing = np.zeros(n)
+        self.none_failing.flags.writeable = False
 
-    def step(self, coredns_fail: np.ndarray) -> np.ndarray:
-        """Advance one step with CoreDNS failing ``coredns_fail`` (n,) of its answers; returns
-        the share of the workloads' lookups that fail (n,)."""
+    def step(self, coredns_fail: np.ndarray, all_answered: bool = False) -> np.ndarray:
+        """Advance one step with CoreDNS failing ``coredns_fail`` (n,) of its answers
+        (``all_answered``: the caller knows it is 0); returns the share of the workloads' lookups
+        that fail (n,)."""
         expired = self.node.drain()
-        if self.client.empty and coredns_fail.max() < _NEGLIGIBLE:  # all answered: refill at once
+        if self.client.empty and (all_answered or coredns_fail.max() < _NEGLIGIBLE):  # refill at once
             self.node.add_fresh(expired)
-            return self._zero
+            return self.none_failing
         # Refetch of an expiring node entry: answered → fresh again; else the name's client
         # entries are now all it has.
         answered = 1.0 - coredns_fail

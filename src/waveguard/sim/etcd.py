@@ -117,6 +117,11 @@ class EtcdPhase:
         self._cohort_t = np.zeros(self._hist_n + 4)
         self._h = self._n = 0
         self._dense_sums = n_clusters == 1
+        # While nothing waits (_idle_step): steps since the history was last written by a busy
+        # step, the CPU stretch ``rate`` was last computed for, whether ``sent_bytes`` is nonzero.
+        self._idle_steps = 0
+        self._idle_slow: np.ndarray | None = None
+        self._sent_any = False
 
     @property
     def busy(self) -> bool:
@@ -149,9 +154,11 @@ class EtcdPhase:
         self._cohort_t[self._n - self._h] = t
         self._n += 1
 
-    def advance(self, t: float, tau: np.ndarray, slow: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    def advance(self, t: float, tau: np.ndarray | None,
+                slow: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
         """One step of etcd service ending at ``t``. ``tau`` ``(Fe, R, C)``: the apiserver time
-        each response will then need; ``slow`` ``(R, C)``: each replica's CPU oversubscription
+        each response will then need (read only while requests wait: None will do when none
+        does); ``slow`` ``(R, C)``: each replica's CPU oversubscription
         (≥ 1). Returns ``(arrived, late, cancelled)``, each ``(Fe, R,
         C)``: responses that arrived this step (they enter the apiserver phase), those of them
         whose client will have given up before the apiserver is done (abandoned, included in
@@ -159,10 +166,10 @@ class EtcdPhase:
         now). None when nothing waits."""
         self._steps += 1
         if not self.busy:
-            self._hist[self._steps % self._hist_n] = self.served_bytes
-            self.rate[:] = C.ETCD_RANGE_BYTES_PER_S / slow
-            self.sent_bytes[:] = 0.0
+            self._idle_step(slow)
             return None
+        assert tau is not None, "requests wait for etcd: their apiserver time is needed"
+        self._idle_steps, self._idle_slow, self._sent_any = 0, None, True
         at, vals = self._entries.live()
         reading = self._cohort_sum(vals[_WAIT], at, _CLUSTER)  # (C,) requests reading from each cluster's etcd
         share = np.minimum(C.ETCD_RANGE_BYTES_PER_S, self.throughput / np.maximum(reading, _TINY)) * self.serving
@@ -190,6 +197,21 @@ class EtcdPhase:
         before = self.served_bytes.ravel()[at[_RC]] - vals[_START]
         left = np.maximum(self._bytes[at[_CELL]] - before, 0.0)
         return self._cohort_sum(vals[_WAIT] * np.minimum(self.rate.ravel()[at[_RC]] * self.dt, left), at, _CLUSTER)
+
+    def _idle_step(self, slow: np.ndarray) -> None:
+        """A step with nothing waiting: the served bytes stand still, so the history of the last
+        timeout fills with them (and, once full, stays so); a request would get one member's link,
+        less the replica's CPU stretch ``slow`` (recomputed when that array changes: it is
+        replaced, never written in place); nothing is sent."""
+        if self._idle_steps < self._hist_n:
+            self._hist[self._steps % self._hist_n] = self.served_bytes
+            self._idle_steps += 1
+        if slow is not self._idle_slow:
+            self.rate[:] = C.ETCD_RANGE_BYTES_PER_S / slow
+            self._idle_slow = slow
+        if self._sent_any:
+            self.sent_bytes[:] = 0.0
+            self._sent_any = False
 
     def _update_received(self) -> None:
         """:attr:`received` from the entries: each waiting request has received its replica's

@@ -11,11 +11,16 @@ simulation runs; the phases read it, never write it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
 from waveguard.sim.maxinflight import MaxInFlight
 
+
+def _read_only(zeros: np.ndarray) -> np.ndarray:
+    zeros.flags.writeable = False
+    return zeros
 
 
 def _no_array() -> np.ndarray:  # issue 12: default of the read-path arrays (built by build_params)
@@ -65,6 +70,7 @@ class SimParams:
     seats: np.ndarray  #: (F, R, C) seats a request holds (before 1.20: max-in-flight slots)
     max_in_flight: MaxInFlight  #: admission of the clusters before APF (< 1.20)
     heavy_flows: np.ndarray  #: flows whose request needs ≥ _HEAVY_CPU_SHARE of a core-step
+    heavy_cpu_s: np.ndarray  #: (F, R, C) ``cpu_s`` of the heavy flows, 0 for the others
     memory_per_request: np.ndarray  #: (F, R, C) live heap × GO_HEAP_GROWTH_FACTOR (bytes)
     cpu_per_executing: np.ndarray  #: (F, R, C) CPU cores one executing request keeps busy (cpu / τ)
     pod_write_share: np.ndarray  #: (F, C) share of a flow's requests that write a pod
@@ -167,3 +173,69 @@ class SimParams:
     memory_flows_etcd_row: np.ndarray = field(default_factory=_no_array)
     #: whether some memory flow reads from etcd
     memory_flows_wait_any: bool = False
+
+    # --- issue 17: derived once from the fields above, so that a step does not gather them ---
+    @cached_property
+    def limited_rows(self) -> slice | np.ndarray:
+        """The limited levels' rows of an ``(L, ...)`` array: a slice when contiguous, else indices."""
+        rows = np.flatnonzero(self.limited)
+        contiguous = len(rows) > 0 and rows[-1] - rows[0] + 1 == len(rows)
+        return slice(int(rows[0]), int(rows[-1]) + 1) if contiguous else rows
+
+    @cached_property
+    def unlimited_rows(self) -> np.ndarray:
+        """The exempt levels' indices."""
+        return np.flatnonzero(~self.limited)
+
+    @cached_property
+    def borrowing_bounds(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Of the limited levels: ``min_seats`` and ``nominal_seats`` ``(Ll, 1, C)``,
+        ``max_seats`` as ``(Ll, R, C)``; and ``server_seats`` as ``(R, C)``."""
+        rows, per_replica = self.limited_rows, (self.n_replicas, self.n_clusters)
+        high = np.ascontiguousarray(np.broadcast_to(self.max_seats[rows], (len(self.limited_levels),) + per_replica))
+        total = np.ascontiguousarray(np.broadcast_to(self.server_seats, per_replica))
+        return self.min_seats[rows], self.nominal_seats[rows], high, total
+
+    @cached_property
+    def limited_levels(self) -> np.ndarray:
+        """The limited levels' indices."""
+        return np.flatnonzero(self.limited)
+
+    @cached_property
+    def every_group_twinned(self) -> bool:
+        """Every group has a twin flow for a cold cache (``group_cold_twin`` all 1)."""
+        return bool((self.group_cold_twin == 1.0).all())
+
+    @cached_property
+    def zeros_by_flow_replica(self) -> np.ndarray:
+        """Read-only zeros ``(F, R, C)``."""
+        return _read_only(np.zeros((self.n_flows, self.n_replicas, self.n_clusters)))
+
+    @cached_property
+    def zeros_by_level_replica(self) -> np.ndarray:
+        """Read-only zeros ``(Lu, R, C)``."""
+        return _read_only(np.zeros((self.n_used_levels, self.n_replicas, self.n_clusters)))
+
+    @cached_property
+    def nothing_released(self) -> tuple[np.ndarray, np.ndarray]:
+        """Read-only zeros ``(K, G, C)`` and ``(G, C)``: no client released from back-off."""
+        n_groups = len(self.group_flow)
+        return (_read_only(np.zeros((self.release_fraction.shape[0], n_groups, self.n_clusters))),
+                _read_only(np.zeros((n_groups, self.n_clusters))))
+
+    @cached_property
+    def change_per_node_only(self) -> bool:
+        """No change flow or group is leader-only or has fixed replicas: what sends at node share
+        s is s of it (:func:`waveguard.sim.flows.sending_share` is s itself)."""
+        return not ((self.change_rate_leader_replicas > 0).any() or self.change_rate_fixed.any()
+                    or (self.change_group_leader_replicas > 0).any() or self.change_group_fixed.any())
+
+    @cached_property
+    def writers_mutating_share(self) -> np.ndarray:
+        """``(Fw, C)`` ``mutating_share`` of the ``mutating_flows``."""
+        return self.mutating_share[self.mutating_flows]
+
+    @cached_property
+    def memory_flows_level_pos(self) -> np.ndarray:
+        """``(M,)`` position of each memory flow's level among the used levels."""
+        return self.flow_level_pos[self.memory_flows]

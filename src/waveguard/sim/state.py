@@ -110,12 +110,14 @@ class FleetState:
     latency_service_s: np.ndarray = field(default_factory=_empty)  #: (F, C) service time of the slowest replica
     mmc_scale: np.ndarray = field(default_factory=_empty)  #: (Lu, C) hold × ln 100 / seats
     mmc_power: np.ndarray = field(default_factory=_empty)  #: (Lu, C) √(2(seats + 1)) − 1
+    service_max_s: np.ndarray | None = None  #: (F, C) ``service_now_s`` of the slowest replica; None: recompute
 
     # --- this step (overwritten every step) -------------------------------------------------
     demand_noise: np.ndarray = field(default_factory=_empty)  #: (C,) lognormal, mean 1
     lb_noise: np.ndarray = field(default_factory=_empty)  #: (R, C) lognormal, mean 1
     released: np.ndarray = field(default_factory=_empty)  #: (K, G, C) clients re-sending after back-off
     resending: np.ndarray = field(default_factory=_empty)  #: (G, C) ``released`` summed over back-off levels
+    resending_any: bool = False  #: some client re-sends this step (else both are read-only zeros)
     arrivals: np.ndarray = field(default_factory=_empty)  #: (F, C) requests arriving this step
     arrivals_per_replica: np.ndarray = field(default_factory=_empty)  #: (F, R, C)
     replica_share: np.ndarray = field(default_factory=_empty)  #: (R, C) each replica's share of new requests
@@ -168,9 +170,15 @@ class FleetState:
     drops_window: np.ndarray = field(default_factory=_empty)  #: (Lu, R, C) requests dropped in the last Retry-After seconds
     retry_after_changed_s: np.ndarray = field(default_factory=_empty)  #: (Lu, R, C) when Retry-After last doubled
     retries_sent: np.ndarray = field(default_factory=_empty)  #: (F, C) retries re-sent so far (extra requests)
+    retries_any: bool = False  #: ``retries_sent`` was added to since it was last recorded
+    #: some request has executed across a step (until then ``executing`` holds its +0.0 zeros,
+    #: and a step skips what adds it: sim/phases/replicas.py)
+    executing_any: bool = False
     etcd_crashes: np.ndarray = field(default_factory=_empty)  #: (C,) consecutive etcd OOM kills (crash-loop back-off)
     retry_pending: bool = False  #: some rejected request waits to be retried
     etcd_idle: bool = True  #: no range waits for etcd and none is down: its figures stand still
+    #: this step left etcd's figures as they were (etcd_component: idle, and it was idle before)
+    etcd_quiet: bool = False
     retry_after_raised: bool = False  #: some level's Retry-After is above 1 s or drops are remembered
     write_stall_s: np.ndarray = field(default_factory=_empty)  #: (C,) seconds a write now waits for etcd's new leader
     write_stall_any: bool = False  #: some cluster's writes wait for a leader
@@ -185,3 +193,8 @@ class FleetState:
     #: (M, R, C) share of a memory flow's entering requests that
     #: :func:`waveguard.sim.phases.replicas.held_list_memory` counts whole (refresh_service)
     memory_whole: np.ndarray = field(default_factory=_empty)
+    #: (M, R, C) requests of each memory flow that its level's seats admit at once (seat limit ÷
+    #: the seats its bundle's LISTs hold together; with the limits, common.refresh_limits)
+    memory_seat_bound: np.ndarray = field(default_factory=_empty)
+    #: (Gc, C) the change's instances sending at ``rollout_share`` (None: not computed yet)
+    change_sending: np.ndarray | None = None

@@ -23,7 +23,8 @@ from waveguard.sim.state import FleetState
 def track_demand(state: FleetState, params: SimParams, dt: float) -> None:
     """Step 8: seats in use after dispatch (``used_seats``), the levels' demand high watermark
     (in use + queued), and the readjustment when its period is due."""
-    used = state.occupied + state.given
+    # seats in use: those held before dispatch and those given by it (none held: what it gave)
+    used = state.given if state.occupied is params.zeros_by_level_replica else state.occupied + state.given
     demand = used + per_level(params, state.queued * params.seats) if state.queueing else used
     np.maximum(state.used_demand_high_watermark, demand, out=state.used_demand_high_watermark)
     if state.demand_sum.shape != demand.shape:
@@ -42,16 +43,14 @@ def readjust(state: FleetState, params: SimParams) -> None:
     limits throughout."""
     state.next_readjust_s += C.APF_READJUST_PERIOD_S
     state.demand_high_watermark[params.used_levels] = state.used_demand_high_watermark
-    state.used_demand_high_watermark[:] = 0.0
-    limited = params.limited
+    state.used_demand_high_watermark.fill(0.0)
+    limited = params.limited_rows
+    min_seats, nominal, high, total = params.borrowing_bounds
     smooth_seat_demand(state, params)
-    low = np.maximum(params.min_seats[limited],
-                     np.minimum(params.nominal_seats[limited], state.demand_high_watermark[limited]))
-    high = np.broadcast_to(params.max_seats[limited], low.shape)
+    low = np.maximum(min_seats, np.minimum(nominal, state.demand_high_watermark[limited]))
     target = np.maximum(low, state.smoothed_demand[limited])
-    total = np.broadcast_to(params.server_seats, low.shape[1:])
     fair = state.fair_fraction = solve_fair_fraction(target, low, high, total, state.fair_fraction)
-    state.seat_limits[limited] = np.where(state.up & params.borrows, np.clip(fair * target, low, high),
+    state.seat_limits[limited] = np.where(state.up & params.borrows, clip(fair * target, low, high),
                                           state.seat_limits[limited])
     lift_legacy_limits(state, params)
     state.used_seat_limits = state.seat_limits[params.used_levels].copy()
@@ -62,7 +61,7 @@ def smooth_seat_demand(state: FleetState, params: SimParams) -> None:
     """``seatDemandStats.update`` for every level: the period's average + standard deviation
     (the envelope) and smoothed = max(envelope, A × smoothed + (1 − A) × envelope); levels no
     flow uses have an envelope of 0. Resets the period's sums."""
-    envelope = np.zeros_like(state.smoothed_demand)
+    envelope = np.zeros(state.smoothed_demand.shape)
     steps = max(1, state.demand_steps)
     if state.demand_sum.size:
         avg = state.demand_sum / steps
@@ -75,6 +74,13 @@ def smooth_seat_demand(state: FleetState, params: SimParams) -> None:
     state.smoothed_demand = np.maximum(envelope, a * state.smoothed_demand + (1.0 - a) * envelope)
 
 
+def clip(x: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:
+    """``np.clip(x, low, high)`` for numbers (no NaN) as its two ufuncs, max then min (without
+    np.clip's Python layers; the same values)."""
+    out = np.maximum(x, low)
+    return np.minimum(out, high, out=out)
+
+
 def fair_fraction(target: np.ndarray, low: np.ndarray, high: np.ndarray, total: np.ndarray) -> np.ndarray:
     """The fraction f with Σ_l clip(f × target_l, low_l, high_l) = total (the server's seats,
     broadcastable to the per-(replica, cluster) shape), per (replica, cluster).
@@ -85,7 +91,7 @@ def fair_fraction(target: np.ndarray, low: np.ndarray, high: np.ndarray, total: 
     problem)."""
     t = np.maximum(target, TINY)
     points = np.concatenate([low / t, high / t])  # (2L, R, C)
-    sums = np.clip(points[:, None] * t[None], low[None], high[None]).sum(axis=1)  # (2L, R, C)
+    sums = clip(points[:, None] * t[None], low[None], high[None]).sum(axis=1)  # (2L, R, C)
     above = sums >= total
     f_hi = np.where(above, points, np.inf).min(axis=0)
     s_hi = np.where(above & (points == f_hi), sums, np.inf).min(axis=0)
@@ -109,13 +115,13 @@ def solve_fair_fraction(target: np.ndarray, low: np.ndarray, high: np.ndarray, t
     f = start.copy()
     for _ in range(3):
         ft = f * target
-        g = np.clip(ft, low, high).sum(axis=0)
+        g = clip(ft, low, high).sum(axis=0)
         if _close(g, total).all():  # on its segment already (the usual case): no more steps
             return f
         inside = (ft > low) & (ft < high)
         slope = (target * inside).sum(axis=0)
         f = np.where(slope > 0, f + (total - g) / np.maximum(slope, TINY), f)
-    bad = ~_close(np.clip(f * target, low, high).sum(axis=0), total)
+    bad = ~_close(clip(f * target, low, high).sum(axis=0), total)
     if bad.any():
         f[bad] = fair_fraction(target[:, bad], low[:, bad], high[:, bad], total[bad])
     return f

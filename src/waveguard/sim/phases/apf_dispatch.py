@@ -26,8 +26,11 @@ def dispatch(state: FleetState, params: SimParams, dt: float) -> None:
     crashloop_events(state, params, dt)
     released = client_retries.release_retries(state, params, dt)  # 429s re-sent after Retry-After
     in_flight = state.executing + state.awaiting_etcd if state.etcd_busy else state.executing
-    occupied = per_level(params, in_flight * params.seats)
-    available = np.maximum(state.used_seat_limits - occupied, 0.0)
+    if state.executing_any or state.etcd_busy:
+        occupied = per_level(params, in_flight * params.seats)
+        available = np.maximum(state.used_seat_limits - occupied, 0.0)
+    else:  # nothing in flight: no seat occupied, every seat free (limits − 0, never < 0)
+        occupied, available = params.zeros_by_level_replica, state.used_seat_limits
     queued, rejected, dispatched = state.queued, state.rejected, state.dispatched
     want = queued + state.arrivals_per_replica if state.queueing else state.arrivals_per_replica
     demand = want * state.seat_occupancy

@@ -49,6 +49,7 @@ def release_retries(state: FleetState, params: SimParams, dt: float) -> np.ndarr
     state.arrivals_per_replica += sent[:, None, :] * state.replica_share[None]
     state.arrivals += sent  # each retry costs admission CPU like any request (replicas.memory_and_cpu)
     state.retries_sent += sent
+    state.retries_any = True
     return release
 
 

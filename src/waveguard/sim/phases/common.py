@@ -42,6 +42,7 @@ def refresh_service(state: FleetState, params: SimParams, dt: float) -> None:
     if len(etcd_flows):  # admitted requests that wait for etcd hold their seats the whole step
         state.seat_occupancy[etcd_flows] = params.seats[etcd_flows] + state.fanout_extra_seats[etcd_flows]
     state.memory_whole = _counted_whole(state, params)
+    state.service_max_s = None  # the latency phase takes it again from service_now_s
 
 
 def _counted_whole(state: FleetState, params: SimParams) -> np.ndarray:
@@ -80,11 +81,13 @@ def refresh_limits(state: FleetState, params: SimParams) -> None:
     """The recorded limits (``apiserver_flowcontrol_current_limit_seats``: seats of the replicas
     up, 0 for exempt levels and clusters before APF) and the seats the latency model queues on."""
     limit = (state.seat_limits * state.up).sum(axis=1)
-    limit[~params.limited] = 0.0
+    limit[params.unlimited_rows] = 0.0
     if params.max_in_flight.enabled:
         limit[:, params.max_in_flight.cols] = 0.0
     state.limit_record = limit
     state.seats_up = (state.used_seat_limits * state.up_float).sum(axis=1)  # (Lu, C): seats of the replicas up
+    # (M, R, C): requests of each memory flow its level's seats admit at once (replicas.held_list_memory)
+    state.memory_seat_bound = state.used_seat_limits[params.memory_flows_level_pos] / params.memory_flows_peak_seats
     state.hold_s = None  # refresh the cached M/M/c factors
     state.limits_changed = True
 
@@ -92,5 +95,6 @@ def refresh_limits(state: FleetState, params: SimParams) -> None:
 def update_rates(state: FleetState, params: SimParams, dt: float) -> None:
     """Steady requests per step: the baseline's, plus the change's at today's rollout share (a
     leader-only flow: one sender once any replica runs; a Deployment: all its replicas)."""
-    share = sending_share(state.rollout_share, params.change_rate_leader_replicas, params.change_rate_fixed)
+    share = state.rollout_share if params.change_per_node_only \
+        else sending_share(state.rollout_share, params.change_rate_leader_replicas, params.change_rate_fixed)
     state.arrivals_per_step = (params.steady_rate + params.change_rate * share) * dt

@@ -55,6 +55,7 @@ def retry_conflicts(state: FleetState, params: SimParams, dt: float) -> None:
     state.arrivals_per_replica[flows] += retries[:, None, :] * state.replica_share[None]
     ensure_retry_state(state, params)
     state.retries_sent[flows] += retries
+    state.retries_any = True
     state.conflicts_409 = (updates * answered_409).sum(axis=0)
 
 

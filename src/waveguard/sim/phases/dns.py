@@ -30,19 +30,25 @@ def restart_coredns_pods(state: FleetState, params: SimParams, dt: float) -> Non
 def resolve(state: FleetState, params: SimParams, dt: float) -> None:
     """Step 9: the share of CoreDNS answers that fail (``dns_failure``), of the workloads'
     lookups after their caches (``client_dns_failure``) and the workloads' error ratio."""
-    fresh = state.completed_by_group[params.coredns_group].sum(axis=0)
-    state.dns_failure = _coredns_failure(state, params, fresh)
-    state.client_dns_failure = state.dns_caches.step(state.dns_failure)
-    api_fail = failure_ratio(state, params, params.workload_flow) if _may_fail(state) else params.zeros_by_cluster
+    state.dns_failure = _coredns_failure(state, params)
+    state.client_dns_failure = state.dns_caches.step(state.dns_failure, state.dns_failure is params.zeros_by_cluster)
+    if not _may_fail(state):
+        if state.client_dns_failure is state.dns_caches.none_failing:  # 1 − (1 − 0)(1 − k × 0) = 0
+            state.workload_error = params.zeros_by_cluster
+            return
+        api_fail = params.zeros_by_cluster
+    else:
+        api_fail = failure_ratio(state, params, params.workload_flow)
     state.workload_error = 1.0 - (1.0 - state.client_dns_failure) * (1.0 - C.WORKLOAD_API_DEPENDENT_SHARE * api_fail)
 
 
-def _coredns_failure(state: FleetState, params: SimParams, fresh: np.ndarray) -> np.ndarray:
+def _coredns_failure(state: FleetState, params: SimParams) -> np.ndarray:
     """Share of CoreDNS's answers that fail (SERVFAIL): pods without a copy (informer design),
-    or answers whose API request failed (api_per_answer). ``fresh``: CoreDNS informers synced
-    this step."""
+    or answers whose API request failed (api_per_answer). A pod gets its copy when its
+    informer syncs (``completed_by_group``)."""
     synced_before = state.coredns_synced_before
     if synced_before is not None:
+        fresh = state.completed_by_group[params.coredns_group].sum(axis=0)  # CoreDNS informers synced now
         waiting = np.maximum(params.coredns_instances - synced_before, TINY)
         state.coredns_without_copy = np.maximum(
             0.0, state.coredns_without_copy - fresh * np.minimum(1.0, state.coredns_without_copy / waiting))
@@ -52,6 +58,8 @@ def _coredns_failure(state: FleetState, params: SimParams, fresh: np.ndarray) ->
         if not _may_fail(state):
             return params.zeros_by_cluster
         return failure_ratio(state, params, params.coredns_query_flow)
+    if not state.coredns_without_copy.any():  # every pod has its copy: 0 / pods
+        return params.zeros_by_cluster
     return state.coredns_without_copy / np.maximum(params.coredns_instances, 1.0)
 
 

@@ -27,11 +27,13 @@ def through_etcd(state: FleetState, params: SimParams, dt: float) -> None:
     waited = np.minimum(state.queued[etcd_flows] / np.maximum(admitted, TINY) * dt, C.APF_QUEUE_WAIT_LIMIT_S) \
         if state.queueing else 0.0
     state.etcd.admit(state.time_s, admitted, waited)
-    out = state.etcd.advance(state.time_s, state.service_now_s[etcd_flows], state.cpu_stretch)
+    out = state.etcd.advance(state.time_s, state.service_now_s[etcd_flows] if state.etcd.busy else None,
+                             state.cpu_stretch)
     if out is None and not admitted.any():  # nothing admitted, nothing answered: all enter as dispatched
         state.entering, state.etcd_out = state.dispatched, None
-        state.awaiting_etcd[etcd_flows] = state.etcd.waiting
-        state.etcd_busy = state.etcd.busy
+        if state.etcd_busy:  # (else those rows are the zeros written when etcd last became idle)
+            state.awaiting_etcd[etcd_flows] = state.etcd.waiting
+            state.etcd_busy = state.etcd.busy
         return
     entering = state.dispatched.copy()
     entering[etcd_flows] = 0.0 if out is None else out[0]
@@ -77,8 +79,9 @@ def etcd_component(state: FleetState, params: SimParams, dt: float) -> None:
     (:func:`waveguard.model.etcd.down_after_oom_s`; one leader change) — and the p99 of
     kube-apiserver's etcd requests (the longest range wait, or a commit)."""
     writers = params.mutating_flows
-    writes = np.einsum("frc,fc->c", state.dispatched[writers], params.mutating_share[writers])
-    if not state.etcd.busy and state.etcd_idle:
+    writes = np.einsum("frc,fc->c", state.dispatched[writers], params.writers_mutating_share)
+    state.etcd_quiet = not state.etcd.busy and state.etcd_idle
+    if state.etcd_quiet:
         state.etcd_writes = writes
         state.etcd_500_by_flow = None
         return  # nothing read from etcd, never down: idle memory and a commit's p99 stand

@@ -21,19 +21,19 @@ def ramp_rollout(state: FleetState, params: SimParams, dt: float) -> None:
     leave the waiting and the synced alike, and what they wait for from etcd is cancelled."""
     if not state.ramping:
         return
-    old = state.rollout_share.copy()
+    old = state.rollout_share  # replaced below, never written in place
     step = state.ramp_per_s * dt
-    state.rollout_share = np.where(state.rollout_share < state.rollout_target,
-                                   np.minimum(state.rollout_target, state.rollout_share + step),
-                                   np.maximum(state.rollout_target, state.rollout_share - step))
-    state.ramping = bool(np.any(state.rollout_share != state.rollout_target))
+    state.rollout_share = np.where(old < state.rollout_target, np.minimum(state.rollout_target, old + step),
+                                   np.maximum(state.rollout_target, old - step))
+    state.ramping = bool((state.rollout_share != state.rollout_target).any())
     update_rates(state, params, dt)
-    leaders, fixed = params.change_group_leader_replicas, params.change_group_fixed
-    before = params.change_instances * sending_share(old, leaders, fixed)  # (Gc, C) instances sending
-    after = params.change_instances * sending_share(state.rollout_share, leaders, fixed)
+    before = state.change_sending  # (Gc, C) instances sending: as the last ramp step left them
+    if before is None:
+        before = params.change_instances * _group_share(params, old)
+    after = state.change_sending = params.change_instances * _group_share(params, state.rollout_share)
     state.backoff[0, params.change_groups] += np.maximum(after - before, 0.0)
-    shrink = np.maximum(old - state.rollout_share, 0.0)
-    if shrink.any():
+    if (old > state.rollout_share).any():  # some pods are deleted
+        shrink = np.maximum(old - state.rollout_share, 0.0)
         keep = np.where(old > 0, 1.0 - shrink / np.maximum(old, TINY), 1.0)
         group_keep = np.where(before > after, after / np.maximum(before, TINY), 1.0)  # (Gc, C)
         for i, g in enumerate(params.change_groups):
@@ -44,13 +44,26 @@ def ramp_rollout(state: FleetState, params: SimParams, dt: float) -> None:
             state.awaiting_etcd[params.etcd_flows] = state.etcd.waiting
 
 
+def _group_share(params: SimParams, share: np.ndarray) -> np.ndarray:
+    """Share of the change's groups' instances sending at node share ``share`` ``(C,)``: the
+    share itself when every change client runs on every node and none is leader-only."""
+    if params.change_per_node_only:
+        return share
+    return sending_share(share, params.change_group_leader_replicas, params.change_group_fixed)
+
+
 def release_backoff(state: FleetState, params: SimParams, dt: float) -> None:
     """Step 1: the share ``release_fraction`` of each back-off level's clients re-sends now
     (a wait of d with jitter 1.0 lasts 1.5 d on average)."""
+    if not state.backoff.any():  # nobody waits: nobody re-sends
+        state.released, state.resending = params.nothing_released
+        state.resending_any = False
+        return
     released = state.backoff * params.release_fraction
     state.backoff -= released
     state.released = released
     state.resending = released.sum(axis=0)
+    state.resending_any = True
 
 
 def arrive(state: FleetState, params: SimParams, dt: float) -> None:
@@ -58,7 +71,8 @@ def arrive(state: FleetState, params: SimParams, dt: float) -> None:
     the replicas that are up with the load balancer's noise; with none up they are lost. A
     running rollback injects its one request (:mod:`waveguard.sim.rollback`)."""
     arrivals = state.arrivals_per_step * state.demand_noise
-    arrivals[params.group_flow] += state.resending
+    if state.resending_any:
+        arrivals[params.group_flow] += state.resending
     weights = state.up_float * state.lb_noise
     total = weights.sum(axis=0)
     replica_share = weights / np.maximum(total, TINY)  # (R, C): each replica's share of new requests
@@ -67,7 +81,8 @@ def arrive(state: FleetState, params: SimParams, dt: float) -> None:
     rollback = state.rollback if state.rollback is not None and state.rollback.active else None
     if rollback is not None:  # the rollback's requests: one individual each (sim/rollback.py)
         rollback.inject(arrivals, per_replica, replica_share, total)
-    state.relists_sent += state.resending * (total > 0) if state.any_down else state.resending
+    if state.resending_any:
+        state.relists_sent += state.resending * (total > 0) if state.any_down else state.resending
     state.rollback_active = rollback
     state.arrivals, state.arrivals_per_replica, state.replica_share = arrivals, per_replica, replica_share
     state.cold_rejected = None
@@ -108,7 +123,8 @@ def settle_informers(state: FleetState, params: SimParams, dt: float) -> None:
     all the same (wasted seats, CPU, memory)."""
     group_flow, cold_flow = params.group_flow, params.group_cold_flow
     twin = params.group_cold_twin  # (G, 1, 1): count a cold-cache twin flow's answers once
-    completed = state.completed[group_flow] + state.completed[cold_flow] * twin
+    completed = state.completed[group_flow] + (state.completed[cold_flow] if params.every_group_twinned
+                                               else state.completed[cold_flow] * twin)
     failed = (state.rejected[group_flow] + state.rejected[cold_flow] * twin).sum(axis=1) if state.queueing else None
     if state.cold_rejected is not None:  # answered 429 by a cache that is not ready
         failed = state.cold_rejected if failed is None else failed + state.cold_rejected

@@ -83,12 +83,15 @@ def _refresh_hold(state: FleetState, params: SimParams, dispatched_by_flow: np.n
     """The slowly moving factors (every SLOW_EVERY steps, and after a limit changed): service
     time per flow, mean seat holding time per level and the M/M/c factors."""
     seats_dispatched = dispatched_by_flow * params.seats[:, 0, :]  # (F, C)
-    state.latency_service_s = state.service_now_s.max(axis=1)
+    if state.service_max_s is None:  # kept until the service factors change (refresh_service)
+        state.service_max_s = state.service_now_s.max(axis=1)
+    state.latency_service_s = state.service_max_s
     if state.etcd.enabled:  # a LIST from etcd first waits for it
+        state.latency_service_s = state.latency_service_s.copy()
         state.latency_service_s[params.etcd_flows] += state.etcd.time_s()
     flows_per_level = params.flows_per_level
     state.hold_s = (flows_per_level @ (seats_dispatched * state.latency_service_s)) / np.maximum(
         flows_per_level @ seats_dispatched, TINY)
     seats = np.maximum(state.seats_up, 1.0)
-    state.mmc_scale = mmc_p99_wait(state.hold_s, seats, np.ones_like(seats))  # hold × ln100 / c
+    state.mmc_scale = state.hold_s * LN100 / seats  # = mmc_p99_wait(hold_s, seats, 1.0): seats ≥ 1 already
     state.mmc_power = np.sqrt(2.0 * (seats + 1.0)) - 1.0

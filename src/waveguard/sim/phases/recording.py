@@ -95,6 +95,26 @@ class Recorder:
             start = self.store.rows[name].start
             rows[name] = slice(start + used.start, start + used.stop) if isinstance(used, slice) else start + used
         self.rows = rows
+        self.store.frame[rows["etcd_disk_wal_fsync_duration_seconds"]] = C.ETCD_WAL_FSYNC_S  # a constant
+        #: rows written as 0 that hold 0 since (:meth:`zero`); whether etcd's rows were written once
+        self._zeroed: set[str] = set()
+        self.etcd_written = False
+
+    def zero(self, name: str) -> None:
+        """Write 0 to metric ``name``'s rows of the frame, unless they hold 0 since the last time."""
+        if name not in self._zeroed:
+            self.store.frame[self.rows[name]] = 0.0
+            self._zeroed.add(name)
+
+    def write(self, name: str, value: np.ndarray) -> None:
+        """Write ``value`` to metric ``name``'s rows of the frame."""
+        self.store.frame[self.rows[name]] = value
+        self._zeroed.discard(name)
+
+    def written(self, name: str) -> np.ndarray:
+        """Metric ``name``'s rows of the frame, to be written in place."""
+        self._zeroed.discard(name)
+        return self.store.frame[self.rows[name]]
 
     def replanned(self, plan: RecordingPlan, steps_taken: int) -> Recorder:
         """A new, empty recorder of the same run that records as ``plan`` asks. Raises
@@ -149,14 +169,17 @@ def record(state: FleetState, params: SimParams, dt: float, recorder: Recorder) 
     if state.limits_changed:
         write_slow_rows(state, params, recorder)
     frame, row = recorder.store.frame, recorder.rows
-    frame[row["apiserver_flowcontrol_rejected_requests_total"]] = state.rejected_by_level
+    none_rejected = state.rejected_by_level is params.zeros_by_level
+    if none_rejected:
+        recorder.zero("apiserver_flowcontrol_rejected_requests_total")
+    else:
+        recorder.write("apiserver_flowcontrol_rejected_requests_total", state.rejected_by_level)
     frame[row["apiserver_flowcontrol_dispatched_requests_total"]] = state.dispatched_by_level
-    codes = frame[row["apiserver_request_total"]]  # (code, C): 429, 409, 500
-    codes[0] = state.rejected_by_level.sum(axis=0) if state.cold_rejected is None \
-        else state.rejected_by_level.sum(axis=0) + state.cold_rejected.sum(axis=0)  # + a not-ready cache's 429s
-    codes[1] = 0.0 if state.conflicts_409 is None else state.conflicts_409
-    codes[2] = 0.0 if state.etcd_500_by_flow is None else state.etcd_500_by_flow.sum(axis=0)  # etcd had no leader
-    frame[row["coredns_dns_responses_total"]] = params.dns_lookups_per_step * state.dns_failure
+    _write_codes(state, recorder, none_rejected)
+    if state.dns_failure is params.zeros_by_cluster:
+        recorder.zero("coredns_dns_responses_total")
+    else:
+        recorder.write("coredns_dns_responses_total", params.dns_lookups_per_step * state.dns_failure)
     if state.rollback is not None:
         rollback = state.rollback
         frame[row["waveguard_sim_rollback_rejected_requests_total"]] = rollback.rejected_step
@@ -182,14 +205,32 @@ def record(state: FleetState, params: SimParams, dt: float, recorder: Recorder) 
     recorder.counts[:] = 0.0
 
 
+def _write_codes(state: FleetState, recorder: Recorder, none_rejected: bool) -> None:
+    """``apiserver_request_total`` ``(code, C)``: 429s (APF's, and a not-ready cache's), 409s, 500s
+    (etcd had no leader); all 0 (written once) while there are none."""
+    name = "apiserver_request_total"
+    if none_rejected and state.cold_rejected is None and state.conflicts_409 is None \
+            and state.etcd_500_by_flow is None:
+        recorder.zero(name)
+        return
+    codes = recorder.written(name)
+    codes[0] = state.rejected_by_level.sum(axis=0) if state.cold_rejected is None \
+        else state.rejected_by_level.sum(axis=0) + state.cold_rejected.sum(axis=0)
+    codes[1] = 0.0 if state.conflicts_409 is None else state.conflicts_409
+    codes[2] = 0.0 if state.etcd_500_by_flow is None else state.etcd_500_by_flow.sum(axis=0)
+
+
 def _write_gauges(state: FleetState, recorder: Recorder) -> None:
     frame, row = recorder.store.frame, recorder.rows
     frame[row["apiserver_flowcontrol_current_executing_seats"]] = state.used_by_cluster
     frame[row["apiserver_flowcontrol_current_inqueue_requests"]] = state.inqueue_by_level
     frame[row["apiserver_flowcontrol_request_wait_duration_seconds"]] = state.level_wait_s
     frame[row["apiserver_request_duration_seconds"]] = state.scope_p99_s
-    in_flight = state.executing + state.awaiting_etcd if state.etcd_busy else state.executing
-    frame[row["apiserver_current_inflight_requests"]] = in_flight.sum(axis=(0, 1))
+    if state.etcd_busy:
+        frame[row["apiserver_current_inflight_requests"]] = (state.executing + state.awaiting_etcd).sum(axis=(0, 1))
+    else:
+        frame[row["apiserver_current_inflight_requests"]] = state.executing.sum(axis=(0, 1)) \
+            if state.executing_any else 0.0
     frame[row["process_resident_memory_bytes"]] = state.memory
     frame[row["waveguard_sim_dns_client_failure_ratio"]] = state.client_dns_failure
     frame[row["waveguard_sim_workload_error_ratio"]] = state.workload_error
@@ -204,12 +245,17 @@ def record_etcd_and_retries(state: FleetState, params: SimParams, recorder: Reco
     member memory) and the clients' retries of this step (counters every step: the recorder sums
     them between frames)."""
     frame, row = recorder.store.frame, recorder.rows
-    sent = state.etcd.sent_bytes if state.etcd.enabled else params.zeros_by_cluster
-    frame[row["etcd_network_client_grpc_sent_bytes_total"]] = sent
-    frame[row["etcd_server_leader_changes_seen_total"]] = state.etcd_leader_changes
-    frame[row["etcd_disk_wal_fsync_duration_seconds"]] = C.ETCD_WAL_FSYNC_S
-    frame[row["etcd_request_duration_seconds"]] = state.etcd_p99_s
     frame[row["waveguard_sim_etcd_commits_total"]] = state.etcd_writes
-    frame[row["waveguard_sim_etcd_memory_bytes"]] = state.etcd_memory
-    frame[row["waveguard_sim_client_retries_total"]] = state.retries_sent.sum(axis=0)
-    state.retries_sent.fill(0.0)  # per step: the store keeps the running total
+    sent = state.etcd.sent_bytes if state.etcd.enabled else params.zeros_by_cluster
+    frame[row["etcd_network_client_grpc_sent_bytes_total"]] = sent  # (0 from the first idle step on)
+    if not (state.etcd_quiet and recorder.etcd_written):  # (quiet: the figures written last step stand)
+        frame[row["etcd_server_leader_changes_seen_total"]] = state.etcd_leader_changes
+        frame[row["etcd_request_duration_seconds"]] = state.etcd_p99_s
+        frame[row["waveguard_sim_etcd_memory_bytes"]] = state.etcd_memory
+        recorder.etcd_written = True
+    if state.retries_any:
+        recorder.write("waveguard_sim_client_retries_total", state.retries_sent.sum(axis=0))
+        state.retries_sent.fill(0.0)  # per step: the store keeps the running total
+        state.retries_any = False
+    else:
+        recorder.zero("waveguard_sim_client_retries_total")

@@ -66,6 +66,9 @@ def complete(state: FleetState, params: SimParams, dt: float) -> None:
     """Step 3: executing requests complete at rate 1/τ (τ as stretched by the CPU shortage)."""
     if state.slowed:
         refresh_service(state, params, dt)
+    if not state.executing_any:  # nothing has ever carried over a step: nothing completes now
+        state.completed = params.zeros_by_flow_replica
+        return
     completed = state.executing * state.finish_fraction
     state.executing -= completed
     state.completed = completed
@@ -79,17 +82,24 @@ def start_executing(state: FleetState, params: SimParams, dt: float) -> None:
     if not state.slowed and len(params.heavy_flows):
         _absorb_burst(state, params, dt)
     carry = entering * state.carry_fraction
-    state.executing += carry
+    if state.executing_any or carry.any():  # (adding 0 to the zeros that execute leaves them)
+        state.executing += carry
+        state.executing_any = True
     if state.rollback_active is not None:
         state.rollback_active.execute(state.executing, state.service_now_s,
                                      state.etcd_down_until > state.time_s)  # etcd has no leader
-    state.completed += entering
-    state.completed -= carry
+        state.executing_any = True
+    if state.completed is params.zeros_by_flow_replica:  # (0 + entering) − carry
+        state.completed = entering - carry
+    else:
+        state.completed += entering
+        state.completed -= carry
 
 
 def _absorb_burst(state: FleetState, params: SimParams, dt: float) -> None:
-    heavy = params.heavy_flows
-    burst = state.cpu_utilisation + _flow_sum(state.entering[heavy], params.cpu_s[heavy]) / (params.cores * dt)
+    # The heavy flows' CPU, summed over every flow with the light ones' CPU at 0 (``heavy_cpu_s``):
+    # the same sum in the same order as over the heavy flows alone, without gathering them.
+    burst = state.cpu_utilisation + _flow_sum(state.entering, params.heavy_cpu_s) / (params.cores * dt)
     if burst.max() > BURST_MARGIN:
         state.cpu_stretch = np.maximum(burst, 1.0)
         state.slowed = True
@@ -101,11 +111,12 @@ def memory_and_cpu(state: FleetState, params: SimParams, dt: float) -> None:
     utilisation (executing requests, admission of every arriving request — even a 429 — and
     watch-event fan-out, over the cores) of every replica."""
     busy = state.entering * state.busy_share  # dispatched this step and done within it, time-averaged
-    busy += state.executing
+    if state.executing_any:
+        busy += state.executing
     memory = held_list_memory(state, params)  # LIST responses
     memory += params.baseline_memory_bytes
     memory *= state.up_float
-    cpu = _flow_sum(busy, np.broadcast_to(_cpu_per_executing(state, params), busy.shape))
+    cpu = _flow_sum(busy, _cpu_per_executing(state, params))
     cpu += (state.arrivals.sum(axis=0) * (C.REQUEST_ADMISSION_CPU_S / dt)) * state.replica_share
     cpu += state.fanout_cpu
     cpu /= params.cores
@@ -125,7 +136,8 @@ def _cpu_per_executing(state: FleetState, params: SimParams) -> np.ndarray:
     which wants none: those requests are parked on etcd's client, not running."""
     if not state.write_stall_any:
         return params.cpu_per_executing
-    return params.cpu_per_executing * (1.0 - state.stall_now_s / np.maximum(state.service_now_s, TINY))
+    stalled = params.cpu_per_executing * (1.0 - state.stall_now_s / np.maximum(state.service_now_s, TINY))
+    return np.broadcast_to(stalled, params.cpu_per_executing.shape)  # (F, R, C), as the sum with busy needs
 
 
 def held_list_memory(state: FleetState, params: SimParams) -> np.ndarray:
@@ -144,8 +156,9 @@ def held_list_memory(state: FleetState, params: SimParams) -> np.ndarray:
     flows: every group's relist flow and its twin for a cold watch cache (``params.memory_flows``)."""
     flows = params.memory_flows
     held = state.entering[flows] * state.memory_whole
-    held += state.executing[flows]
-    admitted = state.used_seat_limits[params.flow_level_pos[flows]] / params.memory_flows_peak_seats
+    if state.executing_any:
+        held += state.executing[flows]
+    admitted = state.memory_seat_bound  # refreshed with the limits (common.refresh_limits)
     if not (params.memory_flows_wait_any and state.etcd_busy):  # nothing waits for etcd
         np.minimum(held, admitted, out=held)
         return _flow_sum(held, params.memory_flows_per_request)

@@ -331,3 +331,40 @@ def test_the_same_promql_reads_a_real_kube_apiserver(fleet_prometheus, real_apis
     assert s.value("process_resident_memory_bytes", "real-v1.35") == real.value("process_resident_memory_bytes")
     assert s.value("up", "real-v1.35", job="apiserver") == 1.0
     assert evaluate(GateSpec(kind="apf_seat_utilisation"), s, "real-v1.35").status == "pass"
+
+
+@pytest.mark.parametrize("stop", ["SIGINT", "SIGTERM"])
+def test_exporter_stops_cleanly_on_sigterm_and_on_sigint_inherited_ignored(tmp_path, stop):
+    """A background job of a non-interactive shell (CI, nohup) inherits SIGINT ignored, and Python
+    then never raises KeyboardInterrupt: the exporter used to outlive Ctrl-C there. Started that
+    way, it stops on SIGINT, and on SIGTERM (systemd, a container runtime), with exit 0 and its
+    port closed."""
+    import signal
+    import socket
+    import subprocess
+    import sys
+
+    port = free_port()
+    log = tmp_path / "stderr"
+    with log.open("w") as err:
+        proc = subprocess.Popen([sys.executable, "-m", "waveguard.cli.main", "exporter", "--builtin",
+                                 demo.DEFAULT_SCENARIO, "--listen", f"127.0.0.1:{port}", "--no-dns"],
+                                stdout=subprocess.DEVNULL, stderr=err,
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    try:
+        deadline = time.monotonic() + 60
+        while "serving" not in log.read_text() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert "serving" in log.read_text(), log.read_text()
+    finally:
+        proc.send_signal(getattr(signal, stop))
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:  # still serving: never leave it behind
+            proc.kill()
+            proc.wait()
+            raise
+    assert proc.returncode == 0, log.read_text()
+    assert "Traceback" not in log.read_text()
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()

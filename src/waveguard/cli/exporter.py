@@ -10,6 +10,7 @@ A rollout drives its own exporter instead: ``waveguard rollout start --signals p
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
@@ -99,14 +100,19 @@ def _serve(sim: FleetSimulator, exporter: FleetExporter, *, end_s: float, time_s
     from waveguard.sim.exporter import COMPONENTS
     from waveguard.sim.pacer import Pacer
 
+    # Stopped by Ctrl-C or by SIGTERM (systemd, a container runtime, `kill`) alike, with exit 0;
+    # SIGINT also when started as a background job, which inherits it ignored (Python then leaves
+    # it ignored instead of raising KeyboardInterrupt).
+    for stop in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(stop, signal.default_int_handler)
     dns = "" if not exporter.dns else f"; DNS on udp/{exporter.port}"
-    err_console.print(f"serving {len(exporter.clusters)} clusters at {exporter.url}/metrics/<cluster>/<component> "
-                      f"({', '.join(COMPONENTS)}){dns}; {time_scale:g} simulated s per wall s, until t={end_s:g} s")
-    # No max lag: the scenario's schedule is the simulator's own, so falling behind is caught up.
-    pacer = Pacer(sim.step, lambda: sim.time_s, time_scale=time_scale, min_slice_s=sim.dt,
-                  on_slice=exporter.update)
     try:
-        pacer.run_until(end_s)
+        err_console.print(f"serving {len(exporter.clusters)} clusters at {exporter.url}/metrics/<cluster>/"
+                          f"<component> ({', '.join(COMPONENTS)}){dns}; {time_scale:g} simulated s per wall s, "
+                          f"until t={end_s:g} s")
+        # No max lag: the scenario's schedule is the simulator's own, so falling behind is caught up.
+        Pacer(sim.step, lambda: sim.time_s, time_scale=time_scale, min_slice_s=sim.dt,
+              on_slice=exporter.update).run_until(end_s)
         err_console.print(f"simulation ended at t={sim.time_s:g} s")
     except KeyboardInterrupt:
         pass

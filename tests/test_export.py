@@ -100,6 +100,26 @@ def test_a_plan_gives_its_gates_thresholds_and_interval_and_leaves_out_gates_wit
     assert [(g.name, g.threshold, g.failures_to_halt) for g in planned.gates] == [
         ("apiserver_p99_latency", 0.5, 3), ("etcd_p99_latency", 0.5, 1)]
     assert planned.interval == "60s" and planned.no_data_evaluations == 5
+    assert planned.not_exported == ("projection", "dns_probe")
+
+
+def test_cli_export_says_which_gates_of_the_plan_it_leaves_out(runner, tmp_path):
+    """The exported objects are not the whole plan: the gates no PromQL reads are named on stderr
+    (two lines within 80 columns), and stdout stays the object alone."""
+    from waveguard.cli.main import app
+
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(yaml.safe_dump({
+        "change": "examples/incident-telemetry",
+        "waves": [{"name": "staging", "clusters": {"names": ["staging"]}, "bake_s": 600}],
+        "gates": [{"kind": "apiserver_p99_latency"}, {"kind": "dns_probe"}, {"kind": "projection"}]}))
+    r = runner.invoke(app, ["export", "argo", "--plan", str(plan)])
+    assert r.exit_code == 0, r.output
+    assert yaml.safe_load(r.stdout)["kind"] == "AnalysisTemplate"
+    note = r.stderr.splitlines()
+    assert note[0] == "not exported (no PromQL reads them): dns_probe, projection"
+    assert all(len(line) <= 80 for line in note)
+    assert "not exported" not in runner.invoke(app, ["export", "argo"]).stderr  # the defaults: all PromQL
 
 
 def test_argo_analysis_template_validates_and_maps_waveguard_semantics(defaults, planned):

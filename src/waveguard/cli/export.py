@@ -54,6 +54,9 @@ def export_command(
         gates = _gate_set(plan, fleet, prometheus_url, scrape_interval, cluster_label)
         targets = list(EXPORTERS.values()) if target == ALL else [EXPORTERS[target]]
         texts = {t.filename: t.text(gates, namespace) for t in targets}  # all rendered before any is written
+        if gates.not_exported:  # said, so that no one takes the exported objects for the whole plan
+            err_console.print(f"not exported (no PromQL reads them): {', '.join(gates.not_exported)}\n"
+                              "  waveguard rollout runs them; gate check --change the projection", markup=False)
         if output_dir is None and output_file is None:
             typer.echo(texts[targets[0].filename], nl=False)
             return

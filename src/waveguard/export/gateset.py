@@ -64,13 +64,15 @@ class ExportedGate:
 @dataclass(frozen=True)
 class GateSet:
     """The exported gates (registry order), the seconds between evaluations, the no-data
-    timeout (seconds), the Prometheus address and the source that renders PromQL."""
+    timeout (seconds), the Prometheus address, the source that renders PromQL, and the names of
+    the plan's gates that no PromQL reads (the projection, DNS probes), which are not exported."""
 
     gates: tuple[ExportedGate, ...]
     interval_s: float
     no_data_timeout_s: float
     prometheus_url: str
     signals: PrometheusSignals
+    not_exported: tuple[str, ...] = ()
 
     @property
     def cluster_label(self) -> str:
@@ -113,10 +115,12 @@ def gate_set(plan: Plan | None, *, prometheus_url: str | None = None,
     is rendered with. Raises InputError naming ``source`` (the plan file) when no gate is left."""
     if plan is not None:
         specs = [(GATES[s.kind], s.limit, s.failures_to_halt) for s in plan.gates]
+        not_exported = tuple(dict.fromkeys(g.name for g, _, _ in specs if g.reading is None))
         interval = float(plan.gate_interval_s)
         timeout = float(plan.no_data_timeout_s)
     else:
         specs = [(g, g.default_threshold, 1) for g in GATES.values() if g.control_plane and g.default_on]
+        not_exported = ()
         interval, timeout = DEFAULT_INTERVAL_S, DEFAULT_NO_DATA_TIMEOUT_S
     if interval_s is not None:
         interval = interval_s
@@ -130,5 +134,5 @@ def gate_set(plan: Plan | None, *, prometheus_url: str | None = None,
                          hint="add a control-plane gate, e.g. {kind: apiserver_p99_latency}")
     url = prometheus_url or (config.url if config is not None else DEFAULT_PROMETHEUS_URL)
     cfg = config or PrometheusConfig(url=url)
-    return GateSet(gates, interval, timeout, url, PrometheusSignals(cfg, interval))
+    return GateSet(gates, interval, timeout, url, PrometheusSignals(cfg, interval), not_exported)
 

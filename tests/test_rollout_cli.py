@@ -121,6 +121,10 @@ def test_start_streams_json_and_status_reads_the_log(runner, tmp_path, fleet):
     status = json.loads(runner.invoke(app, ["rollout", "status", "--state", str(state), "-o", "json"]).stdout)
     assert status["status"] == "rolled_back" and all(s == 0 for s in status["shares"].values())
     assert (status["apiVersion"], status["kind"]) == ("waveguard.io/v1alpha1", "RolloutStatus")
+    # the table says when as the live view does (m:ss from the start), not in raw seconds
+    t = int(round(max(e["t"] for e in events)))
+    text = runner.invoke(app, ["rollout", "status", "--state", str(state)]).stdout
+    assert f"status: rolled_back at {t // 60}:{t % 60:02d}," in text, text
     # an ended rollout cannot be resumed into doing something again
     again = runner.invoke(app, ["rollout", "abort", "--state", str(state)])
     assert again.exit_code == 2 and "already ended" in again.stderr

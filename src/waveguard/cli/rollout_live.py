@@ -160,7 +160,9 @@ def print_status(state: RolloutState, console: Console | None = None) -> None:
     # the wave index points past the plan once it completed: say how many passed instead
     where = (f"every wave passed ({len(state.passed_waves)})" if state.status == "completed"
              else f"wave {state.wave}")
-    console.print(f"status: [bold]{state.status}[/] at t={state.last_t:.0f} s, {where}")
+    from waveguard.report.live import duration  # m:ss from the start, as the live view says it
+
+    console.print(f"status: [bold]{state.status}[/] at {duration(state.last_t)}, {where}")
     for label, reason in (("halted", state.halt.get("reason") if state.halt else None),
                           ("paused", state.pause_reason)):
         for line in wrapped_lines(f"{label}: {reason}", console.width) if reason else []:

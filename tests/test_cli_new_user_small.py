@@ -69,3 +69,22 @@ def test_a_plan_beside_the_manifests_in_a_folder_is_still_skipped(runner, tmp_pa
     assert runner.invoke(app, ["plan", str(CHANGE), "--output-file", str(tmp_path / "plan.yaml")]).exit_code == 0
     result = runner.invoke(app, ["analyse", str(tmp_path), "-o", "json"])
     assert result.exit_code == 1 and "WG101" in result.stdout  # the manifests are analysed
+
+
+def test_a_skipped_file_with_a_long_path_is_one_indented_line_under_its_head(runner, tmp_path, monkeypatch):
+    """WG121's head used to end in "file " with the path wrapped to the next line, unindented:
+    the head now says "file" and the path stands indented on its own line, as every other
+    finding's location does (folded only when longer than the line)."""
+    monkeypatch.setenv("COLUMNS", "80")
+    deep = tmp_path / "a-rather-long-folder-name-for-the-agent" / "rendered-manifests"
+    deep.mkdir(parents=True)
+    for manifest in CHANGE.glob("*.yaml"):
+        shutil.copy(manifest, deep)
+    config = deep / "collector-config.yml"
+    config.write_text("receivers:\n  otlp: {}\n")
+    result = runner.invoke(app, ["analyse", str(deep)], terminal_width=80)
+    lines = result.stdout[result.stdout.index("WG121"):].splitlines()
+    assert lines[0].rstrip() == "WG121 info  file", lines[:3]
+    path = str(config)
+    assert "".join(line.strip() for line in lines[1:1 + -(-len(path) // 78)]) == path, lines[:4]
+    assert all(line.startswith("  ") for line in lines[1:4]), lines[:4]

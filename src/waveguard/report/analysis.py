@@ -123,16 +123,16 @@ def _print_finding(f: Any, console: Console) -> None:
     from rich.text import Text
 
     about_the_file = f.workload == f"file {f.file}"  # WG121: the subject is the file itself
-    head = Text(no_wrap=not about_the_file, overflow="fold" if about_the_file else "ellipsis")
+    head = Text(no_wrap=True, overflow="ellipsis")
     head.append(f.rule, style="bold")
     head.append(f" {f.severity}", style=_STYLE[f.severity])
-    head.append(f"  {f.workload}")
+    head.append("  file" if about_the_file else f"  {f.workload}")  # the path follows, indented
     console.print(head)
-    message = f.message
-    if about_the_file:  # the head names the file once: not again as location and subject of the message
-        message = message.removeprefix(f"{f.file} ")
-    else:  # a path is kept whole (folded if longer than the line): its end is the line number
-        console.print(Padding(Text(f"{f.file}:{f.line}", style="dim", overflow="fold"), (0, 0, 0, 2)))
+    # a path is kept whole (folded if longer than the line): its end is the line number
+    where = f.file if about_the_file else f"{f.file}:{f.line}"
+    console.print(Padding(Text(where, style="dim", overflow="fold"), (0, 0, 0, 2)))
+    # the file is named once, not again as the subject of the message
+    message = f.message.removeprefix(f"{f.file} ") if about_the_file else f.message
     console.print(Padding(Text(message), (0, 0, 0, 2)))
     fix = Text("fix: ", style="dim")
     fix.append(f.fix, style="")

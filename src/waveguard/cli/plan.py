@@ -116,11 +116,32 @@ def _propose(change: str, fleet: "Fleet", gate_interval_s: float, risk_budget: f
 
     profiles = build_profiles(load_change([change]))
     plan = propose_plan(change, fleet, per_node=any(p.per_node for p in profiles), gate_interval_s=gate_interval_s)
+    _note_projected_overload(profiles, fleet, plan)
     if risk_budget is None:
         return plan
     from waveguard.cli.risk import fit_plan_to_budget
 
     return fit_plan_to_budget(plan, fleet, risk_budget, risk_samples, seed=0)
+
+
+def _note_projected_overload(profiles: list, fleet: "Fleet", plan: "Plan") -> None:
+    """A note on stderr when ``analyse``'s projection says the change overloads clusters of
+    ``fleet`` at full rollout: a plan is written all the same (its waves are how the change gets
+    stopped), but whoever reads it should expect the halt, and know which gate will call it."""
+    from waveguard.analysis.projection import project_fleet
+
+    overloaded = [c.cluster for c in project_fleet(profiles, fleet) if c.verdict == "overload"]
+    if not overloaded:
+        return
+    named = ", ".join(overloaded[-2:]) + (f" and {len(overloaded) - 2} more" if len(overloaded) > 2 else "")
+    gated = any(g.kind == "projection" for g in plan.gates)
+    console = stderr_wrapping_console()
+    text = (f"note: analyse projects this change to overload {len(overloaded)} of {len(fleet.clusters)} clusters "
+            f"at full rollout ({named}); "
+            + ("the plan's projection gate checks every wave before it starts: expect a halt" if gated else
+               "the plan has no projection gate: add {kind: projection} to stop it before those waves"))
+    for line in wrapped_lines(text, console.width):
+        console.print(line, highlight=False, markup=False)
 
 
 def plan_command(

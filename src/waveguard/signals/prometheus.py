@@ -333,7 +333,10 @@ class PrometheusSignals:
         data = doc.get("data") or {}
         if data.get("resultType") != "vector":
             raise SourceError(f"Prometheus at {c.url} answered a {data.get('resultType')!r}, not a vector")
-        return self._parse_vector(data.get("result") or [], by, self._refused.setdefault(expr, {}))
+        # this answer's refusals only: a value refused by an earlier answer says nothing of this one
+        refused: dict[tuple, str] = {}
+        self._refused[expr] = refused
+        return self._parse_vector(data.get("result") or [], by, refused)
 
     @staticmethod
     def _parse_vector(result: list, keys: tuple[str, ...], refused: dict[tuple, str] | None = None

@@ -333,9 +333,8 @@ class PrometheusSignals:
         data = doc.get("data") or {}
         if data.get("resultType") != "vector":
             raise SourceError(f"Prometheus at {c.url} answered a {data.get('resultType')!r}, not a vector")
-        # this answer's refusals only: a value refused by an earlier answer says nothing of this one
         refused: dict[tuple, str] = {}
-        self._refused[expr] = refused
+        self._refused[expr] = refused  # this answer's only: an earlier refusal says nothing of it
         return self._parse_vector(data.get("result") or [], by, refused)
 
     @staticmethod

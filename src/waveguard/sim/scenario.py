@@ -4,7 +4,7 @@ A scenario YAML looks like::
 
     name: my-rollout
     duration_s: 3600          # simulated seconds
-    step_s: 1                 # time step, 0 < step_s <= 1
+    step_s: 1                 # time step, 0 < step_s <= 1, at most 604,800 steps
     seed: 7                   # default seed (--seed overrides)
     fleet: default            # "default", a fleet YAML path, or {clusters: [...]} inline
     change:                   # or just ``change: PATH`` (rendered manifests)
@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import Any, Literal, Sequence
 
 import yaml
-from pydantic import BaseModel, Field, ValidationError, model_validator
+from pydantic import BaseModel, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from waveguard.model import constants as C
 from waveguard.model.apf import APFConfig
@@ -67,6 +67,10 @@ __all__ = [
 ]
 
 
+#: Most steps a scenario may take: a week of one-second steps (the bound of ``duration_s``).
+MAX_STEPS = 7 * 86400
+
+
 class Scenario(BaseModel):
     """A validated scenario. ``fleet_model`` and ``profiles`` are resolved by
     :func:`load_scenario` (the fleet and the change's request profiles)."""
@@ -87,6 +91,17 @@ class Scenario(BaseModel):
     events: list[EventSpec] = Field(default_factory=list)
     apf: APFSpec | None = None
     crashloop: CrashLoopSpec | None = None  # issue 12: a crash-looping DaemonSet's Events
+
+    @field_validator("step_s")
+    @classmethod
+    def _steps_bounded(cls, step_s: float, info: ValidationInfo) -> float:
+        # The same sanity bound as duration_s's, in steps: the recorder keeps a frame per step
+        # (step_s: 1e-7 over 30 min asked numpy for TiB and raised MemoryError).
+        duration = info.data.get("duration_s")
+        if duration is not None and duration / step_s > MAX_STEPS:
+            raise ValueError(f"{duration:g} s in steps of {step_s:g} s is {duration / step_s:,.0f} steps, more than "
+                             f"{MAX_STEPS:,} (a week of one-second steps); use a larger step_s or a shorter duration_s")
+        return step_s
 
     @model_validator(mode="before")
     @classmethod
@@ -221,6 +236,7 @@ def scenario_from_data(data: dict, *, source: str = "<scenario>", node: yaml.Nod
     base_dir = base_dir or Path.cwd()
     scenario._fleet = _resolve_fleet(scenario, source, node, base_dir)
     _check_cluster_names(scenario, source, node)
+    _check_times(scenario, source, node)
     scenario._profiles = _resolve_profiles(scenario, source, node, base_dir)
     _check_apf(scenario, source, node)
     return scenario
@@ -283,6 +299,21 @@ def _check_cluster_names(scenario: Scenario, source: str, node: yaml.Node | None
     if scenario.schedule and scenario.change is None:
         raise InputError(source, "schedule: a schedule needs a change to roll out",
                          line=_line_of(node, ("schedule",)), hint="add change: {manifests: ...} or remove schedule")
+
+
+def _check_times(scenario: Scenario, source: str, node: yaml.Node | None) -> None:
+    """Every schedule step, event and the crash loop starts within the run: one after
+    ``duration_s`` never happens, and the run would read as if it had been survived."""
+    starts: list[tuple[tuple[str | int, ...], float]] = [
+        (("schedule", i, "at_s"), step.at_s) for i, step in enumerate(scenario.schedule)]
+    starts += [(("events", i, "at_s"), ev.at_s) for i, ev in enumerate(scenario.events)]
+    if scenario.crashloop is not None:
+        starts.append((("crashloop", "at_s"), scenario.crashloop.at_s))
+    for loc, at_s in starts:
+        if at_s > scenario.duration_s:
+            raise InputError(source, f"{'.'.join(map(str, loc))}: {at_s:g} s is after the end of the run "
+                             f"(duration_s: {scenario.duration_s:g}), so it would never happen",
+                             line=_line_of(node, loc), hint="move it within duration_s or lengthen the run")
 
 
 def _resolve_profiles(scenario: Scenario, source: str, node: yaml.Node | None,

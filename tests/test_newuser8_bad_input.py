@@ -1,0 +1,59 @@
+"""Bad input found by session 8's new-user trial: each case is one clear line naming the file
+(and line) and what to do, exit 2, nothing written — never a traceback, never silently accepted."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from waveguard.cli.main import app
+
+
+def _small(two_cluster_scenario, *, events: str = "") -> str:
+    """Clusters a (100 nodes) and b (400), 120 s: the change reaches a at 10 s, b at 30 s."""
+    return two_cluster_scenario(
+        "small", "    - name: a\n      nodes: 100\n    - name: b\n      nodes: 400\n",
+        "  - cluster: a\n    at_s: 10\n  - clusters: [b]\n    at_s: 30\n", duration_s=120, seed=1, events=events)
+
+
+def _one_line_exit_2(result, path: Path, *keys: str) -> str:
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert result.exit_code == 2, result.output
+    assert len(lines) == 1 and "Traceback" not in result.output, result.output
+    assert f"{path}:" in lines[0] and all(k in lines[0] for k in keys), lines[0]
+    return lines[0]
+
+
+def test_a_step_too_small_for_the_duration_is_one_line_not_a_memory_error(runner, tmp_path, two_cluster_scenario):
+    """step_s: 0.0000001 over 120 s is 1.2e9 steps: the recorder preallocated a frame per step
+    and numpy raised MemoryError (a traceback asking for TiB). The steps are bounded as the
+    duration is: no more than a week of one-second steps."""
+    path = tmp_path / "tiny.yaml"
+    path.write_text(_small(two_cluster_scenario).replace("seed: 1", "seed: 1\nstep_s: 0.0000001"))
+    line = _one_line_exit_2(runner.invoke(app, ["simulate", str(path)]), path, "step_s")
+    assert "step" in line and "604,800" in line
+
+
+def test_a_step_that_fits_the_bound_still_runs(runner, tmp_path, two_cluster_scenario):
+    path = tmp_path / "fine.yaml"
+    path.write_text(_small(two_cluster_scenario).replace("seed: 1", "seed: 1\nstep_s: 0.5"))
+    result = runner.invoke(app, ["simulate", str(path)])
+    assert result.exit_code == 0, result.output
+
+
+@pytest.mark.parametrize(("mutate", "key"), [
+    (lambda s: s.replace("    at_s: 30", "    at_s: 500"), "schedule.1.at_s"),
+    (lambda s: s, "events.0.at_s"),
+])
+def test_a_schedule_step_or_event_after_the_end_is_refused(runner, tmp_path, two_cluster_scenario, mutate, key):
+    """An event or a schedule step at 500 s of a 120 s scenario never happens: the run read as
+    if the apiserver restart (or the rollout to b) had been survived. It is refused, naming the
+    key's line and the duration."""
+    events = "  - at_s: 500\n    restart_apiserver: {cluster: a, replica: 0}\n" if key.startswith("events") else ""
+    text = mutate(_small(two_cluster_scenario, events=events))
+    path = tmp_path / "late.yaml"
+    path.write_text(text)
+    line = _one_line_exit_2(runner.invoke(app, ["simulate", str(path)]), path, key, "duration_s")
+    wanted = text.splitlines().index("  - at_s: 500" if key.startswith("events") else "    at_s: 500") + 1
+    assert f"{path}:{wanted}:" in line

@@ -57,3 +57,50 @@ def test_a_schedule_step_or_event_after_the_end_is_refused(runner, tmp_path, two
     line = _one_line_exit_2(runner.invoke(app, ["simulate", str(path)]), path, key, "duration_s")
     wanted = text.splitlines().index("  - at_s: 500" if key.startswith("events") else "    at_s: 500") + 1
     assert f"{path}:{wanted}:" in line
+
+
+_DEPLOYMENT = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: agent, namespace: obs}
+spec:
+  replicas: REPLICAS
+  selector: {matchLabels: {app: agent}}
+  template:
+    metadata: {labels: {app: agent}}
+    spec:
+      serviceAccountName: agent
+      containers: [{name: agent, image: example/agent:1}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: agent}
+rules: [{apiGroups: [""], resources: [pods], verbs: [list, watch]}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: agent}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: agent}
+subjects: [{kind: ServiceAccount, name: agent, namespace: obs}]
+"""
+
+
+@pytest.mark.parametrize("replicas", ["-3", "100000000000000000000", "2147483648"])
+def test_replicas_the_api_server_refuses_are_bad_input(runner, tmp_path, replicas):
+    """replicas: -3 was analysed as -3 replicas (an 'info' finding), 1e20 projected
+    8602914389799636992% of a level's seats: kube-apiserver refuses both (apps/v1 replicas is an
+    int32 that validation requires ≥ 0), so analyse does, naming the file, line and field."""
+    path = tmp_path / "agent.yaml"
+    path.write_text(_DEPLOYMENT.replace("REPLICAS", replicas))
+    out = tmp_path / "findings.json"
+    result = runner.invoke(app, ["analyse", str(path), "-o", "json", "--output-file", str(out)])
+    _one_line_exit_2(result, path, "Deployment/obs/agent", "spec.replicas", replicas)
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("replicas", ["0", "2147483647"])
+def test_replicas_within_int32_are_analysed(runner, tmp_path, replicas):
+    path = tmp_path / "agent.yaml"
+    path.write_text(_DEPLOYMENT.replace("REPLICAS", replicas))
+    result = runner.invoke(app, ["analyse", str(path)])
+    assert result.exit_code in (0, 1), result.output

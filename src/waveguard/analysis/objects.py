@@ -32,15 +32,25 @@ def pod_spec(kind: str, spec: dict[str, Any]) -> dict[str, Any]:
     return dig(spec, "template", "spec")
 
 
+#: Largest replica count kube-apiserver stores: ``replicas`` and a Job's ``parallelism`` are
+#: ``*int32`` (k8s.io/api apps/v1 and batch/v1 types.go).
+MAX_REPLICAS = 2**31 - 1
+
+
 def _replicas(kind: str, spec: dict[str, Any]) -> int | None:
-    """Replicas as the controller runs them: None for a DaemonSet (one per node)."""
+    """Replicas as the controller runs them: None for a DaemonSet (one per node). A count
+    kube-apiserver refuses — negative (pkg/apis/apps/validation ``ValidateNonnegativeField``) or
+    past int32 — raises ValueError: the schema check (its types only) lets both through."""
     if kind == "DaemonSet":
         return None
-    if kind == "Job":
-        return int(spec.get("parallelism") or 1)
     if kind in ("Pod", "CronJob"):
         return 1
-    return int(spec.get("replicas", 1) if spec.get("replicas") is not None else 1)
+    field = "parallelism" if kind == "Job" else "replicas"
+    value = spec.get(field)
+    count = 1 if value is None or (kind == "Job" and not value) else int(value)
+    if not 0 <= count <= MAX_REPLICAS:
+        raise ValueError(f"spec.{field}: {value} is not a replica count kube-apiserver accepts (0 to {MAX_REPLICAS:,})")
+    return count
 
 
 def _configmap_sources(pod: dict[str, Any]) -> list[dict[str, Any]]:

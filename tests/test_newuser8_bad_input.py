@@ -104,3 +104,43 @@ def test_replicas_within_int32_are_analysed(runner, tmp_path, replicas):
     path.write_text(_DEPLOYMENT.replace("REPLICAS", replicas))
     result = runner.invoke(app, ["analyse", str(path)])
     assert result.exit_code in (0, 1), result.output
+
+
+def test_two_outputs_on_one_file_are_refused_before_any_work(runner, tmp_path, two_cluster_scenario):
+    """--output-file X --metrics-out X (or --report X --metrics-out X) ran, wrote both, and the
+    last write replaced the other without a word: one line, exit 2, neither written."""
+    scenario = tmp_path / "small.yaml"
+    scenario.write_text(_small(two_cluster_scenario))
+    same = tmp_path / "same.txt"
+    for first in ("--output-file", "--report"):
+        result = runner.invoke(app, ["simulate", str(scenario), first, str(same), "--metrics-out", str(same)])
+        line = _one_line_exit_2(result, same, first, "--metrics-out")
+        assert "same file" in line and not same.exists()
+
+
+def test_an_output_that_is_an_input_is_refused(runner, tmp_path):
+    """analyse x.yaml --output-file x.yaml replaced the manifests with their findings; measure
+    --audit-log a.log --output-file a.log the audit log with its profiles."""
+    manifest = tmp_path / "agent.yaml"
+    manifest.write_text(_DEPLOYMENT.replace("REPLICAS", "1"))
+    before = manifest.read_text()
+    result = runner.invoke(app, ["analyse", str(manifest), "--output-file", str(manifest)])
+    assert "input" in _one_line_exit_2(result, manifest, "--output-file")
+    assert manifest.read_text() == before
+    log = tmp_path / "audit.log"
+    log.write_text('{"kind":"Event","apiVersion":"audit.k8s.io/v1"}\n')
+    result = runner.invoke(app, ["measure", "--audit-log", str(log), "--output-file", str(log)])
+    assert "input" in _one_line_exit_2(result, log, "--output-file")
+
+
+def test_plan_check_refuses_what_it_would_ignore(runner, tmp_path):
+    """plan CHANGE --check PLAN checked PLAN and ignored CHANGE; plan --check PLAN --output-file
+    F wrote nothing to F: each is one line naming both, exit 2."""
+    plan = tmp_path / "plan.yaml"
+    assert runner.invoke(app, ["plan", "examples/incident-telemetry", "--output-file", str(plan)]).exit_code == 0
+    both = runner.invoke(app, ["plan", "examples/incident-telemetry", "--check", str(plan)])
+    assert both.exit_code == 2 and "--check" in both.output and "CHANGE" in both.output, both.output
+    out = tmp_path / "out.yaml"
+    written = runner.invoke(app, ["plan", "--check", str(plan), "--output-file", str(out)])
+    assert written.exit_code == 2 and "--output-file" in written.output, written.output
+    assert not out.exists()

@@ -76,6 +76,10 @@ def _analyse(paths: Optional[list[str]], fleet: Optional[Path], output: str, out
         if not paths and profiles is None:
             raise InputError("analyse", "no manifests given", hint="pass rendered manifests, or --profiles FILE")
         _refuse_waveguard_documents(paths or [])
+        from waveguard.model.yamlio import check_distinct_outputs
+
+        inputs = [*(manifest_files(list(paths)) if paths else []), *(p for p in (fleet, profiles) if p is not None)]
+        check_distinct_outputs({"--output-file": out.file}, inputs)
         fleet_model = load_fleet(fleet) if fleet else None
         measured = load_profiles(profiles) if profiles is not None else None
         result = analyse(list(paths or []), fleet_model, lints=[lint_change], profiles=measured,

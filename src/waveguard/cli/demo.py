@@ -35,10 +35,11 @@ def demo_command(
     from waveguard.demo import DEFAULT_SCENARIO, run_demo
 
     with input_errors():
-        from waveguard.model.yamlio import check_output_path
+        from waveguard.model.yamlio import check_distinct_outputs, check_output_path
 
         out = resolve_output(output, FORMATS, output_file=output_file, legacy_json=legacy_json)
         check_output_path(report, "--report")
+        check_distinct_outputs({"--output-file": out.file, "--report": report})
         with progress("simulating the incident's rollouts") as update:
             demo = run_demo(DEFAULT_SCENARIO, seed=seed, breakglass=breakglass, progress=update)
         if report is not None:

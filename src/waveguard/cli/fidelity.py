@@ -35,10 +35,11 @@ def fidelity_command(
     from waveguard.fidelity import run_fidelity
 
     with input_errors():
-        from waveguard.model.yamlio import check_output_path
+        from waveguard.model.yamlio import check_distinct_outputs, check_output_path
 
         out = resolve_output(output, FORMATS, output_file=output_file, legacy_json=legacy_json)
         check_output_path(report, "--report")
+        check_distinct_outputs({"--output-file": out.file, "--report": report})
         with progress("simulating the published cases") as update:
             result = run_fidelity(progress=update)
         if report is not None:

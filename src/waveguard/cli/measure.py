@@ -82,10 +82,12 @@ def _check_arguments(paths: list[Path], metrics: str | None, output: Path | None
         raise InputError("--cluster", "goes with --fleet-output: give both or neither")
     if cluster is not None and not cluster.strip():
         raise InputError("--cluster", "the cluster needs a name")
-    from waveguard.model.yamlio import check_output_path
+    from waveguard.model.yamlio import check_distinct_outputs, check_output_path
 
     for target, flag in ((output, "--output-file"), (fleet_output, "--fleet-output")):
         check_output_path(target, flag)
+    check_distinct_outputs({"--output-file": output, "--fleet-output": fleet_output},
+                           [*paths, *([metrics] if metrics and "://" not in metrics else [])])
 
 
 def _check_threads(threads: int | None) -> None:

@@ -108,6 +108,17 @@ def _emit_patches(plan: Plan, fleet, change: list[str], folder: Path, nodes: Pat
     err_console.print(f"wrote {folder}: {len(plan.waves)} waves, {len(files) - 1} patch files", markup=False)
 
 
+def _check_alone(change: str | None, output_file: Path | None) -> None:
+    """Raises InputError for what ``--check`` would ignore: a CHANGE (no plan is proposed) or
+    ``--output-file`` (it prints findings and writes no plan)."""
+    from waveguard.model.errors import InputError
+
+    if change is not None:
+        raise InputError("--check", f"and CHANGE {change}: give one (--check checks a written plan)")
+    if output_file is not None:
+        raise InputError("--check", f"writes no plan: leave out --output-file {output_file}")
+
+
 def _propose(change: str, fleet: "Fleet", gate_interval_s: float, risk_budget: float | None,
              risk_samples: int | None) -> "Plan":
     """The planner's plan for ``change``; with a risk budget, tightened until it fits."""
@@ -175,6 +186,7 @@ def plan_command(
         out = resolve_output(output, FORMATS, output_file=output_file)
         fleet_model = load_fleet(fleet) if fleet else default_fleet()
         if check is not None:
+            _check_alone(change, out.file)
             plan = load_plan(check, fleet_model)
             findings = plan_findings(plan, fleet_model, source=str(check))
             _print_findings(findings)

@@ -94,13 +94,15 @@ def risk_command(
     fleet file does not measure. Exit 2 on bad input."""
     from waveguard.model.errors import SourceUnavailableError
     from waveguard.model.fleet import default_fleet, load_fleet
-    from waveguard.model.yamlio import check_output_path
+    from waveguard.model.yamlio import check_distinct_outputs, check_output_path
     from waveguard.risk.render import document, metadata, print_summary
     from waveguard.rollout.plan import load_plan
 
     with input_errors():
         out = resolve_output(output, FORMATS, output_file=output_file, legacy_json=legacy_json)
         check_output_path(report, "--report")
+        check_distinct_outputs({"--output-file": out.file, "--report": report},
+                               [plan_path, *(p for p in (fleet, assumptions) if p is not None), *(profiles or [])])
         fleet_model = load_fleet(fleet) if fleet else default_fleet()
         plan = load_plan(plan_path, fleet_model)
         inputs = sweep_inputs(plan, fleet_model, profiles, load_uncertainty(assumptions), seed, plan_path)

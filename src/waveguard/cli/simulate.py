@@ -46,10 +46,12 @@ def register(app: typer.Typer) -> None:
             if list_:
                 _print_builtins(builtin_names(), builtin_path)
                 return
-            from waveguard.model.yamlio import check_output_path
+            from waveguard.model.yamlio import check_distinct_outputs, check_output_path
 
             check_output_path(report, "--report")
             check_output_path(metrics_out, "--metrics-out")
+            check_distinct_outputs({"--output-file": out.file, "--report": report, "--metrics-out": metrics_out},
+                                   [scenario] if scenario is not None else [])
             if (scenario is None) == (builtin is None):
                 raise InputError("simulate", "give a SCENARIO.yaml or --builtin NAME",
                                  hint="see simulate --list")

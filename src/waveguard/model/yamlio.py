@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from collections.abc import Iterable
 from typing import Any
 
 import yaml
@@ -228,6 +229,24 @@ def yaml_text(data: Any, header: str = "") -> str:
     comments = "".join(f"# {line}\n" for line in header.splitlines())
     return comments + yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=120)
 
+
+
+def check_distinct_outputs(outputs: "dict[str, str | os.PathLike[str] | None]",
+                           inputs: "Iterable[str | os.PathLike[str]]" = ()) -> None:
+    """Check, before any work, that no two output options (flag → path; None: not given) name the
+    same file and that none names one of the command's input files: each write replaces the
+    file whole, so the last one would replace the other output (or the input, read before it)
+    without a word. Raises InputError naming the path and both flags."""
+    from waveguard.model.errors import InputError
+
+    taken = {os.path.realpath(p): "an input of this command" for p in inputs if Path(p).is_file()}
+    for flag, path in outputs.items():
+        if path is None:
+            continue
+        owner = taken.setdefault(os.path.realpath(path), flag)
+        if owner != flag:
+            what = f"is {owner}" if owner.startswith("an input") else f"names the same file as {owner}"
+            raise InputError(str(path), f"{flag} {what}", hint=f"give {flag} another file")
 
 
 def check_output_path(path: "str | os.PathLike[str] | None", flag: str) -> None:

@@ -144,3 +144,21 @@ def test_plan_check_refuses_what_it_would_ignore(runner, tmp_path):
     written = runner.invoke(app, ["plan", "--check", str(plan), "--output-file", str(out)])
     assert written.exit_code == 2 and "--output-file" in written.output, written.output
     assert not out.exists()
+
+
+def test_measure_metrics_table_fits_80_columns_and_cuts_no_name(runner, monkeypatch):
+    """At 80 columns measure --metrics folded every cell mid-word ('bytes/objec' over 't',
+    'certificate' / 'signingrequ' / 'ests'): the table fits the width and every resource and
+    group name stands whole on a line."""
+    from rich.cells import cell_len
+
+    from tests.conftest import APISERVER_METRICS, require_shared
+
+    monkeypatch.setenv("COLUMNS", "80")
+    result = runner.invoke(app, ["measure", "--metrics", str(require_shared(APISERVER_METRICS))], terminal_width=80)
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert max(cell_len(line) for line in lines) <= 80
+    words = " ".join(line.replace("│", " ").replace("┃", " ") for line in lines).split()
+    for name in ("certificatesigningrequests", "(rbac.authorization.k8s.io)", "(apiregistration.k8s.io)", "configmaps"):
+        assert name in words, name

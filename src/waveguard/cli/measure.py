@@ -230,18 +230,21 @@ def _classes_table(classes):
 
 
 def _render_objects(inventory) -> None:
+    """The object inventory as a table that fits the width: a resource's group under its name
+    (names are never cut; at 80 columns the cells were folded mid-word)."""
+    from waveguard.cli.common import table_console
     from waveguard.model import constants as C
+    from waveguard.report.fit import Column, fitted_table
 
-    console = stdout_console()
-    console.print(f"object counts and sizes from {inventory.source}")
-    from rich.table import Table
-
-    table = Table(show_lines=False)
-    for col in ("resource", "group", "objects", "bytes/object", "model constant", "measured by"):
-        table.add_column(col, overflow="fold")
+    columns = [Column("resource (group)", wrap=True), Column("objects", justify="right"),
+               Column("bytes per object", justify="right", wrap=True),
+               Column("model constant", justify="right", wrap=True), Column("measured by", wrap=True)]
+    rows = []
     for r in inventory.resources:
-        size = "—" if r.bytes_per_object is None else f"{r.bytes_per_object:,.0f}"
         model = C.OBJECT_BYTES.get(r.resource)
-        table.add_row(r.resource, r.group, "—" if r.objects is None else f"{r.objects:,}", size,
-                      "—" if model is None else f"{model:,}", r.measured_by)
+        rows.append([r.resource + (f"\n({r.group})" if r.group else ""), "—" if r.objects is None else f"{r.objects:,}",
+                     "—" if r.bytes_per_object is None else f"{r.bytes_per_object:,.0f}",
+                     "—" if model is None else f"{model:,}", r.measured_by])
+    console = table_console()
+    table, _ = fitted_table(console, f"object counts and sizes from {inventory.source}", columns, rows)
     console.print(table)

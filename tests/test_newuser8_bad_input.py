@@ -162,3 +162,20 @@ def test_measure_metrics_table_fits_80_columns_and_cuts_no_name(runner, monkeypa
     words = " ".join(line.replace("│", " ").replace("┃", " ") for line in lines).split()
     for name in ("certificatesigningrequests", "(rbac.authorization.k8s.io)", "(apiregistration.k8s.io)", "configmaps"):
         assert name in words, name
+
+
+@pytest.mark.parametrize("namespace", ["Bad_NS!", "", "a" * 64, "monitoring.svc"])
+def test_export_refuses_a_namespace_kubernetes_refuses(runner, tmp_path, namespace):
+    """export --namespace 'Bad_NS!' wrote an AnalysisTemplate kubectl apply refuses (a namespace
+    is a DNS-1123 label); the option is checked before anything is written."""
+    out = tmp_path / "argo.yaml"
+    result = runner.invoke(app, ["export", "argo", "--namespace", namespace, "--output-file", str(out)])
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and "--namespace" in lines[0] and "DNS-1123" in lines[0], lines
+    assert not out.exists()
+
+
+def test_export_takes_a_valid_namespace(runner):
+    result = runner.invoke(app, ["export", "argo", "--namespace", "monitoring"])
+    assert result.exit_code == 0 and "namespace: monitoring" in result.stdout

@@ -49,6 +49,7 @@ def export_command(
         if target == ALL and output_dir is None:
             raise InputError("waveguard export all", "writes one file per target", hint="add --output-dir DIR")
         check_output_path(output_file, "--output-file")
+        _check_namespace(namespace)
         if output_dir is not None and not output_dir.is_dir():
             raise InputError(str(output_dir), "--output-dir is not an existing folder", hint="create it first")
         gates = _gate_set(plan, fleet, prometheus_url, scrape_interval, cluster_label)
@@ -64,6 +65,18 @@ def export_command(
             path = output_file if output_file is not None else output_dir / filename  # type: ignore[operator]
             write_text_atomically(path, text)
             err_console.print(f"wrote {path}", markup=False)
+
+
+def _check_namespace(namespace: str) -> None:
+    """Raises InputError for a namespace kube-apiserver refuses (not a DNS-1123 label): kubectl
+    apply would refuse every exported object."""
+    from waveguard.model.errors import InputError
+    from waveguard.model.strict_types import dns_label
+
+    try:
+        dns_label(namespace)
+    except ValueError as exc:
+        raise InputError("--namespace", str(exc)) from None
 
 
 def _gate_set(plan: Path | None, fleet: Path | None, url: str | None, scrape_interval_s: float, cluster_label: str):

@@ -18,7 +18,7 @@ from pydantic import AfterValidator, BeforeValidator, StrictStr
 DNS1123_LABEL = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
 
 
-def _dns_label(value: str) -> str:
+def dns_label(value: str) -> str:
     """``value`` unchanged. Raises ValueError when it is not a DNS-1123 label."""
     if not re.fullmatch(DNS1123_LABEL, value):
         raise ValueError(f"{value!r} is not a DNS-1123 label (lower-case letters, digits and '-', starting and "
@@ -27,7 +27,7 @@ def _dns_label(value: str) -> str:
 
 
 #: A cluster name: a DNS-1123 label (:data:`DNS1123_LABEL`).
-ClusterName = Annotated[StrictStr, AfterValidator(_dns_label)]
+ClusterName = Annotated[StrictStr, AfterValidator(dns_label)]
 
 
 def _not_a_boolean(value: Any) -> Any:

@@ -179,3 +179,19 @@ def test_export_refuses_a_namespace_kubernetes_refuses(runner, tmp_path, namespa
 def test_export_takes_a_valid_namespace(runner):
     result = runner.invoke(app, ["export", "argo", "--namespace", "monitoring"])
     assert result.exit_code == 0 and "namespace: monitoring" in result.stdout
+
+
+@pytest.mark.parametrize("change", ["/nonexistent/manifests", "broken.yaml"])
+def test_plan_check_refuses_a_plan_whose_change_rollout_start_refuses(runner, tmp_path, change):
+    """plan --check passed (exit 0) a plan whose change is missing or malformed; rollout start
+    then refused the same file. The check reads the change as rollout start does."""
+    plan = tmp_path / "plan.yaml"
+    assert runner.invoke(app, ["plan", "examples/incident-telemetry", "--output-file", str(plan)]).exit_code == 0
+    (tmp_path / "broken.yaml").write_text("apiVersion: v1\nkind: [\n")
+    text = plan.read_text()
+    import re
+
+    plan.write_text(re.sub(r"(?m)^change: .*$", f"change: {change}", text))
+    result = runner.invoke(app, ["plan", "--check", str(plan)])
+    assert result.exit_code == 2, result.output
+    assert f"{plan}" in result.stderr and "change" in result.stderr and result.stdout == ""

@@ -188,6 +188,9 @@ def plan_command(
         if check is not None:
             _check_alone(change, out.file)
             plan = load_plan(check, fleet_model)
+            from waveguard.rollout.plan.schema import load_plan_change
+
+            load_plan_change(plan, check)  # as rollout start reads it: a plan it refuses does not pass
             findings = plan_findings(plan, fleet_model, source=str(check))
             _print_findings(findings)
             if not findings:

@@ -206,5 +206,8 @@ def load_plan_change(plan: Plan, plan_path: str | Path) -> Any:
     except InputError as exc:
         if exc.source != plan.change:
             raise
-        raise InputError(str(plan_path), f"change: {plan.change}: {exc.message}",
-                         hint="a relative path is read from the current folder, else beside the plan file") from exc
+        where = f"{plan.change}:{exc.line}" if exc.line else plan.change
+        missing = not Path(plan.change).exists()
+        raise InputError(str(plan_path), f"change: {where}: {exc.message}",
+                         hint="a relative path is read from the current folder, else beside the plan file" if missing
+                         else exc.hint) from exc

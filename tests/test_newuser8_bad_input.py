@@ -195,3 +195,20 @@ def test_plan_check_refuses_a_plan_whose_change_rollout_start_refuses(runner, tm
     result = runner.invoke(app, ["plan", "--check", str(plan)])
     assert result.exit_code == 2, result.output
     assert f"{plan}" in result.stderr and "change" in result.stderr and result.stdout == ""
+
+
+@pytest.mark.parametrize(("args", "flag"), [
+    (["analyse", "examples/incident-telemetry", "--sarif-base", "."], "--sarif-base"),
+    (["analyse", "examples/incident-telemetry", "-o", "json", "--sarif-category", "infra"], "--sarif-category"),
+    (["analyse", "examples/incident-telemetry", "-o", "sarif", "--sarif-base", "/nonexistent/repo"], "--sarif-base"),
+    (["plan", "examples/incident-telemetry", "--nodes", "examples/incident-telemetry/telemetry-agent.yaml"], "--nodes"),
+    (["plan", "examples/incident-telemetry", "--risk-samples", "5"], "--risk-samples"),
+])
+def test_an_option_that_would_be_ignored_is_refused(runner, args, flag):
+    """--sarif-base/--sarif-category without -o sarif, --nodes without --emit-patches and
+    --risk-samples without --risk-budget did nothing, silently; a --sarif-base that does not
+    exist made every SARIF location relative to it. One line naming the option, exit 2."""
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and flag in lines[0] and result.stdout == "", lines

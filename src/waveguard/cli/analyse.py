@@ -75,6 +75,7 @@ def _analyse(paths: Optional[list[str]], fleet: Optional[Path], output: str, out
         out = resolve_output(output, FORMATS, output_file=output_file, legacy_format=legacy_format)
         if not paths and profiles is None:
             raise InputError("analyse", "no manifests given", hint="pass rendered manifests, or --profiles FILE")
+        _check_sarif_options(out.format, sarif_base, sarif_category)
         _refuse_waveguard_documents(paths or [])
         from waveguard.model.yamlio import check_distinct_outputs
 
@@ -101,6 +102,19 @@ def _analyse(paths: Optional[list[str]], fleet: Optional[Path], output: str, out
                 render_table(result, console)
     worst = result.worst_severity()
     return worst is not None and SEVERITY_RANK[worst] >= SEVERITY_RANK[fail_on.value]
+
+
+def _check_sarif_options(fmt: str, sarif_base: Optional[Path], sarif_category: str) -> None:
+    """Raises InputError for a SARIF option that would do nothing (no ``-o sarif``) or a
+    ``--sarif-base`` that is no folder (every location would be relative to it)."""
+    from waveguard.model.errors import InputError
+
+    given = [f for f, v in (("--sarif-base", sarif_base is not None), ("--sarif-category", sarif_category != "waveguard"))
+             if v]
+    if given and fmt != "sarif":
+        raise InputError(given[0], f"is for -o sarif, not -o {fmt}", hint="add -o sarif or drop it")
+    if sarif_base is not None and not sarif_base.is_dir():
+        raise InputError("--sarif-base", f"{sarif_base} is not a folder", hint="give the repo's root")
 
 
 #: What to run instead, for a waveguard document given to ``analyse`` (by its kind).

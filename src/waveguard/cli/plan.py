@@ -119,6 +119,17 @@ def _check_alone(change: str | None, output_file: Path | None) -> None:
         raise InputError("--check", f"writes no plan: leave out --output-file {output_file}")
 
 
+def _check_companions(emit_patches: Path | None, nodes: Path | None, risk_budget: float | None,
+                      risk_samples: int | None) -> None:
+    """Raises InputError for an option that only shapes another one that is not given."""
+    from waveguard.model.errors import InputError
+
+    if nodes is not None and emit_patches is None:
+        raise InputError("--nodes", "is for --emit-patches", hint="add --emit-patches DIR or leave it out")
+    if risk_samples is not None and risk_budget is None:
+        raise InputError("--risk-samples", "is for --risk-budget", hint="add --risk-budget or leave it out")
+
+
 def _propose(change: str, fleet: "Fleet", gate_interval_s: float, risk_budget: float | None,
              risk_samples: int | None) -> "Plan":
     """The planner's plan for ``change``; with a risk budget, tightened until it fits."""
@@ -185,6 +196,7 @@ def plan_command(
     with input_errors():
         out = resolve_output(output, FORMATS, output_file=output_file)
         fleet_model = load_fleet(fleet) if fleet else default_fleet()
+        _check_companions(emit_patches, nodes, risk_budget, risk_samples)
         if check is not None:
             _check_alone(change, out.file)
             plan = load_plan(check, fleet_model)

@@ -212,3 +212,14 @@ def test_an_option_that_would_be_ignored_is_refused(runner, args, flag):
     assert result.exit_code == 2, result.output
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert len(lines) == 1 and flag in lines[0] and result.stdout == "", lines
+
+
+@pytest.mark.parametrize(("args", "words"), [
+    (["--builtin", "relist-storm", "scenario.yaml"], "not both"),
+    (["--list", "--builtin", "relist-storm"], "--list"),
+])
+def test_simulate_says_which_of_its_exclusive_options_clash(runner, args, words):
+    """simulate SCENARIO --builtin NAME said 'give a SCENARIO.yaml or --builtin NAME' as if
+    neither had been given; --list --builtin NAME listed and ignored the name."""
+    result = runner.invoke(app, ["simulate", *args])
+    assert result.exit_code == 2 and words in result.output and result.stdout == "", result.output

@@ -43,6 +43,8 @@ def register(app: typer.Typer) -> None:
 
         with input_errors():
             out = resolve_output(output, FORMATS, output_file=output_file, legacy_json=legacy_json)
+            if list_ and (scenario is not None or builtin is not None):
+                raise InputError("--list", "only lists the scenarios", hint="leave out SCENARIO and --builtin")
             if list_:
                 _print_builtins(builtin_names(), builtin_path)
                 return
@@ -53,8 +55,8 @@ def register(app: typer.Typer) -> None:
             check_distinct_outputs({"--output-file": out.file, "--report": report, "--metrics-out": metrics_out},
                                    [scenario] if scenario is not None else [])
             if (scenario is None) == (builtin is None):
-                raise InputError("simulate", "give a SCENARIO.yaml or --builtin NAME",
-                                 hint="see simulate --list")
+                raise InputError("simulate", "give a SCENARIO.yaml or --builtin NAME"
+                                 + (", not both" if scenario is not None else ""), hint="see simulate --list")
             sc = load_builtin(builtin) if builtin is not None else load_scenario(_given(scenario))
             result = _run(simulate, sc, seed, workers)
             if report is not None:

@@ -223,3 +223,23 @@ def test_simulate_says_which_of_its_exclusive_options_clash(runner, args, words)
     neither had been given; --list --builtin NAME listed and ignored the name."""
     result = runner.invoke(app, ["simulate", *args])
     assert result.exit_code == 2 and words in result.output and result.stdout == "", result.output
+
+
+@pytest.mark.parametrize("value", ['"150%"', "-3", '"abc"', '"5"', '"-10%"'])
+def test_a_max_unavailable_kube_apiserver_refuses_is_bad_input(runner, tmp_path, value):
+    """maxUnavailable "150%" made WG106 say the update 'restarts 150% of the agents at once
+    (11,250 on prod-24-7500)'; -3 and "abc" silently made no WG106 at all. kube-apiserver
+    refuses each (an int ≥ 0 or an integer percentage ≤ 100%), so analyse does, in one line."""
+    text = Path("examples/incident-telemetry/telemetry-agent.yaml").read_text()
+    assert "maxUnavailable: 1\n" in text
+    path = tmp_path / "agent.yaml"
+    path.write_text(text.replace("maxUnavailable: 1\n", f"maxUnavailable: {value}\n"))
+    _one_line_exit_2(runner.invoke(app, ["analyse", str(path)]), path, "maxUnavailable")
+
+
+@pytest.mark.parametrize("value", ['"50%"', '"100%"', "0", "3"])
+def test_a_valid_max_unavailable_is_analysed(runner, tmp_path, value):
+    text = Path("examples/incident-telemetry/telemetry-agent.yaml").read_text()
+    path = tmp_path / "agent.yaml"
+    path.write_text(text.replace("maxUnavailable: 1\n", f"maxUnavailable: {value}\n"))
+    assert runner.invoke(app, ["analyse", str(path)]).exit_code == 1  # the incident's WG101 error

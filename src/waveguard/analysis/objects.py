@@ -5,6 +5,7 @@ absent (the schema check, WG109, reports it), so one odd field does not stop the
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from waveguard.model.manifests import Binding, Container, Document, PolicyRule, Workload
@@ -53,6 +54,18 @@ def _replicas(kind: str, spec: dict[str, Any]) -> int | None:
     return count
 
 
+def _max_unavailable(value: Any) -> Any:
+    """A rolling update's ``maxUnavailable`` unchanged. Raises ValueError for one kube-apiserver
+    refuses (pkg/apis/apps/validation ``ValidatePositiveIntOrPercent`` and
+    ``IsNotMoreThan100Percent``): an int < 0, a string that is no integer percentage, over 100%."""
+    if value is None or isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    percent = re.fullmatch(r"([0-9]+)%", value) if isinstance(value, str) else None
+    if percent is None or int(percent[1]) > 100:
+        raise ValueError(f"rollingUpdate.maxUnavailable: {value!r} is not a count ≥ 0 or a percentage up to 100%")
+    return value
+
+
 def _configmap_sources(pod: dict[str, Any]) -> list[dict[str, Any]]:
     """The ``configMap`` sources of the pod's volumes, direct or projected."""
     volumes = [v for v in (pod.get("volumes") or []) if isinstance(v, dict)]
@@ -83,7 +96,7 @@ def workload(doc: Document, kind: str, spec: dict[str, Any]) -> Workload:
         containers=containers, configmap_volumes=_configmap_volumes(pod, optional=False),
         optional_configmap_volumes=_configmap_volumes(pod, optional=True),
         node_selector={str(k): str(v) for k, v in (pod.get("nodeSelector") or {}).items()},
-        max_unavailable=rolling.get("maxUnavailable") if isinstance(rolling, dict) else None,
+        max_unavailable=_max_unavailable(rolling.get("maxUnavailable")) if isinstance(rolling, dict) else None,
         max_surge=rolling.get("maxSurge") if isinstance(rolling, dict) else None,
         update_strategy=str(strategy.get("type", "RollingUpdate")) if isinstance(strategy, dict) else "RollingUpdate",
     )

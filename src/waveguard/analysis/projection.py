@@ -21,8 +21,9 @@ class ClusterProjection(BaseModel):
     and every storm shares the apiservers' memory, so ``utilisation`` is the highest *sum* of
     level utilisations over a level, and ``verdict`` the worse of that combination and the worst
     workload. ``etcd_memory_fraction``: one etcd member's memory over its own while the range
-    responses of every workload's LISTs from etcd peak together (one etcd per cluster).
-    ``loads``: one :class:`ClusterLoad` per workload."""
+    responses of every workload's LISTs from etcd peak together (one etcd per cluster);
+    ``etcd_utilisation``: the share of the cluster's etcd read throughput those LISTs need over a
+    client timeout (every workload's together). ``loads``: one :class:`ClusterLoad` per workload."""
 
     cluster: str
     nodes: int
@@ -30,6 +31,7 @@ class ClusterProjection(BaseModel):
     utilisation: float
     memory_share: float
     etcd_memory_fraction: float = 0.0
+    etcd_utilisation: float = 0.0
     scaling: Scaling
     reasons: list[str]
     loads: dict[str, ClusterLoad]  # workload ref → load
@@ -80,13 +82,14 @@ def _combine(cluster: Cluster, scaling: Scaling, loads: dict[str, ClusterLoad], 
     memory = combined_storm_memory_bytes(loads.values(), baseline)
     limit = next(iter(loads.values())).memory_limit_bytes if loads else 1
     etcd_memory = combined_etcd_memory_fraction(loads.values(), cluster) if loads else 0.0
+    etcd_util = sum(l.etcd_utilisation for l in loads.values())  # one etcd for all
     for level, group in by_level.items():
         level_util = sum(l.level_utilisation for l in group)
         util = max(util, level_util)
         v, why = verdict_for(level, level_util, sum(l.server_utilisation for l in loads.values()), memory / limit,
                              sum(l.storm_seat_seconds for l in group) / max(1, group[0].level_capacity_seats),
                              max(l.rejected_share for l in group),
-                             etcd_util=sum(l.etcd_utilisation for l in loads.values()),  # one etcd for all
+                             etcd_util=etcd_util,
                              etcd_s=sum(l.storm_etcd_s for l in loads.values()), etcd_memory=etcd_memory)
         if _VERDICT_RANK[v] > _VERDICT_RANK[verdict] or (v == verdict and not reasons):
             verdict, reasons = v, why
@@ -95,4 +98,4 @@ def _combine(cluster: Cluster, scaling: Scaling, loads: dict[str, ClusterLoad], 
         verdict, reasons = worst.verdict, worst.reasons
     return ClusterProjection(cluster=cluster.name, nodes=cluster.nodes, verdict=verdict, utilisation=util,
                              memory_share=memory / limit if loads else 0.0, etcd_memory_fraction=etcd_memory,
-                             scaling=scaling, reasons=reasons, loads=loads)
+                             etcd_utilisation=etcd_util, scaling=scaling, reasons=reasons, loads=loads)

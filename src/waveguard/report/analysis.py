@@ -29,7 +29,7 @@ def to_json(result: AnalysisResult) -> dict[str, Any]:
             {
                 "cluster": p.cluster, "nodes": p.nodes, "verdict": p.verdict, "utilisation": round(p.utilisation, 4),
                 "memory_share": round(p.memory_share, 4), "etcd_memory_fraction": round(p.etcd_memory_fraction, 4),
-                "scaling": p.scaling, "reasons": p.reasons,
+                "etcd_utilisation": round(p.etcd_utilisation, 4), "scaling": p.scaling, "reasons": p.reasons,
                 "workloads": [
                     {
                         "workload": ref, "verdict": l.verdict, "priority_level": l.priority_level,
@@ -90,7 +90,7 @@ def render_table(result: AnalysisResult, console: Console) -> None:
         return
     shown = [p for p in result.projections if p.worst is not None]
     rows = [[p.cluster, f"{p.nodes:,}", f"[{_STYLE.get(p.verdict, 'yellow')}]{p.verdict}[/]", f"{p.utilisation:.0%}",
-             f"{p.memory_share:.0%}", f"{p.etcd_memory_fraction:.0%}", f"{p.worst.storm_drain_s:.1f}" if p.worst else "",
+             f"{p.memory_share:.0%}", f"{_etcd_pressure(p):.0%}", f"{p.worst.storm_drain_s:.1f}" if p.worst else "",
              f"{sum(l.fanout_events_per_s for l in p.loads.values()):,.0f}", p.scaling, _why(p)] for p in shown]
     table, dropped = fitted_table(console, "Projected load per cluster (all workloads of the change together)",
                                   _projection_columns(), rows)
@@ -99,7 +99,8 @@ def render_table(result: AnalysisResult, console: Console) -> None:
         console.print(Padding(Group(*(Text(f"{p.cluster}: {_why(p)}") for p in shown if _why(p))), (0, 0, 0, 2)))
     console.print("[dim]seats: share of the priority level's seats (nominal + borrowable, all apiservers) the change "
                   "needs over one 60 s client timeout; memory: an apiserver's peak during a relist storm / its limit; "
-                  "etcd: an etcd member's memory while the change's LISTs from etcd peak / its own; "
+                  "etcd: the larger of the cluster's etcd read throughput its LISTs from etcd need over a timeout and an "
+                  "etcd member's memory while they peak (each / its capacity); "
                   "storm s: seconds to serve every agent's start-up LISTs.[/]")
 
 
@@ -110,6 +111,12 @@ def _projection_columns() -> tuple[Column, ...]:
     return (Column("cluster", wrap=True), Column("nodes", "right"), Column("verdict"), Column("seats", "right"),
             Column("memory", "right"), Column("etcd", "right", drop=1), Column("storm s", "right"),
             Column("fan-out ev/s", "right", drop=1), Column("scaling", drop=2), Column("why", drop=3))
+
+
+def _etcd_pressure(p: Any) -> float:
+    """The etcd column: whichever of etcd's read throughput and a member's memory the change
+    needs more of (each overloads at 1.0, as the verdict's reasons say)."""
+    return max(p.etcd_utilisation, p.etcd_memory_fraction)
 
 
 def _why(p: Any) -> str:

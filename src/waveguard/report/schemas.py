@@ -102,6 +102,8 @@ class ProjectionDoc(BaseModel):
     memory_share: float
     etcd_memory_fraction: float = Field(description="one etcd member's memory while the change's LISTs from etcd "
                                                     "peak, over its own (1: OOM-kill)")
+    etcd_utilisation: float = Field(description="the share of the cluster's etcd read throughput the change's "
+                                                "LISTs from etcd need over a client timeout (1: they time out)")
     scaling: Any
     reasons: list[str]
     workloads: list[WorkloadLoadDoc]

@@ -243,3 +243,30 @@ def test_a_valid_max_unavailable_is_analysed(runner, tmp_path, value):
     path = tmp_path / "agent.yaml"
     path.write_text(text.replace("maxUnavailable: 1\n", f"maxUnavailable: {value}\n"))
     assert runner.invoke(app, ["analyse", str(path)]).exit_code == 1  # the incident's WG101 error
+
+
+@pytest.mark.parametrize("stamp, words", [
+    ("2999-01-01T00:00:00Z", "after now"),
+    ("1817-01-01T00:00:00Z", "before audit.k8s.io existed"),
+    ("banana", "'banana' is not an RFC 3339 time"),
+    (5, "'5' is not an RFC 3339 time"),
+])
+def test_measure_refuses_a_timestamp_that_would_stretch_the_span(runner, tmp_path, stamp, words):
+    """One event stamped 2999 (or 1817) stretched the log's span to ~31 billion seconds, so every
+    client's rate came out ~1e-10/s and the written profile read as harmless; 'banana' was
+    counted silently. Every rate is requests over the span: such a stamp is one line, exit 2,
+    nothing written."""
+    import json
+
+    from tests.conftest import INPUTS, require_shared
+
+    audit_log = INPUTS / "audit" / "audit2rbac-demo-v1.jsonl"
+    lines = require_shared(audit_log).read_text().splitlines()
+    event = json.loads(lines[0]) | {"timestamp": stamp, "stageTimestamp": stamp, "auditID": "stray"}
+    log, out = tmp_path / "audit.jsonl", tmp_path / "profile.yaml"
+    log.write_text("\n".join([*lines, json.dumps(event)]) + "\n")
+    result = runner.invoke(app, ["measure", "--audit-log", str(log), "--output-file", str(out)])
+    _one_line_exit_2(result, log, words)
+    assert not out.exists()
+    good = runner.invoke(app, ["measure", "--audit-log", str(audit_log)])
+    assert good.exit_code == 0, good.output  # the published log (2017-09-11) is within the bounds

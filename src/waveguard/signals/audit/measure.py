@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any, Iterable
 
 from waveguard.model.apf import DEFAULT_APF, APFConfig
@@ -54,7 +54,7 @@ def _build(con: Any, files: list[AuditFile], apf: APFConfig) -> Measurement:
     if stages.get("RequestReceived"):
         notes.append(f"the log has only stage RequestReceived (its policy omits the later stages): "
                      f"{stages['RequestReceived']} requests counted there, without status codes")
-    first, last, span = _span(con, notes)
+    first, last, span = _span(con, notes, ", ".join(r.path for r in reports))
     clients = _clients(con, span, apf)
     if not clients:  # events, but not one request the model can cost: a wrong or mangled log, not "0 requests"
         raise InputError(", ".join(r.path for r in reports),
@@ -69,9 +69,25 @@ def _build(con: Any, files: list[AuditFile], apf: APFConfig) -> Measurement:
                        skipped_verbs=skipped, clients=clients, notes=notes)
 
 
-def _span(con: Any, notes: list[str]) -> tuple[datetime | None, datetime | None, float]:
-    """(first, last, span in seconds ≥ 1) of the usable events; a note when the span is assumed."""
-    first, last = sql.time_bounds(con)
+#: The earliest time an audit.k8s.io event can carry: the API group came with Kubernetes 1.7
+#: ("Advanced Auditing", alpha), released 2017-06-29 (kubernetes/kubernetes CHANGELOG-1.7.md).
+AUDIT_API_SINCE = datetime(2017, 6, 29, tzinfo=timezone.utc)
+
+
+def _span(con: Any, notes: list[str], paths: str) -> tuple[datetime | None, datetime | None, float]:
+    """(first, last, span in seconds ≥ 1) of the usable events; a note when the span is assumed.
+    Raises InputError (naming ``paths``) for a timestamp that is no time, or one before the audit
+    API existed or after now: one stray stamp stretches the span every rate is divided by (an
+    event stamped 2999 made every client's rate ~1e-10/s, a profile that reads as harmless)."""
+    first, last, unreadable = sql.time_bounds(con)
+    hint = "fix or drop that event; every rate is the log's requests over its time span"
+    if unreadable is not None:
+        raise InputError(paths, f"an event's timestamp {unreadable[:40]!r} is not an RFC 3339 time", hint=hint)
+    now = datetime.now(timezone.utc)
+    for moment in (first, last):
+        if moment is not None and not AUDIT_API_SINCE <= moment <= now:
+            when = "after now" if moment > now else "before audit.k8s.io existed (Kubernetes 1.7, 2017-06-29)"
+            raise InputError(paths, f"an event is stamped {moment.isoformat()}, {when}", hint=hint)
     if first is None:
         notes.append("no event has a readable timestamp: rates assume a 1 s span")
         return first, last, 1.0

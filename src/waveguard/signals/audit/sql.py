@@ -275,11 +275,17 @@ def count_requests(con: Any) -> dict[str, int]:
     return dict(con.execute("SELECT stage, sum(n)::BIGINT FROM counted GROUP BY stage").fetchall())
 
 
-def time_bounds(con: Any) -> tuple[Any, Any]:
-    """(first, last) event timestamps (datetimes, UTC), or (None, None) when none is readable.
-    Timestamps were kept as text per group (RFC 3339, one format per apiVersion): cast here."""
-    return con.execute("SELECT min(TRY_CAST(first_ts AS TIMESTAMPTZ)), "
-                       "max(TRY_CAST(last_ts AS TIMESTAMPTZ)) FROM ok").fetchone()
+def time_bounds(con: Any) -> tuple[Any, Any, str | None]:
+    """(first, last, unreadable): the first and last event timestamps (datetimes, UTC; None when
+    none is readable) and the text of a group's earliest or latest timestamp that is no time
+    (None when every one is). Timestamps were kept as text per group (RFC 3339, one format per
+    apiVersion), whose order puts text that is no time (``banana``, ``5``) first or last: cast here."""
+    first, last, bad_first, bad_last = con.execute("""
+        SELECT min(TRY_CAST(first_ts AS TIMESTAMPTZ)), max(TRY_CAST(last_ts AS TIMESTAMPTZ)),
+               any_value(first_ts) FILTER (WHERE TRY_CAST(first_ts AS TIMESTAMPTZ) IS NULL),
+               any_value(last_ts) FILTER (WHERE TRY_CAST(last_ts AS TIMESTAMPTZ) IS NULL)
+        FROM ok""").fetchone()
+    return first, last, bad_first if bad_first is not None else bad_last
 
 
 #: A class is the group keys less pod, stage, code and the continue bit.

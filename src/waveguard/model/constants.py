@@ -323,12 +323,13 @@ APF_SEAT_DEMAND_SMOOTHING = 0.977
 #: Retry-After seconds, up to 32 s; lowered by 1 s when fewer than Retry-After were. k8s:
 #: staging/src/k8s.io/apiserver/pkg/util/flowcontrol/dropped_requests_tracker.go
 #: (maxRetryAfter = 32, updateRetryAfterIfNeededLocked), server/filters/priority-and-fairness.go
-#: (tooManyRequests(..., GetRetryAfter(priorityLevel))), from 1.27. Before 1.27 APF and the
-#: max-in-flight filter answer "Retry-After: 1" (filters/maxinflight.go, retryAfter = "1").
+#: (tooManyRequests(..., GetRetryAfter(priorityLevel))), from 1.28: kubernetes PR #117547 "Return
+#: dynamic RetryAfter header from APF", opened 24 Apr 2023, after 1.27.0 (11 Apr 2023). Before it
+#: APF and the max-in-flight filter answer "Retry-After: 1" (filters/maxinflight.go, retryAfter = "1").
 APF_RETRY_AFTER_MIN_S = 1.0
 APF_RETRY_AFTER_MAX_S = 32.0
 APF_RETRY_AFTER_DROPS_TO_DOUBLE = 3.0
-APF_DYNAMIC_RETRY_AFTER_SINCE = (1, 27)
+APF_DYNAMIC_RETRY_AFTER_SINCE = (1, 28)
 
 # Client retries and client-side limits ---------------------------------------------------
 #: client-go's REST client retries a response that carries Retry-After (429, and 5xx with
@@ -346,7 +347,7 @@ RETRY_ON_CONFLICT_STEPS = 5
 CLIENT_GO_DEFAULT_QPS = 5.0
 #: kubelet --kube-api-qps default: 50 from 1.27 (5 before; burst 100 / 10).
 #: k8s: pkg/kubelet/apis/config/v1beta1/defaults.go (KubeAPIQPS = 50, KubeAPIBurst = 100),
-#: KEP-1123 / PR #116121 (1.27).
+#: PR #116121 "Bump default API QPS limits for Kubelet" (KEP-1040; 1.27).
 KUBELET_API_QPS = 50.0
 KUBELET_API_QPS_BEFORE_1_27 = 5.0
 KUBELET_API_QPS_SINCE = (1, 27)

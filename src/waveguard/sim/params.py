@@ -118,7 +118,7 @@ class SimParams:
     etcd_oom_range_bytes: np.ndarray  #: (C,) range bytes in flight at which etcd's members run out of memory
     retry_policy: np.ndarray  #: (F,) 0 none, 1 client-go (Retry-After, CLIENT_GO_MAX_RETRIES), 2 at once, forever
     qps_cap: np.ndarray  #: (F, C) requests/s the flow's clients may send (client-side QPS limits; inf: none)
-    dynamic_retry_after: np.ndarray  #: (C,) bool: APF's Retry-After adapts to drops (≥ 1.27)
+    dynamic_retry_after: np.ndarray  #: (C,) bool: APF's Retry-After adapts to drops (≥ 1.28)
     crashloop_flow: int | None  #: flow of the kubelets' Events about crash-looping pods, else None
     crashloop_start_s: np.ndarray  #: (C,) when the crash-looping pods start (inf: never)
     crashloop_pods: np.ndarray  #: (C,) crash-looping pods (one container each)

@@ -42,8 +42,11 @@ APF_READJUST_PERIOD_S = 10.0
 APF_OBJECTS_PER_SEAT = 100
 #: k8s: request/config.go (maximumSeatsLimit).
 APF_MAX_SEATS_LIMIT = 10
-#: Max seats of one request as a share of its level's nominal seats.
-#: k8s: apf_controller.go, priorityLevelMaxSeatsPercent = 15.
+#: A LIST's cap with SizeBasedListCostEstimate on (1.34+; MaximumListSeatsLimit, writes keep 10):
+#: kubernetes PR #133034 "Increase APF max seats to 100 for LIST requests" (July 2025).
+APF_MAX_LIST_SEATS_SIZE_BASED = 100
+#: Max seats of one request as a share of its level's nominal seats (and ≤ nominal / handSize).
+#: k8s: apf_controller.go, priorityLevelMaxSeatsPercent = 0.15 (PR #118601).
 APF_MAX_SEATS_FRACTION = 0.15
 #: Watchers per extra writer seat. k8s: request/config.go (watchesPerSeat = 10).
 APF_WATCHES_PER_SEAT = 10
@@ -80,8 +83,7 @@ OBJECT_BYTES: dict[str, int] = {
     "resourcequotas": 512,
     "replicationcontrollers": 2048,
 }
-#: Fallback object size for resources not listed above. estimate.
-DEFAULT_OBJECT_BYTES = 2048
+DEFAULT_OBJECT_BYTES = 2048  #: fallback for resources not listed above. estimate.
 #: Largest size one object can have as served, the bound a fleet file's ``object_bytes`` must
 #: respect: etcd refuses a write over --max-request-bytes, 1.5 MiB by default (etcd.io
 #: op-guide/configuration), and an object's JSON is at most about twice its stored protobuf.
@@ -159,8 +161,7 @@ APISERVER_BASE_MEMORY_BYTES = 1 << 30
 #: client-go's default request timeout used by most agents for LIST (seconds). estimate:
 #: many agents set 60 s; the Calico report (domain.md §7, projectcalico/node#1200) used 60 s.
 CLIENT_TIMEOUT_S = 60.0
-#: kube-apiserver's own --request-timeout default (seconds). k8s: kube-apiserver flags.
-APISERVER_REQUEST_TIMEOUT_S = 60.0
+APISERVER_REQUEST_TIMEOUT_S = 60.0  #: kube-apiserver's --request-timeout default (s). k8s: its flags
 #: Lease renewal period of client-go leader election, seconds (RetryPeriod default 2 s).
 #: k8s: client-go tools/leaderelection; OTel's k8s_leader_elector uses the same defaults.
 LEADER_ELECTION_RETRY_PERIOD_S = 2.0
@@ -192,8 +193,7 @@ PODS_PER_NAMESPACE = 100
 #: EndpointSlices, not pods), kube-proxy (not pods). estimate: about 10 cluster-wide pod
 #: watchers per apiserver in a typical control plane.
 BASELINE_POD_WATCHERS = 10
-#: Node-filtered pod watchers: every kubelet watches its own pods.
-KUBELET_POD_WATCHERS_PER_NODE = 1
+KUBELET_POD_WATCHERS_PER_NODE = 1  #: node-filtered pod watchers: every kubelet watches its own pods
 
 # --- Simulator (`waveguard simulate`, issue 3) ----------------------------------------------
 # "calibrated:" marks a value chosen so the incident scenario reproduces the public timeline.

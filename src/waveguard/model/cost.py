@@ -23,7 +23,7 @@ from typing import Literal
 from pydantic import BaseModel
 
 from waveguard.model import constants as C
-from waveguard.model.apf import DEFAULT_APF, APFConfig, Subject, flows_of, queue_capacity
+from waveguard.model.apf import DEFAULT_APF, APFConfig, Subject, flows_of, list_seats_limit, queue_capacity
 from waveguard.model.etcd import member_memory_fraction, range_wait_s
 from waveguard.model.fleet import Cluster
 from waveguard.model.load import request_rate, running_clients, sending_clients
@@ -307,7 +307,7 @@ def project(profile: RequestProfile, cluster: Cluster, apf: APFConfig = DEFAULT_
     borrowable = apf.borrowable_seats(level, seats) if cluster.version_tuple >= C.APF_BORROWING_SINCE else 0
     capacity = (nominal + borrowable) * replicas
     clients = running_clients(profile, cluster, node_share)
-    demand = _demand(profile, cluster, clients, apf.max_seats_per_request(level, seats))
+    demand = _demand(profile, cluster, clients, apf.max_seats_per_request(level, seats, list_seats_limit(cluster)))
     steady, storm = demand.steady, demand.storm
     writer_extra = demand.writer_extra(cluster)
 

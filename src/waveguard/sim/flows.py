@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from waveguard.model import constants as C
-from waveguard.model.apf import APFConfig, flows_of, queue_capacity
+from waveguard.model.apf import APFConfig, flows_of, list_seats_limit, queue_capacity
 from waveguard.model.cost import events_per_watcher, baseline_watchers, request_cost
 from waveguard.model.fleet import Cluster
 from waveguard.model.load import request_rate, sending_clients
@@ -200,8 +200,7 @@ def _relist_level(client: SimClient, starts: list[RequestClass], cluster: Cluste
 
 
 def _cost_into(spec: FlowSpec, clients: list[SimClient], cluster: Cluster, apf: APFConfig) -> None:
-    max_seats = apf.max_seats_per_request(spec.level, cluster.server_seats) if not apf.level(spec.level).exempt \
-        else C.APF_MAX_SEATS_LIMIT
+    max_seats = apf.max_seats_per_request(spec.level, cluster.server_seats, list_seats_limit(cluster))
     if spec.relist:
         bundle = relist_bundle(clients[0], cluster, max_seats, spec.leader, spec.cold)
         for attr in ("seats", "tau", "cpu", "mem", "etcd_bytes", "etcd_pages", "legacy_seats", "peak_seats"):

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from waveguard.model import constants as C
-from waveguard.model.apf import DEFAULT_APF, Subject
+from waveguard.model.apf import DEFAULT_APF, Subject, list_seats_limit
 from waveguard.model.cost import (
     priority_level_of, project, request_cost, scaling_class, served_from, writer_extra_seat_seconds,
 )
@@ -145,3 +145,27 @@ def test_one_scope_divisor_for_objects_events_and_watchers():
             scope, cluster, "configmaps")
     listing = RequestClass(verb="list", resource="configmaps", scope="namespace", trigger="start", component="t")
     assert objects_returned(listing, cluster) == 800 / 40
+
+
+def test_max_seats_per_request_follows_apf_controller_and_the_list_cap_of_the_version():
+    """apf_controller.go: a queuing level's max seats are max(1, min(ceil(0.15 × nominalCL),
+    nominalCL / handSize)); a level without queues (catch-all: Reject) sets none, so the work
+    estimator's own cap applies. list_work_estimator.go caps a LIST at MaximumListSeatsLimit: 10,
+    100 with SizeBasedListCostEstimate (kubernetes PR #133034, 1.34)."""
+    assert DEFAULT_APF.max_seats_per_request("workload-low", 1200) == 10  # nominal 490: min(ceil(73.5), 81) = 74
+    assert DEFAULT_APF.max_seats_per_request("workload-low", 1200, C.APF_MAX_LIST_SEATS_SIZE_BASED) == 74
+    # 120 seats: workload-high nominal ceil(120 × 40 / 245) = 20 → min(ceil(3.0), 20 // 6 = 3) = 3
+    assert DEFAULT_APF.max_seats_per_request("workload-high", 120) == 3
+    # 60 seats: leader-election nominal ceil(60 × 10 / 245) = 3 → min(1, 3 // 4 = 0) → at least 1
+    assert DEFAULT_APF.max_seats_per_request("leader-election", 60) == 1
+    assert DEFAULT_APF.max_seats_per_request("catch-all") == C.APF_MAX_SEATS_LIMIT  # not ceil(0.15 × 13) = 2
+    assert list_seats_limit(Cluster(name="a", nodes=1, kubernetes_version="1.33")) == 10
+    assert list_seats_limit(Cluster(name="b", nodes=1, kubernetes_version="1.34")) == 100
+    # workload-high nominal 98 on 600 seats: a LIST of every pod from etcd with a selector costs
+    # max(limit, count / 2) × stored size / 100 kB seats — up to its level's 15 from 1.34, 10 before
+    lst = RequestClass(verb="list", resource="pods", scope="cluster", trigger="start", resource_version="exact",
+                       selector=True, limit=500)
+    for version, seats in (("1.33", 10), ("1.34", 15)):
+        cluster = Cluster(name="c", nodes=5000, kubernetes_version=version)
+        cap = DEFAULT_APF.max_seats_per_request("workload-high", cluster.server_seats, list_seats_limit(cluster))
+        assert request_cost(lst, cluster, cap).seats == seats

@@ -143,3 +143,17 @@ def test_a_polling_list_holds_memory_in_the_projection_as_in_the_simulator():
     assert rise == int(held * C.GO_HEAP_GROWTH_FACTOR)
     faster = project(_agent(poll.model_copy(update={"rate_per_s": 0.1}), per_node=False), CLUSTER)
     assert faster.storm_peak_memory_bytes - baseline_memory_bytes(CLUSTER) == pytest.approx(2 * rise, rel=1e-6)
+
+
+def test_the_projection_counts_the_seats_of_the_clusters_own_inflight_flags_as_the_simulator_does():
+    """A cluster whose apiservers run --max-requests-inflight 800 / --max-mutating-requests-inflight
+    400 has 1,200 seats a replica: APF's nominal seats of each level scale with them (ceil(1,200 ×
+    shares / 245)) in the projection as in the simulator, and so does the server's utilisation."""
+    lister = _agent(*informer("pods", "cluster", component="lister"), per_node=False)
+    flags = dict(nodes=1000, max_requests_inflight=800, max_mutating_requests_inflight=400)
+    big, plain = project(lister, Cluster(name="big", **flags)), project(lister, Cluster(name="plain", nodes=1000))
+    sim = FleetSimulator(Fleet(clusters=[Cluster(name="big", **flags)]), [lister], expected_steps=5)
+    level = sim.params.level_names.index(big.priority_level)
+    assert big.level_seats == sim.params.nominal_seats[level, 0, 0] * big.apiserver_replicas
+    assert big.level_seats > plain.level_seats
+    assert big.server_utilisation == pytest.approx(plain.server_utilisation / 2, rel=0.01)

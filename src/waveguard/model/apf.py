@@ -17,6 +17,8 @@ from pydantic import BaseModel, Field
 
 from waveguard.model import constants as C
 from waveguard.model.defaults import empty_list
+from waveguard.model.fleet import Cluster
+from waveguard.model.versions import features_for
 
 
 class PriorityLevel(BaseModel):
@@ -200,12 +202,19 @@ class APFConfig(BaseModel):
             l.name: 0 if l.exempt else math.ceil(server_seats * l.shares / total) for l in self.levels
         }
 
-    def max_seats_per_request(self, level: str, server_seats: int = C.SEATS_PER_REPLICA) -> int:
-        """min(APF_MAX_SEATS_LIMIT, ceil(0.15 × nominal seats)); domain.md §2."""
+    def max_seats_per_request(self, level: str, server_seats: int = C.SEATS_PER_REPLICA,
+                              list_cap: int = C.APF_MAX_SEATS_LIMIT) -> int:
+        """Seats one LIST of ``level`` may take on a ``server_seats``-seat apiserver: the level's
+        max seats, max(1, min(ceil(0.15 × nominal), nominal // handSize)) (k8s: apf_controller.go
+        ``finishQueueSetReconfigsLocked`` → ``MaxSeatsTracker.SetMaxSeats``, queuing levels only:
+        an exempt or Reject level sets none), within the estimator's ``list_cap``
+        (:func:`list_seats_limit`; list_work_estimator.go ``MaximumListSeatsLimit``)."""
+        lvl = self.level(level)
         nominal = self.nominal_seats(server_seats)[level]
-        if nominal == 0:
-            return C.APF_MAX_SEATS_LIMIT
-        return max(1, min(C.APF_MAX_SEATS_LIMIT, math.ceil(C.APF_MAX_SEATS_FRACTION * nominal)))
+        if nominal == 0 or lvl.rejects_when_full:
+            return list_cap
+        own = min(math.ceil(C.APF_MAX_SEATS_FRACTION * nominal), nominal // max(1, lvl.hand_size))
+        return max(1, min(list_cap, own))
 
     def borrowable_seats(self, level: str, server_seats: int = C.SEATS_PER_REPLICA) -> int:
         """Seats ``level`` could borrow if every other level lent all it may (an upper bound)."""
@@ -290,3 +299,12 @@ def queue_capacity(level: PriorityLevel, flows: float) -> float:
     if level.exempt:
         return math.inf
     return queues_touched(level, flows) * level.queue_length_limit
+
+
+def list_seats_limit(cluster: Cluster) -> int:
+    """The work estimator's cap on one LIST's seats on ``cluster``'s version: ``APF_MAX_SEATS_LIMIT``
+    (10), or ``APF_MAX_LIST_SEATS_SIZE_BASED`` (100) with SizeBasedListCostEstimate on (1.34+:
+    request/config.go ``MaximumListSeatsLimit``, kubernetes PR #133034). A level's own max seats
+    (:meth:`APFConfig.max_seats_per_request`) still bound it."""
+    on = features_for(cluster.version_tuple).size_based_list_cost
+    return C.APF_MAX_LIST_SEATS_SIZE_BASED if on else C.APF_MAX_SEATS_LIMIT

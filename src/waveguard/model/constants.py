@@ -42,8 +42,11 @@ APF_READJUST_PERIOD_S = 10.0
 APF_OBJECTS_PER_SEAT = 100
 #: k8s: request/config.go (maximumSeatsLimit).
 APF_MAX_SEATS_LIMIT = 10
-#: Max seats of one request as a share of its level's nominal seats.
-#: k8s: apf_controller.go, priorityLevelMaxSeatsPercent = 15.
+#: A LIST's cap with SizeBasedListCostEstimate on (1.34+; MaximumListSeatsLimit, writes keep 10):
+#: kubernetes PR #133034 "Increase APF max seats to 100 for LIST requests" (July 2025).
+APF_MAX_LIST_SEATS_SIZE_BASED = 100
+#: Max seats of one request as a share of its level's nominal seats (and ≤ nominal / handSize).
+#: k8s: apf_controller.go, priorityLevelMaxSeatsPercent = 0.15 (PR #118601).
 APF_MAX_SEATS_FRACTION = 0.15
 #: Watchers per extra writer seat. k8s: request/config.go (watchesPerSeat = 10).
 APF_WATCHES_PER_SEAT = 10
@@ -80,8 +83,7 @@ OBJECT_BYTES: dict[str, int] = {
     "resourcequotas": 512,
     "replicationcontrollers": 2048,
 }
-#: Fallback object size for resources not listed above. estimate.
-DEFAULT_OBJECT_BYTES = 2048
+DEFAULT_OBJECT_BYTES = 2048  #: fallback for resources not listed above. estimate.
 #: Largest size one object can have as served, the bound a fleet file's ``object_bytes`` must
 #: respect: etcd refuses a write over --max-request-bytes, 1.5 MiB by default (etcd.io
 #: op-guide/configuration), and an object's JSON is at most about twice its stored protobuf.
@@ -126,15 +128,17 @@ ETCD_RANGE_BYTES_PER_S = 125.0e6
 #: kube-apiserver's etcd client (clientv3 ≥ 3.4) spreads its requests over all endpoints
 #: (round-robin balancer).
 ETCD_READ_BYTES_PER_S = ETCD_MEMBERS * ETCD_RANGE_BYTES_PER_S
-#: Seconds the apiserver spends decoding what etcd returned (protobuf → Go object, defaulting,
-#: conversion to the internal version), per byte of the objects' JSON size (OBJECT_BYTES: the
-#: byte ENCODE_S_PER_BYTE is counted in; what etcd sent is about half as many protobuf bytes),
-#: before filtering and encoding them. k8s:
-#: kubernetes/community design-proposals/api-machinery/protobuf.md (2016) measured, per object
-#: of a typical GET, etcd → proto decode 5 µs + defaulting 5 µs + convert to internal 15 µs = 25
-#: µs against convert to external 15 µs + JSON encode 40 µs = 55 µs: decoding costs 25/55 of
-#: encoding (ENCODE_S_PER_BYTE).
-ETCD_DECODE_S_PER_BYTE = ENCODE_S_PER_BYTE * 25.0 / 55.0
+#: Seconds the apiserver spends decoding what etcd returned (decode, defaulting, conversion to the
+#: internal version) per byte of the objects' JSON size (OBJECT_BYTES, as ENCODE_S_PER_BYTE),
+#: before filtering and encoding them. k8s: kubernetes/community design-proposals/api-machinery/
+#: protobuf.md (2016) timed a typical GET per object: etcd → decode 5 µs (protobuf) or 50 µs (JSON),
+#: defaulting 5 µs, convert to internal 15 µs, against convert to external 15 µs + JSON encode
+#: 40 µs = 55 µs (ENCODE_S_PER_BYTE). Built-in resources, stored as protobuf: 25/55 of encoding.
+ETCD_DECODE_S_PER_BYTE = ENCODE_S_PER_BYTE * (5.0 + 5.0 + 15.0) / 55.0
+#: The same for custom resources, stored as JSON (model.storage.stored_as_protobuf): the same
+#: table's 50 µs JSON decode, 70/55 of encoding (2.8× the built-in rate). Its other steps stand for
+#: the CR path's pruning, schema defaulting and (same-version) conversion, which it does not time.
+ETCD_JSON_DECODE_S_PER_BYTE = ENCODE_S_PER_BYTE * (50.0 + 5.0 + 15.0) / 55.0
 
 # --- Memory of a LIST response -------------------------------------------------------------
 #: Bytes held per byte of the response while a LIST from the watch cache is encoded (before
@@ -157,8 +161,7 @@ APISERVER_BASE_MEMORY_BYTES = 1 << 30
 #: client-go's default request timeout used by most agents for LIST (seconds). estimate:
 #: many agents set 60 s; the Calico report (domain.md §7, projectcalico/node#1200) used 60 s.
 CLIENT_TIMEOUT_S = 60.0
-#: kube-apiserver's own --request-timeout default (seconds). k8s: kube-apiserver flags.
-APISERVER_REQUEST_TIMEOUT_S = 60.0
+APISERVER_REQUEST_TIMEOUT_S = 60.0  #: kube-apiserver's --request-timeout default (s). k8s: its flags
 #: Lease renewal period of client-go leader election, seconds (RetryPeriod default 2 s).
 #: k8s: client-go tools/leaderelection; OTel's k8s_leader_elector uses the same defaults.
 LEADER_ELECTION_RETRY_PERIOD_S = 2.0
@@ -190,12 +193,10 @@ PODS_PER_NAMESPACE = 100
 #: EndpointSlices, not pods), kube-proxy (not pods). estimate: about 10 cluster-wide pod
 #: watchers per apiserver in a typical control plane.
 BASELINE_POD_WATCHERS = 10
-#: Node-filtered pod watchers: every kubelet watches its own pods.
-KUBELET_POD_WATCHERS_PER_NODE = 1
+KUBELET_POD_WATCHERS_PER_NODE = 1  #: node-filtered pod watchers: every kubelet watches its own pods
 
 # --- Simulator (`waveguard simulate`, issue 3) ----------------------------------------------
-# Appended for waveguard.sim. Sources as above; "calibrated:" marks a value chosen so the
-# built-in incident scenario reproduces the public timeline (docs/simulator.md says how).
+# "calibrated:" marks a value chosen so the incident scenario reproduces the public timeline.
 
 # APF queuing --------------------------------------------------------------------------------
 #: Longest a request waits in an APF queue before a 429 (reason "time-out"): kube-apiserver
@@ -323,12 +324,13 @@ APF_SEAT_DEMAND_SMOOTHING = 0.977
 #: Retry-After seconds, up to 32 s; lowered by 1 s when fewer than Retry-After were. k8s:
 #: staging/src/k8s.io/apiserver/pkg/util/flowcontrol/dropped_requests_tracker.go
 #: (maxRetryAfter = 32, updateRetryAfterIfNeededLocked), server/filters/priority-and-fairness.go
-#: (tooManyRequests(..., GetRetryAfter(priorityLevel))), from 1.27. Before 1.27 APF and the
-#: max-in-flight filter answer "Retry-After: 1" (filters/maxinflight.go, retryAfter = "1").
+#: (tooManyRequests(..., GetRetryAfter(priorityLevel))), from 1.28: kubernetes PR #117547 "Return
+#: dynamic RetryAfter header from APF", opened 24 Apr 2023, after 1.27.0 (11 Apr 2023). Before it
+#: APF and the max-in-flight filter answer "Retry-After: 1" (filters/maxinflight.go, retryAfter = "1").
 APF_RETRY_AFTER_MIN_S = 1.0
 APF_RETRY_AFTER_MAX_S = 32.0
 APF_RETRY_AFTER_DROPS_TO_DOUBLE = 3.0
-APF_DYNAMIC_RETRY_AFTER_SINCE = (1, 27)
+APF_DYNAMIC_RETRY_AFTER_SINCE = (1, 28)
 
 # Client retries and client-side limits ---------------------------------------------------
 #: client-go's REST client retries a response that carries Retry-After (429, and 5xx with
@@ -346,7 +348,7 @@ RETRY_ON_CONFLICT_STEPS = 5
 CLIENT_GO_DEFAULT_QPS = 5.0
 #: kubelet --kube-api-qps default: 50 from 1.27 (5 before; burst 100 / 10).
 #: k8s: pkg/kubelet/apis/config/v1beta1/defaults.go (KubeAPIQPS = 50, KubeAPIBurst = 100),
-#: KEP-1123 / PR #116121 (1.27).
+#: PR #116121 "Bump default API QPS limits for Kubelet" (KEP-1040; 1.27).
 KUBELET_API_QPS = 50.0
 KUBELET_API_QPS_BEFORE_1_27 = 5.0
 KUBELET_API_QPS_SINCE = (1, 27)

@@ -23,7 +23,7 @@ from typing import Literal
 from pydantic import BaseModel
 
 from waveguard.model import constants as C
-from waveguard.model.apf import DEFAULT_APF, APFConfig, Subject, flows_of, queue_capacity
+from waveguard.model.apf import DEFAULT_APF, APFConfig, Subject, flows_of, list_seats_limit, queue_capacity
 from waveguard.model.etcd import member_memory_fraction, range_wait_s
 from waveguard.model.fleet import Cluster
 from waveguard.model.load import request_rate, running_clients, sending_clients
@@ -302,18 +302,18 @@ def project(profile: RequestProfile, cluster: Cluster, apf: APFConfig = DEFAULT_
     :func:`baseline_memory_bytes`) may be passed in when projecting many pairs, to compute
     them once."""
     level = level or priority_level_of(profile, apf)
-    replicas = cluster.replicas
-    nominal = apf.nominal_seats()[level]
-    borrowable = apf.borrowable_seats(level) if cluster.version_tuple >= C.APF_BORROWING_SINCE else 0
+    replicas, seats = cluster.replicas, cluster.server_seats  # a replica's seats: its inflight flags
+    nominal = apf.nominal_seats(seats)[level]
+    borrowable = apf.borrowable_seats(level, seats) if cluster.version_tuple >= C.APF_BORROWING_SINCE else 0
     capacity = (nominal + borrowable) * replicas
     clients = running_clients(profile, cluster, node_share)
-    demand = _demand(profile, cluster, clients, apf.max_seats_per_request(level))
+    demand = _demand(profile, cluster, clients, apf.max_seats_per_request(level, seats, list_seats_limit(cluster)))
     steady, storm = demand.steady, demand.storm
     writer_extra = demand.writer_extra(cluster)
 
     drain_s = storm / capacity if capacity else math.inf
     level_util = (steady / capacity if capacity else math.inf) + storm / (capacity * C.CLIENT_TIMEOUT_S)
-    server_util = (steady + writer_extra + storm / C.CLIENT_TIMEOUT_S) / (C.SEATS_PER_REPLICA * replicas)
+    server_util = (steady + writer_extra + storm / C.CLIENT_TIMEOUT_S) / (seats * replicas)
     # The cluster's etcd, shared by every replica's LISTs from etcd (as in the simulator).
     etcd_read = cluster.etcd_throughput_bytes_per_s
     storm_etcd_s = demand.storm_etcd / etcd_read

@@ -130,24 +130,26 @@ def receive_buffer_resident_bytes(received_bytes: Any, page_bytes: Any, floor: A
 
 
 def cache_fill_speed(range_bytes_per_s: Any, cpu_stretch: Any = 1.0,
-                     stored_per_json: float = C.PROTOBUF_BYTES_PER_JSON_BYTE) -> Any:
+                     stored_per_json: float = C.PROTOBUF_BYTES_PER_JSON_BYTE,
+                     decode_s_per_byte: float = C.ETCD_DECODE_S_PER_BYTE) -> Any:
     """How fast a restarted apiserver fills its watch caches while etcd's range reads are
     shared, relative to :func:`waveguard.model.storage.watch_cache_fill_s_of` (etcd to itself): each cacher's
     reflector LISTs its resource from etcd (staging/src/k8s.io/apiserver/pkg/storage/cacher/
     cacher.go ``startCaching`` → the reflector's paginated LIST, pages of
     ``storageWatchListPageSize`` = 10,000 objects, 1.18–1.35) and decodes it, so a byte costs the
     range transfer at the share ``range_bytes_per_s`` (bytes/s) etcd gives each read now plus
-    its decode (``ETCD_DECODE_S_PER_BYTE``, stretched ``cpu_stretch``-fold when the replica's
-    CPU is oversubscribed); per JSON byte, etcd sends ``stored_per_json`` bytes
-    (:func:`waveguard.model.storage.stored_bytes_per_json_byte`; the default is the built-in
-    resources' protobuf, whose caches gate the relists): (ρ/``ETCD_RANGE_BYTES_PER_S`` + decode)
-    / (ρ/share + decode × stretch), ρ = ``stored_per_json``. 1.0 with etcd idle; 0.0 while etcd
+    its decode (``decode_s_per_byte`` per JSON byte, stretched ``cpu_stretch``-fold when the
+    replica's CPU is oversubscribed); per JSON byte, etcd sends ``stored_per_json`` bytes. Both
+    follow the resource's storage (:func:`waveguard.model.storage.stored_bytes_per_json_byte`,
+    :func:`~waveguard.model.storage.decode_s_per_json_byte`; the defaults are the built-in
+    resources' protobuf; custom resources: 1.0 and the JSON decode): (ρ/``ETCD_RANGE_BYTES_PER_S``
+    + decode) / (ρ/share + decode × stretch), ρ = ``stored_per_json``. 1.0 with etcd idle; 0.0 while etcd
     serves nothing (no leader). Up to 1.30 the
     relists that reach a filling cache are themselves range reads of etcd (cacher ``GetList``),
     so they slow the fill that would end them (KEP-4568's motivation). Floats, or numpy arrays
     (the simulator's ``(R, C)``)."""
-    alone = stored_per_json / C.ETCD_RANGE_BYTES_PER_S + C.ETCD_DECODE_S_PER_BYTE
-    return alone * range_bytes_per_s / (stored_per_json + C.ETCD_DECODE_S_PER_BYTE * cpu_stretch * range_bytes_per_s)
+    alone = stored_per_json / C.ETCD_RANGE_BYTES_PER_S + decode_s_per_byte
+    return alone * range_bytes_per_s / (stored_per_json + decode_s_per_byte * cpu_stretch * range_bytes_per_s)
 
 
 def conflict_probability(other_writes_per_s: Any, window_s: Any) -> Any:

@@ -6,7 +6,8 @@ custom resources as JSON, so a range read of etcd moves fewer bytes than the obj
 ``RequestCost.etcd_bytes`` (range responses over etcd's links and into the apiserver's receive
 buffer, etcd's memory per range in flight, ``etcd_network_client_grpc_sent_bytes_total``) and the
 watch cache's fill from etcd. The apiserver's own work stays counted per JSON byte of the object:
-decoding (``ETCD_DECODE_S_PER_BYTE``), encoding and the memory of the decoded objects.
+decoding (:func:`decode_s_per_json_byte`: protobuf or JSON), encoding and the memory of the decoded
+objects.
 
 Units: bytes. Sources: each docstring; the ratio is ``PROTOBUF_BYTES_PER_JSON_BYTE`` in
 :mod:`waveguard.model.constants`.
@@ -14,6 +15,7 @@ Units: bytes. Sources: each docstring; the ratio is ``PROTOBUF_BYTES_PER_JSON_BY
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from waveguard.model import constants as C
@@ -70,13 +72,21 @@ def stored_object_bytes(cluster: Cluster, resource: str, api_group: str = "") ->
     return cluster.object_size(resource) * stored_bytes_per_json_byte(api_group)
 
 
-def etcd_read_s(stored_bytes: Any, json_bytes: Any) -> Any:
+def decode_s_per_json_byte(api_group: str) -> float:
+    """Seconds the apiserver spends decoding an object of ``api_group`` read from etcd, per byte
+    of its JSON size: ``ETCD_DECODE_S_PER_BYTE`` for a group stored as protobuf
+    (:func:`stored_as_protobuf`), ``ETCD_JSON_DECODE_S_PER_BYTE`` for one stored as JSON (custom
+    resources: the protobuf proposal's JSON decode, ten times its protobuf one)."""
+    return C.ETCD_DECODE_S_PER_BYTE if stored_as_protobuf(api_group) else C.ETCD_JSON_DECODE_S_PER_BYTE
+
+
+def etcd_read_s(stored_bytes: Any, json_bytes: Any, decode_s_per_byte: float = C.ETCD_DECODE_S_PER_BYTE) -> Any:
     """Seconds an apiserver spends reading objects from etcd with etcd and its cores to itself:
     ``stored_bytes`` (as :func:`stored_object_bytes` counts them) over one member's link
-    (``ETCD_RANGE_BYTES_PER_S``), then decoding them — ``ETCD_DECODE_S_PER_BYTE`` per byte of
-    their JSON size ``json_bytes`` (the decode path the protobuf proposal timed per object).
-    Floats or numpy arrays."""
-    return stored_bytes / C.ETCD_RANGE_BYTES_PER_S + json_bytes * C.ETCD_DECODE_S_PER_BYTE
+    (``ETCD_RANGE_BYTES_PER_S``), then decoding them — ``decode_s_per_byte`` per byte of their
+    JSON size ``json_bytes`` (:func:`decode_s_per_json_byte` of their group; the default is the
+    built-in resources' protobuf decode the proposal timed per object). Floats or numpy arrays."""
+    return stored_bytes / C.ETCD_RANGE_BYTES_PER_S + json_bytes * decode_s_per_byte
 
 
 def etcd_list_memory_bytes(json_bytes: float, stored_bytes: float, multiplier: float) -> float:
@@ -96,4 +106,17 @@ def watch_cache_fill_s_of(resource: str, cluster: Cluster, api_group: str = "") 
     ``startCaching``, 1.18–1.35)."""
     count = cluster.object_count(resource)
     return float(etcd_read_s(count * stored_object_bytes(cluster, resource, api_group),
-                             count * cluster.object_size(resource)))
+                             count * cluster.object_size(resource), decode_s_per_json_byte(api_group)))
+
+
+def cache_fill_s_by_storage(resources: Iterable[tuple[str, str]], cluster: Cluster) -> tuple[float, float]:
+    """The longest :func:`watch_cache_fill_s_of` among ``resources`` ((resource, api_group)
+    pairs) on ``cluster``, apart for those stored as protobuf and those stored as JSON (custom
+    resources): their fills slow down differently when etcd is shared
+    (:func:`waveguard.model.etcd.cache_fill_speed`), so the simulator counts them on two clocks.
+    (0.0, 0.0) for none. Units: seconds."""
+    fills = {True: 0.0, False: 0.0}
+    for resource, api_group in resources:
+        kind = stored_as_protobuf(api_group)
+        fills[kind] = max(fills[kind], watch_cache_fill_s_of(resource, cluster, api_group))
+    return fills[True], fills[False]

@@ -35,7 +35,7 @@ from waveguard.model import constants as C
 from waveguard.model.etcd import commit_s
 from waveguard.model.fleet import Cluster
 from waveguard.model.requests import RequestClass, Scope
-from waveguard.model.storage import etcd_list_memory_bytes, etcd_read_s, stored_object_bytes
+from waveguard.model.storage import decode_s_per_json_byte, etcd_list_memory_bytes, etcd_read_s, stored_object_bytes
 from waveguard.model.versions import Features, features_for
 
 
@@ -335,14 +335,15 @@ def _list_cost(rc: RequestClass, cluster: Cluster, max_seats: int, size: int,
         scanned = stored if rc.selector else returned
         stored_size = stored_object_bytes(cluster, rc.resource, rc.api_group)
         etcd_bytes = (1.0 - from_cache) * scanned * stored_size
-        work_s += etcd_read_s(etcd_bytes, (1.0 - from_cache) * scanned * size)
+        decode = decode_s_per_json_byte(rc.api_group)
+        work_s += etcd_read_s(etcd_bytes, (1.0 - from_cache) * scanned * size, decode)
         # a page from etcd holds its objects — every page but the last a full ``limit`` — or,
         # with a selector, its share of what etcd scans for the selector
         held = scanned / pages if rc.selector else (page or returned)
         etcd_page = held * stored_size
         etcd_page_memory = etcd_list_memory_bytes(held * size, etcd_page, list_memory_multiplier("etcd", cluster, False))
         memory = max(memory, etcd_page_memory)
-        etcd_page_s = C.REQUEST_BASE_S + held * size * (C.ETCD_DECODE_S_PER_BYTE + C.ENCODE_S_PER_BYTE)
+        etcd_page_s = C.REQUEST_BASE_S + held * size * (decode + C.ENCODE_S_PER_BYTE)
     return RequestCost(
         seats=seats, service_s=pages * C.REQUEST_BASE_S + work_s, pages=pages,
         objects_estimated=int(estimated), response_bytes=int(returned * size), memory_bytes=int(memory),

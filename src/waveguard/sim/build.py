@@ -13,7 +13,7 @@ from waveguard.model import etcd as etcd_model
 from waveguard.model.apf import APFConfig
 from waveguard.model.cost import baseline_memory_bytes
 from waveguard.model.fleet import Cluster
-from waveguard.model.storage import watch_cache_fill_s_of
+from waveguard.model.storage import cache_fill_s_by_storage, watch_cache_fill_s_of
 from waveguard.sim.clients import CrashLoop, SimClient, client_rate_limit
 from waveguard.sim.dns import DNSCaches
 from waveguard.sim.etcd import EtcdPhase, etcd_flows
@@ -186,9 +186,9 @@ def _read_path(clusters: list[Cluster], clients: Sequence[SimClient], flows: Flo
     cold = groups.cold_flow if groups.cold_flow is not None else groups.flow
     rejects = groups.cold_rejects if groups.cold_rejects is not None \
         else np.zeros((len(clusters), len(groups.flow)), dtype=bool)
-    fill = np.array([[max((watch_cache_fill_s_of(rc.resource, c, rc.api_group) for rc in clients[ci].profile.classes
-                           if rc.trigger == "start" and rc.verb == "list"), default=0.0)
-                      for ci in groups.client] for c in clusters], dtype=np.float64)  # (C, G)
+    fill = np.array([[cache_fill_s_by_storage(((rc.resource, rc.api_group) for rc in clients[ci].profile.classes
+                                               if rc.trigger == "start" and rc.verb == "list"), c)
+                      for ci in groups.client] for c in clusters], dtype=np.float64).reshape(len(clusters), -1, 2)
     memory_flows = np.unique(np.concatenate([groups.flow, cold]))
     from_etcd = etcd_flows(flows.etcd_bytes)
     reads_etcd = np.isin(memory_flows, from_etcd)
@@ -203,7 +203,8 @@ def _read_path(clusters: list[Cluster], clients: Sequence[SimClient], flows: Flo
         # bundles.routes_cold_to_etcd: the twin reads from etcd only where the simulator routes it
         group_cold_to_etcd=((flows.etcd_bytes[:, cold] > 0) & ~rejects & (cold != groups.flow)).T.astype(np.float64),
         group_cold_twin=(cold != groups.flow).astype(np.float64)[:, None, None],
-        group_cache_fill_s=fill.T.copy(), memory_flows=memory_flows,
+        group_cache_fill_s=fill[:, :, 0].T.copy(), group_cache_fill_json_s=fill[:, :, 1].T.copy(),
+        any_json_fill=bool(fill[:, :, 1].any() or flows.gets_fill_json_s.any()), memory_flows=memory_flows,
         memory_flows_per_request=memory_per_request[memory_flows].copy(),
         memory_flows_not_etcd=(~reads_etcd).astype(np.float64)[:, None, None],
         memory_flows_peak_seats=flows.peak_seats[:, memory_flows].T[:, None, :].copy(),
@@ -245,6 +246,7 @@ def _clients_and_etcd(clusters: list[Cluster], clients: Sequence[SimClient], flo
         retry_policy=policy, qps_cap=qps.copy(), mutating_share=flows.mutating.T.copy(),
         leader_get_share=flows.leader_gets.T.copy(), cold_get_share=flows.cold_gets.T.copy(),
         cold_get_fill_s=flows.gets_fill_s.T[:, None, :].copy(),
+        cold_get_fill_json_s=flows.gets_fill_json_s.T[:, None, :].copy(),
         mutating_flows=np.flatnonzero(flows.mutating.max(axis=0) > 0) if flows.mutating.size else np.zeros(0, int),
         dynamic_retry_after=np.array([c.version_tuple >= C.APF_DYNAMIC_RETRY_AFTER_SINCE for c in clusters]),
         etcd_commit_s=np.array([etcd_model.commit_s(c) for c in clusters]),
@@ -321,7 +323,8 @@ def initial_state(params: SimParams, flows: FlowTable, groups: GroupTable, initi
         noise=noise, rollback=rollback, coredns_without_copy=np.zeros(n_clusters), coredns_without_copy_any=False,
         dns_caches=DNSCaches(n_clusters, params.step_s),
         cache_filling_since=np.full(per_replica, -np.inf),
-        cache_fill_done_s=np.full(per_replica, np.inf), cold_rejected_total=np.zeros(n_clusters),
+        cache_fill_done_s=np.full(per_replica, np.inf), cache_fill_done_json_s=np.full(per_replica, np.inf),
+        cold_rejected_total=np.zeros(n_clusters),
         rewatches=np.zeros(n_clusters),
     )
     lift_legacy_limits(state, params)

@@ -23,12 +23,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from waveguard.model import constants as C
-from waveguard.model.apf import APFConfig, flows_of, queue_capacity
+from waveguard.model.apf import APFConfig, flows_of, list_seats_limit, queue_capacity
 from waveguard.model.cost import events_per_watcher, baseline_watchers, request_cost
 from waveguard.model.fleet import Cluster
 from waveguard.model.load import request_rate, sending_clients
 from waveguard.model.requests import RequestClass
-from waveguard.model.storage import watch_cache_fill_s_of
+from waveguard.model.storage import cache_fill_s_by_storage
 from waveguard.model.work import not_ready_cache_outcome
 from waveguard.sim.bundles import relist_bundle, routes_cold_to_etcd, work_s
 from waveguard.sim.clients import SimClient
@@ -64,6 +64,7 @@ class FlowSpec:
     leader_gets: list[float] = field(default_factory=list)
     cold_gets: list[float] = field(default_factory=list)
     gets_fill_s: list[float] = field(default_factory=list)
+    gets_fill_json_s: list[float] = field(default_factory=list)
     conflict_share: list[float] = field(default_factory=list)
     conflict_rate: list[float] = field(default_factory=list)
     conflict_writers: list[float] = field(default_factory=list)
@@ -102,6 +103,7 @@ class FlowTable:
     leader_gets: np.ndarray  # (C, F) share of the flow's requests that are GETs read from etcd (rv="")
     cold_gets: np.ndarray  # (C, F) share served from the watch cache (rv="0") that a filling one sends to etcd
     gets_fill_s: np.ndarray  # (C, F) seconds a restarted replica takes to fill the caches of those GETs
+    gets_fill_json_s: np.ndarray  # (C, F) the same for those of custom resources (stored as JSON)
     conflict_share: np.ndarray  # (C, F) share of the flow's requests that UPDATE one object all its writers share
     conflict_rate: np.ndarray  # (C, F) those updates/s per writer
     conflict_writers: np.ndarray  # (C, F) writers of that object at full rollout
@@ -198,14 +200,13 @@ def _relist_level(client: SimClient, starts: list[RequestClass], cluster: Cluste
 
 
 def _cost_into(spec: FlowSpec, clients: list[SimClient], cluster: Cluster, apf: APFConfig) -> None:
-    max_seats = apf.max_seats_per_request(spec.level, cluster.server_seats) if not apf.level(spec.level).exempt \
-        else C.APF_MAX_SEATS_LIMIT
+    max_seats = apf.max_seats_per_request(spec.level, cluster.server_seats, list_seats_limit(cluster))
     if spec.relist:
         bundle = relist_bundle(clients[0], cluster, max_seats, spec.leader, spec.cold)
         for attr in ("seats", "tau", "cpu", "mem", "etcd_bytes", "etcd_pages", "legacy_seats", "peak_seats"):
             getattr(spec, attr).append(getattr(bundle, attr))
         for attr in ("rate", "pod_write_frac", "mutating", "leader_gets", "cold_gets", "gets_fill_s",
-                     "conflict_share", "conflict_rate", "conflict_writers"):
+                     "gets_fill_json_s", "conflict_share", "conflict_rate", "conflict_writers"):
             getattr(spec, attr).append(0.0)
         return
     rates, costs, pod_writes, mutating, gets, shared = [], [], [], [], [], []
@@ -270,14 +271,17 @@ def _gets_into(spec: FlowSpec, w: list[float], gets: list[RequestClass | None], 
     with resourceVersion="0" on a replica whose watch cache of that resource is filling (cacher
     ``Get`` up to 1.30: "If Cacher is not yet initialized ... forward the request to storage";
     from 1.31, ResilientWatchCacheInitialization, a GET on a not-ready cache is delegated to
-    storage too) — and the seconds that cache takes to fill (the longest of its resources'). A
+    storage too) — and the seconds that cache takes to fill (the longest of its resources', built-in
+    and custom resources apart: :func:`waveguard.model.storage.cache_fill_s_by_storage`). A
     steady resourceVersion="0" LIST that a filling cache forwards to storage
     (:func:`waveguard.sim.bundles.routes_cold_to_etcd`: every one up to 1.30, one paginated
     without selector from 1.31) counts with those GETs: it too needs etcd's leader then."""
     spec.leader_gets.append(sum(wi for wi, g in zip(w, gets, strict=True) if g is not None and g.resource_version == ""))
     spec.cold_gets.append(sum(wi for wi, g in zip(w, gets, strict=True) if g is not None and g.resource_version == "0"))
-    spec.gets_fill_s.append(max((watch_cache_fill_s_of(g.resource, cluster, g.api_group) for g in gets
-                                 if g is not None and g.resource_version == "0"), default=0.0))
+    fills = cache_fill_s_by_storage(((g.resource, g.api_group) for g in gets
+                                     if g is not None and g.resource_version == "0"), cluster)
+    spec.gets_fill_s.append(fills[0])
+    spec.gets_fill_json_s.append(fills[1])
 
 
 def _rate(rc: RequestClass, client: SimClient, cluster: Cluster) -> float:
@@ -304,7 +308,8 @@ def _table(ordered, clients: list[SimClient], apf: APFConfig, level_index: dict[
         etcd_bytes=arr("etcd_bytes"), etcd_pages=arr("etcd_pages"), legacy_seats=arr("legacy_seats"),
         mutating=arr("mutating"), leader_replicas=arr("leader_replicas"), fixed=np.array([s.fixed for s in specs]),
         peak_seats=arr("peak_seats"), leader_gets=arr("leader_gets"),
-        cold_gets=arr("cold_gets"), gets_fill_s=arr("gets_fill_s"), conflict_share=arr("conflict_share"),
+        cold_gets=arr("cold_gets"), gets_fill_s=arr("gets_fill_s"),
+        gets_fill_json_s=arr("gets_fill_json_s"), conflict_share=arr("conflict_share"),
         conflict_rate=arr("conflict_rate"), conflict_writers=arr("conflict_writers"),
     )
 

@@ -118,7 +118,7 @@ class SimParams:
     etcd_oom_range_bytes: np.ndarray  #: (C,) range bytes in flight at which etcd's members run out of memory
     retry_policy: np.ndarray  #: (F,) 0 none, 1 client-go (Retry-After, CLIENT_GO_MAX_RETRIES), 2 at once, forever
     qps_cap: np.ndarray  #: (F, C) requests/s the flow's clients may send (client-side QPS limits; inf: none)
-    dynamic_retry_after: np.ndarray  #: (C,) bool: APF's Retry-After adapts to drops (≥ 1.27)
+    dynamic_retry_after: np.ndarray  #: (C,) bool: APF's Retry-After adapts to drops (≥ 1.28)
     crashloop_flow: int | None  #: flow of the kubelets' Events about crash-looping pods, else None
     crashloop_start_s: np.ndarray  #: (C,) when the crash-looping pods start (inf: never)
     crashloop_pods: np.ndarray  #: (C,) crash-looping pods (one container each)
@@ -128,8 +128,10 @@ class SimParams:
     leader_get_share: np.ndarray = field(default_factory=_no_array)
     #: (F, C) share that are GETs read from etcd while the replica's cache of their resource fills
     cold_get_share: np.ndarray = field(default_factory=_no_array)
-    #: (F, 1, C) seconds of fill after which those GETs are served from the cache again
+    #: (F, 1, C) seconds of fill after which those GETs are served from the cache again (built-in
+    #: resources; ``_json``: custom resources, on the replicas' second fill clock)
     cold_get_fill_s: np.ndarray = field(default_factory=_no_array)
+    cold_get_fill_json_s: np.ndarray = field(default_factory=_no_array)
     # issue 12: conflicts (sim.phases.conflicts) -------------------------------------------
     #: (Fx,) flows with UPDATEs of one object all their writers share (``object_name``)
     conflict_flows: np.ndarray = field(default_factory=_no_array)
@@ -155,8 +157,12 @@ class SimParams:
     group_cold_to_etcd: np.ndarray = field(default_factory=_no_array)
     #: (G, C) 1.0 where a not-ready cache answers the bundle 429 (ResilientWatchCacheInitialization)
     group_cold_rejects: np.ndarray = field(default_factory=_no_array)
-    #: (G, C) seconds after a (re)start until the caches of the group's start LISTs are ready
+    #: (G, C) seconds after a (re)start until the caches of the group's start LISTs are ready: of
+    #: its built-in resources, and (``_json``) of its custom resources, on their own fill clock
     group_cache_fill_s: np.ndarray = field(default_factory=_no_array)
+    group_cache_fill_json_s: np.ndarray = field(default_factory=_no_array)
+    #: some group or GET has a custom resource's cache to fill (the JSON clock runs)
+    any_json_fill: bool = False
     #: (G,) 1.0 for groups of client-go informers (a broken watch is re-established without a
     #: LIST: reflector.go); 0.0 for clients that relist after every broken watch
     group_rewatches: np.ndarray = field(default_factory=_no_array)

@@ -150,6 +150,8 @@ class FleetState:
     #: (R, C) seconds of watch-cache fill done since the replica came back, counted at etcd-idle
     #: speed (model.etcd.cache_fill_speed; inf: never restarted)
     cache_fill_done_s: np.ndarray = field(default_factory=_empty)
+    #: (R, C) the same for custom resources' caches (JSON: model.storage.decode_s_per_json_byte)
+    cache_fill_done_json_s: np.ndarray = field(default_factory=_empty)
     any_cold: bool = False  #: some replica's watch cache is still filling
     cold_rejected: np.ndarray | None = None  #: (G, C) this step: bundles a not-ready cache answered 429
     cold_rejected_total: np.ndarray = field(default_factory=_empty)  #: (C,) those so far

@@ -9,10 +9,10 @@
   :func:`waveguard.sim.clients.client_rate_limit`), so retries never push a client past its QPS.
 * A client without back-off (scenario ``change.retry: immediate``) re-sends after
   ``CLIENT_NO_BACKOFF_RETRY_S`` whatever Retry-After says, forever, and has no rate limiter.
-* Retry-After: from 1.27 APF's ``droppedRequestsTracker`` (``flowcontrol/
+* Retry-After: from 1.28 APF's ``droppedRequestsTracker`` (``flowcontrol/
   dropped_requests_tracker.go``) per priority level: 1 s, doubled (at most once per Retry-After
   seconds) when ≥ 3 × Retry-After requests were dropped in the last Retry-After seconds, up to
-  32 s, lowered by 1 s a second when fewer than Retry-After were; before 1.27 always 1 s.
+  32 s, lowered by 1 s a second when fewer than Retry-After were; before 1.28 always 1 s.
 * Relists are not retried here: an informer's failed LIST goes back to its reflector's back-off
   (:mod:`waveguard.sim.phases.informers`).
 
@@ -108,7 +108,7 @@ def requeue_rejected(state: FleetState, params: SimParams, want: np.ndarray, rel
 
 def track_retry_after(state: FleetState, params: SimParams, dt: float) -> None:
     """``droppedRequestsTracker`` per level and replica (module docstring); the clusters before
-    1.27 keep 1 s."""
+    1.28 keep 1 s."""
     dropped = per_level(params, state.rejected)  # (Lu, R, C)
     ra = state.retry_after_s
     window = state.drops_window

@@ -66,7 +66,10 @@ def leader_wait_share(state: FleetState, params: SimParams) -> np.ndarray:
     etcd's request timeout."""
     share = (params.mutating_share + params.leader_get_share)[:, None, :]
     if state.any_cold:
-        cold = (state.cache_fill_done_s[None, :, :] < params.cold_get_fill_s) & state.up[None, :, :]
+        cold = state.cache_fill_done_s[None, :, :] < params.cold_get_fill_s
+        if params.any_json_fill:
+            cold = cold | (state.cache_fill_done_json_s[None, :, :] < params.cold_get_fill_json_s)
+        cold = cold & state.up[None, :, :]
         share = share + params.cold_get_share[:, None, :] * cold
     return share
 

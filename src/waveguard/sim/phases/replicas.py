@@ -38,6 +38,7 @@ def recover(state: FleetState, params: SimParams, dt: float) -> None:
         state.up_since = np.where(back, state.time_s, state.up_since)
         state.cache_filling_since = np.where(back, state.time_s, state.cache_filling_since)
         state.cache_fill_done_s = np.where(back, 0.0, state.cache_fill_done_s)
+        state.cache_fill_done_json_s = np.where(back, 0.0, state.cache_fill_done_json_s)
         state.any_cold = True
         refresh_limits(state, params)
     state.any_down = bool((params.replica_exists & ~state.up).any())
@@ -47,19 +48,28 @@ def fill_caches(state: FleetState, params: SimParams, dt: float) -> None:
     """The watch caches of the replicas that are up fill for ``dt`` at the speed their reads of
     etcd get now (:func:`waveguard.model.etcd.cache_fill_speed`: the share of etcd each range
     read gets on that replica, 0 while etcd has no leader, and its CPU stretch). The share is
-    the etcd phase's of the last step; the fill's own range is not counted among the readers."""
+    the etcd phase's of the last step; the fill's own range is not counted among the readers.
+    Built-in resources (protobuf in etcd) and custom resources (JSON: as many bytes as served,
+    decoded at the JSON rate) fill on two clocks, each at its own speed."""
     if state.etcd.enabled:
         share = state.etcd.rate * state.etcd.serving[None, :]
     else:
         share = C.ETCD_RANGE_BYTES_PER_S / state.cpu_stretch
     speed = cache_fill_speed(share, state.cpu_stretch)
     state.cache_fill_done_s = state.cache_fill_done_s + dt * speed * state.up_float
+    if params.any_json_fill:
+        speed = cache_fill_speed(share, state.cpu_stretch, 1.0, C.ETCD_JSON_DECODE_S_PER_BYTE)
+        state.cache_fill_done_json_s = state.cache_fill_done_json_s + dt * speed * state.up_float
 
 
 def cold_replicas(state: FleetState, params: SimParams) -> np.ndarray:
     """``(G, R, C)`` bool: replica r of cluster c is up and its watch caches of group g's start
-    LISTs are still filling (less than ``group_cache_fill_s`` of fill done since it came back)."""
-    return (state.cache_fill_done_s[None, :, :] < params.group_cache_fill_s[:, None, :]) & state.up[None, :, :]
+    LISTs are still filling (less than ``group_cache_fill_s`` of fill done since it came back, or,
+    for its custom resources, less than ``group_cache_fill_json_s`` on their clock)."""
+    cold = state.cache_fill_done_s[None, :, :] < params.group_cache_fill_s[:, None, :]
+    if params.any_json_fill:
+        cold = cold | (state.cache_fill_done_json_s[None, :, :] < params.group_cache_fill_json_s[:, None, :])
+    return cold & state.up[None, :, :]
 
 
 def complete(state: FleetState, params: SimParams, dt: float) -> None:

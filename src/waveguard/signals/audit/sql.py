@@ -154,7 +154,9 @@ FROM a
 
 def connect(memory_limit: str, threads: int | None, temp_dir: str) -> Any:
     """An in-memory DuckDB connection (UTC) spilling to ``temp_dir`` beyond ``memory_limit``;
-    ``threads``: for the pass over the logs (default: DuckDB's, all cores), see :func:`threads_for`."""
+    ``threads``: for the pass over the logs (default: DuckDB's, all cores), see :func:`threads_for`.
+    No progress bar: DuckDB draws one on the terminal for statements past 2 s, in the middle of
+    measure's own output."""
     import duckdb
 
     config: dict[str, str | bool | int | float | list[str]] = {"memory_limit": memory_limit, "temp_directory": temp_dir, "preserve_insertion_order": False}
@@ -162,6 +164,7 @@ def connect(memory_limit: str, threads: int | None, temp_dir: str) -> Any:
         config["threads"] = threads
     con = duckdb.connect(database=":memory:", config=config)
     con.execute("SET TimeZone = 'UTC'")
+    con.execute("SET enable_progress_bar = false")  # a session setting: refused in config
     return con
 
 

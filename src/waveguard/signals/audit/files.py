@@ -151,3 +151,21 @@ def last_line_truncated(path: Path, compression: str) -> bool:
     except ValueError:
         return True
     return False
+
+
+def duckdb_input_error(files: list[AuditFile], exc: Exception) -> InputError:
+    """The InputError for a DuckDB error while reading ``files``, naming the file when DuckDB did."""
+    text = " ".join(str(exc).split())
+    source = next((str(p) for p, _ in files if str(p.resolve()) in text), ", ".join(str(p) for p, _ in files))
+    low = text.lower()
+    if any(w in low for w in ("gzip", "zstd", "decompress", "inflate", "compression")):
+        return InputError(source, f"the compressed stream is corrupt or truncated ({text[:160]})",
+                          hint="check the file (gzip -t / zstd -t); recompress or give the uncompressed log")
+    if "out of memory" in low:
+        return InputError(source, "DuckDB ran out of memory within its --memory-limit",
+                          hint="raise --memory-limit or lower --threads")
+    if "maximum_object_size" in low or "object size" in low:
+        return InputError(source, f"a line is longer than {MAX_LINE_BYTES >> 20} MiB",
+                          hint="lower the audit policy level (Metadata) or split the line out")
+    return InputError(source, f"cannot read the audit log: {text[:200]}",
+                      hint="give audit.k8s.io/v1 JSON lines as the log backend writes them")

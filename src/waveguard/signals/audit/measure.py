@@ -48,6 +48,7 @@ def _build(con: Any, files: list[AuditFile], apf: APFConfig) -> Measurement:
         raise InputError(", ".join(r.path for r in reports), nothing_usable(reports),
                          hint="give kube-apiserver audit logs (log backend, --audit-log-format=json)")
     sql.select_usable(con)
+    _check_codes(con, files)
     skipped = sql.skipped_verbs(con)
     stages = sql.count_requests(con)
     notes: list[str] = []
@@ -94,6 +95,19 @@ def _span(con: Any, notes: list[str], paths: str) -> tuple[datetime | None, date
     if (last - first).total_seconds() < 1.0:
         notes.append("the log spans less than 1 s: rates assume a 1 s span")
     return first, last, max(1.0, (last - first).total_seconds())
+
+
+def _check_codes(con: Any, files: list[AuditFile]) -> None:
+    """Raises InputError (naming the file) for an event's ``responseStatus.code`` that is no HTTP
+    status (100-599) nor 0 (not set): ``-5`` was counted as a status of its own, ``"abc"`` or
+    ``1e30`` as none (:data:`sql.HTTP_STATUS_RE`, from the aggregate: no second pass)."""
+    bad = sql.unreadable_code(con)
+    if bad is not None:
+        file, text = bad
+        path = next((str(p) for p, _ in files if str(p.resolve()) == file), file)
+        raise InputError(path, f"an event's responseStatus.code {text[:40]!r} is not an HTTP status (100-599)",
+                         hint="fix or drop that event; audit.k8s.io's responseStatus.code is the HTTP status "
+                              "the apiserver answered")
 
 
 def _clients(con: Any, span: float, apf: APFConfig) -> list[MeasuredClient]:

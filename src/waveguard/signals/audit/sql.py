@@ -11,12 +11,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from waveguard.model.errors import InputError
 from waveguard.signals.audit.classify import (
     BIT_BOOKMARKS, BIT_CONTINUE, BIT_INITIAL_EVENTS, CLASS_KEY_COLUMNS, MODEL_VERBS, PAIR_MASK, VERB_ALIASES,
     ClientSummary, WatchEvidence,
 )
-from waveguard.signals.audit.files import KNOWN_API_VERSIONS, MAX_LINE_BYTES, AuditFile
+from waveguard.signals.audit.files import KNOWN_API_VERSIONS, MAX_LINE_BYTES, AuditFile, duckdb_input_error
 
 #: DuckDB's memory limit by default (it spills to disk beyond). Policy: well under the 1 GiB RSS
 #: budget of issue 5.
@@ -42,7 +41,8 @@ COLUMNS = {
              f'"{NODE_NAME_KEY}" VARCHAR[]))'),
     "impersonatedUser": "STRUCT(username VARCHAR, groups VARCHAR)",
     "objectRef": "STRUCT(resource VARCHAR, namespace VARCHAR, name VARCHAR, apiGroup VARCHAR, subresource VARCHAR)",
-    "responseStatus": "STRUCT(code INTEGER)",
+    # the code as its JSON text: one that is no HTTP status is refused, not read as NULL
+    "responseStatus": "STRUCT(code JSON)",
     # issue 12: the resourceVersion a LIST returned (RequestResponse level only)
     "responseObject": "STRUCT(metadata STRUCT(resourceVersion VARCHAR))",
 }
@@ -68,6 +68,14 @@ def source_sql(files: list[AuditFile]) -> str:
             f"maximum_object_size={MAX_LINE_BYTES}, convert_strings_to_integers=false)"
         )
     return " UNION ALL ".join(parts)
+
+
+#: An HTTP status code: three digits, 100-599 (RFC 9110 §15). The code of an audit event is one:
+#: audit.k8s.io Event.responseStatus is a metav1.Status, whose ``code`` (int32) is "suggested HTTP
+#: return code for this status, 0 if not set" (k8s: staging/src/k8s.io/apimachinery/pkg/apis/meta/
+#: v1/types.go, Status.Code), and the apiserver's audit filter sets it to the status it wrote
+#: (staging/src/k8s.io/apiserver/pkg/endpoints/filters/audit.go). 0 reads as not set.
+HTTP_STATUS_RE = "[1-5][0-9][0-9]"
 
 
 #: One row per (file, apiVersion, kind, client, class, pod, stage, code): everything later steps
@@ -126,15 +134,18 @@ agg_raw AS (
 )"""
 
 #: The query parameters of the (small) aggregate: selectors, resourceVersion semantics, limit.
-_DERIVE_SQL = r""",
+_DERIVE_SQL = rf""",
 a AS (
-  SELECT * EXCLUDE (q),
+  SELECT * EXCLUDE (q, code),
     '&' || q AS q,
+    code::VARCHAR AS code_text,
     split_part(split_part('&' || q, '&fieldSelector=', 2), '&', 1) AS fs,
     split_part(split_part('&' || q, '&resourceVersion=', 2), '&', 1) AS rv
   FROM agg_raw
 )
-SELECT * EXCLUDE (q, fs, rv, ref_bits),
+SELECT * EXCLUDE (q, fs, rv, ref_bits, code_text),
+  CASE WHEN regexp_full_match(code_text, '{HTTP_STATUS_RE}') THEN code_text::INTEGER END AS code,
+  CASE WHEN NOT regexp_full_match(code_text, '0|{HTTP_STATUS_RE}') THEN code_text END AS bad_code,
   ref_bits
     + CASE WHEN split_part(split_part(q, '&labelSelector=', 2), '&', 1) <> '' THEN 8 ELSE 0 END
     + CASE WHEN split_part(split_part(q, '&continue=', 2), '&', 1) <> '' THEN 16 ELSE 0 END
@@ -213,24 +224,6 @@ def later_stages_seen(con: Any, files: list[AuditFile]) -> bool:
     return bool(later)
 
 
-def duckdb_input_error(files: list[AuditFile], exc: Exception) -> InputError:
-    """The InputError for a DuckDB error while reading ``files``, naming the file when DuckDB did."""
-    text = " ".join(str(exc).split())
-    source = next((str(p) for p, _ in files if str(p.resolve()) in text), ", ".join(str(p) for p, _ in files))
-    low = text.lower()
-    if any(w in low for w in ("gzip", "zstd", "decompress", "inflate", "compression")):
-        return InputError(source, f"the compressed stream is corrupt or truncated ({text[:160]})",
-                          hint="check the file (gzip -t / zstd -t); recompress or give the uncompressed log")
-    if "out of memory" in low:
-        return InputError(source, "DuckDB ran out of memory within its --memory-limit",
-                          hint="raise --memory-limit or lower --threads")
-    if "maximum_object_size" in low or "object size" in low:
-        return InputError(source, f"a line is longer than {MAX_LINE_BYTES >> 20} MiB",
-                          hint="lower the audit policy level (Metadata) or split the line out")
-    return InputError(source, f"cannot read the audit log: {text[:200]}",
-                      hint="give audit.k8s.io/v1 JSON lines as the log backend writes them")
-
-
 def _valid_events() -> str:
     """The SQL condition of a usable event: a JSON line of kind Event, a known apiVersion, a verb."""
     known = ", ".join(sql_str(v) for v in KNOWN_API_VERSIONS)
@@ -289,6 +282,13 @@ def time_bounds(con: Any) -> tuple[Any, Any, str | None]:
                any_value(last_ts) FILTER (WHERE TRY_CAST(last_ts AS TIMESTAMPTZ) IS NULL)
         FROM ok""").fetchone()
     return first, last, bad_first if bad_first is not None else bad_last
+
+
+def unreadable_code(con: Any) -> tuple[str, str] | None:
+    """(resolved file name, text) of a usable event's ``responseStatus.code`` that is no HTTP
+    status (:data:`HTTP_STATUS_RE`) nor 0; None when every one is. Read from the aggregate."""
+    return con.execute("SELECT file, bad_code FROM ok WHERE bad_code IS NOT NULL "
+                       "ORDER BY file, bad_code LIMIT 1").fetchone()
 
 
 #: A class is the group keys less pod, stage, code and the continue bit.

@@ -1,0 +1,55 @@
+"""Bad input found by session 9's new-user trials: each case is one clear line naming the file
+(and line, key or field) and what to do, exit 2, nothing written — never a traceback, never
+silently accepted."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from waveguard.cli.main import app
+
+HERE = Path(__file__).resolve().parent
+AUDIT_HEAD = HERE / "fuzz_corpus" / "audit" / "audit2rbac-demo-v1-head.jsonl"
+
+
+def _one_line_exit_2(result, path: Path | str, *keys: str) -> str:
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert result.exit_code == 2, result.output
+    assert len(lines) == 1 and "Traceback" not in result.output, result.output
+    assert f"{path}:" in lines[0] and all(k in lines[0] for k in keys), lines[0]
+    return lines[0]
+
+
+def _audit_log_with_code(tmp_path: Path, code: object) -> Path:
+    """The in-repo audit log head and one more event whose responseStatus.code is ``code``."""
+    lines = AUDIT_HEAD.read_text().splitlines()
+    event = json.loads(lines[2]) | {"auditID": "stray", "responseStatus": {"metadata": {}, "code": code}}
+    log = tmp_path / "audit.jsonl"
+    log.write_text("\n".join([*lines, json.dumps(event)]) + "\n")
+    return log
+
+
+@pytest.mark.parametrize("code, shown", [(-5, "'-5'"), ("abc", "'\"abc\"'"), (1e30, "'1e30'"), (99, "'99'"),
+                                         (600, "'600'"), (200.5, "'200.5'"), ("200", "'\"200\"'")])
+def test_measure_refuses_a_response_code_that_is_no_http_status(runner, tmp_path, code, shown):
+    """-5 was shown as a status code of its own, "abc" and 1e30 silently became 0 (no status).
+    audit.k8s.io's responseStatus is a metav1.Status whose code is the response's HTTP status
+    (an int32): anything else is a malformed event, refused as an unreadable timestamp is."""
+    log, out = _audit_log_with_code(tmp_path, code), tmp_path / "profile.yaml"
+    result = runner.invoke(app, ["measure", "--audit-log", str(log), "--output-file", str(out)])
+    line = _one_line_exit_2(result, log, "responseStatus.code", shown, "100-599")
+    assert "fix or drop that event" in line
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("code", [200, 429, 0, None])
+def test_measure_reads_a_real_status_or_none(runner, tmp_path, code):
+    """An HTTP status is counted under itself; 0 (metav1.Status: "0 if not set") and null as no
+    status."""
+    result = runner.invoke(app, ["measure", "--audit-log", str(_audit_log_with_code(tmp_path, code)), "-o", "json"])
+    assert result.exit_code == 0, result.output
+    codes = {k for c in json.loads(result.stdout)["clients"] for k in c["status_codes"]}
+    assert str(code or 0) in codes

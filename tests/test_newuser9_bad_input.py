@@ -53,3 +53,30 @@ def test_measure_reads_a_real_status_or_none(runner, tmp_path, code):
     assert result.exit_code == 0, result.output
     codes = {k for c in json.loads(result.stdout)["clients"] for k in c["status_codes"]}
     assert str(code or 0) in codes
+
+
+@pytest.mark.parametrize("args", [
+    ["measure", "--audit-log", "LOG"],  # a table, through rich
+    ["measure", "--audit-log", "LOG", "-o", "json"],  # a document, through click.echo
+    ["schema", "fleet"],
+    ["--help"],
+])
+def test_a_closed_stdout_pipe_ends_quietly_with_128_plus_sigpipe(tmp_path, args):
+    """``waveguard measure … | head -1`` exited 1 (waveguard's "findings"), rich or click having met
+    EPIPE. The reader of standard output is gone here before the first write (its end of the pipe
+    closed first: no race): nothing on stderr, exit 141 as a shell reports a tool SIGPIPE ended."""
+    import os
+    import subprocess
+    import sys
+
+    log = tmp_path / "audit.jsonl"  # the head without its truncated last line (a note on stderr)
+    log.write_text("\n".join(AUDIT_HEAD.read_text().splitlines()[:-1]) + "\n")
+    args = [str(log) if a == "LOG" else a for a in args]
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        proc = subprocess.run([sys.executable, "-m", "waveguard.cli.main", *args], stdout=write_end,
+                              stderr=subprocess.PIPE, text=True, timeout=120)
+    finally:
+        os.close(write_end)
+    assert (proc.returncode, proc.stderr) == (141, "")

@@ -102,8 +102,15 @@ def run(prog_name: str = "waveguard") -> None:
     from waveguard.model.extras import MissingExtraError, missing_extra
 
     _start_up_begins()
+    stdout_was = _stdout_now()
     try:
         app(prog_name=prog_name)
+    except BrokenPipeError:
+        _end_at_closed_pipe()
+    except SystemExit:
+        if _stdout_now() != stdout_was:
+            _end_at_closed_pipe()
+        raise
     except (MissingExtraError, ModuleNotFoundError) as exc:
         error = exc if isinstance(exc, MissingExtraError) else missing_extra(exc, prog_name)
         if error is None:
@@ -115,6 +122,33 @@ def run(prog_name: str = "waveguard") -> None:
     finally:
         _start_up_done()
         _freeze_before_exit(sys.argv)
+
+
+#: The exit code after standard output's reader went away (``waveguard … | head -1``): 128 +
+#: SIGPIPE (13), what a shell reports of a tool the signal ended (kubectl, git, cat), and not 1,
+#: which is waveguard's "findings". POSIX, Shell Command Language §2.8.2 "Exit Status for Commands".
+EXIT_CLOSED_PIPE = 128 + 13
+
+
+def _stdout_now() -> tuple[object, tuple[int, int] | None]:
+    """Standard output as (``sys.stdout``, the device and inode of file descriptor 1). A write
+    into a pipe whose reader went away changes one of them: click wraps ``sys.stdout`` (its
+    EPIPE handling), rich points descriptor 1 at /dev/null (``Console.on_broken_pipe``); both
+    then exit 1."""
+    try:
+        st = os.fstat(1)
+    except OSError:
+        return sys.stdout, None
+    return sys.stdout, (st.st_dev, st.st_ino)
+
+
+def _end_at_closed_pipe() -> None:
+    """End quietly with :data:`EXIT_CLOSED_PIPE`: nothing more is written (descriptor 1 is
+    /dev/null, so the interpreter's flush at exit cannot fail) and no traceback is printed."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    os.close(devnull)
+    sys.exit(EXIT_CLOSED_PIPE)
 
 
 #: Commands whose objects are frozen when :func:`run` ends them (the process exits next): they

@@ -80,3 +80,38 @@ def test_a_closed_stdout_pipe_ends_quietly_with_128_plus_sigpipe(tmp_path, args)
     finally:
         os.close(write_end)
     assert (proc.returncode, proc.stderr) == (141, "")
+
+
+def _foreign_sqlite(path: Path) -> None:
+    import sqlite3
+
+    db = sqlite3.connect(path)
+    db.execute("CREATE TABLE notes (text TEXT)")
+    db.commit()
+    db.close()
+
+
+@pytest.mark.parametrize("name, make, what", [
+    ("plan.yaml", lambda p: p.write_text("apiVersion: waveguard.io/v1alpha1\nkind: Plan\nwaves: []\n"),
+     "not a SQLite file"),
+    ("state.json", lambda p: p.write_text('{"rollout": 1}'), "not a SQLite file"),
+    ("garbage.db", lambda p: p.write_bytes(bytes(range(256)) * 8), "not a SQLite file"),
+    ("other.db", _foreign_sqlite, "a SQLite file without waveguard's events table"),
+])
+def test_rollout_start_on_a_file_that_is_no_state_database_says_what_it_is(runner, tmp_path, monkeypatch, name,
+                                                                           make, what):
+    """``rollout start --state FILE`` on a file that is no state database said "a rollout state
+    database already exists (use waveguard rollout resume/status …)": resume then said it is no
+    state database. The line says what the file is, that start overwrites no file, and what to
+    give; the file is left as it was."""
+    from tests.test_rollout_frozen_and_exits import _setup, _start
+
+    _setup(runner, tmp_path, monkeypatch)
+    state = tmp_path / name
+    make(state)
+    before = state.read_bytes()
+    line = _one_line_exit_2(_start(runner, state), state, "not a readable waveguard state database", what,
+                            "overwrites no file", "give --state a path where no file is yet")
+    assert "already exists" not in line and "resume" not in line
+    assert state.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([name, "work"])

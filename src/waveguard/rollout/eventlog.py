@@ -278,13 +278,15 @@ class EventLog:
 
 
 def _exists(path: Path) -> InputError:
-    """The error for creating a rollout where one exists: naming its engine while one drives it."""
+    """The error for creating a rollout where a file exists: naming its engine while one drives
+    it; for a file that is no state database (a plan, a YAML file, text), what it is instead."""
     try:
         existing = EventLog(path, read_only=True)
         holder = existing.lease()
         existing.close()
-    except InputError:  # not a state database: it is still not ours to overwrite
-        holder = None
+    except InputError as exc:  # not a state database: it is still not ours to overwrite
+        return InputError(str(path), f"{exc.message}; rollout start makes a new one and overwrites no file",
+                          hint="give --state a path where no file is yet, e.g. waveguard-rollout.db")
     if holder is not None and holder.alive():
         return LeaseHeldError(path, holder)
     return _already_exists(path)

@@ -115,3 +115,46 @@ def test_rollout_start_on_a_file_that_is_no_state_database_says_what_it_is(runne
     assert "already exists" not in line and "resume" not in line
     assert state.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([name, "work"])
+
+
+def _plan_with_share(runner, tmp_path, monkeypatch, share: str) -> Path:
+    """The working folder of _setup with its plan's first node_share set to ``share`` (YAML)."""
+    from tests.test_rollout_frozen_and_exits import _setup
+
+    _setup(runner, tmp_path, monkeypatch)
+    plan = tmp_path / "work" / "plan.yaml"
+    text = plan.read_text()
+    start = text.index("node_share: ")
+    plan.write_text(text[:start] + f"node_share: {share}" + text[text.index("\n", start):])
+    return plan
+
+
+@pytest.mark.parametrize("share, shown", [(".nan", ".nan"), ("NaN", "'NaN'"), ("'nan'", "'nan'"),
+                                          (".inf", ".inf"), ("-.inf", "-.inf")])
+def test_a_node_share_that_is_no_finite_number_is_named_with_its_line(runner, tmp_path, monkeypatch, share, shown):
+    """node_share: .nan said "Input should be less than or equal to 1", which NaN is not. Every
+    number of a user file (strict_types.Number: plan, fleet, scenario) refuses NaN and the
+    infinities in those words, naming the file, line and key; rollout start writes no state."""
+    plan = _plan_with_share(runner, tmp_path, monkeypatch, share)
+    line_no = plan.read_text().splitlines().index(f"  node_share: {share}") + 1
+    for args in (["plan", "--check", str(plan), "--fleet", "fleet.yaml"],
+                 ["rollout", "start", str(plan), "--fleet", "fleet.yaml", "--state", "s.db"]):
+        line = _one_line_exit_2(runner.invoke(app, args), plan, "waves.0.node_share",
+                                f"expected a finite number, got {shown}")
+        assert f"{plan}:{line_no}:" in line and "Value error" not in line
+    assert not (tmp_path / "work" / "s.db").exists()
+
+
+def test_a_profile_rate_that_is_no_finite_number_is_named_with_its_line(runner, tmp_path):
+    """rate_per_s: .nan in a --profiles file ended analyse in a traceback ("cannot convert float
+    NaN to integer"): refused when the file is read, naming its line and key."""
+    from tests.conftest import ROOT
+
+    good = tmp_path / "measured.yaml"
+    assert runner.invoke(app, ["measure", "--audit-log", str(AUDIT_HEAD), "--output-file", str(good)]).exit_code == 0
+    text = good.read_text()
+    bad = tmp_path / "nan.yaml"
+    bad.write_text(text.replace("rate_per_s: ", "rate_per_s: .nan #", 1))
+    line_no = next(i for i, s in enumerate(bad.read_text().splitlines(), 1) if "rate_per_s: .nan" in s)
+    result = runner.invoke(app, ["analyse", str(ROOT / "examples" / "incident-telemetry"), "--profiles", str(bad)])
+    _one_line_exit_2(result, f"{bad}:{line_no}", "profile 0: classes.0.rate_per_s", "finite number")

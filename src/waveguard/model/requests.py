@@ -33,7 +33,9 @@ MUTATING_VERBS = frozenset({"create", "update", "patch", "delete"})
 class RequestClass(BaseModel):
     """One kind of request sent by one replica of a client."""
 
-    model_config = ConfigDict(frozen=True)
+    #: No NaN or infinity: a NaN rate from a profile file reached the projection and ended
+    #: ``analyse --profiles`` in "cannot convert float NaN to integer".
+    model_config = ConfigDict(frozen=True, allow_inf_nan=False)
 
     verb: Verb
     resource: str
@@ -98,6 +100,8 @@ class RequestProfile(BaseModel):
     ``per_node`` True: one replica per node (DaemonSet); else ``replicas`` fixed replicas.
     ``namespace``/``service_account`` decide the APF priority level (default FlowSchemas).
     """
+
+    model_config = ConfigDict(allow_inf_nan=False)  # as RequestClass's
 
     client: str  # Kind/namespace/name of the workload, or the user of an audit log
     agent: str  # recogniser family, e.g. "opentelemetry-collector"

@@ -1,12 +1,13 @@
 """Field types for user files (fleet, plan, scenario) that take what the file says literally.
 
 pydantic's lax mode reads ``true`` as 1 wherever a number is expected, so ``nodes: true`` would
-be a one-node cluster: here a boolean is never a number. YAML gives integers and floats as
+be a one-node cluster: here a boolean is never a number, nor is NaN or an infinity. YAML gives integers and floats as
 such, so no string conversion is needed either.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Annotated, Any
 
@@ -48,5 +49,20 @@ def _number_not_text(value: Any) -> Any:
 #: ``2.5`` is refused (counts and byte sizes are whole).
 Count = Annotated[int, BeforeValidator(_number_not_text)]
 
-#: A float (an integer is accepted), never a boolean.
-Number = Annotated[float, BeforeValidator(_not_a_boolean)]
+def _finite(value: Any) -> Any:
+    """``value`` unchanged. Raises ValueError for a boolean, or for NaN or an infinity (YAML's
+    ``.nan`` and ``.inf``, or text that reads as one): NaN failed a bound such as ``le=1`` with
+    "should be less than or equal to 1", which it is not, and it passes every comparison."""
+    _not_a_boolean(value)
+    try:
+        finite = math.isfinite(float(value))
+    except (TypeError, ValueError):
+        return value  # not a number at all: pydantic says so
+    if not finite:
+        shown = repr(value) if isinstance(value, str) else {"nan": ".nan", "inf": ".inf"}.get(str(value), "-.inf")
+        raise ValueError(f"expected a finite number, got {shown}")
+    return value
+
+
+#: A finite float (an integer is accepted), never a boolean, NaN or an infinity.
+Number = Annotated[float, BeforeValidator(_finite)]

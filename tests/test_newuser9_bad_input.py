@@ -158,3 +158,29 @@ def test_a_profile_rate_that_is_no_finite_number_is_named_with_its_line(runner, 
     line_no = next(i for i, s in enumerate(bad.read_text().splitlines(), 1) if "rate_per_s: .nan" in s)
     result = runner.invoke(app, ["analyse", str(ROOT / "examples" / "incident-telemetry"), "--profiles", str(bad)])
     _one_line_exit_2(result, f"{bad}:{line_no}", "profile 0: classes.0.rate_per_s", "finite number")
+
+
+@pytest.mark.parametrize("text, what", [("", "empty (or only comments)"), ("# measured later\n", "empty"),
+                                        ("[]\n", "an empty list"), ("hello\n", "'hello' is not a list")])
+def test_a_profile_file_with_no_profiles_says_so(runner, tmp_path, text, what):
+    """An empty --profiles file said "profile 0: : Input should be a valid dictionary or instance
+    of RequestProfile"; ``[]`` was accepted, replacing nothing, silently."""
+    from tests.conftest import ROOT
+
+    path = tmp_path / "profiles.yaml"
+    path.write_text(text)
+    change = str(ROOT / "examples" / "incident-telemetry")
+    for args in (["analyse", change, "--profiles", str(path)], ["analyse", "--profiles", str(path)]):
+        _one_line_exit_2(runner.invoke(app, args), path, "holds no request profiles", what,
+                         "give the file waveguard measure --output-file wrote")
+
+
+@pytest.mark.parametrize("command", [["analyse", "x.yaml"], ["risk", "plan.yaml"]])
+@pytest.mark.parametrize("value", ["", " "])
+def test_an_empty_profiles_option_is_named(runner, command, value):
+    """``--profiles ""`` (an unset shell variable) was read as ".", the current folder: ".: cannot
+    read profile file: it is a folder"."""
+    result = runner.invoke(app, [*command, "--profiles", value])
+    assert result.exit_code == 2, result.output
+    (line,) = result.output.strip().splitlines()
+    assert line.startswith("error: --profiles: an empty path") and "folder" not in line, line

@@ -10,7 +10,8 @@ from typing import Optional
 import typer
 
 from waveguard.cli.common import (
-    EXIT_FINDINGS, EXIT_OK, input_errors, legacy_format_option, output_file_option, output_option, resolve_output,
+    EXIT_FINDINGS, EXIT_OK, input_errors, legacy_format_option, output_file_option, output_option, profiles_option,
+    resolve_output,
 )
 from waveguard.model.gcpause import cyclic_gc_paused
 
@@ -36,8 +37,8 @@ def analyse_command(
     output_file: Optional[Path] = output_file_option(),
     legacy_format: Optional[str] = legacy_format_option(),
     fail_on: FailOn = typer.Option(FailOn.error, "--fail-on", help="Exit 1 when a finding reaches this severity."),
-    profiles: Optional[Path] = typer.Option(
-        None, "--profiles", help="Measured request profiles (waveguard measure --output-file profile.yaml): they replace the "
+    profiles: Optional[Path] = profiles_option(
+        None, help="Measured request profiles (waveguard measure --output-file profile.yaml): they replace the "
         "analysed or RBAC-bounded profiles of the workloads they name."),
     strict: bool = typer.Option(False, "--strict", help="An RBAC upper bound that overloads a cluster is an error "
                                 "(default: an unverified warning)."),

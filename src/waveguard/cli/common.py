@@ -258,6 +258,22 @@ def duration_option(default: float | None, name: str, bounds: Bounds, help: str,
                         help=f"{help} {bounds.why}", **settings)
 
 
+def _file_path(value: Any) -> Path:
+    """``value`` as a Path. Raises typer.BadParameter for an empty one (``--profiles ""``, an
+    unset shell variable): typer reads "" as ".", and the error then named the current folder."""
+    if isinstance(value, Path):
+        return value
+    if not str(value).strip():
+        raise typer.BadParameter("an empty path: give a file")
+    return Path(value)
+
+
+def profiles_option(default: Any, help: str) -> Any:
+    """``--profiles FILE``: a measured profile file (``waveguard measure --output-file``), never
+    an empty path. ``default``: None (optional) or [] (repeatable)."""
+    return typer.Option(default, "--profiles", parser=_file_path, metavar="<path>", help=help)
+
+
 def context_map(values: Sequence[str], clusters: Sequence[str]) -> dict[str, str]:
     """Fleet cluster → kubeconfig context from ``--context`` values, as kubectl users write them:
     ``CLUSTER=CONTEXT`` for one cluster of the fleet, or a bare ``CONTEXT`` when the fleet has

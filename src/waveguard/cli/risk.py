@@ -10,7 +10,7 @@ import typer
 
 from waveguard.cli.common import (
     EXIT_BAD_INPUT, EXIT_OK, err_console, input_errors, legacy_json_option, output_file_option, output_option,
-    resolve_output,
+    profiles_option, resolve_output,
 )
 
 #: Output formats of ``risk`` (the first is the default).
@@ -79,8 +79,7 @@ def risk_command(
     seed: int = typer.Option(0, "--seed", min=0, help="Seed of the sweep: the same seed gives the same answer anywhere."),
     assumptions: Optional[Path] = typer.Option(None, "--assumptions",
                                                help="YAML overriding the ranges drawn (see docs/risk.md)."),
-    profiles: list[Path] = typer.Option([], "--profiles",
-                                        help="Measured canary profile file (repeat: each sample takes one)."),
+    profiles: list[Path] = profiles_option([], help="Measured canary profile file (repeat: each sample takes one)."),
     workers: Optional[int] = typer.Option(None, "--workers", min=1, help="Local processes (default: one per core)."),
     ray_address: Optional[str] = typer.Option(None, "--ray-address",
                                               help="Run on this Ray cluster (ray://HOST:10001), or 'local'."),

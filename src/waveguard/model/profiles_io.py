@@ -30,6 +30,7 @@ def load_profiles(path: str | os.PathLike[str]) -> list[RequestProfile]:
 
     p = Path(path)
     data, node, _ = read_yaml_file(p, "profile file")
+    _check_holds_profiles(p, data)
     items = data if isinstance(data, list) else [data]
     out = []
     for i, item in enumerate(items):
@@ -42,3 +43,18 @@ def load_profiles(path: str | os.PathLike[str]) -> list[RequestProfile]:
             raise InputError(str(p), f"profile {i}: {loc}: {err['msg']}", line=line,
                              hint="a list of request profiles") from None
     return out
+
+
+#: What to do about a profile file that holds none.
+_GIVE_PROFILES = "give the file waveguard measure --output-file wrote: a YAML list of request profiles"
+
+
+def _check_holds_profiles(path: Path, data: object) -> None:
+    """Raises InputError when ``data`` (a profile file's YAML) holds no profile: an empty file
+    (or only comments), an empty list, or a value that is neither a list nor a mapping."""
+    if data is None or data == []:
+        what = "an empty list" if data == [] else "empty (or only comments)"
+        raise InputError(str(path), f"holds no request profiles: {what}", hint=_GIVE_PROFILES)
+    if not isinstance(data, (list, dict)):
+        raise InputError(str(path), f"holds no request profiles: {str(data)[:40]!r} is not a list",
+                         hint=_GIVE_PROFILES)

@@ -186,10 +186,9 @@ def test_clients_behind_unbound_keep_answers_until_the_ttl_expires_while_the_pro
     asked = len(authoritative["resolver"].queries)
 
     # The probe sees it at once: no answer within its timeout → fail (not no-data).
-    t0 = time.monotonic()
     probe = probe_authoritative("127.0.0.1", ZONE, port=authoritative["port"], timeout_s=0.5)
     assert probe.status == "fail", probe.detail
-    assert time.monotonic() - t0 < 1.5
+    assert "no answer within 0.5 s" in probe.detail  # its own time-out, not a wall-clock bound
     assert probe.value is None and probe.threshold > 0
 
     # Clients through unbound still get the cached answer, as long as the TTL lasts.

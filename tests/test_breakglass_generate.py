@@ -70,6 +70,23 @@ def test_yaml_round_trips_with_a_comment_before_every_document(filebeat):
     assert kinds == sorted(kinds, key=lambda k: k != "PriorityLevelConfiguration")
 
 
+@pytest.mark.parametrize("path", ["filebeat-kubernetes.yaml", "otel-collector-agent", "fluent-bit",
+                                  "cluster-metrics-node-exporter-ksm-alloy-k8s-monitoring-2.0.46.yaml"])
+def test_every_line_of_the_yaml_fits_80_columns_and_parses_to_the_same_objects(manifests, path):
+    """Comment lines ran to 119 columns (the precedence table's break-glass row, the bullets
+    wrapped at 110): every line now fits 80 — a terminal's width, and yamllint's default
+    ``line-length`` — and the YAML still reads as the objects generated, the comments as the
+    same text."""
+    iso = generate_isolation(load_change([str(manifests / path)]), source=str(manifests / path))
+    text = iso.to_yaml()
+    too_long = [line for line in text.splitlines() if len(line) > 80]
+    assert not too_long, too_long
+    assert list(yaml.safe_load_all(text)) == iso.manifests
+    comments = " ".join(line[1:].strip() for line in text.splitlines() if line.startswith("#"))
+    for comment in (iso.header, *iso.comments):
+        assert "".join(comment.split()) in "".join(comments.split())  # a path longer than a line is cut
+
+
 def test_header_prints_nominal_seats_per_level_after_the_change(filebeat):
     # Σ shares = 245 defaults + 10 break-glass + 5 capped = 260; seats = ceil(600 × shares / 260)
     expected = {"workload-low": (245, math.ceil(600 * 100 / 260)), "workload-high": (98, math.ceil(600 * 40 / 260)),

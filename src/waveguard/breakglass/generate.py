@@ -30,6 +30,12 @@ from waveguard.model.errors import InputError
 from waveguard.model.manifests import Change, Document
 
 
+#: Columns of every line :meth:`Isolation.to_yaml` writes: an 80-column terminal's, and
+#: yamllint's default ``line-length`` (``max: 80``, yamllint.readthedocs.io, rules). Comments
+#: are wrapped to it; PyYAML folds the objects' long strings at it (a name with no space to
+#: fold at, longer than a line, still runs over).
+WIDTH = 80
+
 
 @dataclass
 class Isolation:
@@ -50,7 +56,7 @@ class Isolation:
         """Multi-document YAML (PyYAML ``safe_dump``), each document after its ``#`` comments."""
         parts = []
         for i, (doc, comment) in enumerate(zip(self.manifests, self.comments, strict=True)):
-            text = _comment(comment) + yaml.safe_dump(doc, sort_keys=False, default_flow_style=False, width=120)
+            text = _comment(comment) + yaml.safe_dump(doc, sort_keys=False, default_flow_style=False, width=WIDTH)
             parts.append((_comment(self.header) + "\n" if i == 0 else "") + text)
         return "---\n".join(parts)
 
@@ -256,7 +262,7 @@ def _header(source: str, group: str, controller: tuple[str, str], sas: list[tupl
         "flowcontrol.apiserver.k8s.io/v1 (Kubernetes >= 1.29). Apply BEFORE the rollout: kubectl apply -f FILE",
         "Check it: waveguard breakglass check --manifests FILE (or --live on the cluster).",
         "",
-        "Matching precedence, lower wins (defaults: k8s bootstrap/default.go; exempt and catch-all are mandatory",
+        "Matching precedence, lower wins (defaults: k8s bootstrap/default.go; exempt and catch-all are mandatory "
         "and cannot be overridden):",
     ]
     rows = [(prec, name, "") for name, prec in P.DEFAULT_PRECEDENCES.items()]
@@ -285,13 +291,17 @@ def _header(source: str, group: str, controller: tuple[str, str], sas: list[tupl
     return "\n".join(lines)
 
 
-def _comment(text: str, width: int = 110) -> str:
-    """``text`` as YAML comment lines, wrapped at ``width`` (bullets keep a hanging indent)."""
+def _comment(text: str, width: int = WIDTH) -> str:
+    """``text`` as YAML comment lines of at most ``width`` columns, ``# `` included: bullets
+    and table rows keep a hanging indent (a row's continuation under its second column); a
+    word longer than a line (a path) is cut."""
     out = []
     for line in text.splitlines():
-        if len(line) <= width or line.startswith("  "):
+        if len(line) + 2 <= width:
             out.append(f"# {line}".rstrip())
             continue
-        indent = "  " if line.startswith("- ") else ""
-        out += [f"# {part}" for part in textwrap.wrap(line, width, subsequent_indent=indent, break_on_hyphens=False)]
+        lead = len(line) - len(line.lstrip(" "))
+        indent = " " * (lead + 4) if lead else ("  " if line.startswith("- ") else "")
+        out += [f"# {part}" for part in textwrap.wrap(line.lstrip(" "), width - 2, initial_indent=" " * lead,
+                                                      subsequent_indent=indent, break_on_hyphens=False)]
     return "\n".join(out) + "\n"

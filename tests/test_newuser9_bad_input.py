@@ -111,7 +111,7 @@ def test_rollout_start_on_a_file_that_is_no_state_database_says_what_it_is(runne
     make(state)
     before = state.read_bytes()
     line = _one_line_exit_2(_start(runner, state), state, "not a readable waveguard state database", what,
-                            "overwrites no file", "give --state a path where no file is yet")
+                            "start overwrites no file", "give --state a path where no file is")
     assert "already exists" not in line and "resume" not in line
     assert state.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([name, "work"])
@@ -160,8 +160,8 @@ def test_a_profile_rate_that_is_no_finite_number_is_named_with_its_line(runner, 
     _one_line_exit_2(result, f"{bad}:{line_no}", "profile 0: classes.0.rate_per_s", "finite number")
 
 
-@pytest.mark.parametrize("text, what", [("", "empty (or only comments)"), ("# measured later\n", "empty"),
-                                        ("[]\n", "an empty list"), ("hello\n", "'hello' is not a list")])
+@pytest.mark.parametrize("text, what", [("", "no request profiles: an empty file"), ("# measured later\n", "an empty file"),
+                                        ("[]\n", "an empty list"), ("hello\n", "'hello' is no list of profiles")])
 def test_a_profile_file_with_no_profiles_says_so(runner, tmp_path, text, what):
     """An empty --profiles file said "profile 0: : Input should be a valid dictionary or instance
     of RequestProfile"; ``[]`` was accepted, replacing nothing, silently."""
@@ -171,8 +171,7 @@ def test_a_profile_file_with_no_profiles_says_so(runner, tmp_path, text, what):
     path.write_text(text)
     change = str(ROOT / "examples" / "incident-telemetry")
     for args in (["analyse", change, "--profiles", str(path)], ["analyse", "--profiles", str(path)]):
-        _one_line_exit_2(runner.invoke(app, args), path, "holds no request profiles", what,
-                         "give the file waveguard measure --output-file wrote")
+        _one_line_exit_2(runner.invoke(app, args), path, what, "see waveguard measure")
 
 
 @pytest.mark.parametrize("command", [["analyse", "x.yaml"], ["risk", "plan.yaml"]])

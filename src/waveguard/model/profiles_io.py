@@ -38,23 +38,20 @@ def load_profiles(path: str | os.PathLike[str]) -> list[RequestProfile]:
             out.append(RequestProfile.model_validate(item))
         except ValidationError as exc:
             err = first_error(exc)
-            loc = ".".join(str(x) for x in err["loc"])
+            key = "".join(f"{x}: " if j == len(err["loc"]) - 1 else f"{x}." for j, x in enumerate(err["loc"]))
             line = line_of(node, (i, *err["loc"]) if isinstance(data, list) else err["loc"])
-            raise InputError(str(p), f"profile {i}: {loc}: {err['msg']}", line=line,
-                             hint="a list of request profiles") from None
+            raise InputError(str(p), f"profile {i}: {key}{err['msg']}", line=line, hint="fix this key") from None
     return out
-
-
-#: What to do about a profile file that holds none.
-_GIVE_PROFILES = "give the file waveguard measure --output-file wrote: a YAML list of request profiles"
 
 
 def _check_holds_profiles(path: Path, data: object) -> None:
     """Raises InputError when ``data`` (a profile file's YAML) holds no profile: an empty file
-    (or only comments), an empty list, or a value that is neither a list nor a mapping."""
-    if data is None or data == []:
-        what = "an empty list" if data == [] else "empty (or only comments)"
-        raise InputError(str(path), f"holds no request profiles: {what}", hint=_GIVE_PROFILES)
+    (or only comments), an empty list, or a value that is neither a list nor a mapping. What
+    to give: the file ``waveguard measure --output-file`` writes."""
+    if data is None:
+        raise InputError(str(path), "no request profiles: an empty file", hint="see waveguard measure")
+    if data == []:
+        raise InputError(str(path), "no request profiles: an empty list", hint="see waveguard measure")
     if not isinstance(data, (list, dict)):
-        raise InputError(str(path), f"holds no request profiles: {str(data)[:40]!r} is not a list",
-                         hint=_GIVE_PROFILES)
+        raise InputError(str(path), f"{str(data)[:20]!r} is no list of profiles",
+                         hint="see waveguard measure")

@@ -285,8 +285,8 @@ def _exists(path: Path) -> InputError:
         holder = existing.lease()
         existing.close()
     except InputError as exc:  # not a state database: it is still not ours to overwrite
-        return InputError(str(path), f"{exc.message}; rollout start makes a new one and overwrites no file",
-                          hint="give --state a path where no file is yet, e.g. waveguard-rollout.db")
+        return InputError(str(path), f"{exc.message}; start overwrites no file",
+                          hint="give --state a path where no file is")
     if holder is not None and holder.alive():
         return LeaseHeldError(path, holder)
     return _already_exists(path)

@@ -105,9 +105,8 @@ def _check_codes(con: Any, files: list[AuditFile]) -> None:
     if bad is not None:
         file, text = bad
         path = next((str(p) for p, _ in files if str(p.resolve()) == file), file)
-        raise InputError(path, f"an event's responseStatus.code {text[:40]!r} is not an HTTP status (100-599)",
-                         hint="fix or drop that event; audit.k8s.io's responseStatus.code is the HTTP status "
-                              "the apiserver answered")
+        raise InputError(path, f"an event's responseStatus.code {text[:20]!r} is no HTTP status (100-599)",
+                         hint="fix or drop that event")
 
 
 def _clients(con: Any, span: float, apf: APFConfig) -> list[MeasuredClient]:

@@ -107,8 +107,8 @@ def run(prog_name: str = "waveguard") -> None:
         app(prog_name=prog_name)
     except BrokenPipeError:
         _end_at_closed_pipe()
-    except SystemExit:
-        if _stdout_now() != stdout_was:
+    except SystemExit as exc:
+        if exc.code not in (0, None) and _stdout_now() != stdout_was:
             _end_at_closed_pipe()
         raise
     except (MissingExtraError, ModuleNotFoundError) as exc:
@@ -125,8 +125,8 @@ def run(prog_name: str = "waveguard") -> None:
 
 
 #: The exit code after standard output's reader went away (``waveguard … | head -1``): 128 +
-#: SIGPIPE (13), what a shell reports of a tool the signal ended (kubectl, git, cat), and not 1,
-#: which is waveguard's "findings". POSIX, Shell Command Language §2.8.2 "Exit Status for Commands".
+#: SIGPIPE (13), what bash reports of a tool the signal ended (kubectl, git, cat; POSIX, Shell
+#: Command Language §2.8.2: "greater than 128"), and not 1, which is waveguard's "findings".
 EXIT_CLOSED_PIPE = 128 + 13
 
 

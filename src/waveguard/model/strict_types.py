@@ -49,19 +49,30 @@ def _number_not_text(value: Any) -> Any:
 #: ``2.5`` is refused (counts and byte sizes are whole).
 Count = Annotated[int, BeforeValidator(_number_not_text)]
 
+
 def _finite(value: Any) -> Any:
-    """``value`` unchanged. Raises ValueError for a boolean, or for NaN or an infinity (YAML's
-    ``.nan`` and ``.inf``, or text that reads as one): NaN failed a bound such as ``le=1`` with
-    "should be less than or equal to 1", which it is not, and it passes every comparison."""
+    """``value`` unchanged. Raises ValueError for a boolean, or for NaN, an infinity (YAML's
+    ``.nan`` and ``.inf``, or text that reads as one) or an integer past a float's range: NaN
+    failed a bound such as ``le=1`` with "should be less than or equal to 1", which it is
+    not, and it passes every comparison."""
     _not_a_boolean(value)
     try:
         finite = math.isfinite(float(value))
+    except OverflowError:
+        finite = False
     except (TypeError, ValueError):
         return value  # not a number at all: pydantic says so
     if not finite:
-        shown = repr(value) if isinstance(value, str) else {"nan": ".nan", "inf": ".inf"}.get(str(value), "-.inf")
-        raise ValueError(f"expected a finite number, got {shown}")
+        raise ValueError(f"expected a finite number, got {_yaml_spelling(value)}")
     return value
+
+
+def _yaml_spelling(value: Any) -> str:
+    """``value`` as a YAML file would spell it (``.nan``, ``-.inf``), text quoted, cut at 20."""
+    if isinstance(value, str):
+        return repr(value[:20])
+    text = str(value)
+    return {"nan": ".nan", "inf": ".inf", "-inf": "-.inf"}.get(text, text[:20] + "…")
 
 
 #: A finite float (an integer is accepted), never a boolean, NaN or an infinity.

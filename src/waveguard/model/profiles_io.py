@@ -8,7 +8,7 @@ from pathlib import Path
 
 from waveguard.model.errors import InputError, first_error
 from waveguard.model.requests import RequestProfile
-from waveguard.model.yamlio import read_yaml_file, write_text_atomically, yaml_text
+from waveguard.model.yamlio import line_of, read_yaml_file, write_text_atomically, yaml_text
 
 
 def dump_profiles_yaml(profiles: list[RequestProfile], header: str = "") -> str:
@@ -29,7 +29,7 @@ def load_profiles(path: str | os.PathLike[str]) -> list[RequestProfile]:
     from pydantic import ValidationError
 
     p = Path(path)
-    data, _, _ = read_yaml_file(p, "profile file")
+    data, node, _ = read_yaml_file(p, "profile file")
     items = data if isinstance(data, list) else [data]
     out = []
     for i, item in enumerate(items):
@@ -38,5 +38,9 @@ def load_profiles(path: str | os.PathLike[str]) -> list[RequestProfile]:
         except ValidationError as exc:
             err = first_error(exc)
             loc = ".".join(str(x) for x in err["loc"])
-            raise InputError(str(p), f"profile {i}: {loc}: {err['msg']}", hint="a list of request profiles") from None
+            msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
+            line = line_of(node, (i, *err["loc"]) if isinstance(data, list) else tuple(err["loc"]))
+            raise InputError(str(p), f"profile {i}: {loc}: {msg}", line=line,
+                             hint="fix or remove this key: a list of request profiles as waveguard measure "
+                             "--output-file writes them") from None
     return out

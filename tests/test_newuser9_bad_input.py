@@ -1,0 +1,61 @@
+"""Bad input found by session 9's new-user trial: each case is one clear line naming the file
+(and line) or option and what to do, exit 2, nothing written — never a traceback, never silently
+accepted, and a gate or verdict that cannot read its figure never reads it as zero."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from waveguard.cli.main import app
+
+#: One measured profile as ``waveguard measure --output-file`` writes it (the keys it needs).
+_PROFILE = """\
+- client: DaemonSet/mon/agent
+  agent: x
+  per_node: true
+  namespace: mon
+  service_account: agent
+{extra}  classes:
+  - {{verb: list, resource: pods, scope: cluster, trigger: periodic{cls}}}
+"""
+
+
+def _one_line_exit_2(result, source: str, *keys: str) -> str:
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert result.exit_code == 2, result.output
+    assert len(lines) == 1 and "Traceback" not in result.output, result.output
+    assert lines[0].startswith(f"error: {source}") and all(k in lines[0] for k in keys), lines[0]
+    return lines[0]
+
+
+@pytest.mark.parametrize(("extra", "cls", "key", "line"), [
+    ("", ", rate_per_s: .nan", "classes.0.rate_per_s", 7),
+    ("", ", rate_per_s: .inf", "classes.0.rate_per_s", 7),
+    ("", ", rate_per_s: -100", "classes.0.rate_per_s", 7),
+    ("", ", rate_per_second: 5", "classes.0.rate_per_second", 7),
+    ("", ", rate_per_s: 1, limit: -5", "classes.0.limit", 7),
+    ("  update_share: .nan\n", ", rate_per_s: 1", "update_share", 6),
+    ("  update_share: 5\n", ", rate_per_s: 1", "update_share", 6),
+    ("  replicaz: 5\n", ", rate_per_s: 1", "replicaz", 6),
+])
+def test_a_measured_profile_with_a_bad_figure_is_refused_not_costed_as_free(runner, tmp_path, extra, cls, key,
+                                                                          line):
+    """A NaN, negative or misspelt rate was read as no load at all: every cluster 'ok', exit 0
+    (the projection failed open); NaN update_share was a traceback; +inf printed 'Infinity' in
+    JSON. Now one line naming the file, its line and the key."""
+    path = tmp_path / "profile.yaml"
+    path.write_text(_PROFILE.format(extra=extra, cls=cls))
+    out = tmp_path / "analysis.json"
+    result = runner.invoke(app, ["analyse", "--profiles", str(path), "-o", "json", "--output-file", str(out)])
+    _one_line_exit_2(result, f"{path}:{line}:", key)
+    assert not out.exists()
+
+
+def test_a_good_measured_profile_is_still_costed(runner, tmp_path):
+    path = tmp_path / "profile.yaml"
+    path.write_text(_PROFILE.format(extra="", cls=", rate_per_s: 0.01"))
+    result = runner.invoke(app, ["analyse", "--profiles", str(path), "-o", "json"])
+    assert result.exit_code == 1, result.output  # a per-node cluster-wide LIST: WG101 error
+

@@ -59,3 +59,40 @@ def test_a_good_measured_profile_is_still_costed(runner, tmp_path):
     result = runner.invoke(app, ["analyse", "--profiles", str(path), "-o", "json"])
     assert result.exit_code == 1, result.output  # a per-node cluster-wide LIST: WG101 error
 
+
+@pytest.fixture(scope="module")
+def incident_plan(tmp_path_factory) -> Path:
+    from typer.testing import CliRunner
+
+    from tests.conftest import EXAMPLES
+
+    plan = tmp_path_factory.mktemp("plan") / "plan.yaml"
+    result = CliRunner().invoke(app, ["plan", str(EXAMPLES / "incident-telemetry"), "--output-file", str(plan)])
+    assert result.exit_code == 0, result.output
+    return plan
+
+
+_PACED = ["--scenario", "incident-2024-12-11", "--signals", "prometheus", "--prometheus-url", "http://127.0.0.1:9",
+          "--serve-metrics", "127.0.0.1:19464"]
+
+
+@pytest.mark.parametrize(("args", "backend", "source", "key"), [
+    (["--time-scale", "inf"], None, "command line", "prometheus.time_scale"),
+    ([], "prometheus:\n  time_scale: .inf\n", "backend.yaml", "prometheus.time_scale"),
+    ([], "prometheus:\n  staleness_intervals: .inf\n", "backend.yaml", "prometheus.staleness_intervals"),
+    ([], "dns:\n  latency_threshold_s: .inf\n", "backend.yaml", "dns.latency_threshold_s"),
+])
+def test_an_infinite_time_scale_or_bound_is_refused_before_the_state_file(runner, tmp_path, incident_plan, args,
+                                                                        backend, source, key):
+    """--time-scale inf started the rollout (state file written), served the fleet, then raised
+    OverflowError in the pacer (a traceback). Infinite figures of the backend's sections are
+    refused like NaN ones, before anything is written."""
+    extra = []
+    if backend is not None:
+        (tmp_path / "backend.yaml").write_text(backend)
+        extra = ["--backend-config", str(tmp_path / "backend.yaml")]
+    state = tmp_path / "s.db"
+    result = runner.invoke(app, ["rollout", "start", str(incident_plan), "--state", str(state), *_PACED, *args,
+                                 *extra])
+    _one_line_exit_2(result, str(tmp_path / source) if backend else source, key)
+    assert not state.exists()

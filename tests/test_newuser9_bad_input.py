@@ -96,3 +96,37 @@ def test_an_infinite_time_scale_or_bound_is_refused_before_the_state_file(runner
                                  *extra])
     _one_line_exit_2(result, str(tmp_path / source) if backend else source, key)
     assert not state.exists()
+
+
+@pytest.mark.parametrize(("args", "backend", "source", "needle"), [
+    (["--time-scale", "nan"], None, "--time-scale", "only used with --signals prometheus"),
+    (["--scrape-interval", "5"], None, "--scrape-interval", "only used with --signals prometheus"),
+    ([], "prometheus:\n  timeout_s: -5\n", "backend.yaml", "prometheus section is only used with --signals prometheus"),
+    ([], "dns:\n  probes: 0\n", "backend.yaml", "dns section is only used with --signals prometheus"),
+    ([], "kubernetes:\n  qps: .nan\n", "backend.yaml", "kubernetes section is only used with --target kubernetes"),
+])
+def test_a_backend_setting_the_simulated_rollout_would_ignore_is_refused(runner, tmp_path, incident_plan, args,
+                                                                       backend, source, needle):
+    """On the simulated fleet (--signals sim) the backend file's sections and --time-scale were
+    dropped unread: timeout_s: -5, an unknown key or NaN passed silently and the rollout ran.
+    Refused as --prometheus-url already is there, before the state file."""
+    extra = []
+    if backend is not None:
+        (tmp_path / "backend.yaml").write_text(backend)
+        extra = ["--backend-config", str(tmp_path / "backend.yaml")]
+    state = tmp_path / "s.db"
+    result = runner.invoke(app, ["rollout", "start", str(incident_plan), "--state", str(state), *args, *extra])
+    _one_line_exit_2(result, str(tmp_path / source) if backend else source, needle)
+    assert not state.exists()
+
+
+def test_dns_probes_for_a_cluster_the_fleet_does_not_have_are_refused(runner, tmp_path, incident_plan):
+    """dns.clusters naming no cluster of the fleet (a typo: prod-24-750) was ignored: that
+    cluster's DNS gate read CoreDNS's metrics instead of the probes asked for."""
+    conf = tmp_path / "backend.yaml"
+    conf.write_text("dns:\n  clusters:\n    prod-24-750: {server: 10.0.0.10}\n")
+    state = tmp_path / "s.db"
+    result = runner.invoke(app, ["rollout", "start", str(incident_plan), "--state", str(state), *_PACED,
+                                 "--scrape-interval", "1", "--time-scale", "1000", "--backend-config", str(conf)])
+    _one_line_exit_2(result, str(conf), "dns.clusters", "prod-24-750")
+    assert not state.exists()

@@ -130,3 +130,43 @@ def test_dns_probes_for_a_cluster_the_fleet_does_not_have_are_refused(runner, tm
                                  "--scrape-interval", "1", "--time-scale", "1000", "--backend-config", str(conf)])
     _one_line_exit_2(result, str(conf), "dns.clusters", "prod-24-750")
     assert not state.exists()
+
+
+def _plan_file(tmp_path) -> Path:
+    """A waveguard Plan: it has an apiVersion and a kind, but holds no Kubernetes object."""
+    path = tmp_path / "plan.yaml"
+    path.write_text("apiVersion: waveguard.io/v1alpha1\nkind: Plan\nchange: x\nwaves: []\n")
+    return path
+
+
+def test_breakglass_check_of_a_change_without_a_service_account_is_bad_input(runner, tmp_path):
+    """--change pointed at the plan (or any file without workloads) checked no ServiceAccount
+    and printed 'protected', exit 0: the change's cap was never looked at. As generate does, a
+    change with nothing to cap is refused."""
+    from tests.conftest import EXAMPLES
+
+    isolation = tmp_path / "bg.yaml"
+    result = runner.invoke(app, ["breakglass", "generate", str(EXAMPLES / "incident-telemetry"), "--output-file",
+                                 str(isolation)])
+    assert result.exit_code == 0, result.output
+    plan = _plan_file(tmp_path)
+    result = runner.invoke(app, ["breakglass", "check", "--manifests", str(isolation), "--change", str(plan)])
+    _one_line_exit_2(result, str(plan), "no ServiceAccount")
+    result = runner.invoke(app, ["breakglass", "check", "--manifests", str(isolation), "--change",
+                                 str(EXAMPLES / "incident-telemetry")])
+    assert result.exit_code == 0, result.output
+
+
+def test_breakglass_generate_with_an_existing_file_without_apf_objects_is_bad_input(runner, tmp_path):
+    """--existing names what the cluster already has (kubectl get flowschemas,
+    prioritylevelconfigurations -o yaml), which always holds the mandatory exempt and catch-all
+    objects. A file with none (the plan, a values file) was read as 'no existing objects', so
+    name clashes and shadowing FlowSchemas went unchecked, exit 0."""
+    from tests.conftest import EXAMPLES
+
+    plan = _plan_file(tmp_path)
+    out = tmp_path / "bg.yaml"
+    result = runner.invoke(app, ["breakglass", "generate", str(EXAMPLES / "incident-telemetry"), "--existing",
+                                 str(plan), "--output-file", str(out)])
+    _one_line_exit_2(result, str(plan), "no FlowSchema or PriorityLevelConfiguration")
+    assert not out.exists()

@@ -64,6 +64,10 @@ def generate_command(
         ctl = _controller(controller)
         change = load_change(paths, validate=False)
         current = read_flowcontrol_documents(existing) if existing else []
+        if existing and not current:  # a cluster always has the mandatory exempt and catch-all objects
+            raise InputError(", ".join(existing), "no FlowSchema or PriorityLevelConfiguration in --existing: a "
+                             "cluster always has the mandatory exempt and catch-all ones",
+                             hint="give the output of kubectl get flowschemas,prioritylevelconfigurations -o yaml")
         isolation = generate_isolation(change, group=group, controller=ctl, existing=current, source=", ".join(paths))
         out.emit(isolation.to_yaml())
 
@@ -108,6 +112,10 @@ def check_command(
             from waveguard.breakglass.generate import api_service_accounts
 
             sas = api_service_accounts(load_change(change, validate=False))
+            if not sas:
+                raise InputError(", ".join(change), "the change has no ServiceAccount that talks to the API (no "
+                                 "recognised API client, no RBAC-bound ServiceAccount): nothing to check",
+                                 hint="pass the change's rendered manifests, with its workloads and RBAC")
         if live:
             from waveguard.breakglass.live import read_live_objects
 

@@ -56,18 +56,14 @@ def generate_command(
     Exit 0; 2 on bad input (nothing is written then).
     """
     from waveguard.analysis.loader import load_change
-    from waveguard.breakglass.apf_objects import read_flowcontrol_documents
+    from waveguard.breakglass.apf_objects import read_existing_objects
     from waveguard.breakglass.generate import generate_isolation
 
     with input_errors():
         out = resolve_output(output, YAML_FORMATS, output_file=output_file)
         ctl = _controller(controller)
         change = load_change(paths, validate=False)
-        current = read_flowcontrol_documents(existing) if existing else []
-        if existing and not current:  # a cluster always has the mandatory exempt and catch-all objects
-            raise InputError(", ".join(existing), "no FlowSchema or PriorityLevelConfiguration in --existing: a "
-                             "cluster always has the mandatory exempt and catch-all ones",
-                             hint="give the output of kubectl get flowschemas,prioritylevelconfigurations -o yaml")
+        current = read_existing_objects(existing) if existing else []
         isolation = generate_isolation(change, group=group, controller=ctl, existing=current, source=", ".join(paths))
         out.emit(isolation.to_yaml())
 
@@ -109,13 +105,9 @@ def check_command(
         sas: list[tuple[str, str]] = []
         if change:
             from waveguard.analysis.loader import load_change
-            from waveguard.breakglass.generate import api_service_accounts
+            from waveguard.breakglass.generate import change_service_accounts
 
-            sas = api_service_accounts(load_change(change, validate=False))
-            if not sas:
-                raise InputError(", ".join(change), "the change has no ServiceAccount that talks to the API (no "
-                                 "recognised API client, no RBAC-bound ServiceAccount): nothing to check",
-                                 hint="pass the change's rendered manifests, with its workloads and RBAC")
+            sas = change_service_accounts(load_change(change, validate=False), ", ".join(change))
         if live:
             from waveguard.breakglass.live import read_live_objects
 

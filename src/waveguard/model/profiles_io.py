@@ -40,7 +40,5 @@ def load_profiles(path: str | os.PathLike[str]) -> list[RequestProfile]:
             loc = ".".join(str(x) for x in err["loc"])
             msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
             line = line_of(node, (i, *err["loc"]) if isinstance(data, list) else tuple(err["loc"]))
-            raise InputError(str(p), f"profile {i}: {loc}: {msg}", line=line,
-                             hint="fix or remove this key: a list of request profiles as waveguard measure "
-                             "--output-file writes them") from None
+            raise InputError(str(p), f"profile {i}: {loc}: {msg}", line=line, hint="fix or remove this key") from None
     return out

@@ -124,10 +124,11 @@ def check_backend_clusters(config: BackendConfig, clusters: list[str], source: s
     """Raises InputError when the backend's per-cluster settings (``dns.clusters``,
     ``kubernetes.contexts``) name a cluster the fleet does not have: a typo there would leave
     the real cluster without them, silently."""
-    named = [("dns.clusters", config.dns.clusters if config.dns else {}),
-             ("kubernetes.contexts", config.kubernetes.contexts if config.kubernetes else {})]
+    named: list[tuple[str, set[str]]] = [
+        ("dns.clusters", set(config.dns.clusters) if config.dns else set()),
+        ("kubernetes.contexts", set(config.kubernetes.contexts) if config.kubernetes else set())]
     for key, per_cluster in named:
-        unknown = sorted(set(per_cluster) - set(clusters))
+        unknown = sorted(per_cluster - set(clusters))
         if unknown:
             raise InputError(source, f"{key}: no cluster named {unknown[0]!r} in the fleet",
                              hint="fix the name or pass the right --fleet")

@@ -170,3 +170,27 @@ def test_breakglass_generate_with_an_existing_file_without_apf_objects_is_bad_in
                                  str(plan), "--output-file", str(out)])
     _one_line_exit_2(result, str(plan), "no FlowSchema or PriorityLevelConfiguration")
     assert not out.exists()
+
+
+def test_a_bad_plan_points_at_a_plan_format_that_exists(runner, tmp_path, incident_plan):
+    """The hint said 'see the plan format in README.md', which has no plan format, and the
+    message kept pydantic's 'Value error, ' prefix. The hint now names docs/rollout.md and the
+    plan's JSON Schema (waveguard schema plan)."""
+    bad = tmp_path / "plan.yaml"
+    bad.write_text(incident_plan.read_text().replace("bake_s: 1260.0", "bake_s: .nan", 1))
+    line = _one_line_exit_2(runner.invoke(app, ["plan", "--check", str(bad)]), f"{bad}:", "waves.0.bake_s",
+                            "waveguard schema plan")
+    assert "Value error" not in line and "README" not in line
+
+
+@pytest.mark.parametrize("version", ["1.x", "latest", "1.30.x"])
+def test_a_kubernetes_version_that_is_not_major_minor_says_what_to_give(runner, tmp_path, version):
+    """'1.x' was answered with the regular expression it failed (String should match pattern
+    '^v?\\d+\\.\\d+(\\.\\d+)?$'), which tells an SRE nothing to type."""
+    fleet = tmp_path / "fleet.yaml"
+    fleet.write_text(f'clusters:\n  - name: a\n    nodes: 100\n    kubernetes_version: "{version}"\n')
+    from tests.conftest import EXAMPLES
+
+    result = runner.invoke(app, ["analyse", str(EXAMPLES / "incident-telemetry"), "--fleet", str(fleet)])
+    line = _one_line_exit_2(result, f"{fleet}:4:", "kubernetes_version", '"1.30"', repr(version))
+    assert "pattern" not in line

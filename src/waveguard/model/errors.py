@@ -124,7 +124,7 @@ def key_error(source: str, err: Mapping[str, Any], *, prefix: tuple = (), line: 
     ``prefix``, "unknown key" for a key the model forbids; ``message`` replaces pydantic's."""
     key = ".".join(str(p) for p in (*prefix, *err["loc"])) or "(top level)"
     if message is None:
-        message = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
+        message = "unknown key" if err["type"] == "extra_forbidden" else err["msg"].removeprefix("Value error, ")
     if err["type"] == "missing" and hint == "fix or remove this key":
         hint = "add this key"
     return InputError(source, f"{key}: {message}", line=line, hint=hint)

@@ -27,6 +27,7 @@ Unset fields are derived from ``nodes`` (see :meth:`Cluster.object_count`).
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Mapping
 from functools import cached_property
 from pathlib import Path
@@ -55,6 +56,9 @@ def default_apiserver_memory_bytes(nodes: int) -> int:
     return (8 << 30) + nodes * (8 << 20)
 
 
+#: A Kubernetes version as a fleet file gives it: MAJOR.MINOR, a "v" prefix and a patch accepted.
+VERSION_PATTERN = r"^v?\d+\.\d+(\.\d+)?$"
+
 #: A resource as the API names it in URLs: plural, lower case, no group (``replicasets``).
 ResourceName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9]*$")]
 
@@ -74,7 +78,7 @@ class Cluster(BaseModel):
     apiserver_replicas: Count | None = Field(default=None, ge=1)
     apiserver_memory_bytes: Count | None = Field(default=None, gt=0)
     #: "MAJOR.MINOR" (a "v" prefix and a patch are accepted), quoted in YAML: 1.30, not 1.3.
-    kubernetes_version: str = Field(default="1.30", pattern=r"^v?\d+\.\d+(\.\d+)?$")
+    kubernetes_version: str = Field(default="1.30", pattern=VERSION_PATTERN)
     objects: dict[ResourceName, StrictInt] = Field(default_factory=dict)
     #: Bytes per object by resource, measured on this cluster (``waveguard measure --metrics``);
     #: resources not given use ``constants.OBJECT_BYTES``.
@@ -120,6 +124,9 @@ class Cluster(BaseModel):
         if isinstance(v, (int, float)) and not isinstance(v, bool):
             raise PydanticCustomError("version_unquoted", "quote the version (\"1.30\"): YAML reads {v} as a number",
                                       {"v": v})
+        if isinstance(v, str) and not re.fullmatch(VERSION_PATTERN, v):
+            raise PydanticCustomError("version_format", "{v} is not a Kubernetes version: give MAJOR.MINOR, "
+                                      "quoted (\"1.30\"; \"v1.30.2\" is read as 1.30)", {"v": repr(v)})
         return v
 
     @field_validator("kubernetes_version")

@@ -194,3 +194,22 @@ def test_a_kubernetes_version_that_is_not_major_minor_says_what_to_give(runner, 
     result = runner.invoke(app, ["analyse", str(EXAMPLES / "incident-telemetry"), "--fleet", str(fleet)])
     line = _one_line_exit_2(result, f"{fleet}:4:", "kubernetes_version", '"1.30"', repr(version))
     assert "pattern" not in line
+
+
+@pytest.mark.parametrize(("entry", "key"), [
+    ("pods: 100000000000000000000", "pods"),
+    ("objects: {pods: 100000000000000000000000000}", "objects"),
+    ("apiserver_memory_bytes: 1000000000000000000000000000", "apiserver_memory_bytes"),
+    ("etcd_memory_bytes: 1000000000000000000000000000", "etcd_memory_bytes"),
+    ("apiserver_baseline_memory_bytes: 1000000000000000000000000000", "apiserver_baseline_memory_bytes"),
+])
+def test_a_fleet_figure_with_a_run_of_extra_zeros_is_refused(runner, tmp_path, entry, key):
+    """nodes had a sanity bound, the other counts and sizes none: pods: 1e20 printed a
+    projection of 599491214412811333533696 % of the memory limit, and a memory limit of 1e27
+    bytes made the incident's agent look free (verdict ok, exit 0)."""
+    from tests.conftest import EXAMPLES
+
+    fleet = tmp_path / "fleet.yaml"
+    fleet.write_text(f"clusters:\n  - name: a\n    nodes: 100\n    {entry}\n")
+    result = runner.invoke(app, ["analyse", str(EXAMPLES / "incident-telemetry"), "--fleet", str(fleet)])
+    _one_line_exit_2(result, f"{fleet}:4:", key)

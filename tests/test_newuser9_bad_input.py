@@ -213,3 +213,17 @@ def test_a_fleet_figure_with_a_run_of_extra_zeros_is_refused(runner, tmp_path, e
     fleet.write_text(f"clusters:\n  - name: a\n    nodes: 100\n    {entry}\n")
     result = runner.invoke(app, ["analyse", str(EXAMPLES / "incident-telemetry"), "--fleet", str(fleet)])
     _one_line_exit_2(result, f"{fleet}:4:", key)
+
+
+def test_plan_with_a_bad_nodes_file_is_one_error_line_and_writes_nothing(runner, tmp_path):
+    """A --nodes file naming no node of a planned cluster was refused, but after three lines of
+    'note: analyse projects this change to overload…': the error was the fourth line."""
+    from tests.conftest import EXAMPLES
+
+    nodes = tmp_path / "nodes.yaml"
+    nodes.write_text("nope: [a]\n")
+    folder, plan = tmp_path / "gitops", tmp_path / "plan.yaml"
+    result = runner.invoke(app, ["plan", str(EXAMPLES / "incident-telemetry"), "--emit-patches", str(folder),
+                                 "--nodes", str(nodes), "--output-file", str(plan)])
+    _one_line_exit_2(result, str(nodes), "names no nodes")
+    assert not plan.exists() and not (folder.exists() and any(folder.iterdir()))

@@ -227,3 +227,20 @@ def test_plan_with_a_bad_nodes_file_is_one_error_line_and_writes_nothing(runner,
                                  "--nodes", str(nodes), "--output-file", str(plan)])
     _one_line_exit_2(result, str(nodes), "names no nodes")
     assert not plan.exists() and not (folder.exists() and any(folder.iterdir()))
+
+
+def test_a_prometheus_that_does_not_answer_stops_the_paced_rollout_before_it_starts(runner, tmp_path, incident_plan):
+    """rollout start --signals prometheus on the simulated fleet with a Prometheus URL where
+    nothing listens applied staging, paused on no data and halted only after the plan's 600 s
+    no-data timeout (ten minutes of wall time at the default scrape interval). Prometheus is now
+    asked once before anything is written, as for real clusters."""
+    from tests.prometheus_server import free_port
+
+    state = tmp_path / "s.db"
+    url = f"http://127.0.0.1:{free_port()}"
+    result = runner.invoke(app, ["rollout", "start", str(incident_plan), "--state", str(state), "--scenario",
+                                 "incident-2024-12-11", "--signals", "prometheus", "--prometheus-url", url,
+                                 "--serve-metrics", f"127.0.0.1:{free_port()}"])
+    line = _one_line_exit_2(result, "pre-flight", url, "unreachable")
+    assert "nothing was written" in line
+    assert not state.exists()

@@ -264,7 +264,7 @@ def start(
         from waveguard.rollout.backend import preflight
         from waveguard.rollout.lease import Owner
 
-        preflight(backend, plan, fleet_model)  # real clusters: checked before anything is written
+        preflight(backend, plan, fleet_model)  # Prometheus, real clusters: checked before anything is written
         require_backend_extras(backend.kind, backend.signals)
         log = _open(state, create=True)
         log.start([("started", 0.0, None, None, {

@@ -142,9 +142,14 @@ PREFLIGHT_REQUEST_DEADLINE_S = 20.0
 def preflight(config: BackendConfig, plan: Plan, fleet: Fleet, **actuator: Any) -> None:
     """Before ``rollout start`` writes anything (issue 14): for real clusters, Prometheus scrapes
     every cluster the plan touches, every context loads and answers, and the guard may do what
-    the rollout does (:mod:`waveguard.rollout.k8s_preflight`). Nothing for simulated backends.
+    the rollout does (:mod:`waveguard.rollout.k8s_preflight`); for the simulated fleet behind
+    Prometheus, that Prometheus answers; nothing for the simulated backend.
     ``actuator``: keyword arguments for the actuator (tests: ``clock``, ``sleep``). Raises
     InputError with the reason."""
+    if config.mode == "paced" and config.prometheus is not None:
+        from waveguard.rollout.k8s_preflight import check_prometheus_answers
+
+        check_prometheus_answers(config.prometheus)
     if config.mode != "kubernetes":
         return
     from waveguard.analysis import load_change

@@ -244,3 +244,16 @@ def test_a_prometheus_that_does_not_answer_stops_the_paced_rollout_before_it_sta
     line = _one_line_exit_2(result, "pre-flight", url, "unreachable")
     assert "nothing was written" in line
     assert not state.exists()
+
+
+def test_a_manifest_bundle_given_as_a_fleet_or_profile_file_is_named_as_such(runner, tmp_path):
+    """--fleet or --profiles pointed at a multi-document manifest (the change itself) said
+    'malformed YAML: but found another document (fix the YAML syntax)': the YAML is fine, the
+    file is the wrong one."""
+    from tests.conftest import EXAMPLES
+
+    bundle = EXAMPLES / "incident-telemetry" / "telemetry-agent.yaml"
+    for option in ("--fleet", "--profiles"):
+        result = runner.invoke(app, ["analyse", str(EXAMPLES / "incident-telemetry"), option, str(bundle)])
+        line = _one_line_exit_2(result, f"{bundle}:", "several YAML documents")
+        assert "malformed" not in line and "fix the YAML syntax" not in line

@@ -257,3 +257,35 @@ def test_a_manifest_bundle_given_as_a_fleet_or_profile_file_is_named_as_such(run
         result = runner.invoke(app, ["analyse", str(EXAMPLES / "incident-telemetry"), option, str(bundle)])
         line = _one_line_exit_2(result, f"{bundle}:", "several YAML documents")
         assert "malformed" not in line and "fix the YAML syntax" not in line
+
+
+def test_the_paced_pre_flight_passes_a_prometheus_that_answers_without_the_fleet_yet(tmp_path):
+    """The pre-flight of the simulated fleet behind Prometheus asks before the fleet is served:
+    an answer without its series (a real Prometheus with nothing scraped yet) passes."""
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from waveguard.rollout.k8s_preflight import check_prometheus_answers
+    from waveguard.signals.prometheus import PrometheusConfig
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - http.server's name
+            body = json.dumps({"status": "success", "data": {"resultType": "vector", "result": [
+                {"metric": {}, "value": [0, "1"]}]}}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(body)
+
+        do_POST = do_GET  # noqa: N815
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        check_prometheus_answers(PrometheusConfig(url=f"http://127.0.0.1:{server.server_port}", timeout_s=2))
+    finally:
+        server.shutdown()

@@ -49,11 +49,13 @@ def check_prometheus(config: PrometheusConfig, clusters: list[str]) -> None:
 
 
 def check_prometheus_answers(config: PrometheusConfig) -> None:
-    """Prometheus answers an instant query (``vector(1)``): the simulated fleet it is to scrape
-    is not served before the rollout starts, so no series can be asked for yet, but a URL where
-    nothing answers would only pause the rollout until its no-data timeout. Raises InputError."""
+    """Prometheus answers the gates' ``up`` query: the simulated fleet it is to scrape is not
+    served before the rollout starts, so its series may be absent yet (an empty answer passes),
+    but a URL where nothing answers would only pause the rollout until its no-data timeout.
+    Raises InputError."""
     signals = PrometheusSignals(config, config.scrape_interval_s)
-    if signals.query("vector(1)", ()) is None:
+    expr, by = signals.gauge_query("up", {})
+    if signals.query(expr, by) is None:
         raise InputError("pre-flight", f"Prometheus: {signals.problem}", hint=HINT)
 
 

@@ -77,6 +77,18 @@ def read_flowcontrol_documents(paths: list[str]) -> list[Document]:
     return docs
 
 
+def read_existing_objects(paths: list[str]) -> list[Document]:
+    """:func:`read_flowcontrol_documents` of what a cluster already has (``generate
+    --existing``). Raises InputError when there is none: a cluster always has the mandatory
+    ``exempt`` and ``catch-all`` objects (k8s bootstrap/default.go), so such a file is not the
+    cluster's objects."""
+    docs = read_flowcontrol_documents(paths)
+    if not docs:
+        raise InputError(", ".join(paths), "no FlowSchema or PriorityLevelConfiguration: not a cluster's",
+                         hint="kubectl get flowschemas,prioritylevelconfigurations -o yaml")
+    return docs
+
+
 def _check_admissible(doc: Document) -> None:
     """Raises InputError (file, line) when kube-apiserver would refuse ``doc``: an object that
     cannot be applied protects nothing, so reading it as applied (a FlowSchema at precedence -5

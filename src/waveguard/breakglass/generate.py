@@ -76,6 +76,17 @@ def api_service_accounts(change: Change) -> list[tuple[str, str]]:
     return sorted(found)
 
 
+def change_service_accounts(change: Change, source: str) -> list[tuple[str, str]]:
+    """:func:`api_service_accounts` of ``change``. Raises InputError (``source``) when there is
+    none: nothing to cap or check (the change's manifests were not given: a plan, a values file)."""
+    sas = api_service_accounts(change)
+    if not sas:
+        raise InputError(source, "the change has no ServiceAccount that talks to the API (no recognised API client, "
+                         "no RBAC-bound ServiceAccount): nothing to cap",
+                         hint="pass the change's rendered manifests, with its workloads and RBAC")
+    return sas
+
+
 def generate_isolation(change: Change, *, group: str = P.DEFAULT_GROUP,
                        controller: tuple[str, str] = P.DEFAULT_CONTROLLER,
                        existing: Iterable[Document] = (), source: str = "the change",
@@ -92,11 +103,7 @@ def generate_isolation(change: Change, *, group: str = P.DEFAULT_GROUP,
     objects are validated with :func:`apf_objects.manifest_problems` (a failure is a bug:
     RuntimeError)."""
     P.validate_group(group)
-    sas = api_service_accounts(change)
-    if not sas:
-        raise InputError(source, "the change has no ServiceAccount that talks to the API (no recognised API client, "
-                         "no RBAC-bound ServiceAccount): nothing to isolate",
-                         hint="pass the change's rendered manifests, with its workloads and RBAC")
+    sas = change_service_accounts(change, source)
     if controller in sas:
         raise InputError(source, f"ServiceAccount {controller[0]}/{controller[1]} is the waveguard controller's "
                          "identity; the change cannot use it", hint="give the change its own ServiceAccount")

@@ -56,14 +56,14 @@ def generate_command(
     Exit 0; 2 on bad input (nothing is written then).
     """
     from waveguard.analysis.loader import load_change
-    from waveguard.breakglass.apf_objects import read_flowcontrol_documents
+    from waveguard.breakglass.apf_objects import read_existing_objects
     from waveguard.breakglass.generate import generate_isolation
 
     with input_errors():
         out = resolve_output(output, YAML_FORMATS, output_file=output_file)
         ctl = _controller(controller)
         change = load_change(paths, validate=False)
-        current = read_flowcontrol_documents(existing) if existing else []
+        current = read_existing_objects(existing) if existing else []
         isolation = generate_isolation(change, group=group, controller=ctl, existing=current, source=", ".join(paths))
         out.emit(isolation.to_yaml())
 
@@ -105,9 +105,9 @@ def check_command(
         sas: list[tuple[str, str]] = []
         if change:
             from waveguard.analysis.loader import load_change
-            from waveguard.breakglass.generate import api_service_accounts
+            from waveguard.breakglass.generate import change_service_accounts
 
-            sas = api_service_accounts(load_change(change, validate=False))
+            sas = change_service_accounts(load_change(change, validate=False), ", ".join(change))
         if live:
             from waveguard.breakglass.live import read_live_objects
 

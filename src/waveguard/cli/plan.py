@@ -131,19 +131,19 @@ def _check_companions(emit_patches: Path | None, nodes: Path | None, risk_budget
 
 
 def _propose(change: str, fleet: "Fleet", gate_interval_s: float, risk_budget: float | None,
-             risk_samples: int | None) -> "Plan":
-    """The planner's plan for ``change``; with a risk budget, tightened until it fits."""
+             risk_samples: int | None) -> "tuple[Plan, list]":
+    """The planner's plan for ``change`` (with a risk budget, tightened until it fits) and the
+    change's analysed profiles."""
     from waveguard.analysis import build_profiles, load_change
     from waveguard.rollout.plan import propose_plan
 
     profiles = build_profiles(load_change([change]))
     plan = propose_plan(change, fleet, per_node=any(p.per_node for p in profiles), gate_interval_s=gate_interval_s)
-    _note_projected_overload(profiles, fleet, plan)
     if risk_budget is None:
-        return plan
+        return plan, profiles
     from waveguard.cli.risk import fit_plan_to_budget
 
-    return fit_plan_to_budget(plan, fleet, risk_budget, risk_samples, seed=0)
+    return fit_plan_to_budget(plan, fleet, risk_budget, risk_samples, seed=0), profiles
 
 
 def _note_projected_overload(profiles: list, fleet: "Fleet", plan: "Plan") -> None:
@@ -212,10 +212,11 @@ def plan_command(
             raise typer.Exit(EXIT_FINDINGS if any(f.severity == "error" for f in findings) else EXIT_OK)
         if change is None:
             raise typer.BadParameter("give CHANGE (manifests) or --check PLAN.yaml")
-        plan = _propose(change, fleet_model, gate_interval_s, risk_budget, risk_samples)
+        plan, profiles = _propose(change, fleet_model, gate_interval_s, risk_budget, risk_samples)
         findings = plan_findings(plan, fleet_model, source=str(out.file or "<stdout>"))
-        if emit_patches is not None:
+        if emit_patches is not None:  # bad --nodes or folder: its one error line, before any note
             _emit_patches(plan, fleet_model, [change], emit_patches, nodes, findings)
+        _note_projected_overload(profiles, fleet_model, plan)
     with input_errors():
         out.emit(plan_text(_change_beside(plan, out.file), out))
     if out.file is not None:

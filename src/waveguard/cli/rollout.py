@@ -246,7 +246,7 @@ def start(
 ) -> None:
     """Start a rollout on the simulated fleet (the default) or on real clusters."""
     from waveguard.model.fleet import default_fleet, load_fleet
-    from waveguard.rollout.backend import BackendOptions, backend_from_options, load_scenario_ref
+    from waveguard.rollout.backend import BackendOptions, backend_from_options, check_backend_clusters, load_scenario_ref
 
     with input_errors():
         as_json = _as_json(output, legacy_json)
@@ -259,11 +259,12 @@ def start(
         fleet_model = load_fleet(fleet) if fleet else sc.fleet_model if sc else default_fleet()
         backend = backend.model_copy(update={"seed": seed if seed is not None else sc.seed if sc else 0})
         backend = _with_contexts(backend, context or [], [c.name for c in fleet_model.clusters])
+        check_backend_clusters(backend, [c.name for c in fleet_model.clusters], str(backend_config or "--context"))
         plan, frozen = _checked_plan(plan_path, fleet_model, force)
         from waveguard.rollout.backend import preflight
         from waveguard.rollout.lease import Owner
 
-        preflight(backend, plan, fleet_model)  # real clusters: checked before anything is written
+        preflight(backend, plan, fleet_model)  # Prometheus, real clusters: checked before anything is written
         require_backend_extras(backend.kind, backend.signals)
         log = _open(state, create=True)
         log.start([("started", 0.0, None, None, {

@@ -103,6 +103,8 @@ def yaml_input_error(source: str, exc: Exception, text: str) -> InputError:
         line = min(line, last_line)
     detail = getattr(exc, "problem", None) or str(exc)
     lines = text.splitlines()
+    if detail == "but found another document":  # PyYAML's words for a second document in a one-document file
+        return InputError(source, "holds several YAML documents: is it the right file?", line=line)
     hint = "fix the YAML syntax"
     if line is not None and 0 < line <= len(lines) and "\t" in lines[line - 1]:
         hint = "YAML indents with spaces, not tabs: replace the tabs on that line"

@@ -27,6 +27,7 @@ Unset fields are derived from ``nodes`` (see :meth:`Cluster.object_count`).
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Mapping
 from functools import cached_property
 from pathlib import Path
@@ -55,6 +56,18 @@ def default_apiserver_memory_bytes(nodes: int) -> int:
     return (8 << 30) + nodes * (8 << 20)
 
 
+#: Sanity bounds, not scalability limits: a figure past them is a typo (a run of extra zeros),
+#: whose projection is a meaningless figure or, for a capacity, makes any change look free.
+#: Objects of one resource (pods included): the node bound (1,000,000) × the kubelet's default
+#: --max-pods, 110 (k8s pkg/kubelet/apis/config/v1beta1/defaults.go).
+MAX_OBJECTS = 1_000_000 * 110
+#: Memory of one apiserver replica or etcd member, bytes: the CPU bound of one replica (4,096
+#: cores) × constants.APISERVER_MEMORY_BYTES_PER_CORE (4 GiB), 16 TiB.
+MAX_MEMORY_BYTES = 4096 * C.APISERVER_MEMORY_BYTES_PER_CORE
+
+#: A Kubernetes version as a fleet file gives it: MAJOR.MINOR, a "v" prefix and a patch accepted.
+VERSION_PATTERN = r"^v?\d+\.\d+(\.\d+)?$"
+
 #: A resource as the API names it in URLs: plural, lower case, no group (``replicasets``).
 ResourceName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9]*$")]
 
@@ -70,11 +83,11 @@ class Cluster(BaseModel):
     #: Sanity bound, not a scalability limit: the largest clusters reported run 130,000 nodes
     #: (GKE, 2025).
     nodes: Count = Field(ge=0, le=1_000_000)
-    pods: Count | None = Field(default=None, ge=0)
+    pods: Count | None = Field(default=None, ge=0, le=MAX_OBJECTS)
     apiserver_replicas: Count | None = Field(default=None, ge=1)
-    apiserver_memory_bytes: Count | None = Field(default=None, gt=0)
+    apiserver_memory_bytes: Count | None = Field(default=None, gt=0, le=MAX_MEMORY_BYTES)
     #: "MAJOR.MINOR" (a "v" prefix and a patch are accepted), quoted in YAML: 1.30, not 1.3.
-    kubernetes_version: str = Field(default="1.30", pattern=r"^v?\d+\.\d+(\.\d+)?$")
+    kubernetes_version: str = Field(default="1.30", pattern=VERSION_PATTERN)
     objects: dict[ResourceName, StrictInt] = Field(default_factory=dict)
     #: Bytes per object by resource, measured on this cluster (``waveguard measure --metrics``);
     #: resources not given use ``constants.OBJECT_BYTES``.
@@ -98,12 +111,12 @@ class Cluster(BaseModel):
     apiserver_cpu_cores: Number | None = Field(default=None, gt=0, le=4096)
     #: Measured resident memory of one idle apiserver replica, bytes (default: the cost model's
     #: baseline — process plus watch cache).
-    apiserver_baseline_memory_bytes: Count | None = Field(default=None, gt=0)
+    apiserver_baseline_memory_bytes: Count | None = Field(default=None, gt=0, le=MAX_MEMORY_BYTES)
     #: etcd members (default ETCD_MEMBERS, 3) and the bytes/s they return to range reads together
     #: (default: members × ETCD_RANGE_BYTES_PER_S); memory of one member (ETCD_MEMBER_MEMORY_BYTES).
     etcd_members: Count | None = Field(default=None, ge=1, le=15)
     etcd_read_bytes_per_s: Number | None = Field(default=None, gt=0)
-    etcd_memory_bytes: Count | None = Field(default=None, gt=0)
+    etcd_memory_bytes: Count | None = Field(default=None, gt=0, le=MAX_MEMORY_BYTES)
 
     @field_validator("name", mode="before")
     @classmethod
@@ -120,6 +133,9 @@ class Cluster(BaseModel):
         if isinstance(v, (int, float)) and not isinstance(v, bool):
             raise PydanticCustomError("version_unquoted", "quote the version (\"1.30\"): YAML reads {v} as a number",
                                       {"v": v})
+        if isinstance(v, str) and not re.fullmatch(VERSION_PATTERN, v):
+            raise PydanticCustomError("version_format", "{v} is not a Kubernetes version: give MAJOR.MINOR, "
+                                      "quoted (\"1.30\"; \"v1.30.2\" is read as 1.30)", {"v": repr(v)})
         return v
 
     @field_validator("kubernetes_version")
@@ -143,8 +159,8 @@ class Cluster(BaseModel):
     @classmethod
     def _non_negative(cls, v: dict[str, int]) -> dict[str, int]:
         for k, n in v.items():
-            if n < 0:
-                raise ValueError(f"objects.{k} must be ≥ 0, got {n}")
+            if not 0 <= n <= MAX_OBJECTS:
+                raise ValueError(f"objects.{k} must be 0 to {MAX_OBJECTS:,} (1,000,000 nodes × 110 pods each), got {n}")
         return v
 
     @property

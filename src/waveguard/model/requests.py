@@ -31,11 +31,11 @@ MUTATING_VERBS = frozenset({"create", "update", "patch", "delete"})
 
 
 class RequestClass(BaseModel):
-    """One kind of request sent by one replica of a client."""
+    """One kind of request sent by one replica of a client. A file's unknown key, a NaN or
+    infinite figure and a negative rate or page size are refused: read as no load, they would
+    make a change look free."""
 
-    #: No NaN or infinity: a NaN rate from a profile file reached the projection and ended
-    #: ``analyse --profiles`` in "cannot convert float NaN to integer".
-    model_config = ConfigDict(frozen=True, allow_inf_nan=False)
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     verb: Verb
     resource: str
@@ -43,7 +43,7 @@ class RequestClass(BaseModel):
     scope: Scope
     trigger: Trigger
     #: periodic: requests/s per replica; per_event: requests per event in scope.
-    rate_per_s: float = 0.0
+    rate_per_s: float = Field(default=0.0, ge=0)
     #: LIST/WATCH resourceVersion semantics (k8s: the API concepts' resourceVersion /
     #: resourceVersionMatch table): "0" (any: the watch cache, limit ignored); "" (most recent:
     #: a consistent read); LISTs only — "not-older-than" (a resourceVersion N with
@@ -52,7 +52,7 @@ class RequestClass(BaseModel):
     #: served, version by version: :func:`waveguard.model.work.list_route`.
     resource_version: Literal["0", "", "not-older-than", "exact"] = "0"
     #: Page size of a paginated LIST (``limit``), None when unpaginated.
-    limit: int | None = None
+    limit: int | None = Field(default=None, ge=0)
     #: A label or field selector is set (changes the etcd work estimate).
     selector: bool = False
     #: Sent by the elected leader only (one replica per cluster).
@@ -99,19 +99,20 @@ class RequestProfile(BaseModel):
 
     ``per_node`` True: one replica per node (DaemonSet); else ``replicas`` fixed replicas.
     ``namespace``/``service_account`` decide the APF priority level (default FlowSchemas).
+    Unknown keys and NaN or infinite figures are refused (see :class:`RequestClass`).
     """
 
-    model_config = ConfigDict(allow_inf_nan=False)  # as RequestClass's
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     client: str  # Kind/namespace/name of the workload, or the user of an audit log
     agent: str  # recogniser family, e.g. "opentelemetry-collector"
     per_node: bool
-    replicas: int = 1
+    replicas: int = Field(default=1, ge=0)
     namespace: str = "default"
     service_account: str = "default"
     classes: list[RequestClass] = Field(default_factory=empty_list)
     #: Fraction of replicas restarted at once by a rolling update (maxUnavailable), 0..1.
-    update_share: float = 0.0
+    update_share: float = Field(default=0.0, ge=0, le=1)
     upper_bound: bool = False
     #: Label selector of the clusters where these requests are sent (empty: every cluster). A
     #: measured profile can hold behaviour seen only under some clusters' traffic.

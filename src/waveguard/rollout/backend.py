@@ -120,6 +120,20 @@ def _kubernetes(config: BackendConfig, plan: Plan, fleet: Fleet, memory_limits: 
     return Backend(actuator, WallClock(config.started_at), source)
 
 
+def check_backend_clusters(config: BackendConfig, clusters: list[str], source: str) -> None:
+    """Raises InputError when the backend's per-cluster settings (``dns.clusters``,
+    ``kubernetes.contexts``) name a cluster the fleet does not have: a typo there would leave
+    the real cluster without them, silently."""
+    named: list[tuple[str, set[str]]] = [
+        ("dns.clusters", set(config.dns.clusters) if config.dns else set()),
+        ("kubernetes.contexts", set(config.kubernetes.contexts) if config.kubernetes else set())]
+    for key, per_cluster in named:
+        unknown = sorted(per_cluster - set(clusters))
+        if unknown:
+            raise InputError(source, f"{key}: no cluster named {unknown[0]!r} in the fleet",
+                             hint="fix the name or pass the right --fleet")
+
+
 #: Seconds each pre-flight request may take with its retries. Policy: an apiserver that cannot
 #: answer GET /version within 20 s at the start is not one to start a rollout on.
 PREFLIGHT_REQUEST_DEADLINE_S = 20.0
@@ -128,9 +142,14 @@ PREFLIGHT_REQUEST_DEADLINE_S = 20.0
 def preflight(config: BackendConfig, plan: Plan, fleet: Fleet, **actuator: Any) -> None:
     """Before ``rollout start`` writes anything (issue 14): for real clusters, Prometheus scrapes
     every cluster the plan touches, every context loads and answers, and the guard may do what
-    the rollout does (:mod:`waveguard.rollout.k8s_preflight`). Nothing for simulated backends.
+    the rollout does (:mod:`waveguard.rollout.k8s_preflight`); for the simulated fleet behind
+    Prometheus, that Prometheus answers; nothing for the simulated backend.
     ``actuator``: keyword arguments for the actuator (tests: ``clock``, ``sleep``). Raises
     InputError with the reason."""
+    if config.mode == "paced" and config.prometheus is not None:
+        from waveguard.rollout.k8s_preflight import check_prometheus_answers
+
+        check_prometheus_answers(config.prometheus)
     if config.mode != "kubernetes":
         return
     from waveguard.analysis import load_change
@@ -185,6 +204,7 @@ def backend_from_options(opts: BackendOptions, *, now: Callable[[], float] | Non
     _check_choices(opts)
     source = opts.backend_config or "command line"
     conf = _read_config_file(opts.backend_config) if opts.backend_config else {}
+    _check_sections(opts, conf, source)
     prom = dict(conf.get("prometheus") or {})
     for key, value in (("url", opts.prometheus_url), ("scrape_interval_s", opts.scrape_interval),
                        ("time_scale", opts.time_scale)):
@@ -232,12 +252,27 @@ def _read_config_file(path: str) -> dict[str, Any]:
     return conf
 
 
+def _check_sections(opts: BackendOptions, conf: dict[str, Any], source: str) -> None:
+    """Refuse a section of the backend file that this rollout would drop unread (its errors
+    would pass silently): prometheus and dns need --signals prometheus, kubernetes needs
+    --target kubernetes."""
+    for key in ("prometheus", "dns"):
+        if key in conf and opts.signals != "prometheus":
+            raise InputError(source, f"the {key} section is only used with --signals prometheus",
+                             hint="add --signals prometheus, or drop the section for the simulated fleet")
+    if "kubernetes" in conf and opts.target != "kubernetes":
+        raise InputError(source, "the kubernetes section is only used with --target kubernetes",
+                         hint="add --target kubernetes, or drop the section for the simulated fleet")
+
+
 def _check_combination(opts: BackendOptions, prom: dict[str, Any]) -> None:
     if opts.signals == "prometheus" and not prom.get("url"):
         raise InputError("--signals prometheus", "no Prometheus URL", hint="pass --prometheus-url http://HOST:9090")
-    if opts.signals == "sim" and (opts.prometheus_url or opts.serve_metrics):
-        raise InputError("--prometheus-url/--serve-metrics", "only used with --signals prometheus",
-                         hint="add --signals prometheus")
+    unused = [flag for flag, value in (("--prometheus-url", opts.prometheus_url), ("--serve-metrics",
+              opts.serve_metrics), ("--time-scale", opts.time_scale), ("--scrape-interval", opts.scrape_interval))
+              if value is not None]
+    if opts.signals == "sim" and unused:
+        raise InputError("/".join(unused), "only used with --signals prometheus", hint="add --signals prometheus")
     if opts.target == "kubernetes" and (opts.serve_metrics or opts.scenario):
         raise InputError("--serve-metrics/--scenario", "describe a simulated fleet; real clusters expose their own "
                          "metrics", hint="drop them with --target kubernetes")

@@ -48,6 +48,17 @@ def check_prometheus(config: PrometheusConfig, clusters: list[str]) -> None:
         raise InputError("pre-flight", f"Prometheus sees no apiserver of {down[0]!r} up (up == 0)", hint=HINT)
 
 
+def check_prometheus_answers(config: PrometheusConfig) -> None:
+    """Prometheus answers the gates' ``up`` query: the simulated fleet it is to scrape is not
+    served before the rollout starts, so its series may be absent yet (an empty answer passes),
+    but a URL where nothing answers would only pause the rollout until its no-data timeout.
+    Raises InputError."""
+    signals = PrometheusSignals(config, config.scrape_interval_s)
+    expr, by = signals.gauge_query("up", {})
+    if signals.query(expr, by) is None:
+        raise InputError("pre-flight", f"Prometheus: {signals.problem}", hint=HINT)
+
+
 def check_clusters(actuator: KubernetesActuator, clusters: list[str]) -> None:
     """Every cluster's context (and rollback identity) loads, answers and may do what the
     rollout does; all clusters at once. Raises InputError naming the first failure."""

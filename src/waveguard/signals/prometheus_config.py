@@ -24,9 +24,10 @@ MIN_RATE_WINDOW_SCRAPES = 4
 
 
 class PrometheusConfig(BaseModel):
-    """Where and how to query. Seconds are wall-clock seconds."""
+    """Where and how to query. Seconds are wall-clock seconds. NaN and infinite figures are
+    refused (an infinite time scale cannot pace a simulated step)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     url: str
     #: Prometheus' scrape interval for these targets (kube-prometheus scrapes apiservers every 30 s).
@@ -85,7 +86,7 @@ class DNSTarget(BaseModel):
 class DNSConfig(BaseModel):
     """Cache-bypassing probes per cluster; clusters without a server use CoreDNS's metrics."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     #: Probes per cluster per evaluation; the failure ratio has this resolution.
     probes: int = Field(default=3, ge=1, le=100)

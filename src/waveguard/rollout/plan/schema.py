@@ -159,6 +159,10 @@ class Plan(BaseModel):
         return [c for c in fleet.clusters if wave.clusters.matches(c)]
 
 
+#: Where a person reads the plan format (named in the errors of a bad plan file).
+PLAN_FORMAT_HINT = "the plan format: docs/rollout.md, its JSON Schema: waveguard schema plan"
+
+
 def load_plan(path: str | Path, fleet: Fleet) -> Plan:
     """Read and check a plan file against ``fleet``. Raises InputError (file, key, line): an
     unknown gate kind names the registered ones."""
@@ -168,7 +172,7 @@ def load_plan(path: str | Path, fleet: Fleet) -> Plan:
         plan = Plan.model_validate(strip_api_header(data, "Plan", str(path)))
     except ValidationError as exc:
         err = first_error(exc)
-        raise key_error(str(path), err, line=line_of(node, err["loc"]), hint="see the plan format in README.md"
+        raise key_error(str(path), err, line=line_of(node, err["loc"]), hint=PLAN_FORMAT_HINT
                         ) from exc
     plan = _with_change_found(plan, path)
     known = {c.name for c in fleet.clusters}

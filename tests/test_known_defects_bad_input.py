@@ -1,6 +1,6 @@
-"""Bad input known from session 8's new-user trial, fixed in session 9: each case is one clear line naming the file
-(and line, key or field) and what to do, exit 2, nothing written — never a traceback, never
-silently accepted."""
+"""Bad input known from session 8's new-user trial, fixed in session 9: each case is one
+clear line naming the file (and line, key or field) and what to do, exit 2, nothing written —
+never a traceback, never silently accepted."""
 
 from __future__ import annotations
 

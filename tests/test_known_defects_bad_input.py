@@ -117,6 +117,23 @@ def test_rollout_start_on_a_file_that_is_no_state_database_says_what_it_is(runne
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([name, "work"])
 
 
+def test_rollout_start_on_a_state_file_another_start_is_creating_says_it_exists(runner, tmp_path, monkeypatch):
+    """Two starts on one new --state: the loser may open the file between the winner's creating
+    it and writing its schema (a SQLite file with no table yet; test_rollout_lease saw it on a
+    loaded machine). That is the rollout being created: "already exists", not "no state
+    database". The race's window is made deterministic here by creating the table-less file."""
+    import sqlite3
+
+    from tests.test_rollout_frozen_and_exits import _setup, _start
+
+    _setup(runner, tmp_path, monkeypatch)
+    state = tmp_path / "s.db"
+    db = sqlite3.connect(state)
+    db.execute("PRAGMA journal_mode = WAL")  # what start does first; the file is no longer empty
+    db.close()
+    _one_line_exit_2(_start(runner, state), state, "a rollout state database already exists")
+
+
 def _plan_with_share(runner, tmp_path, monkeypatch, share: str) -> Path:
     """The working folder of _setup with its plan's first node_share set to ``share`` (YAML)."""
     from tests.test_rollout_frozen_and_exits import _setup

@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
+from contextlib import closing
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -285,11 +286,23 @@ def _exists(path: Path) -> InputError:
         holder = existing.lease()
         existing.close()
     except InputError as exc:  # not a state database: it is still not ours to overwrite
+        if _tables(path) == 0:  # another start created it an instant ago, its schema not yet written
+            return _already_exists(path)
         return InputError(str(path), f"{exc.message}; start overwrites no file",
                           hint="give --state a path where no file is")
     if holder is not None and holder.alive():
         return LeaseHeldError(path, holder)
     return _already_exists(path)
+
+
+def _tables(path: Path) -> int | None:
+    """Tables in the SQLite file ``path`` (None: no SQLite file). A state database a concurrent
+    ``start`` has just created holds none yet; a foreign SQLite file holds some."""
+    try:
+        with closing(connect_read_only(path)) as db:
+            return int(db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0])
+    except sqlite3.DatabaseError:
+        return None
 
 
 def _already_exists(path: Path) -> InputError:

@@ -200,3 +200,20 @@ def test_an_empty_profiles_option_is_named(runner, command, value):
     assert result.exit_code == 2, result.output
     (line,) = result.output.strip().splitlines()
     assert line.startswith("error: --profiles: an empty path") and "folder" not in line, line
+
+
+@pytest.mark.parametrize("args, value, said", [
+    (["plan", "examples/incident-telemetry", "--output-file", "{out}", "--risk-budget"], "nan", "'nan' is not a finite"),
+    (["plan", "examples/incident-telemetry", "--output-file", "{out}", "--risk-budget"], "inf", "'inf' is not a finite"),
+    (["plan", "examples/incident-telemetry", "--output-file", "{out}", "--risk-budget"], "2", "2 is over 1"),
+    (["exporter", "--builtin", "incident-2024-12-11", "--time-scale"], "nan", "'nan' is not a finite"),
+    (["exporter", "--builtin", "incident-2024-12-11", "--time-scale"], "0", "0 is under 0.001"),
+])
+def test_a_number_option_that_is_no_finite_number_in_its_bounds_is_named(runner, tmp_path, args, value, said):
+    """``plan --risk-budget nan`` said "must be at most 1" and ``exporter --time-scale nan``
+    "must be at least 0.001" (click's range check compares NaN with the bound it then names):
+    the value is named as what it is, exit 2, nothing written."""
+    out = tmp_path / "plan.yaml"
+    result = runner.invoke(app, [a.format(out=out) for a in args] + [value])
+    assert result.exit_code == 2 and said in result.output, result.output
+    assert not out.exists()

@@ -12,6 +12,7 @@ from waveguard.cli.common import (
     GATE_INTERVAL, duration_option, resolve_output, stderr_wrapping_console, stdout_console, table_console,
     wrapped_lines,
 )
+from waveguard.cli.numbers import finite_number
 
 if TYPE_CHECKING:
     from waveguard.model.fleet import Fleet
@@ -179,7 +180,7 @@ def plan_command(
                                                 help="Also write each wave's node-label and affinity patches here "
                                                      "(for GitOps; docs/integrations.md)."),
     nodes: Optional[Path] = typer.Option(None, "--nodes", help="YAML: cluster → node names (for --emit-patches)."),
-    risk_budget: Optional[float] = typer.Option(None, "--risk-budget", min=0.0, max=1.0,
+    risk_budget: Optional[float] = typer.Option(None, "--risk-budget", parser=finite_number(0.0, 1.0), metavar="P",
                                                 help="Tighten the plan until P(a production control plane "
                                                      "saturates) is within this (upper 95 % bound; waveguard risk)."),
     risk_samples: Optional[int] = typer.Option(None, "--risk-samples", min=1,

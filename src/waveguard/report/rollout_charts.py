@@ -37,12 +37,12 @@ def waves_figure(record: RolloutRecord) -> dict:
         stop = w.ended_s if w.ended_s is not None else end
         ax.barh(w.index, max((stop - w.started_s) / 60.0, end / 60.0 / 150), left=w.started_s / 60.0, height=0.55,
                 color=OUTCOME_COLOURS.get(w.outcome, "#bdbdbd"), label=w.outcome)
-        ax.text(stop / 60.0, w.index, f"  {w.outcome}: {w.applied} of {w.clusters} clusters applied at "
+        ax.text(stop / 60.0, w.index, f"  {w.outcome}: {w.applied} of {_clusters(w.clusters)} applied at "
                 f"{w.node_share:.0%} of nodes", va="center", fontsize=9)
     backs = [e.t for e in record.events if e.kind in ("rollback_started", "rolled_back")]
     if backs:
         ax.axvspan(min(backs) / 60.0, max(max(backs), min(backs) + 1.0) / 60.0, color="#ff8f00", alpha=0.25,
-                   label=f"rollback ({len(record.state.rolled_back)} clusters rolled back)")
+                   label=f"rollback ({_clusters(len(record.state.rolled_back))} rolled back)")
     ax.set_yticks([w.index for w in waves], [f"{w.index}: {w.name}" for w in waves])
     ax.set_ylim(len(waves) - 0.4, -0.6)  # the first wave at the top, room around every bar
     ax.set_xlim(0, max(end / 60.0, 1.0) * 1.35)  # room for the outcome text
@@ -54,6 +54,10 @@ def waves_figure(record: RolloutRecord) -> dict:
     ax.grid(alpha=0.3, axis="x")
     return {"title": "Waves", "note": "each wave from its start to the moment it passed or halted; dotted: wave "
             "starts; red: the halt; orange: the rollback.", "png": charts.figure_png(fig)}
+
+
+def _clusters(count: int) -> str:
+    return f"{count} cluster{'' if count == 1 else 's'}"
 
 
 def _coloured(series: dict[str, GateSeries]) -> list[str]:

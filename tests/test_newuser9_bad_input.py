@@ -266,7 +266,7 @@ def test_the_paced_pre_flight_passes_a_prometheus_that_answers_without_the_fleet
     import threading
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-    from waveguard.rollout.k8s_preflight import check_prometheus_answers
+    from waveguard.rollout.k8s_preflight import check_prometheus
     from waveguard.signals.prometheus import PrometheusConfig
 
     class Handler(BaseHTTPRequestHandler):
@@ -286,6 +286,6 @@ def test_the_paced_pre_flight_passes_a_prometheus_that_answers_without_the_fleet
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        check_prometheus_answers(PrometheusConfig(url=f"http://127.0.0.1:{server.server_port}", timeout_s=2))
+        check_prometheus(PrometheusConfig(url=f"http://127.0.0.1:{server.server_port}", timeout_s=2), [])
     finally:
         server.shutdown()

@@ -1,8 +1,8 @@
 """Field types for user files (fleet, plan, scenario) that take what the file says literally.
 
 pydantic's lax mode reads ``true`` as 1 wherever a number is expected, so ``nodes: true`` would
-be a one-node cluster: here a boolean is never a number, nor is NaN or an infinity. YAML gives integers and floats as
-such, so no string conversion is needed either.
+be a one-node cluster: here a boolean is never a number, nor is NaN or an infinity. YAML gives
+integers and floats as such, so no string conversion is needed either.
 """
 
 from __future__ import annotations

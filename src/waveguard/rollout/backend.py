@@ -147,9 +147,11 @@ def preflight(config: BackendConfig, plan: Plan, fleet: Fleet, **actuator: Any) 
     ``actuator``: keyword arguments for the actuator (tests: ``clock``, ``sleep``). Raises
     InputError with the reason."""
     if config.mode == "paced" and config.prometheus is not None:
-        from waveguard.rollout.k8s_preflight import check_prometheus_answers
+        from waveguard.rollout.k8s_preflight import check_prometheus
 
-        check_prometheus_answers(config.prometheus)
+        # the simulated fleet is served once the rollout starts: its series may be absent yet, but a
+        # URL where nothing answers would only pause the rollout until its no-data timeout
+        check_prometheus(config.prometheus, [])
     if config.mode != "kubernetes":
         return
     from waveguard.analysis import load_change

@@ -44,8 +44,9 @@ def measure_audit_logs(paths: Iterable[str | os.PathLike[str]], *, memory_limit:
 def _build(con: Any, files: list[AuditFile], apf: APFConfig) -> Measurement:
     """The measurement from the aggregate ``agg``. Raises InputError when no event is usable."""
     reports = file_reports(files, sql.file_rows(con))
+    paths = ", ".join(r.path for r in reports)
     if sum(r.events for r in reports) == 0:
-        raise InputError(", ".join(r.path for r in reports), nothing_usable(reports),
+        raise InputError(paths, nothing_usable(reports),
                          hint="give kube-apiserver audit logs (log backend, --audit-log-format=json)")
     sql.select_usable(con)
     _check_codes(con, files)
@@ -55,11 +56,10 @@ def _build(con: Any, files: list[AuditFile], apf: APFConfig) -> Measurement:
     if stages.get("RequestReceived"):
         notes.append(f"the log has only stage RequestReceived (its policy omits the later stages): "
                      f"{stages['RequestReceived']} requests counted there, without status codes")
-    first, last, span = _span(con, notes, ", ".join(r.path for r in reports))
+    first, last, span = _span(con, notes, paths)
     clients = _clients(con, span, apf)
     if not clients:  # events, but not one request the model can cost: a wrong or mangled log, not "0 requests"
-        raise InputError(", ".join(r.path for r in reports),
-                         f"no request to measure in {sum(r.events for r in reports)} event(s)"
+        raise InputError(paths, f"no request to measure in {sum(r.events for r in reports)} event(s)"
                          + (f" (skipped verbs: {', '.join(map(str, skipped))})" if skipped else ""),
                          hint="give API request audit logs")
     notes += _file_notes(reports)

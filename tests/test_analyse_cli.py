@@ -27,6 +27,16 @@ def test_json_schema_and_exit_code(runner):
     assert proj["staging"]["verdict"] == "ok"
 
 
+def test_json_keeps_its_fields_and_adds_the_changes_part_of_memory_and_etcd(runner):
+    """memory_share and etcd_memory_fraction keep their meaning (the total, the cluster's own
+    memory included: what the verdict judges); *_added is the change's part of each."""
+    doc = json.loads(runner.invoke(app, ["analyse", INCIDENT, "-o", "json"]).stdout)
+    largest = {p["cluster"]: p for p in doc["projections"]}["prod-24-7500"]
+    assert {"memory_share", "etcd_memory_fraction", "etcd_utilisation"} <= set(largest)
+    assert 0 < largest["memory_share_added"] < largest["memory_share"] == pytest.approx(1.9566, abs=0.01)
+    assert 0 <= largest["etcd_memory_fraction_added"] < largest["etcd_memory_fraction"]
+
+
 def test_fixed_change_exits_zero_and_fail_on_warning(runner, manifests):
     assert runner.invoke(app, ["analyse", FIXED]).exit_code == 0
     # the Fluent Bit change has warnings only: 0 by default, 1 with --fail-on warning

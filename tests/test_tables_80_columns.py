@@ -65,10 +65,10 @@ def test_the_analysis_fits_and_each_cluster_is_one_line(analysis, width):
 
 def test_the_analysis_at_80_columns_keeps_the_figures_and_lists_the_reasons(analysis):
     lines = _render(lambda c: render_analysis(analysis, c), 80)
-    header = next(line for line in lines if line.startswith("┃"))
+    header = [line for line in lines if line.startswith("┃")]
     # the verdict's figures stay (etcd member memory among them); fan-out, informative, gives way
-    assert [h.strip() for h in header.strip("┃").split("┃")] == [
-        "cluster", "nodes", "verdict", "seats", "memory", "etcd", "storm s"]
+    assert [" ".join(" ".join(h).split()) for h in zip(*(line.strip("┃").split("┃") for line in header), strict=True)] == [
+        "cluster", "nodes", "verdict", "seats", "memory +Δ→total", "etcd +Δ→total", "storm s"]
     assert any(line.strip().startswith("prod-24-7500: needs 645% of workload-low's seats") for line in lines)
     assert lines[1].startswith("WG101 error  DaemonSet/telemetry/telemetry-agent")
 
@@ -109,3 +109,29 @@ def test_the_etcd_column_shows_what_the_etcd_reason_names():
     assert f"{largest.etcd_utilisation:.0%}" in row.split("│")[6]
     reason = next(r for r in largest.reasons if "of the cluster's etcd" in r)
     assert f"needs {largest.etcd_utilisation:.0%}" in reason
+
+
+def test_memory_and_etcd_say_what_is_the_changes_and_what_is_the_clusters():
+    """kured sends almost nothing, yet the etcd column read "13%" and memory "12%" on staging: an
+    idle etcd member's and apiserver's own memory, which an SRE read as the change's cost. At 80
+    columns each cell now reads +the change's part→the total, under a header that says so."""
+    from waveguard.model.cost import baseline_memory_bytes
+    from waveguard.model.etcd import member_memory_fraction
+    from waveguard.model.fleet import default_fleet
+
+    result = analyse([str(SHARED / "inputs" / "realworld" / "kured")])
+    lines = _render(lambda c: render_analysis(result, c), 80)
+    assert max(cell_len(line) for line in lines) <= 80
+    header = [line for line in lines if line.startswith("┃")]
+    assert len(header) == 2 and header[1].count("+Δ→total") == 2 and "memory" in header[0] and "etcd" in header[0]
+    staging = next(line for line in lines if line.startswith("│ staging "))
+    memory, etcd = (cell.strip() for cell in staging.split("│")[5:7])
+    assert (memory, etcd) == ("+0→12%", "+0→13%")
+    assert "+Δ→total: the change's part, then the total" in " ".join(lines)
+    cluster = next(c for c in default_fleet().clusters if c.name == "staging")
+    projection = next(p for p in result.projections if p.cluster == "staging")
+    limit = next(iter(projection.loads.values())).memory_limit_bytes
+    assert projection.memory_share - projection.memory_share_added == pytest.approx(
+        baseline_memory_bytes(cluster) / limit)
+    assert projection.etcd_memory_fraction - projection.etcd_memory_fraction_added == pytest.approx(
+        member_memory_fraction(cluster, 0.0))

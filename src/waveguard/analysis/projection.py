@@ -9,6 +9,7 @@ from waveguard.model.cost import (
     ClusterLoad, Scaling, Verdict, baseline_memory_bytes, combined_etcd_memory_fraction, combined_storm_memory_bytes,
     priority_level_of, project, scaling_class, verdict_for,
 )
+from waveguard.model.etcd import member_memory_fraction
 from waveguard.model.fleet import Cluster, Fleet
 from waveguard.model.requests import RequestProfile
 
@@ -23,7 +24,12 @@ class ClusterProjection(BaseModel):
     workload. ``etcd_memory_fraction``: one etcd member's memory over its own while the range
     responses of every workload's LISTs from etcd peak together (one etcd per cluster);
     ``etcd_utilisation``: the share of the cluster's etcd read throughput those LISTs need over a
-    client timeout (every workload's together). ``loads``: one :class:`ClusterLoad` per workload."""
+    client timeout (every workload's together). ``memory_share`` and ``etcd_memory_fraction``
+    include what the cluster holds without the change (an apiserver's process and watch cache,
+    :func:`~waveguard.model.work.baseline_memory_bytes`; an idle etcd member,
+    ``ETCD_BASE_MEMORY_BYTES``); ``memory_share_added`` and ``etcd_memory_fraction_added`` are the
+    change's part of them alone (same units: shares of the apiserver's limit, of the member's
+    memory). ``loads``: one :class:`ClusterLoad` per workload."""
 
     cluster: str
     nodes: int
@@ -32,6 +38,8 @@ class ClusterProjection(BaseModel):
     memory_share: float
     etcd_memory_fraction: float = 0.0
     etcd_utilisation: float = 0.0
+    memory_share_added: float = 0.0
+    etcd_memory_fraction_added: float = 0.0
     scaling: Scaling
     reasons: list[str]
     loads: dict[str, ClusterLoad]  # workload ref → load
@@ -96,6 +104,9 @@ def _combine(cluster: Cluster, scaling: Scaling, loads: dict[str, ClusterLoad], 
     worst = max(loads.values(), key=lambda l: _VERDICT_RANK[l.verdict], default=None)
     if worst is not None and _VERDICT_RANK[worst.verdict] > _VERDICT_RANK[verdict]:
         verdict, reasons = worst.verdict, worst.reasons
+    etcd_idle = member_memory_fraction(cluster, 0.0) if loads else 0.0
     return ClusterProjection(cluster=cluster.name, nodes=cluster.nodes, verdict=verdict, utilisation=util,
                              memory_share=memory / limit if loads else 0.0, etcd_memory_fraction=etcd_memory,
-                             etcd_utilisation=etcd_util, scaling=scaling, reasons=reasons, loads=loads)
+                             etcd_utilisation=etcd_util, scaling=scaling, reasons=reasons, loads=loads,
+                             memory_share_added=(memory - baseline) / limit if loads else 0.0,
+                             etcd_memory_fraction_added=max(0.0, etcd_memory - etcd_idle))

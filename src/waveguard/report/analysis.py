@@ -30,6 +30,8 @@ def to_json(result: AnalysisResult) -> dict[str, Any]:
                 "cluster": p.cluster, "nodes": p.nodes, "verdict": p.verdict, "utilisation": round(p.utilisation, 4),
                 "memory_share": round(p.memory_share, 4), "etcd_memory_fraction": round(p.etcd_memory_fraction, 4),
                 "etcd_utilisation": round(p.etcd_utilisation, 4), "scaling": p.scaling, "reasons": p.reasons,
+                "memory_share_added": round(p.memory_share_added, 4),
+                "etcd_memory_fraction_added": round(p.etcd_memory_fraction_added, 4),
                 "workloads": [
                     {
                         "workload": ref, "verdict": l.verdict, "priority_level": l.priority_level,
@@ -77,7 +79,7 @@ def render_table(result: AnalysisResult, console: Console) -> None:
     from rich.padding import Padding
     from rich.text import Text
 
-    from waveguard.report.fit import cell, fitted_table
+    from waveguard.report.fit import cell, fits, fitted_table
 
     if result.findings:
         console.print(cell("Findings", "bold"))
@@ -89,11 +91,11 @@ def render_table(result: AnalysisResult, console: Console) -> None:
         console.print("No workload in this change sends requests to kube-apiserver.")
         return
     shown = [p for p in result.projections if p.worst is not None]
-    rows = [[p.cluster, f"{p.nodes:,}", f"[{_STYLE.get(p.verdict, 'yellow')}]{p.verdict}[/]", f"{p.utilisation:.0%}",
-             f"{p.memory_share:.0%}", f"{_etcd_pressure(p):.0%}", f"{p.worst.storm_drain_s:.1f}" if p.worst else "",
-             f"{sum(l.fanout_events_per_s for l in p.loads.values()):,.0f}", p.scaling, _why(p)] for p in shown]
+    columns, rows = _projection_rows(shown, detailed=True)
+    if not fits(console.width, columns, rows):  # too narrow for +Δ→total: the totals alone, as the note says
+        columns, rows = _projection_rows(shown, detailed=False)
     table, dropped = fitted_table(console, "Projected load per cluster (all workloads of the change together)",
-                                  _projection_columns(), rows)
+                                  columns, rows)
     console.print(table)
     if "why" in dropped:  # one print of the indented lines: those of a print each, at half the cost
         console.print(Padding(Group(*(Text(f"{p.cluster}: {_why(p)}") for p in shown if _why(p))), (0, 0, 0, 2)))
@@ -101,22 +103,56 @@ def render_table(result: AnalysisResult, console: Console) -> None:
                   "needs over one 60 s client timeout; memory: an apiserver's peak during a relist storm / its limit; "
                   "etcd: the larger of the cluster's etcd read throughput its LISTs from etcd need over a timeout and an "
                   "etcd member's memory while they peak (each / its capacity); "
-                  "storm s: seconds to serve every agent's start-up LISTs.[/]")
+                  + ("memory and etcd read +Δ→total: the change's part, then the total"
+                     if columns[4].name.endswith(_ADDED_AND_TOTAL) else "memory and etcd: the total")
+                  + " with what the cluster holds without the change (an apiserver's process and watch cache, an idle "
+                  "etcd member), which the verdict judges; storm s: seconds to serve every agent's start-up LISTs.[/]")
 
 
-def _projection_columns() -> tuple[Column, ...]:
-    """The projection table's columns (``drop``: the order they go in when the width is short)."""
+def _projection_rows(shown: list[Any], detailed: bool) -> tuple[tuple[Column, ...], list[list[str]]]:
+    """The projection table's columns and rows: memory and etcd as ``+Δ→total`` (``detailed``)
+    or as the total alone (a console too narrow for both)."""
+    def figure(added: float, total: float) -> str:
+        return _added_and_total(added, total) if detailed else f"{total:.0%}"
+
+    rows = [[p.cluster, f"{p.nodes:,}", f"[{_STYLE.get(p.verdict, 'yellow')}]{p.verdict}[/]", f"{p.utilisation:.0%}",
+             figure(p.memory_share_added, p.memory_share), figure(*_etcd_pressure(p)),
+             f"{p.worst.storm_drain_s:.1f}" if p.worst else "",
+             f"{sum(l.fanout_events_per_s for l in p.loads.values()):,.0f}", p.scaling, _why(p)] for p in shown]
+    return _projection_columns(detailed), rows
+
+
+def _projection_columns(detailed: bool = True) -> tuple[Column, ...]:
+    """The projection table's columns (``drop``: the order they go in when the width is short);
+    ``detailed``: memory and etcd headed ``+Δ→total`` on a second line."""
     from waveguard.report.fit import Column
 
+    second = f"\n{_ADDED_AND_TOTAL}" if detailed else ""
     return (Column("cluster", wrap=True), Column("nodes", "right"), Column("verdict"), Column("seats", "right"),
-            Column("memory", "right"), Column("etcd", "right", drop=1), Column("storm s", "right"),
+            Column(f"memory{second}", "right"), Column(f"etcd{second}", "right", drop=1),
+            Column("storm s", "right"),
             Column("fan-out ev/s", "right", drop=1), Column("scaling", drop=2), Column("why", drop=3))
 
 
-def _etcd_pressure(p: Any) -> float:
-    """The etcd column: whichever of etcd's read throughput and a member's memory the change
-    needs more of (each overloads at 1.0, as the verdict's reasons say)."""
-    return max(p.etcd_utilisation, p.etcd_memory_fraction)
+#: The second line of the memory and etcd headers: what the change adds → the total.
+_ADDED_AND_TOTAL = "+Δ→total"
+
+
+def _added_and_total(added: float, total: float) -> str:
+    """A memory or etcd cell: ``+added→total%`` (percentage points of the same capacity: the
+    change's part, then with what the cluster holds without the change), ``+0→12%`` for a change
+    that adds next to nothing to a cluster using 12 %."""
+    return f"+{added * 100:.0f}→{total:.0%}"
+
+
+def _etcd_pressure(p: Any) -> tuple[float, float]:
+    """The etcd column (the change's part, the total): whichever of etcd's read throughput and
+    a member's memory is nearer its capacity (each overloads at 1.0, as the verdict's reasons
+    say). Only the memory has a part without the change (an idle member's); the read throughput
+    the change needs is all its own."""
+    if p.etcd_utilisation >= p.etcd_memory_fraction:
+        return p.etcd_utilisation, p.etcd_utilisation
+    return p.etcd_memory_fraction_added, p.etcd_memory_fraction
 
 
 def _why(p: Any) -> str:

@@ -58,17 +58,7 @@ def fitted_table(console: Console, title: str, columns: Sequence[Column], rows: 
     """The title (wrapped to the width) over the table of ``rows`` that fits
     ``console.width``, and the names of the columns dropped."""
     cells = [[_cell(value, column.wrap) for value, column in zip(row, columns, strict=True)] for row in rows]
-    natural = [max([cell_len(c.name), *(t.cell_len for t in (row[i] for row in cells))])
-               for i, c in enumerate(columns)]
-    least = [_least_width(c, natural[i], [row[i] for row in cells]) for i, c in enumerate(columns)]
-    comfortable = [min(natural[i], max(least[i], WRAP_COMFORT)) if c.wrap else least[i] for i, c in enumerate(columns)]
-    kept = list(range(len(columns)))
-    while _width(kept, comfortable) > console.width:
-        droppable = [i for i in kept if columns[i].drop > 0]
-        if not droppable:
-            break
-        kept.remove(max(droppable, key=lambda i: (columns[i].drop, i)))
-    widths = _narrow(kept, columns, natural, least, console.width)
+    kept, widths, natural = _layout(console.width, columns, cells)
     # Too narrow even so: every column is cut evenly by rich (a wrapped name would be folded mid-word).
     wraps = _width(kept, widths) <= console.width
     # Every column at its natural width (cells of one line, as rich measures them then): rich would
@@ -85,6 +75,42 @@ def fitted_table(console: Console, title: str, columns: Sequence[Column], rows: 
         table.add_row(*(row[i] if wraps else cell(row[i]) for i in kept))
     heading = Text.from_markup(title, style="bold", emoji=False)
     return Group(heading, table), [columns[i].name for i in range(len(columns)) if i not in kept]
+
+
+def fits(width: int, columns: Sequence[Column], rows: Sequence[Sequence[str | Text]]) -> bool:
+    """Whether :func:`fitted_table` of ``rows`` fits ``width`` cells by dropping and narrowing
+    columns as it may, without rich cutting every column evenly (a caller may then choose
+    shorter cells)."""
+    cells = [[_cell(value, column.wrap) for value, column in zip(row, columns, strict=True)] for row in rows]
+    kept, widths, _ = _layout(width, columns, cells)
+    return _width(kept, widths) <= width
+
+
+def _layout(width: int, columns: Sequence[Column], cells: list[list[Text]]) -> tuple[list[int], list[int], list[int]]:
+    """The columns kept (optional ones dropped, highest ``drop`` first, until the rest fit
+    ``width`` at their comfortable widths), their widths once narrowed, and every column's
+    natural width (its widest cell or header line)."""
+    natural = [max([*(cell_len(line) for line in c.name.splitlines()), *(_lines_width(row[i]) for row in cells)])
+               for i, c in enumerate(columns)]
+    least = [_least_width(c, natural[i], [row[i] for row in cells]) for i, c in enumerate(columns)]
+    comfortable = [min(natural[i], max(least[i], WRAP_COMFORT)) if c.wrap else least[i] for i, c in enumerate(columns)]
+    kept = list(range(len(columns)))
+    while _width(kept, comfortable) > width:
+        droppable = [i for i in kept if columns[i].drop > 0]
+        if not droppable:
+            break
+        kept.remove(max(droppable, key=lambda i: (columns[i].drop, i)))
+    body = [max((_lines_width(row[i]) for row in cells), default=0) for i in range(len(columns))]
+    # headers wrap first: a column wider than its cells gives up its header's width before any
+    # column wraps or cuts a cell
+    headers_wrapped = _narrow(kept, columns, natural, [max(lo, b) for lo, b in zip(least, body, strict=True)], width)
+    return kept, _narrow(kept, columns, headers_wrapped, least, width), natural
+
+
+def _lines_width(text: Text) -> int:
+    """Cells of the longest line of ``text`` (a name over its group is as wide as the longer)."""
+    plain = text.plain
+    return cell_len(plain) if "\n" not in plain else max(cell_len(line) for line in plain.splitlines())
 
 
 def _cell(value: str | Text, wraps: bool) -> Text:

@@ -104,6 +104,10 @@ class ProjectionDoc(BaseModel):
                                                     "peak, over its own (1: OOM-kill)")
     etcd_utilisation: float = Field(description="the share of the cluster's etcd read throughput the change's "
                                                 "LISTs from etcd need over a client timeout (1: they time out)")
+    memory_share_added: float = Field(description="the change's part of memory_share: the apiserver's memory "
+                                                  "without the change (process, watch cache) left out")
+    etcd_memory_fraction_added: float = Field(description="the change's part of etcd_memory_fraction: an idle "
+                                                          "member's memory left out")
     scaling: Any
     reasons: list[str]
     workloads: list[WorkloadLoadDoc]

@@ -1,0 +1,54 @@
+"""Bad input fixed in session 10 (polish10): each case is one clear line naming the file (and
+line, key or option) and what to do, exit 2, nothing written — never silently accepted."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from waveguard.cli.main import app
+
+HERE = Path(__file__).resolve().parent
+AUDIT_HEAD = HERE / "fuzz_corpus" / "audit" / "audit2rbac-demo-v1-head.jsonl"
+
+
+def _one_line_exit_2(result, source: str, *keys: str) -> str:
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert result.exit_code == 2, result.output
+    assert len(lines) == 1 and "Traceback" not in result.output, result.output
+    assert lines[0].startswith(f"error: {source}") and all(k in lines[0] for k in keys), lines[0]
+    return lines[0]
+
+
+def _audit_log_with_user(tmp_path: Path, user: object) -> Path:
+    """The in-repo audit log head (less its truncated last line) and one more event, not
+    impersonated, whose ``user`` is ``user`` (``...``: no ``user`` key at all)."""
+    lines = AUDIT_HEAD.read_text().splitlines()[:-1]
+    event = {k: v for k, v in json.loads(lines[2]).items() if k not in ("impersonatedUser", "user")}
+    event["auditID"] = "stray"
+    if user is not ...:
+        event["user"] = user
+    log = tmp_path / "audit.jsonl"
+    log.write_text("\n".join([*lines, json.dumps(event)]) + "\n")
+    return log
+
+
+@pytest.mark.parametrize("user", ["alice", 5, ["alice"], None, ...])
+def test_measure_refuses_an_event_whose_user_is_no_object(runner, tmp_path, user):
+    """A string user ("user": "alice") was read as no user and the event dropped without a word.
+    audit.k8s.io Event.user is a UserInfo object, always written: refused, naming the file."""
+    log, out = _audit_log_with_user(tmp_path, user), tmp_path / "profile.yaml"
+    result = runner.invoke(app, ["measure", "--audit-log", str(log), "--output-file", str(out)])
+    _one_line_exit_2(result, f"{log}:", "user is no object", "fix or drop that event")
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("user", [{}, {"username": "alice", "groups": ["system:authenticated"]}])
+def test_measure_reads_a_user_object(runner, tmp_path, user):
+    """``{}`` (a request that failed authentication: no user) is skipped as before; a user is counted."""
+    result = runner.invoke(app, ["measure", "--audit-log", str(_audit_log_with_user(tmp_path, user)), "-o", "json"])
+    assert result.exit_code == 0, result.output
+    users = {c["user"] for c in json.loads(result.stdout)["clients"]}
+    assert ("alice" in users) == bool(user)

@@ -52,3 +52,25 @@ def test_measure_reads_a_user_object(runner, tmp_path, user):
     assert result.exit_code == 0, result.output
     users = {c["user"] for c in json.loads(result.stdout)["clients"]}
     assert ("alice" in users) == bool(user)
+
+
+@pytest.mark.parametrize(("args", "source", "said"), [
+    (["risk", "plan.yaml", "--samples", "100000000000"], "--samples", "over 100,000 samples"),
+    (["risk", "plan.yaml", "--samples", "100001"], "--samples", "~30 CPU-hours"),
+    (["risk", "plan.yaml", "--workers", "100000"], "--workers", "cores here"),
+    (["plan", "examples/incident-telemetry", "--risk-budget", "0.01", "--risk-samples", "100001"], "--risk-samples",
+     "over 100,000 samples"),
+    (["plan", "examples/incident-telemetry", "--risk-budget", "0"], "--risk-budget", "the least budget"),
+    (["plan", "examples/incident-telemetry", "--risk-budget", "1e-9"], "--risk-budget", "the least budget"),
+])
+def test_risk_counts_are_bounded_with_the_reason(runner, tmp_path, monkeypatch, args, source, said):
+    """``--samples 100000000000`` was taken (~3,000 CPU-years of simulated rollouts);
+    ``--risk-budget 0`` was a ZeroDivisionError traceback and 1e-9 asked for 3.8e9 samples;
+    ``--workers 100000`` a process each. Now one line naming the option, its bound and why."""
+    from tests.conftest import ROOT
+
+    monkeypatch.chdir(ROOT)
+    out = tmp_path / "plan.yaml"
+    result = runner.invoke(app, [*args, "--output-file", str(out)])
+    _one_line_exit_2(result, f"{source}:", said)
+    assert not out.exists()

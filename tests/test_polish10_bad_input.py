@@ -74,3 +74,27 @@ def test_risk_counts_are_bounded_with_the_reason(runner, tmp_path, monkeypatch, 
     result = runner.invoke(app, [*args, "--output-file", str(out)])
     _one_line_exit_2(result, f"{source}:", said)
     assert not out.exists()
+
+
+@pytest.mark.parametrize("limit", ["1PB", "1EiB"])
+def test_measure_refuses_a_memory_limit_over_the_machines_memory(runner, tmp_path, limit):
+    """``--memory-limit 1PB`` was taken: DuckDB's memory_limit is its buffer manager's ceiling
+    before it spills; over the RAM it never spills and the process is killed instead."""
+    log, out = _audit_log_with_user(tmp_path, {"username": "alice"}), tmp_path / "profile.yaml"
+    result = runner.invoke(app, ["measure", "--audit-log", str(log), "--memory-limit", limit,
+                                 "--output-file", str(out)])
+    _one_line_exit_2(result, "--memory-limit:", f"{limit} is over this machine's", "GiB of memory")
+    assert not out.exists()
+
+
+def test_the_memory_limit_is_checked_against_physical_memory(monkeypatch):
+    import os
+
+    from waveguard.cli.measure import _duckdb_memory_limit
+    from waveguard.model.errors import InputError
+
+    pages = {"SC_PAGE_SIZE": 4096, "SC_PHYS_PAGES": 2**20}  # 4 GiB
+    monkeypatch.setattr(os, "sysconf", lambda name: pages[name])
+    assert _duckdb_memory_limit("4GiB") == "4096MiB"
+    with pytest.raises(InputError, match="4.0 GiB"):
+        _duckdb_memory_limit("4097MiB")

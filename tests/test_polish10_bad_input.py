@@ -98,3 +98,17 @@ def test_the_memory_limit_is_checked_against_physical_memory(monkeypatch):
     assert _duckdb_memory_limit("4GiB") == "4096MiB"
     with pytest.raises(InputError, match="4.0 GiB"):
         _duckdb_memory_limit("4097MiB")
+
+
+@pytest.mark.parametrize("category", ["", "/", "  ", "//"])
+def test_an_empty_sarif_category_is_refused(runner, tmp_path, monkeypatch, category):
+    """``--sarif-category ""`` wrote ``automationDetails.id: "/"``: a run of no category (SARIF
+    2.1.0 §3.17.4), which code scanning cannot tell from another tool's uploads."""
+    from tests.conftest import ROOT
+
+    monkeypatch.chdir(ROOT)
+    out = tmp_path / "out.sarif"
+    result = runner.invoke(app, ["analyse", "examples/incident-telemetry", "-o", "sarif", "--sarif-category", category,
+                                 "--output-file", str(out)])
+    _one_line_exit_2(result, "--sarif-category:", "names no category")
+    assert not out.exists()

@@ -106,14 +106,21 @@ def _analyse(paths: Optional[list[str]], fleet: Optional[Path], output: str, out
 
 
 def _check_sarif_options(fmt: str, sarif_base: Optional[Path], sarif_category: str) -> None:
-    """Raises InputError for a SARIF option that would do nothing (no ``-o sarif``) or a
-    ``--sarif-base`` that is no folder (every location would be relative to it)."""
+    """Raises InputError for a SARIF option that would do nothing (no ``-o sarif``), a
+    ``--sarif-base`` that is no folder (every location would be relative to it), or an empty
+    ``--sarif-category`` (only slashes or spaces): the run's ``automationDetails.id`` is
+    ``CATEGORY/``, whose part before the last "/" is the run's category (SARIF 2.1.0 §3.17.4,
+    runAutomationDetails.id), which GitHub code scanning tells a repository's uploads apart by;
+    "" made the id "/", a run of no category."""
     from waveguard.model.errors import InputError
 
     given = [f for f, v in (("--sarif-base", sarif_base is not None), ("--sarif-category", sarif_category != "waveguard"))
              if v]
     if given and fmt != "sarif":
         raise InputError(given[0], f"is for -o sarif, not -o {fmt}", hint="add -o sarif or drop it")
+    if not sarif_category.strip("/ "):
+        raise InputError("--sarif-category", f"{sarif_category!r} names no category (SARIF automationDetails.id)",
+                         hint="give a name, e.g. waveguard or waveguard/prod")
     if sarif_base is not None and not sarif_base.is_dir():
         raise InputError("--sarif-base", f"{sarif_base} is not a folder", hint="give the repo's root")
 

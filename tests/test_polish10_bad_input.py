@@ -56,7 +56,7 @@ def test_measure_reads_a_user_object(runner, tmp_path, user):
 
 @pytest.mark.parametrize(("args", "source", "said"), [
     (["risk", "plan.yaml", "--samples", "100000000000"], "--samples", "over 100,000 samples"),
-    (["risk", "plan.yaml", "--samples", "100001"], "--samples", "~30 CPU-hours"),
+    (["risk", "plan.yaml", "--samples", "100001"], "--samples", "~1 CPU-second each"),
     (["risk", "plan.yaml", "--workers", "100000"], "--workers", "cores here"),
     (["plan", "examples/incident-telemetry", "--risk-budget", "0.01", "--risk-samples", "100001"], "--risk-samples",
      "over 100,000 samples"),
@@ -83,7 +83,7 @@ def test_measure_refuses_a_memory_limit_over_the_machines_memory(runner, tmp_pat
     log, out = _audit_log_with_user(tmp_path, {"username": "alice"}), tmp_path / "profile.yaml"
     result = runner.invoke(app, ["measure", "--audit-log", str(log), "--memory-limit", limit,
                                  "--output-file", str(out)])
-    _one_line_exit_2(result, "--memory-limit:", f"{limit} is over this machine's", "GiB of memory")
+    _one_line_exit_2(result, "--memory-limit:", f"{limit} is over the", "GiB of RAM: DuckDB never spills")
     assert not out.exists()
 
 
@@ -110,5 +110,62 @@ def test_an_empty_sarif_category_is_refused(runner, tmp_path, monkeypatch, categ
     out = tmp_path / "out.sarif"
     result = runner.invoke(app, ["analyse", "examples/incident-telemetry", "-o", "sarif", "--sarif-category", category,
                                  "--output-file", str(out)])
-    _one_line_exit_2(result, "--sarif-category:", "names no category")
+    _one_line_exit_2(result, "--sarif-category:", "is no SARIF category")
     assert not out.exists()
+
+
+def _path_params():
+    """(command words, option or None for an argument, its click param) of every path option
+    and argument of every command."""
+    import typer.main
+
+    def walk(command, words):
+        for name, sub in sorted(getattr(command, "commands", {}).items()):
+            yield from walk(sub, [*words, name])
+        for param in getattr(command, "params", []):
+            if param.type_descriptor.annotation is Path:
+                yield words, next((o for o in param.opts if o.startswith("--")), None), param
+
+    return list(walk(typer.main.get_command(app), []))
+
+
+_PATH_PARAMS = _path_params()
+
+
+def test_every_path_option_goes_through_the_shared_parser():
+    """A path option declared without cli/paths.py (typer's own Path) would read "" as "."."""
+    from waveguard.cli import paths
+
+    assert len(_PATH_PARAMS) >= 40
+    raw = [(" ".join(w), p.name) for w, _, p in _PATH_PARAMS
+           if p.type_descriptor.parameter_info.parser not in (paths._file_path, paths._folder_path)]
+    assert not raw, raw
+
+
+@pytest.mark.parametrize(("words", "option"), [(w, o) for w, o, _ in _PATH_PARAMS],
+                         ids=[f"{' '.join(w)} {o or p.name}" for w, o, p in _PATH_PARAMS])
+def test_an_empty_path_is_refused_naming_the_option(runner, tmp_path, monkeypatch, words, option):
+    """``--fleet ""`` (an unset shell variable) was read as ".", the current folder: "is a
+    directory", or a folder option wrote there. Every path option and argument refuses it."""
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(app, [*words, option, ""] if option else [*words, ""])
+    line = _one_line_exit_2(result, "", "an empty path: give a")
+    assert option is None or line.startswith(f"error: {option}: "), line
+    assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize(("args", "source"), [
+    (["analyse", ""], "PATHS"),
+    (["plan", ""], "CHANGE"),
+    (["breakglass", "generate", ""], "PATHS"),
+    (["breakglass", "check", "--manifests", ""], "--manifests"),
+    (["breakglass", "check", "--live", "--change", ""], "--change"),
+    (["gate", "check", "--change", ""], "--change"),
+])
+def test_empty_manifests_paths_are_refused_not_read_as_the_current_folder(runner, tmp_path, monkeypatch, args,
+                                                                          source):
+    """``analyse ""`` analysed every manifest of the current folder (typer's "" is "."), and ``plan
+    ""`` planned them: the manifests arguments and options refuse an empty path too."""
+    (tmp_path / "stray.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n")
+    monkeypatch.chdir(tmp_path)
+    _one_line_exit_2(runner.invoke(app, args), f"{source}: an empty path: give a file or folder")

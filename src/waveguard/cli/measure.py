@@ -12,6 +12,7 @@ from waveguard.cli.common import (
     EXIT_OK, Output, err_console, input_errors, legacy_json_option, output_file_option, output_option, resolve_output,
     stdout_console,
 )
+from waveguard.cli.paths import path_argument, path_option
 from waveguard.cli.progress import progress
 from waveguard.model.errors import InputError, first_error
 
@@ -25,13 +26,13 @@ def register(app: typer.Typer) -> None:
 
 
 def measure_command(
-    audit_log: Optional[list[Path]] = typer.Option(None, "--audit-log", help="Audit log file (JSON lines; .gz/.zst too). Repeat, or list more files after it."),
-    more: Optional[list[Path]] = typer.Argument(None, help="More audit log files.", show_default=False),
+    audit_log: Optional[list[Path]] = path_option(None, "--audit-log", help="Audit log file (JSON lines; .gz/.zst too). Repeat, or list more files after it."),
+    more: Optional[list[Path]] = path_argument(None, help="More audit log files.", show_default=False),
     metrics: Optional[str] = typer.Option(None, "--metrics", help="kube-apiserver /metrics, a saved file or an http(s) URL: object counts and bytes per object."),
     output: str = output_option(FORMATS),
     legacy_json: bool = legacy_json_option(),
     output_file: Optional[Path] = output_file_option("the request profiles (YAML, for analyse --profiles, simulate and the projection gate)"),
-    fleet_output: Optional[Path] = typer.Option(None, "--fleet-output", help="Write a fleet YAML holding the --metrics cluster (nodes, pods, objects, object_bytes)."),
+    fleet_output: Optional[Path] = path_option(None, "--fleet-output", help="Write a fleet YAML holding the --metrics cluster (nodes, pods, objects, object_bytes)."),
     cluster: Optional[str] = typer.Option(None, "--cluster", help="Name of the cluster --fleet-output writes (required with it)."),
     memory_limit: str = typer.Option("512MB", "--memory-limit", help="DuckDB memory limit; it spills to a temporary folder beyond it. At most this machine's memory: above it DuckDB would not spill and the process be killed."),
     threads: Optional[int] = typer.Option(None, "--threads", min=1, help="DuckDB threads (default: all cores)."),
@@ -125,8 +126,7 @@ def _duckdb_memory_limit(text: str) -> str:
     except (AttributeError, ValueError, OSError):  # no sysconf (Windows): DuckDB's own check only
         ram = size
     if size > ram:
-        raise InputError("--memory-limit", f"{text} is over this machine's {ram / 2**30:.1f} GiB of memory: "
-                         "DuckDB would not spill to disk, the process be killed", hint="give less, e.g. 512MB")
+        raise InputError("--memory-limit", f"{text} is over the {ram / 2**30:.1f} GiB of RAM: DuckDB never spills")
     return f"{size // 2**20}MiB"
 
 

@@ -12,6 +12,7 @@ from waveguard.cli.common import (
     GATE_INTERVAL, duration_option, resolve_output, stderr_wrapping_console, stdout_console, table_console,
     wrapped_lines,
 )
+from waveguard.cli.paths import manifests_path, path_option
 from waveguard.cli.numbers import finite_number
 from waveguard.cli.risk import MIN_RISK_BUDGET, SAMPLES_WHY, check_counts
 
@@ -170,18 +171,18 @@ def _note_projected_overload(profiles: list, fleet: "Fleet", plan: "Plan") -> No
 
 
 def plan_command(
-    change: Optional[str] = typer.Argument(None, help="Rendered manifests of the change (files or folder)."),
-    fleet: Optional[Path] = typer.Option(None, "--fleet", help="Fleet YAML (default: the built-in fleet)."),
+    change: Optional[str] = typer.Argument(None, parser=manifests_path, help="Rendered manifests of the change (files or folder)."),
+    fleet: Optional[Path] = path_option(None, "--fleet", help="Fleet YAML (default: the built-in fleet)."),
     output: str = output_option(FORMATS),
     output_file: Optional[Path] = output_file_option("the plan"),
-    check: Optional[Path] = typer.Option(None, "--check", help="Check an existing plan file instead."),
+    check: Optional[Path] = path_option(None, "--check", help="Check an existing plan file instead."),
     gate_interval_s: float = duration_option(30.0, "--gate-interval", GATE_INTERVAL,
                                              "Seconds between gate evaluations (or a duration: 30s, 1m)."),
     gates: bool = typer.Option(False, "--gates", help="List the gates a plan may name (defaults, sources) and exit."),
-    emit_patches: Optional[Path] = typer.Option(None, "--emit-patches",
+    emit_patches: Optional[Path] = path_option(None, "--emit-patches", folder=True,
                                                 help="Also write each wave's node-label and affinity patches here "
                                                      "(for GitOps; docs/integrations.md)."),
-    nodes: Optional[Path] = typer.Option(None, "--nodes", help="YAML: cluster → node names (for --emit-patches)."),
+    nodes: Optional[Path] = path_option(None, "--nodes", help="YAML: cluster → node names (for --emit-patches)."),
     risk_budget: Optional[float] = typer.Option(
         None, "--risk-budget", metavar="P",
         parser=finite_number(MIN_RISK_BUDGET, 1.0, "the least budget samples can show (it takes 38,411)"),

@@ -12,6 +12,7 @@ from waveguard.cli.common import (
     EXIT_BAD_INPUT, EXIT_OK, err_console, input_errors, legacy_json_option, output_file_option, output_option,
     profiles_option, resolve_output,
 )
+from waveguard.cli.paths import path_argument, path_option
 
 #: Output formats of ``risk`` (the first is the default).
 FORMATS = ("table", "json", "yaml")
@@ -47,8 +48,7 @@ def check_counts(samples: int | None, flag: str, workers: int | None = None) -> 
     from waveguard.model.errors import InputError
 
     if samples is not None and samples > MAX_SAMPLES:
-        raise InputError(flag, f"{samples:,} is over {MAX_SAMPLES:,} samples: a sample is ~1 s of CPU "
-                         "(benchmarks/bench_risk.py), 100,000 are ~30 CPU-hours", hint=f"give at most {MAX_SAMPLES}")
+        raise InputError(flag, f"{samples:,} is over {MAX_SAMPLES:,} samples (~1 CPU-second each)")
     cores = os.cpu_count() or 1
     if workers is not None and workers > cores:
         raise InputError("--workers", f"{workers} is over the {cores} cores here", hint=f"give at most {cores}")
@@ -100,11 +100,11 @@ def run_with_progress(inputs: "SweepInputs", samples: int, workers: int | None, 
                          progress=lambda n: bar.advance(task, n))
 
 def risk_command(
-    plan_path: Path = typer.Argument(..., metavar="PLAN", help="Plan file (waveguard plan CHANGE --output-file plan.yaml)."),
-    fleet: Optional[Path] = typer.Option(None, "--fleet", help="Fleet YAML (default: the built-in fleet)."),
+    plan_path: Path = path_argument(..., metavar="PLAN", help="Plan file (waveguard plan CHANGE --output-file plan.yaml)."),
+    fleet: Optional[Path] = path_option(None, "--fleet", help="Fleet YAML (default: the built-in fleet)."),
     samples: int = typer.Option(200, "--samples", min=1, help=f"Sampled worlds, each one simulated rollout; {SAMPLES_WHY}"),
     seed: int = typer.Option(0, "--seed", min=0, help="Seed of the sweep: the same seed gives the same answer anywhere."),
-    assumptions: Optional[Path] = typer.Option(None, "--assumptions",
+    assumptions: Optional[Path] = path_option(None, "--assumptions",
                                                help="YAML overriding the ranges drawn (see docs/risk.md)."),
     profiles: list[Path] = profiles_option([], help="Measured canary profile file (repeat: each sample takes one)."),
     workers: Optional[int] = typer.Option(None, "--workers", min=1, help="Local processes (default and most: one per core)."),
@@ -113,7 +113,7 @@ def risk_command(
     output: str = output_option(FORMATS),
     output_file: Optional[Path] = output_file_option("the figures"),
     legacy_json: bool = legacy_json_option(),
-    report: Optional[Path] = typer.Option(None, "--report", help="Write a self-contained HTML report here."),
+    report: Optional[Path] = path_option(None, "--report", help="Write a self-contained HTML report here."),
 ) -> None:
     """Estimate how likely PLAN is to saturate a production control plane, its blast radius,
     which gate halts it and which assumption drives the risk — over worlds drawn from what the

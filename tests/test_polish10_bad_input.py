@@ -169,3 +169,16 @@ def test_empty_manifests_paths_are_refused_not_read_as_the_current_folder(runner
     (tmp_path / "stray.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n")
     monkeypatch.chdir(tmp_path)
     _one_line_exit_2(runner.invoke(app, args), f"{source}: an empty path: give a file or folder")
+
+
+def test_measure_metrics_errors_carry_no_pydantic_prefix(runner, tmp_path):
+    """``measure --metrics`` said "objects: Value error, objects.configmaps must be ..." (pydantic's
+    prefix), where every other command's error has it stripped."""
+    metrics, fleet = tmp_path / "metrics.txt", tmp_path / "fleet.yaml"
+    metrics.write_text('apiserver_storage_objects{resource="nodes"} 5\napiserver_storage_objects{resource="pods"} 20\n'
+                       'apiserver_storage_objects{resource="configmaps"} 200000000\n')
+    result = runner.invoke(app, ["measure", "--metrics", str(metrics), "--fleet-output", str(fleet), "--cluster", "c"])
+    line = next(x for x in result.output.splitlines() if x.startswith("error:"))
+    assert result.exit_code == 2 and "Value error" not in line, result.output
+    assert line.startswith(f"error: {metrics}: not a valid fleet entry: objects: objects.configmaps must be"), line
+    assert not fleet.exists()

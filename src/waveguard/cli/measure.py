@@ -184,7 +184,8 @@ def _measure_objects(source: str, fleet_output: Path | None, cluster: str | None
         except ValidationError as exc:
             err = first_error(exc)
             where = ".".join(str(p) for p in err["loc"][2:])
-            raise InputError(source, f"not a valid fleet entry: {where}: {err['msg']}",
+            message = err["msg"].removeprefix("Value error, ")  # pydantic's prefix, as errors.key_error
+            raise InputError(source, f"not a valid fleet entry: {where}: {message}",
                              hint="check the counts") from None
         header = f"waveguard measure: cluster {cluster} from {source} (object counts and bytes per object)"
         write_text_atomically(fleet_output, yaml_text({"clusters": [entry]}, header))

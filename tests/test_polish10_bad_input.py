@@ -182,3 +182,37 @@ def test_measure_metrics_errors_carry_no_pydantic_prefix(runner, tmp_path):
     assert result.exit_code == 2 and "Value error" not in line, result.output
     assert line.startswith(f"error: {metrics}: not a valid fleet entry: objects: objects.configmaps must be"), line
     assert not fleet.exists()
+
+
+@pytest.fixture(scope="module")
+def incident_plan(tmp_path_factory) -> Path:
+    from typer.testing import CliRunner
+
+    from tests.conftest import EXAMPLES
+
+    plan = tmp_path_factory.mktemp("plan") / "plan.yaml"
+    result = CliRunner().invoke(app, ["plan", str(EXAMPLES / "incident-telemetry"), "--output-file", str(plan)])
+    assert result.exit_code == 0, result.output
+    return plan
+
+
+@pytest.mark.parametrize(("option", "backend", "hint"), [
+    ("--kubeconfig", None, "--kubeconfig"),
+    (None, "kubernetes:\n  kubeconfig: {missing}\n", "kubernetes.kubeconfig"),
+    (None, "kubernetes:\n  rollback_kubeconfig: {missing}\n", "kubernetes.rollback_kubeconfig"),
+])
+def test_a_missing_kubeconfig_is_named_before_prometheus_is_asked(runner, tmp_path, incident_plan, option, backend,
+                                                                 hint):
+    """``--kubeconfig nonexistent`` was reported as "Prometheus ... unreachable" (the network
+    pre-flight ran first): the local file is checked before any round trip."""
+    missing, state = tmp_path / "nonexistent", tmp_path / "s.db"
+    extra = [option, str(missing)] if option else []
+    if backend is not None:
+        (tmp_path / "backend.yaml").write_text(backend.format(missing=missing))
+        extra = ["--backend-config", str(tmp_path / "backend.yaml")]
+    result = runner.invoke(app, ["rollout", "start", str(incident_plan), "--target", "kubernetes", "--signals",
+                                 "prometheus", "--prometheus-url", "http://127.0.0.1:9", "--state", str(state),
+                                 *extra])
+    line = _one_line_exit_2(result, f"{missing}: kubeconfig: no such file", hint)
+    assert "Prometheus" not in line
+    assert not state.exists()

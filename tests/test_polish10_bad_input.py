@@ -213,6 +213,6 @@ def test_a_missing_kubeconfig_is_named_before_prometheus_is_asked(runner, tmp_pa
     result = runner.invoke(app, ["rollout", "start", str(incident_plan), "--target", "kubernetes", "--signals",
                                  "prometheus", "--prometheus-url", "http://127.0.0.1:9", "--state", str(state),
                                  *extra])
-    line = _one_line_exit_2(result, f"{missing}: kubeconfig: no such file", hint)
+    line = _one_line_exit_2(result, f"{missing}: cannot load kubeconfig: no such file", hint, "nothing was written")
     assert "Prometheus" not in line
     assert not state.exists()

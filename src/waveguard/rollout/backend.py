@@ -179,11 +179,13 @@ def check_kubeconfig_files(k8s: KubernetesConfig) -> None:
     is the client's to read: a list whose missing files it skips, as kubectl does."""
     import os
 
+    from waveguard.rollout.k8s_preflight import HINT
+
     for path, key in ((k8s.kubeconfig, "--kubeconfig / kubernetes.kubeconfig"),
                       (k8s.rollback_kubeconfig, "kubernetes.rollback_kubeconfig")):
         if path is not None and not (os.path.isfile(path) and os.access(path, os.R_OK)):
             what = "no such file" if not os.path.exists(path) else "not a readable file"
-            raise InputError(path, f"kubeconfig: {what}", hint=f"check {key}")
+            raise InputError(path, f"cannot load kubeconfig: {what} ({key})", hint=HINT)
 
 
 def load_scenario_ref(ref: str) -> "Scenario":

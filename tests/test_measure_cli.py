@@ -131,7 +131,7 @@ def test_events_without_one_request_to_measure_are_bad_input(runner, tmp_path):
     "0 requests from 0 clients", exit 0 (new-user trial): no request to measure is bad input,
     one line, exit 2, nothing written."""
     log = tmp_path / "mangled.jsonl"
-    log.write_text('{"kind":"Event","apiVersion":"audit.k8s.io/v1","verb":5,"objectRef":"x","user":null,'
+    log.write_text('{"kind":"Event","apiVersion":"audit.k8s.io/v1","verb":5,"objectRef":"x","user":{},'
                    '"stage":"ResponseComplete"}\n')
     out = tmp_path / "profiles.yaml"
     res = runner.invoke(app, ["measure", str(log), "--output-file", str(out)])

@@ -13,6 +13,7 @@ from waveguard.cli.common import (
     EXIT_FINDINGS, EXIT_OK, input_errors, legacy_format_option, output_file_option, output_option, profiles_option,
     resolve_output,
 )
+from waveguard.cli.paths import manifests_path, path_option
 from waveguard.model.gcpause import cyclic_gc_paused
 
 #: Output formats of `analyse` (the first is the default).
@@ -29,10 +30,10 @@ def register(app: typer.Typer) -> None:
 
 
 def analyse_command(
-    paths: Optional[list[str]] = typer.Argument(None, help="Rendered manifests: files or folders (helm template "
+    paths: Optional[list[str]] = typer.Argument(None, parser=manifests_path, help="Rendered manifests: files or folders (helm template "
                                                 "output); - (or /dev/stdin) reads them from standard input. May be "
                                                 "left out with --profiles."),
-    fleet: Optional[Path] = typer.Option(None, "--fleet", help="Fleet YAML (default: the built-in fleet)."),
+    fleet: Optional[Path] = path_option(None, "--fleet", help="Fleet YAML (default: the built-in fleet)."),
     output: str = output_option(FORMATS),
     output_file: Optional[Path] = output_file_option(),
     legacy_format: Optional[str] = legacy_format_option(),
@@ -42,8 +43,8 @@ def analyse_command(
         "analysed or RBAC-bounded profiles of the workloads they name."),
     strict: bool = typer.Option(False, "--strict", help="An RBAC upper bound that overloads a cluster is an error "
                                 "(default: an unverified warning)."),
-    sarif_base: Optional[Path] = typer.Option(
-        None, "--sarif-base", help="SARIF locations are relative to this folder (default: the current folder; "
+    sarif_base: Optional[Path] = path_option(
+        None, "--sarif-base", folder=True, help="SARIF locations are relative to this folder (default: the current folder; "
         "give the repository's root)."),
     sarif_category: str = typer.Option("waveguard", "--sarif-category",
                                        help="SARIF automationDetails category of this run."),
@@ -106,14 +107,20 @@ def _analyse(paths: Optional[list[str]], fleet: Optional[Path], output: str, out
 
 
 def _check_sarif_options(fmt: str, sarif_base: Optional[Path], sarif_category: str) -> None:
-    """Raises InputError for a SARIF option that would do nothing (no ``-o sarif``) or a
-    ``--sarif-base`` that is no folder (every location would be relative to it)."""
+    """Raises InputError for a SARIF option that would do nothing (no ``-o sarif``), a
+    ``--sarif-base`` that is no folder (every location would be relative to it), or an empty
+    ``--sarif-category`` (only slashes or spaces): the run's ``automationDetails.id`` is
+    ``CATEGORY/``, whose part before the last "/" is the run's category (SARIF 2.1.0 §3.17.4,
+    runAutomationDetails.id), which GitHub code scanning tells a repository's uploads apart by;
+    "" made the id "/", a run of no category."""
     from waveguard.model.errors import InputError
 
     given = [f for f, v in (("--sarif-base", sarif_base is not None), ("--sarif-category", sarif_category != "waveguard"))
              if v]
     if given and fmt != "sarif":
         raise InputError(given[0], f"is for -o sarif, not -o {fmt}", hint="add -o sarif or drop it")
+    if not sarif_category.strip("/ "):
+        raise InputError("--sarif-category", f"{sarif_category!r} is no SARIF category", hint="e.g. waveguard/prod")
     if sarif_base is not None and not sarif_base.is_dir():
         raise InputError("--sarif-base", f"{sarif_base} is not a folder", hint="give the repo's root")
 

@@ -12,6 +12,7 @@ from waveguard.cli.common import (
     output_option,
     resolve_output, wrapped_lines,
 )
+from waveguard.cli.paths import manifests_path, path_option
 from waveguard.model.errors import InputError
 
 from waveguard.breakglass import policy as P
@@ -40,7 +41,7 @@ def _controller(text: str) -> tuple[str, str]:
 
 @breakglass_app.command("generate")
 def generate_command(
-    paths: list[str] = typer.Argument(..., help="The change: rendered manifests, files or folders."),
+    paths: list[str] = typer.Argument(..., parser=manifests_path, help="The change: rendered manifests, files or folders."),
     group: str = typer.Option(DEFAULT_GROUP, "--group", help="Break-glass group (the O= of emergency certificates)."),
     controller: str = typer.Option(DEFAULT_CONTROLLER, "--controller",
                                    help="The waveguard controller's ServiceAccount, namespace/name."),
@@ -70,7 +71,7 @@ def generate_command(
 
 @breakglass_app.command("check")
 def check_command(
-    manifests: Optional[list[str]] = typer.Option(None, "--manifests", metavar="PATH",
+    manifests: Optional[list[str]] = typer.Option(None, "--manifests", metavar="PATH", parser=manifests_path,
                                                   help="FlowSchemas/levels to check (files or folders; repeatable), "
                                                        "merged with the Kubernetes defaults."),
     live: bool = typer.Option(False, "--live", help="Read them from the cluster of the kubeconfig context."),
@@ -78,7 +79,7 @@ def check_command(
                                              help="With --live: kubeconfig file(s), ':'-separated as kubectl takes "
                                                   "them."),
     context: Optional[str] = typer.Option(None, "--context", help="With --live: kubeconfig context."),
-    change: Optional[list[str]] = typer.Option(None, "--change", metavar="PATH",
+    change: Optional[list[str]] = typer.Option(None, "--change", metavar="PATH", parser=manifests_path,
                                                help="Also check that this change's ServiceAccounts are capped "
                                                     "(its manifests; repeatable)."),
     group: str = typer.Option(DEFAULT_GROUP, "--group", help="Break-glass group."),
@@ -143,7 +144,7 @@ def _check_lines(report, width: int) -> list[str]:
 
 @breakglass_app.command("kubeconfig")
 def kubeconfig_command(
-    fleet: Path = typer.Option(..., "--fleet", help="Fleet YAML whose clusters list apiserver_endpoints (IPs)."),
+    fleet: Path = path_option(..., "--fleet", help="Fleet YAML whose clusters list apiserver_endpoints (IPs)."),
     clusters: Optional[list[str]] = typer.Option(None, "--cluster", metavar="NAME",
                                                  help="Only these clusters (repeatable)."),
     port: int = typer.Option(6443, "--port", help="apiserver port (6443 self-managed, often 443 managed)."),

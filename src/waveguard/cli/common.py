@@ -27,6 +27,7 @@ import typer
 if TYPE_CHECKING:  # rich is imported when something is printed through it, not at start-up
     from rich.console import Console
 
+from waveguard.cli.paths import _file_path, path_argument as path_argument, path_option as path_option
 from waveguard.cli.trim import trimmed
 from waveguard.model.apiversion import API_VERSION as API_VERSION  # re-exported: the commands use it
 from waveguard.model.apiversion import versioned
@@ -153,7 +154,7 @@ def output_option(formats: Sequence[str], default: str | None = None) -> Any:
 
 def output_file_option(what: str = "the output") -> Any:
     """``--output-file FILE``: ``what`` goes to FILE (atomically) instead of standard output."""
-    return typer.Option(None, "--output-file", metavar="FILE",
+    return typer.Option(None, "--output-file", metavar="FILE", parser=_file_path,
                         help=f"Write {what} to FILE (whole or not at all) instead of standard output.")
 
 
@@ -260,20 +261,10 @@ def duration_option(default: float | None, name: str, bounds: Bounds, help: str,
                         help=f"{help} {bounds.why}", **settings)
 
 
-def _file_path(value: Any) -> Path:
-    """``value`` as a Path. Raises typer.BadParameter for an empty one (``--profiles ""``, an
-    unset shell variable): typer reads "" as ".", and the error then named the current folder."""
-    if isinstance(value, Path):
-        return value
-    if not str(value).strip():
-        raise typer.BadParameter("an empty path: give a file")
-    return Path(value)
-
-
 def profiles_option(default: Any, help: str) -> Any:
     """``--profiles FILE``: a measured profile file (``waveguard measure --output-file``), never
     an empty path. ``default``: None (optional) or [] (repeatable)."""
-    return typer.Option(default, "--profiles", parser=_file_path, metavar="<path>", help=help)
+    return path_option(default, "--profiles", help=help)
 
 
 def context_map(values: Sequence[str], clusters: Sequence[str]) -> dict[str, str]:
@@ -297,7 +288,7 @@ def context_map(values: Sequence[str], clusters: Sequence[str]) -> dict[str, str
 
 def state_option(default: Path) -> Any:
     """``--state FILE`` with ``$WAVEGUARD_STATE``."""
-    return typer.Option(default, "--state", envvar=STATE_ENV, help="SQLite rollout state database.")
+    return path_option(default, "--state", envvar=STATE_ENV, help="SQLite rollout state database.")
 
 
 # --- resolving them --------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from typing import List
 import typer
 
 from waveguard.cli.common import REFRESH_INTERVAL, duration_option, err_console, input_errors
+from waveguard.cli.paths import path_option
 from waveguard.model.errors import InputError
 
 DEFAULT_LISTEN = "127.0.0.1:8765"
@@ -43,7 +44,7 @@ def parse_listen(listen: str, allow_remote: bool) -> tuple[str, int]:
 
 
 def dashboard_command(
-    states: List[Path] = typer.Option(..., "--state", help="A rollout's state database (repeat for several)."),
+    states: List[Path] = path_option(..., "--state", help="A rollout's state database (repeat for several)."),
     listen: str = typer.Option(DEFAULT_LISTEN, "--listen", help="HOST:PORT to serve on (loopback by default)."),
     allow_remote: bool = typer.Option(False, "--allow-remote", help="Allow a non-loopback --listen address."),
     interval: float = duration_option(0.5, "--interval", REFRESH_INTERVAL, "Seconds between polls of the state files."),

@@ -10,6 +10,7 @@ import typer
 from waveguard.cli.common import (
     input_errors, legacy_json_option, output_file_option, output_option, resolve_output,
 )
+from waveguard.cli.paths import path_option
 
 #: Output formats of `demo` (the first is the default).
 FORMATS = ("table", "json", "yaml")
@@ -24,7 +25,7 @@ def demo_command(
     output: str = output_option(FORMATS),
     output_file: Optional[Path] = output_file_option("the comparison"),
     legacy_json: bool = legacy_json_option(),
-    report: Optional[Path] = typer.Option(None, "--report", help="Write a self-contained HTML page here."),
+    report: Optional[Path] = path_option(None, "--report", help="Write a self-contained HTML page here."),
     seed: Optional[int] = typer.Option(None, "--seed", min=0, help="Simulator seed (default: the scenario's)."),
     breakglass: bool = typer.Option(False, "--breakglass",
                                     help="Also send the incident's rollback on the largest clusters without and with "

@@ -8,6 +8,7 @@ from typing import Optional
 import typer
 
 from waveguard.cli.common import SCRAPE_INTERVAL, duration_option, err_console, input_errors
+from waveguard.cli.paths import path_option
 
 #: What ``export`` writes besides one target: every target, into ``--output-dir``.
 ALL = "all"
@@ -19,10 +20,10 @@ def register(app: typer.Typer) -> None:
 
 def export_command(
     target: str = typer.Argument(..., help="argo | flagger | prometheus-rule | grafana | all (all needs --output-dir)."),
-    plan: Optional[Path] = typer.Option(None, "--plan", help="Take gates, thresholds and interval from this plan."),
-    fleet: Optional[Path] = typer.Option(None, "--fleet", help="Fleet YAML the plan is checked against (default: built-in)."),
-    output_file: Optional[Path] = typer.Option(None, "--output-file", help="Write the target here (default: stdout)."),
-    output_dir: Optional[Path] = typer.Option(None, "--output-dir", help="Write each target's file into this folder."),
+    plan: Optional[Path] = path_option(None, "--plan", help="Take gates, thresholds and interval from this plan."),
+    fleet: Optional[Path] = path_option(None, "--fleet", help="Fleet YAML the plan is checked against (default: built-in)."),
+    output_file: Optional[Path] = path_option(None, "--output-file", help="Write the target here (default: stdout)."),
+    output_dir: Optional[Path] = path_option(None, "--output-dir", folder=True, help="Write each target's file into this folder."),
     prometheus_url: Optional[str] = typer.Option(
         None, "--prometheus-url", envvar="WAVEGUARD_PROMETHEUS_URL",
         help="Prometheus the exported objects query (default: kube-prometheus' prometheus-k8s.monitoring.svc)."),

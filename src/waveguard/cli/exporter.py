@@ -18,6 +18,7 @@ import typer
 import yaml
 
 from waveguard.cli.common import SCRAPE_INTERVAL, SIMULATED_DURATION, duration_option, err_console, input_errors
+from waveguard.cli.paths import path_argument, path_option
 from waveguard.cli.numbers import finite_number
 from waveguard.model.errors import InputError
 from waveguard.model.yamlio import write_text_atomically
@@ -34,13 +35,13 @@ def register(app: typer.Typer) -> None:
 
 
 def exporter_command(
-    scenario: Optional[Path] = typer.Argument(None, help="Scenario YAML (see docs/simulator.md).", show_default=False),
+    scenario: Optional[Path] = path_argument(None, help="Scenario YAML (see docs/simulator.md).", show_default=False),
     builtin: Optional[str] = typer.Option(None, "--builtin", help="Serve a shipped scenario by name."),
     listen: str = typer.Option("127.0.0.1:9464", "--listen", help="HOST:PORT, a loopback address (HTTP; DNS on UDP)."),
     time_scale: float = typer.Option(1.0, "--time-scale", parser=finite_number(0.001), metavar="NUMBER",
                                      help="Simulated seconds per wall-clock second."),
     seed: Optional[int] = typer.Option(None, "--seed", min=0, help="Random seed (default: the scenario's)."),
-    scrape_config: Optional[Path] = typer.Option(None, "--scrape-config",
+    scrape_config: Optional[Path] = path_option(None, "--scrape-config",
                                                  help="Write a Prometheus config scraping this exporter, then serve."),
     scrape_interval: float = duration_option(1.0, "--scrape-interval", SCRAPE_INTERVAL,
                                              "scrape_interval of --scrape-config, seconds (or 1s, 500ms)."),

@@ -10,6 +10,7 @@ import typer
 from waveguard.cli.common import (
     EXIT_FINDINGS, EXIT_OK, input_errors, legacy_json_option, output_file_option, output_option, resolve_output,
 )
+from waveguard.cli.paths import path_option
 
 #: Output formats of `fidelity` (the first is the default).
 FORMATS = ("table", "json", "yaml")
@@ -25,7 +26,7 @@ def fidelity_command(
     output: str = output_option(FORMATS),
     output_file: Optional[Path] = output_file_option("the comparison"),
     legacy_json: bool = legacy_json_option(),
-    report: Optional[Path] = typer.Option(None, "--report", help="Write a self-contained HTML report."),
+    report: Optional[Path] = path_option(None, "--report", help="Write a self-contained HTML report."),
 ) -> None:
     """Run one scenario per published case and compare the simulated figures with the published ones.
 

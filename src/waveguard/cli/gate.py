@@ -18,6 +18,7 @@ from waveguard.cli.common import (
     duration_option, err_console, input_errors, legacy_json_option, output_file_option, output_option,
     resolve_output,
 )
+from waveguard.cli.paths import manifests_path, path_option
 
 if TYPE_CHECKING:
     from waveguard.cli.common import Output
@@ -38,9 +39,9 @@ def check_command(
     cluster: str = typer.Option(..., "--cluster", help="The cluster (its 'cluster' label in Prometheus)."),
     prometheus_url: Optional[str] = typer.Option(None, "--prometheus-url", envvar=PROMETHEUS_URL_ENV,
                                                  help="Prometheus to read (or WAVEGUARD_PROMETHEUS_URL)."),
-    change: Optional[str] = typer.Option(None, "--change", help="Manifests of the change: also run the projection."),
-    plan: Optional[Path] = typer.Option(None, "--plan", help="Gates, thresholds and interval from this plan."),
-    fleet: Optional[Path] = typer.Option(None, "--fleet", help="Fleet YAML (plan check, projection; default built-in)."),
+    change: Optional[str] = typer.Option(None, "--change", parser=manifests_path, help="Manifests of the change: also run the projection."),
+    plan: Optional[Path] = path_option(None, "--plan", help="Gates, thresholds and interval from this plan."),
+    fleet: Optional[Path] = path_option(None, "--fleet", help="Fleet YAML (plan check, projection; default built-in)."),
     scrape_interval: float = duration_option(30.0, "--scrape-interval", SCRAPE_INTERVAL,
                                              "Prometheus' scrape interval, seconds (freshness, rate window)."),
     timeout: float = duration_option(5.0, "--timeout", QUERY_TIMEOUT, "Seconds per Prometheus query."),

@@ -12,6 +12,7 @@ from waveguard.cli.common import (
     EXIT_OK, Output, err_console, input_errors, legacy_json_option, output_file_option, output_option, resolve_output,
     stdout_console,
 )
+from waveguard.cli.paths import path_argument, path_option
 from waveguard.cli.progress import progress
 from waveguard.model.errors import InputError, first_error
 
@@ -25,15 +26,15 @@ def register(app: typer.Typer) -> None:
 
 
 def measure_command(
-    audit_log: Optional[list[Path]] = typer.Option(None, "--audit-log", help="Audit log file (JSON lines; .gz/.zst too). Repeat, or list more files after it."),
-    more: Optional[list[Path]] = typer.Argument(None, help="More audit log files.", show_default=False),
+    audit_log: Optional[list[Path]] = path_option(None, "--audit-log", help="Audit log file (JSON lines; .gz/.zst too). Repeat, or list more files after it."),
+    more: Optional[list[Path]] = path_argument(None, help="More audit log files.", show_default=False),
     metrics: Optional[str] = typer.Option(None, "--metrics", help="kube-apiserver /metrics, a saved file or an http(s) URL: object counts and bytes per object."),
     output: str = output_option(FORMATS),
     legacy_json: bool = legacy_json_option(),
     output_file: Optional[Path] = output_file_option("the request profiles (YAML, for analyse --profiles, simulate and the projection gate)"),
-    fleet_output: Optional[Path] = typer.Option(None, "--fleet-output", help="Write a fleet YAML holding the --metrics cluster (nodes, pods, objects, object_bytes)."),
+    fleet_output: Optional[Path] = path_option(None, "--fleet-output", help="Write a fleet YAML holding the --metrics cluster (nodes, pods, objects, object_bytes)."),
     cluster: Optional[str] = typer.Option(None, "--cluster", help="Name of the cluster --fleet-output writes (required with it)."),
-    memory_limit: str = typer.Option("512MB", "--memory-limit", help="DuckDB memory limit; it spills to a temporary folder beyond it."),
+    memory_limit: str = typer.Option("512MB", "--memory-limit", help="DuckDB memory limit; it spills to a temporary folder beyond it. At most this machine's memory: above it DuckDB would not spill and the process be killed."),
     threads: Optional[int] = typer.Option(None, "--threads", min=1, help="DuckDB threads (default: all cores)."),
 ) -> None:
     """Measure a cluster: each client's requests from audit logs (per user / ServiceAccount /
@@ -105,7 +106,13 @@ def _check_threads(threads: int | None) -> None:
 def _duckdb_memory_limit(text: str) -> str:
     """``--memory-limit`` (``512MB``, ``2GiB``: pydantic's ``ByteSize`` units, KB = 1000 bytes,
     KiB = 1024) as DuckDB's setting in whole MiB. Raises InputError for anything else, a
-    negative or a zero size (DuckDB took ``-5GB`` without a word)."""
+    negative or a zero size (DuckDB took ``-5GB`` without a word), or a size over this machine's
+    physical memory (``1PB`` was taken): DuckDB's ``memory_limit`` is the ceiling of its buffer
+    manager, beyond which it spills to its temporary folder (default 80 % of RAM; duckdb.org docs,
+    operations_manual/limits and guides/performance/oom). Over the RAM it never spills: the
+    operating system kills the process first."""
+    import os
+
     from pydantic import ByteSize, TypeAdapter, ValidationError
 
     try:
@@ -114,6 +121,12 @@ def _duckdb_memory_limit(text: str) -> str:
         size = ByteSize(0)
     if size < 2**20:
         raise InputError("--memory-limit", f"{text!r} is no size of 1 MiB or more", hint="e.g. 512MB or 2GiB")
+    try:
+        ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):  # no sysconf (Windows): DuckDB's own check only
+        ram = size
+    if size > ram:
+        raise InputError("--memory-limit", f"{text} is over the {ram / 2**30:.1f} GiB of RAM: DuckDB never spills")
     return f"{size // 2**20}MiB"
 
 
@@ -171,7 +184,8 @@ def _measure_objects(source: str, fleet_output: Path | None, cluster: str | None
         except ValidationError as exc:
             err = first_error(exc)
             where = ".".join(str(p) for p in err["loc"][2:])
-            raise InputError(source, f"not a valid fleet entry: {where}: {err['msg']}",
+            message = err["msg"].removeprefix("Value error, ")  # pydantic's prefix, as errors.key_error
+            raise InputError(source, f"not a valid fleet entry: {where}: {message}",
                              hint="check the counts") from None
         header = f"waveguard measure: cluster {cluster} from {source} (object counts and bytes per object)"
         write_text_atomically(fleet_output, yaml_text({"clusters": [entry]}, header))

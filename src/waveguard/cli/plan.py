@@ -12,7 +12,9 @@ from waveguard.cli.common import (
     GATE_INTERVAL, duration_option, resolve_output, stderr_wrapping_console, stdout_console, table_console,
     wrapped_lines,
 )
+from waveguard.cli.paths import manifests_path, path_option
 from waveguard.cli.numbers import finite_number
+from waveguard.cli.risk import MIN_RISK_BUDGET, SAMPLES_WHY, check_counts
 
 if TYPE_CHECKING:
     from waveguard.model.fleet import Fleet
@@ -129,6 +131,7 @@ def _check_companions(emit_patches: Path | None, nodes: Path | None, risk_budget
         raise InputError("--nodes", "is for --emit-patches", hint="add --emit-patches DIR or leave it out")
     if risk_samples is not None and risk_budget is None:
         raise InputError("--risk-samples", "is for --risk-budget", hint="add --risk-budget or leave it out")
+    check_counts(risk_samples, "--risk-samples")
 
 
 def _propose(change: str, fleet: "Fleet", gate_interval_s: float, risk_budget: float | None,
@@ -168,23 +171,25 @@ def _note_projected_overload(profiles: list, fleet: "Fleet", plan: "Plan") -> No
 
 
 def plan_command(
-    change: Optional[str] = typer.Argument(None, help="Rendered manifests of the change (files or folder)."),
-    fleet: Optional[Path] = typer.Option(None, "--fleet", help="Fleet YAML (default: the built-in fleet)."),
+    change: Optional[str] = typer.Argument(None, parser=manifests_path, help="Rendered manifests of the change (files or folder)."),
+    fleet: Optional[Path] = path_option(None, "--fleet", help="Fleet YAML (default: the built-in fleet)."),
     output: str = output_option(FORMATS),
     output_file: Optional[Path] = output_file_option("the plan"),
-    check: Optional[Path] = typer.Option(None, "--check", help="Check an existing plan file instead."),
+    check: Optional[Path] = path_option(None, "--check", help="Check an existing plan file instead."),
     gate_interval_s: float = duration_option(30.0, "--gate-interval", GATE_INTERVAL,
                                              "Seconds between gate evaluations (or a duration: 30s, 1m)."),
     gates: bool = typer.Option(False, "--gates", help="List the gates a plan may name (defaults, sources) and exit."),
-    emit_patches: Optional[Path] = typer.Option(None, "--emit-patches",
+    emit_patches: Optional[Path] = path_option(None, "--emit-patches", folder=True,
                                                 help="Also write each wave's node-label and affinity patches here "
                                                      "(for GitOps; docs/integrations.md)."),
-    nodes: Optional[Path] = typer.Option(None, "--nodes", help="YAML: cluster → node names (for --emit-patches)."),
-    risk_budget: Optional[float] = typer.Option(None, "--risk-budget", parser=finite_number(0.0, 1.0), metavar="P",
-                                                help="Tighten the plan until P(a production control plane "
-                                                     "saturates) is within this (upper 95 % bound; waveguard risk)."),
-    risk_samples: Optional[int] = typer.Option(None, "--risk-samples", min=1,
-                                               help="Samples per plan tried (default: enough for the budget)."),
+    nodes: Optional[Path] = path_option(None, "--nodes", help="YAML: cluster → node names (for --emit-patches)."),
+    risk_budget: Optional[float] = typer.Option(
+        None, "--risk-budget", metavar="P",
+        parser=finite_number(MIN_RISK_BUDGET, 1.0, "the least budget samples can show (it takes 38,411)"),
+        help="Tighten the plan until P(a production control plane saturates) is within this (upper 95 % bound; "
+             "waveguard risk); at least 0.0001, which 38,411 samples show."),
+    risk_samples: Optional[int] = typer.Option(
+        None, "--risk-samples", min=1, help=f"Samples per plan tried (default: enough for the budget); {SAMPLES_WHY}"),
 ) -> None:
     """Propose waves, bake times and gates for CHANGE, or --check a plan. Exit 1 on plan errors."""
     if gates:

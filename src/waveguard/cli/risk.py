@@ -12,6 +12,7 @@ from waveguard.cli.common import (
     EXIT_BAD_INPUT, EXIT_OK, err_console, input_errors, legacy_json_option, output_file_option, output_option,
     profiles_option, resolve_output,
 )
+from waveguard.cli.paths import path_argument, path_option
 
 #: Output formats of ``risk`` (the first is the default).
 FORMATS = ("table", "json", "yaml")
@@ -23,8 +24,34 @@ if TYPE_CHECKING:
     from waveguard.risk.sweep import Sweep
     from waveguard.rollout.plan import Plan
 
+#: Most samples a sweep takes. A sample is one simulated rollout, ~1.07 s of CPU (README
+#: "Figures", ``benchmarks/bench_risk.py``): 100,000 are ~30 CPU-hours (~18 min on a 100-core Ray
+#: cluster), and with no saturation seen bound the risk at 3.84 / 100,000 ≈ 0.004 % (Wilson,
+#: docs/risk.md), finer than the least ``plan --risk-budget`` (:data:`MIN_RISK_BUDGET`).
+MAX_SAMPLES = 100_000
+#: Least ``plan --risk-budget``, a probability: 0.01 % needs 38,411 samples with none saturated
+#: (``risk.budget.samples_for_budget``), within :data:`MAX_SAMPLES`; 0 needs infinitely many.
+MIN_RISK_BUDGET = 1e-4
+SAMPLES_WHY = "at most 100,000: a sample is ~1 s of CPU, 100,000 ~30 CPU-hours."
+
+
 def register(app: typer.Typer) -> None:
     app.command("risk")(risk_command)
+
+
+def check_counts(samples: int | None, flag: str, workers: int | None = None) -> None:
+    """Raises InputError for more samples than :data:`MAX_SAMPLES` (``flag`` names the option) or
+    more ``--workers`` than this machine's cores (``os.cpu_count``, the pool's default): a process
+    each, and more than the cores run no faster."""
+    import os
+
+    from waveguard.model.errors import InputError
+
+    if samples is not None and samples > MAX_SAMPLES:
+        raise InputError(flag, f"{samples:,} is over {MAX_SAMPLES:,} samples (~1 CPU-second each)")
+    cores = os.cpu_count() or 1
+    if workers is not None and workers > cores:
+        raise InputError("--workers", f"{workers} is over the {cores} cores here", hint=f"give at most {cores}")
 
 def load_uncertainty(path: Path | None) -> "Uncertainty":
     """The ranges of ``--assumptions FILE`` (YAML; keys of :class:`Uncertainty`), or the
@@ -73,20 +100,20 @@ def run_with_progress(inputs: "SweepInputs", samples: int, workers: int | None, 
                          progress=lambda n: bar.advance(task, n))
 
 def risk_command(
-    plan_path: Path = typer.Argument(..., metavar="PLAN", help="Plan file (waveguard plan CHANGE --output-file plan.yaml)."),
-    fleet: Optional[Path] = typer.Option(None, "--fleet", help="Fleet YAML (default: the built-in fleet)."),
-    samples: int = typer.Option(200, "--samples", min=1, help="Sampled worlds, each one simulated rollout."),
+    plan_path: Path = path_argument(..., metavar="PLAN", help="Plan file (waveguard plan CHANGE --output-file plan.yaml)."),
+    fleet: Optional[Path] = path_option(None, "--fleet", help="Fleet YAML (default: the built-in fleet)."),
+    samples: int = typer.Option(200, "--samples", min=1, help=f"Sampled worlds, each one simulated rollout; {SAMPLES_WHY}"),
     seed: int = typer.Option(0, "--seed", min=0, help="Seed of the sweep: the same seed gives the same answer anywhere."),
-    assumptions: Optional[Path] = typer.Option(None, "--assumptions",
+    assumptions: Optional[Path] = path_option(None, "--assumptions",
                                                help="YAML overriding the ranges drawn (see docs/risk.md)."),
     profiles: list[Path] = profiles_option([], help="Measured canary profile file (repeat: each sample takes one)."),
-    workers: Optional[int] = typer.Option(None, "--workers", min=1, help="Local processes (default: one per core)."),
+    workers: Optional[int] = typer.Option(None, "--workers", min=1, help="Local processes (default and most: one per core)."),
     ray_address: Optional[str] = typer.Option(None, "--ray-address",
                                               help="Run on this Ray cluster (ray://HOST:10001), or 'local'."),
     output: str = output_option(FORMATS),
     output_file: Optional[Path] = output_file_option("the figures"),
     legacy_json: bool = legacy_json_option(),
-    report: Optional[Path] = typer.Option(None, "--report", help="Write a self-contained HTML report here."),
+    report: Optional[Path] = path_option(None, "--report", help="Write a self-contained HTML report here."),
 ) -> None:
     """Estimate how likely PLAN is to saturate a production control plane, its blast radius,
     which gate halts it and which assumption drives the risk — over worlds drawn from what the
@@ -98,6 +125,7 @@ def risk_command(
     from waveguard.rollout.plan import load_plan
 
     with input_errors():
+        check_counts(samples, "--samples", workers)
         out = resolve_output(output, FORMATS, output_file=output_file, legacy_json=legacy_json)
         check_output_path(report, "--report")
         check_distinct_outputs({"--output-file": out.file, "--report": report},

@@ -21,7 +21,7 @@ import typer
 from waveguard.cli.common import (
     EXIT_FINDINGS, EXIT_OK, PROMETHEUS_URL_ENV, REFRESH_INTERVAL, SCRAPE_INTERVAL, command_group, context_map,
     duration_option, err_console, input_errors, legacy_json_option, output_file_option, output_option,
-    render_document, resolve_output, state_option, stdout_console,
+    path_argument, path_option, render_document, resolve_output, state_option, stdout_console,
 )
 from waveguard.cli.rollout_live import LiveReporter, print_status, watch
 from waveguard.model.errors import InputError
@@ -215,8 +215,8 @@ def _checked_plan(plan_path: Path, fleet_model: Fleet, force: bool):
 
 @rollout_app.command("start")
 def start(
-    plan_path: Path = typer.Argument(..., help="Plan YAML (waveguard plan --output-file plan.yaml)."),
-    fleet: Optional[Path] = typer.Option(None, "--fleet", help="Fleet YAML (default: the scenario's, else built-in)."),
+    plan_path: Path = path_argument(..., help="Plan YAML (waveguard plan --output-file plan.yaml)."),
+    fleet: Optional[Path] = path_option(None, "--fleet", help="Fleet YAML (default: the scenario's, else built-in)."),
     state: Path = state_option(DEFAULT_STATE),
     seed: Optional[int] = typer.Option(None, "--seed", min=0, help="Simulator seed (default: the scenario's, else 0)."),
     output: str = output_option(STREAM_FORMATS),
@@ -238,9 +238,9 @@ def start(
                                                 "fleet's /metrics and DNS there for Prometheus."),
     dns_mode: str = typer.Option("probe", "--dns", help="probe (cache-bypassing DNS probes where a server is known) "
                                  "or metrics (CoreDNS SERVFAIL ratio from Prometheus)."),
-    backend_config: Optional[Path] = typer.Option(None, "--backend-config", help="YAML with prometheus / dns / "
+    backend_config: Optional[Path] = path_option(None, "--backend-config", help="YAML with prometheus / dns / "
                                                   "kubernetes sections (README: Real clusters)."),
-    kubeconfig: Optional[Path] = typer.Option(None, "--kubeconfig", help="kubeconfig for --target kubernetes."),
+    kubeconfig: Optional[Path] = path_option(None, "--kubeconfig", help="kubeconfig for --target kubernetes."),
     context: Optional[list[str]] = typer.Option(None, "--context", help="kubeconfig context, CLUSTER=CONTEXT per "
                                                 "cluster (or CONTEXT for a one-cluster fleet; default: its name)."),
 ) -> None:

@@ -11,16 +11,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
-import typer
-
 from waveguard.cli.common import input_errors, state_option, stdout_console
+from waveguard.cli.paths import path_option
 from waveguard.cli.rollout import DEFAULT_STATE, rollout_app
 
 
 @rollout_app.command("report")
 def report(
     state: Path = state_option(DEFAULT_STATE),
-    output_file: Optional[Path] = typer.Option(None, "--output-file",
+    output_file: Optional[Path] = path_option(None, "--output-file",
                                                help="HTML page to write (default: the state file's name with .html)."),
 ) -> None:
     """Render a rollout from its state file as HTML: waves, halts and why, gates against thresholds.

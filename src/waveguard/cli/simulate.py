@@ -11,6 +11,7 @@ from rich.table import Table
 from waveguard.cli.common import (
     input_errors, legacy_json_option, output_file_option, output_option, resolve_output, stdout_console,
 )
+from waveguard.cli.paths import path_argument, path_option
 from waveguard.cli.progress import progress
 from waveguard.model.errors import InputError
 
@@ -24,7 +25,7 @@ def register(app: typer.Typer) -> None:
 
     @app.command("simulate")
     def simulate_cmd(
-        scenario: Optional[Path] = typer.Argument(None, help="Scenario YAML (see docs/simulator.md).",
+        scenario: Optional[Path] = path_argument(None, help="Scenario YAML (see docs/simulator.md).",
                                                   show_default=False),
         builtin: Optional[str] = typer.Option(None, "--builtin", help="Run a shipped scenario by name."),
         list_: bool = typer.Option(False, "--list", help="List the shipped scenarios and exit."),
@@ -32,8 +33,8 @@ def register(app: typer.Typer) -> None:
         output: str = output_option(FORMATS),
         output_file: Optional[Path] = output_file_option("the summary"),
         legacy_json: bool = legacy_json_option(),
-        report: Optional[Path] = typer.Option(None, "--report", help="Write a self-contained HTML report."),
-        metrics_out: Optional[Path] = typer.Option(None, "--metrics-out", help="Write every series as CSV."),
+        report: Optional[Path] = path_option(None, "--report", help="Write a self-contained HTML report."),
+        metrics_out: Optional[Path] = path_option(None, "--metrics-out", help="Write every series as CSV."),
         workers: Optional[int] = typer.Option(None, "--workers", min=0,
                                               help="Processes to use (default 1; 0: one per CPU for large fleets)."),
     ) -> None:

@@ -161,15 +161,31 @@ def preflight(config: BackendConfig, plan: Plan, fleet: Fleet, **actuator: Any) 
     if config.prometheus is None:
         raise InputError("--target kubernetes", "real clusters need --signals prometheus --prometheus-url URL",
                          hint="gates read Prometheus and DNS probes; there is no simulator to read")
+    k8s = config.kubernetes or KubernetesConfig()
+    check_kubeconfig_files(k8s)  # local files before any round trip: not "Prometheus unreachable" first
     clusters = sorted({c.name for wave in plan.waves for c in plan.clusters_of(wave, fleet)})
     check_prometheus(config.prometheus, clusters)
-    k8s = config.kubernetes or KubernetesConfig()
     k8s = k8s.model_copy(update={"request_deadline_s": min(k8s.request_deadline_s, PREFLIGHT_REQUEST_DEADLINE_S)})
     target = KubernetesActuator(fleet, load_change([plan.change]), k8s, **actuator)
     try:
         check_clusters(target, clusters)
     finally:
         target.close()
+
+
+def check_kubeconfig_files(k8s: KubernetesConfig) -> None:
+    """Raises InputError naming a kubeconfig given (``--kubeconfig``, the backend file's
+    ``kubernetes.kubeconfig`` / ``rollback_kubeconfig``) that is no readable file. ``$KUBECONFIG``
+    is the client's to read: a list whose missing files it skips, as kubectl does."""
+    import os
+
+    from waveguard.rollout.k8s_preflight import HINT
+
+    for path, key in ((k8s.kubeconfig, "--kubeconfig / kubernetes.kubeconfig"),
+                      (k8s.rollback_kubeconfig, "kubernetes.rollback_kubeconfig")):
+        if path is not None and not (os.path.isfile(path) and os.access(path, os.R_OK)):
+            what = "no such file" if not os.path.exists(path) else "not a readable file"
+            raise InputError(path, f"cannot load kubeconfig: {what} ({key})", hint=HINT)
 
 
 def load_scenario_ref(ref: str) -> "Scenario":

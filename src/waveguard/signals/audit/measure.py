@@ -97,16 +97,45 @@ def _span(con: Any, notes: list[str], paths: str) -> tuple[datetime | None, date
     return first, last, max(1.0, (last - first).total_seconds())
 
 
+def _named(files: list[AuditFile], resolved: str) -> str:
+    """The file as the user named it, of its resolved name in the aggregate."""
+    return next((str(p) for p, _ in files if str(p.resolve()) == resolved), resolved)
+
+
 def _check_codes(con: Any, files: list[AuditFile]) -> None:
-    """Raises InputError (naming the file) for an event's ``responseStatus.code`` that is no HTTP
-    status (100-599) nor 0 (not set): ``-5`` was counted as a status of its own, ``"abc"`` or
-    ``1e30`` as none (:data:`sql.HTTP_STATUS_RE`, from the aggregate: no second pass)."""
+    """Raises InputError (naming the file) for an event whose ``user`` is no object (it was
+    dropped without a word: a string where audit.k8s.io has a UserInfo), or whose
+    ``responseStatus.code`` is no HTTP status (100-599) nor 0 (not set): ``-5`` was counted as a
+    status of its own, ``"abc"`` or ``1e30`` as none (:data:`sql.HTTP_STATUS_RE`). Both from the
+    aggregate: no second pass."""
+    no_user = _file_without_user(con, files)
+    if no_user is not None:
+        raise InputError(_named(files, no_user), "an event's user is no object (a string, a number, null or "
+                         "missing): audit.k8s.io Event.user is a UserInfo {\"username\": ...}",
+                         hint="fix or drop that event")
     bad = sql.unreadable_code(con)
     if bad is not None:
         file, text = bad
-        path = next((str(p) for p, _ in files if str(p.resolve()) == file), file)
-        raise InputError(path, f"an event's responseStatus.code {text[:20]!r} is no HTTP status (100-599)",
+        raise InputError(_named(files, file), f"an event's responseStatus.code {text[:20]!r} is no HTTP status (100-599)",
                          hint="fix or drop that event")
+
+
+def _file_without_user(con: Any, files: list[AuditFile]) -> str | None:
+    """The resolved name of a file with a usable event whose ``user`` is no object (a string,
+    null, missing; read as a STRUCT it is one of NULLs, as ``{}`` is); None when every one is an
+    object. A second pass reads ``user`` as JSON only when the aggregate has events without a
+    user (a log of authenticated requests is read once)."""
+    names = [r[0] for r in con.execute(f"SELECT DISTINCT file FROM agg WHERE {sql.valid_events()} "
+                                       "AND user_key IS NULL AND resource IS NOT NULL").fetchall()]
+    suspects = [f for f in files if str(f[0].resolve()) in names]
+    if not suspects:
+        return None
+    columns = {"kind": "VARCHAR", "apiVersion": "VARCHAR", "verb": "VARCHAR", "user": "JSON"}
+    known = ", ".join(sql.sql_str(v) for v in KNOWN_API_VERSIONS)
+    row = con.execute(f"SELECT filename FROM ({sql.source_sql(suspects, columns)}) WHERE kind = 'Event' AND apiVersion "
+                      f"IN ({known}) AND verb IS NOT NULL AND coalesce(json_type(\"user\"), '') <> 'OBJECT' "
+                      "ORDER BY filename LIMIT 1").fetchone()
+    return None if row is None else row[0]
 
 
 def _clients(con: Any, span: float, apf: APFConfig) -> list[MeasuredClient]:

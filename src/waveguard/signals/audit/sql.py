@@ -53,9 +53,9 @@ def sql_str(s: str) -> str:
     return "'" + s.replace("'", "''") + "'"
 
 
-def source_sql(files: list[AuditFile]) -> str:
-    """One SELECT over all ``files``: a read_json per compression, UNION ALL."""
-    cols = "{" + ", ".join(f"{sql_str(k)}: {sql_str(v)}" for k, v in COLUMNS.items()) + "}"
+def source_sql(files: list[AuditFile], columns: dict[str, str] = COLUMNS) -> str:
+    """One SELECT of ``columns`` over all ``files``: a read_json per compression, UNION ALL."""
+    cols = "{" + ", ".join(f"{sql_str(k)}: {sql_str(v)}" for k, v in columns.items()) + "}"
     by_comp: dict[str, list[str]] = {}
     for p, comp in files:
         by_comp.setdefault(comp, []).append(str(p.resolve()))
@@ -224,7 +224,7 @@ def later_stages_seen(con: Any, files: list[AuditFile]) -> bool:
     return bool(later)
 
 
-def _valid_events() -> str:
+def valid_events() -> str:
     """The SQL condition of a usable event: a JSON line of kind Event, a known apiVersion, a verb."""
     known = ", ".join(sql_str(v) for v in KNOWN_API_VERSIONS)
     return f"NOT garbage AND api_version IN ({known}) AND kind = 'Event' AND verb IS NOT NULL"
@@ -245,7 +245,7 @@ def select_usable(con: Any) -> None:
     """Create view ``ok``: the usable events with a user, the user agent cut to its first token
     (a view: a filter of the aggregate costs less than writing it to a table)."""
     con.execute(f"CREATE TEMP VIEW ok AS SELECT * REPLACE (split_part(ua, ' ', 1) AS ua) FROM agg "
-                f"WHERE {_valid_events()} AND user_key IS NOT NULL")
+                f"WHERE {valid_events()} AND user_key IS NOT NULL")
 
 
 def skipped_verbs(con: Any) -> dict[str, int]:

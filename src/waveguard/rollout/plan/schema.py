@@ -141,6 +141,20 @@ class Plan(BaseModel):
     #: monitoring has paged someone by then; past it the change has run unobserved too long.
     no_data_timeout_s: Seconds = Field(default=600.0, gt=0)
 
+    @field_validator("gates")
+    @classmethod
+    def _one_setting_per_gate(cls, gates: list[GateSpec]) -> list[GateSpec]:
+        """Raises ValueError for a gate kind listed twice with different settings: the engine
+        keeps one failure count per gate and cluster, the projection reads the first entry's
+        threshold and the halt the last one's ``failures_to_halt`` — each entry would silently
+        weaken the other (the same gate twice, alike, is one gate)."""
+        for i, gate in enumerate(gates):
+            first = next((j for j, g in enumerate(gates[:i]) if g.kind == gate.kind and g != gate), None)
+            if first is not None:
+                raise ValueError(f"gates.{i} names gate {gate.kind} again, with other settings than gates.{first}: "
+                                 "keep one entry per gate")
+        return gates
+
     @model_validator(mode="after")
     def _gates_evaluated_before_the_no_data_timeout(self) -> "Plan":
         if self.gate_interval_s > self.no_data_timeout_s:

@@ -1,0 +1,66 @@
+"""Bad input found by session 10's new-user trial: each case is one clear line naming the file
+(and line) and what to do, exit 2, nothing written — never a traceback, and never a file whose
+figures would silently weaken a gate or make a change look free."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import EXAMPLES
+from waveguard.cli.main import app
+
+#: A three-cluster fleet (staging and two production clusters): plans over it roll out in seconds.
+_FLEET = """\
+clusters:
+  - {name: stg, labels: {env: staging}, nodes: 20}
+  - {name: p1, labels: {env: prod}, nodes: 100}
+  - {name: p2, labels: {env: prod}, nodes: 300}
+"""
+
+
+def _one_line_exit_2(result, source: str, *keys: str) -> str:
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert result.exit_code == 2, result.output
+    assert len(lines) == 1 and "Traceback" not in result.output, result.output
+    assert lines[0].startswith(f"error: {source}") and all(k in lines[0] for k in keys), lines[0]
+    return lines[0]
+
+
+@pytest.fixture
+def small_plan(runner, tmp_path) -> tuple[Path, dict]:
+    """(the fleet file, the plan ``waveguard plan`` writes for the incident's change over it)."""
+    fleet = tmp_path / "fleet.yaml"
+    fleet.write_text(_FLEET)
+    plan = tmp_path / "plan.yaml"
+    result = runner.invoke(app, ["plan", str(EXAMPLES / "incident-telemetry"), "--fleet", str(fleet),
+                                 "--output-file", str(plan)])
+    assert result.exit_code == 0, result.output
+    return fleet, yaml.safe_load(plan.read_text())
+
+
+def test_a_gate_listed_twice_with_other_settings_is_refused_not_mixed(runner, tmp_path, small_plan):
+    """A second projection entry (threshold 100, failures_to_halt 1000) beside the planned one
+    passed plan --check, and the rollout mixed them: the first entry's threshold, the last one's
+    failures_to_halt — on the built-in fleet the incident's DaemonSet reached 10 % of production
+    and took its apiservers down instead of halting before the first production wave."""
+    fleet, plan = small_plan
+    plan["gates"] += [{"kind": "projection", "threshold": 100.0, "failures_to_halt": 1000}]
+    path = tmp_path / "twice.yaml"
+    path.write_text(yaml.safe_dump(plan))
+    state = tmp_path / "s.db"
+    for args in (["plan", "--check", str(path)], ["rollout", "start", str(path), "--state", str(state)]):
+        result = runner.invoke(app, [*args, "--fleet", str(fleet)])
+        _one_line_exit_2(result, f"{path}:", "gates.7 names gate projection again", "gates.6", "keep one")
+    assert not state.exists()
+
+
+def test_the_same_gate_twice_alike_is_one_gate(runner, tmp_path, small_plan):
+    fleet, plan = small_plan
+    plan["gates"] += [dict(plan["gates"][0])]
+    path = tmp_path / "alike.yaml"
+    path.write_text(yaml.safe_dump(plan))
+    result = runner.invoke(app, ["plan", "--check", str(path), "--fleet", str(fleet)])
+    assert result.exit_code == 0, result.output

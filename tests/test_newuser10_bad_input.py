@@ -64,3 +64,24 @@ def test_the_same_gate_twice_alike_is_one_gate(runner, tmp_path, small_plan):
     path.write_text(yaml.safe_dump(plan))
     result = runner.invoke(app, ["plan", "--check", str(path), "--fleet", str(fleet)])
     assert result.exit_code == 0, result.output
+
+
+@pytest.mark.parametrize(("extra", "key"), [
+    ("apiserver_replicas: 50000000", "apiserver_replicas"),
+    ("etcd_read_bytes_per_s: 1.0e+30", "etcd_read_bytes_per_s"),
+])
+def test_a_capacity_with_a_run_of_extra_zeros_is_refused_not_read_as_free(runner, tmp_path, extra, key):
+    """apiserver_replicas: 50000000 (a typo for 5) was read: its seats took the incident's
+    7,500-node cluster from overload to ok, exit 0. Capacities are bounded like nodes and memory."""
+    fleet = tmp_path / "fleet.yaml"
+    fleet.write_text(f"clusters:\n  - name: big\n    nodes: 7500\n    {extra}\n")
+    result = runner.invoke(app, ["analyse", str(EXAMPLES / "incident-telemetry"), "--fleet", str(fleet)])
+    _one_line_exit_2(result, f"{fleet}:4: clusters.0.{key}", "less than or equal to")
+
+
+def test_the_largest_capacities_within_the_bounds_are_read(runner, tmp_path):
+    fleet = tmp_path / "fleet.yaml"
+    fleet.write_text("clusters:\n  - {name: big, nodes: 7500, apiserver_replicas: 1000, "
+                     "etcd_read_bytes_per_s: 187500000000}\n")
+    result = runner.invoke(app, ["analyse", str(EXAMPLES / "incident-telemetry"), "--fleet", str(fleet)])
+    assert result.exit_code in (0, 1), result.output

@@ -64,6 +64,15 @@ MAX_OBJECTS = 1_000_000 * 110
 #: Memory of one apiserver replica or etcd member, bytes: the CPU bound of one replica (4,096
 #: cores) × constants.APISERVER_MEMORY_BYTES_PER_CORE (4 GiB), 16 TiB.
 MAX_MEMORY_BYTES = 4096 * C.APISERVER_MEMORY_BYTES_PER_CORE
+#: apiserver replicas of one cluster: the replicas publish their addresses in the one
+#: EndpointSlice of the ``kubernetes`` Service, which holds at most 1,000 endpoints (k8s:
+#: pkg/apis/discovery/validation/validation.go, maxEndpoints). Past it a figure is a typo whose
+#: seats make any change look free (50,000,000 replicas took the incident's 7,500-node cluster
+#: from overload to ok).
+MAX_APISERVER_REPLICAS = 1000
+#: Bytes per second one cluster's etcd returns to range reads: the member bound (15) × a
+#: 100 GbE link each, 12.5 GB/s (constants.ETCD_RANGE_BYTES_PER_S is a 1 GbE link's).
+MAX_ETCD_READ_BYTES_PER_S = 15 * 12.5e9
 
 #: A Kubernetes version as a fleet file gives it: MAJOR.MINOR, a "v" prefix and a patch accepted.
 VERSION_PATTERN = r"^v?\d+\.\d+(\.\d+)?$"
@@ -84,7 +93,7 @@ class Cluster(BaseModel):
     #: (GKE, 2025).
     nodes: Count = Field(ge=0, le=1_000_000)
     pods: Count | None = Field(default=None, ge=0, le=MAX_OBJECTS)
-    apiserver_replicas: Count | None = Field(default=None, ge=1)
+    apiserver_replicas: Count | None = Field(default=None, ge=1, le=MAX_APISERVER_REPLICAS)
     apiserver_memory_bytes: Count | None = Field(default=None, gt=0, le=MAX_MEMORY_BYTES)
     #: "MAJOR.MINOR" (a "v" prefix and a patch are accepted), quoted in YAML: 1.30, not 1.3.
     kubernetes_version: str = Field(default="1.30", pattern=VERSION_PATTERN)
@@ -115,7 +124,7 @@ class Cluster(BaseModel):
     #: etcd members (default ETCD_MEMBERS, 3) and the bytes/s they return to range reads together
     #: (default: members × ETCD_RANGE_BYTES_PER_S); memory of one member (ETCD_MEMBER_MEMORY_BYTES).
     etcd_members: Count | None = Field(default=None, ge=1, le=15)
-    etcd_read_bytes_per_s: Number | None = Field(default=None, gt=0)
+    etcd_read_bytes_per_s: Number | None = Field(default=None, gt=0, le=MAX_ETCD_READ_BYTES_PER_S)
     etcd_memory_bytes: Count | None = Field(default=None, gt=0, le=MAX_MEMORY_BYTES)
 
     @field_validator("name", mode="before")

@@ -85,3 +85,25 @@ def test_the_largest_capacities_within_the_bounds_are_read(runner, tmp_path):
                      "etcd_read_bytes_per_s: 187500000000}\n")
     result = runner.invoke(app, ["analyse", str(EXAMPLES / "incident-telemetry"), "--fleet", str(fleet)])
     assert result.exit_code in (0, 1), result.output
+
+
+@pytest.mark.parametrize(("backend", "args"), [
+    ("prometheus: [1, 2]\n", []),
+    ("prometheus: 5\n", []),
+    ("dns: [1]\n", []),
+    ("kubernetes: x\n", ["--target", "kubernetes"]),
+])
+def test_a_backend_section_that_is_no_mapping_is_one_line_not_a_traceback(runner, tmp_path, small_plan, backend,
+                                                                           args):
+    """``prometheus: [1, 2]`` (or a number, or ``kubernetes: x``) in --backend-config was a
+    TypeError traceback from dict(); ``dns: [1]`` named pydantic's class (DNSConfig)."""
+    fleet, plan = small_plan
+    path = tmp_path / "plan.yaml"
+    conf = tmp_path / "backend.yaml"
+    conf.write_text(backend)
+    state = tmp_path / "s.db"
+    result = runner.invoke(app, ["rollout", "start", str(path), "--fleet", str(fleet), "--state", str(state),
+                                 "--signals", "prometheus", "--prometheus-url", "http://127.0.0.1:9",
+                                 "--backend-config", str(conf), *args])
+    _one_line_exit_2(result, f"{conf}:1: {backend.split(':')[0]}: expected a mapping of settings")
+    assert not state.exists()

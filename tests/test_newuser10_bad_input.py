@@ -107,3 +107,15 @@ def test_a_backend_section_that_is_no_mapping_is_one_line_not_a_traceback(runner
                                  "--backend-config", str(conf), *args])
     _one_line_exit_2(result, f"{conf}:1: {backend.split(':')[0]}: expected a mapping of settings")
     assert not state.exists()
+
+
+@pytest.mark.parametrize("endpoints", ["[10.0.0.1, 10.0.0.1]", "['::1', '0:0::1']"])
+def test_an_apiserver_endpoint_listed_twice_is_refused(runner, tmp_path, endpoints):
+    """breakglass kubeconfig wrote two contexts and two clusters of one name for an address
+    listed twice (kubectl keeps one of them, silently)."""
+    fleet = tmp_path / "fleet.yaml"
+    fleet.write_text(f"clusters:\n  - name: a\n    nodes: 10\n    apiserver_endpoints: {endpoints}\n")
+    out = tmp_path / "bg.kubeconfig"
+    result = runner.invoke(app, ["breakglass", "kubeconfig", "--fleet", str(fleet), "--output-file", str(out)])
+    _one_line_exit_2(result, f"{fleet}:4: clusters.0.apiserver_endpoints", "listed twice")
+    assert not out.exists()

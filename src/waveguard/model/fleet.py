@@ -64,11 +64,9 @@ MAX_OBJECTS = 1_000_000 * 110
 #: Memory of one apiserver replica or etcd member, bytes: the CPU bound of one replica (4,096
 #: cores) × constants.APISERVER_MEMORY_BYTES_PER_CORE (4 GiB), 16 TiB.
 MAX_MEMORY_BYTES = 4096 * C.APISERVER_MEMORY_BYTES_PER_CORE
-#: apiserver replicas of one cluster: the replicas publish their addresses in the one
-#: EndpointSlice of the ``kubernetes`` Service, which holds at most 1,000 endpoints (k8s:
-#: pkg/apis/discovery/validation/validation.go, maxEndpoints). Past it a figure is a typo whose
-#: seats make any change look free (50,000,000 replicas took the incident's 7,500-node cluster
-#: from overload to ok).
+#: apiserver replicas of one cluster: they publish their addresses in the ``kubernetes`` Service's
+#: one EndpointSlice, of at most 1,000 endpoints (k8s: pkg/apis/discovery/validation/validation.go,
+#: maxEndpoints). 50,000,000 (a typo) took the incident's largest cluster from overload to ok.
 MAX_APISERVER_REPLICAS = 1000
 #: Bytes per second one cluster's etcd returns to range reads: the member bound (15) × a
 #: 100 GbE link each, 12.5 GB/s (constants.ETCD_RANGE_BYTES_PER_S is a 1 GbE link's).
@@ -162,7 +160,10 @@ class Cluster(BaseModel):
     @field_validator("apiserver_endpoints")
     @classmethod
     def _ip_addresses(cls, v: list[str] | None) -> list[str] | None:
-        return None if v is None else [str(ipaddress.ip_address(str(a).strip())) for a in v]
+        ips = None if v is None else [str(ipaddress.ip_address(str(a).strip())) for a in v]
+        if ips and len(set(ips)) < len(ips):  # breakglass kubeconfig: one context per address
+            raise ValueError(f"{next(a for a in ips if ips.count(a) > 1)} is listed twice (one per apiserver replica)")
+        return ips
 
     @field_validator("objects")
     @classmethod

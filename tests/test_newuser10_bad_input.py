@@ -119,3 +119,33 @@ def test_an_apiserver_endpoint_listed_twice_is_refused(runner, tmp_path, endpoin
     result = runner.invoke(app, ["breakglass", "kubeconfig", "--fleet", str(fleet), "--output-file", str(out)])
     _one_line_exit_2(result, f"{fleet}:4: clusters.0.apiserver_endpoints", "listed twice")
     assert not out.exists()
+
+
+def test_a_plan_whose_change_is_an_empty_path_is_refused(runner, tmp_path, small_plan, monkeypatch):
+    """``change: ""`` was read as the current folder, whole: the error named some other file
+    there (a binary one, say), or the rollout took whatever manifests the folder held."""
+    fleet, plan = small_plan
+    path = tmp_path / "plan.yaml"
+    path.write_text(yaml.safe_dump({**plan, "change": ""}))
+    monkeypatch.chdir(EXAMPLES / "incident-telemetry")
+    state = tmp_path / "s.db"
+    for args in (["plan", "--check", str(path)], ["rollout", "start", str(path), "--state", str(state)]):
+        result = runner.invoke(app, [*args, "--fleet", str(fleet)])
+        _one_line_exit_2(result, f"{path}:", "change: the change's path is empty")
+    assert not state.exists()
+
+
+@pytest.mark.parametrize(("text", "where"), [
+    ("change: ''\n", "change.manifests.0: no file or folder ''"),
+    ("change: {manifests: []}\n", "change.manifests: List should have at least 1 item"),
+    ("fleet: ''\n", "fleet: no fleet file ''"),
+])
+def test_a_scenario_path_that_is_empty_is_refused(runner, tmp_path, text, where):
+    """A scenario's ``change: ''`` or ``fleet: ''`` read the scenario's own folder (an error
+    about another file there, or '.: cannot read fleet file: it is a folder'); ``manifests: []``
+    was 'error: : no .yaml/.yml/.json manifests found', naming no file."""
+    (tmp_path / "binary.yaml").write_bytes(b"\xff\xfe")
+    path = tmp_path / "scenario.yaml"
+    path.write_text(f"name: x\nduration_s: 60\n{text}")
+    result = runner.invoke(app, ["simulate", str(path)])
+    _one_line_exit_2(result, f"{path}:3: {where}")

@@ -141,6 +141,14 @@ class Plan(BaseModel):
     #: monitoring has paged someone by then; past it the change has run unobserved too long.
     no_data_timeout_s: Seconds = Field(default=600.0, gt=0)
 
+    @field_validator("change")
+    @classmethod
+    def _change_named(cls, change: str) -> str:
+        """Raises ValueError for an empty path: it would be read as the current folder, whole."""
+        if not change.strip():
+            raise ValueError("the change's path is empty: give the file or folder of its rendered manifests")
+        return change
+
     @field_validator("gates")
     @classmethod
     def _one_setting_per_gate(cls, gates: list[GateSpec]) -> list[GateSpec]:

@@ -149,3 +149,21 @@ def test_a_scenario_path_that_is_empty_is_refused(runner, tmp_path, text, where)
     path.write_text(f"name: x\nduration_s: 60\n{text}")
     result = runner.invoke(app, ["simulate", str(path)])
     _one_line_exit_2(result, f"{path}:3: {where}")
+
+
+@pytest.mark.parametrize(("extra", "cls", "key", "line"), [
+    ("", ", rate_per_s: true", "classes.0.rate_per_s", 7),
+    ("", ", rate_per_s: 1, limit: true", "classes.0.limit", 7),
+    ("  replicas: true\n", ", rate_per_s: 1", "replicas", 6),
+    ("  update_share: true\n", ", rate_per_s: 1", "update_share", 6),
+])
+def test_a_boolean_for_a_measured_profile_figure_is_refused(runner, tmp_path, extra, cls, key, line):
+    """``rate_per_s: true`` was costed as 1 request/s and ``replicas: true`` as one replica, as
+    pydantic's lax mode reads them; fleet, plan and scenario figures already refused booleans."""
+    path = tmp_path / "profile.yaml"
+    path.write_text("- client: Deployment/mon/agent\n  agent: x\n  per_node: false\n  namespace: mon\n"
+                    f"  service_account: agent\n{extra}  classes:\n"
+                    f"  - {{verb: list, resource: pods, scope: cluster, trigger: periodic{cls}}}\n")
+    result = runner.invoke(app, ["analyse", "--profiles", str(path), "-o", "json"])
+    message = _one_line_exit_2(result, f"{path}:{line}: profile 0: {key}: expected a number, got the boolean true")
+    assert "Value error" not in message

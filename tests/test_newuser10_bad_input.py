@@ -167,3 +167,34 @@ def test_a_boolean_for_a_measured_profile_figure_is_refused(runner, tmp_path, ex
     result = runner.invoke(app, ["analyse", "--profiles", str(path), "-o", "json"])
     message = _one_line_exit_2(result, f"{path}:{line}: profile 0: {key}: expected a number, got the boolean true")
     assert "Value error" not in message
+
+
+@pytest.mark.parametrize(("gate", "failures", "needle"), [
+    ("projection", 2, "the projection is evaluated once, before each wave is applied, so 2 failures never accrue"),
+    ("apiserver_p99_latency", 43, "43 failures never accrue in wave 'staging', which evaluates the gate 42 times "
+                                  "(bake_s 1260 / gate_interval_s 30): give at most 42"),
+])
+def test_a_failures_to_halt_no_wave_can_reach_is_refused(runner, tmp_path, small_plan, gate, failures, needle):
+    """The projection runs once before each wave's apply: with failures_to_halt: 2 its failure
+    was never enough, and on the built-in fleet the incident's DaemonSet was applied to 10 % of
+    production and took its apiservers down (plan --check: no finding). A bake gate whose
+    failures_to_halt exceeds its evaluations in a bake (100, read as a percentage) never halts."""
+    fleet, plan = small_plan
+    index = next(i for i, g in enumerate(plan["gates"]) if g["kind"] == gate)
+    plan["gates"][index]["failures_to_halt"] = failures
+    path = tmp_path / "never.yaml"
+    path.write_text(yaml.safe_dump(plan))
+    state = tmp_path / "s.db"
+    for args in (["plan", "--check", str(path)], ["rollout", "start", str(path), "--state", str(state)]):
+        result = runner.invoke(app, [*args, "--fleet", str(fleet)])
+        _one_line_exit_2(result, f"{path}:", f"gates.{index}.failures_to_halt: {needle}")
+    assert not state.exists()
+
+
+def test_a_failures_to_halt_every_bake_can_reach_is_taken(runner, tmp_path, small_plan):
+    fleet, plan = small_plan
+    plan["gates"][0]["failures_to_halt"] = 42  # 1260 s / 30 s: the last evaluation at the bake's end
+    path = tmp_path / "plan.yaml"
+    path.write_text(yaml.safe_dump(plan))
+    result = runner.invoke(app, ["plan", "--check", str(path), "--fleet", str(fleet)])
+    assert result.exit_code == 0, result.output

@@ -25,11 +25,12 @@ is a kind a plan may name, with its default threshold.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-from pydantic_core import PydanticCustomError
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from waveguard.model.apiversion import strip_api_header
 from waveguard.model.errors import InputError, first_error, key_error
@@ -168,6 +169,28 @@ class Plan(BaseModel):
         if self.gate_interval_s > self.no_data_timeout_s:
             raise ValueError(f"gate_interval_s {self.gate_interval_s:g} is over no_data_timeout_s "
                              f"{self.no_data_timeout_s:g}: a gate without data must be evaluated again before it")
+        return self
+
+    @model_validator(mode="after")
+    def _failures_that_can_accrue(self) -> "Plan":
+        """Raises ValidationError at ``gates.N.failures_to_halt`` for a count no wave can reach, so
+        that the gate could never halt: the projection is evaluated once before each wave's apply
+        (it needs 1); the other gates every ``gate_interval_s`` of a bake, ⌈bake_s / gate_interval_s⌉
+        times."""
+        wave = min(self.waves, key=lambda w: w.bake_s)
+        times = math.ceil(wave.bake_s / self.gate_interval_s - 1e-9)
+        for i, gate in enumerate(self.gates):
+            if gate.kind == "projection" and gate.failures_to_halt != 1:
+                why = ("the projection is evaluated once, before each wave is applied, so {n} failures never "
+                       "accrue: give 1")
+            elif gate.kind != "projection" and gate.failures_to_halt > times:
+                why = (f"{{n}} failures never accrue in wave {wave.name!r}, which evaluates the gate {times} times "
+                       f"(bake_s {wave.bake_s:g} / gate_interval_s {self.gate_interval_s:g}): give at most {times}")
+            else:
+                continue
+            error = PydanticCustomError("failures_never_accrue", why, {"n": gate.failures_to_halt})
+            raise ValidationError.from_exception_data("Plan", [InitErrorDetails(
+                type=error, loc=("gates", i, "failures_to_halt"), input=gate.failures_to_halt)])
         return self
 
     @model_validator(mode="after")

@@ -198,3 +198,14 @@ def test_a_failures_to_halt_every_bake_can_reach_is_taken(runner, tmp_path, smal
     path.write_text(yaml.safe_dump(plan))
     result = runner.invoke(app, ["plan", "--check", str(path), "--fleet", str(fleet)])
     assert result.exit_code == 0, result.output
+
+
+@pytest.mark.parametrize(("text", "what"), [("", "an empty file"), ("- a\n- b\n", "a list"),
+                                            ("just text\n", "a single value")])
+def test_a_plan_file_that_is_no_mapping_says_so(runner, tmp_path, text, what):
+    """An empty, list or scalar plan file was '(top level): Input should be a valid dictionary
+    or instance of Plan' (pydantic's words, and the empty file named no line)."""
+    path = tmp_path / "plan.yaml"
+    path.write_text(text)
+    result = runner.invoke(app, ["plan", "--check", str(path)])
+    _one_line_exit_2(result, f"{path}:1: is {what}, not a plan", "waveguard plan CHANGE --output-file plan.yaml")

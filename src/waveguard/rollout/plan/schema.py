@@ -213,6 +213,10 @@ def load_plan(path: str | Path, fleet: Fleet) -> Plan:
     unknown gate kind names the registered ones."""
     path = Path(path)
     data, node, _ = read_yaml_file(path, "plan")
+    if not isinstance(data, dict):  # pydantic's words: "a valid dictionary or instance of Plan"
+        what = "an empty file" if data is None else f"a {'list' if isinstance(data, list) else 'single value'}"
+        raise InputError(str(path), f"is {what}, not a plan (a mapping with change, waves and gates)", line=1,
+                         hint="waveguard plan CHANGE --output-file plan.yaml writes one")
     try:
         plan = Plan.model_validate(strip_api_header(data, "Plan", str(path)))
     except ValidationError as exc:

@@ -209,3 +209,21 @@ def test_a_plan_file_that_is_no_mapping_says_so(runner, tmp_path, text, what):
     path.write_text(text)
     result = runner.invoke(app, ["plan", "--check", str(path)])
     _one_line_exit_2(result, f"{path}:1: is {what}, not a plan", "waveguard plan CHANGE --output-file plan.yaml")
+
+
+def test_a_node_name_kubectl_would_refuse_is_refused_before_the_patches(runner, tmp_path):
+    """plan --emit-patches --nodes wrote label patches for a node named 'Bad Name!', which
+    kubectl (or Argo CD) refuses when the wave is applied; now the nodes file is refused."""
+    fleet = tmp_path / "fleet.yaml"
+    fleet.write_text(_FLEET)
+    nodes = tmp_path / "nodes.yaml"
+    nodes.write_text("stg: [n1]\np1: ['Bad Name!', b]\np2: [ip-10-0-0-1.ec2.internal]\n")
+    out, plan = tmp_path / "gitops", tmp_path / "plan.yaml"
+    result = runner.invoke(app, ["plan", str(EXAMPLES / "incident-telemetry"), "--fleet", str(fleet),
+                                 "--emit-patches", str(out), "--nodes", str(nodes), "--output-file", str(plan)])
+    _one_line_exit_2(result, f"{nodes}: cluster 'p1': 'Bad Name!' is not a node name")
+    assert not out.exists() and not plan.exists()
+    nodes.write_text("stg: [n1]\np1: [a, b]\np2: [ip-10-0-0-1.ec2.internal]\n")
+    result = runner.invoke(app, ["plan", str(EXAMPLES / "incident-telemetry"), "--fleet", str(fleet),
+                                 "--emit-patches", str(out), "--nodes", str(nodes), "--output-file", str(plan)])
+    assert result.exit_code == 0, result.output

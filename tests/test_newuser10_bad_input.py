@@ -227,3 +227,19 @@ def test_a_node_name_kubectl_would_refuse_is_refused_before_the_patches(runner, 
     result = runner.invoke(app, ["plan", str(EXAMPLES / "incident-telemetry"), "--fleet", str(fleet),
                                  "--emit-patches", str(out), "--nodes", str(nodes), "--output-file", str(plan)])
     assert result.exit_code == 0, result.output
+
+
+@pytest.mark.parametrize(("gate", "threshold"), [("workload_error_rate", 5), ("dns_probe", 1)])
+def test_a_share_gate_threshold_its_figure_never_exceeds_is_refused(runner, tmp_path, small_plan, gate, threshold):
+    """``{kind: workload_error_rate, threshold: 5}`` (5 %, written as a percentage) passed plan
+    --check: a share of requests is never above 5, so the gate passed whatever it read."""
+    fleet, plan = small_plan
+    plan["gates"] = [g for g in plan["gates"] if g["kind"] != gate] + [{"kind": gate, "threshold": threshold}]
+    path = tmp_path / "plan.yaml"
+    path.write_text(yaml.safe_dump(plan))
+    result = runner.invoke(app, ["plan", "--check", str(path), "--fleet", str(fleet)])
+    _one_line_exit_2(result, f"{path}:", f"threshold {threshold}: {gate} reads a share (0 to 1)",
+                     f"({threshold} % is {threshold / 100:g})")
+    plan["gates"][-1]["threshold"] = 0.05
+    path.write_text(yaml.safe_dump(plan))
+    assert runner.invoke(app, ["plan", "--check", str(path), "--fleet", str(fleet)]).exit_code == 0

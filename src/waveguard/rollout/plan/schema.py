@@ -78,6 +78,17 @@ class GateSpec(BaseModel):
                                       {"kind": repr(kind), "known": ", ".join(GATE_KINDS)})
         return kind
 
+    @model_validator(mode="after")
+    def _threshold_can_fail(self) -> "GateSpec":
+        """Raises ValueError for a threshold a share gate's figure can never exceed (``5`` meant
+        as 5 %): the gate would pass whatever it reads."""
+        most = GATE_KINDS[self.kind].most
+        if self.threshold is not None and most is not None and self.threshold >= most:
+            raise ValueError(f"threshold {self.threshold:g}: {self.kind} reads a share (0 to {most:g}), which never "
+                             f"exceeds it, so the gate could never fail; give a fraction ({self.threshold:g} % is "
+                             f"{self.threshold / 100:g})")
+        return self
+
     @property
     def limit(self) -> float:
         """The threshold evaluated against: the plan's, else the gate's default."""

@@ -139,7 +139,8 @@ def test_export_of_a_plan_naming_a_gate_twice(runner, tmp_path):
     """A plan listing its gates twice was exported with every metric, MetricTemplate and alert
     name twice (Flagger's second template replaces the first on apply; Argo Rollouts refuses
     duplicate metric names). The same gate twice is exported once; twice with different
-    thresholds is one line naming the plan, nothing written."""
+    thresholds is a bad plan (the rollout would mix the two: tests/test_newuser10_bad_input.py),
+    one line naming the plan, nothing written."""
     plan = _plan(runner, tmp_path)
     plan["change"] = str(CHANGE.resolve())
     same = tmp_path / "same.yaml"
@@ -155,8 +156,9 @@ def test_export_of_a_plan_naming_a_gate_twice(runner, tmp_path):
     out.mkdir()
     result = runner.invoke(app, ["export", "all", "--plan", str(differ), "--output-dir", str(out)])
     assert result.exit_code == 2 and result.stdout == ""
-    assert result.stderr.strip() == (f"error: {differ}: names gate apiserver_p99_latency twice with different "
-                                     "settings (keep one; the exported objects have one name per gate)")
+    assert result.stderr.strip() == (f"error: {differ}:4: gates: gates.7 names gate apiserver_p99_latency again, "
+                                     "with other settings than gates.0: keep one entry per gate (the plan format: "
+                                     "docs/rollout.md, its JSON Schema: waveguard schema plan)")
     assert list(out.iterdir()) == []
 
 

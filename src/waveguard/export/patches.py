@@ -38,6 +38,9 @@ API_VERSION = "waveguard.io/v1alpha1"
 #: (Argo CD sync options; Flux kustomize-controller's per-object prune switch).
 NODE_ANNOTATIONS = {"argocd.argoproj.io/sync-options": "Prune=false,Delete=false,ServerSideApply=true",
                     "kustomize.toolkit.fluxcd.io/prune": "disabled"}
+#: A Node's name: a DNS-1123 subdomain of at most 253 characters (k8s: pkg/apis/core/validation
+#: ValidateNodeName → apimachinery's IsDNS1123Subdomain).
+DNS1123_SUBDOMAIN = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*"
 
 
 def folder_name(wave: str) -> str:
@@ -119,6 +122,11 @@ def load_nodes(data: Any, source: str) -> dict[str, list[str]]:
             raise InputError(source, f"cluster {cluster!r}: give a non-empty list of node names")
         if len(set(names)) != len(names):
             raise InputError(source, f"cluster {cluster!r}: a node is named twice")
+        bad = next((n for n in names if len(n) > 253 or not re.fullmatch(DNS1123_SUBDOMAIN, n)), None)
+        if bad is not None:  # kubectl would refuse the node patches written for it
+            raise InputError(source, f"cluster {cluster!r}: {bad[:60]!r} is not a node name (a DNS-1123 subdomain: "
+                             "lower-case letters, digits, '-' and '.', at most 253 characters)",
+                             hint="give the names kubectl get nodes prints")
         out[str(cluster)] = list(names)
     return out
 

@@ -64,6 +64,13 @@ MAX_OBJECTS = 1_000_000 * 110
 #: Memory of one apiserver replica or etcd member, bytes: the CPU bound of one replica (4,096
 #: cores) × constants.APISERVER_MEMORY_BYTES_PER_CORE (4 GiB), 16 TiB.
 MAX_MEMORY_BYTES = 4096 * C.APISERVER_MEMORY_BYTES_PER_CORE
+#: apiserver replicas of one cluster: they publish their addresses in the ``kubernetes`` Service's
+#: one EndpointSlice, of at most 1,000 endpoints (k8s: pkg/apis/discovery/validation/validation.go,
+#: maxEndpoints). 50,000,000 (a typo) took the incident's largest cluster from overload to ok.
+MAX_APISERVER_REPLICAS = 1000
+#: Bytes per second one cluster's etcd returns to range reads: the member bound (15) × a
+#: 100 GbE link each, 12.5 GB/s (constants.ETCD_RANGE_BYTES_PER_S is a 1 GbE link's).
+MAX_ETCD_READ_BYTES_PER_S = 15 * 12.5e9
 
 #: A Kubernetes version as a fleet file gives it: MAJOR.MINOR, a "v" prefix and a patch accepted.
 VERSION_PATTERN = r"^v?\d+\.\d+(\.\d+)?$"
@@ -84,7 +91,7 @@ class Cluster(BaseModel):
     #: (GKE, 2025).
     nodes: Count = Field(ge=0, le=1_000_000)
     pods: Count | None = Field(default=None, ge=0, le=MAX_OBJECTS)
-    apiserver_replicas: Count | None = Field(default=None, ge=1)
+    apiserver_replicas: Count | None = Field(default=None, ge=1, le=MAX_APISERVER_REPLICAS)
     apiserver_memory_bytes: Count | None = Field(default=None, gt=0, le=MAX_MEMORY_BYTES)
     #: "MAJOR.MINOR" (a "v" prefix and a patch are accepted), quoted in YAML: 1.30, not 1.3.
     kubernetes_version: str = Field(default="1.30", pattern=VERSION_PATTERN)
@@ -115,7 +122,7 @@ class Cluster(BaseModel):
     #: etcd members (default ETCD_MEMBERS, 3) and the bytes/s they return to range reads together
     #: (default: members × ETCD_RANGE_BYTES_PER_S); memory of one member (ETCD_MEMBER_MEMORY_BYTES).
     etcd_members: Count | None = Field(default=None, ge=1, le=15)
-    etcd_read_bytes_per_s: Number | None = Field(default=None, gt=0)
+    etcd_read_bytes_per_s: Number | None = Field(default=None, gt=0, le=MAX_ETCD_READ_BYTES_PER_S)
     etcd_memory_bytes: Count | None = Field(default=None, gt=0, le=MAX_MEMORY_BYTES)
 
     @field_validator("name", mode="before")
@@ -153,7 +160,10 @@ class Cluster(BaseModel):
     @field_validator("apiserver_endpoints")
     @classmethod
     def _ip_addresses(cls, v: list[str] | None) -> list[str] | None:
-        return None if v is None else [str(ipaddress.ip_address(str(a).strip())) for a in v]
+        ips = None if v is None else [str(ipaddress.ip_address(str(a).strip())) for a in v]
+        if ips and len(set(ips)) < len(ips):  # breakglass kubeconfig: one context per address
+            raise ValueError(f"{next(a for a in ips if ips.count(a) > 1)} is listed twice (one per apiserver replica)")
+        return ips
 
     @field_validator("objects")
     @classmethod

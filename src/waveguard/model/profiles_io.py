@@ -39,7 +39,7 @@ def load_profiles(path: str | os.PathLike[str]) -> list[RequestProfile]:
         except ValidationError as exc:
             err = first_error(exc)
             key = "".join(f"{x}: " if j == len(err["loc"]) - 1 else f"{x}." for j, x in enumerate(err["loc"]))
-            msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
+            msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"].removeprefix("Value error, ")
             line = line_of(node, (i, *err["loc"]) if isinstance(data, list) else tuple(err["loc"]))
             raise InputError(str(p), f"profile {i}: {key}{msg}", line=line, hint="fix this key") from None
     return out

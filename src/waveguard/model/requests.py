@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from waveguard.model import constants as C
 from waveguard.model.defaults import empty_list
+from waveguard.model.strict_types import Count, Number
 
 Verb = Literal["get", "list", "watch", "create", "update", "patch", "delete"]
 #: cluster: all objects; namespace: one namespace; node: ``spec.nodeName=<own node>`` field
@@ -32,8 +33,8 @@ MUTATING_VERBS = frozenset({"create", "update", "patch", "delete"})
 
 class RequestClass(BaseModel):
     """One kind of request sent by one replica of a client. A file's unknown key, a NaN or
-    infinite figure and a negative rate or page size are refused: read as no load, they would
-    make a change look free."""
+    infinite figure, a negative rate or page size and a boolean for a number (``true`` read as
+    1) are refused: read as no load, they would make a change look free."""
 
     model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
@@ -43,7 +44,7 @@ class RequestClass(BaseModel):
     scope: Scope
     trigger: Trigger
     #: periodic: requests/s per replica; per_event: requests per event in scope.
-    rate_per_s: float = Field(default=0.0, ge=0)
+    rate_per_s: Number = Field(default=0.0, ge=0)
     #: LIST/WATCH resourceVersion semantics (k8s: the API concepts' resourceVersion /
     #: resourceVersionMatch table): "0" (any: the watch cache, limit ignored); "" (most recent:
     #: a consistent read); LISTs only — "not-older-than" (a resourceVersion N with
@@ -52,7 +53,7 @@ class RequestClass(BaseModel):
     #: served, version by version: :func:`waveguard.model.work.list_route`.
     resource_version: Literal["0", "", "not-older-than", "exact"] = "0"
     #: Page size of a paginated LIST (``limit``), None when unpaginated.
-    limit: int | None = Field(default=None, ge=0)
+    limit: Count | None = Field(default=None, ge=0)
     #: A label or field selector is set (changes the etcd work estimate).
     selector: bool = False
     #: Sent by the elected leader only (one replica per cluster).
@@ -107,12 +108,12 @@ class RequestProfile(BaseModel):
     client: str  # Kind/namespace/name of the workload, or the user of an audit log
     agent: str  # recogniser family, e.g. "opentelemetry-collector"
     per_node: bool
-    replicas: int = Field(default=1, ge=0)
+    replicas: Count = Field(default=1, ge=0)
     namespace: str = "default"
     service_account: str = "default"
     classes: list[RequestClass] = Field(default_factory=empty_list)
     #: Fraction of replicas restarted at once by a rolling update (maxUnavailable), 0..1.
-    update_share: float = Field(default=0.0, ge=0, le=1)
+    update_share: Number = Field(default=0.0, ge=0, le=1)
     upper_bound: bool = False
     #: Label selector of the clusters where these requests are sent (empty: every cluster). A
     #: measured profile can hold behaviour seen only under some clusters' traffic.

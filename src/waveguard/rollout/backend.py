@@ -261,12 +261,17 @@ def _check_choices(opts: BackendOptions) -> None:
 
 
 def _read_config_file(path: str) -> dict[str, Any]:
-    """The ``--backend-config`` YAML: a mapping with prometheus, dns and kubernetes sections."""
-    from waveguard.model.yamlio import read_yaml_file
+    """The ``--backend-config`` YAML: a mapping with prometheus, dns and kubernetes sections,
+    each a mapping of settings (or empty). Raises InputError naming the file (and the line)."""
+    from waveguard.model.yamlio import line_of, read_yaml_file
 
-    conf = read_yaml_file(path, "backend file")[0] or {}  # duplicate keys, unreadable files: InputError
+    data, node, _ = read_yaml_file(path, "backend file")  # duplicate keys, unreadable files: InputError
+    conf = data or {}
     if not isinstance(conf, dict) or set(conf) - {"prometheus", "dns", "kubernetes"}:
         raise InputError(path, "expected a mapping with prometheus, dns and kubernetes sections", hint=HINT)
+    for name, section in conf.items():
+        if section is not None and not isinstance(section, dict):
+            raise InputError(path, f"{name}: expected a mapping of settings (key: value), got {section!r:.40}", line=line_of(node, (name,)), hint=HINT)
     return conf
 
 

@@ -371,7 +371,10 @@ def find_project_path(raw: str) -> Path | None:
 
 def _find_path(raw: str, base_dir: Path) -> Path | None:
     """A path as written, relative to the scenario's folder, the working folder, or the
-    package's data folder (``examples/...`` of the built-in scenarios)."""
+    package's data folder (``examples/...`` of the built-in scenarios). None for an empty path
+    (it would be the scenario's own folder, read whole)."""
+    if not raw.strip():
+        return None
     candidates = [Path(raw)] if Path(raw).is_absolute() else [base_dir / raw, Path.cwd() / raw]
     # The shipped examples are package data (src/waveguard/data/examples; the repository's
     # examples/ links there), so the built-in scenarios work from any install.

@@ -58,7 +58,7 @@ class ChangeSpec(BaseModel):
     """The change rolled out: rendered manifests (analysed into profiles) or inline profiles."""
 
     model_config = STRICT
-    manifests: list[str] | None = None
+    manifests: list[str] | None = Field(default=None, min_length=1)
     profile: _StrictProfile | list[_StrictProfile] | None = None
     backoff: bool = True
     initial_share: Number = Field(default=0.0, ge=0.0, le=1.0)

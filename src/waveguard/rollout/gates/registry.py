@@ -54,7 +54,8 @@ class Gate:
     ``reads_apiserver``: with no apiserver replica up (``up{job="apiserver"} == 0``) it fails
     without a figure (value None: nothing was read); ``reading``: the figure as data (:class:`~waveguard.model.readings.Reading`),
     which Prometheus reads as PromQL and ``waveguard export`` writes out (None: no one PromQL,
-    e.g. DNS probes). Exactly one of ``check`` (per cluster, from signals, during the bake)
+    e.g. DNS probes); ``most``: the largest figure it can read (a share of lookups or requests:
+    1; None: unbounded), so a threshold at or above it could never fail. Exactly one of ``check`` (per cluster, from signals, during the bake)
     and ``project`` (before a wave is applied, from request profiles) is set.
     """
 
@@ -69,6 +70,7 @@ class Gate:
     check: SignalCheck | None = None
     project: ProjectionCheck | None = None
     reading: Reading | None = None
+    most: float | None = None
 
     @property
     def before_apply(self) -> bool:
@@ -101,13 +103,13 @@ def register(gate: Gate) -> Gate:
 
 def signal_gate(name: str, *, reads: str, unit: str, default_threshold: float, source: str,
                 control_plane: bool = False, default_on: bool = False,
-                reads_apiserver: bool = False, reading: Reading | None = None
+                reads_apiserver: bool = False, reading: Reading | None = None, most: float | None = None
                 ) -> Callable[[SignalCheck], SignalCheck]:
     """Decorator: register the decorated ``(signals, cluster, limit) -> GateResult`` as gate
     ``name`` (the fields are :class:`Gate`'s). Returns the function unchanged."""
     def decorate(check: SignalCheck) -> SignalCheck:
         register(Gate(name, reads, unit, default_threshold, source, control_plane, default_on, reads_apiserver,
-                      check=check, reading=reading))
+                      check=check, reading=reading, most=most))
         return check
     return decorate
 

@@ -9,7 +9,7 @@ NAME = "workload_error_rate"
 
 
 @signal_gate(NAME, reads="workload request error rate", unit="ratio", default_threshold=0.05,
-             source="what Argo Rollouts / Flagger analyses typically use (5 % errors)")
+             source="what Argo Rollouts / Flagger analyses typically use (5 % errors)", most=1.0)
 def evaluate(signals: Signals, cluster: str, limit: float) -> GateResult:
     """Fails when more than ``limit`` of the workloads' requests fail."""
     return threshold_check(NAME, cluster, signals.workload_error_ratio(cluster), limit, "workload error ratio")

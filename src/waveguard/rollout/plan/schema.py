@@ -25,11 +25,12 @@ is a kind a plan may name, with its default threshold.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-from pydantic_core import PydanticCustomError
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from waveguard.model.apiversion import strip_api_header
 from waveguard.model.errors import InputError, first_error, key_error
@@ -76,6 +77,17 @@ class GateSpec(BaseModel):
             raise PydanticCustomError("unknown_gate", "unknown gate {kind}; known: {known}",
                                       {"kind": repr(kind), "known": ", ".join(GATE_KINDS)})
         return kind
+
+    @model_validator(mode="after")
+    def _threshold_can_fail(self) -> "GateSpec":
+        """Raises ValueError for a threshold a share gate's figure can never exceed (``5`` meant
+        as 5 %): the gate would pass whatever it reads."""
+        most = GATE_KINDS[self.kind].most
+        if self.threshold is not None and most is not None and self.threshold >= most:
+            raise ValueError(f"threshold {self.threshold:g}: {self.kind} reads a share (0 to {most:g}), which never "
+                             f"exceeds it, so the gate could never fail; give a fraction ({self.threshold:g} % is "
+                             f"{self.threshold / 100:g})")
+        return self
 
     @property
     def limit(self) -> float:
@@ -141,11 +153,55 @@ class Plan(BaseModel):
     #: monitoring has paged someone by then; past it the change has run unobserved too long.
     no_data_timeout_s: Seconds = Field(default=600.0, gt=0)
 
+    @field_validator("change")
+    @classmethod
+    def _change_named(cls, change: str) -> str:
+        """Raises ValueError for an empty path: it would be read as the current folder, whole."""
+        if not change.strip():
+            raise ValueError("the change's path is empty: give the file or folder of its rendered manifests")
+        return change
+
+    @field_validator("gates")
+    @classmethod
+    def _one_setting_per_gate(cls, gates: list[GateSpec]) -> list[GateSpec]:
+        """Raises ValueError for a gate kind listed twice with different settings: the engine
+        keeps one failure count per gate and cluster, the projection reads the first entry's
+        threshold and the halt the last one's ``failures_to_halt`` — each entry would silently
+        weaken the other (the same gate twice, alike, is one gate)."""
+        for i, gate in enumerate(gates):
+            first = next((j for j, g in enumerate(gates[:i]) if g.kind == gate.kind and g != gate), None)
+            if first is not None:
+                raise ValueError(f"gates.{i} names gate {gate.kind} again, with other settings than gates.{first}: "
+                                 "keep one entry per gate")
+        return gates
+
     @model_validator(mode="after")
     def _gates_evaluated_before_the_no_data_timeout(self) -> "Plan":
         if self.gate_interval_s > self.no_data_timeout_s:
             raise ValueError(f"gate_interval_s {self.gate_interval_s:g} is over no_data_timeout_s "
                              f"{self.no_data_timeout_s:g}: a gate without data must be evaluated again before it")
+        return self
+
+    @model_validator(mode="after")
+    def _failures_that_can_accrue(self) -> "Plan":
+        """Raises ValidationError at ``gates.N.failures_to_halt`` for a count no wave can reach, so
+        that the gate could never halt: the projection is evaluated once before each wave's apply
+        (it needs 1); the other gates every ``gate_interval_s`` of a bake, ⌈bake_s / gate_interval_s⌉
+        times."""
+        wave = min(self.waves, key=lambda w: w.bake_s)
+        times = math.ceil(wave.bake_s / self.gate_interval_s - 1e-9)
+        for i, gate in enumerate(self.gates):
+            if gate.kind == "projection" and gate.failures_to_halt != 1:
+                why = ("the projection is evaluated once, before each wave is applied, so {n} failures never "
+                       "accrue: give 1")
+            elif gate.kind != "projection" and gate.failures_to_halt > times:
+                why = (f"{{n}} failures never accrue in wave {wave.name!r}, which evaluates the gate {times} times "
+                       f"(bake_s {wave.bake_s:g} / gate_interval_s {self.gate_interval_s:g}): give at most {times}")
+            else:
+                continue
+            error = PydanticCustomError("failures_never_accrue", why, {"n": gate.failures_to_halt})
+            raise ValidationError.from_exception_data("Plan", [InitErrorDetails(
+                type=error, loc=("gates", i, "failures_to_halt"), input=gate.failures_to_halt)])
         return self
 
     @model_validator(mode="after")
@@ -168,6 +224,10 @@ def load_plan(path: str | Path, fleet: Fleet) -> Plan:
     unknown gate kind names the registered ones."""
     path = Path(path)
     data, node, _ = read_yaml_file(path, "plan")
+    if not isinstance(data, dict):  # pydantic's words: "a valid dictionary or instance of Plan"
+        what = "an empty file" if data is None else f"a {'list' if isinstance(data, list) else 'single value'}"
+        raise InputError(str(path), f"is {what}, not a plan (a mapping with change, waves and gates)", line=1,
+                         hint="waveguard plan CHANGE --output-file plan.yaml writes one")
     try:
         plan = Plan.model_validate(strip_api_header(data, "Plan", str(path)))
     except ValidationError as exc:

@@ -73,6 +73,7 @@ def saturation_figure(runs: list[StrategyResult]) -> dict:
                      "saturated at some moment (the table's figure)", loc="left", fontsize=11)
         charts.finish(ax, "control planes", xlabel=None, legend="outside" if ax is axes[0] else "")
     axes[-1].set_xlabel("minutes from the start")
+    charts.separate_labels(fig)
     return {"title": "Production control planes saturated", "note": "per strategy, by the definition above: how many "
             "are saturated at each moment, and how many have been so far (where the dashed line ends: the table's "
             "count); grey: those with no apiserver replica up; dotted lines: wave starts; red: the halt.",

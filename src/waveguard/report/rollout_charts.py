@@ -52,6 +52,7 @@ def waves_figure(record: RolloutRecord) -> dict:
     ax.legend(unique.values(), unique.keys(), loc="lower right", framealpha=0.9)
     ax.set_xlabel(XLABEL)
     ax.grid(alpha=0.3, axis="x")
+    charts.separate_labels(fig)  # a wave that starts as the rollout halts: its name off the halt's label
     return {"title": "Waves", "note": "each wave from its start to the moment it passed or halted; dotted: wave "
             "starts; red: the halt; orange: the rollback.", "png": charts.figure_png(fig)}
 
@@ -129,6 +130,7 @@ def gates_figure(record: RolloutRecord, units: dict[str, str], close_up: bool = 
     for ax, gate in zip(axes, gates, strict=True):
         gate_panel(ax, record, gate, units.get(gate, ""), window)
     axes[-1].set_xlabel(XLABEL)
+    charts.separate_labels(fig)
     if close_up:
         return {"title": "The halt, close up", "note": "the same gates from just before the start of the wave that "
                 "halted to the end of the rollout.", "png": charts.figure_png(fig)}

@@ -165,3 +165,30 @@ def test_bad_object_bytes_in_a_fleet_file(tmp_path, object_bytes, message):
     with pytest.raises(InputError, match=message) as exc:
         load_fleet(path)
     assert exc.value.line == 4
+
+
+@pytest.mark.parametrize("width", [80, 120])
+def test_the_inventory_table_keeps_measured_by_on_one_line(runner, monkeypatch, width):
+    """At 80 columns "measured by" was 8 cells wide and "WATCH event ×128" wrapped onto three
+    lines beside each resource. Headers now wrap first, and when "WATCH event ×n" still does
+    not fit on one line the table says "WATCH ×n", as the note under it explains."""
+    import re
+
+    from rich.cells import cell_len
+
+    require_shared(APISERVER)
+    monkeypatch.setenv("COLUMNS", str(width))
+    result = runner.invoke(app, ["measure", "--metrics", str(APISERVER)], terminal_width=width)
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert max(cell_len(line) for line in lines) <= width
+    body = [line for line in lines if line.startswith("│")]
+    cells = [line.split("│")[5].strip() for line in body]
+    label = re.compile(r"(GET|LIST|WATCH event|WATCH) ×\d+")
+    assert all(label.fullmatch(c) for c in cells if c) and sum(map(bool, cells)) >= 20
+    names = [line.split("│")[1].strip() for line in body]
+    measured = {n: c for n, c in zip(names, cells, strict=True) if c}  # on the resource's own line
+    assert measured["clusterrolebindings"] == ("WATCH ×128" if width == 80 else "WATCH event ×128")
+    assert measured["configmaps"] == "GET ×6"
+    note = " ".join(lines[lines.index(next(line for line in lines if line.startswith("└"))) + 1:])
+    assert ("WATCH ×n: n watch events" if width == 80 else "WATCH event ×n: n watch events") in note

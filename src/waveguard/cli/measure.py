@@ -231,20 +231,39 @@ def _classes_table(classes):
 
 def _render_objects(inventory) -> None:
     """The object inventory as a table that fits the width: a resource's group under its name
-    (names are never cut; at 80 columns the cells were folded mid-word)."""
+    (names are never cut; at 80 columns the cells were folded mid-word), then what "measured by"
+    means. Too narrow for "WATCH event ×n" on one line (80 columns: "measured by" wrapped onto
+    three), the table says "WATCH ×n", as the note under it explains."""
     from waveguard.cli.common import table_console
-    from waveguard.model import constants as C
-    from waveguard.report.fit import Column, fitted_table
+    from waveguard.report.fit import Column, fits, fitted_table
 
-    columns = [Column("resource (group)", wrap=True), Column("objects", justify="right"),
-               Column("bytes per object", justify="right", wrap=True),
-               Column("model constant", justify="right", wrap=True), Column("measured by", wrap=True)]
+    def columns(measured_wraps: bool) -> list[Column]:
+        return [Column("resource (group)", wrap=True), Column("objects", justify="right"),
+                Column("bytes per object", justify="right", wrap=True),
+                Column("model constant", justify="right", wrap=True), Column("measured by", wrap=measured_wraps)]
+
+    console = table_console()
+    rows = _object_rows(inventory, short=False)
+    short = not fits(console.width, columns(False), rows)  # "measured by" on one line, or shorter
+    if short:
+        rows = _object_rows(inventory, short=True)
+    table, _ = fitted_table(console, f"object counts and sizes from {inventory.source}", columns(short), rows)
+    console.print(table)
+    console.print("[dim]bytes per object: the mean of the responses named under measured by (GET ×n: n GETs; "
+                  f"{'WATCH ×n' if short else 'WATCH event ×n'}: n watch events; LIST ×n: n LISTs, over the objects "
+                  "listed); model constant: the size the model assumes without a measurement.[/]")
+
+
+def _object_rows(inventory, short: bool) -> list[list[str]]:
+    """One row per resource; ``short``: "WATCH ×n" for "WATCH event ×n" (the label of
+    :func:`waveguard.signals.objects.object_inventory`)."""
+    from waveguard.model import constants as C
+
     rows = []
     for r in inventory.resources:
         model = C.OBJECT_BYTES.get(r.resource)
+        measured_by = r.measured_by.replace("WATCH event ×", "WATCH ×") if short else r.measured_by
         rows.append([r.resource + (f"\n({r.group})" if r.group else ""), "—" if r.objects is None else f"{r.objects:,}",
                      "—" if r.bytes_per_object is None else f"{r.bytes_per_object:,.0f}",
-                     "—" if model is None else f"{model:,}", r.measured_by])
-    console = table_console()
-    table, _ = fitted_table(console, f"object counts and sizes from {inventory.source}", columns, rows)
-    console.print(table)
+                     "—" if model is None else f"{model:,}", measured_by])
+    return rows

@@ -90,7 +90,7 @@ def _layout(width: int, columns: Sequence[Column], cells: list[list[Text]]) -> t
     """The columns kept (optional ones dropped, highest ``drop`` first, until the rest fit
     ``width`` at their comfortable widths), their widths once narrowed, and every column's
     natural width (its widest cell or header line)."""
-    natural = [max([*(cell_len(line) for line in c.name.splitlines()), *(t.cell_len for t in (row[i] for row in cells))])
+    natural = [max([*(cell_len(line) for line in c.name.splitlines()), *(_lines_width(row[i]) for row in cells)])
                for i, c in enumerate(columns)]
     least = [_least_width(c, natural[i], [row[i] for row in cells]) for i, c in enumerate(columns)]
     comfortable = [min(natural[i], max(least[i], WRAP_COMFORT)) if c.wrap else least[i] for i, c in enumerate(columns)]
@@ -100,7 +100,17 @@ def _layout(width: int, columns: Sequence[Column], cells: list[list[Text]]) -> t
         if not droppable:
             break
         kept.remove(max(droppable, key=lambda i: (columns[i].drop, i)))
-    return kept, _narrow(kept, columns, natural, least, width), natural
+    body = [max((_lines_width(row[i]) for row in cells), default=0) for i in range(len(columns))]
+    # headers wrap first: a column wider than its cells gives up its header's width before any
+    # column wraps or cuts a cell
+    headers_wrapped = _narrow(kept, columns, natural, [max(lo, b) for lo, b in zip(least, body, strict=True)], width)
+    return kept, _narrow(kept, columns, headers_wrapped, least, width), natural
+
+
+def _lines_width(text: Text) -> int:
+    """Cells of the longest line of ``text`` (a name over its group is as wide as the longer)."""
+    plain = text.plain
+    return cell_len(plain) if "\n" not in plain else max(cell_len(line) for line in plain.splitlines())
 
 
 def _cell(value: str | Text, wraps: bool) -> Text:

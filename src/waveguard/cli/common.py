@@ -27,6 +27,7 @@ import typer
 if TYPE_CHECKING:  # rich is imported when something is printed through it, not at start-up
     from rich.console import Console
 
+from waveguard.cli.trim import trimmed
 from waveguard.model.apiversion import API_VERSION as API_VERSION  # re-exported: the commands use it
 from waveguard.model.apiversion import versioned
 from waveguard.model.errors import InputError
@@ -82,7 +83,7 @@ def stdout_console() -> Console:
     from rich.console import Console
 
     piped_width = 200 if not os.environ.get("COLUMNS", "").isdigit() else None
-    return Console(file=sys.stdout, soft_wrap=False, width=piped_width if not sys.stdout.isatty() else None)
+    return trimmed(Console(file=sys.stdout, soft_wrap=False, width=piped_width if not sys.stdout.isatty() else None))
 
 
 def stderr_wrapping_console() -> Console:
@@ -90,7 +91,7 @@ def stderr_wrapping_console() -> Console:
     width (``$COLUMNS`` when set, else 80 when not a terminal), unlike the one-line errors."""
     from rich.console import Console
 
-    return Console(stderr=True, soft_wrap=False, highlight=False)
+    return trimmed(Console(stderr=True, soft_wrap=False, highlight=False))
 
 
 def wrapped_lines(text: str, width: int, first: str = "", hang: str = "  ") -> list[str]:
@@ -116,12 +117,13 @@ def for_tables(console: Console) -> Console:
     (piped, ``color_system`` None): rich's highlighter would only add styles that are never
     written, after compiling its patterns (~4 ms of ``analyse``'s start-up, issue 17); with
     colour, text is highlighted as before. No emoji: ``:name:`` in a path or a message is
-    printed as written (rich's emoji codes, ~2 ms to import, are never loaded)."""
+    printed as written (rich's emoji codes, ~2 ms to import, are never loaded). Lines end
+    without spaces (:func:`trimmed`)."""
     if console.color_system is None:
         from rich.highlighter import NullHighlighter
 
         console.highlighter = NullHighlighter()
-    return console
+    return trimmed(console)
 
 
 def note(text: str) -> None:

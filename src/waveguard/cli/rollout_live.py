@@ -20,6 +20,7 @@ from rich.console import Console, RenderableType
 from rich.live import Live
 
 from waveguard.cli.common import input_errors, render_document, stdout_console, wrapped_lines
+from waveguard.cli.trim import trimmed
 
 if TYPE_CHECKING:
     from waveguard.rollout.eventlog import Event, EventLog, RolloutState
@@ -122,7 +123,7 @@ class LiveReporter:
         self.as_json = as_json
         self.fold = LiveFold()
         self.lock = threading.Lock()  # the Live thread reads the fold the engine's thread advances
-        self.console = Console(stderr=True)
+        self.console = trimmed(Console(stderr=True))  # its tables' lines end without spaces
         self.live = None if as_json else Live(get_renderable=self._renderable, console=self.console,
                                               refresh_per_second=4, transient=False)
         for e in log.events():  # a resumed rollout: what happened before

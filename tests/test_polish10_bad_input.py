@@ -216,3 +216,14 @@ def test_a_missing_kubeconfig_is_named_before_prometheus_is_asked(runner, tmp_pa
     line = _one_line_exit_2(result, f"{missing}: cannot load kubeconfig: no such file", hint, "nothing was written")
     assert "Prometheus" not in line
     assert not state.exists()
+
+
+@pytest.mark.parametrize("text", ["", "# nothing here\n---\n"])
+def test_breakglass_check_of_a_file_with_no_objects_is_bad_input(runner, tmp_path, text):
+    """``breakglass check --manifests empty.yaml`` said "NOT protected", exit 1 (findings), as if
+    the file had been read: a file with no object to check is bad input, exit 2."""
+    empty, out = tmp_path / "empty.yaml", tmp_path / "report.txt"
+    empty.write_text(text)
+    result = runner.invoke(app, ["breakglass", "check", "--manifests", str(empty), "--output-file", str(out)])
+    _one_line_exit_2(result, f"{empty}: no objects to check")
+    assert not out.exists()

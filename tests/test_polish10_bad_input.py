@@ -227,3 +227,31 @@ def test_breakglass_check_of_a_file_with_no_objects_is_bad_input(runner, tmp_pat
     result = runner.invoke(app, ["breakglass", "check", "--manifests", str(empty), "--output-file", str(out)])
     _one_line_exit_2(result, f"{empty}: no objects to check")
     assert not out.exists()
+
+
+@pytest.mark.parametrize(("kind", "text", "said"), [
+    ("fleet", "clustres:\n  - name: a\n    nodes: 5\n", "1: clustres: unknown key, did you mean 'clusters'?"),
+    ("fleet", "clusters:\n  - name: a\n    nodse: 5\n", "3: clusters.0.nodse: cluster 'a': unknown key, did you mean 'nodes'?"),
+    ("fleet", "zzz: 1\n", "1: zzz: unknown key"),
+    ("plan", None, "wavse: unknown key, did you mean 'waves'?"),
+    ("scenario", "duraton_s", "duraton_s: unknown key, did you mean 'duration_s'?"),
+])
+def test_a_misspelt_key_is_named_with_the_nearest_valid_one(runner, tmp_path, incident_plan, kind, text, said):
+    """A fleet file's misspelt 'clusters:' said "not a mapping with a 'clusters' list" (the key
+    unnamed); a scenario's misspelt duration_s said "duration_s: Field required". Now the key
+    given, its line, and the valid key it is nearest (difflib)."""
+    from tests.conftest import EXAMPLES, ROOT
+
+    path = tmp_path / f"{kind}.yaml"
+    if kind == "fleet":
+        path.write_text(text)
+        args = ["analyse", str(EXAMPLES / "incident-telemetry"), "--fleet", str(path)]
+    elif kind == "plan":
+        path.write_text(incident_plan.read_text().replace("\nwaves:", "\nwavse:"))
+        args = ["plan", "--check", str(path)]
+    else:
+        shipped = ROOT / "src" / "waveguard" / "data" / "scenarios" / "cluster-flags-etcd.yaml"
+        path.write_text(shipped.read_text().replace("\nduration_s:", f"\n{text}:"))
+        args = ["simulate", str(path)]
+    line = _one_line_exit_2(runner.invoke(app, args), f"{path}:", said)
+    assert "Field required" not in line and "not a mapping" not in line

@@ -255,3 +255,25 @@ def test_a_misspelt_key_is_named_with_the_nearest_valid_one(runner, tmp_path, in
         args = ["simulate", str(path)]
     line = _one_line_exit_2(runner.invoke(app, args), f"{path}:", said)
     assert "Field required" not in line and "not a mapping" not in line
+
+
+@pytest.mark.parametrize(("version", "minor"), [("1.30.2-eks-a737599", (1, 30)), ("v1.29.3-gke.1093000", (1, 29)),
+                                                ("1.28.5+k3s1", (1, 28)), ("v1.30.2-rc.1+build.5", (1, 30))])
+def test_a_cloud_kubernetes_version_is_read_as_major_minor(tmp_path, version, minor):
+    """``kubectl version`` of EKS, GKE and k3s prints a semantic version with pre-release or
+    build metadata; the fleet's pattern refused it (a user had to strip it by hand)."""
+    from waveguard.model.fleet import load_fleet
+
+    path = tmp_path / "fleet.yaml"
+    path.write_text(f'clusters:\n  - name: a\n    nodes: 5\n    kubernetes_version: "{version}"\n')
+    assert load_fleet(path).clusters[0].version_tuple == minor
+
+
+@pytest.mark.parametrize("version", ["banana", "1.30-eks", "1.30.2-", "1.30.2+", "1.30.2-a..b", "1.3.0.1", "1.30.2 x"])
+def test_a_version_that_is_no_kubernetes_version_is_still_refused(runner, tmp_path, version):
+    from tests.conftest import EXAMPLES
+
+    path = tmp_path / "fleet.yaml"
+    path.write_text(f'clusters:\n  - name: a\n    nodes: 5\n    kubernetes_version: "{version}"\n')
+    result = runner.invoke(app, ["analyse", str(EXAMPLES / "incident-telemetry"), "--fleet", str(path)])
+    _one_line_exit_2(result, f"{path}:4:", "is not a Kubernetes version: give MAJOR.MINOR")

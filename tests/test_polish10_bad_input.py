@@ -277,3 +277,27 @@ def test_a_version_that_is_no_kubernetes_version_is_still_refused(runner, tmp_pa
     path.write_text(f'clusters:\n  - name: a\n    nodes: 5\n    kubernetes_version: "{version}"\n')
     result = runner.invoke(app, ["analyse", str(EXAMPLES / "incident-telemetry"), "--fleet", str(path)])
     _one_line_exit_2(result, f"{path}:4:", "is not a Kubernetes version: give MAJOR.MINOR")
+
+
+def test_ray_is_told_to_log_errors_only_when_connecting(monkeypatch):
+    """``risk --ray-address ray://HOST:PORT`` printed Ray's INFO line ("Passing the following kwargs
+    to ray.init() on the server") before waveguard's one error line: the driver's "ray" logger is
+    set to ERROR through ray.init's own ``logging_level``. (A real unreachable address takes Ray's
+    ~30 s client time-out: checked by hand, see the commit.)"""
+    import logging
+    import sys
+    import types
+
+    from waveguard.model.errors import SourceUnavailableError
+    from waveguard.risk.executors import run_ray
+
+    calls = []
+
+    def init(**kwargs):
+        calls.append(kwargs)
+        raise ConnectionError("ray client connection timeout")
+
+    monkeypatch.setitem(sys.modules, "ray", types.SimpleNamespace(is_initialized=lambda: False, init=init))
+    with pytest.raises(SourceUnavailableError, match="cannot reach the Ray cluster"):
+        run_ray(None, 1, "ray://127.0.0.1:1")  # type: ignore[arg-type]
+    assert calls == [{"address": "ray://127.0.0.1:1", "log_to_driver": False, "logging_level": logging.ERROR}]

@@ -65,12 +65,10 @@ MAX_OBJECTS = 1_000_000 * 110
 #: cores) × constants.APISERVER_MEMORY_BYTES_PER_CORE (4 GiB), 16 TiB.
 MAX_MEMORY_BYTES = 4096 * C.APISERVER_MEMORY_BYTES_PER_CORE
 
-#: A Kubernetes version as a fleet file gives it: MAJOR.MINOR, a "v" prefix and a patch accepted,
-#: and after the patch a semantic version's pre-release and build metadata (semver.org 2.0.0 §9,
-#: §10: ``-`` / ``+`` then dot-separated ``[0-9A-Za-z-]`` identifiers), as ``kubectl version``
-#: prints a cloud's build (its gitVersion: ``v1.29.3-gke.1093000``, ``v1.30.2-eks-a737599``,
-#: ``v1.28.5+k3s1``; k8s.io/apimachinery/pkg/util/version ParseSemantic reads them so). The model
-#: reads MAJOR.MINOR only (:attr:`Cluster.version_tuple`).
+#: A Kubernetes version as a fleet file gives it: MAJOR.MINOR, a "v" prefix, a patch and after it a
+#: semantic version's pre-release and build metadata (semver.org 2.0.0 §9-10; k8s.io/apimachinery
+#: util/version ParseSemantic), as ``kubectl version`` prints a cloud's build: v1.29.3-gke.1093000,
+#: v1.30.2-eks-a737599, v1.28.5+k3s1. The model reads MAJOR.MINOR (:attr:`Cluster.version_tuple`).
 _SEMVER_IDS = r"[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*"
 VERSION_PATTERN = rf"^v?\d+\.\d+(\.\d+(-{_SEMVER_IDS})?(\+{_SEMVER_IDS})?)?$"
 

@@ -216,3 +216,88 @@ def test_a_missing_kubeconfig_is_named_before_prometheus_is_asked(runner, tmp_pa
     line = _one_line_exit_2(result, f"{missing}: cannot load kubeconfig: no such file", hint, "nothing was written")
     assert "Prometheus" not in line
     assert not state.exists()
+
+
+@pytest.mark.parametrize("text", ["", "# nothing here\n---\n"])
+def test_breakglass_check_of_a_file_with_no_objects_is_bad_input(runner, tmp_path, text):
+    """``breakglass check --manifests empty.yaml`` said "NOT protected", exit 1 (findings), as if
+    the file had been read: a file with no object to check is bad input, exit 2."""
+    empty, out = tmp_path / "empty.yaml", tmp_path / "report.txt"
+    empty.write_text(text)
+    result = runner.invoke(app, ["breakglass", "check", "--manifests", str(empty), "--output-file", str(out)])
+    _one_line_exit_2(result, f"{empty}: no objects to check")
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(("kind", "text", "said"), [
+    ("fleet", "clustres:\n  - name: a\n    nodes: 5\n", "1: clustres: unknown key, did you mean 'clusters'?"),
+    ("fleet", "clusters:\n  - name: a\n    nodse: 5\n", "3: clusters.0.nodse: cluster 'a': unknown key, did you mean 'nodes'?"),
+    ("fleet", "zzz: 1\n", "1: zzz: unknown key"),
+    ("plan", None, "wavse: unknown key, did you mean 'waves'?"),
+    ("scenario", "duraton_s", "duraton_s: unknown key, did you mean 'duration_s'?"),
+])
+def test_a_misspelt_key_is_named_with_the_nearest_valid_one(runner, tmp_path, incident_plan, kind, text, said):
+    """A fleet file's misspelt 'clusters:' said "not a mapping with a 'clusters' list" (the key
+    unnamed); a scenario's misspelt duration_s said "duration_s: Field required". Now the key
+    given, its line, and the valid key it is nearest (difflib)."""
+    from tests.conftest import EXAMPLES, ROOT
+
+    path = tmp_path / f"{kind}.yaml"
+    if kind == "fleet":
+        path.write_text(text)
+        args = ["analyse", str(EXAMPLES / "incident-telemetry"), "--fleet", str(path)]
+    elif kind == "plan":
+        path.write_text(incident_plan.read_text().replace("\nwaves:", "\nwavse:"))
+        args = ["plan", "--check", str(path)]
+    else:
+        shipped = ROOT / "src" / "waveguard" / "data" / "scenarios" / "cluster-flags-etcd.yaml"
+        path.write_text(shipped.read_text().replace("\nduration_s:", f"\n{text}:"))
+        args = ["simulate", str(path)]
+    line = _one_line_exit_2(runner.invoke(app, args), f"{path}:", said)
+    assert "Field required" not in line and "not a mapping" not in line
+
+
+@pytest.mark.parametrize(("version", "minor"), [("1.30.2-eks-a737599", (1, 30)), ("v1.29.3-gke.1093000", (1, 29)),
+                                                ("1.28.5+k3s1", (1, 28)), ("v1.30.2-rc.1+build.5", (1, 30))])
+def test_a_cloud_kubernetes_version_is_read_as_major_minor(tmp_path, version, minor):
+    """``kubectl version`` of EKS, GKE and k3s prints a semantic version with pre-release or
+    build metadata; the fleet's pattern refused it (a user had to strip it by hand)."""
+    from waveguard.model.fleet import load_fleet
+
+    path = tmp_path / "fleet.yaml"
+    path.write_text(f'clusters:\n  - name: a\n    nodes: 5\n    kubernetes_version: "{version}"\n')
+    assert load_fleet(path).clusters[0].version_tuple == minor
+
+
+@pytest.mark.parametrize("version", ["banana", "1.30-eks", "1.30.2-", "1.30.2+", "1.30.2-a..b", "1.3.0.1", "1.30.2 x"])
+def test_a_version_that_is_no_kubernetes_version_is_still_refused(runner, tmp_path, version):
+    from tests.conftest import EXAMPLES
+
+    path = tmp_path / "fleet.yaml"
+    path.write_text(f'clusters:\n  - name: a\n    nodes: 5\n    kubernetes_version: "{version}"\n')
+    result = runner.invoke(app, ["analyse", str(EXAMPLES / "incident-telemetry"), "--fleet", str(path)])
+    _one_line_exit_2(result, f"{path}:4:", "is not a Kubernetes version: give MAJOR.MINOR")
+
+
+def test_ray_is_told_to_log_errors_only_when_connecting(monkeypatch):
+    """``risk --ray-address ray://HOST:PORT`` printed Ray's INFO line ("Passing the following kwargs
+    to ray.init() on the server") before waveguard's one error line: the driver's "ray" logger is
+    set to ERROR through ray.init's own ``logging_level``. (A real unreachable address takes Ray's
+    ~30 s client time-out: checked by hand, see the commit.)"""
+    import logging
+    import sys
+    import types
+
+    from waveguard.model.errors import SourceUnavailableError
+    from waveguard.risk.executors import run_ray
+
+    calls = []
+
+    def init(**kwargs):
+        calls.append(kwargs)
+        raise ConnectionError("ray client connection timeout")
+
+    monkeypatch.setitem(sys.modules, "ray", types.SimpleNamespace(is_initialized=lambda: False, init=init))
+    with pytest.raises(SourceUnavailableError, match="cannot reach the Ray cluster"):
+        run_ray(None, 1, "ray://127.0.0.1:1")  # type: ignore[arg-type]
+    assert calls == [{"address": "ray://127.0.0.1:1", "log_to_driver": False, "logging_level": logging.ERROR}]

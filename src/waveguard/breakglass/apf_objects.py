@@ -63,10 +63,14 @@ class Translation:
 def read_flowcontrol_documents(paths: list[str]) -> list[Document]:
     """The FlowSchema / PriorityLevelConfiguration documents under ``paths`` (files or folders),
     with file and line. Other kinds are skipped. Raises :class:`InputError` on unreadable or
-    malformed YAML and on a flowcontrol object whose apiVersion waveguard does not read."""
+    malformed YAML, on a flowcontrol object whose apiVersion waveguard does not read, and when
+    ``paths`` hold no object at all (an empty file: ``check`` said "NOT protected", exit 1, of
+    the defaults alone, as if the file had been read)."""
     docs: list[Document] = []
+    objects = 0
     for f in manifest_files(paths):
         for doc in read_documents(f):
+            objects += 1
             if doc.kind not in FLOWCONTROL_KINDS:
                 continue
             if doc.api_version not in P.READ_API_VERSIONS:
@@ -74,6 +78,9 @@ def read_flowcontrol_documents(paths: list[str]) -> list[Document]:
                                  line=doc.location.line, hint=f"use {P.API_VERSION}")
             _check_admissible(doc)
             docs.append(doc)
+    if not objects:
+        raise InputError(", ".join(paths), "no objects to check: empty, or only comments",
+                         hint="give FlowSchemas and levels, or --live")
     return docs
 
 

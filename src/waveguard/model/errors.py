@@ -12,7 +12,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 
@@ -119,14 +119,27 @@ def first_error(exc: Any) -> dict[str, Any]:
     return dict(next((e for e in errors if e["type"] == "extra_forbidden"), errors[0]))
 
 
+def unknown_key(key: object, known: Iterable[str] = ()) -> str:
+    """"unknown key", and the valid key of ``known`` nearest ``key`` when one is close (difflib's
+    ratio ≥ 0.6: ``wavse`` → ``waves``, ``clustres`` → ``clusters``)."""
+    import difflib
+
+    match = difflib.get_close_matches(str(key), list(known), n=1)
+    return f"unknown key, did you mean {match[0]!r}?" if match else "unknown key"
+
+
 def key_error(source: str, err: Mapping[str, Any], *, prefix: tuple = (), line: int | None = None,
-              hint: str = "fix or remove this key", message: str | None = None) -> InputError:
+              hint: str = "fix or remove this key", message: str | None = None, known: Iterable[str] = ()
+              ) -> InputError:
     """An InputError for one pydantic validation error ``err`` (an item of
     ``ValidationError.errors()``): ``<key>: <message>``, the key its dotted location after
-    ``prefix``, "unknown key" for a key the model forbids; ``message`` replaces pydantic's."""
+    ``prefix``, "unknown key" for a key the model forbids (with the nearest of ``known``, the
+    valid keys at the top level, when it is a top-level key); ``message`` replaces pydantic's."""
     key = ".".join(str(p) for p in (*prefix, *err["loc"])) or "(top level)"
+    if message is None and err["type"] == "extra_forbidden":
+        message = unknown_key(err["loc"][-1], known if len(err["loc"]) == 1 else ())
     if message is None:
-        message = "unknown key" if err["type"] == "extra_forbidden" else err["msg"].removeprefix("Value error, ")
+        message = err["msg"].removeprefix("Value error, ")
     if err["type"] == "missing" and hint == "fix or remove this key":
         hint = "add this key"
     return InputError(source, f"{key}: {message}", line=line, hint=hint)

@@ -37,7 +37,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints,
 from pydantic_core import PydanticCustomError
 
 from waveguard.model import constants as C
-from waveguard.model.errors import InputError, first_error, key_error
+from waveguard.model.errors import InputError, first_error, key_error, unknown_key
 from waveguard.model.strict_types import ClusterName, Count, Number
 from waveguard.model.versions import NEWEST_MODELLED, OLDEST_MODELLED
 from waveguard.model.yamlio import line_of, read_yaml_file
@@ -72,8 +72,12 @@ MAX_APISERVER_REPLICAS = 1000
 #: 100 GbE link each, 12.5 GB/s (constants.ETCD_RANGE_BYTES_PER_S is a 1 GbE link's).
 MAX_ETCD_READ_BYTES_PER_S = 15 * 12.5e9
 
-#: A Kubernetes version as a fleet file gives it: MAJOR.MINOR, a "v" prefix and a patch accepted.
-VERSION_PATTERN = r"^v?\d+\.\d+(\.\d+)?$"
+#: A Kubernetes version as a fleet file gives it: MAJOR.MINOR, a "v" prefix, a patch and after it a
+#: semantic version's pre-release and build metadata (semver.org 2.0.0 §9-10; k8s.io/apimachinery
+#: util/version ParseSemantic), as ``kubectl version`` prints a cloud's build: v1.29.3-gke.1093000,
+#: v1.30.2-eks-a737599, v1.28.5+k3s1. The model reads MAJOR.MINOR (:attr:`Cluster.version_tuple`).
+_SEMVER_IDS = r"[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*"
+VERSION_PATTERN = rf"^v?\d+\.\d+(\.\d+(-{_SEMVER_IDS})?(\+{_SEMVER_IDS})?)?$"
 
 #: A resource as the API names it in URLs: plural, lower case, no group (``replicasets``).
 ResourceName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9]*$")]
@@ -363,6 +367,10 @@ def load_fleet(path: str | Path) -> Fleet:
     """Read a fleet YAML. Raises :class:`InputError` naming the file, line and key."""
     path = Path(path)
     data, node, _ = read_yaml_file(path, "fleet file")
+    if isinstance(data, dict) and "clusters" not in data:  # a misspelt 'clusters:' named, not "no clusters"
+        for key in (k for k in data if k not in Fleet.model_fields):
+            raise InputError(str(path), f"{key}: {unknown_key(key, Fleet.model_fields)}",
+                             line=line_of(node, (key,)), hint="see README.md")
     if not isinstance(data, dict) or "clusters" not in data:
         raise InputError(str(path), "not a mapping with a 'clusters' list", line=1,
                          hint="see README.md")
@@ -382,13 +390,15 @@ def _fleet_error(source: str, node: Any, data: dict, err: dict[str, Any]) -> Inp
     fix = _FIX.get(err["type"])
     if len(loc) < 2 or loc[0] != "clusters" or not isinstance(loc[1], int):
         line = line_of(node, loc)
-        return key_error(source, err, line=line, hint=fix) if fix else key_error(source, err, line=line)
+        return key_error(source, err, line=line, hint=fix or "fix or remove this key", known=Fleet.model_fields)
     clusters = data.get("clusters") if isinstance(data, dict) else None
     entry = clusters[loc[1]] if isinstance(clusters, list) and loc[1] < len(clusters) else None
     name = entry.get("name") if isinstance(entry, dict) else None
     who = f"cluster {name!r}" if isinstance(name, str) and name.strip() else f"cluster {loc[1] + 1} (unnamed)"
     key = ".".join(str(p) for p in loc[2:])
-    message = "unknown key" if err["type"] == "extra_forbidden" else err["msg"].removeprefix("Value error, ")
+    known = Cluster.model_fields if len(loc) == 3 else ()  # a cluster's own key: nodse → nodes
+    message = (unknown_key(loc[-1], known) if err["type"] == "extra_forbidden"
+               else err["msg"].removeprefix("Value error, "))
     if err["type"] in ("greater_than_equal", "greater_than"):
         bound = f"at least {ctx['ge']}" if "ge" in ctx else f"greater than {ctx.get('gt')}"
         message = f"must be {bound}, got {err.get('input')!r}"

@@ -8,6 +8,7 @@ paid once per chunk, not per sample.
 
 from __future__ import annotations
 
+import logging
 import os
 import warnings
 from collections.abc import Callable, Iterator
@@ -92,7 +93,9 @@ def run_ray(inputs: SweepInputs, samples: int, address: str, progress: Progress 
             else:
                 with warnings.catch_warnings():  # Ray warns before it raises: the error says it once
                     warnings.simplefilter("ignore")
-                    ray.init(address=address, log_to_driver=False)
+                    # logging_level: the driver's "ray" logger (ray.init's own setting) at ERROR; its
+                    # INFO line (ray:// "Passing the following kwargs ...") came before our error
+                    ray.init(address=address, log_to_driver=False, logging_level=logging.ERROR)
         except (ConnectionError, RuntimeError, ValueError) as exc:
             raise SourceUnavailableError(address, "unreachable", f"cannot reach the Ray cluster ({exc}); check "
                                          "--ray-address (ray://HOST:10001 or HOST:6379)") from exc

@@ -228,10 +228,12 @@ def scenario_from_data(data: dict, *, source: str = "<scenario>", node: yaml.Nod
     try:
         scenario = Scenario.model_validate(data)
     except ValidationError as exc:
-        # Of a union's alternatives, report the one that got furthest into the input.
-        err = max(exc.errors(), key=lambda e: len([p for p in e["loc"] if not _is_union_tag(p)]))
+        # Of a union's alternatives, report the one that got furthest into the input; an unknown
+        # key before the "missing" its right spelling leaves (duraton_s: not "duration_s: required").
+        err = max(exc.errors(), key=lambda e: (len([p for p in e["loc"] if not _is_union_tag(p)]),
+                                               e["type"] == "extra_forbidden"))
         loc = tuple(p for p in err["loc"] if not _is_union_tag(p))
-        raise key_error(source, {**err, "loc": loc}, line=_line_of(node, loc)) from exc
+        raise key_error(source, {**err, "loc": loc}, line=_line_of(node, loc), known=Scenario.model_fields) from exc
     scenario._source = source
     base_dir = base_dir or Path.cwd()
     scenario._fleet = _resolve_fleet(scenario, source, node, base_dir)

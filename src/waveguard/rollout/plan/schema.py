@@ -232,8 +232,8 @@ def load_plan(path: str | Path, fleet: Fleet) -> Plan:
         plan = Plan.model_validate(strip_api_header(data, "Plan", str(path)))
     except ValidationError as exc:
         err = first_error(exc)
-        raise key_error(str(path), err, line=line_of(node, err["loc"]), hint=PLAN_FORMAT_HINT
-                        ) from exc
+        raise key_error(str(path), err, line=line_of(node, err["loc"]), hint=PLAN_FORMAT_HINT,
+                        known=Plan.model_fields) from exc
     plan = _with_change_found(plan, path)
     known = {c.name for c in fleet.clusters}
     for i, wave in enumerate(plan.waves):

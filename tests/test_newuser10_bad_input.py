@@ -300,3 +300,11 @@ def test_a_valid_scenario_apf_is_simulated(runner, tmp_path, two_cluster_scenari
     path.write_text(two_cluster_scenario("apf", clusters, "  - {cluster: a, at_s: 5}\n", duration_s=30, seed=1)
                     + _APF % (", queues: 0", "9000"))
     assert runner.invoke(app, ["simulate", str(path)]).exit_code == 0
+
+
+@pytest.mark.parametrize("args", [["export", "argo"], ["gate", "check", "--cluster", "x"]])
+def test_a_prometheus_url_that_is_no_url_names_the_option(runner, args):
+    """export said 'error: --url: Value error, must be http(s)://…' (a field name, not the
+    option, and pydantic's prefix); gate check said 'Value error, ' too."""
+    result = runner.invoke(app, [*args, "--prometheus-url", "notaurl"])
+    assert _one_line_exit_2(result, "--prometheus-url: must be http(s)://HOST[:PORT][/prefix]")

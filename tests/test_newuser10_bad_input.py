@@ -243,3 +243,68 @@ def test_a_share_gate_threshold_its_figure_never_exceeds_is_refused(runner, tmp_
     plan["gates"][-1]["threshold"] = 0.05
     path.write_text(yaml.safe_dump(plan))
     assert runner.invoke(app, ["plan", "--check", str(path), "--fleet", str(fleet)]).exit_code == 0
+
+
+_APF = """\
+apf:
+  levels:
+    - {name: exempt, exempt: true}
+    - {name: catch-all, shares: 5}
+    - {name: workload-low%s}
+  flow_schemas:
+    - {name: exempt, precedence: 1, priority_level: exempt, groups: ['system:masters']}
+    - {name: sa, precedence: %s, priority_level: workload-low, groups: ['system:serviceaccounts']}
+    - {name: catch-all, precedence: 10000, priority_level: catch-all, users: ['*']}
+"""
+
+
+@pytest.mark.parametrize(("level", "precedence", "where"), [
+    ("", "-3", "apf.flow_schemas.1.precedence: Input should be greater than or equal to 1"),
+    ("", "20000", "apf.flow_schemas.1.precedence: Input should be less than or equal to 10000"),
+    (", lendable_percent: 500", "9000", "apf.levels.2.lendable_percent: Input should be less than or equal to 100"),
+    (", queue_length_limit: -1", "9000", "apf.levels.2.queue_length_limit"),
+    (", queue_length_limit: 0", "9000", "apf.levels.2: a level with queues needs hand_size and queue_length_limit"),
+    (", queues: 2, hand_size: 8", "9000", "apf.levels.2: hand_size 8 is more than queues 2"),
+    (", queues: 128, hand_size: 9", "9000", "apf.levels.2: queues 128 and hand_size 9 need more than 60 bits"),
+    (", lendable_percent: true", "9000", "apf.levels.2.lendable_percent: expected a number, got the boolean true"),
+])
+def test_a_scenario_apf_object_the_apiserver_would_refuse_is_refused(runner, tmp_path, two_cluster_scenario,
+                                                                     level, precedence, where):
+    """A scenario's APF objects were read as written: lendable_percent 500 lent seats the level
+    does not have, precedence -3 or 20000, hand_size over queues and a negative queue length
+    simulated objects kube-apiserver refuses (shares: -5 was a traceback in the seat arithmetic)."""
+    clusters = "    - {name: a, nodes: 100}\n"
+    text = two_cluster_scenario("apf", clusters, "  - {cluster: a, at_s: 5}\n", duration_s=30, seed=1)
+    path = tmp_path / "scenario.yaml"
+    path.write_text(text + _APF % (level, precedence))
+    result = runner.invoke(app, ["simulate", str(path)])
+    _one_line_exit_2(result, f"{path}:", where)
+
+
+@pytest.mark.parametrize("apf", [
+    _APF % (", shares: -5", "9000"),
+    _APF % ("", "9000") + "    - {name: sa, precedence: 500, priority_level: exempt, users: ['*']}\n",
+])
+def test_negative_shares_or_a_name_given_twice_is_one_line_not_a_traceback(runner, tmp_path, two_cluster_scenario,
+                                                                          apf):
+    clusters = "    - {name: a, nodes: 100}\n"
+    path = tmp_path / "scenario.yaml"
+    path.write_text(two_cluster_scenario("apf", clusters, "  - {cluster: a, at_s: 5}\n", duration_s=30, seed=1) + apf)
+    result = runner.invoke(app, ["simulate", str(path)])
+    _one_line_exit_2(result, f"{path}:", "apf.")
+
+
+def test_a_valid_scenario_apf_is_simulated(runner, tmp_path, two_cluster_scenario):
+    clusters = "    - {name: a, nodes: 100}\n"
+    path = tmp_path / "scenario.yaml"
+    path.write_text(two_cluster_scenario("apf", clusters, "  - {cluster: a, at_s: 5}\n", duration_s=30, seed=1)
+                    + _APF % (", queues: 0", "9000"))
+    assert runner.invoke(app, ["simulate", str(path)]).exit_code == 0
+
+
+@pytest.mark.parametrize("args", [["export", "argo"], ["gate", "check", "--cluster", "x"]])
+def test_a_prometheus_url_that_is_no_url_names_the_option(runner, args):
+    """export said 'error: --url: Value error, must be http(s)://…' (a field name, not the
+    option, and pydantic's prefix); gate check said 'Value error, ' too."""
+    result = runner.invoke(app, [*args, "--prometheus-url", "notaurl"])
+    assert _one_line_exit_2(result, "--prometheus-url: must be http(s)://HOST[:PORT][/prefix]")

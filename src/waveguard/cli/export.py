@@ -94,7 +94,9 @@ def _gate_set(plan: Path | None, fleet: Path | None, url: str | None, scrape_int
                                   cluster_label=cluster_label)
     except ValidationError as exc:
         err = first_error(exc)
-        raise InputError("--" + str(err["loc"][0]).replace("_", "-"), err["msg"]) from None
+        option = {"url": "--prometheus-url", "scrape_interval_s": "--scrape-interval"}.get(
+            str(err["loc"][0]), "--" + str(err["loc"][0]).replace("_", "-"))
+        raise InputError(option, err["msg"].removeprefix("Value error, ")) from None
     return gate_set(load_plan_option(plan, fleet), config=config, source=str(plan))
 
 

@@ -92,7 +92,7 @@ def _evaluate(cluster: str, url: str | None, change: str | None, plan_path: Path
     try:
         config = PrometheusConfig(url=url, scrape_interval_s=scrape_interval_s, timeout_s=timeout_s)
     except ValidationError as exc:
-        raise InputError("--prometheus-url", exc.errors()[0]["msg"]) from None
+        raise InputError("--prometheus-url", exc.errors()[0]["msg"].removeprefix("Value error, ")) from None
     plan = load_plan_option(plan_path, fleet_path)
     if plan is None:  # the registry's default control-plane gates, as `waveguard export` writes them
         gates = gate_set(None, config=config)

@@ -4,10 +4,12 @@ baseline's switches and custom APF objects (strict pydantic models: unknown keys
 
 from __future__ import annotations
 
+import math
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from waveguard.breakglass.apf_objects import MAX_HASH_BITS
 from waveguard.model.apf import APFConfig, FlowSchema, PriorityLevel
 from waveguard.model.fleet import Cluster
 from waveguard.model.requests import RequestClass, RequestProfile
@@ -29,11 +31,45 @@ class _StrictProfile(RequestProfile):
 
 
 class _StrictLevel(PriorityLevel):
+    """A PriorityLevelConfiguration as kube-apiserver admits it (k8s: pkg/apis/flowcontrol/
+    validation/validation.go; v1 admits 0 shares): a negative share count was a traceback in the
+    seat arithmetic, a lendable 500 % lent seats the level does not have."""
+
     model_config = STRICT
+    shares: Count = Field(default=30, ge=0)
+    lendable_percent: Count = Field(default=0, ge=0, le=100)
+    borrowing_limit_percent: Count | None = Field(default=None, ge=0)
+    #: 0: limitResponse Reject (no queues: hand_size and queue_length_limit are not read).
+    queues: Count = Field(default=64, ge=0)
+    hand_size: Count = Field(default=8, ge=0)
+    queue_length_limit: Count = Field(default=50, ge=0)
+
+    @model_validator(mode="after")
+    def _shuffle_sharding(self) -> "_StrictLevel":
+        if self.queues and not (self.hand_size and self.queue_length_limit):
+            raise ValueError("a level with queues needs hand_size and queue_length_limit ≥ 1 (queues: 0 rejects "
+                             "instead of queuing)")
+        if self.queues and self.hand_size > self.queues:
+            raise ValueError(f"hand_size {self.hand_size} is more than queues {self.queues}: give at most {self.queues}")
+        if self.queues > 1 and math.ceil(math.log2(self.queues) * self.hand_size) > MAX_HASH_BITS:
+            raise ValueError(f"queues {self.queues} and hand_size {self.hand_size} need more than {MAX_HASH_BITS} bits "
+                             "of entropy (ceil(log2(queues) × hand_size)); lower one of them")
+        return self
 
 
 class _StrictFlowSchema(FlowSchema):
     model_config = STRICT
+    #: matchingPrecedence: 1 to 10,000 (validation.go; lower wins).
+    precedence: Count = Field(ge=1, le=10_000)
+
+
+def _unique_names(items: list[Any] | None) -> list[Any] | None:
+    """``items`` unchanged. Raises ValueError for a name given twice (the apiserver keeps one object per name)."""
+    names = [item.name for item in items or []]
+    twice = next((n for i, n in enumerate(names) if n in names[:i]), None)
+    if twice is not None:
+        raise ValueError(f"{twice!r} is named twice (one object per name)")
+    return items
 
 
 class APFSpec(BaseModel):
@@ -42,6 +78,9 @@ class APFSpec(BaseModel):
     model_config = STRICT
     levels: list[_StrictLevel] | None = None
     flow_schemas: list[_StrictFlowSchema] | None = None
+
+    _levels_once = field_validator("levels")(_unique_names)
+    _flow_schemas_once = field_validator("flow_schemas")(_unique_names)
 
     def config(self) -> APFConfig:
         cfg = APFConfig()

@@ -51,8 +51,9 @@ def test_plan_check_findings_wrap_to_80_columns(runner, at80, tmp_path):
 
 
 def test_breakglass_check_wraps_each_item_under_its_verdict(runner, at80, tmp_path):
-    manifests = tmp_path / "bg.yaml"  # an object, but no break-glass FlowSchema: every check fails
-    manifests.write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: unrelated, namespace: default}\n")
+    manifests = tmp_path / "bg.yaml"
+    # no FlowSchema nor level: the Kubernetes defaults are checked (an empty file is bad input)
+    manifests.write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n")
     result = runner.invoke(app, ["breakglass", "check", "--manifests", str(tmp_path), "--change", CHANGE],
                            terminal_width=WIDTH)
     assert result.exit_code == 1, result.output

@@ -88,3 +88,24 @@ def down_scenario(two_cluster_scenario) -> str:
         "down", "    - name: solo\n      nodes: 100\n      apiserver_replicas: 1\n    - name: pair\n      nodes: 200\n",
         "  - clusters: [solo, pair]\n    at_s: 10\n", duration_s=180, seed=3,
         events="  - at_s: 40\n    apiserver_down: {cluster: solo, replica: 0, duration_s: 90}\n")
+
+
+def one_line_exit_2(result, source: str, *keys: str) -> str:
+    """The bad-input rule, as a CLI result shows it: exit 2, one line, no traceback, the line
+    starting ``error: SOURCE`` and naming every one of ``keys``. Returns the line."""
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert result.exit_code == 2, result.output
+    assert len(lines) == 1 and "Traceback" not in result.output, result.output
+    assert lines[0].startswith(f"error: {source}") and all(k in lines[0] for k in keys), lines[0]
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def incident_plan(tmp_path_factory) -> Path:
+    """The plan `waveguard plan` writes for examples/incident-telemetry (once per module)."""
+    from waveguard.cli.main import app
+
+    plan = tmp_path_factory.mktemp("plan") / "plan.yaml"
+    result = CliRunner().invoke(app, ["plan", str(EXAMPLES / "incident-telemetry"), "--output-file", str(plan)])
+    assert result.exit_code == 0, result.output
+    return plan

@@ -11,6 +11,7 @@ import yaml
 
 from tests.conftest import EXAMPLES
 from waveguard.cli.main import app
+from tests.conftest import one_line_exit_2
 
 #: A three-cluster fleet (staging and two production clusters): plans over it roll out in seconds.
 _FLEET = """\
@@ -19,14 +20,6 @@ clusters:
   - {name: p1, labels: {env: prod}, nodes: 100}
   - {name: p2, labels: {env: prod}, nodes: 300}
 """
-
-
-def _one_line_exit_2(result, source: str, *keys: str) -> str:
-    lines = [line for line in result.output.splitlines() if line.strip()]
-    assert result.exit_code == 2, result.output
-    assert len(lines) == 1 and "Traceback" not in result.output, result.output
-    assert lines[0].startswith(f"error: {source}") and all(k in lines[0] for k in keys), lines[0]
-    return lines[0]
 
 
 @pytest.fixture
@@ -53,7 +46,7 @@ def test_a_gate_listed_twice_with_other_settings_is_refused_not_mixed(runner, tm
     state = tmp_path / "s.db"
     for args in (["plan", "--check", str(path)], ["rollout", "start", str(path), "--state", str(state)]):
         result = runner.invoke(app, [*args, "--fleet", str(fleet)])
-        _one_line_exit_2(result, f"{path}:", "gates.7 names gate projection again", "gates.6", "keep one")
+        one_line_exit_2(result, f"{path}:", "gates.7 names gate projection again", "gates.6", "keep one")
     assert not state.exists()
 
 
@@ -76,7 +69,7 @@ def test_a_capacity_with_a_run_of_extra_zeros_is_refused_not_read_as_free(runner
     fleet = tmp_path / "fleet.yaml"
     fleet.write_text(f"clusters:\n  - name: big\n    nodes: 7500\n    {extra}\n")
     result = runner.invoke(app, ["analyse", str(EXAMPLES / "incident-telemetry"), "--fleet", str(fleet)])
-    _one_line_exit_2(result, f"{fleet}:4: clusters.0.{key}", "less than or equal to")
+    one_line_exit_2(result, f"{fleet}:4: clusters.0.{key}", "less than or equal to")
 
 
 def test_the_largest_capacities_within_the_bounds_are_read(runner, tmp_path):
@@ -105,7 +98,7 @@ def test_a_backend_section_that_is_no_mapping_is_one_line_not_a_traceback(runner
     result = runner.invoke(app, ["rollout", "start", str(path), "--fleet", str(fleet), "--state", str(state),
                                  "--signals", "prometheus", "--prometheus-url", "http://127.0.0.1:9",
                                  "--backend-config", str(conf), *args])
-    _one_line_exit_2(result, f"{conf}:1: {backend.split(':')[0]}: expected a mapping of settings")
+    one_line_exit_2(result, f"{conf}:1: {backend.split(':')[0]}: expected a mapping of settings")
     assert not state.exists()
 
 
@@ -117,7 +110,7 @@ def test_an_apiserver_endpoint_listed_twice_is_refused(runner, tmp_path, endpoin
     fleet.write_text(f"clusters:\n  - name: a\n    nodes: 10\n    apiserver_endpoints: {endpoints}\n")
     out = tmp_path / "bg.kubeconfig"
     result = runner.invoke(app, ["breakglass", "kubeconfig", "--fleet", str(fleet), "--output-file", str(out)])
-    _one_line_exit_2(result, f"{fleet}:4: clusters.0.apiserver_endpoints", "listed twice")
+    one_line_exit_2(result, f"{fleet}:4: clusters.0.apiserver_endpoints", "listed twice")
     assert not out.exists()
 
 
@@ -131,7 +124,7 @@ def test_a_plan_whose_change_is_an_empty_path_is_refused(runner, tmp_path, small
     state = tmp_path / "s.db"
     for args in (["plan", "--check", str(path)], ["rollout", "start", str(path), "--state", str(state)]):
         result = runner.invoke(app, [*args, "--fleet", str(fleet)])
-        _one_line_exit_2(result, f"{path}:", "change: the change's path is empty")
+        one_line_exit_2(result, f"{path}:", "change: the change's path is empty")
     assert not state.exists()
 
 
@@ -148,7 +141,7 @@ def test_a_scenario_path_that_is_empty_is_refused(runner, tmp_path, text, where)
     path = tmp_path / "scenario.yaml"
     path.write_text(f"name: x\nduration_s: 60\n{text}")
     result = runner.invoke(app, ["simulate", str(path)])
-    _one_line_exit_2(result, f"{path}:3: {where}")
+    one_line_exit_2(result, f"{path}:3: {where}")
 
 
 @pytest.mark.parametrize(("extra", "cls", "key", "line"), [
@@ -165,7 +158,7 @@ def test_a_boolean_for_a_measured_profile_figure_is_refused(runner, tmp_path, ex
                     f"  service_account: agent\n{extra}  classes:\n"
                     f"  - {{verb: list, resource: pods, scope: cluster, trigger: periodic{cls}}}\n")
     result = runner.invoke(app, ["analyse", "--profiles", str(path), "-o", "json"])
-    message = _one_line_exit_2(result, f"{path}:{line}: profile 0: {key}: expected a number, got the boolean true")
+    message = one_line_exit_2(result, f"{path}:{line}: profile 0: {key}: expected a number, got the boolean true")
     assert "Value error" not in message
 
 
@@ -187,7 +180,7 @@ def test_a_failures_to_halt_no_wave_can_reach_is_refused(runner, tmp_path, small
     state = tmp_path / "s.db"
     for args in (["plan", "--check", str(path)], ["rollout", "start", str(path), "--state", str(state)]):
         result = runner.invoke(app, [*args, "--fleet", str(fleet)])
-        _one_line_exit_2(result, f"{path}:", f"gates.{index}.failures_to_halt: {needle}")
+        one_line_exit_2(result, f"{path}:", f"gates.{index}.failures_to_halt: {needle}")
     assert not state.exists()
 
 
@@ -208,7 +201,7 @@ def test_a_plan_file_that_is_no_mapping_says_so(runner, tmp_path, text, what):
     path = tmp_path / "plan.yaml"
     path.write_text(text)
     result = runner.invoke(app, ["plan", "--check", str(path)])
-    _one_line_exit_2(result, f"{path}:1: is {what}, not a plan", "waveguard plan CHANGE --output-file plan.yaml")
+    one_line_exit_2(result, f"{path}:1: is {what}, not a plan", "waveguard plan CHANGE --output-file plan.yaml")
 
 
 def test_a_node_name_kubectl_would_refuse_is_refused_before_the_patches(runner, tmp_path):
@@ -221,7 +214,7 @@ def test_a_node_name_kubectl_would_refuse_is_refused_before_the_patches(runner, 
     out, plan = tmp_path / "gitops", tmp_path / "plan.yaml"
     result = runner.invoke(app, ["plan", str(EXAMPLES / "incident-telemetry"), "--fleet", str(fleet),
                                  "--emit-patches", str(out), "--nodes", str(nodes), "--output-file", str(plan)])
-    _one_line_exit_2(result, f"{nodes}: cluster 'p1': 'Bad Name!' is not a node name")
+    one_line_exit_2(result, f"{nodes}: cluster 'p1': 'Bad Name!' is not a node name")
     assert not out.exists() and not plan.exists()
     nodes.write_text("stg: [n1]\np1: [a, b]\np2: [ip-10-0-0-1.ec2.internal]\n")
     result = runner.invoke(app, ["plan", str(EXAMPLES / "incident-telemetry"), "--fleet", str(fleet),
@@ -238,7 +231,7 @@ def test_a_share_gate_threshold_its_figure_never_exceeds_is_refused(runner, tmp_
     path = tmp_path / "plan.yaml"
     path.write_text(yaml.safe_dump(plan))
     result = runner.invoke(app, ["plan", "--check", str(path), "--fleet", str(fleet)])
-    _one_line_exit_2(result, f"{path}:", f"threshold {threshold}: {gate} reads a share (0 to 1)",
+    one_line_exit_2(result, f"{path}:", f"threshold {threshold}: {gate} reads a share (0 to 1)",
                      f"({threshold} % is {threshold / 100:g})")
     plan["gates"][-1]["threshold"] = 0.05
     path.write_text(yaml.safe_dump(plan))
@@ -278,7 +271,7 @@ def test_a_scenario_apf_object_the_apiserver_would_refuse_is_refused(runner, tmp
     path = tmp_path / "scenario.yaml"
     path.write_text(text + _APF % (level, precedence))
     result = runner.invoke(app, ["simulate", str(path)])
-    _one_line_exit_2(result, f"{path}:", where)
+    one_line_exit_2(result, f"{path}:", where)
 
 
 @pytest.mark.parametrize("apf", [
@@ -291,7 +284,7 @@ def test_negative_shares_or_a_name_given_twice_is_one_line_not_a_traceback(runne
     path = tmp_path / "scenario.yaml"
     path.write_text(two_cluster_scenario("apf", clusters, "  - {cluster: a, at_s: 5}\n", duration_s=30, seed=1) + apf)
     result = runner.invoke(app, ["simulate", str(path)])
-    _one_line_exit_2(result, f"{path}:", "apf.")
+    one_line_exit_2(result, f"{path}:", "apf.")
 
 
 def test_a_valid_scenario_apf_is_simulated(runner, tmp_path, two_cluster_scenario):
@@ -307,4 +300,4 @@ def test_a_prometheus_url_that_is_no_url_names_the_option(runner, args):
     """export said 'error: --url: Value error, must be http(s)://…' (a field name, not the
     option, and pydantic's prefix); gate check said 'Value error, ' too."""
     result = runner.invoke(app, [*args, "--prometheus-url", "notaurl"])
-    assert _one_line_exit_2(result, "--prometheus-url: must be http(s)://HOST[:PORT][/prefix]")
+    assert one_line_exit_2(result, "--prometheus-url: must be http(s)://HOST[:PORT][/prefix]")

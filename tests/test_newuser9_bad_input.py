@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from waveguard.cli.main import app
+from tests.conftest import one_line_exit_2
 
 #: One measured profile as ``waveguard measure --output-file`` writes it (the keys it needs).
 _PROFILE = """\
@@ -20,14 +21,6 @@ _PROFILE = """\
 {extra}  classes:
   - {{verb: list, resource: pods, scope: cluster, trigger: periodic{cls}}}
 """
-
-
-def _one_line_exit_2(result, source: str, *keys: str) -> str:
-    lines = [line for line in result.output.splitlines() if line.strip()]
-    assert result.exit_code == 2, result.output
-    assert len(lines) == 1 and "Traceback" not in result.output, result.output
-    assert lines[0].startswith(f"error: {source}") and all(k in lines[0] for k in keys), lines[0]
-    return lines[0]
 
 
 @pytest.mark.parametrize(("extra", "cls", "key", "line"), [
@@ -49,7 +42,7 @@ def test_a_measured_profile_with_a_bad_figure_is_refused_not_costed_as_free(runn
     path.write_text(_PROFILE.format(extra=extra, cls=cls))
     out = tmp_path / "analysis.json"
     result = runner.invoke(app, ["analyse", "--profiles", str(path), "-o", "json", "--output-file", str(out)])
-    _one_line_exit_2(result, f"{path}:{line}:", key)
+    one_line_exit_2(result, f"{path}:{line}:", key)
     assert not out.exists()
 
 
@@ -58,18 +51,6 @@ def test_a_good_measured_profile_is_still_costed(runner, tmp_path):
     path.write_text(_PROFILE.format(extra="", cls=", rate_per_s: 0.01"))
     result = runner.invoke(app, ["analyse", "--profiles", str(path), "-o", "json"])
     assert result.exit_code == 1, result.output  # a per-node cluster-wide LIST: WG101 error
-
-
-@pytest.fixture(scope="module")
-def incident_plan(tmp_path_factory) -> Path:
-    from typer.testing import CliRunner
-
-    from tests.conftest import EXAMPLES
-
-    plan = tmp_path_factory.mktemp("plan") / "plan.yaml"
-    result = CliRunner().invoke(app, ["plan", str(EXAMPLES / "incident-telemetry"), "--output-file", str(plan)])
-    assert result.exit_code == 0, result.output
-    return plan
 
 
 _PACED = ["--scenario", "incident-2024-12-11", "--signals", "prometheus", "--prometheus-url", "http://127.0.0.1:9",
@@ -94,7 +75,7 @@ def test_an_infinite_time_scale_or_bound_is_refused_before_the_state_file(runner
     state = tmp_path / "s.db"
     result = runner.invoke(app, ["rollout", "start", str(incident_plan), "--state", str(state), *_PACED, *args,
                                  *extra])
-    _one_line_exit_2(result, str(tmp_path / source) if backend else source, key)
+    one_line_exit_2(result, str(tmp_path / source) if backend else source, key)
     assert not state.exists()
 
 
@@ -116,7 +97,7 @@ def test_a_backend_setting_the_simulated_rollout_would_ignore_is_refused(runner,
         extra = ["--backend-config", str(tmp_path / "backend.yaml")]
     state = tmp_path / "s.db"
     result = runner.invoke(app, ["rollout", "start", str(incident_plan), "--state", str(state), *args, *extra])
-    _one_line_exit_2(result, str(tmp_path / source) if backend else source, needle)
+    one_line_exit_2(result, str(tmp_path / source) if backend else source, needle)
     assert not state.exists()
 
 
@@ -128,7 +109,7 @@ def test_dns_probes_for_a_cluster_the_fleet_does_not_have_are_refused(runner, tm
     state = tmp_path / "s.db"
     result = runner.invoke(app, ["rollout", "start", str(incident_plan), "--state", str(state), *_PACED,
                                  "--scrape-interval", "1", "--time-scale", "1000", "--backend-config", str(conf)])
-    _one_line_exit_2(result, str(conf), "dns.clusters", "prod-24-750")
+    one_line_exit_2(result, str(conf), "dns.clusters", "prod-24-750")
     assert not state.exists()
 
 
@@ -151,7 +132,7 @@ def test_breakglass_check_of_a_change_without_a_service_account_is_bad_input(run
     assert result.exit_code == 0, result.output
     plan = _plan_file(tmp_path)
     result = runner.invoke(app, ["breakglass", "check", "--manifests", str(isolation), "--change", str(plan)])
-    _one_line_exit_2(result, str(plan), "no ServiceAccount")
+    one_line_exit_2(result, str(plan), "no ServiceAccount")
     result = runner.invoke(app, ["breakglass", "check", "--manifests", str(isolation), "--change",
                                  str(EXAMPLES / "incident-telemetry")])
     assert result.exit_code == 0, result.output
@@ -168,7 +149,7 @@ def test_breakglass_generate_with_an_existing_file_without_apf_objects_is_bad_in
     out = tmp_path / "bg.yaml"
     result = runner.invoke(app, ["breakglass", "generate", str(EXAMPLES / "incident-telemetry"), "--existing",
                                  str(plan), "--output-file", str(out)])
-    _one_line_exit_2(result, str(plan), "no FlowSchema or PriorityLevelConfiguration")
+    one_line_exit_2(result, str(plan), "no FlowSchema or PriorityLevelConfiguration")
     assert not out.exists()
 
 
@@ -178,7 +159,7 @@ def test_a_bad_plan_points_at_a_plan_format_that_exists(runner, tmp_path, incide
     plan's JSON Schema (waveguard schema plan)."""
     bad = tmp_path / "plan.yaml"
     bad.write_text(incident_plan.read_text().replace("bake_s: 1260.0", "bake_s: .nan", 1))
-    line = _one_line_exit_2(runner.invoke(app, ["plan", "--check", str(bad)]), f"{bad}:", "waves.0.bake_s",
+    line = one_line_exit_2(runner.invoke(app, ["plan", "--check", str(bad)]), f"{bad}:", "waves.0.bake_s",
                             "waveguard schema plan")
     assert "Value error" not in line and "README" not in line
 
@@ -192,7 +173,7 @@ def test_a_kubernetes_version_that_is_not_major_minor_says_what_to_give(runner, 
     from tests.conftest import EXAMPLES
 
     result = runner.invoke(app, ["analyse", str(EXAMPLES / "incident-telemetry"), "--fleet", str(fleet)])
-    line = _one_line_exit_2(result, f"{fleet}:4:", "kubernetes_version", '"1.30"', repr(version))
+    line = one_line_exit_2(result, f"{fleet}:4:", "kubernetes_version", '"1.30"', repr(version))
     assert "pattern" not in line
 
 
@@ -212,7 +193,7 @@ def test_a_fleet_figure_with_a_run_of_extra_zeros_is_refused(runner, tmp_path, e
     fleet = tmp_path / "fleet.yaml"
     fleet.write_text(f"clusters:\n  - name: a\n    nodes: 100\n    {entry}\n")
     result = runner.invoke(app, ["analyse", str(EXAMPLES / "incident-telemetry"), "--fleet", str(fleet)])
-    _one_line_exit_2(result, f"{fleet}:4:", key)
+    one_line_exit_2(result, f"{fleet}:4:", key)
 
 
 def test_plan_with_a_bad_nodes_file_is_one_error_line_and_writes_nothing(runner, tmp_path):
@@ -225,7 +206,7 @@ def test_plan_with_a_bad_nodes_file_is_one_error_line_and_writes_nothing(runner,
     folder, plan = tmp_path / "gitops", tmp_path / "plan.yaml"
     result = runner.invoke(app, ["plan", str(EXAMPLES / "incident-telemetry"), "--emit-patches", str(folder),
                                  "--nodes", str(nodes), "--output-file", str(plan)])
-    _one_line_exit_2(result, str(nodes), "names no nodes")
+    one_line_exit_2(result, str(nodes), "names no nodes")
     assert not plan.exists() and not (folder.exists() and any(folder.iterdir()))
 
 
@@ -241,7 +222,7 @@ def test_a_prometheus_that_does_not_answer_stops_the_paced_rollout_before_it_sta
     result = runner.invoke(app, ["rollout", "start", str(incident_plan), "--state", str(state), "--scenario",
                                  "incident-2024-12-11", "--signals", "prometheus", "--prometheus-url", url,
                                  "--serve-metrics", f"127.0.0.1:{free_port()}"])
-    line = _one_line_exit_2(result, "pre-flight", url, "unreachable")
+    line = one_line_exit_2(result, "pre-flight", url, "unreachable")
     assert "nothing was written" in line
     assert not state.exists()
 
@@ -255,7 +236,7 @@ def test_a_manifest_bundle_given_as_a_fleet_or_profile_file_is_named_as_such(run
     bundle = EXAMPLES / "incident-telemetry" / "telemetry-agent.yaml"
     for option in ("--fleet", "--profiles"):
         result = runner.invoke(app, ["analyse", str(EXAMPLES / "incident-telemetry"), option, str(bundle)])
-        line = _one_line_exit_2(result, f"{bundle}:", "several YAML documents")
+        line = one_line_exit_2(result, f"{bundle}:", "several YAML documents")
         assert "malformed" not in line and "fix the YAML syntax" not in line
 
 

@@ -9,17 +9,10 @@ from pathlib import Path
 import pytest
 
 from waveguard.cli.main import app
+from tests.conftest import one_line_exit_2
 
 HERE = Path(__file__).resolve().parent
 AUDIT_HEAD = HERE / "fuzz_corpus" / "audit" / "audit2rbac-demo-v1-head.jsonl"
-
-
-def _one_line_exit_2(result, source: str, *keys: str) -> str:
-    lines = [line for line in result.output.splitlines() if line.strip()]
-    assert result.exit_code == 2, result.output
-    assert len(lines) == 1 and "Traceback" not in result.output, result.output
-    assert lines[0].startswith(f"error: {source}") and all(k in lines[0] for k in keys), lines[0]
-    return lines[0]
 
 
 def _audit_log_with_user(tmp_path: Path, user: object) -> Path:
@@ -41,7 +34,7 @@ def test_measure_refuses_an_event_whose_user_is_no_object(runner, tmp_path, user
     audit.k8s.io Event.user is a UserInfo object, always written: refused, naming the file."""
     log, out = _audit_log_with_user(tmp_path, user), tmp_path / "profile.yaml"
     result = runner.invoke(app, ["measure", "--audit-log", str(log), "--output-file", str(out)])
-    _one_line_exit_2(result, f"{log}:", "user is no object", "fix or drop that event")
+    one_line_exit_2(result, f"{log}:", "user is no object", "fix or drop that event")
     assert not out.exists()
 
 
@@ -72,7 +65,7 @@ def test_risk_counts_are_bounded_with_the_reason(runner, tmp_path, monkeypatch, 
     monkeypatch.chdir(ROOT)
     out = tmp_path / "plan.yaml"
     result = runner.invoke(app, [*args, "--output-file", str(out)])
-    _one_line_exit_2(result, f"{source}:", said)
+    one_line_exit_2(result, f"{source}:", said)
     assert not out.exists()
 
 
@@ -83,7 +76,7 @@ def test_measure_refuses_a_memory_limit_over_the_machines_memory(runner, tmp_pat
     log, out = _audit_log_with_user(tmp_path, {"username": "alice"}), tmp_path / "profile.yaml"
     result = runner.invoke(app, ["measure", "--audit-log", str(log), "--memory-limit", limit,
                                  "--output-file", str(out)])
-    _one_line_exit_2(result, "--memory-limit:", f"{limit} is over the", "GiB of RAM: DuckDB never spills")
+    one_line_exit_2(result, "--memory-limit:", f"{limit} is over the", "GiB of RAM: DuckDB never spills")
     assert not out.exists()
 
 
@@ -110,7 +103,7 @@ def test_an_empty_sarif_category_is_refused(runner, tmp_path, monkeypatch, categ
     out = tmp_path / "out.sarif"
     result = runner.invoke(app, ["analyse", "examples/incident-telemetry", "-o", "sarif", "--sarif-category", category,
                                  "--output-file", str(out)])
-    _one_line_exit_2(result, "--sarif-category:", "is no SARIF category")
+    one_line_exit_2(result, "--sarif-category:", "is no SARIF category")
     assert not out.exists()
 
 
@@ -149,7 +142,7 @@ def test_an_empty_path_is_refused_naming_the_option(runner, tmp_path, monkeypatc
     directory", or a folder option wrote there. Every path option and argument refuses it."""
     monkeypatch.chdir(tmp_path)
     result = runner.invoke(app, [*words, option, ""] if option else [*words, ""])
-    line = _one_line_exit_2(result, "", "an empty path: give a")
+    line = one_line_exit_2(result, "", "an empty path: give a")
     assert option is None or line.startswith(f"error: {option}: "), line
     assert not any(tmp_path.iterdir())
 
@@ -168,7 +161,7 @@ def test_empty_manifests_paths_are_refused_not_read_as_the_current_folder(runner
     ""`` planned them: the manifests arguments and options refuse an empty path too."""
     (tmp_path / "stray.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n")
     monkeypatch.chdir(tmp_path)
-    _one_line_exit_2(runner.invoke(app, args), f"{source}: an empty path: give a file or folder")
+    one_line_exit_2(runner.invoke(app, args), f"{source}: an empty path: give a file or folder")
 
 
 def test_measure_metrics_errors_carry_no_pydantic_prefix(runner, tmp_path):
@@ -182,18 +175,6 @@ def test_measure_metrics_errors_carry_no_pydantic_prefix(runner, tmp_path):
     assert result.exit_code == 2 and "Value error" not in line, result.output
     assert line.startswith(f"error: {metrics}: not a valid fleet entry: objects: objects.configmaps must be"), line
     assert not fleet.exists()
-
-
-@pytest.fixture(scope="module")
-def incident_plan(tmp_path_factory) -> Path:
-    from typer.testing import CliRunner
-
-    from tests.conftest import EXAMPLES
-
-    plan = tmp_path_factory.mktemp("plan") / "plan.yaml"
-    result = CliRunner().invoke(app, ["plan", str(EXAMPLES / "incident-telemetry"), "--output-file", str(plan)])
-    assert result.exit_code == 0, result.output
-    return plan
 
 
 @pytest.mark.parametrize(("option", "backend", "hint"), [
@@ -213,7 +194,7 @@ def test_a_missing_kubeconfig_is_named_before_prometheus_is_asked(runner, tmp_pa
     result = runner.invoke(app, ["rollout", "start", str(incident_plan), "--target", "kubernetes", "--signals",
                                  "prometheus", "--prometheus-url", "http://127.0.0.1:9", "--state", str(state),
                                  *extra])
-    line = _one_line_exit_2(result, f"{missing}: cannot load kubeconfig: no such file", hint, "nothing was written")
+    line = one_line_exit_2(result, f"{missing}: cannot load kubeconfig: no such file", hint, "nothing was written")
     assert "Prometheus" not in line
     assert not state.exists()
 
@@ -225,7 +206,7 @@ def test_breakglass_check_of_a_file_with_no_objects_is_bad_input(runner, tmp_pat
     empty, out = tmp_path / "empty.yaml", tmp_path / "report.txt"
     empty.write_text(text)
     result = runner.invoke(app, ["breakglass", "check", "--manifests", str(empty), "--output-file", str(out)])
-    _one_line_exit_2(result, f"{empty}: no objects to check")
+    one_line_exit_2(result, f"{empty}: no objects to check")
     assert not out.exists()
 
 
@@ -253,7 +234,7 @@ def test_a_misspelt_key_is_named_with_the_nearest_valid_one(runner, tmp_path, in
         shipped = ROOT / "src" / "waveguard" / "data" / "scenarios" / "cluster-flags-etcd.yaml"
         path.write_text(shipped.read_text().replace("\nduration_s:", f"\n{text}:"))
         args = ["simulate", str(path)]
-    line = _one_line_exit_2(runner.invoke(app, args), f"{path}:", said)
+    line = one_line_exit_2(runner.invoke(app, args), f"{path}:", said)
     assert "Field required" not in line and "not a mapping" not in line
 
 
@@ -276,7 +257,7 @@ def test_a_version_that_is_no_kubernetes_version_is_still_refused(runner, tmp_pa
     path = tmp_path / "fleet.yaml"
     path.write_text(f'clusters:\n  - name: a\n    nodes: 5\n    kubernetes_version: "{version}"\n')
     result = runner.invoke(app, ["analyse", str(EXAMPLES / "incident-telemetry"), "--fleet", str(path)])
-    _one_line_exit_2(result, f"{path}:4:", "is not a Kubernetes version: give MAJOR.MINOR")
+    one_line_exit_2(result, f"{path}:4:", "is not a Kubernetes version: give MAJOR.MINOR")
 
 
 def test_ray_is_told_to_log_errors_only_when_connecting(monkeypatch):

@@ -106,8 +106,8 @@ def _check_codes(con: Any, files: list[AuditFile]) -> None:
     """Raises InputError (naming the file) for an event whose ``user`` is no object (it was
     dropped without a word: a string where audit.k8s.io has a UserInfo), or whose
     ``responseStatus.code`` is no HTTP status (100-599) nor 0 (not set): ``-5`` was counted as a
-    status of its own, ``"abc"`` or ``1e30`` as none (:data:`sql.HTTP_STATUS_RE`). Both from the
-    aggregate: no second pass."""
+    status of its own, ``"abc"`` or ``1e30`` as none (:data:`sql.HTTP_STATUS_RE`). The codes are
+    read from the aggregate; ``user`` too, but for the files it cannot tell (:func:`_file_without_user`)."""
     no_user = _file_without_user(con, files)
     if no_user is not None:
         raise InputError(_named(files, no_user), "an event's user is no object (a string, a number, null or "

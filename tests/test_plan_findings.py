@@ -1,4 +1,4 @@
-"""Plan findings as a registry: one function per rule id (WG201–WG204), registered once."""
+"""Plan findings as a registry: one function per rule id (WG201–WG206), registered once."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ FLEET = Fleet(clusters=[Cluster(name="staging", labels={"env": "staging"}, nodes
 
 
 def test_every_plan_rule_is_registered_once_in_order():
-    assert list(PLAN_RULES) == ["WG201", "WG202", "WG203", "WG204"]
+    assert list(PLAN_RULES) == ["WG201", "WG202", "WG203", "WG204", "WG205", "WG206"]
     assert all(rule in RULES for rule in PLAN_RULES)
     with pytest.raises(ValueError, match="registered twice"):
         plan_rule("WG201")(PLAN_RULES["WG201"])
@@ -40,3 +40,29 @@ def test_the_proposed_plan_has_no_findings_and_each_rule_fires_alone():
     small_first = small_first.model_copy(update={"waves": [small_first.waves[0], first, *small_first.waves[2:]]})
     [wg202] = plan_findings(small_first, FLEET)
     assert wg202.rule == "WG202" and "prod-large" in wg202.fix
+
+
+def _waves(plan, *order):
+    """``plan`` with its waves in ``order`` (indices)."""
+    return plan.model_copy(update={"waves": [plan.waves[i] for i in order]})
+
+
+def test_production_before_staging_is_an_error():
+    plan = propose_plan(CHANGE, FLEET, per_node=True)
+    late_staging = _waves(plan, *range(1, len(plan.waves)), 0)
+    [wg205] = plan_findings(late_staging, FLEET)
+    assert wg205.rule == "WG205" and wg205.severity == "error"
+    assert "'production-1%' reaches production before wave 'staging'" in wg205.message
+    assert wg205.fix == "move wave 'staging' before 'production-1%'"
+    assert plan_findings(_waves(plan, *range(1, len(plan.waves))), FLEET) == []  # no staging wave: nothing late
+
+
+def test_every_production_node_in_the_first_production_wave_is_an_error():
+    plan = propose_plan(CHANGE, FLEET, per_node=True)
+    all_at_once = _waves(plan, 0, len(plan.waves) - 1)  # staging, then production-100%
+    [wg206] = plan_findings(all_at_once, FLEET)
+    assert wg206.rule == "WG206" and "reaches all 2 production clusters, every node" in wg206.message
+    # two production clusters, no DaemonSet: the proposed first production wave is the largest alone
+    assert plan_findings(propose_plan(CHANGE, FLEET, per_node=False), FLEET) == []
+    one = Fleet(clusters=[FLEET.clusters[0], FLEET.clusters[2]])  # nothing to split: no finding
+    assert plan_findings(propose_plan(CHANGE, one, per_node=False), one) == []

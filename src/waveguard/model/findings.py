@@ -45,6 +45,10 @@ RULES: dict[str, tuple[str, str]] = {
     "WG203": ("no-control-plane-gate", "No gate reads the control plane"),
     "WG204": ("no-break-glass-isolation", "Clusters the plan reaches have no break-glass API Priority and Fairness "
               "isolation: if the change saturates their apiservers, its rollback may not get through"),
+    "WG205": ("production-before-staging", "A wave reaches production before the plan's staging clusters have "
+              "baked the change"),
+    "WG206": ("whole-production-in-one-wave", "The first production wave reaches every production node at once: "
+              "no later wave is left for a gate to protect"),
     "WG130": ("metadata-buffer-too-small", "A metadata lookup's response buffer is smaller than a pod's JSON: the "
               "lookup fails, is not cached and repeats for every chunk of records the pod logs"),
     "WG131": ("dns-server-needs-api", "CoreDNS's kubernetes plugin: a CoreDNS pod (re)started while kube-apiserver "

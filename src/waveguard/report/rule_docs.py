@@ -211,6 +211,18 @@ RULE_DOCS: dict[str, RuleDoc] = {
         "not recorded.",
         "Install the isolation (`waveguard breakglass generate`, then `kubectl apply`) and set `breakglass: true` "
         "in the fleet file."),
+    "WG205": RuleDoc(
+        "error", "A wave reaches production before the plan's staging clusters have baked the change.",
+        "Staging's bake is the first look at the change; after production it protects nothing.",
+        "always error.",
+        "Put the waves that reach staging clusters (env: staging, stage, dev or test) first."),
+    "WG206": RuleDoc(
+        "error", "The first production wave reaches every production node at once.",
+        "A change that overloads control planes takes all of them down together: the gates can only roll back, "
+        "with no later wave left to keep the change from.",
+        "always error.",
+        "Split the wave: a few clusters, or a small node share of each, first (waveguard plan proposes such "
+        "waves)."),
 }
 
 

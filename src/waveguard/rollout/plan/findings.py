@@ -42,7 +42,8 @@ def plan_findings(plan: Plan, fleet: Fleet, source: str = "plan") -> list[Findin
     """Every registered rule on ``plan`` over ``fleet``: WG201 bake time shorter than the DNS
     cache TTL + two gate evaluations; WG202 first production wave without the largest production
     cluster; WG203 no gate on the control plane; WG204 clusters without break-glass isolation
-    (:func:`breakglass_findings`). ``source``: the plan's file, for the findings."""
+    (:func:`breakglass_findings`); WG205 production before staging; WG206 all of production in
+    the first production wave. ``source``: the plan's file, for the findings."""
     workload = f"Plan/-/{Path(plan.change).name}"
     return [Finding(rule=rule, severity=severity, workload=workload, file=source, line=1, message=message, fix=fix)
             for rule, check in PLAN_RULES.items() for severity, message, fix in check(plan, fleet)]
@@ -123,6 +124,37 @@ def breakglass_findings(plan: Plan, fleet: Fleet) -> list[Reported]:
                     f"{_names(unknown)}", "run waveguard breakglass check --live on each and record the result as "
                     "breakglass: true|false in the fleet file"))
     return out
+
+
+@plan_rule("WG205")
+def production_before_staging(plan: Plan, fleet: Fleet) -> list[Reported]:
+    """An error when a wave reaching production comes before a wave that reaches staging: the
+    staging clusters, whose bake is the first look at the change, would see it after production."""
+    waves = [(w, plan.clusters_of(w, fleet)) for w in plan.waves]
+    last_staging = max((i for i, (_, cs) in enumerate(waves) if any(is_staging(c) for c in cs)), default=None)
+    first_production = next((i for i, (_, cs) in enumerate(waves) if any(not is_staging(c) for c in cs)), None)
+    if last_staging is None or first_production is None or first_production > last_staging:
+        return []
+    early, staging = waves[first_production][0].name, waves[last_staging][0].name
+    return [("error", f"wave {early!r} reaches production before wave {staging!r} reaches staging: production runs "
+             "the change before staging has baked it", f"move wave {staging!r} before {early!r}")]
+
+
+@plan_rule("WG206")
+def whole_production_in_one_wave(plan: Plan, fleet: Fleet) -> list[Reported]:
+    """An error when the first wave that reaches production takes every production cluster at its
+    whole node share: its gates can only roll back, never keep the change from the rest. Not
+    when production is one cluster and the change no DaemonSet: there is nothing to split."""
+    production = {c.name for c in fleet.clusters if not is_staging(c)}
+    first = next((w for w in plan.waves if any(c.name in production for c in plan.clusters_of(w, fleet))), None)
+    if first is None or first.node_share < 1.0 or not production <= {c.name for c in plan.clusters_of(first, fleet)}:
+        return []
+    if len(production) == 1 and not is_per_node_plan(plan):
+        return []
+    return [("error", f"the first production wave {first.name!r} reaches all {len(production)} production clusters, "
+             "every node: a change that overloads control planes takes them all down before any gate reads one",
+             f"split wave {first.name!r}: a few clusters first, or a small node_share of each (waveguard plan "
+             "proposes such waves)")]
 
 
 def _count(names: list[str], reached: dict) -> str:

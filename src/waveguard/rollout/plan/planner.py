@@ -51,7 +51,8 @@ def propose_plan(change: str, fleet: Fleet, per_node: bool, gate_interval_s: flo
                               node_share=share, bake_s=bake))
     elif production:
         by_size = sorted(production, key=lambda c: c.nodes)
-        first = sorted({by_size[-1].name, by_size[0].name})  # the largest and the smallest
+        # the largest and the smallest; the largest alone when they are all of production (WG206)
+        first = sorted({by_size[-1].name, by_size[0].name}) if len(by_size) > 2 else [by_size[-1].name]
         waves.append(Wave(name="production-first", clusters=ClusterSelector(names=first), bake_s=bake))
         waves.append(Wave(name="production-all", clusters=ClusterSelector(names=prod_names), bake_s=bake))
     return Plan(change=change, waves=waves, gates=[GateSpec(kind=k) for k in default_gate_kinds()],

@@ -1,0 +1,22 @@
+"""New-user trial 11: regressions found checking session 10's changes as a new user would."""
+
+from __future__ import annotations
+
+import io
+
+from waveguard.cli.trim import TrimmedLines
+
+
+def test_a_live_frames_last_line_ends_in_no_spaces():
+    """rich's Live draws a frame with no newline after its last line; the next refresh begins
+    with a carriage return (and erases, line by line, up to the frame's top). In a terminal
+    recording (``script``) that last line ended in the table's padding: the held spaces were
+    written back before the carriage return as if the line went on."""
+    out = io.StringIO()
+    file = TrimmedLines(out)
+    file.write("0:00  started      ")
+    file.flush()
+    file.write("\r\x1b[2K\x1b[1A\x1b[2Knext frame  ")
+    file.flush()
+    file.write("\n")
+    assert out.getvalue() == "0:00  started\r\x1b[2K\x1b[1A\x1b[2Knext frame\n"

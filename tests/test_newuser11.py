@@ -20,3 +20,18 @@ def test_a_live_frames_last_line_ends_in_no_spaces():
     file.flush()
     file.write("\n")
     assert out.getvalue() == "0:00  started\r\x1b[2K\x1b[1A\x1b[2Knext frame\n"
+
+
+def test_analyse_keeps_the_etcd_column_where_the_totals_alone_fit_it(runner, monkeypatch):
+    """At 72 columns the +Δ→total cells fit only by dropping the etcd column, which the totals
+    alone keep (as before the +Δ→total cells): the table falls back to the totals, so the etcd
+    column the note describes is shown, not silently left out."""
+    from tests.conftest import SHARED
+    from waveguard.cli.main import app
+
+    monkeypatch.setenv("COLUMNS", "72")
+    result = runner.invoke(app, ["analyse", str(SHARED / "inputs" / "realworld" / "calico")], terminal_width=72)
+    assert result.exit_code == 1, result.output
+    header = next(line for line in result.stdout.splitlines() if "┃ cluster" in line)
+    assert "etcd" in header and "memory" in header
+    assert "memory and etcd: the total" in " ".join(result.stdout.split())

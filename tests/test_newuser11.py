@@ -35,3 +35,15 @@ def test_analyse_keeps_the_etcd_column_where_the_totals_alone_fit_it(runner, mon
     header = next(line for line in result.stdout.splitlines() if "┃ cluster" in line)
     assert "etcd" in header and "memory" in header
     assert "memory and etcd: the total" in " ".join(result.stdout.split())
+
+
+def test_an_argument_with_a_metavar_is_named_as_its_help_shows_it(runner):
+    """risk's plan argument is PLAN in its --help; an empty one (new this session: paths.py)
+    and a missing one said PLAN_PATH, the Python parameter's name."""
+    from waveguard.cli.main import app
+
+    empty = runner.invoke(app, ["risk", ""])
+    missing = runner.invoke(app, ["risk"])
+    assert empty.exit_code == missing.exit_code == 2
+    assert "error: PLAN: an empty path" in empty.stderr and "PLAN_PATH" not in empty.stderr
+    assert "risk needs PLAN," in missing.stderr

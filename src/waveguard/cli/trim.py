@@ -37,7 +37,9 @@ class TrimmedLines:
     """A text file that writes each whole line to ``file`` without its trailing spaces. A line
     not yet ended is held until its newline; ``flush`` (rich flushes after every print) writes
     it without its trailing spaces, which are written after all if more of the line follows
-    (rich's Live ends its last frame so, and the newline comes in a print of its own).
+    (rich's Live ends its last frame so, and the newline comes in a print of its own), but not
+    when the next write begins with a carriage return: a Live refresh goes back to the frame's
+    first line and erases each line before it draws the next frame, so the spaces never show.
     Everything else (``isatty``, ``encoding``, ``fileno``…) is ``file``'s."""
 
     def __init__(self, file: IO[str]) -> None:
@@ -47,7 +49,7 @@ class TrimmedLines:
 
     def write(self, text: str) -> int:
         written = len(text)
-        if self._spaces and not text.startswith("\n"):
+        if self._spaces and not text.startswith(("\n", "\r")):
             text = self._spaces + text  # the line goes on: its spaces were not its end
         self._spaces = ""
         lines = (self._partial + text).split("\n")

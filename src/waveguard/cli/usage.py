@@ -84,11 +84,12 @@ def _what_and_todo(exc: Any, command: str) -> tuple[str, str | None]:
 
 def _param_name(param: Any) -> str:
     """How the command line spells ``param``: its longest option (``--cluster``), or an
-    argument's name in capitals (``PLAN_PATH``)."""
+    argument's metavar as its --help shows it (risk's ``PLAN``), else its name in capitals
+    (``PLAN_PATH``)."""
     opts = [o for o in getattr(param, "opts", []) if o.startswith("-")]
     if opts:
         return max(opts, key=len)
-    return str(getattr(param, "name", "") or "an argument").upper()
+    return str(getattr(param, "metavar", None) or getattr(param, "name", "") or "an argument").upper()
 
 
 def _reworded(message: str) -> str:

@@ -92,7 +92,8 @@ def render_table(result: AnalysisResult, console: Console) -> None:
         return
     shown = [p for p in result.projections if p.worst is not None]
     columns, rows = _projection_rows(shown, detailed=True)
-    if not fits(console.width, columns, rows):  # too narrow for +Δ→total: the totals alone, as the note says
+    # too narrow for +Δ→total (or only by dropping the etcd column): the totals alone, as the note says
+    if not fits(console.width, columns, rows, keeping=[c.name for c in columns if c.name.endswith(_ADDED_AND_TOTAL)]):
         columns, rows = _projection_rows(shown, detailed=False)
     table, dropped = fitted_table(console, "Projected load per cluster (all workloads of the change together)",
                                   columns, rows)

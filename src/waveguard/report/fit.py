@@ -77,13 +77,15 @@ def fitted_table(console: Console, title: str, columns: Sequence[Column], rows: 
     return Group(heading, table), [columns[i].name for i in range(len(columns)) if i not in kept]
 
 
-def fits(width: int, columns: Sequence[Column], rows: Sequence[Sequence[str | Text]]) -> bool:
+def fits(width: int, columns: Sequence[Column], rows: Sequence[Sequence[str | Text]],
+         keeping: Sequence[str] = ()) -> bool:
     """Whether :func:`fitted_table` of ``rows`` fits ``width`` cells by dropping and narrowing
     columns as it may, without rich cutting every column evenly (a caller may then choose
-    shorter cells)."""
+    shorter cells); with ``keeping``, without dropping a column of those names either."""
     cells = [[_cell(value, column.wrap) for value, column in zip(row, columns, strict=True)] for row in rows]
     kept, widths, _ = _layout(width, columns, cells)
-    return _width(kept, widths) <= width
+    kept_names = {columns[i].name for i in kept}
+    return _width(kept, widths) <= width and all(name in kept_names for name in keeping)
 
 
 def _layout(width: int, columns: Sequence[Column], cells: list[list[Text]]) -> tuple[list[int], list[int], list[int]]:

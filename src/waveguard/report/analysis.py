@@ -104,7 +104,7 @@ def render_table(result: AnalysisResult, console: Console) -> None:
                   "needs over one 60 s client timeout; memory: an apiserver's peak during a relist storm / its limit; "
                   "etcd: the larger of the cluster's etcd read throughput its LISTs from etcd need over a timeout and an "
                   "etcd member's memory while they peak (each / its capacity); "
-                  + ("memory and etcd read +Δ→total: the change's part, then the total"
+                  + ("memory and etcd, as +Δ→total: the change's part, then the total"
                      if columns[4].name.endswith(_ADDED_AND_TOTAL) else "memory and etcd: the total")
                   + " with what the cluster holds without the change (an apiserver's process and watch cache, an idle "
                   "etcd member), which the verdict judges; storm s: seconds to serve every agent's start-up LISTs.[/]")

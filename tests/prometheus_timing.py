@@ -28,11 +28,18 @@ def raw_samples(url: str, selector: str, span_s: float, at: float) -> list[list[
 def sim_time_bounds(clock: list[tuple[float, float]], t: float) -> tuple[float, float]:
     """(earliest, latest) simulated time the fleet can have been at at wall time ``t``: the
     simulated clock's scrapes ``clock`` ((timestamp, simulated seconds)) just before and just
-    after ``t`` (the clock never runs backwards)."""
-    before = [v for u, v in clock if u <= t]
+    after ``t`` (the clock never runs backwards). When the fleet stopped before its clock was
+    scraped again (a halted rollout, another target scraped a moment later), the latest is the
+    last scrape advanced at the fastest pace its scrapes show."""
+    before = [(u, v) for u, v in clock if u <= t]
     after = [v for u, v in clock if u >= t]
-    assert before and after, f"no scrape of the simulated clock around {t}: {clock}"
-    return max(before), min(after)
+    assert before, f"no scrape of the simulated clock before {t}: {clock}"
+    u0, v0 = max(before)
+    if after:
+        return v0, min(after)
+    paces = [(v1 - va) / (u1 - ua) for (ua, va), (u1, v1) in zip(clock, clock[1:], strict=False) if u1 > ua]
+    assert paces, f"no scrape of the simulated clock after {t}, and no pace to bound it: {clock}"
+    return v0, v0 + max(paces) * (t - u0)
 
 
 def since_reset(samples: list[tuple[float, float]]) -> list[tuple[float, float]]:
